@@ -1,0 +1,1 @@
+//! The embedded SQLite store: fhirgate's default, one file under `./data/`.

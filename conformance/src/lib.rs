@@ -1,0 +1,1 @@
+//! Touchstone-style TestScript runner. Placeholder: the runner lands with the conformance issue.

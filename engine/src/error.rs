@@ -1,0 +1,114 @@
+//! The engine's one error enum, and its mapping to an HTTP status and an OperationOutcome.
+//!
+//! Every failure the server reports goes through [`Error::status`] and [`Error::outcome`]: this is
+//! the single place where error kinds meet HTTP.
+
+use serde_json::Value;
+
+use crate::outcome::{Issue, IssueType, OperationOutcome};
+
+/// A specialised `Result` for the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in the terms a FHIR client needs.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed (bad JSON, bad parameter, id mismatch...). 400.
+    #[error("{}", summary(.0))]
+    BadRequest(Vec<Issue>),
+    /// The resource failed validation. 400 (FHIR lets servers choose 400 or 422; MS FHIR and HAPI use 400).
+    #[error("{}", summary(.0))]
+    Invalid(Vec<Issue>),
+    /// The request is well-formed but cannot be processed (business rule). 422.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Unknown resource type in the URL, or unknown resource. 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// The resource was deleted. 410.
+    #[error("{0}")]
+    Gone(String),
+    /// The method is not allowed on this URL. 405.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The requested format cannot be produced. 406.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// A version conflict the client can retry. 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// A precondition (If-Match, conditional criteria) failed. 412.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The request body is larger than allowed. 413.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The body's content type is not supported. 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The request took longer than allowed. 408 for slow uploads, 503 otherwise.
+    #[error("{0}")]
+    Timeout(String),
+    /// The store could not be reached or failed. 503.
+    #[error("store unavailable: {0}")]
+    StoreUnavailable(String),
+    /// A bug on our side. 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn summary(issues: &[Issue]) -> String {
+    issues.iter().map(|i| i.diagnostics.as_str()).collect::<Vec<_>>().join("; ")
+}
+
+impl Error {
+    /// A 400 with one issue.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(vec![Issue::error(IssueType::Invalid, message)])
+    }
+
+    /// The HTTP status code for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) | Self::Invalid(_) => 400,
+            Self::NotFound(_) => 404,
+            Self::MethodNotAllowed(_) => 405,
+            Self::NotAcceptable(_) => 406,
+            Self::Timeout(_) => 408,
+            Self::Conflict(_) => 409,
+            Self::Gone(_) => 410,
+            Self::PreconditionFailed(_) => 412,
+            Self::PayloadTooLarge(_) => 413,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::Unprocessable(_) => 422,
+            Self::Internal(_) => 500,
+            Self::StoreUnavailable(_) => 503,
+        }
+    }
+
+    /// The OperationOutcome describing this error.
+    pub fn outcome(&self) -> OperationOutcome {
+        let issue = |code: IssueType, message: &str| vec![Issue::error(code, message)];
+        let issues = match self {
+            Self::BadRequest(issues) | Self::Invalid(issues) => issues.clone(),
+            Self::Unprocessable(m) => issue(IssueType::Processing, m),
+            Self::NotFound(m) => issue(IssueType::NotFound, m),
+            Self::Gone(m) => issue(IssueType::Deleted, m),
+            Self::MethodNotAllowed(m) | Self::NotAcceptable(m) | Self::UnsupportedMediaType(m) => {
+                issue(IssueType::NotSupported, m)
+            }
+            Self::Conflict(m) => issue(IssueType::Conflict, m),
+            Self::PreconditionFailed(m) => issue(IssueType::Conflict, m),
+            Self::PayloadTooLarge(m) => issue(IssueType::TooCostly, m),
+            Self::Timeout(m) => issue(IssueType::Timeout, m),
+            Self::StoreUnavailable(_) => issue(IssueType::Transient, &self.to_string()),
+            Self::Internal(_) => issue(IssueType::Exception, &self.to_string()),
+        };
+        OperationOutcome { issues }
+    }
+
+    /// The OperationOutcome as JSON.
+    pub fn outcome_json(&self) -> Value {
+        self.outcome().to_json()
+    }
+}

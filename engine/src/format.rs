@@ -1,0 +1,2 @@
+//! Content negotiation and response rendering: `Accept`, `_format`, `_pretty`, `_summary`,
+//! `_elements`.

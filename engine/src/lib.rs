@@ -1,0 +1,17 @@
+//! fhirgate's FHIR R4 engine: every piece of FHIR logic, and nothing of HTTP servers or databases.
+//!
+//! The gateway turns an HTTP request into an [`interaction::Request`], calls [`Engine::handle`]
+//! and writes the [`interaction::Response`] back. Stores implement [`storage::Store`]; the engine
+//! builds the writes as data and the store checks their preconditions atomically.
+
+pub mod definitions;
+pub mod error;
+pub mod format;
+pub mod interaction;
+pub mod outcome;
+pub mod resource;
+pub mod storage;
+pub mod validation;
+
+pub use error::{Error, Result};
+pub use interaction::{Engine, EngineConfig};

@@ -1,0 +1,1 @@
+//! Small helpers on resources: id syntax, instants, `meta`.

@@ -1,0 +1,145 @@
+//! The storage trait: what the engine needs from a store, and nothing about how a store does it.
+//!
+//! A store keeps every version of every resource as raw JSON (meta included), with the search
+//! index entries the engine computed for it. Writes are data ([`Write`]): the engine decides ids,
+//! versions and timestamps; the store applies a batch of writes atomically and checks the one
+//! precondition that makes optimistic concurrency work: a write of version `n` succeeds only if
+//! the resource's current version is `n - 1` (0 meaning "never existed").
+
+mod index;
+
+#[cfg(feature = "contract")]
+pub mod contract;
+
+pub use index::{IndexEntry, IndexValue};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// Errors a store reports. The engine maps them to [`crate::Error`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write's version precondition did not hold: someone else wrote first.
+    #[error("version conflict on `{resource_type}/{id}`: expected current version {expected}, found {found}")]
+    VersionConflict { resource_type: String, id: String, expected: u64, found: u64 },
+    /// The store cannot be reached or failed to answer.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store returned something that makes no sense (corrupt row, bad JSON...).
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+/// How a version came to be; history entries report it as `request.method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Create,
+    Update,
+    Delete,
+}
+
+impl WriteKind {
+    /// A stable code for storing the kind.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+
+    /// The inverse of [`WriteKind::code`].
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "create" => Some(Self::Create),
+            "update" => Some(Self::Update),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// One version of one resource, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceVersion {
+    pub resource_type: String,
+    pub id: String,
+    pub version: u64,
+    pub last_updated: OffsetDateTime,
+    pub kind: WriteKind,
+    /// The resource's JSON text with `meta` filled in; `None` for a deletion.
+    pub json: Option<String>,
+}
+
+impl ResourceVersion {
+    /// Whether this version is a deletion.
+    pub fn is_deleted(&self) -> bool {
+        self.kind == WriteKind::Delete
+    }
+}
+
+/// A write the engine asks the store to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    /// The version to create. The write succeeds only if the current version is `version - 1`.
+    pub version: ResourceVersion,
+    /// Search index entries for this version (empty for deletions).
+    pub index: Vec<IndexEntry>,
+}
+
+/// Which versions a history request covers, and which page of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryQuery {
+    /// `None` for system-level history.
+    pub resource_type: Option<String>,
+    /// `Some` only with `resource_type`, for instance-level history.
+    pub id: Option<String>,
+    /// `_since`: only versions with `last_updated >= since`.
+    pub since: Option<OffsetDateTime>,
+    /// `_at`: only versions that were current at this instant.
+    pub at: Option<OffsetDateTime>,
+    /// Only versions written at or before this position in the store's write order
+    /// ([`HistoryPage::snapshot`] of the first page), so pages stay stable while writes arrive.
+    pub snapshot: Option<u64>,
+    /// Number of matching versions to skip (newest first).
+    pub offset: u64,
+    /// Maximum number of versions to return.
+    pub count: u32,
+}
+
+/// A page of history, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    pub versions: Vec<ResourceVersion>,
+    /// How many versions match the query in all (within the snapshot).
+    pub total: u64,
+    /// The write position this page was read at; pass it back in [`HistoryQuery::snapshot`].
+    pub snapshot: u64,
+}
+
+/// A FHIR store.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The current version of a resource, deletions included; `None` if it never existed.
+    async fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
+
+    /// A given version of a resource.
+    async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<ResourceVersion>, StoreError>;
+
+    /// Applies all writes atomically: either every write is stored or none is.
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// A page of history.
+    async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;
+
+    /// Whether the store is reachable and answering.
+    async fn health(&self) -> Result<(), StoreError>;
+
+    /// A short name for logs and the CapabilityStatement (`sqlite`, `postgres`...).
+    fn kind(&self) -> &'static str;
+}

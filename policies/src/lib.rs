@@ -1,0 +1,1 @@
+//! Cedar authorization for fhirgate. Placeholder: the policy engine lands with the identity and policy issue.

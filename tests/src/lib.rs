@@ -1,0 +1,1 @@
+//! Helpers for end-to-end tests: start the real `fhirgate` binary and talk HTTP to it.
