@@ -31,6 +31,9 @@ pub enum Error {
     /// The method is not allowed on this URL. 405.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A FHIR interaction this server does not implement (yet). 501.
+    #[error("{0}")]
+    NotImplemented(String),
     /// The requested format cannot be produced. 406.
     #[error("{0}")]
     NotAcceptable(String),
@@ -46,7 +49,10 @@ pub enum Error {
     /// The body's content type is not supported. 415.
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// The request took longer than allowed. 408 for slow uploads, 503 otherwise.
+    /// The client did not send its request in time. 408.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The server could not answer in time. 503, so clients may retry.
     #[error("{0}")]
     Timeout(String),
     /// The store could not be reached or failed. 503.
@@ -74,7 +80,7 @@ impl Error {
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed(_) => 405,
             Self::NotAcceptable(_) => 406,
-            Self::Timeout(_) => 408,
+            Self::RequestTimeout(_) => 408,
             Self::Conflict(_) => 409,
             Self::Gone(_) => 410,
             Self::PreconditionFailed(_) => 412,
@@ -82,7 +88,8 @@ impl Error {
             Self::UnsupportedMediaType(_) => 415,
             Self::Unprocessable(_) => 422,
             Self::Internal(_) => 500,
-            Self::StoreUnavailable(_) => 503,
+            Self::NotImplemented(_) => 501,
+            Self::StoreUnavailable(_) | Self::Timeout(_) => 503,
         }
     }
 
@@ -94,13 +101,16 @@ impl Error {
             Self::Unprocessable(m) => issue(IssueType::Processing, m),
             Self::NotFound(m) => issue(IssueType::NotFound, m),
             Self::Gone(m) => issue(IssueType::Deleted, m),
-            Self::MethodNotAllowed(m) | Self::NotAcceptable(m) | Self::UnsupportedMediaType(m) => {
+            Self::MethodNotAllowed(m)
+            | Self::NotImplemented(m)
+            | Self::NotAcceptable(m)
+            | Self::UnsupportedMediaType(m) => {
                 issue(IssueType::NotSupported, m)
             }
             Self::Conflict(m) => issue(IssueType::Conflict, m),
             Self::PreconditionFailed(m) => issue(IssueType::Conflict, m),
             Self::PayloadTooLarge(m) => issue(IssueType::TooCostly, m),
-            Self::Timeout(m) => issue(IssueType::Timeout, m),
+            Self::Timeout(m) | Self::RequestTimeout(m) => issue(IssueType::Timeout, m),
             Self::StoreUnavailable(_) => issue(IssueType::Transient, &self.to_string()),
             Self::Internal(_) => issue(IssueType::Exception, &self.to_string()),
         };
@@ -110,5 +120,16 @@ impl Error {
     /// The OperationOutcome as JSON.
     pub fn outcome_json(&self) -> Value {
         self.outcome().to_json()
+    }
+}
+
+impl From<crate::storage::StoreError> for Error {
+    fn from(e: crate::storage::StoreError) -> Self {
+        use crate::storage::StoreError;
+        match e {
+            StoreError::VersionConflict { .. } => Self::Conflict(e.to_string()),
+            StoreError::Unavailable(m) => Self::StoreUnavailable(m),
+            StoreError::Corrupt(m) => Self::Internal(format!("store returned corrupt data: {m}")),
+        }
     }
 }

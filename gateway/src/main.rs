@@ -1,1 +1,29 @@
-fn main() {}
+//! `fhirgate`: the FHIR R4 server and gateway binary.
+//!
+//! A pingora front end ([`proxy`]) hands each request to the FHIR engine over the configured
+//! store. Configuration is one typed structure ([`config`]) read from a TOML file, environment
+//! variables and command-line flags.
+
+mod cli;
+mod config;
+mod error;
+mod exchange;
+mod logging;
+mod proxy;
+mod server;
+mod stores;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fhirgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

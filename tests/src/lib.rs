@@ -1,1 +1,257 @@
-//! Helpers for end-to-end tests: start the real `fhirgate` binary and talk HTTP to it.
+//! Helpers for end-to-end tests: build and start the real `fhirgate` binary on a free port with
+//! its own data directory, and talk HTTP to it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Errors in tests are reported, not unwrapped.
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// The `fhirgate` binary, built once per test process with the same cargo and target directory.
+pub fn binary() -> TestResult<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Ok(path) = std::env::var("FHIRGATE_BIN") {
+                return Ok(PathBuf::from(path));
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "fhirgate", "--bin", "fhirgate"])
+                .current_dir(&workspace)
+                .status()
+                .map_err(|e| format!("cannot run cargo: {e}"))?;
+            if !status.success() {
+                return Err("building fhirgate failed".to_string());
+            }
+            // The test executable lives in <target>/debug/deps; the binary in <target>/debug.
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let dir = exe.parent().and_then(Path::parent).ok_or("no target directory")?;
+            Ok(dir.join("fhirgate"))
+        })
+        .clone()
+        .map_err(Into::into)
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> TestResult<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A fresh, empty directory for one test.
+pub fn temp_dir(name: &str) -> TestResult<PathBuf> {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("fhirgate-e2e-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A running `fhirgate serve`, killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    agent: ureq::Agent,
+    log: PathBuf,
+}
+
+/// A response: status, headers and body text.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    /// A header value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> TestResult<Value> {
+        serde_json::from_str(&self.body).map_err(|e| format!("body is not JSON ({e}): {}", self.body).into())
+    }
+
+    /// The body as an OperationOutcome: checks `resourceType` and returns the issues.
+    pub fn outcome_issues(&self) -> TestResult<Vec<Value>> {
+        let v = self.json()?;
+        if v["resourceType"] != "OperationOutcome" {
+            return Err(format!("expected an OperationOutcome, got {}", self.body).into());
+        }
+        Ok(v["issue"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory.
+    pub fn start(name: &str) -> TestResult<Self> {
+        Self::start_with(&temp_dir(name)?, &[])
+    }
+
+    /// Starts a server on `data_dir` with extra environment variables.
+    pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> TestResult<Self> {
+        let port = free_port()?;
+        let log = data_dir.join(format!("server-{port}.log"));
+        let mut command = Command::new(binary()?);
+        command
+            .arg("serve")
+            .env("FHIRGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FHIRGATE_DATA_DIR", data_dir)
+            .env("FHIRGATE_LOG_LEVEL", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn()?;
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .new_agent();
+        let mut server = Self { child: Some(child), port, data_dir: data_dir.to_path_buf(), agent, log };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self) -> TestResult {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    return Err(format!("fhirgate exited early ({status}): {}", self.log_text()).into());
+                }
+            }
+            if let Ok(r) = self.get("health") {
+                if r.status == 200 {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("fhirgate did not become healthy: {}", self.log_text()).into())
+    }
+
+    /// What the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The FHIR base URL.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// An absolute URL for a path below the base.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base(), path.trim_start_matches('/'))
+    }
+
+    /// Sends a request with optional JSON body and extra headers.
+    pub fn send(&self, method: &str, path: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> TestResult<Reply> {
+        let mut builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+        let has_content_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !has_content_type {
+            builder = builder.header("Content-Type", "application/fhir+json");
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let response = match body {
+            Some(b) => self.agent.run(builder.body(b.to_vec())?)?,
+            None => self.agent.run(builder.body(())?)?,
+        };
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = response.into_body().with_config().limit(256 * 1024 * 1024).read_to_string()?;
+        Ok(Reply { status, headers, body })
+    }
+
+    pub fn get(&self, path: &str) -> TestResult<Reply> {
+        self.send("GET", path, None, &[])
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> TestResult<Reply> {
+        self.send("GET", path, None, headers)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> TestResult<Reply> {
+        self.send("POST", path, Some(body.to_string().as_bytes()), &[])
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> TestResult<Reply> {
+        self.send("PUT", path, Some(body.to_string().as_bytes()), &[])
+    }
+
+    pub fn delete(&self, path: &str) -> TestResult<Reply> {
+        self.send("DELETE", path, None, &[])
+    }
+
+    /// Sends raw bytes on a new TCP connection and returns whatever comes back before the server
+    /// closes the connection or `wait` passes.
+    pub fn raw(&self, bytes: &[u8], close_write: bool, wait: Duration) -> TestResult<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(wait))?;
+        stream.write_all(bytes)?;
+        if close_write {
+            stream.shutdown(std::net::Shutdown::Write)?;
+        }
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns how long it took.
+    pub fn terminate(&mut self) -> TestResult<Duration> {
+        let Some(mut child) = self.child.take() else { return Err("already stopped".into()) };
+        let started = Instant::now();
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                if !status.success() {
+                    return Err(format!("fhirgate exited with {status} after SIGTERM").into());
+                }
+                return Ok(started.elapsed());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err("fhirgate did not stop within 30 s of SIGTERM".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

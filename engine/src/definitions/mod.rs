@@ -27,3 +27,16 @@ impl Definitions {
         self.resource_types.iter().map(String::as_str)
     }
 }
+
+// Placeholders until the definitions land; replaced on merge.
+impl Definitions {
+    /// Whether a top-level element of `resource_type` is part of its summary.
+    pub fn is_summary_element(&self, _resource_type: &str, _element: &str) -> bool {
+        false
+    }
+
+    /// Whether a top-level element of `resource_type` is required (min >= 1).
+    pub fn is_mandatory_element(&self, _resource_type: &str, _element: &str) -> bool {
+        false
+    }
+}

@@ -1,8 +1,144 @@
-//! The FHIR RESTful interactions (http.html), one file each, dispatched by a plain `match`.
+//! The FHIR RESTful interactions (<https://hl7.org/fhir/R4/http.html>), one file each, dispatched
+//! by a plain `match` on the [`Route`] a request names.
+//!
+//! The gateway builds a [`Request`] (method, path below the FHIR base, decoded query, the headers
+//! FHIR cares about, body bytes) and renders the [`Response`] it gets back as HTTP.
 
-/// Engine settings.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {}
+mod capabilities;
+mod create;
+mod delete;
+mod history;
+mod read;
+mod request;
+mod response;
+mod route;
+mod update;
+mod vread;
+mod write;
 
-/// The FHIR engine.
-pub struct Engine {}
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+pub use request::{Method, Request, RequestHeaders, parse_query, percent_decode};
+pub use response::Response;
+pub use route::Route;
+
+use crate::error::Result;
+use crate::storage::Store;
+
+/// A source of "now"; tests pass a fixed or stepping clock.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+/// A source of new logical ids for created resources.
+pub type IdGenerator = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Engine settings (the gateway fills them from its configuration).
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Whether `PUT [type]/[id]` may create a resource with a client-chosen id.
+    pub update_create: bool,
+    /// Whether an update whose content equals the current version still makes a new version.
+    /// Off by default, as in Microsoft's server: the current version is returned unchanged.
+    pub version_unchanged_updates: bool,
+    /// Default page size of history bundles.
+    pub default_page_size: u32,
+    /// Largest page size a client may ask for with `_count`.
+    pub max_page_size: u32,
+    /// The server's name and version for the CapabilityStatement.
+    pub software_version: String,
+    pub clock: Clock,
+    pub ids: IdGenerator,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            update_create: true,
+            version_unchanged_updates: false,
+            default_page_size: 10,
+            max_page_size: 1000,
+            software_version: env!("CARGO_PKG_VERSION").to_string(),
+            clock: Arc::new(OffsetDateTime::now_utc),
+            ids: Arc::new(|| uuid::Uuid::new_v4().to_string()),
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("update_create", &self.update_create)
+            .field("version_unchanged_updates", &self.version_unchanged_updates)
+            .field("default_page_size", &self.default_page_size)
+            .field("max_page_size", &self.max_page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The FHIR engine: one per store.
+pub struct Engine {
+    config: EngineConfig,
+    store: Arc<dyn Store>,
+}
+
+impl Engine {
+    /// An engine over `store`.
+    pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> Self {
+        Self { config, store }
+    }
+
+    /// The store behind this engine.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Handles one request. Errors become OperationOutcome responses here, so callers always get
+    /// a response to send.
+    pub async fn handle(&self, request: &Request) -> Response {
+        let media = match crate::format::negotiate(request.param("_format"), request.headers.accept.as_deref()) {
+            Ok(m) => m,
+            Err(e) => return Response::error(&e, crate::format::MediaType::FhirJson, false),
+        };
+        let pretty = request.pretty();
+        match self.dispatch(request).await {
+            Ok(mut response) => {
+                response.finish(media, pretty);
+                response
+            }
+            Err(e) => {
+                if e.status() >= 500 {
+                    tracing::error!(error = %e, "request failed");
+                }
+                Response::error(&e, media, pretty)
+            }
+        }
+    }
+
+    async fn dispatch(&self, request: &Request) -> Result<Response> {
+        let route = Route::parse(&request.path)?;
+        match (&request.method, route) {
+            (Method::Get, Route::Metadata) => capabilities::handle(self, request),
+            (Method::Get | Method::Head, Route::Instance { resource_type, id }) => {
+                read::handle(self, request, &resource_type, &id).await
+            }
+            (Method::Put, Route::Instance { resource_type, id }) => {
+                update::handle(self, request, &resource_type, &id).await
+            }
+            (Method::Delete, Route::Instance { resource_type, id }) => {
+                delete::handle(self, &resource_type, &id).await
+            }
+            (Method::Post, Route::Type { resource_type }) => create::handle(self, request, &resource_type).await,
+            (Method::Get | Method::Head, Route::Version { resource_type, id, version }) => {
+                vread::handle(self, request, &resource_type, &id, &version).await
+            }
+            (Method::Get | Method::Head, Route::History { resource_type, id }) => {
+                history::handle(self, request, resource_type.as_deref(), id.as_deref()).await
+            }
+            (method, route) => Err(route.unsupported(method, &request.path)),
+        }
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        crate::resource::to_millis((self.config.clock)())
+    }
+}

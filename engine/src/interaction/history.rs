@@ -1,0 +1,140 @@
+//! history: instance (`[type]/[id]/_history`), type (`[type]/_history`) and system (`_history`)
+//! level, with `_count`, `_since`, `_at` and paging links that stay stable while writes arrive.
+//! See <https://hl7.org/fhir/R4/http.html#history>.
+//!
+//! Paging: the first page records the store's write position (`_snapshot`); later pages only see
+//! versions up to it, and skip by `_offset`, so no entry is repeated or missed when new versions
+//! are written between page requests.
+
+use serde_json::{Value, json};
+
+use super::{Engine, Request, Response};
+use crate::error::{Error, Result};
+use crate::resource::{etag, format_instant, parse_date_time_start};
+use crate::storage::{HistoryQuery, ResourceVersion, WriteKind};
+
+pub(super) async fn handle(
+    engine: &Engine,
+    request: &Request,
+    resource_type: Option<&str>,
+    id: Option<&str>,
+) -> Result<Response> {
+    let query = HistoryQuery {
+        resource_type: resource_type.map(str::to_string),
+        id: id.map(str::to_string),
+        since: date_param(request, "_since")?,
+        at: date_param(request, "_at")?,
+        snapshot: number_param(request, "_snapshot")?,
+        offset: number_param(request, "_offset")?.unwrap_or(0),
+        count: count_param(engine, request)?,
+    };
+    if let (Some(t), Some(i)) = (resource_type, id) {
+        // An instance that never existed has no history: 404, as for read.
+        if engine.store.read(t, i).await?.is_none() {
+            return Err(Error::NotFound(format!("resource `{t}/{i}` not found")));
+        }
+    }
+    let page = engine.store.history(&query).await?;
+    let entries: Vec<Value> = page.versions.iter().map(|v| entry(request, v)).collect();
+    let mut links = vec![link("self", &page_url(request, &query, page.snapshot, query.offset))];
+    let shown = query.offset + page.versions.len() as u64;
+    if shown < page.total {
+        links.push(link("next", &page_url(request, &query, page.snapshot, shown)));
+    }
+    if query.offset > 0 {
+        let previous = query.offset.saturating_sub(u64::from(query.count));
+        links.push(link("previous", &page_url(request, &query, page.snapshot, previous)));
+    }
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": (engine.config.ids)(),
+        "meta": { "lastUpdated": format_instant(engine.now()) },
+        "type": "history",
+        "total": page.total,
+        "link": links,
+        "entry": entries,
+    });
+    Ok(Response::json(200, bundle))
+}
+
+fn entry(request: &Request, v: &ResourceVersion) -> Value {
+    let path = format!("{}/{}", v.resource_type, v.id);
+    let (method, url, status) = match v.kind {
+        WriteKind::Create => ("POST", v.resource_type.clone(), "201 Created"),
+        WriteKind::Update if v.version == 1 => ("PUT", path.clone(), "201 Created"),
+        WriteKind::Update => ("PUT", path.clone(), "200 OK"),
+        WriteKind::Delete => ("DELETE", path.clone(), "204 No Content"),
+    };
+    let mut entry = json!({
+        "fullUrl": request.url(&path),
+        "request": { "method": method, "url": url },
+        "response": {
+            "status": status,
+            "etag": etag(v.version),
+            "lastModified": format_instant(v.last_updated),
+        },
+    });
+    if let Some(json) = &v.json {
+        if let Ok(resource) = serde_json::from_str::<Value>(json) {
+            entry["resource"] = resource;
+        }
+    }
+    entry
+}
+
+fn link(relation: &str, url: &str) -> Value {
+    json!({ "relation": relation, "url": url })
+}
+
+/// The URL of a page: the request's own parameters with `_snapshot` and `_offset` set.
+fn page_url(request: &Request, query: &HistoryQuery, snapshot: u64, offset: u64) -> String {
+    let mut params: Vec<String> = request
+        .query
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "_snapshot" | "_offset" | "_count"))
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    params.push(format!("_count={}", query.count));
+    params.push(format!("_snapshot={snapshot}"));
+    params.push(format!("_offset={offset}"));
+    format!("{}?{}", request.url(&request.path), params.join("&"))
+}
+
+/// Percent-encodes a query component.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'|' | b',') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn date_param(request: &Request, name: &str) -> Result<Option<time::OffsetDateTime>> {
+    request
+        .param(name)
+        .map(|text| {
+            parse_date_time_start(text).ok_or_else(|| {
+                Error::bad_request(format!("invalid `{name}` value `{text}`: expected an instant like `2020-01-01T00:00:00Z`"))
+            })
+        })
+        .transpose()
+}
+
+fn number_param(request: &Request, name: &str) -> Result<Option<u64>> {
+    request
+        .param(name)
+        .map(|text| {
+            text.parse::<u64>()
+                .map_err(|_| Error::bad_request(format!("invalid `{name}` value `{text}`: expected a non-negative integer")))
+        })
+        .transpose()
+}
+
+fn count_param(engine: &Engine, request: &Request) -> Result<u32> {
+    let count = number_param(request, "_count")?.unwrap_or(u64::from(engine.config.default_page_size));
+    Ok(u32::try_from(count).unwrap_or(u32::MAX).min(engine.config.max_page_size))
+}

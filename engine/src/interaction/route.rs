@@ -1,0 +1,82 @@
+//! Which resource(s) a request path names, below the FHIR base URL.
+
+use super::Method;
+use crate::definitions::Definitions;
+use crate::error::{Error, Result};
+use crate::resource::is_valid_id;
+
+/// A parsed request path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/`: batch/transaction, system search.
+    System,
+    /// `/metadata`.
+    Metadata,
+    /// `/[type]`.
+    Type { resource_type: String },
+    /// `/[type]/[id]`.
+    Instance { resource_type: String, id: String },
+    /// `/_history`, `/[type]/_history`, `/[type]/[id]/_history`.
+    History { resource_type: Option<String>, id: Option<String> },
+    /// `/[type]/[id]/_history/[vid]`.
+    Version { resource_type: String, id: String, version: String },
+    /// `$operation` at any level.
+    Operation { name: String },
+}
+
+impl Route {
+    /// Parses a path like `Patient/123/_history/2` (leading and trailing slashes ignored).
+    pub fn parse(path: &str) -> Result<Self> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        if let Some(op) = segments.last().and_then(|s| s.strip_prefix('$')) {
+            return Ok(Self::Operation { name: op.to_string() });
+        }
+        match segments.as_slice() {
+            [] => Ok(Self::System),
+            ["metadata"] => Ok(Self::Metadata),
+            ["_history"] => Ok(Self::History { resource_type: None, id: None }),
+            [t] => Ok(Self::Type { resource_type: resource_type(t)? }),
+            [t, "_history"] => Ok(Self::History { resource_type: Some(resource_type(t)?), id: None }),
+            [t, id] => Ok(Self::Instance { resource_type: resource_type(t)?, id: logical_id(id)? }),
+            [t, id, "_history"] => {
+                Ok(Self::History { resource_type: Some(resource_type(t)?), id: Some(logical_id(id)?) })
+            }
+            [t, id, "_history", v] => Ok(Self::Version {
+                resource_type: resource_type(t)?,
+                id: logical_id(id)?,
+                version: (*v).to_string(),
+            }),
+            _ => Err(Error::NotFound(format!("no FHIR endpoint at `/{}`", segments.join("/")))),
+        }
+    }
+
+    /// The error for a method this route does not support: 501 for interactions the server does
+    /// not implement yet (search, batch/transaction, operations, PATCH), 405 otherwise.
+    pub fn unsupported(&self, method: &Method, path: &str) -> Error {
+        let message = format!("`{}` is not supported on `/{}`", method.as_str(), path.trim_matches('/'));
+        match (self, method) {
+            (Self::System | Self::Type { .. }, Method::Get | Method::Head | Method::Post)
+            | (Self::Instance { .. }, Method::Patch)
+            | (Self::Operation { .. }, _) => Error::NotImplemented(format!("{message} by this server yet")),
+            _ => Error::MethodNotAllowed(message),
+        }
+    }
+}
+
+fn resource_type(segment: &str) -> Result<String> {
+    if Definitions::r4().is_resource_type(segment) {
+        Ok(segment.to_string())
+    } else {
+        Err(Error::NotFound(format!("unknown resource type `{segment}`")))
+    }
+}
+
+fn logical_id(segment: &str) -> Result<String> {
+    if is_valid_id(segment) {
+        Ok(segment.to_string())
+    } else {
+        Err(Error::bad_request(format!(
+            "invalid resource id `{segment}`: ids are 1-64 characters of A-Z, a-z, 0-9, `-` and `.`"
+        )))
+    }
+}

@@ -1,0 +1,66 @@
+//! update: `PUT [type]/[id]`, with `If-Match` and update-as-create.
+//! See <https://hl7.org/fhir/R4/http.html#update>.
+
+use serde_json::Value;
+
+use super::write::{CONFLICT_RETRIES, commit, parse_resource, respond};
+use super::{Engine, Request, Response};
+use crate::error::{Error, Result};
+use crate::resource::{parse_etag, without_server_meta};
+use crate::storage::WriteKind;
+
+pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &str, id: &str) -> Result<Response> {
+    let mut resource = parse_resource(request, resource_type)?;
+    match resource.get("id") {
+        Some(Value::String(body_id)) if body_id == id => {}
+        Some(Value::String(body_id)) => {
+            return Err(Error::bad_request(format!("id `{body_id}` in the body does not match `{id}` in the URL")));
+        }
+        _ => return Err(Error::bad_request(format!("the resource must have an `id` (`{id}`) for an update"))),
+    }
+    let if_match = match &request.headers.if_match {
+        None => None,
+        Some(tag) => Some(parse_etag(tag).ok_or_else(|| {
+            Error::bad_request(format!("invalid `If-Match` value `{tag}`: expected a version like `W/\"1\"`"))
+        })?),
+    };
+    for _ in 0..CONFLICT_RETRIES {
+        let current = engine.store.read(resource_type, id).await?;
+        let live = current.as_ref().filter(|c| !c.is_deleted());
+        if let Some(expected) = if_match {
+            if live.map(|c| c.version) != Some(expected) {
+                return Err(Error::PreconditionFailed(format!(
+                    "`If-Match` version {expected} does not match the current version of `{resource_type}/{id}` ({})",
+                    live.map_or_else(|| "none".to_string(), |c| c.version.to_string())
+                )));
+            }
+        }
+        if current.is_none() && !engine.config.update_create {
+            return Err(Error::MethodNotAllowed(format!(
+                "`{resource_type}/{id}` does not exist and this server does not create resources with client ids"
+            )));
+        }
+        if let Some(live) = live {
+            if !engine.config.version_unchanged_updates && unchanged(live.json.as_deref(), &resource) {
+                return respond(request, live, 200);
+            }
+        }
+        let next = current.as_ref().map_or(1, |c| c.version + 1);
+        let status = if live.is_some() { 200 } else { 201 };
+        match commit(engine, resource_type, id, next, WriteKind::Update, Some(&mut resource)).await {
+            Ok(version) => return respond(request, &version, status),
+            Err(Error::Conflict(m)) if if_match.is_some() => return Err(Error::PreconditionFailed(m)),
+            Err(Error::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict(format!("`{resource_type}/{id}` is being updated concurrently; retry")))
+}
+
+/// Whether the new content equals the stored version, server-managed meta aside.
+fn unchanged(stored: Option<&str>, new: &serde_json::Map<String, Value>) -> bool {
+    let Some(Ok(Value::Object(stored))) = stored.map(serde_json::from_str::<Value>) else {
+        return false;
+    };
+    without_server_meta(&stored) == without_server_meta(new)
+}

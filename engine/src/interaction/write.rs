@@ -1,0 +1,103 @@
+//! What create and update share: reading and checking the body, committing a version, and the
+//! response a write gets (`Location`, `ETag`, `Prefer: return=...`).
+
+use serde_json::{Map, Value};
+
+use super::request::PreferReturn;
+use super::{Engine, Request, Response, read};
+use crate::definitions::Definitions;
+use crate::error::{Error, Result};
+use crate::format::check_body_content_type;
+use crate::outcome::{Issue, IssueType, OperationOutcome};
+use crate::resource::set_meta;
+use crate::storage::{ResourceVersion, Write, WriteKind};
+use crate::validation::validate;
+
+/// How often a write without `If-Match` is retried when another writer got there first.
+pub(super) const CONFLICT_RETRIES: usize = 5;
+
+/// Parses and validates the request body as a resource of `resource_type`.
+pub(super) fn parse_resource(request: &Request, resource_type: &str) -> Result<Map<String, Value>> {
+    check_body_content_type(request.headers.content_type.as_deref())?;
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::bad_request("the request body is empty: expected a FHIR resource in JSON"));
+    }
+    let value: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| Error::BadRequest(vec![Issue::error(IssueType::Structure, format!("the body is not valid JSON: {e}"))]))?;
+    let Value::Object(resource) = value else {
+        return Err(Error::BadRequest(vec![Issue::error(
+            IssueType::Structure,
+            "the body must be a JSON object with a `resourceType`",
+        )]));
+    };
+    match resource.get("resourceType").and_then(Value::as_str) {
+        Some(t) if t == resource_type => {}
+        Some(t) => {
+            return Err(Error::bad_request(format!(
+                "resource type `{t}` in the body does not match `{resource_type}` in the URL"
+            )));
+        }
+        None => {
+            return Err(Error::BadRequest(vec![
+                Issue::error(IssueType::Required, "the resource has no `resourceType`").at(resource_type),
+            ]));
+        }
+    }
+    let issues = validate(Definitions::r4(), &Value::Object(resource.clone()));
+    if !issues.is_empty() {
+        return Err(Error::Invalid(issues));
+    }
+    Ok(resource)
+}
+
+/// Stamps `meta`, serialises and stores one new version.
+pub(super) async fn commit(
+    engine: &Engine,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+    kind: WriteKind,
+    resource: Option<&mut Map<String, Value>>,
+) -> Result<ResourceVersion> {
+    let last_updated = engine.now();
+    let json = match resource {
+        Some(r) => {
+            set_meta(r, version, last_updated);
+            Some(serde_json::to_string(r).map_err(|e| Error::Internal(format!("serialising a resource: {e}")))?)
+        }
+        None => None,
+    };
+    let stored = ResourceVersion {
+        resource_type: resource_type.to_string(),
+        id: id.to_string(),
+        version,
+        last_updated,
+        kind,
+        json,
+    };
+    engine
+        .store
+        .transact(vec![Write { version: stored.clone(), index: Vec::new() }])
+        .await?;
+    Ok(stored)
+}
+
+/// The response to a successful create or update, honouring `Prefer: return=`.
+pub(super) fn respond(request: &Request, version: &ResourceVersion, status: u16) -> Result<Response> {
+    let location = request.url(&format!("{}/{}/_history/{}", version.resource_type, version.id, version.version));
+    let response = match request.prefer_return() {
+        PreferReturn::Minimal => Response::empty(status).with_version_headers(version),
+        PreferReturn::OperationOutcome => {
+            let message = if status == 201 { "created" } else { "updated" };
+            let outcome = OperationOutcome {
+                issues: vec![Issue::information(format!(
+                    "{message} `{}/{}` version {}",
+                    version.resource_type, version.id, version.version
+                ))],
+            };
+            Response::json(status, outcome.to_json()).with_version_headers(version)
+        }
+        PreferReturn::Representation => read::representation(request, version, status)?,
+    };
+    Ok(response.with_header("Location", location))
+}

@@ -1,0 +1,259 @@
+//! The one typed configuration of the gateway: defaults, then a TOML file, then `FHIRGATE_*`
+//! environment variables, then command-line flags. `deploy/fhirgate.example.toml` documents
+//! every setting.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::GatewayError;
+
+/// All settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub fhir: FhirConfig,
+    pub log: LogConfig,
+}
+
+/// The HTTP front end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Public base URL used in links and `Location` (default: from the `Host` header).
+    pub base_url: Option<String>,
+    /// Worker threads of the server.
+    pub threads: usize,
+    /// Largest accepted request body, in bytes (413 beyond it).
+    pub max_body_bytes: usize,
+    /// Time allowed to receive a request body, and to process a request, in seconds.
+    pub request_timeout_seconds: u64,
+    /// Seconds to finish in-flight requests after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// Where resources are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Store URL (`sqlite:PATH`); default `sqlite:<data_dir>/fhirgate.db`.
+    pub url: Option<String>,
+    /// Directory of the default SQLite store.
+    pub data_dir: PathBuf,
+}
+
+/// FHIR behaviour choices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FhirConfig {
+    /// `PUT [type]/[id]` may create a resource with a client-chosen id.
+    pub update_create: bool,
+    /// An update that changes nothing still makes a new version.
+    pub version_unchanged_updates: bool,
+    /// Default page size of bundles.
+    pub default_page_size: u32,
+    /// Largest page size a client may ask for.
+    pub max_page_size: u32,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `fhirgate=debug,info`.
+    pub level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            base_url: None,
+            threads: 2,
+            max_body_bytes: 16 * 1024 * 1024,
+            request_timeout_seconds: 30,
+            shutdown_grace_seconds: 2,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: None, data_dir: PathBuf::from("./data") }
+    }
+}
+
+impl Default for FhirConfig {
+    fn default() -> Self {
+        Self { update_create: true, version_unchanged_updates: false, default_page_size: 10, max_page_size: 1000 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "text".into(), level: "info".into() }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            fhir: FhirConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub store: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Builds the configuration from an optional file, the environment and flags.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>, flags: Overrides) -> Result<Self, GatewayError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| GatewayError::Config(format!("cannot read `{}`: {e}", path.display())))?;
+                toml::from_str(&text).map_err(|e| GatewayError::Config(format!("`{}`: {e}", path.display())))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        if let Some(v) = flags.listen {
+            config.server.listen = v;
+        }
+        if let Some(v) = flags.store {
+            config.store.url = Some(v);
+        }
+        if let Some(v) = flags.data_dir {
+            config.store.data_dir = v;
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), GatewayError> {
+        fn parsed<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, GatewayError> {
+            value.parse().map_err(|_| GatewayError::Config(format!("invalid value `{value}` for `{name}`")))
+        }
+        for (name, value) in env {
+            match name.as_str() {
+                "FHIRGATE_LISTEN" => self.server.listen = value.clone(),
+                "FHIRGATE_BASE_URL" => self.server.base_url = Some(value.clone()),
+                "FHIRGATE_THREADS" => self.server.threads = parsed(name, value)?,
+                "FHIRGATE_MAX_BODY_BYTES" => self.server.max_body_bytes = parsed(name, value)?,
+                "FHIRGATE_REQUEST_TIMEOUT_SECONDS" => self.server.request_timeout_seconds = parsed(name, value)?,
+                "FHIRGATE_SHUTDOWN_GRACE_SECONDS" => self.server.shutdown_grace_seconds = parsed(name, value)?,
+                "FHIRGATE_STORE" => self.store.url = Some(value.clone()),
+                "FHIRGATE_DATA_DIR" => self.store.data_dir = PathBuf::from(value),
+                "FHIRGATE_UPDATE_CREATE" => self.fhir.update_create = parsed(name, value)?,
+                "FHIRGATE_VERSION_UNCHANGED_UPDATES" => self.fhir.version_unchanged_updates = parsed(name, value)?,
+                "FHIRGATE_DEFAULT_PAGE_SIZE" => self.fhir.default_page_size = parsed(name, value)?,
+                "FHIRGATE_MAX_PAGE_SIZE" => self.fhir.max_page_size = parsed(name, value)?,
+                "FHIRGATE_LOG_FORMAT" => self.log.format = value.clone(),
+                "FHIRGATE_LOG_LEVEL" => self.log.level = value.clone(),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), GatewayError> {
+        let bad = |m: String| Err(GatewayError::Config(m));
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!("`server.listen` must be an address like `127.0.0.1:8080`, not `{}`", self.server.listen));
+        }
+        if self.server.threads == 0 || self.server.max_body_bytes == 0 || self.server.request_timeout_seconds == 0 {
+            return bad("`server.threads`, `server.max_body_bytes` and `server.request_timeout_seconds` must be positive".into());
+        }
+        if self.fhir.default_page_size == 0 || self.fhir.max_page_size < self.fhir.default_page_size {
+            return bad("page sizes must be positive, with `max_page_size` >= `default_page_size`".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return bad(format!("`log.format` must be `text` or `json`, not `{}`", self.log.format));
+        }
+        Ok(())
+    }
+
+    /// The store URL in force.
+    pub fn store_url(&self) -> String {
+        self.store
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.store.data_dir.join("fhirgate.db").display()))
+    }
+
+    /// The configuration as TOML, with the effective store URL filled in.
+    pub fn to_toml(&self) -> Result<String, GatewayError> {
+        let mut shown = self.clone();
+        shown.store.url = Some(self.store_url());
+        toml::to_string_pretty(&shown).map_err(|e| GatewayError::Config(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_serve_sqlite_under_data() -> Result<(), GatewayError> {
+        let c = Config::load(None, &env(&[]), Overrides::default())?;
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.store_url(), "sqlite:./data/fhirgate.db");
+        assert_eq!(c.server.max_body_bytes, 16 * 1024 * 1024);
+        Ok(())
+    }
+
+    #[test]
+    fn file_then_env_then_flags() -> Result<(), GatewayError> {
+        let path = std::env::temp_dir().join(format!("fhirgate-config-{}.toml", std::process::id()));
+        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1111\"\nmax_body_bytes = 10\n[fhir]\nupdate_create = false\n")
+            .map_err(|e| GatewayError::Config(e.to_string()))?;
+        let vars = env(&[("FHIRGATE_LISTEN", "127.0.0.1:2222"), ("FHIRGATE_DATA_DIR", "/tmp/x")]);
+        let c = Config::load(Some(&path), &vars, Overrides::default())?;
+        assert_eq!(c.server.listen, "127.0.0.1:2222");
+        assert_eq!(c.server.max_body_bytes, 10);
+        assert!(!c.fhir.update_create);
+        assert_eq!(c.store_url(), "sqlite:/tmp/x/fhirgate.db");
+        let flags = Overrides { listen: Some("127.0.0.1:3333".into()), store: Some("sqlite::memory:".into()), data_dir: None };
+        let c = Config::load(Some(&path), &vars, flags)?;
+        assert_eq!(c.server.listen, "127.0.0.1:3333");
+        assert_eq!(c.store_url(), "sqlite::memory:");
+        let _ = std::fs::remove_file(&path);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        let err = Config::load(None, &env(&[("FHIRGATE_MAX_BODY_BYTES", "lots")]), Overrides::default());
+        assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("FHIRGATE_MAX_BODY_BYTES")));
+        let err = Config::load(None, &env(&[("FHIRGATE_LISTEN", "nowhere")]), Overrides::default());
+        assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("server.listen")));
+    }
+
+    #[test]
+    fn the_example_config_parses() -> Result<(), GatewayError> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/fhirgate.example.toml");
+        let c = Config::load(Some(&path), &env(&[]), Overrides::default())?;
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Between pingora and the engine: reading a request (with the body size limit and upload
+//! timeout) into an engine [`Request`], and writing an engine [`Response`] back.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use fhirgate_engine::interaction::{Method, Request, RequestHeaders, Response, parse_query};
+use pingora::http::ResponseHeader;
+use pingora::prelude::Session;
+
+use crate::config::Config;
+use crate::error::GatewayError;
+
+/// Reads the request line, the headers FHIR needs and the whole body.
+pub async fn read_request(session: &mut Session, config: &Config) -> Result<Request, GatewayError> {
+    let limit = config.server.max_body_bytes;
+    let header = session.req_header();
+    let get = |name: &str| header.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let Some(length) = get("content-length").and_then(|l| l.trim().parse::<u64>().ok()) {
+        if length > limit as u64 {
+            return Err(GatewayError::BodyTooLarge { limit });
+        }
+    }
+    let base_url = match &config.server.base_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{}", get("host").unwrap_or_else(|| config.server.listen.clone())),
+    };
+    let mut request = Request {
+        method: Method::parse(header.method.as_str()),
+        path: header.uri.path().trim_matches('/').to_string(),
+        query: header.uri.query().map(parse_query).unwrap_or_default(),
+        headers: RequestHeaders {
+            accept: get("accept"),
+            content_type: get("content-type"),
+            if_match: get("if-match"),
+            if_none_match: get("if-none-match"),
+            if_modified_since: get("if-modified-since"),
+            if_none_exist: get("if-none-exist"),
+            prefer: get("prefer"),
+        },
+        body: Vec::new(),
+        base_url,
+    };
+    let seconds = config.server.request_timeout_seconds;
+    session.set_read_timeout(Some(Duration::from_secs(seconds)));
+    let read = async {
+        while let Some(chunk) = session.read_request_body().await.map_err(|e| GatewayError::BodyRead(e.to_string()))? {
+            if request.body.len() + chunk.len() > limit {
+                return Err(GatewayError::BodyTooLarge { limit });
+            }
+            request.body.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(Duration::from_secs(seconds), read).await {
+        Ok(result) => result?,
+        Err(_) => return Err(GatewayError::BodyTimeout { seconds }),
+    }
+    Ok(request)
+}
+
+/// Writes the response, with `X-Request-Id`; HEAD gets the headers only.
+pub async fn write_response(session: &mut Session, response: Response, request_id: &str) -> pingora::Result<()> {
+    let mut header = ResponseHeader::build(response.status, Some(response.headers.len() + 3))?;
+    for (name, value) in &response.headers {
+        header.append_header(name.clone(), value.as_str())?;
+    }
+    header.insert_header("X-Request-Id", request_id)?;
+    let no_body = matches!(response.status, 204 | 304);
+    if !no_body {
+        header.set_content_length(response.body.len())?;
+    }
+    let head_only = session.req_header().method == pingora::http::Method::HEAD;
+    if no_body || head_only || response.body.is_empty() {
+        session.write_response_header(Box::new(header), true).await
+    } else {
+        session.write_response_header(Box::new(header), false).await?;
+        session.write_response_body(Some(Bytes::from(response.body)), true).await
+    }
+}

@@ -1,0 +1,54 @@
+//! Builds the pingora server with the FHIR service and runs it until SIGTERM / SIGINT.
+
+use std::sync::Arc;
+
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server};
+
+use crate::config::Config;
+use crate::error::GatewayError;
+use crate::proxy::FhirGateway;
+
+/// Runs the server in the foreground.
+pub fn run(config: Config) -> Result<(), GatewayError> {
+    check_store(&config)?;
+    let conf = ServerConf {
+        threads: config.server.threads,
+        grace_period_seconds: Some(config.server.shutdown_grace_seconds),
+        graceful_shutdown_timeout_seconds: Some(config.server.shutdown_grace_seconds + 1),
+        pid_file: std::env::temp_dir().join(format!("fhirgate-{}.pid", std::process::id())).display().to_string(),
+        upgrade_sock: std::env::temp_dir()
+            .join(format!("fhirgate-{}-upgrade.sock", std::process::id()))
+            .display()
+            .to_string(),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let listen = config.server.listen.clone();
+    let mut service = http_proxy_service_with_name(&server.configuration, FhirGateway::new(Arc::new(config)), "fhir");
+    service.add_tcp(&listen);
+    server.add_service(service);
+    tracing::info!(%listen, "fhirgate listening: FHIR base http://{listen}/");
+    server.run(RunArgs::default());
+    tracing::info!("fhirgate stopped");
+    Ok(())
+}
+
+/// Opens the store once before serving, so a bad URL or an unwritable data directory stops the
+/// start with a clear message instead of failing every request. The serving runtime opens its
+/// own connections (pools belong to the runtime that made them).
+fn check_store(config: &Config) -> Result<(), GatewayError> {
+    let url = config.store_url();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| GatewayError::Store(e.to_string()))?;
+    runtime.block_on(async {
+        let store = crate::stores::open(&url).await?;
+        store.health().await.map_err(|e| GatewayError::Store(format!("`{url}` is not healthy: {e}")))
+    })?;
+    tracing::info!(store = %url, "store ready");
+    Ok(())
+}

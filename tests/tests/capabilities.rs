@@ -1,0 +1,30 @@
+//! End-to-end: the CapabilityStatement at `/metadata` describes what the server really does.
+
+use fhirgate_e2e::{Server, TestResult};
+
+#[test]
+fn metadata_lists_every_resource_type_and_real_interactions() -> TestResult {
+    let s = Server::start("metadata")?;
+    let r = s.get("metadata")?;
+    assert_eq!(r.status, 200);
+    let c = r.json()?;
+    assert_eq!(c["resourceType"], "CapabilityStatement");
+    assert_eq!(c["fhirVersion"], "4.0.1");
+    assert_eq!(c["kind"], "instance");
+    let resources = c["rest"][0]["resource"].as_array().ok_or("no resources")?;
+    assert_eq!(resources.len(), 146, "every concrete R4 resource type");
+    let patient = resources.iter().find(|r| r["type"] == "Patient").ok_or("no Patient")?;
+    let codes: Vec<&str> = patient["interaction"].as_array().ok_or("no interactions")?
+        .iter().filter_map(|i| i["code"].as_str()).collect();
+    for expected in ["read", "vread", "update", "delete", "history-instance", "history-type", "create"] {
+        assert!(codes.contains(&expected), "{expected} missing from {codes:?}");
+    }
+    assert!(!codes.contains(&"search-type"), "search is not claimed before it exists");
+    assert_eq!(c["rest"][0]["interaction"][0]["code"], "history-system");
+    // Each interaction the statement claims really answers.
+    let created = s.post("Patient", &serde_json::json!({"resourceType": "Patient"}))?;
+    assert_eq!(created.status, 201);
+    assert_eq!(s.get("Patient/_history")?.status, 200);
+    assert_eq!(s.get("_history")?.status, 200);
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! End-to-end: instance, type and system history with `_count`, `_since`, `_at` and paging.
+
+use fhirgate_e2e::{Server, TestResult};
+use serde_json::{Value, json};
+
+fn obs(id: &str, value: i64) -> Value {
+    json!({"resourceType": "Observation", "id": id, "status": "final",
+        "code": {"text": "weight"}, "valueQuantity": {"value": value, "unit": "kg"}})
+}
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|x| {
+                    let url = x["fullUrl"].as_str().unwrap_or("");
+                    let v = x["response"]["etag"].as_str().unwrap_or("");
+                    format!("{}@{}", url.rsplit('/').next().unwrap_or(""), v.trim_start_matches("W/").trim_matches('"'))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"].as_array()?.iter().find(|l| l["relation"] == relation)?["url"].as_str().map(str::to_string)
+}
+
+fn path_of(s: &Server, url: &str) -> String {
+    url.strip_prefix(&s.base()).unwrap_or(url).to_string()
+}
+
+#[test]
+fn instance_type_and_system_history() -> TestResult {
+    let s = Server::start("history")?;
+    for v in 1..=3 {
+        assert!(s.put("Observation/o1", &obs("o1", v))?.status < 300);
+    }
+    assert_eq!(s.put("Observation/o2", &obs("o2", 9))?.status, 201);
+    assert_eq!(s.put("Patient/p1", &json!({"resourceType": "Patient", "id": "p1"}))?.status, 201);
+
+    let h = s.get("Observation/o1/_history")?;
+    assert_eq!(h.status, 200);
+    let h = h.json()?;
+    assert_eq!(h["resourceType"], "Bundle");
+    assert_eq!(h["type"], "history");
+    assert_eq!(h["total"], 3);
+    assert_eq!(ids(&h), ["o1@3", "o1@2", "o1@1"], "newest first");
+    assert_eq!(h["entry"][0]["request"]["method"], "PUT");
+    assert_eq!(h["entry"][0]["request"]["url"], "Observation/o1");
+    assert_eq!(h["entry"][2]["response"]["status"], "201 Created");
+    assert_eq!(h["entry"][0]["response"]["status"], "200 OK");
+    assert_eq!(h["entry"][0]["resource"]["valueQuantity"]["value"], 3);
+
+    let t = s.get("Observation/_history")?.json()?;
+    assert_eq!(t["total"], 4);
+    assert_eq!(ids(&t), ["o2@1", "o1@3", "o1@2", "o1@1"]);
+
+    let sys = s.get("_history")?.json()?;
+    assert_eq!(sys["total"], 5);
+    assert_eq!(ids(&sys)[0], "p1@1");
+
+    assert_eq!(s.get("Observation/none/_history")?.status, 404);
+    assert_eq!(s.get("Observation/_history?_count=abc")?.status, 400);
+    assert_eq!(s.get("Observation/_history?_since=notadate")?.status, 400);
+    Ok(())
+}
+
+#[test]
+fn since_and_at() -> TestResult {
+    let s = Server::start("since")?;
+    let first = s.put("Observation/a", &obs("a", 1))?.json()?;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let second = s.put("Observation/a", &obs("a", 2))?.json()?;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let third = s.put("Observation/a", &obs("a", 3))?.json()?;
+    let t1 = first["meta"]["lastUpdated"].as_str().ok_or("t1")?;
+    let t2 = second["meta"]["lastUpdated"].as_str().ok_or("t2")?;
+    let t3 = third["meta"]["lastUpdated"].as_str().ok_or("t3")?;
+
+    let h = s.get(&format!("Observation/a/_history?_since={t2}"))?.json()?;
+    assert_eq!(ids(&h), ["a@3", "a@2"], "_since is inclusive");
+    let h = s.get(&format!("_history?_since={t3}"))?.json()?;
+    assert_eq!(ids(&h), ["a@3"]);
+    // `_at` an instant between versions 1 and 2 gives version 1; at t2, version 2.
+    let h = s.get(&format!("Observation/a/_history?_at={t1}"))?.json()?;
+    assert_eq!(ids(&h), ["a@1"], "{h}");
+    let h = s.get(&format!("Observation/a/_history?_at={t2}"))?.json()?;
+    assert_eq!(ids(&h), ["a@2"], "{h}");
+    Ok(())
+}
+
+#[test]
+fn paging_is_stable_while_writes_arrive() -> TestResult {
+    let s = Server::start("paging")?;
+    for i in 0..7 {
+        assert_eq!(s.put(&format!("Observation/p{i}"), &obs(&format!("p{i}"), i))?.status, 201);
+    }
+    let page1 = s.get("Observation/_history?_count=3")?.json()?;
+    assert_eq!(page1["total"], 7);
+    assert_eq!(ids(&page1), ["p6@1", "p5@1", "p4@1"]);
+    assert!(link(&page1, "previous").is_none());
+    assert!(link(&page1, "self").is_some());
+    let next = link(&page1, "next").ok_or("no next link")?;
+
+    // New writes between pages must not shift what the next pages show.
+    assert_eq!(s.put("Observation/new", &obs("new", 100))?.status, 201);
+    assert_eq!(s.put("Observation/p0", &obs("p0", 50))?.status, 200);
+
+    let page2 = s.get(&path_of(&s, &next))?.json()?;
+    assert_eq!(page2["total"], 7);
+    assert_eq!(ids(&page2), ["p3@1", "p2@1", "p1@1"]);
+    let page3 = s.get(&path_of(&s, &link(&page2, "next").ok_or("no next")?))?.json()?;
+    assert_eq!(ids(&page3), ["p0@1"]);
+    assert!(link(&page3, "next").is_none());
+    let back = s.get(&path_of(&s, &link(&page3, "previous").ok_or("no previous")?))?.json()?;
+    assert_eq!(ids(&back), ids(&page2));
+
+    // A fresh first page sees the new writes.
+    let fresh = s.get("Observation/_history?_count=3")?.json()?;
+    assert_eq!(fresh["total"], 9);
+    assert_eq!(ids(&fresh), ["p0@2", "new@1", "p6@1"]);
+    Ok(())
+}

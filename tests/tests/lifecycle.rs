@@ -1,0 +1,128 @@
+//! End-to-end: the binary's life: start, health, request ids, restart with data kept, SIGTERM,
+//! the command line and configuration.
+
+use std::process::Command;
+use std::time::Duration;
+
+use fhirgate_e2e::{Server, TestResult, binary, temp_dir};
+use serde_json::json;
+
+#[test]
+fn restart_keeps_data_and_history() -> TestResult {
+    let dir = temp_dir("restart")?;
+    {
+        let mut s = Server::start_with(&dir, &[])?;
+        assert_eq!(s.put("Patient/r1", &json!({"resourceType": "Patient", "id": "r1", "active": true}))?.status, 201);
+        assert_eq!(s.put("Patient/r1", &json!({"resourceType": "Patient", "id": "r1", "active": false}))?.status, 200);
+        assert_eq!(s.delete("Patient/r1")?.status, 204);
+        assert_eq!(s.put("Patient/r2", &json!({"resourceType": "Patient", "id": "r2"}))?.status, 201);
+        s.terminate()?;
+    }
+    assert!(dir.join("fhirgate.db").exists(), "the SQLite file lives in the data directory");
+    let s = Server::start_with(&dir, &[])?;
+    assert_eq!(s.get("Patient/r1")?.status, 410);
+    assert_eq!(s.get("Patient/r1/_history/2")?.json()?["active"], false);
+    assert_eq!(s.get("Patient/r2")?.status, 200);
+    assert_eq!(s.get("Patient/r1/_history")?.json()?["total"], 3);
+    assert_eq!(s.get("_history")?.json()?["total"], 4);
+    Ok(())
+}
+
+#[test]
+fn sigterm_stops_within_a_few_seconds() -> TestResult {
+    let mut s = Server::start("sigterm")?;
+    assert_eq!(s.get("health")?.status, 200);
+    let took = s.terminate()?;
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    Ok(())
+}
+
+#[test]
+fn health_and_request_ids() -> TestResult {
+    let s = Server::start("health")?;
+    let r = s.get("health")?;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()?["status"], "ok");
+    let r = s.get_with("metadata", &[("X-Request-Id", "abc-123")])?;
+    assert_eq!(r.header("X-Request-Id"), Some("abc-123"));
+    let generated = s.get("metadata")?;
+    assert!(generated.header("X-Request-Id").is_some_and(|id| id.len() >= 16));
+    // Errors carry it too, and the log names it.
+    let r = s.get_with("Patient/missing", &[("X-Request-Id", "trace-me-42")])?;
+    assert_eq!(r.header("X-Request-Id"), Some("trace-me-42"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(s.log_text().contains("trace-me-42"), "request id in the logs");
+    Ok(())
+}
+
+#[test]
+fn health_is_503_when_the_store_is_unreachable() -> TestResult {
+    let dir = temp_dir("unhealthy")?;
+    let s = Server::start_with(&dir, &[])?;
+    assert_eq!(s.get("health")?.status, 200);
+    // Take the database away underneath the running server.
+    std::fs::remove_dir_all(&dir)?;
+    std::fs::write(&dir, b"not a directory")?;
+    let mut status = 200;
+    for _ in 0..50 {
+        status = s.get("health")?.status;
+        if status == 503 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(&dir);
+    assert_eq!(status, 503);
+    Ok(())
+}
+
+#[test]
+fn help_explains_every_subcommand() -> TestResult {
+    let out = Command::new(binary()?).arg("--help").output()?;
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout)?;
+    assert!(text.contains("serve") && text.contains("config"), "{text}");
+    let out = Command::new(binary()?).args(["serve", "--help"]).output()?;
+    let text = String::from_utf8(out.stdout)?;
+    for flag in ["--listen", "--config", "--store", "--data-dir", "FHIRGATE_LISTEN"] {
+        assert!(text.contains(flag), "{flag} missing: {text}");
+    }
+    Ok(())
+}
+
+#[test]
+fn config_file_env_and_flags() -> TestResult {
+    let dir = temp_dir("config")?;
+    let file = dir.join("fhirgate.toml");
+    std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:1111\"\n[fhir]\ndefault_page_size = 7\n")?;
+    let out = Command::new(binary()?)
+        .args(["config", "--config"])
+        .arg(&file)
+        .args(["--store", "sqlite:/tmp/elsewhere.db"])
+        .env("FHIRGATE_LISTEN", "127.0.0.1:2222")
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout)?;
+    assert!(text.contains("listen = \"127.0.0.1:2222\""), "env beats file: {text}");
+    assert!(text.contains("default_page_size = 7"), "file beats defaults: {text}");
+    assert!(text.contains("sqlite:/tmp/elsewhere.db"), "flag beats all: {text}");
+    let out = Command::new(binary()?).args(["serve", "--listen", "nowhere"]).output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.listen"));
+    let out = Command::new(binary()?).args(["serve", "--store", "mysql://x"]).output()?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported store"));
+    Ok(())
+}
+
+#[test]
+fn the_store_flag_picks_the_sqlite_file() -> TestResult {
+    let dir = temp_dir("storeflag")?;
+    let db = dir.join("custom.db");
+    let url = format!("sqlite:{}", db.display());
+    let s = Server::start_with(&dir, &[("FHIRGATE_STORE", &url)])?;
+    assert_eq!(s.put("Patient/x", &json!({"resourceType": "Patient", "id": "x"}))?.status, 201);
+    assert!(db.exists());
+    assert!(!dir.join("fhirgate.db").exists());
+    Ok(())
+}
