@@ -1,0 +1,79 @@
+//! Search parameters as defined by the R4 spec (`SearchParameter` resources of the package).
+//! See <https://hl7.org/fhir/R4/searchparameter.html>.
+
+/// `SearchParameter.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SearchParamType {
+    Number,
+    Date,
+    String,
+    Token,
+    Reference,
+    Composite,
+    Quantity,
+    Uri,
+    Special,
+}
+
+impl SearchParamType {
+    /// Parses a `SearchParameter.type` code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "number" => Self::Number,
+            "date" => Self::Date,
+            "string" => Self::String,
+            "token" => Self::Token,
+            "reference" => Self::Reference,
+            "composite" => Self::Composite,
+            "quantity" => Self::Quantity,
+            "uri" => Self::Uri,
+            "special" => Self::Special,
+            _ => return None,
+        })
+    }
+
+    /// The `SearchParameter.type` code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Number => "number",
+            Self::Date => "date",
+            Self::String => "string",
+            Self::Token => "token",
+            Self::Reference => "reference",
+            Self::Composite => "composite",
+            Self::Quantity => "quantity",
+            Self::Uri => "uri",
+            Self::Special => "special",
+        }
+    }
+}
+
+/// One part of a composite search parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchParamComponent {
+    /// The canonical URL of the component's own search parameter.
+    pub definition: String,
+    /// FHIRPath expression, relative to the composite's expression.
+    pub expression: String,
+}
+
+/// A search parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchParam {
+    /// Canonical URL, e.g. `http://hl7.org/fhir/SearchParameter/Patient-birthdate`.
+    pub url: String,
+    /// The name used in URLs, e.g. `birthdate`.
+    pub code: String,
+    /// The resource types it applies to (may be `Resource` or `DomainResource`).
+    pub base: Vec<String>,
+    pub kind: SearchParamType,
+    /// FHIRPath expression extracting the values; `None` for special parameters such as `_text`.
+    pub expression: Option<String>,
+    /// For references, the resource types they may point to.
+    pub target: Vec<String>,
+    pub multiple_or: Option<bool>,
+    pub multiple_and: Option<bool>,
+    pub modifier: Vec<String>,
+    pub comparator: Vec<String>,
+    pub component: Vec<SearchParamComponent>,
+}
