@@ -1,5 +1,6 @@
 //! Compartments (Patient, Encounter, RelatedPerson, Practitioner, Device): which resources belong
-//! to a compartment, through which search parameters. See <https://hl7.org/fhir/R4/compartmentdefinition.html>.
+//! to a compartment, through which search parameters.
+//! See <https://hl7.org/fhir/R4/compartmentdefinition.html>.
 
 use std::collections::BTreeMap;
 

@@ -6,10 +6,10 @@ use std::io::Read;
 
 use serde_json::{Map, Value};
 
+use super::Definitions;
 use super::compartment::Compartment;
 use super::model::{Child, ElementDef, Kind, Node, NodeId, Required, TypeDef};
 use super::search::{SearchParam, SearchParamComponent, SearchParamType};
-use super::Definitions;
 
 /// The format version this code reads.
 const FORMAT: u64 = 1;
@@ -50,7 +50,10 @@ fn array<'a>(v: &'a Value, key: &str) -> Result<&'a [Value], String> {
 }
 
 fn string(v: &Value, key: &str) -> Result<String, String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("`{key}` is not a string"))
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("`{key}` is not a string"))
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -69,7 +72,8 @@ fn load_types(defs: &mut Definitions, types: &Map<String, Value>) -> Result<(), 
         };
         let start = defs.elements.len();
         for row in array(t, "elements")? {
-            let element = element(name, row).ok_or_else(|| format!("bad element in `{name}`: {row}"))?;
+            let element =
+                element(name, row).ok_or_else(|| format!("bad element in `{name}`: {row}"))?;
             defs.element_index.insert(element.path.clone(), defs.elements.len());
             defs.elements.push(element);
         }
@@ -136,9 +140,8 @@ fn build_nodes(defs: &mut Definitions) -> Result<(), String> {
 
     for (index, e) in defs.elements.iter().enumerate() {
         let parent = e.path.rsplit_once('.').map_or("", |(p, _)| p);
-        let parent_node = *node_index
-            .get(parent)
-            .ok_or_else(|| format!("no parent node for `{}`", e.path))?;
+        let parent_node =
+            *node_index.get(parent).ok_or_else(|| format!("no parent node for `{}`", e.path))?;
         let inline = match &e.content_reference {
             Some(r) => Some(
                 *node_index
@@ -153,7 +156,10 @@ fn build_nodes(defs: &mut Definitions) -> Result<(), String> {
             for code in &e.types {
                 let ti = type_of(defs, code, &e.path)?;
                 let key = format!("{base}{}{}", code[..1].to_uppercase(), &code[1..]);
-                children.push((key, Child { element: index, type_index: Some(ti), node: Some(defs.types[ti].node) }));
+                children.push((
+                    key,
+                    Child { element: index, type_index: Some(ti), node: Some(defs.types[ti].node) },
+                ));
             }
         } else {
             let type_index = match e.types.first() {
@@ -249,7 +255,10 @@ fn ancestry<'a>(defs: &'a Definitions, name: &'a str) -> Vec<&'a str> {
     out
 }
 
-fn load_compartments(defs: &mut Definitions, compartments: &Map<String, Value>) -> Result<(), String> {
+fn load_compartments(
+    defs: &mut Definitions,
+    compartments: &Map<String, Value>,
+) -> Result<(), String> {
     for (code, resources) in compartments {
         let resources = resources
             .as_object()

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 pub use compartment::Compartment;
-pub use model::{ElementDef, Kind, TypeDef};
 pub(crate) use model::{Child, Node, NodeId};
+pub use model::{ElementDef, Kind, TypeDef};
 pub use search::{SearchParam, SearchParamComponent, SearchParamType};
 
 /// The generated R4 definitions (`engine/definitions/r4.json.gz`).

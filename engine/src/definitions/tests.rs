@@ -1,5 +1,7 @@
 //! Unit tests of the embedded R4 definitions and their lookups.
 
+#![expect(clippy::expect_used, reason = "a test fails by panicking")]
+
 use super::*;
 
 fn defs() -> &'static Definitions {
@@ -43,7 +45,10 @@ fn element_lookup_crosses_types_choices_and_content_references() {
     let vq = d.element("Observation", "valueQuantity").expect("valueQuantity");
     assert_eq!(vq.element.path, "Observation.value[x]");
     assert_eq!(vq.type_code, Some("Quantity"));
-    assert_eq!(d.element("Observation", "valueQuantity.unit").expect("unit").element.path, "Quantity.unit");
+    assert_eq!(
+        d.element("Observation", "valueQuantity.unit").expect("unit").element.path,
+        "Quantity.unit"
+    );
     assert!(d.element("Observation", "value[x]").is_some_and(|m| m.type_code.is_none()));
     assert!(d.element("Observation", "valueFoo").is_none());
 
@@ -57,10 +62,7 @@ fn element_lookup_crosses_types_choices_and_content_references() {
     assert!(d.element("Patient", "name.id").is_some_and(|m| m.element.system));
     assert!(d.element("Patient", "nmae").is_none());
     assert!(d.element("Patient", "birthDate.value").is_none());
-    assert_eq!(
-        d.element_by_path("Observation.value[x]").map(|e| e.types.len()),
-        Some(11)
-    );
+    assert_eq!(d.element_by_path("Observation.value[x]").map(|e| e.types.len()), Some(11));
 }
 
 #[test]
@@ -68,7 +70,10 @@ fn search_params_include_inherited_ones() {
     let d = defs();
     let birthdate = d.search_param("Patient", "birthdate").expect("birthdate");
     assert_eq!(birthdate.kind, SearchParamType::Date);
-    assert_eq!(birthdate.expression.as_deref(), Some("Patient.birthDate | Person.birthDate | RelatedPerson.birthDate"));
+    assert_eq!(
+        birthdate.expression.as_deref(),
+        Some("Patient.birthDate | Person.birthDate | RelatedPerson.birthDate")
+    );
     assert!(d.search_param("Patient", "_id").is_some(), "from Resource");
     assert!(d.search_param("Patient", "_text").is_some(), "from DomainResource");
     assert!(d.search_param("Bundle", "_text").is_none(), "Bundle is not a DomainResource");

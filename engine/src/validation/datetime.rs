@@ -78,9 +78,10 @@ fn time_and_zone(b: &[u8]) -> bool {
     match parse_time(b) {
         Some([b'Z']) => true,
         Some([b'+' | b'-', zone @ ..]) => match digits(zone, 2) {
-            Some((hour, [b':', minutes @ ..])) => {
-                matches!(digits(minutes, 2), Some((minute, [])) if (hour <= 13 && minute <= 59) || (hour == 14 && minute == 0))
-            }
+            Some((hour, [b':', minutes @ ..])) => match digits(minutes, 2) {
+                Some((minute, [])) => (hour <= 13 && minute <= 59) || (hour == 14 && minute == 0),
+                _ => false,
+            },
             _ => false,
         },
         _ => false,

@@ -11,9 +11,18 @@ use crate::outcome::IssueType;
 impl Validator<'_> {
     /// Checks an object against a node (a type's root or a backbone element). `resource_root`
     /// allows its `resourceType` property.
-    pub(super) fn object(&mut self, object: &Map<String, Value>, node_id: NodeId, depth: usize, resource_root: bool) {
+    pub(super) fn object(
+        &mut self,
+        object: &Map<String, Value>,
+        node_id: NodeId,
+        depth: usize,
+        resource_root: bool,
+    ) {
         if depth >= MAX_DEPTH {
-            self.issue(IssueType::TooCostly, format!("nesting deeper than {MAX_DEPTH} levels is not allowed"));
+            self.issue(
+                IssueType::TooCostly,
+                format!("nesting deeper than {MAX_DEPTH} levels is not allowed"),
+            );
             return;
         }
         if object.is_empty() {
@@ -30,7 +39,9 @@ impl Validator<'_> {
             }
             if let Some(name) = key.strip_prefix('_') {
                 match node.children.get(name) {
-                    Some(child) if self.is_primitive(child) && !defs.element_at(child.element).system => {
+                    Some(child)
+                        if self.is_primitive(child) && !defs.element_at(child.element).system =>
+                    {
                         if !object.contains_key(name) {
                             self.primitive_property(name, None, Some(value), child, depth);
                         }
@@ -49,7 +60,10 @@ impl Validator<'_> {
                     let mark = self.enter(key);
                     self.issue(
                         IssueType::Structure,
-                        format!("only one of `{other}` and `{key}` is allowed (`{}` is a choice)", element.name),
+                        format!(
+                            "only one of `{other}` and `{key}` is allowed (`{}` is a choice)",
+                            element.name
+                        ),
                     );
                     self.path.truncate(mark);
                 }
@@ -103,7 +117,10 @@ impl Validator<'_> {
                 }
             }
             Value::Array(_) => {
-                self.issue(IssueType::Structure, format!("`{key}` must be a single value, not an array"));
+                self.issue(
+                    IssueType::Structure,
+                    format!("`{key}` must be a single value, not an array"),
+                );
             }
             other if element.is_repeating() => {
                 self.issue(IssueType::Structure, format!("`{key}` must be an array"));
@@ -116,10 +133,14 @@ impl Validator<'_> {
 
     fn complex_value(&mut self, value: &Value, child: &Child, depth: usize) {
         let Value::Object(object) = value else {
-            self.issue(IssueType::Structure, format!("expected a JSON object, found {}", json_kind(value)));
+            self.issue(
+                IssueType::Structure,
+                format!("expected a JSON object, found {}", json_kind(value)),
+            );
             return;
         };
-        let is_resource = child.type_index.is_some_and(|t| self.defs.type_at(t).kind == Kind::Resource);
+        let is_resource =
+            child.type_index.is_some_and(|t| self.defs.type_at(t).kind == Kind::Resource);
         if is_resource {
             self.resource(value, depth + 1);
         } else if let Some(node) = child.node {
@@ -135,7 +156,10 @@ impl Validator<'_> {
         }
         if let Some(max) = max {
             if len > max as usize {
-                self.issue(IssueType::Structure, format!("at most {max} values are allowed, found {len}"));
+                self.issue(
+                    IssueType::Structure,
+                    format!("at most {max} values are allowed, found {len}"),
+                );
             }
         }
     }
@@ -156,7 +180,10 @@ impl Validator<'_> {
         } else {
             match value {
                 Some(Value::Array(_)) => {
-                    self.issue(IssueType::Structure, format!("`{key}` must be a single value, not an array"));
+                    self.issue(
+                        IssueType::Structure,
+                        format!("`{key}` must be a single value, not an array"),
+                    );
                 }
                 Some(v) => self.primitive_value(v, child),
                 None => {}
@@ -195,7 +222,10 @@ impl Validator<'_> {
         let extensions = match extension {
             Some(Value::Array(items)) => items.as_slice(),
             Some(other) => {
-                self.issue(IssueType::Structure, format!("`_{key}` must be an array, found {}", json_kind(other)));
+                self.issue(
+                    IssueType::Structure,
+                    format!("`_{key}` must be an array, found {}", json_kind(other)),
+                );
                 &[]
             }
             None => &[],
@@ -207,10 +237,17 @@ impl Validator<'_> {
         } else {
             self.check_count(extensions.len(), max);
         }
-        if value.is_some() && matches!(extension, Some(Value::Array(_))) && values.len() != extensions.len() {
+        if value.is_some()
+            && matches!(extension, Some(Value::Array(_)))
+            && values.len() != extensions.len()
+        {
             self.issue(
                 IssueType::Structure,
-                format!("`_{key}` has {} items but `{key}` has {}: they must align", extensions.len(), values.len()),
+                format!(
+                    "`_{key}` has {} items but `{key}` has {}: they must align",
+                    extensions.len(),
+                    values.len()
+                ),
             );
         }
         for i in 0..values.len().max(extensions.len()) {
@@ -218,16 +255,24 @@ impl Validator<'_> {
             let e = extensions.get(i).filter(|e| !e.is_null());
             let item_mark = self.enter_index(i);
             match (v, e) {
-                (None, None) => self.issue(IssueType::Structure, "null is not allowed without an extension".to_owned()),
+                (None, None) => self.issue(
+                    IssueType::Structure,
+                    "null is not allowed without an extension".to_owned(),
+                ),
                 _ => {
                     if let Some(v) = v {
                         self.primitive_value(v, child);
                     }
                     match e {
-                        Some(Value::Object(object)) => self.primitive_extension(object, child, depth),
+                        Some(Value::Object(object)) => {
+                            self.primitive_extension(object, child, depth)
+                        }
                         Some(other) => self.issue(
                             IssueType::Structure,
-                            format!("items of `_{key}` must be JSON objects, found {}", json_kind(other)),
+                            format!(
+                                "items of `_{key}` must be JSON objects, found {}",
+                                json_kind(other)
+                            ),
                         ),
                         None => {}
                     }

@@ -46,7 +46,9 @@ fn string(type_name: &str, s: &str) -> Result<(), String> {
     let ok = match type_name {
         "string" | "markdown" => return text(type_name, s),
         "code" => code(s),
-        "id" => s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+        "id" => {
+            s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        }
         "uri" | "url" | "canonical" => !s.chars().any(is_space),
         "oid" => oid(s),
         "uuid" => uuid(s),
