@@ -61,6 +61,8 @@ fn every_r4_example_is_valid_or_known_invalid() {
     files.sort();
 
     let mut total = 0;
+    let mut validating = std::time::Duration::ZERO;
+    let mut bytes = 0;
     let mut mutants_checked = 0;
     let mut failures = Vec::new();
     let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -82,7 +84,10 @@ fn every_r4_example_is_valid_or_known_invalid() {
             continue;
         }
         total += 1;
+        let started = std::time::Instant::now();
         let issues = validate(defs, &resource);
+        validating += started.elapsed();
+        bytes += text.len();
         if issues.is_empty() && text.len() < 256 * 1024 {
             mutants_checked += check_mutants(defs, &name, &resource, &mut failures);
         }
@@ -98,6 +103,12 @@ fn every_r4_example_is_valid_or_known_invalid() {
         "accepted {} of {total} R4 examples ({} known invalid); {mutants_checked} mutants rejected as expected",
         total - rejected.len(),
         known.len()
+    );
+    println!(
+        "validation alone: {:.0} ms for {:.0} MB of JSON ({:.0} MB/s)",
+        validating.as_secs_f64() * 1000.0,
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / validating.as_secs_f64()
     );
 
     for (name, issues) in &rejected {
