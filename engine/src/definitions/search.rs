@@ -77,3 +77,45 @@ pub struct SearchParam {
     pub comparator: Vec<String>,
     pub component: Vec<SearchParamComponent>,
 }
+
+impl SearchParam {
+    /// The part of [`expression`](Self::expression) that applies to `resource_type`: parameters
+    /// shared by several types have one union branch per type (`AllergyIntolerance.patient |
+    /// CarePlan.subject.where(resolve() is Patient) | ...`). Branches on `Resource` or
+    /// `DomainResource`, and relative ones, apply to every type. `None` when nothing applies.
+    pub fn expression_for(&self, resource_type: &str) -> Option<String> {
+        let expression = self.expression.as_deref()?;
+        let kept: Vec<&str> = union_branches(expression)
+            .filter(|branch| {
+                let head = branch.trim_start_matches('(');
+                let end = head.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(head.len());
+                let head = &head[..end];
+                !head.starts_with(|c: char| c.is_ascii_uppercase())
+                    || head == resource_type
+                    || head == "Resource"
+                    || head == "DomainResource"
+            })
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(" | "))
+    }
+}
+
+/// The top-level `|` branches of a FHIRPath expression (not inside parentheses or strings).
+fn union_branches(expression: &str) -> impl Iterator<Item = &str> {
+    let mut branches = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0_i32, false, 0);
+    for (i, c) in expression.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            '|' if !quoted && depth == 0 => {
+                branches.push(expression[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    branches.push(expression[start..].trim());
+    branches.into_iter().filter(|b| !b.is_empty())
+}

@@ -91,6 +91,26 @@ fn search_params_include_inherited_ones() {
 }
 
 #[test]
+fn expression_for_keeps_the_branches_of_one_type() {
+    let d = defs();
+    let clinical_patient = d.search_param("CarePlan", "patient").expect("CarePlan patient");
+    assert_eq!(
+        clinical_patient.expression_for("CarePlan").as_deref(),
+        Some("CarePlan.subject.where(resolve() is Patient)")
+    );
+    assert_eq!(clinical_patient.expression_for("Patient"), None);
+    let id = d.search_param("Patient", "_id").expect("_id");
+    assert_eq!(id.expression_for("Patient").as_deref(), Some("Resource.id"));
+    let value = d.search_param("Observation", "value-quantity").expect("value-quantity");
+    assert_eq!(
+        value.expression_for("Observation").as_deref(),
+        Some("(Observation.value as Quantity) | (Observation.value as SampledData)")
+    );
+    let name = d.search_param("InsurancePlan", "name").expect("InsurancePlan name");
+    assert_eq!(name.expression_for("InsurancePlan").as_deref(), Some("name | alias"));
+}
+
+#[test]
 fn compartments_map_resource_types_to_params() {
     let d = defs();
     let codes: Vec<&str> = d.compartments().map(|c| c.code.as_str()).collect();
