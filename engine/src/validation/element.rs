@@ -57,15 +57,11 @@ impl Validator<'_> {
             let element = defs.element_at(child.element);
             if element.is_choice() {
                 if let Some((_, other)) = choices.iter().find(|(e, _)| *e == child.element) {
-                    let mark = self.enter(key);
-                    self.issue(
-                        IssueType::Structure,
-                        format!(
-                            "only one of `{other}` and `{key}` is allowed (`{}` is a choice)",
-                            element.name
-                        ),
+                    let message = format!(
+                        "only one of `{other}` and `{key}` is allowed (`{}` is a choice)",
+                        element.name
                     );
-                    self.path.truncate(mark);
+                    self.issue_in(key, IssueType::Structure, message);
                 }
                 choices.push((child.element, key));
             }
@@ -86,9 +82,11 @@ impl Validator<'_> {
         for required in &node.required {
             if !required.keys.iter().any(|k| object.contains_key(&**k)) {
                 let name = &defs.element_at(required.element).name;
-                let mark = self.enter(name);
-                self.issue(IssueType::Required, format!("missing required element `{name}`"));
-                self.path.truncate(mark);
+                self.issue_in(
+                    name,
+                    IssueType::Required,
+                    format!("missing required element `{name}`"),
+                );
             }
         }
     }
@@ -98,9 +96,8 @@ impl Validator<'_> {
     }
 
     fn unknown(&mut self, key: &str) {
-        let mark = self.enter(key);
-        self.issue(IssueType::Structure, format!("unknown element `{}`", primitive::shorten(key)));
-        self.path.truncate(mark);
+        let message = format!("unknown element `{}`", primitive::shorten(key));
+        self.issue_in(key, IssueType::Structure, message);
     }
 
     /// A complex (or backbone, or resource) element: one value or an array of them.

@@ -103,6 +103,13 @@ impl Validator<'_> {
         self.issues.push(if self.path.is_empty() { issue } else { issue.at(self.path.clone()) });
     }
 
+    /// Records an issue at the current path's child `name`.
+    fn issue_in(&mut self, name: &str, code: IssueType, message: String) {
+        let mark = self.enter(name);
+        self.issue(code, message);
+        self.path.truncate(mark);
+    }
+
     /// Appends `.name` to the path; returns the length to truncate back to.
     fn enter(&mut self, name: &str) -> usize {
         let mark = self.path.len();
