@@ -135,3 +135,34 @@ async fn writers_of_two_stores_on_one_file_do_not_both_win() {
     one.close().await;
     two.close().await;
 }
+
+/// The file is in WAL mode (persistent, so any connection sees it), and while another
+/// connection holds the write lock mid-transaction, reads answer at once from the last
+/// committed state. (A rollback journal would also let these reads through until the writer
+/// commits; the `journal_mode` check is what pins WAL.)
+#[tokio::test]
+async fn reads_do_not_wait_for_a_writer() {
+    use sqlx::Connection;
+
+    let dir = TempDir::new();
+    let path = dir.0.join("fhir.db");
+    let store = open(&path).await;
+    put(&store, version("Patient", "a", 1, 0)).await;
+
+    let url = format!("sqlite://{}", path.display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.expect("second connection");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut other).await.expect("journal mode");
+    assert_eq!(mode, "wal");
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.expect("take the write lock");
+    sqlx::query("DELETE FROM index_entry").execute(&mut other).await.expect("write inside the lock");
+
+    let quick = std::time::Duration::from_secs(1);
+    let read = tokio::time::timeout(quick, store.read("Patient", "a")).await.expect("read without waiting");
+    assert_eq!(read.expect("read").map(|v| v.version), Some(1));
+    let history = tokio::time::timeout(quick, store.history(&history_query(None, None, 10))).await;
+    assert_eq!(history.expect("history without waiting").expect("history").total, 1);
+
+    sqlx::query("ROLLBACK").execute(&mut other).await.expect("release the lock");
+    other.close().await.expect("close");
+    store.close().await;
+}
