@@ -65,6 +65,8 @@ pub struct ResourceVersion {
     pub resource_type: String,
     pub id: String,
     pub version: u64,
+    /// Stores keep (at least) millisecond precision and give the same instant back; the engine
+    /// passes instants with millisecond precision, as `meta.lastUpdated` shows them.
     pub last_updated: OffsetDateTime,
     pub kind: WriteKind,
     /// The resource's JSON text with `meta` filled in; `None` for a deletion.
@@ -96,7 +98,9 @@ pub struct HistoryQuery {
     pub id: Option<String>,
     /// `_since`: only versions with `last_updated >= since`.
     pub since: Option<OffsetDateTime>,
-    /// `_at`: only versions that were current at this instant.
+    /// `_at`: only versions that were current at this instant: for each resource, its newest
+    /// version with `last_updated <= at` (within the snapshot), left out if that version is a
+    /// deletion (the resource did not exist then). Combines with `since` by intersection.
     pub at: Option<OffsetDateTime>,
     /// Only versions written at or before this position in the store's write order
     /// ([`HistoryPage::snapshot`] of the first page), so pages stay stable while writes arrive.
@@ -130,6 +134,16 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         version: u64,
     ) -> Result<Option<ResourceVersion>, StoreError>;
+
+    /// The index entries stored with a given version, in the order they were written;
+    /// `None` if that version does not exist. Lets the contract suite (and reindexing tools)
+    /// check what a store kept; search itself does not go through it.
+    async fn index(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<Vec<IndexEntry>>, StoreError>;
 
     /// Applies all writes atomically: either every write is stored or none is.
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;

@@ -1,0 +1,168 @@
+//! The storage contract suite on SQLite (a fresh file per case, and in memory), plus what only
+//! a file-backed store can show: reopening, creating directories, URLs.
+
+#![expect(clippy::expect_used, reason = "tests: a failed expectation is a failed test")]
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use fhirgate_engine::storage::contract::{history_query, put, seed, version};
+use fhirgate_engine::storage::{HistoryQuery, Store};
+use fhirgate_sqlite::SqliteStore;
+
+/// A directory under the system temp dir, unique to this process and call, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self(std::env::temp_dir().join(format!("fhirgate-sqlite-{}-{n}", std::process::id())))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A store on a fresh file that disappears with it.
+struct TempStore {
+    store: SqliteStore,
+    _dir: TempDir,
+}
+
+impl Deref for TempStore {
+    type Target = SqliteStore;
+    fn deref(&self) -> &SqliteStore {
+        &self.store
+    }
+}
+
+async fn file_store() -> TempStore {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.0.join("fhir.db")).await.expect("open a fresh store");
+    TempStore { store, _dir: dir }
+}
+
+async fn memory_store() -> Box<SqliteStore> {
+    Box::new(SqliteStore::connect("sqlite::memory:").await.expect("open an in-memory store"))
+}
+
+mod file {
+    fhirgate_engine::store_contract!(super::file_store().await);
+}
+
+mod memory {
+    fhirgate_engine::store_contract!(super::memory_store().await);
+}
+
+async fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).await.expect("open store")
+}
+
+#[tokio::test]
+async fn data_and_history_survive_reopening() {
+    let dir = TempDir::new();
+    let path = dir.0.join("fhir.db");
+    let store = open(&path).await;
+    let written = seed(&store).await;
+    let before = store.history(&history_query(None, None, 100)).await.expect("history");
+    store.close().await;
+    drop(store);
+
+    let store = open(&path).await;
+    let after = store.history(&history_query(None, None, 100)).await.expect("history");
+    assert_eq!(after, before);
+    assert_eq!(after.versions, written.into_iter().rev().collect::<Vec<_>>());
+    let current = store.read("Patient", "a").await.expect("read");
+    assert_eq!(current.map(|v| v.version), Some(3));
+    // Writing goes on from where it was, and old snapshots still mean the same thing.
+    put(&store, version("Patient", "a", 4, 70)).await;
+    let pinned = HistoryQuery { snapshot: Some(before.snapshot), ..history_query(None, None, 100) };
+    assert_eq!(store.history(&pinned).await.expect("history").total, 7);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn open_creates_missing_directories_and_uses_wal() {
+    let dir = TempDir::new();
+    let path = dir.0.join("a").join("b").join("fhir.db");
+    let store = open(&path).await;
+    assert!(path.is_file(), "{} exists", path.display());
+    put(&store, version("Patient", "a", 1, 0)).await;
+    let wal = path.with_file_name("fhir.db-wal");
+    assert!(wal.is_file(), "write-ahead log {} exists", wal.display());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn connect_accepts_sqlite_urls() {
+    let dir = TempDir::new();
+    for (n, prefix) in ["sqlite:", "sqlite://"].into_iter().enumerate() {
+        let path = dir.0.join(format!("d{n}")).join("fhir.db");
+        let url = format!("{prefix}{}", path.display());
+        let store = SqliteStore::connect(&url).await.expect("connect");
+        put(&store, version("Patient", "a", 1, 0)).await;
+        store.close().await;
+        assert!(path.is_file(), "{url} made {}", path.display());
+    }
+    let memory = SqliteStore::connect("sqlite::memory:").await.expect("connect in memory");
+    assert_eq!(memory.health().await.ok(), Some(()));
+    assert_eq!(memory.kind(), "sqlite");
+}
+
+/// Two stores on one file stand for two processes: their writers do not share a pool, so only
+/// SQLite's lock (`BEGIN IMMEDIATE` + busy timeout) keeps check-then-insert atomic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_of_two_stores_on_one_file_do_not_both_win() {
+    let dir = TempDir::new();
+    let path = dir.0.join("fhir.db");
+    let (one, two) = (open(&path).await, open(&path).await);
+    for round in 1..=20_u64 {
+        let id = format!("r{round}");
+        let (a, b) = tokio::join!(
+            one.transact(vec![fhirgate_engine::storage::contract::write(version("Patient", &id, 1, 0))]),
+            two.transact(vec![fhirgate_engine::storage::contract::write(version("Patient", &id, 1, 0))]),
+        );
+        let outcomes = [a.is_ok(), b.is_ok()];
+        assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "round {round}: {a:?} {b:?}");
+        let loser = if outcomes[0] { b } else { a };
+        fhirgate_engine::storage::contract::assert_conflict(loser, "Patient", &id, 0, 1);
+    }
+    one.close().await;
+    two.close().await;
+}
+
+/// The file is in WAL mode (persistent, so any connection sees it), and while another
+/// connection holds the write lock mid-transaction, reads answer at once from the last
+/// committed state. (A rollback journal would also let these reads through until the writer
+/// commits; the `journal_mode` check is what pins WAL.)
+#[tokio::test]
+async fn reads_do_not_wait_for_a_writer() {
+    use sqlx::Connection;
+
+    let dir = TempDir::new();
+    let path = dir.0.join("fhir.db");
+    let store = open(&path).await;
+    put(&store, version("Patient", "a", 1, 0)).await;
+
+    let url = format!("sqlite://{}", path.display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.expect("second connection");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut other).await.expect("journal mode");
+    assert_eq!(mode, "wal");
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.expect("take the write lock");
+    sqlx::query("DELETE FROM index_entry").execute(&mut other).await.expect("write inside the lock");
+
+    let quick = std::time::Duration::from_secs(1);
+    let read = tokio::time::timeout(quick, store.read("Patient", "a")).await.expect("read without waiting");
+    assert_eq!(read.expect("read").map(|v| v.version), Some(1));
+    let history = tokio::time::timeout(quick, store.history(&history_query(None, None, 10))).await;
+    assert_eq!(history.expect("history without waiting").expect("history").total, 1);
+
+    sqlx::query("ROLLBACK").execute(&mut other).await.expect("release the lock");
+    other.close().await.expect("close");
+    store.close().await;
+}
