@@ -24,6 +24,7 @@ Format (version 1), all names as in the spec:
           ["name", 0, "*", ["HumanName"]],
           ["deceased[x]", 0, 1, ["boolean", "dateTime"]],
           ["contact.id", 0, 1, ["string"], {"system": true}],
+          ["name", 0, "*", ["HumanName"], {"summary": true}],   # isSummary
           ["item.item", 0, "*", [], {"ref": "#Questionnaire.item"}]
         ]
       }
@@ -131,6 +132,8 @@ def structure(sd):
             extra["ref"] = el["contentReference"]
         if system:
             extra["system"] = True
+        if el.get("isSummary"):
+            extra["summary"] = True
         if extra:
             row.append(extra)
         elements.append(row)

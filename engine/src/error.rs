@@ -104,9 +104,7 @@ impl Error {
             Self::MethodNotAllowed(m)
             | Self::NotImplemented(m)
             | Self::NotAcceptable(m)
-            | Self::UnsupportedMediaType(m) => {
-                issue(IssueType::NotSupported, m)
-            }
+            | Self::UnsupportedMediaType(m) => issue(IssueType::NotSupported, m),
             Self::Conflict(m) => issue(IssueType::Conflict, m),
             Self::PreconditionFailed(m) => issue(IssueType::Conflict, m),
             Self::PayloadTooLarge(m) => issue(IssueType::TooCostly, m),

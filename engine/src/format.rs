@@ -41,9 +41,7 @@ fn classify(value: &str) -> Named {
     match essence.as_str() {
         "json" | "application/fhir+json" | "application/json+fhir" => Named::FhirJson,
         "application/json" | "text/json" => Named::Json,
-        "xml" | "application/fhir+xml" | "application/xml+fhir" | "application/xml" | "text/xml" => {
-            Named::Xml
-        }
+        "xml" | "application/fhir+xml" | "application/xml+fhir" | "application/xml" | "text/xml" => Named::Xml,
         "ttl" | "application/fhir+turtle" | "text/turtle" => Named::Turtle,
         "*/*" | "application/*" | "" => Named::Any,
         _ => Named::Other,

@@ -6,9 +6,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 /// Whether `id` is a valid FHIR logical id (`[A-Za-z0-9\-\.]{1,64}`).
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// Truncates an instant to the millisecond precision the server records.

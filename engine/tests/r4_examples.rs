@@ -39,8 +39,7 @@ fn known_invalid() -> BTreeMap<&'static str, &'static str> {
         .map(str::trim_end)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
-            let (file, reason) =
-                l.split_once('\t').expect("known-invalid lines are `file<TAB>reason`");
+            let (file, reason) = l.split_once('\t').expect("known-invalid lines are `file<TAB>reason`");
             assert!(!reason.trim().is_empty(), "{file}: the reason must name the defect");
             (file, reason)
         })
@@ -113,22 +112,13 @@ fn every_r4_example_is_valid_or_known_invalid() {
 
     for (name, issues) in &rejected {
         if !known.contains_key(name.as_str()) {
-            let more = if issues.len() > 5 {
-                format!("\n    ... {} more", issues.len() - 5)
-            } else {
-                String::new()
-            };
-            failures.push(format!(
-                "rejected {name}:\n    {}{more}",
-                issues[..issues.len().min(5)].join("\n    ")
-            ));
+            let more = if issues.len() > 5 { format!("\n    ... {} more", issues.len() - 5) } else { String::new() };
+            failures.push(format!("rejected {name}:\n    {}{more}", issues[..issues.len().min(5)].join("\n    ")));
         }
     }
     for name in known.keys() {
         if !rejected.contains_key(*name) {
-            failures.push(format!(
-                "listed as known invalid but accepted (remove it from the list): {name}"
-            ));
+            failures.push(format!("listed as known invalid but accepted (remove it from the list): {name}"));
         }
     }
     assert!(total > 5000, "only {total} examples found in {}", dir.display());
@@ -138,12 +128,7 @@ fn every_r4_example_is_valid_or_known_invalid() {
 /// Guards against a validator that accepts everything: in a valid example, an unknown property
 /// added to the last object, and the last string emptied, must each be reported. Returns how
 /// many mutants were checked.
-fn check_mutants(
-    defs: &Definitions,
-    name: &str,
-    resource: &Value,
-    failures: &mut Vec<String>,
-) -> usize {
+fn check_mutants(defs: &Definitions, name: &str, resource: &Value, failures: &mut Vec<String>) -> usize {
     let mut checked = 0;
 
     let mut with_unknown = resource.clone();
@@ -151,8 +136,7 @@ fn check_mutants(
         object.insert("zzUnknown".to_owned(), Value::Bool(true));
         let issues = validate(defs, &with_unknown);
         if !issues.iter().any(|i| i.diagnostics == "unknown element `zzUnknown`") {
-            failures
-                .push(format!("{name}: an unknown element in the last object was not reported"));
+            failures.push(format!("{name}: an unknown element in the last object was not reported"));
         }
         checked += 1;
     }

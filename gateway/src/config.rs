@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::GatewayError;
 
 /// All settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -102,17 +102,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            store: StoreConfig::default(),
-            fhir: FhirConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
-
 /// Values given on the command line (highest precedence).
 #[derive(Debug, Default)]
 pub struct Overrides {
@@ -175,10 +164,16 @@ impl Config {
     fn check(&self) -> Result<(), GatewayError> {
         let bad = |m: String| Err(GatewayError::Config(m));
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return bad(format!("`server.listen` must be an address like `127.0.0.1:8080`, not `{}`", self.server.listen));
+            return bad(format!(
+                "`server.listen` must be an address like `127.0.0.1:8080`, not `{}`",
+                self.server.listen
+            ));
         }
         if self.server.threads == 0 || self.server.max_body_bytes == 0 || self.server.request_timeout_seconds == 0 {
-            return bad("`server.threads`, `server.max_body_bytes` and `server.request_timeout_seconds` must be positive".into());
+            return bad(
+                "`server.threads`, `server.max_body_bytes` and `server.request_timeout_seconds` must be positive"
+                    .into(),
+            );
         }
         if self.fhir.default_page_size == 0 || self.fhir.max_page_size < self.fhir.default_page_size {
             return bad("page sizes must be positive, with `max_page_size` >= `default_page_size`".into());
@@ -225,15 +220,19 @@ mod tests {
     #[test]
     fn file_then_env_then_flags() -> Result<(), GatewayError> {
         let path = std::env::temp_dir().join(format!("fhirgate-config-{}.toml", std::process::id()));
-        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1111\"\nmax_body_bytes = 10\n[fhir]\nupdate_create = false\n")
-            .map_err(|e| GatewayError::Config(e.to_string()))?;
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"127.0.0.1:1111\"\nmax_body_bytes = 10\n[fhir]\nupdate_create = false\n",
+        )
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
         let vars = env(&[("FHIRGATE_LISTEN", "127.0.0.1:2222"), ("FHIRGATE_DATA_DIR", "/tmp/x")]);
         let c = Config::load(Some(&path), &vars, Overrides::default())?;
         assert_eq!(c.server.listen, "127.0.0.1:2222");
         assert_eq!(c.server.max_body_bytes, 10);
         assert!(!c.fhir.update_create);
         assert_eq!(c.store_url(), "sqlite:/tmp/x/fhirgate.db");
-        let flags = Overrides { listen: Some("127.0.0.1:3333".into()), store: Some("sqlite::memory:".into()), data_dir: None };
+        let flags =
+            Overrides { listen: Some("127.0.0.1:3333".into()), store: Some("sqlite::memory:".into()), data_dir: None };
         let c = Config::load(Some(&path), &vars, flags)?;
         assert_eq!(c.server.listen, "127.0.0.1:3333");
         assert_eq!(c.store_url(), "sqlite::memory:");

@@ -14,8 +14,8 @@ fn metadata_lists_every_resource_type_and_real_interactions() -> TestResult {
     let resources = c["rest"][0]["resource"].as_array().ok_or("no resources")?;
     assert_eq!(resources.len(), 146, "every concrete R4 resource type");
     let patient = resources.iter().find(|r| r["type"] == "Patient").ok_or("no Patient")?;
-    let codes: Vec<&str> = patient["interaction"].as_array().ok_or("no interactions")?
-        .iter().filter_map(|i| i["code"].as_str()).collect();
+    let codes: Vec<&str> =
+        patient["interaction"].as_array().ok_or("no interactions")?.iter().filter_map(|i| i["code"].as_str()).collect();
     for expected in ["read", "vread", "update", "delete", "history-instance", "history-type", "create"] {
         assert!(codes.contains(&expected), "{expected} missing from {codes:?}");
     }

@@ -14,7 +14,8 @@ fn broken_json_and_wrong_shapes_are_400() -> TestResult {
         assert_eq!(r.status, 400, "body {:?}: {}", String::from_utf8_lossy(body), r.body);
         assert!(!r.outcome_issues()?.is_empty());
     }
-    let r = s.send("POST", "Patient", Some(b"{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"\xff\xfe\"}]}"), &[])?;
+    let r =
+        s.send("POST", "Patient", Some(b"{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"\xff\xfe\"}]}"), &[])?;
     assert_eq!(r.status, 400, "invalid UTF-8: {}", r.body);
     Ok(())
 }
@@ -22,8 +23,11 @@ fn broken_json_and_wrong_shapes_are_400() -> TestResult {
 #[test]
 fn validation_reports_every_problem_with_its_path() -> TestResult {
     let s = Server::start("invalid")?;
-    let r = s.post("Patient", &json!({"resourceType": "Patient", "nmae": [{"family": "x"}],
-        "birthDate": "1990-13-45", "active": "yes", "gender": ["male"]}))?;
+    let r = s.post(
+        "Patient",
+        &json!({"resourceType": "Patient", "nmae": [{"family": "x"}],
+        "birthDate": "1990-13-45", "active": "yes", "gender": ["male"]}),
+    )?;
     assert_eq!(r.status, 400, "{}", r.body);
     let issues = r.outcome_issues()?;
     let text = serde_json::to_string(&issues)?;
@@ -54,7 +58,12 @@ fn content_negotiation() -> TestResult {
     assert_eq!(r.status, 200);
     assert!(r.body.contains("\n  \""), "pretty printed");
     assert!(!s.get("metadata")?.body.contains('\n'), "compact by default");
-    let r = s.send("POST", "Patient", Some(b"<Patient xmlns=\"http://hl7.org/fhir\"/>"), &[("Content-Type", "application/fhir+xml")])?;
+    let r = s.send(
+        "POST",
+        "Patient",
+        Some(b"<Patient xmlns=\"http://hl7.org/fhir\"/>"),
+        &[("Content-Type", "application/fhir+xml")],
+    )?;
     assert_eq!(r.status, 415);
     assert!(!r.outcome_issues()?.is_empty());
     let r = s.send("POST", "Patient", Some(b"{}"), &[("Content-Type", "text/plain")])?;
@@ -74,8 +83,16 @@ fn unsupported_methods() -> TestResult {
     let r = s.get("Patient")?;
     assert_eq!(r.status, 501, "{}", r.body);
     assert!(!r.outcome_issues()?.is_empty());
-    assert_eq!(s.send("PATCH", "Patient/1", Some(b"[]"), &[("Content-Type", "application/json-patch+json")])?.status, 501);
-    let r = s.send("POST", "Patient", Some(json!({"resourceType": "Patient"}).to_string().as_bytes()), &[("If-None-Exist", "identifier=x")])?;
+    assert_eq!(
+        s.send("PATCH", "Patient/1", Some(b"[]"), &[("Content-Type", "application/json-patch+json")])?.status,
+        501
+    );
+    let r = s.send(
+        "POST",
+        "Patient",
+        Some(json!({"resourceType": "Patient"}).to_string().as_bytes()),
+        &[("If-None-Exist", "identifier=x")],
+    )?;
     assert_eq!(r.status, 501, "conditional create is refused, not done unconditionally");
     assert_eq!(s.get("_history")?.json()?["total"], 0);
     Ok(())
@@ -108,7 +125,10 @@ fn oversized_bodies_are_413() -> TestResult {
 #[test]
 fn default_limit_rejects_a_50_mb_string_field() -> TestResult {
     let s = Server::start("fifty")?;
-    let huge = format!("{{\"resourceType\":\"Patient\",\"id\":\"h\",\"name\":[{{\"family\":\"{}\"}}]}}", "y".repeat(50 * 1024 * 1024));
+    let huge = format!(
+        "{{\"resourceType\":\"Patient\",\"id\":\"h\",\"name\":[{{\"family\":\"{}\"}}]}}",
+        "y".repeat(50 * 1024 * 1024)
+    );
     let r = s.send("PUT", "Patient/h", Some(huge.as_bytes()), &[]);
     // The server may answer 413 before the client finished sending; a reset connection is fine too.
     if let Ok(r) = r {
@@ -158,7 +178,8 @@ fn a_body_cut_off_mid_upload_writes_nothing() -> TestResult {
 fn slow_uploads_time_out() -> TestResult {
     let dir = fhirgate_e2e::temp_dir("slow")?;
     let s = Server::start_with(&dir, &[("FHIRGATE_REQUEST_TIMEOUT_SECONDS", "1")])?;
-    let head = "PUT /Patient/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: 100\r\n\r\n{";
+    let head =
+        "PUT /Patient/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\nContent-Length: 100\r\n\r\n{";
     let started = std::time::Instant::now();
     let reply = s.raw(head.as_bytes(), false, Duration::from_secs(20))?;
     assert!(started.elapsed() < Duration::from_secs(15), "the server gave up on the body");

@@ -69,7 +69,11 @@ fn every_r4_example_round_trips() -> TestResult {
     let data = temp_dir("examples")?;
     let server = Server::start_with(
         &data,
-        &[("FHIRGATE_MAX_BODY_BYTES", "67108864"), ("FHIRGATE_REQUEST_TIMEOUT_SECONDS", "120"), ("FHIRGATE_LOG_LEVEL", "warn")],
+        &[
+            ("FHIRGATE_MAX_BODY_BYTES", "67108864"),
+            ("FHIRGATE_REQUEST_TIMEOUT_SECONDS", "120"),
+            ("FHIRGATE_LOG_LEVEL", "warn"),
+        ],
     )?;
     let failures = Mutex::new(Vec::<String>::new());
     let rejected = Mutex::new(BTreeMap::<String, String>::new());
@@ -93,7 +97,9 @@ fn every_r4_example_round_trips() -> TestResult {
                             }
                             None
                         }
-                        Ok(r) if r.status != 200 && r.status != 201 => Some(format!("{name}: PUT {path} gave {}: {}", r.status, r.body)),
+                        Ok(r) if r.status != 200 && r.status != 201 => {
+                            Some(format!("{name}: PUT {path} gave {}: {}", r.status, r.body))
+                        }
                         Ok(_) => match server.get(&path).and_then(|r| r.json()) {
                             Err(e) => Some(format!("{name}: read back failed: {e}")),
                             Ok(back) => {
@@ -112,11 +118,16 @@ fn every_r4_example_round_trips() -> TestResult {
     let failures = failures.into_inner().map_err(|e| e.to_string())?;
     let rejected = rejected.into_inner().map_err(|e| e.to_string())?;
     let accepted = files.len() - rejected.len() - failures.len();
-    println!("R4 examples: {accepted} of {} stored and read back unchanged; {} rejected as known-invalid", files.len(), rejected.len());
+    println!(
+        "R4 examples: {accepted} of {} stored and read back unchanged; {} rejected as known-invalid",
+        files.len(),
+        rejected.len()
+    );
     assert!(failures.is_empty(), "{} failures, first: {:#?}", failures.len(), &failures[..failures.len().min(10)]);
     let unexpected: Vec<_> = rejected.iter().filter(|(f, _)| !known.contains_key(*f)).collect();
     assert!(unexpected.is_empty(), "rejected but not known to be invalid: {unexpected:#?}");
-    let now_accepted: Vec<_> = known.keys().filter(|f| !rejected.contains_key(*f) && files.iter().any(|(n, _)| n == *f)).collect();
+    let now_accepted: Vec<_> =
+        known.keys().filter(|f| !rejected.contains_key(*f) && files.iter().any(|(n, _)| n == *f)).collect();
     assert!(now_accepted.is_empty(), "listed as invalid but accepted (shrink the list): {now_accepted:?}");
     Ok(())
 }

@@ -16,7 +16,7 @@ mod instant;
 mod read;
 mod write;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -39,6 +39,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Writes: exactly one connection, so writers queue in the pool instead of on SQLite's lock.
     writer: SqlitePool,
+    /// The database file; `None` in memory.
+    file: Option<PathBuf>,
 }
 
 impl SqliteStore {
@@ -81,8 +83,9 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(READERS).connect_with(options).await?
         };
-        tracing::debug!(file = %writer.connect_options().get_filename().display(), "sqlite store open");
-        Ok(Self { reader, writer })
+        let file = (!in_memory).then(|| writer.connect_options().get_filename().to_path_buf());
+        tracing::debug!(file = ?file, "sqlite store open");
+        Ok(Self { reader, writer, file })
     }
 
     /// Closes every connection, waiting for them to finish; the store is unusable afterwards.
@@ -124,6 +127,13 @@ impl Store for SqliteStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
+        // Open connections keep working on a file deleted or replaced underneath them, and what
+        // they write then is lost: a store whose file is gone is not healthy.
+        if let Some(file) = &self.file {
+            if !tokio::fs::metadata(file).await.is_ok_and(|m| m.is_file()) {
+                return Err(StoreError::Unavailable(format!("database file `{}` is gone", file.display())));
+            }
+        }
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(Error::from)?;
         Ok(())
     }

@@ -20,8 +20,7 @@ pub(crate) fn from_gzip(bytes: &[u8]) -> Result<Definitions, String> {
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut json)
         .map_err(|e| format!("cannot decompress definitions: {e}"))?;
-    let root: Value =
-        serde_json::from_slice(&json).map_err(|e| format!("definitions are not JSON: {e}"))?;
+    let root: Value = serde_json::from_slice(&json).map_err(|e| format!("definitions are not JSON: {e}"))?;
     from_json(&root)
 }
 
@@ -43,17 +42,11 @@ fn object<'a>(v: &'a Value, key: &str) -> Result<&'a Map<String, Value>, String>
 }
 
 fn array<'a>(v: &'a Value, key: &str) -> Result<&'a [Value], String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .ok_or_else(|| format!("`{key}` is not an array"))
+    v.get(key).and_then(Value::as_array).map(Vec::as_slice).ok_or_else(|| format!("`{key}` is not an array"))
 }
 
 fn string(v: &Value, key: &str) -> Result<String, String> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| format!("`{key}` is not a string"))
+    v.get(key).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("`{key}` is not a string"))
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -72,8 +65,7 @@ fn load_types(defs: &mut Definitions, types: &Map<String, Value>) -> Result<(), 
         };
         let start = defs.elements.len();
         for row in array(t, "elements")? {
-            let element =
-                element(name, row).ok_or_else(|| format!("bad element in `{name}`: {row}"))?;
+            let element = element(name, row).ok_or_else(|| format!("bad element in `{name}`: {row}"))?;
             defs.element_index.insert(element.path.clone(), defs.elements.len());
             defs.elements.push(element);
         }
@@ -114,11 +106,9 @@ fn element(type_name: &str, row: &Value) -> Option<ElementDef> {
         min,
         max,
         types,
-        content_reference: extra
-            .and_then(|e| e.get("ref"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        content_reference: extra.and_then(|e| e.get("ref")).and_then(Value::as_str).map(str::to_owned),
         system: extra.and_then(|e| e.get("system")).and_then(Value::as_bool).unwrap_or(false),
+        summary: extra.and_then(|e| e.get("summary")).and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
@@ -140,8 +130,7 @@ fn build_nodes(defs: &mut Definitions) -> Result<(), String> {
 
     for (index, e) in defs.elements.iter().enumerate() {
         let parent = e.path.rsplit_once('.').map_or("", |(p, _)| p);
-        let parent_node =
-            *node_index.get(parent).ok_or_else(|| format!("no parent node for `{}`", e.path))?;
+        let parent_node = *node_index.get(parent).ok_or_else(|| format!("no parent node for `{}`", e.path))?;
         let inline = match &e.content_reference {
             Some(r) => Some(
                 *node_index
@@ -156,10 +145,7 @@ fn build_nodes(defs: &mut Definitions) -> Result<(), String> {
             for code in &e.types {
                 let ti = type_of(defs, code, &e.path)?;
                 let key = format!("{base}{}{}", code[..1].to_uppercase(), &code[1..]);
-                children.push((
-                    key,
-                    Child { element: index, type_index: Some(ti), node: Some(defs.types[ti].node) },
-                ));
+                children.push((key, Child { element: index, type_index: Some(ti), node: Some(defs.types[ti].node) }));
             }
         } else {
             let type_index = match e.types.first() {
@@ -255,10 +241,7 @@ fn ancestry<'a>(defs: &'a Definitions, name: &'a str) -> Vec<&'a str> {
     out
 }
 
-fn load_compartments(
-    defs: &mut Definitions,
-    compartments: &Map<String, Value>,
-) -> Result<(), String> {
+fn load_compartments(defs: &mut Definitions, compartments: &Map<String, Value>) -> Result<(), String> {
     for (code, resources) in compartments {
         let resources = resources
             .as_object()

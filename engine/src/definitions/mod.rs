@@ -100,8 +100,7 @@ impl Definitions {
             let (m, next) = match children.get(segment) {
                 Some(child) => (self.element_match(child), child.node),
                 None => {
-                    let child =
-                        children.values().find(|c| self.elements[c.element].name == segment)?;
+                    let child = children.values().find(|c| self.elements[c.element].name == segment)?;
                     (ElementMatch { element: &self.elements[child.element], type_code: None }, None)
                 }
             };
@@ -170,15 +169,16 @@ impl Definitions {
     }
 }
 
-// Placeholders until the definitions land; replaced on merge.
+/// Top-level elements of resources, for `_summary` and `_elements`.
 impl Definitions {
-    /// Whether a top-level element of `resource_type` is part of its summary.
-    pub fn is_summary_element(&self, _resource_type: &str, _element: &str) -> bool {
-        false
+    /// Whether the top-level element `element` (a JSON name such as `name` or `deceasedBoolean`)
+    /// of `resource_type` is part of its summary.
+    pub fn is_summary_element(&self, resource_type: &str, element: &str) -> bool {
+        self.element(resource_type, element).is_some_and(|m| m.element.summary)
     }
 
-    /// Whether a top-level element of `resource_type` is required (min >= 1).
-    pub fn is_mandatory_element(&self, _resource_type: &str, _element: &str) -> bool {
-        false
+    /// Whether the top-level element `element` of `resource_type` is required (min >= 1).
+    pub fn is_mandatory_element(&self, resource_type: &str, element: &str) -> bool {
+        self.element(resource_type, element).is_some_and(|m| m.element.min >= 1)
     }
 }

@@ -52,6 +52,8 @@ pub struct ElementDef {
     /// A FHIRPath system value (`Element.id`, `Extension.url`): a plain JSON value that cannot
     /// have a `_name` extension sibling.
     pub system: bool,
+    /// Part of the resource's summary (`_summary=true`).
+    pub summary: bool,
 }
 
 impl ElementDef {

@@ -45,10 +45,7 @@ fn element_lookup_crosses_types_choices_and_content_references() {
     let vq = d.element("Observation", "valueQuantity").expect("valueQuantity");
     assert_eq!(vq.element.path, "Observation.value[x]");
     assert_eq!(vq.type_code, Some("Quantity"));
-    assert_eq!(
-        d.element("Observation", "valueQuantity.unit").expect("unit").element.path,
-        "Quantity.unit"
-    );
+    assert_eq!(d.element("Observation", "valueQuantity.unit").expect("unit").element.path, "Quantity.unit");
     assert!(d.element("Observation", "value[x]").is_some_and(|m| m.type_code.is_none()));
     assert!(d.element("Observation", "valueFoo").is_none());
 
@@ -70,10 +67,7 @@ fn search_params_include_inherited_ones() {
     let d = defs();
     let birthdate = d.search_param("Patient", "birthdate").expect("birthdate");
     assert_eq!(birthdate.kind, SearchParamType::Date);
-    assert_eq!(
-        birthdate.expression.as_deref(),
-        Some("Patient.birthDate | Person.birthDate | RelatedPerson.birthDate")
-    );
+    assert_eq!(birthdate.expression.as_deref(), Some("Patient.birthDate | Person.birthDate | RelatedPerson.birthDate"));
     assert!(d.search_param("Patient", "_id").is_some(), "from Resource");
     assert!(d.search_param("Patient", "_text").is_some(), "from DomainResource");
     assert!(d.search_param("Bundle", "_text").is_none(), "Bundle is not a DomainResource");

@@ -118,7 +118,9 @@ fn date_param(request: &Request, name: &str) -> Result<Option<time::OffsetDateTi
         .param(name)
         .map(|text| {
             parse_date_time_start(text).ok_or_else(|| {
-                Error::bad_request(format!("invalid `{name}` value `{text}`: expected an instant like `2020-01-01T00:00:00Z`"))
+                Error::bad_request(format!(
+                    "invalid `{name}` value `{text}`: expected an instant like `2020-01-01T00:00:00Z`"
+                ))
             })
         })
         .transpose()
@@ -128,8 +130,9 @@ fn number_param(request: &Request, name: &str) -> Result<Option<u64>> {
     request
         .param(name)
         .map(|text| {
-            text.parse::<u64>()
-                .map_err(|_| Error::bad_request(format!("invalid `{name}` value `{text}`: expected a non-negative integer")))
+            text.parse::<u64>().map_err(|_| {
+                Error::bad_request(format!("invalid `{name}` value `{text}`: expected a non-negative integer"))
+            })
         })
         .transpose()
 }

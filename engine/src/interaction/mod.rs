@@ -124,9 +124,7 @@ impl Engine {
             (Method::Put, Route::Instance { resource_type, id }) => {
                 update::handle(self, request, &resource_type, &id).await
             }
-            (Method::Delete, Route::Instance { resource_type, id }) => {
-                delete::handle(self, &resource_type, &id).await
-            }
+            (Method::Delete, Route::Instance { resource_type, id }) => delete::handle(self, &resource_type, &id).await,
             (Method::Post, Route::Type { resource_type }) => create::handle(self, request, &resource_type).await,
             (Method::Get | Method::Head, Route::Version { resource_type, id, version }) => {
                 vread::handle(self, request, &resource_type, &id, &version).await

@@ -23,10 +23,9 @@ pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &s
 pub(super) fn live_version(current: Option<ResourceVersion>, resource_type: &str, id: &str) -> Result<ResourceVersion> {
     match current {
         None => Err(Error::NotFound(format!("resource `{resource_type}/{id}` not found"))),
-        Some(v) if v.is_deleted() => Err(Error::Gone(format!(
-            "resource `{resource_type}/{id}` was deleted (version {})",
-            v.version
-        ))),
+        Some(v) if v.is_deleted() => {
+            Err(Error::Gone(format!("resource `{resource_type}/{id}` was deleted (version {})", v.version)))
+        }
         Some(v) => Ok(v),
     }
 }
@@ -55,8 +54,9 @@ pub(super) fn representation(request: &Request, version: &ResourceVersion, statu
     let response = if summary.is_none_or(|s| s == Summary::False) && elements.is_none() {
         Response::stored(status, json.clone())
     } else {
-        let mut value: Value = serde_json::from_str(json)
-            .map_err(|e| Error::Internal(format!("stored `{}/{}` is not JSON: {e}", version.resource_type, version.id)))?;
+        let mut value: Value = serde_json::from_str(json).map_err(|e| {
+            Error::Internal(format!("stored `{}/{}` is not JSON: {e}", version.resource_type, version.id))
+        })?;
         if let Some(resource) = value.as_object_mut() {
             let defs = Definitions::r4();
             let rt = version.resource_type.as_str();

@@ -41,11 +41,9 @@ impl Route {
             [t, id, "_history"] => {
                 Ok(Self::History { resource_type: Some(resource_type(t)?), id: Some(logical_id(id)?) })
             }
-            [t, id, "_history", v] => Ok(Self::Version {
-                resource_type: resource_type(t)?,
-                id: logical_id(id)?,
-                version: (*v).to_string(),
-            }),
+            [t, id, "_history", v] => {
+                Ok(Self::Version { resource_type: resource_type(t)?, id: logical_id(id)?, version: (*v).to_string() })
+            }
             _ => Err(Error::NotFound(format!("no FHIR endpoint at `/{}`", segments.join("/")))),
         }
     }

@@ -18,9 +18,9 @@ pub(super) async fn handle(
     let found = engine.store.vread(resource_type, id, number).await.map_err(Error::from)?;
     match found {
         None => Err(Error::NotFound(format!("version `{version}` of `{resource_type}/{id}` not found"))),
-        Some(v) if v.is_deleted() => Err(Error::Gone(format!(
-            "version `{version}` of `{resource_type}/{id}` is a deletion"
-        ))),
+        Some(v) if v.is_deleted() => {
+            Err(Error::Gone(format!("version `{version}` of `{resource_type}/{id}` is a deletion")))
+        }
         Some(v) => read::representation(request, &v, 200),
     }
 }

@@ -22,8 +22,9 @@ pub(super) fn parse_resource(request: &Request, resource_type: &str) -> Result<M
     if request.body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::bad_request("the request body is empty: expected a FHIR resource in JSON"));
     }
-    let value: Value = serde_json::from_slice(&request.body)
-        .map_err(|e| Error::BadRequest(vec![Issue::error(IssueType::Structure, format!("the body is not valid JSON: {e}"))]))?;
+    let value: Value = serde_json::from_slice(&request.body).map_err(|e| {
+        Error::BadRequest(vec![Issue::error(IssueType::Structure, format!("the body is not valid JSON: {e}"))])
+    })?;
     let Value::Object(resource) = value else {
         return Err(Error::BadRequest(vec![Issue::error(
             IssueType::Structure,
@@ -75,10 +76,7 @@ pub(super) async fn commit(
         kind,
         json,
     };
-    engine
-        .store
-        .transact(vec![Write { version: stored.clone(), index: Vec::new() }])
-        .await?;
+    engine.store.transact(vec![Write { version: stored.clone(), index: Vec::new() }]).await?;
     Ok(stored)
 }
 

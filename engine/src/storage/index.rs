@@ -12,16 +12,38 @@ pub struct IndexEntry {
 }
 
 /// A typed search index value (see search.html "Search Parameter Types").
+///
+/// Externally tagged (`{"number": {...}}`): an internally tagged enum buffers its content, and
+/// buffered numbers do not survive serde_json's `arbitrary_precision`, which we need to keep
+/// FHIR decimals exact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum IndexValue {
     /// Normalised (case- and accent-folded) text.
-    String { value: String },
-    Token { system: Option<String>, code: Option<String> },
-    Reference { reference: String },
+    String {
+        value: String,
+    },
+    Token {
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Reference {
+        reference: String,
+    },
     /// An inclusive range of instants, as RFC 3339 text.
-    Date { start: String, end: String },
-    Number { value: f64 },
-    Quantity { value: f64, system: Option<String>, code: Option<String> },
-    Uri { value: String },
+    Date {
+        start: String,
+        end: String,
+    },
+    Number {
+        value: f64,
+    },
+    Quantity {
+        value: f64,
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Uri {
+        value: String,
+    },
 }

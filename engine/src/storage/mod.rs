@@ -128,22 +128,12 @@ pub trait Store: Send + Sync + 'static {
     async fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError>;
 
     /// A given version of a resource.
-    async fn vread(
-        &self,
-        resource_type: &str,
-        id: &str,
-        version: u64,
-    ) -> Result<Option<ResourceVersion>, StoreError>;
+    async fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError>;
 
     /// The index entries stored with a given version, in the order they were written;
     /// `None` if that version does not exist. Lets the contract suite (and reindexing tools)
     /// check what a store kept; search itself does not go through it.
-    async fn index(
-        &self,
-        resource_type: &str,
-        id: &str,
-        version: u64,
-    ) -> Result<Option<Vec<IndexEntry>>, StoreError>;
+    async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError>;
 
     /// Applies all writes atomically: either every write is stored or none is.
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;

@@ -11,18 +11,9 @@ use crate::outcome::IssueType;
 impl Validator<'_> {
     /// Checks an object against a node (a type's root or a backbone element). `resource_root`
     /// allows its `resourceType` property.
-    pub(super) fn object(
-        &mut self,
-        object: &Map<String, Value>,
-        node_id: NodeId,
-        depth: usize,
-        resource_root: bool,
-    ) {
+    pub(super) fn object(&mut self, object: &Map<String, Value>, node_id: NodeId, depth: usize, resource_root: bool) {
         if depth >= MAX_DEPTH {
-            self.issue(
-                IssueType::TooCostly,
-                format!("nesting deeper than {MAX_DEPTH} levels is not allowed"),
-            );
+            self.issue(IssueType::TooCostly, format!("nesting deeper than {MAX_DEPTH} levels is not allowed"));
             return;
         }
         if object.is_empty() {
@@ -39,9 +30,7 @@ impl Validator<'_> {
             }
             if let Some(name) = key.strip_prefix('_') {
                 match node.children.get(name) {
-                    Some(child)
-                        if self.is_primitive(child) && !defs.element_at(child.element).system =>
-                    {
+                    Some(child) if self.is_primitive(child) && !defs.element_at(child.element).system => {
                         if !object.contains_key(name) {
                             self.primitive_property(name, None, Some(value), child, depth);
                         }
@@ -57,10 +46,8 @@ impl Validator<'_> {
             let element = defs.element_at(child.element);
             if element.is_choice() {
                 if let Some((_, other)) = choices.iter().find(|(e, _)| *e == child.element) {
-                    let message = format!(
-                        "only one of `{other}` and `{key}` is allowed (`{}` is a choice)",
-                        element.name
-                    );
+                    let message =
+                        format!("only one of `{other}` and `{key}` is allowed (`{}` is a choice)", element.name);
                     self.issue_in(key, IssueType::Structure, message);
                 }
                 choices.push((child.element, key));
@@ -82,11 +69,7 @@ impl Validator<'_> {
         for required in &node.required {
             if !required.keys.iter().any(|k| object.contains_key(&**k)) {
                 let name = &defs.element_at(required.element).name;
-                self.issue_in(
-                    name,
-                    IssueType::Required,
-                    format!("missing required element `{name}`"),
-                );
+                self.issue_in(name, IssueType::Required, format!("missing required element `{name}`"));
             }
         }
     }
@@ -114,10 +97,7 @@ impl Validator<'_> {
                 }
             }
             Value::Array(_) => {
-                self.issue(
-                    IssueType::Structure,
-                    format!("`{key}` must be a single value, not an array"),
-                );
+                self.issue(IssueType::Structure, format!("`{key}` must be a single value, not an array"));
             }
             other if element.is_repeating() => {
                 self.issue(IssueType::Structure, format!("`{key}` must be an array"));
@@ -130,14 +110,10 @@ impl Validator<'_> {
 
     fn complex_value(&mut self, value: &Value, child: &Child, depth: usize) {
         let Value::Object(object) = value else {
-            self.issue(
-                IssueType::Structure,
-                format!("expected a JSON object, found {}", json_kind(value)),
-            );
+            self.issue(IssueType::Structure, format!("expected a JSON object, found {}", json_kind(value)));
             return;
         };
-        let is_resource =
-            child.type_index.is_some_and(|t| self.defs.type_at(t).kind == Kind::Resource);
+        let is_resource = child.type_index.is_some_and(|t| self.defs.type_at(t).kind == Kind::Resource);
         if is_resource {
             self.resource(value, depth + 1);
         } else if let Some(node) = child.node {
@@ -153,10 +129,7 @@ impl Validator<'_> {
         }
         if let Some(max) = max {
             if len > max as usize {
-                self.issue(
-                    IssueType::Structure,
-                    format!("at most {max} values are allowed, found {len}"),
-                );
+                self.issue(IssueType::Structure, format!("at most {max} values are allowed, found {len}"));
             }
         }
     }
@@ -177,20 +150,15 @@ impl Validator<'_> {
         } else {
             match value {
                 Some(Value::Array(_)) => {
-                    self.issue(
-                        IssueType::Structure,
-                        format!("`{key}` must be a single value, not an array"),
-                    );
+                    self.issue(IssueType::Structure, format!("`{key}` must be a single value, not an array"));
                 }
                 Some(v) => self.primitive_value(v, child),
                 None => {}
             }
             match extension {
                 Some(Value::Object(object)) => self.primitive_extension(object, child, depth),
-                Some(other) => self.issue(
-                    IssueType::Structure,
-                    format!("`_{key}` must be a JSON object, found {}", json_kind(other)),
-                ),
+                Some(other) => self
+                    .issue(IssueType::Structure, format!("`_{key}` must be a JSON object, found {}", json_kind(other))),
                 None => {}
             }
         }
@@ -219,10 +187,7 @@ impl Validator<'_> {
         let extensions = match extension {
             Some(Value::Array(items)) => items.as_slice(),
             Some(other) => {
-                self.issue(
-                    IssueType::Structure,
-                    format!("`_{key}` must be an array, found {}", json_kind(other)),
-                );
+                self.issue(IssueType::Structure, format!("`_{key}` must be an array, found {}", json_kind(other)));
                 &[]
             }
             None => &[],
@@ -234,17 +199,10 @@ impl Validator<'_> {
         } else {
             self.check_count(extensions.len(), max);
         }
-        if value.is_some()
-            && matches!(extension, Some(Value::Array(_)))
-            && values.len() != extensions.len()
-        {
+        if value.is_some() && matches!(extension, Some(Value::Array(_))) && values.len() != extensions.len() {
             self.issue(
                 IssueType::Structure,
-                format!(
-                    "`_{key}` has {} items but `{key}` has {}: they must align",
-                    extensions.len(),
-                    values.len()
-                ),
+                format!("`_{key}` has {} items but `{key}` has {}: they must align", extensions.len(), values.len()),
             );
         }
         for i in 0..values.len().max(extensions.len()) {
@@ -252,24 +210,16 @@ impl Validator<'_> {
             let e = extensions.get(i).filter(|e| !e.is_null());
             let item_mark = self.enter_index(i);
             match (v, e) {
-                (None, None) => self.issue(
-                    IssueType::Structure,
-                    "null is not allowed without an extension".to_owned(),
-                ),
+                (None, None) => self.issue(IssueType::Structure, "null is not allowed without an extension".to_owned()),
                 _ => {
                     if let Some(v) = v {
                         self.primitive_value(v, child);
                     }
                     match e {
-                        Some(Value::Object(object)) => {
-                            self.primitive_extension(object, child, depth)
-                        }
+                        Some(Value::Object(object)) => self.primitive_extension(object, child, depth),
                         Some(other) => self.issue(
                             IssueType::Structure,
-                            format!(
-                                "items of `_{key}` must be JSON objects, found {}",
-                                json_kind(other)
-                            ),
+                            format!("items of `_{key}` must be JSON objects, found {}", json_kind(other)),
                         ),
                         None => {}
                     }

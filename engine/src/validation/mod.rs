@@ -34,8 +34,7 @@ pub const MAX_DEPTH: usize = 128;
 
 /// Validates `resource` (a parsed JSON value). Returns every problem found.
 pub fn validate(defs: &Definitions, resource: &Value) -> Vec<Issue> {
-    let mut validator =
-        Validator { defs, issues: Vec::new(), path: String::new(), scratch: String::new() };
+    let mut validator = Validator { defs, issues: Vec::new(), path: String::new(), scratch: String::new() };
     validator.resource(resource, 0);
     validator.issues
 }
@@ -54,10 +53,7 @@ impl Validator<'_> {
     /// Checks a resource at the current path (empty for the top-level resource).
     fn resource(&mut self, value: &Value, depth: usize) {
         let Value::Object(object) = value else {
-            self.issue(
-                IssueType::Structure,
-                format!("a resource must be a JSON object, found {}", json_kind(value)),
-            );
+            self.issue(IssueType::Structure, format!("a resource must be a JSON object, found {}", json_kind(value)));
             return;
         };
         let resource_type = match object.get("resourceType") {
@@ -77,10 +73,7 @@ impl Validator<'_> {
         let node = match self.defs.root_node(resource_type) {
             Some(node) if self.defs.is_resource_type(resource_type) => node,
             Some(_) if self.defs.type_def(resource_type).is_some_and(|t| t.is_abstract) => {
-                self.issue(
-                    IssueType::Invalid,
-                    format!("resource type `{resource_type}` is abstract"),
-                );
+                self.issue(IssueType::Invalid, format!("resource type `{resource_type}` is abstract"));
                 return;
             }
             _ => {

@@ -46,9 +46,7 @@ fn string(type_name: &str, s: &str) -> Result<(), String> {
     let ok = match type_name {
         "string" | "markdown" => return text(type_name, s),
         "code" => code(s),
-        "id" => {
-            s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        }
+        "id" => s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
         "uri" | "url" | "canonical" => !s.chars().any(is_space),
         "oid" => oid(s),
         "uuid" => uuid(s),
@@ -108,9 +106,10 @@ fn uuid(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("urn:uuid:") else { return false };
     let groups: Vec<&str> = rest.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, len)| {
-            g.len() == len && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// `(\s*([0-9a-zA-Z\+/=]){4}\s*)+`: groups of four base64 characters, whitespace between

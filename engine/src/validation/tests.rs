@@ -12,10 +12,7 @@ fn issues(resource: Value) -> Vec<Issue> {
 
 /// `(path, message)` of each issue.
 fn found(resource: Value) -> Vec<(String, String)> {
-    issues(resource)
-        .into_iter()
-        .map(|i| (i.expression.unwrap_or_default(), i.diagnostics))
-        .collect()
+    issues(resource).into_iter().map(|i| (i.expression.unwrap_or_default(), i.diagnostics)).collect()
 }
 
 fn one(path: &str, message: &str) -> Vec<(String, String)> {
@@ -45,32 +42,17 @@ fn a_valid_patient_has_no_issues() {
 #[test]
 fn resource_type_must_be_known_and_concrete() {
     assert_eq!(found(json!({"id": "1"})), one("", "missing `resourceType`"));
-    assert_eq!(
-        found(json!({"resourceType": "Patinet"})),
-        one("", "unknown resource type `Patinet`")
-    );
-    assert_eq!(
-        found(json!({"resourceType": "DomainResource"})),
-        one("", "resource type `DomainResource` is abstract")
-    );
-    assert_eq!(
-        found(json!({"resourceType": "HumanName"})),
-        one("", "unknown resource type `HumanName`")
-    );
-    assert_eq!(
-        found(json!({"resourceType": 5})),
-        one("", "`resourceType` must be a string, found a number")
-    );
+    assert_eq!(found(json!({"resourceType": "Patinet"})), one("", "unknown resource type `Patinet`"));
+    assert_eq!(found(json!({"resourceType": "DomainResource"})), one("", "resource type `DomainResource` is abstract"));
+    assert_eq!(found(json!({"resourceType": "HumanName"})), one("", "unknown resource type `HumanName`"));
+    assert_eq!(found(json!({"resourceType": 5})), one("", "`resourceType` must be a string, found a number"));
     assert_eq!(found(json!([1])), one("", "a resource must be a JSON object, found an array"));
     assert_eq!(found(json!({"resourceType": "Patient"})), vec![], "a bare resource is valid");
 }
 
 #[test]
 fn id_syntax() {
-    assert_eq!(
-        found(json!({"resourceType": "Patient", "id": "a_b"})),
-        one("Patient.id", "invalid id `a_b`")
-    );
+    assert_eq!(found(json!({"resourceType": "Patient", "id": "a_b"})), one("Patient.id", "invalid id `a_b`"));
     assert_eq!(found(json!({"resourceType": "Patient", "id": "x".repeat(65)})).len(), 1);
     assert_eq!(found(json!({"resourceType": "Patient", "id": "A-1.b"})), vec![]);
 }
@@ -105,8 +87,7 @@ fn unknown_elements_are_rejected() {
 #[test]
 fn choice_types() {
     let obs = |value: Value| {
-        let mut o =
-            json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
+        let mut o = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
         if let (Some(o), Some(v)) = (o.as_object_mut(), value.as_object()) {
             o.extend(v.clone());
         }
@@ -116,10 +97,7 @@ fn choice_types() {
     assert_eq!(found(obs(json!({"valueString": "x", "_valueString": {"id": "a"}}))), vec![]);
     assert_eq!(
         found(obs(json!({"valueQuantity": {"value": "1.5"}}))),
-        one(
-            "Observation.valueQuantity.value",
-            "a decimal must be a JSON number, found string `1.5`"
-        )
+        one("Observation.valueQuantity.value", "a decimal must be a JSON number, found string `1.5`")
     );
     assert_eq!(
         found(obs(json!({"valueString": "x", "valueBoolean": true}))),
@@ -165,13 +143,8 @@ fn cardinality() {
         one("Patient.name[0].given", "`given` must be an array")
     );
     assert_eq!(
-        found(
-            json!({"resourceType": "Patient", "managingOrganization": [{"reference": "Organization/1"}]})
-        ),
-        one(
-            "Patient.managingOrganization",
-            "`managingOrganization` must be a single value, not an array"
-        )
+        found(json!({"resourceType": "Patient", "managingOrganization": [{"reference": "Organization/1"}]})),
+        one("Patient.managingOrganization", "`managingOrganization` must be a single value, not an array")
     );
     assert_eq!(
         found(json!({"resourceType": "Observation", "code": {"text": "x"}})),
@@ -190,8 +163,7 @@ fn cardinality() {
         ),
         vec![]
     );
-    let extension_issues =
-        found(json!({"resourceType": "Patient", "extension": [{"valueString": "x"}]}));
+    let extension_issues = found(json!({"resourceType": "Patient", "extension": [{"valueString": "x"}]}));
     assert_eq!(extension_issues, one("Patient.extension[0].url", "missing required element `url`"));
 }
 
@@ -205,10 +177,7 @@ fn empty_values_and_nulls() {
         found(json!({"resourceType": "Patient", "name": [{}]})),
         one("Patient.name[0]", "empty object is not allowed")
     );
-    assert_eq!(
-        found(json!({"resourceType": "Patient", "gender": null})),
-        one("Patient.gender", "null is not allowed")
-    );
+    assert_eq!(found(json!({"resourceType": "Patient", "gender": null})), one("Patient.gender", "null is not allowed"));
     assert_eq!(
         found(json!({"resourceType": "Patient", "name": [{"given": ["a", null]}]})),
         one("Patient.name[0].given[1]", "null is not allowed without an extension")
@@ -218,26 +187,14 @@ fn empty_values_and_nulls() {
 #[test]
 fn primitive_extension_siblings() {
     let ext = json!({"extension": [{"url": "http://example.org/x", "valueString": "y"}]});
+    assert_eq!(found(json!({"resourceType": "Patient", "_birthDate": ext})), vec![], "extension without value");
     assert_eq!(
-        found(json!({"resourceType": "Patient", "_birthDate": ext})),
-        vec![],
-        "extension without value"
-    );
-    assert_eq!(
-        found(
-            json!({"resourceType": "Patient", "name": [{"given": ["a", null, "c"], "_given": [null, ext, null]}]})
-        ),
+        found(json!({"resourceType": "Patient", "name": [{"given": ["a", null, "c"], "_given": [null, ext, null]}]})),
         vec![]
     );
+    assert_eq!(found(json!({"resourceType": "Patient", "name": [{"_given": [ext]}]})), vec![], "extensions only");
     assert_eq!(
-        found(json!({"resourceType": "Patient", "name": [{"_given": [ext]}]})),
-        vec![],
-        "extensions only"
-    );
-    assert_eq!(
-        found(
-            json!({"resourceType": "Patient", "name": [{"given": ["a", "b"], "_given": [null]}]})
-        ),
+        found(json!({"resourceType": "Patient", "name": [{"given": ["a", "b"], "_given": [null]}]})),
         one("Patient.name[0].given", "`_given` has 1 items but `given` has 2: they must align")
     );
     assert_eq!(
@@ -245,9 +202,7 @@ fn primitive_extension_siblings() {
         one("Patient.birthDate", "`_birthDate` must be a JSON object, found an array")
     );
     assert_eq!(
-        found(
-            json!({"resourceType": "Patient", "_birthDate": {"extension": [{"url": "http://x", "valueDate": "x"}]}})
-        ),
+        found(json!({"resourceType": "Patient", "_birthDate": {"extension": [{"url": "http://x", "valueDate": "x"}]}})),
         one("Patient.birthDate.extension[0].valueDate", "invalid date `x`")
     );
     assert_eq!(
@@ -289,17 +244,12 @@ fn content_references_are_followed() {
         "resourceType": "Questionnaire", "status": "draft",
         "item": [{"linkId": "1", "type": "group", "item": [{"type": "string"}]}]
     });
-    assert_eq!(
-        found(questionnaire),
-        one("Questionnaire.item[0].item[0].linkId", "missing required element `linkId`")
-    );
+    assert_eq!(found(questionnaire), one("Questionnaire.item[0].item[0].linkId", "missing required element `linkId`"));
 }
 
 #[test]
 fn all_problems_are_reported() {
-    let all = issues(
-        json!({"resourceType": "Patient", "id": "!", "nmae": [], "gender": 1, "birthDate": "x"}),
-    );
+    let all = issues(json!({"resourceType": "Patient", "id": "!", "nmae": [], "gender": 1, "birthDate": "x"}));
     assert_eq!(all.len(), 4);
     assert!(all.iter().any(|i| i.code == IssueType::Structure));
     assert!(all.iter().any(|i| i.code == IssueType::Value));
