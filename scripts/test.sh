@@ -15,4 +15,5 @@ FHIR_R4_PACKAGE="$(bash scripts/fetch-r4-package.sh)"
 export FHIR_R4_PACKAGE
 
 cargo build --workspace --all-targets --locked
-cargo test --workspace --locked --no-fail-fast "$@"
+# --show-output prints what passing tests report (e.g. how many R4 examples were accepted).
+cargo test --workspace --locked --no-fail-fast "$@" -- --show-output

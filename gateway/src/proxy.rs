@@ -142,14 +142,15 @@ impl ProxyHttp for FhirGateway {
         let elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
         let _guard = ctx.span.enter();
         tracing::info!(status = ctx.status, elapsed_ms, error = error.map(|e| e.to_string()), "request done");
-        tracing::info!(
-            target: "audit",
-            request_id = %ctx.request_id,
-            method = %header.method,
-            path = %header.uri.path(),
-            status = ctx.status,
-            client = session.client_addr().map(|a| a.to_string()),
-            "fhir request"
-        );
+        // The audit record is one JSON object, whatever the log format, so it can be shipped as is.
+        let record = serde_json::json!({
+            "request_id": ctx.request_id,
+            "method": header.method.as_str(),
+            "path": header.uri.path(),
+            "status": ctx.status,
+            "client": session.client_addr().map(|a| a.to_string()),
+            "elapsed_ms": elapsed_ms,
+        });
+        tracing::info!(target: "audit", record = %record, "fhir request");
     }
 }

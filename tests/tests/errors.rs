@@ -79,6 +79,8 @@ fn unsupported_methods() -> TestResult {
     assert!(!r.outcome_issues()?.is_empty());
     assert_eq!(s.send("POST", "Patient/1", Some(b"{}"), &[])?.status, 405);
     assert_eq!(s.send("PUT", "Patient", Some(b"{}"), &[])?.status, 405);
+    assert_eq!(s.send("PUT", "Patient?identifier=x", Some(b"{}"), &[])?.status, 501, "conditional update");
+    assert_eq!(s.send("DELETE", "Patient?identifier=x", None, &[])?.status, 501, "conditional delete");
     // Not built yet (search, bundles, PATCH): said plainly, never ignored.
     let r = s.get("Patient")?;
     assert_eq!(r.status, 501, "{}", r.body);

@@ -51,7 +51,13 @@ fn health_and_request_ids() -> TestResult {
     let r = s.get_with("Patient/missing", &[("X-Request-Id", "trace-me-42")])?;
     assert_eq!(r.header("X-Request-Id"), Some("trace-me-42"));
     std::thread::sleep(Duration::from_millis(200));
-    assert!(s.log_text().contains("trace-me-42"), "request id in the logs");
+    let log = s.log_text();
+    assert!(log.contains("trace-me-42"), "request id in the logs");
+    let audit = log.lines().find(|l| l.contains("audit") && l.contains("trace-me-42")).ok_or("no audit event")?;
+    let start = audit.find("record=").ok_or("no audit record")? + "record=".len();
+    let record: serde_json::Value = serde_json::from_str(&audit[start..=audit.rfind('}').ok_or("no JSON")?])?;
+    assert_eq!(record["status"], 404);
+    assert_eq!(record["path"], "/Patient/missing");
     Ok(())
 }
 

@@ -132,7 +132,7 @@ impl Engine {
             (Method::Get | Method::Head, Route::History { resource_type, id }) => {
                 history::handle(self, request, resource_type.as_deref(), id.as_deref()).await
             }
-            (method, route) => Err(route.unsupported(method, &request.path)),
+            (method, route) => Err(route.unsupported(method, &request.path, !request.query.is_empty())),
         }
     }
 

@@ -49,14 +49,21 @@ impl Route {
     }
 
     /// The error for a method this route does not support: 501 for interactions the server does
-    /// not implement yet (search, batch/transaction, operations, PATCH), 405 otherwise.
-    pub fn unsupported(&self, method: &Method, path: &str) -> Error {
+    /// not implement yet (search, batch/transaction, operations, PATCH, conditional update and
+    /// delete, which carry their criteria in the query), 405 otherwise.
+    pub fn unsupported(&self, method: &Method, path: &str, has_query: bool) -> Error {
         let message = format!("`{}` is not supported on `/{}`", method.as_str(), path.trim_matches('/'));
-        match (self, method) {
-            (Self::System | Self::Type { .. }, Method::Get | Method::Head | Method::Post)
-            | (Self::Instance { .. }, Method::Patch)
-            | (Self::Operation { .. }, _) => Error::NotImplemented(format!("{message} by this server yet")),
-            _ => Error::MethodNotAllowed(message),
+        let not_yet = match (self, method) {
+            (Self::System | Self::Type { .. }, Method::Get | Method::Head | Method::Post) => true,
+            // Conditional update, delete and patch: `PUT [type]?criteria`.
+            (Self::Type { .. }, Method::Put | Method::Delete | Method::Patch) => has_query,
+            (Self::Instance { .. }, Method::Patch) | (Self::Operation { .. }, _) => true,
+            _ => false,
+        };
+        if not_yet {
+            Error::NotImplemented(format!("{message} by this server yet"))
+        } else {
+            Error::MethodNotAllowed(message)
         }
     }
 }
