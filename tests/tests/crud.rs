@@ -202,3 +202,19 @@ fn summary_and_elements() -> TestResult {
     assert_eq!(s.get("Patient/s1?_summary=bogus")?.status, 400);
     Ok(())
 }
+
+#[test]
+fn head_gives_headers_without_a_body() -> TestResult {
+    let s = Server::start("head")?;
+    let created = s.post("Patient", &patient("Head"))?;
+    let id = created.json()?["id"].as_str().ok_or("id")?.to_string();
+    for path in [format!("Patient/{id}"), format!("Patient/{id}/_history/1"), "metadata".to_string()] {
+        let r = s.send("HEAD", &path, None, &[])?;
+        assert_eq!(r.status, 200, "HEAD {path}");
+        assert!(r.body.is_empty(), "HEAD {path} has no body");
+    }
+    let r = s.send("HEAD", &format!("Patient/{id}"), None, &[])?;
+    assert_eq!(r.header("ETag"), Some("W/\"1\""));
+    assert_eq!(s.send("HEAD", "Patient/nobody", None, &[])?.status, 404);
+    Ok(())
+}

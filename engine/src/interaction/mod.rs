@@ -117,7 +117,7 @@ impl Engine {
     async fn dispatch(&self, request: &Request) -> Result<Response> {
         let route = Route::parse(&request.path)?;
         match (&request.method, route) {
-            (Method::Get, Route::Metadata) => capabilities::handle(self, request),
+            (Method::Get | Method::Head, Route::Metadata) => capabilities::handle(self, request),
             (Method::Get | Method::Head, Route::Instance { resource_type, id }) => {
                 read::handle(self, request, &resource_type, &id).await
             }
