@@ -1,0 +1,51 @@
+//! Every TestScript of the corpus is a valid R4 TestScript with at least one test and assertion,
+//! and every contained fixture a valid resource.
+
+use std::path::Path;
+
+use fhirgate_engine::definitions::Definitions;
+use fhirgate_engine::validation::validate;
+use serde_json::Value;
+
+#[test]
+fn every_testscript_is_valid_r4() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testscripts");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let script: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+        assert_eq!(script["resourceType"], "TestScript", "{}", path.display());
+        let issues = validate(Definitions::r4(), &script);
+        assert!(issues.is_empty(), "{}: {issues:#?}", path.display());
+        let tests = script["test"].as_array().ok_or("no tests")?;
+        assert!(!tests.is_empty(), "{}", path.display());
+        for test in tests {
+            let actions = test["action"].as_array().ok_or("no actions")?;
+            assert!(actions.iter().any(|a| a.get("assert").is_some()), "{}: a test without assertions", path.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "expected the corpus, found {checked} scripts");
+    // Fixture files hold `${variables}`: with each replaced by a valid id, they are valid resources.
+    for entry in std::fs::read_dir(dir.join("fixtures"))? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)?;
+        let substituted = text.split("${").enumerate().fold(String::new(), |mut out, (i, part)| {
+            match (i, part.split_once('}')) {
+                (0, _) | (_, None) => out.push_str(part),
+                (_, Some((_, rest))) => {
+                    out.push_str("fixture-variable");
+                    out.push_str(rest);
+                }
+            }
+            out
+        });
+        let issues = validate(Definitions::r4(), &serde_json::from_str(&substituted)?);
+        assert!(issues.is_empty(), "{}: {issues:#?}", path.display());
+    }
+    println!("{checked} TestScripts are valid R4");
+    Ok(())
+}
