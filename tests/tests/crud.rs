@@ -218,3 +218,49 @@ fn head_gives_headers_without_a_body() -> TestResult {
     assert_eq!(s.send("HEAD", "Patient/nobody", None, &[])?.status, 404);
     Ok(())
 }
+
+#[test]
+fn concurrent_if_match_updates_lose_nothing() -> TestResult {
+    let s = Server::start("race")?;
+    assert_eq!(s.put("Patient/race", &json!({"resourceType": "Patient", "id": "race"}))?.status, 201);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || {
+                    let body = json!({"resourceType": "Patient", "id": "race", "gender": "other",
+                        "name": [{"family": format!("writer{i}")}]})
+                    .to_string();
+                    s.send("PUT", "Patient/race", Some(body.as_bytes()), &[("If-Match", "W/\"1\"")])
+                        .map(|r| r.status)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "thread panicked")?.map_err(|e| e.to_string()))
+            .collect::<Result<_, String>>()
+    })?;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "exactly one writer wins: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 412).count(), 7, "{statuses:?}");
+    assert_eq!(s.get("Patient/race/_history")?.json()?["total"], 2);
+
+    // Without If-Match every update lands, each as its own version.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || {
+                    let body =
+                        json!({"resourceType": "Patient", "id": "race", "name": [{"family": format!("free{i}")}]});
+                    s.put("Patient/race", &body).map(|r| r.status).unwrap_or(0)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(s.get("Patient/race/_history")?.json()?["total"], 10, "no lost updates");
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::write::{CONFLICT_RETRIES, commit, parse_resource, respond};
+use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, parse_resource, respond};
 use super::{Engine, Request, Response};
 use crate::error::{Error, Result};
 use crate::storage::{StoreError, WriteKind};
@@ -14,13 +14,13 @@ pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &s
         ));
     }
     let mut resource = parse_resource(request, resource_type)?;
-    for _ in 0..CONFLICT_RETRIES {
+    for attempt in 0..CONFLICT_RETRIES {
         // The server assigns the id; one sent by the client is ignored (http.html#create).
         let id = (engine.config.ids)();
         resource.insert("id".into(), Value::String(id.clone()));
         match commit(engine, resource_type, &id, 1, WriteKind::Create, Some(&mut resource)).await {
             Ok(version) => return respond(request, &version, 201),
-            Err(Error::Conflict(_)) => continue,
+            Err(Error::Conflict(_)) => conflict_backoff(attempt).await,
             Err(e) => return Err(e),
         }
     }

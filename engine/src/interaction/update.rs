@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::write::{CONFLICT_RETRIES, commit, parse_resource, respond};
+use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, parse_resource, respond};
 use super::{Engine, Request, Response};
 use crate::error::{Error, Result};
 use crate::resource::{parse_etag, without_server_meta};
@@ -24,7 +24,7 @@ pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &s
             Error::bad_request(format!("invalid `If-Match` value `{tag}`: expected a version like `W/\"1\"`"))
         })?),
     };
-    for _ in 0..CONFLICT_RETRIES {
+    for attempt in 0..CONFLICT_RETRIES {
         let current = engine.store.read(resource_type, id).await?;
         let live = current.as_ref().filter(|c| !c.is_deleted());
         if let Some(expected) = if_match {
@@ -50,7 +50,7 @@ pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &s
         match commit(engine, resource_type, id, next, WriteKind::Update, Some(&mut resource)).await {
             Ok(version) => return respond(request, &version, status),
             Err(Error::Conflict(m)) if if_match.is_some() => return Err(Error::PreconditionFailed(m)),
-            Err(Error::Conflict(_)) => continue,
+            Err(Error::Conflict(_)) => conflict_backoff(attempt).await,
             Err(e) => return Err(e),
         }
     }

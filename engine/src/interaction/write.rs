@@ -13,8 +13,16 @@ use crate::resource::set_meta;
 use crate::storage::{ResourceVersion, Write, WriteKind};
 use crate::validation::validate;
 
-/// How often a write without `If-Match` is retried when another writer got there first.
-pub(super) const CONFLICT_RETRIES: usize = 5;
+/// How often a write without `If-Match` is tried when other writers keep getting there first.
+pub(super) const CONFLICT_RETRIES: u32 = 12;
+
+/// Waits before retry `attempt` (0-based) after a version conflict: exponential, capped at 64 ms,
+/// with jitter so that writers who collided do not collide again in lockstep.
+pub(super) async fn conflict_backoff(attempt: u32) {
+    let cap_ms = 1u64 << attempt.min(6);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % cap_ms.max(1);
+    tokio::time::sleep(std::time::Duration::from_millis(cap_ms / 2 + jitter / 2 + 1)).await;
+}
 
 /// Parses and validates the request body as a resource of `resource_type`.
 pub(super) fn parse_resource(request: &Request, resource_type: &str) -> Result<Map<String, Value>> {
