@@ -44,7 +44,7 @@ impl PostgresStore {
     /// Connects to a `postgres://` or `postgresql://` URL and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(Error::Url(redact(url)));
+            return Err(Error::Url(redact_url(url)));
         }
         Self::connect_with(PgConnectOptions::from_str(url)?).await
     }
@@ -78,15 +78,28 @@ impl PostgresStore {
     }
 }
 
-/// The URL without its password, for error messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].find(':') {
-            Some(colon) => format!("{}:***{}", &url[..scheme + 3 + colon], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
+/// The URL with its password (in the user info or a `password=` parameter) replaced by `***`,
+/// for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme) = out.find("://").map(|i| i + 3) {
+        let authority_end = out[scheme..].find(['/', '?']).map_or(out.len(), |i| scheme + i);
+        if let Some(at) = out[scheme..authority_end].rfind('@').map(|i| scheme + i) {
+            if let Some(colon) = out[scheme..at].find(':').map(|i| scheme + i) {
+                out.replace_range(colon + 1..at, "***");
+            }
+        }
     }
+    if let Some(query) = out.find('?') {
+        let mut params: Vec<String> = out[query + 1..].split('&').map(str::to_owned).collect();
+        for param in &mut params {
+            if param.starts_with("password=") {
+                *param = "password=***".to_owned();
+            }
+        }
+        out = format!("{}?{}", &out[..query], params.join("&"));
+    }
+    out
 }
 
 #[async_trait]
@@ -128,12 +141,17 @@ impl Store for PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::redact_url;
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(redact("mysql://u:secret@h/db"), "mysql://u:***@h/db");
-        assert_eq!(redact("mysql://u@h/db"), "mysql://u@h/db");
-        assert_eq!(redact("nonsense"), "nonsense");
+        assert_eq!(redact_url("mysql://u:secret@h/db"), "mysql://u:***@h/db");
+        assert_eq!(redact_url("mysql://u@h/db"), "mysql://u@h/db");
+        assert_eq!(redact_url("postgres://u:p@ss@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://h/db?user=a@b&password=x&sslmode=off"),
+            "postgres://h/db?user=a@b&password=***&sslmode=off"
+        );
+        assert_eq!(redact_url("nonsense"), "nonsense");
     }
 }

@@ -27,11 +27,7 @@ pub(crate) fn decode((resource_type, id, version, last_updated, kind, json): Row
 }
 
 /// The current version of a resource, deletions included.
-pub(crate) async fn current(
-    pool: &PgPool,
-    resource_type: &str,
-    id: &str,
-) -> Result<Option<ResourceVersion>, Error> {
+pub(crate) async fn current(pool: &PgPool, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, Error> {
     let row: Option<Row> = sqlx::query_as(
         "SELECT v.resource_type, v.id, v.version, v.last_updated, v.kind, v.json FROM resource_version v \
          WHERE v.resource_type = $1 AND v.id = $2 ORDER BY v.version DESC LIMIT 1",

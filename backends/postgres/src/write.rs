@@ -104,13 +104,12 @@ async fn lock<'w>(conn: &mut PgConnection, writes: &'w [Write]) -> Result<HashMa
         .bind(id)
         .execute(&mut *conn)
         .await?;
-        let version: i64 = sqlx::query_scalar(
-            "SELECT version FROM resource_current WHERE resource_type = $1 AND id = $2 FOR UPDATE",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT version FROM resource_current WHERE resource_type = $1 AND id = $2 FOR UPDATE")
+                .bind(resource_type)
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await?;
         current.insert((resource_type, id), version_from_sql(version)?);
     }
     Ok(current)

@@ -22,7 +22,9 @@ const URL_VAR: &str = "FHIRGATE_TEST_POSTGRES_URL";
 /// Where the test server is, from [`URL_VAR`].
 fn admin_options() -> PgConnectOptions {
     let Ok(url) = std::env::var(URL_VAR) else {
-        panic!("{URL_VAR} is not set: run these tests through `bash scripts/with-postgres.sh cargo test -p fhirgate-postgres`")
+        panic!(
+            "{URL_VAR} is not set: run these tests through `bash scripts/with-postgres.sh cargo test -p fhirgate-postgres`"
+        )
     };
     PgConnectOptions::from_str(&url).unwrap_or_else(|e| panic!("{URL_VAR} is not a postgres url: {e}"))
 }
