@@ -43,8 +43,23 @@ if [ "$(id -u)" -eq 0 ]; then
     as_owner() { runuser -u postgres -- "$@"; }
 fi
 
-# A free port: ask the kernel for one, then let it go (a small race, fine for tests).
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+# A free port: ask the kernel for one, then let it go (a small race, fine for tests). Without
+# python3, a random high port nothing answers on.
+free_port() {
+    if command -v python3 >/dev/null; then
+        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+        return
+    fi
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+}
+PORT="$(free_port)"
 
 DIR="$(mktemp -d /tmp/fhirgate-pg.XXXXXX)"
 chmod 700 "$DIR"
