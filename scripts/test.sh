@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Everything below runs with a PostgreSQL server: a throwaway cluster unless
+# FHIRGATE_TEST_POSTGRES_URL already names one.
+if [ -z "${FHIRGATE_TEST_POSTGRES_URL:-}" ]; then
+  exec bash scripts/with-postgres.sh bash scripts/test.sh "$@"
+fi
+
 bash scripts/ensure-build-tools.sh
 
 # One shared target directory keeps rebuilds incremental between runs.
@@ -16,4 +22,8 @@ export FHIR_R4_PACKAGE
 
 cargo build --workspace --all-targets --locked
 # --show-output prints what passing tests report (e.g. how many R4 examples were accepted).
-cargo test --workspace --locked --no-fail-fast "$@" -- --show-output
+status=0
+cargo test --workspace --locked --no-fail-fast "$@" -- --show-output || status=$?
+echo "== the end-to-end tests again, with the gateway on PostgreSQL =="
+FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
+exit "$status"

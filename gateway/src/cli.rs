@@ -34,7 +34,8 @@ struct ServeArgs {
     /// TOML configuration file (see deploy/fhirgate.example.toml) [env: FHIRGATE_CONFIG]
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Store URL: `sqlite:PATH` (default `sqlite:<data-dir>/fhirgate.db`) [env: FHIRGATE_STORE]
+    /// Store URL: `sqlite:PATH` (default `sqlite:<data-dir>/fhirgate.db`) or
+    /// `postgres://USER@HOST:PORT/DB` [env: FHIRGATE_STORE]
     #[arg(long)]
     store: Option<String>,
     /// Directory for the default SQLite store [env: FHIRGATE_DATA_DIR]

@@ -41,7 +41,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Store URL (`sqlite:PATH`); default `sqlite:<data_dir>/fhirgate.db`.
+    /// Store URL (`sqlite:PATH` or `postgres://USER@HOST:PORT/DB`); default
+    /// `sqlite:<data_dir>/fhirgate.db`.
     pub url: Option<String>,
     /// Directory of the default SQLite store.
     pub data_dir: PathBuf,
@@ -192,10 +193,10 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite:{}", self.store.data_dir.join("fhirgate.db").display()))
     }
 
-    /// The configuration as TOML, with the effective store URL filled in.
+    /// The configuration as TOML, with the effective store URL filled in (password redacted).
     pub fn to_toml(&self) -> Result<String, GatewayError> {
         let mut shown = self.clone();
-        shown.store.url = Some(self.store_url());
+        shown.store.url = Some(fhirgate_postgres::redact_url(&self.store_url()));
         toml::to_string_pretty(&shown).map_err(|e| GatewayError::Config(e.to_string()))
     }
 }

@@ -47,8 +47,11 @@ fn check_store(config: &Config) -> Result<(), GatewayError> {
         .map_err(|e| GatewayError::Store(e.to_string()))?;
     runtime.block_on(async {
         let store = crate::stores::open(&url).await?;
-        store.health().await.map_err(|e| GatewayError::Store(format!("`{url}` is not healthy: {e}")))
+        store
+            .health()
+            .await
+            .map_err(|e| GatewayError::Store(format!("`{}` is not healthy: {e}", fhirgate_postgres::redact_url(&url))))
     })?;
-    tracing::info!(store = %url, "store ready");
+    tracing::info!(store = %fhirgate_postgres::redact_url(&url), "store ready");
     Ok(())
 }

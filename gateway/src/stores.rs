@@ -14,5 +14,14 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, GatewayError> {
             .map_err(|e| GatewayError::Store(format!("cannot open `{url}`: {e}")))?;
         return Ok(Arc::new(store));
     }
-    Err(GatewayError::Config(format!("unsupported store URL `{url}`: expected `sqlite:PATH`")))
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = fhirgate_postgres::PostgresStore::connect(url)
+            .await
+            .map_err(|e| GatewayError::Store(format!("cannot open `{}`: {e}", fhirgate_postgres::redact_url(url))))?;
+        return Ok(Arc::new(store));
+    }
+    Err(GatewayError::Config(format!(
+        "unsupported store URL `{}`: expected `sqlite:PATH` or `postgres://USER@HOST:PORT/DB`",
+        fhirgate_postgres::redact_url(url)
+    )))
 }

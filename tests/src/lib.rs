@@ -55,6 +55,35 @@ pub fn temp_dir(name: &str) -> TestResult<PathBuf> {
     Ok(dir)
 }
 
+/// The store the end-to-end tests run the gateway on: `sqlite` (default) or `postgres`
+/// (`FHIRGATE_E2E_STORE=postgres`, with `FHIRGATE_TEST_POSTGRES_URL` naming a server, as
+/// `scripts/with-postgres.sh` provides).
+pub fn backend() -> String {
+    std::env::var("FHIRGATE_E2E_STORE").unwrap_or_else(|_| "sqlite".into())
+}
+
+/// The PostgreSQL store URL for a data directory: one database per directory, created on first
+/// use, so a restart on the same directory finds its data again.
+fn postgres_store_for(data_dir: &Path) -> TestResult<String> {
+    let admin = std::env::var("FHIRGATE_TEST_POSTGRES_URL").map_err(
+        |_| "FHIRGATE_E2E_STORE=postgres needs FHIRGATE_TEST_POSTGRES_URL (run through scripts/with-postgres.sh)",
+    )?;
+    let dir_name = data_dir.file_name().and_then(|n| n.to_str()).unwrap_or("e2e");
+    let mut db: String =
+        dir_name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    db.truncate(60);
+    let psql = |sql: &str| Command::new("psql").args([admin.as_str(), "-v", "ON_ERROR_STOP=1", "-tAc", sql]).output();
+    let exists = psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{db}'"))?;
+    if !String::from_utf8_lossy(&exists.stdout).contains('1') {
+        let created = psql(&format!("CREATE DATABASE {db}"))?;
+        if !created.status.success() {
+            return Err(format!("creating database {db}: {}", String::from_utf8_lossy(&created.stderr)).into());
+        }
+    }
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    Ok(format!("{base}/{db}"))
+}
+
 /// A running `fhirgate serve`, killed when dropped.
 pub struct Server {
     child: Option<Child>,
@@ -114,6 +143,9 @@ impl Server {
             .stderr(std::fs::File::create(&log)?);
         for (k, v) in env {
             command.env(k, v);
+        }
+        if backend() == "postgres" && !env.iter().any(|(k, _)| *k == "FHIRGATE_STORE") {
+            command.env("FHIRGATE_STORE", postgres_store_for(data_dir)?);
         }
         let child = command.spawn()?;
         let agent = ureq::Agent::config_builder()

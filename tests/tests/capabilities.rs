@@ -11,6 +11,8 @@ fn metadata_lists_every_resource_type_and_real_interactions() -> TestResult {
     assert_eq!(c["resourceType"], "CapabilityStatement");
     assert_eq!(c["fhirVersion"], "4.0.1");
     assert_eq!(c["kind"], "instance");
+    let store = format!("({} store)", fhirgate_e2e::backend());
+    assert!(c["implementation"]["description"].as_str().is_some_and(|d| d.contains(&store)), "runs on {store}");
     let resources = c["rest"][0]["resource"].as_array().ok_or("no resources")?;
     assert_eq!(resources.len(), 146, "every concrete R4 resource type");
     let patient = resources.iter().find(|r| r["type"] == "Patient").ok_or("no Patient")?;

@@ -18,7 +18,9 @@ fn restart_keeps_data_and_history() -> TestResult {
         assert_eq!(s.put("Patient/r2", &json!({"resourceType": "Patient", "id": "r2"}))?.status, 201);
         s.terminate()?;
     }
-    assert!(dir.join("fhirgate.db").exists(), "the SQLite file lives in the data directory");
+    if fhirgate_e2e::backend() == "sqlite" {
+        assert!(dir.join("fhirgate.db").exists(), "the SQLite file lives in the data directory");
+    }
     let s = Server::start_with(&dir, &[])?;
     assert_eq!(s.get("Patient/r1")?.status, 410);
     assert_eq!(s.get("Patient/r1/_history/2")?.json()?["active"], false);
@@ -62,9 +64,10 @@ fn health_and_request_ids() -> TestResult {
 }
 
 #[test]
-fn health_is_503_when_the_store_is_unreachable() -> TestResult {
+fn health_is_503_when_the_sqlite_file_is_gone() -> TestResult {
     let dir = temp_dir("unhealthy")?;
-    let s = Server::start_with(&dir, &[])?;
+    let url = format!("sqlite:{}", dir.join("fhirgate.db").display());
+    let s = Server::start_with(&dir, &[("FHIRGATE_STORE", &url)])?;
     assert_eq!(s.get("health")?.status, 200);
     // Take the database away underneath the running server.
     std::fs::remove_dir_all(&dir)?;
