@@ -10,7 +10,7 @@ use fhirgate_engine::fhirpath::{Env, Item, evaluate, parse};
 use serde_json::Value;
 
 /// The pass count reached; raise it when more cases pass, never lower it.
-const FLOOR: usize = 706;
+const FLOOR: usize = 786;
 
 #[derive(Debug)]
 struct Case {
@@ -51,7 +51,12 @@ fn official_fhirpath_suite() {
 }
 
 fn run(case: &Case, input: Option<&Value>) -> Result<(), String> {
-    let Some(input) = input else { return Err(format!("input `{}` missing", case.input)) };
+    let null = Value::Null;
+    let input = match input {
+        Some(input) => input,
+        None if case.input.is_empty() => &null,
+        None => return Err(format!("input `{}` missing", case.input)),
+    };
     let result = parse(&case.expression).and_then(|expr| evaluate(&expr, input, &Env::new()));
     let items = match (result, case.invalid) {
         (Err(_), true) => return Ok(()),

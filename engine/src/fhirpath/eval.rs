@@ -107,7 +107,7 @@ impl<'a> Ctx<'a, '_> {
                     Some(target) => self.eval(target, input, frame)?,
                     None => input.to_vec(),
                 };
-                functions::call(self, name, focus, args, input, frame)?
+                functions::call(self, name, focus, args, input, frame, target.is_some())?
             }
             Expr::Index(target, index) => {
                 let items = self.eval(target, input, frame)?;
@@ -126,7 +126,8 @@ impl<'a> Ctx<'a, '_> {
             Expr::Binary(op, left, right) => {
                 let left = self.eval(left, input, frame)?;
                 // Short-circuit the logical operators where the spec allows it.
-                match (op, operators::to_bool(&left)?) {
+                let logical = matches!(op, BinaryOp::And | BinaryOp::Or | BinaryOp::Implies);
+                match (op, if logical { operators::to_bool(&left)? } else { None }) {
                     (BinaryOp::And, Some(false)) => return Ok(vec![Item::Boolean(false)]),
                     (BinaryOp::Or, Some(true)) => return Ok(vec![Item::Boolean(true)]),
                     (BinaryOp::Implies, Some(false)) => return Ok(vec![Item::Boolean(true)]),
@@ -168,8 +169,21 @@ fn is_resource_named(item: &Item<'_>, name: &str) -> bool {
         && is_type(item, &TypeSpec { namespace: None, name: name.to_owned() })
 }
 
+/// Fails unless `spec` names a System or FHIR type.
+pub(crate) fn check_type(spec: &TypeSpec) -> Result<()> {
+    const SYSTEM: [&str; 9] = ["Boolean", "String", "Integer", "Decimal", "Date", "DateTime", "Time", "Quantity", "Any"];
+    let known = match spec.namespace.as_deref() {
+        Some("System") => SYSTEM.contains(&spec.name.as_str()),
+        Some("FHIR") => Definitions::r4().type_def(&spec.name).is_some(),
+        None => SYSTEM.contains(&spec.name.as_str()) || Definitions::r4().type_def(&spec.name).is_some(),
+        Some(_) => false,
+    };
+    if known { Ok(()) } else { Err(FhirPathError::eval(format!("unknown type `{}`", spec.name))) }
+}
+
 /// `is` and `as`.
 pub(crate) fn type_op<'a>(items: Vec<Item<'a>>, spec: &TypeSpec, is_as: bool) -> Result<Vec<Item<'a>>> {
+    check_type(spec)?;
     if is_as {
         if items.len() > 1 {
             return Err(FhirPathError::eval("`as` needs a single item"));
@@ -197,6 +211,10 @@ pub(crate) fn is_type(item: &Item<'_>, spec: &TypeSpec) -> bool {
             while let Some(name) = current {
                 if name == spec.name {
                     return true;
+                }
+                // Primitive types match exactly: a `code` is not a `string` for `is`/`as`.
+                if super::value::is_primitive_type(name) {
+                    break;
                 }
                 guard += 1;
                 if guard > 16 {

@@ -19,6 +19,7 @@ mod lexer;
 mod navigate;
 mod operators;
 mod parser;
+mod quantity;
 mod temporal;
 mod value;
 

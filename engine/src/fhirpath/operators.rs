@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::ast::BinaryOp;
 use super::decimal::Decimal;
 use super::error::{FhirPathError, Result};
+use super::quantity::{Converted, convert};
 use super::temporal::TemporalKind;
 use super::value::Item;
 
@@ -171,7 +172,11 @@ pub(crate) fn equal(a: &Item<'_>, b: &Item<'_>) -> Option<bool> {
         }
     }
     if let (Some(x), Some(y)) = (quantity_of(a), quantity_of(b)) {
-        return Some(x.0 == y.0 && same_unit(&x.1, &y.1));
+        return match convert((x.0, &x.1), (y.0, &y.1)) {
+            Converted::Same(p, q) => Some(p == q),
+            Converted::Approximate(..) => None,
+            Converted::Incompatible => Some(false),
+        };
     }
     let (a, b) = (a.system()?, b.system()?);
     match (a.as_ref(), b.as_ref()) {
@@ -221,16 +226,10 @@ fn equal_collections(a: &[Item<'_>], b: &[Item<'_>]) -> Option<bool> {
 /// Equivalence (`~`) of two items.
 pub(crate) fn equivalent(a: &Item<'_>, b: &Item<'_>) -> bool {
     if let (Some(x), Some(y)) = (quantity_of(a), quantity_of(b)) {
-        let unit = |u: &str| calendar_unit(u).map(str::to_owned).unwrap_or_else(|| match u {
-            "a" => "year".into(),
-            "mo" => "month".into(),
-            "wk" => "week".into(),
-            "d" => "day".into(),
-            "h" => "hour".into(),
-            "min" => "minute".into(),
-            other => other.to_owned(),
-        });
-        return unit(&x.1) == unit(&y.1) && decimal_equivalent(x.0, y.0);
+        return match convert((x.0, &x.1), (y.0, &y.1)) {
+            Converted::Same(p, q) | Converted::Approximate(p, q) => decimal_equivalent(p, q),
+            Converted::Incompatible => false,
+        };
     }
     let (Some(x), Some(y)) = (a.system(), b.system()) else { return false };
     match (x.as_ref(), y.as_ref()) {
@@ -260,10 +259,10 @@ fn equivalent_collections(a: &[Item<'_>], b: &[Item<'_>]) -> bool {
 /// Ordering of two System values; `None` when unknown (dates of different precision).
 pub(crate) fn compare(a: &Item<'_>, b: &Item<'_>) -> Result<Option<Ordering>> {
     if let (Some(x), Some(y)) = (quantity_of(a), quantity_of(b)) {
-        return if same_unit(&x.1, &y.1) {
-            Ok(Some(x.0.cmp(&y.0)))
-        } else {
-            Err(FhirPathError::eval(format!("cannot compare units `{}` and `{}`", x.1, y.1)))
+        return match convert((x.0, &x.1), (y.0, &y.1)) {
+            Converted::Same(p, q) => Ok(Some(p.cmp(&q))),
+            Converted::Approximate(..) => Ok(None),
+            Converted::Incompatible => Err(FhirPathError::eval(format!("cannot compare units `{}` and `{}`", x.1, y.1))),
         };
     }
     match (a, b) {

@@ -152,8 +152,8 @@ impl Temporal {
         let mut out = self.clone();
         let p = &mut out.parts;
         match unit {
-            "year" | "years" | "a" => p[YEAR] += amount,
-            "month" | "months" | "mo" => {
+            "year" | "years" => p[YEAR] += amount,
+            "month" | "months" => {
                 let total = p[YEAR] * 12 + (p[MONTH] - 1) + amount;
                 p[YEAR] = total.div_euclid(12);
                 p[MONTH] = total.rem_euclid(12) + 1;

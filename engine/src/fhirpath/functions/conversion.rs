@@ -3,7 +3,8 @@
 
 use super::{Call, Output, boolean};
 use crate::fhirpath::decimal::Decimal;
-use crate::fhirpath::operators::{quantity, to_bool};
+use crate::fhirpath::error::FhirPathError;
+use crate::fhirpath::operators::quantity;
 use crate::fhirpath::temporal::{Temporal, TemporalKind};
 use crate::fhirpath::value::Item;
 
@@ -31,11 +32,26 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
 
 fn iif<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
     c.arity(2, 3)?;
-    let condition = to_bool(&c.arg(0)?)?;
+    // On an explicit focus (`x.iif(...)`) the arguments see it as `$this`.
+    let this = match c.focus.as_slice() {
+        [] => None,
+        [item] => Some(item),
+        _ => return Err(FhirPathError::eval("`iif()` needs at most one item")),
+    };
+    let branch = |i: usize| match this {
+        Some(item) if c.has_target => c.lambda(i, item, 0),
+        _ => c.arg(i),
+    };
+    let condition = branch(0)?;
+    let condition = match crate::fhirpath::operators::singleton(&condition)?.as_deref() {
+        None => None,
+        Some(Item::Boolean(b)) => Some(*b),
+        Some(_) => return Err(FhirPathError::eval("`iif()` needs a boolean criterion")),
+    };
     if condition == Some(true) {
-        c.arg(1)
+        branch(1)
     } else if c.args.len() == 3 {
-        c.arg(2)
+        branch(2)
     } else {
         Ok(Vec::new())
     }
@@ -82,6 +98,7 @@ pub(crate) fn convert<'a>(item: &Item<'a>, target: &str) -> Option<Item<'a>> {
         ("Quantity", Item::Quantity(v, u)) => Item::Quantity(*v, u.clone()),
         ("Quantity", Item::Integer(i)) => Item::Quantity(Decimal::from_i64(*i), "1".into()),
         ("Quantity", Item::Decimal(d)) => Item::Quantity(*d, "1".into()),
+        ("Quantity", Item::Boolean(b)) => Item::Quantity(Decimal::parse(if *b { "1.0" } else { "0.0" })?, "1".into()),
         ("Quantity", Item::String(s)) => parse_quantity(s)?,
         _ => return None,
     })
@@ -95,6 +112,7 @@ pub(crate) fn to_string(item: &Item<'_>) -> Option<String> {
         Item::Integer(i) => i.to_string(),
         Item::Decimal(d) => d.to_string(),
         Item::Temporal(t) => t.to_string(),
+        Item::Quantity(v, u) if is_calendar_word(u) => format!("{v} {u}"),
         Item::Quantity(v, u) => format!("{v} '{u}'"),
         Item::Node(_) => return None,
     })
@@ -112,14 +130,18 @@ fn parse_quantity<'a>(text: &str) -> Option<Item<'a>> {
         "1".to_owned()
     } else if let Some(quoted) = unit.strip_prefix('\'').and_then(|u| u.strip_suffix('\'')) {
         quoted.to_owned()
-    } else if matches!(
-        unit,
-        "year" | "years" | "month" | "months" | "week" | "weeks" | "day" | "days" | "hour" | "hours" | "minute"
-            | "minutes" | "second" | "seconds" | "millisecond" | "milliseconds"
-    ) {
+    } else if is_calendar_word(unit) {
         unit.to_owned()
     } else {
         return None;
     };
     Some(Item::Quantity(value, unit))
+}
+
+fn is_calendar_word(unit: &str) -> bool {
+    matches!(
+        unit,
+        "year" | "years" | "month" | "months" | "week" | "weeks" | "day" | "days" | "hour" | "hours" | "minute"
+            | "minutes" | "second" | "seconds" | "millisecond" | "milliseconds"
+    )
 }

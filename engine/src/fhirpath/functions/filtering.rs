@@ -3,7 +3,7 @@
 
 use super::{Call, Output};
 use crate::fhirpath::error::FhirPathError;
-use crate::fhirpath::eval::{is_type, type_op};
+use crate::fhirpath::eval::{check_type, is_type, type_op};
 use crate::fhirpath::operators::{equal, to_bool};
 use crate::fhirpath::value::Item;
 
@@ -15,7 +15,10 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
         "where" => filter(c),
         "select" => select(c),
         "repeat" => repeat(c),
-        "ofType" => c.type_arg(0).map(|t| c.focus.iter().filter(|i| is_type(i, &t)).cloned().collect()),
+        "ofType" => c.type_arg(0).and_then(|t| {
+            check_type(&t)?;
+            Ok(c.focus.iter().filter(|i| is_type(i, &t)).cloned().collect())
+        }),
         "is" => c.type_arg(0).and_then(|t| type_op(c.focus.clone(), &t, false)),
         "as" => c.type_arg(0).and_then(|t| type_op(c.focus.clone(), &t, true)),
         _ => return None,

@@ -25,6 +25,8 @@ pub(crate) struct Call<'c, 'a, 'e> {
     pub args: &'c [Expr],
     pub input: &'c [Item<'a>],
     pub frame: &'c Frame<'a>,
+    /// Whether the function was invoked on an explicit focus (`x.f()`, not `f()`).
+    pub has_target: bool,
 }
 
 type Output<'a> = Result<Vec<Item<'a>>>;
@@ -37,8 +39,9 @@ pub(crate) fn call<'a>(
     args: &[Expr],
     input: &[Item<'a>],
     frame: &Frame<'a>,
+    has_target: bool,
 ) -> Output<'a> {
-    let call = Call { ctx, name, focus, args, input, frame };
+    let call = Call { ctx, name, focus, args, input, frame, has_target };
     if let Some(result) = existence::call(&call) {
         return result;
     }
