@@ -183,8 +183,8 @@ pub(crate) fn check_type(spec: &TypeSpec) -> Result<()> {
 
 /// `is` and `as`.
 pub(crate) fn type_op<'a>(items: Vec<Item<'a>>, spec: &TypeSpec, is_as: bool) -> Result<Vec<Item<'a>>> {
-    check_type(spec)?;
     if is_as {
+        check_type(spec)?;
         if items.len() > 1 {
             return Err(FhirPathError::eval("`as` needs a single item"));
         }

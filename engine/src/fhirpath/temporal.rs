@@ -128,6 +128,10 @@ impl Temporal {
 
     /// FHIRPath comparison: `None` when the values differ only in precision.
     pub fn compare(&self, other: &Self) -> Option<Ordering> {
+        // A zoned and a local date-time with a time part cannot be ordered.
+        if self.tz.is_some() != other.tz.is_some() && self.precision > HOUR && other.precision > HOUR {
+            return None;
+        }
         let (a, b) = (self.normalised(), other.normalised());
         // Seconds and milliseconds count as one precision.
         let pa = if self.precision == MILLI { MILLI + 1 } else { self.precision };

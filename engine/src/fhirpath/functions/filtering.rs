@@ -1,8 +1,9 @@
-//! Filtering and projection: `where`, `select`, `repeat`, `ofType`, and the function forms of
+//! Filtering and projection: `where`, `select`, `repeat`, `aggregate`, `ofType`, and the function forms of
 //! `is` and `as`.
 
 use super::{Call, Output};
 use crate::fhirpath::error::FhirPathError;
+use crate::fhirpath::eval::Frame;
 use crate::fhirpath::eval::{check_type, is_type, type_op};
 use crate::fhirpath::operators::{equal, to_bool};
 use crate::fhirpath::value::Item;
@@ -15,6 +16,7 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
         "where" => filter(c),
         "select" => select(c),
         "repeat" => repeat(c),
+        "aggregate" => aggregate(c),
         "ofType" => c.type_arg(0).and_then(|t| {
             check_type(&t)?;
             Ok(c.focus.iter().filter(|i| is_type(i, &t)).cloned().collect())
@@ -65,4 +67,14 @@ fn repeat<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
         queue = next;
     }
     Ok(out)
+}
+
+fn aggregate<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
+    c.arity(1, 2)?;
+    let mut total = if c.args.len() == 2 { c.arg(1)? } else { Vec::new() };
+    for (i, item) in c.focus.iter().enumerate() {
+        let frame = Frame { this: Some(item.clone()), index: Some(i), total: Some(total) };
+        total = c.ctx.eval(&c.args[0], std::slice::from_ref(item), &frame)?;
+    }
+    Ok(total)
 }
