@@ -3,6 +3,8 @@
 //! are read as their JSON twins from the R4 package; cases whose input is missing count as
 //! failures.
 
+#![expect(clippy::unwrap_used, reason = "a test fails by panicking")]
+
 use std::collections::HashMap;
 use std::path::Path;
 

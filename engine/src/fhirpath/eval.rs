@@ -185,9 +185,8 @@ pub(crate) fn check_type(spec: &TypeSpec) -> Result<()> {
 pub(crate) fn type_op<'a>(items: Vec<Item<'a>>, spec: &TypeSpec, is_as: bool) -> Result<Vec<Item<'a>>> {
     if is_as {
         check_type(spec)?;
-        if items.len() > 1 {
-            return Err(FhirPathError::eval("`as` needs a single item"));
-        }
+        // R4 search parameters apply `as` to collections (`Observation.component.value as
+        // Quantity`), so it filters rather than requiring a single item.
         return Ok(items.into_iter().filter(|i| is_type(i, spec)).collect());
     }
     match items.as_slice() {

@@ -22,6 +22,8 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
             Ok(c.focus.iter().filter(|i| is_type(i, &t)).cloned().collect())
         }),
         "is" => c.type_arg(0).and_then(|t| type_op(c.focus.clone(), &t, false)),
+        // The function form keeps the N1 rule (one item); the operator filters (see `type_op`).
+        "as" if c.focus.len() > 1 => Err(FhirPathError::eval("`as()` needs a single item")),
         "as" => c.type_arg(0).and_then(|t| type_op(c.focus.clone(), &t, true)),
         _ => return None,
     })
