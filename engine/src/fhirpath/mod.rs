@@ -21,6 +21,8 @@ mod operators;
 mod parser;
 mod quantity;
 mod temporal;
+#[cfg(test)]
+mod tests;
 mod value;
 
 pub use ast::{BinaryOp, Expr, Special, TypeSpec};
