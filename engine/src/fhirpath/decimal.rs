@@ -143,7 +143,7 @@ impl Decimal {
     }
 
     /// Remainder (`mod`) with the sign of the dividend.
-    pub fn rem(self, other: Self) -> Option<Self> {
+    pub fn checked_rem(self, other: Self) -> Option<Self> {
         if other.mantissa == 0 {
             return None;
         }
@@ -151,7 +151,7 @@ impl Decimal {
         Some(Self { mantissa: a % b, scale })
     }
 
-    pub fn neg(self) -> Self {
+    pub fn negated(self) -> Self {
         Self { mantissa: -self.mantissa, scale: self.scale }
     }
 

@@ -38,8 +38,8 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>> {
             i += 1;
         } else if rest.starts_with("//") {
             i += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            let end = rest[2..].find("*/").ok_or_else(|| FhirPathError::syntax("unterminated comment"))?;
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            let end = body.find("*/").ok_or_else(|| FhirPathError::syntax("unterminated comment"))?;
             i += end + 4;
         } else if c == b'\'' || c == b'`' {
             let (text, len) = quoted(rest, c)?;

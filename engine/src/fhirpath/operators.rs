@@ -116,8 +116,8 @@ pub(crate) fn negate<'a>(items: Vec<Item<'a>>) -> Result<Vec<Item<'a>>> {
     let Some(item) = singleton(&items)? else { return Ok(Vec::new()) };
     Ok(vec![match item.as_ref() {
         Item::Integer(i) => Item::Integer(i.checked_neg().ok_or_else(|| FhirPathError::eval("integer overflow"))?),
-        Item::Decimal(d) => Item::Decimal(d.neg()),
-        Item::Quantity(v, u) => Item::Quantity(v.neg(), u.clone()),
+        Item::Decimal(d) => Item::Decimal(d.negated()),
+        Item::Quantity(v, u) => Item::Quantity(v.negated(), u.clone()),
         _ => return Err(FhirPathError::eval("`-` needs a number or a quantity")),
     }])
 }
@@ -325,7 +325,7 @@ fn arithmetic<'a>(op: BinaryOp, a: &Item<'a>, b: &Item<'a>) -> Result<Option<Ite
         Mul => Some(Item::Decimal(x.checked_mul(y).ok_or_else(overflow)?)),
         Div => x.checked_div(y).map(Item::Decimal),
         IntDiv => x.int_div(y).and_then(|d| d.to_i64()).map(Item::Integer),
-        _ => x.rem(y).map(Item::Decimal),
+        _ => x.checked_rem(y).map(Item::Decimal),
     })
 }
 

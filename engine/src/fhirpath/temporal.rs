@@ -143,7 +143,7 @@ impl Temporal {
                 other => return Some(other),
             }
         }
-        let sec = |p: usize| if p >= SECOND + 1 { SECOND + 1 } else { p };
+        let sec = |p: usize| if p > SECOND { SECOND + 1 } else { p };
         if sec(pa) != sec(pb) {
             return None;
         }
