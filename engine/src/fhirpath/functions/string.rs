@@ -1,6 +1,7 @@
 //! String functions: `indexOf`, `substring`, `startsWith`, `endsWith`, `contains`, `upper`,
-//! `lower`, `replace`, `length`, `toChars`, `trim`, `split`, `join`. `matches` and
-//! `replaceMatches` need a regex engine this crate does not carry: they are unsupported.
+//! `lower`, `replace`, `length`, `toChars`, `trim`, `split`, `join`, and with regular
+//! expressions (the `regex` crate's syntax, `.` matching newlines) `matches`, `matchesFull`,
+//! `replaceMatches`.
 
 use super::{Call, Output, boolean};
 use crate::fhirpath::error::{FhirPathError, Result};
@@ -10,7 +11,7 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
     let known = matches!(
         c.name,
         "indexOf" | "substring" | "startsWith" | "endsWith" | "contains" | "upper" | "lower" | "replace"
-            | "length" | "toChars" | "trim" | "split" | "matches" | "replaceMatches"
+            | "length" | "toChars" | "trim" | "split" | "matches" | "matchesFull" | "replaceMatches"
     );
     if c.name == "join" {
         return Some(join(c));
@@ -86,7 +87,16 @@ fn string_function<'a>(c: &Call<'_, 'a, '_>, text: &str) -> Output<'a> {
             let separator = arg!(0);
             Ok(text.split(separator.as_str()).map(|s| Item::String(s.to_owned())).collect())
         }
-        _ => Err(FhirPathError::unsupported(format!("`{}()` (regular expressions) is not supported", c.name))),
+        "matches" => boolean(regex(&arg!(0))?.is_match(text)),
+        "matchesFull" => boolean(regex(&format!("^(?:{})$", arg!(0)))?.is_match(text)),
+        "replaceMatches" => {
+            let (pattern, replacement) = (arg!(0), arg!(1));
+            if pattern.is_empty() {
+                return string(text.to_owned());
+            }
+            string(regex(&pattern)?.replace_all(text, replacement.as_str()).into_owned())
+        }
+        _ => Err(FhirPathError::unsupported(format!("`{}()` is not supported", c.name))),
     }
 }
 
@@ -100,4 +110,13 @@ fn join<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
         }
     }
     Ok(vec![Item::String(parts.join(&separator))])
+}
+
+/// Compiles a pattern with a size bound, so hostile patterns fail instead of exhausting memory.
+fn regex(pattern: &str) -> Result<regex::Regex> {
+    regex::RegexBuilder::new(pattern)
+        .dot_matches_new_line(true)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| FhirPathError::eval(format!("invalid regular expression `{pattern}`: {e}")))
 }
