@@ -106,6 +106,13 @@ impl Temporal {
         Self { kind, parts, precision, tz }
     }
 
+    /// `precision()`: the digits written (`@2014` is 4, `@T10:30` is 4, milliseconds 17/9).
+    pub fn digits(&self) -> i64 {
+        const DIGITS: [i64; 8] = [0, 4, 6, 8, 10, 12, 14, 17];
+        let digits = DIGITS[self.precision.min(7)];
+        if self.kind == TemporalKind::Time { digits - 8 } else { digits }
+    }
+
     fn first(&self) -> usize {
         if self.kind == TemporalKind::Time { HOUR } else { YEAR }
     }

@@ -1,5 +1,5 @@
 //! Math functions: `abs`, `ceiling`, `exp`, `floor`, `ln`, `log`, `power`, `round`, `sqrt`,
-//! `truncate`.
+//! `truncate`, and `precision` (FHIRPath 2.0).
 
 use super::{Call, Output};
 use crate::fhirpath::decimal::Decimal;
@@ -7,6 +7,13 @@ use crate::fhirpath::error::FhirPathError;
 use crate::fhirpath::value::Item;
 
 pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
+    if c.name == "precision" {
+        return Some(c.single().map(|item| match item {
+            Some(Item::Decimal(d)) => vec![Item::Integer(i64::from(d.scale()))],
+            Some(Item::Temporal(t)) => vec![Item::Integer(t.digits())],
+            _ => Vec::new(),
+        }));
+    }
     if !matches!(c.name, "abs" | "ceiling" | "exp" | "floor" | "ln" | "log" | "power" | "round" | "sqrt" | "truncate") {
         return None;
     }
