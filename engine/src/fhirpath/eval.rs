@@ -13,7 +13,7 @@ use super::value::{Item, Node};
 use crate::definitions::Definitions;
 
 /// Recursion bound of evaluation (nested expressions, `repeat`, `descendants`).
-const MAX_DEPTH: usize = 400;
+const MAX_DEPTH: usize = 200;
 
 /// The environment of an evaluation: user variables (`%name`). `%resource`, `%context`,
 /// `%rootResource`, `%ucum`, `%sct`, `%loinc`, `%vs-*` and `%ext-*` are built in.

@@ -11,6 +11,9 @@ use super::value::Literal;
 
 /// Nesting depth above which parsing stops, so hostile input cannot overflow the stack.
 const MAX_DEPTH: usize = 200;
+/// Operators and `.`/`[]` steps in one chain (`a.b.c...`, `1 + 1 + ...`): chains nest the tree
+/// as deeply as parentheses do, and evaluating or dropping it recurses that deep.
+const MAX_CHAIN: usize = 1000;
 
 /// Parses a FHIRPath expression.
 pub fn parse(input: &str) -> Result<Expr> {
@@ -27,6 +30,14 @@ struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+}
+
+fn chain_step(steps: &mut usize) -> Result<()> {
+    *steps += 1;
+    if *steps > MAX_CHAIN {
+        return Err(FhirPathError::syntax("expression chain too long"));
+    }
+    Ok(())
 }
 
 /// Binding power of an infix operator token.
@@ -113,10 +124,12 @@ impl Parser {
             return Err(FhirPathError::syntax("expression nested too deeply"));
         }
         let mut left = self.unary()?;
+        let mut steps = 0;
         while let Some((power, op)) = self.peek().and_then(infix) {
             if power <= min {
                 break;
             }
+            chain_step(&mut steps)?;
             self.pos += 1;
             left = match op {
                 Infix::Op(op) => Expr::Binary(op, Box::new(left), Box::new(self.expression(power)?)),
@@ -148,18 +161,28 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr> {
-        if self.eat("-") {
-            return Ok(Expr::Negate(Box::new(self.unary()?)));
+        // Iterative, so `- - - ... x` cannot recurse without bound.
+        let (mut negations, mut steps) = (0, 0);
+        loop {
+            if self.eat("-") {
+                negations += 1;
+            } else if !self.eat("+") {
+                break;
+            }
+            chain_step(&mut steps)?;
         }
-        if self.eat("+") {
-            return self.unary();
+        let mut expr = self.postfix()?;
+        for _ in 0..negations {
+            expr = Expr::Negate(Box::new(expr));
         }
-        self.postfix()
+        Ok(expr)
     }
 
     fn postfix(&mut self) -> Result<Expr> {
         let mut expr = self.term()?;
+        let mut steps = 0;
         loop {
+            chain_step(&mut steps)?;
             if self.eat(".") {
                 let name = self.name()?;
                 expr = self.invocation(Some(expr), name)?;

@@ -160,6 +160,19 @@ impl Temporal {
     /// Adds `amount` of a calendar unit (`year`, `month`, `week`, `day`, `hour`, `minute`,
     /// `second`, `millisecond`); `None` for other units.
     pub fn add(&self, amount: i64, unit: &str) -> Option<Self> {
+        // Far beyond any year 1-9999 result; keeps the arithmetic below from overflowing.
+        if amount.unsigned_abs() > 1_000_000_000_000 {
+            return None;
+        }
+        let mut out = self.add_unchecked(amount, unit)?;
+        if self.kind != TemporalKind::Time && !(1..=9999).contains(&out.parts[YEAR]) {
+            return None;
+        }
+        out.kind = self.kind;
+        Some(out)
+    }
+
+    fn add_unchecked(&self, amount: i64, unit: &str) -> Option<Self> {
         let mut out = self.clone();
         let p = &mut out.parts;
         match unit {

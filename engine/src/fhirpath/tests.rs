@@ -157,6 +157,12 @@ fn errors_are_values() {
     assert!(eval("%undefined").unwrap_err().message.contains("`%undefined`"));
     let deep = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
     assert_eq!(eval(&deep).unwrap_err().kind, ErrorKind::Syntax);
+    for long in [format!("name{}", ".given".repeat(50_000)), "1 + ".repeat(50_000) + "1", "-".repeat(50_000) + "1"] {
+        assert!(eval(&long).is_err(), "a long chain must fail cleanly");
+    }
+    let chain = format!("Patient{}", ".name".repeat(300));
+    assert!(eval(&chain).is_err(), "evaluation depth is bounded");
+    assert_eq!(eval("@2012-01-01 + 9223372036854775807 days").unwrap_err().kind, ErrorKind::Evaluation);
     assert_eq!(eval("9223372036854775807 + 1").unwrap_err().kind, ErrorKind::Evaluation);
 }
 
