@@ -10,6 +10,14 @@ use crate::definitions::Definitions;
 /// The items `name` selects on `item` (empty for System values and primitives, except
 /// `extension`/`id` of a primitive, which come from its `_name` sibling).
 pub(crate) fn member<'a>(item: &Item<'a>, name: &str, out: &mut Vec<Item<'a>>) {
+    if let Item::TypeInfo { namespace, name: type_name } = item {
+        match name {
+            "namespace" => out.push(Item::String((*namespace).to_owned())),
+            "name" => out.push(Item::String(type_name.clone())),
+            _ => {}
+        }
+        return;
+    }
     let Item::Node(node) = item else { return };
     if let Some(ext) = node.ext.and_then(Value::as_object) {
         if let Some(value) = ext.get(name) {

@@ -36,6 +36,8 @@ pub enum Item<'a> {
     Quantity(Decimal, String),
     /// A node of the FHIR resource.
     Node(Node<'a>),
+    /// The result of `type()`: a `SimpleTypeInfo`/`ClassInfo` with `namespace` and `name`.
+    TypeInfo { namespace: &'static str, name: String },
 }
 
 /// A node of FHIR JSON.
@@ -114,6 +116,12 @@ impl<'a> Item<'a> {
                 map.insert("unit".into(), Value::String(u.clone()));
                 Cow::Owned(Value::Object(map))
             }
+            Item::TypeInfo { namespace, name } => {
+                let mut map = serde_json::Map::new();
+                map.insert("namespace".into(), Value::String((*namespace).to_owned()));
+                map.insert("name".into(), Value::String(name.clone()));
+                Cow::Owned(Value::Object(map))
+            }
         })
     }
 
@@ -132,12 +140,16 @@ impl<'a> Item<'a> {
                 TemporalKind::Time => "Time",
             },
             Item::Quantity(..) => "Quantity",
+            Item::TypeInfo { .. } => "TypeInfo",
         })
     }
 
     /// The namespace of [`Self::type_name`]: `FHIR` for nodes, `System` otherwise.
     pub fn namespace(&self) -> &'static str {
-        if matches!(self, Item::Node(_)) { "FHIR" } else { "System" }
+        match self {
+            Item::Node(_) => "FHIR",
+            _ => "System",
+        }
     }
 
     /// For primitives, the System value (a FHIR `date` node becomes a `Temporal`, a `code` a

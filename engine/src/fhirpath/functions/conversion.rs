@@ -114,7 +114,7 @@ pub(crate) fn to_string(item: &Item<'_>) -> Option<String> {
         Item::Temporal(t) => t.to_string(),
         Item::Quantity(v, u) if is_calendar_word(u) => format!("{v} {u}"),
         Item::Quantity(v, u) => format!("{v} '{u}'"),
-        Item::Node(_) => return None,
+        Item::Node(_) | Item::TypeInfo { .. } => return None,
     })
 }
 

@@ -1,4 +1,4 @@
-//! Utility functions: `trace`, `now`, `today`, `timeOfDay`.
+//! Utility functions: `trace`, `now`, `today`, `timeOfDay`, and reflection's `type()`.
 
 use super::{Call, Output};
 use crate::fhirpath::temporal::{Temporal, TemporalKind};
@@ -11,6 +11,14 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
             tracing::trace!(label, items = c.focus.len(), "fhirpath trace");
             Ok(c.focus.clone())
         }
+        "type" => Ok(c
+            .focus
+            .iter()
+            .filter_map(|item| {
+                let name = item.type_name()?.to_owned();
+                Some(Item::TypeInfo { namespace: item.namespace(), name })
+            })
+            .collect()),
         "now" => Ok(vec![Item::Temporal(Temporal::now(TemporalKind::DateTime))]),
         "today" => Ok(vec![Item::Temporal(Temporal::now(TemporalKind::Date))]),
         "timeOfDay" => {
