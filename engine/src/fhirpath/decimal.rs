@@ -159,6 +159,23 @@ impl Decimal {
         Self { mantissa: self.mantissa.abs(), scale: self.scale }
     }
 
+    /// Rounded down (`up` false) or up to `scale` digits; padded when already that precise.
+    pub fn round_to(self, scale: u32, up: bool) -> Self {
+        if scale >= self.scale {
+            return self.rescale(scale);
+        }
+        let factor = pow10(self.scale - scale);
+        let mantissa = if up { -(-self.mantissa).div_euclid(factor) } else { self.mantissa.div_euclid(factor) };
+        Self { mantissa, scale }
+    }
+
+    /// `lowBoundary`/`highBoundary`: the value ± half a unit of its last digit, to `scale`.
+    pub fn boundary(self, scale: u32, high: bool) -> Option<Self> {
+        let half = Self { mantissa: 5, scale: self.scale + 1 };
+        let edge = if high { self.checked_add(half)? } else { self.checked_sub(half)? };
+        Some(edge.round_to(scale, high))
+    }
+
     pub fn truncate(self) -> Self {
         Self { mantissa: self.mantissa / pow10(self.scale), scale: 0 }
     }

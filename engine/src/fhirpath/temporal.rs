@@ -113,6 +113,56 @@ impl Temporal {
         if self.kind == TemporalKind::Time { digits - 8 } else { digits }
     }
 
+    /// `lowBoundary`/`highBoundary` to `digits` (as [`Self::digits`] counts; the most precise
+    /// when `None`): missing parts become their least or greatest value, and a date-time without
+    /// a zone takes the earliest (+14:00) or latest (-12:00) one.
+    pub fn boundary(&self, digits: Option<i64>, high: bool) -> Option<Self> {
+        let time = self.kind == TemporalKind::Time;
+        let digits = digits.unwrap_or(match self.kind {
+            TemporalKind::Date => 8,
+            TemporalKind::DateTime => 17,
+            TemporalKind::Time => 9,
+        });
+        let precision = match (time, digits) {
+            (false, 4) => 1,
+            (false, 6) => 2,
+            (false, 8) => 3,
+            (false, 10) | (true, 2) => 4,
+            (false, 12) | (true, 4) => 5,
+            (false, 14) | (true, 6) => 6,
+            (false, 17) | (true, 9) => 7,
+            _ => return None,
+        };
+        if self.kind == TemporalKind::Date && precision > 3 {
+            return None;
+        }
+        let mut out = self.clone();
+        // FHIR has no hour-only times: `T08` is `T08:00`.
+        if out.precision == HOUR + 1 {
+            out.precision = MINUTE + 1;
+            out.parts[MINUTE] = 0;
+        }
+        for i in out.precision..precision {
+            out.parts[i] = match (i, high) {
+                (MONTH, true) => 12,
+                (DAY, true) => days_in_month(out.parts[YEAR], out.parts[MONTH]),
+                (HOUR, true) => 23,
+                (MINUTE | SECOND, true) => 59,
+                (MILLI, true) => 999,
+                (MONTH | DAY, false) => 1,
+                _ => 0,
+            };
+        }
+        out.precision = precision;
+        if self.kind == TemporalKind::DateTime && precision > DAY + 1 && out.tz.is_none() {
+            out.tz = Some(if high { -12 * 60 } else { 14 * 60 });
+        }
+        if precision <= DAY + 1 {
+            out.tz = None;
+        }
+        Some(out)
+    }
+
     fn first(&self) -> usize {
         if self.kind == TemporalKind::Time { HOUR } else { YEAR }
     }

@@ -1,5 +1,5 @@
 //! Math functions: `abs`, `ceiling`, `exp`, `floor`, `ln`, `log`, `power`, `round`, `sqrt`,
-//! `truncate`, and `precision` (FHIRPath 2.0).
+//! `truncate`, and `precision`, `lowBoundary`, `highBoundary` (FHIRPath 2.0).
 
 use super::{Call, Output};
 use crate::fhirpath::decimal::Decimal;
@@ -7,6 +7,9 @@ use crate::fhirpath::error::FhirPathError;
 use crate::fhirpath::value::Item;
 
 pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
+    if c.name == "lowBoundary" || c.name == "highBoundary" {
+        return Some(boundary(c, c.name == "highBoundary"));
+    }
     if c.name == "precision" {
         return Some(c.single().map(|item| match item {
             Some(Item::Decimal(d)) => vec![Item::Integer(i64::from(d.scale()))],
@@ -68,4 +71,23 @@ fn number_arg(c: &Call<'_, '_, '_>) -> Result<Option<f64>, FhirPathError> {
         Some(_) => return Err(FhirPathError::eval(format!("`{}()` needs a number argument", c.name))),
         None => None,
     })
+}
+
+fn boundary<'a>(c: &Call<'_, 'a, '_>, high: bool) -> Output<'a> {
+    c.arity(0, 1)?;
+    let Some(item) = c.single()? else { return Ok(Vec::new()) };
+    let digits = if c.args.is_empty() { None } else { c.integer_arg(0)? };
+    let decimal = |d: Decimal| {
+        let scale = u32::try_from(digits.unwrap_or(8)).ok().filter(|s| *s <= 28)?;
+        d.boundary(scale, high)
+    };
+    Ok(match item {
+        Item::Integer(i) => decimal(Decimal::from_i64(i)).map(Item::Decimal),
+        Item::Decimal(d) => decimal(d).map(Item::Decimal),
+        Item::Quantity(v, u) => decimal(v).map(|v| Item::Quantity(v, u)),
+        Item::Temporal(t) => t.boundary(digits, high).map(Item::Temporal),
+        _ => return Err(FhirPathError::eval(format!("`{}()` needs a number, quantity or date", c.name))),
+    }
+    .into_iter()
+    .collect())
 }
