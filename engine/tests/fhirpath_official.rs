@@ -72,7 +72,10 @@ fn run(case: &Case, input: Option<&Value>) -> Result<(), String> {
         items.iter().map(describe).collect()
     };
     let same = actual.len() == case.outputs.len()
-        && actual.iter().zip(&case.outputs).all(|(a, e)| (e.0.is_empty() || a.0.eq_ignore_ascii_case(&e.0)) && a.1 == e.1);
+        && actual
+            .iter()
+            .zip(&case.outputs)
+            .all(|(a, e)| (e.0.is_empty() || a.0.eq_ignore_ascii_case(&e.0)) && a.1 == e.1);
     if same { Ok(()) } else { Err(format!("expected {:?}, got {actual:?}", case.outputs)) }
 }
 

@@ -42,10 +42,8 @@ fn expressions() -> Vec<(String, String, String)> {
 #[test]
 fn every_search_parameter_expression_parses() {
     let all = expressions();
-    let failures: Vec<String> = all
-        .iter()
-        .filter_map(|(t, code, e)| parse(e).err().map(|err| format!("{t}.{code}: `{e}`: {err}")))
-        .collect();
+    let failures: Vec<String> =
+        all.iter().filter_map(|(t, code, e)| parse(e).err().map(|err| format!("{t}.{code}: `{e}`: {err}"))).collect();
     println!("search parameter expressions: {} of {} parse", all.len() - failures.len(), all.len());
     assert!(failures.is_empty(), "unparsable expressions:\n{}", failures.join("\n"));
 }

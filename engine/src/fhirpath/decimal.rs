@@ -31,9 +31,7 @@ impl Decimal {
             None => (false, number.strip_prefix('+').unwrap_or(number)),
         };
         let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-        if int.is_empty() && frac.is_empty()
-            || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-        {
+        if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
             return None;
         }
         let mut mantissa: i128 = 0;

@@ -37,15 +37,23 @@ impl<'a> Env<'a> {
 /// Evaluates `expr` with `resource` as the context (`%resource`, `%context`, `$this`).
 pub fn evaluate<'a>(expr: &Expr, resource: &'a Value, env: &Env<'a>) -> Result<Vec<Item<'a>>> {
     let root = Item::Node(Node::resource(resource));
-    let ctx = Ctx { env, root: root.clone(), depth: std::cell::Cell::new(0) };
-    let frame = Frame { this: Some(root.clone()), index: None, total: None };
-    ctx.eval(expr, &[root], &frame)
+    evaluate_on(expr, resource, std::slice::from_ref(&root), env)
+}
+
+/// Evaluates `expr` on `context`, items found in `resource` (`%resource`): how the components
+/// of a composite search parameter are evaluated on each value of its main expression.
+pub fn evaluate_on<'a>(expr: &Expr, resource: &'a Value, context: &[Item<'a>], env: &Env<'a>) -> Result<Vec<Item<'a>>> {
+    let root = Item::Node(Node::resource(resource));
+    let ctx = Ctx { env, root, context: context.to_vec(), depth: std::cell::Cell::new(0) };
+    let frame = Frame { this: context.first().cloned(), index: None, total: None };
+    ctx.eval(expr, context, &frame)
 }
 
 /// What an evaluation carries along.
 pub(crate) struct Ctx<'a, 'e> {
     env: &'e Env<'a>,
     root: Item<'a>,
+    context: Vec<Item<'a>>,
     depth: std::cell::Cell<usize>,
 }
 
@@ -114,7 +122,9 @@ impl<'a> Ctx<'a, '_> {
                 let index = self.eval(index, input, frame)?;
                 match index.as_slice() {
                     [] => Vec::new(),
-                    [Item::Integer(i)] => usize::try_from(*i).ok().and_then(|i| items.get(i).cloned()).into_iter().collect(),
+                    [Item::Integer(i)] => {
+                        usize::try_from(*i).ok().and_then(|i| items.get(i).cloned()).into_iter().collect()
+                    }
                     _ => return Err(FhirPathError::eval("an index must be a single integer")),
                 }
             }
@@ -145,7 +155,8 @@ impl<'a> Ctx<'a, '_> {
         }
         let text = |s: &str| Ok(vec![Item::String(s.to_owned())]);
         match name {
-            "resource" | "context" | "rootResource" => Ok(vec![self.root.clone()]),
+            "resource" | "rootResource" => Ok(vec![self.root.clone()]),
+            "context" => Ok(self.context.clone()),
             "ucum" => text("http://unitsofmeasure.org"),
             "sct" => text("http://snomed.info/sct"),
             "loinc" => text("http://loinc.org"),
@@ -171,7 +182,8 @@ fn is_resource_named(item: &Item<'_>, name: &str) -> bool {
 
 /// Fails unless `spec` names a System or FHIR type.
 pub(crate) fn check_type(spec: &TypeSpec) -> Result<()> {
-    const SYSTEM: [&str; 9] = ["Boolean", "String", "Integer", "Decimal", "Date", "DateTime", "Time", "Quantity", "Any"];
+    const SYSTEM: [&str; 9] =
+        ["Boolean", "String", "Integer", "Decimal", "Date", "DateTime", "Time", "Quantity", "Any"];
     let known = match spec.namespace.as_deref() {
         Some("System") => SYSTEM.contains(&spec.name.as_str()),
         Some("FHIR") => Definitions::r4().type_def(&spec.name).is_some(),
@@ -219,7 +231,8 @@ pub(crate) fn is_type(item: &Item<'_>, spec: &TypeSpec) -> bool {
                 if guard > 16 {
                     break;
                 }
-                current = defs.type_def(name).and_then(|t| t.base.as_deref()).map(|b| b.rsplit('/').next().unwrap_or(b));
+                current =
+                    defs.type_def(name).and_then(|t| t.base.as_deref()).map(|b| b.rsplit('/').next().unwrap_or(b));
             }
             false
         }

@@ -22,9 +22,8 @@ pub enum Token {
     Symbol(&'static str),
 }
 
-const SYMBOLS: [&str; 20] = [
-    "<=", ">=", "!=", "!~", ".", ",", "(", ")", "[", "]", "{", "}", "+", "-", "*", "/", "&", "|", "=", "~",
-];
+const SYMBOLS: [&str; 20] =
+    ["<=", ">=", "!=", "!~", ".", ",", "(", ")", "[", "]", "{", "}", "+", "-", "*", "/", "&", "|", "=", "~"];
 
 /// Tokenizes `input`.
 pub fn tokenize(input: &str) -> Result<Vec<Token>> {
@@ -168,7 +167,11 @@ fn temporal(rest: &str) -> Result<(Token, usize)> {
         i = time_at(i + 1);
         if b.get(i) == Some(&b'Z') {
             i += 1;
-        } else if matches!(b.get(i), Some(b'+' | b'-')) && digits(i + 1, 2) && b.get(i + 3) == Some(&b':') && digits(i + 4, 2) {
+        } else if matches!(b.get(i), Some(b'+' | b'-'))
+            && digits(i + 1, 2)
+            && b.get(i + 3) == Some(&b':')
+            && digits(i + 4, 2)
+        {
             i += 6;
         }
     }

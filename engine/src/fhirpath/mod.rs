@@ -27,8 +27,8 @@ mod value;
 
 pub use ast::{BinaryOp, Expr, Special, TypeSpec};
 pub use decimal::Decimal;
-pub use eval::{Env, evaluate};
 pub use error::{ErrorKind, FhirPathError, Result};
+pub use eval::{Env, evaluate, evaluate_on};
 pub use parser::parse;
 pub use temporal::{Temporal, TemporalKind};
 pub use value::{Item, Literal, Node};

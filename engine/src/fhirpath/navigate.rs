@@ -42,7 +42,9 @@ pub(crate) fn member<'a>(item: &Item<'a>, name: &str, out: &mut Vec<Item<'a>>) {
         push_all(child_node(node, key, Some(value), ext), out);
     }
     if let Some((key, ext)) = object.iter().find(|(key, _)| {
-        key.strip_prefix('_').and_then(|k| k.strip_prefix(name)).is_some_and(|s| s.starts_with(|c: char| c.is_ascii_uppercase()))
+        key.strip_prefix('_')
+            .and_then(|k| k.strip_prefix(name))
+            .is_some_and(|s| s.starts_with(|c: char| c.is_ascii_uppercase()))
             && !object.contains_key(&key[1..])
     }) {
         if is_choice_of(node, &key[1..], name) {

@@ -198,7 +198,9 @@ pub(crate) fn equal(a: &Item<'_>, b: &Item<'_>) -> Option<bool> {
 fn quantity_of(item: &Item<'_>) -> Option<(Decimal, String)> {
     match item {
         Item::Quantity(..) => quantity(item),
-        Item::Node(n) if !item.is_primitive() && n.value.is_some_and(|v| v.get("value").is_some_and(Value::is_number)) => {
+        Item::Node(n)
+            if !item.is_primitive() && n.value.is_some_and(|v| v.get("value").is_some_and(Value::is_number)) =>
+        {
             quantity(item)
         }
         _ => None,
@@ -262,7 +264,9 @@ pub(crate) fn compare(a: &Item<'_>, b: &Item<'_>) -> Result<Option<Ordering>> {
         return match convert((x.0, &x.1), (y.0, &y.1)) {
             Converted::Same(p, q) => Ok(Some(p.cmp(&q))),
             Converted::Approximate(..) => Ok(None),
-            Converted::Incompatible => Err(FhirPathError::eval(format!("cannot compare units `{}` and `{}`", x.1, y.1))),
+            Converted::Incompatible => {
+                Err(FhirPathError::eval(format!("cannot compare units `{}` and `{}`", x.1, y.1)))
+            }
         };
     }
     match (a, b) {
@@ -337,8 +341,12 @@ fn quantity_arithmetic<'a>(op: BinaryOp, a: &Item<'a>, b: &Item<'a>) -> Result<O
             let r = if op == BinaryOp::Add { x.checked_add(y) } else { x.checked_sub(y) };
             Some(Item::Quantity(r.ok_or_else(err)?, u))
         }
-        (BinaryOp::Mul, Some((x, u)), None) => Some(Item::Quantity(x.checked_mul(number(b).ok_or_else(err)?).ok_or_else(err)?, u)),
-        (BinaryOp::Mul, None, Some((y, v))) => Some(Item::Quantity(y.checked_mul(number(a).ok_or_else(err)?).ok_or_else(err)?, v)),
+        (BinaryOp::Mul, Some((x, u)), None) => {
+            Some(Item::Quantity(x.checked_mul(number(b).ok_or_else(err)?).ok_or_else(err)?, u))
+        }
+        (BinaryOp::Mul, None, Some((y, v))) => {
+            Some(Item::Quantity(y.checked_mul(number(a).ok_or_else(err)?).ok_or_else(err)?, v))
+        }
         (BinaryOp::Div, Some((x, u)), None) => number(b).and_then(|n| x.checked_div(n)).map(|r| Item::Quantity(r, u)),
         _ => return Err(err()),
     })

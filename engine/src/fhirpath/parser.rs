@@ -85,8 +85,22 @@ enum Infix {
 }
 
 const CALENDAR_UNITS: [&str; 16] = [
-    "year", "years", "month", "months", "week", "weeks", "day", "days", "hour", "hours", "minute",
-    "minutes", "second", "seconds", "millisecond", "milliseconds",
+    "year",
+    "years",
+    "month",
+    "months",
+    "week",
+    "weeks",
+    "day",
+    "days",
+    "hour",
+    "hours",
+    "minute",
+    "minutes",
+    "second",
+    "seconds",
+    "millisecond",
+    "milliseconds",
 ];
 
 impl Parser {

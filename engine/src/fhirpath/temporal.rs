@@ -53,7 +53,11 @@ impl Temporal {
             parts[i] = piece.parse().ok()?;
             precision = i + 1;
         }
-        if parts[MONTH] > 12 || parts[MONTH] < 1 || parts[DAY] < 1 || parts[DAY] > days_in_month(parts[YEAR], parts[MONTH]) {
+        if parts[MONTH] > 12
+            || parts[MONTH] < 1
+            || parts[DAY] < 1
+            || parts[DAY] > days_in_month(parts[YEAR], parts[MONTH])
+        {
             return None;
         }
         let mut tz = None;
@@ -172,10 +176,9 @@ impl Temporal {
         match self.tz {
             Some(offset) if offset != 0 && self.precision > HOUR && self.kind != TemporalKind::Time => {
                 let mut parts = self.parts;
-                let minutes = days_from_civil(parts[YEAR], parts[MONTH], parts[DAY]) * 1440
-                    + parts[HOUR] * 60
-                    + parts[MINUTE]
-                    - offset;
+                let minutes =
+                    days_from_civil(parts[YEAR], parts[MONTH], parts[DAY]) * 1440 + parts[HOUR] * 60 + parts[MINUTE]
+                        - offset;
                 set_from_minutes(&mut parts, minutes);
                 parts
             }

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Env, ErrorKind, Item, evaluate, parse};
+use super::{Env, ErrorKind, Item, evaluate, evaluate_on, parse};
 
 fn observation() -> Value {
     let mut obs = json!({
@@ -179,4 +179,26 @@ fn items_expose_their_type() {
     let env = Env::new().with_variable("limit", vec![Item::Integer(3)]);
     let expr = parse("%limit * 2").unwrap();
     assert_eq!(evaluate(&expr, &obs, &env).unwrap(), vec![Item::Integer(6)]);
+}
+
+#[test]
+fn composite_components_evaluate_on_each_value() {
+    let obs = json!({
+        "resourceType": "Observation",
+        "component": [
+            {"code": {"text": "systolic"}, "valueQuantity": {"value": 120}},
+            {"code": {"text": "diastolic"}, "valueQuantity": {"value": 80}}
+        ]
+    });
+    let components = evaluate(&parse("Observation.component").unwrap(), &obs, &Env::new()).unwrap();
+    let value = parse("value.ofType(Quantity).value").unwrap();
+    let values: Vec<Value> = components
+        .iter()
+        .flat_map(|c| evaluate_on(&value, &obs, std::slice::from_ref(c), &Env::new()).unwrap())
+        .map(|i| i.to_json().unwrap().into_owned())
+        .collect();
+    assert_eq!(values, [json!(120), json!(80)]);
+    let context = evaluate_on(&parse("%context.code.text").unwrap(), &obs, &components[..1], &Env::new()).unwrap();
+    assert_eq!(context.len(), 1);
+    assert_eq!(context[0].to_json().unwrap().as_str(), Some("systolic"));
 }

@@ -37,7 +37,10 @@ pub enum Item<'a> {
     /// A node of the FHIR resource.
     Node(Node<'a>),
     /// The result of `type()`: a `SimpleTypeInfo`/`ClassInfo` with `namespace` and `name`.
-    TypeInfo { namespace: &'static str, name: String },
+    TypeInfo {
+        namespace: &'static str,
+        name: String,
+    },
 }
 
 /// A node of FHIR JSON.

@@ -90,9 +90,15 @@ pub(crate) fn convert<'a>(item: &Item<'a>, target: &str) -> Option<Item<'a>> {
         }
         ("String", _) => Item::String(to_string(item)?),
         ("Date", Item::Temporal(t)) if t.kind != TemporalKind::Time => Item::Temporal(t.with_kind(TemporalKind::Date)),
-        ("Date", Item::String(s)) => Item::Temporal(Temporal::parse(s, TemporalKind::Date).filter(|t| t.kind == TemporalKind::Date)?),
-        ("DateTime", Item::Temporal(t)) if t.kind != TemporalKind::Time => Item::Temporal(t.with_kind(TemporalKind::DateTime)),
-        ("DateTime", Item::String(s)) => Item::Temporal(Temporal::parse(s, TemporalKind::DateTime)?.with_kind(TemporalKind::DateTime)),
+        ("Date", Item::String(s)) => {
+            Item::Temporal(Temporal::parse(s, TemporalKind::Date).filter(|t| t.kind == TemporalKind::Date)?)
+        }
+        ("DateTime", Item::Temporal(t)) if t.kind != TemporalKind::Time => {
+            Item::Temporal(t.with_kind(TemporalKind::DateTime))
+        }
+        ("DateTime", Item::String(s)) => {
+            Item::Temporal(Temporal::parse(s, TemporalKind::DateTime)?.with_kind(TemporalKind::DateTime))
+        }
         ("Time", Item::Temporal(t)) if t.kind == TemporalKind::Time => Item::Temporal(t.clone()),
         ("Time", Item::String(s)) => Item::Temporal(Temporal::parse(s, TemporalKind::Time)?),
         ("Quantity", Item::Quantity(v, u)) => Item::Quantity(*v, u.clone()),
@@ -141,7 +147,21 @@ fn parse_quantity<'a>(text: &str) -> Option<Item<'a>> {
 fn is_calendar_word(unit: &str) -> bool {
     matches!(
         unit,
-        "year" | "years" | "month" | "months" | "week" | "weeks" | "day" | "days" | "hour" | "hours" | "minute"
-            | "minutes" | "second" | "seconds" | "millisecond" | "milliseconds"
+        "year"
+            | "years"
+            | "month"
+            | "months"
+            | "week"
+            | "weeks"
+            | "day"
+            | "days"
+            | "hour"
+            | "hours"
+            | "minute"
+            | "minutes"
+            | "second"
+            | "seconds"
+            | "millisecond"
+            | "milliseconds"
     )
 }

@@ -43,7 +43,9 @@ fn extension<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
     }
     Ok(extensions
         .into_iter()
-        .filter(|e| e.node().and_then(|n| n.value).and_then(|v| v.get("url")).and_then(Value::as_str) == Some(url.as_str()))
+        .filter(|e| {
+            e.node().and_then(|n| n.value).and_then(|v| v.get("url")).and_then(Value::as_str) == Some(url.as_str())
+        })
         .collect())
 }
 
@@ -79,7 +81,13 @@ fn resolve<'a>(c: &Call<'_, 'a, '_>, item: &Item<'a>) -> Option<Item<'a>> {
         if let Some(t) = defs.type_def(segments[i]).filter(|_| defs.is_resource_type(segments[i])) {
             if i + 1 < segments.len() {
                 let name = t.name.as_str();
-                return Some(Item::Node(Node { value: None, ext: None, fhir_type: Some(name), root: Some(name), path: String::new() }));
+                return Some(Item::Node(Node {
+                    value: None,
+                    ext: None,
+                    fhir_type: Some(name),
+                    root: Some(name),
+                    path: String::new(),
+                }));
             }
         }
     }

@@ -39,7 +39,8 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
             "truncate" => Some(whole(value.truncate())?),
             "round" => {
                 let digits = if c.args.is_empty() { 0 } else { c.integer_arg(0)?.unwrap_or(0) };
-                let digits = u32::try_from(digits).map_err(|_| FhirPathError::eval("`round()` needs a precision of 0 or more"))?;
+                let digits = u32::try_from(digits)
+                    .map_err(|_| FhirPathError::eval("`round()` needs a precision of 0 or more"))?;
                 Some(Item::Decimal(value.rescale(digits)))
             }
             "exp" => real(value.to_f64().exp())?,

@@ -3,8 +3,8 @@
 mod combining;
 mod conversion;
 mod existence;
-mod filtering;
 mod fhir;
+mod filtering;
 mod math;
 mod string;
 mod subsetting;

@@ -10,8 +10,21 @@ use crate::fhirpath::value::Item;
 pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
     let known = matches!(
         c.name,
-        "indexOf" | "substring" | "startsWith" | "endsWith" | "contains" | "upper" | "lower" | "replace"
-            | "length" | "toChars" | "trim" | "split" | "matches" | "matchesFull" | "replaceMatches"
+        "indexOf"
+            | "substring"
+            | "startsWith"
+            | "endsWith"
+            | "contains"
+            | "upper"
+            | "lower"
+            | "replace"
+            | "length"
+            | "toChars"
+            | "trim"
+            | "split"
+            | "matches"
+            | "matchesFull"
+            | "replaceMatches"
     );
     if c.name == "join" {
         return Some(join(c));

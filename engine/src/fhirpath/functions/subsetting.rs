@@ -25,7 +25,9 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
         "intersect" => c.arg(0).map(|other| {
             let mut out: Vec<Item<'a>> = Vec::new();
             for item in focus {
-                if other.iter().any(|o| equal(o, item) == Some(true)) && !out.iter().any(|o| equal(o, item) == Some(true)) {
+                if other.iter().any(|o| equal(o, item) == Some(true))
+                    && !out.iter().any(|o| equal(o, item) == Some(true))
+                {
                     out.push(item.clone());
                 }
             }
