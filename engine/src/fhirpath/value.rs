@@ -70,6 +70,22 @@ impl<'a> Node<'a> {
         Node { value: Some(value), ext: None, fhir_type, root: fhir_type, path: String::new() }
     }
 
+    /// The JSON value; `None` for a primitive that only has extensions, or for the typed
+    /// placeholder `resolve()` returns for references outside the resource.
+    pub fn value(&self) -> Option<&'a Value> {
+        self.value
+    }
+
+    /// The `_name` sibling of a primitive (`{"extension": [...]}`), if any.
+    pub fn primitive_extension(&self) -> Option<&'a Value> {
+        self.ext
+    }
+
+    /// The FHIR type (`Patient`, `HumanName`, `date`, `BackboneElement`), when known.
+    pub fn fhir_type(&self) -> Option<&'static str> {
+        self.fhir_type
+    }
+
     /// An untyped JSON value.
     pub fn untyped(value: &'a Value) -> Self {
         Node { value: Some(value), ext: None, fhir_type: None, root: None, path: String::new() }

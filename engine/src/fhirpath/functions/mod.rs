@@ -2,6 +2,7 @@
 
 mod combining;
 mod conversion;
+mod encoding;
 mod existence;
 mod fhir;
 mod filtering;
@@ -50,6 +51,7 @@ pub(crate) fn call<'a>(
         subsetting::call,
         combining::call,
         conversion::call,
+        encoding::call,
         string::call,
         math::call,
         tree::call,
