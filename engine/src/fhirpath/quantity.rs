@@ -14,6 +14,12 @@ pub(crate) enum Converted {
     Incompatible,
 }
 
+/// Whether two units can be compared (`comparable()`): the same unit, or the same dimension
+/// among the units this module knows.
+pub(crate) fn comparable(a: &str, b: &str) -> bool {
+    a == b || matches!((factor(a), factor(b)), (Some((_, x)), Some((_, y))) if x == y)
+}
+
 /// Brings `b` into the unit of `a`.
 pub(crate) fn convert(a: (Decimal, &str), b: (Decimal, &str)) -> Converted {
     if a.1 == b.1 {
@@ -63,6 +69,15 @@ fn factor(unit: &str) -> Option<(Decimal, &'static str)> {
     };
     if let Some(f) = seconds {
         return Some((Decimal::parse(f)?, "s"));
+    }
+    let customary = match unit {
+        "[in_i]" => Some(("0.0254", "m")),
+        "[ft_i]" => Some(("0.3048", "m")),
+        "[lb_av]" => Some(("453.59237", "g")),
+        _ => None,
+    };
+    if let Some((f, base)) = customary {
+        return Some((Decimal::parse(f)?, base));
     }
     const BASES: [&str; 4] = ["g", "m", "L", "mol"];
     if let Some(base) = BASES.iter().find(|b| **b == unit) {

@@ -1,5 +1,5 @@
 //! Math functions: `abs`, `ceiling`, `exp`, `floor`, `ln`, `log`, `power`, `round`, `sqrt`,
-//! `truncate`, and `precision`, `lowBoundary`, `highBoundary` (FHIRPath 2.0).
+//! `truncate`, and `precision`, `lowBoundary`, `highBoundary`, `comparable` (FHIRPath 2.0).
 
 use super::{Call, Output};
 use crate::fhirpath::decimal::Decimal;
@@ -9,6 +9,9 @@ use crate::fhirpath::value::Item;
 pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
     if c.name == "lowBoundary" || c.name == "highBoundary" {
         return Some(boundary(c, c.name == "highBoundary"));
+    }
+    if c.name == "comparable" {
+        return Some(comparable(c));
     }
     if c.name == "precision" {
         return Some(c.single().map(|item| match item {
@@ -91,4 +94,12 @@ fn boundary<'a>(c: &Call<'_, 'a, '_>, high: bool) -> Output<'a> {
     }
     .into_iter()
     .collect())
+}
+
+fn comparable<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
+    c.arity(1, 1)?;
+    let other = c.arg(0)?;
+    let (Some(Item::Quantity(_, a)), [other]) = (c.single()?, other.as_slice()) else { return Ok(Vec::new()) };
+    let Some(Item::Quantity(_, b)) = other.system().as_deref().cloned() else { return Ok(Vec::new()) };
+    Ok(vec![Item::Boolean(crate::fhirpath::quantity::comparable(&a, &b))])
 }
