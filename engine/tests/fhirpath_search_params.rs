@@ -87,3 +87,39 @@ fn search_parameter_expressions_evaluate_on_r4_examples() {
     );
     assert!(failures.is_empty(), "{} evaluations failed:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// Spot checks that extraction finds what the examples hold (not only that it runs).
+#[test]
+fn search_parameters_extract_known_values() {
+    let dir = package_dir();
+    let cases: [(&str, &str, &str, &[&str]); 7] = [
+        ("Patient-example.json", "Patient", "birthdate", &["\"1974-12-25\""]),
+        ("Patient-example.json", "Patient", "family", &["\"Chalmers\"", "\"Windsor\""]),
+        ("Patient-example.json", "Patient", "organization", &["{\"reference\":\"Organization/1\"}"]),
+        ("Observation-example.json", "Observation", "patient", &["{\"reference\":\"Patient/example\"}"]),
+        (
+            "Observation-example.json",
+            "Observation",
+            "value-quantity",
+            &["{\"value\":185,\"unit\":\"lbs\",\"system\":\"http://unitsofmeasure.org\",\"code\":\"[lb_av]\"}"],
+        ),
+        ("Observation-example.json", "Observation", "date", &["\"2016-03-28\""]),
+        (
+            "Observation-example.json",
+            "Observation",
+            "code",
+            &[
+                "{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"29463-7\",\"display\":\"Body Weight\"},{\"system\":\"http://loinc.org\",\"code\":\"3141-9\",\"display\":\"Body weight Measured\"},{\"system\":\"http://snomed.info/sct\",\"code\":\"27113001\",\"display\":\"Body weight\"},{\"system\":\"http://acme.org/devices/clinical-codes\",\"code\":\"body-weight\",\"display\":\"Body Weight\"}]}",
+            ],
+        ),
+    ];
+    for (file, resource_type, code, expected) in cases {
+        let text = std::fs::read_to_string(dir.join(file)).expect("example exists");
+        let resource: Value = serde_json::from_str(&text).expect("example is JSON");
+        let param = Definitions::r4().search_param(resource_type, code).expect("parameter exists");
+        let expression = param.expression_for(resource_type).expect("has an expression");
+        let items = evaluate(&parse(&expression).expect("parses"), &resource, &Env::new()).expect("evaluates");
+        let found: Vec<String> = items.iter().filter_map(|i| i.to_json().map(|j| j.to_string())).collect();
+        assert_eq!(found, expected, "{resource_type}.{code}: `{expression}`");
+    }
+}
