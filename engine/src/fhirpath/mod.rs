@@ -2,6 +2,17 @@
 //! index extraction and of TestScript assertions. Not for: terminology (`memberOf`), profiles
 //! (`conformsTo`), or resolving references against a store.
 //!
+//! Deliberate choices, each a trade-off a reader may question:
+//! - lenient navigation: unknown element names and `valueQuantity`-style names yield what the
+//!   JSON holds, no semantic error (the official suite's strict-mode cases fail);
+//! - the `as` operator filters a collection, as R4 search parameters need
+//!   (`Observation.component.value as Quantity`); the `as()` function keeps the single-item rule;
+//! - `is`/`as` match primitive types exactly (`code` is not `string`), complex and resource
+//!   types through their base types (`Age` is a `Quantity`, `Patient` a `Resource`);
+//! - `resolve()` finds contained resources (`#id`) and otherwise returns an empty, typed
+//!   placeholder (`Patient/1` → a `Patient`), so `resolve() is Patient` works without a store;
+//! - quantities convert only definite durations, metric prefixes and a few customary units.
+//!
 //! ```
 //! use fhirgate_engine::fhirpath::{parse, evaluate, Env};
 //! let patient = serde_json::json!({"resourceType": "Patient", "name": [{"given": ["Jim"]}]});
