@@ -12,7 +12,7 @@ use fhirgate_engine::fhirpath::{Env, Item, evaluate, parse};
 use serde_json::Value;
 
 /// The pass count reached; raise it when more cases pass, never lower it.
-const FLOOR: usize = 905;
+const FLOOR: usize = 908;
 
 #[derive(Debug)]
 struct Case {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::ast::BinaryOp;
 use super::decimal::Decimal;
 use super::error::{FhirPathError, Result};
-use super::quantity::{Converted, convert};
+use super::quantity::{Converted, convert, product};
 use super::temporal::TemporalKind;
 use super::value::Item;
 
@@ -340,6 +340,9 @@ fn quantity_arithmetic<'a>(op: BinaryOp, a: &Item<'a>, b: &Item<'a>) -> Result<O
         (BinaryOp::Add | BinaryOp::Sub, Some((x, u)), Some((y, v))) if same_unit(&u, &v) => {
             let r = if op == BinaryOp::Add { x.checked_add(y) } else { x.checked_sub(y) };
             Some(Item::Quantity(r.ok_or_else(err)?, u))
+        }
+        (BinaryOp::Mul | BinaryOp::Div, Some((x, u)), Some((y, v))) => {
+            product((x, &u), (y, &v), op == BinaryOp::Mul).map(|(value, unit)| Item::Quantity(value, unit))
         }
         (BinaryOp::Mul, Some((x, u)), None) => {
             Some(Item::Quantity(x.checked_mul(number(b).ok_or_else(err)?).ok_or_else(err)?, u))

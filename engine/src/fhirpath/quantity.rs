@@ -20,6 +20,27 @@ pub(crate) fn comparable(a: &str, b: &str) -> bool {
     a == b || matches!((factor(a), factor(b)), (Some((_, x)), Some((_, y))) if x == y)
 }
 
+/// `a * b` (`multiply`) or `a / b`, in base units when both are known (`2 'cm' * 2 'm'` is
+/// `0.04 'm2'`); `None` on overflow or division by zero.
+pub(crate) fn product(a: (Decimal, &str), b: (Decimal, &str), multiply: bool) -> Option<(Decimal, String)> {
+    let to_base = |(value, unit): (Decimal, &str)| match factor(unit) {
+        Some((f, base)) => value.checked_mul(f).map(|v| (v, base.to_owned())),
+        None => Some((value, unit.to_owned())),
+    };
+    let ((x, u), (y, v)) = (to_base(a)?, to_base(b)?);
+    let same = u == v;
+    let unit = match (multiply, same) {
+        (_, _) if v == "1" => u,
+        (true, _) if u == "1" => v,
+        (true, true) => format!("{u}2"),
+        (true, false) => format!("{u}.{v}"),
+        (false, true) => "1".to_owned(),
+        (false, false) => format!("{u}/{v}"),
+    };
+    let value = if multiply { x.checked_mul(y)? } else { x.checked_div(y)? };
+    Some((value, unit))
+}
+
 /// Brings `b` into the unit of `a`.
 pub(crate) fn convert(a: (Decimal, &str), b: (Decimal, &str)) -> Converted {
     if a.1 == b.1 {
