@@ -6,6 +6,7 @@
 
 pub mod definitions;
 pub mod error;
+pub mod fhirpath;
 pub mod format;
 pub mod interaction;
 pub mod outcome;
