@@ -264,3 +264,15 @@ fn concurrent_if_match_updates_lose_nothing() -> TestResult {
     assert_eq!(s.get("Patient/race/_history")?.json()?["total"], 10, "no lost updates");
     Ok(())
 }
+
+#[test]
+fn unchanged_updates_can_be_versioned() -> TestResult {
+    let dir = fhirgate_e2e::temp_dir("versionsame")?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_VERSION_UNCHANGED_UPDATES", "true")])?;
+    let body = json!({"resourceType": "Patient", "id": "same", "active": true});
+    assert_eq!(s.put("Patient/same", &body)?.status, 201);
+    let r = s.put("Patient/same", &body)?;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("ETag"), Some("W/\"2\""), "configured: every update is a version");
+    Ok(())
+}
