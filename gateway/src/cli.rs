@@ -24,6 +24,8 @@ enum Command {
     Serve(ServeArgs),
     /// Print the effective configuration as TOML (after file, environment and flags) and exit.
     Config(ServeArgs),
+    /// Create or upgrade the store's schema (`serve` does this too at start) and exit.
+    Migrate(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +53,11 @@ impl Cli {
                 let config = args.load()?;
                 crate::logging::init(&config.log);
                 crate::server::run(config)
+            }
+            Command::Migrate(args) => {
+                let config = args.load()?;
+                crate::logging::init(&config.log);
+                crate::server::check_store(&config)
             }
             Command::Config(args) => {
                 let config = args.load()?;

@@ -36,10 +36,11 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// Opens the store once before serving, so a bad URL or an unwritable data directory stops the
-/// start with a clear message instead of failing every request. The serving runtime opens its
-/// own connections (pools belong to the runtime that made them).
-fn check_store(config: &Config) -> Result<(), GatewayError> {
+/// Opens the store once (creating or migrating its schema) and checks it answers: before serving,
+/// so a bad URL or an unwritable data directory stops the start with a clear message instead of
+/// failing every request, and as `fhirgate migrate`. The serving runtime opens its own
+/// connections (pools belong to the runtime that made them).
+pub fn check_store(config: &Config) -> Result<(), GatewayError> {
     let url = config.store_url();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -72,16 +72,18 @@ fn health_is_503_when_the_sqlite_file_is_gone() -> TestResult {
     // Take the database away underneath the running server.
     std::fs::remove_dir_all(&dir)?;
     std::fs::write(&dir, b"not a directory")?;
-    let mut status = 200;
+    let mut reply = s.get("health")?;
     for _ in 0..50 {
-        status = s.get("health")?.status;
-        if status == 503 {
+        if reply.status == 503 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
+        reply = s.get("health")?;
     }
     let _ = std::fs::remove_file(&dir);
-    assert_eq!(status, 503);
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("Retry-After"), Some("5"));
+    assert_eq!(reply.outcome_issues()?[0]["code"], "transient");
     Ok(())
 }
 
@@ -90,7 +92,7 @@ fn help_explains_every_subcommand() -> TestResult {
     let out = Command::new(binary()?).arg("--help").output()?;
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout)?;
-    assert!(text.contains("serve") && text.contains("config"), "{text}");
+    assert!(text.contains("serve") && text.contains("config") && text.contains("migrate"), "{text}");
     let out = Command::new(binary()?).args(["serve", "--help"]).output()?;
     let text = String::from_utf8(out.stdout)?;
     for flag in ["--listen", "--config", "--store", "--data-dir", "FHIRGATE_LISTEN"] {
@@ -133,5 +135,17 @@ fn the_store_flag_picks_the_sqlite_file() -> TestResult {
     assert_eq!(s.put("Patient/x", &json!({"resourceType": "Patient", "id": "x"}))?.status, 201);
     assert!(db.exists());
     assert!(!dir.join("fhirgate.db").exists());
+    Ok(())
+}
+
+#[test]
+fn migrate_creates_the_schema_and_exits() -> TestResult {
+    let dir = temp_dir("migrate")?;
+    let db = dir.join("nested").join("migrated.db");
+    let out = Command::new(binary()?).args(["migrate", "--store"]).arg(format!("sqlite:{}", db.display())).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(db.exists(), "the database was created");
+    let out = Command::new(binary()?).args(["migrate", "--store", "sqlite:/proc/no/such/dir/x.db"]).output()?;
+    assert!(!out.status.success(), "an unusable store fails the command");
     Ok(())
 }

@@ -48,9 +48,12 @@ impl Response {
         Self { content: Content::Stored(json), ..Self::empty(status) }
     }
 
-    /// An OperationOutcome response for an error, already rendered.
+    /// An OperationOutcome response for an error, already rendered. A 503 says when to retry.
     pub fn error(error: &Error, media: MediaType, pretty: bool) -> Self {
         let mut r = Self::json(error.status(), error.outcome_json());
+        if r.status == 503 {
+            r = r.with_header("Retry-After", "5");
+        }
         r.finish(media, pretty);
         r
     }
