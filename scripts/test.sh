@@ -25,5 +25,5 @@ cargo build --workspace --all-targets --locked
 status=0
 cargo test --workspace --locked --no-fail-fast "$@" -- --show-output || status=$?
 echo "== the end-to-end tests again, with the gateway on PostgreSQL =="
-FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
+FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output --include-ignored || status=$?
 exit "$status"

@@ -85,5 +85,14 @@ fi
 as_owner "$PG_BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres fhirgate_test
 
 export FHIRGATE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PORT/fhirgate_test"
+# For tests that stop and restart the server: `$FHIRGATE_TEST_POSTGRES_CTL stop|start`.
+ctl="$DIR/pg-ctl"
+{
+    echo '#!/usr/bin/env bash'
+    if [ "$(id -u)" -eq 0 ]; then printf 'exec runuser -u postgres -- '; else printf 'exec '; fi
+    echo "\"$PG_BIN/pg_ctl\" -D \"$DIR/data\" -l \"$DIR/data/log\" -w -t 30 -m fast -o \"-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200\" \"\$@\""
+} >"$ctl"
+chmod 755 "$ctl"
+export FHIRGATE_TEST_POSTGRES_CTL="$ctl"
 echo "with-postgres: PostgreSQL on 127.0.0.1:$PORT (cluster in $DIR)" >&2
 "$@"
