@@ -46,6 +46,13 @@ pub struct StoreConfig {
     pub url: Option<String>,
     /// Directory of the default SQLite store.
     pub data_dir: PathBuf,
+    /// PostgreSQL: connections in the pool.
+    pub pool_size: u32,
+    /// PostgreSQL: `statement_timeout` in seconds (0 leaves the server's setting).
+    pub statement_timeout_seconds: u64,
+    /// PostgreSQL: a file holding the password (trailing newline ignored), so it stays out of
+    /// the URL, this file and the logs.
+    pub password_file: Option<PathBuf>,
 }
 
 /// FHIR behaviour choices.
@@ -87,7 +94,13 @@ impl Default for ServerConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: None, data_dir: PathBuf::from("./data") }
+        Self {
+            url: None,
+            data_dir: PathBuf::from("./data"),
+            pool_size: 10,
+            statement_timeout_seconds: 30,
+            password_file: None,
+        }
     }
 }
 
@@ -150,6 +163,11 @@ impl Config {
                 "FHIRGATE_SHUTDOWN_GRACE_SECONDS" => self.server.shutdown_grace_seconds = parsed(name, value)?,
                 "FHIRGATE_STORE" => self.store.url = Some(value.clone()),
                 "FHIRGATE_DATA_DIR" => self.store.data_dir = PathBuf::from(value),
+                "FHIRGATE_STORE_POOL_SIZE" => self.store.pool_size = parsed(name, value)?,
+                "FHIRGATE_STORE_STATEMENT_TIMEOUT_SECONDS" => {
+                    self.store.statement_timeout_seconds = parsed(name, value)?
+                }
+                "FHIRGATE_STORE_PASSWORD_FILE" => self.store.password_file = Some(PathBuf::from(value)),
                 "FHIRGATE_UPDATE_CREATE" => self.fhir.update_create = parsed(name, value)?,
                 "FHIRGATE_VERSION_UNCHANGED_UPDATES" => self.fhir.version_unchanged_updates = parsed(name, value)?,
                 "FHIRGATE_DEFAULT_PAGE_SIZE" => self.fhir.default_page_size = parsed(name, value)?,

@@ -45,7 +45,7 @@ impl FhirGateway {
     async fn engine(&self) -> Result<&Arc<Engine>, GatewayError> {
         self.engine
             .get_or_try_init(|| async {
-                let store = crate::stores::open(&self.config.store_url()).await?;
+                let store = crate::stores::open(&self.config.store_url(), &self.config.store).await?;
                 let fhir = &self.config.fhir;
                 let config = EngineConfig {
                     update_create: fhir.update_create,

@@ -47,7 +47,7 @@ pub fn check_store(config: &Config) -> Result<(), GatewayError> {
         .build()
         .map_err(|e| GatewayError::Store(e.to_string()))?;
     runtime.block_on(async {
-        let store = crate::stores::open(&url).await?;
+        let store = crate::stores::open(&url, &config.store).await?;
         store
             .health()
             .await

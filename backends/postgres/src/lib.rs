@@ -26,13 +26,30 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::Error;
 
-/// Connections of the pool, shared by reads and writes.
+/// Default connections of the pool, shared by reads and writes.
 const MAX_CONNECTIONS: u32 = 10;
 /// How long a call waits for a pooled connection (or a new one) before reporting the store
 /// unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the health check may take.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// Connections of the pool, shared by reads and writes.
+    pub max_connections: u32,
+    /// PostgreSQL's `statement_timeout` for every connection; `None` leaves the server's.
+    pub statement_timeout: Option<Duration>,
+    /// A password to use instead of one in the URL (e.g. read from a file); never logged.
+    pub password: Option<String>,
+}
+
+impl Default for PostgresSettings {
+    fn default() -> Self {
+        Self { max_connections: MAX_CONNECTIONS, statement_timeout: None, password: None }
+    }
+}
 
 /// A FHIR store in one PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -43,17 +60,34 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to a `postgres://` or `postgresql://` URL and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::connect_configured(url, &PostgresSettings::default()).await
+    }
+
+    /// Connects to a `postgres://` or `postgresql://` URL with `settings` and brings the schema
+    /// up to date.
+    pub async fn connect_configured(url: &str, settings: &PostgresSettings) -> Result<Self, Error> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(Error::Url(redact_url(url)));
         }
-        Self::connect_with(PgConnectOptions::from_str(url)?).await
+        let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(password) = &settings.password {
+            options = options.password(password);
+        }
+        if let Some(timeout) = settings.statement_timeout {
+            options = options.options([("statement_timeout", timeout.as_millis().to_string())]);
+        }
+        Self::open_pool(options, settings.max_connections).await
     }
 
     /// Connects with options built in code (database, schema through `options`...) and brings
     /// the schema up to date.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, Error> {
+        Self::open_pool(options, MAX_CONNECTIONS).await
+    }
+
+    async fn open_pool(options: PgConnectOptions, max_connections: u32) -> Result<Self, Error> {
         let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+            .max_connections(max_connections.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .idle_timeout(Some(Duration::from_secs(600)))
             .max_lifetime(Some(Duration::from_secs(1800)))
@@ -141,7 +175,32 @@ impl Store for PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use std::time::Duration;
+
+    use fhirgate_engine::storage::StoreError;
+
+    use super::{Error, PostgresSettings, PostgresStore, redact_url};
+
+    /// The configured statement timeout is in force on every connection, and a statement that
+    /// runs into it is reported as an unavailable store (503), not a generic failure.
+    #[tokio::test]
+    async fn statement_timeout_is_applied_and_reported() -> Result<(), Box<dyn std::error::Error>> {
+        let url = std::env::var("FHIRGATE_TEST_POSTGRES_URL")
+            .map_err(|_| "set FHIRGATE_TEST_POSTGRES_URL: run through scripts/with-postgres.sh")?;
+        let settings = PostgresSettings {
+            max_connections: 2,
+            statement_timeout: Some(Duration::from_millis(300)),
+            password: Some("ignored-by-trust-auth".into()),
+        };
+        let store = PostgresStore::connect_configured(&url, &settings).await?;
+        let shown: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(&store.pool).await?;
+        assert_eq!(shown, "300ms");
+        let slow = sqlx::query("SELECT pg_sleep(2)").execute(&store.pool).await;
+        let error = StoreError::from(Error::from(slow.err().ok_or("the statement should time out")?));
+        assert!(matches!(&error, StoreError::Unavailable(m) if m.contains("statement timeout")), "got {error:?}");
+        store.close().await;
+        Ok(())
+    }
 
     #[test]
     fn passwords_are_redacted_from_urls() {
