@@ -44,7 +44,11 @@ fn patient_example() {
     );
     let identifier = of(&entries, "identifier");
     assert!(
-        identifier.contains(&&IndexValue::Token { system: s("urn:oid:1.2.36.146.595.217.0.1"), code: s("12345"), text: None }),
+        identifier.contains(&&IndexValue::Token {
+            system: s("urn:oid:1.2.36.146.595.217.0.1"),
+            code: s("12345"),
+            text: None
+        }),
         "{identifier:?}"
     );
     assert!(identifier.contains(&&IndexValue::OfType {

@@ -14,7 +14,12 @@ pub(super) struct Component {
     pub expr: Expr,
 }
 
-pub(super) fn values<'a>(components: &[Component], resource: &'a Value, items: &[Item<'a>], env: &Env<'a>) -> Vec<IndexValue> {
+pub(super) fn values<'a>(
+    components: &[Component],
+    resource: &'a Value,
+    items: &[Item<'a>],
+    env: &Env<'a>,
+) -> Vec<IndexValue> {
     let mut out = Vec::new();
     if components.is_empty() {
         return out;

@@ -64,10 +64,13 @@ pub fn range(text: &str) -> Option<(String, String)> {
         let next = match (month, dom) {
             (_, Some(_)) => start.checked_add(Duration::DAY)?,
             (Some(_), None) => {
-                let (y, m) = if month_enum == Month::December { (year + 1, Month::January) } else { (year, month_enum.next()) };
+                let (y, m) =
+                    if month_enum == Month::December { (year + 1, Month::January) } else { (year, month_enum.next()) };
                 PrimitiveDateTime::new(Date::from_calendar_date(y, m, 1).ok()?, Time::MIDNIGHT)
             }
-            (None, None) => PrimitiveDateTime::new(Date::from_calendar_date(year + 1, Month::January, 1).ok()?, Time::MIDNIGHT),
+            (None, None) => {
+                PrimitiveDateTime::new(Date::from_calendar_date(year + 1, Month::January, 1).ok()?, Time::MIDNIGHT)
+            }
         };
         return Some(bounds(start.assume_utc(), next.assume_utc()));
     };
@@ -78,7 +81,8 @@ pub fn range(text: &str) -> Option<(String, String)> {
         _ => {
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             let (h, m) = zone[1..].split_once(':')?;
-            UtcOffset::from_hms(i8::try_from(sign * digits(h, 2)?).ok()?, i8::try_from(sign * digits(m, 2)?).ok()?, 0).ok()?
+            UtcOffset::from_hms(i8::try_from(sign * digits(h, 2)?).ok()?, i8::try_from(sign * digits(m, 2)?).ok()?, 0)
+                .ok()?
         }
     };
     let mut hms = clock.split(':');

@@ -1,7 +1,7 @@
 //! Search index extraction: evaluates the spec's own `SearchParameter` expressions on a resource
 //! and turns each value into typed [`IndexEntry`]s, one file per parameter type. `special`
 //! parameters are skipped; a parameter whose expression fails is skipped and logged, never
-//! failing the write.
+//! failing the write. Equal values of one parameter are stored once.
 
 mod composite;
 mod date;
@@ -46,7 +46,14 @@ pub fn extract(defs: &Definitions, resource: &Value) -> Vec<IndexEntry> {
             SearchParamType::Composite => composite::values(&compiled.components, resource, &items, &env),
             kind => items.iter().flat_map(|item| values(kind, item)).collect(),
         };
-        entries.extend(values.into_iter().map(|value| IndexEntry { param: param.code.clone(), value }));
+        let mut kept: Vec<IndexValue> = Vec::with_capacity(values.len());
+        for value in values {
+            // The same value twice (two names with one family) matches nothing more.
+            if !kept.contains(&value) {
+                kept.push(value);
+            }
+        }
+        entries.extend(kept.into_iter().map(|value| IndexEntry { param: param.code.clone(), value }));
     }
     entries
 }
@@ -100,7 +107,9 @@ fn compile(defs: &Definitions, resource_type: &str, param: &SearchParam) -> Opti
 }
 
 fn parse_logged(text: &str, code: &str) -> Option<Expr> {
-    parse(text).map_err(|error| tracing::debug!(param = %code, %error, "search parameter expression does not parse")).ok()
+    parse(text)
+        .map_err(|error| tracing::debug!(param = %code, %error, "search parameter expression does not parse"))
+        .ok()
 }
 
 /// The string value of a primitive item (a JSON string, number or boolean as text).

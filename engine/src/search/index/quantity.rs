@@ -14,7 +14,8 @@ pub(super) fn values(item: &Item<'_>) -> Vec<IndexValue> {
         serde_json::Value::Object(_) => {
             let Some(n) = json.get("value").and_then(serde_json::Value::as_number) else { return Vec::new() };
             // A System quantity (from FHIRPath arithmetic) carries a UCUM `unit` only.
-            let code = field(&json, "code").or_else(|| matches!(item, Item::Quantity(..)).then(|| field(&json, "unit")).flatten());
+            let code = field(&json, "code")
+                .or_else(|| matches!(item, Item::Quantity(..)).then(|| field(&json, "unit")).flatten());
             (n.to_string(), field(&json, "system"), code, field(&json, "unit"))
         }
         _ => return Vec::new(),
@@ -32,9 +33,10 @@ mod tests {
 
     #[test]
     fn quantity_with_system_and_precision() {
-        let q: serde_json::Value =
-            serde_json::from_str(r#"{"value": 6.3, "unit": "mmol/l", "system": "http://unitsofmeasure.org", "code": "mmol/L"}"#)
-                .unwrap_or(json!(null));
+        let q: serde_json::Value = serde_json::from_str(
+            r#"{"value": 6.3, "unit": "mmol/l", "system": "http://unitsofmeasure.org", "code": "mmol/L"}"#,
+        )
+        .unwrap_or(json!(null));
         assert_eq!(
             values(&Item::Node(Node::typed(&q, "Quantity"))),
             [IndexValue::Quantity {

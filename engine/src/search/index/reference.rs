@@ -56,7 +56,9 @@ mod tests {
 
     fn parts(v: &IndexValue) -> (String, Option<String>, Option<String>) {
         match v {
-            IndexValue::Reference { reference, resource_type, id } => (reference.clone(), resource_type.clone(), id.clone()),
+            IndexValue::Reference { reference, resource_type, id } => {
+                (reference.clone(), resource_type.clone(), id.clone())
+            }
             _ => (String::new(), None, None),
         }
     }

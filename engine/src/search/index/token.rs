@@ -95,7 +95,11 @@ mod tests {
             of(&id, "Identifier"),
             [
                 token(Some("urn:s".into()), Some("1".into()), None),
-                IndexValue::OfType { type_system: Some("http://t".into()), type_code: Some("MR".into()), value: "1".into() },
+                IndexValue::OfType {
+                    type_system: Some("http://t".into()),
+                    type_code: Some("MR".into()),
+                    value: "1".into()
+                },
             ]
         );
     }

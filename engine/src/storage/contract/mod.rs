@@ -124,7 +124,10 @@ pub fn sample_index() -> Vec<IndexEntry> {
                 text: None,
             },
         },
-        IndexEntry { param: "gender".into(), value: IndexValue::Token { system: None, code: Some("male".into()), text: None } },
+        IndexEntry {
+            param: "gender".into(),
+            value: IndexValue::Token { system: None, code: Some("male".into()), text: None },
+        },
         IndexEntry {
             param: "organization".into(),
             value: IndexValue::Reference {
@@ -135,9 +138,15 @@ pub fn sample_index() -> Vec<IndexEntry> {
         },
         IndexEntry {
             param: "birthdate".into(),
-            value: IndexValue::Date { start: "1974-12-25T00:00:00.000Z".into(), end: "1974-12-25T23:59:59.999Z".into() },
+            value: IndexValue::Date {
+                start: "1974-12-25T00:00:00.000Z".into(),
+                end: "1974-12-25T23:59:59.999Z".into(),
+            },
         },
-        IndexEntry { param: "length".into(), value: IndexValue::Number { value: "1.5".into(), low: "1.45".into(), high: "1.55".into() } },
+        IndexEntry {
+            param: "length".into(),
+            value: IndexValue::Number { value: "1.5".into(), low: "1.45".into(), high: "1.55".into() },
+        },
         IndexEntry {
             param: "weight".into(),
             value: IndexValue::Quantity {
