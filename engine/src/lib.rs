@@ -11,6 +11,7 @@ pub mod format;
 pub mod interaction;
 pub mod outcome;
 pub mod resource;
+pub mod search;
 pub mod storage;
 pub mod validation;
 

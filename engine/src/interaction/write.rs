@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::format::check_body_content_type;
 use crate::outcome::{Issue, IssueType, OperationOutcome};
 use crate::resource::set_meta;
+use crate::search::index::extract;
 use crate::storage::{ResourceVersion, Write, WriteKind};
 use crate::validation::validate;
 
@@ -69,12 +70,19 @@ pub(super) async fn commit(
     resource: Option<&mut Map<String, Value>>,
 ) -> Result<ResourceVersion> {
     let last_updated = engine.now();
-    let json = match resource {
+    let (json, index) = match resource {
         Some(r) => {
             set_meta(r, version, last_updated);
-            Some(serde_json::to_string(r).map_err(|e| Error::Internal(format!("serialising a resource: {e}")))?)
+            let json = serde_json::to_string(r).map_err(|e| Error::Internal(format!("serialising a resource: {e}")))?;
+            // Extraction reads the resource as stored (meta included): `_lastUpdated`, `_tag`...
+            let value = Value::Object(std::mem::take(r));
+            let index = extract(Definitions::r4(), &value);
+            if let Value::Object(map) = value {
+                *r = map;
+            }
+            (Some(json), index)
         }
-        None => None,
+        None => (None, Vec::new()),
     };
     let stored = ResourceVersion {
         resource_type: resource_type.to_string(),
@@ -84,7 +92,7 @@ pub(super) async fn commit(
         kind,
         json,
     };
-    engine.store.transact(vec![Write { version: stored.clone(), index: Vec::new() }]).await?;
+    engine.store.transact(vec![Write { version: stored.clone(), index }]).await?;
     Ok(stored)
 }
 

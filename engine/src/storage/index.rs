@@ -15,7 +15,8 @@ pub struct IndexEntry {
 ///
 /// Externally tagged (`{"number": {...}}`): an internally tagged enum buffers its content, and
 /// buffered numbers do not survive serde_json's `arbitrary_precision`, which we need to keep
-/// FHIR decimals exact.
+/// FHIR decimals exact. Decimals are kept as their exact text (`"100"`, `"1.50"`), with the
+/// implicit-precision range of search.html as `low`/`high` (`100` ⇒ `99.5`..`100.5`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IndexValue {
@@ -23,27 +24,57 @@ pub enum IndexValue {
     String {
         value: String,
     },
+    /// A code with its system; `text` (normalised `Coding.display` or `CodeableConcept.text`)
+    /// serves `:text`. An entry may hold only `text`.
     Token {
         system: Option<String>,
         code: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
+    /// An `Identifier` value with its `Identifier.type` coding, for `:of-type`.
+    OfType {
+        type_system: Option<String>,
+        type_code: Option<String>,
+        value: String,
+    },
+    /// `Reference.reference` or a canonical: a local reference as relative `Type/id` (with
+    /// `resource_type` and `id` split out), anything else (absolute URL, `#contained`) as written.
     Reference {
         reference: String,
+        resource_type: Option<String>,
+        id: Option<String>,
     },
-    /// An inclusive range of instants, as RFC 3339 text.
+    /// `Reference.identifier`, for `:identifier`.
+    ReferenceIdentifier {
+        system: Option<String>,
+        value: Option<String>,
+    },
+    /// An inclusive range of instants, as RFC 3339 UTC text with milliseconds
+    /// (`2020-01-01T00:00:00.000Z`), so that text order is time order.
     Date {
         start: String,
         end: String,
     },
+    /// Exact decimal text and its implicit-precision range `[low, high)`.
     Number {
-        value: f64,
+        value: String,
+        low: String,
+        high: String,
     },
     Quantity {
-        value: f64,
+        value: String,
+        low: String,
+        high: String,
         system: Option<String>,
         code: Option<String>,
+        unit: Option<String>,
     },
     Uri {
         value: String,
+    },
+    /// One combination of a composite parameter's component values, in component order.
+    Composite {
+        components: Vec<IndexValue>,
     },
 }

@@ -162,7 +162,7 @@ pub async fn same_id_in_different_types_is_independent(store: &dyn Store) {
 pub async fn index_entries_are_stored(store: &dyn Store) {
     let one = vec![IndexEntry {
         param: "active".into(),
-        value: IndexValue::Token { system: None, code: Some("true".into()) },
+        value: IndexValue::Token { system: None, code: Some("true".into()), text: None },
     }];
     let writes = [
         Write { version: version("Patient", "a", 1, 0), index: sample_index() },

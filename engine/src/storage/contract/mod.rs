@@ -121,24 +121,41 @@ pub fn sample_index() -> Vec<IndexEntry> {
             value: IndexValue::Token {
                 system: Some("urn:oid:1.2.36.146.595.217.0.1".into()),
                 code: Some("12345".into()),
+                text: None,
             },
         },
-        IndexEntry { param: "gender".into(), value: IndexValue::Token { system: None, code: Some("male".into()) } },
+        IndexEntry {
+            param: "gender".into(),
+            value: IndexValue::Token { system: None, code: Some("male".into()), text: None },
+        },
         IndexEntry {
             param: "organization".into(),
-            value: IndexValue::Reference { reference: "Organization/1".into() },
+            value: IndexValue::Reference {
+                reference: "Organization/1".into(),
+                resource_type: Some("Organization".into()),
+                id: Some("1".into()),
+            },
         },
         IndexEntry {
             param: "birthdate".into(),
-            value: IndexValue::Date { start: "1974-12-25T00:00:00Z".into(), end: "1974-12-25T23:59:59.999Z".into() },
+            value: IndexValue::Date {
+                start: "1974-12-25T00:00:00.000Z".into(),
+                end: "1974-12-25T23:59:59.999Z".into(),
+            },
         },
-        IndexEntry { param: "length".into(), value: IndexValue::Number { value: 1.5 } },
+        IndexEntry {
+            param: "length".into(),
+            value: IndexValue::Number { value: "1.5".into(), low: "1.45".into(), high: "1.55".into() },
+        },
         IndexEntry {
             param: "weight".into(),
             value: IndexValue::Quantity {
-                value: 72.25,
+                value: "72.25".into(),
+                low: "72.245".into(),
+                high: "72.255".into(),
                 system: Some("http://unitsofmeasure.org".into()),
                 code: Some("kg".into()),
+                unit: Some("kg".into()),
             },
         },
         IndexEntry { param: "url".into(), value: IndexValue::Uri { value: "http://example.org/fhir".into() } },

@@ -1,0 +1,3 @@
+//! Search (search.html): for now, extracting the index values stores keep for each version.
+
+pub mod index;
