@@ -44,7 +44,7 @@ pub async fn read_request(session: &mut Session, config: &Config) -> Result<Requ
     let seconds = config.server.request_timeout_seconds;
     session.set_read_timeout(Some(Duration::from_secs(seconds)));
     let read = async {
-        while let Some(chunk) = session.read_request_body().await.map_err(|e| GatewayError::BodyRead(e.to_string()))? {
+        while let Some(chunk) = session.read_request_body().await.map_err(|e| body_error(&e, seconds))? {
             if request.body.len() + chunk.len() > limit {
                 return Err(GatewayError::BodyTooLarge { limit });
             }
@@ -57,6 +57,16 @@ pub async fn read_request(session: &mut Session, config: &Config) -> Result<Requ
         Err(_) => return Err(GatewayError::BodyTimeout { seconds }),
     }
     Ok(request)
+}
+
+/// A failed body read: pingora's own read timeout is the slow upload we limit (408), anything
+/// else a broken request (400).
+fn body_error(error: &pingora::Error, seconds: u64) -> GatewayError {
+    if matches!(error.etype(), pingora::ErrorType::ReadTimedout) {
+        GatewayError::BodyTimeout { seconds }
+    } else {
+        GatewayError::BodyRead(error.to_string())
+    }
 }
 
 /// Writes the response, with `X-Request-Id`; HEAD gets the headers only.

@@ -185,7 +185,8 @@ fn slow_uploads_time_out() -> TestResult {
     let started = std::time::Instant::now();
     let reply = s.raw(head.as_bytes(), false, Duration::from_secs(20))?;
     assert!(started.elapsed() < Duration::from_secs(15), "the server gave up on the body");
-    assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains("\"timeout\""), "an OperationOutcome with code timeout: {reply}");
     assert_eq!(s.get("Patient/slow")?.status, 404);
     Ok(())
 }
