@@ -6,6 +6,7 @@
 //! precondition that makes optimistic concurrency work: a write of version `n` succeeds only if
 //! the resource's current version is `n - 1` (0 meaning "never existed").
 
+pub mod encoding;
 mod index;
 
 #[cfg(feature = "contract")]

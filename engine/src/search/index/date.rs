@@ -8,6 +8,7 @@ use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOf
 
 use super::{field, primitive_text};
 use crate::fhirpath::Item;
+use crate::resource::{format_instant, to_millis};
 use crate::storage::IndexValue;
 
 const FAR_PAST: &str = "0001-01-01T00:00:00.000Z";
@@ -117,22 +118,9 @@ pub fn range(text: &str) -> Option<(String, String)> {
 
 /// `[start, next - 1 ms]` as text, `start` truncated to the millisecond.
 fn bounds(start: OffsetDateTime, next: OffsetDateTime) -> (String, String) {
-    let start = start.replace_nanosecond(start.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(start);
+    let start = to_millis(start);
     let end = (next - Duration::MILLISECOND).max(start);
-    (format_utc(start), format_utc(end))
-}
-
-fn format_utc(t: OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    (format_instant(start), format_instant(end))
 }
 
 /// `text` as a number if it is exactly `width` ASCII digits.
