@@ -80,26 +80,58 @@ pub enum ReferenceTarget {
 pub enum Predicate {
     /// `:missing=true|false`, on any type.
     Missing(bool),
-    String { mode: StringMatch, value: String },
+    String {
+        mode: StringMatch,
+        value: String,
+    },
     /// A token; `not` for `:not` (no value of the resource matches).
-    Token { not: bool, token: Token },
+    Token {
+        not: bool,
+        token: Token,
+    },
     /// `:text`: the normalised display / text starts with the normalised value.
     TokenText(String),
     /// `:of-type` on identifiers: `type-system|type-code|value`.
-    OfType { type_system: String, type_code: String, value: String },
+    OfType {
+        type_system: String,
+        type_code: String,
+        value: String,
+    },
     Reference(ReferenceTarget),
     /// `:identifier` on references: matches `Reference.identifier`.
     ReferenceIdentifier(Token),
     /// An inclusive range of instants at millisecond precision, as `index::date` stores them.
-    Date { prefix: Prefix, start: String, end: String },
+    Date {
+        prefix: Prefix,
+        start: String,
+        end: String,
+    },
     /// The exact decimal text and its implicit-precision range `[low, high)`.
-    Number { prefix: Prefix, value: String, low: String, high: String },
+    Number {
+        prefix: Prefix,
+        value: String,
+        low: String,
+        high: String,
+    },
     /// A number with an optional unit system and code (`5.4|http://unitsofmeasure.org|mg`).
-    Quantity { prefix: Prefix, value: String, low: String, high: String, system: Option<String>, code: Option<String> },
-    Uri { mode: UriMatch, value: String },
+    Quantity {
+        prefix: Prefix,
+        value: String,
+        low: String,
+        high: String,
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Uri {
+        mode: UriMatch,
+        value: String,
+    },
     /// The `$`-separated values of a composite, one per component, in the components' order;
     /// `components` are the component parameters' codes.
-    Composite { components: Vec<String>, values: Vec<Predicate> },
+    Composite {
+        components: Vec<String>,
+        values: Vec<Predicate>,
+    },
     /// `param[:Type].next`: resources whose reference points to one matching `next`.
     Chain(Chain),
     /// `_has:Type:param:next`: resources referred to by a `Type` whose `param` points here and

@@ -109,7 +109,10 @@ impl Scope<'_> {
             }
         };
         found.ok_or_else(|| {
-            Problem::Ignored(format!("unknown search parameter `{code}` for `{}`", resource_type.unwrap_or("all types")))
+            Problem::Ignored(format!(
+                "unknown search parameter `{code}` for `{}`",
+                resource_type.unwrap_or("all types")
+            ))
         })
     }
 
@@ -169,7 +172,9 @@ impl Scope<'_> {
             return Err(vec![Problem::Ignored(format!("`{code}` is not a reference parameter and cannot be chained"))]);
         }
         let candidates: Vec<&String> = match modifier {
-            Some(t) if param.target.iter().any(|target| target == t) => param.target.iter().filter(|x| *x == t).collect(),
+            Some(t) if param.target.iter().any(|target| target == t) => {
+                param.target.iter().filter(|x| *x == t).collect()
+            }
             Some(t) => return Err(vec![Problem::Ignored(format!("`{t}` is not a target type of `{code}`"))]),
             None => param.target.iter().collect(),
         };
@@ -197,7 +202,9 @@ impl Scope<'_> {
             return Err(vec![Problem::Invalid(format!("unknown resource type `{source}` in `_has:{rest}`"))]);
         }
         let Some(param) = self.defs.search_param(source, reference) else {
-            return Err(vec![Problem::Invalid(format!("unknown search parameter `{reference}` for `{source}` in `_has`"))]);
+            return Err(vec![Problem::Invalid(format!(
+                "unknown search parameter `{reference}` for `{source}` in `_has`"
+            ))]);
         };
         let points_here = resource_type.is_none_or(|t| param.target.iter().any(|target| target == t));
         if param.kind != SearchParamType::Reference || !points_here {

@@ -1,3 +1,6 @@
+//! Known answers for the query parser, one test per area of search.html.
+#![expect(clippy::panic, reason = "a test fails by panicking")]
+
 use super::*;
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -32,9 +35,18 @@ fn s(text: &str) -> String {
 
 #[test]
 fn strings_default_exact_contains() {
-    assert_eq!(one("Patient", "name", "Müller"), [Predicate::String { mode: StringMatch::StartsWith, value: s("muller") }]);
-    assert_eq!(one("Patient", "name:exact", "Müller"), [Predicate::String { mode: StringMatch::Exact, value: s("Müller") }]);
-    assert_eq!(one("Patient", "family:contains", "EV"), [Predicate::String { mode: StringMatch::Contains, value: s("ev") }]);
+    assert_eq!(
+        one("Patient", "name", "Müller"),
+        [Predicate::String { mode: StringMatch::StartsWith, value: s("muller") }]
+    );
+    assert_eq!(
+        one("Patient", "name:exact", "Müller"),
+        [Predicate::String { mode: StringMatch::Exact, value: s("Müller") }]
+    );
+    assert_eq!(
+        one("Patient", "family:contains", "EV"),
+        [Predicate::String { mode: StringMatch::Contains, value: s("ev") }]
+    );
     // Comma is OR, `\,` a literal comma.
     assert_eq!(one("Patient", "name", "a,b\\,c").len(), 2);
     assert_eq!(one("Patient", "name", "b\\,c"), [Predicate::String { mode: StringMatch::StartsWith, value: s("b,c") }]);
@@ -47,7 +59,10 @@ fn tokens_in_all_four_forms_and_modifiers() {
         token: Token { system, code: code.map(str::to_owned) },
     };
     assert_eq!(one("Observation", "code", "1234-5"), [tok(TokenSystem::Any, Some("1234-5"))]);
-    assert_eq!(one("Observation", "code", "http://loinc.org|1234-5"), [tok(TokenSystem::Is(s("http://loinc.org")), Some("1234-5"))]);
+    assert_eq!(
+        one("Observation", "code", "http://loinc.org|1234-5"),
+        [tok(TokenSystem::Is(s("http://loinc.org")), Some("1234-5"))]
+    );
     assert_eq!(one("Observation", "code", "|1234-5"), [tok(TokenSystem::None, Some("1234-5"))]);
     assert_eq!(one("Observation", "code", "http://loinc.org|"), [tok(TokenSystem::Is(s("http://loinc.org")), None)]);
     assert_eq!(
@@ -202,7 +217,10 @@ fn chains_single_typed_and_multi_level() {
         [Predicate::Chain(chain)] => {
             assert_eq!(chain.target_types, [s("Patient")]);
             assert_eq!(chain.next.param, "name");
-            assert_eq!(chain.next.alternatives, [Predicate::String { mode: StringMatch::StartsWith, value: s("peter") }]);
+            assert_eq!(
+                chain.next.alternatives,
+                [Predicate::String { mode: StringMatch::StartsWith, value: s("peter") }]
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -271,7 +289,10 @@ fn result_parameters() {
     let r = &q.result;
     assert!(q.clauses.is_empty());
     assert_eq!(r.count, Some(10));
-    assert_eq!(r.sort, [SortKey { param: s("date"), descending: true }, SortKey { param: s("code"), descending: false }]);
+    assert_eq!(
+        r.sort,
+        [SortKey { param: s("date"), descending: true }, SortKey { param: s("code"), descending: false }]
+    );
     assert_eq!((r.total, r.summary), (Some(Total::Accurate), Some(Summary::Count)));
     assert_eq!(r.elements, [s("id"), s("code")]);
     assert_eq!(
@@ -335,8 +356,11 @@ fn strict_reports_every_problem_together() {
 
 #[test]
 fn renders_what_was_applied() {
-    let q = parsed("Observation", &[("code", "http://loinc.org|1234-5"), ("date", "ge2020"), ("_count", "5"), ("_sort", "-date")])
-        .query;
+    let q = parsed(
+        "Observation",
+        &[("code", "http://loinc.org|1234-5"), ("date", "ge2020"), ("_count", "5"), ("_sort", "-date")],
+    )
+    .query;
     assert_eq!(to_query_string(&q), "code=http://loinc.org|1234-5&date=ge2020&_sort=-date&_count=5");
     let q = parsed("Patient", &[("name", "a b&c")]).query;
     assert_eq!(to_query_string(&q), "name=a%20b%26c");

@@ -115,7 +115,9 @@ fn reference(param: &SearchParam, modifier: Option<&str>, raw: &str) -> Result<P
     }
     let (types, id) = match text.rsplit_once('/') {
         Some((kind, id)) => {
-            if (!param.target.is_empty() && !param.target.iter().any(|target| target == kind)) || types.first().is_some_and(|t| t != kind) {
+            if (!param.target.is_empty() && !param.target.iter().any(|target| target == kind))
+                || types.first().is_some_and(|t| t != kind)
+            {
                 return Err(Problem::Invalid(format!("`{kind}` is not a target type of `{code}` in `{text}`")));
             }
             (vec![kind.to_owned()], id.to_owned())
