@@ -176,10 +176,13 @@ fn references_and_uris() {
         one("ValueSet", "url:below", "http://acme.org/fhir/"),
         [Predicate::Uri { mode: UriMatch::Below, value: s("http://acme.org/fhir/") }]
     );
+    // R4 types `_profile` and `_source` as uri, `_security` as token.
     assert_eq!(
         one("Patient", "_profile", "http://p"),
-        one("Patient", "_profile", "http://p") // typed by the definitions (uri or reference)
+        [Predicate::Uri { mode: UriMatch::Exact, value: s("http://p") }]
     );
+    assert_eq!(one("Patient", "_source", "http://s"), [Predicate::Uri { mode: UriMatch::Exact, value: s("http://s") }]);
+    assert!(matches!(one("Patient", "_security", "http://s|R").as_slice(), [Predicate::Token { .. }]));
 }
 
 #[test]
@@ -350,7 +353,7 @@ fn strict_reports_every_problem_together() {
     assert_eq!(found.len(), 6, "{found:?}");
     assert!(found.iter().any(|m| m.contains("`foo`")), "{found:?}");
     assert!(found.iter().all(|m| m.chars().next().is_some_and(|c| !c.is_uppercase())), "{found:?}");
-    // Lenient: only the three... four malformed values.
+    // Lenient: only the malformed values.
     assert_eq!(issues(Some("Patient"), &[("foo", "1"), ("birthdate", "x"), ("_count", "y")], false).len(), 2);
 }
 
@@ -364,4 +367,22 @@ fn renders_what_was_applied() {
     assert_eq!(to_query_string(&q), "code=http://loinc.org|1234-5&date=ge2020&_sort=-date&_count=5");
     let q = parsed("Patient", &[("name", "a b&c")]).query;
     assert_eq!(to_query_string(&q), "name=a%20b%26c");
+}
+
+#[test]
+fn bad_references_and_chains_are_reported() {
+    // A type that is no target of the parameter is a malformed value.
+    assert_eq!(issues(Some("Observation"), &[("subject", "Foo/1")], false).len(), 1);
+    // Chaining a non-reference, or through a type that is no target, is unsupported.
+    assert_eq!(issues(Some("Patient"), &[("name.family", "x")], true).len(), 1);
+    assert_eq!(issues(Some("Observation"), &[("subject:Foo.name", "x")], true).len(), 1);
+    let lenient = parse(Definitions::r4(), Some("Patient"), &params(&[("name.family", "x")]), false);
+    assert!(matches!(lenient, Ok(ref p) if p.ignored.len() == 1 && p.query.clauses.is_empty()), "{lenient:?}");
+}
+
+#[test]
+fn escapes_split_and_unescape() {
+    assert_eq!(value::split_escaped(r"a\\,b\,c,d", ','), [s(r"a\\"), s(r"b\,c"), s("d")]);
+    assert_eq!(value::unescape(r"b\,c\$d\|e\\"), r"b,c$d|e\");
+    assert_eq!(value::token(r"http://s|a\|b"), Token { system: TokenSystem::Is(s("http://s")), code: Some(s("a|b")) });
 }
