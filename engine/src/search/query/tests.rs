@@ -170,6 +170,7 @@ fn references_and_uris() {
         one("Observation", "subject:identifier", "http://ids|42"),
         [Predicate::ReferenceIdentifier(Token { system: TokenSystem::Is(s("http://ids")), code: Some(s("42")) })]
     );
+    assert!(matches!(one("Observation", "subject", "Patient/1/_history/2").as_slice(), [Predicate::Unsupported(_)]));
     assert_eq!(one("Observation", "subject:missing", "true"), [Predicate::Missing(true)]);
     assert_eq!(one("Patient", "birthdate:missing", "false"), [Predicate::Missing(false)]);
     assert_eq!(

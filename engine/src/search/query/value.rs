@@ -113,6 +113,9 @@ fn reference(param: &SearchParam, modifier: Option<&str>, raw: &str) -> Result<P
     if text.contains("://") || text.starts_with("urn:") {
         return Ok(Predicate::Reference(ReferenceTarget::Url(text)));
     }
+    if text.contains("/_history/") {
+        return Ok(Predicate::Unsupported(format!("versioned reference `{text}` in `{code}` is not supported")));
+    }
     let (types, id) = match text.rsplit_once('/') {
         Some((kind, id)) => {
             if (!param.target.is_empty() && !param.target.iter().any(|target| target == kind))
