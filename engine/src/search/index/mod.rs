@@ -22,6 +22,9 @@ use crate::fhirpath::{Env, Expr, Item, evaluate, parse};
 use crate::storage::{IndexEntry, IndexValue};
 
 pub use string::normalize;
+// The query parser reads search values exactly as index values are extracted.
+pub(crate) use date::range as date_range;
+pub(crate) use number::precise as number_range;
 
 /// Index entries for every (non-special) search parameter of the resource's type.
 pub fn extract(defs: &Definitions, resource: &Value) -> Vec<IndexEntry> {

@@ -12,7 +12,7 @@ pub(super) fn values(item: &Item<'_>) -> Vec<IndexValue> {
 
 /// The decimal `text` as written, and the bounds of its implicit precision (half a unit of its
 /// last digit either side); `None` when `text` is no decimal.
-pub(super) fn precise(text: &str) -> Option<(String, String, String)> {
+pub(crate) fn precise(text: &str) -> Option<(String, String, String)> {
     let value = Decimal::parse(text)?;
     let half = Decimal::parse(&format!("0.{}5", "0".repeat(usize::try_from(value.scale()).ok()?)))?;
     let low = value.checked_sub(half)?;

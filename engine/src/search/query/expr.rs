@@ -1,0 +1,164 @@
+//! The backend-neutral search expression: what a search asks for, already validated against the
+//! definitions and with every value parsed to the same typed form the index holds. Stores
+//! translate this tree; they never see the query string.
+
+use super::prefix::Prefix;
+use super::result::ResultParams;
+
+/// A parsed search: every clause must hold (AND), then the result parameters apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// `None` for a system-wide search (`GET [base]?...`).
+    pub resource_type: Option<String>,
+    pub clauses: Vec<Clause>,
+    pub result: ResultParams,
+}
+
+/// One query parameter: at least one of its alternatives (the comma-separated values) must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clause {
+    /// The search parameter code (`name`, `subject`, `_id`, `_has`...).
+    pub param: String,
+    /// The modifier as written (`exact`, `Patient`, `missing`...).
+    pub modifier: Option<String>,
+    pub alternatives: Vec<Predicate>,
+    /// The key (relative to its chain) and value as written, for the `self` link.
+    pub written: (String, String),
+}
+
+/// How a `string` value matches (search.html "string").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringMatch {
+    /// The default: the normalised field starts with the normalised value.
+    StartsWith,
+    /// `:exact`: equal, case and accents included (the value is not normalised).
+    Exact,
+    /// `:contains`: the normalised value occurs anywhere in the normalised field.
+    Contains,
+}
+
+/// The system part of a token value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSystem {
+    /// `code`: any system, or none.
+    Any,
+    /// `|code`: the value has no system.
+    None,
+    /// `system|code` or `system|`.
+    Is(String),
+}
+
+/// A token value in one of its four forms; `code` is `None` for `system|`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub system: TokenSystem,
+    pub code: Option<String>,
+}
+
+/// How a `uri` value matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriMatch {
+    Exact,
+    /// `:above`: the stored uri is the value or one of its parents.
+    Above,
+    /// `:below`: the stored uri starts with the value.
+    Below,
+}
+
+/// What a reference value points to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceTarget {
+    /// `id` or `Type/id` (`:Type` fills in the type); `types` empty means any of the
+    /// parameter's targets.
+    Local { types: Vec<String>, id: String },
+    /// An absolute URL, matched as written.
+    Url(String),
+}
+
+/// One value of one parameter, typed by the parameter's type and modifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Predicate {
+    /// `:missing=true|false`, on any type.
+    Missing(bool),
+    String {
+        mode: StringMatch,
+        value: String,
+    },
+    /// A token; `not` for `:not` (no value of the resource matches).
+    Token {
+        not: bool,
+        token: Token,
+    },
+    /// `:text`: the normalised display / text starts with the normalised value.
+    TokenText(String),
+    /// `:of-type` on identifiers: `type-system|type-code|value`.
+    OfType {
+        type_system: String,
+        type_code: String,
+        value: String,
+    },
+    Reference(ReferenceTarget),
+    /// `:identifier` on references: matches `Reference.identifier`.
+    ReferenceIdentifier(Token),
+    /// An inclusive range of instants at millisecond precision, as `index::date` stores them.
+    Date {
+        prefix: Prefix,
+        start: String,
+        end: String,
+    },
+    /// The exact decimal text and its implicit-precision range `[low, high)`.
+    Number {
+        prefix: Prefix,
+        value: String,
+        low: String,
+        high: String,
+    },
+    /// A number with an optional unit system and code (`5.4|http://unitsofmeasure.org|mg`).
+    Quantity {
+        prefix: Prefix,
+        value: String,
+        low: String,
+        high: String,
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Uri {
+        mode: UriMatch,
+        value: String,
+    },
+    /// The `$`-separated values of a composite, one per component, in the components' order;
+    /// `components` are the component parameters' codes.
+    Composite {
+        components: Vec<String>,
+        values: Vec<Predicate>,
+    },
+    /// `param[:Type].next`: resources whose reference points to one matching `next`.
+    Chain(Chain),
+    /// `_has:Type:param:next`: resources referred to by a `Type` whose `param` points here and
+    /// which matches `next`.
+    Has(Has),
+    /// A value the parser understood but this server does not implement (`:in`, `:above` on a
+    /// token...). Stores must answer it with an error, never ignore it.
+    Unsupported(String),
+}
+
+/// A chained parameter (search.html "Chained parameters").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The resource types the reference may point to that have the next parameter: the one
+    /// written as `:Type`, or every fitting target of the reference parameter.
+    pub target_types: Vec<String>,
+    /// The condition on the referenced resource; its alternatives are the comma values.
+    pub next: Box<Clause>,
+}
+
+/// A reverse chain (search.html "_has").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Has {
+    /// The referring resource type.
+    pub resource_type: String,
+    /// Its reference parameter that points at the searched resource.
+    pub reference_param: String,
+    /// The condition on the referring resource (itself possibly a `_has` or a chain).
+    pub next: Box<Clause>,
+}
