@@ -19,9 +19,6 @@ pub enum Error {
     /// The resource failed validation. 400 (FHIR lets servers choose 400 or 422; MS FHIR and HAPI use 400).
     #[error("{}", summary(.0))]
     Invalid(Vec<Issue>),
-    /// The request is well-formed but cannot be processed (business rule). 422.
-    #[error("{0}")]
-    Unprocessable(String),
     /// Unknown resource type in the URL, or unknown resource. 404.
     #[error("{0}")]
     NotFound(String),
@@ -86,7 +83,6 @@ impl Error {
             Self::PreconditionFailed(_) => 412,
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
-            Self::Unprocessable(_) => 422,
             Self::Internal(_) => 500,
             Self::NotImplemented(_) => 501,
             Self::StoreUnavailable(_) | Self::Timeout(_) => 503,
@@ -98,7 +94,6 @@ impl Error {
         let issue = |code: IssueType, message: &str| vec![Issue::error(code, message)];
         let issues = match self {
             Self::BadRequest(issues) | Self::Invalid(issues) => issues.clone(),
-            Self::Unprocessable(m) => issue(IssueType::Processing, m),
             Self::NotFound(m) => issue(IssueType::NotFound, m),
             Self::Gone(m) => issue(IssueType::Deleted, m),
             Self::MethodNotAllowed(m)
