@@ -64,10 +64,6 @@ impl FhirGateway {
         if path == "health" {
             return self.health().await;
         }
-        let engine = match self.engine().await {
-            Ok(e) => e,
-            Err(e) => return failure(e.into()),
-        };
         let request = match exchange::read_request(session, &self.config).await {
             Ok(r) => r,
             Err(e) => {
@@ -75,6 +71,10 @@ impl FhirGateway {
                 session.set_keepalive(None);
                 return failure(e.into());
             }
+        };
+        let engine = match self.engine().await {
+            Ok(e) => e,
+            Err(e) => return failure(e.into()),
         };
         let seconds = self.config.server.request_timeout_seconds;
         match tokio::time::timeout(Duration::from_secs(seconds), engine.handle(&request)).await {
