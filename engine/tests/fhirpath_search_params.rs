@@ -4,23 +4,14 @@
 
 #![expect(clippy::expect_used, reason = "a test fails by panicking")]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use fhirgate_engine::definitions::Definitions;
 use fhirgate_engine::fhirpath::{Env, Expr, evaluate, parse};
 use serde_json::Value;
-
-fn package_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FHIR_R4_PACKAGE") {
-        return PathBuf::from(dir);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-r4-package.sh");
-    let output = Command::new("sh").arg(&script).output().expect("run scripts/fetch-r4-package.sh");
-    assert!(output.status.success(), "scripts/fetch-r4-package.sh failed: {}", String::from_utf8_lossy(&output.stderr));
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-}
 
 /// `(resource type, code, expression)` of every search parameter and composite component.
 fn expressions() -> Vec<(String, String, String)> {
@@ -50,7 +41,7 @@ fn every_search_parameter_expression_parses() {
 
 #[test]
 fn search_parameter_expressions_evaluate_on_r4_examples() {
-    let dir = package_dir();
+    let dir = common::package_dir();
     let mut by_type: BTreeMap<String, Vec<(String, Expr)>> = BTreeMap::new();
     for (resource_type, code, expression) in expressions() {
         if code.ends_with("#component") {
@@ -91,7 +82,7 @@ fn search_parameter_expressions_evaluate_on_r4_examples() {
 /// Spot checks that extraction finds what the examples hold (not only that it runs).
 #[test]
 fn search_parameters_extract_known_values() {
-    let dir = package_dir();
+    let dir = common::package_dir();
     let cases: [(&str, &str, &str, &[&str]); 7] = [
         ("Patient-example.json", "Patient", "birthdate", &["\"1974-12-25\""]),
         ("Patient-example.json", "Patient", "family", &["\"Chalmers\"", "\"Windsor\""]),

@@ -3,8 +3,9 @@
 
 #![expect(clippy::expect_used, clippy::panic, reason = "a test fails by panicking")]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 use std::time::Instant;
 
 use fhirgate_engine::definitions::Definitions;
@@ -95,19 +96,9 @@ fn accents_are_folded() {
     assert_eq!(of(&entries, "given"), [&string("zoe")]);
 }
 
-fn package_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FHIR_R4_PACKAGE") {
-        return PathBuf::from(dir);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-r4-package.sh");
-    let output = Command::new("sh").arg(&script).output().expect("run scripts/fetch-r4-package.sh");
-    assert!(output.status.success(), "scripts/fetch-r4-package.sh failed: {}", String::from_utf8_lossy(&output.stderr));
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-}
-
 #[test]
 fn every_r4_example_extracts() {
-    let dir = package_dir();
+    let dir = common::package_dir();
     let mut resources = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
         let path = entry.expect("directory entry").path();

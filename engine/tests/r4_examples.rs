@@ -8,29 +8,16 @@
 
 #![expect(clippy::expect_used, clippy::panic, reason = "a test fails by panicking")]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use fhirgate_engine::definitions::Definitions;
 use fhirgate_engine::validation::validate;
 use serde_json::Value;
 
 const KNOWN_INVALID: &str = include_str!("data/r4-examples-known-invalid.txt");
-
-fn package_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FHIR_R4_PACKAGE") {
-        return PathBuf::from(dir);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-r4-package.sh");
-    let output = Command::new("sh").arg(&script).output().expect("run scripts/fetch-r4-package.sh");
-    assert!(
-        output.status.success(),
-        "scripts/fetch-r4-package.sh failed (set FHIR_R4_PACKAGE to an extracted package/): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-}
 
 /// `filename → reason` from the known-invalid list (`#` comments and blank lines ignored).
 fn known_invalid() -> BTreeMap<&'static str, &'static str> {
@@ -48,7 +35,7 @@ fn known_invalid() -> BTreeMap<&'static str, &'static str> {
 
 #[test]
 fn every_r4_example_is_valid_or_known_invalid() {
-    let dir = package_dir();
+    let dir = common::package_dir();
     let defs = Definitions::r4();
     let known = known_invalid();
 
