@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Engine, Request, Response};
+use super::{Engine, Request, Response, percent_encode};
 use crate::error::{Error, Result};
 use crate::resource::{etag, format_instant, parse_date_time_start};
 use crate::storage::{HistoryQuery, ResourceVersion, WriteKind};
@@ -92,25 +92,12 @@ fn page_url(request: &Request, query: &HistoryQuery, snapshot: u64, offset: u64)
         .query
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "_snapshot" | "_offset" | "_count"))
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect();
     params.push(format!("_count={}", query.count));
     params.push(format!("_snapshot={snapshot}"));
     params.push(format!("_offset={offset}"));
     format!("{}?{}", request.url(&request.path), params.join("&"))
-}
-
-/// Percent-encodes a query component.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'|' | b',') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn date_param(request: &Request, name: &str) -> Result<Option<time::OffsetDateTime>> {

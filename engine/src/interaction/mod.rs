@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-pub use request::{Method, Request, RequestHeaders, parse_query, percent_decode};
+pub use request::{Method, Request, RequestHeaders, parse_query, percent_decode, percent_encode};
 pub use response::Response;
 pub use route::Route;
 

@@ -129,6 +129,20 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Percent-encodes a query component, leaving unreserved characters and the search syntax
+/// (`: , | $ / *`) readable; the inverse of [`percent_decode`].
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:,|$/*".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Decodes `%XX` escapes and `+` (as a space) in a query component. Invalid escapes are kept as
 /// they are; invalid UTF-8 is replaced.
 pub fn percent_decode(text: &str) -> String {
@@ -172,6 +186,8 @@ mod tests {
             ]
         );
         assert_eq!(percent_decode("%C3%A9"), "é");
+        assert_eq!(percent_encode("a b&c=é|x"), "a%20b%26c%3D%C3%A9|x");
+        assert_eq!(percent_decode(&percent_encode("x y+z%")), "x y+z%");
     }
 
     #[test]

@@ -1,10 +1,9 @@
 //! The canonical query string of a parsed search, for the `self` link of the result bundle: the
 //! clauses that were applied, as written, then the result parameters.
 
-use std::fmt::Write as _;
-
 use super::expr::SearchQuery;
 use super::result::{Summary, Total};
+use crate::interaction::percent_encode;
 
 /// `key=value&...` for what `query` applies, percent-encoded.
 pub fn to_query_string(query: &SearchQuery) -> String {
@@ -57,19 +56,7 @@ pub fn to_query_string(query: &SearchQuery) -> String {
     if !r.elements.is_empty() {
         pairs.push(("_elements".into(), r.elements.join(",")));
     }
-    let encoded: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    let encoded: Vec<String> =
+        pairs.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
     encoded.join("&")
-}
-
-/// Percent-encodes everything but unreserved characters and the search syntax (`: , | $ . -`).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:,|$/*".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
