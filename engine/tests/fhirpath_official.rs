@@ -5,8 +5,9 @@
 
 #![expect(clippy::unwrap_used, reason = "a test fails by panicking")]
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::Path;
 
 use fhirgate_engine::fhirpath::{Env, Item, evaluate, parse};
 use serde_json::Value;
@@ -26,7 +27,7 @@ struct Case {
 
 #[test]
 fn official_fhirpath_suite() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fhirpath");
+    let dir = common::manifest_dir().join("tests/data/fhirpath");
     let xml = std::fs::read_to_string(dir.join("tests-fhir-r4.xml")).unwrap();
     let cases = read_cases(&xml);
     let mut inputs: HashMap<String, Option<Value>> = HashMap::new();

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Instant;
 
 use fhirgate_engine::definitions::Definitions;
@@ -14,7 +13,7 @@ use fhirgate_engine::storage::{IndexEntry, IndexValue};
 use serde_json::Value;
 
 fn example(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fhirpath").join(name);
+    let path = common::manifest_dir().join("tests/data/fhirpath").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("example JSON")
 }

@@ -13,6 +13,13 @@ use serde_json::Value;
 /// Errors in tests are reported, not unwrapped.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
+/// This crate's directory in the checkout under test. Read at run time (cargo sets it for test
+/// processes): a test binary reused from a shared target directory may have been compiled in
+/// another checkout, so the compile-time value can name a stale or deleted tree.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// The `fhirgate` binary, built once per test process with the same cargo and target directory.
 pub fn binary() -> TestResult<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -22,7 +29,7 @@ pub fn binary() -> TestResult<PathBuf> {
                 return Ok(PathBuf::from(path));
             }
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let workspace = manifest_dir().join("..");
             let status = Command::new(cargo)
                 .args(["build", "--quiet", "-p", "fhirgate", "--bin", "fhirgate"])
                 .current_dir(&workspace)

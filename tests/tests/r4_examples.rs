@@ -4,7 +4,7 @@
 //! `engine/tests/data/r4-examples-known-invalid.txt`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -15,7 +15,7 @@ fn package_dir() -> TestResult<PathBuf> {
     if let Ok(dir) = std::env::var("FHIR_R4_PACKAGE") {
         return Ok(PathBuf::from(dir));
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-r4-package.sh");
+    let script = fhirgate_e2e::manifest_dir().join("../scripts/fetch-r4-package.sh");
     let out = Command::new("bash").arg(script).output()?;
     if !out.status.success() {
         return Err(format!("fetching the R4 package failed: {}", String::from_utf8_lossy(&out.stderr)).into());
@@ -24,7 +24,7 @@ fn package_dir() -> TestResult<PathBuf> {
 }
 
 fn known_invalid() -> TestResult<BTreeMap<String, String>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/data/r4-examples-known-invalid.txt");
+    let path = fhirgate_e2e::manifest_dir().join("../engine/tests/data/r4-examples-known-invalid.txt");
     let text = std::fs::read_to_string(path)?;
     Ok(text
         .lines()
