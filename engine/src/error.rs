@@ -123,6 +123,8 @@ impl From<crate::storage::StoreError> for Error {
             StoreError::VersionConflict { .. } => Self::Conflict(e.to_string()),
             StoreError::Unavailable(m) => Self::StoreUnavailable(m),
             StoreError::Corrupt(m) => Self::Internal(format!("store returned corrupt data: {m}")),
+            StoreError::Unsupported(m) => Self::BadRequest(vec![Issue::error(IssueType::NotSupported, m)]),
+            StoreError::Timeout(m) => Self::Timeout(m),
         }
     }
 }

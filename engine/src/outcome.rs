@@ -81,6 +81,11 @@ impl Issue {
         Self { severity: Severity::Error, code, diagnostics: diagnostics.into(), expression: None }
     }
 
+    /// A warning-severity issue.
+    pub fn warning(code: IssueType, diagnostics: impl Into<String>) -> Self {
+        Self { severity: Severity::Warning, code, diagnostics: diagnostics.into(), expression: None }
+    }
+
     /// An information-severity issue.
     pub fn information(diagnostics: impl Into<String>) -> Self {
         Self {

@@ -81,8 +81,8 @@ fn unsupported_methods() -> TestResult {
     assert_eq!(s.send("PUT", "Patient", Some(b"{}"), &[])?.status, 405);
     assert_eq!(s.send("PUT", "Patient?identifier=x", Some(b"{}"), &[])?.status, 501, "conditional update");
     assert_eq!(s.send("DELETE", "Patient?identifier=x", None, &[])?.status, 501, "conditional delete");
-    // Not built yet (search, bundles, PATCH): said plainly, never ignored.
-    let r = s.get("Patient")?;
+    // Not built yet (bundles, PATCH, conditional create): said plainly, never ignored.
+    let r = s.send("POST", "", Some(json!({"resourceType": "Bundle", "type": "batch"}).to_string().as_bytes()), &[])?;
     assert_eq!(r.status, 501, "{}", r.body);
     assert!(!r.outcome_issues()?.is_empty());
     assert_eq!(

@@ -24,6 +24,9 @@ pub enum Error {
     /// A stored row makes no sense.
     #[error("corrupt postgres row: {0}")]
     Corrupt(String),
+    /// A search the SQL translation cannot express.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl Error {
@@ -47,6 +50,7 @@ impl From<Error> for StoreError {
             )
             | Error::Invalid(_)
             | Error::Corrupt(_) => Self::Corrupt(error.to_string()),
+            Error::Unsupported(message) => Self::Unsupported(message),
             Error::Postgres(_) | Error::Migrate(_) | Error::Url(_) => Self::Unavailable(error.to_string()),
         }
     }

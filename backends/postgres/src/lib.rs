@@ -7,20 +7,27 @@
 //! `index_entry`, keyed by `pos`. JSON is kept as `text`, so it comes back byte for byte.
 //! How writes stay race-free and commit-ordered is told in `write.rs`.
 //!
-//! Not for: search (the index is stored, not yet queried), TLS connections (no TLS feature is
+//! Search runs on the search tables of `fhirgate-sql` (migrations/0002_search.sql, README.md),
+//! which hold the index of each resource's current version.
+//!
+//! Not for: TLS connections (no TLS feature is
 //! built in yet).
 
 mod error;
 mod history;
 mod instant;
 mod read;
+mod search;
 mod write;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fhirgate_engine::storage::{HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, Store, StoreError, Write};
+use fhirgate_engine::search::query::SearchQuery;
+use fhirgate_engine::storage::{
+    HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
+};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -156,6 +163,14 @@ impl Store for PostgresStore {
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         Ok(history::page(&self.pool, query).await?)
+    }
+
+    async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError> {
+        Ok(search::search(&self.pool, query, limit).await?)
+    }
+
+    async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError> {
+        Ok(search::count(&self.pool, query).await?)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -18,7 +18,8 @@
 use std::collections::HashMap;
 
 use fhirgate_engine::storage::Write;
-use sqlx::{PgConnection, PgPool};
+use fhirgate_sql::{Dialect, rows};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
 use crate::Error;
 use crate::instant::{millis_floor, version_from_sql, version_to_sql};
@@ -135,6 +136,7 @@ async fn append(conn: &mut PgConnection, write: &Write) -> Result<(), Error> {
         Some(UNIQUE_VIOLATION) => conflict(write, v.version.saturating_sub(1), v.version),
         _ => error,
     })?;
+    search_rows(conn, write).await?;
     if write.index.is_empty() {
         return Ok(());
     }
@@ -158,6 +160,27 @@ async fn append(conn: &mut PgConnection, write: &Write) -> Result<(), Error> {
     .bind(values)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Replaces the resource's rows in the search tables with those of its new current version.
+async fn search_rows(conn: &mut PgConnection, write: &Write) -> Result<(), Error> {
+    let v = &write.version;
+    let mut statements = Vec::new();
+    // Version 1 has no earlier rows to remove.
+    if v.version > 1 {
+        statements.extend(rows::deletes(Dialect::Postgres, &v.resource_type, &v.id));
+    }
+    if !v.is_deleted() {
+        let last_updated = millis_floor(v.last_updated)?;
+        let version = version_to_sql(v.version)?;
+        statements.push(rows::current(Dialect::Postgres, &v.resource_type, &v.id, version, last_updated));
+        statements.extend(rows::inserts(Dialect::Postgres, &v.resource_type, &v.id, &rows::rows(&write.index)));
+    }
+    for statement in &statements {
+        let arguments = crate::search::arguments(statement)?;
+        sqlx::query_with(AssertSqlSafe(statement.text.as_str()), arguments).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -26,6 +26,9 @@ pub enum Error {
     /// A stored row makes no sense.
     #[error("corrupt sqlite row: {0}")]
     Corrupt(String),
+    /// A search the SQL translation cannot express.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl From<Error> for StoreError {
@@ -39,6 +42,7 @@ impl From<Error> for StoreError {
             )
             | Error::Invalid(_)
             | Error::Corrupt(_) => Self::Corrupt(error.to_string()),
+            Error::Unsupported(message) => Self::Unsupported(message),
             Error::Sqlite(_) | Error::Migrate(_) | Error::CreateDir { .. } => Self::Unavailable(error.to_string()),
         }
     }

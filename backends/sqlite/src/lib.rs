@@ -7,13 +7,17 @@
 //! transactions, so a precondition check and its insert are atomic even against another
 //! process; reads use their own pool and, thanks to WAL, never wait for a write.
 //!
-//! Not for: search (the index is stored, not yet queried), several servers on one file over a
+//! Search runs on the search tables of `fhirgate-sql` (migrations/0002_search.sql), which hold
+//! the index of each resource's current version.
+//!
+//! Not for: several servers on one file over a
 //! network file system (SQLite's locking does not hold there).
 
 mod error;
 mod history;
 mod instant;
 mod read;
+mod search;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +25,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fhirgate_engine::storage::{HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, Store, StoreError, Write};
+use fhirgate_engine::search::query::SearchQuery;
+use fhirgate_engine::storage::{
+    HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
+};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -124,6 +131,14 @@ impl Store for SqliteStore {
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         Ok(history::page(&self.reader, query).await?)
+    }
+
+    async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError> {
+        Ok(search::search(&self.reader, query, limit).await?)
+    }
+
+    async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError> {
+        Ok(search::count(&self.reader, query).await?)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

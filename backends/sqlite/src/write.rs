@@ -2,7 +2,8 @@
 //! (create, update, delete and transaction all end here; <https://hl7.org/fhir/R4/http.html#concurrency>).
 
 use fhirgate_engine::storage::Write;
-use sqlx::{SqliteConnection, SqlitePool};
+use fhirgate_sql::{Dialect, rows};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use crate::Error;
 use crate::instant::{millis_floor, version_to_sql};
@@ -59,6 +60,7 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<(), Error> 
     .bind(v.json.as_deref())
     .fetch_one(&mut *conn)
     .await?;
+    search_rows(conn, write).await?;
     for (seq, entry) in (0_i64..).zip(&write.index) {
         let value = serde_json::to_string(&entry.value)
             .map_err(|e| Error::Invalid(format!("index entry `{}` is not serialisable: {e}", entry.param)))?;
@@ -69,6 +71,32 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<(), Error> 
             .bind(value)
             .execute(&mut *conn)
             .await?;
+    }
+    Ok(())
+}
+
+/// Replaces the resource's rows in the search tables with those of its new current version.
+async fn search_rows(conn: &mut SqliteConnection, write: &Write) -> Result<(), Error> {
+    let v = &write.version;
+    let mut statements = Vec::new();
+    // Version 1 has no earlier rows to remove.
+    if v.version > 1 {
+        statements.extend(rows::deletes(Dialect::Sqlite, &v.resource_type, &v.id));
+    }
+    if !v.is_deleted() {
+        let last_updated = millis_floor(v.last_updated)?;
+        statements.push(rows::current(
+            Dialect::Sqlite,
+            &v.resource_type,
+            &v.id,
+            version_to_sql(v.version)?,
+            last_updated,
+        ));
+        statements.extend(rows::inserts(Dialect::Sqlite, &v.resource_type, &v.id, &rows::rows(&write.index)));
+    }
+    for statement in &statements {
+        let arguments = crate::search::arguments(statement)?;
+        sqlx::query_with(AssertSqlSafe(statement.text.as_str()), arguments).execute(&mut *conn).await?;
     }
     Ok(())
 }

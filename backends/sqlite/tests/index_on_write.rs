@@ -26,7 +26,7 @@ async fn put_stores_extracted_entries_and_delete_none() {
 
     let index = store.index("Patient", "p1", 1).await.expect("index").expect("version 1");
     let family: Vec<_> = index.iter().filter(|e| e.param == "family").map(|e| &e.value).collect();
-    assert_eq!(family, [&IndexValue::String { value: "muller".into() }]);
+    assert_eq!(family, [&IndexValue::String { value: "muller".into(), exact: "Müller".into() }]);
     let birthdate: Vec<_> = index.iter().filter(|e| e.param == "birthdate").map(|e| &e.value).collect();
     assert_eq!(
         birthdate,

@@ -12,11 +12,13 @@ mod read;
 mod request;
 mod response;
 mod route;
+mod search;
 mod update;
 mod vread;
 mod write;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -44,6 +46,12 @@ pub struct EngineConfig {
     pub default_page_size: u32,
     /// Largest page size a client may ask for with `_count`.
     pub max_page_size: u32,
+    /// Most matches a search keeps for paging; beyond it the result set is cut, with a warning.
+    pub search_max_results: u32,
+    /// How long a search may run before it ends with a timeout OperationOutcome.
+    pub search_timeout: Duration,
+    /// How long a search's pages stay available after their last use.
+    pub search_page_ttl: Duration,
     /// The server's name and version for the CapabilityStatement.
     pub software_version: String,
     pub clock: Clock,
@@ -57,6 +65,9 @@ impl Default for EngineConfig {
             version_unchanged_updates: false,
             default_page_size: 10,
             max_page_size: 1000,
+            search_max_results: 10_000,
+            search_timeout: Duration::from_secs(20),
+            search_page_ttl: Duration::from_secs(600),
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             clock: Arc::new(OffsetDateTime::now_utc),
             ids: Arc::new(|| uuid::Uuid::new_v4().to_string()),
@@ -71,6 +82,9 @@ impl std::fmt::Debug for EngineConfig {
             .field("version_unchanged_updates", &self.version_unchanged_updates)
             .field("default_page_size", &self.default_page_size)
             .field("max_page_size", &self.max_page_size)
+            .field("search_max_results", &self.search_max_results)
+            .field("search_timeout", &self.search_timeout)
+            .field("search_page_ttl", &self.search_page_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -79,12 +93,14 @@ impl std::fmt::Debug for EngineConfig {
 pub struct Engine {
     config: EngineConfig,
     store: Arc<dyn Store>,
+    pages: search::Pages,
 }
 
 impl Engine {
     /// An engine over `store`.
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> Self {
-        Self { config, store }
+        let pages = search::Pages::new(config.search_page_ttl);
+        Self { config, store, pages }
     }
 
     /// The store behind this engine.
@@ -131,6 +147,21 @@ impl Engine {
             }
             (Method::Get | Method::Head, Route::History { resource_type, id }) => {
                 history::handle(self, request, resource_type.as_deref(), id.as_deref()).await
+            }
+            (Method::Get | Method::Head, Route::Type { resource_type })
+            | (Method::Post, Route::Search { resource_type: Some(resource_type) }) => {
+                search::handle(self, request, search::Scope::Type(&resource_type)).await
+            }
+            (Method::Get | Method::Head, Route::System) | (Method::Post, Route::Search { resource_type: None }) => {
+                search::handle(self, request, search::Scope::System).await
+            }
+            (Method::Get | Method::Head, Route::Compartment { owner_type, owner_id, resource_type }) => {
+                let scope = search::Scope::Compartment {
+                    owner_type: &owner_type,
+                    owner_id: &owner_id,
+                    resource_type: resource_type.as_deref(),
+                };
+                search::handle(self, request, scope).await
             }
             (method, route) => Err(route.unsupported(method, &request.path, !request.query.is_empty())),
         }

@@ -16,6 +16,10 @@ pub enum Route {
     Type { resource_type: String },
     /// `/[type]/[id]`.
     Instance { resource_type: String, id: String },
+    /// `/_search` and `/[type]/_search` (search by `POST`).
+    Search { resource_type: Option<String> },
+    /// `/[compartment]/[id]/[type]` or `/[compartment]/[id]/*`: a compartment search.
+    Compartment { owner_type: String, owner_id: String, resource_type: Option<String> },
     /// `/_history`, `/[type]/_history`, `/[type]/[id]/_history`.
     History { resource_type: Option<String>, id: Option<String> },
     /// `/[type]/[id]/_history/[vid]`.
@@ -35,12 +39,19 @@ impl Route {
             [] => Ok(Self::System),
             ["metadata"] => Ok(Self::Metadata),
             ["_history"] => Ok(Self::History { resource_type: None, id: None }),
+            ["_search"] => Ok(Self::Search { resource_type: None }),
+            [t, "_search"] => Ok(Self::Search { resource_type: Some(resource_type(t)?) }),
             [t] => Ok(Self::Type { resource_type: resource_type(t)? }),
             [t, "_history"] => Ok(Self::History { resource_type: Some(resource_type(t)?), id: None }),
             [t, id] => Ok(Self::Instance { resource_type: resource_type(t)?, id: logical_id(id)? }),
             [t, id, "_history"] => {
                 Ok(Self::History { resource_type: Some(resource_type(t)?), id: Some(logical_id(id)?) })
             }
+            [t, id, c] => Ok(Self::Compartment {
+                owner_type: resource_type(t)?,
+                owner_id: logical_id(id)?,
+                resource_type: if *c == "*" { None } else { Some(resource_type(c)?) },
+            }),
             [t, id, "_history", v] => {
                 Ok(Self::Version { resource_type: resource_type(t)?, id: logical_id(id)?, version: (*v).to_string() })
             }
@@ -49,12 +60,12 @@ impl Route {
     }
 
     /// The error for a method this route does not support: 501 for interactions the server does
-    /// not implement yet (search, batch/transaction, operations, PATCH, conditional update and
-    /// delete, which carry their criteria in the query), 405 otherwise.
+    /// not implement yet (batch/transaction, operations, PATCH, conditional create, update and
+    /// delete), 405 otherwise.
     pub fn unsupported(&self, method: &Method, path: &str, has_query: bool) -> Error {
         let message = format!("`{}` is not supported on `/{}`", method.as_str(), path.trim_matches('/'));
         let not_yet = match (self, method) {
-            (Self::System | Self::Type { .. }, Method::Get | Method::Head | Method::Post) => true,
+            (Self::System | Self::Type { .. }, Method::Post) => true,
             // Conditional update, delete and patch: `PUT [type]?criteria`.
             (Self::Type { .. }, Method::Put | Method::Delete | Method::Patch) => has_query,
             (Self::Instance { .. }, Method::Patch) | (Self::Operation { .. }, _) => true,

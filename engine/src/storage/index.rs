@@ -20,9 +20,10 @@ pub struct IndexEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IndexValue {
-    /// Normalised (case- and accent-folded) text.
+    /// Normalised (case- and accent-folded) text, and the text as written for `:exact`.
     String {
         value: String,
+        exact: String,
     },
     /// A code with its system; `text` (normalised `Coding.display` or `CodeableConcept.text`)
     /// serves `:text`. An entry may hold only `text`.

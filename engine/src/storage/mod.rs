@@ -15,6 +15,8 @@ pub mod contract;
 pub use index::{IndexEntry, IndexValue};
 
 use async_trait::async_trait;
+
+use crate::search::query::SearchQuery;
 use time::OffsetDateTime;
 
 /// Errors a store reports. The engine maps them to [`crate::Error`].
@@ -29,6 +31,12 @@ pub enum StoreError {
     /// The store returned something that makes no sense (corrupt row, bad JSON...).
     #[error("{0}")]
     Corrupt(String),
+    /// A search asks for something this store cannot answer (a clear error, never a wrong answer).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The store gave up on a statement that ran past its time budget.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// How a version came to be; history entries report it as `request.method`.
@@ -122,6 +130,15 @@ pub struct HistoryPage {
     pub snapshot: u64,
 }
 
+/// A resource a search matched: the version that was current when the search ran, so pages
+/// read later show the result set as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SearchMatch {
+    pub resource_type: String,
+    pub id: String,
+    pub version: u64,
+}
+
 /// A FHIR store.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -141,6 +158,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// A page of history.
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;
+
+    /// The current, non-deleted resources matching `query`'s clauses (and compartment), ordered by
+    /// its `_sort` keys, then by type and id; at most `limit`. Result parameters other than
+    /// `_sort` are the engine's business.
+    async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError>;
+
+    /// How many resources [`Store::search`] would match without a limit.
+    async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError>;
 
     /// Whether the store is reachable and answering.
     async fn health(&self) -> Result<(), StoreError>;

@@ -30,7 +30,7 @@ pub(super) fn values(item: &Item<'_>) -> Vec<IndexValue> {
 }
 
 fn string(text: &str) -> IndexValue {
-    IndexValue::String { value: normalize(text) }
+    IndexValue::String { value: normalize(text), exact: text.to_owned() }
 }
 
 /// Lowercases and strips the diacritics of Latin-1 and Latin Extended-A letters
@@ -98,7 +98,7 @@ mod tests {
         let got: Vec<_> = values(&item)
             .into_iter()
             .map(|v| match v {
-                IndexValue::String { value } => value,
+                IndexValue::String { value, .. } => value,
                 _ => String::new(),
             })
             .collect();

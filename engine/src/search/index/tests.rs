@@ -9,7 +9,7 @@ fn extracts_by_the_spec_expressions_only() {
     let patient = json!({"resourceType": "Patient", "id": "x", "active": true, "name": [{"family": "Müller"}]});
     let entries = extract(Definitions::r4(), &patient);
     let family: Vec<_> = entries.iter().filter(|e| e.param == "family").map(|e| &e.value).collect();
-    assert_eq!(family, [&IndexValue::String { value: "muller".into() }]);
+    assert_eq!(family, [&IndexValue::String { value: "muller".into(), exact: "Müller".into() }]);
     assert!(entries.contains(&IndexEntry {
         param: "_id".into(),
         value: IndexValue::Token { system: None, code: Some("x".into()), text: None }

@@ -12,6 +12,19 @@ pub struct SearchQuery {
     pub resource_type: Option<String>,
     pub clauses: Vec<Clause>,
     pub result: ResultParams,
+    /// A compartment search (`GET Patient/123/Observation`): only resources in that compartment.
+    pub compartment: Option<Compartment>,
+}
+
+/// A compartment (compartmentdefinition.html): resources whose `params` refer to the
+/// compartment's owner. A compartment owner also belongs to its own compartment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compartment {
+    /// The owner's type and id (`Patient`, `123`).
+    pub resource_type: String,
+    pub id: String,
+    /// The reference parameters that put a resource of each searched type in the compartment.
+    pub params: Vec<(String, Vec<String>)>,
 }
 
 /// One query parameter: at least one of its alternatives (the comma-separated values) must hold.

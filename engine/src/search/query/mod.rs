@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::outcome::{Issue, IssueType};
 
 pub use expr::{
-    Chain, Clause, Has, Predicate, ReferenceTarget, SearchQuery, StringMatch, Token, TokenSystem, UriMatch,
+    Chain, Clause, Compartment, Has, Predicate, ReferenceTarget, SearchQuery, StringMatch, Token, TokenSystem, UriMatch,
 };
 pub use prefix::Prefix;
 pub use render::to_query_string;
@@ -80,7 +80,7 @@ pub fn parse(
     if !issues.is_empty() {
         return Err(Error::BadRequest(issues));
     }
-    let query = SearchQuery { resource_type: resource_type.map(str::to_owned), clauses, result };
+    let query = SearchQuery { resource_type: resource_type.map(str::to_owned), clauses, result, compartment: None };
     Ok(ParsedSearch { query, ignored })
 }
 

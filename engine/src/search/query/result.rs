@@ -34,15 +34,7 @@ pub enum Total {
     Accurate,
 }
 
-/// `_summary`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Summary {
-    True,
-    False,
-    Text,
-    Data,
-    Count,
-}
+pub use crate::format::Summary;
 
 /// `_include=Source:param[:Target]` (or `*`), `:iterate` to follow included resources too.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -115,7 +115,10 @@ pub async fn put(store: &dyn Store, version: ResourceVersion) {
 /// A few index entries of every type, for the index case.
 pub fn sample_index() -> Vec<IndexEntry> {
     vec![
-        IndexEntry { param: "family".into(), value: IndexValue::String { value: "chalmers".into() } },
+        IndexEntry {
+            param: "family".into(),
+            value: IndexValue::String { value: "chalmers".into(), exact: "Chalmers".into() },
+        },
         IndexEntry {
             param: "identifier".into(),
             value: IndexValue::Token {
@@ -160,7 +163,10 @@ pub fn sample_index() -> Vec<IndexEntry> {
         },
         IndexEntry { param: "url".into(), value: IndexValue::Uri { value: "http://example.org/fhir".into() } },
         // The same parameter twice: a resource may have several values for one parameter.
-        IndexEntry { param: "family".into(), value: IndexValue::String { value: "windsor".into() } },
+        IndexEntry {
+            param: "family".into(),
+            value: IndexValue::String { value: "windsor".into(), exact: "Windsor".into() },
+        },
     ]
 }
 

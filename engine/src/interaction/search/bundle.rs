@@ -1,0 +1,116 @@
+//! The `searchset` Bundle of one page (bundle.html, search.html "Paging"): matches, included
+//! resources and notes as entries, `total` when known, and `self` / `first` / `previous` /
+//! `next` / `last` links.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::include;
+use super::pages::Snapshot;
+use crate::definitions::Definitions;
+use crate::error::{Error, Result};
+use crate::format::{Summary, apply_elements, apply_summary};
+use crate::interaction::{Engine, Request, Response};
+use crate::outcome::OperationOutcome;
+use crate::resource::format_instant;
+use crate::search::query::ResultParams;
+use crate::storage::ResourceVersion;
+
+/// The bundle of `count` matches of `snapshot` from `offset`.
+pub(super) async fn page(
+    engine: &Engine,
+    request: &Request,
+    snapshot: &Arc<Snapshot>,
+    offset: usize,
+    count: usize,
+) -> Result<Response> {
+    let store = &engine.store;
+    let end = offset.saturating_add(count).min(snapshot.matches.len());
+    let mut matches = Vec::with_capacity(end.saturating_sub(offset));
+    for m in snapshot.matches.get(offset..end).unwrap_or_default() {
+        // The version that matched; a store keeps every version, so it is always there.
+        if let Some(version) = store.vread(&m.resource_type, &m.id, m.version).await? {
+            matches.push(version);
+        }
+    }
+    let result = &snapshot.query.result;
+    let included = include::resolve(engine, result, &matches).await?;
+
+    let mut entries = Vec::with_capacity(matches.len() + included.len() + 1);
+    for version in &matches {
+        entries.push(entry(request, version, result, "match")?);
+    }
+    for version in &included {
+        entries.push(entry(request, version, result, "include")?);
+    }
+    if !snapshot.notes.is_empty() {
+        let outcome = OperationOutcome { issues: snapshot.notes.clone() };
+        entries.push(json!({ "resource": outcome.to_json(), "search": { "mode": "outcome" } }));
+    }
+
+    let base = request.url(&snapshot.path);
+    let base = base.trim_end_matches('/');
+    let link = |relation: &str, offset: usize| {
+        let url = format!("{base}?_page={}", engine.pages.issue(snapshot, offset, count));
+        json!({ "relation": relation, "url": url })
+    };
+    let mut links = Vec::new();
+    if offset == 0 {
+        let query = &snapshot.self_query;
+        let url = if query.is_empty() { base.to_owned() } else { format!("{base}?{query}") };
+        links.push(json!({ "relation": "self", "url": url }));
+    } else {
+        links.push(link("self", offset));
+    }
+    let total = snapshot.matches.len();
+    if count > 0 && total > count {
+        links.push(link("first", 0));
+        if offset > 0 {
+            links.push(link("previous", offset.saturating_sub(count)));
+        }
+        if end < total {
+            links.push(link("next", end));
+        }
+        links.push(link("last", (total - 1) / count * count));
+    }
+
+    let mut bundle = json!({
+        "resourceType": "Bundle",
+        "id": (engine.config.ids)(),
+        "meta": { "lastUpdated": format_instant(engine.now()) },
+        "type": "searchset",
+    });
+    if let Some(total) = snapshot.total {
+        bundle["total"] = json!(total);
+    }
+    bundle["link"] = Value::Array(links);
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    Ok(Response::json(200, bundle))
+}
+
+/// One entry: the resource (shaped by `_summary` / `_elements`) and its search mode.
+fn entry(request: &Request, version: &ResourceVersion, result: &ResultParams, mode: &str) -> Result<Value> {
+    let path = format!("{}/{}", version.resource_type, version.id);
+    let json = version.json.as_deref().unwrap_or("{}");
+    let mut resource: Value = serde_json::from_str(json)
+        .map_err(|e| Error::Internal(format!("stored `{path}` (version {}) is not JSON: {e}", version.version)))?;
+    if let Some(map) = resource.as_object_mut() {
+        shape(map, &version.resource_type, result);
+    }
+    Ok(json!({ "fullUrl": request.url(&path), "resource": resource, "search": { "mode": mode } }))
+}
+
+/// Applies `_summary` or `_elements`.
+fn shape(resource: &mut Map<String, Value>, resource_type: &str, result: &ResultParams) {
+    let defs = Definitions::r4();
+    let mandatory = |e: &str| defs.is_mandatory_element(resource_type, e);
+    match result.summary {
+        Some(Summary::False) | Some(Summary::Count) => {}
+        Some(summary) => apply_summary(resource, summary, |e| defs.is_summary_element(resource_type, e), mandatory),
+        None if !result.elements.is_empty() => apply_elements(resource, &result.elements, mandatory),
+        None => {}
+    }
+}

@@ -1,0 +1,173 @@
+//! search (<https://hl7.org/fhir/R4/search.html>): `GET [type]?`, `POST [type]/_search`, system
+//! search `GET [base]?` (with `_type`) and compartment search `GET Patient/[id]/[type]?`.
+//!
+//! The query is parsed into the backend-neutral expression and the store returns every match
+//! (its current version, up to [`EngineConfig::search_max_results`](super::EngineConfig)) in
+//! one statement. Those matches are the result set: pages are slices of it, read at the
+//! versions that matched, so paging shows the result set as it was when the search ran: no
+//! duplicates, no gaps, whatever is written in between. Page links carry an opaque random
+//! token ([`pages`]); a token the server did not issue, or one that expired, gets a 410.
+
+mod bundle;
+mod include;
+mod pages;
+
+use std::sync::Arc;
+
+use super::{Engine, Method, Request, Response, parse_query};
+use crate::definitions::Definitions;
+use crate::error::{Error, Result};
+use crate::outcome::{Issue, IssueType};
+use crate::search::query::{self, Compartment, SearchQuery, Summary, Total};
+
+pub(crate) use pages::Pages;
+use pages::Snapshot;
+
+/// Where a search runs.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Scope<'a> {
+    /// `[type]?` and `[type]/_search`.
+    Type(&'a str),
+    /// `[base]?` and `[base]/_search`.
+    System,
+    /// `[compartment]/[id]/[type]?`; `resource_type` is `None` for `*`.
+    Compartment { owner_type: &'a str, owner_id: &'a str, resource_type: Option<&'a str> },
+}
+
+impl Scope<'_> {
+    fn resource_type(&self) -> Option<&str> {
+        match self {
+            Self::Type(t) => Some(t),
+            Self::System => None,
+            Self::Compartment { resource_type, .. } => *resource_type,
+        }
+    }
+
+    /// The path searches of this scope are written at, for links.
+    fn path(&self) -> String {
+        match self {
+            Self::Type(t) => (*t).to_owned(),
+            Self::System => String::new(),
+            Self::Compartment { owner_type, owner_id, resource_type } => {
+                format!("{owner_type}/{owner_id}/{}", resource_type.unwrap_or("*"))
+            }
+        }
+    }
+}
+
+pub(super) async fn handle(engine: &Engine, request: &Request, scope: Scope<'_>) -> Result<Response> {
+    if let Some(token) = request.param("_page") {
+        let (snapshot, offset, count) = engine.pages.page(token).ok_or_else(|| {
+            Error::Gone("this search page has expired or was never issued by this server: run the search again".into())
+        })?;
+        return bundle::page(engine, request, &snapshot, offset, count).await;
+    }
+    let defs = Definitions::r4();
+    let params = params(request)?;
+    let parsed = query::parse(defs, scope.resource_type(), &params, handling_strict(request))?;
+    let mut query = parsed.query;
+    if let Scope::Compartment { owner_type, owner_id, resource_type } = scope {
+        query.compartment = Some(compartment(defs, owner_type, owner_id, resource_type)?);
+    }
+    let mut notes: Vec<Issue> = parsed
+        .ignored
+        .iter()
+        .map(|(key, value, why)| Issue::warning(IssueType::NotSupported, format!("`{key}={value}` was ignored: {why}")))
+        .collect();
+    let budget = engine.config.search_timeout;
+    let run = run(engine, request, query, scope.path(), &mut notes);
+    match tokio::time::timeout(budget, run).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout(format!(
+            "the search did not finish within {} s: narrow it with more selective parameters",
+            budget.as_secs_f32()
+        ))),
+    }
+}
+
+async fn run(
+    engine: &Engine,
+    request: &Request,
+    query: SearchQuery,
+    path: String,
+    notes: &mut Vec<Issue>,
+) -> Result<Response> {
+    let store = &engine.store;
+    let self_query = query::to_query_string(&query);
+    if query.result.summary == Some(Summary::Count) || query.result.count == Some(0) {
+        let total = store.count(&query).await?;
+        let snapshot =
+            Snapshot { query, matches: Vec::new(), total: Some(total), path, self_query, notes: notes.clone() };
+        return bundle::page(engine, request, &Arc::new(snapshot), 0, 0).await;
+    }
+    let cap = engine.config.search_max_results;
+    let mut matches = store.search(&query, cap.saturating_add(1)).await?;
+    let truncated = matches.len() > cap as usize;
+    matches.truncate(cap as usize);
+    if truncated {
+        notes.push(Issue::warning(
+            IssueType::TooCostly,
+            format!("the search matched more than {cap} resources; only the first {cap} can be paged through"),
+        ));
+    }
+    let total = match query.result.total {
+        Some(Total::None) => None,
+        _ if !truncated => Some(matches.len() as u64),
+        Some(Total::Accurate | Total::Estimate) => Some(store.count(&query).await?),
+        None => None,
+    };
+    let count = page_size(engine, &query);
+    let snapshot = Arc::new(Snapshot { query, matches, total, path, self_query, notes: notes.clone() });
+    bundle::page(engine, request, &snapshot, 0, count).await
+}
+
+/// `_count`, or the default page size, at most the largest page size.
+fn page_size(engine: &Engine, query: &SearchQuery) -> usize {
+    let count = query.result.count.unwrap_or(engine.config.default_page_size).min(engine.config.max_page_size);
+    count as usize
+}
+
+/// The search parameters: the query string, and for `POST _search` the form body as well.
+fn params(request: &Request) -> Result<Vec<(String, String)>> {
+    let mut params = request.query.clone();
+    if request.method == Method::Post && !request.body.is_empty() {
+        let form = request.headers.content_type.as_deref().is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        });
+        if !form {
+            return Err(Error::UnsupportedMediaType(
+                "`_search` takes its parameters as `application/x-www-form-urlencoded`".into(),
+            ));
+        }
+        let body = std::str::from_utf8(&request.body)
+            .map_err(|_| Error::bad_request("the `_search` form body is not UTF-8"))?;
+        params.extend(parse_query(body));
+    }
+    Ok(params)
+}
+
+/// `Prefer: handling=strict` (search.html "Handling Errors"); lenient otherwise.
+fn handling_strict(request: &Request) -> bool {
+    request
+        .headers
+        .prefer
+        .as_deref()
+        .is_some_and(|prefer| prefer.split([',', ';']).any(|part| part.trim().trim_matches('"') == "handling=strict"))
+}
+
+/// The compartment of `owner_type/owner_id` restricted to `resource_type` (all its types for `*`).
+fn compartment(
+    defs: &Definitions,
+    owner_type: &str,
+    owner_id: &str,
+    resource_type: Option<&str>,
+) -> Result<Compartment> {
+    let definition =
+        defs.compartment(owner_type).ok_or_else(|| Error::NotFound(format!("`{owner_type}` is not a compartment")))?;
+    let params = definition
+        .resources()
+        .filter(|(t, params)| resource_type.is_none_or(|r| r == *t) && !params.is_empty())
+        .map(|(t, params)| (t.to_owned(), params.to_vec()))
+        .collect();
+    Ok(Compartment { resource_type: owner_type.to_owned(), id: owner_id.to_owned(), params })
+}
