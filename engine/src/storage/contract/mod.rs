@@ -15,9 +15,11 @@
 
 mod basics;
 mod history;
+mod search;
 
 pub use basics::*;
 pub use history::*;
+pub use search::*;
 
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -56,6 +58,18 @@ macro_rules! store_contract {
             history_at,
             history_paging,
             history_snapshot_hides_later_writes,
+            search_string_modes,
+            search_token_forms,
+            search_reference_forms,
+            search_date_prefixes,
+            search_number_quantity,
+            search_uri_modes,
+            search_chains_and_has,
+            search_sort,
+            search_common_parameters,
+            search_sees_current_versions,
+            search_compartments_and_types,
+            search_unsupported_is_an_error,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
