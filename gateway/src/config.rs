@@ -67,6 +67,12 @@ pub struct FhirConfig {
     pub default_page_size: u32,
     /// Largest page size a client may ask for.
     pub max_page_size: u32,
+    /// Most matches a search keeps for paging (beyond: cut, with a warning in the bundle).
+    pub search_max_results: u32,
+    /// How long a search may run before it ends with a timeout OperationOutcome.
+    pub search_timeout_seconds: u64,
+    /// How long a search's page links stay valid after their last use.
+    pub search_page_ttl_seconds: u64,
 }
 
 /// Logging.
@@ -106,7 +112,15 @@ impl Default for StoreConfig {
 
 impl Default for FhirConfig {
     fn default() -> Self {
-        Self { update_create: true, version_unchanged_updates: false, default_page_size: 10, max_page_size: 1000 }
+        Self {
+            update_create: true,
+            version_unchanged_updates: false,
+            default_page_size: 10,
+            max_page_size: 1000,
+            search_max_results: 10_000,
+            search_timeout_seconds: 20,
+            search_page_ttl_seconds: 600,
+        }
     }
 }
 
@@ -172,6 +186,9 @@ impl Config {
                 "FHIRGATE_VERSION_UNCHANGED_UPDATES" => self.fhir.version_unchanged_updates = parsed(name, value)?,
                 "FHIRGATE_DEFAULT_PAGE_SIZE" => self.fhir.default_page_size = parsed(name, value)?,
                 "FHIRGATE_MAX_PAGE_SIZE" => self.fhir.max_page_size = parsed(name, value)?,
+                "FHIRGATE_SEARCH_MAX_RESULTS" => self.fhir.search_max_results = parsed(name, value)?,
+                "FHIRGATE_SEARCH_TIMEOUT_SECONDS" => self.fhir.search_timeout_seconds = parsed(name, value)?,
+                "FHIRGATE_SEARCH_PAGE_TTL_SECONDS" => self.fhir.search_page_ttl_seconds = parsed(name, value)?,
                 "FHIRGATE_LOG_FORMAT" => self.log.format = value.clone(),
                 "FHIRGATE_LOG_LEVEL" => self.log.level = value.clone(),
                 _ => {}
@@ -196,6 +213,9 @@ impl Config {
         }
         if self.fhir.default_page_size == 0 || self.fhir.max_page_size < self.fhir.default_page_size {
             return bad("page sizes must be positive, with `max_page_size` >= `default_page_size`".into());
+        }
+        if self.fhir.search_max_results == 0 || self.fhir.search_timeout_seconds == 0 {
+            return bad("`fhir.search_max_results` and `fhir.search_timeout_seconds` must be positive".into());
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return bad(format!("`log.format` must be `text` or `json`, not `{}`", self.log.format));

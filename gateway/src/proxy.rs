@@ -52,6 +52,9 @@ impl FhirGateway {
                     version_unchanged_updates: fhir.version_unchanged_updates,
                     default_page_size: fhir.default_page_size,
                     max_page_size: fhir.max_page_size,
+                    search_max_results: fhir.search_max_results,
+                    search_timeout: Duration::from_secs(fhir.search_timeout_seconds),
+                    search_page_ttl: Duration::from_secs(fhir.search_page_ttl_seconds),
                     ..EngineConfig::default()
                 };
                 Ok(Arc::new(Engine::new(config, store)))

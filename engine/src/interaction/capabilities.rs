@@ -4,23 +4,35 @@
 use serde_json::{Value, json};
 
 use super::{Engine, Request, Response};
-use crate::definitions::Definitions;
+use crate::definitions::{Definitions, SearchParamType};
 use crate::error::Result;
 use crate::resource::format_instant;
 
 /// The type-level and instance-level interactions every resource type supports.
-const RESOURCE_INTERACTIONS: [&str; 7] =
-    ["read", "vread", "update", "delete", "history-instance", "history-type", "create"];
+const RESOURCE_INTERACTIONS: [&str; 8] =
+    ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"];
 
 /// The system-level interactions supported.
-const SYSTEM_INTERACTIONS: [&str; 1] = ["history-system"];
+const SYSTEM_INTERACTIONS: [&str; 2] = ["history-system", "search-system"];
+
+/// The extension that lists a search parameter of the specification this server does not
+/// support, with the reason (`code: reason`), so that no client mistakes it for a supported one.
+const UNSUPPORTED_PARAM: &str = "https://fhirgate.dev/fhir/StructureDefinition/unsupported-search-param";
+
+/// What the search implementation leaves out, for `rest.documentation`.
+const SEARCH_LIMITS: &str = "Search: every parameter listed per resource works with the modifiers and prefixes of \
+search.html, except `:in`, `:not-in`, `:above` and `:below` on tokens (no terminology service; answered with a \
+400 not-supported OperationOutcome, never ignored). Parameters of type `special` (`near`, `_text`, `_content`, \
+`_list`, `_query`, `_filter`...) are not supported and are listed per resource in the extension \
+`https://fhirgate.dev/fhir/StructureDefinition/unsupported-search-param`.";
 
 pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     let interactions = |codes: &[&str]| -> Vec<Value> { codes.iter().map(|c| json!({ "code": c })).collect() };
-    let resources: Vec<Value> = Definitions::r4()
+    let defs = Definitions::r4();
+    let resources: Vec<Value> = defs
         .resource_types()
         .map(|t| {
-            json!({
+            let mut resource = json!({
                 "type": t,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
                 "interaction": interactions(&RESOURCE_INTERACTIONS),
@@ -31,7 +43,9 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
                 "conditionalRead": "full-support",
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
-            })
+            });
+            search_capabilities(defs, t, &mut resource);
+            resource
         })
         .collect();
     let statement = json!({
@@ -49,9 +63,44 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
+            "documentation": SEARCH_LIMITS,
             "resource": resources,
             "interaction": interactions(&SYSTEM_INTERACTIONS),
         }],
     });
     Ok(Response::json(200, statement))
+}
+
+/// `searchParam`, `searchInclude`, `searchRevInclude` and the unsupported parameters of one type.
+fn search_capabilities(defs: &Definitions, resource_type: &str, resource: &mut Value) {
+    let mut params = Vec::new();
+    let mut unsupported = Vec::new();
+    let mut includes = vec![json!("*")];
+    for param in defs.search_params(resource_type) {
+        if param.kind == SearchParamType::Special {
+            unsupported.push(json!({
+                "url": UNSUPPORTED_PARAM,
+                "valueString": format!("{}: special parameters need logic of their own, not built", param.code),
+            }));
+            continue;
+        }
+        if param.kind == SearchParamType::Reference {
+            includes.push(json!(format!("{resource_type}:{}", param.code)));
+        }
+        params.push(json!({ "name": param.code, "definition": param.url, "type": param.kind.code() }));
+    }
+    let mut revincludes: Vec<Value> = Vec::new();
+    for source in defs.resource_types() {
+        for param in defs.search_params(source) {
+            if param.kind == SearchParamType::Reference && param.target.iter().any(|t| t == resource_type) {
+                revincludes.push(json!(format!("{source}:{}", param.code)));
+            }
+        }
+    }
+    resource["searchParam"] = Value::Array(params);
+    resource["searchInclude"] = Value::Array(includes);
+    resource["searchRevInclude"] = Value::Array(revincludes);
+    if !unsupported.is_empty() {
+        resource["extension"] = Value::Array(unsupported);
+    }
 }
