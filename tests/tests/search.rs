@@ -1,0 +1,221 @@
+//! End-to-end: search through the real binary (search.html): paging that holds still while
+//! writes happen, opaque page links, strict and lenient handling, `POST _search`, result
+//! parameters, and the CapabilityStatement's account of what is searchable.
+
+use std::collections::BTreeSet;
+
+use fhirgate_e2e::{Reply, Server, TestResult, temp_dir};
+use serde_json::{Value, json};
+
+fn patient(family: &str) -> Value {
+    json!({ "resourceType": "Patient", "name": [{ "family": family }], "gender": "other" })
+}
+
+/// `id`s of the `match` entries of a searchset.
+fn matches(bundle: &Value) -> Vec<String> {
+    let list = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or_default();
+    list.iter()
+        .filter(|e| e["search"]["mode"] == "match")
+        .filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The URL of link `relation`, as a path below the base.
+fn link(server: &Server, bundle: &Value, relation: &str) -> Option<String> {
+    let links = bundle["link"].as_array()?;
+    let url = links.iter().find(|l| l["relation"] == relation)?["url"].as_str()?;
+    url.strip_prefix(&server.base()).map(|p| p.trim_start_matches('/').to_owned())
+}
+
+fn ok_json(reply: Reply) -> TestResult<Value> {
+    if reply.status != 200 {
+        return Err(format!("expected 200, got {}: {}", reply.status, reply.body).into());
+    }
+    reply.json()
+}
+
+#[test]
+fn pages_hold_still_while_writes_happen() -> TestResult {
+    let s = Server::start("search-paging")?;
+    let mut ids = Vec::new();
+    for n in 0..25 {
+        let created = s.post("Patient", &patient(&format!("Pager{n:02}")))?.json()?;
+        ids.push(created["id"].as_str().ok_or("no id")?.to_owned());
+    }
+    let first = ok_json(s.get("Patient?family=pager&_sort=family&_count=10")?)?;
+    assert_eq!(first["total"], 25);
+    let mut seen = matches(&first);
+    assert_eq!(seen.len(), 10);
+    assert!(link(&s, &first, "previous").is_none());
+
+    // Between pages: rename one not yet seen so it would sort first, delete one not yet seen,
+    // and add a new match. None of it may move the pages of the search already running.
+    let later = &ids[20];
+    let mut renamed = patient("Pager--first");
+    renamed["id"] = json!(later);
+    assert_eq!(s.put(&format!("Patient/{later}"), &renamed)?.status, 200);
+    assert_eq!(s.delete(&format!("Patient/{}", ids[24]))?.status, 204);
+    assert_eq!(s.post("Patient", &patient("Pager99"))?.status, 201);
+
+    let mut next = link(&s, &first, "next");
+    let mut pages = 1;
+    while let Some(path) = next {
+        assert!(path.starts_with("Patient?_page="), "opaque page link: {path}");
+        let page = ok_json(s.get(&path)?)?;
+        assert_eq!(page["total"], 25, "total is the total of the result set");
+        assert!(link(&s, &page, "previous").is_some());
+        seen.extend(matches(&page));
+        next = link(&s, &page, "next");
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 25, "no duplicates: {seen:?}");
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>(), ids.iter().collect::<BTreeSet<_>>(), "no gaps");
+    // The pages show the versions that matched: the renamed one still as it was.
+    let last = ok_json(s.get(&link(&s, &first, "last").ok_or("no last link")?)?)?;
+    let names: Vec<&str> = last["entry"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e["resource"]["name"][0]["family"].as_str())
+        .collect();
+    assert_eq!(names, ["Pager20", "Pager21", "Pager22", "Pager23", "Pager24"]);
+
+    // A new search sees the writes.
+    let fresh = ok_json(s.get("Patient?family=pager&_sort=family&_count=1")?)?;
+    assert_eq!(fresh["total"], 25);
+    assert_eq!(fresh["entry"][0]["resource"]["name"][0]["family"], "Pager--first");
+    Ok(())
+}
+
+#[test]
+fn page_links_cannot_be_forged() -> TestResult {
+    let s = Server::start("search-tokens")?;
+    for n in 0..3 {
+        s.post("Patient", &patient(&format!("T{n}")))?;
+    }
+    let first = ok_json(s.get("Patient?_count=1")?)?;
+    let next = link(&s, &first, "next").ok_or("no next link")?;
+    let forged = format!("{}0", next);
+    for path in ["Patient?_page=nonsense", forged.as_str()] {
+        let r = s.get(path)?;
+        assert_eq!(r.status, 410, "{path}: {}", r.body);
+        assert_eq!(r.outcome_issues()?[0]["severity"], "error");
+    }
+    assert_eq!(s.get(&next)?.status, 200, "the real link still works");
+    Ok(())
+}
+
+#[test]
+fn unknown_parameters_lenient_or_strict() -> TestResult {
+    let s = Server::start("search-handling")?;
+    s.post("Patient", &patient("Lenient"))?;
+    let bundle = ok_json(s.get("Patient?family=lenient&frobnicate=1")?)?;
+    assert_eq!(matches(&bundle).len(), 1);
+    let self_link = link(&s, &bundle, "self").ok_or("no self link")?;
+    assert_eq!(self_link, "Patient?family=lenient", "the self link shows only what was applied");
+    let entries = bundle["entry"].as_array().ok_or("no entries")?;
+    let outcome = entries.iter().find(|e| e["search"]["mode"] == "outcome").ok_or("no outcome entry")?;
+    assert!(outcome["resource"]["issue"][0]["diagnostics"].as_str().unwrap_or("").contains("frobnicate"));
+
+    let r = s.get_with("Patient?family=lenient&frobnicate=1", &[("Prefer", "handling=strict")])?;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.outcome_issues()?[0]["diagnostics"].as_str().unwrap_or("").contains("frobnicate"));
+
+    for bad in ["Patient?birthdate=yesterday", "Patient?_count=lots", "?_type=Nonsense", "Patient?_has:Foo:bar:baz=1"] {
+        let r = s.get(bad)?;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(!r.outcome_issues()?.is_empty());
+    }
+    // Understood but not supported: an error, never silently ignored.
+    let r = s.get("Patient?gender:in=http://hl7.org/fhir/ValueSet/administrative-gender")?;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.outcome_issues()?[0]["code"], "not-supported");
+    let r = s.get("Observation/x/Patient")?;
+    assert_eq!(r.status, 404, "Observation is not a compartment: {}", r.body);
+    Ok(())
+}
+
+#[test]
+fn post_search_matches_get() -> TestResult {
+    let s = Server::start("search-post")?;
+    for family in ["Alpha", "Beta"] {
+        s.post("Patient", &patient(family))?;
+    }
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let r = s.send("POST", "Patient/_search", Some(b"family=alp"), &form)?;
+    let posted = ok_json(r)?;
+    let got = ok_json(s.get("Patient?family=alp")?)?;
+    assert_eq!(matches(&posted), matches(&got));
+    assert_eq!(matches(&posted).len(), 1);
+    // Query string and body combine.
+    let both = ok_json(s.send("POST", "Patient/_search?gender=other", Some(b"family=beta"), &form)?)?;
+    assert_eq!(matches(&both).len(), 1);
+    let system = ok_json(s.send("POST", "_search", Some(b"_type=Patient&family=beta"), &form)?)?;
+    assert_eq!(matches(&system), matches(&both));
+    let r = s.send("POST", "Patient/_search", Some(b"{}"), &[("Content-Type", "application/fhir+json")])?;
+    assert_eq!(r.status, 415, "{}", r.body);
+    Ok(())
+}
+
+#[test]
+fn result_parameters_shape_the_bundle() -> TestResult {
+    let s = Server::start("search-results")?;
+    for n in 0..4 {
+        let mut p = patient(&format!("Shape{n}"));
+        p["birthDate"] = json!(format!("200{n}-01-01"));
+        p["text"] = json!({ "status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>" });
+        s.post("Patient", &p)?;
+    }
+    let counted = ok_json(s.get("Patient?_summary=count")?)?;
+    assert_eq!(counted["total"], 4);
+    assert!(counted.get("entry").is_none());
+    assert_eq!(ok_json(s.get("Patient?_count=0")?)?["total"], 4);
+    assert!(ok_json(s.get("Patient?_total=none")?)?.get("total").is_none());
+    let elements = ok_json(s.get("Patient?_elements=birthDate&_sort=-birthdate")?)?;
+    let first = &elements["entry"][0]["resource"];
+    assert_eq!(first["birthDate"], "2003-01-01");
+    assert!(first.get("name").is_none() && first.get("text").is_none());
+    assert_eq!(first["meta"]["tag"][0]["code"], "SUBSETTED");
+    let summary = ok_json(s.get("Patient?_summary=true&_count=1")?)?;
+    assert!(summary["entry"][0]["resource"].get("text").is_none(), "text is not a summary element");
+    assert!(summary["entry"][0]["resource"].get("name").is_some());
+    Ok(())
+}
+
+#[test]
+fn a_search_matching_more_than_the_limit_says_so() -> TestResult {
+    let dir = temp_dir("search-limit")?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_SEARCH_MAX_RESULTS", "5")])?;
+    for n in 0..8 {
+        s.post("Patient", &patient(&format!("Many{n}")))?;
+    }
+    let bundle = ok_json(s.get("Patient?_count=10&_total=accurate")?)?;
+    assert_eq!(bundle["total"], 8, "the accurate total counts every match");
+    assert_eq!(matches(&bundle).len(), 5);
+    let entries = bundle["entry"].as_array().ok_or("no entries")?;
+    let outcome = entries.iter().find(|e| e["search"]["mode"] == "outcome").ok_or("no warning")?;
+    assert_eq!(outcome["resource"]["issue"][0]["code"], "too-costly");
+    Ok(())
+}
+
+#[test]
+fn capability_statement_lists_search() -> TestResult {
+    let s = Server::start("search-metadata")?;
+    let cs = ok_json(s.get("metadata")?)?;
+    let resources = cs["rest"][0]["resource"].as_array().ok_or("no resources")?;
+    let of = |t: &str| resources.iter().find(|r| r["type"] == t).cloned().unwrap_or(Value::Null);
+    let patient = of("Patient");
+    assert!(patient["interaction"].as_array().is_some_and(|i| i.iter().any(|x| x["code"] == "search-type")));
+    let params = patient["searchParam"].as_array().ok_or("no searchParam")?;
+    for name in ["family", "birthdate", "identifier", "organization", "_id", "_lastUpdated"] {
+        assert!(params.iter().any(|p| p["name"] == name), "Patient lists `{name}`");
+    }
+    assert!(patient["searchRevInclude"].as_array().is_some_and(|r| r.iter().any(|x| x == "Observation:subject")));
+    let location = of("Location");
+    let unsupported = location["extension"].as_array().ok_or("no unsupported list")?;
+    assert!(unsupported.iter().any(|e| e["valueString"].as_str().is_some_and(|v| v.starts_with("near:"))));
+    assert!(!location["searchParam"].as_array().ok_or("no params")?.iter().any(|p| p["name"] == "near"));
+    Ok(())
+}
