@@ -1,3 +1,9 @@
-//! Touchstone-style TestScript runner. The runner lands with the conformance issue; the corpus it
-//! will run lives in `conformance/testscripts/`, and `tests/testscripts.rs` keeps every script a
-//! valid R4 TestScript until then.
+//! fhirgate's Touchstone-style TestScript runner: loads R4 TestScripts (JSON or XML), runs them
+//! against any FHIR R4 server over HTTP, and writes TestReports, JUnit XML and an HTML page.
+//! It knows nothing of the gateway; the binary `fhirgate-conformance` is its command line.
+//! The corpus of fhirgate's own scripts lives in `conformance/testscripts/`.
+
+pub mod error;
+pub mod xml;
+
+pub use error::{Error, Result};
