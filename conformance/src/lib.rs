@@ -7,3 +7,5 @@ pub mod error;
 pub mod xml;
 
 pub use error::{Error, Result};
+pub mod vars;
+pub mod xpath;
