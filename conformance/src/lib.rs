@@ -9,3 +9,6 @@ pub mod xml;
 pub use error::{Error, Result};
 pub mod vars;
 pub mod xpath;
+pub mod http;
+pub mod script;
+pub mod run;
