@@ -62,6 +62,19 @@ impl Runner {
         Self { options, client }
     }
 
+    /// Runs every TestScript found under `paths` (see [`crate::script::discover`]), in order. A
+    /// script that cannot be loaded is a failed result, not an error; only unreadable paths are.
+    pub fn run_paths(&self, paths: &[std::path::PathBuf]) -> crate::Result<Vec<ScriptResult>> {
+        let files = crate::script::discover(paths)?;
+        Ok(files
+            .iter()
+            .map(|path| match Script::load(path) {
+                Ok(script) => self.run(&script),
+                Err(e) => ScriptResult::not_run(path, &self.options.base_url, e.to_string()),
+            })
+            .collect())
+    }
+
     /// Runs one script; never fails as a whole: problems are in the result.
     pub fn run(&self, script: &Script) -> ScriptResult {
         let started_at = Instant::now();

@@ -113,6 +113,23 @@ pub struct ScriptResult {
 }
 
 impl ScriptResult {
+    /// The result of a script that could not be loaded.
+    pub fn not_run(path: &std::path::Path, base_url: &str, error: String) -> Self {
+        Self {
+            path: path.to_owned(),
+            id: None,
+            name: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            url: None,
+            base_url: base_url.to_owned(),
+            started: OffsetDateTime::now_utc(),
+            millis: 0,
+            error: Some(error),
+            setup: Vec::new(),
+            tests: Vec::new(),
+            teardown: Vec::new(),
+        }
+    }
+
     /// Whether the script passed: it ran, and no setup or test action failed. Teardown does not
     /// count: it cleans up after results that are already known.
     pub fn passed(&self) -> bool {
