@@ -64,11 +64,8 @@ pub struct Client {
 impl Client {
     /// A client whose requests give up after `timeout`.
     pub fn new(timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build()
-            .new_agent();
+        let agent =
+            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().new_agent();
         Self { agent }
     }
 
@@ -90,12 +87,8 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let body = response
-            .into_body()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| http_error(&e))?;
+        let body =
+            response.into_body().with_config().limit(256 * 1024 * 1024).read_to_string().map_err(|e| http_error(&e))?;
         Ok(Response::new(status, headers, body))
     }
 }

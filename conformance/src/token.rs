@@ -20,6 +20,7 @@ pub fn token_from_command(command: &str) -> Result<String> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::token_from_command;
 

@@ -169,6 +169,7 @@ fn path(x: &str) -> Translated {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::to_fhirpath;
 
@@ -177,7 +178,10 @@ mod tests {
         let cases = [
             ("fhir:Bundle/fhir:type/@value", "Bundle.type"),
             ("fhir:Patient/fhir:name/fhir:family/@value", "Patient.name.family"),
-            ("/fhir:Bundle/fhir:entry[1]/fhir:resource/fhir:Patient/fhir:id/@value", "Bundle.entry[0].resource.ofType(Patient).id"),
+            (
+                "/fhir:Bundle/fhir:entry[1]/fhir:resource/fhir:Patient/fhir:id/@value",
+                "Bundle.entry[0].resource.ofType(Patient).id",
+            ),
             (
                 "fhir:Patient/fhir:name[fhir:use/@value='official']/fhir:family/@value",
                 "Patient.name.where(use = 'official').family",
@@ -187,7 +191,10 @@ mod tests {
             ("not(fhir:Patient/fhir:active)", "(Patient.active).not()"),
             ("fhir:Patient/fhir:extension/@url", "Patient.extension.url"),
             ("fhir:Patient/fhir:gender/@value != \"male\"", "Patient.gender != 'male'"),
-            ("fhir:Bundle/fhir:total/@value >= 1 and fhir:Bundle/fhir:type/@value = 'searchset'", "Bundle.total >= 1 and Bundle.type = 'searchset'"),
+            (
+                "fhir:Bundle/fhir:total/@value >= 1 and fhir:Bundle/fhir:type/@value = 'searchset'",
+                "Bundle.total >= 1 and Bundle.type = 'searchset'",
+            ),
             ("fhir:Bundle/fhir:entry[last()]/fhir:fullUrl/@value", "Bundle.entry.last().fullUrl"),
         ];
         for (xpath, fhirpath) in cases {
@@ -204,13 +211,19 @@ mod tests {
         ]});
         let eval = |xpath: &str| {
             let expr = parse(&to_fhirpath(xpath).unwrap()).unwrap();
-            evaluate(&expr, &bundle, &Env::new()).unwrap().iter().map(|i| i.to_json().unwrap().to_string()).collect::<Vec<_>>()
+            evaluate(&expr, &bundle, &Env::new())
+                .unwrap()
+                .iter()
+                .map(|i| i.to_json().unwrap().to_string())
+                .collect::<Vec<_>>()
         };
         assert_eq!(eval("fhir:Bundle/fhir:entry/fhir:resource/fhir:Patient/fhir:id/@value"), ["\"a\""]);
         assert_eq!(eval("count(fhir:Bundle/fhir:entry)"), ["2"]);
         assert_eq!(eval("fhir:Bundle/fhir:entry[2]/fhir:resource/fhir:Observation/fhir:id/@value"), ["\"b\""]);
         assert_eq!(
-            eval("fhir:Bundle/fhir:entry/fhir:resource/fhir:Patient/fhir:name[fhir:use/@value='official']/fhir:family/@value"),
+            eval(
+                "fhir:Bundle/fhir:entry/fhir:resource/fhir:Patient/fhir:name[fhir:use/@value='official']/fhir:family/@value"
+            ),
             ["\"Chalmers\""]
         );
     }

@@ -34,7 +34,10 @@ fn outcomes(result: &ScriptResult, test: usize) -> Vec<Outcome> {
 /// Every problem of the result, for assertion messages.
 fn problems(result: &ScriptResult) -> String {
     let actions = result.setup.iter().chain(result.tests.iter().flat_map(|t| &t.actions)).chain(&result.teardown);
-    let mut out: Vec<String> = actions.filter(|a| a.outcome != Outcome::Pass).map(|a| format!("{:?} {}: {}", a.outcome, a.label, a.message)).collect();
+    let mut out: Vec<String> = actions
+        .filter(|a| a.outcome != Outcome::Pass)
+        .map(|a| format!("{:?} {}: {}", a.outcome, a.label, a.message))
+        .collect();
     out.extend(result.error.clone());
     out.join("\n")
 }
@@ -55,7 +58,10 @@ fn an_xml_script_with_every_kind_of_check_passes() -> TestResult {
     assert_eq!(requests.iter().filter(|r| r.starts_with("DELETE /Patient/")).count(), 2, "{requests:?}");
     assert!(requests.contains(&"GET /Patient/id2/_history/1".to_owned()), "vread by targetId: {requests:?}");
     let update = result.tests[2].actions[0].exchange.as_ref().ok_or("no exchange")?;
-    assert!(update.request.body.as_deref().is_some_and(|b| b.contains("<id value=\"id2\"/>")), "the XML fixture is sent as XML, substituted");
+    assert!(
+        update.request.body.as_deref().is_some_and(|b| b.contains("<id value=\"id2\"/>")),
+        "the XML fixture is sent as XML, substituted"
+    );
 
     let report = test_report(&result);
     assert_eq!(report["result"], "pass");
@@ -72,7 +78,11 @@ fn a_failed_assertion_ends_its_test_only() -> TestResult {
     assert_eq!(outcomes(&result, 0), [Outcome::Pass, Outcome::Fail, Outcome::Skip]);
     assert_eq!(outcomes(&result, 1), [Outcome::Pass, Outcome::Pass]);
     assert_eq!(outcomes(&result, 2), [Outcome::Pass, Outcome::Fail], "a bad expression fails its assertion");
-    assert!(result.tests[0].actions[1].message.contains("`404` equals `200`"), "{}", result.tests[0].actions[1].message);
+    assert!(
+        result.tests[0].actions[1].message.contains("`404` equals `200`"),
+        "{}",
+        result.tests[0].actions[1].message
+    );
 
     let report = test_report(&result);
     assert_eq!(report["result"], "fail");
@@ -120,17 +130,32 @@ fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
         .output()?;
     let stdout = String::from_utf8(output.stdout)?;
     assert_eq!(output.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("FAIL") && stdout.contains("PASS") && stdout.contains("3 scripts: 1 passed, 2 failed"), "{stdout}");
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("PASS") || l.starts_with("FAIL")).count(), 3, "one line per script: {stdout}");
+    assert!(
+        stdout.contains("FAIL") && stdout.contains("PASS") && stdout.contains("3 scripts: 1 passed, 2 failed"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("PASS") || l.starts_with("FAIL")).count(),
+        3,
+        "one line per script: {stdout}"
+    );
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(reports.join("failing.testreport.json"))?)?;
     assert_eq!(report["resourceType"], "TestReport");
     assert_eq!(report["result"], "fail");
     let junit = std::fs::read_to_string(reports.join("junit.xml"))?;
-    assert!(junit.contains("<testsuites name=\"fhirgate-conformance\" tests=\"8\" failures=\"3\" errors=\"0\" skipped=\"1\">"), "{junit}");
+    assert!(
+        junit.contains(
+            "<testsuites name=\"fhirgate-conformance\" tests=\"8\" failures=\"3\" errors=\"0\" skipped=\"1\">"
+        ),
+        "{junit}"
+    );
     assert!(junit.contains("expects 200: status: not true: `404` equals `200`"), "{junit}");
     let html = std::fs::read_to_string(reports.join("report.html"))?;
-    assert!(html.contains("family by XPath") && html.contains("GET ") && !html.contains("secret-token"), "the token stays out of the page");
+    assert!(
+        html.contains("family by XPath") && html.contains("GET ") && !html.contains("secret-token"),
+        "the token stays out of the page"
+    );
 
     let passing = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
         .args(["run", "--base-url", &server.base, "--token-command", "echo t0ken"])

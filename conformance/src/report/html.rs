@@ -56,11 +56,15 @@ fn script(out: &mut String, index: usize, result: &ScriptResult) {
         result.millis
     );
     if let Some(error) = &result.error {
-        let _ = write!(out, "<p class=\"error\">Not run: {}</p>\n", escape(error));
+        let _ = writeln!(out, "<p class=\"error\">Not run: {}</p>", escape(error));
     }
     section(out, "Setup", &result.setup);
     for test in &result.tests {
-        let title = if test.description.is_empty() { test.name.clone() } else { format!("{} — {}", test.name, test.description) };
+        let title = if test.description.is_empty() {
+            test.name.clone()
+        } else {
+            format!("{} — {}", test.name, test.description)
+        };
         section(out, &format!("Test {title}"), &test.actions);
     }
     section(out, "Teardown", &result.teardown);

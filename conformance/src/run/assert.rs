@@ -58,7 +58,9 @@ struct Subject {
 impl State<'_> {
     /// Checks one assertion.
     pub(super) fn assert(&mut self, assert: &Value) -> ActionResult {
-        let label = text(assert, "description").or_else(|| text(assert, "label")).map_or_else(|| summary(assert), str::to_owned);
+        let label = text(assert, "description")
+            .or_else(|| text(assert, "label"))
+            .map_or_else(|| summary(assert), str::to_owned);
         let warning_only = assert.get("warningOnly").and_then(Value::as_bool) == Some(true);
         let operator = text(assert, "operator").unwrap_or("equals");
         if operator == "eval" {
@@ -66,7 +68,12 @@ impl State<'_> {
         }
         let checks = self.checks(assert, operator);
         if checks.is_empty() {
-            return ActionResult::new(ActionKind::Assert, label, Outcome::Error, "the assertion checks nothing the runner knows");
+            return ActionResult::new(
+                ActionKind::Assert,
+                label,
+                Outcome::Error,
+                "the assertion checks nothing the runner knows",
+            );
         }
         let failures: Vec<&String> = checks.iter().filter_map(|c| c.as_ref().err()).collect();
         let (outcome, message) = if failures.is_empty() {
@@ -83,7 +90,11 @@ impl State<'_> {
     fn subject(&self, assert: &Value) -> Result<Subject, String> {
         if let Some(id) = text(assert, "sourceId") {
             let fixture = self.fixtures.get(id).ok_or_else(|| format!("no fixture `{id}`"))?;
-            return Ok(Subject { request: fixture.request.clone(), response: fixture.response.clone(), resource: fixture.body() });
+            return Ok(Subject {
+                request: fixture.request.clone(),
+                response: fixture.response.clone(),
+                resource: fixture.body(),
+            });
         }
         let exchange = self.last.as_ref().ok_or("no operation ran before this assertion")?;
         let to_request = text(assert, "direction") == Some("request");
@@ -112,7 +123,9 @@ impl State<'_> {
         }
         if let Some(name) = text(assert, "response") {
             checks.push(match response_code(name) {
-                Some(code) => compare(operator, status.as_slice(), Some(&code.to_string())).map_err(|e| format!("status: {e}")),
+                Some(code) => {
+                    compare(operator, status.as_slice(), Some(&code.to_string())).map_err(|e| format!("status: {e}"))
+                }
                 None => Err(format!("unknown response code `{name}`")),
             });
         }
@@ -124,7 +137,13 @@ impl State<'_> {
             };
             let format_of = |m: &str| {
                 let base = m.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-                if base.ends_with("json") { "json".to_owned() } else if base.ends_with("xml") { "xml".to_owned() } else { base }
+                if base.ends_with("json") {
+                    "json".to_owned()
+                } else if base.ends_with("xml") {
+                    "xml".to_owned()
+                } else {
+                    base
+                }
             };
             let expected = mime(expected).map(|m| format_of(&m));
             let actual: Vec<String> = actual.map(format_of).into_iter().collect();
@@ -137,10 +156,18 @@ impl State<'_> {
                 subject.response.as_ref().and_then(|r| r.header(field))
             };
             let actual: Vec<String> = header.map(str::to_owned).into_iter().collect();
-            checks.push(compare(operator, &actual, value).map(|m| format!("{field}: {m}")).map_err(|e| format!("{field}: {e}")));
+            checks.push(
+                compare(operator, &actual, value).map(|m| format!("{field}: {m}")).map_err(|e| format!("{field}: {e}")),
+            );
         }
         if let Some(expected) = text(assert, "resource") {
-            let actual: Vec<String> = subject.resource.as_ref().and_then(|r| text(r, "resourceType")).map(str::to_owned).into_iter().collect();
+            let actual: Vec<String> = subject
+                .resource
+                .as_ref()
+                .and_then(|r| text(r, "resourceType"))
+                .map(str::to_owned)
+                .into_iter()
+                .collect();
             checks.push(compare(operator, &actual, Some(expected)).map_err(|e| format!("resource type: {e}")));
         }
         let expression = match (text(assert, "expression"), text(assert, "path")) {
@@ -150,13 +177,17 @@ impl State<'_> {
         };
         let compare_id = text(assert, "compareToSourceId");
         if let Some(expression) = expression {
-            checks.push(expression.and_then(|e| self.expression_check(&e, &subject, assert, operator, value, compare_id)));
+            checks.push(
+                expression.and_then(|e| self.expression_check(&e, &subject, assert, operator, value, compare_id)),
+            );
         } else if compare_id.is_some() {
             checks.push(self.expression_check("", &subject, assert, operator, value, compare_id));
         }
         if let Some(id) = text(assert, "minimumId") {
             checks.push(match (self.fixtures.get(id).and_then(Fixture::body), &subject.resource) {
-                (Some(minimum), Some(actual)) if contains_minimum(actual, &minimum, true) => Ok(format!("holds every element of `{id}`")),
+                (Some(minimum), Some(actual)) if contains_minimum(actual, &minimum, true) => {
+                    Ok(format!("holds every element of `{id}`"))
+                }
                 (Some(_), Some(_)) => Err(format!("misses elements of `{id}`")),
                 (None, _) => Err(format!("no fixture `{id}`")),
                 (_, None) => Err("no resource to compare".to_owned()),
@@ -176,21 +207,33 @@ impl State<'_> {
             checks.push(if has == wanted {
                 Ok(format!("navigation links {relations:?}"))
             } else {
-                Err(format!("navigation links: wanted first and last {}, found {relations:?}", if wanted { "present" } else { "absent" }))
+                Err(format!(
+                    "navigation links: wanted first and last {}, found {relations:?}",
+                    if wanted { "present" } else { "absent" }
+                ))
             });
         }
         if let Some(expected) = text(assert, "requestURL") {
             let expected = self.substitute(expected);
             let base = &self.options().base_url;
             let actual = subject.request.as_ref().map(|r| {
-                if expected.contains("://") { r.url.clone() } else { r.url.strip_prefix(base.as_str()).unwrap_or(&r.url).trim_start_matches('/').to_owned() }
+                if expected.contains("://") {
+                    r.url.clone()
+                } else {
+                    r.url.strip_prefix(base.as_str()).unwrap_or(&r.url).trim_start_matches('/').to_owned()
+                }
             });
-            let expected = if expected.contains("://") { expected } else { expected.trim_start_matches('/').to_owned() };
+            let expected =
+                if expected.contains("://") { expected } else { expected.trim_start_matches('/').to_owned() };
             checks.push(compare(operator, actual.as_slice(), Some(&expected)).map_err(|e| format!("request URL: {e}")));
         }
         if let Some(expected) = text(assert, "requestMethod") {
-            let actual: Vec<String> = subject.request.as_ref().map(|r| r.method.to_ascii_lowercase()).into_iter().collect();
-            checks.push(compare(operator, &actual, Some(&expected.to_ascii_lowercase())).map_err(|e| format!("request method: {e}")));
+            let actual: Vec<String> =
+                subject.request.as_ref().map(|r| r.method.to_ascii_lowercase()).into_iter().collect();
+            checks.push(
+                compare(operator, &actual, Some(&expected.to_ascii_lowercase()))
+                    .map_err(|e| format!("request method: {e}")),
+            );
         }
         if let Some(profile) = text(assert, "validateProfileId") {
             checks.push(match &subject.resource {
@@ -225,7 +268,8 @@ impl State<'_> {
             (None, Some(p)) => Some(crate::xpath::to_fhirpath(&self.substitute(p)).map_err(|e| e.to_string())?),
             (None, None) => None,
         };
-        let expression = if expression.is_empty() { source_expression.clone().unwrap_or_default() } else { expression.to_owned() };
+        let expression =
+            if expression.is_empty() { source_expression.clone().unwrap_or_default() } else { expression.to_owned() };
         if expression.is_empty() {
             return Err("`compareToSourceId` without an expression or path".to_owned());
         }
@@ -233,7 +277,8 @@ impl State<'_> {
         let actual = evaluate_text(&expression, resource).map_err(|e| e.to_string())?;
         if let Some(id) = compare_id {
             let source = self.fixtures.get(id).and_then(Fixture::body).ok_or_else(|| format!("no fixture `{id}`"))?;
-            let expected = evaluate_text(source_expression.as_deref().unwrap_or(&expression), &source).map_err(|e| e.to_string())?;
+            let expected = evaluate_text(source_expression.as_deref().unwrap_or(&expression), &source)
+                .map_err(|e| e.to_string())?;
             let expected = expected.first().map(String::as_str);
             return compare(operator, &actual, expected.or(value)).map_err(|e| format!("`{expression}`: {e}"));
         }
@@ -241,9 +286,15 @@ impl State<'_> {
         if value.is_none() && !explicit_operator || value.is_none() && operator == "equals" {
             // A boolean expression: it passes when it is true.
             let holds = !actual.is_empty() && actual.iter().all(|a| a != "false");
-            return if holds { Ok(format!("`{expression}` is true")) } else { Err(format!("`{expression}` is not true ({actual:?})")) };
+            return if holds {
+                Ok(format!("`{expression}` is true"))
+            } else {
+                Err(format!("`{expression}` is not true ({actual:?})"))
+            };
         }
-        compare(operator, &actual, value).map(|m| format!("`{expression}`: {m}")).map_err(|e| format!("`{expression}`: {e}"))
+        compare(operator, &actual, value)
+            .map(|m| format!("`{expression}`: {m}"))
+            .map_err(|e| format!("`{expression}`: {e}"))
     }
 }
 
@@ -254,11 +305,19 @@ fn join(messages: &[&String]) -> String {
 
 /// A label for an assertion without a description.
 fn summary(assert: &Value) -> String {
-    const KEYS: [&str; 10] =
-        ["responseCode", "response", "contentType", "headerField", "resource", "expression", "path", "minimumId", "requestURL", "validateProfileId"];
-    KEYS.iter()
-        .find_map(|k| text(assert, k).map(|v| format!("assert {k} {v}")))
-        .unwrap_or_else(|| "assert".to_owned())
+    const KEYS: [&str; 10] = [
+        "responseCode",
+        "response",
+        "contentType",
+        "headerField",
+        "resource",
+        "expression",
+        "path",
+        "minimumId",
+        "requestURL",
+        "validateProfileId",
+    ];
+    KEYS.iter().find_map(|k| text(assert, k).map(|v| format!("assert {k} {v}"))).unwrap_or_else(|| "assert".to_owned())
 }
 
 #[cfg(test)]
@@ -270,7 +329,11 @@ mod tests {
     #[test]
     fn minimum_content() {
         let actual = json!({"resourceType": "Patient", "id": "9", "name": [{"family": "A", "given": ["B", "C"]}, {"family": "D"}], "active": true});
-        assert!(contains_minimum(&actual, &json!({"resourceType": "Patient", "id": "other", "name": [{"family": "D"}, {"given": ["C"]}]}), true));
+        assert!(contains_minimum(
+            &actual,
+            &json!({"resourceType": "Patient", "id": "other", "name": [{"family": "D"}, {"given": ["C"]}]}),
+            true
+        ));
         assert!(!contains_minimum(&actual, &json!({"resourceType": "Patient", "active": false}), true));
         assert!(!contains_minimum(&actual, &json!({"resourceType": "Patient", "gender": "male"}), true));
         assert!(!contains_minimum(&actual, &json!({"id": "other"}), false));

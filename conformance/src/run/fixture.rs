@@ -58,11 +58,14 @@ impl Fixture {
 /// The resource a response is about: its body's type and id, else its `Location` or
 /// `Content-Location`.
 pub(super) fn target_of_response(response: &Response) -> Option<Target> {
-    response.resource.as_ref().filter(|r| text(r, "resourceType") != Some("OperationOutcome")).and_then(target_of_resource).or_else(
-        || {
+    response
+        .resource
+        .as_ref()
+        .filter(|r| text(r, "resourceType") != Some("OperationOutcome"))
+        .and_then(target_of_resource)
+        .or_else(|| {
             ["Location", "Content-Location"].iter().find_map(|h| response.header(h).and_then(target_of_location))
-        },
-    )
+        })
 }
 
 fn target_of_resource(resource: &Value) -> Option<Target> {
@@ -82,11 +85,9 @@ pub(super) fn target_of_location(location: &str) -> Option<Target> {
         rest => (rest, None),
     };
     match rest {
-        [.., resource_type, id] if resource_type.starts_with(|c: char| c.is_ascii_uppercase()) => Some(Target {
-            resource_type: (*resource_type).to_owned(),
-            id: (*id).to_owned(),
-            version,
-        }),
+        [.., resource_type, id] if resource_type.starts_with(|c: char| c.is_ascii_uppercase()) => {
+            Some(Target { resource_type: (*resource_type).to_owned(), id: (*id).to_owned(), version })
+        }
         _ => None,
     }
 }
@@ -109,7 +110,9 @@ impl State<'_> {
                         .ok_or_else(|| Error::Script(format!("fixture `{id}`: no contained resource `#{local}`")))?;
                     loaded.resource = Some(contained.clone());
                 } else if reference.contains("://") {
-                    return Err(Error::Script(format!("fixture `{id}`: remote fixtures (`{reference}`) are not supported")));
+                    return Err(Error::Script(format!(
+                        "fixture `{id}`: remote fixtures (`{reference}`) are not supported"
+                    )));
                 } else {
                     let path = self.script.dir().join(reference);
                     let raw = script::read_text(&path)?;
@@ -140,7 +143,8 @@ impl State<'_> {
     /// Creates an `autocreate` fixture (POST, or PUT when it has an id).
     pub(super) fn autocreate(&mut self, id: &str) -> ActionResult {
         let label = format!("autocreate fixture `{id}`");
-        let Some(resource_type) = self.fixtures.get(id).and_then(|f| f.resource.as_ref()).and_then(|r| text(r, "resourceType"))
+        let Some(resource_type) =
+            self.fixtures.get(id).and_then(|f| f.resource.as_ref()).and_then(|r| text(r, "resourceType"))
         else {
             return ActionResult::new(ActionKind::Operation, label, Outcome::Error, "the fixture has no resource");
         };
@@ -190,7 +194,11 @@ mod tests {
 
     #[test]
     fn locations() {
-        let t = |r: &str, i: &str, v: Option<&str>| Target { resource_type: r.into(), id: i.into(), version: v.map(Into::into) };
+        let t = |r: &str, i: &str, v: Option<&str>| Target {
+            resource_type: r.into(),
+            id: i.into(),
+            version: v.map(Into::into),
+        };
         assert_eq!(target_of_location("http://x/fhir/Patient/12/_history/3"), Some(t("Patient", "12", Some("3"))));
         assert_eq!(target_of_location("Patient/12"), Some(t("Patient", "12", None)));
         assert_eq!(target_of_location("http://x/fhir/"), None);

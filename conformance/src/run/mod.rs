@@ -186,7 +186,12 @@ impl State<'_> {
         } else if let Some(assert) = action.get("assert") {
             self.assert(assert)
         } else {
-            ActionResult::new(ActionKind::Operation, "action", Outcome::Error, "an action with neither operation nor assert")
+            ActionResult::new(
+                ActionKind::Operation,
+                "action",
+                Outcome::Error,
+                "an action with neither operation nor assert",
+            )
         }
     }
 }

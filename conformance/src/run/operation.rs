@@ -58,7 +58,21 @@ pub(super) fn encode_query(url: &str) -> String {
     out.push('?');
     for c in query.chars() {
         match c {
-            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' | '.' | '~' | '=' | '&' | '%' | ',' | '$' | ':' | '/' | '*' => {
+            'A'..='Z'
+            | 'a'..='z'
+            | '0'..='9'
+            | '-'
+            | '_'
+            | '.'
+            | '~'
+            | '='
+            | '&'
+            | '%'
+            | ','
+            | '$'
+            | ':'
+            | '/'
+            | '*' => {
                 out.push(c);
             }
             _ => {
@@ -76,9 +90,10 @@ impl State<'_> {
     /// Runs one operation.
     pub(super) fn operation(&mut self, operation: &Value) -> ActionResult {
         let code = code_of(operation);
-        let label = text(operation, "description")
-            .or_else(|| text(operation, "label"))
-            .map_or_else(|| format!("{code} {}", text(operation, "resource").unwrap_or_default()).trim().to_owned(), str::to_owned);
+        let label = text(operation, "description").or_else(|| text(operation, "label")).map_or_else(
+            || format!("{code} {}", text(operation, "resource").unwrap_or_default()).trim().to_owned(),
+            str::to_owned,
+        );
         let request = match self.request_of(operation, &code) {
             Ok(request) => request,
             Err(message) => return ActionResult::new(ActionKind::Operation, label, Outcome::Error, message),
@@ -224,7 +239,9 @@ impl State<'_> {
                 "create" => format!("{base}{type_path}"),
                 "search" if method == "POST" => format!("{base}{type_path}/_search"),
                 "search" => format!("{base}{type_path}"),
-                "read" | "update" | "updateCreate" | "patch" | "delete" => format!("{base}{type_path}/{}", id_of_target()?),
+                "read" | "update" | "updateCreate" | "patch" | "delete" => {
+                    format!("{base}{type_path}/{}", id_of_target()?)
+                }
                 "vread" => {
                     let t = target.as_ref().ok_or("`vread` needs `targetId`, `params` or `url`")?;
                     let version = t.version.as_ref().ok_or("the target has no version")?;
@@ -271,7 +288,10 @@ mod tests {
 
     #[test]
     fn query_values_are_encoded_once() {
-        assert_eq!(encode_query("http://x/Patient?name=a b&identifier=s|1"), "http://x/Patient?name=a%20b&identifier=s%7C1");
+        assert_eq!(
+            encode_query("http://x/Patient?name=a b&identifier=s|1"),
+            "http://x/Patient?name=a%20b&identifier=s%7C1"
+        );
         assert_eq!(encode_query("http://x/Patient?name=a%20b"), "http://x/Patient?name=a%20b");
         assert_eq!(encode_query("http://x/Patient/1"), "http://x/Patient/1");
     }

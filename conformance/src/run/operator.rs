@@ -34,7 +34,10 @@ pub fn compare(operator: &str, actual: &[String], expected: Option<&str>) -> Res
             };
             let greater = operator == "greaterThan";
             let wanted = if greater { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Less };
-            outcome(ordering == Some(wanted), format!("{shown} is {} than `{e}`", if greater { "greater" } else { "less" }))
+            outcome(
+                ordering == Some(wanted),
+                format!("{shown} is {} than `{e}`", if greater { "greater" } else { "less" }),
+            )
         }
         "empty" => outcome(actual.iter().all(String::is_empty), format!("{shown} is empty")),
         "notEmpty" => outcome(actual.iter().any(|a| !a.is_empty()), format!("{shown} is not empty")),
@@ -42,7 +45,10 @@ pub fn compare(operator: &str, actual: &[String], expected: Option<&str>) -> Res
             let e = expected_value()?;
             let found = first.is_some_and(|f| f.contains(e));
             let negated = operator == "notContains";
-            outcome(found != negated, format!("{shown} {} `{e}`", if negated { "does not contain" } else { "contains" }))
+            outcome(
+                found != negated,
+                format!("{shown} {} `{e}`", if negated { "does not contain" } else { "contains" }),
+            )
         }
         other => Err(format!("unknown operator `{other}`")),
     }

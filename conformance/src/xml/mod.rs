@@ -45,7 +45,13 @@ struct Property {
 
 /// Fills `map` with the attributes and children of `element`, whose definition is `path` below
 /// the type `type_name` (`path` empty for the type's root).
-fn object_into(defs: &Definitions, map: &mut Map<String, Value>, element: &Element, type_name: &str, path: &str) -> Result<()> {
+fn object_into(
+    defs: &Definitions,
+    map: &mut Map<String, Value>,
+    element: &Element,
+    type_name: &str,
+    path: &str,
+) -> Result<()> {
     for (key, value) in &element.attributes {
         if key == "id" || key == "url" {
             map.insert(key.clone(), Value::String(value.clone()));
@@ -68,10 +74,8 @@ fn object_into(defs: &Definitions, map: &mut Map<String, Value>, element: &Eleme
                 primitive(defs, child, t)?
             }
             (Some(_), Some(t)) if defs.type_def(t).is_some_and(|d| d.kind == Kind::Resource) => {
-                let inner = child
-                    .elements()
-                    .next()
-                    .ok_or_else(|| Error::Xml(format!("`{child_path}` holds no resource")))?;
+                let inner =
+                    child.elements().next().ok_or_else(|| Error::Xml(format!("`{child_path}` holds no resource")))?;
                 (Some(resource(defs, inner)?), None)
             }
             (Some(_), Some(t)) if t != "BackboneElement" && t != "Element" => {

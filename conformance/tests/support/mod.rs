@@ -74,11 +74,20 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
-    let length = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let query = query.split('&').filter(|q| !q.is_empty()).filter_map(|q| q.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let query = query
+        .split('&')
+        .filter(|q| !q.is_empty())
+        .filter_map(|q| q.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     Ok(Request { method, path: path.to_owned(), query, headers, body })
 }
 
@@ -119,7 +128,11 @@ fn resource_reply(status: u16, resource: Value, location: bool) -> Reply {
     let version = resource["meta"]["versionId"].as_str().unwrap_or("1").to_owned();
     let mut headers = vec![("ETag".to_owned(), format!("W/\"{version}\""))];
     if location {
-        let path = format!("/{}/{}/_history/{version}", resource["resourceType"].as_str().unwrap_or(""), resource["id"].as_str().unwrap_or(""));
+        let path = format!(
+            "/{}/{}/_history/{version}",
+            resource["resourceType"].as_str().unwrap_or(""),
+            resource["id"].as_str().unwrap_or("")
+        );
         headers.push(("Location".to_owned(), path));
     }
     (status, headers, Some(resource))
@@ -164,8 +177,14 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
                 return outcome(406, "not-supported");
             }
             let interactions = json!([{"code": "read"}, {"code": "vread"}, {"code": "create"}, {"code": "update"}, {"code": "delete"}]);
-            (200, vec![], Some(json!({"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
-                "format": ["json"], "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": interactions}]}]})))
+            (
+                200,
+                vec![],
+                Some(
+                    json!({"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
+                "format": ["json"], "rest": [{"mode": "server", "resource": [{"type": "Patient", "interaction": interactions}]}]}),
+                ),
+            )
         }
         ("GET", ["_history"]) => bundle("history", history(store, |_| true, count), &request.path),
         (_, [t, ..]) if !known(t) => outcome(404, "not-found"),
@@ -192,9 +211,13 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
             bundle("searchset", entries, &request.path)
         }
         ("GET", [t, "_history"]) => bundle("history", history(store, |k| k.0 == *t, count), &request.path),
-        ("GET", [t, id, "_history"]) => bundle("history", history(store, |k| k.0 == *t && k.1 == *id, count), &request.path),
+        ("GET", [t, id, "_history"]) => {
+            bundle("history", history(store, |k| k.0 == *t && k.1 == *id, count), &request.path)
+        }
         ("GET", [t, id, "_history", vid]) => {
-            let version = store.get(&((*t).to_owned(), (*id).to_owned())).and_then(|v| vid.parse::<usize>().ok().and_then(|n| v.get(n.wrapping_sub(1))));
+            let version = store
+                .get(&((*t).to_owned(), (*id).to_owned()))
+                .and_then(|v| vid.parse::<usize>().ok().and_then(|n| v.get(n.wrapping_sub(1))));
             match version {
                 Some((Some(r), _)) => resource_reply(200, r.clone(), false),
                 Some((None, _)) => outcome(410, "deleted"),
