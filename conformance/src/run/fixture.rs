@@ -2,6 +2,8 @@
 //! the requests and responses operations save under `requestId`/`responseId`; `autocreate` and
 //! `autodelete`; and which server resource a fixture stands for (`targetId`).
 
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
 
 use super::result::{ActionKind, ActionResult, Outcome};
@@ -92,6 +94,18 @@ pub(super) fn target_of_location(location: &str) -> Option<Target> {
     }
 }
 
+/// The file of a fixture reference, relative to the script's directory: the reference as a
+/// path, with `.json` or `.xml` added, or, for a `Type/id` reference as the R4 examples write
+/// them, the package's `Type-id.json`/`.xml`.
+pub(super) fn fixture_file(dir: &Path, reference: &str) -> Option<PathBuf> {
+    let mut candidates = vec![reference.to_owned(), format!("{reference}.json"), format!("{reference}.xml")];
+    if let Some((resource_type, id)) = reference.split_once('/').filter(|(_, id)| !id.contains('/')) {
+        candidates.push(format!("{resource_type}-{id}.json"));
+        candidates.push(format!("{resource_type}-{id}.xml"));
+    }
+    candidates.into_iter().map(|c| dir.join(c)).find(|p| p.is_file())
+}
+
 impl State<'_> {
     /// Loads every `TestScript.fixture`.
     pub(super) fn load_fixtures(&mut self) -> Result<()> {
@@ -114,7 +128,8 @@ impl State<'_> {
                         "fixture `{id}`: remote fixtures (`{reference}`) are not supported"
                     )));
                 } else {
-                    let path = self.script.dir().join(reference);
+                    let path = fixture_file(self.script.dir(), reference)
+                        .ok_or_else(|| Error::Script(format!("fixture `{id}`: no file for `{reference}`")))?;
                     let raw = script::read_text(&path)?;
                     let (resource, format) = script::parse_resource(&raw)
                         .map_err(|e| Error::Script(format!("fixture `{id}` (`{}`): {e}", path.display())))?;
@@ -191,6 +206,19 @@ impl State<'_> {
 #[cfg(test)]
 mod tests {
     use super::{Target, target_of_location};
+
+    #[test]
+    fn fixture_files_as_the_r4_examples_name_them() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("fixture-file-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("fixtures"))?;
+        std::fs::write(dir.join("Patient-example.json"), "{}")?;
+        std::fs::write(dir.join("fixtures/p.xml"), "<Patient/>")?;
+        assert_eq!(super::fixture_file(&dir, "Patient/example"), Some(dir.join("Patient-example.json")));
+        assert_eq!(super::fixture_file(&dir, "fixtures/p"), Some(dir.join("fixtures/p.xml")));
+        assert_eq!(super::fixture_file(&dir, "fixtures/p.xml"), Some(dir.join("fixtures/p.xml")));
+        assert_eq!(super::fixture_file(&dir, "Patient/other"), None);
+        std::fs::remove_dir_all(&dir)
+    }
 
     #[test]
     fn locations() {
