@@ -50,5 +50,6 @@ fn official_testscript_examples_run_without_errors() -> Result<(), Box<dyn std::
         }
     }
     assert!(operations >= 12, "only {operations} requests were sent");
+    assert_eq!(server.requests().len(), operations, "every request the report shows reached the server");
     Ok(())
 }

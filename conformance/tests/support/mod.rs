@@ -16,7 +16,7 @@ type Store = BTreeMap<(String, String), Vec<(Option<Value>, &'static str)>>;
 /// A running server; it lives as long as the test process.
 pub struct MiniFhir {
     pub base: String,
-    pub log: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl MiniFhir {
