@@ -230,6 +230,7 @@ impl State<'_> {
         } else if let Some(params) = &params {
             match code {
                 "capabilities" => format!("{base}/metadata{params}"),
+                "search" if method == "POST" && params.starts_with('?') => format!("{base}{type_path}/_search"),
                 _ => format!("{base}{type_path}{params}"),
             }
         } else {
@@ -263,8 +264,16 @@ impl State<'_> {
             encode_query(&url)
         };
 
-        let (body, content_type) = match body {
-            Some((body, content_type)) if method != "GET" && method != "DELETE" => (Some(body), Some(content_type)),
+        let form = params.as_deref().and_then(|p| p.strip_prefix('?')).filter(|_| code == "search" && method == "POST");
+        let (body, content_type) = match (body, form) {
+            // A search by POST sends its parameters as a form.
+            (None, Some(form)) if text(operation, "url").is_none() => (
+                Some(encode_query(&format!("?{form}"))[1..].to_owned()),
+                Some("application/x-www-form-urlencoded".to_owned()),
+            ),
+            (Some((body, content_type)), _) if method != "GET" && method != "DELETE" => {
+                (Some(body), Some(content_type))
+            }
             _ => (None, None),
         };
         let content_type = match (code, &content_type, source_resource.as_ref()) {

@@ -199,16 +199,12 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
             store.insert(((*t).to_owned(), id), vec![(Some(stored.clone()), "POST")]);
             resource_reply(201, stored, true)
         }
-        ("GET", [t]) => {
-            let family = request.query.iter().find(|(k, _)| k == "family").map(|(_, v)| v.clone());
-            let entries = store
-                .iter()
-                .filter(|((rt, _), _)| rt == t)
-                .filter_map(|(_, versions)| versions.last().and_then(|(r, _)| r.clone()))
-                .filter(|r| family.as_ref().is_none_or(|f| r["name"][0]["family"] == **f))
-                .map(|r| json!({"resource": r, "search": {"mode": "match"}}))
-                .collect();
-            bundle("searchset", entries, &request.path)
+        ("GET", [t]) => search(store, t, &request.query, &request.path),
+        ("POST", [t, "_search"]) => {
+            let form = String::from_utf8_lossy(&request.body);
+            let query: Vec<(String, String)> =
+                form.split('&').filter_map(|q| q.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+            search(store, t, &query, &request.path)
         }
         ("GET", [t, "_history"]) => bundle("history", history(store, |k| k.0 == *t, count), &request.path),
         ("GET", [t, id, "_history"]) => {
@@ -264,4 +260,17 @@ fn body(request: &Request) -> Option<Value> {
         return fhirgate_conformance::xml::to_json(text).ok();
     }
     serde_json::from_str(text).ok()
+}
+
+/// Search by type, optionally by exact `family`.
+fn search(store: &Store, t: &str, query: &[(String, String)], path: &str) -> Reply {
+    let family = query.iter().find(|(k, _)| k == "family").map(|(_, v)| v.clone());
+    let entries = store
+        .iter()
+        .filter(|((rt, _), _)| rt == t)
+        .filter_map(|(_, versions)| versions.last().and_then(|(r, _)| r.clone()))
+        .filter(|r| family.as_ref().is_none_or(|f| r["name"][0]["family"] == **f))
+        .map(|r| json!({"resource": r, "search": {"mode": "match"}}))
+        .collect();
+    bundle("searchset", entries, path)
 }
