@@ -160,7 +160,7 @@ impl State<'_> {
                 compare(operator, &actual, value).map(|m| format!("{field}: {m}")).map_err(|e| format!("{field}: {e}")),
             );
         }
-        if let Some(expected) = text(assert, "resource") {
+        if let Some(expected) = text(assert, "resource").map(type_name) {
             let actual: Vec<String> = subject
                 .resource
                 .as_ref()
@@ -282,8 +282,7 @@ impl State<'_> {
             let expected = expected.first().map(String::as_str);
             return compare(operator, &actual, expected.or(value)).map_err(|e| format!("`{expression}`: {e}"));
         }
-        let explicit_operator = assert.get("operator").is_some();
-        if value.is_none() && !explicit_operator || value.is_none() && operator == "equals" {
+        if value.is_none() && operator == "equals" {
             // A boolean expression: it passes when it is true.
             let holds = !actual.is_empty() && actual.iter().all(|a| a != "false");
             return if holds {
@@ -296,6 +295,11 @@ impl State<'_> {
             .map(|m| format!("`{expression}`: {m}"))
             .map_err(|e| format!("`{expression}`: {e}"))
     }
+}
+
+/// A resource type named by code (`Patient`, R4) or by StructureDefinition URL (R5).
+pub(super) fn type_name(resource: &str) -> &str {
+    resource.rsplit('/').next().unwrap_or(resource)
 }
 
 /// Joins check messages.
@@ -337,6 +341,12 @@ mod tests {
         assert!(!contains_minimum(&actual, &json!({"resourceType": "Patient", "active": false}), true));
         assert!(!contains_minimum(&actual, &json!({"resourceType": "Patient", "gender": "male"}), true));
         assert!(!contains_minimum(&actual, &json!({"id": "other"}), false));
+    }
+
+    #[test]
+    fn resource_types_by_code_or_url() {
+        assert_eq!(super::type_name("Patient"), "Patient");
+        assert_eq!(super::type_name("http://hl7.org/fhir/StructureDefinition/Patient"), "Patient");
     }
 
     #[test]

@@ -196,7 +196,7 @@ impl State<'_> {
         let body = source.map(|s| self.body_of(s, content_type.as_deref())).transpose()?;
         let source_resource = source.and_then(|s| self.fixtures.get(s)).and_then(Fixture::body);
         let resource_type = text(operation, "resource")
-            .map(str::to_owned)
+            .map(|r| super::assert::type_name(r).to_owned())
             .or_else(|| target.as_ref().map(|t| t.resource_type.clone()))
             .or_else(|| source_resource.as_ref().and_then(|r| text(r, "resourceType")).map(str::to_owned))
             .filter(|_| !matches!(code, "batch" | "transaction" | "capabilities"));
