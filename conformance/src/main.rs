@@ -1,6 +1,7 @@
 //! `fhirgate-conformance run`: runs TestScripts against a FHIR R4 server and reports. Exit code
 //! 0 when every script passed, 1 when one failed, 2 when the run itself could not be done.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -81,13 +82,15 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
     if results.is_empty() {
         return Err(fhirgate_conformance::Error::Script("no TestScript found under the given paths".into()));
     }
+    let written = args.report_dir.as_deref().map(|dir| report::write_all(dir, &results)).transpose()?;
+    // A closed stdout (`| head`) must not stop the run from ending with its status.
+    let mut out = std::io::stdout().lock();
     for result in &results {
-        println!("{}", report::summary::line(result));
+        let _ = writeln!(out, "{}", report::summary::line(result));
     }
-    println!("{}", report::summary::total(&results));
-    if let Some(dir) = &args.report_dir {
-        let written = report::write_all(dir, &results)?;
-        println!("reports in {} ({} files)", dir.display(), written.len());
+    let _ = writeln!(out, "{}", report::summary::total(&results));
+    if let (Some(dir), Some(written)) = (&args.report_dir, written) {
+        let _ = writeln!(out, "reports in {} ({} files)", dir.display(), written.len());
     }
     Ok(results.iter().all(|r| r.passed()))
 }

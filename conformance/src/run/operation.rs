@@ -276,6 +276,10 @@ impl State<'_> {
             }
             _ => (None, None),
         };
+        let body = match (code, body) {
+            ("update" | "updateCreate", Some(body)) => Some(with_url_id(body, &url, &format!("{base}{type_path}/"))),
+            (_, body) => body,
+        };
         let content_type = match (code, &content_type, source_resource.as_ref()) {
             ("patch", Some(_), Some(Value::Array(_))) => Some("application/json-patch+json".to_owned()),
             _ => content_type,
@@ -291,9 +295,38 @@ impl State<'_> {
     }
 }
 
+/// An update's JSON body with the id of its URL, as Touchstone does: a fixture can update a
+/// resource whatever id the fixture file carries. Other bodies are left as they are.
+fn with_url_id(body: String, url: &str, type_url: &str) -> String {
+    let Some(id) =
+        url.strip_prefix(type_url).and_then(|rest| rest.split(['/', '?']).next()).filter(|id| !id.is_empty())
+    else {
+        return body;
+    };
+    match serde_json::from_str::<Value>(&body) {
+        Ok(Value::Object(mut resource)) if resource.get("id").and_then(Value::as_str) != Some(id) => {
+            resource.insert("id".to_owned(), Value::String(id.to_owned()));
+            Value::Object(resource).to_string()
+        }
+        _ => body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{code_of, encode_query, mime};
+
+    #[test]
+    fn updates_carry_the_id_of_their_url() {
+        let body = r#"{"resourceType":"Patient","id":"pat1","active":true}"#.to_owned();
+        let updated = super::with_url_id(body.clone(), "http://x/Patient/example", "http://x/Patient/");
+        assert_eq!(updated, r#"{"resourceType":"Patient","id":"example","active":true}"#);
+        assert_eq!(super::with_url_id(body.clone(), "http://x/Patient?identifier=1", "http://x/Patient/"), body);
+        assert_eq!(
+            super::with_url_id("<Patient/>".to_owned(), "http://x/Patient/a", "http://x/Patient/"),
+            "<Patient/>"
+        );
+    }
 
     #[test]
     fn query_values_are_encoded_once() {
