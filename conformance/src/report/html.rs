@@ -31,8 +31,9 @@ pub fn html(results: &[ScriptResult]) -> String {
         let class = if result.passed() { "pass" } else { "fail" };
         let _ = write!(
             out,
-            "<li><a href=\"#s{i}\">{}</a> <span class=\"{class}\">{}</span></li>",
+            "<li><a href=\"#s{i}\">{}</a> ({}) <span class=\"{class}\">{}</span></li>",
             escape(&result.name),
+            escape(&result.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
             class.to_uppercase()
         );
     }
@@ -106,7 +107,7 @@ fn request(out: &mut String, request: &Request) {
     }
     if let Some(body) = &request.body {
         text.push('\n');
-        text.push_str(cut(body));
+        text.push_str(cut(&pretty(body)));
     }
     let _ = write!(out, "<pre>{}</pre>", escape(&text));
 }
@@ -117,13 +118,22 @@ fn response(out: &mut String, response: &Response) {
         text.push_str(&format!("{k}: {v}\n"));
     }
     if !response.body.is_empty() {
+        let body = pretty(&response.body);
         text.push('\n');
-        text.push_str(cut(&response.body));
-        if response.body.len() > BODY_LIMIT {
+        text.push_str(cut(&body));
+        if body.len() > BODY_LIMIT {
             text.push_str("\n… (cut)");
         }
     }
     let _ = write!(out, "<pre>{}</pre>", escape(&text));
+}
+
+/// A JSON body indented for reading; other bodies as they are.
+fn pretty(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| body.to_owned())
 }
 
 /// The start of a body, cut at a character boundary.

@@ -6,6 +6,8 @@ pub mod html;
 pub mod junit;
 pub mod summary;
 pub mod testreport;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
