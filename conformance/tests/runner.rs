@@ -58,6 +58,13 @@ fn an_xml_script_with_every_kind_of_check_passes() -> TestResult {
     assert_eq!(requests.first().map(String::as_str), Some("POST /Patient"));
     assert_eq!(requests.iter().filter(|r| r.starts_with("DELETE /Patient/")).count(), 2, "{requests:?}");
     assert!(requests.contains(&"GET /Patient/id2/_history/1".to_owned()), "vread by targetId: {requests:?}");
+    let as_xml =
+        result.tests[2].actions.iter().find(|a| a.label == "a JSON fixture sent as XML").ok_or("no XML create")?;
+    let body = as_xml.exchange.as_ref().and_then(|e| e.request.body.as_deref()).ok_or("no body")?;
+    assert!(
+        body.contains("<Patient xmlns=\"http://hl7.org/fhir\"><id value=\"pat\"/><name><family value=\"Runner\"/>"),
+        "{body}"
+    );
     let update = result.tests[2].actions[0].exchange.as_ref().ok_or("no exchange")?;
     assert!(
         update.request.body.as_deref().is_some_and(|b| b.contains("<id value=\"id2\"/>")),

@@ -153,28 +153,26 @@ impl State<'_> {
         headers
     }
 
-    /// The body of fixture `id` with variables substituted, and its content type: the file as
-    /// written when its format is the one asked for, JSON otherwise.
+    /// The body of fixture `id` with variables substituted, in the format `content_type` asks
+    /// for (JSON when absent): the file as written when it is in that format, else converted.
     pub(super) fn body_of(&self, id: &str, content_type: Option<&str>) -> Result<(String, String), String> {
         let fixture = self.fixtures.get(id).ok_or_else(|| format!("no fixture `{id}`"))?;
-        let wants_xml = content_type.is_some_and(|c| c.contains("xml"));
         let (text, format) = match (&fixture.raw, fixture.body()) {
-            (Some((raw, Format::Xml)), _) if wants_xml => (raw.clone(), Format::Xml),
-            (Some((raw, Format::Json)), _) => (raw.clone(), Format::Json),
-            (Some((raw, Format::Xml)), _) => {
-                // An XML file sent as JSON: substitute first, then convert.
-                let substituted = self.substitute(raw);
-                let json = crate::xml::to_json(&substituted).map_err(|e| e.to_string())?;
-                return Ok((json.to_string(), content_type.unwrap_or(Format::Json.mime()).to_owned()));
-            }
-            (None, Some(body)) => (body.to_string(), Format::Json),
+            (Some((raw, format)), _) => (self.substitute(raw), *format),
+            (None, Some(body)) => (self.substitute(&body.to_string()), Format::Json),
             (None, None) => return Err(format!("fixture `{id}` has no body")),
         };
-        let content_type = match content_type {
-            Some(c) if !(format == Format::Json && c.contains("xml")) => c.to_owned(),
-            _ => format.mime().to_owned(),
+        let wants_xml = content_type.is_some_and(|c| c.contains("xml"));
+        let content_type = content_type.unwrap_or(Format::Json.mime()).to_owned();
+        let body = match (format, wants_xml) {
+            (Format::Xml, true) | (Format::Json, false) => text,
+            (Format::Xml, false) => crate::xml::to_json(&text).map_err(|e| format!("fixture `{id}`: {e}"))?.to_string(),
+            (Format::Json, true) => {
+                let json = serde_json::from_str(&text).map_err(|e| format!("fixture `{id}`: {e}"))?;
+                crate::xml::from_json(&json).map_err(|e| format!("fixture `{id}`: {e}"))?
+            }
         };
-        Ok((self.substitute(&text), content_type))
+        Ok((body, content_type))
     }
 
     /// The server resource named by fixture `id`.

@@ -1,4 +1,4 @@
-//! FHIR XML → FHIR JSON, driven by the R4 definitions: they say which elements repeat (JSON
+//! FHIR XML → FHIR JSON (and back, in `write.rs`), driven by the R4 definitions: they say which elements repeat (JSON
 //! arrays), which are primitives (the `value` attribute, typed as the JSON rules want, with `id`
 //! and extensions in the `_name` sibling), where a nested resource starts (`contained`,
 //! `Bundle.entry.resource`) and which element is XHTML (`Narrative.div`, kept as a string).
@@ -10,6 +10,9 @@
 pub mod dom;
 #[cfg(test)]
 mod tests;
+mod write;
+
+pub use write::from_json;
 
 use fhirgate_engine::definitions::{Definitions, Kind};
 use serde_json::{Map, Value};

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::to_json;
+use super::{from_json, to_json};
 
 #[test]
 fn primitives_arrays_and_types() {
@@ -82,4 +82,31 @@ fn unknown_elements_are_kept_and_bad_roots_refused() {
     assert_eq!(json["oldThing"], "x");
     assert!(to_json("<NotAResource/>").is_err());
     assert!(to_json("<Patient><id value='x'/>").is_err());
+}
+
+#[test]
+fn json_to_xml_and_back_is_the_same_resource() {
+    let resources = [
+        json!({"resourceType": "Patient", "id": "p", "meta": {"versionId": "2"}, "active": true,
+               "name": [{"given": ["A", null], "_given": [null, {"id": "g", "extension": [{"url": "u", "valueInteger": 3}]}], "family": "F"}],
+               "birthDate": "1970-01-01", "_birthDate": {"extension": [{"url": "t", "valueTime": "12:00:00"}]},
+               "extension": [{"url": "http://x", "valueString": "a < b & \"c\""}],
+               "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>x</p></div>"}}),
+        json!({"resourceType": "Bundle", "type": "collection", "total": 1, "entry": [{"resource":
+               {"resourceType": "Observation", "status": "final", "code": {"text": "t"}, "valueQuantity": {"value": 1.50, "unit": "mg"},
+                "contained": [{"resourceType": "Patient", "id": "c"}]}}]}),
+    ];
+    for resource in resources {
+        let xml = from_json(&resource).unwrap();
+        assert_eq!(to_json(&xml).unwrap(), resource, "{xml}");
+    }
+}
+
+#[test]
+fn xml_elements_come_in_definition_order() {
+    let patient = json!({"resourceType": "Patient", "gender": "male", "id": "p", "name": [{"given": ["G"], "family": "F", "id": "n1"}]});
+    assert_eq!(
+        from_json(&patient).unwrap(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Patient xmlns="http://hl7.org/fhir"><id value="p"/><name id="n1"><family value="F"/><given value="G"/></name><gender value="male"/></Patient>"#
+    );
 }
