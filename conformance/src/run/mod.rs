@@ -13,6 +13,7 @@ pub mod operator;
 pub mod result;
 mod variables;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -92,7 +93,7 @@ impl Runner {
             tests: Vec::new(),
             teardown: Vec::new(),
         };
-        let mut state = State { runner: self, script, fixtures: HashMap::new(), last: None };
+        let mut state = State { runner: self, script, fixtures: HashMap::new(), last: None, depth: Cell::new(0) };
         if let Err(e) = state.load_fixtures() {
             result.error = Some(e.to_string());
             result.millis = started_at.elapsed().as_millis();
@@ -149,6 +150,8 @@ struct State<'r> {
     fixtures: HashMap<String, Fixture>,
     /// The last exchange: what assertions without `sourceId` look at.
     last: Option<Exchange>,
+    /// How deep variable resolution is nested (variables using variables).
+    depth: Cell<u8>,
 }
 
 impl State<'_> {
