@@ -179,3 +179,33 @@ fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
     let _ = std::fs::remove_dir_all(&reports);
     Ok(())
 }
+
+#[test]
+fn an_stu3_style_xml_script_runs() -> TestResult {
+    let server = MiniFhir::start()?;
+    let result = run(&server, &dir().join("tests/legacy/stu3-style.xml"))?;
+    assert!(result.passed(), "{}", problems(&result));
+    assert_eq!(outcomes(&result, 0), [Outcome::Pass; 4]);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0], "POST /Patient", "create guessed from the method");
+    assert!(requests[1].starts_with("GET /Patient/id"), "read guessed from targetId: {requests:?}");
+    Ok(())
+}
+
+#[test]
+fn an_unreachable_server_is_an_error_not_a_crash() -> TestResult {
+    // Bind and drop a listener: its port refuses connections now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut options = Options::new(&format!("http://127.0.0.1:{port}"));
+    options.timeout = std::time::Duration::from_secs(5);
+    let result = Runner::new(options).run(&Script::load(&dir().join("tests/scripts/failing.json"))?);
+    assert!(!result.passed());
+    assert_eq!(outcomes(&result, 0), [Outcome::Error, Outcome::Skip, Outcome::Skip]);
+    assert!(
+        result.tests[0].actions[0].message.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        result.tests[0].actions[0].message
+    );
+    Ok(())
+}
