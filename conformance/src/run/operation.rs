@@ -35,14 +35,19 @@ fn code_of(operation: &Value) -> String {
         return code.to_owned();
     }
     let has_target = operation.get("targetId").is_some();
-    let has_params = operation.get("params").is_some() || operation.get("url").is_some();
+    let address = text(operation, "params").or_else(|| text(operation, "url"));
+    let has_query = address.is_some_and(|a| a.contains('?'));
+    let has_params = address.is_some();
     match text(operation, "method").unwrap_or("get").to_ascii_lowercase().as_str() {
+        "post" if has_query => "search",
         "post" if operation.get("resource").is_none() => "transaction",
         "post" => "create",
         "put" => "update",
         "patch" => "patch",
         "delete" => "delete",
         _ if has_target => "read",
+        _ if has_query => "search",
+        _ if address.is_some_and(|a| a.contains("_history")) => "history",
         _ if has_params => "read",
         _ => "search",
     }
@@ -345,6 +350,8 @@ mod tests {
         assert_eq!(op(serde_json::json!({"type": {"code": "vread"}})), "vread");
         assert_eq!(op(serde_json::json!({"resource": "Patient", "method": "post"})), "create");
         assert_eq!(op(serde_json::json!({"resource": "Patient", "params": "/1"})), "read");
+        assert_eq!(op(serde_json::json!({"resource": "Patient", "params": "?name=x"})), "search");
+        assert_eq!(op(serde_json::json!({"resource": "Patient", "params": "/1/_history"})), "history");
         assert_eq!(op(serde_json::json!({"resource": "Patient"})), "search");
     }
 }
