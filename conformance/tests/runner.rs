@@ -91,6 +91,9 @@ fn a_failed_assertion_ends_its_test_only() -> TestResult {
         "{}",
         result.tests[0].actions[1].message
     );
+    assert_eq!(outcomes(&result, 3), [Outcome::Error, Outcome::Skip], "an unresolved variable in a URL");
+    let message = &result.tests[3].actions[0].message;
+    assert!(message.contains("variable `nowhere` has no value"), "{message}");
 
     let report = test_report(&result);
     assert_eq!(report["result"], "fail");
@@ -154,7 +157,7 @@ fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
     let junit = std::fs::read_to_string(reports.join("junit.xml"))?;
     assert!(
         junit.contains(
-            "<testsuites name=\"fhirgate-conformance\" tests=\"8\" failures=\"3\" errors=\"0\" skipped=\"1\">"
+            "<testsuites name=\"fhirgate-conformance\" tests=\"9\" failures=\"3\" errors=\"1\" skipped=\"1\">"
         ),
         "{junit}"
     );

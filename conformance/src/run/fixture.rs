@@ -155,7 +155,8 @@ impl State<'_> {
             .collect()
     }
 
-    /// Creates an `autocreate` fixture (POST, or PUT when it has an id).
+    /// Creates an `autocreate` fixture (POST; the server assigns the id, which the fixture then
+    /// stands for).
     pub(super) fn autocreate(&mut self, id: &str) -> ActionResult {
         let label = format!("autocreate fixture `{id}`");
         let Some(resource_type) =

@@ -261,6 +261,10 @@ impl State<'_> {
                 }
             }
         };
+        if let Some(start) = url.find("${") {
+            let name = url[start + 2..].split('}').next().unwrap_or_default();
+            return Err(format!("variable `{name}` has no value (yet) for `{url}`"));
+        }
         let url = if operation.get("encodeRequestUrl").and_then(Value::as_bool) == Some(false) {
             url
         } else {
