@@ -263,7 +263,7 @@ impl State<'_> {
         };
         if let Some(start) = url.find("${") {
             let name = url[start + 2..].split('}').next().unwrap_or_default();
-            return Err(format!("variable `{name}` has no value (yet) for `{url}`"));
+            return Err(format!("variable `{name}` has no value (yet; `--var {name}=VALUE` gives one) for `{url}`"));
         }
         let url = if operation.get("encodeRequestUrl").and_then(Value::as_bool) == Some(false) {
             url
