@@ -1,13 +1,12 @@
 //! `TestScript…action.assert`: every check an assertion names must hold (response,
 //! responseCode, contentType, headerField, resource, expression, path, minimumId,
 //! compareToSourceId, navigationLinks, requestURL, requestMethod, validateProfileId), compared
-//! with its operator. A failed assertion is a failure, or a warning when `warningOnly`.
+//! with its operator; the checks of the resource's content are in `content.rs`. A failed assertion is a failure, or a warning when `warningOnly`.
 //! `operator: eval` is reported as skipped.
 
-use fhirgate_engine::definitions::Definitions;
-use fhirgate_engine::validation::validate;
 use serde_json::Value;
 
+use super::content;
 use super::fixture::Fixture;
 use super::operation::mime;
 use super::operator::compare;
@@ -33,19 +32,6 @@ pub fn response_code(name: &str) -> Option<u16> {
         "unprocessable" => 422,
         _ => return None,
     })
-}
-
-/// Whether `actual` has every element of `minimum` with the same values (the `minimumId` rule):
-/// objects by key (the top-level `id` and `meta` left out), arrays item by item in any order.
-pub fn contains_minimum(actual: &Value, minimum: &Value, top: bool) -> bool {
-    match (actual, minimum) {
-        (Value::Object(a), Value::Object(m)) => m
-            .iter()
-            .filter(|(k, _)| !(top && (k.as_str() == "id" || k.as_str() == "meta")))
-            .all(|(k, v)| a.get(k).is_some_and(|av| contains_minimum(av, v, false))),
-        (Value::Array(a), Value::Array(m)) => m.iter().all(|mv| a.iter().any(|av| contains_minimum(av, mv, false))),
-        (a, m) => a == m,
-    }
 }
 
 /// What an assertion looks at.
@@ -184,34 +170,14 @@ impl State<'_> {
             checks.push(self.expression_check("", &subject, assert, operator, value, compare_id));
         }
         if let Some(id) = text(assert, "minimumId") {
-            checks.push(match (self.fixtures.get(id).and_then(Fixture::body), &subject.resource) {
-                (Some(minimum), Some(actual)) if contains_minimum(actual, &minimum, true) => {
-                    Ok(format!("holds every element of `{id}`"))
-                }
-                (Some(_), Some(_)) => Err(format!("misses elements of `{id}`")),
-                (None, _) => Err(format!("no fixture `{id}`")),
-                (_, None) => Err("no resource to compare".to_owned()),
-            });
+            checks.push(content::minimum(
+                id,
+                self.fixtures.get(id).and_then(Fixture::body).as_ref(),
+                subject.resource.as_ref(),
+            ));
         }
         if let Some(wanted) = assert.get("navigationLinks").and_then(Value::as_bool) {
-            let relations: Vec<&str> = subject
-                .resource
-                .as_ref()
-                .and_then(|r| r.get("link"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|l| text(l, "relation"))
-                .collect();
-            let has = ["first", "last"].iter().all(|r| relations.contains(r));
-            checks.push(if has == wanted {
-                Ok(format!("navigation links {relations:?}"))
-            } else {
-                Err(format!(
-                    "navigation links: wanted first and last {}, found {relations:?}",
-                    if wanted { "present" } else { "absent" }
-                ))
-            });
+            checks.push(content::navigation_links(wanted, subject.resource.as_ref()));
         }
         if let Some(expected) = text(assert, "requestURL") {
             let expected = self.substitute(expected);
@@ -236,18 +202,7 @@ impl State<'_> {
             );
         }
         if let Some(profile) = text(assert, "validateProfileId") {
-            checks.push(match &subject.resource {
-                Some(resource) => {
-                    let issues = validate(Definitions::r4(), resource);
-                    if issues.is_empty() {
-                        Ok(format!("valid against the base R4 definitions (profile `{profile}` checked structurally)"))
-                    } else {
-                        let shown: Vec<String> = issues.iter().take(3).map(|i| format!("{i:?}")).collect();
-                        Err(format!("{} validation issue(s): {}", issues.len(), shown.join("; ")))
-                    }
-                }
-                None => Err("no resource to validate".to_owned()),
-            });
+            checks.push(content::valid(profile, subject.resource.as_ref()));
         }
         checks
     }
@@ -326,22 +281,7 @@ fn summary(assert: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
-    use super::{contains_minimum, response_code};
-
-    #[test]
-    fn minimum_content() {
-        let actual = json!({"resourceType": "Patient", "id": "9", "name": [{"family": "A", "given": ["B", "C"]}, {"family": "D"}], "active": true});
-        assert!(contains_minimum(
-            &actual,
-            &json!({"resourceType": "Patient", "id": "other", "name": [{"family": "D"}, {"given": ["C"]}]}),
-            true
-        ));
-        assert!(!contains_minimum(&actual, &json!({"resourceType": "Patient", "active": false}), true));
-        assert!(!contains_minimum(&actual, &json!({"resourceType": "Patient", "gender": "male"}), true));
-        assert!(!contains_minimum(&actual, &json!({"id": "other"}), false));
-    }
+    use super::response_code;
 
     #[test]
     fn resource_types_by_code_or_url() {

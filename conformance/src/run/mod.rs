@@ -7,6 +7,7 @@
 //! of `operator.rs`, variables resolved in `variables.rs`.
 
 mod assert;
+mod content;
 mod fixture;
 mod operation;
 pub mod operator;
