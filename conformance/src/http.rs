@@ -1,5 +1,6 @@
 //! The HTTP side of a run: requests and responses as plain data (so reports can show them) and
-//! a blocking client over `ureq` that never treats a status code as an error.
+//! a blocking client over `ureq` that never treats a status code as an error and follows no
+//! redirect.
 
 use std::time::Duration;
 
@@ -64,8 +65,13 @@ pub struct Client {
 impl Client {
     /// A client whose requests give up after `timeout`.
     pub fn new(timeout: Duration) -> Self {
-        let agent =
-            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().new_agent();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            // Assertions judge what the server answered, redirects included.
+            .max_redirects(0)
+            .timeout_global(Some(timeout))
+            .build()
+            .new_agent();
         Self { agent }
     }
 

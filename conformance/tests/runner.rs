@@ -47,7 +47,7 @@ fn an_xml_script_with_every_kind_of_check_passes() -> TestResult {
     let server = MiniFhir::start()?;
     let result = run(&server, &dir().join("tests/scripts/passing.xml"))?;
     assert!(result.passed(), "{}", problems(&result));
-    assert_eq!(result.tests.len(), 3);
+    assert_eq!(result.tests.len(), 4);
     assert!(outcomes(&result, 0).iter().all(|o| *o == Outcome::Pass), "{}", problems(&result));
     let search = outcomes(&result, 1);
     assert_eq!(search[5], Outcome::Warning, "warningOnly makes a warning");
@@ -157,7 +157,7 @@ fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
     let junit = std::fs::read_to_string(reports.join("junit.xml"))?;
     assert!(
         junit.contains(
-            "<testsuites name=\"fhirgate-conformance\" tests=\"9\" failures=\"3\" errors=\"1\" skipped=\"1\">"
+            "<testsuites name=\"fhirgate-conformance\" tests=\"10\" failures=\"3\" errors=\"1\" skipped=\"1\">"
         ),
         "{junit}"
     );

@@ -186,6 +186,7 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
                 ),
             )
         }
+        ("GET", ["moved"]) => (302, vec![("Location".to_owned(), "/metadata".to_owned())], None),
         ("GET", ["_history"]) => bundle("history", history(store, |_| true, count), &request.path),
         (_, [t, ..]) if !known(t) => outcome(404, "not-found"),
         ("POST", [t]) => {
