@@ -55,7 +55,7 @@ fn an_xml_script_with_every_kind_of_check_passes() -> TestResult {
     assert!(search[7..].iter().all(|o| *o == Outcome::Pass), "search by POST: {}", problems(&result));
     let requests = server.requests();
     // autocreate, setup create, …, teardown delete of the created one, autodelete of the fixture.
-    assert_eq!(requests.first().map(String::as_str), Some("POST /Patient"));
+    assert_eq!(requests.first().map(String::as_str), Some("POST /Patient [application/fhir+json]"));
     assert_eq!(requests.iter().filter(|r| r.starts_with("DELETE /Patient/")).count(), 2, "{requests:?}");
     assert!(requests.contains(&"GET /Patient/id2/_history/1".to_owned()), "vread by targetId: {requests:?}");
     let as_xml =
@@ -191,7 +191,7 @@ fn an_stu3_style_xml_script_runs() -> TestResult {
     assert_eq!(outcomes(&result, 0), [Outcome::Pass; 4]);
     let requests = server.requests();
     assert_eq!(requests.len(), 2, "{requests:?}");
-    assert_eq!(requests[0], "POST /Patient", "create guessed from the method");
+    assert_eq!(requests[0], "POST /Patient [application/fhir+xml]", "create guessed from the method, sent as XML");
     assert!(requests[1].starts_with("GET /Patient/id"), "read guessed from targetId: {requests:?}");
     Ok(())
 }
@@ -209,6 +209,27 @@ fn an_unreachable_server_is_an_error_not_a_crash() -> TestResult {
         result.tests[0].actions[0].message.contains(&format!("127.0.0.1:{port}")),
         "{}",
         result.tests[0].actions[0].message
+    );
+    Ok(())
+}
+
+#[test]
+fn batch_transaction_patch_named_operations_and_conditional_delete() -> TestResult {
+    let server = MiniFhir::start()?;
+    let result = run(&server, &dir().join("tests/operations/operations.json"))?;
+    assert!(result.passed(), "{}", problems(&result));
+    assert_eq!(
+        server.requests(),
+        [
+            "POST /Patient [application/fhir+json]",
+            "POST / [application/fhir+json]",
+            "POST / [application/fhir+json]",
+            "PATCH /Patient/id1 [application/fhir+json]",
+            "PATCH /Patient/id1 [application/json-patch+json]",
+            "POST /Patient/$validate [application/fhir+json]",
+            "GET /Patient/id1/$everything",
+            "DELETE /Patient?identifier=urn:x%7C1",
+        ]
     );
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! A tiny in-memory FHIR server for the runner's tests: std `TcpListener`, one thread, one
 //! request per connection. It does create, read, vread, update (with `If-Match`), delete,
 //! search by type (optionally `family=`), history at three levels and `/metadata` — enough
-//! for the corpus's CRUD and capabilities scripts — and logs every request line.
+//! for the corpus's scripts — plus canned answers to batch/transaction, PATCH, conditional
+//! delete, `$validate` and `$everything`; it logs every request line with its content type.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -94,7 +95,10 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
 fn serve(mut stream: TcpStream, store: &mut Store, next_id: &mut u32, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
     let request = read_request(&stream)?;
     if let Ok(mut log) = log.lock() {
-        log.push(format!("{} {}", request.method, request.path));
+        let query: Vec<String> = request.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        let content_type = request.header("Content-Type").map(|c| format!(" [{c}]")).unwrap_or_default();
+        log.push(format!("{} {}{query}{content_type}", request.method, request.path));
     }
     let (status, headers, body) = handle(&request, store, next_id);
     let text = body.map(|b| b.to_string()).unwrap_or_default();
@@ -186,6 +190,23 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
                 ),
             )
         }
+        ("POST", []) => {
+            let kind = body(request).and_then(|b| b["type"].as_str().map(str::to_owned)).unwrap_or_default();
+            (200, vec![], Some(json!({"resourceType": "Bundle", "type": format!("{kind}-response")})))
+        }
+        ("POST", [_, "$validate"]) => (
+            200,
+            vec![],
+            Some(
+                json!({"resourceType": "OperationOutcome", "issue": [{"severity": "information", "code": "informational"}]}),
+            ),
+        ),
+        ("GET", [_, _, "$everything"]) => bundle("searchset", vec![], &request.path),
+        ("PATCH", [t, id]) => match store.get(&((*t).to_owned(), (*id).to_owned())).and_then(|v| v.last()) {
+            Some((Some(r), _)) => resource_reply(200, r.clone(), false),
+            _ => outcome(404, "not-found"),
+        },
+        ("DELETE", [_]) if !request.query.is_empty() => (204, vec![], None),
         ("GET", ["moved"]) => (302, vec![("Location".to_owned(), "/metadata".to_owned())], None),
         ("GET", ["_history"]) => bundle("history", history(store, |_| true, count), &request.path),
         (_, [t, ..]) if !known(t) => outcome(404, "not-found"),
