@@ -1,3 +1,23 @@
-//! Touchstone-style TestScript runner. The runner lands with the conformance issue; the corpus it
-//! will run lives in `conformance/testscripts/`, and `tests/testscripts.rs` keeps every script a
-//! valid R4 TestScript until then.
+//! fhirgate's Touchstone-style TestScript runner: loads R4 TestScripts (JSON or FHIR XML), runs
+//! them against any FHIR R4 server over HTTP, and writes TestReports, JUnit XML and an HTML page.
+//! It knows nothing of the gateway; the binary `fhirgate-conformance` is its command line.
+//! The corpus of fhirgate's own scripts lives in `conformance/testscripts/`.
+//!
+//! ```no_run
+//! use fhirgate_conformance::run::{Options, Runner};
+//! let results = Runner::new(Options::new("http://127.0.0.1:8080")).run_paths(&["conformance/testscripts".into()])?;
+//! assert!(results.iter().all(|r| r.passed()));
+//! # Ok::<(), fhirgate_conformance::Error>(())
+//! ```
+
+pub mod error;
+pub mod http;
+pub mod report;
+pub mod run;
+pub mod script;
+pub mod token;
+pub mod vars;
+pub mod xml;
+pub mod xpath;
+
+pub use error::{Error, Result};

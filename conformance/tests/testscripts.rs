@@ -1,11 +1,12 @@
-//! Every TestScript of the corpus is a valid R4 TestScript with at least one test and assertion,
-//! and every contained fixture a valid resource.
+//! Every TestScript of the corpus (JSON, or FHIR XML read by the runner's converter) is a valid
+//! R4 TestScript with at least one test and assertion, every fixture file a valid resource, and
+//! an XML script the same resource as its JSON twin.
 
 use std::path::PathBuf;
 
+use fhirgate_conformance::script::Script;
 use fhirgate_engine::definitions::Definitions;
 use fhirgate_engine::validation::validate;
-use serde_json::Value;
 
 #[test]
 fn every_testscript_is_valid_r4() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,10 +16,10 @@ fn every_testscript_is_valid_r4() -> Result<(), Box<dyn std::error::Error>> {
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir)? {
         let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+        if !matches!(path.extension().and_then(|e| e.to_str()), Some("json" | "xml")) {
             continue;
         }
-        let script: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+        let script = Script::load(&path)?.resource;
         assert_eq!(script["resourceType"], "TestScript", "{}", path.display());
         let issues = validate(Definitions::r4(), &script);
         assert!(issues.is_empty(), "{}: {issues:#?}", path.display());
@@ -30,7 +31,7 @@ fn every_testscript_is_valid_r4() -> Result<(), Box<dyn std::error::Error>> {
         }
         checked += 1;
     }
-    assert!(checked >= 4, "expected the corpus, found {checked} scripts");
+    assert!(checked >= 5, "expected the corpus, found {checked} scripts");
     // Fixture files hold `${variables}`: with each replaced by a valid id, they are valid resources.
     for entry in std::fs::read_dir(dir.join("fixtures"))? {
         let path = entry?.path();
@@ -49,5 +50,16 @@ fn every_testscript_is_valid_r4() -> Result<(), Box<dyn std::error::Error>> {
         assert!(issues.is_empty(), "{}: {issues:#?}", path.display());
     }
     println!("{checked} TestScripts are valid R4");
+    Ok(())
+}
+
+#[test]
+fn xml_and_json_forms_are_the_same_testscript() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("testscripts");
+    let xml = Script::load(&dir.join("capabilities.xml"))?;
+    let json = Script::load(&dir.join("capabilities.json"))?;
+    assert_eq!(xml.resource, json.resource);
     Ok(())
 }

@@ -1,0 +1,96 @@
+//! `fhirgate-conformance run`: runs TestScripts against a FHIR R4 server and reports. Exit code
+//! 0 when every script passed, 1 when one failed, 2 when the run itself could not be done.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use fhirgate_conformance::report;
+use fhirgate_conformance::run::{Options, Runner};
+use fhirgate_conformance::token::token_from_command;
+
+#[derive(Debug, Parser)]
+#[command(name = "fhirgate-conformance", version, about = "Runs FHIR R4 TestScripts against a FHIR server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every TestScript found under the paths (files, or directories searched recursively).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The FHIR base URL of the server under test.
+    #[arg(long, env = "FHIRGATE_CONFORMANCE_BASE_URL")]
+    base_url: String,
+    /// A bearer token sent with every request.
+    #[arg(long, conflicts_with = "token_command")]
+    bearer: Option<String>,
+    /// A shell command printing the bearer token, run once.
+    #[arg(long)]
+    token_command: Option<String>,
+    /// A variable value overriding the scripts' own (`NAME=VALUE`); repeatable.
+    #[arg(long = "var", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// Where to write TestReports, `junit.xml` and `report.html`.
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
+    /// Seconds one HTTP exchange may take.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// TestScript files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(name, _)| !name.is_empty())
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected NAME=VALUE, found `{text}`"))
+}
+
+fn main() -> ExitCode {
+    let Command::Run(args) = Cli::parse().command;
+    match run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("fhirgate-conformance: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs and reports; `Ok(true)` when every script passed.
+fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
+    let mut options = Options::new(&args.base_url);
+    options.timeout = Duration::from_secs(args.timeout);
+    options.variables = args.vars.into_iter().collect();
+    options.bearer = match (&args.bearer, &args.token_command) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(command)) => Some(token_from_command(command)?),
+        (None, None) => None,
+    };
+    let results = Runner::new(options).run_paths(&args.paths)?;
+    if results.is_empty() {
+        return Err(fhirgate_conformance::Error::Script("no TestScript found under the given paths".into()));
+    }
+    let written = args.report_dir.as_deref().map(|dir| report::write_all(dir, &results)).transpose()?;
+    // A closed stdout (`| head`) must not stop the run from ending with its status.
+    let mut out = std::io::stdout().lock();
+    for result in &results {
+        let _ = writeln!(out, "{}", report::summary::line(result));
+    }
+    let _ = writeln!(out, "{}", report::summary::total(&results));
+    if let (Some(dir), Some(written)) = (&args.report_dir, written) {
+        let _ = writeln!(out, "reports in {} ({} files)", dir.display(), written.len());
+    }
+    Ok(results.iter().all(|r| r.passed()))
+}

@@ -1,0 +1,215 @@
+//! Running one TestScript, as R4 defines it (<https://hl7.org/fhir/R4/testscript.html>):
+//! fixtures are loaded and the `autocreate` ones created; setup runs once, and when it fails
+//! every test is skipped; each test runs its actions in order and ends at its first failed
+//! assertion or failed operation; teardown and `autodelete` always run.
+//!
+//! Operations are built in `operation.rs`, assertions checked in `assert.rs` with the operators
+//! of `operator.rs`, variables resolved in `variables.rs`.
+
+mod assert;
+mod content;
+mod fixture;
+mod operation;
+pub mod operator;
+pub mod result;
+mod variables;
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::http::Client;
+use crate::script::Script;
+use fixture::Fixture;
+use result::{ActionKind, ActionResult, Exchange, Outcome, ScriptResult, TestResult};
+
+/// What every script of a run shares.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The FHIR base URL, without a trailing slash.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer …` with every request.
+    pub bearer: Option<String>,
+    /// Values that override the scripts' variables of the same name (`--var NAME=VALUE`).
+    pub variables: BTreeMap<String, String>,
+    /// How long one HTTP exchange may take.
+    pub timeout: Duration,
+}
+
+impl Options {
+    /// Options for a server at `base_url`.
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            bearer: None,
+            variables: BTreeMap::new(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Runs scripts against one server.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    options: Options,
+    client: Client,
+}
+
+impl Runner {
+    pub fn new(options: Options) -> Self {
+        let client = Client::new(options.timeout);
+        Self { options, client }
+    }
+
+    /// Runs every TestScript found under `paths` (see [`crate::script::discover`]), in order. A
+    /// script that cannot be loaded is a failed result, not an error; only unreadable paths are.
+    pub fn run_paths(&self, paths: &[std::path::PathBuf]) -> crate::Result<Vec<ScriptResult>> {
+        let files = crate::script::discover(paths)?;
+        Ok(files
+            .iter()
+            .map(|path| match Script::load(path) {
+                Ok(script) => self.run(&script),
+                Err(e) => ScriptResult::not_run(path, &self.options.base_url, e.to_string()),
+            })
+            .collect())
+    }
+
+    /// Runs one script; never fails as a whole: problems are in the result.
+    pub fn run(&self, script: &Script) -> ScriptResult {
+        let started_at = Instant::now();
+        let resource = &script.resource;
+        let mut result = ScriptResult {
+            path: script.path.clone(),
+            id: text(resource, "id").map(str::to_owned),
+            name: script.name(),
+            url: text(resource, "url").map(str::to_owned),
+            base_url: self.options.base_url.clone(),
+            started: OffsetDateTime::now_utc(),
+            millis: 0,
+            error: None,
+            setup: Vec::new(),
+            tests: Vec::new(),
+            teardown: Vec::new(),
+        };
+        let mut state = State { runner: self, script, fixtures: HashMap::new(), last: None, depth: Cell::new(0) };
+        if let Err(e) = state.load_fixtures() {
+            result.error = Some(e.to_string());
+            result.millis = started_at.elapsed().as_millis();
+            return result;
+        }
+        let mut setup_ok = true;
+        for id in state.fixture_ids("autocreate") {
+            let action = state.autocreate(&id);
+            setup_ok &= !action.outcome.is_failure();
+            result.setup.push(action);
+        }
+        if setup_ok {
+            for action in actions(resource.get("setup")) {
+                let done = state.action(action);
+                let failed = done.outcome.is_failure();
+                result.setup.push(done);
+                if failed {
+                    setup_ok = false;
+                    break;
+                }
+            }
+        }
+        for test in resource.get("test").and_then(Value::as_array).into_iter().flatten() {
+            result.tests.push(state.test(test, setup_ok));
+        }
+        for action in actions(resource.get("teardown")) {
+            result.teardown.push(state.action(action));
+        }
+        for id in state.fixture_ids("autodelete") {
+            if let Some(action) = state.autodelete(&id) {
+                result.teardown.push(action);
+            }
+        }
+        result.millis = started_at.elapsed().as_millis();
+        result
+    }
+}
+
+/// The actions of a setup, test or teardown.
+fn actions(parent: Option<&Value>) -> impl Iterator<Item = &Value> {
+    parent.and_then(|p| p.get("action")).and_then(Value::as_array).into_iter().flatten()
+}
+
+/// A string property.
+fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// The state of one script's run.
+struct State<'r> {
+    runner: &'r Runner,
+    script: &'r Script,
+    /// Static fixtures, and the requests and responses saved by `requestId`/`responseId`.
+    fixtures: HashMap<String, Fixture>,
+    /// The last exchange: what assertions without `sourceId` look at.
+    last: Option<Exchange>,
+    /// How deep variable resolution is nested (variables using variables).
+    depth: Cell<u8>,
+}
+
+impl State<'_> {
+    fn options(&self) -> &Options {
+        &self.runner.options
+    }
+
+    /// Runs one test; when setup failed, reports every action as skipped.
+    fn test(&mut self, test: &Value, setup_ok: bool) -> TestResult {
+        let mut result = TestResult {
+            name: text(test, "name").unwrap_or("test").to_owned(),
+            description: text(test, "description").unwrap_or_default().to_owned(),
+            actions: Vec::new(),
+        };
+        let mut skip_reason = (!setup_ok).then_some("setup failed");
+        for action in actions(Some(test)) {
+            if let Some(reason) = skip_reason {
+                let kind = if action.get("assert").is_some() { ActionKind::Assert } else { ActionKind::Operation };
+                result.actions.push(ActionResult::new(kind, label_of(action), Outcome::Skip, reason));
+                continue;
+            }
+            let done = self.action(action);
+            if done.outcome.is_failure() {
+                skip_reason = Some("an earlier action of this test failed");
+            }
+            result.actions.push(done);
+        }
+        result
+    }
+
+    /// Runs an operation or checks an assertion.
+    fn action(&mut self, action: &Value) -> ActionResult {
+        if let Some(operation) = action.get("operation") {
+            self.operation(operation)
+        } else if let Some(assert) = action.get("assert") {
+            self.assert(assert)
+        } else {
+            ActionResult::new(
+                ActionKind::Operation,
+                "action",
+                Outcome::Error,
+                "an action with neither operation nor assert",
+            )
+        }
+    }
+}
+
+/// The description of an action, or what it is.
+fn label_of(action: &Value) -> String {
+    let inner = action.get("operation").or_else(|| action.get("assert")).unwrap_or(action);
+    text(inner, "description").or_else(|| text(inner, "label")).map_or_else(
+        || {
+            inner
+                .get("type")
+                .and_then(|t| text(t, "code"))
+                .map_or_else(|| "action".to_owned(), |c| format!("operation {c}"))
+        },
+        str::to_owned,
+    )
+}

@@ -1,0 +1,235 @@
+//! The runner end to end over real HTTP, against the small in-memory server of `support/`: a
+//! script that passes, scripts that must fail (and how their TestReports say so), the binary's
+//! exit status and report files, and the corpus of `conformance/testscripts/`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fhirgate_conformance::report::testreport::test_report;
+use fhirgate_conformance::run::result::{Outcome, ScriptResult};
+use fhirgate_conformance::run::{Options, Runner};
+use fhirgate_conformance::script::Script;
+use fhirgate_engine::definitions::Definitions;
+use fhirgate_engine::validation::validate;
+use serde_json::Value;
+use support::MiniFhir;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
+fn run(server: &MiniFhir, path: &Path) -> Result<ScriptResult, Box<dyn std::error::Error>> {
+    let script = Script::load(path)?;
+    Ok(Runner::new(Options::new(&server.base)).run(&script))
+}
+
+fn outcomes(result: &ScriptResult, test: usize) -> Vec<Outcome> {
+    result.tests[test].actions.iter().map(|a| a.outcome).collect()
+}
+
+/// Every problem of the result, for assertion messages.
+fn problems(result: &ScriptResult) -> String {
+    let actions = result.setup.iter().chain(result.tests.iter().flat_map(|t| &t.actions)).chain(&result.teardown);
+    let mut out: Vec<String> = actions
+        .filter(|a| a.outcome != Outcome::Pass)
+        .map(|a| format!("{:?} {}: {}", a.outcome, a.label, a.message))
+        .collect();
+    out.extend(result.error.clone());
+    out.join("\n")
+}
+
+#[test]
+fn an_xml_script_with_every_kind_of_check_passes() -> TestResult {
+    let server = MiniFhir::start()?;
+    let result = run(&server, &dir().join("tests/scripts/passing.xml"))?;
+    assert!(result.passed(), "{}", problems(&result));
+    assert_eq!(result.tests.len(), 4);
+    assert!(outcomes(&result, 0).iter().all(|o| *o == Outcome::Pass), "{}", problems(&result));
+    let search = outcomes(&result, 1);
+    assert_eq!(search[5], Outcome::Warning, "warningOnly makes a warning");
+    assert_eq!(search[6], Outcome::Skip, "eval is skipped");
+    assert!(search[7..].iter().all(|o| *o == Outcome::Pass), "search by POST: {}", problems(&result));
+    let requests = server.requests();
+    // autocreate, setup create, …, teardown delete of the created one, autodelete of the fixture.
+    assert_eq!(requests.first().map(String::as_str), Some("POST /Patient [application/fhir+json]"));
+    assert_eq!(requests.iter().filter(|r| r.starts_with("DELETE /Patient/")).count(), 2, "{requests:?}");
+    assert!(requests.contains(&"GET /Patient/id2/_history/1".to_owned()), "vread by targetId: {requests:?}");
+    let as_xml =
+        result.tests[2].actions.iter().find(|a| a.label == "a JSON fixture sent as XML").ok_or("no XML create")?;
+    let body = as_xml.exchange.as_ref().and_then(|e| e.request.body.as_deref()).ok_or("no body")?;
+    assert!(
+        body.contains("<Patient xmlns=\"http://hl7.org/fhir\"><id value=\"pat\"/><name><family value=\"Runner\"/>"),
+        "{body}"
+    );
+    let update = result.tests[2].actions[0].exchange.as_ref().ok_or("no exchange")?;
+    assert!(
+        update.request.body.as_deref().is_some_and(|b| b.contains("<id value=\"id2\"/>")),
+        "the XML fixture is sent as XML, substituted"
+    );
+
+    let report = test_report(&result);
+    assert_eq!(report["result"], "pass");
+    assert_eq!(report["setup"]["action"][0]["operation"]["result"], "pass", "autocreate is part of setup");
+    assert!(validate(Definitions::r4(), &report).is_empty(), "{:#?}", validate(Definitions::r4(), &report));
+    Ok(())
+}
+
+#[test]
+fn a_failed_assertion_ends_its_test_only() -> TestResult {
+    let server = MiniFhir::start()?;
+    let result = run(&server, &dir().join("tests/scripts/failing.json"))?;
+    assert!(!result.passed());
+    assert_eq!(outcomes(&result, 0), [Outcome::Pass, Outcome::Fail, Outcome::Skip]);
+    assert_eq!(outcomes(&result, 1), [Outcome::Pass, Outcome::Pass]);
+    assert_eq!(outcomes(&result, 2), [Outcome::Pass, Outcome::Fail], "a bad expression fails its assertion");
+    assert!(
+        result.tests[0].actions[1].message.contains("`404` equals `200`"),
+        "{}",
+        result.tests[0].actions[1].message
+    );
+    assert_eq!(outcomes(&result, 3), [Outcome::Error, Outcome::Skip], "an unresolved variable in a URL");
+    let message = &result.tests[3].actions[0].message;
+    assert!(message.contains("variable `nowhere` has no value"), "{message}");
+
+    let report = test_report(&result);
+    assert_eq!(report["result"], "fail");
+    assert_eq!(report["test"][0]["action"][1]["assert"]["result"], "fail");
+    assert_eq!(report["test"][0]["action"][2]["assert"]["result"], "skip");
+    assert_eq!(report["test"][1]["action"][1]["assert"]["result"], "pass");
+    assert!(validate(Definitions::r4(), &report).is_empty(), "{:#?}", validate(Definitions::r4(), &report));
+    Ok(())
+}
+
+#[test]
+fn a_failed_setup_skips_the_tests_but_not_the_teardown() -> TestResult {
+    let server = MiniFhir::start()?;
+    let result = run(&server, &dir().join("tests/scripts/setup-fails.json"))?;
+    assert!(!result.passed());
+    assert_eq!(result.setup.iter().map(|a| a.outcome).collect::<Vec<_>>(), [Outcome::Pass, Outcome::Fail]);
+    assert_eq!(outcomes(&result, 0), [Outcome::Skip, Outcome::Skip]);
+    assert_eq!(result.teardown.len(), 1);
+    assert_eq!(server.requests(), ["GET /Patient/missing", "GET /metadata"], "tests never ran, teardown did");
+    Ok(())
+}
+
+#[test]
+fn the_corpus_passes_against_a_conforming_server() -> TestResult {
+    let server = MiniFhir::start()?;
+    let runner = Runner::new(Options::new(&server.base));
+    let results = runner.run_paths(&[dir().join("testscripts")])?;
+    assert!(results.len() >= 5, "found {} scripts", results.len());
+    for result in &results {
+        assert!(result.passed(), "{}:\n{}", result.path.display(), problems(result));
+    }
+    Ok(())
+}
+
+#[test]
+fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
+    let server = MiniFhir::start()?;
+    let reports = std::env::temp_dir().join(format!("fhirgate-conformance-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&reports);
+    let scripts = dir().join("tests/scripts");
+    let output = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
+        .args(["run", "--base-url", &server.base, "--bearer", "secret-token", "--var", "family=Runner", "--report-dir"])
+        .arg(&reports)
+        .arg(&scripts)
+        .output()?;
+    let stdout = String::from_utf8(output.stdout)?;
+    assert_eq!(output.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("FAIL") && stdout.contains("PASS") && stdout.contains("3 scripts: 1 passed, 2 failed"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("PASS") || l.starts_with("FAIL")).count(),
+        3,
+        "one line per script: {stdout}"
+    );
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(reports.join("failing.testreport.json"))?)?;
+    assert_eq!(report["resourceType"], "TestReport");
+    assert_eq!(report["result"], "fail");
+    let junit = std::fs::read_to_string(reports.join("junit.xml"))?;
+    assert!(
+        junit.contains(
+            "<testsuites name=\"fhirgate-conformance\" tests=\"10\" failures=\"3\" errors=\"1\" skipped=\"1\">"
+        ),
+        "{junit}"
+    );
+    assert!(junit.contains("expects 200: status: not true: `404` equals `200`"), "{junit}");
+    let html = std::fs::read_to_string(reports.join("report.html"))?;
+    assert!(
+        html.contains("family by XPath") && html.contains("GET ") && !html.contains("secret-token"),
+        "the token stays out of the page"
+    );
+
+    let passing = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
+        .args(["run", "--base-url", &server.base, "--token-command", "echo t0ken"])
+        .arg(scripts.join("passing.xml"))
+        .output()?;
+    assert_eq!(passing.status.code(), Some(0), "{}", String::from_utf8_lossy(&passing.stdout));
+
+    let nothing = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
+        .args(["run", "--base-url", &server.base])
+        .arg(scripts.join("fixtures"))
+        .output()?;
+    assert_eq!(nothing.status.code(), Some(2), "no script found is an error");
+    let _ = std::fs::remove_dir_all(&reports);
+    Ok(())
+}
+
+#[test]
+fn an_stu3_style_xml_script_runs() -> TestResult {
+    let server = MiniFhir::start()?;
+    let result = run(&server, &dir().join("tests/legacy/stu3-style.xml"))?;
+    assert!(result.passed(), "{}", problems(&result));
+    assert_eq!(outcomes(&result, 0), [Outcome::Pass; 4]);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0], "POST /Patient [application/fhir+xml]", "create guessed from the method, sent as XML");
+    assert!(requests[1].starts_with("GET /Patient/id"), "read guessed from targetId: {requests:?}");
+    Ok(())
+}
+
+#[test]
+fn an_unreachable_server_is_an_error_not_a_crash() -> TestResult {
+    // Bind and drop a listener: its port refuses connections now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut options = Options::new(&format!("http://127.0.0.1:{port}"));
+    options.timeout = std::time::Duration::from_secs(5);
+    let result = Runner::new(options).run(&Script::load(&dir().join("tests/scripts/failing.json"))?);
+    assert!(!result.passed());
+    assert_eq!(outcomes(&result, 0), [Outcome::Error, Outcome::Skip, Outcome::Skip]);
+    assert!(
+        result.tests[0].actions[0].message.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        result.tests[0].actions[0].message
+    );
+    Ok(())
+}
+
+#[test]
+fn batch_transaction_patch_named_operations_and_conditional_delete() -> TestResult {
+    let server = MiniFhir::start()?;
+    let result = run(&server, &dir().join("tests/operations/operations.json"))?;
+    assert!(result.passed(), "{}", problems(&result));
+    assert_eq!(
+        server.requests(),
+        [
+            "POST /Patient [application/fhir+json]",
+            "POST / [application/fhir+json]",
+            "POST / [application/fhir+json]",
+            "PATCH /Patient/id1 [application/fhir+json]",
+            "PATCH /Patient/id1 [application/json-patch+json]",
+            "POST /Patient/$validate [application/fhir+json]",
+            "GET /Patient/id1/$everything",
+            "DELETE /Patient?identifier=urn:x%7C1",
+        ]
+    );
+    Ok(())
+}
