@@ -125,6 +125,7 @@ impl From<crate::storage::StoreError> for Error {
             StoreError::Corrupt(m) => Self::Internal(format!("store returned corrupt data: {m}")),
             StoreError::Unsupported(m) => Self::BadRequest(vec![Issue::error(IssueType::NotSupported, m)]),
             StoreError::Timeout(m) => Self::Timeout(m),
+            StoreError::GuardMatched(_) => Self::PreconditionFailed(e.to_string()),
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum Error {
     /// A search the SQL translation cannot express.
     #[error("{0}")]
     Unsupported(String),
+    /// Guard `n` of a batch matched a resource; nothing was written.
+    #[error("guard {0} of the batch matched a resource")]
+    GuardMatched(usize),
 }
 
 impl Error {
@@ -51,6 +54,7 @@ impl From<Error> for StoreError {
             | Error::Invalid(_)
             | Error::Corrupt(_) => Self::Corrupt(error.to_string()),
             Error::Unsupported(message) => Self::Unsupported(message),
+            Error::GuardMatched(n) => Self::GuardMatched(n),
             Error::Postgres(_) | Error::Migrate(_) | Error::Url(_) => Self::Unavailable(error.to_string()),
         }
     }

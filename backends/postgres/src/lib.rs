@@ -26,7 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
+    Guard, HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -157,8 +157,8 @@ impl Store for PostgresStore {
         Ok(read::index(&self.pool, resource_type, id, version).await?)
     }
 
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        Ok(write::transact(&self.pool, writes).await?)
+    async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {
+        Ok(write::transact(&self.pool, writes, guards).await?)
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use fhirgate_engine::storage::Write;
+use fhirgate_engine::storage::{Guard, Write};
 use fhirgate_sql::{Dialect, rows};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
@@ -35,13 +35,13 @@ const RETRYABLE: [&str; 2] = ["40001", "40P01"];
 const UNIQUE_VIOLATION: &str = "23505";
 
 /// Stores every write or none.
-pub(crate) async fn transact(pool: &PgPool, writes: Vec<Write>) -> Result<(), Error> {
+pub(crate) async fn transact(pool: &PgPool, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
     if writes.is_empty() {
         return Ok(());
     }
     let mut attempt = 1;
     loop {
-        match attempt_once(pool, &writes).await {
+        match attempt_once(pool, &writes, guards).await {
             Err(error) if error.sqlstate().is_some_and(|code| RETRYABLE.contains(&code.as_str())) => {
                 if attempt >= ATTEMPTS {
                     tracing::warn!(%error, attempt, "postgres write kept failing; reporting a conflict");
@@ -56,8 +56,9 @@ pub(crate) async fn transact(pool: &PgPool, writes: Vec<Write>) -> Result<(), Er
 }
 
 /// One try at a batch, in one transaction (rolled back when dropped uncommitted).
-async fn attempt_once(pool: &PgPool, writes: &[Write]) -> Result<(), Error> {
+async fn attempt_once(pool: &PgPool, writes: &[Write], guards: &[Guard]) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
+    check_guards(&mut tx, guards).await?;
     let mut current = lock(&mut tx, writes).await?;
     for write in writes {
         let v = &write.version;
@@ -84,6 +85,25 @@ async fn attempt_once(pool: &PgPool, writes: &[Write]) -> Result<(), Error> {
             .await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Takes a transaction-level advisory lock per guard key (in sorted order, so guarded batches
+/// never wait on each other in a cycle), then checks that no guard matches. The lock is held to
+/// commit, and each check is a new statement, so it sees whatever an earlier holder committed:
+/// two batches guarded by the same criteria cannot both find nothing and both write.
+async fn check_guards(conn: &mut PgConnection, guards: &[Guard]) -> Result<(), Error> {
+    let mut keys: Vec<&str> = guards.iter().map(|g| g.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut *conn).await?;
+    }
+    for (n, guard) in guards.iter().enumerate() {
+        if crate::search::count_on(&mut *conn, &guard.query).await? > 0 {
+            return Err(Error::GuardMatched(n));
+        }
+    }
     Ok(())
 }
 

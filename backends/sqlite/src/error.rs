@@ -29,6 +29,9 @@ pub enum Error {
     /// A search the SQL translation cannot express.
     #[error("{0}")]
     Unsupported(String),
+    /// Guard `n` of a batch matched a resource; nothing was written.
+    #[error("guard {0} of the batch matched a resource")]
+    GuardMatched(usize),
 }
 
 impl From<Error> for StoreError {
@@ -43,6 +46,7 @@ impl From<Error> for StoreError {
             | Error::Invalid(_)
             | Error::Corrupt(_) => Self::Corrupt(error.to_string()),
             Error::Unsupported(message) => Self::Unsupported(message),
+            Error::GuardMatched(n) => Self::GuardMatched(n),
             Error::Sqlite(_) | Error::Migrate(_) | Error::CreateDir { .. } => Self::Unavailable(error.to_string()),
         }
     }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
+    Guard, HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
 };
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -125,8 +125,8 @@ impl Store for SqliteStore {
         Ok(read::index(&self.reader, resource_type, id, version).await?)
     }
 
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        Ok(write::transact(&self.writer, writes).await?)
+    async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {
+        Ok(write::transact(&self.writer, writes, guards).await?)
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {

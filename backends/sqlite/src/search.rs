@@ -6,7 +6,7 @@ use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::SearchMatch;
 use fhirgate_sql::{Bind, Dialect, Sql, translate};
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, AssertSqlSafe, SqlitePool};
+use sqlx::{Arguments, AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use crate::Error;
 use crate::instant::version_from_sql;
@@ -24,8 +24,14 @@ pub(crate) async fn search(pool: &SqlitePool, query: &SearchQuery, limit: u32) -
 
 /// How many resources match `query`.
 pub(crate) async fn count(pool: &SqlitePool, query: &SearchQuery) -> Result<u64, Error> {
+    let mut conn = pool.acquire().await?;
+    count_on(&mut conn, query).await
+}
+
+/// How many resources match `query`, on one connection (inside a write's transaction for guards).
+pub(crate) async fn count_on(conn: &mut SqliteConnection, query: &SearchQuery) -> Result<u64, Error> {
     let sql = translate::count(Dialect::Sqlite, Definitions::r4(), query).map_err(|u| Error::Unsupported(u.0))?;
-    let n: i64 = sqlx::query_scalar_with(AssertSqlSafe(sql.text.as_str()), arguments(&sql)?).fetch_one(pool).await?;
+    let n: i64 = sqlx::query_scalar_with(AssertSqlSafe(sql.text.as_str()), arguments(&sql)?).fetch_one(conn).await?;
     u64::try_from(n).map_err(|_| Error::Corrupt(format!("negative count {n}")))
 }
 

@@ -1,7 +1,7 @@
 //! Applying a batch of writes atomically, with each write's version precondition
 //! (create, update, delete and transaction all end here; <https://hl7.org/fhir/R4/http.html#concurrency>).
 
-use fhirgate_engine::storage::Write;
+use fhirgate_engine::storage::{Guard, Write};
 use fhirgate_sql::{Dialect, rows};
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
@@ -11,11 +11,19 @@ use crate::instant::{millis_floor, version_to_sql};
 /// Stores every write or none. `BEGIN IMMEDIATE` takes SQLite's write lock before the first
 /// check, so no other writer (in this process or another) can slip in between a check and its
 /// insert; in this process writers already queue for the pool's single connection.
-pub(crate) async fn transact(pool: &SqlitePool, writes: Vec<Write>) -> Result<(), Error> {
+/// Guards are checked first, inside the same transaction: with SQLite's single writer nothing
+/// can be written between a guard's check and the batch's commit.
+pub(crate) async fn transact(pool: &SqlitePool, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
     if writes.is_empty() {
         return Ok(());
     }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    for (n, guard) in guards.iter().enumerate() {
+        if crate::search::count_on(&mut tx, &guard.query).await? > 0 {
+            tx.rollback().await?;
+            return Err(Error::GuardMatched(n));
+        }
+    }
     for write in &writes {
         if let Err(error) = apply(&mut tx, write).await {
             tx.rollback().await?;

@@ -39,10 +39,10 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": engine.config.update_create,
-                "conditionalCreate": false,
+                "conditionalCreate": true,
                 "conditionalRead": "full-support",
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalUpdate": true,
+                "conditionalDelete": "multiple",
             });
             search_capabilities(defs, t, &mut resource);
             resource

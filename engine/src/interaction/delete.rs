@@ -1,9 +1,15 @@
-//! delete: `DELETE [type]/[id]`. Deleting a missing or already deleted resource is not an
-//! error (204), and the deletion is a version in the history.
-//! See <https://hl7.org/fhir/R4/http.html#delete>.
+//! delete: `DELETE [type]/[id]`, and conditional delete `DELETE [type]?criteria`. Deleting a
+//! missing or already deleted resource is not an error (204), and the deletion is a version in
+//! the history. See <https://hl7.org/fhir/R4/http.html#delete> and
+//! <https://hl7.org/fhir/R4/http.html#cdelete>.
+//!
+//! Conditional delete deletes one match; several matches are a 412, unless the request allows
+//! more with `_count=N` (at most [`EngineConfig::max_conditional_delete`](super::EngineConfig)),
+//! as in Microsoft's server. Then every match is deleted in one atomic batch, or none is.
 
-use super::write::{CONFLICT_RETRIES, commit, conflict_backoff};
-use super::{Engine, Response};
+use super::conditional::Criteria;
+use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, prepare};
+use super::{Engine, Request, Response};
 use crate::error::{Error, Result};
 use crate::resource::etag;
 use crate::storage::WriteKind;
@@ -21,4 +27,48 @@ pub(super) async fn handle(engine: &Engine, resource_type: &str, id: &str) -> Re
         }
     }
     Err(Error::Conflict(format!("`{resource_type}/{id}` is being updated concurrently; retry")))
+}
+
+/// `DELETE [type]?criteria`.
+pub(super) async fn conditional(engine: &Engine, request: &Request, resource_type: &str) -> Result<Response> {
+    let criteria = Criteria::from_params(resource_type, &request.query)?;
+    let allowed = match request.param("_count") {
+        None => 1,
+        Some(n) => match n.parse::<u32>() {
+            Ok(n) if (1..=engine.config.max_conditional_delete).contains(&n) => n,
+            _ => {
+                return Err(Error::bad_request(format!(
+                    "`_count` of a conditional delete must be 1 to {}, not `{n}`",
+                    engine.config.max_conditional_delete
+                )));
+            }
+        },
+    };
+    for attempt in 0..CONFLICT_RETRIES {
+        let found = criteria.matches(engine, allowed + 1).await?;
+        if found.len() > allowed as usize {
+            return Err(criteria.ambiguous(&format!("more than {allowed} to delete; nothing was deleted")));
+        }
+        let mut writes = Vec::with_capacity(found.len());
+        for m in &found {
+            writes.push(prepare(engine, &m.resource_type, &m.id, m.version + 1, WriteKind::Delete, None)?);
+        }
+        if writes.is_empty() {
+            return Ok(Response::empty(204));
+        }
+        let single = (writes.len() == 1).then(|| etag(writes[0].version.version));
+        match engine.store.transact(writes).await.map_err(Error::from) {
+            Ok(()) => {
+                let response = Response::empty(204);
+                return Ok(match single {
+                    Some(tag) => response.with_header("ETag", tag),
+                    None => response,
+                });
+            }
+            // A match changed meanwhile: look again.
+            Err(Error::Conflict(_)) => conflict_backoff(attempt).await,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict(format!("`{}` keeps changing concurrently; retry", criteria.text)))
 }

@@ -5,6 +5,7 @@
 //! FHIR cares about, body bytes) and renders the [`Response`] it gets back as HTTP.
 
 mod capabilities;
+mod conditional;
 mod create;
 mod delete;
 mod history;
@@ -46,6 +47,8 @@ pub struct EngineConfig {
     pub default_page_size: u32,
     /// Largest page size a client may ask for with `_count`.
     pub max_page_size: u32,
+    /// Most resources one conditional delete may remove (`_count=N`, N up to this).
+    pub max_conditional_delete: u32,
     /// Most matches a search keeps for paging; beyond it the result set is cut, with a warning.
     pub search_max_results: u32,
     /// How long a search may run before it ends with a timeout OperationOutcome.
@@ -65,6 +68,7 @@ impl Default for EngineConfig {
             version_unchanged_updates: false,
             default_page_size: 10,
             max_page_size: 1000,
+            max_conditional_delete: 100,
             search_max_results: 10_000,
             search_timeout: Duration::from_secs(20),
             search_page_ttl: Duration::from_secs(600),
@@ -82,6 +86,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("version_unchanged_updates", &self.version_unchanged_updates)
             .field("default_page_size", &self.default_page_size)
             .field("max_page_size", &self.max_page_size)
+            .field("max_conditional_delete", &self.max_conditional_delete)
             .field("search_max_results", &self.search_max_results)
             .field("search_timeout", &self.search_timeout)
             .field("search_page_ttl", &self.search_page_ttl)
@@ -142,6 +147,12 @@ impl Engine {
             }
             (Method::Delete, Route::Instance { resource_type, id }) => delete::handle(self, &resource_type, &id).await,
             (Method::Post, Route::Type { resource_type }) => create::handle(self, request, &resource_type).await,
+            (Method::Put, Route::Type { resource_type }) if !request.query.is_empty() => {
+                update::conditional(self, request, &resource_type).await
+            }
+            (Method::Delete, Route::Type { resource_type }) if !request.query.is_empty() => {
+                delete::conditional(self, request, &resource_type).await
+            }
             (Method::Get | Method::Head, Route::Version { resource_type, id, version }) => {
                 vread::handle(self, request, &resource_type, &id, &version).await
             }

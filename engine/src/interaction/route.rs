@@ -60,14 +60,13 @@ impl Route {
     }
 
     /// The error for a method this route does not support: 501 for interactions the server does
-    /// not implement yet (batch/transaction, operations, PATCH, conditional create, update and
-    /// delete), 405 otherwise.
+    /// not implement yet (batch/transaction, operations, PATCH), 405 otherwise.
     pub fn unsupported(&self, method: &Method, path: &str, has_query: bool) -> Error {
         let message = format!("`{}` is not supported on `/{}`", method.as_str(), path.trim_matches('/'));
         let not_yet = match (self, method) {
             (Self::System | Self::Type { .. }, Method::Post) => true,
-            // Conditional update, delete and patch: `PUT [type]?criteria`.
-            (Self::Type { .. }, Method::Put | Method::Delete | Method::Patch) => has_query,
+            // Conditional patch: `PATCH [type]?criteria`.
+            (Self::Type { .. }, Method::Patch) => has_query,
             (Self::Instance { .. }, Method::Patch) | (Self::Operation { .. }, _) => true,
             _ => false,
         };

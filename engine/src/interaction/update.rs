@@ -1,16 +1,68 @@
-//! update: `PUT [type]/[id]`, with `If-Match` and update-as-create.
-//! See <https://hl7.org/fhir/R4/http.html#update>.
+//! update: `PUT [type]/[id]`, with `If-Match` and update-as-create, and conditional update
+//! `PUT [type]?criteria`. See <https://hl7.org/fhir/R4/http.html#update> and
+//! <https://hl7.org/fhir/R4/http.html#cond-update>.
 
 use serde_json::Value;
 
-use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, parse_resource, respond};
+use super::conditional::Criteria;
+use super::write::{CONFLICT_RETRIES, commit_guarded, conflict_backoff, parse_resource, respond};
 use super::{Engine, Request, Response};
 use crate::error::{Error, Result};
 use crate::resource::{parse_etag, without_server_meta};
-use crate::storage::WriteKind;
+use crate::storage::{Guard, WriteKind};
 
 pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &str, id: &str) -> Result<Response> {
-    let mut resource = parse_resource(request, resource_type)?;
+    let resource = parse_resource(request, resource_type)?;
+    update_at(engine, request, resource_type, id, resource, &[]).await
+}
+
+/// `PUT [type]?criteria`: no match creates (at the body's id, or a new one), one match is
+/// updated, several are a 412.
+pub(super) async fn conditional(engine: &Engine, request: &Request, resource_type: &str) -> Result<Response> {
+    let criteria = Criteria::from_params(resource_type, &request.query)?;
+    let resource = parse_resource(request, resource_type)?;
+    let body_id = resource.get("id").and_then(Value::as_str).map(str::to_owned);
+    let mut attempt = 0;
+    loop {
+        let mut resource = resource.clone();
+        let found = criteria.matches(engine, 2).await?;
+        match found.as_slice() {
+            [] => {
+                let id = body_id.clone().unwrap_or_else(|| (engine.config.ids)());
+                resource.insert("id".into(), Value::String(id.clone()));
+                match update_at(engine, request, resource_type, &id, resource, &[criteria.guard()]).await {
+                    // A concurrent write created a match: decide again on what matches now.
+                    Err(Error::PreconditionFailed(_)) if attempt < 3 => attempt += 1,
+                    other => return other,
+                }
+            }
+            [one] => {
+                if body_id.as_ref().is_some_and(|b| *b != one.id) {
+                    return Err(Error::bad_request(format!(
+                        "the body's id `{}` is not the id of the resource `{}` matches (`{}`)",
+                        body_id.unwrap_or_default(),
+                        criteria.text,
+                        one.id
+                    )));
+                }
+                resource.insert("id".into(), Value::String(one.id.clone()));
+                return update_at(engine, request, resource_type, &one.id, resource, &[]).await;
+            }
+            _ => return Err(criteria.ambiguous("nothing was updated")),
+        }
+    }
+}
+
+/// The update of `resource_type/id` to `resource`, honouring `If-Match`; `guards` must hold
+/// when it creates the resource.
+async fn update_at(
+    engine: &Engine,
+    request: &Request,
+    resource_type: &str,
+    id: &str,
+    mut resource: serde_json::Map<String, Value>,
+    guards: &[Guard],
+) -> Result<Response> {
     match resource.get("id") {
         Some(Value::String(body_id)) if body_id == id => {}
         Some(Value::String(body_id)) => {
@@ -47,9 +99,12 @@ pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &s
         }
         let next = current.as_ref().map_or(1, |c| c.version + 1);
         let status = if live.is_some() { 200 } else { 201 };
-        match commit(engine, resource_type, id, next, WriteKind::Update, Some(&mut resource)).await {
+        let guards = if current.is_none() { guards } else { &[] };
+        match commit_guarded(engine, resource_type, id, next, WriteKind::Update, Some(&mut resource), guards).await {
             Ok(version) => return respond(request, &version, status),
             Err(Error::Conflict(m)) if if_match.is_some() => return Err(Error::PreconditionFailed(m)),
+            // A concurrent conditional update created a match: the criteria now decide again.
+            Err(e @ Error::PreconditionFailed(_)) => return Err(e),
             Err(Error::Conflict(_)) => conflict_backoff(attempt).await,
             Err(e) => return Err(e),
         }

@@ -11,7 +11,7 @@ use crate::format::check_body_content_type;
 use crate::outcome::{Issue, IssueType, OperationOutcome};
 use crate::resource::set_meta;
 use crate::search::index::extract;
-use crate::storage::{ResourceVersion, Write, WriteKind};
+use crate::storage::{Guard, ResourceVersion, Write, WriteKind};
 use crate::validation::validate;
 
 /// How often a write without `If-Match` is tried when other writers keep getting there first.
@@ -69,6 +69,34 @@ pub(super) async fn commit(
     kind: WriteKind,
     resource: Option<&mut Map<String, Value>>,
 ) -> Result<ResourceVersion> {
+    commit_guarded(engine, resource_type, id, version, kind, resource, &[]).await
+}
+
+/// [`commit`], if no guard matches (conditional create).
+pub(super) async fn commit_guarded(
+    engine: &Engine,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+    kind: WriteKind,
+    resource: Option<&mut Map<String, Value>>,
+    guards: &[Guard],
+) -> Result<ResourceVersion> {
+    let write = prepare(engine, resource_type, id, version, kind, resource)?;
+    let stored = write.version.clone();
+    engine.store.transact_guarded(vec![write], guards).await?;
+    Ok(stored)
+}
+
+/// The write of one new version: `meta` stamped on the resource, its JSON and index entries.
+pub(super) fn prepare(
+    engine: &Engine,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+    kind: WriteKind,
+    resource: Option<&mut Map<String, Value>>,
+) -> Result<Write> {
     let last_updated = engine.now();
     let (json, index) = match resource {
         Some(r) => {
@@ -84,7 +112,7 @@ pub(super) async fn commit(
         }
         None => (None, Vec::new()),
     };
-    let stored = ResourceVersion {
+    let version = ResourceVersion {
         resource_type: resource_type.to_string(),
         id: id.to_string(),
         version,
@@ -92,8 +120,7 @@ pub(super) async fn commit(
         kind,
         json,
     };
-    engine.store.transact(vec![Write { version: stored.clone(), index }]).await?;
-    Ok(stored)
+    Ok(Write { version, index })
 }
 
 /// The response to a successful create or update, honouring `Prefer: return=`.

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// The store gave up on a statement that ran past its time budget.
     #[error("{0}")]
     Timeout(String),
+    /// A [`Guard`] of the batch found a match: the batch was not applied.
+    #[error("guard {0} of the batch matched a resource")]
+    GuardMatched(usize),
 }
 
 /// How a version came to be; history entries report it as `request.method`.
@@ -98,6 +101,18 @@ pub struct Write {
     pub index: Vec<IndexEntry>,
 }
 
+/// A condition a batch of writes depends on (conditional create, and conditional update that
+/// creates): no current resource may match `query` when the batch commits. The store checks it
+/// inside the batch's transaction, serialised with every other batch guarded by the same `key`,
+/// so two concurrent conditional creates with the same criteria create one resource, even from
+/// two servers on one database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guard {
+    /// Batches whose guards share a key are serialised (the criteria as written, normalised).
+    pub key: String,
+    pub query: SearchQuery,
+}
+
 /// Which versions a history request covers, and which page of them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HistoryQuery {
@@ -154,7 +169,13 @@ pub trait Store: Send + Sync + 'static {
     async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError>;
 
     /// Applies all writes atomically: either every write is stored or none is.
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.transact_guarded(writes, &[]).await
+    }
+
+    /// Applies all writes atomically if no guard matches (see [`Guard`]); otherwise nothing is
+    /// stored and the first guard that matched is reported as [`StoreError::GuardMatched`].
+    async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError>;
 
     /// A page of history.
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;

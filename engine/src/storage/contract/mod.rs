@@ -14,10 +14,12 @@
 //! - a failed batch reports the first precondition that failed and stores nothing.
 
 mod basics;
+mod guard;
 mod history;
 mod search;
 
 pub use basics::*;
+pub use guard::*;
 pub use history::*;
 pub use search::*;
 
@@ -70,6 +72,8 @@ macro_rules! store_contract {
             search_sees_current_versions,
             search_compartments_and_types,
             search_unsupported_is_an_error,
+            guarded_batch_is_refused_when_the_guard_matches,
+            concurrent_guarded_creates_one_wins,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
