@@ -70,6 +70,31 @@ impl Error {
         Self::BadRequest(vec![Issue::error(IssueType::Invalid, message)])
     }
 
+    /// The same error, its messages prefixed with `context` (e.g. which bundle entry failed).
+    pub fn context(self, context: &str) -> Self {
+        let prefix = |m: String| format!("{context}: {m}");
+        let issues = |list: Vec<Issue>| {
+            list.into_iter().map(|i| Issue { diagnostics: prefix(i.diagnostics.clone()), ..i }).collect()
+        };
+        match self {
+            Self::BadRequest(list) => Self::BadRequest(issues(list)),
+            Self::Invalid(list) => Self::Invalid(issues(list)),
+            Self::NotFound(m) => Self::NotFound(prefix(m)),
+            Self::Gone(m) => Self::Gone(prefix(m)),
+            Self::MethodNotAllowed(m) => Self::MethodNotAllowed(prefix(m)),
+            Self::NotImplemented(m) => Self::NotImplemented(prefix(m)),
+            Self::NotAcceptable(m) => Self::NotAcceptable(prefix(m)),
+            Self::Conflict(m) => Self::Conflict(prefix(m)),
+            Self::PreconditionFailed(m) => Self::PreconditionFailed(prefix(m)),
+            Self::PayloadTooLarge(m) => Self::PayloadTooLarge(prefix(m)),
+            Self::UnsupportedMediaType(m) => Self::UnsupportedMediaType(prefix(m)),
+            Self::RequestTimeout(m) => Self::RequestTimeout(prefix(m)),
+            Self::Timeout(m) => Self::Timeout(prefix(m)),
+            Self::StoreUnavailable(m) => Self::StoreUnavailable(prefix(m)),
+            Self::Internal(m) => Self::Internal(prefix(m)),
+        }
+    }
+
     /// The HTTP status code for this error.
     pub fn status(&self) -> u16 {
         match self {

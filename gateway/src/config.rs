@@ -67,6 +67,10 @@ pub struct FhirConfig {
     pub default_page_size: u32,
     /// Largest page size a client may ask for.
     pub max_page_size: u32,
+    /// Most entries of a batch or transaction bundle.
+    pub max_bundle_entries: u32,
+    /// Most resources one conditional delete may remove (`_count=N`).
+    pub max_conditional_delete: u32,
     /// Most matches a search keeps for paging (beyond: cut, with a warning in the bundle).
     pub search_max_results: u32,
     /// How long a search may run before it ends with a timeout OperationOutcome.
@@ -117,6 +121,8 @@ impl Default for FhirConfig {
             version_unchanged_updates: false,
             default_page_size: 10,
             max_page_size: 1000,
+            max_bundle_entries: 5_000,
+            max_conditional_delete: 100,
             search_max_results: 10_000,
             search_timeout_seconds: 20,
             search_page_ttl_seconds: 600,
@@ -186,6 +192,8 @@ impl Config {
                 "FHIRGATE_VERSION_UNCHANGED_UPDATES" => self.fhir.version_unchanged_updates = parsed(name, value)?,
                 "FHIRGATE_DEFAULT_PAGE_SIZE" => self.fhir.default_page_size = parsed(name, value)?,
                 "FHIRGATE_MAX_PAGE_SIZE" => self.fhir.max_page_size = parsed(name, value)?,
+                "FHIRGATE_MAX_BUNDLE_ENTRIES" => self.fhir.max_bundle_entries = parsed(name, value)?,
+                "FHIRGATE_MAX_CONDITIONAL_DELETE" => self.fhir.max_conditional_delete = parsed(name, value)?,
                 "FHIRGATE_SEARCH_MAX_RESULTS" => self.fhir.search_max_results = parsed(name, value)?,
                 "FHIRGATE_SEARCH_TIMEOUT_SECONDS" => self.fhir.search_timeout_seconds = parsed(name, value)?,
                 "FHIRGATE_SEARCH_PAGE_TTL_SECONDS" => self.fhir.search_page_ttl_seconds = parsed(name, value)?,
@@ -214,8 +222,12 @@ impl Config {
         if self.fhir.default_page_size == 0 || self.fhir.max_page_size < self.fhir.default_page_size {
             return bad("page sizes must be positive, with `max_page_size` >= `default_page_size`".into());
         }
-        if self.fhir.search_max_results == 0 || self.fhir.search_timeout_seconds == 0 {
-            return bad("`fhir.search_max_results` and `fhir.search_timeout_seconds` must be positive".into());
+        if [self.fhir.search_max_results, self.fhir.max_bundle_entries, self.fhir.max_conditional_delete].contains(&0)
+            || self.fhir.search_timeout_seconds == 0
+        {
+            return bad("`fhir.search_max_results`, `search_timeout_seconds`, `max_bundle_entries` and \
+                        `max_conditional_delete` must be positive"
+                .into());
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return bad(format!("`log.format` must be `text` or `json`, not `{}`", self.log.format));

@@ -52,6 +52,8 @@ impl FhirGateway {
                     version_unchanged_updates: fhir.version_unchanged_updates,
                     default_page_size: fhir.default_page_size,
                     max_page_size: fhir.max_page_size,
+                    max_bundle_entries: fhir.max_bundle_entries,
+                    max_conditional_delete: fhir.max_conditional_delete,
                     search_max_results: fhir.search_max_results,
                     search_timeout: Duration::from_secs(fhir.search_timeout_seconds),
                     search_page_ttl: Duration::from_secs(fhir.search_page_ttl_seconds),

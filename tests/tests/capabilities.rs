@@ -18,15 +18,27 @@ fn metadata_lists_every_resource_type_and_real_interactions() -> TestResult {
     let patient = resources.iter().find(|r| r["type"] == "Patient").ok_or("no Patient")?;
     let codes: Vec<&str> =
         patient["interaction"].as_array().ok_or("no interactions")?.iter().filter_map(|i| i["code"].as_str()).collect();
-    for expected in ["read", "vread", "update", "delete", "history-instance", "history-type", "create"] {
+    for expected in ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"] {
         assert!(codes.contains(&expected), "{expected} missing from {codes:?}");
     }
-    assert!(!codes.contains(&"search-type"), "search is not claimed before it exists");
-    assert_eq!(c["rest"][0]["interaction"][0]["code"], "history-system");
+    let system: Vec<&str> = c["rest"][0]["interaction"]
+        .as_array()
+        .ok_or("no system interactions")?
+        .iter()
+        .filter_map(|i| i["code"].as_str())
+        .collect();
+    assert_eq!(system, ["transaction", "batch", "history-system", "search-system"]);
+    assert_eq!(patient["conditionalCreate"], true);
+    assert_eq!(patient["conditionalUpdate"], true);
+    assert_eq!(patient["conditionalDelete"], "multiple");
     // Each interaction the statement claims really answers.
     let created = s.post("Patient", &serde_json::json!({"resourceType": "Patient"}))?;
     assert_eq!(created.status, 201);
     assert_eq!(s.get("Patient/_history")?.status, 200);
     assert_eq!(s.get("_history")?.status, 200);
+    assert_eq!(s.get("Patient?_count=1")?.status, 200);
+    assert_eq!(s.get("?_type=Patient")?.status, 200);
+    let batch = serde_json::json!({"resourceType": "Bundle", "type": "batch"});
+    assert_eq!(s.post("", &batch)?.status, 200);
     Ok(())
 }

@@ -17,7 +17,7 @@ fn testscript_corpus_passes() -> TestResult {
         println!("{}", report::summary::line(result));
     }
     assert!(results.len() >= 6, "the whole corpus ran: {} scripts", results.len());
-    let failed: Vec<String> = results.iter().filter(|r| !r.passed()).map(|r| report::summary::line(r)).collect();
+    let failed: Vec<String> = results.iter().filter(|r| !r.passed()).map(report::summary::line).collect();
     assert!(failed.is_empty(), "failing scripts (reports in {}):\n{}", reports.display(), failed.join("\n"));
     Ok(())
 }

@@ -13,7 +13,7 @@ const RESOURCE_INTERACTIONS: [&str; 8] =
     ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"];
 
 /// The system-level interactions supported.
-const SYSTEM_INTERACTIONS: [&str; 2] = ["history-system", "search-system"];
+const SYSTEM_INTERACTIONS: [&str; 4] = ["transaction", "batch", "history-system", "search-system"];
 
 /// The extension that lists a search parameter of the specification this server does not
 /// support, with the reason (`code: reason`), so that no client mistakes it for a supported one.

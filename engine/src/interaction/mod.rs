@@ -4,6 +4,7 @@
 //! The gateway builds a [`Request`] (method, path below the FHIR base, decoded query, the headers
 //! FHIR cares about, body bytes) and renders the [`Response`] it gets back as HTTP.
 
+mod bundle;
 mod capabilities;
 mod conditional;
 mod create;
@@ -47,6 +48,8 @@ pub struct EngineConfig {
     pub default_page_size: u32,
     /// Largest page size a client may ask for with `_count`.
     pub max_page_size: u32,
+    /// Most entries a batch or transaction bundle may have.
+    pub max_bundle_entries: u32,
     /// Most resources one conditional delete may remove (`_count=N`, N up to this).
     pub max_conditional_delete: u32,
     /// Most matches a search keeps for paging; beyond it the result set is cut, with a warning.
@@ -68,6 +71,7 @@ impl Default for EngineConfig {
             version_unchanged_updates: false,
             default_page_size: 10,
             max_page_size: 1000,
+            max_bundle_entries: 5_000,
             max_conditional_delete: 100,
             search_max_results: 10_000,
             search_timeout: Duration::from_secs(20),
@@ -86,6 +90,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("version_unchanged_updates", &self.version_unchanged_updates)
             .field("default_page_size", &self.default_page_size)
             .field("max_page_size", &self.max_page_size)
+            .field("max_bundle_entries", &self.max_bundle_entries)
             .field("max_conditional_delete", &self.max_conditional_delete)
             .field("search_max_results", &self.search_max_results)
             .field("search_timeout", &self.search_timeout)
@@ -135,7 +140,7 @@ impl Engine {
         }
     }
 
-    async fn dispatch(&self, request: &Request) -> Result<Response> {
+    pub(crate) async fn dispatch(&self, request: &Request) -> Result<Response> {
         let route = Route::parse(&request.path)?;
         match (&request.method, route) {
             (Method::Get | Method::Head, Route::Metadata) => capabilities::handle(self, request),
@@ -163,6 +168,7 @@ impl Engine {
             | (Method::Post, Route::Search { resource_type: Some(resource_type) }) => {
                 search::handle(self, request, search::Scope::Type(&resource_type)).await
             }
+            (Method::Post, Route::System) => bundle::handle(self, request).await,
             (Method::Get | Method::Head, Route::System) | (Method::Post, Route::Search { resource_type: None }) => {
                 search::handle(self, request, search::Scope::System).await
             }

@@ -75,6 +75,15 @@ impl Response {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// The body as JSON before it is rendered (for a bundle entry's `resource` / `outcome`).
+    pub(crate) fn content_json(&self) -> Option<Value> {
+        match &self.content {
+            Content::None => None,
+            Content::Json(v) => Some(v.clone()),
+            Content::Stored(text) => serde_json::from_str(text).ok(),
+        }
+    }
+
     /// Renders pending content in the negotiated media type.
     pub(crate) fn finish(&mut self, media: MediaType, pretty: bool) {
         let content = std::mem::replace(&mut self.content, Content::None);

@@ -34,7 +34,7 @@ pub(super) fn parse_resource(request: &Request, resource_type: &str) -> Result<M
     let value: Value = serde_json::from_slice(&request.body).map_err(|e| {
         Error::BadRequest(vec![Issue::error(IssueType::Structure, format!("the body is not valid JSON: {e}"))])
     })?;
-    let Value::Object(resource) = value else {
+    let Value::Object(mut resource) = value else {
         return Err(Error::BadRequest(vec![Issue::error(
             IssueType::Structure,
             "the body must be a JSON object with a `resourceType`",
@@ -53,11 +53,21 @@ pub(super) fn parse_resource(request: &Request, resource_type: &str) -> Result<M
             ]));
         }
     }
+    drop_empty_meta(&mut resource);
     let issues = validate(Definitions::r4(), &Value::Object(resource.clone()));
     if !issues.is_empty() {
         return Err(Error::Invalid(issues));
     }
     Ok(resource)
+}
+
+/// Removes a `meta` that is an empty object. JSON FHIR has no empty objects, but generators
+/// (Synthea among them) write `"meta": {}`; the server fills `meta` on every write anyway, so
+/// the empty one means nothing and is not worth rejecting the resource for.
+pub(super) fn drop_empty_meta(resource: &mut Map<String, Value>) {
+    if resource.get("meta").is_some_and(|m| m.as_object().is_some_and(Map::is_empty)) {
+        resource.remove("meta");
+    }
 }
 
 /// Stamps `meta`, serialises and stores one new version.

@@ -1,0 +1,372 @@
+//! transaction: all or nothing (http.html#transaction, bundle.html#transaction).
+//!
+//! Entries are planned in the order the spec gives (DELETE, POST, PUT, then GET): each write's
+//! target is decided (new ids for creates, conditional URLs and `ifNoneExist` resolved), every
+//! reference to another entry's `fullUrl` or a conditional reference is rewritten to the
+//! resource it names, versions and `ifMatch` are checked, and all writes go to the store as one
+//! atomic batch, with the guards of conditional creates. If another writer gets in between
+//! (a version conflict, a guard that now matches), the whole plan is made again, a few times.
+//! Reads run after the commit, so they see it. Any failure fails the transaction with an
+//! OperationOutcome naming the entry, and nothing of it is stored.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value, json};
+
+use super::batch::dispatch;
+use super::references;
+use super::{Entry, response_entry};
+use crate::error::{Error, Result};
+use crate::interaction::conditional::Criteria;
+use crate::interaction::write::{conflict_backoff, prepare, respond};
+use crate::interaction::{Engine, Method, Request, Response, read};
+use crate::resource::{etag, format_instant, is_valid_id, parse_etag, without_server_meta};
+use crate::storage::{Guard, ResourceVersion, StoreError, Write, WriteKind};
+
+/// How often a transaction is planned again after losing a race with another writer.
+const ATTEMPTS: u32 = 5;
+
+pub(super) async fn run(engine: &Engine, request: &Request, entries: Vec<Entry>) -> Result<Response> {
+    for entry in &entries {
+        entry.validate()?;
+    }
+    let mut attempt = 0;
+    loop {
+        match attempt_once(engine, request, &entries).await {
+            Err(Attempt::Raced(_)) if attempt + 1 < ATTEMPTS => {
+                conflict_backoff(attempt).await;
+                attempt += 1;
+            }
+            Err(Attempt::Raced(e) | Attempt::Failed(e)) => return Err(e),
+            Ok(response) => return Ok(response),
+        }
+    }
+}
+
+/// Why an attempt did not commit.
+enum Attempt {
+    /// Another writer got in between: planning again may succeed.
+    Raced(Error),
+    Failed(Error),
+}
+
+impl From<Error> for Attempt {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// What an entry does, once planned.
+#[derive(Debug, Clone)]
+enum Target {
+    /// Write `Type/id` (create, update or delete).
+    Write { resource_type: String, id: String, kind: WriteKind },
+    /// Nothing to write: `ifNoneExist` found its match (200), or a delete found nothing (204).
+    Nothing { existing: Option<(String, String)> },
+    /// A read, run after the commit.
+    Read,
+}
+
+/// The rank of a method in the processing order.
+fn rank(method: &Method) -> u8 {
+    match method {
+        Method::Delete => 0,
+        Method::Post => 1,
+        Method::Put | Method::Patch => 2,
+        _ => 3,
+    }
+}
+
+async fn attempt_once(engine: &Engine, request: &Request, entries: &[Entry]) -> Result<Response, Attempt> {
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| rank(&entries[i].method));
+
+    // 1. Targets and ids.
+    let mut targets: Vec<Target> = vec![Target::Read; entries.len()];
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut written: HashSet<(String, String)> = HashSet::new();
+    let mut guards: Vec<Guard> = Vec::new();
+    for &i in &order {
+        let entry = &entries[i];
+        let target = plan(engine, entry, &mut guards).await.map_err(|e| e.context(&entry.label()))?;
+        let named = match &target {
+            Target::Write { resource_type, id, .. } => {
+                if !written.insert((resource_type.clone(), id.clone())) {
+                    let message =
+                        format!("`{resource_type}/{id}` is written by more than one entry of the transaction");
+                    return Err(Error::bad_request(message).context(&entry.label()).into());
+                }
+                Some(format!("{resource_type}/{id}"))
+            }
+            Target::Nothing { existing: Some((t, id)) } => Some(format!("{t}/{id}")),
+            _ => None,
+        };
+        if let (Some(full_url), Some(named)) = (&entry.full_url, named) {
+            ids.insert(full_url.clone(), named);
+        }
+        targets[i] = target;
+    }
+
+    // 2. References to other entries and conditional references.
+    let mut replacements = ids.clone();
+    for &i in &order {
+        let (entry, Target::Write { kind: WriteKind::Create | WriteKind::Update, .. }) = (&entries[i], &targets[i])
+        else {
+            continue;
+        };
+        let Some(resource) = &entry.resource else { continue };
+        for reference in references::collect(resource) {
+            if replacements.contains_key(&reference) {
+                continue;
+            }
+            if references::is_urn(&reference) {
+                let message = format!("reference `{reference}` names no entry's fullUrl in this transaction");
+                return Err(Error::bad_request(message).context(&entry.label()).into());
+            }
+            if let Some((resource_type, criteria)) = references::conditional(&reference) {
+                let resolved = resolve_reference(engine, resource_type, criteria).await;
+                let resolved = resolved.map_err(|e| e.context(&entry.label()))?;
+                replacements.insert(reference, resolved);
+            }
+        }
+    }
+
+    // 3. The writes.
+    let mut writes: Vec<Write> = Vec::new();
+    let mut responses: Vec<Option<Response>> = vec![None; entries.len()];
+    for &i in &order {
+        let entry = &entries[i];
+        let outcome = write(engine, request, entry, &targets[i], &replacements).await;
+        match outcome.map_err(|e| e.context(&entry.label()))? {
+            Planned::Write(w, status) => {
+                responses[i] = Some(Response::empty(status));
+                writes.push(*w);
+            }
+            Planned::Respond(r) => responses[i] = Some(r),
+            Planned::Later => {}
+        }
+    }
+    let stored: Vec<ResourceVersion> = writes.iter().map(|w| w.version.clone()).collect();
+    match engine.store.transact_guarded(writes, &guards).await {
+        Ok(()) => {}
+        Err(e @ (StoreError::VersionConflict { .. } | StoreError::GuardMatched(_))) => {
+            return Err(Attempt::Raced(Error::Conflict(format!(
+                "the transaction kept losing races with other writers ({e}); nothing was stored, retry"
+            ))));
+        }
+        Err(e) => return Err(Error::from(e).into()),
+    }
+
+    // 4. Responses, reads last.
+    let mut versions = stored.into_iter();
+    let mut out = Vec::with_capacity(entries.len());
+    for &i in &order {
+        let entry = &entries[i];
+        let response = match responses[i].take() {
+            Some(placeholder) if matches!(targets[i], Target::Write { .. }) => {
+                let version = versions.next().ok_or_else(|| Error::Internal("a planned write went missing".into()))?;
+                written_response(&entry.request(request), &version, placeholder.status)?
+            }
+            Some(response) => response,
+            None => dispatch(engine, &entry.request(request)).await.unwrap_or_else(|e| {
+                let e = e.context(&entry.label());
+                Response::json(e.status(), e.outcome_json())
+            }),
+        };
+        out.push((i, response_entry(&response, entry_full_url(entry, &response))));
+    }
+    out.sort_by_key(|(i, _)| *i);
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": (engine.config.ids)(),
+        "meta": { "lastUpdated": format_instant(engine.now()) },
+        "type": "transaction-response",
+        "entry": out.into_iter().map(|(_, e)| e).collect::<Vec<Value>>(),
+    });
+    Ok(Response::json(200, bundle))
+}
+
+/// Decides what `entry` writes (and its id), adding the guards of conditional creates.
+async fn plan(engine: &Engine, entry: &Entry, guards: &mut Vec<Guard>) -> Result<Target> {
+    let segments: Vec<&str> = entry.path.split('/').filter(|s| !s.is_empty()).collect();
+    let conditional = !entry.query.is_empty();
+    match (&entry.method, segments.as_slice()) {
+        (Method::Get | Method::Head, _) => Ok(Target::Read),
+        (Method::Post, [t]) => {
+            let resource_type = resource_type_of(entry, t)?;
+            if let Some(criteria) = &entry.if_none_exist {
+                let criteria = Criteria::parse(&resource_type, criteria)?;
+                match criteria.matches(engine, 2).await?.as_slice() {
+                    [] => guards.push(criteria.guard()),
+                    [one] => return Ok(Target::Nothing { existing: Some((resource_type, one.id.clone())) }),
+                    _ => return Err(criteria.ambiguous("nothing was created")),
+                }
+            }
+            Ok(Target::Write { resource_type, id: (engine.config.ids)(), kind: WriteKind::Create })
+        }
+        (Method::Put, [t]) if conditional => {
+            let resource_type = resource_type_of(entry, t)?;
+            let criteria = Criteria::from_params(&resource_type, &entry.query)?;
+            let body_id = entry.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_owned);
+            let id = match criteria.matches(engine, 2).await?.as_slice() {
+                [] => {
+                    guards.push(criteria.guard());
+                    body_id.unwrap_or_else(|| (engine.config.ids)())
+                }
+                [one] => one.id.clone(),
+                _ => return Err(criteria.ambiguous("nothing was updated")),
+            };
+            Ok(Target::Write { resource_type, id, kind: WriteKind::Update })
+        }
+        (Method::Put, [t, id]) => {
+            let resource_type = resource_type_of(entry, t)?;
+            Ok(Target::Write { resource_type, id: checked_id(id)?, kind: WriteKind::Update })
+        }
+        (Method::Delete, [t]) if conditional => {
+            let criteria = Criteria::from_params(t, &entry.query)?;
+            match criteria.matches(engine, 2).await?.as_slice() {
+                [] => Ok(Target::Nothing { existing: None }),
+                [one] => {
+                    Ok(Target::Write { resource_type: (*t).to_owned(), id: one.id.clone(), kind: WriteKind::Delete })
+                }
+                _ => Err(criteria.ambiguous("nothing was deleted")),
+            }
+        }
+        (Method::Delete, [t, id]) => {
+            Ok(Target::Write { resource_type: known_type(t)?, id: checked_id(id)?, kind: WriteKind::Delete })
+        }
+        (Method::Patch, _) => Err(Error::NotImplemented("PATCH inside a transaction is not supported yet".into())),
+        (method, _) => {
+            Err(Error::bad_request(format!("`{} {}` is not a transaction interaction", method.as_str(), entry.url)))
+        }
+    }
+}
+
+/// What planning an entry's write produced.
+enum Planned {
+    /// A version to store, and the status its entry answers with.
+    Write(Box<Write>, u16),
+    /// The entry's response, with nothing to store.
+    Respond(Response),
+    /// A read: answered after the commit.
+    Later,
+}
+
+/// The write of one planned entry (its resource with references rewritten), after checking the
+/// current version against `ifMatch`.
+async fn write(
+    engine: &Engine,
+    outer: &Request,
+    entry: &Entry,
+    target: &Target,
+    replacements: &HashMap<String, String>,
+) -> Result<Planned> {
+    let (resource_type, id, kind) = match target {
+        Target::Read => return Ok(Planned::Later),
+        Target::Nothing { existing: None } => return Ok(Planned::Respond(Response::empty(204))),
+        Target::Nothing { existing: Some((t, id)) } => {
+            let current = read::live_version(engine.store.read(t, id).await?, t, id)?;
+            return Ok(Planned::Respond(read::representation(&entry.request(outer), &current, 200)?));
+        }
+        Target::Write { resource_type, id, kind } => (resource_type, id, *kind),
+    };
+    let current = engine.store.read(resource_type, id).await?;
+    let live = current.as_ref().filter(|c| !c.is_deleted());
+    if let Some(tag) = &entry.if_match {
+        let expected = parse_etag(tag).ok_or_else(|| Error::bad_request(format!("invalid `ifMatch` `{tag}`")))?;
+        if live.map(|c| c.version) != Some(expected) {
+            return Err(Error::PreconditionFailed(format!(
+                "`ifMatch` version {expected} is not the current version of `{resource_type}/{id}`"
+            )));
+        }
+    }
+    let next = current.as_ref().map_or(1, |c| c.version + 1);
+    if kind == WriteKind::Delete {
+        if live.is_none() {
+            return Ok(Planned::Respond(Response::empty(204)));
+        }
+        return Ok(Planned::Write(Box::new(prepare(engine, resource_type, id, next, kind, None)?), 204));
+    }
+    let mut resource: Map<String, Value> = entry.resource.clone().unwrap_or_default();
+    match resource.get("id").and_then(Value::as_str) {
+        Some(body_id) if kind == WriteKind::Update && body_id != id => {
+            return Err(Error::bad_request(format!("the resource's id `{body_id}` is not `{id}` of its url")));
+        }
+        _ => {}
+    }
+    resource.insert("id".into(), Value::String(id.clone()));
+    references::rewrite(&mut resource, replacements);
+    if kind == WriteKind::Update {
+        if current.is_none() && !engine.config.update_create {
+            return Err(Error::MethodNotAllowed(format!(
+                "`{resource_type}/{id}` does not exist and cannot be created by PUT"
+            )));
+        }
+        if let Some(live) = live.filter(|_| !engine.config.version_unchanged_updates) {
+            let unchanged =
+                live.json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()).is_some_and(|stored| {
+                    stored.as_object().is_some_and(|s| without_server_meta(s) == without_server_meta(&resource))
+                });
+            if unchanged {
+                return Ok(Planned::Respond(respond(&entry.request(outer), live, 200)?));
+            }
+        }
+    }
+    let status = if live.is_some() { 200 } else { 201 };
+    let kind = if current.is_none() && kind == WriteKind::Create { WriteKind::Create } else { kind };
+    Ok(Planned::Write(Box::new(prepare(engine, resource_type, id, next, kind, Some(&mut resource))?), status))
+}
+
+/// The response of a stored write.
+fn written_response(request: &Request, version: &ResourceVersion, status: u16) -> Result<Response> {
+    if version.is_deleted() {
+        return Ok(Response::empty(204).with_header("ETag", etag(version.version)));
+    }
+    respond(request, version, status)
+}
+
+/// `fullUrl` of a response entry: the resource's URL on this server.
+fn entry_full_url(entry: &Entry, response: &Response) -> Option<String> {
+    let location = response.header("Location")?;
+    let base = location.split("/_history/").next()?;
+    Some(base.to_owned()).filter(|_| entry.method != Method::Delete)
+}
+
+/// A conditional reference's one match, as `Type/id`.
+async fn resolve_reference(engine: &Engine, resource_type: &str, criteria: &str) -> Result<String> {
+    let criteria = Criteria::parse(resource_type, criteria)?;
+    match criteria.matches(engine, 2).await?.as_slice() {
+        [one] => Ok(format!("{}/{}", one.resource_type, one.id)),
+        [] => Err(Error::PreconditionFailed(format!("conditional reference `{}` matches no resource", criteria.text))),
+        _ => Err(criteria.ambiguous("a conditional reference must name one")),
+    }
+}
+
+/// The type of a `POST`/`PUT` url, which the resource must have too.
+fn resource_type_of(entry: &Entry, segment: &str) -> Result<String> {
+    let resource_type = known_type(segment)?;
+    let body_type = entry.resource.as_ref().and_then(|r| r.get("resourceType")).and_then(Value::as_str);
+    if body_type != Some(resource_type.as_str()) {
+        return Err(Error::bad_request(format!(
+            "the resource is a `{}`, the url names `{resource_type}`",
+            body_type.unwrap_or("(no resourceType)")
+        )));
+    }
+    Ok(resource_type)
+}
+
+fn known_type(segment: &str) -> Result<String> {
+    if crate::definitions::Definitions::r4().is_resource_type(segment) {
+        Ok(segment.to_owned())
+    } else {
+        Err(Error::NotFound(format!("unknown resource type `{segment}`")))
+    }
+}
+
+fn checked_id(segment: &str) -> Result<String> {
+    if is_valid_id(segment) {
+        Ok(segment.to_owned())
+    } else {
+        Err(Error::bad_request(format!("invalid resource id `{segment}`")))
+    }
+}
