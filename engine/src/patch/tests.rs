@@ -1,0 +1,1 @@
+//! Unit tests of the patch module: error paths and the facade.
