@@ -107,8 +107,13 @@ pub(crate) fn remove(root: &mut Value, location: &[Seg]) -> Option<Value> {
             removed
         }
     };
-    if !parent.is_empty() && get_mut(root, parent).is_some_and(is_empty) {
-        remove(root, parent);
+    // A list emptied above is gone already; then its owner is the one that may be empty now.
+    let up = match parent.split_last() {
+        Some((_, owner)) if get_mut(root, parent).is_none() => owner,
+        _ => parent,
+    };
+    if !up.is_empty() && get_mut(root, up).is_some_and(is_empty) {
+        remove(root, up);
     }
     Some(removed)
 }
