@@ -5,14 +5,16 @@
 //! ([`super::location`]); the R4 definitions say whether an element repeats (`add` appends to a
 //! list, sets a single element) and how a choice is named (`add` of `deceased` with a
 //! `valueBoolean` writes `deceasedBoolean`). Rules, as the specification gives them:
-//! - `add`: `path` is one element, `name` a child of it, `value` its value;
+//! - `add`: `path` is one element, `name` a child of it, `value` its value (a single element
+//!   already present is replaced, as HAPI does; on a primitive, `id` and `extension` go to its
+//!   `_name` object);
 //! - `insert`: `path` is a list, `value` goes in at `index` (0 to the list's length);
 //! - `delete`: `path` is one element, or nothing (then nothing happens);
 //! - `replace`: `path` is one element, `value` its new value;
 //! - `move`: `path` is a list, its item at `source` moves to `destination`.
 //!
-//! A `value` is a `value[x]`, or nested `part`s (one per child element, by name) for an
-//! anonymous (backbone) element such as `Patient.contact`. A malformed patch is a 400; one that
+//! A `value` is a `value[x]`, a `resource`, or nested `part`s (one per child element, by name)
+//! for an anonymous (backbone) element such as `Patient.contact`. A malformed patch is a 400; one that
 //! does not fit the resource (nothing or several elements found, index out of range) a 422.
 
 use serde_json::{Map, Value};
@@ -165,6 +167,9 @@ fn new_value(part: &Value) -> Option<NewValue> {
             ext: Some(ext.clone()),
         });
     }
+    if let Some(resource) = object.get("resource") {
+        return Some(NewValue::Typed { suffix: String::new(), value: resource.clone(), ext: None });
+    }
     object.get("part").and_then(Value::as_array).map(|parts| NewValue::Parts(parts.clone()))
 }
 
@@ -277,7 +282,7 @@ fn set_list_ext(map: &mut Map<String, Value>, key: &str, i: usize, ext: Option<V
     }
     let entry = map.entry(ext_key).or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(exts) = entry {
-        let before = if insert { len - 1 } else { len };
+        let before = if insert { len.saturating_sub(1) } else { len };
         exts.resize(before, Value::Null);
         let ext = ext.unwrap_or(Value::Null);
         if insert {
@@ -304,14 +309,16 @@ fn add(doc: &mut Value, target: &Location, op: &Operation) -> Result<()> {
     let parent_ctx = DefContext::at(doc, target);
     let (key, ctx, repeating) = child_definition(&parent_ctx, name, value)?;
     let (json, ext) = build(&ctx, value)?;
-    let Some(Value::Object(map)) = location::get_mut(doc, target) else {
-        return Err(Error::unprocessable(format!("cannot add `{name}` to the primitive value at `{}`", op.path)));
+    let container = match location::get_mut(doc, target) {
+        Some(Value::Object(_)) => target.clone(),
+        _ => primitive_extension_object(doc, target).ok_or_else(|| gone(op))?,
     };
+    let Some(Value::Object(map)) = location::get_mut(doc, &container) else { return Err(gone(op)) };
     let existing_list = matches!(map.get(&key), Some(Value::Array(_)));
     if repeating || existing_list {
         if let Value::Array(items) = map.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new())) {
             items.push(json);
-            let i = items.len() - 1;
+            let i = items.len().saturating_sub(1);
             set_list_ext(map, &key, i, ext, true);
         }
         return Ok(());
@@ -321,6 +328,40 @@ fn add(doc: &mut Value, target: &Location, op: &Operation) -> Result<()> {
     map.shift_remove(&format!("_{key}"));
     put(map, position, &key, json, ext);
     Ok(())
+}
+
+/// The location of the `_name` object of the primitive at `target` (`_birthDate`, `_given[1]`),
+/// created when absent: where a primitive's `id` and `extension` are added.
+fn primitive_extension_object(doc: &mut Value, target: &Location) -> Option<Location> {
+    match target.as_slice() {
+        [parent @ .., Seg::Key(key)] => {
+            let Value::Object(map) = location::get_mut(doc, parent)? else { return None };
+            let ext_key = format!("_{key}");
+            let slot = map.entry(ext_key.clone()).or_insert_with(|| Value::Object(Map::new()));
+            if slot.is_null() {
+                *slot = Value::Object(Map::new());
+            }
+            let mut out = parent.to_vec();
+            out.push(Seg::Key(ext_key));
+            Some(out)
+        }
+        [list @ .., Seg::Index(i)] => {
+            let (map, key) = location::list_owner(doc, list)?;
+            let len = map.get(&key).and_then(Value::as_array).map_or(0, Vec::len).max(i + 1);
+            let ext_key = format!("_{key}");
+            let Value::Array(exts) = map.entry(ext_key.clone()).or_insert_with(|| Value::Array(Vec::new())) else {
+                return None;
+            };
+            exts.resize(len.max(exts.len()), Value::Null);
+            if exts[*i].is_null() {
+                exts[*i] = Value::Object(Map::new());
+            }
+            let mut out = list[..list.len() - 1].to_vec();
+            out.extend([Seg::Key(ext_key), Seg::Index(*i)]);
+            Some(out)
+        }
+        [] => None,
+    }
 }
 
 /// The JSON name, definition context and repetition of the child `name` of an element:
@@ -364,7 +405,7 @@ fn build(ctx: &DefContext, value: &NewValue) -> Result<(Value, Option<Value>)> {
         if repeating || existing_list {
             if let Value::Array(items) = map.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new())) {
                 items.push(json);
-                let i = items.len() - 1;
+                let i = items.len().saturating_sub(1);
                 set_list_ext(&mut map, &key, i, ext, true);
             }
         } else {

@@ -266,3 +266,60 @@ fn fhirpath_patch_reaches_into_contained_resources() {
     let out = fhirpath_patch::apply(&input, &patch).unwrap();
     assert_eq!(out["contained"][0]["name"], json!([{"family": "Doe"}]));
 }
+
+#[test]
+fn fhirpath_add_extension_to_a_primitive() {
+    let patch = |path: &str| {
+        fhir_patch(&[
+            part("type", "valueCode", json!("add")),
+            part("path", "valueString", json!(path)),
+            part("name", "valueString", json!("extension")),
+            part("value", "valueExtension", json!({"url": "v", "valueCode": "c"})),
+        ])
+    };
+    let out = fhirpath_patch::apply(&patient(), &patch("Patient.name.given[0]")).unwrap();
+    assert_eq!(out["name"][0]["_given"][0], json!({"extension": [{"url": "v", "valueCode": "c"}]}));
+    let out = fhirpath_patch::apply(&patient(), &patch("Patient.name.given[1]")).unwrap();
+    assert_eq!(out["name"][0]["_given"][1]["extension"][1], json!({"url": "v", "valueCode": "c"}));
+    let dated = json!({"resourceType": "Patient", "birthDate": "1970"});
+    let out = fhirpath_patch::apply(&dated, &patch("Patient.birthDate")).unwrap();
+    assert_eq!(out["_birthDate"], json!({"extension": [{"url": "v", "valueCode": "c"}]}));
+    let delete = fhir_patch(&[
+        part("type", "valueCode", json!("delete")),
+        part("path", "valueString", json!("Patient.birthDate.extension")),
+    ]);
+    assert_eq!(fhirpath_patch::apply(&out, &delete).unwrap(), dated);
+}
+
+#[test]
+fn fhirpath_add_a_contained_resource() {
+    let patch = fhir_patch(&[
+        part("type", "valueCode", json!("add")),
+        part("path", "valueString", json!("Patient")),
+        part("name", "valueString", json!("contained")),
+        part("value", "resource", json!({"resourceType": "Organization", "id": "o"})),
+    ]);
+    let out = fhirpath_patch::apply(&patient(), &patch).unwrap();
+    assert_eq!(out["contained"], json!([{"resourceType": "Organization", "id": "o"}]));
+}
+
+#[test]
+fn fhirpath_add_replaces_a_single_element_already_present() {
+    let patch = fhir_patch(&[
+        part("type", "valueCode", json!("add")),
+        part("path", "valueString", json!("Patient")),
+        part("name", "valueString", json!("id")),
+        part("value", "valueId", json!("p1")),
+    ]);
+    assert_eq!(fhirpath_patch::apply(&patient(), &patch).unwrap(), patient());
+}
+
+#[test]
+fn fhirpath_delete_leaves_no_empty_object_or_list() {
+    let input = json!({"resourceType": "Patient", "contact": [{"telecom": [{"value": "1"}]}]});
+    let patch = fhir_patch(&[
+        part("type", "valueCode", json!("delete")),
+        part("path", "valueString", json!("Patient.contact[0].telecom[0]")),
+    ]);
+    assert_eq!(fhirpath_patch::apply(&input, &patch).unwrap(), json!({"resourceType": "Patient"}));
+}
