@@ -17,9 +17,10 @@
 //! for an anonymous (backbone) element such as `Patient.contact`. A malformed patch is a 400; one that
 //! does not fit the resource (nothing or several elements found, index out of range) a 422.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::location::{self, DefContext, Location, Seg};
+use super::value::{NewValue, build, child_definition, new_value, put, set_child, set_list_ext, typed_value};
 use crate::error::{Error, Result};
 use crate::fhirpath::{self, Env, Expr};
 
@@ -31,14 +32,6 @@ enum Kind {
     Delete,
     Replace,
     Move,
-}
-
-/// A new value: a `value[x]` (its JSON, its `_value[x]` sibling, the type suffix `Date` of
-/// `valueDate`) or the nested parts of an anonymous element.
-#[derive(Debug, Clone)]
-enum NewValue {
-    Typed { suffix: String, value: Value, ext: Option<Value> },
-    Parts(Vec<Value>),
 }
 
 /// One parsed `operation` parameter.
@@ -149,30 +142,6 @@ fn parse_operation(i: usize, parameter: &Value) -> Result<Operation> {
     }
 }
 
-/// The `value[x]` of a parameter or part: its type suffix and value.
-fn typed_value(object: &Map<String, Value>) -> Option<(&str, &Value)> {
-    object.iter().find_map(|(k, v)| Some((k.strip_prefix("value").filter(|s| !s.is_empty())?, v)))
-}
-
-fn new_value(part: &Value) -> Option<NewValue> {
-    let object = part.as_object()?;
-    if let Some((suffix, value)) = typed_value(object) {
-        let ext = object.get(&format!("_value{suffix}")).cloned();
-        return Some(NewValue::Typed { suffix: suffix.to_owned(), value: value.clone(), ext });
-    }
-    if let Some((key, ext)) = object.iter().find(|(k, _)| k.starts_with("_value")) {
-        return Some(NewValue::Typed {
-            suffix: key["_value".len()..].to_owned(),
-            value: Value::Null,
-            ext: Some(ext.clone()),
-        });
-    }
-    if let Some(resource) = object.get("resource") {
-        return Some(NewValue::Typed { suffix: String::new(), value: resource.clone(), ext: None });
-    }
-    object.get("part").and_then(Value::as_array).map(|parts| NewValue::Parts(parts.clone()))
-}
-
 fn apply_operation(doc: &mut Value, op: &Operation) -> Result<()> {
     let targets = evaluate(doc, op)?;
     match op.kind {
@@ -261,39 +230,6 @@ fn replace(doc: &mut Value, target: &Location, op: &Operation) -> Result<()> {
     Ok(())
 }
 
-/// Inserts `key` (and its `_key` sibling) into `map` at `position`, leaving out null values.
-fn put(map: &mut Map<String, Value>, position: usize, key: &str, json: Value, ext: Option<Value>) {
-    let mut position = position.min(map.len());
-    if !json.is_null() {
-        map.shift_insert(position, key.to_owned(), json);
-        position += 1;
-    }
-    if let Some(ext) = ext {
-        map.shift_insert(position.min(map.len()), format!("_{key}"), ext);
-    }
-}
-
-/// Sets (or, with `insert`, inserts) the `_key[i]` sibling of a list item.
-fn set_list_ext(map: &mut Map<String, Value>, key: &str, i: usize, ext: Option<Value>, insert: bool) {
-    let ext_key = format!("_{key}");
-    let len = map.get(key).and_then(Value::as_array).map_or(0, Vec::len);
-    if ext.is_none() && !map.contains_key(&ext_key) {
-        return;
-    }
-    let entry = map.entry(ext_key).or_insert_with(|| Value::Array(Vec::new()));
-    if let Value::Array(exts) = entry {
-        let before = if insert { len.saturating_sub(1) } else { len };
-        exts.resize(before, Value::Null);
-        let ext = ext.unwrap_or(Value::Null);
-        if insert {
-            exts.insert(i.min(exts.len()), ext)
-        } else if let Some(slot) = exts.get_mut(i) {
-            *slot = ext
-        }
-    }
-    location::tidy_list(map, key);
-}
-
 /// The location with a trailing list index dropped: where the element's definition is.
 fn element_location(location: &Location) -> Location {
     let mut out = location.clone();
@@ -311,109 +247,11 @@ fn add(doc: &mut Value, target: &Location, op: &Operation) -> Result<()> {
     let (json, ext) = build(&ctx, value)?;
     let container = match location::get_mut(doc, target) {
         Some(Value::Object(_)) => target.clone(),
-        _ => primitive_extension_object(doc, target).ok_or_else(|| gone(op))?,
+        _ => location::primitive_extension_object(doc, target).ok_or_else(|| gone(op))?,
     };
     let Some(Value::Object(map)) = location::get_mut(doc, &container) else { return Err(gone(op)) };
-    let existing_list = matches!(map.get(&key), Some(Value::Array(_)));
-    if repeating || existing_list {
-        if let Value::Array(items) = map.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new())) {
-            items.push(json);
-            let i = items.len().saturating_sub(1);
-            set_list_ext(map, &key, i, ext, true);
-        }
-        return Ok(());
-    }
-    let position = map.keys().position(|k| *k == key).unwrap_or(map.len());
-    map.shift_remove(&key);
-    map.shift_remove(&format!("_{key}"));
-    put(map, position, &key, json, ext);
+    set_child(map, &key, repeating, json, ext);
     Ok(())
-}
-
-/// The location of the `_name` object of the primitive at `target` (`_birthDate`, `_given[1]`),
-/// created when absent: where a primitive's `id` and `extension` are added.
-fn primitive_extension_object(doc: &mut Value, target: &Location) -> Option<Location> {
-    match target.as_slice() {
-        [parent @ .., Seg::Key(key)] => {
-            let Value::Object(map) = location::get_mut(doc, parent)? else { return None };
-            let ext_key = format!("_{key}");
-            let slot = map.entry(ext_key.clone()).or_insert_with(|| Value::Object(Map::new()));
-            if slot.is_null() {
-                *slot = Value::Object(Map::new());
-            }
-            let mut out = parent.to_vec();
-            out.push(Seg::Key(ext_key));
-            Some(out)
-        }
-        [list @ .., Seg::Index(i)] => {
-            let (map, key) = location::list_owner(doc, list)?;
-            let len = map.get(&key).and_then(Value::as_array).map_or(0, Vec::len).max(i + 1);
-            let ext_key = format!("_{key}");
-            let Value::Array(exts) = map.entry(ext_key.clone()).or_insert_with(|| Value::Array(Vec::new())) else {
-                return None;
-            };
-            exts.resize(len.max(exts.len()), Value::Null);
-            if exts[*i].is_null() {
-                exts[*i] = Value::Object(Map::new());
-            }
-            let mut out = list[..list.len() - 1].to_vec();
-            out.extend([Seg::Key(ext_key), Seg::Index(*i)]);
-            Some(out)
-        }
-        [] => None,
-    }
-}
-
-/// The JSON name, definition context and repetition of the child `name` of an element:
-/// `deceased` with a `valueBoolean` is `deceasedBoolean`.
-fn child_definition(parent: &DefContext, name: &str, value: &NewValue) -> Result<(String, DefContext, bool)> {
-    let ctx = parent.child(name);
-    if let Some(m) = ctx.element() {
-        return Ok((name.to_owned(), ctx, m.element.is_repeating()));
-    }
-    let choice = parent.child(&format!("{name}[x]"));
-    if let Some(m) = choice.element() {
-        let NewValue::Typed { suffix, .. } = value else {
-            return Err(Error::unprocessable(format!("the choice element `{name}` needs a typed `value[x]`")));
-        };
-        let key = format!("{name}{suffix}");
-        return Ok((key.clone(), parent.child(&key), m.element.is_repeating()));
-    }
-    if parent.is_known() {
-        let at = parent.base.as_deref().unwrap_or_default();
-        let at = if parent.path.is_empty() { at.to_owned() } else { format!("{at}.{}", parent.path) };
-        return Err(Error::unprocessable(format!("`{at}` has no element `{name}`")));
-    }
-    Ok((name.to_owned(), ctx, false))
-}
-
-/// The JSON (and `_name` sibling) of a new value whose definition context is `ctx`.
-fn build(ctx: &DefContext, value: &NewValue) -> Result<(Value, Option<Value>)> {
-    let parts = match value {
-        NewValue::Typed { value, ext, .. } => return Ok((value.clone(), ext.clone())),
-        NewValue::Parts(parts) => parts,
-    };
-    let mut map = Map::new();
-    for part in parts {
-        let Some(name) = part.get("name").and_then(Value::as_str) else {
-            return Err(Error::bad_request("every part of an anonymous `value` needs a `name`"));
-        };
-        let child = new_value(part).ok_or_else(|| Error::bad_request(format!("part `{name}` has no value")))?;
-        let (key, child_ctx, repeating) = child_definition(ctx, name, &child)?;
-        let (json, ext) = build(&child_ctx, &child)?;
-        let existing_list = matches!(map.get(&key), Some(Value::Array(_)));
-        if repeating || existing_list {
-            if let Value::Array(items) = map.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new())) {
-                items.push(json);
-                let i = items.len().saturating_sub(1);
-                set_list_ext(&mut map, &key, i, ext, true);
-            }
-        } else {
-            let end = map.len();
-            put(&mut map, end, &key, json, ext);
-        }
-    }
-    Ok((Value::Object(map), None))
 }
 
 /// The location of the list (`[.., Key(list)]`) an `insert` or `move` path selects: the array

@@ -189,3 +189,37 @@ impl DefContext {
         self.base.as_deref().is_some_and(|b| Definitions::r4().type_def(b).is_some())
     }
 }
+
+/// The location of the `_name` object of the primitive at `target` (`_birthDate`, `_given[1]`),
+/// created when absent: where a primitive's `id` and `extension` are added.
+pub(crate) fn primitive_extension_object(doc: &mut Value, target: &Location) -> Option<Location> {
+    match target.as_slice() {
+        [parent @ .., Seg::Key(key)] => {
+            let Value::Object(map) = get_mut(doc, parent)? else { return None };
+            let ext_key = format!("_{key}");
+            let slot = map.entry(ext_key.clone()).or_insert_with(|| Value::Object(Map::new()));
+            if slot.is_null() {
+                *slot = Value::Object(Map::new());
+            }
+            let mut out = parent.to_vec();
+            out.push(Seg::Key(ext_key));
+            Some(out)
+        }
+        [list @ .., Seg::Index(i)] => {
+            let (map, key) = list_owner(doc, list)?;
+            let len = map.get(&key).and_then(Value::as_array).map_or(0, Vec::len).max(i + 1);
+            let ext_key = format!("_{key}");
+            let Value::Array(exts) = map.entry(ext_key.clone()).or_insert_with(|| Value::Array(Vec::new())) else {
+                return None;
+            };
+            exts.resize(len.max(exts.len()), Value::Null);
+            if exts[*i].is_null() {
+                exts[*i] = Value::Object(Map::new());
+            }
+            let mut out = list[..list.len() - 1].to_vec();
+            out.extend([Seg::Key(ext_key), Seg::Index(*i)]);
+            Some(out)
+        }
+        [] => None,
+    }
+}

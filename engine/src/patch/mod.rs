@@ -20,6 +20,7 @@ pub mod json_patch;
 mod location;
 #[cfg(test)]
 mod tests;
+mod value;
 
 use serde_json::Value;
 
