@@ -26,6 +26,10 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
+/// The PATCH content types [`Patch::from_body`] reads, as a CapabilityStatement's
+/// `patchFormat` lists them.
+pub const CONTENT_TYPES: &[&str] = &["application/json-patch+json", "application/fhir+json"];
+
 /// A parsed PATCH body.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Patch {

@@ -47,6 +47,15 @@ fn from_body_picks_the_patch_kind_by_content_type() {
 }
 
 #[test]
+fn every_advertised_content_type_is_read() {
+    let body = br#"{"resourceType": "Parameters"}"#;
+    for content_type in super::CONTENT_TYPES {
+        let body: &[u8] = if content_type.contains("json-patch") { b"[]" } else { body };
+        assert!(Patch::from_body(content_type, body).is_ok(), "{content_type}");
+    }
+}
+
+#[test]
 fn from_body_rejects_other_content_types_and_bodies() {
     let xml = Patch::from_body("application/xml-patch+xml", b"<diff/>").unwrap_err();
     assert_eq!(xml.status(), 415);
