@@ -247,7 +247,8 @@ fn add(doc: &mut Value, target: &Location, op: &Operation) -> Result<()> {
     let (json, ext) = build(&ctx, value)?;
     let container = match location::get_mut(doc, target) {
         Some(Value::Object(_)) => target.clone(),
-        _ => location::primitive_extension_object(doc, target).ok_or_else(|| gone(op))?,
+        _ => location::primitive_extension_object(doc, target)
+            .ok_or_else(|| Error::unprocessable(format!("cannot add `{name}` to the value at `{}`", op.path)))?,
     };
     let Some(Value::Object(map)) = location::get_mut(doc, &container) else { return Err(gone(op)) };
     set_child(map, &key, repeating, json, ext);

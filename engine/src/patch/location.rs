@@ -191,7 +191,8 @@ impl DefContext {
 }
 
 /// The location of the `_name` object of the primitive at `target` (`_birthDate`, `_given[1]`),
-/// created when absent: where a primitive's `id` and `extension` are added.
+/// created when absent: where a primitive's `id` and `extension` are added. `None` when the
+/// JSON there is not shaped as FHIR JSON.
 pub(crate) fn primitive_extension_object(doc: &mut Value, target: &Location) -> Option<Location> {
     match target.as_slice() {
         [parent @ .., Seg::Key(key)] => {
@@ -200,6 +201,9 @@ pub(crate) fn primitive_extension_object(doc: &mut Value, target: &Location) -> 
             let slot = map.entry(ext_key.clone()).or_insert_with(|| Value::Object(Map::new()));
             if slot.is_null() {
                 *slot = Value::Object(Map::new());
+            }
+            if !slot.is_object() {
+                return None;
             }
             let mut out = parent.to_vec();
             out.push(Seg::Key(ext_key));
@@ -213,10 +217,15 @@ pub(crate) fn primitive_extension_object(doc: &mut Value, target: &Location) -> 
                 return None;
             };
             exts.resize(len.max(exts.len()), Value::Null);
-            if exts[*i].is_null() {
-                exts[*i] = Value::Object(Map::new());
+            let slot = exts.get_mut(*i)?;
+            if slot.is_null() {
+                *slot = Value::Object(Map::new());
             }
-            let mut out = list[..list.len() - 1].to_vec();
+            if !slot.is_object() {
+                return None;
+            }
+            let (_, owner) = list.split_last()?;
+            let mut out = owner.to_vec();
             out.extend([Seg::Key(ext_key), Seg::Index(*i)]);
             Some(out)
         }

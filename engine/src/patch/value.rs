@@ -21,6 +21,7 @@ pub(super) fn typed_value(object: &Map<String, Value>) -> Option<(&str, &Value)>
     object.iter().find_map(|(k, v)| Some((k.strip_prefix("value").filter(|s| !s.is_empty())?, v)))
 }
 
+/// The value a `value` part (or a part of an anonymous value) holds; `None` when it has none.
 pub(super) fn new_value(part: &Value) -> Option<NewValue> {
     let object = part.as_object()?;
     if let Some((suffix, value)) = typed_value(object) {
