@@ -76,3 +76,18 @@ fn official_fhirpath_patch_cases() {
     assert_eq!(results.len(), 33);
     report("FHIRPath Patch", &results, FHIRPATH_PATCH_FLOOR);
 }
+
+/// Every official FHIRPath Patch applied to every official input: whatever the outcome, no
+/// panic, and an error is a 400 or a 422.
+#[test]
+fn fhirpath_patches_on_foreign_inputs_fail_cleanly() {
+    let cases = load("fhir-patch-tests.json");
+    for case in &cases {
+        let patch = Patch::FhirPath(case["diff"].clone());
+        for other in &cases {
+            if let Err(e) = patch.apply(&other["input"]) {
+                assert!(matches!(e.status(), 400 | 422), "{} on {}: {e}", case["name"], other["name"]);
+            }
+        }
+    }
+}
