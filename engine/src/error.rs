@@ -19,6 +19,11 @@ pub enum Error {
     /// The resource failed validation. 400 (FHIR lets servers choose 400 or 422; MS FHIR and HAPI use 400).
     #[error("{}", summary(.0))]
     Invalid(Vec<Issue>),
+    /// The request is well-formed but cannot be applied to the resource as it is: a patch whose
+    /// path finds nothing or several elements, a JSON Patch `test` that fails. 422, as RFC 5789
+    /// (PATCH) and FHIR's PATCH interaction describe; a malformed patch is a `BadRequest`.
+    #[error("{}", summary(.0))]
+    Unprocessable(Vec<Issue>),
     /// Unknown resource type in the URL, or unknown resource. 404.
     #[error("{0}")]
     NotFound(String),
@@ -92,7 +97,13 @@ impl Error {
             Self::Timeout(m) => Self::Timeout(prefix(m)),
             Self::StoreUnavailable(m) => Self::StoreUnavailable(prefix(m)),
             Self::Internal(m) => Self::Internal(prefix(m)),
+            Self::Unprocessable(list) => Self::Unprocessable(issues(list)),
         }
+    }
+
+    /// A 422 with one `processing` issue.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::Unprocessable(vec![Issue::error(IssueType::Processing, message)])
     }
 
     /// The HTTP status code for this error.
@@ -108,6 +119,7 @@ impl Error {
             Self::PreconditionFailed(_) => 412,
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
+            Self::Unprocessable(_) => 422,
             Self::Internal(_) => 500,
             Self::NotImplemented(_) => 501,
             Self::StoreUnavailable(_) | Self::Timeout(_) => 503,
@@ -118,7 +130,7 @@ impl Error {
     pub fn outcome(&self) -> OperationOutcome {
         let issue = |code: IssueType, message: &str| vec![Issue::error(code, message)];
         let issues = match self {
-            Self::BadRequest(issues) | Self::Invalid(issues) => issues.clone(),
+            Self::BadRequest(issues) | Self::Invalid(issues) | Self::Unprocessable(issues) => issues.clone(),
             Self::NotFound(m) => issue(IssueType::NotFound, m),
             Self::Gone(m) => issue(IssueType::Deleted, m),
             Self::MethodNotAllowed(m)

@@ -10,6 +10,7 @@ pub mod fhirpath;
 pub mod format;
 pub mod interaction;
 pub mod outcome;
+pub mod patch;
 pub mod resource;
 pub mod search;
 pub mod storage;
