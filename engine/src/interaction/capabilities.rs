@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::resource::format_instant;
 
 /// The type-level and instance-level interactions every resource type supports.
-const RESOURCE_INTERACTIONS: [&str; 8] =
-    ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"];
+const RESOURCE_INTERACTIONS: [&str; 9] =
+    ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"];
 
 /// The system-level interactions supported.
 const SYSTEM_INTERACTIONS: [&str; 4] = ["transaction", "batch", "history-system", "search-system"];
@@ -61,6 +61,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
         },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
+        "patchFormat": crate::patch::CONTENT_TYPES,
         "rest": [{
             "mode": "server",
             "documentation": SEARCH_LIMITS,

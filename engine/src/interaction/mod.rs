@@ -10,6 +10,7 @@ mod conditional;
 mod create;
 mod delete;
 mod history;
+mod patch;
 mod read;
 mod request;
 mod response;
@@ -158,6 +159,12 @@ impl Engine {
             (Method::Delete, Route::Type { resource_type }) if !request.query.is_empty() => {
                 delete::conditional(self, request, &resource_type).await
             }
+            (Method::Patch, Route::Instance { resource_type, id }) => {
+                patch::handle(self, request, &resource_type, &id).await
+            }
+            (Method::Patch, Route::Type { resource_type }) if !request.query.is_empty() => {
+                patch::conditional(self, request, &resource_type).await
+            }
             (Method::Get | Method::Head, Route::Version { resource_type, id, version }) => {
                 vread::handle(self, request, &resource_type, &id, &version).await
             }
@@ -180,7 +187,7 @@ impl Engine {
                 };
                 search::handle(self, request, scope).await
             }
-            (method, route) => Err(route.unsupported(method, &request.path, !request.query.is_empty())),
+            (method, route) => Err(route.unsupported(method, &request.path)),
         }
     }
 

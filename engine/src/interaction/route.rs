@@ -60,17 +60,10 @@ impl Route {
     }
 
     /// The error for a method this route does not support: 501 for interactions the server does
-    /// not implement yet (batch/transaction, operations, PATCH), 405 otherwise.
-    pub fn unsupported(&self, method: &Method, path: &str, has_query: bool) -> Error {
+    /// not implement yet (operations), 405 otherwise.
+    pub fn unsupported(&self, method: &Method, path: &str) -> Error {
         let message = format!("`{}` is not supported on `/{}`", method.as_str(), path.trim_matches('/'));
-        let not_yet = match (self, method) {
-            (Self::System | Self::Type { .. }, Method::Post) => true,
-            // Conditional patch: `PATCH [type]?criteria`.
-            (Self::Type { .. }, Method::Patch) => has_query,
-            (Self::Instance { .. }, Method::Patch) | (Self::Operation { .. }, _) => true,
-            _ => false,
-        };
-        if not_yet {
+        if matches!(self, Self::Operation { .. }) {
             Error::NotImplemented(format!("{message} by this server yet"))
         } else {
             Error::MethodNotAllowed(message)

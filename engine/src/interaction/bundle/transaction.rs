@@ -16,12 +16,17 @@ use serde_json::{Map, Value, json};
 use super::batch::dispatch;
 use super::references;
 use super::{Entry, response_entry};
+use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::interaction::conditional::Criteria;
 use crate::interaction::write::{conflict_backoff, prepare, respond};
 use crate::interaction::{Engine, Method, Request, Response, read};
+use crate::patch::Patch;
 use crate::resource::{etag, format_instant, is_valid_id, parse_etag, without_server_meta};
 use crate::storage::{Guard, ResourceVersion, StoreError, Write, WriteKind};
+use crate::validation::validate;
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 
 /// How often a transaction is planned again after losing a race with another writer.
 const ATTEMPTS: u32 = 5;
@@ -61,6 +66,8 @@ impl From<Error> for Attempt {
 enum Target {
     /// Write `Type/id` (create, update or delete).
     Write { resource_type: String, id: String, kind: WriteKind },
+    /// Patch `Type/id` (an update whose content is the patched current version).
+    Patch { resource_type: String, id: String },
     /// Nothing to write: `ifNoneExist` found its match (200), or a delete found nothing (204).
     Nothing { existing: Option<(String, String)> },
     /// A read, run after the commit.
@@ -90,7 +97,7 @@ async fn attempt_once(engine: &Engine, request: &Request, entries: &[Entry]) -> 
         let entry = &entries[i];
         let target = plan(engine, entry, &mut guards).await.map_err(|e| e.context(&entry.label()))?;
         let named = match &target {
-            Target::Write { resource_type, id, .. } => {
+            Target::Write { resource_type, id, .. } | Target::Patch { resource_type, id } => {
                 if !written.insert((resource_type.clone(), id.clone())) {
                     let message =
                         format!("`{resource_type}/{id}` is written by more than one entry of the transaction");
@@ -163,7 +170,7 @@ async fn attempt_once(engine: &Engine, request: &Request, entries: &[Entry]) -> 
     for &i in &order {
         let entry = &entries[i];
         let response = match responses[i].take() {
-            Some(placeholder) if matches!(targets[i], Target::Write { .. }) => {
+            Some(placeholder) if matches!(targets[i], Target::Write { .. } | Target::Patch { .. }) => {
                 let version = versions.next().ok_or_else(|| Error::Internal("a planned write went missing".into()))?;
                 written_response(&entry.request(request), &version, placeholder.status)?
             }
@@ -235,7 +242,15 @@ async fn plan(engine: &Engine, entry: &Entry, guards: &mut Vec<Guard>) -> Result
         (Method::Delete, [t, id]) => {
             Ok(Target::Write { resource_type: known_type(t)?, id: checked_id(id)?, kind: WriteKind::Delete })
         }
-        (Method::Patch, _) => Err(Error::NotImplemented("PATCH inside a transaction is not supported yet".into())),
+        (Method::Patch, [t, id]) => Ok(Target::Patch { resource_type: known_type(t)?, id: checked_id(id)? }),
+        (Method::Patch, [t]) if conditional => {
+            let criteria = Criteria::from_params(t, &entry.query)?;
+            match criteria.matches(engine, 2).await?.as_slice() {
+                [one] => Ok(Target::Patch { resource_type: (*t).to_owned(), id: one.id.clone() }),
+                [] => Err(Error::NotFound(format!("`{}` matches no resource to patch", criteria.text))),
+                _ => Err(criteria.ambiguous("nothing was patched")),
+            }
+        }
         (method, _) => {
             Err(Error::bad_request(format!("`{} {}` is not a transaction interaction", method.as_str(), entry.url)))
         }
@@ -263,6 +278,7 @@ async fn write(
 ) -> Result<Planned> {
     let (resource_type, id, kind) = match target {
         Target::Read => return Ok(Planned::Later),
+        Target::Patch { resource_type, id } => return patched(engine, entry, resource_type, id, replacements).await,
         Target::Nothing { existing: None } => return Ok(Planned::Respond(Response::empty(204))),
         Target::Nothing { existing: Some((t, id)) } => {
             let current = read::live_version(engine.store.read(t, id).await?, t, id)?;
@@ -317,6 +333,58 @@ async fn write(
     Ok(Planned::Write(Box::new(prepare(engine, resource_type, id, next, kind, Some(&mut resource))?), status))
 }
 
+/// The write of a PATCH entry: its patch applied to the current version, then references
+/// rewritten and the result validated.
+async fn patched(
+    engine: &Engine,
+    entry: &Entry,
+    resource_type: &str,
+    id: &str,
+    replacements: &HashMap<String, String>,
+) -> Result<Planned> {
+    let current = read::live_version(engine.store.read(resource_type, id).await?, resource_type, id)?;
+    if let Some(tag) = &entry.if_match {
+        if parse_etag(tag) != Some(current.version) {
+            return Err(Error::PreconditionFailed(format!(
+                "`ifMatch` `{tag}` is not the current version of `{resource_type}/{id}`"
+            )));
+        }
+    }
+    let patch = entry_patch(entry)?;
+    let stored: Value = serde_json::from_str(current.json.as_deref().unwrap_or("{}"))
+        .map_err(|e| Error::Internal(format!("stored `{resource_type}/{id}` is not JSON: {e}")))?;
+    let Value::Object(mut resource) = patch.apply(&stored)? else {
+        return Err(Error::unprocessable("the patch did not leave a resource"));
+    };
+    references::rewrite(&mut resource, replacements);
+    let issues = validate(Definitions::r4(), &Value::Object(resource.clone()));
+    if !issues.is_empty() {
+        return Err(Error::Unprocessable(issues));
+    }
+    let write = prepare(engine, resource_type, id, current.version + 1, WriteKind::Update, Some(&mut resource))?;
+    Ok(Planned::Write(Box::new(write), 200))
+}
+
+/// A PATCH entry's patch: a `Parameters` resource (FHIRPath Patch) or a `Binary` holding a JSON
+/// Patch document (http.html#patch: how a transaction carries one).
+fn entry_patch(entry: &Entry) -> Result<Patch> {
+    let resource = entry.resource.as_ref().ok_or_else(|| Error::bad_request("a PATCH entry needs a `resource`"))?;
+    match resource.get("resourceType").and_then(Value::as_str) {
+        Some("Parameters") => Ok(Patch::FhirPath(Value::Object(resource.clone()))),
+        Some("Binary") => {
+            let content_type = resource.get("contentType").and_then(Value::as_str).unwrap_or_default();
+            let data = resource.get("data").and_then(Value::as_str).unwrap_or_default();
+            let bytes = BASE64_STANDARD
+                .decode(data)
+                .map_err(|e| Error::bad_request(format!("the Binary's `data` is not base64: {e}")))?;
+            Patch::from_body(content_type, &bytes)
+        }
+        _ => Err(Error::bad_request(
+            "a PATCH entry's resource must be a `Parameters` (FHIRPath Patch) or a `Binary` with a JSON Patch",
+        )),
+    }
+}
+
 /// The response of a stored write.
 fn written_response(request: &Request, version: &ResourceVersion, status: u16) -> Result<Response> {
     if version.is_deleted() {
@@ -356,7 +424,7 @@ fn resource_type_of(entry: &Entry, segment: &str) -> Result<String> {
 }
 
 fn known_type(segment: &str) -> Result<String> {
-    if crate::definitions::Definitions::r4().is_resource_type(segment) {
+    if Definitions::r4().is_resource_type(segment) {
         Ok(segment.to_owned())
     } else {
         Err(Error::NotFound(format!("unknown resource type `{segment}`")))
