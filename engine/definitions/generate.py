@@ -25,7 +25,8 @@ Format (version 1), all names as in the spec:
           ["deceased[x]", 0, 1, ["boolean", "dateTime"]],
           ["contact.id", 0, 1, ["string"], {"system": true}],
           ["name", 0, "*", ["HumanName"], {"summary": true}],   # isSummary
-          ["item.item", 0, "*", [], {"ref": "#Questionnaire.item"}]
+          ["item.item", 0, "*", [], {"ref": "#Questionnaire.item"}],
+          ["gender", 0, 1, ["code"], {"codeSystem": "http://hl7.org/fhir/administrative-gender"}]
         ]
       }
     },
@@ -41,6 +42,10 @@ extension (or `string`) and the element is marked {"system": true}: in JSON such
 plain values and cannot carry a `_name` extension sibling. Resource.id, typed the same way in
 the snapshots, is written as type `id` instead. The `value` elements of primitive
 types are left out (primitives are checked by their regex, not by elements).
+
+A `code` element with a required binding to a value set drawn from one code system records that
+system ("codeSystem"): the search index gives such codes their system, so that
+`gender=http://hl7.org/fhir/administrative-gender|male` matches as search.html asks.
 """
 
 import gzip
@@ -99,7 +104,21 @@ def primitive_regex(sd):
     return None
 
 
-def structure(sd):
+def code_systems(package):
+    """ValueSet url -> the one code system its compose includes (value sets of several systems,
+    or none, are left out)."""
+    out = {}
+    for bundle in ("Bundle-valuesets.json", "Bundle-v3-valuesets.json", "Bundle-v2-valuesets.json"):
+        for vs in bundle_resources(package, bundle):
+            if vs.get("resourceType") != "ValueSet":
+                continue
+            systems = {inc.get("system") for inc in vs.get("compose", {}).get("include", [])}
+            if len(systems) == 1 and None not in systems:
+                out[vs["url"]] = systems.pop()
+    return out
+
+
+def structure(sd, systems):
     name = sd["type"]
     out = {"kind": sd["kind"]}
     if sd.get("abstract"):
@@ -134,6 +153,11 @@ def structure(sd):
             extra["system"] = True
         if el.get("isSummary"):
             extra["summary"] = True
+        binding = el.get("binding", {})
+        if codes == ["code"] and binding.get("strength") == "required" and binding.get("valueSet"):
+            code_system = systems.get(binding["valueSet"].split("|")[0])
+            if code_system:
+                extra["codeSystem"] = code_system
         if extra:
             row.append(extra)
         elements.append(row)
@@ -175,13 +199,14 @@ def main(argv):
     output = argv[2] if len(argv) > 2 else os.path.join(os.path.dirname(__file__), "r4.json.gz")
 
     types = {}
+    systems = code_systems(package)
     for bundle in ("Bundle-types.json", "Bundle-resources.json"):
         for sd in bundle_resources(package, bundle):
             if sd.get("resourceType") != "StructureDefinition" or sd.get("kind") not in KINDS:
                 continue
             if sd.get("derivation", "specialization") != "specialization":
                 continue
-            types[sd["type"]] = structure(sd)
+            types[sd["type"]] = structure(sd, systems)
 
     params = [
         search_param(sp)

@@ -66,7 +66,9 @@ fn patient_example() {
         [IndexValue::Reference { reference: "Organization/1".into(), resource_type: s("Organization"), id: s("1") }]
     );
     // The definitions carry no value set bindings yet, so a `code` has no system.
-    assert_eq!(of(&entries, "gender"), [IndexValue::Token { system: None, code: s("male"), text: None }]);
+    let gender =
+        IndexValue::Token { system: s("http://hl7.org/fhir/administrative-gender"), code: s("male"), text: None };
+    assert_eq!(of(&entries, "gender"), [gender], "a bound code carries its code system");
 }
 
 fn body_weight() -> IndexValue {

@@ -109,6 +109,7 @@ fn element(type_name: &str, row: &Value) -> Option<ElementDef> {
         content_reference: extra.and_then(|e| e.get("ref")).and_then(Value::as_str).map(str::to_owned),
         system: extra.and_then(|e| e.get("system")).and_then(Value::as_bool).unwrap_or(false),
         summary: extra.and_then(|e| e.get("summary")).and_then(Value::as_bool).unwrap_or(false),
+        code_system: extra.and_then(|e| e.get("codeSystem")).and_then(Value::as_str).map(str::to_owned),
     })
 }
 

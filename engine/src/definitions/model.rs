@@ -54,6 +54,8 @@ pub struct ElementDef {
     pub system: bool,
     /// Part of the resource's summary (`_summary=true`).
     pub summary: bool,
+    /// For a `code` with a required binding to a value set of one code system: that system.
+    pub code_system: Option<String>,
 }
 
 impl ElementDef {

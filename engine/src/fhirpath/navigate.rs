@@ -98,11 +98,12 @@ struct Child<'a> {
     fhir_type: Option<&'static str>,
     root: Option<&'static str>,
     path: String,
+    code_system: Option<&'static str>,
 }
 
 fn child_node<'a>(parent: &Node<'a>, key: &str, value: Option<&'a Value>, ext: Option<&'a Value>) -> Child<'a> {
     let defs = Definitions::r4();
-    let (mut fhir_type, mut root, mut path) = (None, None, String::new());
+    let (mut fhir_type, mut root, mut path, mut code_system) = (None, None, String::new(), None);
     if let Some(parent_root) = parent.root {
         let full = join(&parent.path, key);
         if let Some(m) = defs.element(parent_root, &full) {
@@ -117,11 +118,12 @@ fn child_node<'a>(parent: &Node<'a>, key: &str, value: Option<&'a Value>, ext: O
                     let name = defs.type_def(code).map(|t| t.name.as_str());
                     fhir_type = name;
                     root = name;
+                    code_system = m.element.code_system.as_deref();
                 }
             }
         }
     }
-    Child { value, ext, fhir_type, root, path }
+    Child { value, ext, fhir_type, root, path, code_system }
 }
 
 fn push_all<'a>(child: Child<'a>, out: &mut Vec<Item<'a>>) {
@@ -131,7 +133,14 @@ fn push_all<'a>(child: Child<'a>, out: &mut Vec<Item<'a>>) {
         if value.is_none() && ext.is_none() {
             return None;
         }
-        let mut node = Node { value, ext, fhir_type: child.fhir_type, root: child.root, path: child.path.clone() };
+        let mut node = Node {
+            value,
+            ext,
+            fhir_type: child.fhir_type,
+            root: child.root,
+            path: child.path.clone(),
+            code_system: child.code_system,
+        };
         // Contained resources and Bundle entries are typed by their own `resourceType`.
         if matches!(child.fhir_type, Some("Resource" | "DomainResource") | None) {
             if let Some(Value::Object(object)) = value {

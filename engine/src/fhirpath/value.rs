@@ -57,6 +57,8 @@ pub struct Node<'a> {
     /// it (non-empty inside backbone elements).
     pub(crate) root: Option<&'static str>,
     pub(crate) path: String,
+    /// For a `code` bound (required) to a value set of one code system: that system.
+    pub(crate) code_system: Option<&'static str>,
 }
 
 impl<'a> Node<'a> {
@@ -67,7 +69,7 @@ impl<'a> Node<'a> {
             .and_then(Value::as_str)
             .and_then(|t| Definitions::r4().type_def(t))
             .map(|t| t.name.as_str());
-        Node { value: Some(value), ext: None, fhir_type, root: fhir_type, path: String::new() }
+        Node { value: Some(value), ext: None, fhir_type, root: fhir_type, path: String::new(), code_system: None }
     }
 
     /// The JSON value; `None` for a primitive that only has extensions, or for the typed
@@ -88,13 +90,13 @@ impl<'a> Node<'a> {
 
     /// An untyped JSON value.
     pub fn untyped(value: &'a Value) -> Self {
-        Node { value: Some(value), ext: None, fhir_type: None, root: None, path: String::new() }
+        Node { value: Some(value), ext: None, fhir_type: None, root: None, path: String::new(), code_system: None }
     }
 
     /// A value with a known FHIR data type (`HumanName`, `string`).
     pub fn typed(value: &'a Value, type_name: &str) -> Self {
         let fhir_type = Definitions::r4().type_def(type_name).map(|t| t.name.as_str());
-        Node { value: Some(value), ext: None, fhir_type, root: fhir_type, path: String::new() }
+        Node { value: Some(value), ext: None, fhir_type, root: fhir_type, path: String::new(), code_system: None }
     }
 }
 

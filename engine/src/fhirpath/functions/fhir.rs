@@ -87,6 +87,7 @@ fn resolve<'a>(c: &Call<'_, 'a, '_>, item: &Item<'a>) -> Option<Item<'a>> {
                     fhir_type: Some(name),
                     root: Some(name),
                     path: String::new(),
+                    code_system: None,
                 }));
             }
         }

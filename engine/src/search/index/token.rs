@@ -1,6 +1,8 @@
 //! `token` parameters: `Coding`, `CodeableConcept` (each coding, plus its text), `Identifier`
 //! (`system|value`, plus its type for `:of-type`), `ContactPoint` (its value, with `use` as the
-//! system) and primitives (`code`, `boolean`, `string`, `id`, `uri`...) as a code without system.
+//! system) and primitives (`code`, `boolean`, `string`, `id`, `uri`...) as a code, with the code
+//! system of its required binding for a bound `code` (`Patient.gender` is
+//! `http://hl7.org/fhir/administrative-gender|male`), without a system otherwise.
 
 use serde_json::Value;
 
@@ -11,7 +13,8 @@ use crate::storage::IndexValue;
 
 pub(super) fn values(item: &Item<'_>) -> Vec<IndexValue> {
     if item.is_primitive() {
-        return primitive_text(item).map(|code| vec![token(None, Some(code), None)]).unwrap_or_default();
+        let system = item.node().and_then(|n| n.code_system).map(str::to_owned);
+        return primitive_text(item).map(|code| vec![token(system, Some(code), None)]).unwrap_or_default();
     }
     let Some(json) = item.to_json() else { return Vec::new() };
     let json = json.as_ref();

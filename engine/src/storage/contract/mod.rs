@@ -62,6 +62,7 @@ macro_rules! store_contract {
             history_snapshot_hides_later_writes,
             search_string_modes,
             search_token_forms,
+            search_bound_codes_have_their_system,
             search_reference_forms,
             search_date_prefixes,
             search_number_quantity,

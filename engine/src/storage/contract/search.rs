@@ -128,6 +128,15 @@ pub async fn search_token_forms(store: &dyn Store) {
     assert_eq!(set(store, "Patient", "_id=a,c").await, ["a", "c"]);
 }
 
+/// A `code` bound to a value set of one code system is a token with that system.
+pub async fn search_bound_codes_have_their_system(store: &dyn Store) {
+    patients(store).await; // p1 female, p2 and p3 male
+    assert_eq!(set(store, "Patient", "gender=male").await, ["p2", "p3"]);
+    assert_eq!(set(store, "Patient", "gender=http://hl7.org/fhir/administrative-gender|female").await, ["p1"]);
+    assert!(set(store, "Patient", "gender=|male").await.is_empty(), "the code has a system");
+    assert!(set(store, "Patient", "gender=http://example.org/other|male").await.is_empty());
+}
+
 /// reference: `id`, `Type/id`, `:Type`, absolute URL, `:identifier`, `:missing`.
 pub async fn search_reference_forms(store: &dyn Store) {
     patients(store).await;
