@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod idp;
+
 /// Errors in tests are reported, not unwrapped.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
