@@ -82,7 +82,7 @@ fn patients_of(resource: &Value, resource_type: &str) -> BTreeSet<String> {
     }
     let mut out = BTreeSet::new();
     for entry in extract(defs, resource) {
-        if !params.iter().any(|p| *p == entry.param) {
+        if !params.contains(&entry.param) {
             continue;
         }
         if let IndexValue::Reference { resource_type: Some(t), id: Some(id), .. } = entry.value {

@@ -334,6 +334,13 @@ impl Server {
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
+    /// Sends a signal (e.g. `HUP`) to the server.
+    pub fn signal(&self, name: &str) -> TestResult {
+        let pid = self.child.as_ref().ok_or("not running")?.id().to_string();
+        Command::new("kill").args([format!("-{name}"), pid]).status()?;
+        Ok(())
+    }
+
     /// Sends SIGTERM and waits for the process to exit; returns how long it took.
     pub fn terminate(&mut self) -> TestResult<Duration> {
         let Some(mut child) = self.child.take() else { return Err("already stopped".into()) };
