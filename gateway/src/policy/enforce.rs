@@ -1,8 +1,8 @@
 //! Enforcement around one FHIR interaction: the type-level decision first, then the data-level
 //! decisions on the body sent (create, update), on the stored resource replaced or deleted
 //! (read through the engine just before: a concurrent write between the two is not covered),
-//! and on what the engine returns (read, vread; history bundles lose the entries denied).
-//! Search results will be filtered like history bundles when search lands.
+//! and on what the engine returns (read, vread; history and search bundles lose the entries
+//! denied; search answers 501 until it lands, its bundles go through the same filter then).
 
 use fhirgate_engine::Engine;
 use fhirgate_engine::interaction::{Method, Request, Response};
@@ -71,7 +71,15 @@ pub async fn handle(
             return Err(denied("is not allowed for this resource"));
         }
     }
-    if matches!(action, Action::HistoryInstance | Action::HistoryType | Action::HistorySystem) {
+    if matches!(
+        action,
+        Action::HistoryInstance
+            | Action::HistoryType
+            | Action::HistorySystem
+            | Action::SearchType
+            | Action::SearchSystem
+            | Action::SearchCompartment
+    ) {
         filter_bundle(policies, principal, &authz, request, &mut response, audit);
     }
     Ok(response)

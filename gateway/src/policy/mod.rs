@@ -2,7 +2,7 @@
 //! decision before the interaction and data-level decisions on the resources read, written,
 //! replaced or deleted. Every decision is audited ([`audit`]).
 //!
-//! Search results will be filtered the same way as history bundles when search lands.
+//! Search bundles go through the same entry filter as history bundles ([`enforce`]).
 
 pub mod audit;
 pub mod enforce;
