@@ -152,6 +152,13 @@ impl Cli {
 
 fn token(args: TokenArgs) -> Result<(), GatewayError> {
     let config = args.serve.load()?;
+    if !config.auth.enabled || !config.auth.local_issuer {
+        return Err(GatewayError::Config(
+            "the local issuer is off in this configuration (`auth.enabled`, `auth.local_issuer`): \
+             its tokens would not be accepted"
+                .into(),
+        ));
+    }
     let issuer = crate::auth::local::LocalIssuer::open(&config)?;
     let mut claims = serde_json::json!({
         "sub": args.sub,

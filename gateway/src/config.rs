@@ -393,6 +393,23 @@ mod tests {
     }
 
     #[test]
+    fn auth_and_policy_settings() -> Result<(), GatewayError> {
+        let c = Config::load(None, &env(&[]), Overrides::default())?;
+        assert!(c.auth.enabled && c.auth.local_issuer, "secure by default, with the development issuer");
+        assert_eq!(c.policy.sets, ["microsoft-roles", "smart"]);
+        assert_eq!(c.local_issuer_url(), "http://127.0.0.1:8080");
+        let vars = env(&[("FHIRGATE_POLICY_SETS", "examples, smart"), ("FHIRGATE_AUTH_CLOCK_SKEW_SECONDS", "5")]);
+        let c = Config::load(None, &vars, Overrides::default())?;
+        assert_eq!(c.policy.sets, ["examples", "smart"]);
+        assert_eq!(c.auth.clock_skew_seconds, 5);
+        let err = Config::load(None, &env(&[("FHIRGATE_AUTH_LOCAL_ISSUER", "false")]), Overrides::default());
+        assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("no issuer is trusted")));
+        let off = env(&[("FHIRGATE_AUTH_LOCAL_ISSUER", "false"), ("FHIRGATE_AUTH_ENABLED", "false")]);
+        assert!(!Config::load(None, &off, Overrides::default())?.auth.enabled);
+        Ok(())
+    }
+
+    #[test]
     fn the_example_config_parses() -> Result<(), GatewayError> {
         // Run time first: a reused test binary may come from another checkout.
         let dir = std::env::var_os("CARGO_MANIFEST_DIR")

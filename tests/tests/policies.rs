@@ -42,6 +42,10 @@ fn smart_patient_scopes_stay_in_the_patients_compartment() -> TestResult {
     assert_eq!(get("Observation/o2?_elements=status")?.status, 403);
     assert_eq!(s.send_as(Some(&reader), "HEAD", "Observation/o2", None, &[])?.status, 403);
     assert_eq!(get("Observation/o2/_history/1")?.status, 403, "vread");
+    let r = s.send_as(Some(&reader), "GET", "Observation/o2", None, &[("If-None-Match", "W/\"1\"")])?;
+    assert_eq!(r.status, 403, "not even `not modified`");
+    let r = s.send_as(Some(&reader), "GET", "Observation/o1", None, &[("If-None-Match", "W/\"1\"")])?;
+    assert_eq!(r.status, 304);
     assert_eq!(get("Condition/c1")?.status, 403, "no scope for the type");
     let body = observation("o3", "p1").to_string();
     assert_eq!(
@@ -180,7 +184,13 @@ fn policy_tools_validate_test_and_explain() -> TestResult {
         format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
     };
     // Every shipped set's test cases pass through `fhirgate policy test`.
-    for set in ["microsoft-roles", "smart", "examples"] {
+    let mut sets: Vec<String> = std::fs::read_dir(fhirgate_e2e::manifest_dir().join("../policies/sets"))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    sets.sort();
+    assert!(sets.len() >= 3, "{sets:?}");
+    for set in sets {
         let out = s.cli(&["policy", "test", &format!("policies/sets/{set}")])?;
         assert!(out.status.success(), "{set}: {}", text(&out));
         assert!(text(&out).contains(" 0 failed"), "{}", text(&out));

@@ -56,6 +56,13 @@ pub async fn handle(
         }
     }
     let mut response = engine.handle(request).await;
+    if is_read && response.status == 304 {
+        // "Not modified" tells the version: only for those who may read the resource.
+        let allowed = current(engine, request, &request.path)
+            .await
+            .is_some_and(|r| policies.decide_data(principal, &authz, &r, Phase::Outgoing, audit).allowed);
+        return if allowed { Ok(response) } else { Err(denied("is not allowed for this resource")) };
+    }
     if response.status != 200 {
         return Ok(response);
     }
