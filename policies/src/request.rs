@@ -152,17 +152,19 @@ pub(crate) fn to_cedar(principal: &Principal, request: &AuthzRequest, schema: &S
         // 1970-01-01 was a Thursday (4).
         ("weekday", RestrictedExpression::new_long((seconds.div_euclid(86_400) + 4).rem_euclid(7))),
     ])?;
-    let context = Context::from_pairs([
+    let mut pairs = vec![
         ("time".to_string(), time),
-        ("clientIp".to_string(), string(&c.client_ip)),
         ("purposeOfUse".to_string(), string(&c.purpose_of_use)),
         ("breakGlass".to_string(), RestrictedExpression::new_bool(c.break_glass)),
         ("smartNeeded".to_string(), strings(&needed)),
         ("phase".to_string(), string(if request.data.is_some() { "data" } else { "type" })),
         ("method".to_string(), string(&c.method)),
         ("operation".to_string(), string(&target.operation)),
-    ])
-    .map_err(|e| Error::Request(e.to_string()))?;
+    ];
+    if c.client_ip.parse::<std::net::IpAddr>().is_ok() {
+        pairs.push(("clientIp".to_string(), RestrictedExpression::new_ip(&c.client_ip)));
+    }
+    let context = Context::from_pairs(pairs).map_err(|e| Error::Request(e.to_string()))?;
     let entities = Entities::from_entities([principal_entity, resource_entity], Some(schema))
         .map_err(|e| Error::Request(e.to_string()))?;
     Ok(CedarParts {

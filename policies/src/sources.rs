@@ -26,7 +26,10 @@ macro_rules! shipped_set {
 const SHIPPED: &[(&str, &[(&str, &str)])] = &[
     shipped_set!("microsoft-roles", ["roles.cedar"]),
     shipped_set!("smart", ["scopes.cedar"]),
-    shipped_set!("examples", ["restricted.cedar", "tenant-isolation.cedar", "read-only-hours.cedar"]),
+    shipped_set!(
+        "examples",
+        ["restricted.cedar", "tenant-isolation.cedar", "read-only-hours.cedar", "internal-exports.cedar"]
+    ),
 ];
 
 /// Names of the shipped sets.
