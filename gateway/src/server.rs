@@ -48,7 +48,11 @@ fn security(config: &Config) -> Result<Option<Security>, GatewayError> {
     let auth = crate::auth::Authenticator::new(config)?;
     let local = if config.auth.local_issuer {
         let local = crate::auth::local::LocalIssuer::open(config)?;
-        tracing::info!(issuer = %local.issuer, "local development issuer on: get a token with `fhirgate token --role globalAdmin`");
+        tracing::warn!(
+            issuer = %local.issuer,
+            "local development issuer on (`auth.local_issuer`; turn it off in production): \
+             get a token with `fhirgate token --role globalAdmin`"
+        );
         Some(local)
     } else {
         None

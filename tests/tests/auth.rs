@@ -231,3 +231,17 @@ fn the_local_issuer_serves_discovery_and_signs_dev_tokens() -> TestResult {
     assert_eq!(again.send_as(Some(&reader), "GET", "Patient/x", None, &[])?.status, 404);
     Ok(())
 }
+
+#[test]
+fn metadata_can_require_a_token_and_applications_are_principals_too() -> TestResult {
+    let dir = temp_dir("auth-metadata")?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_AUTH_ANONYMOUS_METADATA", "false")])?;
+    assert_401(&s.send_as(None, "GET", "metadata", None, &[])?, "metadata needs a token")?;
+    assert_eq!(s.get("metadata")?.status, 200, "the admin token reads it");
+    assert_eq!(s.send_as(None, "GET", "health", None, &[])?.status, 200, "health stays public");
+    let app = s.mint(&["--app", "--role", "globalReader", "--sub", "batch-job"])?;
+    assert_eq!(s.send_as(Some(&app), "GET", "metadata", None, &[])?.status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(s.log_text().contains("Fhir::Application::\\\"batch-job\\\""), "{}", s.log_text());
+    Ok(())
+}
