@@ -112,7 +112,13 @@ impl FhirGateway {
                 _ => {}
             }
         }
+        let method = session.req_header().method.as_str().to_string();
         let identity = match std::mem::take(&mut ctx.caller) {
+            // Defence in depth: only public paths may go on without an identity.
+            Caller::Anonymous if self.security.is_some() && !self.is_public(&method, &path) => {
+                session.set_keepalive(None);
+                return GatewayError::MissingToken.response();
+            }
             Caller::Anonymous => None,
             Caller::Known(identity) => Some(identity),
             Caller::Rejected(e) => {
