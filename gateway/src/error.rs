@@ -90,3 +90,28 @@ impl From<GatewayError> for FhirError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issue_code(response: &Response) -> String {
+        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
+        body["issue"][0]["code"].as_str().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn authentication_and_authorization_map_to_401_and_403() {
+        let r = GatewayError::MissingToken.response();
+        assert_eq!((r.status, issue_code(&r).as_str()), (401, "login"));
+        assert_eq!(r.header("WWW-Authenticate"), Some("Bearer realm=\"fhirgate\""));
+        let r = GatewayError::InvalidToken("the \"token\" has expired".into()).response();
+        assert_eq!(r.status, 401);
+        let challenge = r.header("WWW-Authenticate").unwrap_or_default();
+        assert!(challenge.contains("error=\"invalid_token\"") && challenge.contains("'token'"), "{challenge}");
+        let r = GatewayError::Forbidden("no".into()).response();
+        assert_eq!((r.status, issue_code(&r).as_str()), (403, "forbidden"));
+        let r = GatewayError::Hidden("`Patient/1` not found".into()).response();
+        assert_eq!((r.status, issue_code(&r).as_str()), (404, "not-found"));
+    }
+}
