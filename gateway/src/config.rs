@@ -278,10 +278,25 @@ impl Config {
                 "FHIRGATE_POLICY_DIR" => self.policy.dir = Some(PathBuf::from(value)),
                 "FHIRGATE_POLICY_RELOAD_SECONDS" => self.policy.reload_seconds = parsed(name, value)?,
                 "FHIRGATE_POLICY_DENY_READS_AS_NOT_FOUND" => self.policy.deny_reads_as_not_found = parsed(name, value)?,
+                "FHIRGATE_AUTH_LOCAL_AUDIENCE" => self.auth.local_audience = value.clone(),
                 "FHIRGATE_LOG_FORMAT" => self.log.format = value.clone(),
                 "FHIRGATE_LOG_LEVEL" => self.log.level = value.clone(),
                 _ => {}
             }
+        }
+        // One more trusted issuer from the environment (containers without a config file).
+        if let Some(issuer) = env.get("FHIRGATE_AUTH_ISSUER").filter(|v| !v.is_empty()) {
+            let list = |name: &str| -> Vec<String> {
+                env.get(name)
+                    .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+                    .unwrap_or_default()
+            };
+            self.auth.issuers.push(IssuerConfig {
+                issuer: issuer.clone(),
+                audiences: list("FHIRGATE_AUTH_AUDIENCES"),
+                allowed_tenants: list("FHIRGATE_AUTH_ALLOWED_TENANTS"),
+                discovery_url: env.get("FHIRGATE_AUTH_DISCOVERY_URL").cloned(),
+            });
         }
         Ok(())
     }
@@ -404,6 +419,18 @@ mod tests {
         assert_eq!(c.auth.clock_skew_seconds, 5);
         let err = Config::load(None, &env(&[("FHIRGATE_AUTH_LOCAL_ISSUER", "false")]), Overrides::default());
         assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("no issuer is trusted")));
+        let entra = env(&[
+            ("FHIRGATE_AUTH_LOCAL_ISSUER", "false"),
+            ("FHIRGATE_AUTH_ISSUER", "https://login.microsoftonline.com/{tenantid}/v2.0"),
+            ("FHIRGATE_AUTH_AUDIENCES", "api://fhirgate, 1234"),
+            ("FHIRGATE_AUTH_ALLOWED_TENANTS", "t1"),
+        ]);
+        let c = Config::load(None, &entra, Overrides::default())?;
+        assert_eq!(c.auth.issuers.len(), 1);
+        assert_eq!(c.auth.issuers[0].audiences, ["api://fhirgate", "1234"]);
+        assert_eq!(c.auth.issuers[0].allowed_tenants, ["t1"]);
+        let no_audience = env(&[("FHIRGATE_AUTH_ISSUER", "https://idp.example")]);
+        assert!(Config::load(None, &no_audience, Overrides::default()).is_err(), "an issuer needs an audience");
         let off = env(&[("FHIRGATE_AUTH_LOCAL_ISSUER", "false"), ("FHIRGATE_AUTH_ENABLED", "false")]);
         assert!(!Config::load(None, &off, Overrides::default())?.auth.enabled);
         Ok(())
