@@ -2,11 +2,11 @@
 //! Patient CompartmentDefinition and the spec's search parameters), `meta.security`, `meta.tag`,
 //! `category` and the tenant tag.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use fhirgate_engine::definitions::Definitions;
-use fhirgate_engine::search::index::extract;
-use fhirgate_engine::storage::IndexValue;
+use fhirgate_engine::fhirpath::{Env, Expr, evaluate, parse};
 use serde_json::Value;
 
 /// The meta.tag system whose code names the tenant owning a resource.
@@ -72,22 +72,46 @@ fn codings(value: Option<&Value>) -> BTreeSet<String> {
     out
 }
 
-/// The patients a resource references through the parameters of the Patient compartment.
-fn patients_of(resource: &Value, resource_type: &str) -> BTreeSet<String> {
-    let defs = Definitions::r4();
-    let Some(compartment) = defs.compartment("Patient") else { return BTreeSet::new() };
-    let params = compartment.params(resource_type);
-    if params.is_empty() {
-        return BTreeSet::new();
+/// Parsed expressions of the Patient compartment's parameters, per resource type, parsed once.
+type Compiled = Mutex<HashMap<String, Arc<Vec<Expr>>>>;
+
+fn compartment_expressions(resource_type: &str) -> Arc<Vec<Expr>> {
+    static CACHE: OnceLock<Compiled> = OnceLock::new();
+    let cache = CACHE.get_or_init(Compiled::default);
+    if let Some(found) = cache.lock().ok().and_then(|c| c.get(resource_type).cloned()) {
+        return found;
     }
+    let defs = Definitions::r4();
+    let codes = defs.compartment("Patient").map(|c| c.params(resource_type).to_vec()).unwrap_or_default();
+    let exprs: Vec<Expr> = codes
+        .iter()
+        .filter_map(|code| defs.search_param(resource_type, code))
+        .filter_map(|param| param.expression_for(resource_type))
+        .filter_map(|text| parse(&text).ok())
+        .collect();
+    let exprs = Arc::new(exprs);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(resource_type.to_string(), exprs.clone());
+    }
+    exprs
+}
+
+/// The patients a resource references through the parameters of the Patient compartment
+/// (only those: cheaper than extracting every search parameter). Only relative references
+/// (`Patient/123`, optionally with `/_history/n`) count: an absolute URL may name another server.
+fn patients_of(resource: &Value, resource_type: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for entry in extract(defs, resource) {
-        if !params.contains(&entry.param) {
-            continue;
-        }
-        if let IndexValue::Reference { resource_type: Some(t), id: Some(id), .. } = entry.value {
-            if t == "Patient" {
-                out.insert(id);
+    let env = Env::new();
+    for expr in compartment_expressions(resource_type).iter() {
+        let Ok(items) = evaluate(expr, resource, &env) else { continue };
+        for item in items {
+            let Some(json) = item.to_json() else { continue };
+            let Some(reference) = json.get("reference").and_then(Value::as_str) else { continue };
+            let segments: Vec<&str> = reference.split('/').collect();
+            if let ["Patient", id] | ["Patient", id, "_history", _] = segments.as_slice() {
+                if !id.is_empty() {
+                    out.insert((*id).to_string());
+                }
             }
         }
     }
@@ -116,5 +140,13 @@ mod tests {
         assert_eq!(facts.tenant, "t1");
         let patient = ResourceFacts::of(&json!({"resourceType": "Patient", "id": "p2"}));
         assert_eq!(patient.patients.iter().collect::<Vec<_>>(), ["p2"]);
+        let elsewhere = ResourceFacts::of(&json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "x"}, "subject": {"reference": "https://other.example/fhir/Patient/p1"}}));
+        assert!(elsewhere.patients.is_empty(), "absolute references name other servers");
+        let encounter = ResourceFacts::of(&json!({"resourceType": "Encounter", "status": "finished",
+            "class": {"code": "AMB"}, "subject": {"reference": "Patient/p3/_history/2"}}));
+        assert!(encounter.patients.contains("p3"), "{encounter:?}");
+        let org = ResourceFacts::of(&json!({"resourceType": "Organization", "name": "x"}));
+        assert!(org.patients.is_empty());
     }
 }
