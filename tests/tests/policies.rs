@@ -209,5 +209,13 @@ fn policy_tools_validate_test_and_explain() -> TestResult {
         s.cli(&["policy", "explain", "GET", "Patient/1", "--claims", r#"{"sub":"u","roles":["globalReader"]}"#])?;
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("allow") && text(&out).contains("microsoft-roles:globalReader"), "{}", text(&out));
+    // From a token and a resource: the data-level decision of a patient-scoped token.
+    let token = s.mint(&["--scope", "patient/Observation.rs", "--patient", "p1"])?;
+    let resource = temp_dir("explain")?.join("obs.json");
+    std::fs::write(&resource, observation("o2", "p2").to_string())?;
+    let path = resource.to_str().ok_or("path")?;
+    let out = s.cli(&["policy", "explain", "GET", "Observation/o2", "--token", &token, "--resource", path])?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("decision:  deny") && text(&out).contains("data level"), "{}", text(&out));
     Ok(())
 }
