@@ -33,6 +33,11 @@ jwks_min_refresh_seconds = 2
 issuer = "{base}"
 audiences = ["{AUDIENCE}"]
 
+# The Entra v1 shape: a tenant path segment and a trailing slash, any tenant.
+[[auth.issuers]]
+issuer = "{base}/sts/{{tenantid}}/"
+audiences = ["{AUDIENCE}"]
+
 [[auth.issuers]]
 issuer = "{base}/{{tenantid}}/v2.0"
 audiences = ["{AUDIENCE}"]
@@ -71,6 +76,9 @@ fn valid_rsa_and_ec_tokens_are_accepted() -> TestResult {
     assert_eq!(read_as(&s, &rsa.sign(&claims)?)?.status, 404);
     // The same token again comes from the cache.
     assert_eq!(read_as(&s, &rsa.sign(&claims)?)?.status, 404);
+    // Entra v1 form, any tenant.
+    let v1 = json!({"iss": format!("{}/sts/tenant-z/", idp.base), "tid": "tenant-z", "roles": ["globalReader"]});
+    assert_eq!(read_as(&s, &ec.sign(&idp.claims(AUDIENCE, v1))?)?.status, 404);
     claims["roles"] = json!([]);
     assert_eq!(read_as(&s, &rsa.sign(&claims)?)?.status, 403, "authenticated, no role: forbidden");
     Ok(())
