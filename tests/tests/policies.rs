@@ -219,3 +219,18 @@ fn policy_tools_validate_test_and_explain() -> TestResult {
     assert!(text(&out).contains("decision:  deny") && text(&out).contains("data level"), "{}", text(&out));
     Ok(())
 }
+
+#[test]
+fn batches_and_transactions_are_their_own_actions() -> TestResult {
+    let s = Server::start("batch-action")?;
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": []}).to_string();
+    let reader = s.mint(&["--role", "globalReader"])?;
+    let headers = [("X-Request-Id", "batch-1")];
+    assert_eq!(s.send_as(Some(&reader), "POST", "", Some(batch.as_bytes()), &headers)?.status, 403);
+    let r = s.send("POST", "", Some(batch.as_bytes()), &[])?;
+    assert_eq!(r.status, 501, "allowed for an admin, not built yet: {}", r.body);
+    std::thread::sleep(Duration::from_millis(200));
+    let log = s.log_text();
+    assert!(log.lines().any(|l| l.contains("batch-1") && l.contains("\"action\":\"batch\"")), "{log}");
+    Ok(())
+}

@@ -27,6 +27,11 @@ pub async fn handle(
         // Not a FHIR interaction (unknown path): the engine answers 404 or 405 without data.
         return Ok(engine.handle(request).await);
     };
+    // `POST /` is a batch or a transaction, as the Bundle says.
+    let action = match action {
+        Action::Transaction if bundle_type(&request.body).as_deref() == Some("batch") => Action::Batch,
+        other => other,
+    };
     let authz = AuthzRequest::type_level(action, target, context);
     let is_read = matches!(action, Action::Read | Action::Vread);
     let denied = |what: &str| {
@@ -90,6 +95,12 @@ pub async fn handle(
         filter_bundle(policies, principal, &authz, request, &mut response, audit);
     }
     Ok(response)
+}
+
+/// `Bundle.type` of a request body.
+fn bundle_type(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("type").and_then(Value::as_str).map(str::to_string)
 }
 
 /// Whether the client asked for part of the resource only.
