@@ -1,4 +1,5 @@
-//! The command line: `fhirgate serve` and `fhirgate config`.
+//! The command line: `fhirgate serve`, `config`, `migrate`, `token` (a development token from
+//! the local issuer) and `policy validate|test|explain`.
 
 use std::path::PathBuf;
 
@@ -26,6 +27,12 @@ enum Command {
     Config(ServeArgs),
     /// Create or upgrade the store's schema (`serve` does this too at start) and exit.
     Migrate(ServeArgs),
+    /// Print a token signed by the local development issuer (same configuration and data
+    /// directory as `serve`), e.g. `fhirgate token --role globalAdmin`.
+    Token(TokenArgs),
+    /// Check, test and explain Cedar policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -40,9 +47,82 @@ struct ServeArgs {
     /// `postgres://USER@HOST:PORT/DB` [env: FHIRGATE_STORE]
     #[arg(long)]
     store: Option<String>,
-    /// Directory for the default SQLite store [env: FHIRGATE_DATA_DIR]
+    /// Directory for the default SQLite store and the local issuer's key [env: FHIRGATE_DATA_DIR]
     #[arg(long)]
     data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// An app role (`roles` claim), e.g. globalAdmin, globalReader, smartUser; repeatable.
+    #[arg(long)]
+    role: Vec<String>,
+    /// A scope (`scope` claim), e.g. `patient/Observation.rs`; repeatable.
+    #[arg(long)]
+    scope: Vec<String>,
+    /// Subject (`sub` and `oid`).
+    #[arg(long, default_value = "dev-user")]
+    sub: String,
+    /// Patient in context (SMART `patient` claim).
+    #[arg(long)]
+    patient: Option<String>,
+    /// `fhirUser` claim, e.g. Practitioner/123.
+    #[arg(long)]
+    fhir_user: Option<String>,
+    /// Tenant (`tid` claim).
+    #[arg(long, default_value = "local")]
+    tenant: String,
+    /// An application token (`idtyp: app`) instead of a user's.
+    #[arg(long)]
+    app: bool,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl_seconds: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Validate policy sets (shipped names or directories of *.cedar files; default: the
+    /// configured ones) against the schema; problems are printed as file:line:column.
+    Validate {
+        #[command(flatten)]
+        serve: ServeArgs,
+        sets: Vec<String>,
+    },
+    /// Run the JSON test cases of policy sets: `<set dir>/tests/*.json` (a shipped set's name
+    /// resolves to `policies/sets/<name>`).
+    Test {
+        /// Set directories (e.g. policies/sets/smart) or shipped set names.
+        #[arg(required = true)]
+        sets: Vec<String>,
+    },
+    /// Print the decision and the determining policies for a token or claims and a request.
+    /// The token is decoded, not verified: this is an offline tool.
+    Explain {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// HTTP method, e.g. GET.
+        method: String,
+        /// URL below the FHIR base, e.g. `Observation/1` or `Patient?name=x`.
+        url: String,
+        /// A bearer token whose claims to use.
+        #[arg(long, conflicts_with = "claims")]
+        token: Option<String>,
+        /// Claims as JSON, e.g. '{"sub":"u1","roles":["globalReader"]}'.
+        #[arg(long)]
+        claims: Option<String>,
+        /// A JSON file with the resource, for the data-level decision.
+        #[arg(long)]
+        resource: Option<PathBuf>,
+        /// A request header `Name: value`; repeatable.
+        #[arg(long)]
+        header: Vec<String>,
+        /// Policy sets (names or directories) instead of the configured ones; repeatable.
+        #[arg(long = "set")]
+        sets: Vec<String>,
+    },
 }
 
 impl Cli {
@@ -63,6 +143,53 @@ impl Cli {
                 let config = args.load()?;
                 print!("{}", config.to_toml()?);
                 Ok(())
+            }
+            Command::Token(args) => token(args),
+            Command::Policy(command) => crate::policy::tools::run(command.into()),
+        }
+    }
+}
+
+fn token(args: TokenArgs) -> Result<(), GatewayError> {
+    let config = args.serve.load()?;
+    if !config.auth.enabled || !config.auth.local_issuer {
+        return Err(GatewayError::Config(
+            "the local issuer is off in this configuration (`auth.enabled`, `auth.local_issuer`): \
+             its tokens would not be accepted"
+                .into(),
+        ));
+    }
+    let issuer = crate::auth::local::LocalIssuer::open(&config)?;
+    let mut claims = serde_json::json!({
+        "sub": args.sub,
+        "oid": args.sub,
+        "tid": args.tenant,
+        "idtyp": if args.app { "app" } else { "user" },
+    });
+    if !args.role.is_empty() {
+        claims["roles"] = serde_json::json!(args.role);
+    }
+    if !args.scope.is_empty() {
+        claims["scope"] = serde_json::json!(args.scope.join(" "));
+    }
+    if let Some(patient) = args.patient {
+        claims["patient"] = serde_json::json!(patient);
+    }
+    if let Some(fhir_user) = args.fhir_user {
+        claims["fhirUser"] = serde_json::json!(fhir_user);
+    }
+    println!("{}", issuer.sign(claims, args.ttl_seconds)?);
+    Ok(())
+}
+
+impl From<PolicyCommand> for crate::policy::tools::Tool {
+    fn from(command: PolicyCommand) -> Self {
+        use crate::policy::tools::Tool;
+        match command {
+            PolicyCommand::Validate { serve, sets } => Tool::Validate { config: serve.load(), sets },
+            PolicyCommand::Test { sets } => Tool::Test { sets },
+            PolicyCommand::Explain { serve, method, url, token, claims, resource, header, sets } => {
+                Tool::Explain { config: serve.load(), method, url, token, claims, resource, headers: header, sets }
             }
         }
     }

@@ -16,6 +16,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub store: StoreConfig,
     pub fhir: FhirConfig,
+    pub auth: AuthConfig,
+    pub policy: PolicyConfig,
     pub log: LogConfig,
 }
 
@@ -79,6 +81,67 @@ pub struct FhirConfig {
     pub search_page_ttl_seconds: u64,
 }
 
+/// Authentication: who may call, with which tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Authentication and authorization on. Off must be chosen explicitly; it is logged as a
+    /// warning at start.
+    pub enabled: bool,
+    /// The server is its own token issuer (development): a signing key kept in the data
+    /// directory, discovery at `/.well-known/openid-configuration`, tokens from `fhirgate token`.
+    pub local_issuer: bool,
+    /// Audience of the local issuer's tokens.
+    pub local_audience: String,
+    /// `GET /metadata` (the CapabilityStatement) answers without a token.
+    pub anonymous_metadata: bool,
+    /// Tolerated clock difference for `exp` and `nbf`, in seconds.
+    pub clock_skew_seconds: u64,
+    /// Longest accepted token, in bytes.
+    pub max_token_bytes: usize,
+    /// The claim holding the patient in context (SMART `patient`).
+    pub patient_claim: String,
+    /// Least time between two key refreshes of one issuer caused by an unknown `kid`.
+    pub jwks_min_refresh_seconds: u64,
+    /// Keys are fetched again after this long.
+    pub jwks_max_age_seconds: u64,
+    /// Verified tokens kept (until they expire).
+    pub token_cache_size: u64,
+    /// Trusted external issuers.
+    pub issuers: Vec<IssuerConfig>,
+}
+
+/// One trusted token issuer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The exact `iss`, or an Entra multi-tenant form with `{tenantid}`:
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0` or `https://sts.windows.net/{tenantid}/`.
+    pub issuer: String,
+    /// Accepted `aud` values (at least one).
+    pub audiences: Vec<String>,
+    /// Accepted `tid` values; empty accepts any tenant.
+    pub allowed_tenants: Vec<String>,
+    /// OIDC discovery document; default `<issuer>/.well-known/openid-configuration`
+    /// (for the Entra multi-tenant forms, the `common` endpoint).
+    pub discovery_url: Option<String>,
+}
+
+/// Authorization: Cedar policies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Shipped policy sets (`policies/sets/<name>`): `microsoft-roles`, `smart`, `examples`.
+    pub sets: Vec<String>,
+    /// A directory of `*.cedar` files, loaded with the sets and reloaded when a file changes
+    /// or on SIGHUP.
+    pub dir: Option<PathBuf>,
+    /// How often the directory is checked for changes, in seconds.
+    pub reload_seconds: u64,
+    /// A denied read answers 404 instead of 403, hiding that the resource exists.
+    pub deny_reads_as_not_found: bool,
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -126,6 +189,35 @@ impl Default for FhirConfig {
             search_max_results: 10_000,
             search_timeout_seconds: 20,
             search_page_ttl_seconds: 600,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            local_issuer: true,
+            local_audience: "fhirgate".into(),
+            anonymous_metadata: true,
+            clock_skew_seconds: 60,
+            max_token_bytes: 16 * 1024,
+            patient_claim: "patient".into(),
+            jwks_min_refresh_seconds: 30,
+            jwks_max_age_seconds: 3600,
+            token_cache_size: 10_000,
+            issuers: Vec::new(),
+        }
+    }
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            sets: vec!["microsoft-roles".into(), "smart".into()],
+            dir: None,
+            reload_seconds: 2,
+            deny_reads_as_not_found: false,
         }
     }
 }
@@ -197,10 +289,39 @@ impl Config {
                 "FHIRGATE_SEARCH_MAX_RESULTS" => self.fhir.search_max_results = parsed(name, value)?,
                 "FHIRGATE_SEARCH_TIMEOUT_SECONDS" => self.fhir.search_timeout_seconds = parsed(name, value)?,
                 "FHIRGATE_SEARCH_PAGE_TTL_SECONDS" => self.fhir.search_page_ttl_seconds = parsed(name, value)?,
+                "FHIRGATE_AUTH_ENABLED" => self.auth.enabled = parsed(name, value)?,
+                "FHIRGATE_AUTH_LOCAL_ISSUER" => self.auth.local_issuer = parsed(name, value)?,
+                "FHIRGATE_AUTH_ANONYMOUS_METADATA" => self.auth.anonymous_metadata = parsed(name, value)?,
+                "FHIRGATE_AUTH_CLOCK_SKEW_SECONDS" => self.auth.clock_skew_seconds = parsed(name, value)?,
+                "FHIRGATE_AUTH_MAX_TOKEN_BYTES" => self.auth.max_token_bytes = parsed(name, value)?,
+                "FHIRGATE_AUTH_PATIENT_CLAIM" => self.auth.patient_claim = value.clone(),
+                "FHIRGATE_AUTH_JWKS_MIN_REFRESH_SECONDS" => self.auth.jwks_min_refresh_seconds = parsed(name, value)?,
+                "FHIRGATE_POLICY_SETS" => {
+                    self.policy.sets =
+                        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
+                }
+                "FHIRGATE_POLICY_DIR" => self.policy.dir = Some(PathBuf::from(value)),
+                "FHIRGATE_POLICY_RELOAD_SECONDS" => self.policy.reload_seconds = parsed(name, value)?,
+                "FHIRGATE_POLICY_DENY_READS_AS_NOT_FOUND" => self.policy.deny_reads_as_not_found = parsed(name, value)?,
+                "FHIRGATE_AUTH_LOCAL_AUDIENCE" => self.auth.local_audience = value.clone(),
                 "FHIRGATE_LOG_FORMAT" => self.log.format = value.clone(),
                 "FHIRGATE_LOG_LEVEL" => self.log.level = value.clone(),
                 _ => {}
             }
+        }
+        // One more trusted issuer from the environment (containers without a config file).
+        if let Some(issuer) = env.get("FHIRGATE_AUTH_ISSUER").filter(|v| !v.is_empty()) {
+            let list = |name: &str| -> Vec<String> {
+                env.get(name)
+                    .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+                    .unwrap_or_default()
+            };
+            self.auth.issuers.push(IssuerConfig {
+                issuer: issuer.clone(),
+                audiences: list("FHIRGATE_AUTH_AUDIENCES"),
+                allowed_tenants: list("FHIRGATE_AUTH_ALLOWED_TENANTS"),
+                discovery_url: env.get("FHIRGATE_AUTH_DISCOVERY_URL").cloned(),
+            });
         }
         Ok(())
     }
@@ -229,6 +350,16 @@ impl Config {
                         `max_conditional_delete` must be positive"
                 .into());
         }
+        for issuer in &self.auth.issuers {
+            if issuer.issuer.is_empty() || issuer.audiences.is_empty() {
+                return bad("each `[[auth.issuers]]` needs `issuer` and at least one of `audiences`".into());
+            }
+        }
+        if self.auth.enabled && !self.auth.local_issuer && self.auth.issuers.is_empty() {
+            return bad("authentication is on but no issuer is trusted: set `auth.local_issuer = true`, add \
+                        `[[auth.issuers]]`, or turn it off with `auth.enabled = false`"
+                .into());
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return bad(format!("`log.format` must be `text` or `json`, not `{}`", self.log.format));
         }
@@ -241,6 +372,15 @@ impl Config {
             .url
             .clone()
             .unwrap_or_else(|| format!("sqlite:{}", self.store.data_dir.join("fhirgate.db").display()))
+    }
+
+    /// The URL of the local issuer (`iss` of `fhirgate token` tokens): the public base URL, or
+    /// `http://<listen>`.
+    pub fn local_issuer_url(&self) -> String {
+        match &self.server.base_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.server.listen),
+        }
     }
 
     /// The configuration as TOML, with the effective store URL filled in (password redacted).
@@ -297,6 +437,35 @@ mod tests {
         assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("FHIRGATE_MAX_BODY_BYTES")));
         let err = Config::load(None, &env(&[("FHIRGATE_LISTEN", "nowhere")]), Overrides::default());
         assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("server.listen")));
+    }
+
+    #[test]
+    fn auth_and_policy_settings() -> Result<(), GatewayError> {
+        let c = Config::load(None, &env(&[]), Overrides::default())?;
+        assert!(c.auth.enabled && c.auth.local_issuer, "secure by default, with the development issuer");
+        assert_eq!(c.policy.sets, ["microsoft-roles", "smart"]);
+        assert_eq!(c.local_issuer_url(), "http://127.0.0.1:8080");
+        let vars = env(&[("FHIRGATE_POLICY_SETS", "examples, smart"), ("FHIRGATE_AUTH_CLOCK_SKEW_SECONDS", "5")]);
+        let c = Config::load(None, &vars, Overrides::default())?;
+        assert_eq!(c.policy.sets, ["examples", "smart"]);
+        assert_eq!(c.auth.clock_skew_seconds, 5);
+        let err = Config::load(None, &env(&[("FHIRGATE_AUTH_LOCAL_ISSUER", "false")]), Overrides::default());
+        assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("no issuer is trusted")));
+        let entra = env(&[
+            ("FHIRGATE_AUTH_LOCAL_ISSUER", "false"),
+            ("FHIRGATE_AUTH_ISSUER", "https://login.microsoftonline.com/{tenantid}/v2.0"),
+            ("FHIRGATE_AUTH_AUDIENCES", "api://fhirgate, 1234"),
+            ("FHIRGATE_AUTH_ALLOWED_TENANTS", "t1"),
+        ]);
+        let c = Config::load(None, &entra, Overrides::default())?;
+        assert_eq!(c.auth.issuers.len(), 1);
+        assert_eq!(c.auth.issuers[0].audiences, ["api://fhirgate", "1234"]);
+        assert_eq!(c.auth.issuers[0].allowed_tenants, ["t1"]);
+        let no_audience = env(&[("FHIRGATE_AUTH_ISSUER", "https://idp.example")]);
+        assert!(Config::load(None, &no_audience, Overrides::default()).is_err(), "an issuer needs an audience");
+        let off = env(&[("FHIRGATE_AUTH_LOCAL_ISSUER", "false"), ("FHIRGATE_AUTH_ENABLED", "false")]);
+        assert!(!Config::load(None, &off, Overrides::default())?.auth.enabled);
+        Ok(())
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! `fhirgate`: the FHIR R4 server and gateway binary.
 //!
-//! A pingora front end ([`proxy`]) hands each request to the FHIR engine over the configured
-//! store. Configuration is one typed structure ([`config`]) read from a TOML file, environment
+//! A pingora front end ([`proxy`]) authenticates each request ([`auth`]), asks the Cedar
+//! policies ([`policy`]) and hands it to the FHIR engine over the configured store. Configuration is one typed structure ([`config`]) read from a TOML file, environment
 //! variables and command-line flags.
 
+mod auth;
 mod cli;
 mod config;
 mod error;
 mod exchange;
 mod logging;
+mod policy;
 mod proxy;
 mod server;
 mod stores;

@@ -1,10 +1,14 @@
 //! The pingora `ProxyHttp` implementation: the phases of a request through fhirgate.
 //!
-//! - `early_request_filter`: give the request its id (`X-Request-Id`, echoed or generated).
-//! - `request_filter`: answer it: `GET /health`, or the FHIR engine (identity and policy join
-//!   this phase with their issue); the response is written here and the proxy stops.
+//! - `early_request_filter`: give the request its id (`X-Request-Id`, echoed or generated) and
+//!   authenticate its bearer token (unless the path is public: `/health`, the local issuer's
+//!   discovery documents, `/metadata` when configured).
+//! - `request_filter`: answer it: 401 when authentication failed; `GET /health`; or the FHIR
+//!   engine behind the Cedar policies ([`crate::policy::enforce`]: 403 on denial). The response
+//!   is written here and the proxy stops.
 //! - `upstream_peer`: not reached yet (remote FHIR servers join with their issue).
-//! - `logging`: one access log line and one audit event per request.
+//! - `logging`: one access log line and one audit event per request (the policy phase has
+//!   already audited each authorization decision).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,20 +17,44 @@ use async_trait::async_trait;
 use fhirgate_engine::format::MediaType;
 use fhirgate_engine::interaction::Response;
 use fhirgate_engine::{Engine, EngineConfig, Error as FhirError};
+use fhirgate_policies::RequestContext;
 use pingora::prelude::{HttpPeer, Session};
 use pingora::proxy::ProxyHttp;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
+use crate::auth::local::LocalIssuer;
+use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::exchange;
+use crate::policy::Policies;
+use crate::policy::audit::AuditInfo;
 
 /// The FHIR gateway service.
 pub struct FhirGateway {
     config: Arc<Config>,
     /// Opened on first use inside the service's runtime (pools belong to the runtime that made them).
     engine: OnceCell<Arc<Engine>>,
+    /// `None` when authentication is off (`auth.enabled = false`).
+    security: Option<Security>,
+}
+
+/// Authentication and authorization, when on.
+pub struct Security {
+    pub auth: Authenticator,
+    pub policies: Arc<Policies>,
+    pub local: Option<LocalIssuer>,
+}
+
+/// What authentication found out about a request.
+#[derive(Default)]
+pub enum Caller {
+    /// Authentication is off, or the path is public.
+    #[default]
+    Anonymous,
+    Known(Arc<Identity>),
+    Rejected(GatewayError),
 }
 
 /// Per-request state shared by the phases.
@@ -35,11 +63,24 @@ pub struct RequestCtx {
     started: Instant,
     span: tracing::Span,
     status: u16,
+    caller: Caller,
+    subject: Option<String>,
 }
 
 impl FhirGateway {
-    pub fn new(config: Arc<Config>) -> Self {
-        Self { config, engine: OnceCell::new() }
+    pub fn new(config: Arc<Config>, security: Option<Security>) -> Self {
+        Self { config, engine: OnceCell::new(), security }
+    }
+
+    /// Paths answered without a token.
+    fn is_public(&self, method: &str, path: &str) -> bool {
+        let read = method == "GET" || method == "HEAD";
+        match path {
+            "health" => true,
+            ".well-known/openid-configuration" | ".well-known/jwks.json" => read,
+            "metadata" => read && self.config.auth.anonymous_metadata,
+            _ => false,
+        }
     }
 
     async fn engine(&self) -> Result<&Arc<Engine>, GatewayError> {
@@ -64,11 +105,39 @@ impl FhirGateway {
             .await
     }
 
-    async fn answer(&self, session: &mut Session) -> Response {
-        let path = session.req_header().uri.path().trim_start_matches('/').to_string();
+    async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Response {
+        let path = session.req_header().uri.path().trim_matches('/').to_string();
         if path == "health" {
             return self.health().await;
         }
+        if let Some(local) = self.security.as_ref().and_then(|s| s.local.as_ref()) {
+            match path.as_str() {
+                ".well-known/openid-configuration" => return Response::json_rendered(local.discovery_json()),
+                ".well-known/jwks.json" => return Response::json_rendered(local.jwks_json()),
+                _ => {}
+            }
+        }
+        let method = session.req_header().method.as_str().to_string();
+        let identity = match std::mem::take(&mut ctx.caller) {
+            // Defence in depth: only public paths may go on without an identity.
+            Caller::Anonymous if self.security.is_some() && !self.is_public(&method, &path) => {
+                session.set_keepalive(None);
+                return GatewayError::MissingToken.response();
+            }
+            Caller::Anonymous => None,
+            Caller::Known(identity) => Some(identity),
+            Caller::Rejected(e) => {
+                // The body is unread: the connection cannot be reused.
+                session.set_keepalive(None);
+                return e.response();
+            }
+        };
+        let context = request_context(session);
+        let break_glass = session
+            .req_header()
+            .headers
+            .get("x-break-glass")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let request = match exchange::read_request(session, &self.config).await {
             Ok(r) => r,
             Err(e) => {
@@ -82,7 +151,25 @@ impl FhirGateway {
             Err(e) => return failure(e.into()),
         };
         let seconds = self.config.server.request_timeout_seconds;
-        match tokio::time::timeout(Duration::from_secs(seconds), engine.handle(&request)).await {
+        let work = async {
+            match (identity, &self.security) {
+                (Some(identity), Some(security)) => {
+                    let audit = AuditInfo { request_id: ctx.request_id.clone(), break_glass };
+                    crate::policy::enforce::handle(
+                        &security.policies,
+                        engine,
+                        &identity.principal,
+                        &request,
+                        context,
+                        &audit,
+                    )
+                    .await
+                    .unwrap_or_else(GatewayError::response)
+                }
+                _ => engine.handle(&request).await,
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(seconds), work).await {
             Ok(response) => response,
             Err(_) => failure(GatewayError::Timeout { seconds }.into()),
         }
@@ -104,12 +191,46 @@ fn failure(error: FhirError) -> Response {
     Response::error(&error, MediaType::FhirJson, false)
 }
 
+/// The request's circumstances for the policies.
+fn request_context(session: &Session) -> RequestContext {
+    let header = session.req_header();
+    let get = |name: &str| header.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    RequestContext {
+        epoch_seconds: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()).unwrap_or_default(),
+        purpose_of_use: get("x-purpose-of-use").unwrap_or_default(),
+        break_glass: get("x-break-glass").is_some(),
+        method: header.method.as_str().to_string(),
+        store: "default".into(),
+    }
+}
+
+/// A JSON response rendered as `application/json`.
+trait JsonRendered {
+    fn json_rendered(value: serde_json::Value) -> Response;
+}
+
+impl JsonRendered for Response {
+    fn json_rendered(value: serde_json::Value) -> Response {
+        Response::rendered(200, "application/json", value.to_string().into_bytes())
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for FhirGateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx { request_id: String::new(), started: Instant::now(), span: tracing::Span::none(), status: 0 }
+        RequestCtx {
+            request_id: String::new(),
+            started: Instant::now(),
+            span: tracing::Span::none(),
+            status: 0,
+            caller: Caller::Anonymous,
+            subject: None,
+        }
     }
 
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
@@ -126,12 +247,30 @@ impl ProxyHttp for FhirGateway {
             method = %header.method,
             path = %header.uri.path(),
         );
+        let path = header.uri.path().trim_matches('/');
+        if let Some(security) = &self.security {
+            if !self.is_public(header.method.as_str(), path) {
+                let authorization = header.headers.get("authorization").map(|v| v.to_str().unwrap_or("invalid"));
+                let authorization = authorization.map(str::to_string);
+                ctx.caller = match security.auth.authenticate(authorization.as_deref()).await {
+                    Ok(identity) => {
+                        ctx.subject = Some(identity.principal.subject.clone());
+                        Caller::Known(identity)
+                    }
+                    Err(e) => {
+                        let _guard = ctx.span.enter();
+                        tracing::info!(error = %e, "authentication failed");
+                        Caller::Rejected(e)
+                    }
+                };
+            }
+        }
         Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
         let span = ctx.span.clone();
-        let response = self.answer(session).instrument(span.clone()).await;
+        let response = self.answer(session, ctx).instrument(span.clone()).await;
         ctx.status = response.status;
         exchange::write_response(session, response, &ctx.request_id).instrument(span).await?;
         Ok(true)
@@ -153,6 +292,7 @@ impl ProxyHttp for FhirGateway {
             "method": header.method.as_str(),
             "path": header.uri.path(),
             "status": ctx.status,
+            "subject": ctx.subject,
             "client": session.client_addr().map(|a| a.to_string()),
             "elapsed_ms": elapsed_ms,
         });

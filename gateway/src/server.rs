@@ -8,11 +8,13 @@ use pingora::server::{RunArgs, Server};
 
 use crate::config::Config;
 use crate::error::GatewayError;
-use crate::proxy::FhirGateway;
+use crate::policy::Policies;
+use crate::proxy::{FhirGateway, Security};
 
 /// Runs the server in the foreground.
 pub fn run(config: Config) -> Result<(), GatewayError> {
     check_store(&config)?;
+    let security = security(&config)?;
     let conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.shutdown_grace_seconds),
@@ -27,13 +29,38 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let listen = config.server.listen.clone();
-    let mut service = http_proxy_service_with_name(&server.configuration, FhirGateway::new(Arc::new(config)), "fhir");
+    let mut service =
+        http_proxy_service_with_name(&server.configuration, FhirGateway::new(Arc::new(config), security), "fhir");
     service.add_tcp(&listen);
     server.add_service(service);
     tracing::info!(%listen, "fhirgate listening: FHIR base http://{listen}/");
     server.run(RunArgs::default());
     tracing::info!("fhirgate stopped");
     Ok(())
+}
+
+/// Authentication and policies, or `None` (with a warning) when they are turned off.
+fn security(config: &Config) -> Result<Option<Security>, GatewayError> {
+    if !config.auth.enabled {
+        tracing::warn!("authentication and authorization are OFF (`auth.enabled = false`): anyone can read and write");
+        return Ok(None);
+    }
+    let auth = crate::auth::Authenticator::new(config)?;
+    let local = if config.auth.local_issuer {
+        let local = crate::auth::local::LocalIssuer::open(config)?;
+        tracing::warn!(
+            issuer = %local.issuer,
+            "local development issuer on (`auth.local_issuer`; turn it off in production): \
+             get a token with `fhirgate token --role globalAdmin`"
+        );
+        Some(local)
+    } else {
+        None
+    };
+    let policies = Arc::new(Policies::load(&config.policy)?);
+    crate::policy::reload::spawn(policies.clone(), std::time::Duration::from_secs(config.policy.reload_seconds.max(1)))
+        .map_err(|e| GatewayError::Config(format!("cannot start the policy reload thread: {e}")))?;
+    Ok(Some(Security { auth, policies, local }))
 }
 
 /// Opens the store once (creating or migrating its schema) and checks it answers: before serving,

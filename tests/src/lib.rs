@@ -1,5 +1,10 @@
 //! Helpers for end-to-end tests: build and start the real `fhirgate` binary on a free port with
 //! its own data directory, and talk HTTP to it.
+//!
+//! Servers start as the README's does: authentication on, the server its own development
+//! issuer, the default policy sets. The harness gets a `globalAdmin` token with `fhirgate token`
+//! (same environment, same data directory) and sends it on every request, unless the test
+//! turns authentication off (`FHIRGATE_AUTH_ENABLED=false`) or sends its own `Authorization`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -9,6 +14,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod idp;
 
 /// Errors in tests are reported, not unwrapped.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -98,6 +105,9 @@ pub struct Server {
     pub data_dir: PathBuf,
     agent: ureq::Agent,
     log: PathBuf,
+    env: Vec<(String, String)>,
+    /// Sent as `Authorization: Bearer` unless a request brings its own.
+    pub token: Option<String>,
 }
 
 /// A response: status, headers and body text.
@@ -160,9 +170,41 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .new_agent();
-        let mut server = Self { child: Some(child), port, data_dir: data_dir.to_path_buf(), agent, log };
+        let env = env.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+        let mut server =
+            Self { child: Some(child), port, data_dir: data_dir.to_path_buf(), agent, log, env, token: None };
         server.wait_ready()?;
+        let auth_off = server.env.iter().any(|(k, v)| k == "FHIRGATE_AUTH_ENABLED" && v == "false");
+        let local_off = server.env.iter().any(|(k, v)| k == "FHIRGATE_AUTH_LOCAL_ISSUER" && v == "false");
+        if !auth_off && !local_off {
+            server.token = Some(server.mint(&["--role", "globalAdmin"])?);
+        }
         Ok(server)
+    }
+
+    /// Runs `fhirgate <args>` with this server's environment; returns its output.
+    pub fn cli(&self, args: &[&str]) -> TestResult<std::process::Output> {
+        let mut command = Command::new(binary()?);
+        command
+            .args(args)
+            .env("FHIRGATE_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("FHIRGATE_DATA_DIR", &self.data_dir)
+            .current_dir(manifest_dir().join(".."));
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        Ok(command.output()?)
+    }
+
+    /// A token from the server's development issuer: `fhirgate token <args>`.
+    pub fn mint(&self, args: &[&str]) -> TestResult<String> {
+        let mut all = vec!["token"];
+        all.extend_from_slice(args);
+        let out = self.cli(&all)?;
+        if !out.status.success() {
+            return Err(format!("fhirgate token failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_string())
     }
 
     fn wait_ready(&mut self) -> TestResult {
@@ -198,9 +240,26 @@ impl Server {
         format!("{}/{}", self.base(), path.trim_start_matches('/'))
     }
 
-    /// Sends a request with optional JSON body and extra headers.
+    /// Sends a request with optional JSON body and extra headers, with the harness's token.
     pub fn send(&self, method: &str, path: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> TestResult<Reply> {
+        self.send_as(self.token.as_deref(), method, path, body, headers)
+    }
+
+    /// Sends a request with `token` as bearer (none: no `Authorization` header, unless
+    /// `headers` has one).
+    pub fn send_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> TestResult<Reply> {
         let mut builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+        let has_authorization = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        if let (Some(token), false) = (token, has_authorization) {
+            builder = builder.header("Authorization", format!("Bearer {token}"));
+        }
         let has_content_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
         if body.is_some() && !has_content_type {
             builder = builder.header("Content-Type", "application/fhir+json");
@@ -244,10 +303,22 @@ impl Server {
 
     /// Sends raw bytes on a new TCP connection and returns whatever comes back before the server
     /// closes the connection or `wait` passes.
+    /// The harness's token goes in as a header after the request line, unless the bytes carry an
+    /// `Authorization` header already.
     pub fn raw(&self, bytes: &[u8], close_write: bool, wait: Duration) -> TestResult<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(wait))?;
-        stream.write_all(bytes)?;
+        let has_authorization = String::from_utf8_lossy(bytes).to_ascii_lowercase().contains("\r\nauthorization:");
+        let line_end = bytes.windows(2).position(|w| w == b"\r\n");
+        match (&self.token, line_end, has_authorization) {
+            (Some(token), Some(end), false) => {
+                let mut with = bytes[..end + 2].to_vec();
+                with.extend_from_slice(format!("Authorization: Bearer {token}\r\n").as_bytes());
+                with.extend_from_slice(&bytes[end + 2..]);
+                stream.write_all(&with)?;
+            }
+            _ => stream.write_all(bytes)?,
+        }
         if close_write {
             stream.shutdown(std::net::Shutdown::Write)?;
         }
@@ -261,6 +332,13 @@ impl Server {
             }
         }
         Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Sends a signal (e.g. `HUP`) to the server.
+    pub fn signal(&self, name: &str) -> TestResult {
+        let pid = self.child.as_ref().ok_or("not running")?.id().to_string();
+        Command::new("kill").args([format!("-{name}"), pid]).status()?;
+        Ok(())
     }
 
     /// Sends SIGTERM and waits for the process to exit; returns how long it took.

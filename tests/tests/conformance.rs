@@ -10,7 +10,9 @@ use fhirgate_e2e::{Server, TestResult};
 fn testscript_corpus_passes() -> TestResult {
     let server = Server::start("conformance")?;
     let corpus = fhirgate_e2e::manifest_dir().join("../conformance/testscripts");
-    let results = Runner::new(Options::new(&server.base())).run_paths(&[corpus])?;
+    let mut options = Options::new(&server.base());
+    options.bearer = server.token.clone();
+    let results = Runner::new(options).run_paths(&[corpus])?;
     let reports = server.data_dir.join("conformance-reports");
     report::write_all(&reports, &results)?;
     for result in &results {

@@ -55,7 +55,12 @@ fn health_and_request_ids() -> TestResult {
     std::thread::sleep(Duration::from_millis(200));
     let log = s.log_text();
     assert!(log.contains("trace-me-42"), "request id in the logs");
-    let audit = log.lines().find(|l| l.contains("audit") && l.contains("trace-me-42")).ok_or("no audit event")?;
+    // The request's own audit event (each authorization decision has one too).
+    let audit = log
+        .lines()
+        .find(|l| l.contains("audit") && l.contains("trace-me-42") && l.contains("fhir request"))
+        .ok_or("no audit event")?;
+    assert!(log.lines().any(|l| l.contains("authorization") && l.contains("trace-me-42")), "decision audited");
     let start = audit.find("record=").ok_or("no audit record")? + "record=".len();
     let record: serde_json::Value = serde_json::from_str(&audit[start..=audit.rfind('}').ok_or("no JSON")?])?;
     assert_eq!(record["status"], 404);

@@ -1,0 +1,178 @@
+//! Authentication: `Authorization: Bearer <JWT>` from a trusted issuer, verified (signature,
+//! algorithm, `exp`/`nbf` with clock skew, issuer, audience, tenant) and turned into a
+//! [`Principal`]. Verified tokens are cached by their SHA-256 until they expire.
+//!
+//! - [`issuer`]: which issuers are trusted and their tenant rules.
+//! - [`jwks`]: their signing keys (OIDC discovery, cache, rate-limited refresh).
+//! - [`local`]: the server as its own development issuer.
+
+pub mod issuer;
+pub mod jwks;
+pub mod local;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fhirgate_policies::Principal;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::{AuthConfig, Config, IssuerConfig};
+use crate::error::GatewayError;
+use issuer::TrustedIssuer;
+use jwks::KeyStore;
+use local::LocalIssuer;
+
+/// Asymmetric algorithms only: `none` and the HMAC family are never accepted.
+const ALLOWED: [Algorithm; 8] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
+
+/// Who sent a request.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub principal: Principal,
+    /// `exp`, Unix seconds.
+    pub expires: u64,
+}
+
+/// Verifies bearer tokens.
+pub struct Authenticator {
+    config: AuthConfig,
+    issuers: Vec<TrustedIssuer>,
+    keys: KeyStore,
+    verified: moka::sync::Cache<[u8; 32], Arc<Identity>>,
+}
+
+impl Authenticator {
+    /// Trusts the configured issuers, and the local one when it is on.
+    pub fn new(config: &Config) -> Result<Self, GatewayError> {
+        let auth = config.auth.clone();
+        let mut keys = KeyStore::new(
+            Duration::from_secs(auth.jwks_max_age_seconds.max(1)),
+            Duration::from_secs(auth.jwks_min_refresh_seconds),
+        );
+        let mut issuers: Vec<TrustedIssuer> = auth.issuers.iter().cloned().map(TrustedIssuer::new).collect();
+        if auth.local_issuer {
+            let local = LocalIssuer::open(config)?;
+            let trusted = TrustedIssuer::new(IssuerConfig {
+                issuer: local.issuer.clone(),
+                audiences: vec![local.audience.clone()],
+                ..IssuerConfig::default()
+            });
+            keys.add_fixed(&trusted.discovery_url, local.jwks()?);
+            issuers.push(trusted);
+        }
+        let verified = moka::sync::Cache::builder()
+            .max_capacity(auth.token_cache_size)
+            .time_to_live(Duration::from_secs(3600))
+            .build();
+        Ok(Self { config: auth, issuers, keys, verified })
+    }
+
+    /// The identity an `Authorization` header proves.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Arc<Identity>, GatewayError> {
+        let header = header.ok_or(GatewayError::MissingToken)?;
+        let token = match header.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(GatewayError::InvalidToken("the `Authorization` header is not `Bearer <token>`".into())),
+        };
+        if token.len() > self.config.max_token_bytes {
+            return Err(GatewayError::InvalidToken(format!(
+                "the token is larger than {} bytes",
+                self.config.max_token_bytes
+            )));
+        }
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = now_seconds();
+        if let Some(identity) = self.verified.get(&hash) {
+            if identity.expires + self.config.clock_skew_seconds > now {
+                return Ok(identity);
+            }
+            self.verified.invalidate(&hash);
+        }
+        let identity = Arc::new(self.verify(token).await?);
+        self.verified.insert(hash, identity.clone());
+        Ok(identity)
+    }
+
+    async fn verify(&self, token: &str) -> Result<Identity, GatewayError> {
+        let malformed = |what: &str| GatewayError::InvalidToken(format!("malformed token: {what}"));
+        let parts: Vec<&str> = token.split('.').collect();
+        let [header_b64, payload_b64, _signature] = parts.as_slice() else {
+            return Err(malformed("expected three dot-separated parts"));
+        };
+        let header_json: Value = URL_SAFE_NO_PAD
+            .decode(header_b64)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| malformed("the header is not base64url JSON"))?;
+        let alg_name = header_json.get("alg").and_then(Value::as_str).unwrap_or_default();
+        let alg = ALLOWED
+            .into_iter()
+            .find(|a| format!("{a:?}") == alg_name)
+            .ok_or_else(|| GatewayError::InvalidToken(format!("algorithm `{alg_name}` is not accepted")))?;
+        let kid = header_json.get("kid").and_then(Value::as_str);
+        // Read the issuer before verifying, only to pick its keys.
+        let unverified: Value = URL_SAFE_NO_PAD
+            .decode(payload_b64)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| malformed("the payload is not base64url JSON"))?;
+        let iss = unverified.get("iss").and_then(Value::as_str).ok_or_else(|| malformed("no `iss` claim"))?;
+        let (trusted, iss_tenant) = self
+            .issuers
+            .iter()
+            .find_map(|i| i.matches(iss).map(|tenant| (i, tenant)))
+            .ok_or_else(|| GatewayError::InvalidToken(format!("issuer `{iss}` is not trusted")))?;
+        let jwk = self.keys.key(&trusted.discovery_url, kid).await?;
+        if let Some(key_alg) = jwk.common.key_algorithm {
+            if format!("{key_alg:?}") != alg_name {
+                return Err(GatewayError::InvalidToken(format!("algorithm `{alg_name}` does not match the key")));
+            }
+        }
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|e| GatewayError::InvalidToken(format!("unusable signing key: {e}")))?;
+        let mut validation = Validation::new(alg);
+        validation.leeway = self.config.clock_skew_seconds;
+        validation.validate_nbf = true;
+        validation.set_audience(&trusted.config.audiences);
+        validation.set_issuer(&[iss]);
+        validation.required_spec_claims = HashSet::from(["exp".to_string(), "iss".to_string(), "aud".to_string()]);
+        let claims: Value = jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .map_err(|e| GatewayError::InvalidToken(describe(&e)))?
+            .claims;
+        trusted.check_tenant(iss_tenant.as_deref(), claims.get("tid").and_then(Value::as_str))?;
+        let expires = claims.get("exp").and_then(Value::as_u64).unwrap_or_default();
+        Ok(Identity { principal: Principal::from_claims(&claims, &self.config.patient_claim), expires })
+    }
+}
+
+fn describe(error: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired".into(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (`nbf`)".into(),
+        ErrorKind::InvalidSignature => "the signature does not verify".into(),
+        ErrorKind::InvalidAudience => "the audience is not accepted".into(),
+        ErrorKind::InvalidIssuer => "the issuer is not accepted".into(),
+        ErrorKind::InvalidAlgorithm => "the algorithm does not match the key".into(),
+        ErrorKind::MissingRequiredClaim(c) => format!("the `{c}` claim is missing"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

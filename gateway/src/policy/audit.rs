@@ -1,0 +1,35 @@
+//! One JSON audit event per authorization decision, on tracing target `audit`.
+
+use fhirgate_policies::{AuthzRequest, Decision, Principal};
+
+/// What the audit event needs from the HTTP exchange.
+#[derive(Debug, Clone, Default)]
+pub struct AuditInfo {
+    pub request_id: String,
+    /// The `X-Break-Glass` reason, when given.
+    pub break_glass: Option<String>,
+}
+
+/// Emits the event. Break-glass access is logged at warn level so it stands out.
+pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decision: &Decision, info: &AuditInfo) {
+    let event = serde_json::json!({
+        "event": "authorization",
+        "request_id": info.request_id,
+        "principal": format!("{}::\"{}\"", principal.entity_type(), principal.subject),
+        "issuer": principal.issuer,
+        "tenant": principal.tenant,
+        "action": request.action.as_str(),
+        "resource_type": request.target.resource_type,
+        "resource_id": request.target.id,
+        "phase": phase,
+        "decision": decision.as_str(),
+        "policies": decision.policies,
+        "errors": decision.errors,
+        "break_glass": info.break_glass,
+    });
+    if info.break_glass.is_some() {
+        tracing::warn!(target: "audit", record = %event, "authorization (break-glass)");
+    } else {
+        tracing::info!(target: "audit", record = %event, "authorization");
+    }
+}

@@ -1,0 +1,167 @@
+//! Enforcement around one FHIR interaction: the type-level decision first, then the data-level
+//! decisions on the body sent (create, update), on the stored resource replaced or deleted
+//! (read through the engine just before: a concurrent write between the two is not covered),
+//! and on what the engine returns (read, vread; history and search bundles lose the entries
+//! denied). Each entry of a batch or transaction goes through the same checks ([`bundle`]).
+
+use fhirgate_engine::Engine;
+use fhirgate_engine::interaction::{Method, Request, Response};
+use fhirgate_policies::{Action, AuthzRequest, Principal, RequestContext};
+use serde_json::Value;
+
+use super::audit::AuditInfo;
+use super::{Phase, Policies, bundle};
+use crate::error::GatewayError;
+
+/// Runs `request` through the policies and the engine.
+pub async fn handle(
+    policies: &Policies,
+    engine: &Engine,
+    principal: &Principal,
+    request: &Request,
+    context: RequestContext,
+    audit: &AuditInfo,
+) -> Result<Response, GatewayError> {
+    let Some((action, target)) = Action::from_http(request.method.as_str(), &request.path, !request.query.is_empty())
+    else {
+        // Not a FHIR interaction (unknown path): the engine answers 404 or 405 without data.
+        return Ok(engine.handle(request).await);
+    };
+    // `POST /` is a batch or a transaction, as the Bundle says.
+    let action = match action {
+        Action::Transaction if bundle_type(&request.body).as_deref() == Some("batch") => Action::Batch,
+        other => other,
+    };
+    let authz = AuthzRequest::type_level(action, target, context);
+    let is_read = matches!(action, Action::Read | Action::Vread);
+    let denied = |what: &str| denial(policies, action, request, what);
+    before(policies, engine, principal, &authz, request, audit).await?;
+    if matches!(action, Action::Batch | Action::Transaction) {
+        return bundle::handle(policies, engine, principal, &authz, request, audit).await;
+    }
+    let mut response = engine.handle(request).await;
+    if is_read && response.status == 304 {
+        // "Not modified" tells the version: only for those who may read the resource.
+        let allowed = current(engine, request, &request.path)
+            .await
+            .is_some_and(|r| policies.decide_data(principal, &authz, &r, Phase::Outgoing, audit).allowed);
+        return if allowed { Ok(response) } else { Err(denied("is not allowed for this resource")) };
+    }
+    if response.status != 200 {
+        return Ok(response);
+    }
+    if is_read {
+        // Decide on the whole resource, whatever `_summary`, `_elements` or HEAD left out.
+        let whole = match serde_json::from_slice::<Value>(&response.body) {
+            Ok(v @ Value::Object(_)) if request.method != Method::Head && !trimmed(request) => Some(v),
+            _ => current(engine, request, &request.path).await,
+        };
+        let allowed =
+            whole.is_some_and(|r| policies.decide_data(principal, &authz, &r, Phase::Outgoing, audit).allowed);
+        if !allowed {
+            return Err(denied("is not allowed for this resource"));
+        }
+    }
+    if matches!(
+        action,
+        Action::HistoryInstance
+            | Action::HistoryType
+            | Action::HistorySystem
+            | Action::SearchType
+            | Action::SearchSystem
+            | Action::SearchCompartment
+    ) {
+        filter_bundle(policies, principal, &authz, request, &mut response, audit);
+    }
+    Ok(response)
+}
+
+/// The decisions before an interaction runs: the type-level one, then those on the body sent
+/// and on the stored resource it replaces or deletes.
+pub(super) async fn before(
+    policies: &Policies,
+    engine: &Engine,
+    principal: &Principal,
+    authz: &AuthzRequest,
+    request: &Request,
+    audit: &AuditInfo,
+) -> Result<(), GatewayError> {
+    let action = authz.action;
+    if !policies.decide(principal, authz, Phase::Type, audit).allowed {
+        return Err(denial(policies, action, request, "is not allowed"));
+    }
+    if matches!(action, Action::Create | Action::Update | Action::Patch) {
+        if let Ok(body @ Value::Object(_)) = serde_json::from_slice::<Value>(&request.body) {
+            if !policies.decide_data(principal, authz, &body, Phase::Incoming, audit).allowed {
+                return Err(denial(policies, action, request, "is not allowed for this content"));
+            }
+        }
+    }
+    if matches!(action, Action::Update | Action::Patch | Action::Delete) && !authz.target.id.is_empty() {
+        if let Some(stored) =
+            current(engine, request, &format!("{}/{}", authz.target.resource_type, authz.target.id)).await
+        {
+            if !policies.decide_data(principal, authz, &stored, Phase::Stored, audit).allowed {
+                return Err(denial(policies, action, request, "is not allowed on the stored resource"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a denial: 403, or 404 for a read when reads are hidden.
+pub(super) fn denial(policies: &Policies, action: Action, request: &Request, what: &str) -> GatewayError {
+    if matches!(action, Action::Read | Action::Vread) && policies.hides_reads() {
+        GatewayError::Hidden(format!("`{}` not found", request.path))
+    } else {
+        GatewayError::Forbidden(format!("`{}` on `{}` {what}", action, request.path.trim_matches('/')))
+    }
+}
+
+/// `Bundle.type` of a request body.
+fn bundle_type(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("type").and_then(Value::as_str).map(str::to_string)
+}
+
+/// Whether the client asked for part of the resource only.
+fn trimmed(request: &Request) -> bool {
+    request.query.iter().any(|(k, _)| k == "_summary" || k == "_elements")
+}
+
+/// The resource at `path` as the engine stores it, when it exists.
+async fn current(engine: &Engine, request: &Request, path: &str) -> Option<Value> {
+    let read = Request::new(Method::Get, path, &request.base_url);
+    let response = engine.handle(&read).await;
+    (response.status == 200).then(|| serde_json::from_slice(&response.body).ok()).flatten()
+}
+
+/// Drops the entries of a Bundle whose resource the principal may not see.
+pub(super) fn filter_bundle(
+    policies: &Policies,
+    principal: &Principal,
+    authz: &AuthzRequest,
+    request: &Request,
+    response: &mut Response,
+    audit: &AuditInfo,
+) {
+    let Ok(mut bundle) = serde_json::from_slice::<Value>(&response.body) else {
+        response.body = Vec::new(); // not JSON: nothing can be checked, nothing is sent
+        return;
+    };
+    let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else { return };
+    let before = entries.len();
+    entries.retain(|entry| match entry.get("resource") {
+        Some(resource) => policies.decide_data(principal, authz, resource, Phase::Outgoing, audit).allowed,
+        None => true, // a deletion entry carries no data
+    });
+    let removed = before - entries.len();
+    if removed == 0 {
+        return;
+    }
+    if let Some(total) = bundle.get("total").and_then(Value::as_u64) {
+        bundle["total"] = Value::from(total.saturating_sub(removed as u64));
+    }
+    let body = if request.pretty() { serde_json::to_vec_pretty(&bundle) } else { serde_json::to_vec(&bundle) };
+    response.body = body.unwrap_or_default();
+}

@@ -1,0 +1,92 @@
+//! The policy engine: a validated Cedar policy set with the FHIR schema, answering
+//! [`AuthzRequest`]s. Load once, share behind an `Arc`, swap whole on reload.
+
+use cedar_policy::{Authorizer, PolicyId, PolicySet, Request, Schema, ValidationMode, Validator};
+
+use crate::decision::Decision;
+use crate::error::{Error, Problem};
+use crate::principal::Principal;
+use crate::request::{AuthzRequest, to_cedar};
+use crate::sources::{PolicySource, problems};
+
+/// A loaded, validated policy set.
+pub struct PolicyEngine {
+    set: PolicySet,
+    schema: Schema,
+    authorizer: Authorizer,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine").field("policies", &self.policy_ids()).finish_non_exhaustive()
+    }
+}
+
+impl PolicyEngine {
+    /// Parses every source and validates the whole set against the schema (strict mode). Policy
+    /// ids are `<set>:<@id annotation>`, or `<set>:<file stem>#<n>` without one.
+    pub fn load(sources: &[PolicySource]) -> Result<Self, Error> {
+        let schema = crate::schema::schema()?;
+        let mut set = PolicySet::new();
+        let mut problems_found = Vec::new();
+        for source in sources {
+            let parsed = match source.text.parse::<PolicySet>() {
+                Ok(p) => p,
+                Err(e) => {
+                    problems_found.extend(problems(&e, source));
+                    continue;
+                }
+            };
+            if parsed.templates().next().is_some() {
+                problems_found.push(Problem {
+                    location: Some(crate::sources::locate(source, 0)),
+                    message: "templates are not supported".into(),
+                });
+            }
+            let stem = std::path::Path::new(&source.file)
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            // Keep file order: Cedar numbers policies as they appear.
+            let mut policies: Vec<_> = parsed.policies().collect();
+            policies.sort_by_key(|p| p.id().to_string().trim_start_matches("policy").parse::<usize>().unwrap_or(0));
+            for (n, policy) in policies.into_iter().enumerate() {
+                let name = policy.annotation("id").map_or_else(|| format!("{stem}#{n}"), str::to_string);
+                let id = PolicyId::new(format!("{}:{name}", source.set));
+                if let Err(e) = set.add(policy.new_id(id.clone())) {
+                    problems_found.push(Problem {
+                        location: Some(crate::sources::locate(source, 0)),
+                        message: format!("policy `{id}`: {e}"),
+                    });
+                }
+            }
+            let validated = Validator::new(schema.clone()).validate(&parsed, ValidationMode::Strict);
+            for error in validated.validation_errors() {
+                problems_found.extend(problems(error, source));
+            }
+        }
+        if !problems_found.is_empty() {
+            return Err(Error::Invalid(problems_found));
+        }
+        Ok(Self { set, schema, authorizer: Authorizer::new() })
+    }
+
+    /// The ids of the loaded policies, sorted.
+    pub fn policy_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.set.policies().map(|p| p.id().to_string()).collect();
+        ids.sort();
+        ids
+    }
+
+    /// The decision for one request: default deny, a matching `forbid` overrides any `permit`.
+    pub fn decide(&self, principal: &Principal, request: &AuthzRequest) -> Result<Decision, Error> {
+        let parts = to_cedar(principal, request, &self.schema)?;
+        let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, Some(&self.schema))
+            .map_err(|e| Error::Request(e.to_string()))?;
+        let response = self.authorizer.is_authorized(&cedar, &self.set, &parts.entities);
+        let diagnostics = response.diagnostics();
+        let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        policies.sort();
+        let errors = diagnostics.errors().map(ToString::to_string).collect();
+        Ok(Decision { allowed: response.decision() == cedar_policy::Decision::Allow, policies, errors })
+    }
+}

@@ -1,0 +1,177 @@
+//! A FHIR request as a Cedar request: the principal entity (with its roles and groups as
+//! parents), the `Fhir::Action`, the `Fhir::Resource` entity and the context record.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::str::FromStr;
+
+use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema};
+
+use crate::action::{Action, Target};
+use crate::error::Error;
+use crate::principal::Principal;
+use crate::resource::ResourceFacts;
+use crate::smart;
+
+/// The circumstances of a request, from the HTTP exchange.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Unix seconds of the request.
+    pub epoch_seconds: i64,
+    /// Client address ("" when unknown).
+    pub client_ip: String,
+    /// `X-Purpose-Of-Use` ("" when absent).
+    pub purpose_of_use: String,
+    /// `X-Break-Glass` present.
+    pub break_glass: bool,
+    /// HTTP method.
+    pub method: String,
+    /// The store or route serving the request.
+    pub store: String,
+}
+
+/// One authorization question: may the principal perform `action` on `target`, knowing
+/// `data` about the resource (data-level) or not (type-level)?
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthzRequest {
+    pub action: Action,
+    pub target: Target,
+    pub data: Option<ResourceFacts>,
+    pub context: RequestContext,
+}
+
+impl AuthzRequest {
+    /// A type-level request (before the interaction runs).
+    pub fn type_level(action: Action, target: Target, context: RequestContext) -> Self {
+        Self { action, target, data: None, context }
+    }
+
+    /// The same request, asked about one resource's data. A resource's own type and id win over
+    /// the request's (history and search bundles hold other resources).
+    pub fn with_data(&self, resource: &serde_json::Value) -> Self {
+        let mut target = self.target.clone();
+        if let Some(t) = resource.get("resourceType").and_then(serde_json::Value::as_str) {
+            t.clone_into(&mut target.resource_type);
+        }
+        if let Some(id) = resource.get("id").and_then(serde_json::Value::as_str) {
+            id.clone_into(&mut target.id);
+        }
+        Self { target, data: Some(ResourceFacts::of(resource)), ..self.clone() }
+    }
+}
+
+fn uid(type_name: &str, id: &str) -> Result<EntityUid, Error> {
+    let t = EntityTypeName::from_str(type_name).map_err(|e| Error::Request(e.to_string()))?;
+    Ok(EntityUid::from_type_name_and_id(t, EntityId::new(id)))
+}
+
+fn strings<'a>(values: impl IntoIterator<Item = &'a String>) -> RestrictedExpression {
+    RestrictedExpression::new_set(values.into_iter().map(|v| RestrictedExpression::new_string(v.clone())))
+}
+
+fn string(value: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(value.to_string())
+}
+
+fn record(pairs: Vec<(&str, RestrictedExpression)>) -> Result<RestrictedExpression, Error> {
+    RestrictedExpression::new_record(pairs.into_iter().map(|(k, v)| (k.to_string(), v)))
+        .map_err(|e| Error::Request(e.to_string()))
+}
+
+/// The Cedar pieces of a request.
+pub(crate) struct CedarParts {
+    pub principal: EntityUid,
+    pub action: EntityUid,
+    pub resource: EntityUid,
+    pub context: Context,
+    pub entities: Entities,
+}
+
+pub(crate) fn to_cedar(principal: &Principal, request: &AuthzRequest, schema: &Schema) -> Result<CedarParts, Error> {
+    let grants = principal.smart();
+    let principal_uid = uid(principal.entity_type(), &principal.subject)?;
+    let mut parents = HashSet::new();
+    for role in &principal.roles {
+        parents.insert(uid("Fhir::Role", role)?);
+    }
+    for group in &principal.groups {
+        parents.insert(uid("Fhir::Group", group)?);
+    }
+    let claims: HashMap<String, RestrictedExpression> = [
+        ("issuer", string(&principal.issuer)),
+        ("subject", string(&principal.subject)),
+        ("tenant", string(&principal.tenant)),
+        ("roles", strings(&principal.roles)),
+        ("groups", strings(&principal.groups)),
+        ("scopes", strings(&principal.scopes)),
+        ("smartPatient", strings(&grants.patient)),
+        ("smartUser", strings(&grants.user)),
+        ("smartSystem", strings(&grants.system)),
+        ("fhirUser", string(&principal.fhir_user)),
+        ("clientId", string(&principal.client_id)),
+        ("patient", string(&principal.patient)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let principal_entity =
+        Entity::new(principal_uid.clone(), claims, parents).map_err(|e| Error::Request(e.to_string()))?;
+
+    let target = &request.target;
+    let resource_id = match (target.resource_type.is_empty(), target.id.is_empty()) {
+        (true, _) => "/".to_string(),
+        (false, true) => target.resource_type.clone(),
+        (false, false) => format!("{}/{}", target.resource_type, target.id),
+    };
+    let resource_uid = uid("Fhir::Resource", &resource_id)?;
+    let empty = ResourceFacts::default();
+    let facts = request.data.as_ref().unwrap_or(&empty);
+    let resource_attrs: HashMap<String, RestrictedExpression> = [
+        ("type", string(&target.resource_type)),
+        ("id", string(&target.id)),
+        ("hasData", RestrictedExpression::new_bool(request.data.is_some())),
+        ("patients", strings(&facts.patients)),
+        ("security", strings(&facts.security)),
+        ("tags", strings(&facts.tags)),
+        ("categories", strings(&facts.categories)),
+        ("tenant", string(&facts.tenant)),
+        ("store", string(&request.context.store)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let resource_entity =
+        Entity::new(resource_uid.clone(), resource_attrs, HashSet::new()).map_err(|e| Error::Request(e.to_string()))?;
+
+    let c = &request.context;
+    let seconds = c.epoch_seconds;
+    let needed: BTreeSet<String> =
+        smart::needed(request.action, &target.resource_type, request.data.as_ref().map(|d| &d.categories));
+    let time = record(vec![
+        ("epochSeconds", RestrictedExpression::new_long(seconds)),
+        ("hour", RestrictedExpression::new_long(seconds.rem_euclid(86_400) / 3600)),
+        // 1970-01-01 was a Thursday (4).
+        ("weekday", RestrictedExpression::new_long((seconds.div_euclid(86_400) + 4).rem_euclid(7))),
+    ])?;
+    let mut pairs = vec![
+        ("time".to_string(), time),
+        ("purposeOfUse".to_string(), string(&c.purpose_of_use)),
+        ("breakGlass".to_string(), RestrictedExpression::new_bool(c.break_glass)),
+        ("smartNeeded".to_string(), strings(&needed)),
+        ("phase".to_string(), string(if request.data.is_some() { "data" } else { "type" })),
+        ("method".to_string(), string(&c.method)),
+        ("operation".to_string(), string(&target.operation)),
+    ];
+    if c.client_ip.parse::<std::net::IpAddr>().is_ok() {
+        pairs.push(("clientIp".to_string(), RestrictedExpression::new_ip(&c.client_ip)));
+    }
+    let context = Context::from_pairs(pairs).map_err(|e| Error::Request(e.to_string()))?;
+    let entities = Entities::from_entities([principal_entity, resource_entity], Some(schema))
+        .map_err(|e| Error::Request(e.to_string()))?;
+    Ok(CedarParts {
+        principal: principal_uid,
+        action: uid("Fhir::Action", request.action.as_str())?,
+        resource: resource_uid,
+        context,
+        entities,
+    })
+}

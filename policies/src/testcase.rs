@@ -1,0 +1,173 @@
+//! Policy test cases: JSON files of claims + request (+ resource) → expected decision, run by
+//! one harness (`fhirgate policy test`, and a Rust test over every shipped set).
+//!
+//! ```json
+//! { "sets": ["microsoft-roles"],
+//!   "cases": [ { "name": "a reader reads",
+//!                "claims": {"sub": "u1", "roles": ["globalReader"]},
+//!                "request": {"method": "GET", "url": "Observation/1",
+//!                            "headers": {"X-Break-Glass": "er"}, "time": "2026-01-05T10:00:00Z"},
+//!                "resource": {"resourceType": "Observation", "...": "..."},
+//!                "expect": "allow",
+//!                "policies": ["microsoft-roles:globalReader"] } ] }
+//! ```
+//! `sets` defaults to the set holding the file (`policies/sets/<name>/tests/*.json`); without
+//! `resource` the type-level decision is tested, with it the data-level one.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::action::Action;
+use crate::engine::PolicyEngine;
+use crate::error::Error;
+use crate::principal::Principal;
+use crate::request::{AuthzRequest, RequestContext};
+use crate::sources::{PolicySource, named_or_directory};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    sets: Vec<String>,
+    cases: Vec<TestCase>,
+}
+
+/// One case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    pub name: String,
+    pub claims: Value,
+    pub request: HttpRequest,
+    #[serde(default)]
+    pub resource: Option<Value>,
+    pub expect: String,
+    #[serde(default)]
+    pub policies: Option<Vec<String>>,
+}
+
+/// The HTTP side of a case (also what `fhirgate policy explain` takes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// RFC 3339; default: now.
+    #[serde(default)]
+    pub time: Option<String>,
+    #[serde(default)]
+    pub client_ip: String,
+}
+
+impl HttpRequest {
+    /// The type-level authorization request, or `None` when the URL is no FHIR interaction.
+    pub fn to_authz(&self) -> Result<AuthzRequest, Error> {
+        let url = self.url.trim_start_matches('/');
+        let (path, query) = url.split_once('?').map_or((url, ""), |(p, q)| (p, q));
+        let (action, target) = Action::from_http(&self.method, path, !query.is_empty())
+            .ok_or_else(|| Error::Request(format!("`{} {}` is no FHIR interaction", self.method, self.url)))?;
+        let header =
+            |name: &str| self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+        let epoch_seconds = match &self.time {
+            Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| Error::Request(format!("time `{t}`: {e}")))?
+                .unix_timestamp(),
+            None => time::OffsetDateTime::now_utc().unix_timestamp(),
+        };
+        Ok(AuthzRequest::type_level(
+            action,
+            target,
+            RequestContext {
+                epoch_seconds,
+                client_ip: self.client_ip.clone(),
+                purpose_of_use: header("x-purpose-of-use").unwrap_or_default(),
+                break_glass: header("x-break-glass").is_some(),
+                method: self.method.to_ascii_uppercase(),
+                store: "default".into(),
+            },
+        ))
+    }
+}
+
+/// The result of one case.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    pub file: String,
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// Runs every `*.json` test file in `dir` (sorted). `default_set` names the policy set (shipped
+/// name or directory) used by files that do not list `sets`.
+pub fn run_dir(dir: &Path, default_set: &str) -> Result<Vec<CaseResult>, Error> {
+    let io = |e: std::io::Error| Error::Io { path: dir.display().to_string(), message: e.to_string() };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut results = Vec::new();
+    for file in files {
+        results.extend(run_file(&file, default_set)?);
+    }
+    Ok(results)
+}
+
+/// Runs one test file.
+pub fn run_file(path: &Path, default_set: &str) -> Result<Vec<CaseResult>, Error> {
+    let file = path.display().to_string();
+    let bad = |message: String| Error::TestCase { file: file.clone(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let tests: TestFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let _ = &tests.description;
+    let sets = if tests.sets.is_empty() { vec![default_set.to_string()] } else { tests.sets.clone() };
+    let mut sources: Vec<PolicySource> = Vec::new();
+    for set in &sets {
+        sources.extend(named_or_directory(set)?);
+    }
+    let engine = PolicyEngine::load(&sources)?;
+    tests.cases.iter().map(|case| run_case(&engine, case, &file)).collect()
+}
+
+/// Decides one case and compares with its expectation.
+pub fn run_case(engine: &PolicyEngine, case: &TestCase, file: &str) -> Result<CaseResult, Error> {
+    let principal = Principal::from_claims(&case.claims, "patient");
+    let mut request = case.request.to_authz()?;
+    if let Some(resource) = &case.resource {
+        request = request.with_data(resource);
+    }
+    let decision = engine.decide(&principal, &request)?;
+    let mut problems = Vec::new();
+    if decision.as_str() != case.expect {
+        problems.push(format!("expected {}, got {}", case.expect, decision.as_str()));
+    }
+    if let Some(expected) = &case.policies {
+        let mut expected = expected.clone();
+        expected.sort();
+        if expected != decision.policies {
+            problems.push(format!("expected policies {expected:?}, got {:?}", decision.policies));
+        }
+    }
+    if !decision.errors.is_empty() {
+        problems.push(format!("evaluation errors: {:?}", decision.errors));
+    }
+    Ok(CaseResult {
+        file: file.to_string(),
+        name: case.name.clone(),
+        passed: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!("{} by {:?}", decision.as_str(), decision.policies)
+        } else {
+            problems.join("; ")
+        },
+    })
+}
