@@ -4,9 +4,9 @@
 use fhirgate_engine::definitions::Definitions;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::SearchMatch;
-use fhirgate_sql::{Bind, Dialect, Sql, translate};
+use fhirgate_sql::{Dialect, Sql, translate};
 use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, AssertSqlSafe, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
 use crate::Error;
 use crate::instant::version_from_sql;
@@ -35,17 +35,8 @@ pub(crate) async fn count_on(conn: &mut PgConnection, query: &SearchQuery) -> Re
     u64::try_from(n).map_err(|_| Error::Corrupt(format!("negative count {n}")))
 }
 
-/// The statement's parameters. Its text is safe to run as is: `fhirgate-sql` writes only table
-/// and column names of its own into it, and every value is a parameter.
+/// The statement's parameters (see [`fhirgate_sql::arguments`]).
 pub(crate) fn arguments(sql: &Sql) -> Result<PgArguments, Error> {
-    let mut arguments = PgArguments::default();
-    for value in &sql.binds {
-        let added = match value {
-            Bind::Text(s) => arguments.add(s.clone()),
-            Bind::Real(n) => arguments.add(*n),
-            Bind::Int(n) => arguments.add(*n),
-        };
-        added.map_err(|e| Error::Invalid(format!("binding a search parameter: {e}")))?;
-    }
-    Ok(arguments)
+    fhirgate_sql::arguments::<sqlx::Postgres>(sql)
+        .map_err(|e| Error::Invalid(format!("binding a search parameter: {e}")))
 }

@@ -55,3 +55,24 @@ impl Binder {
         format!("({})", placeholders.join(", "))
     }
 }
+
+/// The statement's parameters for any sqlx database. Its text is safe to run as is: this crate
+/// writes only table and column names of its own into it, and every value is a parameter.
+pub fn arguments<DB>(sql: &Sql) -> Result<DB::Arguments, sqlx::error::BoxDynError>
+where
+    DB: sqlx::Database,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> f64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    use sqlx::Arguments as _;
+    let mut arguments = DB::Arguments::default();
+    for value in &sql.binds {
+        match value {
+            Bind::Text(s) => arguments.add(s.clone())?,
+            Bind::Real(n) => arguments.add(*n)?,
+            Bind::Int(n) => arguments.add(*n)?,
+        }
+    }
+    Ok(arguments)
+}

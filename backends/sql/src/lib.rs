@@ -16,4 +16,4 @@ mod bind;
 pub mod rows;
 pub mod translate;
 
-pub use bind::{Bind, Dialect, Sql};
+pub use bind::{Bind, Dialect, Sql, arguments};
