@@ -219,3 +219,47 @@ fn capability_statement_lists_search() -> TestResult {
     assert!(!location["searchParam"].as_array().ok_or("no params")?.iter().any(|p| p["name"] == "near"));
     Ok(())
 }
+
+#[test]
+fn includes_iterate_and_wildcards() -> TestResult {
+    let s = Server::start("search-include")?;
+    s.put("Organization/org", &json!({ "resourceType": "Organization", "id": "org", "name": "Acme" }))?;
+    s.put(
+        "Patient/p",
+        &json!({ "resourceType": "Patient", "id": "p", "managingOrganization": { "reference": "Organization/org" } }),
+    )?;
+    s.put("Practitioner/doc", &json!({ "resourceType": "Practitioner", "id": "doc" }))?;
+    let observation = json!({ "resourceType": "Observation", "id": "o", "status": "final", "code": { "text": "x" },
+                              "subject": { "reference": "Patient/p" }, "performer": [{ "reference": "Practitioner/doc" }] });
+    s.put("Observation/o", &observation)?;
+    let included = |search: &str| -> TestResult<Vec<String>> {
+        let bundle = ok_json(s.get(search)?)?;
+        let list = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let mut found: Vec<String> = list
+            .iter()
+            .filter(|e| e["search"]["mode"] == "include")
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["resource"]["resourceType"].as_str().unwrap_or(""),
+                    e["resource"]["id"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        found.sort();
+        Ok(found)
+    };
+    assert_eq!(included("Observation?_id=o&_include=Observation:subject")?, ["Patient/p"]);
+    assert_eq!(
+        included("Observation?_id=o&_include=Observation:subject&_include:iterate=Patient:organization")?,
+        ["Organization/org", "Patient/p"]
+    );
+    assert_eq!(included("Observation?_id=o&_include=Observation:*")?, ["Patient/p", "Practitioner/doc"]);
+    assert_eq!(included("Observation?_id=o&_include=*")?, ["Patient/p", "Practitioner/doc"]);
+    assert_eq!(included("Observation?_id=o&_include=Observation:subject:Group")?, Vec::<String>::new(), "target type");
+    assert_eq!(
+        included("Organization?_id=org&_revinclude=Patient:organization&_revinclude:iterate=Observation:subject")?,
+        ["Observation/o", "Patient/p"]
+    );
+    Ok(())
+}
