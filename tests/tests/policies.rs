@@ -90,6 +90,35 @@ fn denied_reads_can_answer_404() -> TestResult {
 }
 
 #[test]
+fn searches_count_and_page_only_what_may_be_seen() -> TestResult {
+    let s = Server::start("smart-search")?;
+    seed(&s)?;
+    for n in 0..5 {
+        put(&s, &format!("Observation/p2-{n}"), &observation(&format!("p2-{n}"), "p2"))?;
+    }
+    let reader = s.mint(&["--scope", "patient/Observation.rs patient/Patient.rs", "--patient", "p1"])?;
+    let get = |path: &str| -> TestResult<Value> {
+        let r = s.send_as(Some(&reader), "GET", path, None, &[])?;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r.json()
+    };
+    let bundle = get("Observation?_count=1")?;
+    assert_eq!(bundle["total"], 1, "the total counts only the patient's own observation");
+    assert_eq!(bundle["entry"][0]["resource"]["id"], "o1");
+    assert!(bundle["link"].as_array().is_some_and(|l| !l.iter().any(|x| x["relation"] == "next")), "one page");
+    assert_eq!(get("Observation?_summary=count")?["total"], 1, "counting reveals nothing more");
+    assert_eq!(get("Observation?_total=accurate&_count=10")?["total"], 1);
+    // Included resources outside the compartment are left out too.
+    let included = get("Observation?_id=o1&_include=Observation:subject")?;
+    let ids: Vec<&str> =
+        included["entry"].as_array().ok_or("entries")?.iter().filter_map(|e| e["resource"]["id"].as_str()).collect();
+    assert_eq!(ids, ["o1", "p1"]);
+    let admin_total = s.get("Observation?_summary=count")?.json()?["total"].clone();
+    assert_eq!(admin_total, 7, "an admin sees them all");
+    Ok(())
+}
+
+#[test]
 fn restricted_resources_and_audited_break_glass() -> TestResult {
     let dir = temp_dir("restricted")?;
     let s = Server::start_with(&dir, &[("FHIRGATE_POLICY_SETS", "microsoft-roles,examples")])?;

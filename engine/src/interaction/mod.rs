@@ -32,6 +32,9 @@ pub use route::Route;
 use crate::error::Result;
 use crate::storage::Store;
 
+/// Whether the client may see a resource; see [`Engine::handle_visible`].
+pub type Visibility<'a> = &'a (dyn Fn(&serde_json::Value) -> bool + Send + Sync);
+
 /// A source of "now"; tests pass a fixed or stepping clock.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 /// A source of new logical ids for created resources.
@@ -122,12 +125,18 @@ impl Engine {
     /// Handles one request. Errors become OperationOutcome responses here, so callers always get
     /// a response to send.
     pub async fn handle(&self, request: &Request) -> Response {
+        self.handle_visible(request, None).await
+    }
+
+    /// [`Engine::handle`], where a search matches only the resources `visible` allows (the
+    /// gateway's data-level policy): totals and pages then count nothing the client may not see.
+    pub async fn handle_visible(&self, request: &Request, visible: Option<Visibility<'_>>) -> Response {
         let media = match crate::format::negotiate(request.param("_format"), request.headers.accept.as_deref()) {
             Ok(m) => m,
             Err(e) => return Response::error(&e, crate::format::MediaType::FhirJson, false),
         };
         let pretty = request.pretty();
-        match self.dispatch(request).await {
+        match self.dispatch_visible(request, visible).await {
             Ok(mut response) => {
                 response.finish(media, pretty);
                 response
@@ -142,6 +151,10 @@ impl Engine {
     }
 
     pub(crate) async fn dispatch(&self, request: &Request) -> Result<Response> {
+        self.dispatch_visible(request, None).await
+    }
+
+    async fn dispatch_visible(&self, request: &Request, visible: Option<Visibility<'_>>) -> Result<Response> {
         let route = Route::parse(&request.path)?;
         match (&request.method, route) {
             (Method::Get | Method::Head, Route::Metadata) => capabilities::handle(self, request),
@@ -173,11 +186,11 @@ impl Engine {
             }
             (Method::Get | Method::Head, Route::Type { resource_type })
             | (Method::Post, Route::Search { resource_type: Some(resource_type) }) => {
-                search::handle(self, request, search::Scope::Type(&resource_type)).await
+                search::handle(self, request, search::Scope::Type(&resource_type), visible).await
             }
             (Method::Post, Route::System) => bundle::handle(self, request).await,
             (Method::Get | Method::Head, Route::System) | (Method::Post, Route::Search { resource_type: None }) => {
-                search::handle(self, request, search::Scope::System).await
+                search::handle(self, request, search::Scope::System, visible).await
             }
             (Method::Get | Method::Head, Route::Compartment { owner_type, owner_id, resource_type }) => {
                 let scope = search::Scope::Compartment {
@@ -185,7 +198,7 @@ impl Engine {
                     owner_id: &owner_id,
                     resource_type: resource_type.as_deref(),
                 };
-                search::handle(self, request, scope).await
+                search::handle(self, request, scope, visible).await
             }
             (method, route) => Err(route.unsupported(method, &request.path)),
         }

@@ -1,8 +1,10 @@
 //! Enforcement around one FHIR interaction: the type-level decision first, then the data-level
 //! decisions on the body sent (create, update), on the stored resource replaced or deleted
 //! (read through the engine just before: a concurrent write between the two is not covered),
-//! and on what the engine returns (read, vread; history and search bundles lose the entries
-//! denied). Each entry of a batch or transaction goes through the same checks ([`bundle`]).
+//! and on what the engine returns (read, vread; history bundles lose the entries denied, and
+//! their total; a search matches only what the principal may see, decided by the engine on every
+//! match before counting and paging, and loses the included resources denied). Each entry of a
+//! batch or transaction goes through the same checks ([`bundle`]).
 
 use fhirgate_engine::Engine;
 use fhirgate_engine::interaction::{Method, Request, Response};
@@ -39,7 +41,16 @@ pub async fn handle(
     if matches!(action, Action::Batch | Action::Transaction) {
         return bundle::handle(policies, engine, principal, &authz, request, audit).await;
     }
-    let mut response = engine.handle(request).await;
+    let is_search = matches!(action, Action::SearchType | Action::SearchSystem | Action::SearchCompartment);
+    let mut response = if is_search {
+        // The engine decides on every match before counting and paging, so `total` and the
+        // pages hold only what the principal may see.
+        let visible =
+            |resource: &Value| policies.decide_data(principal, &authz, resource, Phase::Outgoing, audit).allowed;
+        engine.handle_visible(request, Some(&visible)).await
+    } else {
+        engine.handle(request).await
+    };
     if is_read && response.status == 304 {
         // "Not modified" tells the version: only for those who may read the resource.
         let allowed = current(engine, request, &request.path)
@@ -62,16 +73,13 @@ pub async fn handle(
             return Err(denied("is not allowed for this resource"));
         }
     }
-    if matches!(
-        action,
-        Action::HistoryInstance
-            | Action::HistoryType
-            | Action::HistorySystem
-            | Action::SearchType
-            | Action::SearchSystem
-            | Action::SearchCompartment
-    ) {
-        filter_bundle(policies, principal, &authz, request, &mut response, audit);
+    if matches!(action, Action::HistoryInstance | Action::HistoryType | Action::HistorySystem) {
+        filter_bundle(policies, principal, &authz, request, &mut response, audit, true);
+    } else if is_search {
+        // Matches were decided by the engine (unless this is a later page, issued to whoever
+        // ran the search); included resources are decided here.
+        let later_page = request.param("_page").is_some();
+        filter_bundle(policies, principal, &authz, request, &mut response, audit, later_page);
     }
     Ok(response)
 }
@@ -137,13 +145,14 @@ async fn current(engine: &Engine, request: &Request, path: &str) -> Option<Value
 }
 
 /// Drops the entries of a Bundle whose resource the principal may not see.
-pub(super) fn filter_bundle(
+fn filter_bundle(
     policies: &Policies,
     principal: &Principal,
     authz: &AuthzRequest,
     request: &Request,
     response: &mut Response,
     audit: &AuditInfo,
+    matches_too: bool,
 ) {
     let Ok(mut bundle) = serde_json::from_slice::<Value>(&response.body) else {
         response.body = Vec::new(); // not JSON: nothing can be checked, nothing is sent
@@ -152,15 +161,16 @@ pub(super) fn filter_bundle(
     let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else { return };
     let before = entries.len();
     entries.retain(|entry| match entry.get("resource") {
+        _ if !matches_too && entry.pointer("/search/mode").and_then(Value::as_str) == Some("match") => true,
         Some(resource) => policies.decide_data(principal, authz, resource, Phase::Outgoing, audit).allowed,
         None => true, // a deletion entry carries no data
     });
-    let removed = before - entries.len();
-    if removed == 0 {
+    if entries.len() == before {
         return;
     }
-    if let Some(total) = bundle.get("total").and_then(Value::as_u64) {
-        bundle["total"] = Value::from(total.saturating_sub(removed as u64));
+    // A total would count what was left out, on this page and on others: it goes.
+    if let Some(map) = bundle.as_object_mut() {
+        map.remove("total");
     }
     let body = if request.pretty() { serde_json::to_vec_pretty(&bundle) } else { serde_json::to_vec(&bundle) };
     response.body = body.unwrap_or_default();

@@ -14,11 +14,12 @@ mod pages;
 
 use std::sync::Arc;
 
-use super::{Engine, Method, Request, Response, parse_query};
+use super::{Engine, Method, Request, Response, Visibility, parse_query};
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::outcome::{Issue, IssueType};
 use crate::search::query::{self, Compartment, SearchQuery, Summary, Total};
+use crate::storage::SearchMatch;
 
 pub(crate) use pages::Pages;
 use pages::Snapshot;
@@ -55,7 +56,12 @@ impl Scope<'_> {
     }
 }
 
-pub(super) async fn handle(engine: &Engine, request: &Request, scope: Scope<'_>) -> Result<Response> {
+pub(super) async fn handle(
+    engine: &Engine,
+    request: &Request,
+    scope: Scope<'_>,
+    visible: Option<Visibility<'_>>,
+) -> Result<Response> {
     if let Some(token) = request.param("_page") {
         let (snapshot, offset, count) = engine.pages.page(token).ok_or_else(|| {
             Error::Gone("this search page has expired or was never issued by this server: run the search again".into())
@@ -75,7 +81,7 @@ pub(super) async fn handle(engine: &Engine, request: &Request, scope: Scope<'_>)
         .map(|(key, value, why)| Issue::warning(IssueType::NotSupported, format!("`{key}={value}` was ignored: {why}")))
         .collect();
     let budget = engine.config.search_timeout;
-    let run = run(engine, request, query, scope.path(), &mut notes);
+    let run = run(engine, request, query, scope.path(), &mut notes, visible);
     match tokio::time::timeout(budget, run).await {
         Ok(result) => result,
         Err(_) => Err(Error::Timeout(format!(
@@ -91,10 +97,12 @@ async fn run(
     query: SearchQuery,
     path: String,
     notes: &mut Vec<Issue>,
+    visible: Option<Visibility<'_>>,
 ) -> Result<Response> {
     let store = &engine.store;
     let self_query = query::to_query_string(&query);
-    if query.result.summary == Some(Summary::Count) || query.result.count == Some(0) {
+    let count_only = query.result.summary == Some(Summary::Count) || query.result.count == Some(0);
+    if count_only && visible.is_none() {
         let total = store.count(&query).await?;
         let snapshot =
             Snapshot { query, matches: Vec::new(), total: Some(total), path, self_query, notes: notes.clone() };
@@ -104,6 +112,14 @@ async fn run(
     let mut matches = store.search(&query, cap.saturating_add(1)).await?;
     let truncated = matches.len() > cap as usize;
     matches.truncate(cap as usize);
+    if let Some(visible) = visible {
+        matches = only_visible(engine, matches, visible).await?;
+    }
+    if count_only {
+        let total = (!truncated).then_some(matches.len() as u64);
+        let snapshot = Snapshot { query, matches: Vec::new(), total, path, self_query, notes: notes.clone() };
+        return bundle::page(engine, request, &Arc::new(snapshot), 0, 0).await;
+    }
     if truncated {
         notes.push(Issue::warning(
             IssueType::TooCostly,
@@ -113,12 +129,28 @@ async fn run(
     let total = match query.result.total {
         Some(Total::None) => None,
         _ if !truncated => Some(matches.len() as u64),
+        // A count of everything would include what the client may not see.
+        _ if visible.is_some() => None,
         Some(Total::Accurate | Total::Estimate) => Some(store.count(&query).await?),
         None => None,
     };
     let count = page_size(engine, &query);
     let snapshot = Arc::new(Snapshot { query, matches, total, path, self_query, notes: notes.clone() });
     bundle::page(engine, request, &snapshot, 0, count).await
+}
+
+/// The matches `visible` allows, each decided on the version that matched.
+async fn only_visible(engine: &Engine, matches: Vec<SearchMatch>, visible: Visibility<'_>) -> Result<Vec<SearchMatch>> {
+    let mut kept = Vec::with_capacity(matches.len());
+    for m in matches {
+        let Some(json) = engine.store.vread(&m.resource_type, &m.id, m.version).await?.and_then(|v| v.json) else {
+            continue;
+        };
+        if serde_json::from_str::<serde_json::Value>(&json).is_ok_and(|resource| visible(&resource)) {
+            kept.push(m);
+        }
+    }
+    Ok(kept)
 }
 
 /// `_count`, or the default page size, at most the largest page size.
