@@ -1,10 +1,13 @@
 //! The neutral search expression as one SQL statement over the search tables.
 //!
 //! A search selects from `search_current r`; each clause becomes a condition on `r` (its
-//! alternatives joined by `OR`, clauses by `AND`), each value an `EXISTS` over the table of its
-//! parameter's type. Chains and `_has` nest the same conditions on the resource at the other
-//! end of a `search_reference` row, so a chain of any depth is one statement and no result set
-//! is ever capped between levels.
+//! alternatives joined by `OR`, clauses by `AND`), each value a membership test
+//! `(r.resource_type, r.id) IN (SELECT resource_type, id FROM <table of its type> WHERE ...)`.
+//! The sub-queries are uncorrelated, so both databases run them once, through the index on the
+//! value (`(param, code, system)`, `(target_id, target_type, param)`...), instead of probing every
+//! current resource. Chains and `_has` nest the same tests on the resource at the other end of a
+//! `search_reference` row, so a chain of any depth is one statement and no result set is ever
+//! capped between levels.
 
 mod condition;
 mod sort;
@@ -101,12 +104,12 @@ impl<'a> Translator<'a> {
         for (resource_type, params) in &c.params {
             let a = self.alias();
             alternatives.push(format!(
-                "(r.resource_type = {} AND EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.resource_type = r.resource_type \
-                 AND {a}.id = r.id AND {a}.param IN {} AND {a}.target_type = {} AND {a}.target_id = {}))",
-                self.binder.text(resource_type),
-                self.binder.list(params),
-                self.binder.text(&c.resource_type),
+                "(r.resource_type, r.id) IN (SELECT {a}.resource_type, {a}.id FROM search_reference {a} \
+                 WHERE {a}.target_id = {} AND {a}.target_type = {} AND {a}.param IN {} AND {a}.resource_type = {})",
                 self.binder.text(&c.id),
+                self.binder.text(&c.resource_type),
+                self.binder.list(params),
+                self.binder.text(resource_type),
             ));
         }
         format!("({})", alternatives.join(" OR "))
@@ -121,8 +124,8 @@ impl<'a> Translator<'a> {
         Ok(format!("({})", alternatives.join(" OR ")))
     }
 
-    /// `EXISTS` (or `NOT EXISTS`) a row of `table` for parameter `param` of `rt`/`id` meeting the
-    /// condition `build` writes for the row's alias.
+    /// Whether (or, negated, whether not) `rt`/`id` has a row of `table` for parameter `param`
+    /// meeting the condition `build` writes for the row's alias.
     fn exists(
         &mut self,
         negate: bool,
@@ -137,8 +140,7 @@ impl<'a> Translator<'a> {
         let condition = build(&mut self.binder, &a)?;
         let not = if negate { "NOT " } else { "" };
         Ok(format!(
-            "{not}EXISTS (SELECT 1 FROM {table} {a} WHERE {a}.resource_type = {rt} AND {a}.id = {id} \
-             AND {a}.param = {param} AND {condition})"
+            "({rt}, {id}) {not}IN (SELECT {a}.resource_type, {a}.id FROM {table} {a} WHERE {a}.param = {param} AND {condition})"
         ))
     }
 
@@ -183,8 +185,8 @@ impl<'a> Translator<'a> {
                 let (next_rt, next_id) = (format!("{a}.target_type"), format!("{a}.target_id"));
                 let next = self.clause(&chain.next, &next_rt, &next_id, &chain.target_types)?;
                 Ok(format!(
-                    "EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.resource_type = {rt} AND {a}.id = {id} \
-                     AND {a}.param = {p} AND {a}.target_type IN {targets} AND {next})"
+                    "({rt}, {id}) IN (SELECT {a}.resource_type, {a}.id FROM search_reference {a} \
+                     WHERE {a}.param = {p} AND {a}.target_type IN {targets} AND {next})"
                 ))
             }
             Predicate::Has(has) => {
@@ -194,8 +196,8 @@ impl<'a> Translator<'a> {
                 let (next_rt, next_id) = (format!("{a}.resource_type"), format!("{a}.id"));
                 let next = self.clause(&has.next, &next_rt, &next_id, std::slice::from_ref(&has.resource_type))?;
                 Ok(format!(
-                    "EXISTS (SELECT 1 FROM search_reference {a} WHERE {a}.resource_type = {source} AND {a}.param = {p} \
-                     AND {a}.target_type = {rt} AND {a}.target_id = {id} AND {next})"
+                    "({rt}, {id}) IN (SELECT {a}.target_type, {a}.target_id FROM search_reference {a} \
+                     WHERE {a}.resource_type = {source} AND {a}.param = {p} AND {next})"
                 ))
             }
             Predicate::Composite { components, values } => self.composite(param, components, values, rt, id),
@@ -229,16 +231,14 @@ impl<'a> Translator<'a> {
             ));
         }
         let p = self.binder.text(param);
-        let mut conditions = vec![
-            format!("{first}.resource_type = {rt}"),
-            format!("{first}.id = {id}"),
-            format!("{first}.param = {p}"),
-            format!("{first}.comp = 0"),
-        ];
+        let mut conditions = vec![format!("{first}.param = {p}"), format!("{first}.comp = 0")];
         for (a, value) in aliases.iter().zip(values) {
             conditions.push(condition::value(&mut self.binder, a, value)?);
         }
-        Ok(format!("EXISTS (SELECT 1 FROM search_composite {first}{joins} WHERE {})", conditions.join(" AND ")))
+        Ok(format!(
+            "({rt}, {id}) IN (SELECT {first}.resource_type, {first}.id FROM search_composite {first}{joins} WHERE {})",
+            conditions.join(" AND ")
+        ))
     }
 }
 
