@@ -33,7 +33,10 @@ fi
 
 bash scripts/ensure-build-tools.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fhirgate/target}"
-cargo build --release --locked -p fhirgate -p fhirgate-bench
+# Two builds, not one: built together, cargo would unify tokio's features across both packages and
+# rebuild the whole server (~15 min) instead of reusing the release build of `fhirgate` alone.
+cargo build --release --locked -p fhirgate
+cargo build --release --locked -p fhirgate-bench
 bin="$CARGO_TARGET_DIR/release"
 
 # The dataset: seeded and with a fixed reference date, so the same N and seed give the same data.
