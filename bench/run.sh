@@ -54,6 +54,13 @@ fi
 
 data="$(mktemp -d /tmp/fhirgate-bench.XXXXXX)"
 trap 'rm -rf "$data"' EXIT
+# Synthea Bundles reach 11,000 entries and 20 MB for one patient: above the server's defaults
+# (5,000 entries, 16 MB), which are right for clients but would drop the oldest patients here.
+cat >"$data/server.env" <<ENV
+FHIRGATE_MAX_BUNDLE_ENTRIES=50000
+FHIRGATE_MAX_BODY_BYTES=134217728
+FHIRGATE_REQUEST_TIMEOUT_SECONDS=300
+ENV
 store_args=()
 case "$store" in
     sqlite)
@@ -66,7 +73,7 @@ case "$store" in
 esac
 
 "$bin/fhirgate-bench" suite \
-    --server-bin "$bin/fhirgate" --data-dir "$data" "${store_args[@]}" \
+    --server-bin "$bin/fhirgate" --data-dir "$data" "${store_args[@]}" --env-file "$data/server.env" \
     --bundles "$bundles" --dataset "$data/dataset.json" \
     --scenarios "$scenarios" --store-label "$store" --store-settings "$settings" \
     --out bench/results "$@"

@@ -174,6 +174,7 @@ pub async fn load(
         server: watch.and_then(|w| w.finish(resources)),
         total: total.summary(elapsed),
         kinds: recorder.kinds.iter().map(|(k, s)| ((*k).to_string(), s.summary(elapsed))).collect(),
+        load_average_1m: crate::procfs::load_average(),
     };
     let per_second = resources as f64 / elapsed.as_secs_f64().max(1e-9);
     Ok((dataset, measurement, per_second))

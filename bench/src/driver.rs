@@ -48,6 +48,8 @@ pub struct Measurement {
     pub total: Summary,
     pub kinds: std::collections::BTreeMap<String, Summary>,
     pub server: Option<Usage>,
+    /// The 1-minute load average at the end: above the core count, something else competed.
+    pub load_average_1m: Option<f64>,
 }
 
 /// Runs `workload` per `plan` against `target`.
@@ -109,5 +111,6 @@ pub async fn run(label: &str, target: &Target, workload: &Workload, plan: &Plan)
         server: watch.and_then(|w| w.finish(total.requests())),
         total: total.summary(elapsed),
         kinds: recorder.kinds.iter().map(|(k, s)| ((*k).to_string(), s.summary(elapsed))).collect(),
+        load_average_1m: crate::procfs::load_average(),
     }
 }

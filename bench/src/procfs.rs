@@ -57,6 +57,11 @@ pub fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The machine's 1-minute load average (`/proc/loadavg`): other work competing for the cores.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
 /// Watches a process over one measurement.
 pub struct Watch {
     pid: u32,

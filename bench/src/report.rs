@@ -69,18 +69,18 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
             first.date, first.machine.cores, first.machine.note, first.store, first.store_settings
         );
     }
-    out.push_str("| # | run | load | req/s | p50 ms | p95 ms | p99 ms | max ms | non-2xx | transport err | server CPU µs/req | server peak RSS MB |\n");
-    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| # | run | load | req/s | p50 ms | p95 ms | p99 ms | max ms | non-2xx | transport err | server CPU µs/req | server peak RSS MB | load avg |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in results {
         for m in &r.measurements {
             let load = match m.mode {
-                Mode::Closed { clients } => format!("{clients} clients"),
+                Mode::Closed { clients } => format!("{clients} client{}", if clients == 1 { "" } else { "s" }),
                 Mode::Open { rate, connections } => format!("{rate:.0}/s open, {connections} conns"),
             };
             let t = &m.total;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} |",
                 r.scenario,
                 m.label,
                 load,
@@ -93,6 +93,7 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
                 t.transport_errors,
                 opt(m.server.as_ref().and_then(|s| s.cpu_us_per_request), 0),
                 opt(m.server.as_ref().and_then(|s| s.peak_rss_mb), 0),
+                opt(m.load_average_1m, 1),
             );
         }
     }
