@@ -53,7 +53,8 @@ if [ ! -d "$bundles" ]; then
 fi
 
 data="$(mktemp -d /tmp/fhirgate-bench.XXXXXX)"
-trap 'rm -rf "$data"' EXIT
+# FHIRGATE_BENCH_KEEP_DATA=1 keeps the loaded data directory (e.g. to profile the server on it).
+if [ -z "${FHIRGATE_BENCH_KEEP_DATA:-}" ]; then trap 'rm -rf "$data"' EXIT; else echo "run.sh: data in $data" >&2; fi
 # Synthea Bundles reach 11,000 entries and 20 MB for one patient: above the server's defaults
 # (5,000 entries, 16 MB), which are right for clients but would drop the oldest patients here.
 cat >"$data/server.env" <<ENV

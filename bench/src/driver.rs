@@ -1,7 +1,7 @@
 //! Runs a workload: closed loop (N clients, each sends its next request when the previous one is
 //! answered) or open loop (requests started at a fixed rate over a pool of connections; latency
 //! counts from the intended start, so a slow server cannot hide its queue: no coordinated
-//! omission). A warm-up, not recorded, comes first.
+//! omission). A warm-up comes first: iterations that end before it is over are not counted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,8 +87,12 @@ pub async fn run(label: &str, target: &Target, workload: &Workload, plan: &Plan)
                 if origin >= deadline {
                     break;
                 }
-                st.discard = origin < measure_from;
                 workload.step(&mut st, origin).await;
+                // Iterations that ended during the warm-up are not counted; one that ends inside
+                // the measurement is, even if it started before (as wrk counts completions).
+                if Instant::now() < measure_from {
+                    st.recorder = Recorder::default();
+                }
             }
             st.recorder
         }));

@@ -30,8 +30,6 @@ pub struct ClientState {
     pub conn: Connection,
     pub rng: Rng,
     pub recorder: Recorder,
-    /// While true (warm-up), nothing is recorded.
-    pub discard: bool,
     /// This client's id, mixed into generated content so clients never collide.
     pub client: u64,
     counter: u64,
@@ -44,7 +42,6 @@ impl ClientState {
             conn,
             rng: Rng::new(seed ^ client.wrapping_mul(7919)),
             recorder: Recorder::default(),
-            discard: false,
             client,
             counter: 0,
             own: None,
@@ -62,15 +59,11 @@ impl ClientState {
         let latency = origin.elapsed();
         match result {
             Ok(reply) => {
-                if !self.discard {
-                    self.recorder.kind(kind).record(reply.status, latency);
-                }
+                self.recorder.kind(kind).record(reply.status, latency);
                 Some(reply)
             }
             Err(_) => {
-                if !self.discard {
-                    self.recorder.kind(kind).record_transport_error(latency);
-                }
+                self.recorder.kind(kind).record_transport_error(latency);
                 // Do not spin on a server that is gone.
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 None
