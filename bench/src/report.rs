@@ -59,6 +59,15 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.digits$}"))
 }
 
+/// A rate with the digits that matter: `10183`, `23.4`, `0.35`.
+fn rate(v: f64) -> String {
+    match v {
+        v if v >= 100.0 => format!("{v:.0}"),
+        v if v >= 10.0 => format!("{v:.1}"),
+        v => format!("{v:.2}"),
+    }
+}
+
 /// The Markdown table of all results of a run.
 pub fn markdown(results: &[ScenarioResult]) -> String {
     let mut out = String::new();
@@ -80,11 +89,11 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
             let t = &m.total;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} |",
                 r.scenario,
                 m.label,
                 load,
-                t.throughput_per_second,
+                rate(t.throughput_per_second),
                 t.latency_ms.p50,
                 t.latency_ms.p95,
                 t.latency_ms.p99,
