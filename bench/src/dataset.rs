@@ -41,6 +41,9 @@ pub struct Dataset {
     pub resources: u64,
     pub patients: Vec<String>,
     pub observation_codes: Vec<CodeCount>,
+    /// The loaded patients' official family names (for `Patient?name=`).
+    #[serde(default)]
+    pub families: Vec<String>,
 }
 
 impl Dataset {
@@ -73,12 +76,17 @@ pub fn bundle_files(dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     Ok(files)
 }
 
-/// Counts entries and Observation codes of one Bundle file.
-fn scan(bundle: &Value, codes: &mut BTreeMap<(String, String), u64>) -> u64 {
+/// Counts entries and Observation codes of one Bundle file, and keeps its Patients' family names.
+fn scan(bundle: &Value, codes: &mut BTreeMap<(String, String), u64>, families: &mut Vec<String>) -> u64 {
     let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     for resource in entries.iter().filter_map(|e| e.get("resource")) {
-        if resource.get("resourceType").and_then(Value::as_str) != Some("Observation") {
-            continue;
+        match resource.get("resourceType").and_then(Value::as_str) {
+            Some("Patient") => {
+                families.extend(resource.pointer("/name/0/family").and_then(Value::as_str).map(str::to_string));
+                continue;
+            }
+            Some("Observation") => {}
+            _ => continue,
         }
         let coding = resource.pointer("/code/coding/0");
         let system = coding.and_then(|c| c.get("system")).and_then(Value::as_str);
@@ -119,12 +127,12 @@ pub async fn load(
             let mut conn = Connection::new(target);
             let mut recorder = Recorder::default();
             let mut codes = BTreeMap::new();
-            let (mut resources, mut patients) = (0u64, Vec::new());
+            let (mut resources, mut patients, mut families) = (0u64, Vec::new(), Vec::new());
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = files.get(i) else { break };
                 let raw = std::fs::read(path).map_err(BenchError::file(path))?;
-                let entries = scan(&serde_json::from_slice(&raw)?, &mut codes);
+                let entries = scan(&serde_json::from_slice(&raw)?, &mut codes, &mut families);
                 let call = Call::with_body(Method::POST, "", Bytes::from(raw));
                 let sent = Instant::now();
                 match conn.send(&call).await {
@@ -144,21 +152,24 @@ pub async fn load(
                     }
                 }
             }
-            Ok::<_, BenchError>((recorder, codes, resources, patients))
+            Ok::<_, BenchError>((recorder, codes, resources, patients, families))
         }));
     }
     let mut recorder = Recorder::default();
     let mut codes: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let (mut resources, mut patients) = (0u64, Vec::new());
+    let (mut resources, mut patients, mut families) = (0u64, Vec::new(), Vec::new());
     for task in tasks {
-        let (r, c, n, p) = task.await.map_err(|e| BenchError::Dataset(e.to_string()))??;
+        let (r, c, n, p, f) = task.await.map_err(|e| BenchError::Dataset(e.to_string()))??;
         recorder.merge(&r);
         for (k, v) in c {
             *codes.entry(k).or_default() += v;
         }
         resources += n;
         patients.extend(p);
+        families.extend(f);
     }
+    families.sort();
+    families.dedup();
     let elapsed = start.elapsed();
     patients.sort();
     let mut observation_codes: Vec<CodeCount> =
@@ -166,7 +177,7 @@ pub async fn load(
     observation_codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
     observation_codes.truncate(20);
     let total = recorder.total();
-    let dataset = Dataset { bundles: total.ok, resources, patients, observation_codes };
+    let dataset = Dataset { bundles: total.ok, resources, patients, observation_codes, families };
     let measurement = Measurement {
         label: "transaction ingest".into(),
         mode: Mode::Closed { clients },

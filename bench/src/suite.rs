@@ -171,13 +171,19 @@ impl Suite {
                 r
             }
             4 => {
-                let mut r = self.result(4, "token search, first page of 50, and _summary=count");
+                let mut r = self.result(4, "token search, first page of 50, _summary=count, and Patient?name=");
                 r.notes.push(format!("codes: the {} most frequent Observation codes, at random", codes.len()));
                 let page = get("search", codes.iter().map(|c| format!("Observation?code={c}&_count=50")).collect());
                 let count =
                     get("count", codes.iter().map(|c| format!("Observation?code={c}&_summary=count")).collect());
                 r.measurements.push(self.measure("Observation?code=X&_count=50", live, &page, closed).await);
                 r.measurements.push(self.measure("Observation?code=X&_summary=count", live, &count, closed).await);
+                if !d.families.is_empty() {
+                    r.notes.push("Patient?name=: a loaded patient's family name, at random (the Helios target)".into());
+                    let names =
+                        get("name", d.families.iter().map(|f| format!("Patient?name={}", query_encode(f))).collect());
+                    r.measurements.push(self.measure("Patient?name=X", live, &names, closed).await);
+                }
                 r
             }
             5 => {
@@ -239,5 +245,24 @@ impl Suite {
             );
         }
         Ok(r)
+    }
+}
+
+/// Percent-encodes a query value (all but unreserved ASCII), e.g. `D'Amore` → `D%27Amore`.
+fn query_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(super::query_encode("D'Amore Ñ"), "D%27Amore%20%C3%91");
     }
 }
