@@ -119,6 +119,7 @@ pub async fn load(
     let files = Arc::new(files);
     let next = Arc::new(AtomicUsize::new(0));
     let watch = server_pid.map(Watch::start);
+    let generator = crate::procfs::sample(std::process::id());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients.max(1) {
@@ -186,6 +187,7 @@ pub async fn load(
         total: total.summary(elapsed),
         kinds: recorder.kinds.iter().map(|(k, s)| ((*k).to_string(), s.summary(elapsed))).collect(),
         load_average_1m: crate::procfs::load_average(),
+        generator_cpu_seconds: crate::procfs::cpu_since(generator),
     };
     let per_second = resources as f64 / elapsed.as_secs_f64().max(1e-9);
     Ok((dataset, measurement, per_second))

@@ -50,6 +50,8 @@ pub struct Measurement {
     pub server: Option<Usage>,
     /// The 1-minute load average at the end: above the core count, something else competed.
     pub load_average_1m: Option<f64>,
+    /// CPU seconds the load generator itself used (it shares the machine with the server).
+    pub generator_cpu_seconds: Option<f64>,
 }
 
 /// Runs `workload` per `plan` against `target`.
@@ -100,6 +102,7 @@ pub async fn run(label: &str, target: &Target, workload: &Workload, plan: &Plan)
 
     tokio::time::sleep_until(measure_from.into()).await;
     let watch = plan.server_pid.map(Watch::start);
+    let generator = crate::procfs::sample(std::process::id());
     let mut recorder = Recorder::default();
     for task in tasks {
         if let Ok(r) = task.await {
@@ -116,5 +119,6 @@ pub async fn run(label: &str, target: &Target, workload: &Workload, plan: &Plan)
         total: total.summary(elapsed),
         kinds: recorder.kinds.iter().map(|(k, s)| ((*k).to_string(), s.summary(elapsed))).collect(),
         load_average_1m: crate::procfs::load_average(),
+        generator_cpu_seconds: crate::procfs::cpu_since(generator),
     }
 }

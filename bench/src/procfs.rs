@@ -44,6 +44,11 @@ pub fn sample(pid: u32) -> Option<Sample> {
     Some(Sample { cpu_seconds: (utime + stime) / clock_ticks() })
 }
 
+/// CPU seconds this process used since `start`.
+pub fn cpu_since(start: Option<Sample>) -> Option<f64> {
+    Some(sample(std::process::id())?.cpu_seconds - start?.cpu_seconds)
+}
+
 /// Resets the peak RSS of `pid` (writing 5 to `clear_refs`); false when not allowed.
 pub fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()

@@ -78,8 +78,8 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
             first.date, first.machine.cores, first.machine.note, first.store, first.store_settings
         );
     }
-    out.push_str("| # | run | load | req/s | p50 ms | p95 ms | p99 ms | max ms | non-2xx | transport err | server CPU µs/req | server peak RSS MB | load avg |\n");
-    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| # | run | load | req/s | p50 ms | p95 ms | p99 ms | max ms | non-2xx | transport err | server CPU µs/req | server peak RSS MB | generator CPU s/s | load avg |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in results {
         for m in &r.measurements {
             let load = match m.mode {
@@ -89,7 +89,7 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
             let t = &m.total;
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} | {} | {} | {} |",
                 r.scenario,
                 m.label,
                 load,
@@ -102,6 +102,7 @@ pub fn markdown(results: &[ScenarioResult]) -> String {
                 t.transport_errors,
                 opt(m.server.as_ref().and_then(|s| s.cpu_us_per_request), 0),
                 opt(m.server.as_ref().and_then(|s| s.peak_rss_mb), 0),
+                opt(m.generator_cpu_seconds.map(|c| c / m.duration_seconds.max(1e-9)), 2),
                 opt(m.load_average_1m, 1),
             );
         }
