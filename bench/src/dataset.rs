@@ -1,0 +1,194 @@
+//! The dataset: Synthea transaction Bundles (one per patient) posted to the FHIR base, which is
+//! scenario 3 (transaction ingest, resources per second). What later scenarios need — the ids the
+//! server gave the patients and the most frequent Observation codes — is kept in `dataset.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::driver::{Measurement, Mode};
+use crate::error::BenchError;
+use crate::http::{Call, Connection, Target};
+use crate::procfs::Watch;
+use crate::stats::Recorder;
+
+/// An Observation code and how many Observations carry it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeCount {
+    pub system: String,
+    pub code: String,
+    pub count: u64,
+}
+
+impl CodeCount {
+    /// `system|code`, URL-encoded for a query string.
+    pub fn token(&self) -> String {
+        format!("{}%7C{}", self.system, self.code)
+    }
+}
+
+/// What the scenarios need to know about the loaded data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dataset {
+    pub bundles: u64,
+    pub resources: u64,
+    pub patients: Vec<String>,
+    pub observation_codes: Vec<CodeCount>,
+    /// The loaded patients' official family names (for `Patient?name=`).
+    #[serde(default)]
+    pub families: Vec<String>,
+}
+
+impl Dataset {
+    pub fn read(path: &Path) -> Result<Self, BenchError> {
+        Ok(serde_json::from_slice(&std::fs::read(path).map_err(BenchError::file(path))?)?)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), BenchError> {
+        std::fs::write(path, serde_json::to_vec_pretty(self)?).map_err(BenchError::file(path))
+    }
+
+    /// The most frequent Observation code.
+    pub fn top_code(&self) -> Result<&CodeCount, BenchError> {
+        self.observation_codes.first().ok_or_else(|| BenchError::Dataset("no Observation codes".into()))
+    }
+}
+
+/// The Bundle files of a directory (`*.json`), sorted by name so runs are repeatable.
+pub fn bundle_files(dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(BenchError::file(dir))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(BenchError::Dataset(format!("no *.json Bundles in `{}`", dir.display())));
+    }
+    Ok(files)
+}
+
+/// Counts entries and Observation codes of one Bundle file, and keeps its Patients' family names.
+fn scan(bundle: &Value, codes: &mut BTreeMap<(String, String), u64>, families: &mut Vec<String>) -> u64 {
+    let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for resource in entries.iter().filter_map(|e| e.get("resource")) {
+        match resource.get("resourceType").and_then(Value::as_str) {
+            Some("Patient") => {
+                families.extend(resource.pointer("/name/0/family").and_then(Value::as_str).map(str::to_string));
+                continue;
+            }
+            Some("Observation") => {}
+            _ => continue,
+        }
+        let coding = resource.pointer("/code/coding/0");
+        let system = coding.and_then(|c| c.get("system")).and_then(Value::as_str);
+        let code = coding.and_then(|c| c.get("code")).and_then(Value::as_str);
+        if let (Some(system), Some(code)) = (system, code) {
+            *codes.entry((system.to_string(), code.to_string())).or_default() += 1;
+        }
+    }
+    entries.len() as u64
+}
+
+/// The id of the Patient a transaction created, from its response Bundle.
+fn patient_id(response: &[u8]) -> Option<String> {
+    let bundle: Value = serde_json::from_slice(response).ok()?;
+    bundle.get("entry")?.as_array()?.iter().find_map(|e| {
+        let location = e.pointer("/response/location")?.as_str()?;
+        let rest = location.split("Patient/").nth(1)?;
+        Some(rest.split('/').next()?.to_string())
+    })
+}
+
+/// Posts every Bundle of `files` with `clients` concurrent connections; the measurement is
+/// scenario 3 (its throughput counts Bundles; `resources_per_second` is in the dataset figures).
+pub async fn load(
+    target: &Target,
+    files: Vec<PathBuf>,
+    clients: usize,
+    server_pid: Option<u32>,
+) -> Result<(Dataset, Measurement, f64), BenchError> {
+    let files = Arc::new(files);
+    let next = Arc::new(AtomicUsize::new(0));
+    let watch = server_pid.map(Watch::start);
+    let generator = crate::procfs::sample(std::process::id());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients.max(1) {
+        let (files, next, target) = (Arc::clone(&files), Arc::clone(&next), target.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Connection::new(target);
+            let mut recorder = Recorder::default();
+            let mut codes = BTreeMap::new();
+            let (mut resources, mut patients, mut families) = (0u64, Vec::new(), Vec::new());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = files.get(i) else { break };
+                let raw = std::fs::read(path).map_err(BenchError::file(path))?;
+                let entries = scan(&serde_json::from_slice(&raw)?, &mut codes, &mut families);
+                let call = Call::with_body(Method::POST, "", Bytes::from(raw));
+                let sent = Instant::now();
+                match conn.send(&call).await {
+                    Ok(reply) => {
+                        recorder.kind("transaction").record(reply.status, sent.elapsed());
+                        if (200..300).contains(&reply.status) {
+                            resources += entries;
+                            patients.extend(patient_id(&reply.body));
+                        } else {
+                            let text = String::from_utf8_lossy(&reply.body);
+                            eprintln!("bundle `{}`: {} {:.300}", path.display(), reply.status, text);
+                        }
+                    }
+                    Err(e) => {
+                        recorder.kind("transaction").record_transport_error(sent.elapsed());
+                        eprintln!("bundle `{}`: {e}", path.display());
+                    }
+                }
+            }
+            Ok::<_, BenchError>((recorder, codes, resources, patients, families))
+        }));
+    }
+    let mut recorder = Recorder::default();
+    let mut codes: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let (mut resources, mut patients, mut families) = (0u64, Vec::new(), Vec::new());
+    for task in tasks {
+        let (r, c, n, p, f) = task.await.map_err(|e| BenchError::Dataset(e.to_string()))??;
+        recorder.merge(&r);
+        for (k, v) in c {
+            *codes.entry(k).or_default() += v;
+        }
+        resources += n;
+        patients.extend(p);
+        families.extend(f);
+    }
+    families.sort();
+    families.dedup();
+    let elapsed = start.elapsed();
+    patients.sort();
+    let mut observation_codes: Vec<CodeCount> =
+        codes.into_iter().map(|((system, code), count)| CodeCount { system, code, count }).collect();
+    observation_codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+    observation_codes.truncate(20);
+    let total = recorder.total();
+    let dataset = Dataset { bundles: total.ok, resources, patients, observation_codes, families };
+    let measurement = Measurement {
+        label: "transaction ingest".into(),
+        mode: Mode::Closed { clients },
+        duration_seconds: elapsed.as_secs_f64(),
+        server: watch.and_then(|w| w.finish(resources)),
+        total: total.summary(elapsed),
+        kinds: recorder.kinds.iter().map(|(k, s)| ((*k).to_string(), s.summary(elapsed))).collect(),
+        load_average_1m: crate::procfs::load_average(),
+        generator_cpu_seconds: crate::procfs::cpu_since(generator),
+    };
+    let per_second = resources as f64 / elapsed.as_secs_f64().max(1e-9);
+    Ok((dataset, measurement, per_second))
+}
