@@ -142,9 +142,16 @@ fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
     let stdout = String::from_utf8(output.stdout)?;
     assert_eq!(output.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(
-        stdout.contains("FAIL") && stdout.contains("PASS") && stdout.contains("3 scripts: 1 passed, 2 failed"),
+        stdout.contains("FAIL")
+            && stdout.contains("PASS")
+            && stdout.contains("3 scripts: 1 passed, 2 failed, 0 skipped"),
         "{stdout}"
     );
+    let last = stdout.lines().last().unwrap_or_default();
+    let (passed, failed) = last.split_once(" passed, ").ok_or(format!("last line: {last}"))?;
+    assert!(passed.parse::<usize>()? > 10 && failed == "4 failed", "the total per assertion ends the output: {last}");
+    let stderr = String::from_utf8(output.stderr)?;
+    assert_eq!(stderr.lines().filter(|l| l.starts_with('[')).count(), 3, "a progress line per script: {stderr}");
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("PASS") || l.starts_with("FAIL")).count(),
         3,
