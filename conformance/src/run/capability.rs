@@ -66,13 +66,23 @@ fn list<'v>(value: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
     value.get(key).and_then(Value::as_array).into_iter().flatten()
 }
 
-/// Interactions by code, search parameters as `?name`, operations as `$name`.
+/// Interactions by code, search parameters as `?name`, operations as `$name`, and the
+/// conditional interactions claimed (`conditionalCreate`, `conditionalUpdate`, and
+/// `conditionalRead`/`conditionalDelete` other than `not-supported`) by their element name.
 fn names(value: &Value) -> impl Iterator<Item = String> + '_ {
     let interactions = list(value, "interaction").filter_map(|i| text(i, "code")).map(str::to_owned);
     let params = list(value, "searchParam").filter_map(|p| text(p, "name")).map(|n| format!("?{n}"));
     let operations =
         list(value, "operation").filter_map(|o| text(o, "name")).map(|n| format!("${}", n.trim_start_matches('$')));
-    interactions.chain(params).chain(operations)
+    let conditional = ["conditionalCreate", "conditionalUpdate", "conditionalRead", "conditionalDelete"]
+        .into_iter()
+        .filter(|key| match value.get(*key) {
+            Some(Value::Bool(claimed)) => *claimed,
+            Some(Value::String(code)) => code != "not-supported",
+            _ => false,
+        })
+        .map(str::to_owned);
+    interactions.chain(params).chain(operations).chain(conditional)
 }
 
 /// Reads the server's CapabilityStatement.
@@ -163,7 +173,8 @@ mod tests {
         let required = Claims::of(&json!({"rest": [{"mode": "server",
         "interaction": [{"code": "transaction"}, {"code": "batch"}],
         "resource": [
-            {"type": "Patient", "interaction": [{"code": "read"}, {"code": "patch"}],
+            {"type": "Patient", "interaction": [{"code": "read"}, {"code": "patch"}], "conditionalCreate": true,
+             "conditionalUpdate": false, "conditionalDelete": "not-supported",
              "searchParam": [{"name": "family"}, {"name": "birthdate"}], "operation": [{"name": "everything"}]},
             {"type": "Observation", "interaction": [{"code": "read"}]}
         ]}]}));
@@ -174,6 +185,7 @@ mod tests {
                 "resource `Observation`",
                 "`Patient` `$everything`",
                 "`Patient` `?birthdate`",
+                "`Patient` `conditionalCreate`",
                 "`Patient` `patch`"
             ],
             "client claims do not count"
