@@ -211,12 +211,13 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
     let segments: Vec<&str> = request.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let known = |t: &str| matches!(t, "Patient" | "Observation" | "Bundle");
     let count = request.query.iter().find(|(k, _)| k == "_count").and_then(|(_, v)| v.parse().ok());
+    let strict = request.header("Prefer").is_some_and(|p| p.contains("handling=strict"));
     match (request.method.as_str(), segments.as_slice()) {
         ("GET", ["metadata"]) => {
             if request.header("Accept").is_some_and(|a| a.contains("xml")) {
                 return outcome(406, "not-supported");
             }
-            let interactions = json!([{"code": "read"}, {"code": "vread"}, {"code": "create"}, {"code": "update"}, {"code": "delete"}]);
+            let interactions = json!([{"code": "read"}, {"code": "vread"}, {"code": "create"}, {"code": "update"}, {"code": "delete"}, {"code": "search-type"}]);
             (
                 200,
                 vec![],
@@ -257,12 +258,12 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
             store.insert(((*t).to_owned(), id), vec![(Some(stored.clone()), "POST")]);
             resource_reply(201, stored, true)
         }
-        ("GET", [t]) => search(store, t, &request.query, &request.path),
+        ("GET", [t]) => search(store, t, &request.query, &request.path, strict),
         ("POST", [t, "_search"]) => {
             let form = String::from_utf8_lossy(&request.body);
             let query: Vec<(String, String)> =
                 form.split('&').filter_map(|q| q.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-            search(store, t, &query, &request.path)
+            search(store, t, &query, &request.path, strict)
         }
         ("GET", [t, "_history"]) => bundle("history", history(store, |k| k.0 == *t, count), &request.path),
         ("GET", [t, id, "_history"]) => {
@@ -320,8 +321,12 @@ fn body(request: &Request) -> Option<Value> {
     serde_json::from_str(text).ok()
 }
 
-/// Search by type, optionally by exact `family`.
-fn search(store: &Store, t: &str, query: &[(String, String)], path: &str) -> Reply {
+/// Search by type, optionally by exact `family`; other parameters are ignored, or refused under
+/// `handling=strict`.
+fn search(store: &Store, t: &str, query: &[(String, String)], path: &str, strict: bool) -> Reply {
+    if strict && query.iter().any(|(k, _)| !matches!(k.as_str(), "family" | "_count")) {
+        return outcome(400, "not-supported");
+    }
     let family = query.iter().find(|(k, _)| k == "family").map(|(_, v)| v.clone());
     let entries = store
         .iter()
