@@ -31,7 +31,7 @@ fn testscript_corpus_passes() -> TestResult {
     options.bearer = server.token.clone();
     // The authorisation script creates with a token whose policy only allows reading.
     options.variables.insert("readerToken".into(), server.mint(&["--role", "globalReader"])?);
-    let results = Runner::new(options).run_paths(&[corpus.clone()])?;
+    let results = Runner::new(options).run_paths(std::slice::from_ref(&corpus))?;
     let reports = server.data_dir.join("conformance-reports");
     report::write_all(&reports, &results)?;
     let mut must_failures = Vec::new();
