@@ -158,6 +158,11 @@ fn the_corpus_passes_or_is_skipped_by_capability_against_a_small_server() -> Tes
     );
     let report = test_report(bundles);
     assert_eq!(report["result"], "pending");
+    let junit = fhirgate_conformance::report::junit::junit(std::slice::from_ref(bundles));
+    assert!(
+        junit.contains(r#"skipped="1""#) && junit.contains("<skipped message=\"the server&#39;s CapabilityStatement"),
+        "{junit}"
+    );
     assert!(validate(Definitions::r4(), &report).is_empty(), "{:#?}", validate(Definitions::r4(), &report));
 
     // Unchecked, the scripts run and fail against what the server does not do.
