@@ -255,6 +255,23 @@ fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
         .output()?;
     assert_eq!(passing.status.code(), Some(0), "{}", String::from_utf8_lossy(&passing.stdout));
 
+    let bundles = dir().join("testscripts/must/bundles.json");
+    let skipped = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
+        .args(["run", "--base-url", &server.base])
+        .arg(&bundles)
+        .output()?;
+    let skipped_out = String::from_utf8(skipped.stdout)?;
+    assert_eq!(skipped.status.code(), Some(0), "a skipped script does not fail the run: {skipped_out}");
+    assert!(
+        skipped_out.contains("SKIP") && skipped_out.contains("1 scripts: 0 passed, 0 failed, 1 skipped"),
+        "{skipped_out}"
+    );
+    let unchecked = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
+        .args(["run", "--no-capability-check", "--base-url", &server.base])
+        .arg(&bundles)
+        .output()?;
+    assert_eq!(unchecked.status.code(), Some(1), "{}", String::from_utf8_lossy(&unchecked.stdout));
+
     let nothing = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
         .args(["run", "--base-url", &server.base])
         .arg(scripts.join("fixtures"))
