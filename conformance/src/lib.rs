@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod http;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod script;

@@ -1,7 +1,9 @@
-//! `fhirgate-conformance run`: runs TestScripts against a FHIR R4 server and reports. Exit code
-//! 0 when every script passed, 1 when one failed, 2 when the run itself could not be done.
+//! `fhirgate-conformance run`: runs TestScripts against a FHIR R4 server and reports: progress
+//! on stderr, a line per script and the total `N passed, N failed` (per assertion) on stdout.
+//! Exit code 0 when no script failed (skipped ones do not), 1 when one failed, 2 when the run
+//! itself could not be done.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -44,6 +46,10 @@ struct RunArgs {
     /// Seconds one HTTP exchange may take.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Run scripts even when the server's CapabilityStatement does not claim what they require
+    /// (`metadata.capability` with `required`); by default they are skipped.
+    #[arg(long)]
+    no_capability_check: bool,
     /// TestScript files or directories.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -73,12 +79,17 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
     let mut options = Options::new(&args.base_url);
     options.timeout = Duration::from_secs(args.timeout);
     options.variables = args.vars.into_iter().collect();
+    options.capability_check = !args.no_capability_check;
     options.bearer = match (&args.bearer, &args.token_command) {
         (Some(token), _) => Some(token.clone()),
         (None, Some(command)) => Some(token_from_command(command)?),
         (None, None) => None,
     };
-    let results = Runner::new(options).run_paths(&args.paths)?;
+    let stderr = std::io::stderr();
+    let terminal = stderr.is_terminal();
+    let mut display = fhirgate_conformance::progress::Display::new(stderr.lock(), terminal);
+    let results = Runner::new(options).run_paths_with(&args.paths, &mut |event| display.show(event))?;
+    drop(display);
     if results.is_empty() {
         return Err(fhirgate_conformance::Error::Script("no TestScript found under the given paths".into()));
     }
@@ -88,9 +99,11 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
     for result in &results {
         let _ = writeln!(out, "{}", report::summary::line(result));
     }
-    let _ = writeln!(out, "{}", report::summary::total(&results));
     if let (Some(dir), Some(written)) = (&args.report_dir, written) {
         let _ = writeln!(out, "reports in {} ({} files)", dir.display(), written.len());
     }
+    let _ = writeln!(out, "{}", report::summary::scripts(&results));
+    // The last line, per assertion, as CI logs are read.
+    let _ = writeln!(out, "{}", report::summary::total(&results));
     Ok(results.iter().all(|r| r.passed()))
 }

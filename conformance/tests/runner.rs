@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fhirgate_conformance::report::testreport::test_report;
-use fhirgate_conformance::run::result::{Outcome, ScriptResult};
+use fhirgate_conformance::run::result::{Outcome, ScriptResult, Status};
 use fhirgate_conformance::run::{Options, Runner};
 use fhirgate_conformance::script::Script;
 use fhirgate_engine::definitions::Definitions;
@@ -116,15 +116,89 @@ fn a_failed_setup_skips_the_tests_but_not_the_teardown() -> TestResult {
     Ok(())
 }
 
+/// The file names of the results with `status`.
+fn named(results: &[ScriptResult], status: Status) -> Vec<String> {
+    let mut names: Vec<String> = results
+        .iter()
+        .filter(|r| r.status() == status)
+        .filter_map(|r| r.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
-fn the_corpus_passes_against_a_conforming_server() -> TestResult {
-    let server = MiniFhir::start()?;
-    let runner = Runner::new(Options::new(&server.base));
-    let results = runner.run_paths(&[dir().join("testscripts")])?;
-    assert!(results.len() >= 5, "found {} scripts", results.len());
+fn the_corpus_passes_or_is_skipped_by_capability_against_a_small_server() -> TestResult {
+    let server = MiniFhir::start_with_tokens("admin", "reader")?;
+    let mut options = Options::new(&server.base);
+    options.bearer = Some("admin".into());
+    options.variables.insert("readerToken".into(), "reader".into());
+    let results = Runner::new(options.clone()).run_paths(&[dir().join("testscripts")])?;
+    assert!(results.len() >= 12, "found {} scripts", results.len());
     for result in &results {
         assert!(result.passed(), "{}:\n{}", result.path.display(), problems(result));
     }
+    assert_eq!(
+        named(&results, Status::Pass),
+        [
+            "authentication.json",
+            "authorisation.json",
+            "capabilities.json",
+            "capabilities.xml",
+            "crud.json",
+            "errors.json"
+        ]
+    );
+    let skipped = named(&results, Status::Skip);
+    assert!(skipped.contains(&"bundles.json".to_owned()) && skipped.contains(&"search.json".to_owned()), "{skipped:?}");
+    let bundles = results.iter().find(|r| r.path.ends_with("bundles.json")).ok_or("no bundles.json")?;
+    assert_eq!(
+        bundles.skipped.as_deref(),
+        Some("the server's CapabilityStatement does not claim system `batch`, system `transaction`")
+    );
+    let report = test_report(bundles);
+    assert_eq!(report["result"], "pending");
+    let junit = fhirgate_conformance::report::junit::junit(std::slice::from_ref(bundles));
+    assert!(
+        junit.contains(r#"skipped="1""#) && junit.contains("<skipped message=\"the server&#39;s CapabilityStatement"),
+        "{junit}"
+    );
+    assert!(validate(Definitions::r4(), &report).is_empty(), "{:#?}", validate(Definitions::r4(), &report));
+
+    // Unchecked, the scripts run and fail against what the server does not do.
+    options.capability_check = false;
+    let unchecked = Runner::new(options).run(&Script::load(&dir().join("testscripts/must/bundles.json"))?);
+    assert_eq!(unchecked.status(), Status::Fail, "{}", problems(&unchecked));
+    Ok(())
+}
+
+#[test]
+fn a_script_without_its_tester_variable_is_skipped_saying_which() -> TestResult {
+    let server = MiniFhir::start_with_tokens("admin", "reader")?;
+    let mut options = Options::new(&server.base);
+    options.bearer = Some("admin".into());
+    let result = Runner::new(options).run(&Script::load(&dir().join("testscripts/must/authorisation.json"))?);
+    assert_eq!(result.status(), Status::Skip);
+    let reason = result.skipped.as_deref().unwrap_or_default();
+    assert!(reason.starts_with("variable `readerToken` needs a value (`--var readerToken=VALUE`"), "{reason}");
+    assert!(server.requests().is_empty(), "nothing was sent: {:?}", server.requests());
+    Ok(())
+}
+
+#[test]
+fn a_script_can_drop_or_replace_the_bearer_token() -> TestResult {
+    let server = MiniFhir::start_with_tokens("admin", "reader")?;
+    let mut options = Options::new(&server.base);
+    options.bearer = Some("admin".into());
+    let result = Runner::new(options).run(&Script::load(&dir().join("testscripts/must/authentication.json"))?);
+    assert_eq!(result.status(), Status::Pass, "{}", problems(&result));
+    let headers: Vec<Option<&str>> = result
+        .tests
+        .iter()
+        .filter_map(|t| t.actions[0].exchange.as_ref())
+        .map(|e| e.request.header("Authorization"))
+        .collect();
+    assert_eq!(headers, [None, None, Some("Bearer not.a.jwt")]);
     Ok(())
 }
 
@@ -142,9 +216,16 @@ fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
     let stdout = String::from_utf8(output.stdout)?;
     assert_eq!(output.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
     assert!(
-        stdout.contains("FAIL") && stdout.contains("PASS") && stdout.contains("3 scripts: 1 passed, 2 failed"),
+        stdout.contains("FAIL")
+            && stdout.contains("PASS")
+            && stdout.contains("3 scripts: 1 passed, 2 failed, 0 skipped"),
         "{stdout}"
     );
+    let last = stdout.lines().last().unwrap_or_default();
+    let (passed, failed) = last.split_once(" passed, ").ok_or(format!("last line: {last}"))?;
+    assert!(passed.parse::<usize>()? > 10 && failed == "3 failed", "the total per assertion ends the output: {last}");
+    let stderr = String::from_utf8(output.stderr)?;
+    assert_eq!(stderr.lines().filter(|l| l.starts_with('[')).count(), 3, "a progress line per script: {stderr}");
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("PASS") || l.starts_with("FAIL")).count(),
         3,
@@ -173,6 +254,23 @@ fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
         .arg(scripts.join("passing.xml"))
         .output()?;
     assert_eq!(passing.status.code(), Some(0), "{}", String::from_utf8_lossy(&passing.stdout));
+
+    let bundles = dir().join("testscripts/must/bundles.json");
+    let skipped = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
+        .args(["run", "--base-url", &server.base])
+        .arg(&bundles)
+        .output()?;
+    let skipped_out = String::from_utf8(skipped.stdout)?;
+    assert_eq!(skipped.status.code(), Some(0), "a skipped script does not fail the run: {skipped_out}");
+    assert!(
+        skipped_out.contains("SKIP") && skipped_out.contains("1 scripts: 0 passed, 0 failed, 1 skipped"),
+        "{skipped_out}"
+    );
+    let unchecked = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
+        .args(["run", "--no-capability-check", "--base-url", &server.base])
+        .arg(&bundles)
+        .output()?;
+    assert_eq!(unchecked.status.code(), Some(1), "{}", String::from_utf8_lossy(&unchecked.stdout));
 
     let nothing = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
         .args(["run", "--base-url", &server.base])

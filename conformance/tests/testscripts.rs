@@ -14,8 +14,21 @@ fn every_testscript_is_valid_r4() -> Result<(), Box<dyn std::error::Error>> {
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("testscripts");
     let mut checked = 0;
-    for entry in std::fs::read_dir(&dir)? {
-        let path = entry?.path();
+    // Scripts are filed by obligation level; fixtures are shared.
+    let mut levels = Vec::new();
+    for level in ["must", "should", "may"] {
+        for entry in std::fs::read_dir(dir.join(level))? {
+            levels.push(entry?.path());
+        }
+    }
+    let stray: Vec<_> = std::fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "json" || e == "xml"))
+        .collect();
+    assert!(stray.is_empty(), "scripts belong under must/, should/ or may/: {stray:?}");
+    for path in levels {
         if !matches!(path.extension().and_then(|e| e.to_str()), Some("json" | "xml")) {
             continue;
         }
@@ -64,8 +77,8 @@ fn xml_and_json_forms_are_the_same_testscript() -> Result<(), Box<dyn std::error
     let dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("testscripts");
-    let xml = Script::load(&dir.join("capabilities.xml"))?;
-    let json = Script::load(&dir.join("capabilities.json"))?;
+    let xml = Script::load(&dir.join("must/capabilities.xml"))?;
+    let json = Script::load(&dir.join("must/capabilities.json"))?;
     assert_eq!(xml.resource, json.resource);
     Ok(())
 }

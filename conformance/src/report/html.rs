@@ -24,11 +24,12 @@ pub fn html(results: &[ScriptResult]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>fhirgate-conformance</title><style>{STYLE}</style></head><body>\n<h1>fhirgate-conformance: {}</h1>\n<ul>",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>fhirgate-conformance</title><style>{STYLE}</style></head><body>\n<h1>fhirgate-conformance: {}</h1>\n<p>{}</p>\n<ul>",
+        escape(&super::summary::scripts(results)),
         escape(&super::summary::total(results))
     );
     for (i, result) in results.iter().enumerate() {
-        let class = if result.passed() { "pass" } else { "fail" };
+        let class = result.status().label().to_lowercase();
         let _ = write!(
             out,
             "<li><a href=\"#s{i}\">{}</a> ({}) <span class=\"{class}\">{}</span></li>",
@@ -46,7 +47,7 @@ pub fn html(results: &[ScriptResult]) -> String {
 }
 
 fn script(out: &mut String, index: usize, result: &ScriptResult) {
-    let class = if result.passed() { "pass" } else { "fail" };
+    let class = result.status().label().to_lowercase();
     let _ = write!(
         out,
         "<h2 id=\"s{index}\">{} <span class=\"{class}\">{}</span></h2>\n<p>{} — against {} — {} ms</p>\n",
@@ -56,6 +57,9 @@ fn script(out: &mut String, index: usize, result: &ScriptResult) {
         escape(&result.base_url),
         result.millis
     );
+    if let Some(reason) = &result.skipped {
+        let _ = writeln!(out, "<p class=\"skip\">Skipped: {}</p>", escape(reason));
+    }
     if let Some(error) = &result.error {
         let _ = writeln!(out, "<p class=\"error\">Not run: {}</p>", escape(error));
     }

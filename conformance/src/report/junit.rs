@@ -13,6 +13,9 @@ pub fn junit(results: &[ScriptResult]) -> String {
     let (mut all_tests, mut all_failures, mut all_errors, mut all_skipped) = (0, 0, 0, 0);
     for result in results {
         let mut cases = Vec::new();
+        if let Some(reason) = &result.skipped {
+            cases.push(Case { name: "script".into(), millis: 0, failure: Some((Outcome::Skip, reason.clone())) });
+        }
         if let Some(error) = &result.error {
             cases.push(Case { name: "load".into(), millis: 0, failure: Some((Outcome::Error, error.clone())) });
         }

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 
-use crate::run::result::{ActionKind, ActionResult, ScriptResult};
+use crate::run::result::{ActionKind, ActionResult, ScriptResult, Status};
 
 /// The TestReport resource of a script result.
 pub fn test_report(result: &ScriptResult) -> Value {
@@ -19,7 +19,14 @@ pub fn test_report(result: &ScriptResult) -> Value {
         None => json!({"display": result.path.display().to_string()}),
     };
     report.insert("testScript".into(), script);
-    report.insert("result".into(), json!(if result.passed() { "pass" } else { "fail" }));
+    // R4 has no `skip` result for a whole report: a skipped script is `pending` (its tests are
+    // still to be done), with the reason as a skipped setup operation.
+    let outcome = match result.status() {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::Skip => "pending",
+    };
+    report.insert("result".into(), json!(outcome));
     report.insert("score".into(), number(result.score() * 100.0));
     report.insert("tester".into(), json!("fhirgate-conformance"));
     if let Ok(issued) = result.started.replace_nanosecond(0).unwrap_or(result.started).format(&Rfc3339) {
@@ -30,6 +37,9 @@ pub fn test_report(result: &ScriptResult) -> Value {
         json!([{"type": "test-engine", "uri": "urn:fhirgate-conformance"}, {"type": "server", "uri": result.base_url}]),
     );
     let mut setup: Vec<Value> = result.setup.iter().map(action).collect();
+    if let Some(reason) = &result.skipped {
+        setup.push(json!({"operation": {"result": "skip", "message": format!("skipped: {reason}")}}));
+    }
     if let Some(error) = &result.error {
         setup.push(json!({"operation": {"result": "error", "message": error}}));
     }

@@ -7,6 +7,7 @@
 //! of `operator.rs`, variables resolved in `variables.rs`.
 
 mod assert;
+pub mod capability;
 mod content;
 mod fixture;
 mod operation;
@@ -16,6 +17,7 @@ mod variables;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -37,6 +39,9 @@ pub struct Options {
     pub variables: BTreeMap<String, String>,
     /// How long one HTTP exchange may take.
     pub timeout: Duration,
+    /// Whether scripts requiring capabilities the server does not claim are skipped (the
+    /// default) rather than run (`--no-capability-check`); see [`capability`].
+    pub capability_check: bool,
 }
 
 impl Options {
@@ -47,8 +52,18 @@ impl Options {
             bearer: None,
             variables: BTreeMap::new(),
             timeout: Duration::from_secs(60),
+            capability_check: true,
         }
     }
+}
+
+/// Where a run is, for progress displays.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// Script `index` (from 0) of `total` is about to run.
+    Started { index: usize, total: usize, path: &'a std::path::Path },
+    /// Script `index` of `total` has its result.
+    Finished { index: usize, total: usize, result: &'a ScriptResult },
 }
 
 /// Runs scripts against one server.
@@ -56,25 +71,41 @@ impl Options {
 pub struct Runner {
     options: Options,
     client: Client,
+    /// The server's claims, read when the first script requires capabilities.
+    claims: OnceLock<Result<capability::Claims, String>>,
 }
 
 impl Runner {
     pub fn new(options: Options) -> Self {
         let client = Client::new(options.timeout);
-        Self { options, client }
+        Self { options, client, claims: OnceLock::new() }
     }
 
     /// Runs every TestScript found under `paths` (see [`crate::script::discover`]), in order. A
     /// script that cannot be loaded is a failed result, not an error; only unreadable paths are.
     pub fn run_paths(&self, paths: &[std::path::PathBuf]) -> crate::Result<Vec<ScriptResult>> {
+        self.run_paths_with(paths, &mut |_| {})
+    }
+
+    /// [`Runner::run_paths`], telling `progress` when each script starts and ends.
+    pub fn run_paths_with(
+        &self,
+        paths: &[std::path::PathBuf],
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> crate::Result<Vec<ScriptResult>> {
         let files = crate::script::discover(paths)?;
-        Ok(files
-            .iter()
-            .map(|path| match Script::load(path) {
+        let total = files.len();
+        let mut results = Vec::with_capacity(total);
+        for (index, path) in files.iter().enumerate() {
+            progress(Progress::Started { index, total, path });
+            let result = match Script::load(path) {
                 Ok(script) => self.run(&script),
                 Err(e) => ScriptResult::not_run(path, &self.options.base_url, e.to_string()),
-            })
-            .collect())
+            };
+            progress(Progress::Finished { index, total, result: &result });
+            results.push(result);
+        }
+        Ok(results)
     }
 
     /// Runs one script; never fails as a whole: problems are in the result.
@@ -90,10 +121,22 @@ impl Runner {
             started: OffsetDateTime::now_utc(),
             millis: 0,
             error: None,
+            skipped: None,
             setup: Vec::new(),
             tests: Vec::new(),
             teardown: Vec::new(),
         };
+        match self.skip_reason(script) {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                result.skipped = Some(reason);
+                return result;
+            }
+            Err(error) => {
+                result.error = Some(error);
+                return result;
+            }
+        }
         let mut state = State { runner: self, script, fixtures: HashMap::new(), last: None, depth: Cell::new(0) };
         if let Err(e) = state.load_fixtures() {
             result.error = Some(e.to_string());
@@ -130,6 +173,29 @@ impl Runner {
         }
         result.millis = started_at.elapsed().as_millis();
         result
+    }
+}
+
+impl Runner {
+    /// Why `script` should not run here (see [`capability`]); an error when its required
+    /// capabilities cannot be checked.
+    fn skip_reason(&self, script: &Script) -> Result<Option<String>, String> {
+        let unset = capability::unset_variables(script, &self.options);
+        if !unset.is_empty() {
+            return Ok(Some(unset.join("; ")));
+        }
+        if !self.options.capability_check {
+            return Ok(None);
+        }
+        let Some(required) = capability::required(script)? else { return Ok(None) };
+        let claims = self
+            .claims
+            .get_or_init(|| capability::server_claims(&self.client, &self.options))
+            .as_ref()
+            .map_err(|e| format!("cannot check the required capabilities: {e}"))?;
+        let missing = claims.missing(&required);
+        Ok((!missing.is_empty())
+            .then(|| format!("the server's CapabilityStatement does not claim {}", missing.join(", "))))
     }
 }
 

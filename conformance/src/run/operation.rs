@@ -261,8 +261,7 @@ impl State<'_> {
                 }
             }
         };
-        if let Some(start) = url.find("${") {
-            let name = url[start + 2..].split('}').next().unwrap_or_default();
+        if let Some(name) = unresolved(&url) {
             return Err(format!("variable `{name}` has no value (yet; `--var {name}=VALUE` gives one) for `{url}`"));
         }
         let url = if operation.get("encodeRequestUrl").and_then(Value::as_bool) == Some(false) {
@@ -293,13 +292,29 @@ impl State<'_> {
         };
         let mut headers = self.standard_headers(content_type.as_deref(), accept.as_deref());
         for header in operation.get("requestHeader").and_then(Value::as_array).into_iter().flatten() {
-            if let (Some(field), Some(value)) = (text(header, "field"), text(header, "value")) {
-                headers.retain(|(k, _)| !k.eq_ignore_ascii_case(field));
-                headers.push((field.to_owned(), self.substitute(value)));
+            let Some(field) = text(header, "field") else { continue };
+            // A script's header replaces the runner's of that name; an empty (or blank, or
+            // absent) value removes it, e.g. the `Authorization` of `--bearer`.
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(field));
+            let value = text(header, "value").map(|v| self.substitute(v)).unwrap_or_default();
+            if value.trim().is_empty() {
+                continue;
             }
+            if let Some(name) = unresolved(&value) {
+                return Err(format!(
+                    "variable `{name}` has no value (yet; `--var {name}=VALUE` gives one) for header `{field}`"
+                ));
+            }
+            headers.push((field.to_owned(), value));
         }
         Ok(Request { method, url, headers, body })
     }
+}
+
+/// The name of the first `${name}` left in substituted text.
+fn unresolved(text: &str) -> Option<&str> {
+    let start = text.find("${")?;
+    text[start + 2..].split('}').next()
 }
 
 /// An update's JSON body with the id of its URL, as Touchstone does: a fixture can update a

@@ -95,6 +95,26 @@ pub struct Counts {
     pub error: usize,
 }
 
+/// How a script ended as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Fail,
+    /// Not run: see [`ScriptResult::skipped`].
+    Skip,
+}
+
+impl Status {
+    /// `PASS`, `FAIL` or `SKIP`, as the summary lines start.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Fail => "FAIL",
+            Self::Skip => "SKIP",
+        }
+    }
+}
+
 /// The results of one script.
 #[derive(Debug, Clone)]
 pub struct ScriptResult {
@@ -107,6 +127,9 @@ pub struct ScriptResult {
     pub millis: u128,
     /// Why the script could not run at all (unreadable, a fixture missing).
     pub error: Option<String>,
+    /// Why the script was not run although it could have been: the server does not claim a
+    /// capability it requires, or a variable only the tester can give has no value.
+    pub skipped: Option<String>,
     pub setup: Vec<ActionResult>,
     pub tests: Vec<TestResult>,
     pub teardown: Vec<ActionResult>,
@@ -124,14 +147,31 @@ impl ScriptResult {
             started: OffsetDateTime::now_utc(),
             millis: 0,
             error: Some(error),
+            skipped: None,
             setup: Vec::new(),
             tests: Vec::new(),
             teardown: Vec::new(),
         }
     }
 
-    /// Whether the script passed: it ran, and no setup or test action failed. Teardown does not
-    /// count: it cleans up after results that are already known.
+    /// The result of a script that was skipped for `reason`.
+    pub fn skipped(path: &std::path::Path, base_url: &str, reason: String) -> Self {
+        Self { error: None, skipped: Some(reason), ..Self::not_run(path, base_url, String::new()) }
+    }
+
+    /// How the script ended as a whole.
+    pub fn status(&self) -> Status {
+        if self.skipped.is_some() {
+            Status::Skip
+        } else if self.passed() {
+            Status::Pass
+        } else {
+            Status::Fail
+        }
+    }
+
+    /// Whether the script did not fail: it ran, or was skipped, and no setup or test action
+    /// failed. Teardown does not count: it cleans up after results that are already known.
     pub fn passed(&self) -> bool {
         self.error.is_none()
             && !self.setup.iter().chain(self.tests.iter().flat_map(|t| &t.actions)).any(|a| a.outcome.is_failure())

@@ -3,6 +3,9 @@
 //! search by type (optionally `family=`), history at three levels and `/metadata` — enough
 //! for the corpus's scripts — plus canned answers to batch/transaction, PATCH, conditional
 //! delete, `$validate` and `$everything`; it logs every request line with its content type.
+//! Started with tokens ([`MiniFhir::start_with_tokens`]) it authenticates like a gateway: no
+//! or an unknown bearer token is 401, the reader's token may only read (403 otherwise), and
+//! `/metadata` is open.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,6 +25,16 @@ pub struct MiniFhir {
 
 impl MiniFhir {
     pub fn start() -> std::io::Result<Self> {
+        Self::start_auth(None)
+    }
+
+    /// A server that wants `Bearer <admin>` for everything and `Bearer <reader>` for reads.
+    #[allow(dead_code, reason = "not every test binary starts an authenticating server")]
+    pub fn start_with_tokens(admin: &str, reader: &str) -> std::io::Result<Self> {
+        Self::start_auth(Some((admin.to_owned(), reader.to_owned())))
+    }
+
+    fn start_auth(tokens: Option<(String, String)>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let base = format!("http://{}", listener.local_addr()?);
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -30,7 +43,7 @@ impl MiniFhir {
             let mut store = Store::new();
             let mut next_id = 1;
             for stream in listener.incoming().flatten() {
-                let _ = serve(stream, &mut store, &mut next_id, &thread_log);
+                let _ = serve(stream, &mut store, &mut next_id, &thread_log, tokens.as_ref());
             }
         });
         Ok(Self { base, log })
@@ -92,7 +105,13 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
     Ok(Request { method, path: path.to_owned(), query, headers, body })
 }
 
-fn serve(mut stream: TcpStream, store: &mut Store, next_id: &mut u32, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    store: &mut Store,
+    next_id: &mut u32,
+    log: &Mutex<Vec<String>>,
+    tokens: Option<&(String, String)>,
+) -> std::io::Result<()> {
     let request = read_request(&stream)?;
     if let Ok(mut log) = log.lock() {
         let query: Vec<String> = request.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -100,7 +119,10 @@ fn serve(mut stream: TcpStream, store: &mut Store, next_id: &mut u32, log: &Mute
         let content_type = request.header("Content-Type").map(|c| format!(" [{c}]")).unwrap_or_default();
         log.push(format!("{} {}{query}{content_type}", request.method, request.path));
     }
-    let (status, headers, body) = handle(&request, store, next_id);
+    let (status, headers, body) = match tokens.and_then(|t| refused(&request, t)) {
+        Some(reply) => reply,
+        None => handle(&request, store, next_id),
+    };
     let text = body.map(|b| b.to_string()).unwrap_or_default();
     let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", text.len());
     if !text.is_empty() {
@@ -116,6 +138,20 @@ fn serve(mut stream: TcpStream, store: &mut Store, next_id: &mut u32, log: &Mute
 }
 
 type Reply = (u16, Vec<(String, String)>, Option<Value>);
+
+/// 401 without a known token, 403 for the reader's writes; `None` lets the request through.
+fn refused(request: &Request, (admin, reader): &(String, String)) -> Option<Reply> {
+    if request.path == "/metadata" {
+        return None;
+    }
+    let token = request.header("Authorization").and_then(|a| a.strip_prefix("Bearer "));
+    match token {
+        Some(t) if t == admin => None,
+        Some(t) if t == reader && request.method == "GET" => None,
+        Some(t) if t == reader => Some(outcome(403, "forbidden")),
+        _ => Some(outcome(401, "login")),
+    }
+}
 
 fn outcome(status: u16, code: &str) -> Reply {
     (status, vec![], Some(json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code}]})))
@@ -175,12 +211,13 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
     let segments: Vec<&str> = request.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let known = |t: &str| matches!(t, "Patient" | "Observation" | "Bundle");
     let count = request.query.iter().find(|(k, _)| k == "_count").and_then(|(_, v)| v.parse().ok());
+    let strict = request.header("Prefer").is_some_and(|p| p.contains("handling=strict"));
     match (request.method.as_str(), segments.as_slice()) {
         ("GET", ["metadata"]) => {
             if request.header("Accept").is_some_and(|a| a.contains("xml")) {
                 return outcome(406, "not-supported");
             }
-            let interactions = json!([{"code": "read"}, {"code": "vread"}, {"code": "create"}, {"code": "update"}, {"code": "delete"}]);
+            let interactions = json!([{"code": "read"}, {"code": "vread"}, {"code": "create"}, {"code": "update"}, {"code": "delete"}, {"code": "search-type"}]);
             (
                 200,
                 vec![],
@@ -221,12 +258,12 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
             store.insert(((*t).to_owned(), id), vec![(Some(stored.clone()), "POST")]);
             resource_reply(201, stored, true)
         }
-        ("GET", [t]) => search(store, t, &request.query, &request.path),
+        ("GET", [t]) => search(store, t, &request.query, &request.path, strict),
         ("POST", [t, "_search"]) => {
             let form = String::from_utf8_lossy(&request.body);
             let query: Vec<(String, String)> =
                 form.split('&').filter_map(|q| q.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-            search(store, t, &query, &request.path)
+            search(store, t, &query, &request.path, strict)
         }
         ("GET", [t, "_history"]) => bundle("history", history(store, |k| k.0 == *t, count), &request.path),
         ("GET", [t, id, "_history"]) => {
@@ -284,8 +321,12 @@ fn body(request: &Request) -> Option<Value> {
     serde_json::from_str(text).ok()
 }
 
-/// Search by type, optionally by exact `family`.
-fn search(store: &Store, t: &str, query: &[(String, String)], path: &str) -> Reply {
+/// Search by type, optionally by exact `family`; other parameters are ignored, or refused under
+/// `handling=strict`.
+fn search(store: &Store, t: &str, query: &[(String, String)], path: &str, strict: bool) -> Reply {
+    if strict && query.iter().any(|(k, _)| !matches!(k.as_str(), "family" | "_count")) {
+        return outcome(400, "not-supported");
+    }
     let family = query.iter().find(|(k, _)| k == "family").map(|(_, v)| v.clone());
     let entries = store
         .iter()

@@ -1,0 +1,195 @@
+//! Whether a script may run against this server (before anything is sent for it):
+//!
+//! - `TestScript.metadata.capability` with `required = true` names a CapabilityStatement
+//!   (`capabilities`: a contained `#id`, a file relative to the script, or the `url` of a
+//!   contained one). Every resource type, interaction, search parameter and operation it lists,
+//!   and every system interaction and operation, must be claimed by the server's own
+//!   CapabilityStatement (`GET [base]/metadata`, read once per run); otherwise the script is
+//!   skipped with the list of what is missing (`Options::capability_check` turns this off).
+//! - A variable with nothing to take its value from (only a `hint` for the tester) needs
+//!   `--var`; without it the script is skipped, saying so.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::fixture::fixture_file;
+use super::operation::mime;
+use super::{Options, text};
+use crate::http::{Client, Request};
+use crate::script::{Script, read_resource};
+
+/// What a CapabilityStatement claims, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claims {
+    /// System interactions (`transaction`, `batch`, `history-system`, `search-system`) and
+    /// operations as `$name`.
+    system: BTreeSet<String>,
+    /// Per resource type: interactions, search parameters as `?name`, operations as `$name`.
+    types: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Claims {
+    /// The claims of the `server` (or unspecified mode) `rest` entries of a statement.
+    pub fn of(statement: &Value) -> Self {
+        let mut claims = Self::default();
+        let rests = statement.get("rest").and_then(Value::as_array).into_iter().flatten();
+        for rest in rests.filter(|r| text(r, "mode").is_none_or(|m| m == "server")) {
+            claims.system.extend(names(rest));
+            for resource in list(rest, "resource") {
+                if let Some(resource_type) = text(resource, "type") {
+                    claims.types.entry(resource_type.to_owned()).or_default().extend(names(resource));
+                }
+            }
+        }
+        claims
+    }
+
+    /// What `required` lists that these claims do not, as readable items.
+    pub fn missing(&self, required: &Self) -> Vec<String> {
+        let mut missing: Vec<String> =
+            required.system.difference(&self.system).map(|name| format!("system `{name}`")).collect();
+        for (resource_type, wanted) in &required.types {
+            match self.types.get(resource_type) {
+                None => missing.push(format!("resource `{resource_type}`")),
+                Some(claimed) => {
+                    missing.extend(wanted.difference(claimed).map(|name| format!("`{resource_type}` `{name}`")));
+                }
+            }
+        }
+        missing
+    }
+}
+
+/// The objects of an array property.
+fn list<'v>(value: &'v Value, key: &str) -> impl Iterator<Item = &'v Value> {
+    value.get(key).and_then(Value::as_array).into_iter().flatten()
+}
+
+/// Interactions by code, search parameters as `?name`, operations as `$name`, and the
+/// conditional interactions claimed (`conditionalCreate`, `conditionalUpdate`, and
+/// `conditionalRead`/`conditionalDelete` other than `not-supported`) by their element name.
+fn names(value: &Value) -> impl Iterator<Item = String> + '_ {
+    let interactions = list(value, "interaction").filter_map(|i| text(i, "code")).map(str::to_owned);
+    let params = list(value, "searchParam").filter_map(|p| text(p, "name")).map(|n| format!("?{n}"));
+    let operations =
+        list(value, "operation").filter_map(|o| text(o, "name")).map(|n| format!("${}", n.trim_start_matches('$')));
+    let conditional = ["conditionalCreate", "conditionalUpdate", "conditionalRead", "conditionalDelete"]
+        .into_iter()
+        .filter(|key| match value.get(*key) {
+            Some(Value::Bool(claimed)) => *claimed,
+            Some(Value::String(code)) => code != "not-supported",
+            _ => false,
+        })
+        .map(str::to_owned);
+    interactions.chain(params).chain(operations).chain(conditional)
+}
+
+/// Reads the server's CapabilityStatement.
+pub(super) fn server_claims(client: &Client, options: &Options) -> Result<Claims, String> {
+    let mut headers = vec![("Accept".to_owned(), mime("json").unwrap_or_default())];
+    if let Some(token) = &options.bearer {
+        headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+    }
+    let url = format!("{}/metadata", options.base_url);
+    let request = Request { method: "GET".into(), url: url.clone(), headers, body: None };
+    let response = client.send(&request).map_err(|e| e.to_string())?;
+    match &response.resource {
+        Some(statement) if response.status == 200 && text(statement, "resourceType") == Some("CapabilityStatement") => {
+            Ok(Claims::of(statement))
+        }
+        _ => Err(format!("`GET {url}` answered {} without a CapabilityStatement", response.status)),
+    }
+}
+
+/// The claims a script requires (`metadata.capability` with `required = true`), merged; an
+/// error when a named statement cannot be found.
+pub(super) fn required(script: &Script) -> Result<Option<Claims>, String> {
+    let capabilities = script.resource.get("metadata").map(|m| list(m, "capability")).into_iter().flatten();
+    let mut merged: Option<Claims> = None;
+    for capability in capabilities.filter(|c| c.get("required").and_then(Value::as_bool) == Some(true)) {
+        let Some(canonical) = text(capability, "capabilities") else { continue };
+        let statement = statement(script, canonical)?;
+        let claims = Claims::of(&statement);
+        let all = merged.get_or_insert_with(Claims::default);
+        all.system.extend(claims.system);
+        for (resource_type, names) in claims.types {
+            all.types.entry(resource_type).or_default().extend(names);
+        }
+    }
+    Ok(merged)
+}
+
+/// The CapabilityStatement a canonical names: `#id` contained, a contained one with that `url`,
+/// or a file relative to the script.
+fn statement(script: &Script, canonical: &str) -> Result<Value, String> {
+    let contained = list(&script.resource, "contained").find(|c| match canonical.strip_prefix('#') {
+        Some(id) => text(c, "id") == Some(id),
+        None => text(c, "url") == Some(canonical),
+    });
+    if let Some(found) = contained {
+        return Ok(found.clone());
+    }
+    let file = fixture_file(script.dir(), canonical.split('|').next().unwrap_or(canonical))
+        .ok_or_else(|| format!("the required CapabilityStatement `{canonical}` is neither contained nor a file"))?;
+    let (statement, _) = read_resource(&file).map_err(|e| e.to_string())?;
+    Ok(statement)
+}
+
+/// The variables only the tester can give (nothing to take a value from) that `options` does
+/// not give.
+pub(super) fn unset_variables(script: &Script, options: &Options) -> Vec<String> {
+    let sources = ["defaultValue", "expression", "path", "headerField"];
+    list(&script.resource, "variable")
+        .filter(|v| sources.iter().all(|s| v.get(*s).is_none()))
+        .filter_map(|v| text(v, "name"))
+        .filter(|name| !options.variables.contains_key(*name))
+        .map(|name| {
+            match list(&script.resource, "variable")
+                .find(|v| text(v, "name") == Some(name))
+                .and_then(|v| text(v, "hint"))
+            {
+                Some(hint) => format!("variable `{name}` needs a value (`--var {name}=VALUE`: {hint})"),
+                None => format!("variable `{name}` needs a value (`--var {name}=VALUE`)"),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Claims;
+
+    #[test]
+    fn what_a_script_requires_beyond_the_claims() {
+        let server = Claims::of(&json!({"rest": [
+            {"mode": "server", "interaction": [{"code": "transaction"}], "resource": [
+                {"type": "Patient", "interaction": [{"code": "read"}, {"code": "search-type"}],
+                 "searchParam": [{"name": "family", "type": "string"}]}]},
+            {"mode": "client", "interaction": [{"code": "batch"}]}
+        ]}));
+        let required = Claims::of(&json!({"rest": [{"mode": "server",
+        "interaction": [{"code": "transaction"}, {"code": "batch"}],
+        "resource": [
+            {"type": "Patient", "interaction": [{"code": "read"}, {"code": "patch"}], "conditionalCreate": true,
+             "conditionalUpdate": false, "conditionalDelete": "not-supported",
+             "searchParam": [{"name": "family"}, {"name": "birthdate"}], "operation": [{"name": "everything"}]},
+            {"type": "Observation", "interaction": [{"code": "read"}]}
+        ]}]}));
+        assert_eq!(
+            server.missing(&required),
+            [
+                "system `batch`",
+                "resource `Observation`",
+                "`Patient` `$everything`",
+                "`Patient` `?birthdate`",
+                "`Patient` `conditionalCreate`",
+                "`Patient` `patch`"
+            ],
+            "client claims do not count"
+        );
+        assert!(server.missing(&server).is_empty());
+    }
+}
