@@ -71,7 +71,8 @@ impl Route {
     }
 }
 
-fn resource_type(segment: &str) -> Result<String> {
+/// `segment` as a known resource type (404 otherwise).
+pub(crate) fn resource_type(segment: &str) -> Result<String> {
     if Definitions::r4().is_resource_type(segment) {
         Ok(segment.to_string())
     } else {
@@ -79,7 +80,8 @@ fn resource_type(segment: &str) -> Result<String> {
     }
 }
 
-fn logical_id(segment: &str) -> Result<String> {
+/// `segment` as a valid logical id (400 otherwise).
+pub(crate) fn logical_id(segment: &str) -> Result<String> {
     if is_valid_id(segment) {
         Ok(segment.to_string())
     } else {

@@ -19,10 +19,11 @@ use super::{Entry, response_entry};
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::interaction::conditional::Criteria;
+use crate::interaction::route::{logical_id, resource_type};
 use crate::interaction::write::{conflict_backoff, prepare, respond};
 use crate::interaction::{Engine, Method, Request, Response, read};
 use crate::patch::Patch;
-use crate::resource::{etag, format_instant, is_valid_id, parse_etag, without_server_meta};
+use crate::resource::{etag, format_instant, parse_etag, without_server_meta};
 use crate::storage::{Guard, ResourceVersion, StoreError, Write, WriteKind};
 use crate::validation::validate;
 use base64::Engine as _;
@@ -227,7 +228,7 @@ async fn plan(engine: &Engine, entry: &Entry, guards: &mut Vec<Guard>) -> Result
         }
         (Method::Put, [t, id]) => {
             let resource_type = resource_type_of(entry, t)?;
-            Ok(Target::Write { resource_type, id: checked_id(id)?, kind: WriteKind::Update })
+            Ok(Target::Write { resource_type, id: logical_id(id)?, kind: WriteKind::Update })
         }
         (Method::Delete, [t]) if conditional => {
             let criteria = Criteria::from_params(t, &entry.query)?;
@@ -240,9 +241,9 @@ async fn plan(engine: &Engine, entry: &Entry, guards: &mut Vec<Guard>) -> Result
             }
         }
         (Method::Delete, [t, id]) => {
-            Ok(Target::Write { resource_type: known_type(t)?, id: checked_id(id)?, kind: WriteKind::Delete })
+            Ok(Target::Write { resource_type: resource_type(t)?, id: logical_id(id)?, kind: WriteKind::Delete })
         }
-        (Method::Patch, [t, id]) => Ok(Target::Patch { resource_type: known_type(t)?, id: checked_id(id)? }),
+        (Method::Patch, [t, id]) => Ok(Target::Patch { resource_type: resource_type(t)?, id: logical_id(id)? }),
         (Method::Patch, [t]) if conditional => {
             let criteria = Criteria::from_params(t, &entry.query)?;
             match criteria.matches(engine, 2).await?.as_slice() {
@@ -412,7 +413,7 @@ async fn resolve_reference(engine: &Engine, resource_type: &str, criteria: &str)
 
 /// The type of a `POST`/`PUT` url, which the resource must have too.
 fn resource_type_of(entry: &Entry, segment: &str) -> Result<String> {
-    let resource_type = known_type(segment)?;
+    let resource_type = resource_type(segment)?;
     let body_type = entry.resource.as_ref().and_then(|r| r.get("resourceType")).and_then(Value::as_str);
     if body_type != Some(resource_type.as_str()) {
         return Err(Error::bad_request(format!(
@@ -421,20 +422,4 @@ fn resource_type_of(entry: &Entry, segment: &str) -> Result<String> {
         )));
     }
     Ok(resource_type)
-}
-
-fn known_type(segment: &str) -> Result<String> {
-    if Definitions::r4().is_resource_type(segment) {
-        Ok(segment.to_owned())
-    } else {
-        Err(Error::NotFound(format!("unknown resource type `{segment}`")))
-    }
-}
-
-fn checked_id(segment: &str) -> Result<String> {
-    if is_valid_id(segment) {
-        Ok(segment.to_owned())
-    } else {
-        Err(Error::bad_request(format!("invalid resource id `{segment}`")))
-    }
 }
