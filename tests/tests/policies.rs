@@ -119,6 +119,24 @@ fn searches_count_and_page_only_what_may_be_seen() -> TestResult {
 }
 
 #[test]
+fn a_patch_is_decided_on_what_it_would_write() -> TestResult {
+    let s = Server::start("smart-patch")?;
+    seed(&s)?;
+    let writer = s.mint(&["--scope", "patient/Observation.cruds", "--patient", "p1"])?;
+    let patch = |ops: Value| {
+        let headers = [("Content-Type", "application/json-patch+json")];
+        s.send_as(Some(&writer), "PATCH", "Observation/o1", Some(ops.to_string().as_bytes()), &headers)
+    };
+    let inside = json!([{ "op": "add", "path": "/status", "value": "amended" }]);
+    assert_eq!(patch(inside)?.status, 200, "a change inside the patient's compartment");
+    let away = json!([{ "op": "replace", "path": "/subject/reference", "value": "Patient/p2" }]);
+    let r = patch(away)?;
+    assert_eq!(r.status, 403, "moving the observation to another patient: {}", r.body);
+    assert_eq!(s.get("Observation/o1")?.json()?["subject"]["reference"], "Patient/p1", "nothing was written");
+    Ok(())
+}
+
+#[test]
 fn restricted_resources_and_audited_break_glass() -> TestResult {
     let dir = temp_dir("restricted")?;
     let s = Server::start_with(&dir, &[("FHIRGATE_POLICY_SETS", "microsoft-roles,examples")])?;

@@ -8,6 +8,7 @@
 
 use fhirgate_engine::Engine;
 use fhirgate_engine::interaction::{Method, Request, Response};
+use fhirgate_engine::patch::Patch;
 use fhirgate_policies::{Action, AuthzRequest, Principal, RequestContext};
 use serde_json::Value;
 
@@ -74,12 +75,12 @@ pub async fn handle(
         }
     }
     if matches!(action, Action::HistoryInstance | Action::HistoryType | Action::HistorySystem) {
-        filter_bundle(policies, principal, &authz, request, &mut response, audit, true);
+        filter_bundle(policies, principal, &authz, request, &mut response, audit, Filter::History);
     } else if is_search {
         // Matches were decided by the engine (unless this is a later page, issued to whoever
         // ran the search); included resources are decided here.
-        let later_page = request.param("_page").is_some();
-        filter_bundle(policies, principal, &authz, request, &mut response, audit, later_page);
+        let matches_decided = request.param("_page").is_none();
+        filter_bundle(policies, principal, &authz, request, &mut response, audit, Filter::Search { matches_decided });
     }
     Ok(response)
 }
@@ -98,7 +99,7 @@ pub(super) async fn before(
     if !policies.decide(principal, authz, Phase::Type, audit).allowed {
         return Err(denial(policies, action, request, "is not allowed"));
     }
-    if matches!(action, Action::Create | Action::Update | Action::Patch) {
+    if matches!(action, Action::Create | Action::Update) {
         if let Ok(body @ Value::Object(_)) = serde_json::from_slice::<Value>(&request.body) {
             if !policies.decide_data(principal, authz, &body, Phase::Incoming, audit).allowed {
                 return Err(denial(policies, action, request, "is not allowed for this content"));
@@ -111,6 +112,17 @@ pub(super) async fn before(
         {
             if !policies.decide_data(principal, authz, &stored, Phase::Stored, audit).allowed {
                 return Err(denial(policies, action, request, "is not allowed on the stored resource"));
+            }
+            // A patch is decided on what it would write: the stored resource, patched. A patch
+            // that cannot apply is left to the engine, which refuses it and stores nothing.
+            if action == Action::Patch {
+                let content_type = request.headers.content_type.as_deref().unwrap_or_default();
+                let patched = Patch::from_body(content_type, &request.body).and_then(|p| p.apply(&stored));
+                if let Ok(patched) = patched {
+                    if !policies.decide_data(principal, authz, &patched, Phase::Incoming, audit).allowed {
+                        return Err(denial(policies, action, request, "is not allowed for the patched content"));
+                    }
+                }
             }
         }
     }
@@ -145,6 +157,15 @@ async fn current(engine: &Engine, request: &Request, path: &str) -> Option<Value
 }
 
 /// Drops the entries of a Bundle whose resource the principal may not see.
+/// Which bundle [`filter_bundle`] filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// A history page: every entry is decided here.
+    History,
+    /// A searchset; its matches were already decided by the engine when `matches_decided`.
+    Search { matches_decided: bool },
+}
+
 fn filter_bundle(
     policies: &Policies,
     principal: &Principal,
@@ -152,23 +173,27 @@ fn filter_bundle(
     request: &Request,
     response: &mut Response,
     audit: &AuditInfo,
-    matches_too: bool,
+    filter: Filter,
 ) {
     let Ok(mut bundle) = serde_json::from_slice::<Value>(&response.body) else {
         response.body = Vec::new(); // not JSON: nothing can be checked, nothing is sent
         return;
     };
-    let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else { return };
-    let before = entries.len();
-    entries.retain(|entry| match entry.get("resource") {
-        _ if !matches_too && entry.pointer("/search/mode").and_then(Value::as_str) == Some("match") => true,
-        Some(resource) => policies.decide_data(principal, authz, resource, Phase::Outgoing, audit).allowed,
-        None => true, // a deletion entry carries no data
-    });
-    if entries.len() == before {
+    let mut changed = false;
+    if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) {
+        let before = entries.len();
+        let is_match = |entry: &Value| entry.pointer("/search/mode").and_then(Value::as_str) == Some("match");
+        entries.retain(|entry| match entry.get("resource") {
+            _ if filter == (Filter::Search { matches_decided: true }) && is_match(entry) => true,
+            Some(resource) => policies.decide_data(principal, authz, resource, Phase::Outgoing, audit).allowed,
+            None => true, // a deletion entry carries no data
+        });
+        changed = entries.len() != before;
+    }
+    if !changed {
         return;
     }
-    // A total would count what was left out, on this page and on others: it goes.
+    // A total would count what was left out: it goes.
     if let Some(map) = bundle.as_object_mut() {
         map.remove("total");
     }
