@@ -186,17 +186,7 @@ async fn append(conn: &mut PgConnection, write: &Write) -> Result<(), Error> {
 /// Replaces the resource's rows in the search tables with those of its new current version.
 async fn search_rows(conn: &mut PgConnection, write: &Write) -> Result<(), Error> {
     let v = &write.version;
-    let mut statements = Vec::new();
-    // Version 1 has no earlier rows to remove.
-    if v.version > 1 {
-        statements.extend(rows::deletes(Dialect::Postgres, &v.resource_type, &v.id));
-    }
-    if !v.is_deleted() {
-        let last_updated = millis_floor(v.last_updated)?;
-        let version = version_to_sql(v.version)?;
-        statements.push(rows::current(Dialect::Postgres, &v.resource_type, &v.id, version, last_updated));
-        statements.extend(rows::inserts(Dialect::Postgres, &v.resource_type, &v.id, &rows::rows(&write.index)));
-    }
+    let statements = rows::replace(Dialect::Postgres, write, version_to_sql(v.version)?, millis_floor(v.last_updated)?);
     for statement in &statements {
         let arguments = crate::search::arguments(statement)?;
         sqlx::query_with(AssertSqlSafe(statement.text.as_str()), arguments).execute(&mut *conn).await?;

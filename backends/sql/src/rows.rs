@@ -4,7 +4,7 @@
 //! and are named the same wherever they appear, so one condition serves a table and the
 //! components of `search_composite` alike.
 
-use fhirgate_engine::storage::{IndexEntry, IndexValue};
+use fhirgate_engine::storage::{IndexEntry, IndexValue, Write};
 
 use crate::bind::{Bind, Binder, Dialect, Sql};
 
@@ -104,7 +104,7 @@ const ROWS_PER_INSERT: usize = 100;
 
 /// `INSERT` statements for `rows` of resource `resource_type/id`: consecutive rows with the same
 /// table and columns share a statement.
-pub fn inserts(dialect: Dialect, resource_type: &str, id: &str, rows: &[Row]) -> Vec<Sql> {
+fn inserts(dialect: Dialect, resource_type: &str, id: &str, rows: &[Row]) -> Vec<Sql> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < rows.len() {
@@ -132,9 +132,25 @@ pub fn inserts(dialect: Dialect, resource_type: &str, id: &str, rows: &[Row]) ->
     out
 }
 
+/// The statements that bring a resource's search rows to its newly written version: its earlier
+/// rows out (a version 1 has none), then, unless the version is a deletion, its `search_current`
+/// row and its index rows in. `version` and `last_updated_ms` are the store's encodings.
+pub fn replace(dialect: Dialect, write: &Write, version: i64, last_updated_ms: i64) -> Vec<Sql> {
+    let v = &write.version;
+    let mut statements = Vec::new();
+    if v.version > 1 {
+        statements.extend(deletes(dialect, &v.resource_type, &v.id));
+    }
+    if !v.is_deleted() {
+        statements.push(current(dialect, &v.resource_type, &v.id, version, last_updated_ms));
+        statements.extend(inserts(dialect, &v.resource_type, &v.id, &rows(&write.index)));
+    }
+    statements
+}
+
 /// Statements that remove every search row of `resource_type/id` (before its new version's rows
 /// go in, or when it is deleted).
-pub fn deletes(dialect: Dialect, resource_type: &str, id: &str) -> Vec<Sql> {
+fn deletes(dialect: Dialect, resource_type: &str, id: &str) -> Vec<Sql> {
     TABLES
         .iter()
         .map(|table| {
@@ -150,7 +166,7 @@ pub fn deletes(dialect: Dialect, resource_type: &str, id: &str) -> Vec<Sql> {
 }
 
 /// The `search_current` row of a resource's new current version.
-pub fn current(dialect: Dialect, resource_type: &str, id: &str, version: i64, last_updated_ms: i64) -> Sql {
+fn current(dialect: Dialect, resource_type: &str, id: &str, version: i64, last_updated_ms: i64) -> Sql {
     let mut binder = Binder::new(dialect);
     let text = format!(
         "INSERT INTO search_current (resource_type, id, version, last_updated) VALUES ({}, {}, {}, {})",
