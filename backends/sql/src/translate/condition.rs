@@ -5,10 +5,10 @@
 //! a number or quantity is its exact value `num` (and the implicit-precision range of the
 //! *search* value decides `eq`, as search.html "Searching numbers" asks).
 
-use fhirgate_engine::resource::format_instant;
-use fhirgate_engine::search::query::{Predicate, Prefix, ReferenceTarget, StringMatch, Token, TokenSystem, UriMatch};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use fhirgate_engine::search::query::{
+    Predicate, Prefix, ReferenceTarget, StringMatch, Token, TokenSystem, UriMatch, approximate_dates,
+    approximate_number,
+};
 
 use super::Unsupported;
 use crate::bind::{Bind, Binder};
@@ -84,7 +84,7 @@ pub(super) fn token(b: &mut Binder, a: &str, token: &Token) -> String {
 /// A date range `[start_at, end_at]` against the search range `[start, end]`.
 fn date(b: &mut Binder, a: &str, prefix: Prefix, start: &str, end: &str) -> String {
     let (start, end) = match prefix {
-        Prefix::Ap => approximately(start, end),
+        Prefix::Ap => approximate_dates(start, end),
         _ => (start.to_owned(), end.to_owned()),
     };
     let (s, e) = (b.text(&start), b.text(&end));
@@ -104,24 +104,6 @@ fn date(b: &mut Binder, a: &str, prefix: Prefix, start: &str, end: &str) -> Stri
     }
 }
 
-/// `[start, end]` widened on both sides by a tenth of the time between it and now (at least a day).
-fn approximately(start: &str, end: &str) -> (String, String) {
-    let (Ok(s), Ok(e)) = (OffsetDateTime::parse(start, &Rfc3339), OffsetDateTime::parse(end, &Rfc3339)) else {
-        return (start.to_owned(), end.to_owned());
-    };
-    let now = OffsetDateTime::now_utc();
-    let distance = if now < s {
-        s - now
-    } else if now > e {
-        now - e
-    } else {
-        time::Duration::ZERO
-    };
-    let margin = (distance / 10_i32).max(time::Duration::DAY);
-    let widen = |t: Option<OffsetDateTime>, fallback: &str| t.map_or_else(|| fallback.to_owned(), format_instant);
-    (widen(s.checked_sub(margin), start), widen(e.checked_add(margin), end))
-}
-
 /// A number's value `num` against the search value and its implicit range `[low, high)`.
 fn number(b: &mut Binder, a: &str, prefix: Prefix, value: &str, low: &str, high: &str) -> Result<String, Unsupported> {
     let parse = |s: &str| {
@@ -138,8 +120,8 @@ fn number(b: &mut Binder, a: &str, prefix: Prefix, value: &str, low: &str, high:
         Prefix::Ge => format!("{n} >= {}", real(v)),
         Prefix::Le => format!("{n} <= {}", real(v)),
         Prefix::Ap => {
-            let margin = (v.abs() / 10.0).max(h - l);
-            format!("({n} >= {} AND {n} <= {})", real(v - margin), real(v + margin))
+            let (low, high) = approximate_number(v, l, h);
+            format!("({n} >= {} AND {n} <= {})", real(low), real(high))
         }
     })
 }

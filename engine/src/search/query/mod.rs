@@ -19,7 +19,7 @@ use crate::outcome::{Issue, IssueType};
 pub use expr::{
     Chain, Clause, Compartment, Has, Predicate, ReferenceTarget, SearchQuery, StringMatch, Token, TokenSystem, UriMatch,
 };
-pub use prefix::Prefix;
+pub use prefix::{Prefix, approximate_dates, approximate_number};
 pub use render::to_query_string;
 pub use result::{Include, ResultParams, SortKey, Summary, Total};
 use value::Problem;
