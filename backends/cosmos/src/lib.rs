@@ -1,1 +1,102 @@
-//! The Cosmos DB store of fhirgate. Placeholder: the store lands with its own issue.
+//! The Cosmos DB store of fhirgate, on Microsoft's Rust SDK (`azure_data_cosmos`).
+//!
+//! The data model, its partitioning and its trade-offs are described in this crate's
+//! `README.md`: one logical partition per store, so every write batch is one transactional
+//! batch; a clock document that orders and serialises batches (exact history order,
+//! serialisable guards); per resource a `current` document (what reads and searches use, with
+//! the index entries flattened for Cosmos SQL) and one immutable document per version.
+
+mod connect;
+mod documents;
+mod error;
+mod history;
+mod read;
+mod search;
+mod write;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use azure_data_cosmos::clients::ContainerClient;
+use fhirgate_engine::search::query::SearchQuery;
+use fhirgate_engine::storage::{
+    Guard, HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
+};
+
+pub use azure_core::credentials::Secret;
+pub use connect::{Auth, CosmosSettings};
+pub use error::Error;
+
+/// A FHIR store in one logical partition of a Cosmos DB container.
+#[derive(Clone)]
+pub struct CosmosStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    container: ContainerClient,
+    /// The partition key value of every document of this store.
+    partition: String,
+    /// Request units spent since the store was opened, in thousandths.
+    charge_milli: AtomicU64,
+    /// Attempts of one write batch when other writers move the clock in between.
+    write_attempts: u32,
+}
+
+impl CosmosStore {
+    /// Request units this store has spent since it was opened.
+    pub fn request_charge_total(&self) -> f64 {
+        self.inner.charge_milli.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    /// Records the request charge of one Cosmos DB call, in the logs (inside the request's span)
+    /// and in the store's running total.
+    fn charged(&self, operation: &'static str, charge: f64) {
+        if charge.is_finite() && charge > 0.0 {
+            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive, finite, small")]
+            self.inner.charge_milli.fetch_add((charge * 1000.0).round() as u64, Ordering::Relaxed);
+        }
+        tracing::debug!(target: "fhirgate::cosmos", operation, request_charge = charge, "cosmos request");
+    }
+}
+
+#[async_trait]
+impl Store for CosmosStore {
+    async fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
+        Ok(read::current(self, resource_type, id).await?.map(|c| c.into_version()).transpose()?)
+    }
+
+    async fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
+        Ok(read::version(self, resource_type, id, version).await?.map(|v| v.to_version()).transpose()?)
+    }
+
+    async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError> {
+        Ok(read::version(self, resource_type, id, version).await?.map(|v| v.index))
+    }
+
+    async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {
+        Ok(write::transact(self, writes, guards).await?)
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        Ok(history::page(self, query).await?)
+    }
+
+    async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError> {
+        Ok(search::search(self, query, limit).await?)
+    }
+
+    async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError> {
+        Ok(search::count(self, query).await?)
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        read::clock(self).await?;
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "cosmos"
+    }
+}

@@ -1,0 +1,243 @@
+//! Connecting to an account: the credential (account key or Entra ID), the SDK's retry policy
+//! for throttling, and the database and container (created on first start when allowed,
+//! otherwise checked, with what is missing explained).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_data_cosmos::models::ContainerProperties;
+use azure_data_cosmos::options::{OperationOptionsBuilder, Region, ThrottlingRetryOptionsBuilder};
+use azure_data_cosmos::{AccountEndpoint, AccountReference, CosmosClient, CosmosClientBuilder, RoutingStrategy};
+use azure_identity::{
+    ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential,
+};
+
+use crate::error::Error;
+use crate::{CosmosStore, Inner};
+
+/// How the store authenticates to Cosmos DB.
+#[derive(Clone)]
+pub enum Auth {
+    /// The account's primary or secondary key.
+    Key(Secret),
+    /// The Azure managed identity of the host; `client_id` picks a user-assigned identity.
+    ManagedIdentity { client_id: Option<String> },
+    /// Kubernetes workload identity (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
+    /// `AZURE_FEDERATED_TOKEN_FILE`, as the webhook sets them).
+    WorkloadIdentity,
+    /// A service principal with a client secret.
+    ClientSecret { tenant_id: String, client_id: String, secret: Secret },
+    /// The developer's own sign-in (Azure CLI / Azure Developer CLI).
+    DeveloperTools,
+    /// The SDK's in-process emulator (tests only; built with the `emulator` feature), with the
+    /// SDK's fault injection rules.
+    #[cfg(feature = "emulator")]
+    Emulator {
+        client: Arc<azure_data_cosmos_driver::in_memory_emulator::InMemoryEmulatorHttpClient>,
+        faults: Vec<Arc<azure_data_cosmos_driver::fault_injection::FaultInjectionRule>>,
+    },
+}
+
+impl fmt::Debug for Auth {
+    // Secrets never reach a log: only the kind of credential is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Key(_) => "Key(***)",
+            Self::ManagedIdentity { .. } => "ManagedIdentity",
+            Self::WorkloadIdentity => "WorkloadIdentity",
+            Self::ClientSecret { .. } => "ClientSecret(***)",
+            Self::DeveloperTools => "DeveloperTools",
+            #[cfg(feature = "emulator")]
+            Self::Emulator { .. } => "Emulator",
+        })
+    }
+}
+
+/// Everything needed to open a Cosmos store.
+#[derive(Debug, Clone)]
+pub struct CosmosSettings {
+    /// The account endpoint, `https://ACCOUNT.documents.azure.com:443/`.
+    pub endpoint: String,
+    pub auth: Auth,
+    pub database: String,
+    pub container: String,
+    /// The partition key value of this store's documents (several stores may share a container).
+    pub partition: String,
+    /// Create the database and the container if they do not exist (needs control-plane rights).
+    pub create_if_missing: bool,
+    /// Throttled (429) requests are retried after the server's `Retry-After`, at most this many
+    /// times...
+    pub throttle_retries: u32,
+    /// ...and for at most this long in all; then the request fails with 503 and `Retry-After`.
+    pub throttle_max_wait: Duration,
+    /// Attempts of one write batch when concurrent writers move the store's clock in between.
+    pub write_attempts: u32,
+}
+
+impl CosmosSettings {
+    /// Settings with the defaults: database `fhir`, container `resources`, partition `fhir`,
+    /// created if missing, 9 throttle retries within 30 s, 50 write attempts.
+    pub fn new(endpoint: impl Into<String>, auth: Auth) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            auth,
+            database: "fhir".to_owned(),
+            container: "resources".to_owned(),
+            partition: "fhir".to_owned(),
+            create_if_missing: true,
+            throttle_retries: 9,
+            throttle_max_wait: Duration::from_secs(30),
+            write_attempts: 50,
+        }
+    }
+
+    /// Settings for a fresh in-process emulator account (tests; builds without the `emulator`
+    /// feature, such as the production binary, refuse).
+    #[cfg(not(feature = "emulator"))]
+    pub fn emulator() -> Result<Self, Error> {
+        Err(Error::Config("this build has no in-process Cosmos DB emulator (a test-only feature)".to_owned()))
+    }
+
+    /// Settings for a fresh in-process emulator account (tests).
+    #[cfg(feature = "emulator")]
+    pub fn emulator() -> Result<Self, Error> {
+        use azure_data_cosmos_driver::in_memory_emulator::{
+            InMemoryEmulatorHttpClient, VirtualAccountConfig, VirtualRegion,
+        };
+        let endpoint = "https://eastus.emulator.local";
+        let url = endpoint.parse().map_err(|e| Error::Config(format!("emulator endpoint: {e}")))?;
+        let config = VirtualAccountConfig::new(vec![VirtualRegion::new("East US", url)])
+            .map_err(|e| Error::Config(format!("emulator: {e}")))?;
+        let client = Arc::new(InMemoryEmulatorHttpClient::new(config));
+        Ok(Self::new(endpoint, Auth::Emulator { client, faults: Vec::new() }))
+    }
+
+    /// Settings for a fresh in-process emulator account whose requests go through `faults`
+    /// (resilience tests).
+    #[cfg(feature = "emulator")]
+    pub fn emulator_with_faults(
+        faults: Vec<Arc<azure_data_cosmos_driver::fault_injection::FaultInjectionRule>>,
+    ) -> Result<Self, Error> {
+        let mut settings = Self::emulator()?;
+        if let Auth::Emulator { faults: rules, .. } = &mut settings.auth {
+            *rules = faults;
+        }
+        Ok(settings)
+    }
+}
+
+impl CosmosStore {
+    /// Connects, and creates or checks the database and container.
+    pub async fn connect(settings: &CosmosSettings) -> Result<Self, Error> {
+        let client = client(settings).await?;
+        if settings.create_if_missing {
+            create(&client, settings).await?;
+        }
+        let container = client
+            .database_client(settings.database.as_str())
+            .container_client(settings.container.as_str(), None)
+            .await
+            .map_err(|e| missing(e.into(), settings))?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                container,
+                partition: settings.partition.clone(),
+                charge_milli: AtomicU64::new(0),
+                write_attempts: settings.write_attempts.max(1),
+            }),
+        };
+        // A first read proves the credential and the container (and names what is missing).
+        crate::read::clock(&store).await.map_err(|e| missing(e, settings))?;
+        Ok(store)
+    }
+}
+
+/// The client, with its credential and throttling retry policy.
+async fn client(settings: &CosmosSettings) -> Result<CosmosClient, Error> {
+    let endpoint: AccountEndpoint = settings
+        .endpoint
+        .parse()
+        .map_err(|e| Error::Config(format!("Cosmos DB endpoint `{}`: {e}", settings.endpoint)))?;
+    let credential = |e: azure_core::Error| Error::Config(format!("Cosmos DB credential ({:?}): {e}", settings.auth));
+    let account = match &settings.auth {
+        Auth::Key(key) => AccountReference::with_authentication_key(endpoint, key.clone()),
+        #[cfg(feature = "emulator")]
+        Auth::Emulator { .. } => AccountReference::with_authentication_key(endpoint, Secret::new("dGVzdGtleQ==")),
+        Auth::ManagedIdentity { client_id } => {
+            let options = ManagedIdentityCredentialOptions {
+                user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                ..Default::default()
+            };
+            let c: Arc<dyn TokenCredential> = ManagedIdentityCredential::new(Some(options)).map_err(credential)?;
+            AccountReference::with_credential(endpoint, c)
+        }
+        Auth::WorkloadIdentity => {
+            let c: Arc<dyn TokenCredential> = WorkloadIdentityCredential::new(None).map_err(credential)?;
+            AccountReference::with_credential(endpoint, c)
+        }
+        Auth::ClientSecret { tenant_id, client_id, secret } => {
+            let c: Arc<dyn TokenCredential> =
+                ClientSecretCredential::new(tenant_id, client_id.clone(), secret.clone(), None).map_err(credential)?;
+            AccountReference::with_credential(endpoint, c)
+        }
+        Auth::DeveloperTools => {
+            let c: Arc<dyn TokenCredential> = DeveloperToolsCredential::new(None).map_err(credential)?;
+            AccountReference::with_credential(endpoint, c)
+        }
+    };
+    let throttling = ThrottlingRetryOptionsBuilder::new()
+        .with_max_retry_count(settings.throttle_retries)
+        .with_max_retry_wait_time(settings.throttle_max_wait)
+        .build();
+    let mut builder = CosmosClientBuilder::new().with_default_operation_options(
+        OperationOptionsBuilder::new().with_throttling_retry_options(throttling).build(),
+    );
+    #[cfg(feature = "emulator")]
+    if let Auth::Emulator { client, .. } = &settings.auth {
+        let runtime = match &settings.auth {
+            Auth::Emulator { faults, .. } if !faults.is_empty() => {
+                client.runtime_builder_with_fault_rules(faults.clone())
+            }
+            _ => client.runtime_builder(),
+        };
+        builder = builder.with_runtime(azure_data_cosmos::CosmosRuntimeBuilder::from(runtime).build().await?);
+    }
+    Ok(builder.build(account, RoutingStrategy::PreferredRegions(Vec::<Region>::new())).await?)
+}
+
+/// Creates the database and the container (partition key `/pk`) unless they exist.
+async fn create(client: &CosmosClient, settings: &CosmosSettings) -> Result<(), Error> {
+    let exists = |e: azure_data_cosmos::CosmosError| {
+        if e.status().is_conflict() { Ok(()) } else { Err(Error::from(e)) }
+    };
+    client.create_database(&settings.database, None).await.map(drop).or_else(exists)?;
+    let properties = ContainerProperties::new(settings.container.clone(), "/pk".into());
+    client
+        .database_client(settings.database.as_str())
+        .create_container(properties, None)
+        .await
+        .map(drop)
+        .or_else(exists)?;
+    tracing::info!(database = %settings.database, container = %settings.container, "Cosmos DB database and container ready");
+    Ok(())
+}
+
+/// A 404 on opening explained: which database or container is missing, and how to fix it.
+fn missing(error: Error, settings: &CosmosSettings) -> Error {
+    match error.status() {
+        Some(404) => Error::Missing(format!(
+            "Cosmos DB database `{}` or container `{}` does not exist at {}: create the container with partition key \
+             path `/pk`, or set `store.cosmos.create_if_missing = true` for a principal allowed to create it",
+            settings.database, settings.container, settings.endpoint
+        )),
+        Some(401 | 403) => Error::Config(format!(
+            "Cosmos DB refused the credential ({:?}) at {}: {error}",
+            settings.auth, settings.endpoint
+        )),
+        _ => error,
+    }
+}

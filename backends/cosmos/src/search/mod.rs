@@ -1,0 +1,380 @@
+//! Search (<https://hl7.org/fhir/R4/search.html>) in Cosmos SQL over the current documents.
+//!
+//! Each clause is a condition on the current document `c` (alternatives joined by `OR`, clauses
+//! by `AND`); a value is `EXISTS(SELECT VALUE x FROM x IN c.x WHERE x.p = @p AND ...)` over the
+//! flattened index entries. Cosmos SQL cannot join two documents, so a chain or a `_has` first
+//! runs its inner search (itself translated the same way, to any depth) and passes the keys it
+//! found as one array parameter: no level is capped (the total is bounded by the engine's
+//! `search_max_results` for the outer search, not per level). Without `_sort` the matches come
+//! ordered by `c.key` (`Type/id`) with `TOP limit`; with `_sort`, the store reads every match's
+//! sort keys (`c.sk`, computed at write time) and sorts them itself.
+
+mod condition;
+
+use std::cmp::Ordering;
+
+use azure_data_cosmos::Query;
+use fhirgate_engine::definitions::{Definitions, SearchParamType};
+use fhirgate_engine::search::query::{Clause, Compartment, Predicate, SearchQuery};
+use fhirgate_engine::storage::SearchMatch;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::CosmosStore;
+use crate::documents::compare;
+use crate::error::Error;
+use crate::read;
+
+/// The matches of `query`, sorted, at most `limit`.
+pub(crate) async fn search(store: &CosmosStore, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, Error> {
+    let mut t = Translator::new(store, query);
+    let filter = t.filter(query).await?;
+    if query.result.sort.is_empty() {
+        let limit = t.params.number_u(limit);
+        let text = format!("SELECT TOP {limit} c.t, c.rid, c.v FROM c WHERE {filter} ORDER BY c.key");
+        let rows: Vec<Row> = read::query(store, "search", t.params.query(text)?).await?;
+        return Ok(rows.into_iter().map(Row::into_match).collect());
+    }
+    let keys = sort_keys(&t, query)?;
+    let text = format!("SELECT c.t, c.rid, c.v, c.lu, c.sk FROM c WHERE {filter}");
+    let mut rows: Vec<Row> = read::query(store, "search", t.params.query(text)?).await?;
+    rows.sort_by(|a, b| {
+        keys.iter().map(|k| k.compare(a, b)).find(|o| o.is_ne()).unwrap_or_else(|| (&a.t, &a.rid).cmp(&(&b.t, &b.rid)))
+    });
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(rows.into_iter().map(Row::into_match).collect())
+}
+
+/// How many resources match `query`.
+pub(crate) async fn count(store: &CosmosStore, query: &SearchQuery) -> Result<u64, Error> {
+    let mut t = Translator::new(store, query);
+    let filter = t.filter(query).await?;
+    let text = format!("SELECT VALUE COUNT(1) FROM c WHERE {filter}");
+    let counts: Vec<u64> = read::query(store, "search count", t.params.query(text)?).await?;
+    Ok(counts.first().copied().unwrap_or(0))
+}
+
+/// A matched current document, with what sorting needs.
+#[derive(Deserialize)]
+struct Row {
+    t: String,
+    rid: String,
+    v: u64,
+    #[serde(default)]
+    lu: i64,
+    #[serde(default)]
+    sk: Map<String, Value>,
+}
+
+impl Row {
+    fn into_match(self) -> SearchMatch {
+        SearchMatch { resource_type: self.t, id: self.rid, version: self.v }
+    }
+}
+
+/// One `_sort` key.
+struct SortKey {
+    param: String,
+    descending: bool,
+}
+
+impl SortKey {
+    /// Orders two rows by this key; rows without a value come last either way.
+    fn compare(&self, a: &Row, b: &Row) -> Ordering {
+        let value = |r: &Row| -> Option<Value> {
+            match self.param.as_str() {
+                "_id" => Some(json!(r.rid)),
+                "_lastUpdated" => Some(json!(r.lu)),
+                p => r.sk.get(p).and_then(|k| k.get(usize::from(self.descending))).cloned(),
+            }
+        };
+        match (value(a), value(b)) {
+            (Some(x), Some(y)) if self.descending => compare(&y, &x),
+            (Some(x), Some(y)) => compare(&x, &y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+    }
+}
+
+/// The sort keys of `query`, refusing those no store can sort by.
+fn sort_keys(t: &Translator<'_>, query: &SearchQuery) -> Result<Vec<SortKey>, Error> {
+    query
+        .result
+        .sort
+        .iter()
+        .map(|key| {
+            if !matches!(key.param.as_str(), "_id" | "_lastUpdated") {
+                let kind = t.kind(&key.param, &t.types)?;
+                if matches!(kind, SearchParamType::Composite | SearchParamType::Special) {
+                    return Err(Error::Unsupported(format!(
+                        "cannot sort by `{}` ({} parameter)",
+                        key.param,
+                        kind.code()
+                    )));
+                }
+            }
+            Ok(SortKey { param: key.param.clone(), descending: key.descending })
+        })
+        .collect()
+}
+
+/// The parameters of one query (`@p1`, `@p2`...).
+#[derive(Default)]
+pub(crate) struct Params {
+    values: Vec<(String, Value)>,
+}
+
+impl Params {
+    fn bind(&mut self, value: Value) -> String {
+        let name = format!("@p{}", self.values.len() + 1);
+        self.values.push((name.clone(), value));
+        name
+    }
+
+    fn text(&mut self, value: &str) -> String {
+        self.bind(Value::String(value.to_owned()))
+    }
+
+    fn list(&mut self, values: &[String]) -> String {
+        self.bind(json!(values))
+    }
+
+    fn number(&mut self, value: f64) -> String {
+        self.bind(json!(value))
+    }
+
+    fn number_u(&mut self, value: u32) -> String {
+        self.bind(json!(value))
+    }
+
+    fn query(&self, text: String) -> Result<Query, Error> {
+        Ok(self.values.iter().try_fold(Query::from(text), |q, (name, value)| q.with_parameter(name.clone(), value))?)
+    }
+}
+
+/// Builds one query; chains and `_has` run their inner searches through the store.
+struct Translator<'a> {
+    store: &'a CosmosStore,
+    params: Params,
+    defs: &'static Definitions,
+    /// The types searched (empty for a search of all types).
+    types: Vec<String>,
+}
+
+impl<'a> Translator<'a> {
+    fn new(store: &'a CosmosStore, query: &SearchQuery) -> Self {
+        let types = match &query.resource_type {
+            Some(t) => vec![t.clone()],
+            None => query.result.types.clone(),
+        };
+        Self { store, params: Params::default(), defs: Definitions::r4(), types }
+    }
+
+    /// The type of parameter `code` on the first of `types` that has it (or on every resource).
+    fn kind(&self, code: &str, types: &[String]) -> Result<SearchParamType, Error> {
+        types
+            .iter()
+            .map(String::as_str)
+            .chain(["Resource", "Parameters"])
+            .find_map(|t| self.defs.search_param(t, code))
+            .map(|p| p.kind)
+            .ok_or_else(|| Error::Unsupported(format!("unknown search parameter `{code}`")))
+    }
+
+    /// The `WHERE` condition on the current document `c`.
+    async fn filter(&mut self, query: &SearchQuery) -> Result<String, Error> {
+        let mut conditions = vec!["c.k = 'c'".to_owned(), "c.del = false".to_owned()];
+        if !self.types.is_empty() {
+            let types = self.types.clone();
+            conditions.push(format!("ARRAY_CONTAINS({}, c.t)", self.params.list(&types)));
+        }
+        if let Some(compartment) = &query.compartment {
+            conditions.push(self.compartment(compartment).await?);
+        }
+        let types = self.types.clone();
+        for clause in &query.clauses {
+            conditions.push(self.clause(clause, &types).await?);
+        }
+        Ok(conditions.join(" AND "))
+    }
+
+    /// Membership of `c` in a compartment: the owner itself, or a resource whose compartment
+    /// parameters refer to the owner.
+    async fn compartment(&mut self, c: &Compartment) -> Result<String, Error> {
+        let mut sub = Params::default();
+        let (owner_type, owner_id) = (sub.text(&c.resource_type), sub.text(&c.id));
+        let mut members = Vec::new();
+        for (resource_type, params) in &c.params {
+            members.push(format!("(c.t = {} AND ARRAY_CONTAINS({}, x.p))", sub.text(resource_type), sub.list(params)));
+        }
+        let mut alternatives =
+            vec![format!("(c.t = {} AND c.rid = {})", self.params.text(&c.resource_type), self.params.text(&c.id))];
+        if !members.is_empty() {
+            let condition =
+                format!("x.k = 'r' AND x.rt = {owner_type} AND x.ri = {owner_id} AND ({})", members.join(" OR "));
+            let keys = self.keys(sub, "c.key", " JOIN x IN c.x", &condition, &[]).await?;
+            alternatives.push(format!("ARRAY_CONTAINS({}, c.key)", self.params.bind(json!(keys))));
+        }
+        Ok(format!("({})", alternatives.join(" OR ")))
+    }
+
+    /// One clause on `c`, whose types are `types`.
+    async fn clause(&mut self, clause: &Clause, types: &[String]) -> Result<String, Error> {
+        let mut alternatives = Vec::with_capacity(clause.alternatives.len());
+        for predicate in &clause.alternatives {
+            alternatives.push(self.predicate(&clause.param, predicate, types).await?);
+        }
+        Ok(format!("({})", alternatives.join(" OR ")))
+    }
+
+    /// Whether (or, negated, whether not) `c` has an entry of parameter `param` of one of
+    /// `kinds` meeting `condition` (on the entry `x`, with its parameters in `sub`): the keys of
+    /// the resources of `types` that have one, found first, then tested on `c`.
+    async fn exists(
+        &mut self,
+        negate: bool,
+        param: &str,
+        kinds: &[&str],
+        mut sub: Params,
+        condition: &str,
+        types: &[String],
+    ) -> Result<String, Error> {
+        let p = sub.text(param);
+        let kinds = kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+        let condition = format!("x.p = {p} AND x.k IN ({kinds}) AND {condition}");
+        let keys = self.keys(sub, "c.key", " JOIN x IN c.x", &condition, types).await?;
+        let not = if negate { "NOT " } else { "" };
+        Ok(format!("{not}ARRAY_CONTAINS({}, c.key)", self.params.bind(json!(keys))))
+    }
+
+    /// Runs `SELECT VALUE {select} FROM c{join} WHERE` (current, not deleted, of `types`, and
+    /// `condition`): the distinct values found, sorted.
+    async fn keys(
+        &mut self,
+        mut sub: Params,
+        select: &str,
+        join: &str,
+        condition: &str,
+        types: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let mut text = format!("SELECT VALUE {select} FROM c{join} WHERE c.k = 'c' AND c.del = false");
+        if !types.is_empty() {
+            text.push_str(&format!(" AND ARRAY_CONTAINS({}, c.t)", sub.list(types)));
+        }
+        text.push_str(&format!(" AND {condition}"));
+        let keys: Vec<String> = read::query(self.store, "search clause", sub.query(text)?).await?;
+        Ok(keys.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect())
+    }
+
+    fn predicate<'s>(
+        &'s mut self,
+        param: &'s str,
+        predicate: &'s Predicate,
+        types: &'s [String],
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, Error>> + Send + 's>> {
+        Box::pin(async move {
+            let mut sub = Params::default();
+            match predicate {
+                Predicate::Missing(missing) => {
+                    let kinds = kinds(self.kind(param, types)?)?;
+                    self.exists(*missing, param, kinds, sub, "true", types).await
+                }
+                Predicate::Token { not, token } => {
+                    let c = condition::token(&mut sub, "x", token);
+                    self.exists(*not, param, &["t"], sub, &c, types).await
+                }
+                Predicate::TokenText(text) => {
+                    let c = format!("STARTSWITH(x.tx, {})", sub.text(text));
+                    self.exists(false, param, &["t"], sub, &c, types).await
+                }
+                Predicate::OfType { type_system, type_code, value } => {
+                    let c = format!(
+                        "x.sy = {} AND x.co = {} AND x.v = {}",
+                        sub.text(type_system),
+                        sub.text(type_code),
+                        sub.text(value)
+                    );
+                    self.exists(false, param, &["o"], sub, &c, types).await
+                }
+                Predicate::ReferenceIdentifier(token) => {
+                    let c = condition::token(&mut sub, "x", token);
+                    self.exists(false, param, &["i"], sub, &c, types).await
+                }
+                Predicate::Chain(chain) => {
+                    // The resources at the other end that match, then the references to them.
+                    let (condition, p) = self.inner(&chain.target_types, &chain.next).await?;
+                    let targets = self.keys(p, "c.key", "", &condition, &chain.target_types).await?;
+                    let c = format!("ARRAY_CONTAINS({}, CONCAT(x.rt, '/', x.ri))", sub.bind(json!(targets)));
+                    self.exists(false, param, &["r"], sub, &c, types).await
+                }
+                Predicate::Has(has) => {
+                    // The referring resources that match, then what their reference points to.
+                    let source = std::slice::from_ref(&has.resource_type);
+                    let (condition, mut p) = self.inner(source, &has.next).await?;
+                    let reference = p.text(&has.reference_param);
+                    let condition = format!("y.p = {reference} AND y.k = 'r' AND IS_DEFINED(y.ri) AND {condition}");
+                    let targets = self.keys(p, "CONCAT(y.rt, '/', y.ri)", " JOIN y IN c.x", &condition, source).await?;
+                    Ok(format!("ARRAY_CONTAINS({}, c.key)", self.params.bind(json!(targets))))
+                }
+                Predicate::Composite { components, values } => {
+                    if components.len() != values.len() || values.is_empty() {
+                        return Err(Error::Unsupported(format!("composite `{param}` needs one value per component")));
+                    }
+                    let mut conditions = Vec::new();
+                    for (n, value) in values.iter().enumerate() {
+                        conditions.push(condition::value(&mut sub, &format!("x.cs[{n}]"), value)?);
+                    }
+                    self.exists(false, param, &["c"], sub, &conditions.join(" AND "), types).await
+                }
+                Predicate::Unsupported(message) => Err(Error::Unsupported(message.clone())),
+                value => {
+                    let kinds = kinds(value_kind(value)?)?;
+                    let c = condition::value(&mut sub, "x", value)?;
+                    self.exists(false, param, kinds, sub, &c, types).await
+                }
+            }
+        })
+    }
+
+    /// The condition on `c` (and its parameters) of the inner clause of a chain or `_has`, on
+    /// resources of `types`.
+    async fn inner(&mut self, types: &[String], clause: &Clause) -> Result<(String, Params), Error> {
+        let mut inner =
+            Translator { store: self.store, params: Params::default(), defs: self.defs, types: types.to_vec() };
+        let condition = inner.clause(clause, types).await?;
+        Ok((condition, inner.params))
+    }
+}
+
+/// The entry kinds (see `documents::flatten`) a parameter type's values are stored as, the same
+/// sets the relational stores keep in one table per type.
+fn kinds(kind: SearchParamType) -> Result<&'static [&'static str], Error> {
+    Ok(match kind {
+        SearchParamType::String => &["s"],
+        SearchParamType::Token => &["t", "o", "i"],
+        SearchParamType::Reference => &["r"],
+        SearchParamType::Date => &["d"],
+        SearchParamType::Number => &["n"],
+        SearchParamType::Quantity => &["q"],
+        SearchParamType::Uri => &["u"],
+        SearchParamType::Composite => &["c"],
+        SearchParamType::Special => {
+            return Err(Error::Unsupported("special search parameters are not supported".into()));
+        }
+    })
+}
+
+/// The parameter type a plain value predicate searches.
+fn value_kind(predicate: &Predicate) -> Result<SearchParamType, Error> {
+    Ok(match predicate {
+        Predicate::String { .. } => SearchParamType::String,
+        Predicate::Reference(_) => SearchParamType::Reference,
+        Predicate::Date { .. } => SearchParamType::Date,
+        Predicate::Number { .. } => SearchParamType::Number,
+        Predicate::Quantity { .. } => SearchParamType::Quantity,
+        Predicate::Uri { .. } => SearchParamType::Uri,
+        other => return Err(Error::Unsupported(format!("cannot search {other:?} here"))),
+    })
+}
