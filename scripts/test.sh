@@ -26,4 +26,6 @@ status=0
 cargo test --workspace --locked --no-fail-fast "$@" -- --show-output || status=$?
 echo "== the end-to-end tests again, with the gateway on PostgreSQL =="
 FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output --include-ignored || status=$?
+echo "== the end-to-end tests again, with the gateway on Cosmos DB (the SDK's in-process emulator) =="
+FHIRGATE_E2E_STORE=cosmos cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
 exit "$status"

@@ -55,6 +55,35 @@ pub struct StoreConfig {
     /// PostgreSQL: a file holding the password (trailing newline ignored), so it stays out of
     /// the URL, this file and the logs.
     pub password_file: Option<PathBuf>,
+    /// Cosmos DB (store URL `cosmos:https://ACCOUNT.documents.azure.com:443/`).
+    pub cosmos: CosmosConfig,
+}
+
+/// The Cosmos DB store: how it authenticates and where its documents live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CosmosConfig {
+    /// `key` (account key from `key_file`), `managed-identity`, `workload-identity`,
+    /// `client-secret` (with `tenant_id`, `client_id`, `client_secret_file`) or `developer-tools`.
+    pub auth: String,
+    /// A file holding the account key (trailing newline ignored).
+    pub key_file: Option<PathBuf>,
+    /// Entra ID tenant, for `client-secret`.
+    pub tenant_id: Option<String>,
+    /// Application (client) id: for `client-secret`, or a user-assigned managed identity.
+    pub client_id: Option<String>,
+    /// A file holding the client secret, for `client-secret`.
+    pub client_secret_file: Option<PathBuf>,
+    pub database: String,
+    pub container: String,
+    /// Partition key value of this store's documents (several stores may share a container).
+    pub partition: String,
+    /// Create the database and container on first start (needs control-plane rights).
+    pub create_if_missing: bool,
+    /// Throttled (429) requests are retried after the server's `Retry-After` at most this often...
+    pub throttle_retries: u32,
+    /// ...and for at most this long in all, then answered 503 with `Retry-After`.
+    pub throttle_max_wait_seconds: u64,
 }
 
 /// FHIR behaviour choices.
@@ -173,6 +202,25 @@ impl Default for StoreConfig {
             pool_size: 10,
             statement_timeout_seconds: 30,
             password_file: None,
+            cosmos: CosmosConfig::default(),
+        }
+    }
+}
+
+impl Default for CosmosConfig {
+    fn default() -> Self {
+        Self {
+            auth: "managed-identity".to_owned(),
+            key_file: None,
+            tenant_id: None,
+            client_id: None,
+            client_secret_file: None,
+            database: "fhir".to_owned(),
+            container: "resources".to_owned(),
+            partition: "fhir".to_owned(),
+            create_if_missing: false,
+            throttle_retries: 9,
+            throttle_max_wait_seconds: 30,
         }
     }
 }
@@ -280,6 +328,21 @@ impl Config {
                     self.store.statement_timeout_seconds = parsed(name, value)?
                 }
                 "FHIRGATE_STORE_PASSWORD_FILE" => self.store.password_file = Some(PathBuf::from(value)),
+                "FHIRGATE_COSMOS_AUTH" => self.store.cosmos.auth = value.clone(),
+                "FHIRGATE_COSMOS_KEY_FILE" => self.store.cosmos.key_file = Some(PathBuf::from(value)),
+                "FHIRGATE_COSMOS_TENANT_ID" => self.store.cosmos.tenant_id = Some(value.clone()),
+                "FHIRGATE_COSMOS_CLIENT_ID" => self.store.cosmos.client_id = Some(value.clone()),
+                "FHIRGATE_COSMOS_CLIENT_SECRET_FILE" => {
+                    self.store.cosmos.client_secret_file = Some(PathBuf::from(value))
+                }
+                "FHIRGATE_COSMOS_DATABASE" => self.store.cosmos.database = value.clone(),
+                "FHIRGATE_COSMOS_CONTAINER" => self.store.cosmos.container = value.clone(),
+                "FHIRGATE_COSMOS_PARTITION" => self.store.cosmos.partition = value.clone(),
+                "FHIRGATE_COSMOS_CREATE_IF_MISSING" => self.store.cosmos.create_if_missing = parsed(name, value)?,
+                "FHIRGATE_COSMOS_THROTTLE_RETRIES" => self.store.cosmos.throttle_retries = parsed(name, value)?,
+                "FHIRGATE_COSMOS_THROTTLE_MAX_WAIT_SECONDS" => {
+                    self.store.cosmos.throttle_max_wait_seconds = parsed(name, value)?
+                }
                 "FHIRGATE_UPDATE_CREATE" => self.fhir.update_create = parsed(name, value)?,
                 "FHIRGATE_VERSION_UNCHANGED_UPDATES" => self.fhir.version_unchanged_updates = parsed(name, value)?,
                 "FHIRGATE_DEFAULT_PAGE_SIZE" => self.fhir.default_page_size = parsed(name, value)?,

@@ -38,7 +38,18 @@ pub fn binary() -> TestResult<PathBuf> {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let workspace = manifest_dir().join("..");
             let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "fhirgate", "--bin", "fhirgate"])
+                // With the in-process Cosmos DB emulator, as every test build of the workspace
+                // has it (so this build reuses theirs): `FHIRGATE_E2E_STORE=cosmos` needs it.
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "fhirgate",
+                    "--bin",
+                    "fhirgate",
+                    "--features",
+                    "fhirgate-cosmos/emulator",
+                ])
                 .current_dir(&workspace)
                 .status()
                 .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -69,11 +80,18 @@ pub fn temp_dir(name: &str) -> TestResult<PathBuf> {
     Ok(dir)
 }
 
-/// The store the end-to-end tests run the gateway on: `sqlite` (default) or `postgres`
+/// The store the end-to-end tests run the gateway on: `sqlite` (default), `postgres`
 /// (`FHIRGATE_E2E_STORE=postgres`, with `FHIRGATE_TEST_POSTGRES_URL` naming a server, as
-/// `scripts/with-postgres.sh` provides).
+/// `scripts/with-postgres.sh` provides) or `cosmos` (the SDK's in-process Cosmos DB emulator, one
+/// fresh account per server process).
 pub fn backend() -> String {
     std::env::var("FHIRGATE_E2E_STORE").unwrap_or_else(|_| "sqlite".into())
+}
+
+/// Whether a restarted server finds its data again: not on the in-process Cosmos DB emulator,
+/// whose account lives and dies with the server process.
+pub fn store_outlives_the_server() -> bool {
+    backend() != "cosmos"
 }
 
 /// The PostgreSQL store URL for a data directory: one database per directory, created on first
@@ -161,8 +179,16 @@ impl Server {
         for (k, v) in env {
             command.env(k, v);
         }
-        if backend() == "postgres" && !env.iter().any(|(k, _)| *k == "FHIRGATE_STORE") {
-            command.env("FHIRGATE_STORE", postgres_store_for(data_dir)?);
+        if !env.iter().any(|(k, _)| *k == "FHIRGATE_STORE") {
+            match backend().as_str() {
+                "postgres" => {
+                    command.env("FHIRGATE_STORE", postgres_store_for(data_dir)?);
+                }
+                "cosmos" => {
+                    command.env("FHIRGATE_STORE", "cosmos:emulator");
+                }
+                _ => {}
+            }
         }
         let child = command.spawn()?;
         let agent = ureq::Agent::config_builder()
