@@ -7,7 +7,11 @@
 #   bench/run.sh --scenarios 1,4 --store sqlite --patients 100 [-- extra fhirgate-bench suite flags]
 #
 # Extra flags, e.g.: --duration 10 --warmup 2 --clients 16 --rate 5000
-#                    --env-a off.env --env-b on.env (scenario 7) --bearer T | --token-command CMD
+#                    --env-a bench/env/auth-off.env --env-b bench/env/auth-on.env (scenario 7)
+#                    --bearer T | --token-command CMD
+# Authentication and Cedar are on (the server's default, and what the targets are stated for):
+# unless --bearer or --token-command is given, every request carries a globalAdmin token that the
+# started server's local issuer signed (`fhirgate token`, run after each start).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,8 +77,17 @@ case "$store" in
     *) echo "run.sh: --store sqlite or postgres" >&2; exit 2 ;;
 esac
 
+token_args=()
+case " $* " in
+    *" --bearer"*|*" --token-command"*) ;;
+    # FHIRGATE_AUTH_ENABLED=true: the token is also minted (and sent, and ignored) when the
+    # server's environment turns authentication off, so both sides of scenario 7 send the same
+    # requests.
+    *) token_args=(--token-command "FHIRGATE_AUTH_ENABLED=true '$bin/fhirgate' token --role globalAdmin --ttl-seconds 86400") ;;
+esac
+
 "$bin/fhirgate-bench" suite \
     --server-bin "$bin/fhirgate" --data-dir "$data" "${store_args[@]}" --env-file "$data/server.env" \
     --bundles "$bundles" --dataset "$data/dataset.json" \
     --scenarios "$scenarios" --store-label "$store" --store-settings "$settings" \
-    --out bench/results "$@"
+    --out bench/results "${token_args[@]}" "$@"
