@@ -4,10 +4,17 @@
 # a throwaway PostgreSQL through scripts/with-postgres.sh), loads the patients (scenario 3), runs
 # the chosen scenarios and writes bench/results/<date>-s<N>-<store>.json and <date>-<store>.md.
 #
-#   bench/run.sh --scenarios 1,4 --store sqlite --patients 100 [-- extra fhirgate-bench suite flags]
+#   bench/run.sh --scenarios 1,4 --store sqlite --patients 100 [--env FILE] [-- extra fhirgate-bench suite flags]
+#
+# --env FILE: KEY=VALUE lines added to the server's environment for the whole run, e.g.
+# bench/env/auth-off.env to measure scenarios 1-6 without authentication.
 #
 # Extra flags, e.g.: --duration 10 --warmup 2 --clients 16 --rate 5000
-#                    --env-a off.env --env-b on.env (scenario 7) --bearer T | --token-command CMD
+#                    --env-a bench/env/auth-off.env --env-b bench/env/auth-on.env (scenario 7)
+#                    --bearer T | --token-command CMD
+# Authentication and Cedar are on (the server's default, and what the targets are stated for):
+# unless --bearer or --token-command is given, every request carries a globalAdmin token that the
+# started server's local issuer signed (`fhirgate token`, run after each start).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,20 +22,22 @@ scenarios="1,2,3,4,5,6"
 store="sqlite"
 patients=100
 seed=42
+extra_env=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --scenarios) scenarios="$2"; shift 2 ;;
         --store) store="$2"; shift 2 ;;
         --patients) patients="$2"; shift 2 ;;
         --seed) seed="$2"; shift 2 ;;
+        --env) extra_env="$(realpath "$2")"; shift 2 ;;
         --) shift; break ;;
-        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7] [--store sqlite|postgres] [--patients N] [--seed S] [-- suite flags]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7] [--store sqlite|postgres] [--patients N] [--seed S] [--env FILE] [-- suite flags]" >&2; exit 2 ;;
     esac
 done
 
 if [ "$store" = postgres ] && [ -z "${FHIRGATE_TEST_POSTGRES_URL:-}" ]; then
     exec bash scripts/with-postgres.sh bash bench/run.sh --scenarios "$scenarios" --store postgres \
-        --patients "$patients" --seed "$seed" -- "$@"
+        --patients "$patients" --seed "$seed" ${extra_env:+--env "$extra_env"} -- "$@"
 fi
 
 bash scripts/ensure-build-tools.sh
@@ -62,6 +71,7 @@ FHIRGATE_MAX_BUNDLE_ENTRIES=50000
 FHIRGATE_MAX_BODY_BYTES=134217728
 FHIRGATE_REQUEST_TIMEOUT_SECONDS=300
 ENV
+if [ -n "$extra_env" ]; then cat "$extra_env" >>"$data/server.env"; fi
 store_args=()
 case "$store" in
     sqlite)
@@ -73,8 +83,20 @@ case "$store" in
     *) echo "run.sh: --store sqlite or postgres" >&2; exit 2 ;;
 esac
 
+# Results of a run with --env are named after the file too (e.g. 2026-11-26-s1-sqlite-auth-off.json).
+label="$store${extra_env:+-$(basename "$extra_env" .env)}"
+
+token_args=()
+case " $* " in
+    *" --bearer"*|*" --token-command"*) ;;
+    # FHIRGATE_AUTH_ENABLED=true: the token is also minted (and sent, and ignored) when the
+    # server's environment turns authentication off, so both sides of scenario 7 send the same
+    # requests.
+    *) token_args=(--token-command "FHIRGATE_AUTH_ENABLED=true '$bin/fhirgate' token --role globalAdmin --ttl-seconds 86400") ;;
+esac
+
 "$bin/fhirgate-bench" suite \
     --server-bin "$bin/fhirgate" --data-dir "$data" "${store_args[@]}" --env-file "$data/server.env" \
     --bundles "$bundles" --dataset "$data/dataset.json" \
-    --scenarios "$scenarios" --store-label "$store" --store-settings "$settings" \
-    --out bench/results "$@"
+    --scenarios "$scenarios" --store-label "$label" --store-settings "$settings" \
+    --out bench/results "${token_args[@]}" "$@"

@@ -49,7 +49,10 @@ struct Auth {
     /// Bearer token sent with every request.
     #[arg(long)]
     bearer: Option<String>,
-    /// Command (run with `sh -c`) whose standard output is the bearer token.
+    /// Command (run with `sh -c`) whose standard output is the bearer token. For a server the
+    /// suite starts, it runs after each start with the server's environment plus its
+    /// FHIRGATE_LISTEN, FHIRGATE_DATA_DIR (and FHIRGATE_STORE), e.g. `fhirgate token --role
+    /// globalAdmin` signs for that server's local issuer.
     #[arg(long, conflicts_with = "bearer")]
     token_command: Option<String>,
 }
@@ -59,12 +62,7 @@ impl Auth {
         if let Some(t) = &self.bearer {
             return Ok(Some(t.clone()));
         }
-        let Some(cmd) = &self.token_command else { return Ok(None) };
-        let out = std::process::Command::new("sh").arg("-c").arg(cmd).output()?;
-        if !out.status.success() {
-            return Err(BenchError::Usage(format!("--token-command `{cmd}` failed: {}", out.status)));
-        }
-        Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_string()))
+        self.token_command.as_deref().map(|cmd| server::token_from_command(cmd, &Default::default())).transpose()
     }
 }
 
@@ -184,7 +182,8 @@ async fn suite(a: SuiteArgs, threads: usize) -> Result<(), BenchError> {
         server_env,
         base_url: a.base_url.clone(),
         server_pid: a.server_pid,
-        bearer: a.auth.token()?,
+        bearer: a.auth.bearer.clone(),
+        token_command: a.auth.token_command.clone(),
         scenarios: a.scenarios.clone(),
         bundles: a.bundles.clone(),
         dataset_path: a.dataset.clone(),

@@ -25,6 +25,8 @@ pub struct Server {
     child: Child,
     pub pid: u32,
     pub base_url: String,
+    /// What the server was told to listen on (`127.0.0.1:PORT`).
+    pub listen: String,
 }
 
 /// Reads `KEY=VALUE` lines; blank lines and `#` comments are skipped, `export ` is allowed.
@@ -40,6 +42,33 @@ pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, BenchError
         vars.insert(key.trim().to_string(), value.to_string());
     }
     Ok(vars)
+}
+
+/// Runs `cmd` with `sh -c`, `env` added to the environment, and returns its standard output,
+/// trimmed: the bearer token of `--token-command`.
+pub fn token_from_command(cmd: &str, env: &BTreeMap<String, String>) -> Result<String, BenchError> {
+    let out = std::process::Command::new("sh").arg("-c").arg(cmd).envs(env).stderr(Stdio::inherit()).output()?;
+    if !out.status.success() {
+        return Err(BenchError::Usage(format!("--token-command `{cmd}` failed: {}", out.status)));
+    }
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if token.is_empty() {
+        return Err(BenchError::Usage(format!("--token-command `{cmd}` printed nothing")));
+    }
+    Ok(token)
+}
+
+/// The environment of `--token-command` for a started server: the server's own environment plus
+/// where it listens and keeps its data, so that `fhirgate token` signs with that server's local
+/// issuer (whose issuer URL is `http://<listen>`, and whose key is in the data directory).
+pub fn token_env(spec: &ServerSpec, server_env: &BTreeMap<String, String>, listen: &str) -> BTreeMap<String, String> {
+    let mut env = server_env.clone();
+    env.insert("FHIRGATE_LISTEN".into(), listen.into());
+    env.insert("FHIRGATE_DATA_DIR".into(), spec.data_dir.display().to_string());
+    if let Some(store) = &spec.store {
+        env.insert("FHIRGATE_STORE".into(), store.clone());
+    }
+    env
 }
 
 fn free_port() -> Result<u16, BenchError> {
@@ -66,7 +95,7 @@ impl Server {
         command.envs(env).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).kill_on_drop(true);
         let child = command.spawn().map_err(BenchError::file(&spec.binary))?;
         let pid = child.id().ok_or_else(|| BenchError::Server("server exited at once".into()))?;
-        let server = Self { child, pid, base_url: format!("http://{listen}/") };
+        let server = Self { child, pid, base_url: format!("http://{listen}/"), listen };
         server.wait_healthy(Duration::from_secs(120), &log_path).await?;
         Ok(server)
     }
@@ -93,5 +122,28 @@ impl Server {
             self.child.kill().await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::{ServerSpec, token_env, token_from_command};
+
+    #[test]
+    fn the_token_command_sees_the_started_server() {
+        let spec = ServerSpec { binary: PathBuf::from("fhirgate"), data_dir: PathBuf::from("/tmp/d"), store: None };
+        let server_env = BTreeMap::from([("FHIRGATE_AUTH_ENABLED".to_string(), "false".to_string())]);
+        let env = token_env(&spec, &server_env, "127.0.0.1:4321");
+        let cmd = r#"echo "  $FHIRGATE_LISTEN $FHIRGATE_DATA_DIR $FHIRGATE_AUTH_ENABLED ${FHIRGATE_STORE:-none}  ""#;
+        assert_eq!(token_from_command(cmd, &env).ok().as_deref(), Some("127.0.0.1:4321 /tmp/d false none"));
+    }
+
+    #[test]
+    fn a_failing_or_silent_token_command_is_an_error() {
+        assert!(token_from_command("exit 3", &BTreeMap::new()).is_err());
+        assert!(token_from_command("true", &BTreeMap::new()).is_err());
     }
 }

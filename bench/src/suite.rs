@@ -27,7 +27,11 @@ pub struct Suite {
     pub server_env: BTreeMap<String, String>,
     pub base_url: Option<String>,
     pub server_pid: Option<u32>,
+    /// A fixed bearer token (`--bearer`).
     pub bearer: Option<String>,
+    /// `--token-command`: run after each server start (see `server::token_env`), or once for a
+    /// server the tool did not start; its output is the bearer token.
+    pub token_command: Option<String>,
     pub scenarios: Vec<u8>,
     /// Synthea Bundles to load; without them the dataset file must exist.
     pub bundles: Option<PathBuf>,
@@ -77,7 +81,11 @@ impl Suite {
             Some(spec) => {
                 let server = Server::start(spec, env).await?;
                 eprintln!("server pid {} at {}", server.pid, server.base_url);
-                let target = Target::parse(&server.base_url, self.bearer.clone())?;
+                let bearer = match &self.token_command {
+                    Some(cmd) => Some(server::token_from_command(cmd, &server::token_env(spec, env, &server.listen))?),
+                    None => self.bearer.clone(),
+                };
+                let target = Target::parse(&server.base_url, bearer)?;
                 Ok(Live { target, pid: Some(server.pid), server: Some(server) })
             }
             None => {
@@ -85,7 +93,11 @@ impl Suite {
                     .base_url
                     .as_deref()
                     .ok_or_else(|| BenchError::Usage("give --base-url or --server-bin".into()))?;
-                Ok(Live { target: Target::parse(base, self.bearer.clone())?, pid: self.server_pid, server: None })
+                let bearer = match &self.token_command {
+                    Some(cmd) => Some(server::token_from_command(cmd, &BTreeMap::new())?),
+                    None => self.bearer.clone(),
+                };
+                Ok(Live { target: Target::parse(base, bearer)?, pid: self.server_pid, server: None })
             }
         }
     }
