@@ -48,6 +48,14 @@ fn strip_server_meta(mut v: Value) -> Value {
 
 #[test]
 fn every_r4_example_round_trips() -> TestResult {
+    if fhirgate_e2e::backend() == "cosmos" {
+        // The SDK's in-process emulator copies the whole partition for every transactional batch
+        // (azure_data_cosmos_driver's `working_docs = docs_guard.clone()`), so loading 5,292
+        // resources into one partition is quadratic there: most of an hour. The real service has
+        // no such cost; the Cosmos store's JSON round trip is covered by the contract suite.
+        eprintln!("not run on the Cosmos DB emulator: its batches copy the whole partition");
+        return Ok(());
+    }
     let dir = package_dir()?;
     let known = known_invalid()?;
     let mut files: Vec<(String, Map<String, Value>)> = Vec::new();

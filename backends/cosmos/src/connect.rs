@@ -148,6 +148,7 @@ impl CosmosStore {
                 partition: settings.partition.clone(),
                 charge_milli: AtomicU64::new(0),
                 write_attempts: settings.write_attempts.max(1),
+                writer: tokio::sync::Mutex::new(()),
             }),
         };
         // A first read proves the credential and the container (and names what is missing).

@@ -42,6 +42,9 @@ struct Inner {
     charge_milli: AtomicU64,
     /// Attempts of one write batch when other writers move the clock in between.
     write_attempts: u32,
+    /// Batches of this process take turns: every batch replaces the clock, so concurrent ones
+    /// would only make each other retry. Other processes are still excluded by the clock's etag.
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl CosmosStore {

@@ -3,7 +3,7 @@
 //! serialises batches: if anyone wrote in between, the batch fails as a whole and is tried again
 //! from fresh reads. So the version checks and guard searches made before the batch still hold
 //! when it commits (serialisable, optimistic), and the clock gives every version its position in
-//! the write order.
+//! the write order. Within one process, batches take turns (they would only collide).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,6 +36,7 @@ pub(crate) async fn transact(store: &CosmosStore, writes: Vec<Write>, guards: &[
     if writes.is_empty() && guards.is_empty() {
         return Ok(());
     }
+    let _turn = store.inner.writer.lock().await;
     let attempts = store.inner.write_attempts;
     for attempt in 1..=attempts {
         match attempt_once(store, &writes, guards).await {
