@@ -65,6 +65,8 @@ pub struct RequestCtx {
     status: u16,
     caller: Caller,
     subject: Option<String>,
+    /// Cosmos DB request units the request spent.
+    request_charge: f64,
 }
 
 impl FhirGateway {
@@ -230,6 +232,7 @@ impl ProxyHttp for FhirGateway {
             status: 0,
             caller: Caller::Anonymous,
             subject: None,
+            request_charge: 0.0,
         }
     }
 
@@ -270,8 +273,9 @@ impl ProxyHttp for FhirGateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
         let span = ctx.span.clone();
-        let response = self.answer(session, ctx).instrument(span.clone()).await;
+        let (response, charge) = fhirgate_cosmos::metered(self.answer(session, ctx).instrument(span.clone())).await;
         ctx.status = response.status;
+        ctx.request_charge = charge;
         exchange::write_response(session, response, &ctx.request_id).instrument(span).await?;
         Ok(true)
     }
@@ -285,7 +289,15 @@ impl ProxyHttp for FhirGateway {
         let header = session.req_header();
         let elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
         let _guard = ctx.span.enter();
-        tracing::info!(status = ctx.status, elapsed_ms, error = error.map(|e| e.to_string()), "request done");
+        // Cosmos DB: the request units the request cost (the field is left out on other stores).
+        let request_charge = (ctx.request_charge > 0.0).then_some(ctx.request_charge);
+        tracing::info!(
+            status = ctx.status,
+            elapsed_ms,
+            request_charge,
+            error = error.map(|e| e.to_string()),
+            "request done"
+        );
         // The audit record is one JSON object, whatever the log format, so it can be shipped as is.
         let record = serde_json::json!({
             "request_id": ctx.request_id,

@@ -276,3 +276,19 @@ fn unchanged_updates_can_be_versioned() -> TestResult {
     assert_eq!(r.header("ETag"), Some("W/\"2\""), "configured: every update is a version");
     Ok(())
 }
+
+#[test]
+fn the_access_log_carries_the_store_request_charge_on_cosmos() -> TestResult {
+    let s = Server::start("charge")?;
+    let r = s.post("Patient", &patient("Charge"))?;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let request_id = r.header("X-Request-Id").ok_or("no request id")?.to_owned();
+    let log = s.log_text();
+    let done = log
+        .lines()
+        .find(|l| l.contains(&request_id) && l.contains("request done"))
+        .ok_or_else(|| format!("no access log line for {request_id}: {log}"))?;
+    // Cosmos DB charges request units for every call; the other stores have no such cost.
+    assert_eq!(done.contains("request_charge="), fhirgate_e2e::backend() == "cosmos", "{done}");
+    Ok(())
+}

@@ -53,15 +53,32 @@ impl CosmosStore {
         self.inner.charge_milli.load(Ordering::Relaxed) as f64 / 1000.0
     }
 
-    /// Records the request charge of one Cosmos DB call, in the logs (inside the request's span)
-    /// and in the store's running total.
+    /// Records the request charge of one Cosmos DB call, in the logs (inside the request's span),
+    /// in the running total of the request being served (see [`metered`]) and of the store.
     fn charged(&self, operation: &'static str, charge: f64) {
         if charge.is_finite() && charge > 0.0 {
+            let _ = REQUEST_CHARGE.try_with(|total| total.set(total.get() + charge));
             #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive, finite, small")]
             self.inner.charge_milli.fetch_add((charge * 1000.0).round() as u64, Ordering::Relaxed);
         }
         tracing::debug!(target: "fhirgate::cosmos", operation, request_charge = charge, "cosmos request");
     }
+}
+
+tokio::task_local! {
+    /// The request units spent by the request the current task serves.
+    static REQUEST_CHARGE: std::cell::Cell<f64>;
+}
+
+/// Runs `work` (one request) and returns what it gives with the request units the Cosmos DB
+/// calls inside it spent (0 on other stores).
+pub async fn metered<F: Future>(work: F) -> (F::Output, f64) {
+    REQUEST_CHARGE
+        .scope(std::cell::Cell::new(0.0), async {
+            let output = work.await;
+            (output, REQUEST_CHARGE.with(std::cell::Cell::get))
+        })
+        .await
 }
 
 #[async_trait]
