@@ -5,7 +5,7 @@
 //! when it commits (serialisable, optimistic), and the clock gives every version its position in
 //! the write order. Within one process, batches take turns (they would only collide).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use azure_data_cosmos::TransactionalBatch;
@@ -61,14 +61,14 @@ async fn attempt_once(store: &CosmosStore, writes: &[Write], guards: &[Guard]) -
     let pk = store.inner.partition.as_str();
     let (seq, clock_etag) = read::clock(store).await?;
 
-    // The current version of every resource written, as the batch will find it (a resource
-    // written twice in one batch finds its own earlier write).
+    // Per resource: the version the batch finds (its own earlier write, for a resource written
+    // twice) and the etag of the current document as read, if there is one.
     let mut found: HashMap<String, (u64, Option<String>)> = HashMap::new();
     for w in writes {
         let v = &w.version;
         let id = current_id(&v.resource_type, &v.id);
         let (current, etag) = match found.get(&id) {
-            Some((version, _)) => (*version, None),
+            Some(seen) => seen.clone(),
             None => match read::item::<Current>(store, &id).await? {
                 Some((c, etag)) => (c.v, etag),
                 None => (0, None),
@@ -84,7 +84,6 @@ async fn attempt_once(store: &CosmosStore, writes: &[Write], guards: &[Guard]) -
             }
             .into());
         }
-        let etag = found.get(&id).map_or(etag, |(_, e)| e.clone());
         found.insert(id, (v.version, etag));
     }
     for (n, guard) in guards.iter().enumerate() {
@@ -100,25 +99,21 @@ async fn attempt_once(store: &CosmosStore, writes: &[Write], guards: &[Guard]) -
         Some(etag) => batch.replace_item(CLOCK, clock, Some(if_match(etag)))?,
         None => batch.create_item(clock)?,
     };
-    let mut existed: HashMap<String, Option<String>> = HashMap::new();
+    let mut written = HashSet::new();
     for (n, w) in writes.iter().enumerate() {
         let v = &w.version;
         let position = seq + 1 + u64::try_from(n).unwrap_or(u64::MAX);
         batch = batch.create_item(VersionDoc::new(pk, v, w.index.clone(), position))?;
         let id = current_id(&v.resource_type, &v.id);
         let current = Current::new(pk, v, &w.index);
-        // The first write of a resource in the batch creates or replaces (under the etag read);
-        // a later one replaces what the earlier one wrote.
-        let first_etag = existed.get(&id).cloned();
-        batch = match first_etag {
-            Some(_) => batch.replace_item(id.clone(), current, None)?,
-            None if v.version == 1 => batch.create_item(current)?,
-            None => {
-                let etag = found.get(&id).and_then(|(_, e)| e.clone());
-                batch.replace_item(id.clone(), current, etag.map(if_match))?
-            }
+        // The first write of a resource creates its current document or replaces it under the
+        // etag read; a later write in the same batch replaces what the earlier one wrote.
+        let etag = found.get(&id).and_then(|(_, etag)| etag.clone());
+        batch = match (written.insert(id.clone()), etag) {
+            (false, _) => batch.replace_item(id, current, None)?,
+            (true, Some(etag)) => batch.replace_item(id, current, Some(if_match(etag)))?,
+            (true, None) => batch.create_item(current)?,
         };
-        existed.insert(id, None);
     }
 
     let response = store.inner.container.execute_transactional_batch(batch, None).await?;
