@@ -1,7 +1,7 @@
 //! The policy engine: a validated Cedar policy set with the FHIR schema, answering
 //! [`AuthzRequest`]s. Load once, share behind an `Arc`, swap whole on reload.
 
-use cedar_policy::{Authorizer, PolicyId, PolicySet, Request, Schema, ValidationMode, Validator};
+use cedar_policy::{Authorizer, Entities, PolicyId, PolicySet, Request, ValidationMode, Validator};
 
 use crate::decision::Decision;
 use crate::error::{Error, Problem};
@@ -12,7 +12,8 @@ use crate::sources::{PolicySource, problems};
 /// A loaded, validated policy set.
 pub struct PolicyEngine {
     set: PolicySet,
-    schema: Schema,
+    /// The schema's action entities (with their groups), made once: every request needs them.
+    actions: Entities,
     authorizer: Authorizer,
 }
 
@@ -67,7 +68,8 @@ impl PolicyEngine {
         if !problems_found.is_empty() {
             return Err(Error::Invalid(problems_found));
         }
-        Ok(Self { set, schema, authorizer: Authorizer::new() })
+        let actions = schema.action_entities().map_err(|e| Error::Request(e.to_string()))?;
+        Ok(Self { set, actions, authorizer: Authorizer::new() })
     }
 
     /// The ids of the loaded policies, sorted.
@@ -79,8 +81,8 @@ impl PolicyEngine {
 
     /// The decision for one request: default deny, a matching `forbid` overrides any `permit`.
     pub fn decide(&self, principal: &Principal, request: &AuthzRequest) -> Result<Decision, Error> {
-        let parts = to_cedar(principal, request, &self.schema)?;
-        let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, Some(&self.schema))
+        let parts = to_cedar(principal, request, &self.actions)?;
+        let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, None)
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = self.authorizer.is_authorized(&cedar, &self.set, &parts.entities);
         let diagnostics = response.diagnostics();
