@@ -21,6 +21,9 @@ FHIR_R4_PACKAGE="$(bash scripts/fetch-r4-package.sh)"
 export FHIR_R4_PACKAGE
 
 cargo build --workspace --all-targets --locked
+# The end-to-end tests run this build's binary (it has the in-process Cosmos DB emulator, which
+# test builds of the workspace enable), instead of building `fhirgate` again on their own.
+export FHIRGATE_BIN="$CARGO_TARGET_DIR/debug/fhirgate"
 # --show-output prints what passing tests report (e.g. how many R4 examples were accepted).
 status=0
 cargo test --workspace --locked --no-fail-fast "$@" -- --show-output || status=$?
