@@ -78,7 +78,7 @@ impl FhirGateway {
     fn is_public(&self, method: &str, path: &str) -> bool {
         let read = method == "GET" || method == "HEAD";
         match path {
-            "health" => true,
+            "health" | "metrics" => true,
             ".well-known/openid-configuration" | ".well-known/jwks.json" => read,
             "metadata" => read && self.config.auth.anonymous_metadata,
             _ => false,
@@ -111,6 +111,9 @@ impl FhirGateway {
         let path = session.req_header().uri.path().trim_matches('/').to_string();
         if path == "health" {
             return self.health().await;
+        }
+        if path == "metrics" {
+            return Response::rendered(200, "text/plain; version=0.0.4", metrics().into_bytes());
         }
         if let Some(local) = self.security.as_ref().and_then(|s| s.local.as_ref()) {
             match path.as_str() {
@@ -187,6 +190,17 @@ impl FhirGateway {
             Err(e) => failure(e),
         }
     }
+}
+
+/// `GET /metrics` in the Prometheus text format: what the process has spent (Cosmos DB request
+/// units; 0 on the other stores). Per-request figures are in the access log.
+fn metrics() -> String {
+    format!(
+        "# HELP fhirgate_cosmos_request_units_total Cosmos DB request units spent by this process.\n\
+         # TYPE fhirgate_cosmos_request_units_total counter\n\
+         fhirgate_cosmos_request_units_total {}\n",
+        fhirgate_cosmos::request_charge_total()
+    )
 }
 
 fn failure(error: FhirError) -> Response {

@@ -278,17 +278,34 @@ fn unchanged_updates_can_be_versioned() -> TestResult {
 }
 
 #[test]
-fn the_access_log_carries_the_store_request_charge_on_cosmos() -> TestResult {
+fn cosmos_request_charges_are_in_the_access_log_and_metrics() -> TestResult {
     let s = Server::start("charge")?;
     let r = s.post("Patient", &patient("Charge"))?;
     assert_eq!(r.status, 201, "{}", r.body);
     let request_id = r.header("X-Request-Id").ok_or("no request id")?.to_owned();
-    let log = s.log_text();
-    let done = log
-        .lines()
-        .find(|l| l.contains(&request_id) && l.contains("request done"))
-        .ok_or_else(|| format!("no access log line for {request_id}: {log}"))?;
+    // The access log line is written after the response is sent: wait for it.
+    let mut done = None;
+    for _ in 0..100 {
+        done = s.log_text().lines().find(|l| l.contains(&request_id) && l.contains("request done")).map(str::to_owned);
+        if done.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let done = done.ok_or_else(|| format!("no access log line for {request_id}: {}", s.log_text()))?;
     // Cosmos DB charges request units for every call; the other stores have no such cost.
-    assert_eq!(done.contains("request_charge="), fhirgate_e2e::backend() == "cosmos", "{done}");
+    let cosmos = fhirgate_e2e::backend() == "cosmos";
+    assert_eq!(done.contains("request_charge="), cosmos, "{done}");
+    // And the process total is a Prometheus counter, without a token.
+    let metrics = s.send_as(None, "GET", "metrics", None, &[])?;
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    let total: f64 = metrics
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("fhirgate_cosmos_request_units_total "))
+        .ok_or_else(|| format!("no counter: {}", metrics.body))?
+        .trim()
+        .parse()?;
+    assert_eq!(total > 0.0, cosmos, "{}", metrics.body);
     Ok(())
 }

@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use azure_core::credentials::{Secret, TokenCredential};
@@ -146,7 +145,6 @@ impl CosmosStore {
             inner: Arc::new(Inner {
                 container,
                 partition: settings.partition.clone(),
-                charge_milli: AtomicU64::new(0),
                 write_attempts: settings.write_attempts.max(1),
                 writer: tokio::sync::Mutex::new(()),
             }),

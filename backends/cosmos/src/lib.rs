@@ -38,8 +38,6 @@ struct Inner {
     container: ContainerClient,
     /// The partition key value of every document of this store.
     partition: String,
-    /// Request units spent since the store was opened, in thousandths.
-    charge_milli: AtomicU64,
     /// Attempts of one write batch when other writers move the clock in between.
     write_attempts: u32,
     /// Batches of this process take turns: every batch replaces the clock, so concurrent ones
@@ -47,19 +45,22 @@ struct Inner {
     writer: tokio::sync::Mutex<()>,
 }
 
-impl CosmosStore {
-    /// Request units this store has spent since it was opened.
-    pub fn request_charge_total(&self) -> f64 {
-        self.inner.charge_milli.load(Ordering::Relaxed) as f64 / 1000.0
-    }
+/// Request units spent by every Cosmos store of this process, in thousandths.
+static CHARGE_MILLI: AtomicU64 = AtomicU64::new(0);
 
+/// Request units every Cosmos store of this process has spent (for `/metrics`).
+pub fn request_charge_total() -> f64 {
+    CHARGE_MILLI.load(Ordering::Relaxed) as f64 / 1000.0
+}
+
+impl CosmosStore {
     /// Records the request charge of one Cosmos DB call, in the logs (inside the request's span),
-    /// in the running total of the request being served (see [`metered`]) and of the store.
+    /// in the running total of the request being served (see [`metered`]) and of the process.
     fn charged(&self, operation: &'static str, charge: f64) {
         if charge.is_finite() && charge > 0.0 {
             let _ = REQUEST_CHARGE.try_with(|total| total.set(total.get() + charge));
             #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive, finite, small")]
-            self.inner.charge_milli.fetch_add((charge * 1000.0).round() as u64, Ordering::Relaxed);
+            CHARGE_MILLI.fetch_add((charge * 1000.0).round() as u64, Ordering::Relaxed);
         }
         tracing::debug!(target: "fhirgate::cosmos", operation, request_charge = charge, "cosmos request");
     }
