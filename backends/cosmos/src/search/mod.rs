@@ -1,13 +1,14 @@
 //! Search (<https://hl7.org/fhir/R4/search.html>) in Cosmos SQL over the current documents.
 //!
 //! Each clause is a condition on the current document `c` (alternatives joined by `OR`, clauses
-//! by `AND`); a value is `EXISTS(SELECT VALUE x FROM x IN c.x WHERE x.p = @p AND ...)` over the
-//! flattened index entries. Cosmos SQL cannot join two documents, so a chain or a `_has` first
-//! runs its inner search (itself translated the same way, to any depth) and passes the keys it
-//! found as one array parameter: no level is capped (the total is bounded by the engine's
-//! `search_max_results` for the outer search, not per level). Without `_sort` the matches come
-//! ordered by `c.key` (`Type/id`) with `TOP limit`; with `_sort`, the store reads every match's
-//! sort keys (`c.sk`, computed at write time) and sorts them itself.
+//! by `AND`). A value first runs `SELECT VALUE c.key FROM c JOIN x IN c.x WHERE x.p = @p AND ...`
+//! over the flattened index entries, then tests `ARRAY_CONTAINS(@keys, c.key)` (negated for
+//! `:not` and `:missing=true`): the in-process emulator the store is tested on cannot evaluate
+//! `EXISTS` sub-queries. Cosmos SQL cannot join two documents, so a chain or a `_has` runs its
+//! inner search (translated the same way, to any depth) and matches the keys it found: no level
+//! is capped. Without `_sort` the matches come ordered by `c.key` (`Type/id`) with `TOP limit`;
+//! with `_sort`, the store reads every match's sort keys (`c.sk`, computed at write time) and
+//! sorts them itself.
 
 mod condition;
 
@@ -30,7 +31,7 @@ pub(crate) async fn search(store: &CosmosStore, query: &SearchQuery, limit: u32)
     let mut t = Translator::new(store, query);
     let filter = t.filter(query).await?;
     if query.result.sort.is_empty() {
-        let limit = t.params.number_u(limit);
+        let limit = t.params.bind(json!(limit));
         let text = format!("SELECT TOP {limit} c.t, c.rid, c.v FROM c WHERE {filter} ORDER BY c.key");
         let rows: Vec<Row> = read::query(store, "search", t.params.query(text)?).await?;
         return Ok(rows.into_iter().map(Row::into_match).collect());
@@ -142,10 +143,6 @@ impl Params {
     }
 
     fn number(&mut self, value: f64) -> String {
-        self.bind(json!(value))
-    }
-
-    fn number_u(&mut self, value: u32) -> String {
         self.bind(json!(value))
     }
 
