@@ -136,6 +136,12 @@ impl Definitions {
         by_code.get(code).map(|&i| &self.search_params[i])
     }
 
+    /// The search parameter `code` of the first of `types` that has it, or the one every resource
+    /// has (`_id`, `_tag`...): what a store looks up to translate a clause of a search on `types`.
+    pub fn search_param_in(&self, types: &[String], code: &str) -> Option<&SearchParam> {
+        types.iter().map(String::as_str).chain(["Resource", "Parameters"]).find_map(|t| self.search_param(t, code))
+    }
+
     /// A search parameter by canonical URL (how composite components name their parts).
     pub fn search_param_by_url(&self, url: &str) -> Option<&SearchParam> {
         self.search_by_url.get(url).map(|&i| &self.search_params[i])

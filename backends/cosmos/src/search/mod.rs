@@ -171,11 +171,8 @@ impl<'a> Translator<'a> {
 
     /// The type of parameter `code` on the first of `types` that has it (or on every resource).
     fn kind(&self, code: &str, types: &[String]) -> Result<SearchParamType, Error> {
-        types
-            .iter()
-            .map(String::as_str)
-            .chain(["Resource", "Parameters"])
-            .find_map(|t| self.defs.search_param(t, code))
+        self.defs
+            .search_param_in(types, code)
             .map(|p| p.kind)
             .ok_or_else(|| Error::Unsupported(format!("unknown search parameter `{code}`")))
     }
