@@ -324,7 +324,10 @@ impl<'a> Translator<'a> {
                 }
                 Predicate::Unsupported(message) => Err(Error::Unsupported(message.clone())),
                 value => {
-                    let kinds = kinds(value_kind(value)?)?;
+                    let kind = value
+                        .value_type()
+                        .ok_or_else(|| Error::Unsupported(format!("cannot search {value:?} here")))?;
+                    let kinds = kinds(kind)?;
                     let c = condition::value(&mut sub, "x", value)?;
                     self.exists(false, param, kinds, sub, &c, types).await
                 }
@@ -357,18 +360,5 @@ fn kinds(kind: SearchParamType) -> Result<&'static [&'static str], Error> {
         SearchParamType::Special => {
             return Err(Error::Unsupported("special search parameters are not supported".into()));
         }
-    })
-}
-
-/// The parameter type a plain value predicate searches.
-fn value_kind(predicate: &Predicate) -> Result<SearchParamType, Error> {
-    Ok(match predicate {
-        Predicate::String { .. } => SearchParamType::String,
-        Predicate::Reference(_) => SearchParamType::Reference,
-        Predicate::Date { .. } => SearchParamType::Date,
-        Predicate::Number { .. } => SearchParamType::Number,
-        Predicate::Quantity { .. } => SearchParamType::Quantity,
-        Predicate::Uri { .. } => SearchParamType::Uri,
-        other => return Err(Error::Unsupported(format!("cannot search {other:?} here"))),
     })
 }

@@ -256,15 +256,8 @@ fn table(kind: SearchParamType) -> Result<&'static str, Unsupported> {
 
 /// The table a plain value predicate searches.
 fn value_table(predicate: &Predicate) -> Result<&'static str, Unsupported> {
-    table(match predicate {
-        Predicate::String { .. } => SearchParamType::String,
-        Predicate::Reference(_) => SearchParamType::Reference,
-        Predicate::Date { .. } => SearchParamType::Date,
-        Predicate::Number { .. } => SearchParamType::Number,
-        Predicate::Quantity { .. } => SearchParamType::Quantity,
-        Predicate::Uri { .. } => SearchParamType::Uri,
-        other => return Err(Unsupported(format!("cannot search {other:?} here"))),
-    })
+    let kind = predicate.value_type().ok_or_else(|| Unsupported(format!("cannot search {predicate:?} here")))?;
+    table(kind)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use super::prefix::Prefix;
 use super::result::ResultParams;
+use crate::definitions::SearchParamType;
 
 /// A parsed search: every clause must hold (AND), then the result parameters apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +154,23 @@ pub enum Predicate {
     /// A value the parser understood but this server does not implement (`:in`, `:above` on a
     /// token...). Stores must answer it with an error, never ignore it.
     Unsupported(String),
+}
+
+impl Predicate {
+    /// The parameter type whose index values a plain value predicate (string, reference, date,
+    /// number, quantity, uri) is compared with; `None` for every other predicate, which stores
+    /// translate on their own terms.
+    pub fn value_type(&self) -> Option<SearchParamType> {
+        Some(match self {
+            Self::String { .. } => SearchParamType::String,
+            Self::Reference(_) => SearchParamType::Reference,
+            Self::Date { .. } => SearchParamType::Date,
+            Self::Number { .. } => SearchParamType::Number,
+            Self::Quantity { .. } => SearchParamType::Quantity,
+            Self::Uri { .. } => SearchParamType::Uri,
+            _ => return None,
+        })
+    }
 }
 
 /// A chained parameter (search.html "Chained parameters").
