@@ -1,7 +1,7 @@
 //! The answer to an authorization question.
 
 /// Allow or deny, with the policies that decided it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
     /// The determining policies: the permits that allowed, or the forbids that denied (empty
@@ -9,6 +9,10 @@ pub struct Decision {
     pub policies: Vec<String>,
     /// Policies that failed to evaluate (they are skipped, which can only deny).
     pub errors: Vec<String>,
+    /// A type-level allow that every data-level decision of the same request would repeat: it
+    /// was determined by a policy that cannot see a resource's data, and no forbid of the set
+    /// can see it either ([`crate::PolicyEngine::decide`]).
+    pub covers_data: bool,
 }
 
 impl Decision {

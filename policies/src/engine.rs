@@ -1,8 +1,11 @@
 //! The policy engine: a validated Cedar policy set with the FHIR schema, answering
 //! [`AuthzRequest`]s. Load once, share behind an `Arc`, swap whole on reload.
 
+use std::collections::HashSet;
+
 use cedar_policy::{Authorizer, Entities, PolicyId, PolicySet, Request, ValidationMode, Validator};
 
+use crate::data_blind::{is_data_blind, is_forbid};
 use crate::decision::Decision;
 use crate::error::{Error, Problem};
 use crate::principal::Principal;
@@ -15,6 +18,9 @@ pub struct PolicyEngine {
     /// The schema's action entities (with their groups), made once: every request needs them.
     actions: Entities,
     authorizer: Authorizer,
+    /// Ids of the permits that cannot see a resource's data ([`crate::data_blind`]), when every
+    /// forbid of the set is data-blind too; empty otherwise.
+    data_blind_permits: HashSet<String>,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -69,7 +75,13 @@ impl PolicyEngine {
             return Err(Error::Invalid(problems_found));
         }
         let actions = schema.action_entities().map_err(|e| Error::Request(e.to_string()))?;
-        Ok(Self { set, actions, authorizer: Authorizer::new() })
+        let forbids_blind = set.policies().filter(|p| is_forbid(p)).all(is_data_blind);
+        let data_blind_permits = if forbids_blind {
+            set.policies().filter(|p| !is_forbid(p) && is_data_blind(p)).map(|p| p.id().to_string()).collect()
+        } else {
+            HashSet::new()
+        };
+        Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits })
     }
 
     /// The ids of the loaded policies, sorted.
@@ -80,6 +92,7 @@ impl PolicyEngine {
     }
 
     /// The decision for one request: default deny, a matching `forbid` overrides any `permit`.
+    /// A type-level allow says whether it covers every data-level decision of the request.
     pub fn decide(&self, principal: &Principal, request: &AuthzRequest) -> Result<Decision, Error> {
         let parts = to_cedar(principal, request, &self.actions)?;
         let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, None)
@@ -89,6 +102,9 @@ impl PolicyEngine {
         let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
         policies.sort();
         let errors = diagnostics.errors().map(ToString::to_string).collect();
-        Ok(Decision { allowed: response.decision() == cedar_policy::Decision::Allow, policies, errors })
+        let allowed = response.decision() == cedar_policy::Decision::Allow;
+        let covers_data =
+            allowed && request.data.is_none() && policies.iter().any(|id| self.data_blind_permits.contains(id));
+        Ok(Decision { allowed, policies, errors, covers_data })
     }
 }

@@ -8,6 +8,7 @@
 //! format: the gateway verifies tokens and calls it.
 
 mod action;
+mod data_blind;
 mod decision;
 mod engine;
 mod error;

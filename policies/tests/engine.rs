@@ -64,3 +64,39 @@ fn the_same_id_twice_is_rejected() {
     let result = PolicyEngine::load(&[source("a.cedar", twice), source("b.cedar", twice)]);
     assert!(matches!(result, Err(Error::Invalid(_))));
 }
+
+#[test]
+fn a_type_level_allow_covers_the_data_only_when_no_policy_could_see_it() -> Result<(), Error> {
+    let admin = Principal::from_claims(&json!({"sub": "a", "roles": ["admin"]}), "patient");
+    let nurse = Principal::from_claims(&json!({"sub": "n", "roles": ["nurse"]}), "patient");
+    let permits = source(
+        "p.cedar",
+        r#"
+@id("admin")
+permit (principal in Fhir::Role::"admin", action, resource) when { context.time.hour >= 0 };
+@id("nurse")
+permit (principal in Fhir::Role::"nurse", action, resource) when { !resource.hasData || resource.tenant == "" };
+"#,
+    );
+    let engine = PolicyEngine::load(std::slice::from_ref(&permits))?;
+    let type_level = read("Observation", "1");
+    assert!(engine.decide(&admin, &type_level)?.covers_data, "the admin permit reads no data");
+    let nurse_decision = engine.decide(&nurse, &type_level)?;
+    assert!(nurse_decision.allowed && !nurse_decision.covers_data, "the nurse permit reads the tenant");
+    let tagged = json!({"resourceType": "Observation", "id": "1", "meta": {"tag": [{"system": "urn:fhirgate:tenant", "code": "t"}]}});
+    assert!(!engine.decide(&nurse, &type_level.with_data(&tagged))?.allowed, "and the data decides");
+    assert!(!engine.decide(&admin, &type_level.with_data(&tagged))?.covers_data, "only type-level allows cover");
+
+    // A forbid that reads data can deny what the type level allowed: nothing is covered.
+    let forbid = source("f.cedar", "forbid (principal, action, resource) when { resource.tenant == \"t\" };\n");
+    let engine = PolicyEngine::load(&[permits.clone(), forbid])?;
+    let decision = engine.decide(&admin, &type_level)?;
+    assert!(decision.allowed && !decision.covers_data);
+    assert!(!engine.decide(&admin, &type_level.with_data(&tagged))?.allowed);
+
+    // A forbid that cannot see data keeps the cover.
+    let blind = source("b.cedar", "forbid (principal, action, resource) when { context.purposeOfUse == \"X\" };\n");
+    let engine = PolicyEngine::load(&[permits, blind])?;
+    assert!(engine.decide(&admin, &type_level)?.covers_data);
+    Ok(())
+}

@@ -118,6 +118,34 @@ fn searches_count_and_page_only_what_may_be_seen() -> TestResult {
     Ok(())
 }
 
+/// The audit events of one request.
+fn audit_events(s: &Server, request_id: &str) -> Vec<String> {
+    std::thread::sleep(Duration::from_millis(200));
+    s.log_text().lines().filter(|l| l.contains("authorization") && l.contains(request_id)).map(str::to_string).collect()
+}
+
+#[test]
+fn an_allow_that_no_policy_could_revise_on_the_data_is_decided_once() -> TestResult {
+    let s = Server::start("covers-data")?;
+    seed(&s)?;
+    // globalAdmin (the harness's token) is allowed by a permit that reads no data, and the
+    // default sets have no forbid: one decision for the whole search.
+    let r = s.send("GET", "Observation?_include=Observation:subject", None, &[("X-Request-Id", "admin-search")])?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()?["entry"].as_array().map(Vec::len), Some(4), "{}", r.body);
+    let events = audit_events(&s, "admin-search");
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert!(events[0].contains(r#""phase":"type""#) && events[0].contains(r#""covers_data":true"#), "{events:#?}");
+    // A SMART user scope reads `context.smartNeeded`, which follows the data: every match is decided.
+    let reader = s.mint(&["--scope", "user/Observation.rs user/Patient.rs"])?;
+    let r = s.send_as(Some(&reader), "GET", "Observation", None, &[("X-Request-Id", "user-search")])?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = audit_events(&s, "user-search");
+    assert_eq!(events.iter().filter(|e| e.contains(r#""phase":"outgoing""#)).count(), 2, "{events:#?}");
+    assert!(events.iter().all(|e| e.contains(r#""covers_data":false"#)), "{events:#?}");
+    Ok(())
+}
+
 #[test]
 fn a_patch_is_decided_on_what_it_would_write() -> TestResult {
     let s = Server::start("smart-patch")?;

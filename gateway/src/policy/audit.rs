@@ -25,6 +25,7 @@ pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decisi
         "decision": decision.as_str(),
         "policies": decision.policies,
         "errors": decision.errors,
+        "covers_data": decision.covers_data,
         "break_glass": info.break_glass,
     });
     if info.break_glass.is_some() {

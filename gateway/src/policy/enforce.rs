@@ -4,7 +4,9 @@
 //! and on what the engine returns (read, vread; history bundles lose the entries denied, and
 //! their total; a search matches only what the principal may see, decided by the engine on every
 //! match before counting and paging, and loses the included resources denied). Each entry of a
-//! batch or transaction goes through the same checks ([`bundle`]).
+//! batch or transaction goes through the same checks ([`bundle`]). When the type-level allow
+//! covers any data ([`fhirgate_policies::Decision::covers_data`]: e.g. the role `globalAdmin` or
+//! `globalReader`, with no forbid that reads data), no data-level decision is made.
 
 use fhirgate_engine::Engine;
 use fhirgate_engine::interaction::{Method, Request, Response};
@@ -38,25 +40,25 @@ pub async fn handle(
     let authz = AuthzRequest::type_level(action, target, context);
     let is_read = matches!(action, Action::Read | Action::Vread);
     let denied = |what: &str| denial(policies, action, request, what);
-    before(policies, engine, principal, &authz, request, audit).await?;
+    let gate = before(policies, engine, principal, &authz, request, audit).await?;
     if matches!(action, Action::Batch | Action::Transaction) {
         return bundle::handle(policies, engine, principal, &authz, request, audit).await;
     }
     let is_search = matches!(action, Action::SearchType | Action::SearchSystem | Action::SearchCompartment);
-    let mut response = if is_search {
+    let mut response = if is_search && !gate.covers_data {
         // The engine decides on every match before counting and paging, so `total` and the
         // pages hold only what the principal may see.
-        let visible =
-            |resource: &Value| policies.decide_data(principal, &authz, resource, Phase::Outgoing, audit).allowed;
+        let visible = |resource: &Value| gate.allows(resource, Phase::Outgoing);
         engine.handle_visible(request, Some(&visible)).await
     } else {
         engine.handle(request).await
     };
+    if gate.covers_data {
+        return Ok(response); // whatever it holds, the type-level allow covers it
+    }
     if is_read && response.status == 304 {
         // "Not modified" tells the version: only for those who may read the resource.
-        let allowed = current(engine, request, &request.path)
-            .await
-            .is_some_and(|r| policies.decide_data(principal, &authz, &r, Phase::Outgoing, audit).allowed);
+        let allowed = current(engine, request, &request.path).await.is_some_and(|r| gate.allows(&r, Phase::Outgoing));
         return if allowed { Ok(response) } else { Err(denied("is not allowed for this resource")) };
     }
     if response.status != 200 {
@@ -68,40 +70,61 @@ pub async fn handle(
             Ok(v @ Value::Object(_)) if request.method != Method::Head && !trimmed(request) => Some(v),
             _ => current(engine, request, &request.path).await,
         };
-        let allowed =
-            whole.is_some_and(|r| policies.decide_data(principal, &authz, &r, Phase::Outgoing, audit).allowed);
-        if !allowed {
+        if !whole.is_some_and(|r| gate.allows(&r, Phase::Outgoing)) {
             return Err(denied("is not allowed for this resource"));
         }
     }
     if matches!(action, Action::HistoryInstance | Action::HistoryType | Action::HistorySystem) {
-        filter_bundle(policies, principal, &authz, request, &mut response, audit, Filter::History);
+        filter_bundle(&gate, request, &mut response, Filter::History);
     } else if is_search {
         // Matches were decided by the engine (unless this is a later page, issued to whoever
         // ran the search); included resources are decided here.
         let matches_decided = request.param("_page").is_none();
-        filter_bundle(policies, principal, &authz, request, &mut response, audit, Filter::Search { matches_decided });
+        filter_bundle(&gate, request, &mut response, Filter::Search { matches_decided });
     }
     Ok(response)
 }
 
+/// The data-level decisions of one request, after its type-level allow.
+pub(super) struct Gate<'a> {
+    policies: &'a Policies,
+    principal: &'a Principal,
+    authz: &'a AuthzRequest,
+    audit: &'a AuditInfo,
+    /// The type-level allow holds for any resource data ([`fhirgate_policies::Decision::covers_data`]):
+    /// no data-level decision is made (nor audited; the type-level event says `covers_data`).
+    covers_data: bool,
+}
+
+impl Gate<'_> {
+    /// Whether the principal may have `resource` in this request.
+    fn allows(&self, resource: &Value, phase: Phase) -> bool {
+        self.covers_data || self.policies.decide_data(self.principal, self.authz, resource, phase, self.audit).allowed
+    }
+}
+
 /// The decisions before an interaction runs: the type-level one, then those on the body sent
-/// and on the stored resource it replaces or deletes.
-pub(super) async fn before(
-    policies: &Policies,
+/// and on the stored resource it replaces or deletes. Gives the gate for the data that follows.
+pub(super) async fn before<'a>(
+    policies: &'a Policies,
     engine: &Engine,
-    principal: &Principal,
-    authz: &AuthzRequest,
+    principal: &'a Principal,
+    authz: &'a AuthzRequest,
     request: &Request,
-    audit: &AuditInfo,
-) -> Result<(), GatewayError> {
+    audit: &'a AuditInfo,
+) -> Result<Gate<'a>, GatewayError> {
     let action = authz.action;
-    if !policies.decide(principal, authz, Phase::Type, audit).allowed {
+    let decision = policies.decide(principal, authz, Phase::Type, audit);
+    if !decision.allowed {
         return Err(denial(policies, action, request, "is not allowed"));
+    }
+    let gate = Gate { policies, principal, authz, audit, covers_data: decision.covers_data };
+    if gate.covers_data {
+        return Ok(gate);
     }
     if matches!(action, Action::Create | Action::Update) {
         if let Ok(body @ Value::Object(_)) = serde_json::from_slice::<Value>(&request.body) {
-            if !policies.decide_data(principal, authz, &body, Phase::Incoming, audit).allowed {
+            if !gate.allows(&body, Phase::Incoming) {
                 return Err(denial(policies, action, request, "is not allowed for this content"));
             }
         }
@@ -110,7 +133,7 @@ pub(super) async fn before(
         if let Some(stored) =
             current(engine, request, &format!("{}/{}", authz.target.resource_type, authz.target.id)).await
         {
-            if !policies.decide_data(principal, authz, &stored, Phase::Stored, audit).allowed {
+            if !gate.allows(&stored, Phase::Stored) {
                 return Err(denial(policies, action, request, "is not allowed on the stored resource"));
             }
             // A patch is decided on what it would write: the stored resource, patched. A patch
@@ -119,14 +142,14 @@ pub(super) async fn before(
                 let content_type = request.headers.content_type.as_deref().unwrap_or_default();
                 let patched = Patch::from_body(content_type, &request.body).and_then(|p| p.apply(&stored));
                 if let Ok(patched) = patched {
-                    if !policies.decide_data(principal, authz, &patched, Phase::Incoming, audit).allowed {
+                    if !gate.allows(&patched, Phase::Incoming) {
                         return Err(denial(policies, action, request, "is not allowed for the patched content"));
                     }
                 }
             }
         }
     }
-    Ok(())
+    Ok(gate)
 }
 
 /// The error for a denial: 403, or 404 for a read when reads are hidden.
@@ -156,7 +179,6 @@ async fn current(engine: &Engine, request: &Request, path: &str) -> Option<Value
     (response.status == 200).then(|| serde_json::from_slice(&response.body).ok()).flatten()
 }
 
-/// Drops the entries of a Bundle whose resource the principal may not see.
 /// Which bundle [`filter_bundle`] filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Filter {
@@ -166,15 +188,8 @@ enum Filter {
     Search { matches_decided: bool },
 }
 
-fn filter_bundle(
-    policies: &Policies,
-    principal: &Principal,
-    authz: &AuthzRequest,
-    request: &Request,
-    response: &mut Response,
-    audit: &AuditInfo,
-    filter: Filter,
-) {
+/// Drops the entries of a Bundle whose resource the principal may not see.
+fn filter_bundle(gate: &Gate<'_>, request: &Request, response: &mut Response, filter: Filter) {
     let Ok(mut bundle) = serde_json::from_slice::<Value>(&response.body) else {
         response.body = Vec::new(); // not JSON: nothing can be checked, nothing is sent
         return;
@@ -185,7 +200,7 @@ fn filter_bundle(
         let is_match = |entry: &Value| entry.pointer("/search/mode").and_then(Value::as_str) == Some("match");
         entries.retain(|entry| match entry.get("resource") {
             _ if filter == (Filter::Search { matches_decided: true }) && is_match(entry) => true,
-            Some(resource) => policies.decide_data(principal, authz, resource, Phase::Outgoing, audit).allowed,
+            Some(resource) => gate.allows(resource, Phase::Outgoing),
             None => true, // a deletion entry carries no data
         });
         changed = entries.len() != before;

@@ -98,9 +98,9 @@ impl Policies {
             Some(Ok(d)) => d,
             Some(Err(e)) => {
                 tracing::error!(error = %e, "authorization request could not be evaluated; denied");
-                Decision { allowed: false, policies: Vec::new(), errors: vec![e.to_string()] }
+                Decision { errors: vec![e.to_string()], ..Decision::default() }
             }
-            None => Decision { allowed: false, policies: Vec::new(), errors: vec!["policies unavailable".into()] },
+            None => Decision { errors: vec!["policies unavailable".into()], ..Decision::default() },
         };
         audit::record(principal, request, phase.as_str(), &decision, audit);
         decision
