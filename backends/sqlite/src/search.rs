@@ -39,3 +39,41 @@ pub(crate) async fn count_on(conn: &mut SqliteConnection, query: &SearchQuery) -
 pub(crate) fn arguments(sql: &Sql) -> Result<SqliteArguments, Error> {
     fhirgate_sql::arguments::<sqlx::Sqlite>(sql).map_err(|e| Error::Invalid(format!("binding a search parameter: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use fhirgate_engine::search::query;
+
+    use super::*;
+    use crate::SqliteStore;
+
+    /// `EXPLAIN QUERY PLAN` of the statement a search URL's query translates to.
+    async fn plan(store: &SqliteStore, resource_type: &str, params: &[(&str, &str)]) -> Vec<String> {
+        let params: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let parsed = query::parse(Definitions::r4(), Some(resource_type), &params, true);
+        let Ok(parsed) = parsed else { return vec![format!("{parsed:?}")] };
+        let Ok(sql) = translate::select(Dialect::Sqlite, Definitions::r4(), &parsed.query, 50) else {
+            return vec!["untranslatable".into()];
+        };
+        let Ok(args) = arguments(&sql) else { return vec!["unbindable".into()] };
+        let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+        let rows: Result<Vec<(i64, i64, i64, String)>, _> =
+            sqlx::query_as_with(AssertSqlSafe(text.as_str()), args).fetch_all(&store.reader).await;
+        rows.map_or_else(|e| vec![e.to_string()], |r| r.into_iter().map(|(.., detail)| detail).collect())
+    }
+
+    #[tokio::test]
+    async fn token_and_reference_clauses_are_answered_from_covering_indexes() -> Result<(), Error> {
+        let store = SqliteStore::connect("sqlite::memory:").await?;
+        let token = [("code", "http://loinc.org|29463-7")];
+        let compartment = [("patient", "Patient/p1"), ("code", "http://loinc.org|29463-7")];
+        for params in [&token[..], &compartment[..]] {
+            let plan = plan(&store, "Observation", params).await;
+            let lookups: Vec<&String> =
+                plan.iter().filter(|l| l.contains("search_token") || l.contains("search_reference")).collect();
+            assert!(!lookups.is_empty(), "{params:?}: {plan:#?}");
+            assert!(lookups.iter().all(|l| l.contains("COVERING INDEX")), "{params:?} reads table rows: {plan:#?}");
+        }
+        Ok(())
+    }
+}
