@@ -131,12 +131,12 @@ impl Cli {
         match self.command {
             Command::Serve(args) => {
                 let config = args.load()?;
-                crate::logging::init(&config.log);
+                let _log = crate::logging::init(&config.log);
                 crate::server::run(config)
             }
             Command::Migrate(args) => {
                 let config = args.load()?;
-                crate::logging::init(&config.log);
+                let _log = crate::logging::init(&config.log);
                 crate::server::check_store(&config)
             }
             Command::Config(args) => {

@@ -192,6 +192,7 @@ async fn client(settings: &CosmosSettings) -> Result<CosmosClient, Error> {
         .with_max_retry_count(settings.throttle_retries)
         .with_max_retry_wait_time(settings.throttle_max_wait)
         .build();
+    #[cfg_attr(not(feature = "emulator"), expect(unused_mut, reason = "only the emulator changes the runtime"))]
     let mut builder = CosmosClientBuilder::new().with_default_operation_options(
         OperationOptionsBuilder::new().with_throttling_retry_options(throttling).build(),
     );

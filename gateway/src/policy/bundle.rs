@@ -118,7 +118,9 @@ fn filter_entries(
     let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else { return };
     let before = entries.len();
     entries.retain(|e| {
-        e.get("resource").is_none_or(|r| policies.decide_data(principal, read, r, Phase::Outgoing, audit).allowed)
+        enforce::search_mode(e) == Some("outcome")
+            || e.get("resource")
+                .is_none_or(|r| policies.decide_data(principal, read, r, Phase::Outgoing, audit).allowed)
     });
     if entries.len() != before {
         if let Some(map) = bundle.as_object_mut() {

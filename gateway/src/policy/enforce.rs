@@ -188,6 +188,11 @@ enum Filter {
     Search { matches_decided: bool },
 }
 
+/// `Bundle.entry.search.mode` of a search entry.
+pub(super) fn search_mode(entry: &Value) -> Option<&str> {
+    entry.pointer("/search/mode").and_then(Value::as_str)
+}
+
 /// Drops the entries of a Bundle whose resource the principal may not see.
 fn filter_bundle(gate: &Gate<'_>, request: &Request, response: &mut Response, filter: Filter) {
     let Ok(mut bundle) = serde_json::from_slice::<Value>(&response.body) else {
@@ -197,11 +202,13 @@ fn filter_bundle(gate: &Gate<'_>, request: &Request, response: &mut Response, fi
     let mut changed = false;
     if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) {
         let before = entries.len();
-        let is_match = |entry: &Value| entry.pointer("/search/mode").and_then(Value::as_str) == Some("match");
-        entries.retain(|entry| match entry.get("resource") {
-            _ if filter == (Filter::Search { matches_decided: true }) && is_match(entry) => true,
-            Some(resource) => gate.allows(resource, Phase::Outgoing),
-            None => true, // a deletion entry carries no data
+        let matches_decided = filter == Filter::Search { matches_decided: true };
+        entries.retain(|entry| match (search_mode(entry), entry.get("resource")) {
+            // The server's own warnings about the search (an OperationOutcome) are not data.
+            (Some("outcome"), _) => true,
+            (Some("match"), _) if matches_decided => true,
+            (_, Some(resource)) => gate.allows(resource, Phase::Outgoing),
+            (_, None) => true, // a deletion entry carries no data
         });
         changed = entries.len() != before;
     }
