@@ -102,15 +102,18 @@ fn columns(value: &IndexValue) -> Option<(&'static str, Vec<(&'static str, Bind)
 /// Rows per `INSERT`, well under both databases' parameter limits.
 const ROWS_PER_INSERT: usize = 100;
 
-/// `INSERT` statements for `rows` of resource `resource_type/id`: consecutive rows with the same
-/// table and columns share a statement.
+/// `INSERT` statements for `rows` of resource `resource_type/id`: rows with the same table and
+/// columns share a statement (every statement is a round trip to the database).
 fn inserts(dialect: Dialect, resource_type: &str, id: &str, rows: &[Row]) -> Vec<Sql> {
+    let mut rows: Vec<&Row> = rows.iter().collect();
+    let shape = |r: &Row| (r.table, r.columns.iter().map(|c| c.0).collect::<Vec<_>>());
+    rows.sort_by_cached_key(|r| shape(r)); // stable: rows keep their order within a shape
     let mut out = Vec::new();
     let mut start = 0;
     while start < rows.len() {
         let first = &rows[start];
         let same =
-            |r: &Row| r.table == first.table && r.columns.iter().map(|c| c.0).eq(first.columns.iter().map(|c| c.0));
+            |r: &&Row| r.table == first.table && r.columns.iter().map(|c| c.0).eq(first.columns.iter().map(|c| c.0));
         let end = rows[start..].iter().take(ROWS_PER_INSERT).take_while(|r| same(r)).count() + start;
         let names: Vec<&str> = first.columns.iter().map(|c| c.0).collect();
         let mut binder = Binder::new(dialect);
@@ -183,7 +186,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn composite_components_share_a_group_and_rows_batch_by_table() {
+    fn composite_components_share_a_group_and_rows_batch_by_table() -> Result<(), &'static str> {
         let token = |code: &str| IndexValue::Token {
             system: Some("http://loinc.org".into()),
             code: Some(code.into()),
@@ -191,23 +194,27 @@ mod tests {
         };
         let entries = vec![
             IndexEntry { param: "code".into(), value: token("1") },
-            IndexEntry { param: "code".into(), value: token("2") },
             IndexEntry {
                 param: "code-value-string".into(),
                 value: IndexValue::Composite {
                     components: vec![token("3"), IndexValue::String { value: "a".into(), exact: "A".into() }],
                 },
             },
+            IndexEntry { param: "code".into(), value: token("2") },
         ];
         let rows = rows(&entries);
         assert_eq!(rows.len(), 4);
-        let grp: Vec<_> = rows[2..].iter().map(|r| r.columns.iter().find(|c| c.0 == "grp").cloned()).collect();
+        let grp: Vec<_> = rows[1..3].iter().map(|r| r.columns.iter().find(|c| c.0 == "grp").cloned()).collect();
         assert_eq!(grp, [Some(("grp", Bind::Int(1))), Some(("grp", Bind::Int(1)))]);
         let inserts = inserts(Dialect::Postgres, "Observation", "o1", &rows);
-        // Two tokens in one statement; the composite components differ in columns.
+        // Both tokens in one statement, the composite between them notwithstanding; the
+        // composite components differ in columns.
         assert_eq!(inserts.len(), 3, "{inserts:#?}");
-        assert!(inserts[0].text.starts_with("INSERT INTO search_token (resource_type, id, param, kind, system, code)"));
-        assert_eq!(inserts[0].binds.len(), 12);
-        assert!(inserts[0].text.ends_with("($7, $8, $9, $10, $11, $12)"));
+        let tokens =
+            inserts.iter().find(|i| i.text.starts_with("INSERT INTO search_token")).ok_or("no token insert")?;
+        assert!(tokens.text.starts_with("INSERT INTO search_token (resource_type, id, param, kind, system, code)"));
+        assert_eq!(tokens.binds.len(), 12);
+        assert!(tokens.text.ends_with("($7, $8, $9, $10, $11, $12)"));
+        Ok(())
     }
 }

@@ -69,16 +69,27 @@ async fn apply(conn: &mut SqliteConnection, write: &Write) -> Result<(), Error> 
     .fetch_one(&mut *conn)
     .await?;
     search_rows(conn, write).await?;
-    for (seq, entry) in (0_i64..).zip(&write.index) {
-        let value = serde_json::to_string(&entry.value)
-            .map_err(|e| Error::Invalid(format!("index entry `{}` is not serialisable: {e}", entry.param)))?;
-        sqlx::query("INSERT INTO index_entry (pos, seq, param, value) VALUES (?1, ?2, ?3, ?4)")
-            .bind(pos)
-            .bind(seq)
-            .bind(&entry.param)
-            .bind(value)
-            .execute(&mut *conn)
-            .await?;
+    index_entries(conn, pos, write).await
+}
+
+/// Rows of `index_entry` per `INSERT` (4 parameters each, far under SQLite's 32,766).
+const ENTRIES_PER_INSERT: usize = 250;
+
+/// The version's index entries, a few statements for all of them: every statement is a round
+/// trip to sqlx's SQLite thread, which dominated the ingest profile when it was one per entry.
+async fn index_entries(conn: &mut SqliteConnection, pos: i64, write: &Write) -> Result<(), Error> {
+    let mut seq = 0_i64;
+    for chunk in write.index.chunks(ENTRIES_PER_INSERT) {
+        let placeholders = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+        let text = format!("INSERT INTO index_entry (pos, seq, param, value) VALUES {placeholders}");
+        let mut query = sqlx::query(AssertSqlSafe(text));
+        for entry in chunk {
+            let value = serde_json::to_string(&entry.value)
+                .map_err(|e| Error::Invalid(format!("index entry `{}` is not serialisable: {e}", entry.param)))?;
+            query = query.bind(pos).bind(seq).bind(&entry.param).bind(value);
+            seq += 1;
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
