@@ -83,8 +83,9 @@ case "$store" in
     *) echo "run.sh: --store sqlite or postgres" >&2; exit 2 ;;
 esac
 
-# Results of a run with --env are named after the file too (e.g. 2026-11-26-s1-sqlite-auth-off.json).
-label="$store${extra_env:+-$(basename "$extra_env" .env)}"
+# Results are named after the store, the dataset size and the --env file, if any
+# (e.g. 2026-11-27-s1-sqlite-p1000-auth-off.json).
+label="$store-p$patients${extra_env:+-$(basename "$extra_env" .env)}"
 
 token_args=()
 case " $* " in
