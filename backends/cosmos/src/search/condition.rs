@@ -1,13 +1,10 @@
 //! Conditions on one flattened index entry (or one component of a composite entry), per value
-//! type and prefix (search.html "Prefixes"), in Cosmos SQL. The semantics are those of the
-//! relational stores: a date is the inclusive range `[st, en]` of millisecond instants as text;
-//! a number or quantity is its value `n`, and the implicit-precision range of the *search* value
-//! decides `eq`.
+//! type and prefix (search.html "Prefixes"), in Cosmos SQL. Dates and numbers compare as the
+//! engine's [`comparison`] formulas say (as in the relational stores), on the fields `st`, `en`
+//! (millisecond instants as text) and `n`.
 
-use fhirgate_engine::search::query::{
-    Predicate, Prefix, ReferenceTarget, StringMatch, Token, TokenSystem, UriMatch, approximate_dates,
-    approximate_number,
-};
+use fhirgate_engine::search::query::comparison::{self, Column, Formula};
+use fhirgate_engine::search::query::{Predicate, Prefix, ReferenceTarget, StringMatch, Token, TokenSystem, UriMatch};
 
 use super::Params;
 use crate::error::Error;
@@ -27,7 +24,9 @@ pub(super) fn value(p: &mut Params, x: &str, predicate: &Predicate) -> Result<St
             c
         }
         Predicate::Reference(ReferenceTarget::Url(url)) => format!("{x}.r = {}", p.text(url)),
-        Predicate::Date { prefix, start, end } => date(p, x, *prefix, start, end),
+        Predicate::Date { prefix, start, end } => {
+            render(&comparison::date(*prefix, start, end), x, &mut |v: &String| p.text(v))
+        }
         Predicate::Number { prefix, value, low, high } => number(p, x, *prefix, value, low, high)?,
         Predicate::Quantity { prefix, value, low, high, system, code } => {
             let mut c = number(p, x, *prefix, value, low, high)?;
@@ -70,50 +69,18 @@ pub(super) fn token(p: &mut Params, x: &str, token: &Token) -> String {
     if c.is_empty() { "true".to_owned() } else { c.join(" AND ") }
 }
 
-/// A date range `[st, en]` against the search range `[start, end]`.
-fn date(p: &mut Params, x: &str, prefix: Prefix, start: &str, end: &str) -> String {
-    let (start, end) = match prefix {
-        Prefix::Ap => approximate_dates(start, end),
-        _ => (start.to_owned(), end.to_owned()),
+/// A date or number comparison ([`comparison`]) on the entry `x`.
+fn render<V>(formula: &Formula<V>, x: &str, bind: &mut impl FnMut(&V) -> String) -> String {
+    let column = |c: Column| match c {
+        Column::Start => format!("{x}.st"),
+        Column::End => format!("{x}.en"),
+        Column::Value => format!("{x}.n"),
     };
-    let (s, e) = (p.text(&start), p.text(&end));
-    let (rs, re) = (format!("{x}.st"), format!("{x}.en"));
-    let within = format!("({rs} >= {s} AND {re} <= {e})");
-    match prefix {
-        Prefix::Eq => within,
-        Prefix::Ne => format!("NOT {within}"),
-        Prefix::Gt => format!("{re} > {e}"),
-        Prefix::Lt => format!("{rs} < {s}"),
-        Prefix::Ge => format!("({re} > {e} OR {within})"),
-        Prefix::Le => format!("({rs} < {s} OR {within})"),
-        Prefix::Sa => format!("{rs} > {e}"),
-        Prefix::Eb => format!("{re} < {s}"),
-        // Overlaps the search range widened by 10% of its distance from now.
-        Prefix::Ap => format!("({rs} <= {e} AND {re} >= {s})"),
-    }
+    formula.infix(&column, bind)
 }
 
-/// A number's value `n` against the search value and its implicit range `[low, high)`.
+/// A number comparison, or why the value is not one.
 fn number(p: &mut Params, x: &str, prefix: Prefix, value: &str, low: &str, high: &str) -> Result<String, Error> {
-    let parse = |s: &str| {
-        s.parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .ok_or_else(|| Error::Unsupported(format!("`{s}` is not a number")))
-    };
-    let (v, l, h) = (parse(value)?, parse(low)?, parse(high)?);
-    let n = format!("{x}.n");
-    let mut real = |f: f64| p.number(f);
-    Ok(match prefix {
-        Prefix::Eq => format!("({n} >= {} AND {n} < {})", real(l), real(h)),
-        Prefix::Ne => format!("NOT ({n} >= {} AND {n} < {})", real(l), real(h)),
-        Prefix::Gt | Prefix::Sa => format!("{n} > {}", real(v)),
-        Prefix::Lt | Prefix::Eb => format!("{n} < {}", real(v)),
-        Prefix::Ge => format!("{n} >= {}", real(v)),
-        Prefix::Le => format!("{n} <= {}", real(v)),
-        Prefix::Ap => {
-            let (low, high) = approximate_number(v, l, h);
-            format!("({n} >= {} AND {n} <= {})", real(low), real(high))
-        }
-    })
+    let formula = comparison::number(prefix, value, low, high).map_err(Error::Unsupported)?;
+    Ok(render(&formula, x, &mut |v: &f64| p.number(*v)))
 }

@@ -1,14 +1,11 @@
 //! Conditions on one row of a search table (or one component row of `search_composite`, whose
 //! columns have the same names), per value type and prefix (search.html "Prefixes").
 //!
-//! Ranges: a date is an inclusive range `[start_at, end_at]` of millisecond instants as text;
-//! a number or quantity is its exact value `num` (and the implicit-precision range of the
-//! *search* value decides `eq`, as search.html "Searching numbers" asks).
+//! Dates and numbers compare as the engine's [`comparison`] formulas say, on the columns
+//! `start_at`, `end_at` (millisecond instants as text) and `num`.
 
-use fhirgate_engine::search::query::{
-    Predicate, Prefix, ReferenceTarget, StringMatch, Token, TokenSystem, UriMatch, approximate_dates,
-    approximate_number,
-};
+use fhirgate_engine::search::query::comparison::{self, Column, Formula};
+use fhirgate_engine::search::query::{Predicate, Prefix, ReferenceTarget, StringMatch, Token, TokenSystem, UriMatch};
 
 use super::Unsupported;
 use crate::bind::{Bind, Binder};
@@ -33,7 +30,9 @@ pub(super) fn value(b: &mut Binder, a: &str, predicate: &Predicate) -> Result<St
             c
         }
         Predicate::Reference(ReferenceTarget::Url(url)) => format!("{a}.reference = {}", b.text(url)),
-        Predicate::Date { prefix, start, end } => date(b, a, *prefix, start, end),
+        Predicate::Date { prefix, start, end } => {
+            render(&comparison::date(*prefix, start, end), a, &mut |v: &String| b.text(v))
+        }
         Predicate::Number { prefix, value, low, high } => number(b, a, *prefix, value, low, high)?,
         Predicate::Quantity { prefix, value, low, high, system, code } => {
             let mut c = number(b, a, *prefix, value, low, high)?;
@@ -81,49 +80,20 @@ pub(super) fn token(b: &mut Binder, a: &str, token: &Token) -> String {
     if c.is_empty() { "1 = 1".to_owned() } else { c.join(" AND ") }
 }
 
-/// A date range `[start_at, end_at]` against the search range `[start, end]`.
-fn date(b: &mut Binder, a: &str, prefix: Prefix, start: &str, end: &str) -> String {
-    let (start, end) = match prefix {
-        Prefix::Ap => approximate_dates(start, end),
-        _ => (start.to_owned(), end.to_owned()),
+/// A date or number comparison ([`comparison`]) on the row aliased `a`.
+fn render<V>(formula: &Formula<V>, a: &str, bind: &mut impl FnMut(&V) -> String) -> String {
+    let column = |c: Column| match c {
+        Column::Start => format!("{a}.start_at"),
+        Column::End => format!("{a}.end_at"),
+        Column::Value => format!("{a}.num"),
     };
-    let (s, e) = (b.text(&start), b.text(&end));
-    let (rs, re) = (format!("{a}.start_at"), format!("{a}.end_at"));
-    let within = format!("({rs} >= {s} AND {re} <= {e})");
-    match prefix {
-        Prefix::Eq => within,
-        Prefix::Ne => format!("NOT {within}"),
-        Prefix::Gt => format!("{re} > {e}"),
-        Prefix::Lt => format!("{rs} < {s}"),
-        Prefix::Ge => format!("({re} > {e} OR {within})"),
-        Prefix::Le => format!("({rs} < {s} OR {within})"),
-        Prefix::Sa => format!("{rs} > {e}"),
-        Prefix::Eb => format!("{re} < {s}"),
-        // Overlaps the search range widened by 10% of its distance from now.
-        Prefix::Ap => format!("({rs} <= {e} AND {re} >= {s})"),
-    }
+    formula.infix(&column, bind)
 }
 
-/// A number's value `num` against the search value and its implicit range `[low, high)`.
+/// A number comparison, or why the value is not one.
 fn number(b: &mut Binder, a: &str, prefix: Prefix, value: &str, low: &str, high: &str) -> Result<String, Unsupported> {
-    let parse = |s: &str| {
-        s.parse::<f64>().ok().filter(|n| n.is_finite()).ok_or_else(|| Unsupported(format!("`{s}` is not a number")))
-    };
-    let (v, l, h) = (parse(value)?, parse(low)?, parse(high)?);
-    let n = format!("{a}.num");
-    let mut real = |x: f64| b.bind(Bind::Real(x));
-    Ok(match prefix {
-        Prefix::Eq => format!("({n} >= {} AND {n} < {})", real(l), real(h)),
-        Prefix::Ne => format!("NOT ({n} >= {} AND {n} < {})", real(l), real(h)),
-        Prefix::Gt | Prefix::Sa => format!("{n} > {}", real(v)),
-        Prefix::Lt | Prefix::Eb => format!("{n} < {}", real(v)),
-        Prefix::Ge => format!("{n} >= {}", real(v)),
-        Prefix::Le => format!("{n} <= {}", real(v)),
-        Prefix::Ap => {
-            let (low, high) = approximate_number(v, l, h);
-            format!("({n} >= {} AND {n} <= {})", real(low), real(high))
-        }
-    })
+    let formula = comparison::number(prefix, value, low, high).map_err(Unsupported)?;
+    Ok(render(&formula, a, &mut |v: &f64| b.bind(Bind::Real(*v))))
 }
 
 /// Escapes `%`, `_` and `\` for `LIKE ... ESCAPE '\'`.

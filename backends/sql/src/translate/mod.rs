@@ -259,6 +259,3 @@ fn value_table(predicate: &Predicate) -> Result<&'static str, Unsupported> {
     let kind = predicate.value_type().ok_or_else(|| Unsupported(format!("cannot search {predicate:?} here")))?;
     table(kind)
 }
-
-#[cfg(test)]
-mod tests;

@@ -6,6 +6,7 @@
 //! 400; otherwise they are skipped and reported in [`ParsedSearch::ignored`]. A malformed value of a
 //! known parameter is a 400 either way. Every problem is reported, not only the first.
 
+pub mod comparison;
 mod expr;
 mod prefix;
 mod render;
@@ -19,7 +20,7 @@ use crate::outcome::{Issue, IssueType};
 pub use expr::{
     Chain, Clause, Compartment, Has, Predicate, ReferenceTarget, SearchQuery, StringMatch, Token, TokenSystem, UriMatch,
 };
-pub use prefix::{Prefix, approximate_dates, approximate_number};
+pub use prefix::Prefix;
 pub use render::to_query_string;
 pub use result::{Include, ResultParams, SortKey, Summary, Total};
 use value::Problem;
