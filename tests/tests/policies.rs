@@ -136,12 +136,21 @@ fn an_allow_that_no_policy_could_revise_on_the_data_is_decided_once() -> TestRes
     let events = audit_events(&s, "admin-search");
     assert_eq!(events.len(), 1, "{events:#?}");
     assert!(events[0].contains(r#""phase":"type""#) && events[0].contains(r#""covers_data":true"#), "{events:#?}");
+    // A transaction: the bundle, each entry and reading the response back, each once at type level.
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": observation("t1", "p1"), "request": {"method": "PUT", "url": "Observation/t1"}},
+        {"resource": observation("t2", "p2"), "request": {"method": "POST", "url": "Observation"}}]});
+    let r = s.send("POST", "", Some(bundle.to_string().as_bytes()), &[("X-Request-Id", "admin-tx")])?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = audit_events(&s, "admin-tx");
+    assert_eq!(events.len(), 4, "{events:#?}");
+    assert!(events.iter().all(|e| e.contains(r#""phase":"type""#)), "{events:#?}");
     // A SMART user scope reads `context.smartNeeded`, which follows the data: every match is decided.
     let reader = s.mint(&["--scope", "user/Observation.rs user/Patient.rs"])?;
     let r = s.send_as(Some(&reader), "GET", "Observation", None, &[("X-Request-Id", "user-search")])?;
     assert_eq!(r.status, 200, "{}", r.body);
     let events = audit_events(&s, "user-search");
-    assert_eq!(events.iter().filter(|e| e.contains(r#""phase":"outgoing""#)).count(), 2, "{events:#?}");
+    assert_eq!(events.iter().filter(|e| e.contains(r#""phase":"outgoing""#)).count(), 4, "{events:#?}");
     assert!(events.iter().all(|e| e.contains(r#""covers_data":false"#)), "{events:#?}");
     Ok(())
 }

@@ -3,14 +3,15 @@
 //! the bundle. A denied entry fails a transaction as a whole (403 naming the entry, nothing
 //! runs); in a batch it answers 403 in its place while the other entries run. What the engine
 //! returns in the response entries (resources read, search and history bundles) is decided
-//! again on its data, like a single read or search.
+//! again on its data, like a single read or search, unless a type-level decision on reading
+//! covers any data ([`fhirgate_policies::Decision::covers_data`]).
 
 use fhirgate_engine::Engine;
 use fhirgate_engine::interaction::{Method, Request, Response, parse_query};
 use fhirgate_policies::{Action, AuthzRequest, Principal};
 use serde_json::{Value, json};
 
-use super::audit::AuditInfo;
+use super::audit::{self, AuditInfo};
 use super::enforce;
 use super::{Phase, Policies};
 use crate::error::GatewayError;
@@ -56,13 +57,22 @@ pub(super) async fn handle(
     if response.status != 200 {
         return Ok(response);
     }
+    // What the response entries hold is read back to the client: one type-level decision on
+    // reading, and when it covers any data (as for a `globalAdmin`), no decision per entry.
+    let read = AuthzRequest::type_level(Action::Read, Default::default(), authz.context.clone());
+    let reading = policies.evaluate(principal, &read);
+    if reading.covers_data {
+        audit::record(principal, &read, Phase::Type.as_str(), &reading, audit);
+        if denied.is_empty() {
+            return Ok(response);
+        }
+    }
     let Ok(mut answer) = serde_json::from_slice::<Value>(&response.body) else { return Ok(response) };
     let mut out: Vec<Value> = answer.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
     for (i, error) in denied {
         out.insert(i.min(out.len()), refused(error));
     }
-    let read = AuthzRequest::type_level(Action::Read, Default::default(), authz.context.clone());
-    for entry in &mut out {
+    for entry in out.iter_mut().filter(|_| !reading.covers_data) {
         let Some(resource) = entry.get_mut("resource") else { continue };
         if resource.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
             filter_entries(policies, principal, &read, resource, audit);

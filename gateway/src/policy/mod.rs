@@ -94,16 +94,22 @@ impl Policies {
         phase: Phase,
         audit: &audit::AuditInfo,
     ) -> Decision {
-        let decision = match self.engine().map(|e| e.decide(principal, request)) {
+        let decision = self.evaluate(principal, request);
+        audit::record(principal, request, phase.as_str(), &decision, audit);
+        decision
+    }
+
+    /// Decides one request without auditing it: for a decision that is only used (and then
+    /// audited) when it covers the data ([`Decision::covers_data`]).
+    pub fn evaluate(&self, principal: &Principal, request: &AuthzRequest) -> Decision {
+        match self.engine().map(|e| e.decide(principal, request)) {
             Some(Ok(d)) => d,
             Some(Err(e)) => {
                 tracing::error!(error = %e, "authorization request could not be evaluated; denied");
                 Decision { errors: vec![e.to_string()], ..Decision::default() }
             }
             None => Decision { errors: vec!["policies unavailable".into()], ..Decision::default() },
-        };
-        audit::record(principal, request, phase.as_str(), &decision, audit);
-        decision
+        }
     }
 
     /// Whether a denied read answers 404.
