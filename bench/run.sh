@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmark suite end to end: builds the release `fhirgate` and `fhirgate-bench`, makes
-# (once, cached) N seeded Synthea patients, starts the server on a fresh data directory (SQLite, or
-# a throwaway PostgreSQL through scripts/with-postgres.sh), loads the patients (scenario 3), runs
+# (once, cached) N seeded Synthea patients, starts the server on a fresh data directory (SQLite, a
+# throwaway PostgreSQL through scripts/with-postgres.sh, or the Cosmos DB emulator, for a functional
+# comparison only), loads the patients (scenario 3), runs
 # the chosen scenarios and writes bench/results/<date>-s<N>-<store>.json and <date>-<store>.md.
 #
 #   bench/run.sh --scenarios 1,4 --store sqlite --patients 100 [--env FILE] [-- extra fhirgate-bench suite flags]
@@ -31,7 +32,7 @@ while [ "$#" -gt 0 ]; do
         --seed) seed="$2"; shift 2 ;;
         --env) extra_env="$(realpath "$2")"; shift 2 ;;
         --) shift; break ;;
-        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7] [--store sqlite|postgres] [--patients N] [--seed S] [--env FILE] [-- suite flags]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7] [--store sqlite|postgres|cosmos] [--patients N] [--seed S] [--env FILE] [-- suite flags]" >&2; exit 2 ;;
     esac
 done
 
@@ -44,7 +45,11 @@ bash scripts/ensure-build-tools.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fhirgate/target}"
 # Two builds, not one: built together, cargo would unify tokio's features across both packages and
 # rebuild the whole server (~15 min) instead of reusing the release build of `fhirgate` alone.
-cargo build --release --locked -p fhirgate
+# Cosmos DB runs on the SDK's in-process emulator, a test-only feature kept out of the shipped
+# build: a functional comparison, not a measurement of Cosmos DB.
+features=()
+[ "$store" = cosmos ] && features=(--features fhirgate-cosmos/emulator)
+cargo build --release --locked -p fhirgate "${features[@]}"
 cargo build --release --locked -p fhirgate-bench
 bin="$CARGO_TARGET_DIR/release"
 
@@ -80,7 +85,12 @@ case "$store" in
         store_args=(--store "$FHIRGATE_TEST_POSTGRES_URL")
         settings="PostgreSQL (scripts/with-postgres.sh cluster: fsync=off, synchronous_commit=off, full_page_writes=off)"
         [ -n "${FHIRGATE_BENCH_PG_SETTINGS:-}" ] && settings="$FHIRGATE_BENCH_PG_SETTINGS" ;;
-    *) echo "run.sh: --store sqlite or postgres" >&2; exit 2 ;;
+    cosmos)
+        # A Synthea patient is one transaction of hundreds to thousands of resources; the Cosmos
+        # store takes 49 per transaction, so patients go as batches of 49 (scenario 3).
+        store_args=(--store cosmos:emulator --batch-size 49)
+        settings="Cosmos DB SDK in-process emulator (functional comparison only)" ;;
+    *) echo "run.sh: --store sqlite, postgres or cosmos" >&2; exit 2 ;;
 esac
 
 # Results are named after the store, the dataset size and the --env file, if any

@@ -76,8 +76,8 @@ pub fn bundle_files(dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     Ok(files)
 }
 
-/// Counts entries and Observation codes of one Bundle file, and keeps its Patients' family names.
-fn scan(bundle: &Value, codes: &mut BTreeMap<(String, String), u64>, families: &mut Vec<String>) -> u64 {
+/// Counts the Observation codes of one Bundle file, and keeps its Patients' family names.
+fn scan(bundle: &Value, codes: &mut BTreeMap<(String, String), u64>, families: &mut Vec<String>) {
     let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     for resource in entries.iter().filter_map(|e| e.get("resource")) {
         match resource.get("resourceType").and_then(Value::as_str) {
@@ -95,7 +95,6 @@ fn scan(bundle: &Value, codes: &mut BTreeMap<(String, String), u64>, families: &
             *codes.entry((system.to_string(), code.to_string())).or_default() += 1;
         }
     }
-    entries.len() as u64
 }
 
 /// The id of the Patient a transaction created, from its response Bundle.
@@ -108,12 +107,124 @@ fn patient_id(response: &[u8]) -> Option<String> {
     })
 }
 
-/// Posts every Bundle of `files` with `clients` concurrent connections; the measurement is
-/// scenario 3 (its throughput counts Bundles; `resources_per_second` is in the dataset figures).
+/// A Synthea transaction as `batch` Bundles of at most `size` entries, for stores whose
+/// transactions are smaller than a patient (Cosmos DB: 49 resources). Each entry becomes a PUT
+/// of its resource at the id of its `urn:uuid:` full URL, and every reference to such a URL is
+/// rewritten to `Type/id`: a reference cannot resolve across Bundles.
+pub fn as_batches(bundle: &Value, size: usize) -> Vec<Value> {
+    let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let mut local = std::collections::HashMap::new();
+    for entry in entries {
+        let url = entry.get("fullUrl").and_then(Value::as_str).unwrap_or_default();
+        let kind = entry.pointer("/resource/resourceType").and_then(Value::as_str);
+        if let (Some(id), Some(kind)) = (url.strip_prefix("urn:uuid:"), kind) {
+            local.insert(url.to_owned(), (kind.to_owned(), id.to_owned()));
+        }
+    }
+    let puts: Vec<Value> = entries
+        .iter()
+        .filter_map(|entry| {
+            let url = entry.get("fullUrl").and_then(Value::as_str)?;
+            let (kind, id) = local.get(url)?;
+            let mut resource = entry.get("resource")?.clone();
+            rewrite_references(&mut resource, &local);
+            resource["id"] = Value::String(id.clone());
+            let request = serde_json::json!({"method": "PUT", "url": format!("{kind}/{id}")});
+            Some(serde_json::json!({"resource": resource, "request": request}))
+        })
+        .collect();
+    puts.chunks(size.max(1))
+        .map(|chunk| serde_json::json!({"resourceType": "Bundle", "type": "batch", "entry": chunk}))
+        .collect()
+}
+
+/// Replaces every string that is a key of `local` (a `urn:uuid:` URL) with `Type/id`.
+fn rewrite_references(value: &mut Value, local: &std::collections::HashMap<String, (String, String)>) {
+    match value {
+        Value::String(s) => {
+            if let Some((kind, id)) = local.get(s.as_str()) {
+                *s = format!("{kind}/{id}");
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, local)),
+        Value::Object(map) => map.values_mut().for_each(|v| rewrite_references(v, local)),
+        _ => {}
+    }
+}
+
+/// The entries of a batch response that succeeded.
+fn batch_successes(response: &[u8]) -> u64 {
+    let Ok(bundle) = serde_json::from_slice::<Value>(response) else { return 0 };
+    let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    entries
+        .iter()
+        .filter(|e| e.pointer("/response/status").and_then(Value::as_str).is_some_and(|s| s.starts_with('2')))
+        .count() as u64
+}
+
+/// One patient's Bundle sent whole (a transaction) or as batches of `batch_size`; the resources
+/// stored and the Patient's id, or `None` when it failed.
+async fn send_patient(
+    conn: &mut Connection,
+    recorder: &mut Recorder,
+    raw: Vec<u8>,
+    bundle: &Value,
+    batch_size: Option<usize>,
+    path: &Path,
+) -> Option<(u64, Option<String>)> {
+    let calls: Vec<(&'static str, Bytes)> = match batch_size {
+        None => vec![("transaction", Bytes::from(raw))],
+        Some(size) => as_batches(bundle, size)
+            .iter()
+            .map(|b| ("batch", Bytes::from(serde_json::to_vec(b).unwrap_or_default())))
+            .collect(),
+    };
+    let (mut stored, mut patient) = (0, None);
+    for (kind, body) in calls {
+        let sent = Instant::now();
+        match conn.send(&Call::with_body(Method::POST, "", body)).await {
+            Ok(reply) if (200..300).contains(&reply.status) => {
+                recorder.kind(kind).record(reply.status, sent.elapsed());
+                if batch_size.is_some() {
+                    stored += batch_successes(&reply.body);
+                } else {
+                    stored += bundle.get("entry").and_then(Value::as_array).map_or(0, Vec::len) as u64;
+                    patient = patient_id(&reply.body);
+                }
+            }
+            Ok(reply) => {
+                recorder.kind(kind).record(reply.status, sent.elapsed());
+                let text = String::from_utf8_lossy(&reply.body);
+                eprintln!("bundle `{}`: {} {:.300}", path.display(), reply.status, text);
+                return None;
+            }
+            Err(e) => {
+                recorder.kind(kind).record_transport_error(sent.elapsed());
+                eprintln!("bundle `{}`: {e}", path.display());
+                return None;
+            }
+        }
+    }
+    if batch_size.is_some() {
+        patient = bundle.get("entry").and_then(Value::as_array).and_then(|entries| {
+            entries.iter().find_map(|e| {
+                (e.pointer("/resource/resourceType")? == "Patient")
+                    .then(|| e.pointer("/resource/id")?.as_str().map(str::to_owned))
+                    .flatten()
+            })
+        });
+    }
+    Some((stored, patient))
+}
+
+/// Posts every Bundle of `files` with `clients` concurrent connections, whole or as batches of
+/// `batch_size`; the measurement is scenario 3 (its throughput counts requests;
+/// `resources_per_second` is in the dataset figures).
 pub async fn load(
     target: &Target,
     files: Vec<PathBuf>,
     clients: usize,
+    batch_size: Option<usize>,
     server_pid: Option<u32>,
 ) -> Result<(Dataset, Measurement, f64), BenchError> {
     let files = Arc::new(files);
@@ -133,24 +244,13 @@ pub async fn load(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = files.get(i) else { break };
                 let raw = std::fs::read(path).map_err(BenchError::file(path))?;
-                let entries = scan(&serde_json::from_slice(&raw)?, &mut codes, &mut families);
-                let call = Call::with_body(Method::POST, "", Bytes::from(raw));
-                let sent = Instant::now();
-                match conn.send(&call).await {
-                    Ok(reply) => {
-                        recorder.kind("transaction").record(reply.status, sent.elapsed());
-                        if (200..300).contains(&reply.status) {
-                            resources += entries;
-                            patients.extend(patient_id(&reply.body));
-                        } else {
-                            let text = String::from_utf8_lossy(&reply.body);
-                            eprintln!("bundle `{}`: {} {:.300}", path.display(), reply.status, text);
-                        }
-                    }
-                    Err(e) => {
-                        recorder.kind("transaction").record_transport_error(sent.elapsed());
-                        eprintln!("bundle `{}`: {e}", path.display());
-                    }
+                let bundle: Value = serde_json::from_slice(&raw)?;
+                scan(&bundle, &mut codes, &mut families);
+                if let Some((stored, patient)) =
+                    send_patient(&mut conn, &mut recorder, raw, &bundle, batch_size, path).await
+                {
+                    resources += stored;
+                    patients.extend(patient);
                 }
             }
             Ok::<_, BenchError>((recorder, codes, resources, patients, families))
@@ -178,7 +278,7 @@ pub async fn load(
     observation_codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
     observation_codes.truncate(20);
     let total = recorder.total();
-    let dataset = Dataset { bundles: total.ok, resources, patients, observation_codes, families };
+    let dataset = Dataset { bundles: files.len() as u64, resources, patients, observation_codes, families };
     let measurement = Measurement {
         label: "transaction ingest".into(),
         mode: Mode::Closed { clients },
@@ -191,4 +291,33 @@ pub async fn load(
     };
     let per_second = resources as f64 / elapsed.as_secs_f64().max(1e-9);
     Ok((dataset, measurement, per_second))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_transaction_as_batches_of_puts_with_references_rewritten() {
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1"},
+             "request": {"method": "POST", "url": "Patient"}},
+            {"fullUrl": "urn:uuid:o1", "resource": {"resourceType": "Observation", "status": "final",
+                "subject": {"reference": "urn:uuid:p1"}, "note": [{"text": "urn:uuid:elsewhere"}]},
+             "request": {"method": "POST", "url": "Observation"}},
+            {"fullUrl": "urn:uuid:o2", "resource": {"resourceType": "Observation", "status": "final"},
+             "request": {"method": "POST", "url": "Observation"}}]});
+        let batches = as_batches(&bundle, 2);
+        assert_eq!(batches.len(), 2);
+        assert!(batches.iter().all(|b| b["type"] == "batch"));
+        let entries: Vec<&Value> = batches.iter().flat_map(|b| b["entry"].as_array().into_iter().flatten()).collect();
+        let urls: Vec<&str> = entries.iter().filter_map(|e| e["request"]["url"].as_str()).collect();
+        assert_eq!(urls, ["Patient/p1", "Observation/o1", "Observation/o2"]);
+        assert!(entries.iter().all(|e| e["request"]["method"] == "PUT"));
+        assert_eq!(entries[1]["resource"]["subject"]["reference"], "Patient/p1");
+        assert_eq!(entries[1]["resource"]["id"], "o1");
+        assert_eq!(entries[1]["resource"]["note"][0]["text"], "urn:uuid:elsewhere", "not a URL of this Bundle");
+    }
 }

@@ -98,6 +98,11 @@ struct SuiteArgs {
     /// Concurrent transactions while loading.
     #[arg(long, default_value_t = 2)]
     load_clients: usize,
+    /// Load each patient as `batch` Bundles of at most this many entries (PUTs at the Synthea
+    /// ids, references rewritten) instead of one transaction: for stores with small transactions
+    /// (the Cosmos DB store: 49).
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Seconds of each measurement.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -188,6 +193,7 @@ async fn suite(a: SuiteArgs, threads: usize) -> Result<(), BenchError> {
         bundles: a.bundles.clone(),
         dataset_path: a.dataset.clone(),
         load_clients: a.load_clients,
+        batch_size: a.batch_size,
         warmup: seconds(a.warmup)?,
         duration: seconds(a.duration)?,
         clients: a.clients,

@@ -37,6 +37,8 @@ pub struct Suite {
     pub bundles: Option<PathBuf>,
     pub dataset_path: PathBuf,
     pub load_clients: usize,
+    /// Send each patient as `batch` Bundles of this many entries instead of one transaction.
+    pub batch_size: Option<usize>,
     pub warmup: Duration,
     pub duration: Duration,
     pub clients: usize,
@@ -110,7 +112,8 @@ impl Suite {
             Some(dir) => {
                 let files = dataset::bundle_files(dir)?;
                 eprintln!("scenario 3: loading {} Bundles with {} clients", files.len(), self.load_clients);
-                let (dataset, m, per_second) = dataset::load(&live.target, files, self.load_clients, live.pid).await?;
+                let (dataset, m, per_second) =
+                    dataset::load(&live.target, files, self.load_clients, self.batch_size, live.pid).await?;
                 dataset.write(&self.dataset_path)?;
                 let mut r = self.result(3, "transaction-bundle ingest (Synthea, one Bundle per patient)");
                 r.figures.insert("bundles".into(), json!(dataset.bundles));
