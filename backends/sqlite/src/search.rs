@@ -76,4 +76,18 @@ mod tests {
         }
         Ok(())
     }
+
+    #[tokio::test]
+    async fn a_search_drives_from_its_narrowest_clause_and_probes_the_others_per_candidate() -> Result<(), Error> {
+        let store = SqliteStore::connect("sqlite::memory:").await?;
+        // The common code written first: the patient's references still find the candidates.
+        let params = [("code", "http://loinc.org|29463-7"), ("patient", "Patient/p1")];
+        let plan = plan(&store, "Observation", &params).await;
+        let (tokens, references): (Vec<&String>, Vec<&String>) =
+            plan.iter().filter(|l| l.contains("search_")).partition(|l| l.contains("search_token"));
+        assert!(!tokens.is_empty() && !references.is_empty(), "{plan:#?}");
+        assert!(tokens.iter().all(|l| l.contains(" EXISTS ")), "the code is materialised: {plan:#?}");
+        assert!(references.iter().all(|l| !l.contains(" EXISTS ")), "the reference does not drive: {plan:#?}");
+        Ok(())
+    }
 }

@@ -1,19 +1,22 @@
 //! The neutral search expression as one SQL statement over the search tables.
 //!
 //! A search selects from `search_current r`; each clause becomes a condition on `r` (its
-//! alternatives joined by `OR`, clauses by `AND`), each value a membership test
-//! `(r.resource_type, r.id) IN (SELECT resource_type, id FROM <table of its type> WHERE ...)`.
-//! The sub-queries are uncorrelated, so both databases run them once, through the index on the
-//! value (`(param, code, system)`, `(target_id, target_type, param)`...), instead of probing every
-//! current resource. Chains and `_has` nest the same tests on the resource at the other end of a
-//! `search_reference` row, so a chain of any depth is one statement and no result set is ever
-//! capped between levels.
+//! alternatives joined by `OR`, clauses by `AND`), each value a test on the rows of the table of
+//! its type. The clause expected to match the fewest resources (the compartment, else the
+//! engine's [`driving_clause`]) drives: its values are membership tests
+//! `(r.resource_type, r.id) IN (SELECT resource_type, id FROM <table> WHERE ...)`, uncorrelated,
+//! which both databases run once through the index on the value (`(param, code, system)`,
+//! `(target_id, target_type, param)`...). Every other clause is tested per candidate with a
+//! correlated `EXISTS` through the `(resource_type, id, param)` index, so a broad clause (a common
+//! code) is never materialised in full. Chains and `_has` nest the same tests on the resource at
+//! the other end of a `search_reference` row, so a chain of any depth is one statement and no
+//! result set is ever capped between levels.
 
 mod condition;
 mod sort;
 
 use fhirgate_engine::definitions::{Definitions, SearchParamType};
-use fhirgate_engine::search::query::{Clause, Compartment, Predicate, SearchQuery};
+use fhirgate_engine::search::query::{Clause, Compartment, Predicate, SearchQuery, driving_clause};
 
 use crate::bind::{Bind, Binder, Dialect, Sql};
 use crate::rows::{OF_TYPE, REFERENCE_IDENTIFIER, TOKEN};
@@ -80,12 +83,17 @@ impl<'a> Translator<'a> {
             let types = self.types.clone();
             conditions.push(format!("r.resource_type IN {}", self.binder.list(&types)));
         }
-        if let Some(compartment) = &query.compartment {
-            conditions.push(self.compartment(compartment));
-        }
+        let driver = match &query.compartment {
+            Some(compartment) => {
+                conditions.push(self.compartment(compartment));
+                None
+            }
+            None => driving_clause(&query.clauses),
+        };
         let types = self.types.clone();
-        for clause in &query.clauses {
-            conditions.push(self.clause(clause, "r.resource_type", "r.id", &types)?);
+        for (n, clause) in query.clauses.iter().enumerate() {
+            let test = if Some(n) == driver { Test::Drives } else { Test::PerCandidate };
+            conditions.push(self.clause(clause, On { rt: "r.resource_type", id: "r.id", test }, &types)?);
         }
         Ok(if conditions.is_empty() { "1 = 1".to_owned() } else { conditions.join(" AND ") })
     }
@@ -112,57 +120,52 @@ impl<'a> Translator<'a> {
         format!("({})", alternatives.join(" OR "))
     }
 
-    /// One clause on the resource `rt`/`id` (column expressions), whose types are `types`.
-    fn clause(&mut self, clause: &Clause, rt: &str, id: &str, types: &[String]) -> Result<String, Unsupported> {
+    /// One clause on the resource `on`, whose types are `types`.
+    fn clause(&mut self, clause: &Clause, on: On<'_>, types: &[String]) -> Result<String, Unsupported> {
         let mut alternatives = Vec::with_capacity(clause.alternatives.len());
         for predicate in &clause.alternatives {
-            alternatives.push(self.predicate(&clause.param, predicate, rt, id, types)?);
+            alternatives.push(self.predicate(&clause.param, predicate, on, types)?);
         }
         Ok(format!("({})", alternatives.join(" OR ")))
     }
 
-    /// Whether (or, negated, whether not) `rt`/`id` has a row of `table` for parameter `param`
+    /// Whether (or, negated, whether not) `on` has a row of `table` for parameter `param`
     /// meeting the condition `build` writes for the row's alias.
     fn exists(
         &mut self,
+        on: On<'_>,
         negate: bool,
         table: &str,
         param: &str,
-        rt: &str,
-        id: &str,
         build: impl FnOnce(&mut Binder, &str) -> Result<String, Unsupported>,
     ) -> Result<String, Unsupported> {
         let a = self.alias();
         let param = self.binder.text(param);
         let condition = build(&mut self.binder, &a)?;
-        let not = if negate { "NOT " } else { "" };
-        Ok(format!(
-            "({rt}, {id}) {not}IN (SELECT {a}.resource_type, {a}.id FROM {table} {a} WHERE {a}.param = {param} AND {condition})"
-        ))
+        Ok(on.render(negate, &a, RESOURCE, &format!("{table} {a}"), &format!("{a}.param = {param} AND {condition}")))
     }
 
     fn predicate(
         &mut self,
         param: &str,
         predicate: &Predicate,
-        rt: &str,
-        id: &str,
+        on: On<'_>,
         types: &[String],
     ) -> Result<String, Unsupported> {
         let kind = |b: &mut Binder, a: &str, kind: &str| format!("{a}.kind = {}", b.text(kind));
         match predicate {
             Predicate::Missing(missing) => {
                 let table = table(self.kind(param, types)?)?;
-                self.exists(*missing, table, param, rt, id, |_, _| Ok("1 = 1".to_owned()))
+                self.exists(on, *missing, table, param, |_, _| Ok("1 = 1".to_owned()))
             }
-            Predicate::Token { not, token } => self.exists(*not, "search_token", param, rt, id, |b, a| {
+            Predicate::Token { not, token } => self.exists(on, *not, "search_token", param, |b, a| {
                 Ok(format!("{} AND {}", kind(b, a, TOKEN), condition::token(b, a, token)))
             }),
-            Predicate::TokenText(text) => self.exists(false, "search_token", param, rt, id, |b, a| {
+            Predicate::TokenText(text) => self.exists(on, false, "search_token", param, |b, a| {
                 Ok(format!("{} AND {}", kind(b, a, TOKEN), condition::starts_with(b, &format!("{a}.text"), text)))
             }),
             Predicate::OfType { type_system, type_code, value } => {
-                self.exists(false, "search_token", param, rt, id, |b, a| {
+                self.exists(on, false, "search_token", param, |b, a| {
                     Ok(format!(
                         "{} AND {a}.system = {} AND {a}.code = {} AND {a}.value = {}",
                         kind(b, a, OF_TYPE),
@@ -172,7 +175,7 @@ impl<'a> Translator<'a> {
                     ))
                 })
             }
-            Predicate::ReferenceIdentifier(token) => self.exists(false, "search_token", param, rt, id, |b, a| {
+            Predicate::ReferenceIdentifier(token) => self.exists(on, false, "search_token", param, |b, a| {
                 Ok(format!("{} AND {}", kind(b, a, REFERENCE_IDENTIFIER), condition::token(b, a, token)))
             }),
             Predicate::Chain(chain) => {
@@ -180,28 +183,29 @@ impl<'a> Translator<'a> {
                 let p = self.binder.text(param);
                 let targets = self.binder.list(&chain.target_types);
                 let (next_rt, next_id) = (format!("{a}.target_type"), format!("{a}.target_id"));
-                let next = self.clause(&chain.next, &next_rt, &next_id, &chain.target_types)?;
-                Ok(format!(
-                    "({rt}, {id}) IN (SELECT {a}.resource_type, {a}.id FROM search_reference {a} \
-                     WHERE {a}.param = {p} AND {a}.target_type IN {targets} AND {next})"
-                ))
+                let next = self.clause(
+                    &chain.next,
+                    On { rt: &next_rt, id: &next_id, test: Test::Drives },
+                    &chain.target_types,
+                )?;
+                let condition = format!("{a}.param = {p} AND {a}.target_type IN {targets} AND {next}");
+                Ok(on.render(false, &a, RESOURCE, &format!("search_reference {a}"), &condition))
             }
             Predicate::Has(has) => {
                 let a = self.alias();
                 let source = self.binder.text(&has.resource_type);
                 let p = self.binder.text(&has.reference_param);
                 let (next_rt, next_id) = (format!("{a}.resource_type"), format!("{a}.id"));
-                let next = self.clause(&has.next, &next_rt, &next_id, std::slice::from_ref(&has.resource_type))?;
-                Ok(format!(
-                    "({rt}, {id}) IN (SELECT {a}.target_type, {a}.target_id FROM search_reference {a} \
-                     WHERE {a}.resource_type = {source} AND {a}.param = {p} AND {next})"
-                ))
+                let types = std::slice::from_ref(&has.resource_type);
+                let next = self.clause(&has.next, On { rt: &next_rt, id: &next_id, test: Test::Drives }, types)?;
+                let condition = format!("{a}.resource_type = {source} AND {a}.param = {p} AND {next}");
+                Ok(on.render(false, &a, TARGET, &format!("search_reference {a}"), &condition))
             }
-            Predicate::Composite { components, values } => self.composite(param, components, values, rt, id),
+            Predicate::Composite { components, values } => self.composite(param, components, values, on),
             Predicate::Unsupported(message) => Err(Unsupported(message.clone())),
             value => {
                 let table = value_table(value)?;
-                self.exists(false, table, param, rt, id, |b, a| condition::value(b, a, value))
+                self.exists(on, false, table, param, |b, a| condition::value(b, a, value))
             }
         }
     }
@@ -212,8 +216,7 @@ impl<'a> Translator<'a> {
         param: &str,
         components: &[String],
         values: &[Predicate],
-        rt: &str,
-        id: &str,
+        on: On<'_>,
     ) -> Result<String, Unsupported> {
         if components.len() != values.len() || values.is_empty() {
             return Err(Unsupported(format!("composite `{param}` needs one value per component")));
@@ -232,10 +235,55 @@ impl<'a> Translator<'a> {
         for (a, value) in aliases.iter().zip(values) {
             conditions.push(condition::value(&mut self.binder, a, value)?);
         }
-        Ok(format!(
-            "({rt}, {id}) IN (SELECT {first}.resource_type, {first}.id FROM search_composite {first}{joins} WHERE {})",
-            conditions.join(" AND ")
-        ))
+        let from = format!("search_composite {first}{joins}");
+        Ok(on.render(false, first, RESOURCE, &from, &conditions.join(" AND ")))
+    }
+}
+
+/// How a clause tests the resource it is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Test {
+    /// Membership in an uncorrelated sub-query, run once through the index on the value: the
+    /// clause that finds the candidates.
+    Drives,
+    /// A correlated `EXISTS`, one index probe per candidate another clause found.
+    PerCandidate,
+}
+
+/// The columns of a search table row that name the resource a test is on.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    rt: &'static str,
+    id: &'static str,
+}
+
+/// The resource a row belongs to.
+const RESOURCE: Columns = Columns { rt: "resource_type", id: "id" };
+/// The resource a `search_reference` row points to.
+const TARGET: Columns = Columns { rt: "target_type", id: "target_id" };
+
+/// The resource a test is on (column expressions of the enclosing statement) and how it is tested.
+#[derive(Debug, Clone, Copy)]
+struct On<'s> {
+    rt: &'s str,
+    id: &'s str,
+    test: Test,
+}
+
+impl On<'_> {
+    /// Whether (or, negated, whether not) this resource has a row in `from` whose columns `cols`
+    /// (of alias `a`) name it and which meets `condition`.
+    fn render(self, negate: bool, a: &str, cols: Columns, from: &str, condition: &str) -> String {
+        let not = if negate { "NOT " } else { "" };
+        let (On { rt, id, test }, Columns { rt: crt, id: cid }) = (self, cols);
+        match test {
+            Test::Drives => format!("({rt}, {id}) {not}IN (SELECT {a}.{crt}, {a}.{cid} FROM {from} WHERE {condition})"),
+            Test::PerCandidate => {
+                format!(
+                    "{not}EXISTS (SELECT 1 FROM {from} WHERE {a}.{crt} = {rt} AND {a}.{cid} = {id} AND {condition})"
+                )
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod expr;
 mod prefix;
 mod render;
 mod result;
+mod selectivity;
 mod value;
 
 use crate::definitions::{Definitions, SearchParam, SearchParamType};
@@ -23,6 +24,7 @@ pub use expr::{
 pub use prefix::Prefix;
 pub use render::to_query_string;
 pub use result::{Include, ResultParams, SortKey, Summary, Total};
+pub use selectivity::driving_clause;
 use value::Problem;
 
 /// A parsed search, with what was left out of it and why.

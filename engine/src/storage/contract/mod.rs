@@ -68,6 +68,7 @@ macro_rules! store_contract {
             search_number_quantity,
             search_uri_modes,
             search_chains_and_has,
+            search_clauses_combined,
             search_sort,
             search_common_parameters,
             search_sees_current_versions,

@@ -280,6 +280,48 @@ pub async fn search_chains_and_has(store: &dyn Store) {
     assert_eq!(set(store, "Organization", "_has:Patient:organization:_has:Observation:patient:code=2").await, ["org"]);
 }
 
+/// Clauses together: every kind of value tested alongside a narrower clause (a store may find
+/// the candidates through one clause and test the others on each), in either written order.
+pub async fn search_clauses_combined(store: &dyn Store) {
+    patients(store).await; // p1 Müller female, p2 Miller male, p3 Chalmers male
+    let observation = |id: &str, patient: &str, code: &str, status: &str| {
+        json!({ "resourceType": "Observation", "id": id, "status": status,
+                "code": { "coding": [{ "system": "http://loinc.org", "code": code }] },
+                "subject": { "reference": format!("Patient/{patient}") } })
+    };
+    let measured = |mut o: Value, value: &str, unit: &str, date: &str| {
+        o["valueQuantity"] = json!({ "value": serde_json::from_str::<Value>(value).unwrap_or(Value::Null),
+                                     "unit": unit, "system": "http://unitsofmeasure.org", "code": unit });
+        o["effectiveDateTime"] = json!(date);
+        o
+    };
+    index_put(store, measured(observation("o1", "p1", "29463-7", "final"), "72.5", "kg", "2020-01-01"), 1, 10).await;
+    index_put(store, measured(observation("o2", "p1", "8302-2", "final"), "180", "cm", "2021-06-01"), 1, 11).await;
+    index_put(store, measured(observation("o3", "p2", "29463-7", "amended"), "80", "kg", "2020-05-01"), 1, 12).await;
+    index_put(store, observation("o4", "p1", "29463-7", "preliminary"), 1, 13).await;
+    let weight = "http://loinc.org|29463-7";
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("Observation", &format!("code={weight}&patient=p1"), &["o1", "o4"]),
+        ("Observation", &format!("patient=p1&code={weight}"), &["o1", "o4"]),
+        ("Observation", &format!("patient=p1&code:not={weight}"), &["o2"]),
+        ("Observation", &format!("code:not={weight}&status=final"), &["o2"]),
+        ("Observation", "patient=p1&value-quantity:missing=true", &["o4"]),
+        ("Observation", "patient=p1&value-quantity:missing=false", &["o1", "o2"]),
+        ("Observation", "date=ge2021&patient=p1", &["o2"]),
+        ("Observation", "patient=p1&value-quantity=gt100", &["o2"]),
+        ("Observation", &format!("patient=p1&code-value-quantity={weight}$lt100"), &["o1"]),
+        ("Observation", &format!("subject:Patient.name=miller&code={weight}"), &["o3"]),
+        ("Observation", "_id=o1,o3&patient=p1", &["o1"]),
+        ("Patient", "_id=p1,p2&family=mil", &["p2"]),
+        ("Patient", &format!("_has:Observation:patient:code={weight}&gender=male"), &["p2"]),
+        ("Patient", &format!("name=m&_has:Observation:patient:code={weight}"), &["p1", "p2"]),
+        ("Patient", "gender=male&_has:Observation:patient:status=final", &[]),
+    ];
+    for (resource_type, params, expected) in cases {
+        assert_eq!(set(store, resource_type, params).await, *expected, "{resource_type}?{params}");
+    }
+}
+
 /// `_sort` over several keys, both directions, resources without a value last; ties by id.
 pub async fn search_sort(store: &dyn Store) {
     patients(store).await; // p1 Müller 1974 female, p2 Miller 1980 male, p3 Chalmers 2001 male
