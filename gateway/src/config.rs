@@ -102,7 +102,8 @@ pub struct FhirConfig {
     pub max_bundle_entries: u32,
     /// Most resources one conditional delete may remove (`_count=N`).
     pub max_conditional_delete: u32,
-    /// Most matches a search keeps for paging (beyond: cut, with a warning in the bundle).
+    /// Most matches a `_sort` search keeps for paging (beyond: cut, with a warning in the
+    /// bundle), and the largest chunk a search in the default order reads at once.
     pub search_max_results: u32,
     /// How long a search may run before it ends with a timeout OperationOutcome.
     pub search_timeout_seconds: u64,

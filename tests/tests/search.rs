@@ -185,11 +185,10 @@ fn result_parameters_shape_the_bundle() -> TestResult {
 }
 
 #[test]
-fn a_search_matching_more_than_the_limit_says_so() -> TestResult {
+fn a_sorted_search_matching_more_than_the_limit_says_so_and_an_unsorted_one_reads_on() -> TestResult {
     // Without policies, or when the type-level allow covers any data (the harness's globalAdmin),
     // the store counts every match; when every match is decided on (a SMART user scope), only
-    // what was decided on (the first 5) could be counted, so there is no total rather than a
-    // wrong one.
+    // what was decided on could be counted, so there is no total rather than a wrong one.
     for (auth, scope, total) in
         [("false", None, json!(8)), ("true", None, json!(8)), ("true", Some("user/Patient.rs"), Value::Null)]
     {
@@ -198,21 +197,75 @@ fn a_search_matching_more_than_the_limit_says_so() -> TestResult {
         for n in 0..8 {
             s.post("Patient", &patient(&format!("Many{n}")))?;
         }
-        let path = "Patient?_count=10&_total=accurate";
-        let reply = match scope {
-            Some(scope) => s.send_as(Some(&s.mint(&["--scope", scope])?), "GET", path, None, &[])?,
-            None => s.get(path)?,
+        let get = |path: &str| -> TestResult<Value> {
+            let reply = match scope {
+                Some(scope) => s.send_as(Some(&s.mint(&["--scope", scope])?), "GET", path, None, &[])?,
+                None => s.get(path)?,
+            };
+            ok_json(reply)
         };
-        let bundle = ok_json(reply)?;
-        assert_eq!(bundle["total"], total, "authentication {auth}, scope {scope:?}");
-        assert_eq!(matches(&bundle).len(), 5);
-        let entries = bundle["entry"].as_array().ok_or("no entries")?;
-        let outcome = entries
-            .iter()
-            .find(|e| e["search"]["mode"] == "outcome")
-            .ok_or(format!("no warning: {scope:?} {bundle}"))?;
+        let warning = |bundle: &Value| {
+            bundle["entry"].as_array().into_iter().flatten().find(|e| e["search"]["mode"] == "outcome").cloned()
+        };
+
+        let sorted = get("Patient?_count=10&_total=accurate&_sort=family")?;
+        assert_eq!(sorted["total"], total, "authentication {auth}, scope {scope:?}");
+        assert_eq!(matches(&sorted).len(), 5, "a sorted search is cut at the limit");
+        let outcome = warning(&sorted).ok_or(format!("no warning: {scope:?} {sorted}"))?;
         assert_eq!(outcome["resource"]["issue"][0]["code"], "too-costly");
+
+        let unsorted = get("Patient?_count=10&_total=accurate")?;
+        assert_eq!(unsorted["total"], total, "authentication {auth}, scope {scope:?}");
+        assert_eq!(matches(&unsorted).len(), 8, "in the default order the next chunk is read: {unsorted}");
+        assert!(warning(&unsorted).is_none(), "nothing was cut: {unsorted}");
     }
+    Ok(())
+}
+
+#[test]
+fn unsorted_pages_are_read_a_chunk_at_a_time_without_overlap_or_gaps() -> TestResult {
+    // Chunks of 4 (the limit), pages of 3: the later pages read further chunks after the last id.
+    let dir = temp_dir("search-chunks")?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_SEARCH_MAX_RESULTS", "4")])?;
+    let put = |id: &str| -> TestResult {
+        let mut body = patient("Chunk");
+        body["id"] = json!(id);
+        let status = s.put(&format!("Patient/{id}"), &body)?.status;
+        assert!(status == 200 || status == 201, "PUT Patient/{id}: {status}");
+        Ok(())
+    };
+    for n in 0..12 {
+        put(&format!("c{n:02}"))?;
+    }
+    let first = ok_json(s.get("Patient?family=chunk&_count=3")?)?;
+    assert_eq!(matches(&first), ["c00", "c01", "c02"]);
+    assert!(first.get("total").is_none(), "not known before every match is read: {first}");
+    assert!(link(&s, &first, "last").is_none(), "the last page is not known yet");
+
+    // Between pages: delete one not yet read, add one that sorts after what was read, and
+    // change one already read.
+    assert_eq!(s.delete("Patient/c07")?.status, 204);
+    put("c05a")?;
+    put("c01")?;
+
+    let mut seen = matches(&first);
+    let mut next = link(&s, &first, "next");
+    let mut last_page = first;
+    while let Some(path) = next {
+        let page = ok_json(s.get(&path)?)?;
+        assert!(link(&s, &page, "previous").is_some());
+        seen.extend(matches(&page));
+        next = link(&s, &page, "next");
+        last_page = page;
+    }
+    let expected = ["c00", "c01", "c02", "c03", "c04", "c05", "c05a", "c06", "c08", "c09", "c10", "c11"];
+    assert_eq!(seen, expected, "each resource once, in id order; the deleted one not read, the new one read");
+    let last = link(&s, &last_page, "last").ok_or("the last page is known once every match was read")?;
+    assert_eq!(matches(&ok_json(s.get(&last)?)?), ["c09", "c10", "c11"]);
+    assert!(
+        last_page["entry"].as_array().into_iter().flatten().all(|e| e["search"]["mode"] != "outcome"),
+        "no warning: nothing was cut"
+    );
     Ok(())
 }
 

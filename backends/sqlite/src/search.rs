@@ -49,9 +49,20 @@ mod tests {
 
     /// `EXPLAIN QUERY PLAN` of the statement a search URL's query translates to.
     async fn plan(store: &SqliteStore, resource_type: &str, params: &[(&str, &str)]) -> Vec<String> {
+        plan_after(store, resource_type, params, None).await
+    }
+
+    /// [`plan`] of the query continued after `after`.
+    async fn plan_after(
+        store: &SqliteStore,
+        resource_type: &str,
+        params: &[(&str, &str)],
+        after: Option<(&str, &str)>,
+    ) -> Vec<String> {
         let params: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         let parsed = query::parse(Definitions::r4(), Some(resource_type), &params, true);
-        let Ok(parsed) = parsed else { return vec![format!("{parsed:?}")] };
+        let Ok(mut parsed) = parsed else { return vec![format!("{parsed:?}")] };
+        parsed.query.after = after.map(|(t, id)| (t.to_owned(), id.to_owned()));
         let Ok(sql) = translate::select(Dialect::Sqlite, Definitions::r4(), &parsed.query, 50) else {
             return vec!["untranslatable".into()];
         };
@@ -81,13 +92,31 @@ mod tests {
     async fn a_search_drives_from_its_narrowest_clause_and_probes_the_others_per_candidate() -> Result<(), Error> {
         let store = SqliteStore::connect("sqlite::memory:").await?;
         // The common code written first: the patient's references still find the candidates.
-        let params = [("code", "http://loinc.org|29463-7"), ("patient", "Patient/p1")];
+        let params = [("code", "http://loinc.org|29463-7"), ("patient", "p1")];
         let plan = plan(&store, "Observation", &params).await;
         let (tokens, references): (Vec<&String>, Vec<&String>) =
             plan.iter().filter(|l| l.contains("search_")).partition(|l| l.contains("search_token"));
         assert!(!tokens.is_empty() && !references.is_empty(), "{plan:#?}");
         assert!(tokens.iter().all(|l| l.contains(" EXISTS ")), "the code is materialised: {plan:#?}");
         assert!(references.iter().all(|l| !l.contains(" EXISTS ")), "the reference does not drive: {plan:#?}");
+        // Through the patient's references, not every Observation reference in key order.
+        assert!(references.iter().all(|l| l.contains("search_reference_target (target_id=?")), "{plan:#?}");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_page_of_a_token_search_walks_the_index_in_order_without_sorting() -> Result<(), Error> {
+        let store = SqliteStore::connect("sqlite::memory:").await?;
+        let code = [("code", "http://loinc.org|29463-7")];
+        for after in [None, Some(("Observation", "o5"))] {
+            let plan = plan_after(&store, "Observation", &code, after).await;
+            assert!(plan.iter().any(|l| l.contains("search_token") && l.contains("COVERING INDEX")), "{plan:#?}");
+            assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "after {after:?}, it sorts: {plan:#?}");
+            assert!(
+                !plan.iter().any(|l| l.contains("LIST SUBQUERY")),
+                "after {after:?}, it lists every match: {plan:#?}"
+            );
+        }
         Ok(())
     }
 }

@@ -187,6 +187,10 @@ impl<'a> Translator<'a> {
         if let Some(compartment) = &query.compartment {
             conditions.push(self.compartment(compartment).await?);
         }
+        if let Some((resource_type, id)) = &query.after {
+            // `Type/id` orders as (type, id): types are letters, which all sort after `/`.
+            conditions.push(format!("c.key > {}", self.params.text(&format!("{resource_type}/{id}"))));
+        }
         let types = self.types.clone();
         for clause in &query.clauses {
             conditions.push(self.clause(clause, &types).await?);

@@ -16,7 +16,7 @@ mod condition;
 mod sort;
 
 use fhirgate_engine::definitions::{Definitions, SearchParamType};
-use fhirgate_engine::search::query::{Clause, Compartment, Predicate, SearchQuery, driving_clause};
+use fhirgate_engine::search::query::{Clause, Compartment, Predicate, ReferenceTarget, SearchQuery, driving_clause};
 
 use crate::bind::{Bind, Binder, Dialect, Sql};
 use crate::rows::{OF_TYPE, REFERENCE_IDENTIFIER, TOKEN};
@@ -28,6 +28,11 @@ pub struct Unsupported(pub String);
 /// `SELECT resource_type, id, version` of the matches of `query`, sorted, at most `limit`.
 pub fn select(dialect: Dialect, defs: &Definitions, query: &SearchQuery, limit: u32) -> Result<Sql, Unsupported> {
     let mut t = Translator::new(dialect, defs, query);
+    if dialect == Dialect::Sqlite {
+        if let Some(text) = t.streamed(query, limit)? {
+            return Ok(Sql { text, binds: t.binder.binds });
+        }
+    }
     let filter = t.filter(query)?;
     let (keys, order) = sort::keys(&mut t, query)?;
     let limit = t.binder.bind(Bind::Int(i64::from(limit)));
@@ -90,12 +95,94 @@ impl<'a> Translator<'a> {
             }
             None => driving_clause(&query.clauses),
         };
+        if let Some(after) = &query.after {
+            conditions.push(self.after(after, "r"));
+        }
         let types = self.types.clone();
         for (n, clause) in query.clauses.iter().enumerate() {
             let test = if Some(n) == driver { Test::Drives } else { Test::PerCandidate };
             conditions.push(self.clause(clause, On { rt: "r.resource_type", id: "r.id", test }, &types)?);
         }
         Ok(if conditions.is_empty() { "1 = 1".to_owned() } else { conditions.join(" AND ") })
+    }
+
+    /// The rows of alias `a` after the key `after` in the default order. Within one searched
+    /// type it is a range of ids, which SQLite reads in index order; a row value comparison
+    /// would make it sort.
+    fn after(&mut self, (resource_type, id): &(String, String), a: &str) -> String {
+        let one_type = self.types.len() == 1 && self.types.first() == Some(resource_type);
+        let (resource_type, id) = (self.binder.text(resource_type), self.binder.text(id));
+        if one_type {
+            format!("{a}.resource_type = {resource_type} AND {a}.id > {id}")
+        } else {
+            format!("({a}.resource_type, {a}.id) > ({resource_type}, {id})")
+        }
+    }
+
+    /// SQLite's statement of a search in the default order whose driving clause is one value
+    /// tested on one row (`Observation?code=X`, maybe with other clauses): it walks the value's
+    /// index, whose rows for one value come in `(resource_type, id)` order, joins each to its
+    /// current resource and stops at `limit`, instead of listing every match to sort it.
+    /// `GROUP BY` drops a second matching row of one resource without a sort. The index is named
+    /// (`INDEXED BY`): without statistics, SQLite would rather walk every row of the type in key
+    /// order to avoid a sort (all of a type's references, for `Observation?patient=X`). `None`
+    /// for any other search.
+    fn streamed(&mut self, query: &SearchQuery, limit: u32) -> Result<Option<String>, Unsupported> {
+        if !query.result.sort.is_empty() || query.compartment.is_some() {
+            return Ok(None);
+        }
+        let Some(driver) = driving_clause(&query.clauses) else { return Ok(None) };
+        let clause = &query.clauses[driver];
+        let [predicate] = clause.alternatives.as_slice() else { return Ok(None) };
+        // The value indexes lead with the parameter, the reference index with the target's id.
+        if matches!(predicate, Predicate::Reference(ReferenceTarget::Url(_))) {
+            return Ok(None);
+        }
+        // Only a positive test of one row; checked before anything is bound.
+        if matches!(
+            predicate,
+            Predicate::Missing(_)
+                | Predicate::Token { not: true, .. }
+                | Predicate::Chain(_)
+                | Predicate::Has(_)
+                | Predicate::Composite { .. }
+                | Predicate::Unsupported(_)
+        ) {
+            return Ok(None);
+        }
+        let types = self.types.clone();
+        let a = self.alias();
+        let Some((table, false, condition)) = self.row_test(&clause.param, predicate, &types, &a)? else {
+            return Err(Unsupported(format!("cannot search {predicate:?} here")));
+        };
+        let index = match table {
+            "search_string" => "search_string_value",
+            "search_token" => "search_token_code",
+            "search_reference" => "search_reference_target",
+            "search_date" => "search_date_start",
+            "search_number" => "search_number_value",
+            "search_quantity" => "search_quantity_value",
+            "search_uri" => "search_uri_value",
+            other => return Err(Unsupported(format!("no value index on `{other}`"))),
+        };
+        let mut conditions = vec![condition];
+        if !types.is_empty() {
+            conditions.push(format!("{a}.resource_type IN {}", self.binder.list(&types)));
+        }
+        if let Some(after) = &query.after {
+            conditions.push(self.after(after, &a));
+        }
+        for other in query.clauses.iter().enumerate().filter(|(n, _)| *n != driver).map(|(_, c)| c) {
+            let on = On { rt: "r.resource_type", id: "r.id", test: Test::PerCandidate };
+            conditions.push(self.clause(other, on, &types)?);
+        }
+        let limit = self.binder.bind(Bind::Int(i64::from(limit)));
+        Ok(Some(format!(
+            "SELECT r.resource_type, r.id, r.version FROM {table} {a} INDEXED BY {index} \
+             JOIN search_current r ON r.resource_type = {a}.resource_type AND r.id = {a}.id WHERE {} \
+             GROUP BY {a}.resource_type, {a}.id ORDER BY {a}.resource_type, {a}.id LIMIT {limit}",
+            conditions.join(" AND ")
+        )))
     }
 
     /// Membership of `r` in a compartment: the owner itself, or a resource whose compartment
@@ -129,20 +216,52 @@ impl<'a> Translator<'a> {
         Ok(format!("({})", alternatives.join(" OR ")))
     }
 
-    /// Whether (or, negated, whether not) `on` has a row of `table` for parameter `param`
-    /// meeting the condition `build` writes for the row's alias.
-    fn exists(
+    /// How a predicate that tests one row of a value table tests it: the table, whether the test
+    /// is negated (no such row), and the row's condition on alias `a` (its `param` included);
+    /// `None` for chains, `_has` and composites, which span several rows.
+    fn row_test(
         &mut self,
-        on: On<'_>,
-        negate: bool,
-        table: &str,
         param: &str,
-        build: impl FnOnce(&mut Binder, &str) -> Result<String, Unsupported>,
-    ) -> Result<String, Unsupported> {
-        let a = self.alias();
-        let param = self.binder.text(param);
-        let condition = build(&mut self.binder, &a)?;
-        Ok(on.render(negate, &a, RESOURCE, &format!("{table} {a}"), &format!("{a}.param = {param} AND {condition}")))
+        predicate: &Predicate,
+        types: &[String],
+        a: &str,
+    ) -> Result<Option<(&'static str, bool, String)>, Unsupported> {
+        let missing_table = match predicate {
+            Predicate::Missing(_) => Some(table(self.kind(param, types)?)?),
+            _ => None,
+        };
+        let b = &mut self.binder;
+        let p = format!("{a}.param = {}", b.text(param));
+        let kind = |b: &mut Binder, kind: &str| format!("{a}.kind = {}", b.text(kind));
+        let (table, negate, condition) = match predicate {
+            Predicate::Missing(missing) => (missing_table.unwrap_or("search_token"), *missing, "1 = 1".to_owned()),
+            Predicate::Token { not, token } => {
+                ("search_token", *not, format!("{} AND {}", kind(b, TOKEN), condition::token(b, a, token)))
+            }
+            Predicate::TokenText(text) => {
+                let text = condition::starts_with(b, &format!("{a}.text"), text);
+                ("search_token", false, format!("{} AND {text}", kind(b, TOKEN)))
+            }
+            Predicate::OfType { type_system, type_code, value } => {
+                let condition = format!(
+                    "{} AND {a}.system = {} AND {a}.code = {} AND {a}.value = {}",
+                    kind(b, OF_TYPE),
+                    b.text(type_system),
+                    b.text(type_code),
+                    b.text(value)
+                );
+                ("search_token", false, condition)
+            }
+            Predicate::ReferenceIdentifier(token) => {
+                let condition = format!("{} AND {}", kind(b, REFERENCE_IDENTIFIER), condition::token(b, a, token));
+                ("search_token", false, condition)
+            }
+            Predicate::Chain(_) | Predicate::Has(_) | Predicate::Composite { .. } | Predicate::Unsupported(_) => {
+                return Ok(None);
+            }
+            value => (value_table(value)?, false, condition::value(b, a, value)?),
+        };
+        Ok(Some((table, negate, format!("{p} AND {condition}"))))
     }
 
     fn predicate(
@@ -152,34 +271,12 @@ impl<'a> Translator<'a> {
         on: On<'_>,
         types: &[String],
     ) -> Result<String, Unsupported> {
-        let kind = |b: &mut Binder, a: &str, kind: &str| format!("{a}.kind = {}", b.text(kind));
+        let a = self.alias();
+        if let Some((table, negate, condition)) = self.row_test(param, predicate, types, &a)? {
+            return Ok(on.render(negate, &a, RESOURCE, &format!("{table} {a}"), &condition));
+        }
         match predicate {
-            Predicate::Missing(missing) => {
-                let table = table(self.kind(param, types)?)?;
-                self.exists(on, *missing, table, param, |_, _| Ok("1 = 1".to_owned()))
-            }
-            Predicate::Token { not, token } => self.exists(on, *not, "search_token", param, |b, a| {
-                Ok(format!("{} AND {}", kind(b, a, TOKEN), condition::token(b, a, token)))
-            }),
-            Predicate::TokenText(text) => self.exists(on, false, "search_token", param, |b, a| {
-                Ok(format!("{} AND {}", kind(b, a, TOKEN), condition::starts_with(b, &format!("{a}.text"), text)))
-            }),
-            Predicate::OfType { type_system, type_code, value } => {
-                self.exists(on, false, "search_token", param, |b, a| {
-                    Ok(format!(
-                        "{} AND {a}.system = {} AND {a}.code = {} AND {a}.value = {}",
-                        kind(b, a, OF_TYPE),
-                        b.text(type_system),
-                        b.text(type_code),
-                        b.text(value)
-                    ))
-                })
-            }
-            Predicate::ReferenceIdentifier(token) => self.exists(on, false, "search_token", param, |b, a| {
-                Ok(format!("{} AND {}", kind(b, a, REFERENCE_IDENTIFIER), condition::token(b, a, token)))
-            }),
             Predicate::Chain(chain) => {
-                let a = self.alias();
                 let p = self.binder.text(param);
                 let targets = self.binder.list(&chain.target_types);
                 let (next_rt, next_id) = (format!("{a}.target_type"), format!("{a}.target_id"));
@@ -192,7 +289,6 @@ impl<'a> Translator<'a> {
                 Ok(on.render(false, &a, RESOURCE, &format!("search_reference {a}"), &condition))
             }
             Predicate::Has(has) => {
-                let a = self.alias();
                 let source = self.binder.text(&has.resource_type);
                 let p = self.binder.text(&has.reference_param);
                 let (next_rt, next_id) = (format!("{a}.resource_type"), format!("{a}.id"));
@@ -203,10 +299,7 @@ impl<'a> Translator<'a> {
             }
             Predicate::Composite { components, values } => self.composite(param, components, values, on),
             Predicate::Unsupported(message) => Err(Unsupported(message.clone())),
-            value => {
-                let table = value_table(value)?;
-                self.exists(on, false, table, param, |b, a| condition::value(b, a, value))
-            }
+            other => Err(Unsupported(format!("cannot search {other:?} here"))),
         }
     }
 

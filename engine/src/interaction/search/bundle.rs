@@ -7,28 +7,31 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::include;
-use super::pages::Snapshot;
+use super::snapshot::Snapshot;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::format::{Summary, apply_elements, apply_summary};
-use crate::interaction::{Engine, Request, Response};
+use crate::interaction::{Engine, Request, Response, Visibility};
 use crate::outcome::OperationOutcome;
 use crate::resource::format_instant;
 use crate::search::query::ResultParams;
 use crate::storage::ResourceVersion;
 
-/// The bundle of `count` matches of `snapshot` from `offset`.
+/// The bundle of `count` matches of `snapshot` from `offset`, for a client who sees what
+/// `visible` allows.
 pub(super) async fn page(
     engine: &Engine,
     request: &Request,
     snapshot: &Arc<Snapshot>,
     offset: usize,
     count: usize,
+    visible: Option<Visibility<'_>>,
 ) -> Result<Response> {
     let store = &engine.store;
-    let end = offset.saturating_add(count).min(snapshot.matches.len());
-    let mut matches = Vec::with_capacity(end.saturating_sub(offset));
-    for m in snapshot.matches.get(offset..end).unwrap_or_default() {
+    let window = snapshot.window(engine, offset, offset.saturating_add(count), visible).await?;
+    let end = offset + window.matches.len();
+    let mut matches = Vec::with_capacity(window.matches.len());
+    for m in &window.matches {
         // The version that matched; a store keeps every version, so it is always there.
         if let Some(version) = store.vread(&m.resource_type, &m.id, m.version).await? {
             matches.push(version);
@@ -63,16 +66,18 @@ pub(super) async fn page(
     } else {
         links.push(link("self", offset));
     }
-    let total = snapshot.matches.len();
-    if count > 0 && total > count {
+    if count > 0 && (offset > 0 || window.more) {
         links.push(link("first", 0));
         if offset > 0 {
             links.push(link("previous", offset.saturating_sub(count)));
         }
-        if end < total {
+        if window.more {
             links.push(link("next", end));
         }
-        links.push(link("last", (total - 1) / count * count));
+        // The last page is known once every match has been read.
+        if let Some(len) = window.known_len.filter(|n| *n > 0) {
+            links.push(link("last", (len - 1) / count * count));
+        }
     }
 
     let mut bundle = json!({

@@ -116,6 +116,7 @@ async fn reverse(engine: &Engine, include: &Include, to: &[ResourceVersion]) -> 
             }],
             result: ResultParams::default(),
             compartment: None,
+            after: None,
         };
         let limit = u32::try_from(MAX_INCLUDED).unwrap_or(u32::MAX);
         for m in engine.store.search(&query, limit).await? {

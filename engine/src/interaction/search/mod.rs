@@ -1,16 +1,16 @@
 //! search (<https://hl7.org/fhir/R4/search.html>): `GET [type]?`, `POST [type]/_search`, system
 //! search `GET [base]?` (with `_type`) and compartment search `GET Patient/[id]/[type]?`.
 //!
-//! The query is parsed into the backend-neutral expression and the store returns every match
-//! (its current version, up to [`EngineConfig::search_max_results`](super::EngineConfig)) in
-//! one statement. Those matches are the result set: pages are slices of it, read at the
-//! versions that matched, so paging shows the result set as it was when the search ran: no
-//! duplicates, no gaps, whatever is written in between. Page links carry an opaque random
-//! token ([`pages`]); a token the server did not issue, or one that expired, gets a 410.
+//! The query is parsed into the backend-neutral expression and the store returns its matches
+//! (their current versions) a chunk at a time ([`snapshot`]): the result set. Pages are slices
+//! of it, read at the versions that matched, so paging never shows a resource twice or skips
+//! one that matched all along, whatever is written in between. Page links carry an opaque
+//! random token ([`pages`]); a token the server did not issue, or one that expired, gets a 410.
 
 mod bundle;
 mod include;
 mod pages;
+mod snapshot;
 
 use std::sync::Arc;
 
@@ -19,10 +19,9 @@ use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::outcome::{Issue, IssueType};
 use crate::search::query::{self, Compartment, SearchQuery, Summary, Total};
-use crate::storage::SearchMatch;
 
 pub(crate) use pages::Pages;
-use pages::Snapshot;
+use snapshot::{Read, Snapshot};
 
 /// Where a search runs.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +65,7 @@ pub(super) async fn handle(
         let (snapshot, offset, count) = engine.pages.page(token).ok_or_else(|| {
             Error::Gone("this search page has expired or was never issued by this server: run the search again".into())
         })?;
-        return bundle::page(engine, request, &snapshot, offset, count).await;
+        return bundle::page(engine, request, &snapshot, offset, count, visible).await;
     }
     let defs = Definitions::r4();
     let params = params(request)?;
@@ -104,53 +103,35 @@ async fn run(
     let count_only = query.result.summary == Some(Summary::Count) || query.result.count == Some(0);
     if count_only && visible.is_none() {
         let total = store.count(&query).await?;
-        let snapshot =
-            Snapshot { query, matches: Vec::new(), total: Some(total), path, self_query, notes: notes.clone() };
-        return bundle::page(engine, request, &Arc::new(snapshot), 0, 0).await;
+        let snapshot = Snapshot::new(query, Some(total), path, self_query, notes.clone(), Read::default());
+        return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
     }
-    let cap = engine.config.search_max_results;
-    let mut matches = store.search(&query, cap.saturating_add(1)).await?;
-    let truncated = matches.len() > cap as usize;
-    matches.truncate(cap as usize);
-    if let Some(visible) = visible {
-        matches = only_visible(engine, matches, visible).await?;
-    }
+    let count = if count_only { usize::MAX } else { page_size(engine, &query) };
+    let (read, cut) = Read::first(engine, &query, count, visible).await?;
+    // A sorted result set cut at the limit can be paged to its end, but its end is not the total.
+    let known = read.known_len().filter(|_| !cut);
     if count_only {
-        let total = (!truncated).then_some(matches.len() as u64);
-        let snapshot = Snapshot { query, matches: Vec::new(), total, path, self_query, notes: notes.clone() };
-        return bundle::page(engine, request, &Arc::new(snapshot), 0, 0).await;
+        let total = known.map(|n| n as u64);
+        let snapshot = Snapshot::new(query, total, path, self_query, notes.clone(), Read::default());
+        return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
     }
-    if truncated {
+    if cut {
+        let cap = engine.config.search_max_results;
         notes.push(Issue::warning(
             IssueType::TooCostly,
-            format!("the search matched more than {cap} resources; only the first {cap} can be paged through"),
+            format!("the sorted search matched more than {cap} resources; only the first {cap} can be paged through"),
         ));
     }
     let total = match query.result.total {
         Some(Total::None) => None,
-        _ if !truncated => Some(matches.len() as u64),
+        _ if known.is_some() => known.map(|n| n as u64),
         // A count of everything would include what the client may not see.
         _ if visible.is_some() => None,
         Some(Total::Accurate | Total::Estimate) => Some(store.count(&query).await?),
         None => None,
     };
-    let count = page_size(engine, &query);
-    let snapshot = Arc::new(Snapshot { query, matches, total, path, self_query, notes: notes.clone() });
-    bundle::page(engine, request, &snapshot, 0, count).await
-}
-
-/// The matches `visible` allows, each decided on the version that matched.
-async fn only_visible(engine: &Engine, matches: Vec<SearchMatch>, visible: Visibility<'_>) -> Result<Vec<SearchMatch>> {
-    let mut kept = Vec::with_capacity(matches.len());
-    for m in matches {
-        let Some(json) = engine.store.vread(&m.resource_type, &m.id, m.version).await?.and_then(|v| v.json) else {
-            continue;
-        };
-        if serde_json::from_str::<serde_json::Value>(&json).is_ok_and(|resource| visible(&resource)) {
-            kept.push(m);
-        }
-    }
-    Ok(kept)
+    let snapshot = Snapshot::new(query, total, path, self_query, notes.clone(), read);
+    bundle::page(engine, request, &Arc::new(snapshot), 0, count, visible).await
 }
 
 /// `_count`, or the default page size, at most the largest page size.

@@ -3,36 +3,20 @@
 //! A page link carries only a random token; the token names a result set and a page of it here,
 //! so a client cannot forge or alter a page (an unknown token is a 410). Tokens expire after
 //! [`EngineConfig::search_page_ttl`](crate::EngineConfig) without use; the cache is bounded by
-//! a weight that grows with the size of the result set a token keeps alive.
+//! a weight that grows with the size of the result set a token keeps alive (as read when the
+//! token was issued).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use moka::sync::Cache;
 
-use crate::outcome::Issue;
-use crate::search::query::SearchQuery;
-use crate::storage::SearchMatch;
+use super::snapshot::Snapshot;
 
 /// Matches kept over all cached result sets (about 100 bytes each).
 const MAX_CACHED_MATCHES: u64 = 2_000_000;
 /// Page tokens kept.
 const MAX_TOKENS: u64 = 200_000;
-
-/// One search's result set, as it was when the search ran.
-#[derive(Debug)]
-pub(crate) struct Snapshot {
-    pub(crate) query: SearchQuery,
-    pub(crate) matches: Vec<SearchMatch>,
-    /// `Bundle.total`, when known and asked for.
-    pub(crate) total: Option<u64>,
-    /// The searched path below the base (`Patient`, `Patient/1/*`, `` for a system search).
-    pub(crate) path: String,
-    /// The applied parameters, for the `self` link of the first page.
-    pub(crate) self_query: String,
-    /// Warnings for every page (ignored parameters, a truncated result set).
-    pub(crate) notes: Vec<Issue>,
-}
 
 /// What a page token stands for.
 #[derive(Clone)]
@@ -51,7 +35,7 @@ impl Pages {
     pub(crate) fn new(ttl: Duration) -> Self {
         let tokens = Cache::builder()
             .time_to_idle(ttl)
-            .weigher(|_, page: &Page| u32::try_from(page.snapshot.matches.len() / 16 + 1).unwrap_or(u32::MAX))
+            .weigher(|_, page: &Page| u32::try_from(page.snapshot.read_len() / 16 + 1).unwrap_or(u32::MAX))
             .max_capacity(MAX_CACHED_MATCHES / 16 + MAX_TOKENS)
             .build();
         Self { tokens }

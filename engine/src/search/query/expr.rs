@@ -15,6 +15,10 @@ pub struct SearchQuery {
     pub result: ResultParams,
     /// A compartment search (`GET Patient/123/Observation`): only resources in that compartment.
     pub compartment: Option<Compartment>,
+    /// A continuation: only resources after this `(type, id)` in the default order (by type,
+    /// then id). The engine sets it to read a large result set a chunk at a time, never together
+    /// with `_sort`.
+    pub after: Option<(String, String)>,
 }
 
 /// A compartment (compartmentdefinition.html): resources whose `params` refer to the

@@ -83,7 +83,13 @@ pub fn parse(
     if !issues.is_empty() {
         return Err(Error::BadRequest(issues));
     }
-    let query = SearchQuery { resource_type: resource_type.map(str::to_owned), clauses, result, compartment: None };
+    let query = SearchQuery {
+        resource_type: resource_type.map(str::to_owned),
+        clauses,
+        result,
+        compartment: None,
+        after: None,
+    };
     Ok(ParsedSearch { query, ignored })
 }
 

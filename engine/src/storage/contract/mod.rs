@@ -69,6 +69,7 @@ macro_rules! store_contract {
             search_uri_modes,
             search_chains_and_has,
             search_clauses_combined,
+            search_continues_after_a_key,
             search_sort,
             search_common_parameters,
             search_sees_current_versions,

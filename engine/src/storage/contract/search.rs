@@ -299,12 +299,21 @@ pub async fn search_clauses_combined(store: &dyn Store) {
     index_put(store, measured(observation("o2", "p1", "8302-2", "final"), "180", "cm", "2021-06-01"), 1, 11).await;
     index_put(store, measured(observation("o3", "p2", "29463-7", "amended"), "80", "kg", "2020-05-01"), 1, 12).await;
     index_put(store, observation("o4", "p1", "29463-7", "preliminary"), 1, 13).await;
+    // Two names starting with M, the same code twice: one match all the same.
+    index_put(store, patient("p4", "Moss", "Mia", "1990-01-01", "female"), 1, 3).await;
+    let mut twice = observation("o5", "p3", "8302-2", "final");
+    twice["code"]["coding"] =
+        json!([{ "system": "http://loinc.org", "code": "8302-2" }, { "system": "http://loinc.org", "code": "8302-2" }]);
+    index_put(store, twice, 1, 14).await;
     let weight = "http://loinc.org|29463-7";
     let cases: &[(&str, &str, &[&str])] = &[
+        ("Patient", "name=m", &["p1", "p2", "p4"]),
+        ("Observation", "code=http://loinc.org|8302-2", &["o2", "o5"]),
+        ("Observation", "code=8302-2&status=final", &["o2", "o5"]),
         ("Observation", &format!("code={weight}&patient=p1"), &["o1", "o4"]),
         ("Observation", &format!("patient=p1&code={weight}"), &["o1", "o4"]),
         ("Observation", &format!("patient=p1&code:not={weight}"), &["o2"]),
-        ("Observation", &format!("code:not={weight}&status=final"), &["o2"]),
+        ("Observation", &format!("code:not={weight}&status=final"), &["o2", "o5"]),
         ("Observation", "patient=p1&value-quantity:missing=true", &["o4"]),
         ("Observation", "patient=p1&value-quantity:missing=false", &["o1", "o2"]),
         ("Observation", "date=ge2021&patient=p1", &["o2"]),
@@ -315,10 +324,38 @@ pub async fn search_clauses_combined(store: &dyn Store) {
         ("Patient", "_id=p1,p2&family=mil", &["p2"]),
         ("Patient", &format!("_has:Observation:patient:code={weight}&gender=male"), &["p2"]),
         ("Patient", &format!("name=m&_has:Observation:patient:code={weight}"), &["p1", "p2"]),
-        ("Patient", "gender=male&_has:Observation:patient:status=final", &[]),
+        ("Patient", "gender=male&_has:Observation:patient:status=final", &["p3"]),
     ];
     for (resource_type, params, expected) in cases {
         assert_eq!(set(store, resource_type, params).await, *expected, "{resource_type}?{params}");
+    }
+}
+
+/// A continuation ([`SearchQuery::after`]): the matches after a `(type, id)` in the default
+/// order, across types too, counted the same way.
+pub async fn search_continues_after_a_key(store: &dyn Store) {
+    patients(store).await; // p1 female, p2 and p3 male
+    let observation = json!({ "resourceType": "Observation", "id": "o1", "status": "final", "code": { "text": "x" } });
+    index_put(store, observation, 1, 10).await;
+    // (type searched, parameters, after type and id, expected ids)
+    type Case<'a> = (Option<&'a str>, &'a str, (&'a str, &'a str), &'a [&'a str]);
+    let cases: &[Case<'_>] = &[
+        (Some("Patient"), "", ("Patient", "p1"), &["p2", "p3"]),
+        (Some("Patient"), "gender=male", ("Patient", "p2"), &["p3"]),
+        (Some("Patient"), "", ("Patient", "p3"), &[]),
+        (None, "_type=Observation,Patient", ("Observation", "o1"), &["p1", "p2", "p3"]),
+        (None, "_type=Observation,Patient", ("Observation", "a"), &["o1", "p1", "p2", "p3"]),
+        (None, "_type=Observation,Patient", ("Patient", "p2"), &["p3"]),
+    ];
+    for (resource_type, params, (after_type, after_id), expected) in cases {
+        let mut q = query(*resource_type, params);
+        q.after = Some(((*after_type).to_owned(), (*after_id).to_owned()));
+        let what = format!("`{params}` after {after_type}/{after_id}");
+        let found: Vec<String> = ok(store.search(&q, 100).await, &what).into_iter().map(|m| m.id).collect();
+        assert_eq!(found, *expected, "{what}");
+        assert_eq!(ok(store.count(&q).await, &what), expected.len() as u64, "counting {what}");
+        let first: Vec<String> = ok(store.search(&q, 1).await, &what).into_iter().map(|m| m.id).collect();
+        assert_eq!(first, expected.iter().take(1).copied().collect::<Vec<_>>(), "the first of {what}");
     }
 }
 

@@ -1,0 +1,171 @@
+//! One search's result set, kept for paging, and read from the store a chunk at a time.
+//!
+//! A search in the default order (type, then id) reads its first chunk, ten pages, when it runs:
+//! the first page costs what it shows, not what the search matches. When paging reaches the
+//! end of what was read, the next chunk is read after the last key read
+//! ([`SearchQuery::after`]), so pages never overlap or skip a resource that matched all along,
+//! and paging is not capped; each chunk shows its matches as they were when it was read. A search
+//! with `_sort` is read whole when it runs, up to
+//! [`EngineConfig::search_max_results`](crate::EngineConfig) (beyond that the result set is cut,
+//! with a warning), since its order is not a key the store can continue from.
+
+use std::sync::Mutex;
+
+use super::super::{Engine, Visibility};
+use crate::error::Result;
+use crate::outcome::Issue;
+use crate::search::query::SearchQuery;
+use crate::storage::SearchMatch;
+
+/// Pages per chunk of a search in the default order.
+const PAGES_PER_CHUNK: u32 = 10;
+
+/// One search's result set.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) query: SearchQuery,
+    /// `Bundle.total`, when known and asked for.
+    pub(crate) total: Option<u64>,
+    /// The searched path below the base (`Patient`, `Patient/1/*`, `` for a system search).
+    pub(crate) path: String,
+    /// The applied parameters, for the `self` link of the first page.
+    pub(crate) self_query: String,
+    /// Warnings for every page (ignored parameters, a truncated result set).
+    pub(crate) notes: Vec<Issue>,
+    read: Mutex<Read>,
+}
+
+/// What has been read of a result set.
+#[derive(Debug, Default)]
+pub(crate) struct Read {
+    /// The matches the client may see, in order.
+    matches: Vec<SearchMatch>,
+    /// The last key read, when there are more matches after it.
+    next: Option<(String, String)>,
+    /// Matches per chunk read.
+    chunk: u32,
+}
+
+impl Read {
+    /// The first chunk of `query` (all of it up to the cap when it has `_sort`) for a client who
+    /// sees what `visible` allows and pages by `count`; `true` when a sorted result set was cut.
+    pub(crate) async fn first(
+        engine: &Engine,
+        query: &SearchQuery,
+        count: usize,
+        visible: Option<Visibility<'_>>,
+    ) -> Result<(Self, bool)> {
+        let cap = engine.config.search_max_results;
+        let sorted = !query.result.sort.is_empty();
+        let chunk = if sorted {
+            cap
+        } else {
+            u32::try_from(count).unwrap_or(u32::MAX).max(1).saturating_mul(PAGES_PER_CHUNK).min(cap)
+        };
+        let (matches, next) = read_chunk(engine, query, chunk, visible).await?;
+        let cut = sorted && next.is_some();
+        Ok((Self { matches, next: next.filter(|_| !sorted), chunk }, cut))
+    }
+
+    /// How many matches there are, once every one has been read.
+    pub(crate) fn known_len(&self) -> Option<usize> {
+        self.next.is_none().then_some(self.matches.len())
+    }
+}
+
+/// A window of a result set.
+pub(crate) struct Window {
+    pub(crate) matches: Vec<SearchMatch>,
+    /// Whether matches follow the window.
+    pub(crate) more: bool,
+    /// How many matches there are in all, once every one has been read.
+    pub(crate) known_len: Option<usize>,
+}
+
+impl Snapshot {
+    pub(crate) fn new(
+        query: SearchQuery,
+        total: Option<u64>,
+        path: String,
+        self_query: String,
+        notes: Vec<Issue>,
+        read: Read,
+    ) -> Self {
+        Self { query, total, path, self_query, notes, read: Mutex::new(read) }
+    }
+
+    /// How many matches have been read (what a cached result set weighs).
+    pub(crate) fn read_len(&self) -> usize {
+        self.lock().matches.len()
+    }
+
+    /// The matches from `offset` to `end`, reading further chunks as needed for a client who
+    /// sees what `visible` allows.
+    pub(crate) async fn window(
+        &self,
+        engine: &Engine,
+        offset: usize,
+        end: usize,
+        visible: Option<Visibility<'_>>,
+    ) -> Result<Window> {
+        loop {
+            let (after, chunk) = {
+                let read = self.lock();
+                if read.matches.len() >= end || read.next.is_none() {
+                    let stop = end.min(read.matches.len());
+                    return Ok(Window {
+                        matches: read.matches.get(offset.min(stop)..stop).unwrap_or_default().to_vec(),
+                        more: read.matches.len() > end || read.next.is_some(),
+                        known_len: read.known_len(),
+                    });
+                }
+                (read.next.clone(), read.chunk)
+            };
+            let mut query = self.query.clone();
+            query.after = after.clone();
+            let (matches, next) = read_chunk(engine, &query, chunk, visible).await?;
+            let mut read = self.lock();
+            // Another page request may have read the same chunk meanwhile.
+            if read.next == after {
+                read.matches.extend(matches);
+                read.next = next;
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Read> {
+        self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Up to `chunk` matches of `query` that `visible` allows, and the last key read when more
+/// matches follow it.
+async fn read_chunk(
+    engine: &Engine,
+    query: &SearchQuery,
+    chunk: u32,
+    visible: Option<Visibility<'_>>,
+) -> Result<(Vec<SearchMatch>, Option<(String, String)>)> {
+    let mut matches = engine.store.search(query, chunk.saturating_add(1)).await?;
+    let more = matches.len() > chunk as usize;
+    matches.truncate(chunk as usize);
+    let next = matches.last().filter(|_| more).map(|m| (m.resource_type.clone(), m.id.clone()));
+    if let Some(visible) = visible {
+        matches = only_visible(engine, matches, visible).await?;
+    }
+    Ok((matches, next))
+}
+
+/// The matches `visible` allows, each decided on the version that matched.
+async fn only_visible(engine: &Engine, matches: Vec<SearchMatch>, visible: Visibility<'_>) -> Result<Vec<SearchMatch>> {
+    let mut kept = Vec::with_capacity(matches.len());
+    for m in matches {
+        let Some(json) = engine.store.vread(&m.resource_type, &m.id, m.version).await?.and_then(|v| v.json) else {
+            continue;
+        };
+        if serde_json::from_str::<serde_json::Value>(&json).is_ok_and(|resource| visible(&resource)) {
+            kept.push(m);
+        }
+    }
+    Ok(kept)
+}
