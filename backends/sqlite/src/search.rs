@@ -119,4 +119,21 @@ mod tests {
         }
         Ok(())
     }
+
+    #[tokio::test]
+    async fn a_count_of_one_value_reads_only_its_index() -> Result<(), Error> {
+        let store = SqliteStore::connect("sqlite::memory:").await?;
+        let params: Vec<(String, String)> = vec![("code".into(), "http://loinc.org|29463-7".into())];
+        let query = query::parse(Definitions::r4(), Some("Observation"), &params, true)
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .query;
+        let sql = translate::count(Dialect::Sqlite, Definitions::r4(), &query).map_err(|e| Error::Invalid(e.0))?;
+        let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as_with(AssertSqlSafe(text.as_str()), arguments(&sql)?).fetch_all(&store.reader).await?;
+        let plan: Vec<String> = plan.into_iter().map(|(.., detail)| detail).collect();
+        assert!(plan.iter().any(|l| l.contains("COVERING INDEX search_token_code")), "{plan:#?}");
+        assert!(!plan.iter().any(|l| l.contains("search_current") || l.contains(" r ")), "reads resources: {plan:#?}");
+        Ok(())
+    }
 }

@@ -10,13 +10,15 @@
 //! correlated `EXISTS` through the `(resource_type, id, param)` index, so a broad clause (a common
 //! code) is never materialised in full. Chains and `_has` nest the same tests on the resource at
 //! the other end of a `search_reference` row, so a chain of any depth is one statement and no
-//! result set is ever capped between levels.
+//! result set is ever capped between levels. On SQLite, a search driven by one value reads that
+//! value's index in key order instead ([`walk`]).
 
 mod condition;
 mod sort;
+mod walk;
 
 use fhirgate_engine::definitions::{Definitions, SearchParamType};
-use fhirgate_engine::search::query::{Clause, Compartment, Predicate, ReferenceTarget, SearchQuery, driving_clause};
+use fhirgate_engine::search::query::{Clause, Compartment, Predicate, SearchQuery, driving_clause};
 
 use crate::bind::{Bind, Binder, Dialect, Sql};
 use crate::rows::{OF_TYPE, REFERENCE_IDENTIFIER, TOKEN};
@@ -29,7 +31,7 @@ pub struct Unsupported(pub String);
 pub fn select(dialect: Dialect, defs: &Definitions, query: &SearchQuery, limit: u32) -> Result<Sql, Unsupported> {
     let mut t = Translator::new(dialect, defs, query);
     if dialect == Dialect::Sqlite {
-        if let Some(text) = t.streamed(query, limit)? {
+        if let Some(text) = walk::statement(&mut t, query, walk::Walk::Page(limit))? {
             return Ok(Sql { text, binds: t.binder.binds });
         }
     }
@@ -46,6 +48,11 @@ pub fn select(dialect: Dialect, defs: &Definitions, query: &SearchQuery, limit: 
 /// `SELECT COUNT(*)` of the matches of `query`.
 pub fn count(dialect: Dialect, defs: &Definitions, query: &SearchQuery) -> Result<Sql, Unsupported> {
     let mut t = Translator::new(dialect, defs, query);
+    if dialect == Dialect::Sqlite {
+        if let Some(text) = walk::statement(&mut t, query, walk::Walk::Count)? {
+            return Ok(Sql { text, binds: t.binder.binds });
+        }
+    }
     let filter = t.filter(query)?;
     Ok(Sql { text: format!("SELECT COUNT(*) FROM search_current r WHERE {filter}"), binds: t.binder.binds })
 }
@@ -117,72 +124,6 @@ impl<'a> Translator<'a> {
         } else {
             format!("({a}.resource_type, {a}.id) > ({resource_type}, {id})")
         }
-    }
-
-    /// SQLite's statement of a search in the default order whose driving clause is one value
-    /// tested on one row (`Observation?code=X`, maybe with other clauses): it walks the value's
-    /// index, whose rows for one value come in `(resource_type, id)` order, joins each to its
-    /// current resource and stops at `limit`, instead of listing every match to sort it.
-    /// `GROUP BY` drops a second matching row of one resource without a sort. The index is named
-    /// (`INDEXED BY`): without statistics, SQLite would rather walk every row of the type in key
-    /// order to avoid a sort (all of a type's references, for `Observation?patient=X`). `None`
-    /// for any other search.
-    fn streamed(&mut self, query: &SearchQuery, limit: u32) -> Result<Option<String>, Unsupported> {
-        if !query.result.sort.is_empty() || query.compartment.is_some() {
-            return Ok(None);
-        }
-        let Some(driver) = driving_clause(&query.clauses) else { return Ok(None) };
-        let clause = &query.clauses[driver];
-        let [predicate] = clause.alternatives.as_slice() else { return Ok(None) };
-        // The value indexes lead with the parameter, the reference index with the target's id.
-        if matches!(predicate, Predicate::Reference(ReferenceTarget::Url(_))) {
-            return Ok(None);
-        }
-        // Only a positive test of one row; checked before anything is bound.
-        if matches!(
-            predicate,
-            Predicate::Missing(_)
-                | Predicate::Token { not: true, .. }
-                | Predicate::Chain(_)
-                | Predicate::Has(_)
-                | Predicate::Composite { .. }
-                | Predicate::Unsupported(_)
-        ) {
-            return Ok(None);
-        }
-        let types = self.types.clone();
-        let a = self.alias();
-        let Some((table, false, condition)) = self.row_test(&clause.param, predicate, &types, &a)? else {
-            return Err(Unsupported(format!("cannot search {predicate:?} here")));
-        };
-        let index = match table {
-            "search_string" => "search_string_value",
-            "search_token" => "search_token_code",
-            "search_reference" => "search_reference_target",
-            "search_date" => "search_date_start",
-            "search_number" => "search_number_value",
-            "search_quantity" => "search_quantity_value",
-            "search_uri" => "search_uri_value",
-            other => return Err(Unsupported(format!("no value index on `{other}`"))),
-        };
-        let mut conditions = vec![condition];
-        if !types.is_empty() {
-            conditions.push(format!("{a}.resource_type IN {}", self.binder.list(&types)));
-        }
-        if let Some(after) = &query.after {
-            conditions.push(self.after(after, &a));
-        }
-        for other in query.clauses.iter().enumerate().filter(|(n, _)| *n != driver).map(|(_, c)| c) {
-            let on = On { rt: "r.resource_type", id: "r.id", test: Test::PerCandidate };
-            conditions.push(self.clause(other, on, &types)?);
-        }
-        let limit = self.binder.bind(Bind::Int(i64::from(limit)));
-        Ok(Some(format!(
-            "SELECT r.resource_type, r.id, r.version FROM {table} {a} INDEXED BY {index} \
-             JOIN search_current r ON r.resource_type = {a}.resource_type AND r.id = {a}.id WHERE {} \
-             GROUP BY {a}.resource_type, {a}.id ORDER BY {a}.resource_type, {a}.id LIMIT {limit}",
-            conditions.join(" AND ")
-        )))
     }
 
     /// Membership of `r` in a compartment: the owner itself, or a resource whose compartment

@@ -1,0 +1,105 @@
+//! SQLite's statements for a search in the default order whose driving clause is one value
+//! tested on one row (`Observation?code=X`, maybe with other clauses). A page walks the value's
+//! index, whose rows for one value come in `(resource_type, id)` order, joins each to its current
+//! resource and stops at the limit, instead of listing every match to sort it; a count counts
+//! the index rows' resources without reading the resources. `GROUP BY` drops a second matching
+//! row of one resource without a sort.
+//!
+//! The index is named (`INDEXED BY`): without statistics, SQLite would rather walk every row of
+//! the type in key order to avoid a sort (all of a type's references, for
+//! `Observation?patient=X`). PostgreSQL plans the general statement well on its own.
+
+use fhirgate_engine::search::query::{Predicate, ReferenceTarget, SearchQuery, driving_clause};
+
+use super::{On, Test, Translator, Unsupported};
+use crate::bind::Bind;
+
+/// What the statement answers.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Walk {
+    /// The first `limit` matches: `resource_type, id, version`.
+    Page(u32),
+    /// `COUNT(*)` of the matches.
+    Count,
+}
+
+/// The statement, or `None` for a search it does not fit.
+pub(super) fn statement(
+    t: &mut Translator<'_>,
+    query: &SearchQuery,
+    walk: Walk,
+) -> Result<Option<String>, Unsupported> {
+    if !query.result.sort.is_empty() || query.compartment.is_some() {
+        return Ok(None);
+    }
+    let Some(driver) = driving_clause(&query.clauses) else { return Ok(None) };
+    let clause = &query.clauses[driver];
+    let [predicate] = clause.alternatives.as_slice() else { return Ok(None) };
+    // Only a positive test of one row whose index leads with what the test fixes (the value
+    // indexes lead with the parameter, the reference index with the target's id); checked
+    // before anything is bound.
+    if matches!(
+        predicate,
+        Predicate::Missing(_)
+            | Predicate::Token { not: true, .. }
+            | Predicate::Reference(ReferenceTarget::Url(_))
+            | Predicate::Chain(_)
+            | Predicate::Has(_)
+            | Predicate::Composite { .. }
+            | Predicate::Unsupported(_)
+    ) {
+        return Ok(None);
+    }
+    let types = t.types.clone();
+    let a = t.alias();
+    let Some((table, false, condition)) = t.row_test(&clause.param, predicate, &types, &a)? else {
+        return Err(Unsupported(format!("cannot search {predicate:?} here")));
+    };
+    let index = value_index(table)?;
+    let mut conditions = vec![condition];
+    if !types.is_empty() {
+        conditions.push(format!("{a}.resource_type IN {}", t.binder.list(&types)));
+    }
+    if let Some(after) = &query.after {
+        conditions.push(t.after(after, &a));
+    }
+    let others: Vec<_> = query.clauses.iter().enumerate().filter(|(n, _)| *n != driver).map(|(_, c)| c).collect();
+    for other in &others {
+        let on = On { rt: "r.resource_type", id: "r.id", test: Test::PerCandidate };
+        conditions.push(t.clause(other, on, &types)?);
+    }
+    let join = format!(" JOIN search_current r ON r.resource_type = {a}.resource_type AND r.id = {a}.id");
+    let conditions = conditions.join(" AND ");
+    Ok(Some(match walk {
+        Walk::Page(limit) => {
+            let limit = t.binder.bind(Bind::Int(i64::from(limit)));
+            format!(
+                "SELECT r.resource_type, r.id, r.version FROM {table} {a} INDEXED BY {index}{join} WHERE {conditions} \
+                 GROUP BY {a}.resource_type, {a}.id ORDER BY {a}.resource_type, {a}.id LIMIT {limit}"
+            )
+        }
+        // A search row exists only for a current resource, so a count with no other clause
+        // needs no resource row.
+        Walk::Count => {
+            let join = if others.is_empty() { "" } else { join.as_str() };
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM {table} {a} INDEXED BY {index}{join} WHERE {conditions} \
+                 GROUP BY {a}.resource_type, {a}.id) m"
+            )
+        }
+    }))
+}
+
+/// The index on the values of a search table.
+fn value_index(table: &str) -> Result<&'static str, Unsupported> {
+    Ok(match table {
+        "search_string" => "search_string_value",
+        "search_token" => "search_token_code",
+        "search_reference" => "search_reference_target",
+        "search_date" => "search_date_start",
+        "search_number" => "search_number_value",
+        "search_quantity" => "search_quantity_value",
+        "search_uri" => "search_uri_value",
+        other => return Err(Unsupported(format!("no value index on `{other}`"))),
+    })
+}
