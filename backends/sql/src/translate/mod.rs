@@ -167,15 +167,19 @@ impl<'a> Translator<'a> {
         types: &[String],
         a: &str,
     ) -> Result<Option<(&'static str, bool, String)>, Unsupported> {
-        let missing_table = match predicate {
-            Predicate::Missing(_) => Some(table(self.kind(param, types)?)?),
-            _ => None,
-        };
-        let b = &mut self.binder;
-        let p = format!("{a}.param = {}", b.text(param));
+        if matches!(
+            predicate,
+            Predicate::Chain(_) | Predicate::Has(_) | Predicate::Composite { .. } | Predicate::Unsupported(_)
+        ) {
+            return Ok(None);
+        }
+        let p = format!("{a}.param = {}", self.binder.text(param));
         let kind = |b: &mut Binder, kind: &str| format!("{a}.kind = {}", b.text(kind));
+        if let Predicate::Missing(missing) = predicate {
+            return Ok(Some((table(self.kind(param, types)?)?, *missing, p)));
+        }
+        let b = &mut self.binder;
         let (table, negate, condition) = match predicate {
-            Predicate::Missing(missing) => (missing_table.unwrap_or("search_token"), *missing, "1 = 1".to_owned()),
             Predicate::Token { not, token } => {
                 ("search_token", *not, format!("{} AND {}", kind(b, TOKEN), condition::token(b, a, token)))
             }
@@ -196,9 +200,6 @@ impl<'a> Translator<'a> {
             Predicate::ReferenceIdentifier(token) => {
                 let condition = format!("{} AND {}", kind(b, REFERENCE_IDENTIFIER), condition::token(b, a, token));
                 ("search_token", false, condition)
-            }
-            Predicate::Chain(_) | Predicate::Has(_) | Predicate::Composite { .. } | Predicate::Unsupported(_) => {
-                return Ok(None);
             }
             value => (value_table(value)?, false, condition::value(b, a, value)?),
         };
