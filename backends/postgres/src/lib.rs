@@ -153,6 +153,10 @@ impl Store for PostgresStore {
         Ok(read::version(&self.pool, resource_type, id, version).await?)
     }
 
+    async fn vread_many(&self, keys: &[SearchMatch]) -> Result<Vec<ResourceVersion>, StoreError> {
+        Ok(read::versions(&self.pool, keys).await?)
+    }
+
     async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError> {
         Ok(read::index(&self.pool, resource_type, id, version).await?)
     }

@@ -1,8 +1,9 @@
 //! read, vread and the index entries of a version
 //! (<https://hl7.org/fhir/R4/http.html#read>, <https://hl7.org/fhir/R4/http.html#vread>).
 
-use fhirgate_engine::storage::{IndexEntry, IndexValue, ResourceVersion, WriteKind};
-use sqlx::PgPool;
+use fhirgate_engine::storage::{IndexEntry, IndexValue, ResourceVersion, SearchMatch, WriteKind};
+use fhirgate_sql::{Dialect, versions};
+use sqlx::{AssertSqlSafe, PgPool};
 
 use crate::Error;
 use crate::instant::{from_millis, version_from_sql};
@@ -57,6 +58,18 @@ pub(crate) async fn version(
     .fetch_optional(pool)
     .await?;
     row.map(decode).transpose()
+}
+
+/// The versions `keys` name, in that order, leaving out those not stored.
+pub(crate) async fn versions(pool: &PgPool, keys: &[SearchMatch]) -> Result<Vec<ResourceVersion>, Error> {
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(versions::MAX_KEYS) {
+        let sql = versions::select(Dialect::Postgres, COLUMNS, chunk);
+        let args = fhirgate_sql::arguments::<sqlx::Postgres>(&sql).map_err(|e| Error::Invalid(e.to_string()))?;
+        let rows: Vec<Row> = sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), args).fetch_all(pool).await?;
+        found.extend(rows.into_iter().map(decode).collect::<Result<Vec<_>, _>>()?);
+    }
+    Ok(versions::in_order(keys, found))
 }
 
 /// The index entries of one version, in the order they were written; `None` for no such version.

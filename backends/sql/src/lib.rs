@@ -15,5 +15,6 @@
 mod bind;
 pub mod rows;
 pub mod translate;
+pub mod versions;
 
 pub use bind::{Bind, Dialect, Sql, arguments};

@@ -125,6 +125,10 @@ impl Store for SqliteStore {
         Ok(read::version(&self.reader, resource_type, id, version).await?)
     }
 
+    async fn vread_many(&self, keys: &[SearchMatch]) -> Result<Vec<ResourceVersion>, StoreError> {
+        Ok(read::versions(&self.reader, keys).await?)
+    }
+
     async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError> {
         Ok(read::index(&self.reader, resource_type, id, version).await?)
     }

@@ -1,8 +1,9 @@
 //! read, vread and the index entries of a version
 //! (<https://hl7.org/fhir/R4/http.html#read>, <https://hl7.org/fhir/R4/http.html#vread>).
 
-use fhirgate_engine::storage::{IndexEntry, IndexValue, ResourceVersion, WriteKind};
-use sqlx::SqlitePool;
+use fhirgate_engine::storage::{IndexEntry, IndexValue, ResourceVersion, SearchMatch, WriteKind};
+use fhirgate_sql::{Dialect, versions};
+use sqlx::{AssertSqlSafe, SqlitePool};
 
 use crate::Error;
 use crate::instant::{from_millis, version_from_sql};
@@ -63,6 +64,18 @@ pub(crate) async fn version(
     row.map(decode).transpose()
 }
 
+/// The versions `keys` name, in that order, leaving out those not stored.
+pub(crate) async fn versions(pool: &SqlitePool, keys: &[SearchMatch]) -> Result<Vec<ResourceVersion>, Error> {
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(versions::MAX_KEYS) {
+        let sql = versions::select(Dialect::Sqlite, COLUMNS, chunk);
+        let args = fhirgate_sql::arguments::<sqlx::Sqlite>(&sql).map_err(|e| Error::Invalid(e.to_string()))?;
+        let rows: Vec<Row> = sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), args).fetch_all(pool).await?;
+        found.extend(rows.into_iter().map(decode).collect::<Result<Vec<_>, _>>()?);
+    }
+    Ok(versions::in_order(keys, found))
+}
+
 /// The index entries of one version, in the order they were written; `None` for no such version.
 pub(crate) async fn index(
     pool: &SqlitePool,
@@ -94,4 +107,25 @@ pub(crate) async fn index(
         })
         .collect::<Result<_, Error>>()?;
     Ok(Some(entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+
+    #[tokio::test]
+    async fn many_versions_are_read_through_the_version_index() -> Result<(), Error> {
+        let store = SqliteStore::connect("sqlite::memory:").await?;
+        let key = |id: &str| SearchMatch { resource_type: "Patient".into(), id: id.into(), version: 1 };
+        let sql = versions::select(Dialect::Sqlite, COLUMNS, &[key("a"), key("b")]);
+        let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+        let args = fhirgate_sql::arguments::<sqlx::Sqlite>(&sql).map_err(|e| Error::Invalid(e.to_string()))?;
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as_with(AssertSqlSafe(text.as_str()), args).fetch_all(&store.reader).await?;
+        let plan: Vec<String> = plan.into_iter().map(|(.., detail)| detail).collect();
+        assert!(plan.iter().any(|l| l.starts_with("SEARCH v USING") && l.contains("version=?")), "{plan:#?}");
+        assert!(!plan.iter().any(|l| l.starts_with("SCAN v")), "scans every version: {plan:#?}");
+        Ok(())
+    }
 }

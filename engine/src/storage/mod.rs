@@ -163,6 +163,17 @@ pub trait Store: Send + Sync + 'static {
     /// A given version of a resource.
     async fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError>;
 
+    /// The versions `keys` name (a page of search matches), in that order, leaving out any the
+    /// store does not have. Stores that can answer in one round trip do; this default asks
+    /// [`Store::vread`] for each.
+    async fn vread_many(&self, keys: &[SearchMatch]) -> Result<Vec<ResourceVersion>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            found.extend(self.vread(&key.resource_type, &key.id, key.version).await?);
+        }
+        Ok(found)
+    }
+
     /// The index entries stored with a given version, in the order they were written;
     /// `None` if that version does not exist. Lets the contract suite (and reindexing tools)
     /// check what a store kept; search itself does not go through it.

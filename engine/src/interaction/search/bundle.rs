@@ -30,13 +30,8 @@ pub(super) async fn page(
     let store = &engine.store;
     let window = snapshot.window(engine, offset, offset.saturating_add(count), visible).await?;
     let end = offset + window.matches.len();
-    let mut matches = Vec::with_capacity(window.matches.len());
-    for m in &window.matches {
-        // The version that matched; a store keeps every version, so it is always there.
-        if let Some(version) = store.vread(&m.resource_type, &m.id, m.version).await? {
-            matches.push(version);
-        }
-    }
+    // The versions that matched; a store keeps every version, so they are all there.
+    let matches = store.vread_many(&window.matches).await?;
     let result = &snapshot.query.result;
     let included = include::resolve(engine, result, &matches).await?;
 

@@ -119,11 +119,8 @@ async fn reverse(engine: &Engine, include: &Include, to: &[ResourceVersion]) -> 
             after: None,
         };
         let limit = u32::try_from(MAX_INCLUDED).unwrap_or(u32::MAX);
-        for m in engine.store.search(&query, limit).await? {
-            if let Some(v) = engine.store.vread(&m.resource_type, &m.id, m.version).await? {
-                out.push(v);
-            }
-        }
+        let matches = engine.store.search(&query, limit).await?;
+        out.extend(engine.store.vread_many(&matches).await?);
     }
     Ok(out)
 }

@@ -159,12 +159,10 @@ async fn read_chunk(
 /// The matches `visible` allows, each decided on the version that matched.
 async fn only_visible(engine: &Engine, matches: Vec<SearchMatch>, visible: Visibility<'_>) -> Result<Vec<SearchMatch>> {
     let mut kept = Vec::with_capacity(matches.len());
-    for m in matches {
-        let Some(json) = engine.store.vread(&m.resource_type, &m.id, m.version).await?.and_then(|v| v.json) else {
-            continue;
-        };
-        if serde_json::from_str::<serde_json::Value>(&json).is_ok_and(|resource| visible(&resource)) {
-            kept.push(m);
+    for version in engine.store.vread_many(&matches).await? {
+        let Some(json) = &version.json else { continue };
+        if serde_json::from_str::<serde_json::Value>(json).is_ok_and(|resource| visible(&resource)) {
+            kept.push(SearchMatch { resource_type: version.resource_type, id: version.id, version: version.version });
         }
     }
     Ok(kept)

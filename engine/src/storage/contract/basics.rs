@@ -4,7 +4,7 @@
 use time::macros::datetime;
 
 use super::{assert_conflict, deletion, ok, put, sample_index, version, write};
-use crate::storage::{IndexEntry, IndexValue, ResourceVersion, Store, Write, WriteKind};
+use crate::storage::{IndexEntry, IndexValue, ResourceVersion, SearchMatch, Store, Write, WriteKind};
 
 /// The health check answers and the store names its kind.
 pub async fn health_answers(store: &dyn Store) {
@@ -24,6 +24,31 @@ pub async fn create_then_read_and_vread(store: &dyn Store) {
     assert_eq!(ok(store.read("Patient", "a").await, "read"), Some(v2.clone()));
     assert_eq!(ok(store.vread("Patient", "a", 1).await, "vread"), Some(v1));
     assert_eq!(ok(store.vread("Patient", "a", 2).await, "vread"), Some(v2));
+}
+
+/// Many versions at once come back in the order asked, without the ones not stored, also for
+/// more keys than one statement takes.
+pub async fn vread_many_keeps_the_order_asked(store: &dyn Store) {
+    let (a1, a2, b1) = (version("Patient", "a", 1, 0), version("Patient", "a", 2, 1), version("Patient", "b", 1, 2));
+    let other_type = version("Observation", "a", 1, 3);
+    for v in [&a1, &a2, &b1, &other_type] {
+        put(store, v.clone()).await;
+    }
+    let key = |v: &ResourceVersion| SearchMatch {
+        resource_type: v.resource_type.clone(),
+        id: v.id.clone(),
+        version: v.version,
+    };
+    let missing = |t: &str, id: &str, n: u64| SearchMatch { resource_type: t.into(), id: id.into(), version: n };
+    let keys =
+        [key(&b1), missing("Patient", "zz", 1), key(&a1), key(&other_type), missing("Patient", "a", 9), key(&a2)];
+    let found = ok(store.vread_many(&keys).await, "vread_many");
+    assert_eq!(found, [b1.clone(), a1.clone(), other_type, a2.clone()]);
+    assert_eq!(ok(store.vread_many(&[]).await, "vread_many of nothing"), []);
+    let many: Vec<SearchMatch> = (0..700).map(|n| if n % 2 == 0 { key(&a1) } else { key(&b1) }).collect();
+    let found = ok(store.vread_many(&many).await, "vread_many of 700");
+    assert_eq!(found.len(), 700);
+    assert!(found.iter().enumerate().all(|(n, v)| *v == if n % 2 == 0 { a1.clone() } else { b1.clone() }));
 }
 
 /// Unknown resources and versions are `None`, not errors; ids are case-sensitive.

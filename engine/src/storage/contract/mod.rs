@@ -43,6 +43,7 @@ macro_rules! store_contract {
             health_answers,
             create_then_read_and_vread,
             read_of_unknown_is_none,
+            vread_many_keeps_the_order_asked,
             creating_twice_conflicts,
             skipping_a_version_conflicts,
             batch_is_atomic,

@@ -1,0 +1,48 @@
+//! Many given versions in one statement: a page of search matches read in one round trip.
+
+use std::collections::HashMap;
+
+use fhirgate_engine::storage::{ResourceVersion, SearchMatch};
+
+use crate::bind::{Bind, Binder, Dialect, Sql};
+
+/// Keys per statement: three parameters each, well under both databases' limits.
+pub const MAX_KEYS: usize = 300;
+
+/// `SELECT {columns} FROM resource_version v` of the versions `keys` name (at most
+/// [`MAX_KEYS`]), in no particular order. The keys are a `VALUES` list joined to the table, which
+/// both databases read through the `(resource_type, id, version)` index; a row-value `IN` makes
+/// SQLite scan the table.
+pub fn select(dialect: Dialect, columns: &str, keys: &[SearchMatch]) -> Sql {
+    let mut binder = Binder::new(dialect);
+    let rows: Vec<String> = keys
+        .iter()
+        .filter_map(|k| {
+            // A version past i64 cannot be stored, so it cannot be found either.
+            let version = i64::try_from(k.version).ok()?;
+            Some(format!(
+                "({}, {}, {})",
+                binder.text(&k.resource_type),
+                binder.text(&k.id),
+                binder.bind(Bind::Int(version))
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Sql { text: format!("SELECT {columns} FROM resource_version v WHERE 1 = 0"), binds: Vec::new() };
+    }
+    let text = format!(
+        "WITH k (resource_type, id, version) AS (VALUES {}) SELECT {columns} FROM k JOIN resource_version v \
+         ON v.resource_type = k.resource_type AND v.id = k.id AND v.version = k.version",
+        rows.join(", ")
+    );
+    Sql { text, binds: binder.binds }
+}
+
+/// `found` in the order of `keys` (a key named twice gets its version twice), without the keys
+/// that found nothing.
+pub fn in_order(keys: &[SearchMatch], found: Vec<ResourceVersion>) -> Vec<ResourceVersion> {
+    let by_key: HashMap<(String, String, u64), ResourceVersion> =
+        found.into_iter().map(|v| ((v.resource_type.clone(), v.id.clone(), v.version), v)).collect();
+    keys.iter().filter_map(|k| by_key.get(&(k.resource_type.clone(), k.id.clone(), k.version)).cloned()).collect()
+}
