@@ -65,8 +65,9 @@ pub(crate) async fn versions(pool: &PgPool, keys: &[SearchMatch]) -> Result<Vec<
     let mut found = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(versions::MAX_KEYS) {
         let sql = versions::select(Dialect::Postgres, COLUMNS, chunk);
-        let args = fhirgate_sql::arguments::<sqlx::Postgres>(&sql).map_err(|e| Error::Invalid(e.to_string()))?;
-        let rows: Vec<Row> = sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), args).fetch_all(pool).await?;
+        let rows: Vec<Row> = sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), crate::search::arguments(&sql)?)
+            .fetch_all(pool)
+            .await?;
         found.extend(rows.into_iter().map(decode).collect::<Result<Vec<_>, _>>()?);
     }
     Ok(versions::in_order(keys, found))

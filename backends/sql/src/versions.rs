@@ -42,7 +42,9 @@ pub fn select(dialect: Dialect, columns: &str, keys: &[SearchMatch]) -> Sql {
 /// `found` in the order of `keys` (a key named twice gets its version twice), without the keys
 /// that found nothing.
 pub fn in_order(keys: &[SearchMatch], found: Vec<ResourceVersion>) -> Vec<ResourceVersion> {
-    let by_key: HashMap<(String, String, u64), ResourceVersion> =
-        found.into_iter().map(|v| ((v.resource_type.clone(), v.id.clone(), v.version), v)).collect();
-    keys.iter().filter_map(|k| by_key.get(&(k.resource_type.clone(), k.id.clone(), k.version)).cloned()).collect()
+    let by_key: HashMap<(&str, &str, u64), &ResourceVersion> =
+        found.iter().map(|v| ((v.resource_type.as_str(), v.id.as_str(), v.version), v)).collect();
+    keys.iter()
+        .filter_map(|k| by_key.get(&(k.resource_type.as_str(), k.id.as_str(), k.version)).map(|v| (*v).clone()))
+        .collect()
 }

@@ -69,8 +69,9 @@ pub(crate) async fn versions(pool: &SqlitePool, keys: &[SearchMatch]) -> Result<
     let mut found = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(versions::MAX_KEYS) {
         let sql = versions::select(Dialect::Sqlite, COLUMNS, chunk);
-        let args = fhirgate_sql::arguments::<sqlx::Sqlite>(&sql).map_err(|e| Error::Invalid(e.to_string()))?;
-        let rows: Vec<Row> = sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), args).fetch_all(pool).await?;
+        let rows: Vec<Row> = sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), crate::search::arguments(&sql)?)
+            .fetch_all(pool)
+            .await?;
         found.extend(rows.into_iter().map(decode).collect::<Result<Vec<_>, _>>()?);
     }
     Ok(versions::in_order(keys, found))
@@ -119,11 +120,7 @@ mod tests {
         let store = SqliteStore::connect("sqlite::memory:").await?;
         let key = |id: &str| SearchMatch { resource_type: "Patient".into(), id: id.into(), version: 1 };
         let sql = versions::select(Dialect::Sqlite, COLUMNS, &[key("a"), key("b")]);
-        let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-        let args = fhirgate_sql::arguments::<sqlx::Sqlite>(&sql).map_err(|e| Error::Invalid(e.to_string()))?;
-        let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as_with(AssertSqlSafe(text.as_str()), args).fetch_all(&store.reader).await?;
-        let plan: Vec<String> = plan.into_iter().map(|(.., detail)| detail).collect();
+        let plan = crate::search::tests::explain(&store, &sql).await;
         assert!(plan.iter().any(|l| l.starts_with("SEARCH v USING") && l.contains("version=?")), "{plan:#?}");
         assert!(!plan.iter().any(|l| l.starts_with("SCAN v")), "scans every version: {plan:#?}");
         Ok(())

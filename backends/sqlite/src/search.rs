@@ -41,13 +41,32 @@ pub(crate) fn arguments(sql: &Sql) -> Result<SqliteArguments, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use fhirgate_engine::search::query;
 
     use super::*;
     use crate::SqliteStore;
 
-    /// `EXPLAIN QUERY PLAN` of the statement a search URL's query translates to.
+    /// `EXPLAIN QUERY PLAN` of a statement, one line per step (or what went wrong).
+    pub(crate) async fn explain(store: &SqliteStore, sql: &Sql) -> Vec<String> {
+        let Ok(args) = arguments(sql) else { return vec!["unbindable".into()] };
+        let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+        let rows: Result<Vec<(i64, i64, i64, String)>, _> =
+            sqlx::query_as_with(AssertSqlSafe(text.as_str()), args).fetch_all(&store.reader).await;
+        rows.map_or_else(|e| vec![e.to_string()], |r| r.into_iter().map(|(.., detail)| detail).collect())
+    }
+
+    /// The query of a search URL's parameters, continued after `after`.
+    fn parsed(resource_type: &str, params: &[(&str, &str)], after: Option<(&str, &str)>) -> Result<SearchQuery, Error> {
+        let params: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut query = query::parse(Definitions::r4(), Some(resource_type), &params, true)
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .query;
+        query.after = after.map(|(t, id)| (t.to_owned(), id.to_owned()));
+        Ok(query)
+    }
+
+    /// [`explain`] of the page statement a search URL's query translates to.
     async fn plan(store: &SqliteStore, resource_type: &str, params: &[(&str, &str)]) -> Vec<String> {
         plan_after(store, resource_type, params, None).await
     }
@@ -59,18 +78,14 @@ mod tests {
         params: &[(&str, &str)],
         after: Option<(&str, &str)>,
     ) -> Vec<String> {
-        let params: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        let parsed = query::parse(Definitions::r4(), Some(resource_type), &params, true);
-        let Ok(mut parsed) = parsed else { return vec![format!("{parsed:?}")] };
-        parsed.query.after = after.map(|(t, id)| (t.to_owned(), id.to_owned()));
-        let Ok(sql) = translate::select(Dialect::Sqlite, Definitions::r4(), &parsed.query, 50) else {
-            return vec!["untranslatable".into()];
+        let query = match parsed(resource_type, params, after) {
+            Ok(query) => query,
+            Err(e) => return vec![e.to_string()],
         };
-        let Ok(args) = arguments(&sql) else { return vec!["unbindable".into()] };
-        let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-        let rows: Result<Vec<(i64, i64, i64, String)>, _> =
-            sqlx::query_as_with(AssertSqlSafe(text.as_str()), args).fetch_all(&store.reader).await;
-        rows.map_or_else(|e| vec![e.to_string()], |r| r.into_iter().map(|(.., detail)| detail).collect())
+        match translate::select(Dialect::Sqlite, Definitions::r4(), &query, 50) {
+            Ok(sql) => explain(store, &sql).await,
+            Err(e) => vec![format!("untranslatable: {e:?}")],
+        }
     }
 
     #[tokio::test]
@@ -123,15 +138,9 @@ mod tests {
     #[tokio::test]
     async fn a_count_of_one_value_reads_only_its_index() -> Result<(), Error> {
         let store = SqliteStore::connect("sqlite::memory:").await?;
-        let params: Vec<(String, String)> = vec![("code".into(), "http://loinc.org|29463-7".into())];
-        let query = query::parse(Definitions::r4(), Some("Observation"), &params, true)
-            .map_err(|e| Error::Invalid(e.to_string()))?
-            .query;
+        let query = parsed("Observation", &[("code", "http://loinc.org|29463-7")], None)?;
         let sql = translate::count(Dialect::Sqlite, Definitions::r4(), &query).map_err(|e| Error::Invalid(e.0))?;
-        let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
-        let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as_with(AssertSqlSafe(text.as_str()), arguments(&sql)?).fetch_all(&store.reader).await?;
-        let plan: Vec<String> = plan.into_iter().map(|(.., detail)| detail).collect();
+        let plan = explain(&store, &sql).await;
         assert!(plan.iter().any(|l| l.contains("COVERING INDEX search_token_code")), "{plan:#?}");
         assert!(!plan.iter().any(|l| l.contains("search_current") || l.contains(" r ")), "reads resources: {plan:#?}");
         Ok(())

@@ -37,23 +37,17 @@ pub(super) fn statement(
     let [predicate] = clause.alternatives.as_slice() else { return Ok(None) };
     // Only a positive test of one row whose index leads with what the test fixes (the value
     // indexes lead with the parameter, the reference index with the target's id); checked
-    // before anything is bound.
+    // before anything is bound (`row_test` refuses tests spanning several rows unbound too).
     if matches!(
         predicate,
-        Predicate::Missing(_)
-            | Predicate::Token { not: true, .. }
-            | Predicate::Reference(ReferenceTarget::Url(_))
-            | Predicate::Chain(_)
-            | Predicate::Has(_)
-            | Predicate::Composite { .. }
-            | Predicate::Unsupported(_)
+        Predicate::Missing(_) | Predicate::Token { not: true, .. } | Predicate::Reference(ReferenceTarget::Url(_))
     ) {
         return Ok(None);
     }
     let types = t.types.clone();
     let a = t.alias();
     let Some((table, false, condition)) = t.row_test(&clause.param, predicate, &types, &a)? else {
-        return Err(Unsupported(format!("cannot search {predicate:?} here")));
+        return Ok(None);
     };
     let index = value_index(table)?;
     let mut conditions = vec![condition];
