@@ -24,6 +24,13 @@ pub enum Error {
     /// (PATCH) and FHIR's PATCH interaction describe; a malformed patch is a `BadRequest`.
     #[error("{}", summary(.0))]
     Unprocessable(Vec<Issue>),
+    /// No valid credentials: a missing, expired or forged token. 401 (the front end adds the
+    /// `WWW-Authenticate` challenge).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The client may not do this (a policy denied it). 403.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// Unknown resource type in the URL, or unknown resource. 404.
     #[error("{0}")]
     NotFound(String),
@@ -84,6 +91,8 @@ impl Error {
         match self {
             Self::BadRequest(list) => Self::BadRequest(issues(list)),
             Self::Invalid(list) => Self::Invalid(issues(list)),
+            Self::Unauthorized(m) => Self::Unauthorized(prefix(m)),
+            Self::Forbidden(m) => Self::Forbidden(prefix(m)),
             Self::NotFound(m) => Self::NotFound(prefix(m)),
             Self::Gone(m) => Self::Gone(prefix(m)),
             Self::MethodNotAllowed(m) => Self::MethodNotAllowed(prefix(m)),
@@ -110,6 +119,8 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Self::BadRequest(_) | Self::Invalid(_) => 400,
+            Self::Unauthorized(_) => 401,
+            Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed(_) => 405,
             Self::NotAcceptable(_) => 406,
@@ -131,6 +142,8 @@ impl Error {
         let issue = |code: IssueType, message: &str| vec![Issue::error(code, message)];
         let issues = match self {
             Self::BadRequest(issues) | Self::Invalid(issues) | Self::Unprocessable(issues) => issues.clone(),
+            Self::Unauthorized(m) => issue(IssueType::Login, m),
+            Self::Forbidden(_) => issue(IssueType::Forbidden, &self.to_string()),
             Self::NotFound(m) => issue(IssueType::NotFound, m),
             Self::Gone(m) => issue(IssueType::Deleted, m),
             Self::MethodNotAllowed(m)

@@ -41,6 +41,8 @@ pub enum IssueType {
     Transient,
     Exception,
     Informational,
+    Login,
+    Forbidden,
 }
 
 impl IssueType {
@@ -61,6 +63,8 @@ impl IssueType {
             Self::Transient => "transient",
             Self::Exception => "exception",
             Self::Informational => "informational",
+            Self::Login => "login",
+            Self::Forbidden => "forbidden",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The gateway's error enum: start-up failures (configuration, store, keys, policies) and the
-//! request failures of the front end. [`GatewayError::response`] is the one mapping to an HTTP
-//! status and OperationOutcome: authentication (401 with `WWW-Authenticate`) and authorization
-//! (403) are answered here, everything else through the engine's error mapping.
+//! request failures of the front end. Every one that reaches a client converts into the
+//! engine's error ([`From<GatewayError> for FhirError`]), whose mapping to a status and an
+//! OperationOutcome is the only one; [`GatewayError::response`] adds the `WWW-Authenticate`
+//! challenge of a 401.
 
 use fhirgate_engine::Error as FhirError;
 use fhirgate_engine::format::MediaType;
@@ -28,12 +29,6 @@ pub enum GatewayError {
     /// A token was sent and rejected.
     #[error("invalid token: {0}")]
     InvalidToken(String),
-    /// The policies deny the request.
-    #[error("forbidden: {0}")]
-    Forbidden(String),
-    /// The policies deny a read, answered as if the resource did not exist.
-    #[error("{0}")]
-    Hidden(String),
     /// Keys or tokens of the local issuer.
     #[error("local issuer: {0}")]
     LocalIssuer(String),
@@ -45,30 +40,20 @@ pub enum GatewayError {
 impl GatewayError {
     /// The response for this error: the single place errors become HTTP.
     pub fn response(self) -> Response {
-        match self {
-            Self::MissingToken => {
-                outcome(401, "login", &self.to_string()).with_header("WWW-Authenticate", "Bearer realm=\"fhirgate\"")
-            }
-            Self::InvalidToken(ref reason) => {
-                let challenge = format!(
-                    "Bearer realm=\"fhirgate\", error=\"invalid_token\", error_description=\"{}\"",
-                    reason.replace(['"', '\\'], "'")
-                );
-                outcome(401, "login", &self.to_string()).with_header("WWW-Authenticate", challenge)
-            }
-            Self::Forbidden(_) => outcome(403, "forbidden", &self.to_string()),
-            other => Response::error(&FhirError::from(other), MediaType::FhirJson, false),
+        let challenge = match &self {
+            Self::MissingToken => Some("Bearer realm=\"fhirgate\"".to_owned()),
+            Self::InvalidToken(reason) => Some(format!(
+                "Bearer realm=\"fhirgate\", error=\"invalid_token\", error_description=\"{}\"",
+                reason.replace(['"', '\\'], "'")
+            )),
+            _ => None,
+        };
+        let response = Response::error(&FhirError::from(self), MediaType::FhirJson, false);
+        match challenge {
+            Some(challenge) => response.with_header("WWW-Authenticate", challenge),
+            None => response,
         }
     }
-}
-
-/// An OperationOutcome for the issue types the engine does not report (`login`, `forbidden`).
-fn outcome(status: u16, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": code, "diagnostics": message}],
-    });
-    Response::rendered(status, "application/fhir+json; charset=utf-8", body.to_string().into_bytes())
 }
 
 impl From<GatewayError> for FhirError {
@@ -80,13 +65,8 @@ impl From<GatewayError> for FhirError {
             GatewayError::BodyRead(_) => Self::bad_request(message),
             GatewayError::Timeout { .. } => Self::Timeout(message),
             GatewayError::Store(_) => Self::StoreUnavailable(message),
-            GatewayError::Hidden(_) => Self::NotFound(message),
-            GatewayError::Config(_)
-            | GatewayError::LocalIssuer(_)
-            | GatewayError::Policy(_)
-            | GatewayError::MissingToken
-            | GatewayError::InvalidToken(_)
-            | GatewayError::Forbidden(_) => Self::Internal(message),
+            GatewayError::MissingToken | GatewayError::InvalidToken(_) => Self::Unauthorized(message),
+            GatewayError::Config(_) | GatewayError::LocalIssuer(_) | GatewayError::Policy(_) => Self::Internal(message),
         }
     }
 }
@@ -109,9 +89,7 @@ mod tests {
         assert_eq!(r.status, 401);
         let challenge = r.header("WWW-Authenticate").unwrap_or_default();
         assert!(challenge.contains("error=\"invalid_token\"") && challenge.contains("'token'"), "{challenge}");
-        let r = GatewayError::Forbidden("no".into()).response();
+        let r = Response::error(&FhirError::Forbidden("no".into()), MediaType::FhirJson, false);
         assert_eq!((r.status, issue_code(&r).as_str()), (403, "forbidden"));
-        let r = GatewayError::Hidden("`Patient/1` not found".into()).response();
-        assert_eq!((r.status, issue_code(&r).as_str()), (404, "not-found"));
     }
 }

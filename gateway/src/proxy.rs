@@ -4,8 +4,8 @@
 //!   authenticate its bearer token (unless the path is public: `/health`, the local issuer's
 //!   discovery documents, `/metadata` when configured).
 //! - `request_filter`: answer it: 401 when authentication failed; `GET /health`; or the FHIR
-//!   engine behind the Cedar policies ([`crate::policy::enforce`]: 403 on denial). The response
-//!   is written here and the proxy stops.
+//!   engine, which asks the Cedar policies ([`crate::policy::access`]) about every interaction
+//!   and every resource it touches. The response is written here and the proxy stops.
 //! - `upstream_peer`: not reached yet (remote FHIR servers join with their issue).
 //! - `logging`: one access log line and one audit event per request (the policy phase has
 //!   already audited each authorization decision).
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use fhirgate_engine::access::Unrestricted;
 use fhirgate_engine::format::MediaType;
 use fhirgate_engine::interaction::Response;
 use fhirgate_engine::{Engine, EngineConfig, Error as FhirError};
@@ -160,18 +161,10 @@ impl FhirGateway {
             match (identity, &self.security) {
                 (Some(identity), Some(security)) => {
                     let audit = AuditInfo { request_id: ctx.request_id.clone(), break_glass };
-                    crate::policy::enforce::handle(
-                        &security.policies,
-                        engine,
-                        &identity.principal,
-                        &request,
-                        context,
-                        &audit,
-                    )
-                    .await
-                    .unwrap_or_else(GatewayError::response)
+                    let access = security.policies.access(&identity.principal, context, &audit);
+                    engine.handle(&request, &access).await
                 }
-                _ => engine.handle(&request).await,
+                _ => engine.handle(&request, &Unrestricted).await,
             }
         };
         match tokio::time::timeout(Duration::from_secs(seconds), work).await {

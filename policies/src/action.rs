@@ -106,54 +106,39 @@ impl Action {
         }
     }
 
-    /// The interaction an HTTP method and a path below the FHIR base perform, and what they
-    /// name. `None` for paths that are not FHIR interactions.
-    pub fn from_http(method: &str, path: &str, has_query: bool) -> Option<(Self, Target)> {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-        let method = method.to_ascii_uppercase();
-        let get = method == "GET" || method == "HEAD";
-        let target =
-            |t: &str, id: &str| Target { resource_type: t.to_string(), id: id.to_string(), operation: String::new() };
-        if let Some(op) = segments.last().and_then(|s| s.strip_prefix('$')) {
-            let action = match op {
+    /// The action of an interaction the engine parsed, and what it names: the one parse both
+    /// the dispatch and the policies use.
+    pub fn of(asked: &fhirgate_engine::access::Target) -> (Self, Target) {
+        use fhirgate_engine::access::Interaction as I;
+        let action = match asked.interaction {
+            I::Read => Self::Read,
+            I::Vread => Self::Vread,
+            I::SearchType => Self::SearchType,
+            I::SearchSystem => Self::SearchSystem,
+            I::SearchCompartment => Self::SearchCompartment,
+            I::Create => Self::Create,
+            I::Update => Self::Update,
+            I::Patch => Self::Patch,
+            I::Delete => Self::Delete,
+            I::HistoryInstance => Self::HistoryInstance,
+            I::HistoryType => Self::HistoryType,
+            I::HistorySystem => Self::HistorySystem,
+            I::Capabilities => Self::Capabilities,
+            I::Batch => Self::Batch,
+            I::Transaction => Self::Transaction,
+            I::Operation => match asked.operation.as_str() {
                 "export" => Self::Export,
                 "import" => Self::Import,
                 "convert-data" => Self::ConvertData,
                 _ => Self::Operation,
-            };
-            let mut t = match segments.as_slice() {
-                [_] => Target::default(),
-                [ty, _] => target(ty, ""),
-                [ty, id, _] => target(ty, id),
-                _ => Target::default(),
-            };
-            t.operation = op.to_string();
-            return Some((action, t));
-        }
-        let found = match (segments.as_slice(), method.as_str()) {
-            ([], "POST") => (Self::Transaction, Target::default()),
-            ([], _) if get => (Self::SearchSystem, Target::default()),
-            (["metadata"], _) if get => (Self::Capabilities, Target::default()),
-            (["_history"], _) if get => (Self::HistorySystem, Target::default()),
-            (["_search"], "POST") => (Self::SearchSystem, Target::default()),
-            ([t], "POST") => (Self::Create, target(t, "")),
-            ([t], _) if get => (Self::SearchType, target(t, "")),
-            ([t], "PUT") if has_query => (Self::Update, target(t, "")),
-            ([t], "DELETE") if has_query => (Self::Delete, target(t, "")),
-            ([t], "PATCH") if has_query => (Self::Patch, target(t, "")),
-            ([t, "_search"], "POST") => (Self::SearchType, target(t, "")),
-            ([t, "_history"], _) if get => (Self::HistoryType, target(t, "")),
-            ([t, id], _) if get => (Self::Read, target(t, id)),
-            ([t, id], "PUT") => (Self::Update, target(t, id)),
-            ([t, id], "PATCH") => (Self::Patch, target(t, id)),
-            ([t, id], "DELETE") => (Self::Delete, target(t, id)),
-            ([t, id, "_history"], _) if get => (Self::HistoryInstance, target(t, id)),
-            ([t, id, "_history", _], _) if get => (Self::Vread, target(t, id)),
-            // `Patient/1/Observation`: a compartment search; the target is the compartment's owner.
-            ([t, id, _], _) if get => (Self::SearchCompartment, target(t, id)),
-            _ => return None,
+            },
         };
-        Some(found)
+        let target = Target {
+            resource_type: asked.resource_type.clone(),
+            id: asked.id.clone(),
+            operation: asked.operation.clone(),
+        };
+        (action, target)
     }
 }
 
@@ -166,21 +151,26 @@ impl fmt::Display for Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fhirgate_engine::interaction::{Method, Request};
 
     #[test]
-    fn http_requests_map_to_interactions() {
-        let a = |m, p| Action::from_http(m, p, false).map(|(a, t)| (a, t.resource_type, t.id));
-        assert_eq!(a("GET", "Patient/1"), Some((Action::Read, "Patient".into(), "1".into())));
-        assert_eq!(a("GET", "Patient/1/_history/2"), Some((Action::Vread, "Patient".into(), "1".into())));
-        assert_eq!(a("GET", "Patient"), Some((Action::SearchType, "Patient".into(), String::new())));
-        assert_eq!(a("POST", "Patient"), Some((Action::Create, "Patient".into(), String::new())));
-        assert_eq!(a("DELETE", "Patient/1"), Some((Action::Delete, "Patient".into(), "1".into())));
-        assert_eq!(a("GET", "metadata"), Some((Action::Capabilities, String::new(), String::new())));
-        assert_eq!(a("GET", "_history"), Some((Action::HistorySystem, String::new(), String::new())));
-        assert_eq!(a("GET", "$export").map(|x| x.0), Some(Action::Export));
-        assert_eq!(a("GET", "Patient/$everything").map(|x| x.0), Some(Action::Operation));
-        assert_eq!(a("GET", "Patient/1/Observation").map(|x| x.0), Some(Action::SearchCompartment));
-        assert_eq!(a("PUT", "Patient"), None);
+    fn engine_interactions_map_to_actions() {
+        let a = |m, p: &str| {
+            let asked = fhirgate_engine::access::Target::of(&Request::new(m, p, "http://x")).ok()?;
+            let (action, target) = Action::of(&asked);
+            Some((action, target.resource_type, target.id))
+        };
+        assert_eq!(a(Method::Get, "Patient/1"), Some((Action::Read, "Patient".into(), "1".into())));
+        assert_eq!(a(Method::Get, "Patient/1/_history/2"), Some((Action::Vread, "Patient".into(), "1".into())));
+        assert_eq!(a(Method::Get, "Patient"), Some((Action::SearchType, "Patient".into(), String::new())));
+        assert_eq!(a(Method::Post, "Patient"), Some((Action::Create, "Patient".into(), String::new())));
+        assert_eq!(a(Method::Delete, "Patient/1"), Some((Action::Delete, "Patient".into(), "1".into())));
+        assert_eq!(a(Method::Get, "metadata"), Some((Action::Capabilities, String::new(), String::new())));
+        assert_eq!(a(Method::Get, "_history"), Some((Action::HistorySystem, String::new(), String::new())));
+        assert_eq!(a(Method::Get, "$export").map(|x| x.0), Some(Action::Export));
+        assert_eq!(a(Method::Get, "Patient/$everything").map(|x| x.0), Some(Action::Operation));
+        assert_eq!(a(Method::Get, "Patient/1/Observation").map(|x| x.0), Some(Action::SearchCompartment));
+        assert_eq!(a(Method::Put, "Patient"), None);
         for action in Action::ALL {
             assert_eq!(Action::parse(action.as_str()), Some(action));
         }

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
+use fhirgate_engine::interaction::{Method, Request, parse_query};
 
 use crate::action::Action;
 use crate::engine::PolicyEngine;
@@ -70,8 +71,11 @@ impl HttpRequest {
     pub fn to_authz(&self) -> Result<AuthzRequest, Error> {
         let url = self.url.trim_start_matches('/');
         let (path, query) = url.split_once('?').map_or((url, ""), |(p, q)| (p, q));
-        let (action, target) = Action::from_http(&self.method, path, !query.is_empty())
-            .ok_or_else(|| Error::Request(format!("`{} {}` is no FHIR interaction", self.method, self.url)))?;
+        let mut request = Request::new(Method::parse(&self.method.to_ascii_uppercase()), path, "");
+        request.query = parse_query(query);
+        let asked = fhirgate_engine::access::Target::of(&request)
+            .map_err(|e| Error::Request(format!("`{} {}` is no FHIR interaction: {e}", self.method, self.url)))?;
+        let (action, target) = Action::of(&asked);
         let header =
             |name: &str| self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
         let epoch_seconds = match &self.time {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use fhirgate_engine::access::Unrestricted;
 use fhirgate_engine::interaction::{Method, Request};
 use fhirgate_engine::storage::{IndexValue, Store};
 use fhirgate_engine::{Engine, EngineConfig};
@@ -21,7 +22,7 @@ async fn put_stores_extracted_entries_and_delete_none() {
     let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.expect("open an in-memory store"));
     let engine = Engine::new(EngineConfig::default(), store.clone());
     let body = r#"{"resourceType": "Patient", "id": "p1", "name": [{"family": "Müller"}], "birthDate": "1974-12"}"#;
-    let created = engine.handle(&request(Method::Put, "Patient/p1", body)).await;
+    let created = engine.handle(&request(Method::Put, "Patient/p1", body), &Unrestricted).await;
     assert_eq!(created.status, 201);
 
     let index = store.index("Patient", "p1", 1).await.expect("index").expect("version 1");
@@ -35,7 +36,7 @@ async fn put_stores_extracted_entries_and_delete_none() {
     // Extraction sees the stored resource, meta included.
     assert!(index.iter().any(|e| e.param == "_lastUpdated"), "{index:?}");
 
-    let deleted = engine.handle(&request(Method::Delete, "Patient/p1", "")).await;
+    let deleted = engine.handle(&request(Method::Delete, "Patient/p1", ""), &Unrestricted).await;
     assert!(deleted.status == 200 || deleted.status == 204, "delete: {}", deleted.status);
     assert_eq!(store.index("Patient", "p1", 2).await.expect("index"), Some(Vec::new()));
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fhirgate_engine::access::Unrestricted;
 use fhirgate_engine::interaction::{Method, Request};
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
@@ -61,7 +62,7 @@ async fn a_search_past_its_budget_is_a_timeout_outcome() {
     let store = Arc::new(Slow { inner, delay: Duration::from_secs(5) });
     let config = EngineConfig { search_timeout: Duration::from_millis(100), ..EngineConfig::default() };
     let engine = Engine::new(config, store);
-    let response = engine.handle(&Request::new(Method::Get, "Patient", "http://localhost/fhir")).await;
+    let response = engine.handle(&Request::new(Method::Get, "Patient", "http://localhost/fhir"), &Unrestricted).await;
     assert_eq!(response.status, 503);
     assert!(response.header("Retry-After").is_some());
     let outcome: serde_json::Value = serde_json::from_slice(&response.body).expect("an OperationOutcome");

@@ -2,14 +2,39 @@
 //! patch"): a search on the resource type, parsed strictly (criteria the server does not
 //! understand must not silently match everything), and the guard that makes "create unless it
 //! exists" exact under concurrency.
+//!
+//! Criteria match only what the client may read: a resource it may not see does not exist for
+//! it, so it is neither returned, changed, deleted nor counted (a hidden match makes no criteria
+//! ambiguous). Chains and `_has` are refused unless the client may search every resource of the
+//! types they traverse ([`Gate::check_traversals`]). When hidden resources match, a create made
+//! because nothing visible matched carries no guard (the guard would see the hidden ones): its
+//! exactness under concurrency then holds only among clients that see the same resources.
 
 use super::Engine;
+use super::gate::Gate;
+use crate::access::Phase;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::interaction::parse_query;
 use crate::outcome::{Issue, IssueType};
 use crate::search::query::{self, SearchQuery};
 use crate::storage::{Guard, SearchMatch};
+
+/// Matches read per store query while looking for visible ones.
+const CHUNK: u32 = 100;
+
+/// The visible matches of criteria, and whether hidden ones matched too.
+pub(super) struct Matches {
+    pub(super) visible: Vec<SearchMatch>,
+    pub(super) hidden: bool,
+}
+
+impl Matches {
+    /// The guards a create made because nothing visible matched carries.
+    pub(super) fn guards(&self, criteria: &Criteria) -> Vec<Guard> {
+        if self.hidden { Vec::new() } else { vec![criteria.guard()] }
+    }
+}
 
 /// Conditional criteria on one resource type.
 #[derive(Debug, Clone)]
@@ -34,7 +59,9 @@ impl Criteria {
             .filter(|(k, _)| !matches!(k.as_str(), "_format" | "_pretty" | "_count" | "_summary" | "_elements"))
             .cloned()
             .collect();
-        let parsed = query::parse(Definitions::r4(), Some(resource_type), &params, true)?;
+        let mut parsed = query::parse(Definitions::r4(), Some(resource_type), &params, true)?;
+        // Matches are read in the default order, a chunk at a time.
+        parsed.query.result.sort.clear();
         if parsed.query.clauses.is_empty() {
             return Err(Error::BadRequest(vec![Issue::error(
                 IssueType::Invalid,
@@ -45,9 +72,41 @@ impl Criteria {
         Ok(Self { query: parsed.query, text })
     }
 
-    /// The current resources matching, at most `limit`.
-    pub(super) async fn matches(&self, engine: &Engine, limit: u32) -> Result<Vec<SearchMatch>> {
-        Ok(engine.store.search(&self.query, limit).await?)
+    /// The current resources matching that the client of `gate` may read, at most `limit`.
+    pub(super) async fn matches(&self, engine: &Engine, gate: &Gate<'_>, limit: u32) -> Result<Matches> {
+        gate.check_traversals(&self.query)?;
+        let resource_type = self.query.resource_type.as_deref().unwrap_or_default();
+        let reader = gate.reader(resource_type);
+        if reader.as_ref().is_some_and(Gate::covers_data) {
+            return Ok(Matches { visible: engine.store.search(&self.query, limit).await?, hidden: false });
+        }
+        let mut query = self.query.clone();
+        let mut found = Matches { visible: Vec::new(), hidden: false };
+        let mut scanned = 0;
+        loop {
+            let mut chunk = engine.store.search(&query, CHUNK + 1).await?;
+            let more = chunk.len() > CHUNK as usize;
+            chunk.truncate(CHUNK as usize);
+            scanned += chunk.len();
+            query.after = chunk.last().map(|m| (m.resource_type.clone(), m.id.clone()));
+            for version in engine.store.vread_many(&chunk).await? {
+                let visible = match &reader {
+                    Some(reader) => reader.allows_version(engine, &version, Phase::Outgoing).await?,
+                    None => false,
+                };
+                if visible {
+                    found.visible.push(SearchMatch { resource_type: version.resource_type, id: version.id, version: version.version });
+                } else {
+                    found.hidden = true;
+                }
+            }
+            // Past the search cap, what was not read counts as hidden.
+            if found.visible.len() >= limit as usize || !more || scanned >= engine.config.search_max_results as usize {
+                found.hidden |= more;
+                found.visible.truncate(limit as usize);
+                return Ok(found);
+            }
+        }
     }
 
     /// The guard that no resource matches when a write commits.

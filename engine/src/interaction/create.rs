@@ -4,20 +4,22 @@
 use serde_json::Value;
 
 use super::conditional::Criteria;
+use super::gate::Gate;
 use super::write::{CONFLICT_RETRIES, commit_guarded, conflict_backoff, parse_resource, respond};
 use super::{Engine, Request, Response, read};
 use crate::error::{Error, Result};
 use crate::storage::{Guard, StoreError, WriteKind};
 
-pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &str) -> Result<Response> {
+pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, resource_type: &str) -> Result<Response> {
     let mut resource = parse_resource(request, resource_type)?;
+    gate.check_incoming(&resource)?;
     let criteria = request.headers.if_none_exist.as_deref().map(|c| Criteria::parse(resource_type, c)).transpose()?;
-    let guards: Vec<Guard> = criteria.iter().map(Criteria::guard).collect();
     for attempt in 0..CONFLICT_RETRIES {
+        let mut guards: Vec<Guard> = Vec::new();
         if let Some(criteria) = &criteria {
-            let found = criteria.matches(engine, 2).await?;
-            match found.as_slice() {
-                [] => {}
+            let found = criteria.matches(engine, gate, 2).await?;
+            match found.visible.as_slice() {
+                [] => guards = found.guards(criteria),
                 [one] => {
                     // It exists already: nothing is created (http.html#ccreate).
                     let current = engine.store.read(&one.resource_type, &one.id).await?;
@@ -31,7 +33,10 @@ pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &s
         let id = (engine.config.ids)();
         resource.insert("id".into(), Value::String(id.clone()));
         match commit_guarded(engine, resource_type, &id, 1, WriteKind::Create, Some(&mut resource), &guards).await {
-            Ok(version) => return respond(request, &version, 201),
+            Ok(version) => {
+                gate.written(&version);
+                return respond(request, &version, 201);
+            }
             // Someone created a match (guard) or took the id first: look again.
             Err(Error::Conflict(_) | Error::PreconditionFailed(_)) => conflict_backoff(attempt).await,
             Err(e) => return Err(e),

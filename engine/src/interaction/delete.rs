@@ -8,20 +8,25 @@
 //! as in Microsoft's server. Then every match is deleted in one atomic batch, or none is.
 
 use super::conditional::Criteria;
+use super::gate::Gate;
 use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, prepare};
 use super::{Engine, Request, Response};
 use crate::error::{Error, Result};
 use crate::resource::etag;
 use crate::storage::WriteKind;
 
-pub(super) async fn handle(engine: &Engine, resource_type: &str, id: &str) -> Result<Response> {
+pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, resource_type: &str, id: &str) -> Result<Response> {
     for attempt in 0..CONFLICT_RETRIES {
         let current = engine.store.read(resource_type, id).await?;
         let Some(current) = current.filter(|c| !c.is_deleted()) else {
             return Ok(Response::empty(204));
         };
+        gate.check_stored(engine, &current).await?;
         match commit(engine, resource_type, id, current.version + 1, WriteKind::Delete, None).await {
-            Ok(version) => return Ok(Response::empty(204).with_header("ETag", etag(version.version))),
+            Ok(version) => {
+                gate.written(&version);
+                return Ok(Response::empty(204).with_header("ETag", etag(version.version)));
+            }
             Err(Error::Conflict(_)) => conflict_backoff(attempt).await,
             Err(e) => return Err(e),
         }
@@ -30,7 +35,12 @@ pub(super) async fn handle(engine: &Engine, resource_type: &str, id: &str) -> Re
 }
 
 /// `DELETE [type]?criteria`.
-pub(super) async fn conditional(engine: &Engine, request: &Request, resource_type: &str) -> Result<Response> {
+pub(super) async fn conditional(
+    engine: &Engine,
+    gate: &Gate<'_>,
+    request: &Request,
+    resource_type: &str,
+) -> Result<Response> {
     let criteria = Criteria::from_params(resource_type, &request.query)?;
     let allowed = match request.param("_count") {
         None => 1,
@@ -45,20 +55,25 @@ pub(super) async fn conditional(engine: &Engine, request: &Request, resource_typ
         },
     };
     for attempt in 0..CONFLICT_RETRIES {
-        let found = criteria.matches(engine, allowed + 1).await?;
+        let found = criteria.matches(engine, gate, allowed + 1).await?.visible;
         if found.len() > allowed as usize {
             return Err(criteria.ambiguous(&format!("more than {allowed} to delete; nothing was deleted")));
         }
         let mut writes = Vec::with_capacity(found.len());
         for m in &found {
+            if let Some(stored) = engine.store.vread(&m.resource_type, &m.id, m.version).await? {
+                gate.check_stored(engine, &stored).await?;
+            }
             writes.push(prepare(engine, &m.resource_type, &m.id, m.version + 1, WriteKind::Delete, None)?);
         }
         if writes.is_empty() {
             return Ok(Response::empty(204));
         }
         let single = (writes.len() == 1).then(|| etag(writes[0].version.version));
+        let deleted: Vec<_> = writes.iter().map(|w| w.version.clone()).collect();
         match engine.store.transact(writes).await.map_err(Error::from) {
             Ok(()) => {
+                deleted.iter().for_each(|v| gate.written(v));
                 let response = Response::empty(204);
                 return Ok(match single {
                     Some(tag) => response.with_header("ETag", tag),

@@ -5,16 +5,25 @@
 //! Paging: the first page records the store's write position (`_snapshot`); later pages only see
 //! versions up to it, and skip by `_offset`, so no entry is repeated or missed when new versions
 //! are written between page requests.
+//!
+//! A client whose access depends on the data sees only the versions it may see: each entry is
+//! decided on its own version (a deletion on the version it deleted), the bundle has no `total`
+//! (it would count the others), and an instance it may not see has no history (404, as for a
+//! resource that does not exist). Paging still follows the store's positions, so a page may
+//! hold fewer entries than `_count`.
 
 use serde_json::{Value, json};
 
-use super::{Engine, Request, Response, percent_encode};
+use super::gate::Gate;
+use super::{Engine, Request, Response, percent_encode, read};
+use crate::access::Phase;
 use crate::error::{Error, Result};
 use crate::resource::{etag, format_instant, parse_date_time_start};
 use crate::storage::{HistoryQuery, ResourceVersion, WriteKind};
 
 pub(super) async fn handle(
     engine: &Engine,
+    gate: &Gate<'_>,
     request: &Request,
     resource_type: Option<&str>,
     id: Option<&str>,
@@ -29,31 +38,40 @@ pub(super) async fn handle(
         count: count_param(engine, request)?,
     };
     if let (Some(t), Some(i)) = (resource_type, id) {
-        // An instance that never existed has no history: 404, as for read.
-        if engine.store.read(t, i).await?.is_none() {
-            return Err(Error::NotFound(format!("resource `{t}/{i}` not found")));
-        }
+        // An instance that never existed, or that the client may not see, has no history: 404,
+        // as for read.
+        let current = engine.store.read(t, i).await?.ok_or_else(|| read::not_found(t, i))?;
+        gate.check_outgoing(engine, &current, || read::not_found(t, i)).await?;
     }
     let page = engine.store.history(&query).await?;
-    let entries: Vec<Value> = page.versions.iter().map(|v| entry(request, v)).collect();
+    let mut entries: Vec<Value> = Vec::with_capacity(page.versions.len());
+    for version in &page.versions {
+        if gate.allows_version(engine, version, Phase::Outgoing).await? {
+            entries.push(entry(request, version));
+        }
+    }
     let mut links = vec![link("self", &page_url(request, &query, page.snapshot, query.offset))];
     let shown = query.offset + page.versions.len() as u64;
-    if shown < page.total {
+    // With nothing shown, a link to more would tell that hidden versions exist.
+    let counts_hidden = !gate.covers_data() && query.count == 0;
+    if shown < page.total && !counts_hidden {
         links.push(link("next", &page_url(request, &query, page.snapshot, shown)));
     }
     if query.offset > 0 {
         let previous = query.offset.saturating_sub(u64::from(query.count));
         links.push(link("previous", &page_url(request, &query, page.snapshot, previous)));
     }
-    let bundle = json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": (engine.config.ids)(),
         "meta": { "lastUpdated": format_instant(engine.now()) },
         "type": "history",
-        "total": page.total,
         "link": links,
         "entry": entries,
     });
+    if gate.covers_data() {
+        bundle["total"] = json!(page.total);
+    }
     Ok(Response::json(200, bundle))
 }
 

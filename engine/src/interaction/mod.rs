@@ -1,5 +1,7 @@
 //! The FHIR RESTful interactions (<https://hl7.org/fhir/R4/http.html>), one file each, dispatched
-//! by a plain `match` on the [`Route`] a request names.
+//! by a plain `match` on the interaction a request performs ([`crate::access::Target`]), after the
+//! request's [`crate::access::Access`] allowed it; each interaction asks the same access about
+//! every resource it touches ([`gate`]).
 //!
 //! The gateway builds a [`Request`] (method, path below the FHIR base, decoded query, the headers
 //! FHIR cares about, body bytes) and renders the [`Response`] it gets back as HTTP.
@@ -9,6 +11,7 @@ mod capabilities;
 mod conditional;
 mod create;
 mod delete;
+mod gate;
 mod history;
 mod patch;
 mod read;
@@ -16,6 +19,7 @@ mod request;
 mod response;
 mod route;
 mod search;
+mod target;
 mod update;
 mod vread;
 mod write;
@@ -29,11 +33,13 @@ pub use request::{Method, Request, RequestHeaders, parse_query, percent_decode, 
 pub use response::Response;
 pub use route::Route;
 
+use crate::access::{Access, Interaction, Target};
 use crate::error::Result;
 use crate::storage::Store;
+use gate::Gate;
 
-/// Whether the client may see a resource; see [`Engine::handle_visible`].
-pub type Visibility<'a> = &'a (dyn Fn(&serde_json::Value) -> bool + Send + Sync);
+/// Whether the client may see a resource (a search's data-level decision on each match).
+pub(crate) type Visibility<'a> = &'a (dyn Fn(&serde_json::Value) -> bool + Send + Sync);
 
 /// A source of "now"; tests pass a fixed or stepping clock.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -123,21 +129,15 @@ impl Engine {
         &self.store
     }
 
-    /// Handles one request. Errors become OperationOutcome responses here, so callers always get
-    /// a response to send.
-    pub async fn handle(&self, request: &Request) -> Response {
-        self.handle_visible(request, None).await
-    }
-
-    /// [`Engine::handle`], where a search matches only the resources `visible` allows (the
-    /// gateway's data-level policy): totals and pages then count nothing the client may not see.
-    pub async fn handle_visible(&self, request: &Request, visible: Option<Visibility<'_>>) -> Response {
+    /// Handles one request for a client whose decisions `access` makes. Errors become
+    /// OperationOutcome responses here, so callers always get a response to send.
+    pub async fn handle(&self, request: &Request, access: &dyn Access) -> Response {
         let media = match crate::format::negotiate(request.param("_format"), request.headers.accept.as_deref()) {
             Ok(m) => m,
             Err(e) => return Response::error(&e, crate::format::MediaType::FhirJson, false),
         };
         let pretty = request.pretty();
-        match self.dispatch_visible(request, visible).await {
+        match self.dispatch(request, access).await {
             Ok(mut response) => {
                 response.finish(media, pretty);
                 response
@@ -151,57 +151,49 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn dispatch(&self, request: &Request) -> Result<Response> {
-        self.dispatch_visible(request, None).await
-    }
-
-    async fn dispatch_visible(&self, request: &Request, visible: Option<Visibility<'_>>) -> Result<Response> {
+    /// Runs one request (or bundle entry): the interaction it performs, if `access` allows it.
+    pub(crate) async fn dispatch(&self, request: &Request, access: &dyn Access) -> Result<Response> {
+        use Interaction as I;
         let route = Route::parse(&request.path)?;
-        match (&request.method, route) {
-            (Method::Get | Method::Head, Route::Metadata) => capabilities::handle(self, request),
-            (Method::Get | Method::Head, Route::Instance { resource_type, id }) => {
-                read::handle(self, request, &resource_type, &id).await
+        let gate = Gate::open(access, Target::of_route(request, &route)?)?;
+        match (gate.target().interaction, route) {
+            (I::Capabilities, _) => capabilities::handle(self, request),
+            (I::Read, Route::Instance { resource_type, id }) => {
+                read::handle(self, &gate, request, &resource_type, &id).await
             }
-            (Method::Put, Route::Instance { resource_type, id }) => {
-                update::handle(self, request, &resource_type, &id).await
+            (I::Vread, Route::Version { resource_type, id, version }) => {
+                vread::handle(self, &gate, request, &resource_type, &id, &version).await
             }
-            (Method::Delete, Route::Instance { resource_type, id }) => delete::handle(self, &resource_type, &id).await,
-            (Method::Post, Route::Type { resource_type }) => create::handle(self, request, &resource_type).await,
-            (Method::Put, Route::Type { resource_type }) if !request.query.is_empty() => {
-                update::conditional(self, request, &resource_type).await
+            (I::Create, Route::Type { resource_type }) => create::handle(self, &gate, request, &resource_type).await,
+            (I::Update, Route::Instance { resource_type, id }) => {
+                update::handle(self, &gate, request, &resource_type, &id).await
             }
-            (Method::Delete, Route::Type { resource_type }) if !request.query.is_empty() => {
-                delete::conditional(self, request, &resource_type).await
+            (I::Update, Route::Type { resource_type }) => update::conditional(self, &gate, request, &resource_type).await,
+            (I::Patch, Route::Instance { resource_type, id }) => {
+                patch::handle(self, &gate, request, &resource_type, &id).await
             }
-            (Method::Patch, Route::Instance { resource_type, id }) => {
-                patch::handle(self, request, &resource_type, &id).await
+            (I::Patch, Route::Type { resource_type }) => patch::conditional(self, &gate, request, &resource_type).await,
+            (I::Delete, Route::Instance { resource_type, id }) => {
+                delete::handle(self, &gate, &resource_type, &id).await
             }
-            (Method::Patch, Route::Type { resource_type }) if !request.query.is_empty() => {
-                patch::conditional(self, request, &resource_type).await
+            (I::Delete, Route::Type { resource_type }) => delete::conditional(self, &gate, request, &resource_type).await,
+            (I::HistoryInstance | I::HistoryType | I::HistorySystem, Route::History { resource_type, id }) => {
+                history::handle(self, &gate, request, resource_type.as_deref(), id.as_deref()).await
             }
-            (Method::Get | Method::Head, Route::Version { resource_type, id, version }) => {
-                vread::handle(self, request, &resource_type, &id, &version).await
+            (I::SearchType, Route::Type { resource_type } | Route::Search { resource_type: Some(resource_type) }) => {
+                search::handle(self, &gate, request, search::Scope::Type(&resource_type)).await
             }
-            (Method::Get | Method::Head, Route::History { resource_type, id }) => {
-                history::handle(self, request, resource_type.as_deref(), id.as_deref()).await
-            }
-            (Method::Get | Method::Head, Route::Type { resource_type })
-            | (Method::Post, Route::Search { resource_type: Some(resource_type) }) => {
-                search::handle(self, request, search::Scope::Type(&resource_type), visible).await
-            }
-            (Method::Post, Route::System) => bundle::handle(self, request).await,
-            (Method::Get | Method::Head, Route::System) | (Method::Post, Route::Search { resource_type: None }) => {
-                search::handle(self, request, search::Scope::System, visible).await
-            }
-            (Method::Get | Method::Head, Route::Compartment { owner_type, owner_id, resource_type }) => {
+            (I::SearchSystem, _) => search::handle(self, &gate, request, search::Scope::System).await,
+            (I::SearchCompartment, Route::Compartment { owner_type, owner_id, resource_type }) => {
                 let scope = search::Scope::Compartment {
                     owner_type: &owner_type,
                     owner_id: &owner_id,
                     resource_type: resource_type.as_deref(),
                 };
-                search::handle(self, request, scope, visible).await
+                search::handle(self, &gate, request, scope).await
             }
-            (method, route) => Err(route.unsupported(method, &request.path)),
+            (I::Batch | I::Transaction, _) => bundle::handle(self, access, request).await,
+            (_, route) => Err(route.unsupported(&request.method, &request.path)),
         }
     }
 

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use super::conditional::Criteria;
+use super::gate::Gate;
 use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, respond};
 use super::{Engine, Request, Response, read};
 use crate::definitions::Definitions;
@@ -16,18 +17,29 @@ use crate::resource::{parse_etag, without_server_meta};
 use crate::storage::WriteKind;
 use crate::validation::validate;
 
-pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &str, id: &str) -> Result<Response> {
+pub(super) async fn handle(
+    engine: &Engine,
+    gate: &Gate<'_>,
+    request: &Request,
+    resource_type: &str,
+    id: &str,
+) -> Result<Response> {
     let patch = parse(request)?;
-    patch_at(engine, request, &patch, resource_type, id).await
+    patch_at(engine, gate, request, &patch, resource_type, id).await
 }
 
 /// `PATCH [type]?criteria`: one match is patched; none is a 404, several a 412.
-pub(super) async fn conditional(engine: &Engine, request: &Request, resource_type: &str) -> Result<Response> {
+pub(super) async fn conditional(
+    engine: &Engine,
+    gate: &Gate<'_>,
+    request: &Request,
+    resource_type: &str,
+) -> Result<Response> {
     let patch = parse(request)?;
     let criteria = Criteria::from_params(resource_type, &request.query)?;
-    match criteria.matches(engine, 2).await?.as_slice() {
+    match criteria.matches(engine, gate, 2).await?.visible.as_slice() {
         [] => Err(Error::NotFound(format!("`{}` matches no resource to patch", criteria.text))),
-        [one] => patch_at(engine, request, &patch, resource_type, &one.id).await,
+        [one] => patch_at(engine, gate, request, &patch, resource_type, &one.id).await,
         _ => Err(criteria.ambiguous("nothing was patched")),
     }
 }
@@ -40,6 +52,7 @@ fn parse(request: &Request) -> Result<Patch> {
 /// The patched version of `resource_type/id`: applies `patch` to the current version and stores it.
 pub(super) async fn patch_at(
     engine: &Engine,
+    gate: &Gate<'_>,
     request: &Request,
     patch: &Patch,
     resource_type: &str,
@@ -53,6 +66,7 @@ pub(super) async fn patch_at(
         .transpose()?;
     for attempt in 0..CONFLICT_RETRIES {
         let current = read::live_version(engine.store.read(resource_type, id).await?, resource_type, id)?;
+        gate.check_stored(engine, &current).await?;
         if let Some(expected) = if_match.filter(|v| *v != current.version) {
             return Err(Error::PreconditionFailed(format!(
                 "`If-Match` version {expected} is not the current version of `{resource_type}/{id}` ({})",
@@ -68,12 +82,17 @@ pub(super) async fn patch_at(
         if !issues.is_empty() {
             return Err(Error::Unprocessable(issues));
         }
+        // Decided on what the patch would write.
+        gate.check_incoming(&patched)?;
         let unchanged = stored.as_object().is_some_and(|s| without_server_meta(s) == without_server_meta(&patched));
         if unchanged && !engine.config.version_unchanged_updates {
             return respond(request, &current, 200);
         }
         match commit(engine, resource_type, id, current.version + 1, WriteKind::Update, Some(&mut patched)).await {
-            Ok(version) => return respond(request, &version, 200),
+            Ok(version) => {
+                gate.written(&version);
+                return respond(request, &version, 200);
+            }
             Err(Error::Conflict(m)) if if_match.is_some() => return Err(Error::PreconditionFailed(m)),
             Err(Error::Conflict(_)) => conflict_backoff(attempt).await,
             Err(e) => return Err(e),

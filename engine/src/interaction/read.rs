@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::gate::Gate;
 use super::{Engine, Request, Response};
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
@@ -10,8 +11,19 @@ use crate::format::{Summary, apply_elements, apply_summary};
 use crate::resource::{parse_etag, parse_http_date};
 use crate::storage::ResourceVersion;
 
-pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &str, id: &str) -> Result<Response> {
+pub(super) async fn handle(
+    engine: &Engine,
+    gate: &Gate<'_>,
+    request: &Request,
+    resource_type: &str,
+    id: &str,
+) -> Result<Response> {
     let current = engine.store.read(resource_type, id).await.map_err(Error::from)?;
+    if let Some(current) = &current {
+        // Decided on the whole resource, whatever `_summary`, `_elements`, HEAD or a 304 leave
+        // out; a resource the client may not see does not exist for it, deleted or not.
+        gate.check_outgoing(engine, current, || not_found(resource_type, id)).await?;
+    }
     let version = live_version(current, resource_type, id)?;
     if not_modified(request, &version) {
         return Ok(Response::empty(304).with_version_headers(&version));
@@ -22,12 +34,17 @@ pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &s
 /// The current version, or 404 / 410 when there is none or it is a deletion.
 pub(super) fn live_version(current: Option<ResourceVersion>, resource_type: &str, id: &str) -> Result<ResourceVersion> {
     match current {
-        None => Err(Error::NotFound(format!("resource `{resource_type}/{id}` not found"))),
+        None => Err(not_found(resource_type, id)),
         Some(v) if v.is_deleted() => {
             Err(Error::Gone(format!("resource `{resource_type}/{id}` was deleted (version {})", v.version)))
         }
         Some(v) => Ok(v),
     }
+}
+
+/// The 404 of a resource that does not exist (or that the client may not see).
+pub(super) fn not_found(resource_type: &str, id: &str) -> Error {
+    Error::NotFound(format!("resource `{resource_type}/{id}` not found"))
 }
 
 /// Whether the client's cached copy is still current (conditional read).

@@ -24,16 +24,22 @@ pub enum Route {
     History { resource_type: Option<String>, id: Option<String> },
     /// `/[type]/[id]/_history/[vid]`.
     Version { resource_type: String, id: String, version: String },
-    /// `$operation` at any level.
-    Operation { name: String },
+    /// `$operation` at any level: `[base]/$op`, `[type]/$op`, `[type]/[id]/$op`.
+    Operation { name: String, resource_type: Option<String>, id: Option<String> },
 }
 
 impl Route {
     /// Parses a path like `Patient/123/_history/2` (leading and trailing slashes ignored).
     pub fn parse(path: &str) -> Result<Self> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-        if let Some(op) = segments.last().and_then(|s| s.strip_prefix('$')) {
-            return Ok(Self::Operation { name: op.to_string() });
+        if let Some((op, at)) = segments.split_last().and_then(|(last, at)| Some((last.strip_prefix('$')?, at))) {
+            let (resource_type, id) = match at {
+                [] => (None, None),
+                [t] => (Some(resource_type(t)?), None),
+                [t, id] => (Some(resource_type(t)?), Some(logical_id(id)?)),
+                _ => return Err(Error::NotFound(format!("no FHIR endpoint at `/{}`", segments.join("/")))),
+            };
+            return Ok(Self::Operation { name: op.to_string(), resource_type, id });
         }
         match segments.as_slice() {
             [] => Ok(Self::System),

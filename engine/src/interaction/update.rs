@@ -5,32 +5,44 @@
 use serde_json::Value;
 
 use super::conditional::Criteria;
+use super::gate::Gate;
 use super::write::{CONFLICT_RETRIES, commit_guarded, conflict_backoff, parse_resource, respond};
 use super::{Engine, Request, Response};
 use crate::error::{Error, Result};
 use crate::resource::{parse_etag, without_server_meta};
 use crate::storage::{Guard, WriteKind};
 
-pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &str, id: &str) -> Result<Response> {
+pub(super) async fn handle(
+    engine: &Engine,
+    gate: &Gate<'_>,
+    request: &Request,
+    resource_type: &str,
+    id: &str,
+) -> Result<Response> {
     let resource = parse_resource(request, resource_type)?;
-    update_at(engine, request, resource_type, id, resource, &[]).await
+    update_at(engine, gate, request, resource_type, id, resource, &[]).await
 }
 
 /// `PUT [type]?criteria`: no match creates (at the body's id, or a new one), one match is
 /// updated, several are a 412.
-pub(super) async fn conditional(engine: &Engine, request: &Request, resource_type: &str) -> Result<Response> {
+pub(super) async fn conditional(
+    engine: &Engine,
+    gate: &Gate<'_>,
+    request: &Request,
+    resource_type: &str,
+) -> Result<Response> {
     let criteria = Criteria::from_params(resource_type, &request.query)?;
     let resource = parse_resource(request, resource_type)?;
     let body_id = resource.get("id").and_then(Value::as_str).map(str::to_owned);
     let mut attempt = 0;
     loop {
         let mut resource = resource.clone();
-        let found = criteria.matches(engine, 2).await?;
-        match found.as_slice() {
+        let found = criteria.matches(engine, gate, 2).await?;
+        match found.visible.as_slice() {
             [] => {
                 let id = body_id.clone().unwrap_or_else(|| (engine.config.ids)());
                 resource.insert("id".into(), Value::String(id.clone()));
-                match update_at(engine, request, resource_type, &id, resource, &[criteria.guard()]).await {
+                match update_at(engine, gate, request, resource_type, &id, resource, &found.guards(&criteria)).await {
                     // A concurrent write created a match: decide again on what matches now.
                     Err(Error::PreconditionFailed(_)) if attempt < 3 => attempt += 1,
                     other => return other,
@@ -46,7 +58,7 @@ pub(super) async fn conditional(engine: &Engine, request: &Request, resource_typ
                     )));
                 }
                 resource.insert("id".into(), Value::String(one.id.clone()));
-                return update_at(engine, request, resource_type, &one.id, resource, &[]).await;
+                return update_at(engine, gate, request, resource_type, &one.id, resource, &[]).await;
             }
             _ => return Err(criteria.ambiguous("nothing was updated")),
         }
@@ -57,6 +69,7 @@ pub(super) async fn conditional(engine: &Engine, request: &Request, resource_typ
 /// when it creates the resource.
 async fn update_at(
     engine: &Engine,
+    gate: &Gate<'_>,
     request: &Request,
     resource_type: &str,
     id: &str,
@@ -70,6 +83,7 @@ async fn update_at(
         }
         _ => return Err(Error::bad_request(format!("the resource must have an `id` (`{id}`) for an update"))),
     }
+    gate.check_incoming(&resource)?;
     let if_match = match &request.headers.if_match {
         None => None,
         Some(tag) => Some(parse_etag(tag).ok_or_else(|| {
@@ -79,6 +93,9 @@ async fn update_at(
     for attempt in 0..CONFLICT_RETRIES {
         let current = engine.store.read(resource_type, id).await?;
         let live = current.as_ref().filter(|c| !c.is_deleted());
+        if let Some(live) = live {
+            gate.check_stored(engine, live).await?;
+        }
         if let Some(expected) = if_match {
             if live.map(|c| c.version) != Some(expected) {
                 return Err(Error::PreconditionFailed(format!(
@@ -101,7 +118,10 @@ async fn update_at(
         let status = if live.is_some() { 200 } else { 201 };
         let guards = if current.is_none() { guards } else { &[] };
         match commit_guarded(engine, resource_type, id, next, WriteKind::Update, Some(&mut resource), guards).await {
-            Ok(version) => return respond(request, &version, status),
+            Ok(version) => {
+                gate.written(&version);
+                return respond(request, &version, status);
+            }
             Err(Error::Conflict(m)) if if_match.is_some() => return Err(Error::PreconditionFailed(m)),
             // A concurrent conditional update created a match: the criteria now decide again.
             Err(e @ Error::PreconditionFailed(_)) => return Err(e),

@@ -34,3 +34,27 @@ pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decisi
         tracing::info!(target: "audit", record = %event, "authorization");
     }
 }
+
+/// Emits the event of a committed write: which resource and version the request actually
+/// changed (for a conditional interaction, the id its criteria matched).
+pub fn record_write(
+    principal: &Principal,
+    request: &AuthzRequest,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+    info: &AuditInfo,
+) {
+    let event = serde_json::json!({
+        "event": "write",
+        "request_id": info.request_id,
+        "principal": format!("{}::\"{}\"", principal.entity_type(), principal.subject),
+        "issuer": principal.issuer,
+        "tenant": principal.tenant,
+        "action": request.action.as_str(),
+        "resource_type": resource_type,
+        "resource_id": id,
+        "version": version,
+    });
+    tracing::info!(target: "audit", record = %event, "write");
+}

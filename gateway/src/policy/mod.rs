@@ -1,21 +1,17 @@
-//! The policy phase: the loaded Cedar policies (swapped whole on reload), the type-level
-//! decision before the interaction and data-level decisions on the resources read, written,
-//! replaced or deleted. Every decision is audited ([`audit`]).
-//!
-//! Search bundles go through the same entry filter as history bundles ([`enforce`]); every entry
-//! of a batch or transaction is decided on its own ([`bundle`]).
+//! The policy phase: the loaded Cedar policies (swapped whole on reload) and, per request, the
+//! [`access::CedarAccess`] through which the engine asks for every decision: the type-level one
+//! before the interaction, and the data-level ones on each resource it reads, matches, writes,
+//! replaces, deletes, includes or counts. Every decision is audited ([`audit`]).
 
+pub mod access;
 pub mod audit;
-mod bundle;
-pub mod enforce;
 pub mod reload;
 pub mod tools;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use fhirgate_policies::{AuthzRequest, Decision, PolicyEngine, PolicySource, Principal};
-use serde_json::Value;
+use fhirgate_policies::{PolicyEngine, PolicySource, Principal, RequestContext};
 
 use crate::config::PolicyConfig;
 use crate::error::GatewayError;
@@ -24,30 +20,6 @@ use crate::error::GatewayError;
 pub struct Policies {
     config: PolicyConfig,
     current: RwLock<Arc<PolicyEngine>>,
-}
-
-/// Why a decision was asked, for the audit trail.
-#[derive(Debug, Clone, Copy)]
-pub enum Phase {
-    /// Before the interaction, on the type (and id).
-    Type,
-    /// On a resource body sent (create, update).
-    Incoming,
-    /// On the stored resource an update or delete replaces.
-    Stored,
-    /// On a resource the engine returned.
-    Outgoing,
-}
-
-impl Phase {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Type => "type",
-            Self::Incoming => "incoming",
-            Self::Stored => "stored",
-            Self::Outgoing => "outgoing",
-        }
-    }
 }
 
 impl Policies {
@@ -82,51 +54,21 @@ impl Policies {
         }
     }
 
-    fn engine(&self) -> Option<Arc<PolicyEngine>> {
-        self.current.read().ok().map(|e| e.clone())
-    }
-
-    /// Decides and audits one request. An evaluation failure denies.
-    pub fn decide(
+    /// The decisions of one request by `principal`, all made with the policies in force now.
+    pub fn access<'a>(
         &self,
-        principal: &Principal,
-        request: &AuthzRequest,
-        phase: Phase,
-        audit: &audit::AuditInfo,
-    ) -> Decision {
-        let decision = self.evaluate(principal, request);
-        audit::record(principal, request, phase.as_str(), &decision, audit);
-        decision
-    }
-
-    /// Decides one request without auditing it: for a decision that is only used (and then
-    /// audited) when it covers the data ([`Decision::covers_data`]).
-    pub fn evaluate(&self, principal: &Principal, request: &AuthzRequest) -> Decision {
-        match self.engine().map(|e| e.decide(principal, request)) {
-            Some(Ok(d)) => d,
-            Some(Err(e)) => {
-                tracing::error!(error = %e, "authorization request could not be evaluated; denied");
-                Decision { errors: vec![e.to_string()], ..Decision::default() }
-            }
-            None => Decision { errors: vec!["policies unavailable".into()], ..Decision::default() },
+        principal: &'a Principal,
+        context: RequestContext,
+        audit: &'a audit::AuditInfo,
+    ) -> access::CedarAccess<'a> {
+        access::CedarAccess {
+            policies: self.current.read().ok().map(|e| e.clone()),
+            principal,
+            context,
+            audit,
+            hides_reads: self.config.deny_reads_as_not_found,
+            owner: format!("{}|{}", principal.issuer, principal.subject),
         }
-    }
-
-    /// Whether a denied read answers 404.
-    pub fn hides_reads(&self) -> bool {
-        self.config.deny_reads_as_not_found
-    }
-
-    /// Decides on one resource's data.
-    pub fn decide_data(
-        &self,
-        principal: &Principal,
-        request: &AuthzRequest,
-        resource: &Value,
-        phase: Phase,
-        audit: &audit::AuditInfo,
-    ) -> Decision {
-        self.decide(principal, &request.with_data(resource), phase, audit)
     }
 }
 

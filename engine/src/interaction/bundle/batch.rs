@@ -7,15 +7,21 @@ use std::pin::Pin;
 use serde_json::{Value, json};
 
 use super::{Entry, response_entry};
+use crate::access::Access;
 use crate::error::{Error, Result};
 use crate::interaction::{Engine, Method, Request, Response, Route};
 use crate::resource::format_instant;
 
-pub(super) async fn run(engine: &Engine, request: &Request, entries: Vec<Result<Entry>>) -> Result<Response> {
+pub(super) async fn run(
+    engine: &Engine,
+    access: &dyn Access,
+    request: &Request,
+    entries: Vec<Result<Entry>>,
+) -> Result<Response> {
     let mut out = Vec::with_capacity(entries.len());
     for entry in entries {
         let response = match entry {
-            Ok(entry) => one(engine, request, &entry).await.map_err(|e| e.context(&entry.label())),
+            Ok(entry) => one(engine, access, request, &entry).await.map_err(|e| e.context(&entry.label())),
             Err(e) => Err(e),
         };
         out.push(match response {
@@ -34,18 +40,19 @@ pub(super) async fn run(engine: &Engine, request: &Request, entries: Vec<Result<
 }
 
 /// One entry, as a request of its own.
-async fn one(engine: &Engine, outer: &Request, entry: &Entry) -> Result<Response> {
+async fn one(engine: &Engine, access: &dyn Access, outer: &Request, entry: &Entry) -> Result<Response> {
     let request = entry.request(outer);
     if entry.method == Method::Post && matches!(Route::parse(&request.path)?, Route::System) {
         return Err(Error::bad_request("a bundle inside a bundle is not supported"));
     }
-    dispatch(engine, &request).await
+    dispatch(engine, access, &request).await
 }
 
 /// The engine's dispatch, boxed: bundles call it for their entries.
 pub(super) fn dispatch<'a>(
     engine: &'a Engine,
+    access: &'a dyn Access,
     request: &'a Request,
 ) -> Pin<Box<dyn Future<Output = Result<Response>> + Send + 'a>> {
-    Box::pin(engine.dispatch(request))
+    Box::pin(engine.dispatch(request, access))
 }

@@ -4,6 +4,10 @@
 //! request; one failing entry does not affect the others. A transaction is all or nothing: its
 //! writes are planned first (ids assigned, `urn:uuid:` and conditional references resolved,
 //! preconditions checked), then handed to the store as one atomic batch ([`transaction`]).
+//!
+//! Every entry is decided like the request it stands for, by the same [`Access`]: a batch entry
+//! is dispatched as a request of its own; a transaction decides every entry at type level before
+//! anything runs (one denial fails it whole), then each write on its data as it is planned.
 
 mod batch;
 mod references;
@@ -13,6 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::write::drop_empty_meta;
 use super::{Engine, Method, Request, RequestHeaders, Response, parse_query};
+use crate::access::Access;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::format::check_body_content_type;
@@ -75,7 +80,7 @@ impl Entry {
     }
 }
 
-pub(super) async fn handle(engine: &Engine, request: &Request) -> Result<Response> {
+pub(super) async fn handle(engine: &Engine, access: &dyn Access, request: &Request) -> Result<Response> {
     check_body_content_type(request.headers.content_type.as_deref())?;
     let bundle: Value = serde_json::from_slice(&request.body).map_err(|e| {
         Error::BadRequest(vec![Issue::error(IssueType::Structure, format!("the body is not valid JSON: {e}"))])
@@ -107,11 +112,11 @@ pub(super) async fn handle(engine: &Engine, request: &Request) -> Result<Respons
     match kind.as_str() {
         "batch" => {
             let entries: Vec<Result<Entry>> = raw.iter().enumerate().map(|(i, e)| entry(request, i, e)).collect();
-            batch::run(engine, request, entries).await
+            batch::run(engine, access, request, entries).await
         }
         "transaction" => {
             let entries = raw.iter().enumerate().map(|(i, e)| entry(request, i, e)).collect::<Result<Vec<_>>>()?;
-            transaction::run(engine, request, entries).await
+            transaction::run(engine, access, request, entries).await
         }
         other => Err(Error::bad_request(format!(
             "a Bundle posted to the base must be a `batch` or a `transaction`, not `{other}`"

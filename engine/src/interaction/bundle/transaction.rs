@@ -8,6 +8,12 @@
 //! (a version conflict, a guard that now matches), the whole plan is made again, a few times.
 //! Reads run after the commit, so they see it. Any failure fails the transaction with an
 //! OperationOutcome naming the entry, and nothing of it is stored.
+//!
+//! Every entry's interaction is decided at type level before anything is planned; then each
+//! write on its data like the request it stands for: the resource as it will be stored
+//! (references rewritten), the stored version it replaces or deletes, a patch's result.
+//! Conditional urls, `ifNoneExist` and conditional references match only what the client may
+//! read ([`Criteria::matches`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,6 +22,8 @@ use serde_json::{Map, Value, json};
 use super::batch::dispatch;
 use super::references;
 use super::{Entry, response_entry};
+use crate::access::{Access, Target as Asked};
+use crate::interaction::gate::Gate;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::interaction::conditional::Criteria;
@@ -32,13 +40,20 @@ use base64::prelude::BASE64_STANDARD;
 /// How often a transaction is planned again after losing a race with another writer.
 const ATTEMPTS: u32 = 5;
 
-pub(super) async fn run(engine: &Engine, request: &Request, entries: Vec<Entry>) -> Result<Response> {
+pub(super) async fn run(engine: &Engine, access: &dyn Access, request: &Request, entries: Vec<Entry>) -> Result<Response> {
+    let mut gates = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let asked = Asked::of(&entry.request(request)).map_err(|e| e.context(&entry.label()))?;
+        let gate = Gate::open(access, asked)
+            .map_err(|e| e.context(&format!("{}; nothing of the transaction ran", entry.label())))?;
+        gates.push(gate);
+    }
     for entry in &entries {
         entry.validate()?;
     }
     let mut attempt = 0;
     loop {
-        match attempt_once(engine, request, &entries).await {
+        match attempt_once(engine, access, &gates, request, &entries).await {
             Err(Attempt::Raced(_)) if attempt + 1 < ATTEMPTS => {
                 conflict_backoff(attempt).await;
                 attempt += 1;
@@ -85,7 +100,13 @@ fn rank(method: &Method) -> u8 {
     }
 }
 
-async fn attempt_once(engine: &Engine, request: &Request, entries: &[Entry]) -> Result<Response, Attempt> {
+async fn attempt_once(
+    engine: &Engine,
+    access: &dyn Access,
+    gates: &[Gate<'_>],
+    request: &Request,
+    entries: &[Entry],
+) -> Result<Response, Attempt> {
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&i| rank(&entries[i].method));
 
@@ -96,7 +117,7 @@ async fn attempt_once(engine: &Engine, request: &Request, entries: &[Entry]) -> 
     let mut guards: Vec<Guard> = Vec::new();
     for &i in &order {
         let entry = &entries[i];
-        let target = plan(engine, entry, &mut guards).await.map_err(|e| e.context(&entry.label()))?;
+        let target = plan(engine, &gates[i], entry, &mut guards).await.map_err(|e| e.context(&entry.label()))?;
         let named = match &target {
             Target::Write { resource_type, id, .. } | Target::Patch { resource_type, id } => {
                 if !written.insert((resource_type.clone(), id.clone())) {
@@ -132,7 +153,7 @@ async fn attempt_once(engine: &Engine, request: &Request, entries: &[Entry]) -> 
                 return Err(Error::bad_request(message).context(&entry.label()).into());
             }
             if let Some((resource_type, criteria)) = references::conditional(&reference) {
-                let resolved = resolve_reference(engine, resource_type, criteria).await;
+                let resolved = resolve_reference(engine, &gates[i], resource_type, criteria).await;
                 let resolved = resolved.map_err(|e| e.context(&entry.label()))?;
                 replacements.insert(reference, resolved);
             }
@@ -140,23 +161,24 @@ async fn attempt_once(engine: &Engine, request: &Request, entries: &[Entry]) -> 
     }
 
     // 3. The writes.
-    let mut writes: Vec<Write> = Vec::new();
+    let mut writes: Vec<(usize, Write)> = Vec::new();
     let mut responses: Vec<Option<Response>> = vec![None; entries.len()];
     for &i in &order {
         let entry = &entries[i];
-        let outcome = write(engine, request, entry, &targets[i], &replacements).await;
+        let outcome = write(engine, &gates[i], request, entry, &targets[i], &replacements).await;
         match outcome.map_err(|e| e.context(&entry.label()))? {
             Planned::Write(w, status) => {
                 responses[i] = Some(Response::empty(status));
-                writes.push(*w);
+                writes.push((i, *w));
             }
             Planned::Respond(r) => responses[i] = Some(r),
             Planned::Later => {}
         }
     }
-    let stored: Vec<ResourceVersion> = writes.iter().map(|w| w.version.clone()).collect();
-    match engine.store.transact_guarded(writes, &guards).await {
-        Ok(()) => {}
+    let stored: Vec<ResourceVersion> = writes.iter().map(|(_, w)| w.version.clone()).collect();
+    let writers: Vec<usize> = writes.iter().map(|(i, _)| *i).collect();
+    match engine.store.transact_guarded(writes.into_iter().map(|(_, w)| w).collect(), &guards).await {
+        Ok(()) => writers.iter().zip(&stored).for_each(|(&i, version)| gates[i].written(version)),
         Err(e @ (StoreError::VersionConflict { .. } | StoreError::GuardMatched(_))) => {
             return Err(Attempt::Raced(Error::Conflict(format!(
                 "the transaction kept losing races with other writers ({e}); nothing was stored, retry"
@@ -176,7 +198,7 @@ async fn attempt_once(engine: &Engine, request: &Request, entries: &[Entry]) -> 
                 written_response(&entry.request(request), &version, placeholder.status)?
             }
             Some(response) => response,
-            None => dispatch(engine, &entry.request(request)).await.unwrap_or_else(|e| {
+            None => dispatch(engine, access, &entry.request(request)).await.unwrap_or_else(|e| {
                 let e = e.context(&entry.label());
                 Response::json(e.status(), e.outcome_json())
             }),
@@ -195,7 +217,7 @@ async fn attempt_once(engine: &Engine, request: &Request, entries: &[Entry]) -> 
 }
 
 /// Decides what `entry` writes (and its id), adding the guards of conditional creates.
-async fn plan(engine: &Engine, entry: &Entry, guards: &mut Vec<Guard>) -> Result<Target> {
+async fn plan(engine: &Engine, gate: &Gate<'_>, entry: &Entry, guards: &mut Vec<Guard>) -> Result<Target> {
     let segments: Vec<&str> = entry.path.split('/').filter(|s| !s.is_empty()).collect();
     let conditional = !entry.query.is_empty();
     match (&entry.method, segments.as_slice()) {
@@ -204,8 +226,9 @@ async fn plan(engine: &Engine, entry: &Entry, guards: &mut Vec<Guard>) -> Result
             let resource_type = resource_type_of(entry, t)?;
             if let Some(criteria) = &entry.if_none_exist {
                 let criteria = Criteria::parse(&resource_type, criteria)?;
-                match criteria.matches(engine, 2).await?.as_slice() {
-                    [] => guards.push(criteria.guard()),
+                let found = criteria.matches(engine, gate, 2).await?;
+                match found.visible.as_slice() {
+                    [] => guards.extend(found.guards(&criteria)),
                     [one] => return Ok(Target::Nothing { existing: Some((resource_type, one.id.clone())) }),
                     _ => return Err(criteria.ambiguous("nothing was created")),
                 }
@@ -216,9 +239,10 @@ async fn plan(engine: &Engine, entry: &Entry, guards: &mut Vec<Guard>) -> Result
             let resource_type = resource_type_of(entry, t)?;
             let criteria = Criteria::from_params(&resource_type, &entry.query)?;
             let body_id = entry.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_owned);
-            let id = match criteria.matches(engine, 2).await?.as_slice() {
+            let found = criteria.matches(engine, gate, 2).await?;
+            let id = match found.visible.as_slice() {
                 [] => {
-                    guards.push(criteria.guard());
+                    guards.extend(found.guards(&criteria));
                     body_id.unwrap_or_else(|| (engine.config.ids)())
                 }
                 [one] => one.id.clone(),
@@ -232,7 +256,7 @@ async fn plan(engine: &Engine, entry: &Entry, guards: &mut Vec<Guard>) -> Result
         }
         (Method::Delete, [t]) if conditional => {
             let criteria = Criteria::from_params(t, &entry.query)?;
-            match criteria.matches(engine, 2).await?.as_slice() {
+            match criteria.matches(engine, gate, 2).await?.visible.as_slice() {
                 [] => Ok(Target::Nothing { existing: None }),
                 [one] => {
                     Ok(Target::Write { resource_type: (*t).to_owned(), id: one.id.clone(), kind: WriteKind::Delete })
@@ -246,7 +270,7 @@ async fn plan(engine: &Engine, entry: &Entry, guards: &mut Vec<Guard>) -> Result
         (Method::Patch, [t, id]) => Ok(Target::Patch { resource_type: resource_type(t)?, id: logical_id(id)? }),
         (Method::Patch, [t]) if conditional => {
             let criteria = Criteria::from_params(t, &entry.query)?;
-            match criteria.matches(engine, 2).await?.as_slice() {
+            match criteria.matches(engine, gate, 2).await?.visible.as_slice() {
                 [one] => Ok(Target::Patch { resource_type: (*t).to_owned(), id: one.id.clone() }),
                 [] => Err(Error::NotFound(format!("`{}` matches no resource to patch", criteria.text))),
                 _ => Err(criteria.ambiguous("nothing was patched")),
@@ -272,6 +296,7 @@ enum Planned {
 /// current version against `ifMatch`.
 async fn write(
     engine: &Engine,
+    gate: &Gate<'_>,
     outer: &Request,
     entry: &Entry,
     target: &Target,
@@ -279,7 +304,9 @@ async fn write(
 ) -> Result<Planned> {
     let (resource_type, id, kind) = match target {
         Target::Read => return Ok(Planned::Later),
-        Target::Patch { resource_type, id } => return patched(engine, entry, resource_type, id, replacements).await,
+        Target::Patch { resource_type, id } => {
+            return patched(engine, gate, entry, resource_type, id, replacements).await;
+        }
         Target::Nothing { existing: None } => return Ok(Planned::Respond(Response::empty(204))),
         Target::Nothing { existing: Some((t, id)) } => {
             let current = read::live_version(engine.store.read(t, id).await?, t, id)?;
@@ -289,6 +316,9 @@ async fn write(
     };
     let current = engine.store.read(resource_type, id).await?;
     let live = current.as_ref().filter(|c| !c.is_deleted());
+    if let Some(live) = live {
+        gate.check_stored(engine, live).await?;
+    }
     if let Some(tag) = &entry.if_match {
         let expected = parse_etag(tag).ok_or_else(|| Error::bad_request(format!("invalid `ifMatch` `{tag}`")))?;
         if live.map(|c| c.version) != Some(expected) {
@@ -313,6 +343,7 @@ async fn write(
     }
     resource.insert("id".into(), Value::String(id.clone()));
     references::rewrite(&mut resource, replacements);
+    gate.check_incoming(&resource)?;
     if kind == WriteKind::Update {
         if current.is_none() && !engine.config.update_create {
             return Err(Error::MethodNotAllowed(format!(
@@ -338,12 +369,14 @@ async fn write(
 /// rewritten and the result validated.
 async fn patched(
     engine: &Engine,
+    gate: &Gate<'_>,
     entry: &Entry,
     resource_type: &str,
     id: &str,
     replacements: &HashMap<String, String>,
 ) -> Result<Planned> {
     let current = read::live_version(engine.store.read(resource_type, id).await?, resource_type, id)?;
+    gate.check_stored(engine, &current).await?;
     if let Some(tag) = &entry.if_match {
         if parse_etag(tag) != Some(current.version) {
             return Err(Error::PreconditionFailed(format!(
@@ -362,6 +395,7 @@ async fn patched(
     if !issues.is_empty() {
         return Err(Error::Unprocessable(issues));
     }
+    gate.check_incoming(&resource)?;
     let write = prepare(engine, resource_type, id, current.version + 1, WriteKind::Update, Some(&mut resource))?;
     Ok(Planned::Write(Box::new(write), 200))
 }
@@ -402,9 +436,9 @@ fn entry_full_url(entry: &Entry, response: &Response) -> Option<String> {
 }
 
 /// A conditional reference's one match, as `Type/id`.
-async fn resolve_reference(engine: &Engine, resource_type: &str, criteria: &str) -> Result<String> {
+async fn resolve_reference(engine: &Engine, gate: &Gate<'_>, resource_type: &str, criteria: &str) -> Result<String> {
     let criteria = Criteria::parse(resource_type, criteria)?;
-    match criteria.matches(engine, 2).await?.as_slice() {
+    match criteria.matches(engine, gate, 2).await?.visible.as_slice() {
         [one] => Ok(format!("{}/{}", one.resource_type, one.id)),
         [] => Err(Error::PreconditionFailed(format!("conditional reference `{}` matches no resource", criteria.text))),
         _ => Err(criteria.ambiguous("a conditional reference must name one")),

@@ -33,7 +33,10 @@ pub(super) async fn page(
     // The versions that matched; a store keeps every version, so they are all there.
     let matches = store.vread_many(&window.matches).await?;
     let result = &snapshot.query.result;
-    let included = include::resolve(engine, result, &matches).await?;
+    let mut included = include::resolve(engine, result, &matches).await?;
+    if let Some(visible) = visible {
+        included.retain(|v| v.json.as_deref().and_then(|j| serde_json::from_str(j).ok()).is_some_and(|r| visible(&r)));
+    }
 
     let mut entries = Vec::with_capacity(matches.len() + included.len() + 1);
     for version in &matches {

@@ -6,6 +6,12 @@
 //! of it, read at the versions that matched, so paging never shows a resource twice or skips
 //! one that matched all along, whatever is written in between. Page links carry an opaque
 //! random token ([`pages`]); a token the server did not issue, or one that expired, gets a 410.
+//!
+//! A client whose access depends on the data matches only what it may see: every match is
+//! decided before counting and paging, so totals and pages count nothing hidden, and included
+//! resources are decided too. Chains and `_has` are refused unless it may search every resource
+//! they traverse ([`super::gate::Gate::check_traversals`]). A page token serves only the client
+//! that ran the search.
 
 mod bundle;
 mod include;
@@ -14,7 +20,9 @@ mod snapshot;
 
 use std::sync::Arc;
 
+use super::gate::Gate;
 use super::{Engine, Method, Request, Response, Visibility, parse_query};
+use crate::access::Phase;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::outcome::{Issue, IssueType};
@@ -55,22 +63,23 @@ impl Scope<'_> {
     }
 }
 
-pub(super) async fn handle(
-    engine: &Engine,
-    request: &Request,
-    scope: Scope<'_>,
-    visible: Option<Visibility<'_>>,
-) -> Result<Response> {
+pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, scope: Scope<'_>) -> Result<Response> {
+    let decide = |resource: &serde_json::Value| gate.allows(resource, Phase::Outgoing);
+    let visible: Option<Visibility<'_>> = (!gate.covers_data()).then_some(&decide);
     if let Some(token) = request.param("_page") {
-        let (snapshot, offset, count) = engine.pages.page(token).ok_or_else(|| {
-            Error::Gone("this search page has expired or was never issued by this server: run the search again".into())
-        })?;
+        let (snapshot, offset, count) =
+            engine.pages.page(token).filter(|(snapshot, _, _)| snapshot.owner == gate.owner()).ok_or_else(|| {
+                Error::Gone(
+                    "this search page has expired or was never issued by this server: run the search again".into(),
+                )
+            })?;
         return bundle::page(engine, request, &snapshot, offset, count, visible).await;
     }
     let defs = Definitions::r4();
     let params = params(request)?;
     let parsed = query::parse(defs, scope.resource_type(), &params, handling_strict(request))?;
     let mut query = parsed.query;
+    gate.check_traversals(&query)?;
     if let Scope::Compartment { owner_type, owner_id, resource_type } = scope {
         query.compartment = Some(compartment(defs, owner_type, owner_id, resource_type)?);
     }
@@ -80,7 +89,7 @@ pub(super) async fn handle(
         .map(|(key, value, why)| Issue::warning(IssueType::NotSupported, format!("`{key}={value}` was ignored: {why}")))
         .collect();
     let budget = engine.config.search_timeout;
-    let run = run(engine, request, query, scope.path(), &mut notes, visible);
+    let run = run(engine, request, query, (gate.owner(), scope.path()), &mut notes, visible);
     match tokio::time::timeout(budget, run).await {
         Ok(result) => result,
         Err(_) => Err(Error::Timeout(format!(
@@ -94,7 +103,7 @@ async fn run(
     engine: &Engine,
     request: &Request,
     query: SearchQuery,
-    path: String,
+    (owner, path): (&str, String),
     notes: &mut Vec<Issue>,
     visible: Option<Visibility<'_>>,
 ) -> Result<Response> {
@@ -103,7 +112,7 @@ async fn run(
     let count_only = query.result.summary == Some(Summary::Count) || query.result.count == Some(0);
     if count_only && visible.is_none() {
         let total = store.count(&query).await?;
-        let snapshot = Snapshot::new(query, Some(total), path, self_query, notes.clone(), Read::default());
+        let snapshot = Snapshot::new(owner, query, Some(total), path, self_query, notes.clone(), Read::default());
         return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
     }
     let count = if count_only { usize::MAX } else { page_size(engine, &query) };
@@ -112,7 +121,7 @@ async fn run(
     let known = read.known_len().filter(|_| !cut);
     if count_only {
         let total = known.map(|n| n as u64);
-        let snapshot = Snapshot::new(query, total, path, self_query, notes.clone(), Read::default());
+        let snapshot = Snapshot::new(owner, query, total, path, self_query, notes.clone(), Read::default());
         return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
     }
     if cut {
@@ -130,7 +139,7 @@ async fn run(
         Some(Total::Accurate | Total::Estimate) => Some(store.count(&query).await?),
         None => None,
     };
-    let snapshot = Snapshot::new(query, total, path, self_query, notes.clone(), read);
+    let snapshot = Snapshot::new(owner, query, total, path, self_query, notes.clone(), read);
     bundle::page(engine, request, &Arc::new(snapshot), 0, count, visible).await
 }
 

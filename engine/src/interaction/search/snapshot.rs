@@ -23,6 +23,9 @@ const PAGES_PER_CHUNK: u32 = 10;
 /// One search's result set.
 #[derive(Debug)]
 pub(crate) struct Snapshot {
+    /// The client that ran the search ([`crate::access::Access::owner`]): the only one its
+    /// pages serve.
+    pub(crate) owner: String,
     pub(crate) query: SearchQuery,
     /// `Bundle.total`, when known and asked for.
     pub(crate) total: Option<u64>,
@@ -84,6 +87,7 @@ pub(crate) struct Window {
 
 impl Snapshot {
     pub(crate) fn new(
+        owner: &str,
         query: SearchQuery,
         total: Option<u64>,
         path: String,
@@ -91,7 +95,7 @@ impl Snapshot {
         notes: Vec<Issue>,
         read: Read,
     ) -> Self {
-        Self { query, total, path, self_query, notes, read: Mutex::new(read) }
+        Self { owner: owner.to_owned(), query, total, path, self_query, notes, read: Mutex::new(read) }
     }
 
     /// How many matches have been read (what a cached result set weighs).

@@ -1,0 +1,75 @@
+//! The engine's enforcement point answered by Cedar: [`CedarAccess`] turns each question the
+//! engine asks about a request (type level, then one per resource it touches) into a Cedar
+//! request for the caller's principal, decides it with the policies that were in force when the
+//! request arrived (a reload in the middle of a request does not mix two policy sets), and audits
+//! every decision.
+
+use std::sync::Arc;
+
+use fhirgate_engine::access::{Access, Grant, Phase, Target};
+use fhirgate_policies::{Action, AuthzRequest, Decision, PolicyEngine, Principal, RequestContext};
+use serde_json::Value;
+
+use super::audit::{self, AuditInfo};
+
+/// One request's decisions.
+pub struct CedarAccess<'a> {
+    pub(super) policies: Option<Arc<PolicyEngine>>,
+    pub(super) principal: &'a Principal,
+    pub(super) context: RequestContext,
+    pub(super) audit: &'a AuditInfo,
+    pub(super) hides_reads: bool,
+    /// The principal's issuer and subject, for results kept for this caller only.
+    pub(super) owner: String,
+}
+
+impl CedarAccess<'_> {
+    fn request(&self, target: &Target) -> AuthzRequest {
+        let (action, target) = Action::of(target);
+        AuthzRequest::type_level(action, target, self.context.clone())
+    }
+
+    /// Decides and audits one request. An evaluation failure denies.
+    fn decide_audited(&self, request: &AuthzRequest, phase: &str) -> Decision {
+        let decision = match self.policies.as_ref().map(|p| p.decide(self.principal, request)) {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "authorization request could not be evaluated; denied");
+                Decision { errors: vec![e.to_string()], ..Decision::default() }
+            }
+            None => Decision { errors: vec!["policies unavailable".into()], ..Decision::default() },
+        };
+        audit::record(self.principal, request, phase, &decision, self.audit);
+        decision
+    }
+}
+
+impl Access for CedarAccess<'_> {
+    fn decide(&self, target: &Target) -> Grant {
+        let decision = self.decide_audited(&self.request(target), "type");
+        if !decision.allowed {
+            let why = if decision.errors.is_empty() { "no policy allows it" } else { "the policies could not decide" };
+            Grant::Denied(why.to_owned())
+        } else if decision.covers_data {
+            Grant::AnyData
+        } else {
+            Grant::PerResource
+        }
+    }
+
+    fn allows(&self, target: &Target, resource: &Value, phase: Phase) -> bool {
+        self.decide_audited(&self.request(target).with_data(resource), phase.as_str()).allowed
+    }
+
+    fn hides_denied_reads(&self) -> bool {
+        self.hides_reads
+    }
+
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    fn written(&self, target: &Target, resource_type: &str, id: &str, version: u64) {
+        audit::record_write(self.principal, &self.request(target), resource_type, id, version, self.audit);
+    }
+}
