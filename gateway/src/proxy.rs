@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::error::GatewayError;
 use crate::exchange;
 use crate::policy::Policies;
+use crate::policy::access::Anonymous;
 use crate::policy::audit::AuditInfo;
 
 /// The FHIR gateway service.
@@ -164,7 +165,9 @@ impl FhirGateway {
                     let access = security.policies.access(&identity.principal, context, &audit);
                     engine.handle(&request, &access).await
                 }
-                _ => engine.handle(&request, &Unrestricted).await,
+                // Defence in depth: a caller without a token runs nothing but what public paths name.
+                (None, Some(_)) => engine.handle(&request, &Anonymous).await,
+                (_, None) => engine.handle(&request, &Unrestricted).await,
             }
         };
         match tokio::time::timeout(Duration::from_secs(seconds), work).await {

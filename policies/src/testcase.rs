@@ -16,9 +16,9 @@
 
 use std::path::Path;
 
+use fhirgate_engine::interaction::{Method, Request, parse_query};
 use serde::Deserialize;
 use serde_json::Value;
-use fhirgate_engine::interaction::{Method, Request, parse_query};
 
 use crate::action::Action;
 use crate::engine::PolicyEngine;

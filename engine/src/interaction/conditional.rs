@@ -95,7 +95,11 @@ impl Criteria {
                     None => false,
                 };
                 if visible {
-                    found.visible.push(SearchMatch { resource_type: version.resource_type, id: version.id, version: version.version });
+                    found.visible.push(SearchMatch {
+                        resource_type: version.resource_type,
+                        id: version.id,
+                        version: version.version,
+                    });
                 } else {
                     found.hidden = true;
                 }

@@ -10,7 +10,12 @@ use super::{Engine, Request, Response, read};
 use crate::error::{Error, Result};
 use crate::storage::{Guard, StoreError, WriteKind};
 
-pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, resource_type: &str) -> Result<Response> {
+pub(super) async fn handle(
+    engine: &Engine,
+    gate: &Gate<'_>,
+    request: &Request,
+    resource_type: &str,
+) -> Result<Response> {
     let mut resource = parse_resource(request, resource_type)?;
     gate.check_incoming(&resource)?;
     let criteria = request.headers.if_none_exist.as_deref().map(|c| Criteria::parse(resource_type, c)).transpose()?;

@@ -28,7 +28,11 @@ impl<'a> Gate<'a> {
                 if target.interaction.is_read() && access.hides_denied_reads() {
                     Err(Error::NotFound(format!("resource `{}` not found", target.path())))
                 } else {
-                    Err(Error::Forbidden(format!("`{}` on `{}` is not allowed: {reason}", target.interaction, target.path())))
+                    Err(Error::Forbidden(format!(
+                        "`{}` on `{}` is not allowed: {reason}",
+                        target.interaction,
+                        target.path()
+                    )))
                 }
             }
         }
@@ -60,7 +64,12 @@ impl<'a> Gate<'a> {
     }
 
     /// [`Gate::allows`] on a stored version; a deletion is decided on the version it deleted.
-    pub(crate) async fn allows_version(&self, engine: &Engine, version: &ResourceVersion, phase: Phase) -> Result<bool> {
+    pub(crate) async fn allows_version(
+        &self,
+        engine: &Engine,
+        version: &ResourceVersion,
+        phase: Phase,
+    ) -> Result<bool> {
         if self.covers_data {
             return Ok(true);
         }
@@ -92,7 +101,10 @@ impl<'a> Gate<'a> {
         if self.allows_version(engine, version, Phase::Stored).await? {
             return Ok(());
         }
-        Err(self.forbidden_at(&format!("{}/{}", version.resource_type, version.id), "is not allowed on the stored resource"))
+        Err(self.forbidden_at(
+            &format!("{}/{}", version.resource_type, version.id),
+            "is not allowed on the stored resource",
+        ))
     }
 
     /// Unless the client may see `version`: `hidden` (the answer for a resource that does not
@@ -108,7 +120,8 @@ impl<'a> Gate<'a> {
         } else if self.access.hides_denied_reads() {
             Err(hidden())
         } else {
-            Err(self.forbidden_at(&format!("{}/{}", version.resource_type, version.id), "is not allowed for this resource"))
+            Err(self
+                .forbidden_at(&format!("{}/{}", version.resource_type, version.id), "is not allowed for this resource"))
         }
     }
 
@@ -128,7 +141,8 @@ impl<'a> Gate<'a> {
             traversed(clause, &mut types);
         }
         for resource_type in types {
-            let covered = self.other(Target::new(Interaction::SearchType, &resource_type, "")).is_ok_and(|g| g.covers_data);
+            let covered =
+                self.other(Target::new(Interaction::SearchType, &resource_type, "")).is_ok_and(|g| g.covers_data);
             if !covered {
                 return Err(Error::Forbidden(format!(
                     "chained and `_has` criteria through `{resource_type}` are only allowed to clients that may \

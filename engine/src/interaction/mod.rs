@@ -168,7 +168,9 @@ impl Engine {
             (I::Update, Route::Instance { resource_type, id }) => {
                 update::handle(self, &gate, request, &resource_type, &id).await
             }
-            (I::Update, Route::Type { resource_type }) => update::conditional(self, &gate, request, &resource_type).await,
+            (I::Update, Route::Type { resource_type }) => {
+                update::conditional(self, &gate, request, &resource_type).await
+            }
             (I::Patch, Route::Instance { resource_type, id }) => {
                 patch::handle(self, &gate, request, &resource_type, &id).await
             }
@@ -176,7 +178,9 @@ impl Engine {
             (I::Delete, Route::Instance { resource_type, id }) => {
                 delete::handle(self, &gate, &resource_type, &id).await
             }
-            (I::Delete, Route::Type { resource_type }) => delete::conditional(self, &gate, request, &resource_type).await,
+            (I::Delete, Route::Type { resource_type }) => {
+                delete::conditional(self, &gate, request, &resource_type).await
+            }
             (I::HistoryInstance | I::HistoryType | I::HistorySystem, Route::History { resource_type, id }) => {
                 history::handle(self, &gate, request, resource_type.as_deref(), id.as_deref()).await
             }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use fhirgate_engine::access::{Access, Grant, Phase, Target};
+use fhirgate_engine::access::{Access, Grant, Interaction, Phase, Target};
 use fhirgate_policies::{Action, AuthzRequest, Decision, PolicyEngine, Principal, RequestContext};
 use serde_json::Value;
 
@@ -71,5 +71,23 @@ impl Access for CedarAccess<'_> {
 
     fn written(&self, target: &Target, resource_type: &str, id: &str, version: u64) {
         audit::record_write(self.principal, &self.request(target), resource_type, id, version, self.audit);
+    }
+}
+
+/// A caller without a token on a public path (`/metadata` when `auth.anonymous_metadata`): the
+/// CapabilityStatement and nothing else, whatever the path names.
+pub struct Anonymous;
+
+impl Access for Anonymous {
+    fn decide(&self, target: &Target) -> Grant {
+        if target.interaction == Interaction::Capabilities {
+            Grant::AnyData
+        } else {
+            Grant::Denied("authentication required".to_owned())
+        }
+    }
+
+    fn allows(&self, _target: &Target, _resource: &Value, _phase: Phase) -> bool {
+        false
     }
 }

@@ -23,10 +23,10 @@ use super::batch::dispatch;
 use super::references;
 use super::{Entry, response_entry};
 use crate::access::{Access, Target as Asked};
-use crate::interaction::gate::Gate;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::interaction::conditional::Criteria;
+use crate::interaction::gate::Gate;
 use crate::interaction::route::{logical_id, resource_type};
 use crate::interaction::write::{conflict_backoff, prepare, respond};
 use crate::interaction::{Engine, Method, Request, Response, read};
@@ -40,7 +40,12 @@ use base64::prelude::BASE64_STANDARD;
 /// How often a transaction is planned again after losing a race with another writer.
 const ATTEMPTS: u32 = 5;
 
-pub(super) async fn run(engine: &Engine, access: &dyn Access, request: &Request, entries: Vec<Entry>) -> Result<Response> {
+pub(super) async fn run(
+    engine: &Engine,
+    access: &dyn Access,
+    request: &Request,
+    entries: Vec<Entry>,
+) -> Result<Response> {
     let mut gates = Vec::with_capacity(entries.len());
     for entry in &entries {
         let asked = Asked::of(&entry.request(request)).map_err(|e| e.context(&entry.label()))?;
