@@ -48,7 +48,9 @@ pub(super) async fn run(
 ) -> Result<Response> {
     let mut gates = Vec::with_capacity(entries.len());
     for entry in &entries {
-        let asked = Asked::of(&entry.request(request)).map_err(|e| e.context(&entry.label()))?;
+        let mut named = Request::new(entry.method.clone(), &entry.path, &request.base_url);
+        named.query.clone_from(&entry.query);
+        let asked = Asked::of(&named).map_err(|e| e.context(&entry.label()))?;
         let gate = Gate::open(access, asked)
             .map_err(|e| e.context(&format!("{}; nothing of the transaction ran", entry.label())))?;
         gates.push(gate);
