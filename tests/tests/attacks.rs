@@ -5,8 +5,9 @@
 //! reads, searches and includes that already hold. Every attack is sent alone and as a batch and
 //! a transaction entry, and after each the server must answer `GET /health`.
 //!
-//! One server per policy configuration (`attacks/world.rs`); each attack is a case of that run
-//! (`attacks/scene.rs`): all run, and the test fails listing every attack that worked.
+//! One server per policy configuration and way of hiding (`attacks/world.rs`), the three running
+//! in parallel; each attack is a case of that run (`attacks/scene.rs`): all run, and the test
+//! fails listing every attack that worked.
 
 #[path = "attacks/conditional.rs"]
 mod conditional;
@@ -58,12 +59,23 @@ fn smart_patient_tokens_reach_nothing_outside_their_compartment() -> TestResult 
 }
 
 /// `microsoft-roles` with the example forbids on tenants and restricted resources: a
-/// `globalWriter` of tenant `tA`, who may send batch and transaction Bundles, as attacker.
+/// `globalWriter` of tenant `tA`, who may send batch and transaction Bundles, as attacker;
+/// hidden are the resources of tenant `tB`.
 #[test]
-fn tenant_and_restricted_forbids_hold_for_bundle_writers() -> TestResult {
-    let s = world::tenant_server()?;
-    let scene = Scene::new("tenant", &s, world::tenant_seer(&s)?);
-    let world = world::tenant_world(&s)?;
+fn tenant_isolation_holds_for_bundle_writers() -> TestResult {
+    forbids_hold("tenant", world::Hide::Tenant)
+}
+
+/// As above; hidden are the resources labelled restricted.
+#[test]
+fn restricted_labels_hold_for_bundle_writers() -> TestResult {
+    forbids_hold("restricted", world::Hide::Restricted)
+}
+
+fn forbids_hold(name: &'static str, hide: world::Hide) -> TestResult {
+    let s = world::tenant_server(&format!("attacks-{name}"))?;
+    let scene = Scene::new(name, &s, world::tenant_seer(&s)?);
+    let world = world::tenant_world(&s, hide)?;
     run_families(&scene, &world)?;
     scene.finish()
 }

@@ -30,7 +30,7 @@ pub struct Scene<'a> {
     hidden: RefCell<BTreeSet<String>>,
     /// Attackers (by token) who see every resource of some types, hidden or not.
     sees_types: RefCell<Vec<(String, Vec<&'static str>)>>,
-    results: RefCell<Vec<(String, Result<(), String>)>>,
+    results: RefCell<Vec<(String, Result<(), String>, std::time::Duration)>>,
     down: RefCell<bool>,
 }
 
@@ -50,8 +50,13 @@ impl<'a> Scene<'a> {
     /// Runs one attack case: its checks, then `GET /health`. Panics count as failures.
     pub fn case(&self, name: impl Into<String>, attack: impl FnOnce() -> TestResult) {
         let name = name.into();
+        let started = std::time::Instant::now();
         if *self.down.borrow() {
-            self.results.borrow_mut().push((name, Err("not run: the server stopped answering".into())));
+            self.results.borrow_mut().push((
+                name,
+                Err("not run: the server stopped answering".into()),
+                started.elapsed(),
+            ));
             return;
         }
         let outcome = match catch_unwind(AssertUnwindSafe(attack)) {
@@ -72,16 +77,16 @@ impl<'a> Scene<'a> {
                 Err(format!("{before}GET /health afterwards: {other:?}"))
             }
         };
-        self.results.borrow_mut().push((name, outcome));
+        self.results.borrow_mut().push((name, outcome, started.elapsed()));
     }
 
     /// Prints every case and fails with the list of attacks that worked.
     pub fn finish(self) -> TestResult {
         let results = self.results.into_inner();
         let failed: Vec<String> =
-            results.iter().filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n}: {e}"))).collect();
-        for (n, r) in &results {
-            println!("[{}] {} {n}", self.name, if r.is_ok() { "held " } else { "BROKEN" });
+            results.iter().filter_map(|(n, r, _)| r.as_ref().err().map(|e| format!("{n}: {e}"))).collect();
+        for (n, r, took) in &results {
+            println!("[{}] {} {n} ({} ms)", self.name, if r.is_ok() { "held " } else { "BROKEN" }, took.as_millis());
         }
         println!("[{}] {} of {} attack cases held", self.name, results.len() - failed.len(), results.len());
         if failed.is_empty() {

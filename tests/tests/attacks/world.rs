@@ -83,8 +83,8 @@ pub fn smart_server() -> TestResult<Server> {
 }
 
 /// The `tenant` world's server.
-pub fn tenant_server() -> TestResult<Server> {
-    let dir = temp_dir("attacks-tenant")?;
+pub fn tenant_server(name: &str) -> TestResult<Server> {
+    let dir = temp_dir(name)?;
     let policies = dir.join("policies");
     std::fs::create_dir_all(&policies)?;
     let shipped = fhirgate_e2e::manifest_dir().join("../policies/sets/examples");
@@ -113,7 +113,8 @@ pub fn smart_world(s: &Server) -> TestResult<World> {
     })
 }
 
-pub fn tenant_world(s: &Server) -> TestResult<World> {
+/// The `tenant` world hiding resources one way (a server each, so that the two run in parallel).
+pub fn tenant_world(s: &Server, hide: Hide) -> TestResult<World> {
     Ok(World {
         attacker: s.mint(&["--role", "globalWriter", "--tenant", "tA"])?,
         others: vec![Other {
@@ -121,7 +122,7 @@ pub fn tenant_world(s: &Server) -> TestResult<World> {
             token: s.mint(&["--role", "globalReader", "--tenant", "tA"])?,
             sees: vec![],
         }],
-        hides: vec![Hide::Tenant, Hide::Restricted],
+        hides: vec![hide],
         own_patient: "vis-p1",
     })
 }
