@@ -89,6 +89,11 @@ pub fn run(scene: &Scene, world: &World) {
                     scene.case(format!("criteria/{way}/{via:?}/{who}: {what}"), || {
                         oracle(scene, token, &Req::get(true_url), &Req::get(false_url), via, &[])
                     });
+                    if via == Via::Alone {
+                        scene.case(format!("criteria/{way}/POST _search/{who}: {what}"), || {
+                            oracle(scene, token, &form(true_url), &form(false_url), via, &[])
+                        });
+                    }
                 }
             }
             // Writes whose criteria chain through hidden data, each on a fresh visible target.
@@ -144,6 +149,12 @@ pub fn run(scene: &Scene, world: &World) {
             }
         }
     }
+}
+
+/// `GET Type?query` as `POST Type/_search` with a form body.
+fn form(url: &str) -> Req {
+    let (kind, query) = url.split_once('?').unwrap_or((url, ""));
+    Req::with("POST", format!("{kind}/_search"), Body::Form(query.to_string()))
 }
 
 /// A visible Observation performed by the hidden practitioner (`vis-k-<way>`, code

@@ -21,6 +21,9 @@ macro_rules! ensure {
 }
 pub(crate) use ensure;
 
+/// A case's name, outcome and duration.
+type CaseResult = (String, Result<(), String>, std::time::Duration);
+
 pub struct Scene<'a> {
     pub name: &'static str,
     pub s: &'a Server,
@@ -30,7 +33,7 @@ pub struct Scene<'a> {
     hidden: RefCell<BTreeSet<String>>,
     /// Attackers (by token) who see every resource of some types, hidden or not.
     sees_types: RefCell<Vec<(String, Vec<&'static str>)>>,
-    results: RefCell<Vec<(String, Result<(), String>, std::time::Duration)>>,
+    results: RefCell<Vec<CaseResult>>,
     down: RefCell<bool>,
 }
 

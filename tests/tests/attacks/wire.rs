@@ -24,6 +24,8 @@ pub enum Body {
     JsonPatch(Value),
     /// A FHIRPath Patch `Parameters` resource.
     FhirPathPatch(Value),
+    /// `application/x-www-form-urlencoded` (a `POST _search`); alone only.
+    Form(String),
 }
 
 #[derive(Clone, Debug)]
@@ -49,9 +51,10 @@ impl Req {
 
     /// `METHOD url [If-None-Exist: criteria]`, for messages.
     pub fn describe(&self) -> String {
-        match &self.if_none_exist {
-            Some(c) => format!("`{} {} If-None-Exist: {c}`", self.method, self.url),
-            None => format!("`{} {}`", self.method, self.url),
+        match (&self.if_none_exist, &self.body) {
+            (Some(c), _) => format!("`{} {} If-None-Exist: {c}`", self.method, self.url),
+            (None, Some(Body::Form(f))) => format!("`{} {}` with `{f}`", self.method, self.url),
+            _ => format!("`{} {}`", self.method, self.url),
         }
     }
 
@@ -104,6 +107,7 @@ pub fn send(scene: &Scene, token: &str, req: &Req, via: Via) -> TestResult<Sent>
                 None => (None, "application/fhir+json"),
                 Some(Body::Resource(v) | Body::FhirPathPatch(v)) => (Some(v.to_string()), "application/fhir+json"),
                 Some(Body::JsonPatch(v)) => (Some(v.to_string()), "application/json-patch+json"),
+                Some(Body::Form(f)) => (Some(f.clone()), "application/x-www-form-urlencoded"),
             };
             let mut headers = vec![("Content-Type", content_type)];
             if let Some(criteria) = &req.if_none_exist {
@@ -134,6 +138,11 @@ pub fn bundle_of(req: &Req, via: Via) -> Value {
         Some(Body::JsonPatch(v)) => {
             entry["resource"] = json!({ "resourceType": "Binary", "contentType": "application/json-patch+json",
                                         "data": base64(v.to_string().as_bytes()) });
+        }
+        // A search by form has no bundle form: the entry is the same search as a GET.
+        Some(Body::Form(f)) => {
+            let base = req.url.trim_end_matches("/_search");
+            entry["request"] = json!({ "method": "GET", "url": format!("{base}?{f}") });
         }
     }
     if req.method == "POST" {
