@@ -33,9 +33,11 @@ pub fn run(scene: &Scene, world: &World) {
             };
 
             // Create with If-None-Exist: the hidden match is never returned; a new one is made.
-            for (label, criteria) in
-                [("_id", "_id={id}"), ("code", "code=urn:attack|{code}"), ("subject", "subject={subject}")]
-            {
+            for (label, criteria) in [
+                ("_id", "_id={id}"),
+                ("code", "code=urn:attack|{code}"),
+                ("subject", "subject={subject}&code=urn:attack|{code}"),
+            ] {
                 case(&format!("create If-None-Exist {label}"), &|id, code| {
                     let make = |c: String| Req::create_if_none_exist("Observation", c, own_body(world, "made"));
                     let criteria = fill(criteria, id, code, hide);
@@ -81,9 +83,11 @@ pub fn run(scene: &Scene, world: &World) {
                 Ok(())
             });
             // Conditional delete: 204 as for criteria matching nothing; nothing hidden deleted.
-            for (label, criteria) in
-                [("_id", "_id={id}"), ("code", "code=urn:attack|{code}"), ("subject", "subject={subject}")]
-            {
+            for (label, criteria) in [
+                ("_id", "_id={id}"),
+                ("code", "code=urn:attack|{code}"),
+                ("subject", "subject={subject}&code=urn:attack|{code}"),
+            ] {
                 case(&format!("delete {label}"), &|id, code| {
                     let make = |c: String| Req::delete(format!("Observation?{c}"));
                     guess(fill(criteria, id, code, hide), nothing(code), &make)
@@ -95,7 +99,9 @@ pub fn run(scene: &Scene, world: &World) {
     scene.case("conditional: the same interactions work on the attacker's own data", || controls(scene, world));
 }
 
-/// Criteria with `{id}`, `{code}` and `{subject}` (the hidden patient) filled in.
+/// Criteria with `{id}`, `{code}` and `{subject}` (the hidden patient) filled in. The subject
+/// criteria name the hidden code too: the criteria suite keeps a visible Observation about the
+/// hidden patient, which such criteria may rightly match.
 fn fill(template: &str, id: &str, code: &str, hide: Hide) -> String {
     template
         .replace("{id}", id)
