@@ -11,7 +11,8 @@ use crate::storage::{Guard, StoreError, WriteKind};
 
 pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &str) -> Result<Response> {
     let mut resource = parse_resource(request, resource_type)?;
-    let criteria = request.headers.if_none_exist.as_deref().map(|c| Criteria::parse(resource_type, c)).transpose()?;
+    let criteria =
+        request.headers.if_none_exist.as_deref().map(|c| Criteria::parse(engine, resource_type, c)).transpose()?;
     let guards: Vec<Guard> = criteria.iter().map(Criteria::guard).collect();
     for attempt in 0..CONFLICT_RETRIES {
         if let Some(criteria) = &criteria {

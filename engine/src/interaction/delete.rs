@@ -31,7 +31,7 @@ pub(super) async fn handle(engine: &Engine, resource_type: &str, id: &str) -> Re
 
 /// `DELETE [type]?criteria`.
 pub(super) async fn conditional(engine: &Engine, request: &Request, resource_type: &str) -> Result<Response> {
-    let criteria = Criteria::from_params(resource_type, &request.query)?;
+    let criteria = Criteria::from_params(engine, resource_type, &request.query)?;
     let allowed = match request.param("_count") {
         None => 1,
         Some(n) => match n.parse::<u32>() {

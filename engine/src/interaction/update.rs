@@ -19,7 +19,7 @@ pub(super) async fn handle(engine: &Engine, request: &Request, resource_type: &s
 /// `PUT [type]?criteria`: no match creates (at the body's id, or a new one), one match is
 /// updated, several are a 412.
 pub(super) async fn conditional(engine: &Engine, request: &Request, resource_type: &str) -> Result<Response> {
-    let criteria = Criteria::from_params(resource_type, &request.query)?;
+    let criteria = Criteria::from_params(engine, resource_type, &request.query)?;
     let resource = parse_resource(request, resource_type)?;
     let body_id = resource.get("id").and_then(Value::as_str).map(str::to_owned);
     let mut attempt = 0;

@@ -69,7 +69,8 @@ pub(super) async fn handle(
     }
     let defs = Definitions::r4();
     let params = params(request)?;
-    let parsed = query::parse(defs, scope.resource_type(), &params, handling_strict(request))?;
+    let limits = query::Limits::from(&engine.config);
+    let parsed = query::parse_within(defs, scope.resource_type(), &params, handling_strict(request), &limits)?;
     let mut query = parsed.query;
     if let Scope::Compartment { owner_type, owner_id, resource_type } = scope {
         query.compartment = Some(compartment(defs, owner_type, owner_id, resource_type)?);
