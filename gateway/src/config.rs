@@ -109,6 +109,17 @@ pub struct FhirConfig {
     pub search_timeout_seconds: u64,
     /// How long a search's page links stay valid after their last use.
     pub search_page_ttl_seconds: u64,
+    /// Chain (`subject.name`) and reverse chain (`_has`) links one search parameter may have,
+    /// in searches, conditional criteria and bundle entries (at most 32); deeper is a 400.
+    pub max_chain_depth: u32,
+    /// Parameters one search may have (query string and `_search` form together).
+    pub max_search_params: u32,
+    /// Bytes of one search's decoded parameter names and values.
+    pub max_search_bytes: u32,
+    /// Work one request's FHIRPath (the paths of a FHIRPath Patch) may do, in steps.
+    pub fhirpath_max_steps: u64,
+    /// Time one request's FHIRPath may take, in milliseconds.
+    pub fhirpath_timeout_ms: u64,
 }
 
 /// Authentication: who may call, with which tokens.
@@ -238,6 +249,11 @@ impl Default for FhirConfig {
             search_max_results: 10_000,
             search_timeout_seconds: 20,
             search_page_ttl_seconds: 600,
+            max_chain_depth: 4,
+            max_search_params: 100,
+            max_search_bytes: 64 * 1024,
+            fhirpath_max_steps: 2_000_000,
+            fhirpath_timeout_ms: 2_000,
         }
     }
 }
@@ -353,6 +369,11 @@ impl Config {
                 "FHIRGATE_SEARCH_MAX_RESULTS" => self.fhir.search_max_results = parsed(name, value)?,
                 "FHIRGATE_SEARCH_TIMEOUT_SECONDS" => self.fhir.search_timeout_seconds = parsed(name, value)?,
                 "FHIRGATE_SEARCH_PAGE_TTL_SECONDS" => self.fhir.search_page_ttl_seconds = parsed(name, value)?,
+                "FHIRGATE_MAX_CHAIN_DEPTH" => self.fhir.max_chain_depth = parsed(name, value)?,
+                "FHIRGATE_MAX_SEARCH_PARAMS" => self.fhir.max_search_params = parsed(name, value)?,
+                "FHIRGATE_MAX_SEARCH_BYTES" => self.fhir.max_search_bytes = parsed(name, value)?,
+                "FHIRGATE_FHIRPATH_MAX_STEPS" => self.fhir.fhirpath_max_steps = parsed(name, value)?,
+                "FHIRGATE_FHIRPATH_TIMEOUT_MS" => self.fhir.fhirpath_timeout_ms = parsed(name, value)?,
                 "FHIRGATE_AUTH_ENABLED" => self.auth.enabled = parsed(name, value)?,
                 "FHIRGATE_AUTH_LOCAL_ISSUER" => self.auth.local_issuer = parsed(name, value)?,
                 "FHIRGATE_AUTH_ANONYMOUS_METADATA" => self.auth.anonymous_metadata = parsed(name, value)?,
@@ -412,6 +433,18 @@ impl Config {
         {
             return bad("`fhir.search_max_results`, `search_timeout_seconds`, `max_bundle_entries` and \
                         `max_conditional_delete` must be positive"
+                .into());
+        }
+        if self.fhir.max_chain_depth > 32 {
+            return bad("`fhir.max_chain_depth` may be at most 32".into());
+        }
+        if self.fhir.max_search_params == 0
+            || self.fhir.max_search_bytes == 0
+            || self.fhir.fhirpath_max_steps == 0
+            || self.fhir.fhirpath_timeout_ms == 0
+        {
+            return bad("`fhir.max_search_params`, `max_search_bytes`, `fhirpath_max_steps` and \
+                        `fhirpath_timeout_ms` must be positive"
                 .into());
         }
         for issuer in &self.auth.issuers {
@@ -540,6 +573,36 @@ mod tests {
         let path = dir.join("../deploy/fhirgate.example.toml");
         let c = Config::load(Some(&path), &env(&[]), Overrides::default())?;
         assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.fhir, FhirConfig::default(), "the example shows the defaults of `[fhir]`");
+        Ok(())
+    }
+
+    #[test]
+    fn search_and_fhirpath_limits_come_from_file_and_environment() -> Result<(), GatewayError> {
+        let c = Config::load(None, &env(&[]), Overrides::default())?;
+        assert_eq!((c.fhir.max_chain_depth, c.fhir.max_search_params), (4, 100));
+        let vars = env(&[
+            ("FHIRGATE_MAX_CHAIN_DEPTH", "2"),
+            ("FHIRGATE_MAX_SEARCH_PARAMS", "7"),
+            ("FHIRGATE_MAX_SEARCH_BYTES", "900"),
+            ("FHIRGATE_FHIRPATH_MAX_STEPS", "5000"),
+            ("FHIRGATE_FHIRPATH_TIMEOUT_MS", "250"),
+        ]);
+        let c = Config::load(None, &vars, Overrides::default())?;
+        let got = (
+            c.fhir.max_chain_depth,
+            c.fhir.max_search_params,
+            c.fhir.max_search_bytes,
+            c.fhir.fhirpath_max_steps,
+            c.fhir.fhirpath_timeout_ms,
+        );
+        assert_eq!(got, (2, 7, 900, 5000, 250));
+        let too_deep = env(&[("FHIRGATE_MAX_CHAIN_DEPTH", "33")]);
+        assert!(
+            matches!(Config::load(None, &too_deep, Overrides::default()), Err(GatewayError::Config(m)) if m.contains("max_chain_depth"))
+        );
+        let zero = env(&[("FHIRGATE_FHIRPATH_MAX_STEPS", "0")]);
+        assert!(Config::load(None, &zero, Overrides::default()).is_err());
         Ok(())
     }
 }

@@ -102,6 +102,11 @@ impl FhirGateway {
                     search_max_results: fhir.search_max_results,
                     search_timeout: Duration::from_secs(fhir.search_timeout_seconds),
                     search_page_ttl: Duration::from_secs(fhir.search_page_ttl_seconds),
+                    max_chain_depth: fhir.max_chain_depth,
+                    max_search_params: fhir.max_search_params,
+                    max_search_bytes: fhir.max_search_bytes,
+                    fhirpath_max_steps: fhir.fhirpath_max_steps,
+                    fhirpath_timeout: Duration::from_millis(fhir.fhirpath_timeout_ms),
                     ..EngineConfig::default()
                 };
                 Ok(Arc::new(Engine::new(config, store)))

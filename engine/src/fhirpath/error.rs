@@ -16,6 +16,9 @@ pub enum ErrorKind {
     Evaluation,
     /// A function or feature this implementation does not provide.
     Unsupported,
+    /// The evaluation used up its work or time budget ([`super::Budget`]), or the expression
+    /// nests deeper than evaluation allows.
+    Budget,
 }
 
 impl FhirPathError {
@@ -25,6 +28,10 @@ impl FhirPathError {
 
     pub(crate) fn eval(message: impl Into<String>) -> Self {
         Self { kind: ErrorKind::Evaluation, message: message.into() }
+    }
+
+    pub(crate) fn budget(message: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Budget, message: message.into() }
     }
 
     pub(crate) fn unsupported(message: impl Into<String>) -> Self {
@@ -38,6 +45,7 @@ impl fmt::Display for FhirPathError {
             ErrorKind::Syntax => "fhirpath syntax error",
             ErrorKind::Evaluation => "fhirpath evaluation error",
             ErrorKind::Unsupported => "fhirpath unsupported",
+            ErrorKind::Budget => "fhirpath too costly",
         };
         write!(f, "{kind}: {}", self.message)
     }

@@ -1,10 +1,12 @@
 //! Evaluates an [`Expr`] over a resource: collections in, collections out.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::ast::{BinaryOp, Expr, Special, TypeSpec};
+use super::budget::{Budget, Meter, pairs};
 use super::error::{FhirPathError, Result};
 use super::functions;
 use super::navigate;
@@ -12,14 +14,21 @@ use super::operators;
 use super::value::{Item, Node};
 use crate::definitions::Definitions;
 
-/// Recursion bound of evaluation (nested expressions, `repeat`, `descendants`).
-const MAX_DEPTH: usize = 200;
+/// Recursion bound of evaluation (the depth of the expression tree); the parser keeps
+/// expressions below it. A debug build spends up to about 8 KB of stack per level.
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// Bytes of produced strings counted as one step (so doubling a string in a loop is bounded).
+const STRING_BYTES_PER_STEP: usize = 32;
 
 /// The environment of an evaluation: user variables (`%name`). `%resource`, `%context`,
-/// `%rootResource`, `%ucum`, `%sct`, `%loinc`, `%vs-*` and `%ext-*` are built in.
+/// `%rootResource`, `%ucum`, `%sct`, `%loinc`, `%vs-*` and `%ext-*` are built in. Also the work
+/// budget: each evaluation spends its own [`Budget::DEFAULT`] unless [`Env::with_budget`] gave
+/// one that all evaluations with this environment (and its clones) share.
 #[derive(Debug, Default, Clone)]
 pub struct Env<'a> {
     variables: HashMap<String, Vec<Item<'a>>>,
+    meter: Option<Arc<Meter>>,
 }
 
 impl<'a> Env<'a> {
@@ -30,6 +39,12 @@ impl<'a> Env<'a> {
     /// Adds or replaces the variable `%name`.
     pub fn with_variable(mut self, name: &str, items: Vec<Item<'a>>) -> Self {
         self.variables.insert(name.to_owned(), items);
+        self
+    }
+
+    /// Starts `budget` now, shared by every evaluation with this environment and its clones.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.meter = Some(Meter::start(budget));
         self
     }
 }
@@ -44,7 +59,8 @@ pub fn evaluate<'a>(expr: &Expr, resource: &'a Value, env: &Env<'a>) -> Result<V
 /// of a composite search parameter are evaluated on each value of its main expression.
 pub fn evaluate_on<'a>(expr: &Expr, resource: &'a Value, context: &[Item<'a>], env: &Env<'a>) -> Result<Vec<Item<'a>>> {
     let root = Item::Node(Node::resource(resource));
-    let ctx = Ctx { env, root, context: context.to_vec(), depth: std::cell::Cell::new(0) };
+    let meter = env.meter.clone().unwrap_or_else(|| Meter::start(Budget::DEFAULT));
+    let ctx = Ctx { env, root, context: context.to_vec(), depth: std::cell::Cell::new(0), meter };
     let frame = Frame { this: context.first().cloned(), index: None, total: None };
     ctx.eval(expr, context, &frame)
 }
@@ -55,6 +71,7 @@ pub(crate) struct Ctx<'a, 'e> {
     root: Item<'a>,
     context: Vec<Item<'a>>,
     depth: std::cell::Cell<usize>,
+    meter: Arc<Meter>,
 }
 
 /// The iteration variables of the innermost `where`/`select`/... (`$this`, `$index`, `$total`).
@@ -71,16 +88,30 @@ impl<'a> Ctx<'a, '_> {
         &self.root
     }
 
+    /// Spends `steps` of the budget.
+    pub(crate) fn spend(&self, steps: u64) -> Result<()> {
+        self.meter.spend(steps)
+    }
+
+    /// Spends the steps of comparing each of `a` items with each of `b` items.
+    pub(crate) fn spend_pairs(&self, a: usize, b: usize) -> Result<()> {
+        self.meter.spend(pairs(a, b))
+    }
+
     /// Evaluates `expr` on the focus `input`.
     pub(crate) fn eval(&self, expr: &Expr, input: &[Item<'a>], frame: &Frame<'a>) -> Result<Vec<Item<'a>>> {
         let depth = self.depth.get() + 1;
         if depth > MAX_DEPTH {
-            return Err(FhirPathError::eval("expression nested too deeply"));
+            return Err(FhirPathError::budget("expression nested too deeply"));
         }
+        self.spend(1)?;
         self.depth.set(depth);
         let result = self.eval_inner(expr, input, frame);
         self.depth.set(depth - 1);
-        result
+        let items = result?;
+        let text: usize = items.iter().map(|i| if let Item::String(s) = i { s.len() } else { 0 }).sum();
+        self.spend(u64::try_from(items.len() + text / STRING_BYTES_PER_STEP).unwrap_or(u64::MAX))?;
+        Ok(items)
     }
 
     fn eval_inner(&self, expr: &Expr, input: &[Item<'a>], frame: &Frame<'a>) -> Result<Vec<Item<'a>>> {
@@ -144,6 +175,10 @@ impl<'a> Ctx<'a, '_> {
                     _ => {}
                 }
                 let right = self.eval(right, input, frame)?;
+                if *op == BinaryOp::Union {
+                    let compared = operators::dedupe_cost(&left) + operators::dedupe_cost(&right);
+                    self.spend_pairs(compared, compared)?;
+                }
                 operators::binary(*op, left, right)?
             }
         })

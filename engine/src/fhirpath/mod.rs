@@ -13,6 +13,10 @@
 //!   placeholder (`Patient/1` → a `Patient`), so `resolve() is Patient` works without a store;
 //! - quantities convert only definite durations, metric prefixes and a few customary units.
 //!
+//! Bounds: the parser refuses expressions nesting deeper than evaluation may recurse, and every
+//! evaluation spends a [`Budget`] of steps and time (the default one unless the [`Env`] carries
+//! another), so a client's expression can neither overflow the stack nor run for long.
+//!
 //! ```
 //! use fhirgate_engine::fhirpath::{parse, evaluate, Env};
 //! let patient = serde_json::json!({"resourceType": "Patient", "name": [{"given": ["Jim"]}]});
@@ -22,6 +26,7 @@
 //! ```
 
 mod ast;
+mod budget;
 mod decimal;
 mod error;
 mod eval;
@@ -37,6 +42,7 @@ mod tests;
 mod value;
 
 pub use ast::{BinaryOp, Expr, Special, TypeSpec};
+pub use budget::Budget;
 pub use decimal::Decimal;
 pub use error::{ErrorKind, FhirPathError, Result};
 pub use eval::{Env, evaluate, evaluate_on};

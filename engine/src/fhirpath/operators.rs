@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -33,15 +34,7 @@ pub(crate) fn binary<'a>(op: BinaryOp, left: Vec<Item<'a>>, right: Vec<Item<'a>>
                 _ => ordering != Ordering::Less,
             }))
         }
-        Union => {
-            let mut out: Vec<Item<'a>> = Vec::new();
-            for item in left.into_iter().chain(right) {
-                if !out.iter().any(|o| equal(o, &item) == Some(true)) {
-                    out.push(item);
-                }
-            }
-            Ok(out)
-        }
+        Union => Ok(dedupe(left.into_iter().chain(right))),
         In | Contains => {
             let (needle, haystack) = if op == In { (left, right) } else { (right, left) };
             match needle.as_slice() {
@@ -120,6 +113,40 @@ pub(crate) fn negate<'a>(items: Vec<Item<'a>>) -> Result<Vec<Item<'a>>> {
         Item::Quantity(v, u) => Item::Quantity(v.negated(), u.clone()),
         _ => return Err(FhirPathError::eval("`-` needs a number or a quantity")),
     }])
+}
+
+/// `items` without duplicates (by [`equal`]), the first of each kept, in order. Strings (most
+/// large collections: codes, identifiers) are grouped by their text, so only other items are
+/// compared each with each: see [`dedupe_cost`].
+pub(crate) fn dedupe<'a>(items: impl IntoIterator<Item = Item<'a>>) -> Vec<Item<'a>> {
+    let mut out: Vec<Item<'a>> = Vec::new();
+    let mut by_text: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut others: Vec<usize> = Vec::new();
+    for item in items {
+        let group = match text_key(&item) {
+            Some(text) => by_text.entry(text).or_default(),
+            None => &mut others,
+        };
+        if !group.iter().any(|&i| out.get(i).is_some_and(|o| equal(o, &item) == Some(true))) {
+            group.push(out.len());
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// The items [`dedupe`] compares each with each (those that are not strings).
+pub(crate) fn dedupe_cost(items: &[Item<'_>]) -> usize {
+    items.iter().filter(|i| text_key(i).is_none()).count()
+}
+
+/// The text of an item equal only to strings of the same text: a string is never equal to a
+/// value of another type (see [`equal`]).
+fn text_key(item: &Item<'_>) -> Option<String> {
+    match item.system().as_deref() {
+        Some(Item::String(text)) => Some(text.clone()),
+        _ => None,
+    }
 }
 
 fn number(item: &Item<'_>) -> Option<Decimal> {

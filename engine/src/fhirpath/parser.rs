@@ -9,8 +9,13 @@ use super::lexer::{Token, tokenize};
 use super::temporal::{Temporal, TemporalKind};
 use super::value::Literal;
 
-/// Nesting depth above which parsing stops, so hostile input cannot overflow the stack.
-const MAX_DEPTH: usize = 200;
+/// Nesting depth (parentheses, arguments, operands of tighter operators) above which parsing
+/// stops, so hostile input cannot overflow the stack: a debug build spends about 11 KB of stack
+/// per level, and the server's threads have 2 MB.
+const MAX_DEPTH: usize = 64;
+/// Depth of the expression tree: a chain `a.b.c` nests as deeply as parentheses do, and
+/// evaluating or dropping the tree recurses that deep. Evaluation refuses deeper trees anyway.
+const MAX_TREE_DEPTH: usize = super::eval::MAX_DEPTH;
 /// Operators and `.`/`[]` steps in one chain (`a.b.c...`, `1 + 1 + ...`): chains nest the tree
 /// as deeply as parentheses do, and evaluating or dropping it recurses that deep.
 const MAX_CHAIN: usize = 1000;
@@ -19,7 +24,7 @@ const MAX_CHAIN: usize = 1000;
 pub fn parse(input: &str) -> Result<Expr> {
     let tokens = tokenize(input)?;
     let mut parser = Parser { tokens, pos: 0, depth: 0 };
-    let expr = parser.expression(0)?;
+    let (expr, _) = parser.expression(0)?;
     match parser.peek() {
         None => Ok(expr),
         Some(token) => Err(FhirPathError::syntax(format!("unexpected `{}`", describe(token)))),
@@ -30,6 +35,14 @@ struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+}
+
+/// The depth of a node `depth` deep, failing beyond [`MAX_TREE_DEPTH`].
+fn tree(depth: usize) -> Result<usize> {
+    if depth > MAX_TREE_DEPTH {
+        return Err(FhirPathError::syntax("expression nested too deeply"));
+    }
+    Ok(depth)
 }
 
 fn chain_step(steps: &mut usize) -> Result<()> {
@@ -132,12 +145,13 @@ impl Parser {
         }
     }
 
-    fn expression(&mut self, min: u8) -> Result<Expr> {
+    /// An expression and the depth of its tree (as every parsing function returns).
+    fn expression(&mut self, min: u8) -> Result<(Expr, usize)> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(FhirPathError::syntax("expression nested too deeply"));
         }
-        let mut left = self.unary()?;
+        let (mut left, mut depth) = self.unary()?;
         let mut steps = 0;
         while let Some((power, op)) = self.peek().and_then(infix) {
             if power <= min {
@@ -146,15 +160,20 @@ impl Parser {
             chain_step(&mut steps)?;
             self.pos += 1;
             left = match op {
-                Infix::Op(op) => Expr::Binary(op, Box::new(left), Box::new(self.expression(power)?)),
+                Infix::Op(op) => {
+                    let (right, right_depth) = self.expression(power)?;
+                    depth = tree(1 + depth.max(right_depth))?;
+                    Expr::Binary(op, Box::new(left), Box::new(right))
+                }
                 Infix::Is | Infix::As => {
                     let spec = self.type_spec()?;
+                    depth = tree(depth + 1)?;
                     Expr::Type { expr: Box::new(left), spec, is_as: matches!(op, Infix::As) }
                 }
             };
         }
         self.depth -= 1;
-        Ok(left)
+        Ok((left, depth))
     }
 
     fn type_spec(&mut self) -> Result<TypeSpec> {
@@ -174,7 +193,7 @@ impl Parser {
         }
     }
 
-    fn unary(&mut self) -> Result<Expr> {
+    fn unary(&mut self) -> Result<(Expr, usize)> {
         // Iterative, so `- - - ... x` cannot recurse without bound.
         let (mut negations, mut steps) = (0, 0);
         loop {
@@ -185,85 +204,95 @@ impl Parser {
             }
             chain_step(&mut steps)?;
         }
-        let mut expr = self.postfix()?;
+        let (mut expr, mut depth) = self.postfix()?;
         for _ in 0..negations {
+            depth = tree(depth + 1)?;
             expr = Expr::Negate(Box::new(expr));
         }
-        Ok(expr)
+        Ok((expr, depth))
     }
 
-    fn postfix(&mut self) -> Result<Expr> {
-        let mut expr = self.term()?;
+    fn postfix(&mut self) -> Result<(Expr, usize)> {
+        let (mut expr, mut depth) = self.term()?;
         let mut steps = 0;
         loop {
             chain_step(&mut steps)?;
             if self.eat(".") {
                 let name = self.name()?;
-                expr = self.invocation(Some(expr), name)?;
+                (expr, depth) = self.invocation(Some((expr, depth)), name)?;
             } else if self.eat("[") {
-                let index = self.expression(0)?;
+                let (index, index_depth) = self.expression(0)?;
                 self.expect("]")?;
+                depth = tree(1 + depth.max(index_depth))?;
                 expr = Expr::Index(Box::new(expr), Box::new(index));
             } else {
-                return Ok(expr);
+                return Ok((expr, depth));
             }
         }
     }
 
-    fn invocation(&mut self, target: Option<Expr>, name: String) -> Result<Expr> {
-        let target = target.map(Box::new);
+    fn invocation(&mut self, target: Option<(Expr, usize)>, name: String) -> Result<(Expr, usize)> {
+        let mut depth = target.as_ref().map_or(0, |(_, d)| *d);
+        let target = target.map(|(t, _)| Box::new(t));
         if !self.eat("(") {
-            return Ok(Expr::Member { target, name });
+            return Ok((Expr::Member { target, name }, tree(depth + 1)?));
         }
         let mut args = Vec::new();
         if !self.eat(")") {
             loop {
-                args.push(self.expression(0)?);
+                let (arg, arg_depth) = self.expression(0)?;
+                depth = depth.max(arg_depth);
+                args.push(arg);
                 if self.eat(")") {
                     break;
                 }
                 self.expect(",")?;
             }
         }
-        Ok(Expr::Call { target, name, args })
+        Ok((Expr::Call { target, name, args }, tree(depth + 1)?))
     }
 
-    fn term(&mut self) -> Result<Expr> {
+    fn term(&mut self) -> Result<(Expr, usize)> {
         let token = self.next().ok_or_else(|| FhirPathError::syntax("unexpected end of expression"))?;
-        Ok(match token {
-            Token::Symbol("(") => {
-                let inner = self.expression(0)?;
-                self.expect(")")?;
-                inner
-            }
-            Token::Symbol("{") => {
-                self.expect("}")?;
-                Expr::Literal(Literal::Empty)
-            }
-            Token::Ident(word) if word == "true" || word == "false" => Expr::Literal(Literal::Boolean(word == "true")),
-            Token::Ident(name) | Token::Quoted(name) => self.invocation(None, name)?,
-            Token::Str(s) => Expr::Literal(Literal::String(s)),
-            Token::Number(text) => self.number(&text)?,
-            Token::DateTime(text) => {
-                let kind = if text.contains('T') { TemporalKind::DateTime } else { TemporalKind::Date };
-                let value = Temporal::parse(&text, kind)
-                    .ok_or_else(|| FhirPathError::syntax(format!("invalid date/time literal `@{text}`")))?;
-                Expr::Literal(Literal::Temporal(value))
-            }
-            Token::Time(text) => {
-                let value = Temporal::parse(&text, TemporalKind::Time)
-                    .ok_or_else(|| FhirPathError::syntax(format!("invalid time literal `@T{text}`")))?;
-                Expr::Literal(Literal::Temporal(value))
-            }
-            Token::Variable(name) => Expr::Variable(name),
-            Token::Special(name) => Expr::Special(match name.as_str() {
-                "this" => Special::This,
-                "index" => Special::Index,
-                "total" => Special::Total,
-                _ => return Err(FhirPathError::syntax(format!("unknown `${name}`"))),
-            }),
-            Token::Symbol(s) => return Err(FhirPathError::syntax(format!("unexpected `{s}`"))),
-        })
+        Ok((
+            match token {
+                Token::Symbol("(") => {
+                    let inner = self.expression(0)?;
+                    self.expect(")")?;
+                    return Ok(inner);
+                }
+                Token::Symbol("{") => {
+                    self.expect("}")?;
+                    Expr::Literal(Literal::Empty)
+                }
+                Token::Ident(word) if word == "true" || word == "false" => {
+                    Expr::Literal(Literal::Boolean(word == "true"))
+                }
+                Token::Ident(name) | Token::Quoted(name) => return self.invocation(None, name),
+                Token::Str(s) => Expr::Literal(Literal::String(s)),
+                Token::Number(text) => self.number(&text)?,
+                Token::DateTime(text) => {
+                    let kind = if text.contains('T') { TemporalKind::DateTime } else { TemporalKind::Date };
+                    let value = Temporal::parse(&text, kind)
+                        .ok_or_else(|| FhirPathError::syntax(format!("invalid date/time literal `@{text}`")))?;
+                    Expr::Literal(Literal::Temporal(value))
+                }
+                Token::Time(text) => {
+                    let value = Temporal::parse(&text, TemporalKind::Time)
+                        .ok_or_else(|| FhirPathError::syntax(format!("invalid time literal `@T{text}`")))?;
+                    Expr::Literal(Literal::Temporal(value))
+                }
+                Token::Variable(name) => Expr::Variable(name),
+                Token::Special(name) => Expr::Special(match name.as_str() {
+                    "this" => Special::This,
+                    "index" => Special::Index,
+                    "total" => Special::Total,
+                    _ => return Err(FhirPathError::syntax(format!("unknown `${name}`"))),
+                }),
+                Token::Symbol(s) => return Err(FhirPathError::syntax(format!("unexpected `{s}`"))),
+            },
+            1,
+        ))
     }
 
     fn number(&mut self, text: &str) -> Result<Expr> {

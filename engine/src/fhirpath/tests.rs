@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Env, ErrorKind, Item, evaluate, evaluate_on, parse};
+use super::{Budget, Env, ErrorKind, Item, evaluate, evaluate_on, parse};
 
 fn observation() -> Value {
     let mut obs = json!({
@@ -201,4 +201,78 @@ fn composite_components_evaluate_on_each_value() {
     let context = evaluate_on(&parse("%context.code.text").unwrap(), &obs, &components[..1], &Env::new()).unwrap();
     assert_eq!(context.len(), 1);
     assert_eq!(context[0].to_json().unwrap().as_str(), Some("systolic"));
+}
+
+/// A Patient with `n` names, each with a family and two given names.
+fn patient_with_names(n: usize) -> Value {
+    let names: Vec<Value> = (0..n).map(|i| json!({"family": format!("F{i}"), "given": ["A", "B"]})).collect();
+    json!({"resourceType": "Patient", "name": names})
+}
+
+#[test]
+fn a_quadratic_expression_ends_with_a_budget_error() {
+    let p = patient_with_names(3_000);
+    let expr = parse("Patient.name.where(%resource.descendants().count() < 0).family").unwrap();
+    let started = std::time::Instant::now();
+    // The default steps, and time enough that a loaded machine stops on the steps.
+    let steps = Budget { max_time: std::time::Duration::from_secs(600), ..Budget::DEFAULT };
+    let err = evaluate(&expr, &p, &Env::new().with_budget(steps)).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Budget, "{err}");
+    assert!(err.to_string().contains("work budget"), "{err}");
+    // With the default budget it ends too, on the steps or the time.
+    assert_eq!(evaluate(&expr, &p, &Env::new()).unwrap_err().kind, ErrorKind::Budget);
+    // Well below the full run (3,000 × 15,000 items); a loose bound, not a speed target.
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+    // The same expression on a small resource is fine.
+    assert!(evaluate(&expr, &patient_with_names(3), &Env::new()).unwrap().is_empty());
+}
+
+#[test]
+fn a_budget_is_shared_by_the_evaluations_of_one_environment() {
+    let p = patient_with_names(10);
+    let expr = parse("Patient.name.given").unwrap();
+    let env = Env::new().with_budget(Budget { max_steps: 100, max_time: std::time::Duration::from_secs(60) });
+    // Each evaluation spends about 50 steps (4 nodes, 1 + 10 + 20 + 20 items).
+    assert!(evaluate(&expr, &p, &env).is_ok());
+    let err = (0..3).try_for_each(|_| evaluate(&expr, &p, &env).map(drop)).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Budget);
+    // A fresh environment has a fresh default budget.
+    assert!(evaluate(&expr, &p, &Env::new()).is_ok());
+    // An exhausted deadline stops evaluation too (checked every few thousand steps).
+    let late = Env::new().with_budget(Budget { max_steps: u64::MAX, max_time: std::time::Duration::ZERO });
+    let many = patient_with_names(3_000);
+    let err = evaluate(&parse("Patient.name.given.count()").unwrap(), &many, &late).unwrap_err();
+    assert!(err.to_string().contains("time budget"), "{err}");
+}
+
+#[test]
+fn deep_expressions_are_syntax_errors_not_stack_overflows() {
+    let p = patient();
+    let eval = |expr: &str| parse(expr).and_then(|e| evaluate(&e, &p, &Env::new()).map(drop));
+    let wheres = format!("Patient.name{}{}", ".where(true".repeat(5_000), ")".repeat(5_000));
+    assert_eq!(eval(&wheres).unwrap_err().kind, ErrorKind::Syntax);
+    // Parentheses around a chain, around a chain...: each level alone is allowed, together
+    // they would make a tree thousands deep.
+    let nested = (0..60).fold("name".to_owned(), |inner, _| format!("({inner}){}", ".given".repeat(90)));
+    assert_eq!(eval(&nested).unwrap_err().kind, ErrorKind::Syntax);
+    let args = format!("{}1{}", "iif(true, ".repeat(5_000), ")".repeat(5_000));
+    assert_eq!(eval(&args).unwrap_err().kind, ErrorKind::Syntax);
+    let index = format!("Patient.name{}", "[0]".repeat(5_000));
+    assert_eq!(eval(&index).unwrap_err().kind, ErrorKind::Syntax);
+    // Moderate nesting still works.
+    assert!(eval(&format!("Patient.name{}{}", ".where(true".repeat(20), ")".repeat(20))).is_ok());
+}
+
+#[test]
+fn union_and_distinct_keep_first_items_in_order() {
+    let p = patient();
+    let items = |expr: &str| {
+        let e = parse(expr).unwrap();
+        evaluate(&e, &p, &Env::new()).unwrap().iter().map(|i| i.to_json().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(items("Patient.name.given | Patient.name.given"), ["\"Peter\"", "\"James\"", "\"Jim\""]);
+    assert_eq!(items("('a' | 1 | 'a' | 1.0 | 'b' | 2)"), ["\"a\"", "1", "\"b\"", "2"]);
+    assert_eq!(items("('x' | 'y').combine('y' | 'x').distinct()"), ["\"x\"", "\"y\""]);
+    assert_eq!(items("Patient.name.union(Patient.name).count()"), ["2"]);
+    assert_eq!(items("(1 | 2 | 'a').combine(2 | 'a').isDistinct()"), ["false"]);
 }

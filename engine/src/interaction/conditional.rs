@@ -46,20 +46,21 @@ pub(super) struct Criteria {
 
 impl Criteria {
     /// Criteria from a query string (`identifier=x|y`, a leading `?` or `Type?` allowed).
-    pub(super) fn parse(resource_type: &str, text: &str) -> Result<Self> {
+    pub(super) fn parse(engine: &Engine, resource_type: &str, text: &str) -> Result<Self> {
         let text = text.strip_prefix(resource_type).unwrap_or(text);
         let params = parse_query(text.trim_start_matches('?'));
-        Self::from_params(resource_type, &params)
+        Self::from_params(engine, resource_type, &params)
     }
 
     /// Criteria from decoded query parameters; result parameters (`_count`, `_format`...) are left out.
-    pub(super) fn from_params(resource_type: &str, params: &[(String, String)]) -> Result<Self> {
+    pub(super) fn from_params(engine: &Engine, resource_type: &str, params: &[(String, String)]) -> Result<Self> {
         let params: Vec<(String, String)> = params
             .iter()
             .filter(|(k, _)| !matches!(k.as_str(), "_format" | "_pretty" | "_count" | "_summary" | "_elements"))
             .cloned()
             .collect();
-        let mut parsed = query::parse(Definitions::r4(), Some(resource_type), &params, true)?;
+        let limits = query::Limits::from(&engine.config);
+        let mut parsed = query::parse_within(Definitions::r4(), Some(resource_type), &params, true, &limits)?;
         // Matches are read in the default order, a chunk at a time.
         parsed.query.result.sort.clear();
         if parsed.query.clauses.is_empty() {

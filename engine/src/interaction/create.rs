@@ -18,7 +18,8 @@ pub(super) async fn handle(
 ) -> Result<Response> {
     let mut resource = parse_resource(request, resource_type)?;
     gate.check_incoming(&resource)?;
-    let criteria = request.headers.if_none_exist.as_deref().map(|c| Criteria::parse(resource_type, c)).transpose()?;
+    let criteria =
+        request.headers.if_none_exist.as_deref().map(|c| Criteria::parse(engine, resource_type, c)).transpose()?;
     for attempt in 0..CONFLICT_RETRIES {
         let mut guards: Vec<Guard> = Vec::new();
         if let Some(criteria) = &criteria {

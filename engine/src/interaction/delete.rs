@@ -41,7 +41,7 @@ pub(super) async fn conditional(
     request: &Request,
     resource_type: &str,
 ) -> Result<Response> {
-    let criteria = Criteria::from_params(resource_type, &request.query)?;
+    let criteria = Criteria::from_params(engine, resource_type, &request.query)?;
     let allowed = match request.param("_count") {
         None => 1,
         Some(n) => match n.parse::<u32>() {

@@ -69,6 +69,19 @@ pub struct EngineConfig {
     pub search_timeout: Duration,
     /// How long a search's pages stay available after their last use.
     pub search_page_ttl: Duration,
+    /// Chain (`subject.name`) and reverse chain (`_has`) links one search parameter may have,
+    /// wherever a search is parsed (searches, conditional criteria, bundle entries); at most
+    /// [`crate::search::query::CHAIN_DEPTH_CEILING`]. Deeper is a 400.
+    pub max_chain_depth: u32,
+    /// Parameters one search may have (query string and `_search` form together); more is a 400.
+    pub max_search_params: u32,
+    /// Bytes of one search's decoded parameter names and values; more is a 400.
+    pub max_search_bytes: u32,
+    /// Work one FHIRPath evaluation of a request (the paths of a FHIRPath Patch) may do: nodes
+    /// evaluated plus items produced, summed over the whole patch.
+    pub fhirpath_max_steps: u64,
+    /// Time one FHIRPath evaluation of a request may take.
+    pub fhirpath_timeout: Duration,
     /// The server's name and version for the CapabilityStatement.
     pub software_version: String,
     pub clock: Clock,
@@ -87,6 +100,11 @@ impl Default for EngineConfig {
             search_max_results: 10_000,
             search_timeout: Duration::from_secs(20),
             search_page_ttl: Duration::from_secs(600),
+            max_chain_depth: 4,
+            max_search_params: 100,
+            max_search_bytes: 64 * 1024,
+            fhirpath_max_steps: crate::fhirpath::Budget::DEFAULT.max_steps,
+            fhirpath_timeout: crate::fhirpath::Budget::DEFAULT.max_time,
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             clock: Arc::new(OffsetDateTime::now_utc),
             ids: Arc::new(|| uuid::Uuid::new_v4().to_string()),

@@ -36,7 +36,7 @@ pub(super) async fn conditional(
     resource_type: &str,
 ) -> Result<Response> {
     let patch = parse(request)?;
-    let criteria = Criteria::from_params(resource_type, &request.query)?;
+    let criteria = Criteria::from_params(engine, resource_type, &request.query)?;
     match criteria.matches(engine, gate, 2).await?.visible.as_slice() {
         [] => Err(Error::NotFound(format!("`{}` matches no resource to patch", criteria.text))),
         [one] => patch_at(engine, gate, request, &patch, resource_type, &one.id).await,
@@ -75,7 +75,8 @@ pub(super) async fn patch_at(
         }
         let stored: Value = serde_json::from_str(current.json.as_deref().unwrap_or("{}"))
             .map_err(|e| Error::Internal(format!("stored `{resource_type}/{id}` is not JSON: {e}")))?;
-        let Value::Object(mut patched) = patch.apply(&stored)? else {
+        let Value::Object(mut patched) = patch.apply_within(&stored, crate::fhirpath::Budget::from(&engine.config))?
+        else {
             return Err(Error::unprocessable("the patch did not leave a resource"));
         };
         let issues = validate(Definitions::r4(), &Value::Object(patched.clone()));

@@ -31,7 +31,7 @@ pub(super) async fn conditional(
     request: &Request,
     resource_type: &str,
 ) -> Result<Response> {
-    let criteria = Criteria::from_params(resource_type, &request.query)?;
+    let criteria = Criteria::from_params(engine, resource_type, &request.query)?;
     let resource = parse_resource(request, resource_type)?;
     let body_id = resource.get("id").and_then(Value::as_str).map(str::to_owned);
     let mut attempt = 0;

@@ -16,13 +16,18 @@
 //! A `value` is a `value[x]`, a `resource`, or nested `part`s (one per child element, by name)
 //! for an anonymous (backbone) element such as `Patient.contact`. A malformed patch is a 400; one that
 //! does not fit the resource (nothing or several elements found, index out of range) a 422.
+//!
+//! Paths come from the client: all of them evaluate within one [`Budget`] of work and time, and
+//! a patch that exceeds it is a 422 saying so.
 
 use serde_json::Value;
 
+use super::bounds::Tally;
 use super::location::{self, DefContext, Location, Seg};
 use super::value::{NewValue, build, child_definition, new_value, put, set_child, set_list_ext, typed_value};
 use crate::error::{Error, Result};
-use crate::fhirpath::{self, Env, Expr};
+use crate::fhirpath::{self, Budget, Env, ErrorKind, Expr, FhirPathError};
+use crate::outcome::{Issue, IssueType};
 
 /// The operation kinds of FHIRPath Patch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,16 +53,23 @@ struct Operation {
 }
 
 /// Applies the FHIRPath Patch `parameters` to `resource`, returning the patched copy; `resource`
-/// is never changed.
+/// is never changed. Within the default [`Budget`].
 pub fn apply(resource: &Value, parameters: &Value) -> Result<Value> {
+    apply_within(resource, parameters, Budget::DEFAULT)
+}
+
+/// [`apply`], every path of the patch evaluated within `budget` together.
+pub fn apply_within(resource: &Value, parameters: &Value, budget: Budget) -> Result<Value> {
     if parameters.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
         return Err(Error::bad_request("a FHIRPath Patch must be a `Parameters` resource"));
     }
     let params = parameters.get("parameter").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
     let operations = params.iter().enumerate().map(|(i, p)| parse_operation(i, p)).collect::<Result<Vec<_>>>()?;
     let mut out = resource.clone();
+    let env: Env<'static> = Env::new().with_budget(budget);
+    let mut tally = Tally::new(budget.max_steps);
     for (i, op) in operations.iter().enumerate() {
-        apply_operation(&mut out, op)
+        apply_operation(&mut out, op, &env, &mut tally)
             .map_err(|e| prefix(e, &format!("operation {i} ({} at `{}`)", op.kind_name(), op.path)))?;
     }
     Ok(out)
@@ -142,35 +154,34 @@ fn parse_operation(i: usize, parameter: &Value) -> Result<Operation> {
     }
 }
 
-fn apply_operation(doc: &mut Value, op: &Operation) -> Result<()> {
-    let targets = evaluate(doc, op)?;
+fn apply_operation(doc: &mut Value, op: &Operation, env: &Env<'static>, tally: &mut Tally) -> Result<()> {
+    let targets = evaluate(doc, op, env)?;
     match op.kind {
         Kind::Delete => match targets.as_slice() {
             [] => Ok(()),
             [target] => location::remove(doc, target).map(drop).ok_or_else(|| gone(op)),
             _ => Err(several(op, targets.len())),
         },
-        Kind::Replace => replace(doc, &single(op, targets, "replacing")?, op),
-        Kind::Add => add(doc, &single(op, targets, "adding")?, op),
+        Kind::Replace => replace(doc, &single(op, targets, "replacing")?, op, tally),
+        Kind::Add => add(doc, &single(op, targets, "adding")?, op, tally),
         Kind::Insert => {
-            let list = list_location(doc, op, &targets)?;
-            insert(doc, &list, op)
+            let list = list_location(doc, op, &targets, env)?;
+            insert(doc, &list, op, tally)
         }
         Kind::Move => {
-            let list = list_location(doc, op, &targets)?;
+            let list = list_location(doc, op, &targets, env)?;
             move_item(doc, &list, op)
         }
     }
 }
 
 /// The locations of the elements `op.path` selects.
-fn evaluate(doc: &Value, op: &Operation) -> Result<Vec<Location>> {
-    let items = fhirpath::evaluate(&op.expr, doc, &Env::new())
-        .map_err(|e| Error::bad_request(format!("path `{}`: {e}", op.path)))?;
-    items
-        .iter()
-        .map(|item| {
-            location::locate(doc, item).ok_or_else(|| {
+fn evaluate(doc: &Value, op: &Operation, env: &Env<'static>) -> Result<Vec<Location>> {
+    let items = fhirpath::evaluate(&op.expr, doc, env).map_err(|e| path_error(op, &e))?;
+    location::locate_all(doc, &items)
+        .into_iter()
+        .map(|found| {
+            found.ok_or_else(|| {
                 Error::unprocessable(format!(
                     "path `{}` selects a value that is not an element of the resource",
                     op.path
@@ -178,6 +189,25 @@ fn evaluate(doc: &Value, op: &Operation) -> Result<Vec<Location>> {
             })
         })
         .collect()
+}
+
+/// Checks a value and its primitive extension about to be put `at` levels below the root.
+fn put_all(tally: &mut Tally, at: usize, json: &Value, ext: Option<&Value>) -> Result<()> {
+    tally.put(at, json)?;
+    ext.map_or(Ok(()), |ext| tally.put(at, ext))
+}
+
+/// A path that fails to evaluate is a 400; one exceeding the work budget a 422 (the patch is
+/// well formed, this server will not do that much work for it).
+fn path_error(op: &Operation, error: &FhirPathError) -> Error {
+    let message = format!("path `{}`: {error}", op.path);
+    match error.kind {
+        ErrorKind::Budget => Error::Unprocessable(vec![Issue::error(
+            IssueType::TooCostly,
+            format!("{message}: the FHIRPath expression exceeds the work budget of this server"),
+        )]),
+        _ => Error::bad_request(message),
+    }
 }
 
 fn single(op: &Operation, mut targets: Vec<Location>, doing: &str) -> Result<Location> {
@@ -198,10 +228,11 @@ fn gone(op: &Operation) -> Error {
 
 /// Sets the element at `target` to the operation's value, renaming a choice when the type
 /// changes (`valueQuantity` replaced by a `valueString`).
-fn replace(doc: &mut Value, target: &Location, op: &Operation) -> Result<()> {
+fn replace(doc: &mut Value, target: &Location, op: &Operation, tally: &mut Tally) -> Result<()> {
     let Some(value) = &op.value else { return Err(gone(op)) };
     let ctx = DefContext::at(doc, &element_location(target));
     let (json, ext) = build(&ctx, value)?;
+    put_all(tally, target.len(), &json, ext.as_ref())?;
     let key_at = target.iter().rposition(|s| matches!(s, Seg::Key(_)));
     let Some(Seg::Key(key)) = key_at.map(|i| &target[i]) else {
         return Err(Error::unprocessable(format!("path `{}` selects the whole resource", op.path)));
@@ -240,11 +271,13 @@ fn element_location(location: &Location) -> Location {
 }
 
 /// Adds the child `op.name` to the element at `target`: appended to a list, set when single.
-fn add(doc: &mut Value, target: &Location, op: &Operation) -> Result<()> {
+fn add(doc: &mut Value, target: &Location, op: &Operation, tally: &mut Tally) -> Result<()> {
     let (Some(name), Some(value)) = (&op.name, &op.value) else { return Err(gone(op)) };
     let parent_ctx = DefContext::at(doc, target);
     let (key, ctx, repeating) = child_definition(&parent_ctx, name, value)?;
     let (json, ext) = build(&ctx, value)?;
+    // The child, maybe a list item, maybe of a primitive's `_name` object.
+    put_all(tally, target.len() + 3, &json, ext.as_ref())?;
     let container = match location::get_mut(doc, target) {
         Some(Value::Object(_)) => target.clone(),
         _ => location::primitive_extension_object(doc, target)
@@ -257,7 +290,7 @@ fn add(doc: &mut Value, target: &Location, op: &Operation) -> Result<()> {
 
 /// The location of the list (`[.., Key(list)]`) an `insert` or `move` path selects: the array
 /// holding all its items, or, when it selects nothing, the member named last in the path.
-fn list_location(doc: &Value, op: &Operation, targets: &[Location]) -> Result<Location> {
+fn list_location(doc: &Value, op: &Operation, targets: &[Location], env: &Env<'static>) -> Result<Location> {
     let not_list = || Error::unprocessable(format!("path `{}` does not select a list", op.path));
     if let Some(first) = targets.first() {
         let [list @ .., Seg::Index(_)] = first.as_slice() else { return Err(not_list()) };
@@ -269,8 +302,7 @@ fn list_location(doc: &Value, op: &Operation, targets: &[Location]) -> Result<Lo
     let Expr::Member { target: Some(parent), name } = &op.expr else {
         return Err(Error::unprocessable(format!("no content found at `{}`", op.path)));
     };
-    let items = fhirpath::evaluate(parent, doc, &Env::new())
-        .map_err(|e| Error::bad_request(format!("path `{}`: {e}", op.path)))?;
+    let items = fhirpath::evaluate(parent, doc, env).map_err(|e| path_error(op, &e))?;
     let [item] = items.as_slice() else {
         return Err(Error::unprocessable(format!("no single element owns the list `{}`", op.path)));
     };
@@ -283,9 +315,10 @@ fn list_location(doc: &Value, op: &Operation, targets: &[Location]) -> Result<Lo
     Ok(list)
 }
 
-fn insert(doc: &mut Value, list: &Location, op: &Operation) -> Result<()> {
+fn insert(doc: &mut Value, list: &Location, op: &Operation, tally: &mut Tally) -> Result<()> {
     let (Some(value), Some(index)) = (&op.value, op.index) else { return Err(gone(op)) };
     let (json, ext) = build(&DefContext::at(doc, list), value)?;
+    put_all(tally, list.len() + 1, &json, ext.as_ref())?;
     let Some((map, key)) = location::list_owner(doc, list) else { return Err(gone(op)) };
     let Value::Array(items) = map.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new())) else {
         return Err(Error::unprocessable(format!("path `{}` does not select a list", op.path)));

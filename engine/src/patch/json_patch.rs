@@ -12,7 +12,9 @@
 
 use serde_json::{Map, Value};
 
+use super::bounds::Tally;
 use crate::error::{Error, Result};
+use crate::fhirpath::Budget;
 
 /// One parsed operation.
 #[derive(Debug)]
@@ -28,12 +30,21 @@ enum Op {
 /// Applies the JSON Patch document `patch` (an array of operations) to `doc`, returning the
 /// patched copy; `doc` is never changed.
 pub fn apply(doc: &Value, patch: &Value) -> Result<Value> {
+    apply_within(doc, patch, Budget::DEFAULT.max_steps)
+}
+
+/// [`apply`], the operations together putting at most `max_values` JSON values into the
+/// document (a `copy` can double it), none nesting it deeper than a body may be (127 arrays and objects): beyond, a 422.
+pub fn apply_within(doc: &Value, patch: &Value, max_values: u64) -> Result<Value> {
     let Value::Array(ops) = patch else {
         return Err(Error::bad_request("a JSON Patch document must be an array of operations"));
     };
     let parsed = ops.iter().enumerate().map(|(i, op)| parse_op(i, op)).collect::<Result<Vec<_>>>()?;
     let mut out = doc.clone();
+    let mut tally = Tally::new(max_values);
     for (i, (op, raw)) in parsed.iter().zip(ops).enumerate() {
+        let at = |e: Error| prefix_issues(e, i, raw);
+        bound(&mut out, op, &mut tally).map_err(at)?;
         apply_op(&mut out, op).map_err(|m| {
             let name = raw.get("op").and_then(Value::as_str).unwrap_or_default();
             let path = raw.get("path").and_then(Value::as_str).unwrap_or_default();
@@ -89,6 +100,35 @@ fn parse_pointer(text: &str) -> Result<Vec<String>, String> {
             Ok(out)
         })
         .collect()
+}
+
+/// Measures what `op` will put into `doc` against the tally, before it runs.
+fn bound(doc: &mut Value, op: &Op, tally: &mut Tally) -> Result<()> {
+    match op {
+        Op::Add(path, value) | Op::Replace(path, value) => tally.put(path.len(), value),
+        // Compared, not put: only its size counts.
+        Op::Test(_, value) => tally.put(0, value),
+        Op::Move { from, path } | Op::Copy { from, path } => match get_mut(doc, from) {
+            Ok(value) => tally.put(path.len(), value),
+            // The operation itself reports the missing value.
+            Err(_) => Ok(()),
+        },
+        Op::Remove(_) => Ok(()),
+    }
+}
+
+/// `error` with the operation it comes from in front of each message.
+fn prefix_issues(error: Error, i: usize, raw: &Value) -> Error {
+    let name = raw.get("op").and_then(Value::as_str).unwrap_or_default();
+    let path = raw.get("path").and_then(Value::as_str).unwrap_or_default();
+    let what = format!("json patch operation {i} (`{name}` at `{path}`)");
+    match error {
+        Error::Unprocessable(mut issues) => {
+            issues.iter_mut().for_each(|issue| issue.diagnostics = format!("{what}: {}", issue.diagnostics));
+            Error::Unprocessable(issues)
+        }
+        other => other,
+    }
 }
 
 fn apply_op(doc: &mut Value, op: &Op) -> Result<(), String> {

@@ -5,6 +5,8 @@
 //! A primitive's `_name` sibling (its id and extensions) follows the value: removing, inserting or
 //! moving `given[1]` does the same to `_given[1]`.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use crate::definitions::{Definitions, ElementMatch};
@@ -24,16 +26,54 @@ pub(crate) type Location = Vec<Seg>;
 /// The location of a FHIRPath result in `root`, or `None` when it is not a node of `root` (a
 /// literal, a computed value, a `resolve()` placeholder).
 pub(crate) fn locate(root: &Value, item: &Item<'_>) -> Option<Location> {
-    let node = item.node()?;
-    let target = node.value().or(node.primitive_extension())?;
+    let target = target(item)?;
     let mut path = Vec::new();
     if !find(root, target, &mut path) {
         return None;
     }
-    // `_given[1]` stands for `given[1]`.
+    Some(named(path, item))
+}
+
+/// The locations of several FHIRPath results (as [`locate`], in order), found in one walk of
+/// `root`: a path selecting thousands of elements costs one pass, not one pass per element.
+pub(crate) fn locate_all(root: &Value, items: &[Item<'_>]) -> Vec<Option<Location>> {
+    let mut wanted: HashMap<*const Value, Vec<usize>> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Some(target) = target(item) {
+            wanted.entry(std::ptr::from_ref(target)).or_default().push(i);
+        }
+    }
+    let mut found: Vec<Option<Location>> = vec![None; items.len()];
+    let mut left = wanted.len();
+    let mut path = Vec::new();
+    walk(root, &mut path, &mut |value, path| {
+        if let Some(indexes) = wanted.get(&std::ptr::from_ref(value)) {
+            for &i in indexes {
+                if let (Some(slot), Some(item)) = (found.get_mut(i), items.get(i)) {
+                    *slot = Some(named(path.to_vec(), item));
+                }
+            }
+            left -= 1;
+        }
+        left > 0
+    });
+    found
+}
+
+/// The JSON value a FHIRPath result stands for: the value, or for a primitive with only an id
+/// or extensions, its `_name` object.
+fn target<'v>(item: &Item<'v>) -> Option<&'v Value> {
+    let node = item.node()?;
+    node.value().or(node.primitive_extension())
+}
+
+/// `path` of a primitive's `_name` object given as the location of `name`: `_given[1]` stands
+/// for `given[1]`.
+fn named(mut path: Location, item: &Item<'_>) -> Location {
+    let bare_value = item.node().is_some_and(|node| node.value().is_none());
     for seg in path.iter_mut().rev() {
         if let Seg::Key(key) = seg {
-            if node.value().is_none() {
+            if bare_value {
                 if let Some(bare) = key.strip_prefix('_') {
                     *key = bare.to_owned();
                 }
@@ -41,7 +81,26 @@ pub(crate) fn locate(root: &Value, item: &Item<'_>) -> Option<Location> {
             break;
         }
     }
-    Some(path)
+    path
+}
+
+/// Visits `current` and every value below it, depth first in document order, while `visit`
+/// answers `true`; answers whether the walk went on to the end.
+fn walk(current: &Value, path: &mut Location, visit: &mut dyn FnMut(&Value, &[Seg]) -> bool) -> bool {
+    if !visit(current, path) {
+        return false;
+    }
+    let mut descend = |seg: Seg, child: &Value| {
+        path.push(seg);
+        let go_on = walk(child, path, visit);
+        path.pop();
+        go_on
+    };
+    match current {
+        Value::Object(map) => map.iter().all(|(k, v)| descend(Seg::Key(k.clone()), v)),
+        Value::Array(items) => items.iter().enumerate().all(|(i, v)| descend(Seg::Index(i), v)),
+        _ => true,
+    }
 }
 
 fn find(current: &Value, target: &Value, path: &mut Location) -> bool {

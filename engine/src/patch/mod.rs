@@ -15,6 +15,7 @@
 //! # Ok::<(), fhirgate_engine::Error>(())
 //! ```
 
+mod bounds;
 pub mod fhirpath_patch;
 pub mod json_patch;
 mod location;
@@ -25,6 +26,7 @@ mod value;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::fhirpath::Budget;
 
 /// The PATCH content types [`Patch::from_body`] reads, as a CapabilityStatement's
 /// `patchFormat` lists them.
@@ -68,11 +70,18 @@ impl Patch {
     }
 
     /// Applies the patch to `resource`, returning the patched copy. The resource type and id may
-    /// not change: a patch that alters them is a 422.
+    /// not change: a patch that alters them is a 422. FHIRPath paths run within the default
+    /// [`Budget`].
     pub fn apply(&self, resource: &Value) -> Result<Value> {
+        self.apply_within(resource, Budget::DEFAULT)
+    }
+
+    /// [`Patch::apply`], the FHIRPath paths of a FHIRPath Patch evaluated within `budget`
+    /// (exceeded: a 422).
+    pub fn apply_within(&self, resource: &Value, budget: Budget) -> Result<Value> {
         let patched = match self {
-            Self::Json(ops) => json_patch::apply(resource, ops)?,
-            Self::FhirPath(parameters) => fhirpath_patch::apply(resource, parameters)?,
+            Self::Json(ops) => json_patch::apply_within(resource, ops, budget.max_steps)?,
+            Self::FhirPath(parameters) => fhirpath_patch::apply_within(resource, parameters, budget)?,
         };
         for key in ["resourceType", "id"] {
             if patched.get(key) != resource.get(key) {

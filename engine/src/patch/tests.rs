@@ -332,3 +332,65 @@ fn fhirpath_delete_leaves_no_empty_object_or_list() {
     ]);
     assert_eq!(fhirpath_patch::apply(&input, &patch).unwrap(), json!({"resourceType": "Patient"}));
 }
+
+// --- bounds ---
+
+#[test]
+fn a_costly_fhirpath_patch_path_is_a_422_naming_the_budget() {
+    let names: Vec<Value> = (0..3_000).map(|i| json!({"family": format!("F{i}")})).collect();
+    let resource = json!({"resourceType": "Patient", "id": "p1", "name": names});
+    let patch = fhir_patch(&[
+        part("type", "valueCode", json!("delete")),
+        part("path", "valueString", json!("Patient.name.where(%resource.descendants().count() < 0).family")),
+    ]);
+    let result = fhirpath_patch::apply(&resource, &patch);
+    let error = result.as_ref().err().map(Error::outcome_json).unwrap_or_default();
+    assert_eq!(status(result), 422);
+    assert_eq!(error["issue"][0]["code"], "too-costly");
+    assert!(error["issue"][0]["diagnostics"].as_str().unwrap().contains("work budget"), "{error}");
+}
+
+#[test]
+fn the_operations_of_one_patch_share_one_budget() {
+    let resource = patient();
+    let op = json!({"name": "operation", "part": [
+        {"name": "type", "valueCode": "delete"},
+        {"name": "path", "valueString": "Patient.name.given.where(false)"}
+    ]});
+    let patch = json!({"resourceType": "Parameters", "parameter": vec![op; 50]});
+    let small = crate::fhirpath::Budget { max_steps: 200, max_time: std::time::Duration::from_secs(60) };
+    assert!(fhirpath_patch::apply_within(&resource, &patch, crate::fhirpath::Budget::DEFAULT).is_ok());
+    assert_eq!(status(fhirpath_patch::apply_within(&resource, &patch, small)), 422);
+}
+
+#[test]
+fn json_patch_copies_cannot_double_the_resource_without_bound() {
+    let mut ops = vec![json!({"op": "add", "path": "/extension", "value": [{"url": "u", "valueString": "x"}]})];
+    for _ in 0..40 {
+        ops.push(json!({"op": "copy", "from": "/extension", "path": "/extension/0/extension"}));
+        ops.push(json!({"op": "copy", "from": "/extension/0", "path": "/extension/-"}));
+    }
+    let result = json_patch::apply(&patient(), &Value::Array(ops));
+    assert_eq!(status(result), 422);
+    let copies: Vec<Value> =
+        (0..40).map(|i| json!({"op": "copy", "from": "/name", "path": format!("/n{i}")})).collect();
+    let result = json_patch::apply_within(&patient(), &Value::Array(copies), 100);
+    assert!(message(result).contains("work budget"));
+}
+
+#[test]
+fn patches_cannot_nest_the_resource_beyond_what_a_body_may_hold() {
+    // Each add nests 100 levels inside the previous one: 2 are too deep together.
+    let mut deep = json!("x");
+    for _ in 0..100 {
+        deep = json!({"a": deep});
+    }
+    let ops = json!([
+        {"op": "add", "path": "/deep", "value": deep},
+        {"op": "add", "path": format!("/deep{}", "/a".repeat(99)), "value": deep}
+    ]);
+    let result = json_patch::apply(&patient(), &ops);
+    assert!(message(result).contains("deeper than 127"));
+    let one = json!([{"op": "add", "path": "/deep", "value": deep}]);
+    assert_eq!(status(json_patch::apply(&patient(), &one)), 200);
+}

@@ -3,7 +3,7 @@
 
 use super::{Call, Output, boolean};
 use crate::fhirpath::error::FhirPathError;
-use crate::fhirpath::operators::{equal, to_bool};
+use crate::fhirpath::operators::{dedupe, dedupe_cost, equal, to_bool};
 use crate::fhirpath::value::Item;
 
 pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
@@ -15,11 +15,22 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
         "anyTrue" => flags(c, |b| b.iter().any(|x| *x)),
         "allFalse" => flags(c, |b| b.iter().all(|x| !*x)),
         "anyFalse" => flags(c, |b| b.iter().any(|x| !*x)),
-        "subsetOf" => c.arg(0).and_then(|other| boolean(subset(&c.focus, &other))),
-        "supersetOf" => c.arg(0).and_then(|other| boolean(subset(&other, &c.focus))),
+        "subsetOf" => c.arg(0).and_then(|other| {
+            c.ctx.spend_pairs(c.focus.len(), other.len())?;
+            boolean(subset(&c.focus, &other))
+        }),
+        "supersetOf" => c.arg(0).and_then(|other| {
+            c.ctx.spend_pairs(c.focus.len(), other.len())?;
+            boolean(subset(&other, &c.focus))
+        }),
         "count" => Ok(vec![Item::Integer(c.focus.len() as i64)]),
-        "distinct" => Ok(distinct(c.focus.clone())),
-        "isDistinct" => boolean(distinct(c.focus.clone()).len() == c.focus.len()),
+        "distinct" | "isDistinct" => {
+            let compared = dedupe_cost(&c.focus);
+            c.ctx.spend_pairs(compared, compared).and_then(|()| {
+                let kept = dedupe(c.focus.iter().cloned());
+                if c.name == "distinct" { Ok(kept) } else { boolean(kept.len() == c.focus.len()) }
+            })
+        }
         "not" => match to_bool(&c.focus) {
             Ok(Some(b)) => boolean(!b),
             Ok(None) => Ok(Vec::new()),
@@ -63,14 +74,4 @@ fn flags<'a>(c: &Call<'_, 'a, '_>, test: fn(&[bool]) -> bool) -> Output<'a> {
 
 fn subset(a: &[Item<'_>], b: &[Item<'_>]) -> bool {
     a.iter().all(|x| b.iter().any(|y| equal(x, y) == Some(true)))
-}
-
-pub(crate) fn distinct(items: Vec<Item<'_>>) -> Vec<Item<'_>> {
-    let mut out: Vec<Item<'_>> = Vec::new();
-    for item in items {
-        if !out.iter().any(|o| equal(o, &item) == Some(true)) {
-            out.push(item);
-        }
-    }
-    out
 }

@@ -57,6 +57,7 @@ fn repeat<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
         let mut next = Vec::new();
         for (i, item) in queue.iter().enumerate() {
             for found in c.lambda(0, item, i)? {
+                c.ctx.spend_pairs(out.len(), 1)?;
                 if !out.iter().any(|o| equal(o, &found) == Some(true)) {
                     out.push(found.clone());
                     next.push(found);

@@ -22,7 +22,8 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
         "tail" => Ok(focus.iter().skip(1).cloned().collect()),
         "skip" => count(c).map(|n| focus.iter().skip(n).cloned().collect()),
         "take" => count(c).map(|n| focus.iter().take(n).cloned().collect()),
-        "intersect" => c.arg(0).map(|other| {
+        "intersect" => c.arg(0).and_then(|other| {
+            c.ctx.spend_pairs(focus.len(), other.len() + focus.len())?;
             let mut out: Vec<Item<'a>> = Vec::new();
             for item in focus {
                 if other.iter().any(|o| equal(o, item) == Some(true))
@@ -31,11 +32,12 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
                     out.push(item.clone());
                 }
             }
-            out
+            Ok(out)
         }),
-        "exclude" => c
-            .arg(0)
-            .map(|other| focus.iter().filter(|i| !other.iter().any(|o| equal(o, i) == Some(true))).cloned().collect()),
+        "exclude" => c.arg(0).and_then(|other| {
+            c.ctx.spend_pairs(focus.len(), other.len())?;
+            Ok(focus.iter().filter(|i| !other.iter().any(|o| equal(o, i) == Some(true))).cloned().collect())
+        }),
         "sort" => sort(c),
         _ => return None,
     })

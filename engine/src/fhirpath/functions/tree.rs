@@ -24,6 +24,9 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
                 for item in &level {
                     children(item, &mut next);
                 }
+                if let Err(e) = c.ctx.spend(u64::try_from(next.len()).unwrap_or(u64::MAX)) {
+                    return Some(Err(e));
+                }
                 out.extend(next.iter().cloned());
                 if out.len() > MAX_DESCENDANTS {
                     return Some(Err(FhirPathError::eval("`descendants()` found too many items")));

@@ -232,7 +232,7 @@ async fn plan(engine: &Engine, gate: &Gate<'_>, entry: &Entry, guards: &mut Vec<
         (Method::Post, [t]) => {
             let resource_type = resource_type_of(entry, t)?;
             if let Some(criteria) = &entry.if_none_exist {
-                let criteria = Criteria::parse(&resource_type, criteria)?;
+                let criteria = Criteria::parse(engine, &resource_type, criteria)?;
                 let found = criteria.matches(engine, gate, 2).await?;
                 match found.visible.as_slice() {
                     [] => guards.extend(found.guards(&criteria)),
@@ -244,7 +244,7 @@ async fn plan(engine: &Engine, gate: &Gate<'_>, entry: &Entry, guards: &mut Vec<
         }
         (Method::Put, [t]) if conditional => {
             let resource_type = resource_type_of(entry, t)?;
-            let criteria = Criteria::from_params(&resource_type, &entry.query)?;
+            let criteria = Criteria::from_params(engine, &resource_type, &entry.query)?;
             let body_id = entry.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_owned);
             let found = criteria.matches(engine, gate, 2).await?;
             let id = match found.visible.as_slice() {
@@ -262,7 +262,7 @@ async fn plan(engine: &Engine, gate: &Gate<'_>, entry: &Entry, guards: &mut Vec<
             Ok(Target::Write { resource_type, id: logical_id(id)?, kind: WriteKind::Update })
         }
         (Method::Delete, [t]) if conditional => {
-            let criteria = Criteria::from_params(t, &entry.query)?;
+            let criteria = Criteria::from_params(engine, t, &entry.query)?;
             match criteria.matches(engine, gate, 2).await?.visible.as_slice() {
                 [] => Ok(Target::Nothing { existing: None }),
                 [one] => {
@@ -276,7 +276,7 @@ async fn plan(engine: &Engine, gate: &Gate<'_>, entry: &Entry, guards: &mut Vec<
         }
         (Method::Patch, [t, id]) => Ok(Target::Patch { resource_type: resource_type(t)?, id: logical_id(id)? }),
         (Method::Patch, [t]) if conditional => {
-            let criteria = Criteria::from_params(t, &entry.query)?;
+            let criteria = Criteria::from_params(engine, t, &entry.query)?;
             match criteria.matches(engine, gate, 2).await?.visible.as_slice() {
                 [one] => Ok(Target::Patch { resource_type: (*t).to_owned(), id: one.id.clone() }),
                 [] => Err(Error::NotFound(format!("`{}` matches no resource to patch", criteria.text))),
@@ -394,7 +394,8 @@ async fn patched(
     let patch = entry_patch(entry)?;
     let stored: Value = serde_json::from_str(current.json.as_deref().unwrap_or("{}"))
         .map_err(|e| Error::Internal(format!("stored `{resource_type}/{id}` is not JSON: {e}")))?;
-    let Value::Object(mut resource) = patch.apply(&stored)? else {
+    let Value::Object(mut resource) = patch.apply_within(&stored, crate::fhirpath::Budget::from(&engine.config))?
+    else {
         return Err(Error::unprocessable("the patch did not leave a resource"));
     };
     references::rewrite(&mut resource, replacements);
@@ -444,7 +445,7 @@ fn entry_full_url(entry: &Entry, response: &Response) -> Option<String> {
 
 /// A conditional reference's one match, as `Type/id`.
 async fn resolve_reference(engine: &Engine, gate: &Gate<'_>, resource_type: &str, criteria: &str) -> Result<String> {
-    let criteria = Criteria::parse(resource_type, criteria)?;
+    let criteria = Criteria::parse(engine, resource_type, criteria)?;
     match criteria.matches(engine, gate, 2).await?.visible.as_slice() {
         [one] => Ok(format!("{}/{}", one.resource_type, one.id)),
         [] => Err(Error::PreconditionFailed(format!("conditional reference `{}` matches no resource", criteria.text))),

@@ -77,7 +77,8 @@ pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, 
     }
     let defs = Definitions::r4();
     let params = params(request)?;
-    let parsed = query::parse(defs, scope.resource_type(), &params, handling_strict(request))?;
+    let limits = query::Limits::from(&engine.config);
+    let parsed = query::parse_within(defs, scope.resource_type(), &params, handling_strict(request), &limits)?;
     let mut query = parsed.query;
     gate.check_traversals(&query)?;
     if let Scope::Compartment { owner_type, owner_id, resource_type } = scope {

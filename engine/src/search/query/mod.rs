@@ -5,9 +5,13 @@
 //! Handling (search.html "Handling Errors"): with `strict`, unknown parameters or modifiers are a
 //! 400; otherwise they are skipped and reported in [`ParsedSearch::ignored`]. A malformed value of a
 //! known parameter is a 400 either way. Every problem is reported, not only the first.
+//!
+//! Bounds ([`Limits`]): the number and size of parameters, and the depth of chains and `_has`,
+//! are checked before parsing, so a hostile query is a 400 and never a deep recursion.
 
 pub mod comparison;
 mod expr;
+mod limits;
 mod prefix;
 mod render;
 mod result;
@@ -21,6 +25,7 @@ use crate::outcome::{Issue, IssueType};
 pub use expr::{
     Chain, Clause, Compartment, Has, Predicate, ReferenceTarget, SearchQuery, StringMatch, Token, TokenSystem, UriMatch,
 };
+pub use limits::{CHAIN_DEPTH_CEILING, Limits, chain_depth};
 pub use prefix::Prefix;
 pub use render::to_query_string;
 pub use result::{Include, ResultParams, SortKey, Summary, Total};
@@ -36,13 +41,26 @@ pub struct ParsedSearch {
 }
 
 /// Parses the (percent-decoded) query `params` of a search on `resource_type` (`None` for a
-/// system search); `strict` for `Prefer: handling=strict`.
+/// system search); `strict` for `Prefer: handling=strict`. Within the default [`Limits`].
 pub fn parse(
     defs: &Definitions,
     resource_type: Option<&str>,
     params: &[(String, String)],
     strict: bool,
 ) -> Result<ParsedSearch, Error> {
+    parse_within(defs, resource_type, params, strict, &Limits::default())
+}
+
+/// [`parse`] within `limits`: more parameters or bytes than allowed, or a chain or `_has`
+/// deeper than allowed, is a 400 whatever the handling.
+pub fn parse_within(
+    defs: &Definitions,
+    resource_type: Option<&str>,
+    params: &[(String, String)],
+    strict: bool,
+    limits: &Limits,
+) -> Result<ParsedSearch, Error> {
+    limits.check_size(params)?;
     let mut result = ResultParams::default();
     let mut problems: Vec<(String, String, Problem)> = Vec::new();
     let mut ignored = Vec::new();
@@ -56,7 +74,7 @@ pub fn parse(
             problems.push((key.clone(), value.clone(), p));
         }
     }
-    let scope = Scope { defs, types: &result.types };
+    let scope = Scope { defs, types: &result.types, max_depth: limits.chain_depth() };
     let mut clauses = Vec::new();
     for (key, value) in params {
         let (name, _) = split_modifier(key);
@@ -67,7 +85,11 @@ pub fn parse(
             ignored.push((key.clone(), value.clone(), "empty value".to_owned()));
             continue;
         }
-        match scope.clause(resource_type, key, value) {
+        if let Err(m) = limits.check_key(key) {
+            problems.push((limits::shorten(key), String::new(), Problem::Invalid(m)));
+            continue;
+        }
+        match scope.clause(resource_type, key, value, 0) {
             Ok(clause) => clauses.push(clause),
             Err(found) => problems.extend(found.into_iter().map(|p| (key.clone(), value.clone(), p))),
         }
@@ -103,6 +125,8 @@ struct Scope<'a> {
     defs: &'a Definitions,
     /// `_type` of a system search.
     types: &'a [String],
+    /// Chain and `_has` links allowed in one parameter.
+    max_depth: usize,
 }
 
 impl Scope<'_> {
@@ -125,10 +149,17 @@ impl Scope<'_> {
         })
     }
 
-    /// The clause for `key=value`: a `_has`, a chain or a plain parameter with its modifier.
-    fn clause(&self, resource_type: Option<&str>, key: &str, value: &str) -> Result<Clause, Vec<Problem>> {
+    /// The clause for `key=value`: a `_has`, a chain or a plain parameter with its modifier;
+    /// `depth` links above it already.
+    fn clause(
+        &self,
+        resource_type: Option<&str>,
+        key: &str,
+        value: &str,
+        depth: usize,
+    ) -> Result<Clause, Vec<Problem>> {
         if let Some(rest) = key.strip_prefix("_has:") {
-            return self.has(resource_type, rest, value).map(|has| Clause {
+            return self.has(resource_type, rest, value, depth).map(|has| Clause {
                 param: "_has".to_owned(),
                 modifier: None,
                 alternatives: vec![Predicate::Has(has)],
@@ -137,7 +168,7 @@ impl Scope<'_> {
         }
         if let Some((head, tail)) = key.split_once('.') {
             let (code, modifier) = split_modifier(head);
-            let chain = self.chain(resource_type, code, modifier, tail, value)?;
+            let chain = self.chain(resource_type, code, modifier, tail, value, depth)?;
             return Ok(Clause {
                 param: code.to_owned(),
                 modifier: modifier.map(str::to_owned),
@@ -175,7 +206,9 @@ impl Scope<'_> {
         modifier: Option<&str>,
         tail: &str,
         value: &str,
+        depth: usize,
     ) -> Result<Chain, Vec<Problem>> {
+        self.deeper(depth, tail)?;
         let param = self.param(resource_type, code).map_err(|p| vec![p])?;
         if param.kind != SearchParamType::Reference {
             return Err(vec![Problem::Ignored(format!("`{code}` is not a reference parameter and cannot be chained"))]);
@@ -197,12 +230,13 @@ impl Scope<'_> {
         let Some(first) = target_types.first() else {
             return Err(vec![Problem::Ignored(format!("no target type of `{code}` has the parameter `{next_code}`"))]);
         };
-        let next = self.clause(Some(first), tail, value)?;
+        let next = self.clause(Some(first), tail, value, depth + 1)?;
         Ok(Chain { target_types, next: Box::new(next) })
     }
 
     /// `_has:Type:param:rest=value` (search.html "Reverse chaining").
-    fn has(&self, resource_type: Option<&str>, rest: &str, value: &str) -> Result<Has, Vec<Problem>> {
+    fn has(&self, resource_type: Option<&str>, rest: &str, value: &str, depth: usize) -> Result<Has, Vec<Problem>> {
+        self.deeper(depth, rest)?;
         let mut parts = rest.splitn(3, ':');
         let (Some(source), Some(reference), Some(next)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(vec![Problem::Invalid(format!("`_has:{rest}` must be `_has:Type:param:filter`"))]);
@@ -220,8 +254,21 @@ impl Scope<'_> {
             let here = resource_type.unwrap_or_default();
             return Err(vec![Problem::Invalid(format!("`{source}:{reference}` is not a reference to `{here}`"))]);
         }
-        let next = self.clause(Some(source), next, value)?;
+        let next = self.clause(Some(source), next, value, depth + 1)?;
         Ok(Has { resource_type: source.to_owned(), reference_param: reference.to_owned(), next: Box::new(next) })
+    }
+
+    /// Fails before a link below `depth` when it would exceed the allowed depth (the key was
+    /// checked as a whole already: this keeps the recursion bounded on its own).
+    fn deeper(&self, depth: usize, rest: &str) -> Result<(), Vec<Problem>> {
+        if depth >= self.max_depth {
+            return Err(vec![Problem::Invalid(format!(
+                "`{}` goes deeper than the {} chain or `_has` levels this server allows (`max_chain_depth`)",
+                limits::shorten(rest),
+                self.max_depth
+            ))]);
+        }
+        Ok(())
     }
 }
 

@@ -387,3 +387,73 @@ fn escapes_split_and_unescape() {
     assert_eq!(value::unescape(r"b\,c\$d\|e\\"), r"b,c$d|e\");
     assert_eq!(value::token(r"http://s|a\|b"), Token { system: TokenSystem::Is(s("http://s")), code: Some(s("a|b")) });
 }
+
+fn limited(resource_type: &str, pairs: &[(String, String)], limits: &Limits) -> Result<ParsedSearch, Error> {
+    parse_within(Definitions::r4(), Some(resource_type), pairs, false, limits)
+}
+
+fn owned(key: &str, value: &str) -> Vec<(String, String)> {
+    vec![(key.to_owned(), value.to_owned())]
+}
+
+/// The diagnostics of a 400, or a panic.
+fn refused(result: Result<ParsedSearch, Error>) -> String {
+    match result {
+        Err(Error::BadRequest(issues)) => issues.into_iter().map(|i| i.diagnostics).collect::<Vec<_>>().join("; "),
+        other => panic!("expected a 400: {other:?}"),
+    }
+}
+
+#[test]
+fn chains_deeper_than_the_limit_are_refused_before_parsing() {
+    let limits = Limits::default();
+    let four = "subject:Patient.organization.partof.partof.name";
+    assert_eq!(chain_depth(four), 4);
+    assert!(limited("Observation", &owned(four, "x"), &limits).is_ok());
+    let five = "subject:Patient.organization.partof.partof.partof.name";
+    let message = refused(limited("Observation", &owned(five, "x"), &limits));
+    assert!(message.contains("at most 4") && message.contains("max_chain_depth"), "{message}");
+    // 3,000 levels: refused from the key alone, the message does not echo 20 KB.
+    let hostile = format!("subject:Patient.organization{}.name", ".partof".repeat(3_000));
+    let message = refused(limited("Observation", &owned(&hostile, "x"), &limits));
+    assert!(message.len() < 300 && message.contains("3002 chain"), "{message}");
+    // Also under lenient handling, with an unknown parameter beside it.
+    let mut pairs = owned(&hostile, "x");
+    pairs.push(("unknown-thing".to_owned(), "1".to_owned()));
+    refused(limited("Observation", &pairs, &limits));
+}
+
+#[test]
+fn reverse_chains_count_as_levels_also_nested_and_mixed() {
+    let limits = Limits { max_chain_depth: 2, ..Limits::default() };
+    let two = "_has:Observation:patient:_has:AuditEvent:entity:agent";
+    assert!(limited("Patient", &owned(two, "u"), &limits).is_ok());
+    let three = "_has:Observation:patient:_has:AuditEvent:entity:_has:Provenance:target:agent";
+    assert!(refused(limited("Patient", &owned(three, "u"), &limits)).contains("at most 2"));
+    let mixed = "_has:Observation:patient:performer:Practitioner.name";
+    assert!(limited("Patient", &owned(mixed, "u"), &limits).is_ok());
+    let deeper = "_has:Observation:patient:performer:Practitioner.organization.name";
+    refused(limited("Patient", &owned(deeper, "u"), &limits));
+    let hostile = format!("_has{}", ":Observation:patient:_has".repeat(5_000));
+    refused(limited("Patient", &owned(&hostile, "u"), &limits));
+    // No chain at all when the limit is 0; a configured limit never passes the ceiling.
+    let none = Limits { max_chain_depth: 0, ..Limits::default() };
+    refused(limited("Observation", &owned("subject.name", "x"), &none));
+    assert!(limited("Observation", &owned("subject", "Patient/1"), &none).is_ok());
+    assert_eq!(Limits { max_chain_depth: 10_000, ..Limits::default() }.chain_depth(), CHAIN_DEPTH_CEILING);
+}
+
+#[test]
+fn too_many_or_too_long_parameters_are_refused() {
+    let limits = Limits { max_params: 3, max_bytes: 100, ..Limits::default() };
+    let pairs: Vec<(String, String)> = (0..4).map(|i| ("name".to_owned(), format!("n{i}"))).collect();
+    assert!(refused(limited("Patient", &pairs, &limits)).contains("4 parameters"));
+    assert!(limited("Patient", &pairs[..3], &limits).is_ok());
+    let long = owned("name", &"a,".repeat(60));
+    assert!(refused(limited("Patient", &long, &limits)).contains("max_search_bytes"));
+}
+
+#[test]
+fn the_engine_configuration_defaults_to_the_default_limits() {
+    assert_eq!(Limits::from(&crate::interaction::EngineConfig::default()), Limits::default());
+}
