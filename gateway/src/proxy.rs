@@ -2,7 +2,7 @@
 //!
 //! - `early_request_filter`: give the request its id (`X-Request-Id`, echoed or generated) and
 //!   authenticate its bearer token (unless the path is public: `/health`, the local issuer's
-//!   discovery documents, `/metadata` when configured).
+//!   discovery documents, `/metadata` and `/metrics` when configured).
 //! - `request_filter`: answer it: 401 when authentication failed; `GET /health`; or the FHIR
 //!   engine behind the Cedar policies ([`crate::policy::enforce`]: 403 on denial). The response
 //!   is written here and the proxy stops.
@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use fhirgate_engine::format::MediaType;
 use fhirgate_engine::interaction::Response;
 use fhirgate_engine::{Engine, EngineConfig, Error as FhirError};
-use fhirgate_policies::RequestContext;
+use fhirgate_policies::{Action, AuthzRequest, RequestContext, Target};
 use pingora::prelude::{HttpPeer, Session};
 use pingora::proxy::ProxyHttp;
 use tokio::sync::OnceCell;
@@ -28,8 +28,8 @@ use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::exchange;
-use crate::policy::Policies;
 use crate::policy::audit::AuditInfo;
+use crate::policy::{Phase, Policies};
 
 /// The FHIR gateway service.
 pub struct FhirGateway {
@@ -78,7 +78,8 @@ impl FhirGateway {
     fn is_public(&self, method: &str, path: &str) -> bool {
         let read = method == "GET" || method == "HEAD";
         match path {
-            "health" | "metrics" => true,
+            "health" => true,
+            "metrics" => self.config.metrics.public,
             ".well-known/openid-configuration" | ".well-known/jwks.json" => read,
             "metadata" => read && self.config.auth.anonymous_metadata,
             _ => false,
@@ -112,9 +113,6 @@ impl FhirGateway {
         if path == "health" {
             return self.health().await;
         }
-        if path == "metrics" {
-            return Response::rendered(200, "text/plain; version=0.0.4", metrics().into_bytes());
-        }
         if let Some(local) = self.security.as_ref().and_then(|s| s.local.as_ref()) {
             match path.as_str() {
                 ".well-known/openid-configuration" => return Response::json_rendered(local.discovery_json()),
@@ -138,11 +136,10 @@ impl FhirGateway {
             }
         };
         let context = request_context(session);
-        let break_glass = session
-            .req_header()
-            .headers
-            .get("x-break-glass")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let audit = audit_info(session, &ctx.request_id);
+        if path == "metrics" {
+            return self.metrics(identity.as_deref(), context, &audit);
+        }
         let request = match exchange::read_request(session, &self.config).await {
             Ok(r) => r,
             Err(e) => {
@@ -158,25 +155,42 @@ impl FhirGateway {
         let seconds = self.config.server.request_timeout_seconds;
         let work = async {
             match (identity, &self.security) {
-                (Some(identity), Some(security)) => {
-                    let audit = AuditInfo { request_id: ctx.request_id.clone(), break_glass };
-                    crate::policy::enforce::handle(
-                        &security.policies,
-                        engine,
-                        &identity.principal,
-                        &request,
-                        context,
-                        &audit,
-                    )
-                    .await
-                    .unwrap_or_else(GatewayError::response)
-                }
+                (Some(identity), Some(security)) => crate::policy::enforce::handle(
+                    &security.policies,
+                    engine,
+                    &identity.principal,
+                    &request,
+                    context,
+                    &audit,
+                )
+                .await
+                .unwrap_or_else(GatewayError::response),
                 _ => engine.handle(&request).await,
             }
         };
         match tokio::time::timeout(Duration::from_secs(seconds), work).await {
             Ok(response) => response,
             Err(_) => failure(GatewayError::Timeout { seconds }.into()),
+        }
+    }
+
+    /// `GET /metrics`: public when `metrics.public`, otherwise for a principal the policies
+    /// allow the action `operation` with `context.operation == "metrics"` on the resource `/`.
+    fn metrics(&self, identity: Option<&Identity>, context: RequestContext, audit: &AuditInfo) -> Response {
+        let allowed = match (&self.security, identity) {
+            (None, _) => true,
+            _ if self.config.metrics.public => true,
+            (Some(security), Some(identity)) => {
+                let target = Target { operation: "metrics".into(), ..Target::default() };
+                let request = AuthzRequest::type_level(Action::Operation, target, context);
+                security.policies.decide(&identity.principal, &request, Phase::Type, audit).allowed
+            }
+            (Some(_), None) => false,
+        };
+        if allowed {
+            Response::rendered(200, "text/plain; version=0.0.4", metrics().into_bytes())
+        } else {
+            GatewayError::Forbidden("`metrics` is not allowed to this principal".into()).response()
         }
     }
 
@@ -205,6 +219,19 @@ fn metrics() -> String {
 
 fn failure(error: FhirError) -> Response {
     Response::error(&error, MediaType::FhirJson, false)
+}
+
+/// What the audit events of a request say about the exchange.
+fn audit_info(session: &Session, request_id: &str) -> AuditInfo {
+    let header = session.req_header();
+    let get = |name: &str| header.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    AuditInfo {
+        request_id: request_id.to_string(),
+        break_glass: get("x-break-glass"),
+        query: header.uri.query().map(str::to_string),
+        if_none_exist: get("if-none-exist"),
+        client_addr: session.client_addr().map(ToString::to_string),
+    }
 }
 
 /// The request's circumstances for the policies.
