@@ -8,13 +8,13 @@ use std::time::Duration;
 use fhirgate_e2e::{Server, TestResult, temp_dir};
 use serde_json::{Value, json};
 
-/// The audit records (the JSON inside each `record` field) the server has logged so far.
+/// The audit records (the `record` object of each audit line) the server has logged so far.
 fn audit_records(s: &Server) -> Vec<Value> {
     s.log_text()
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|line| line["target"] == "audit")
-        .filter_map(|line| line["record"].as_str().and_then(|r| serde_json::from_str(r).ok()))
+        .filter(|line| line["target"] == "audit" && line["record"].is_object())
+        .map(|line| line["record"].clone())
         .collect()
 }
 
