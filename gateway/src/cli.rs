@@ -74,6 +74,9 @@ struct TokenArgs {
     /// Tenant (`tid` claim).
     #[arg(long, default_value = "local")]
     tenant: String,
+    /// The client application (`azp` claim, the principal's `clientId`).
+    #[arg(long)]
+    client_id: Option<String>,
     /// An application token (`idtyp: app`) instead of a user's.
     #[arg(long)]
     app: bool,
@@ -152,10 +155,11 @@ impl Cli {
 
 fn token(args: TokenArgs) -> Result<(), GatewayError> {
     let config = args.serve.load()?;
-    if !config.auth.enabled || !config.auth.local_issuer {
+    if !config.local_issuer_on() {
         return Err(GatewayError::Config(
-            "the local issuer is off in this configuration (`auth.enabled`, `auth.local_issuer`): \
-             its tokens would not be accepted"
+            "the local issuer is off in this configuration (`auth.enabled = false`, `auth.local_issuer = false`, \
+             or real `[[auth.issuers]]` configured without `auth.local_issuer = true`): its tokens would not be \
+             accepted"
                 .into(),
         ));
     }
@@ -174,6 +178,9 @@ fn token(args: TokenArgs) -> Result<(), GatewayError> {
     }
     if let Some(patient) = args.patient {
         claims["patient"] = serde_json::json!(patient);
+    }
+    if let Some(client_id) = args.client_id {
+        claims["azp"] = serde_json::json!(client_id);
     }
     if let Some(fhir_user) = args.fhir_user {
         claims["fhirUser"] = serde_json::json!(fhir_user);

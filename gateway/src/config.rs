@@ -19,6 +19,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// The HTTP front end.
@@ -27,8 +28,13 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: String,
-    /// Public base URL used in links and `Location` (default: from the `Host` header).
+    /// Public base URL used in links and `Location`. Unset: `http://<Host>` when the request's
+    /// `Host` is one of `allowed_hosts` (or a loopback form of the listen address), else
+    /// `http://<listen>`.
     pub base_url: Option<String>,
+    /// `Host` header values (`name` or `name:port`) trusted to build links when `base_url` is
+    /// unset, besides the listen address and its `localhost`/`127.0.0.1`/`[::1]` forms.
+    pub allowed_hosts: Vec<String>,
     /// Worker threads of the server.
     pub threads: usize,
     /// Largest accepted request body, in bytes (413 beyond it).
@@ -131,7 +137,9 @@ pub struct AuthConfig {
     pub enabled: bool,
     /// The server is its own token issuer (development): a signing key kept in the data
     /// directory, discovery at `/.well-known/openid-configuration`, tokens from `fhirgate token`.
-    pub local_issuer: bool,
+    /// Unset: on when no `[[auth.issuers]]` is configured, off as soon as one is; `true` keeps it
+    /// beside real issuers (logged as a warning at start). See [`Config::local_issuer_on`].
+    pub local_issuer: Option<bool>,
     /// Audience of the local issuer's tokens.
     pub local_audience: String,
     /// `GET /metadata` (the CapabilityStatement) answers without a token.
@@ -161,8 +169,12 @@ pub struct IssuerConfig {
     pub issuer: String,
     /// Accepted `aud` values (at least one).
     pub audiences: Vec<String>,
-    /// Accepted `tid` values; empty accepts any tenant.
+    /// Accepted `tid` values. A multi-tenant (`{tenantid}`) issuer needs at least one, or
+    /// `allow_any_tenant`; for an exact issuer the list is optional.
     pub allowed_tenants: Vec<String>,
+    /// A multi-tenant issuer with no `allowed_tenants` accepts every Entra tenant (whose admins
+    /// control their own `roles` claim). Must be chosen explicitly; logged as a warning at start.
+    pub allow_any_tenant: bool,
     /// OIDC discovery document; default `<issuer>/.well-known/openid-configuration`
     /// (for the Entra multi-tenant forms, the `common` endpoint).
     pub discovery_url: Option<String>,
@@ -179,8 +191,18 @@ pub struct PolicyConfig {
     pub dir: Option<PathBuf>,
     /// How often the directory is checked for changes, in seconds.
     pub reload_seconds: u64,
-    /// A denied read answers 404 instead of 403, hiding that the resource exists.
+    /// A denied read answers 404 instead of 403, hiding that the resource exists (default).
     pub deny_reads_as_not_found: bool,
+}
+
+/// `GET /metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `GET /metrics` answers without a token. Off by default: the caller needs a token the
+    /// policies allow the action `operation` with `context.operation == "metrics"` on the
+    /// resource `/` (the `globalAdmin` role of the shipped sets).
+    pub public: bool,
 }
 
 /// Logging.
@@ -198,6 +220,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             base_url: None,
+            allowed_hosts: Vec::new(),
             threads: 2,
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout_seconds: 30,
@@ -262,7 +285,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            local_issuer: true,
+            local_issuer: None,
             local_audience: "fhirgate".into(),
             anonymous_metadata: true,
             clock_skew_seconds: 60,
@@ -282,7 +305,7 @@ impl Default for PolicyConfig {
             sets: vec!["microsoft-roles".into(), "smart".into()],
             dir: None,
             reload_seconds: 2,
-            deny_reads_as_not_found: false,
+            deny_reads_as_not_found: true,
         }
     }
 }
@@ -330,10 +353,14 @@ impl Config {
         fn parsed<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, GatewayError> {
             value.parse().map_err(|_| GatewayError::Config(format!("invalid value `{value}` for `{name}`")))
         }
+        fn list(value: &str) -> Vec<String> {
+            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+        }
         for (name, value) in env {
             match name.as_str() {
                 "FHIRGATE_LISTEN" => self.server.listen = value.clone(),
                 "FHIRGATE_BASE_URL" => self.server.base_url = Some(value.clone()),
+                "FHIRGATE_ALLOWED_HOSTS" => self.server.allowed_hosts = list(value),
                 "FHIRGATE_THREADS" => self.server.threads = parsed(name, value)?,
                 "FHIRGATE_MAX_BODY_BYTES" => self.server.max_body_bytes = parsed(name, value)?,
                 "FHIRGATE_REQUEST_TIMEOUT_SECONDS" => self.server.request_timeout_seconds = parsed(name, value)?,
@@ -375,36 +402,35 @@ impl Config {
                 "FHIRGATE_FHIRPATH_MAX_STEPS" => self.fhir.fhirpath_max_steps = parsed(name, value)?,
                 "FHIRGATE_FHIRPATH_TIMEOUT_MS" => self.fhir.fhirpath_timeout_ms = parsed(name, value)?,
                 "FHIRGATE_AUTH_ENABLED" => self.auth.enabled = parsed(name, value)?,
-                "FHIRGATE_AUTH_LOCAL_ISSUER" => self.auth.local_issuer = parsed(name, value)?,
+                "FHIRGATE_AUTH_LOCAL_ISSUER" => self.auth.local_issuer = Some(parsed(name, value)?),
                 "FHIRGATE_AUTH_ANONYMOUS_METADATA" => self.auth.anonymous_metadata = parsed(name, value)?,
                 "FHIRGATE_AUTH_CLOCK_SKEW_SECONDS" => self.auth.clock_skew_seconds = parsed(name, value)?,
                 "FHIRGATE_AUTH_MAX_TOKEN_BYTES" => self.auth.max_token_bytes = parsed(name, value)?,
                 "FHIRGATE_AUTH_PATIENT_CLAIM" => self.auth.patient_claim = value.clone(),
                 "FHIRGATE_AUTH_JWKS_MIN_REFRESH_SECONDS" => self.auth.jwks_min_refresh_seconds = parsed(name, value)?,
-                "FHIRGATE_POLICY_SETS" => {
-                    self.policy.sets =
-                        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect();
-                }
+                "FHIRGATE_POLICY_SETS" => self.policy.sets = list(value),
                 "FHIRGATE_POLICY_DIR" => self.policy.dir = Some(PathBuf::from(value)),
                 "FHIRGATE_POLICY_RELOAD_SECONDS" => self.policy.reload_seconds = parsed(name, value)?,
                 "FHIRGATE_POLICY_DENY_READS_AS_NOT_FOUND" => self.policy.deny_reads_as_not_found = parsed(name, value)?,
                 "FHIRGATE_AUTH_LOCAL_AUDIENCE" => self.auth.local_audience = value.clone(),
                 "FHIRGATE_LOG_FORMAT" => self.log.format = value.clone(),
                 "FHIRGATE_LOG_LEVEL" => self.log.level = value.clone(),
+                "FHIRGATE_METRICS_PUBLIC" => self.metrics.public = parsed(name, value)?,
                 _ => {}
             }
         }
         // One more trusted issuer from the environment (containers without a config file).
         if let Some(issuer) = env.get("FHIRGATE_AUTH_ISSUER").filter(|v| !v.is_empty()) {
-            let list = |name: &str| -> Vec<String> {
-                env.get(name)
-                    .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
-                    .unwrap_or_default()
+            let list_of = |name: &str| env.get(name).map(|v| list(v)).unwrap_or_default();
+            let allow_any_tenant = match env.get("FHIRGATE_AUTH_ALLOW_ANY_TENANT") {
+                Some(v) => parsed("FHIRGATE_AUTH_ALLOW_ANY_TENANT", v)?,
+                None => false,
             };
             self.auth.issuers.push(IssuerConfig {
                 issuer: issuer.clone(),
-                audiences: list("FHIRGATE_AUTH_AUDIENCES"),
-                allowed_tenants: list("FHIRGATE_AUTH_ALLOWED_TENANTS"),
+                audiences: list_of("FHIRGATE_AUTH_AUDIENCES"),
+                allowed_tenants: list_of("FHIRGATE_AUTH_ALLOWED_TENANTS"),
+                allow_any_tenant,
                 discovery_url: env.get("FHIRGATE_AUTH_DISCOVERY_URL").cloned(),
             });
         }
@@ -451,8 +477,9 @@ impl Config {
             if issuer.issuer.is_empty() || issuer.audiences.is_empty() {
                 return bad("each `[[auth.issuers]]` needs `issuer` and at least one of `audiences`".into());
             }
+            crate::auth::issuer::check_config(issuer).map_err(GatewayError::Config)?;
         }
-        if self.auth.enabled && !self.auth.local_issuer && self.auth.issuers.is_empty() {
+        if self.auth.enabled && !self.local_issuer_on() && self.auth.issuers.is_empty() {
             return bad("authentication is on but no issuer is trusted: set `auth.local_issuer = true`, add \
                         `[[auth.issuers]]`, or turn it off with `auth.enabled = false`"
                 .into());
@@ -461,6 +488,12 @@ impl Config {
             return bad(format!("`log.format` must be `text` or `json`, not `{}`", self.log.format));
         }
         Ok(())
+    }
+
+    /// Whether the development issuer is on: `auth.local_issuer` when set, otherwise only while
+    /// no real issuer is configured (its key file can mint `globalAdmin`).
+    pub fn local_issuer_on(&self) -> bool {
+        self.auth.enabled && self.auth.local_issuer.unwrap_or(self.auth.issuers.is_empty())
     }
 
     /// The store URL in force.
@@ -539,7 +572,8 @@ mod tests {
     #[test]
     fn auth_and_policy_settings() -> Result<(), GatewayError> {
         let c = Config::load(None, &env(&[]), Overrides::default())?;
-        assert!(c.auth.enabled && c.auth.local_issuer, "secure by default, with the development issuer");
+        assert!(c.auth.enabled && c.local_issuer_on(), "secure by default, with the development issuer");
+        assert!(c.policy.deny_reads_as_not_found && !c.metrics.public, "safe defaults");
         assert_eq!(c.policy.sets, ["microsoft-roles", "smart"]);
         assert_eq!(c.local_issuer_url(), "http://127.0.0.1:8080");
         let vars = env(&[("FHIRGATE_POLICY_SETS", "examples, smart"), ("FHIRGATE_AUTH_CLOCK_SKEW_SECONDS", "5")]);
@@ -555,6 +589,7 @@ mod tests {
             ("FHIRGATE_AUTH_ALLOWED_TENANTS", "t1"),
         ]);
         let c = Config::load(None, &entra, Overrides::default())?;
+        assert!(!c.local_issuer_on());
         assert_eq!(c.auth.issuers.len(), 1);
         assert_eq!(c.auth.issuers[0].audiences, ["api://fhirgate", "1234"]);
         assert_eq!(c.auth.issuers[0].allowed_tenants, ["t1"]);
@@ -562,6 +597,47 @@ mod tests {
         assert!(Config::load(None, &no_audience, Overrides::default()).is_err(), "an issuer needs an audience");
         let off = env(&[("FHIRGATE_AUTH_LOCAL_ISSUER", "false"), ("FHIRGATE_AUTH_ENABLED", "false")]);
         assert!(!Config::load(None, &off, Overrides::default())?.auth.enabled);
+        Ok(())
+    }
+
+    #[test]
+    fn a_real_issuer_turns_the_local_issuer_off_unless_kept_explicitly() -> Result<(), GatewayError> {
+        let real = [("FHIRGATE_AUTH_ISSUER", "https://idp.example"), ("FHIRGATE_AUTH_AUDIENCES", "fhirgate")];
+        let c = Config::load(None, &env(&real), Overrides::default())?;
+        assert!(!c.local_issuer_on(), "a real issuer is configured: the development issuer is off");
+        let mut both = real.to_vec();
+        both.push(("FHIRGATE_AUTH_LOCAL_ISSUER", "true"));
+        assert!(Config::load(None, &env(&both), Overrides::default())?.local_issuer_on(), "explicit opt-in");
+        let off = env(&[("FHIRGATE_AUTH_ENABLED", "false")]);
+        assert!(!Config::load(None, &off, Overrides::default())?.local_issuer_on(), "nothing is on without auth");
+        Ok(())
+    }
+
+    #[test]
+    fn a_multi_tenant_issuer_needs_its_tenants_or_an_explicit_any() -> Result<(), GatewayError> {
+        let any = [
+            ("FHIRGATE_AUTH_ISSUER", "https://login.microsoftonline.com/{tenantid}/v2.0"),
+            ("FHIRGATE_AUTH_AUDIENCES", "api://fhirgate"),
+        ];
+        let err = Config::load(None, &env(&any), Overrides::default());
+        assert!(
+            matches!(&err, Err(GatewayError::Config(m)) if m.contains("allowed_tenants") && m.contains("allow_any_tenant")),
+            "{err:?}"
+        );
+        let mut explicit = any.to_vec();
+        explicit.push(("FHIRGATE_AUTH_ALLOW_ANY_TENANT", "true"));
+        assert!(Config::load(None, &env(&explicit), Overrides::default())?.auth.issuers[0].allow_any_tenant);
+        let common = [
+            ("FHIRGATE_AUTH_ISSUER", "https://login.microsoftonline.com/common/v2.0"),
+            ("FHIRGATE_AUTH_AUDIENCES", "api://fhirgate"),
+        ];
+        let err = Config::load(None, &env(&common), Overrides::default());
+        assert!(matches!(&err, Err(GatewayError::Config(m)) if m.contains("{tenantid}")), "{err:?}");
+        let single = [
+            ("FHIRGATE_AUTH_ISSUER", "https://login.microsoftonline.com/0000-1111/v2.0"),
+            ("FHIRGATE_AUTH_AUDIENCES", "api://fhirgate"),
+        ];
+        assert!(Config::load(None, &env(&single), Overrides::default()).is_ok(), "one tenant needs no list");
         Ok(())
     }
 

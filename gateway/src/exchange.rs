@@ -21,10 +21,7 @@ pub async fn read_request(session: &mut Session, config: &Config) -> Result<Requ
             return Err(GatewayError::BodyTooLarge { limit });
         }
     }
-    let base_url = match &config.server.base_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => format!("http://{}", get("host").unwrap_or_else(|| config.server.listen.clone())),
-    };
+    let base_url = crate::links::base_url(&config.server, get("host").as_deref());
     let mut request = Request {
         method: Method::parse(header.method.as_str()),
         path: header.uri.path().trim_matches('/').to_string(),

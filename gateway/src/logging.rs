@@ -1,31 +1,105 @@
-//! Structured logs through `tracing`: text for people, JSON for machines. Audit events go to
-//! their own target, `audit`, always as JSON fields.
+//! Structured logs through `tracing`: text for people, JSON for machines. Audit events (target
+//! `audit`) go through a layer of their own that the log level (`log.level`, `RUST_LOG`) cannot
+//! silence: a `warn` or `error` level still writes every allow and deny, always as one JSON
+//! object per line with the event under `record`. The general layer leaves them out, so each is
+//! written once.
 //!
 //! Lines go to stderr from a writer thread, not from the request's thread: one `write` per
 //! access-log line and audit event on the request path was 7.6 % of a read (bench/README.md).
 //! The writer never drops a line (a full queue makes the request wait instead), and the guard
 //! [`init`] returns writes out what is queued when it drops, at the end of `serve`.
 
+use serde_json::Value;
+use tracing::field::{Field, Visit};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::time::FormatTime as _;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{Layer, fmt};
 
 use crate::config::LogConfig;
 
-/// Installs the global subscriber. `RUST_LOG`, when set, wins over the configured level. Keep
-/// the guard until the process is done logging.
+/// The tracing target of audit events.
+pub const AUDIT_TARGET: &str = "audit";
+
+/// Installs the global subscriber. `RUST_LOG`, when set, wins over the configured level (for
+/// everything but the audit events). Keep the guard until the process is done logging.
 #[must_use = "dropping the guard stops the log writer"]
 pub fn init(config: &LogConfig) -> WorkerGuard {
-    let filter = EnvFilter::try_from_default_env()
+    let level = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
-    // A second initialisation (only possible in tests) is harmless: keep the first subscriber.
-    let _ = if config.format == "json" {
-        builder.json().flatten_event(true).with_current_span(true).try_init()
+    let general = fmt::layer().with_writer(writer.clone()).with_ansi(ansi);
+    let general = if config.format == "json" {
+        general.json().flatten_event(true).with_current_span(true).boxed()
     } else {
-        builder.try_init()
+        general.boxed()
     };
+    let audit = AuditLayer { writer }.with_filter(filter_fn(|meta| meta.target() == AUDIT_TARGET));
+    // A second initialisation (only possible in tests) is harmless: keep the first subscriber.
+    let _ = tracing_subscriber::registry().with(general.with_filter(level.and(not_audit))).with(audit).try_init();
     guard
+}
+
+/// Writes each audit event as one JSON line: `timestamp`, `level`, `target`, `message`, and the
+/// event's `record` (built as JSON text by [`crate::policy::audit`] and the proxy) as a nested
+/// object, so a log shipper reads its fields without a second decoding.
+struct AuditLayer<W> {
+    writer: W,
+}
+
+impl<S, W> Layer<S> for AuditLayer<W>
+where
+    S: tracing::Subscriber,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let mut fields = AuditFields::default();
+        event.record(&mut fields);
+        let mut timestamp = String::new();
+        let _ = fmt::time::SystemTime.format_time(&mut fmt::format::Writer::new(&mut timestamp));
+        let record = fields.record.as_deref().map(|r| serde_json::from_str(r).unwrap_or_else(|_| Value::from(r)));
+        let line = serde_json::json!({
+            "timestamp": timestamp,
+            "level": event.metadata().level().as_str(),
+            "target": event.metadata().target(),
+            "message": fields.message,
+            "record": record,
+        });
+        let mut text = line.to_string();
+        text.push('\n');
+        let _ = std::io::Write::write_all(&mut self.writer.make_writer(), text.as_bytes());
+    }
+}
+
+/// The `message` and `record` fields of an audit event.
+#[derive(Default)]
+struct AuditFields {
+    message: String,
+    record: Option<String>,
+}
+
+impl Visit for AuditFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => value.clone_into(&mut self.message),
+            "record" => self.record = Some(value.to_string()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "record" => self.record = Some(format!("{value:?}")),
+            _ => {}
+        }
+    }
 }

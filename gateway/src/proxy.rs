@@ -2,7 +2,7 @@
 //!
 //! - `early_request_filter`: give the request its id (`X-Request-Id`, echoed or generated) and
 //!   authenticate its bearer token (unless the path is public: `/health`, the local issuer's
-//!   discovery documents, `/metadata` when configured).
+//!   discovery documents, `/metadata` and `/metrics` when configured).
 //! - `request_filter`: answer it: 401 when authentication failed; `GET /health`; or the FHIR
 //!   engine, which asks the Cedar policies ([`crate::policy::access`]) about every interaction
 //!   and every resource it touches. The response is written here and the proxy stops.
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use fhirgate_engine::access::Unrestricted;
+use fhirgate_engine::access::{Access, Grant, Interaction, Target, Unrestricted};
 use fhirgate_engine::format::MediaType;
 use fhirgate_engine::interaction::Response;
 use fhirgate_engine::{Engine, EngineConfig, Error as FhirError};
@@ -80,7 +80,8 @@ impl FhirGateway {
     fn is_public(&self, method: &str, path: &str) -> bool {
         let read = method == "GET" || method == "HEAD";
         match path {
-            "health" | "metrics" => true,
+            "health" => true,
+            "metrics" => self.config.metrics.public,
             ".well-known/openid-configuration" | ".well-known/jwks.json" => read,
             "metadata" => read && self.config.auth.anonymous_metadata,
             _ => false,
@@ -119,9 +120,6 @@ impl FhirGateway {
         if path == "health" {
             return self.health().await;
         }
-        if path == "metrics" {
-            return Response::rendered(200, "text/plain; version=0.0.4", metrics().into_bytes());
-        }
         if let Some(local) = self.security.as_ref().and_then(|s| s.local.as_ref()) {
             match path.as_str() {
                 ".well-known/openid-configuration" => return Response::json_rendered(local.discovery_json()),
@@ -145,11 +143,10 @@ impl FhirGateway {
             }
         };
         let context = request_context(session);
-        let break_glass = session
-            .req_header()
-            .headers
-            .get("x-break-glass")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let audit = audit_info(session, &ctx.request_id);
+        if path == "metrics" {
+            return self.metrics(identity.as_deref(), context, &audit);
+        }
         let request = match exchange::read_request(session, &self.config).await {
             Ok(r) => r,
             Err(e) => {
@@ -166,7 +163,6 @@ impl FhirGateway {
         let work = async {
             match (identity, &self.security) {
                 (Some(identity), Some(security)) => {
-                    let audit = AuditInfo { request_id: ctx.request_id.clone(), break_glass };
                     let access = security.policies.access(&identity.principal, context, &audit);
                     engine.handle(&request, &access).await
                 }
@@ -178,6 +174,26 @@ impl FhirGateway {
         match tokio::time::timeout(Duration::from_secs(seconds), work).await {
             Ok(response) => response,
             Err(_) => failure(GatewayError::Timeout { seconds }.into()),
+        }
+    }
+
+    /// `GET /metrics`: public when `metrics.public`, otherwise for a principal the policies
+    /// allow the action `operation` with `context.operation == "metrics"` on the resource `/`.
+    fn metrics(&self, identity: Option<&Identity>, context: RequestContext, audit: &AuditInfo) -> Response {
+        let allowed = match (&self.security, identity) {
+            (None, _) => true,
+            _ if self.config.metrics.public => true,
+            (Some(security), Some(identity)) => {
+                let target = Target { operation: "metrics".into(), ..Target::new(Interaction::Operation, "", "") };
+                let access = security.policies.access(&identity.principal, context, audit);
+                !matches!(access.decide(&target), Grant::Denied(_))
+            }
+            (Some(_), None) => false,
+        };
+        if allowed {
+            Response::rendered(200, "text/plain; version=0.0.4", metrics().into_bytes())
+        } else {
+            failure(FhirError::Forbidden("`metrics` is not allowed to this principal".into()))
         }
     }
 
@@ -206,6 +222,19 @@ fn metrics() -> String {
 
 fn failure(error: FhirError) -> Response {
     Response::error(&error, MediaType::FhirJson, false)
+}
+
+/// What the audit events of a request say about the exchange.
+fn audit_info(session: &Session, request_id: &str) -> AuditInfo {
+    let header = session.req_header();
+    let get = |name: &str| header.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    AuditInfo {
+        request_id: request_id.to_string(),
+        break_glass: get("x-break-glass"),
+        query: header.uri.query().map(str::to_string),
+        if_none_exist: get("if-none-exist"),
+        client_addr: session.client_addr().map(ToString::to_string),
+    }
 }
 
 /// The request's circumstances for the policies.

@@ -14,6 +14,7 @@ use crate::proxy::{FhirGateway, Security};
 /// Runs the server in the foreground.
 pub fn run(config: Config) -> Result<(), GatewayError> {
     check_store(&config)?;
+    crate::links::warn_at_start(&config.server);
     let security = security(&config)?;
     let conf = ServerConf {
         threads: config.server.threads,
@@ -46,7 +47,7 @@ fn security(config: &Config) -> Result<Option<Security>, GatewayError> {
         return Ok(None);
     }
     let auth = crate::auth::Authenticator::new(config)?;
-    let local = if config.auth.local_issuer {
+    let local = if config.local_issuer_on() {
         let local = crate::auth::local::LocalIssuer::open(config)?;
         tracing::warn!(
             issuer = %local.issuer,

@@ -2,6 +2,15 @@
 //! v1 (`patient/Observation.read`, `user/*.write`) and v2 (`patient/Observation.rs`,
 //! `user/*.cruds`, granular `patient/Observation.rs?category=laboratory`), normalised into the
 //! permission strings the Cedar policies compare: `Type.p` with one letter `p` of `c r u d s`.
+//!
+//! A granular scope's parameters are combined as AND (FHIR search semantics; a comma inside one
+//! value is OR): `Observation.rs?category=laboratory&status=final` grants a resource only when
+//! every parameter holds. Each such scope becomes `Type.p?` (enough before the resource is known)
+//! and one canonical conjunction per choice of comma alternatives (`Type.p?name=v&name2=v2`,
+//! parameters sorted by name). On a resource, [`needed_with`] lists every conjunction of the
+//! parameters the gateway can check on its data (today `category`, as `code` or `system|code`);
+//! a scope naming any other parameter, or one parameter twice, matches none of them: it grants no
+//! resource (fail closed) rather than more than it says.
 
 use std::collections::BTreeSet;
 
@@ -43,15 +52,16 @@ impl SmartGrants {
                 p if !p.is_empty() && p.chars().all(|c| "cruds".contains(c)) => p.to_string(),
                 _ => continue,
             };
+            let conjunctions = query.map(conjunctions);
             for letter in letters.chars() {
-                match query {
+                match &conjunctions {
                     None => {
                         set.insert(format!("{resource_type}.{letter}"));
                     }
-                    Some(q) => {
+                    Some(all) => {
                         set.insert(format!("{resource_type}.{letter}?"));
-                        for part in q.split('&').filter(|p| !p.is_empty()) {
-                            set.insert(format!("{resource_type}.{letter}?{part}"));
+                        for conjunction in all {
+                            set.insert(format!("{resource_type}.{letter}?{conjunction}"));
                         }
                     }
                 }
@@ -61,28 +71,121 @@ impl SmartGrants {
     }
 }
 
+/// Most conjunctions one granular scope expands to (its comma alternatives multiplied); a scope
+/// beyond grants no resource.
+const MAX_CONJUNCTIONS: usize = 64;
+
+/// Most permission strings [`needed_with`] lists for one resource; conjunctions beyond are left
+/// out (fail closed).
+const MAX_NEEDED: usize = 1024;
+
+/// The canonical conjunctions of a granular scope's query: one per choice among the comma
+/// alternatives of each parameter, each `name=value` pairs sorted and joined by `&`. Empty (no
+/// resource granted) when a part is not `name=value` or there are too many.
+fn conjunctions(query: &str) -> Vec<String> {
+    let mut params: Vec<(&str, Vec<&str>)> = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let Some((name, values)) = part.split_once('=') else { return Vec::new() };
+        let values: Vec<&str> = values.split(',').filter(|v| !v.is_empty()).collect();
+        if name.is_empty() || values.is_empty() {
+            return Vec::new();
+        }
+        params.push((name, values));
+    }
+    params.sort();
+    let mut out: Vec<Vec<String>> = vec![Vec::new()];
+    for (name, values) in &params {
+        if out.len().saturating_mul(values.len()) > MAX_CONJUNCTIONS {
+            return Vec::new();
+        }
+        out = out
+            .iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |v| {
+                    let mut next = prefix.clone();
+                    next.push(format!("{name}={v}"));
+                    next
+                })
+            })
+            .collect();
+    }
+    out.into_iter()
+        .filter(|pairs| !pairs.is_empty())
+        .map(|mut pairs| {
+            pairs.sort();
+            pairs.join("&")
+        })
+        .collect()
+}
+
 /// The permission strings that would allow `action` on `resource_type`. Without the resource's
 /// data (type-level decision) a granular grant for the type is enough (`Type.p?`); with the data,
 /// the granular forms name the resource's categories, so `Observation.r?category=laboratory`
 /// matches a laboratory Observation only.
 pub fn needed(action: Action, resource_type: &str, categories: Option<&BTreeSet<String>>) -> BTreeSet<String> {
+    let facts = categories.map(|c| [("category", c)]);
+    needed_with(action, resource_type, facts.as_ref().map(<[_; 1]>::as_slice))
+}
+
+/// [`needed`] with every parameter the data gives values for (`name` → the resource's values):
+/// `Type.p`, and on data one string per conjunction of a non-empty subset of the parameters and
+/// one value of each (`Type.p?category=laboratory&status=final`), which is what an AND of those
+/// parameters in a granular scope normalises to. Values holding `&` or `,` are skipped (they
+/// cannot be one value of a scope, and must not forge a conjunction).
+pub fn needed_with(
+    action: Action,
+    resource_type: &str,
+    data: Option<&[(&str, &BTreeSet<String>)]>,
+) -> BTreeSet<String> {
     let mut needed = BTreeSet::new();
     let Some(letter) = action.smart_letter() else { return needed };
     let types: Vec<&str> = if resource_type.is_empty() { vec!["*"] } else { vec![resource_type, "*"] };
+    let conjunctions = data.map(data_conjunctions);
     for t in types {
         needed.insert(format!("{t}.{letter}"));
-        match categories {
+        match &conjunctions {
             None => {
                 needed.insert(format!("{t}.{letter}?"));
             }
-            Some(codes) => {
-                for code in codes {
-                    needed.insert(format!("{t}.{letter}?category={code}"));
+            Some(all) => {
+                for conjunction in all {
+                    needed.insert(format!("{t}.{letter}?{conjunction}"));
                 }
             }
         }
     }
     needed
+}
+
+/// Every conjunction the data satisfies: for each non-empty subset of its parameters (sorted by
+/// name), each choice of one value per parameter; at most [`MAX_NEEDED`].
+fn data_conjunctions(data: &[(&str, &BTreeSet<String>)]) -> Vec<String> {
+    let mut params: Vec<(&str, Vec<&str>)> = data
+        .iter()
+        .map(|(name, values)| {
+            (*name, values.iter().map(String::as_str).filter(|v| !v.is_empty() && !v.contains(['&', ','])).collect())
+        })
+        .filter(|(_, values): &(&str, Vec<&str>)| !values.is_empty())
+        .collect();
+    params.sort();
+    params.dedup_by(|a, b| a.0 == b.0);
+    // Subsets grow from the empty one, in parameter order, so each string is already canonical.
+    let mut out: Vec<String> = vec![String::new()];
+    for (name, values) in &params {
+        let mut grown = Vec::new();
+        for prefix in &out {
+            for value in values {
+                if out.len() + grown.len() >= MAX_NEEDED {
+                    break;
+                }
+                let sep = if prefix.is_empty() { "" } else { "&" };
+                grown.push(format!("{prefix}{sep}{name}={value}"));
+            }
+        }
+        out.extend(grown);
+    }
+    out.retain(|c| !c.is_empty());
+    out
 }
 
 #[cfg(test)]
@@ -113,5 +216,62 @@ mod tests {
         let vitals: BTreeSet<String> = ["vital-signs".to_string()].into();
         assert!(g.patient.iter().any(|p| needed(Action::Read, "Observation", Some(&lab)).contains(p)));
         assert!(!g.patient.iter().any(|p| needed(Action::Read, "Observation", Some(&vitals)).contains(p)));
+    }
+
+    fn set(values: &[&str]) -> BTreeSet<String> {
+        values.iter().map(|v| (*v).to_string()).collect()
+    }
+
+    /// Whether the grants allow reading a resource with these facts.
+    fn reads(g: &SmartGrants, facts: &[(&str, &BTreeSet<String>)]) -> bool {
+        let needed = needed_with(Action::Read, "Observation", Some(facts));
+        g.patient.iter().any(|p| needed.contains(p))
+    }
+
+    #[test]
+    fn several_parameters_are_combined_as_and() {
+        let g = grants(&["patient/Observation.rs?category=laboratory&status=final"]);
+        let (lab, vitals) = (set(&["laboratory"]), set(&["vital-signs"]));
+        let (final_, preliminary) = (set(&["final"]), set(&["preliminary"]));
+        assert!(reads(&g, &[("category", &lab), ("status", &final_)]), "both hold");
+        assert!(!reads(&g, &[("category", &lab), ("status", &preliminary)]), "status fails: no grant");
+        assert!(!reads(&g, &[("category", &vitals), ("status", &final_)]), "category fails: no grant");
+        assert!(!reads(&g, &[("category", &lab)]), "a parameter the data cannot show: no grant (fail closed)");
+        assert!(g.patient.contains("Observation.r?"), "the type-level check still passes");
+        // The order of the parameters in the scope does not matter.
+        let h = grants(&["patient/Observation.rs?status=final&category=laboratory"]);
+        assert_eq!(g, h);
+    }
+
+    #[test]
+    fn commas_are_or_within_one_parameter() {
+        let g = grants(&["patient/Observation.rs?category=laboratory,vital-signs"]);
+        assert!(reads(&g, &[("category", &set(&["laboratory"]))]));
+        assert!(reads(&g, &[("category", &set(&["vital-signs"]))]));
+        assert!(!reads(&g, &[("category", &set(&["imaging"]))]));
+        let twice = grants(&["patient/Observation.rs?category=laboratory&category=vital-signs"]);
+        assert!(!reads(&twice, &[("category", &set(&["laboratory", "vital-signs"]))]), "repeated: fail closed");
+    }
+
+    #[test]
+    fn odd_and_oversized_scopes_grant_no_resource() {
+        let lab = set(&["laboratory"]);
+        for scope in
+            ["patient/Observation.rs?category", "patient/Observation.rs?=x", "patient/Observation.rs?category="]
+        {
+            let g = grants(&[scope]);
+            assert!(!reads(&g, &[("category", &lab)]), "{scope}");
+        }
+        let many: Vec<String> = (0..20).map(|n| format!("c{n}")).collect();
+        let scope = format!("patient/Observation.rs?category={}&code={}", many.join(","), many.join(","));
+        let g = grants(&[scope.as_str()]);
+        assert!(g.patient.len() <= 3, "{} strings", g.patient.len());
+        // A resource's value cannot forge a conjunction.
+        let g = grants(&["patient/Observation.rs?category=laboratory&status=final"]);
+        assert!(!reads(&g, &[("category", &set(&["laboratory&status=final"]))]));
+        // Many values on a resource stay bounded.
+        let huge: BTreeSet<String> = (0..5000).map(|n| format!("v{n}")).collect();
+        let needed = needed_with(Action::Read, "Observation", Some(&[("category", &huge), ("status", &huge)]));
+        assert!(needed.len() <= 2 * (MAX_NEEDED + 1), "{}", needed.len());
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -102,6 +102,8 @@ pub struct Idp {
     pub base: String,
     jwks: Arc<Mutex<Value>>,
     fetches: Arc<AtomicUsize>,
+    /// While set, every request gets 503 (the issuer is down).
+    down: Arc<AtomicBool>,
 }
 
 impl Idp {
@@ -111,7 +113,8 @@ impl Idp {
         let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let jwks = Arc::new(Mutex::new(json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()})));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let (served, count, issuer) = (jwks.clone(), fetches.clone(), base.clone());
+        let down = Arc::new(AtomicBool::new(false));
+        let (served, count, issuer, is_down) = (jwks.clone(), fetches.clone(), base.clone(), down.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let mut line = String::new();
@@ -125,7 +128,9 @@ impl Idp {
                     header.clear();
                 }
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let body = if path.ends_with("/.well-known/openid-configuration") {
+                let body = if is_down.load(Ordering::SeqCst) {
+                    None
+                } else if path.ends_with("/.well-known/openid-configuration") {
                     Some(json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")}).to_string())
                 } else if path == "/jwks" {
                     count.fetch_add(1, Ordering::SeqCst);
@@ -138,13 +143,27 @@ impl Idp {
                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
                         b.len()
                     ),
+                    None if is_down.load(Ordering::SeqCst) => {
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+                    }
                     None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
                 };
                 let mut stream = stream;
                 let _ = stream.write_all(response.as_bytes());
             }
         });
-        Ok(Self { base, jwks, fetches })
+        Ok(Self { base, jwks, fetches, down })
+    }
+
+    /// Publishes a JWKS document as given (keys with any `use`, `key_ops`, ...).
+    pub fn publish_document(&self, document: Value) -> TestResult {
+        *self.jwks.lock().map_err(|_| "poisoned")? = document;
+        Ok(())
+    }
+
+    /// Takes the issuer down (every request 503) or back up.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 
     /// Replaces the published keys (rotation).

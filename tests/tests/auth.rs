@@ -1,6 +1,8 @@
 //! End-to-end: bearer token authentication with real keys and signatures, from a loopback
 //! OIDC provider (discovery + JWKS): every rejection is a 401 OperationOutcome with
-//! `WWW-Authenticate`, keys rotate without restart, and unknown `kid`s cannot hammer the issuer.
+//! `WWW-Authenticate`, keys rotate without restart, and unknown `kid`s cannot hammer the issuer;
+//! the known keys survive an issuer outage and only signature keys count; the development issuer
+//! is off beside real issuers unless kept explicitly; a multi-tenant issuer needs its tenants.
 
 use std::path::Path;
 
@@ -33,10 +35,11 @@ jwks_min_refresh_seconds = 2
 issuer = "{base}"
 audiences = ["{AUDIENCE}"]
 
-# The Entra v1 shape: a tenant path segment and a trailing slash, any tenant.
+# The Entra v1 shape: a tenant path segment and a trailing slash, any tenant (explicitly).
 [[auth.issuers]]
 issuer = "{base}/sts/{{tenantid}}/"
 audiences = ["{AUDIENCE}"]
+allow_any_tenant = true
 
 [[auth.issuers]]
 issuer = "{base}/{{tenantid}}/v2.0"
@@ -80,7 +83,11 @@ fn valid_rsa_and_ec_tokens_are_accepted() -> TestResult {
     let v1 = json!({"iss": format!("{}/sts/tenant-z/", idp.base), "tid": "tenant-z", "roles": ["globalReader"]});
     assert_eq!(read_as(&s, &ec.sign(&idp.claims(AUDIENCE, v1))?)?.status, 404);
     claims["roles"] = json!([]);
-    assert_eq!(read_as(&s, &rsa.sign(&claims)?)?.status, 403, "authenticated, no role: forbidden");
+    let no_role = rsa.sign(&claims)?;
+    assert_eq!(read_as(&s, &no_role)?.status, 404, "authenticated, no role: a denied read looks missing");
+    let body = json!({"resourceType": "Patient"}).to_string();
+    let r = s.send_as(Some(&no_role), "POST", "Patient", Some(body.as_bytes()), &[])?;
+    assert_eq!(r.status, 403, "a denied write is forbidden: {}", r.body);
     Ok(())
 }
 
@@ -173,7 +180,6 @@ fn every_bad_token_is_401() -> TestResult {
     // The public endpoints need no token.
     assert_eq!(s.send_as(None, "GET", "health", None, &[])?.status, 200);
     assert_eq!(s.send_as(None, "GET", "metadata", None, &[])?.status, 200);
-    assert_eq!(s.send_as(None, "GET", ".well-known/openid-configuration", None, &[])?.status, 200);
     Ok(())
 }
 
@@ -251,5 +257,117 @@ fn metadata_can_require_a_token_and_applications_are_principals_too() -> TestRes
     assert_eq!(s.send_as(Some(&app), "GET", "metadata", None, &[])?.status, 200);
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert!(s.log_text().contains("Fhir::Application::\\\"batch-job\\\""), "{}", s.log_text());
+    Ok(())
+}
+
+/// A server with `config` as its TOML file.
+fn server_with_config(name: &str, config: &str) -> TestResult<Server> {
+    let dir = temp_dir(name)?;
+    let path = dir.join("fhirgate.toml");
+    std::fs::write(&path, config)?;
+    Server::start_with(&dir, &[("FHIRGATE_CONFIG", path.to_str().ok_or("path")?)])
+}
+
+#[test]
+fn a_real_issuer_turns_the_development_issuer_off_unless_kept_explicitly() -> TestResult {
+    let rsa = Key::rsa("rsa-1")?;
+    let idp = Idp::start(&[&rsa])?;
+    let s = server("auth-local-off", &idp)?;
+    assert!(s.token.is_none(), "`fhirgate token` refuses: its tokens would not be accepted");
+    let out = s.cli(&["token", "--role", "globalAdmin"])?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the local issuer is off"));
+    let r = s.send_as(None, "GET", ".well-known/jwks.json", None, &[])?;
+    assert_ne!(r.status, 200, "no local keys published: {}", r.body);
+    // A development key in the server's data directory (without the server's configuration,
+    // `fhirgate token` makes one) signs nothing the server accepts.
+    let out = std::process::Command::new(fhirgate_e2e::binary()?)
+        .args(["token", "--role", "globalAdmin"])
+        .env("FHIRGATE_LISTEN", format!("127.0.0.1:{}", s.port))
+        .env("FHIRGATE_DATA_DIR", &s.data_dir)
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dev = String::from_utf8(out.stdout)?.trim().to_string();
+    assert_401(&read_as(&s, &dev)?, "a token from the development key")?;
+    let reader = idp.claims(AUDIENCE, json!({"roles": ["globalReader"]}));
+    assert_eq!(read_as(&s, &rsa.sign(&reader)?)?.status, 404, "the real issuer works");
+
+    // Both, on purpose: `auth.local_issuer = true`, with a loud warning.
+    let both = server_with_config(
+        "auth-local-both",
+        &format!(
+            "[auth]\nlocal_issuer = true\n[[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n",
+            idp.base
+        ),
+    )?;
+    let admin = both.token.clone().ok_or("the development issuer is kept")?;
+    assert_eq!(read_as(&both, &admin)?.status, 404);
+    assert_eq!(read_as(&both, &rsa.sign(&reader)?)?.status, 404);
+    assert!(both.log_text().contains("BESIDE real issuers"), "{}", both.log_text());
+    Ok(())
+}
+
+#[test]
+fn a_multi_tenant_issuer_needs_allowed_tenants_or_an_explicit_any() -> TestResult {
+    let rsa = Key::rsa("rsa-1")?;
+    let idp = Idp::start(&[&rsa])?;
+    let issuer =
+        format!("[[auth.issuers]]\nissuer = \"{}/{{tenantid}}/v2.0\"\naudiences = [\"{AUDIENCE}\"]\n", idp.base);
+    let discovery = format!("discovery_url = \"{}/.well-known/openid-configuration\"\n", idp.base);
+    let refused = server_with_config("auth-any-refused", &format!("{issuer}{discovery}"));
+    let message = refused.err().ok_or("a multi-tenant issuer without tenants must not start")?.to_string();
+    assert!(message.contains("allowed_tenants") && message.contains("allow_any_tenant"), "{message}");
+
+    let any = server_with_config("auth-any", &format!("{issuer}{discovery}allow_any_tenant = true\n"))?;
+    assert!(any.log_text().contains("EVERY Entra tenant"), "{}", any.log_text());
+    let claims = idp.claims(
+        AUDIENCE,
+        json!({"iss": format!("{}/tenant-q/v2.0", idp.base), "tid": "tenant-q", "roles": ["globalReader"]}),
+    );
+    assert_eq!(read_as(&any, &rsa.sign(&claims)?)?.status, 404, "any tenant, as configured");
+    Ok(())
+}
+
+#[test]
+fn known_keys_survive_an_issuer_outage_and_only_signature_keys_count() -> TestResult {
+    let (k1, enc, k2) = (Key::rsa("k1")?, Key::rsa("enc-1")?, Key::ec("k2")?);
+    let idp = Idp::start(&[&k1])?;
+    let s = server_with_config(
+        "auth-outage",
+        &format!(
+            "[auth]\njwks_max_age_seconds = 1\njwks_min_refresh_seconds = 1\n\
+             [[auth.issuers]]\nissuer = \"{}\"\naudiences = [\"{AUDIENCE}\"]\n",
+            idp.base
+        ),
+    )?;
+    let token = |key: &Key, jti: &str| key.sign(&idp.claims(AUDIENCE, json!({"roles": ["globalReader"], "jti": jti})));
+    assert_eq!(read_as(&s, &token(&k1, "a")?)?.status, 404);
+    // The issuer goes down; the keys age past jwks_max_age_seconds; refreshes fail.
+    idp.set_down(true);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    for n in 0..3 {
+        let r = read_as(&s, &token(&k1, &format!("down-{n}"))?)?;
+        assert_eq!(r.status, 404, "the known key keeps serving while the issuer is down: {}", r.body);
+        std::thread::sleep(std::time::Duration::from_millis(600));
+    }
+    assert!(s.log_text().contains("the keys already known stay in use"), "{}", s.log_text());
+
+    // Back up, with an encryption key and a key whose operations exclude verify beside a new
+    // signature key; k1 is gone from the document.
+    let mut enc_jwk = enc.jwk();
+    enc_jwk["use"] = json!("enc");
+    let mut wrap_jwk = Key::rsa("wrap-1")?.jwk();
+    if let Some(map) = wrap_jwk.as_object_mut() {
+        map.remove("use");
+    }
+    wrap_jwk["key_ops"] = json!(["wrapKey"]);
+    idp.publish_document(json!({"keys": [enc_jwk, wrap_jwk, k2.jwk()]}))?;
+    idp.set_down(false);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(read_as(&s, &token(&k2, "k2")?)?.status, 404, "the new signature key");
+    let r = read_as(&s, &token(&enc, "enc")?)?;
+    assert_401(&r, "a key published for encryption")?;
+    assert!(r.body.contains("enc-1"), "unknown, as if not published: {}", r.body);
+    assert_401(&read_as(&s, &token(&k1, "after")?)?, "the old key, dropped once a refresh succeeded")?;
     Ok(())
 }

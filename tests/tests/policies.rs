@@ -28,7 +28,8 @@ fn seed(s: &Server) -> TestResult {
 
 #[test]
 fn smart_patient_scopes_stay_in_the_patients_compartment() -> TestResult {
-    let s = Server::start("smart-patient")?;
+    // Denied reads say 403 here (`deny_reads_as_not_found = false`), to tell them from missing ones.
+    let s = Server::start_with(&temp_dir("smart-patient")?, &[("FHIRGATE_POLICY_DENY_READS_AS_NOT_FOUND", "false")])?;
     seed(&s)?;
     let reader = s.mint(&["--scope", "patient/Observation.rs patient/Patient.rs", "--patient", "p1"])?;
     let get = |path: &str| s.send_as(Some(&reader), "GET", path, None, &[]);
@@ -76,9 +77,8 @@ fn smart_patient_scopes_stay_in_the_patients_compartment() -> TestResult {
 }
 
 #[test]
-fn denied_reads_can_answer_404() -> TestResult {
-    let dir = temp_dir("hide-reads")?;
-    let s = Server::start_with(&dir, &[("FHIRGATE_POLICY_DENY_READS_AS_NOT_FOUND", "true")])?;
+fn denied_reads_answer_404_by_default() -> TestResult {
+    let s = Server::start("hide-reads")?;
     seed(&s)?;
     let reader = s.mint(&["--scope", "patient/Observation.rs", "--patient", "p1"])?;
     let r = s.send_as(Some(&reader), "GET", "Observation/o2", None, &[])?;
@@ -197,7 +197,7 @@ fn restricted_resources_and_audited_break_glass() -> TestResult {
     let r = s.send_as(Some(&admin), "PUT", "Patient/vip", Some(restricted.to_string().as_bytes()), &[])?;
     assert_eq!(r.status, 201, "{}", r.body);
     let reader = s.mint(&["--role", "globalReader", "--sub", "dr-who"])?;
-    assert_eq!(s.send_as(Some(&reader), "GET", "Patient/vip", None, &[])?.status, 403);
+    assert_eq!(s.send_as(Some(&reader), "GET", "Patient/vip", None, &[])?.status, 404, "denied: as if missing");
     let glass = [("X-Break-Glass", "patient unconscious"), ("X-Request-Id", "glass-1")];
     let r = s.send_as(Some(&reader), "GET", "Patient/vip", None, &glass)?;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -224,6 +224,8 @@ fn policy_server(name: &str, reload_seconds: &str) -> TestResult<(Server, std::p
             ("FHIRGATE_POLICY_SETS", ""),
             ("FHIRGATE_POLICY_DIR", policies.to_str().ok_or("path")?),
             ("FHIRGATE_POLICY_RELOAD_SECONDS", reload_seconds),
+            // A denied read says 403, so the tests tell the policies in force apart.
+            ("FHIRGATE_POLICY_DENY_READS_AS_NOT_FOUND", "false"),
         ],
     )?;
     Ok((s, policies))

@@ -1,5 +1,7 @@
 //! Trusted issuers: matching a token's `iss` against the configured ones (exact, or the Entra
-//! multi-tenant forms with `{tenantid}`), and the tenant rules.
+//! multi-tenant forms with `{tenantid}`), and the tenant rules. A multi-tenant issuer accepts
+//! only its `allowed_tenants`, or every tenant when `allow_any_tenant` says so explicitly: any
+//! Entra tenant's admins can give their users whatever `roles` they like.
 
 use crate::config::IssuerConfig;
 use crate::error::GatewayError;
@@ -33,8 +35,15 @@ impl TrustedIssuer {
         }
     }
 
+    /// Whether `{tenantid}` stands for any tenant in the issuer.
+    pub fn is_multi_tenant(&self) -> bool {
+        self.config.issuer.contains(TENANT)
+    }
+
     /// Checks the tenant rules: the `tid` claim equals the tenant in `iss` (multi-tenant forms),
-    /// and is one of `allowed_tenants` when that list is set.
+    /// and is one of `allowed_tenants` when that list is set. A multi-tenant issuer with neither
+    /// `allowed_tenants` nor `allow_any_tenant` accepts nothing (the configuration check refuses
+    /// it before: this is the second lock).
     pub fn check_tenant(&self, iss_tenant: Option<&str>, tid: Option<&str>) -> Result<(), GatewayError> {
         if let Some(from_iss) = iss_tenant {
             if tid != Some(from_iss) {
@@ -44,11 +53,37 @@ impl TrustedIssuer {
             }
         }
         let allowed = &self.config.allowed_tenants;
+        if self.is_multi_tenant() && allowed.is_empty() && !self.config.allow_any_tenant {
+            return Err(GatewayError::InvalidToken(format!("tenant `{}` is not allowed", tid.unwrap_or_default())));
+        }
         if !allowed.is_empty() && !tid.is_some_and(|t| allowed.iter().any(|a| a == t)) {
             return Err(GatewayError::InvalidToken(format!("tenant `{}` is not allowed", tid.unwrap_or_default())));
         }
         Ok(())
     }
+}
+
+/// Refuses issuer settings that would trust more than meant: a multi-tenant form without
+/// `allowed_tenants` or `allow_any_tenant`, and Entra's `common`/`organizations` authorities,
+/// which never appear in a token's `iss` (the multi-tenant form is `{tenantid}`).
+pub fn check_config(config: &IssuerConfig) -> Result<(), String> {
+    let issuer = &config.issuer;
+    for alias in ["common", "organizations"] {
+        if issuer.contains(&format!("login.microsoftonline.com/{alias}/")) {
+            return Err(format!(
+                "issuer `{issuer}`: Entra tokens never carry `{alias}` in `iss`; for several tenants write \
+                 `https://login.microsoftonline.com/{{tenantid}}/v2.0` (or `https://sts.windows.net/{{tenantid}}/`) \
+                 with `allowed_tenants`"
+            ));
+        }
+    }
+    if issuer.contains(TENANT) && config.allowed_tenants.is_empty() && !config.allow_any_tenant {
+        return Err(format!(
+            "issuer `{issuer}` accepts tokens of every Entra tenant, whose admins set their own `roles`: \
+             list the accepted tenants in `allowed_tenants`, or set `allow_any_tenant = true` to accept any"
+        ));
+    }
+    Ok(())
 }
 
 /// `<issuer>/.well-known/openid-configuration`; Entra's multi-tenant forms use the `common`
@@ -70,8 +105,29 @@ mod tests {
             issuer: iss.into(),
             audiences: vec!["a".into()],
             allowed_tenants: tenants.iter().map(|t| (*t).to_string()).collect(),
+            allow_any_tenant: tenants.is_empty(),
             discovery_url: None,
         })
+    }
+
+    #[test]
+    fn a_multi_tenant_issuer_without_tenants_accepts_none_unless_any_is_explicit() {
+        let mut config = IssuerConfig {
+            issuer: "https://login.microsoftonline.com/{tenantid}/v2.0".into(),
+            audiences: vec!["a".into()],
+            ..IssuerConfig::default()
+        };
+        assert!(check_config(&config).is_err_and(|m| m.contains("allowed_tenants")));
+        let unlocked = TrustedIssuer::new(config.clone());
+        assert!(unlocked.check_tenant(Some("t1"), Some("t1")).is_err(), "refused even past the config check");
+        config.allow_any_tenant = true;
+        assert!(check_config(&config).is_ok());
+        assert!(TrustedIssuer::new(config.clone()).check_tenant(Some("t1"), Some("t1")).is_ok());
+        config.allow_any_tenant = false;
+        config.allowed_tenants = vec!["t1".into()];
+        assert!(check_config(&config).is_ok());
+        config.issuer = "https://login.microsoftonline.com/organizations/v2.0".into();
+        assert!(check_config(&config).is_err_and(|m| m.contains("{tenantid}")));
     }
 
     #[test]

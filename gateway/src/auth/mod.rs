@@ -64,7 +64,21 @@ impl Authenticator {
             Duration::from_secs(auth.jwks_min_refresh_seconds),
         );
         let mut issuers: Vec<TrustedIssuer> = auth.issuers.iter().cloned().map(TrustedIssuer::new).collect();
-        if auth.local_issuer {
+        for issuer in issuers.iter().filter(|i| i.is_multi_tenant() && i.config.allowed_tenants.is_empty()) {
+            tracing::warn!(
+                issuer = %issuer.config.issuer,
+                "`allow_any_tenant = true`: tokens of EVERY Entra tenant are accepted, and each tenant's admins \
+                 choose their users' `roles`; list `allowed_tenants` unless the policies check the tenant"
+            );
+        }
+        if config.local_issuer_on() && !issuers.is_empty() {
+            tracing::warn!(
+                "the local development issuer is on BESIDE real issuers (`auth.local_issuer = true`): anyone who \
+                 can read its key file in the data directory can mint `globalAdmin` tokens; remove the setting \
+                 in production"
+            );
+        }
+        if config.local_issuer_on() {
             let local = LocalIssuer::open(config)?;
             let trusted = TrustedIssuer::new(IssuerConfig {
                 issuer: local.issuer.clone(),

@@ -1,4 +1,5 @@
-//! One JSON audit event per authorization decision, on tracing target `audit`.
+//! One JSON audit event per authorization decision, on tracing target `audit` (a layer of its
+//! own that the log level cannot silence: [`crate::logging`]).
 
 use fhirgate_policies::{AuthzRequest, Decision, Principal};
 
@@ -8,6 +9,12 @@ pub struct AuditInfo {
     pub request_id: String,
     /// The `X-Break-Glass` reason, when given.
     pub break_glass: Option<String>,
+    /// The request's query string, as sent (without the `?`).
+    pub query: Option<String>,
+    /// The conditional criteria of the request: the `If-None-Exist` header of a conditional create.
+    pub if_none_exist: Option<String>,
+    /// The client's address (`ip:port`) as the server saw it.
+    pub client_addr: Option<String>,
 }
 
 /// Emits the event. Break-glass access is logged at warn level so it stands out.
@@ -18,9 +25,13 @@ pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decisi
         "principal": format!("{}::\"{}\"", principal.entity_type(), principal.subject),
         "issuer": principal.issuer,
         "tenant": principal.tenant,
+        "client_id": principal.client_id,
+        "client": info.client_addr,
         "action": request.action.as_str(),
         "resource_type": request.target.resource_type,
         "resource_id": request.target.id,
+        "query": info.query,
+        "if_none_exist": info.if_none_exist,
         "phase": phase,
         "decision": decision.as_str(),
         "policies": decision.policies,
