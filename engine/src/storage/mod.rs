@@ -5,14 +5,19 @@
 //! versions and timestamps; the store applies a batch of writes atomically and checks the one
 //! precondition that makes optimistic concurrency work: a write of version `n` succeeds only if
 //! the resource's current version is `n - 1` (0 meaning "never existed").
+//!
+//! Store-neutral helpers for front ends live here too, so that they name no store:
+//! [`redact_url`] (a store URL fit for logs).
 
 pub mod encoding;
 mod index;
+mod redact;
 
 #[cfg(feature = "contract")]
 pub mod contract;
 
 pub use index::{IndexEntry, IndexValue};
+pub use redact::redact_url;
 
 use async_trait::async_trait;
 
