@@ -7,6 +7,7 @@ use super::{Engine, Request, Response};
 use crate::definitions::{Definitions, SearchParamType};
 use crate::error::Result;
 use crate::resource::format_instant;
+use crate::storage::Capabilities;
 
 /// The type-level and instance-level interactions every resource type supports.
 const RESOURCE_INTERACTIONS: [&str; 9] =
@@ -29,6 +30,7 @@ search.html, except `:in`, `:not-in`, `:above` and `:below` on tokens (no termin
 pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     let interactions = |codes: &[&str]| -> Vec<Value> { codes.iter().map(|c| json!({ "code": c })).collect() };
     let defs = Definitions::r4();
+    let store = engine.store.capabilities();
     let resources: Vec<Value> = defs
         .resource_types()
         .map(|t| {
@@ -44,7 +46,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
                 "conditionalUpdate": true,
                 "conditionalDelete": "multiple",
             });
-            search_capabilities(defs, t, &mut resource);
+            search_capabilities(defs, &store, t, &mut resource);
             resource
         })
         .collect();
@@ -64,7 +66,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
         "patchFormat": crate::patch::CONTENT_TYPES,
         "rest": [{
             "mode": "server",
-            "documentation": SEARCH_LIMITS,
+            "documentation": documentation(engine.store.kind(), &store),
             "resource": resources,
             "interaction": interactions(&SYSTEM_INTERACTIONS),
         }],
@@ -72,17 +74,29 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     Ok(Response::json(200, statement))
 }
 
+/// `rest.documentation`: what search leaves out, and the store's own limits.
+fn documentation(kind: &str, store: &Capabilities) -> String {
+    match store.max_batch_writes {
+        Some(n) => format!(
+            "{SEARCH_LIMITS} Transactions: this {kind} store writes a transaction as one atomic batch of at most {n} \
+             resources; a larger one is refused with a not-supported OperationOutcome (send a batch instead)."
+        ),
+        None => SEARCH_LIMITS.to_owned(),
+    }
+}
+
 /// `searchParam`, `searchInclude`, `searchRevInclude` and the unsupported parameters of one type.
-fn search_capabilities(defs: &Definitions, resource_type: &str, resource: &mut Value) {
+fn search_capabilities(defs: &Definitions, store: &Capabilities, resource_type: &str, resource: &mut Value) {
     let mut params = Vec::new();
     let mut unsupported = Vec::new();
     let mut includes = vec![json!("*")];
     for param in defs.search_params(resource_type) {
-        if param.kind == SearchParamType::Special {
-            unsupported.push(json!({
-                "url": UNSUPPORTED_PARAM,
-                "valueString": format!("{}: special parameters need logic of their own, not built", param.code),
-            }));
+        if !store.search_types.contains(&param.kind) {
+            let reason = match param.kind {
+                SearchParamType::Special => "special parameters need logic of their own, not built",
+                _ => "this store cannot search parameters of this type",
+            };
+            unsupported.push(json!({ "url": UNSUPPORTED_PARAM, "valueString": format!("{}: {reason}", param.code) }));
             continue;
         }
         if param.kind == SearchParamType::Reference {
