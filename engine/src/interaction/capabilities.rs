@@ -119,3 +119,53 @@ fn search_capabilities(defs: &Definitions, store: &Capabilities, resource_type: 
         resource["extension"] = Value::Array(unsupported);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parameter names listed as supported, and the reasons given for the unsupported ones.
+    fn listed(store: &Capabilities, resource_type: &str) -> (Vec<String>, Vec<String>) {
+        let mut resource = json!({});
+        search_capabilities(Definitions::r4(), store, resource_type, &mut resource);
+        let strings = |v: &Value, key: &str| -> Vec<String> {
+            v.as_array().into_iter().flatten().filter_map(|p| p[key].as_str().map(str::to_owned)).collect()
+        };
+        (strings(&resource["searchParam"], "name"), strings(&resource["extension"], "valueString"))
+    }
+
+    #[test]
+    fn search_parameters_are_listed_as_the_store_can_search_them() {
+        let (params, unsupported) = listed(&Capabilities::default(), "Location");
+        assert!(params.iter().any(|p| p == "address-city"), "{params:?}");
+        assert!(!params.iter().any(|p| p == "near"), "special parameters are not claimed");
+        assert!(unsupported.iter().any(|u| u.starts_with("near: special")), "{unsupported:?}");
+
+        let (params, _) = listed(&Capabilities::default(), "Observation");
+        assert!(params.iter().any(|p| p == "code-value-quantity"), "{params:?}");
+        let without_composites = Capabilities {
+            search_types: Capabilities::default()
+                .search_types
+                .into_iter()
+                .filter(|t| *t != SearchParamType::Composite)
+                .collect(),
+            ..Capabilities::default()
+        };
+        let (params, unsupported) = listed(&without_composites, "Observation");
+        assert!(!params.iter().any(|p| p == "code-value-quantity"), "{params:?}");
+        assert!(params.iter().any(|p| p == "code"), "{params:?}");
+        assert!(
+            unsupported.iter().any(|u| u == "code-value-quantity: this store cannot search parameters of this type"),
+            "{unsupported:?}"
+        );
+    }
+
+    #[test]
+    fn a_store_limit_on_transactions_is_documented() {
+        assert_eq!(documentation("sqlite", &Capabilities::default()), SEARCH_LIMITS);
+        let limited = Capabilities { max_batch_writes: Some(49), ..Capabilities::default() };
+        let text = documentation("cosmos", &limited);
+        assert!(text.starts_with(SEARCH_LIMITS), "{text}");
+        assert!(text.contains("this cosmos store writes a transaction as one atomic batch of at most 49"), "{text}");
+    }
+}
