@@ -516,7 +516,7 @@ impl Config {
     /// The configuration as TOML, with the effective store URL filled in (password redacted).
     pub fn to_toml(&self) -> Result<String, GatewayError> {
         let mut shown = self.clone();
-        shown.store.url = Some(fhirgate_postgres::redact_url(&self.store_url()));
+        shown.store.url = Some(fhirgate_engine::storage::redact_url(&self.store_url()));
         toml::to_string_pretty(&shown).map_err(|e| GatewayError::Config(e.to_string()))
     }
 }

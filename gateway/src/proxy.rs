@@ -67,7 +67,7 @@ pub struct RequestCtx {
     status: u16,
     caller: Caller,
     subject: Option<String>,
-    /// Cosmos DB request units the request spent.
+    /// What the request cost its store (Cosmos DB request units; 0 on the other stores).
     request_charge: f64,
 }
 
@@ -209,14 +209,15 @@ impl FhirGateway {
     }
 }
 
-/// `GET /metrics` in the Prometheus text format: what the process has spent (Cosmos DB request
-/// units; 0 on the other stores). Per-request figures are in the access log.
+/// `GET /metrics` in the Prometheus text format: what the process has spent (the store's cost, see
+/// `storage::cost`: Cosmos DB request units; 0 on the other stores). Per-request figures are in
+/// the access log.
 fn metrics() -> String {
     format!(
         "# HELP fhirgate_cosmos_request_units_total Cosmos DB request units spent by this process.\n\
          # TYPE fhirgate_cosmos_request_units_total counter\n\
          fhirgate_cosmos_request_units_total {}\n",
-        fhirgate_cosmos::request_charge_total()
+        fhirgate_engine::storage::cost::total()
     )
 }
 
@@ -317,7 +318,8 @@ impl ProxyHttp for FhirGateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
         let span = ctx.span.clone();
-        let (response, charge) = fhirgate_cosmos::metered(self.answer(session, ctx).instrument(span.clone())).await;
+        let answer = self.answer(session, ctx).instrument(span.clone());
+        let (response, charge) = fhirgate_engine::storage::cost::metered(answer).await;
         ctx.status = response.status;
         ctx.request_charge = charge;
         exchange::write_response(session, response, &ctx.request_id).instrument(span).await?;

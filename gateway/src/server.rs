@@ -76,11 +76,10 @@ pub fn check_store(config: &Config) -> Result<(), GatewayError> {
         .map_err(|e| GatewayError::Store(e.to_string()))?;
     runtime.block_on(async {
         let store = crate::stores::open(&url, &config.store).await?;
-        store
-            .health()
-            .await
-            .map_err(|e| GatewayError::Store(format!("`{}` is not healthy: {e}", fhirgate_postgres::redact_url(&url))))
+        store.health().await.map_err(|e| {
+            GatewayError::Store(format!("`{}` is not healthy: {e}", fhirgate_engine::storage::redact_url(&url)))
+        })
     })?;
-    tracing::info!(store = %fhirgate_postgres::redact_url(&url), "store ready");
+    tracing::info!(store = %fhirgate_engine::storage::redact_url(&url), "store ready");
     Ok(())
 }

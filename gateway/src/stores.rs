@@ -1,14 +1,14 @@
-//! Opening the store a URL names, with the store settings of the configuration. Each store joins
-//! here as its issue lands.
+//! Opening the store a URL names, with the store settings of the configuration: the one place of
+//! the gateway that names the store crates. Everything else goes through the engine's `Store`
+//! trait and its store-neutral helpers (`storage::cost`, `storage::redact_url`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use fhirgate_cosmos::{Auth, CosmosSettings, CosmosStore, Secret};
-use fhirgate_engine::storage::Store;
-use fhirgate_postgres::{PostgresSettings, PostgresStore, redact_url};
-use fhirgate_sqlite::SqliteStore;
+use fhirgate_engine::storage::{Store, redact_url};
+use fhirgate_postgres::PostgresSettings;
 
 use crate::config::{CosmosConfig, StoreConfig};
 use crate::error::GatewayError;
@@ -18,12 +18,13 @@ pub async fn open(url: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, Gat
     let cannot_open =
         |e: &dyn std::fmt::Display| GatewayError::Store(format!("cannot open `{}`: {e}", redact_url(url)));
     if url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(url).await.map_err(|e| cannot_open(&e))?;
+        let store = fhirgate_sqlite::connect(url).await.map_err(|e| cannot_open(&e))?;
         return Ok(Arc::new(store));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store =
-            PostgresStore::connect_configured(url, &postgres_settings(config)?).await.map_err(|e| cannot_open(&e))?;
+        let store = fhirgate_postgres::connect_configured(url, &postgres_settings(config)?)
+            .await
+            .map_err(|e| cannot_open(&e))?;
         return Ok(Arc::new(store));
     }
     if let Some(endpoint) = url.strip_prefix("cosmos:") {

@@ -31,6 +31,11 @@ fn metadata_lists_every_resource_type_and_real_interactions() -> TestResult {
     assert_eq!(patient["conditionalCreate"], true);
     assert_eq!(patient["conditionalUpdate"], true);
     assert_eq!(patient["conditionalDelete"], "multiple");
+    // The store says what it can do: Cosmos DB's transactional batch limit is stated, other
+    // stores have none.
+    let documentation = c["rest"][0]["documentation"].as_str().ok_or("no documentation")?;
+    let cosmos = fhirgate_e2e::backend() == "cosmos";
+    assert_eq!(documentation.contains("atomic batch of at most 49 resources"), cosmos, "{documentation}");
     // Each interaction the statement claims really answers.
     let created = s.post("Patient", &serde_json::json!({"resourceType": "Patient"}))?;
     assert_eq!(created.status, 201);

@@ -15,13 +15,13 @@ mod search;
 mod write;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use azure_data_cosmos::clients::ContainerClient;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    Guard, HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
+    Capabilities, Guard, HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
+    cost,
 };
 
 pub use azure_core::credentials::Secret;
@@ -45,41 +45,13 @@ struct Inner {
     writer: tokio::sync::Mutex<()>,
 }
 
-/// Request units spent by every Cosmos store of this process, in thousandths.
-static CHARGE_MILLI: AtomicU64 = AtomicU64::new(0);
-
-/// Request units every Cosmos store of this process has spent (for `/metrics`).
-pub fn request_charge_total() -> f64 {
-    CHARGE_MILLI.load(Ordering::Relaxed) as f64 / 1000.0
-}
-
 impl CosmosStore {
-    /// Records the request charge of one Cosmos DB call, in the logs (inside the request's span),
-    /// in the running total of the request being served (see [`metered`]) and of the process.
+    /// Records the request charge of one Cosmos DB call, in the logs (inside the request's span)
+    /// and as the call's [`cost`] (the request's and the process's request units).
     fn charged(&self, operation: &'static str, charge: f64) {
-        if charge.is_finite() && charge > 0.0 {
-            let _ = REQUEST_CHARGE.try_with(|total| total.set(total.get() + charge));
-            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive, finite, small")]
-            CHARGE_MILLI.fetch_add((charge * 1000.0).round() as u64, Ordering::Relaxed);
-        }
+        cost::charge(charge);
         tracing::debug!(target: "fhirgate::cosmos", operation, request_charge = charge, "cosmos request");
     }
-}
-
-tokio::task_local! {
-    /// The request units spent by the request the current task serves.
-    static REQUEST_CHARGE: std::cell::Cell<f64>;
-}
-
-/// Runs `work` (one request) and returns what it gives with the request units the Cosmos DB
-/// calls inside it spent (0 on other stores).
-pub async fn metered<F: Future>(work: F) -> (F::Output, f64) {
-    REQUEST_CHARGE
-        .scope(std::cell::Cell::new(0.0), async {
-            let output = work.await;
-            (output, REQUEST_CHARGE.with(std::cell::Cell::get))
-        })
-        .await
 }
 
 #[async_trait]
@@ -119,5 +91,9 @@ impl Store for CosmosStore {
 
     fn kind(&self) -> &'static str {
         "cosmos"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { max_batch_writes: Some(write::MAX_WRITES), ..Capabilities::default() }
     }
 }

@@ -158,5 +158,5 @@ async fn the_store_creates_its_container_once_and_finds_it_again() {
     // A second gateway on the same account: the container exists, the data is there.
     let second = CosmosStore::connect(&settings).await.expect("finds the existing container");
     assert_eq!(second.read("Patient", "a").await.expect("read").expect("exists").version, 1);
-    assert!(fhirgate_cosmos::request_charge_total() > 0.0, "request charges are counted");
+    assert!(fhirgate_engine::storage::cost::total() > 0.0, "request charges are counted");
 }

@@ -7,11 +7,12 @@
 #![expect(clippy::expect_used, reason = "tests: a failed expectation is a failed test")]
 #![expect(clippy::panic, reason = "tests: a panic is a failed test")]
 
-use std::ops::Deref;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use fhirgate_engine::storage::contract::{assert_conflict, history_query, put, seed, version, write};
+use fhirgate_engine::storage::contract::{
+    Scoped, assert_conflict, check_reopened, history_query, put, seed_for_reopening, version, write,
+};
 use fhirgate_engine::storage::{HistoryQuery, Store, StoreError};
 use fhirgate_postgres::PostgresStore;
 use sqlx::postgres::PgConnectOptions;
@@ -54,7 +55,7 @@ impl TempDatabase {
     }
 
     async fn store(&self) -> PostgresStore {
-        PostgresStore::connect_with(self.options()).await.expect("connect a store")
+        fhirgate_postgres::connect_with(self.options()).await.expect("connect a store")
     }
 }
 
@@ -76,21 +77,9 @@ impl Drop for TempDatabase {
 }
 
 /// A store on a fresh database that disappears with it.
-struct TempStore {
-    store: PostgresStore,
-    _database: TempDatabase,
-}
-
-impl Deref for TempStore {
-    type Target = PostgresStore;
-    fn deref(&self) -> &PostgresStore {
-        &self.store
-    }
-}
-
-async fn fresh_store() -> TempStore {
+async fn fresh_store() -> Scoped<PostgresStore, TempDatabase> {
     let database = TempDatabase::new().await;
-    TempStore { store: database.store().await, _database: database }
+    Scoped::new(database.store().await, database)
 }
 
 mod contract {
@@ -101,23 +90,14 @@ mod contract {
 async fn data_and_history_survive_reconnecting() {
     let database = TempDatabase::new().await;
     let store = database.store().await;
-    let written = seed(&store).await;
-    let before = store.history(&history_query(None, None, 100)).await.expect("history");
+    let before = seed_for_reopening(&store).await;
     store.close().await;
     drop(store);
 
     let store = database.store().await;
-    let after = store.history(&history_query(None, None, 100)).await.expect("history");
-    assert_eq!(after, before);
-    assert_eq!(after.versions, written.into_iter().rev().collect::<Vec<_>>());
-    let current = store.read("Patient", "a").await.expect("read");
-    assert_eq!(current.map(|v| v.version), Some(3));
-    // Writing goes on from where it was, and old snapshots still mean the same thing.
-    put(&store, version("Patient", "a", 4, 70)).await;
-    let pinned = HistoryQuery { snapshot: Some(before.snapshot), ..history_query(None, None, 100) };
-    assert_eq!(store.history(&pinned).await.expect("history").total, 7);
+    check_reopened(&store, before).await;
     // Migrating an up-to-date schema again changes nothing.
-    store.migrate().await.expect("migrate again");
+    store.backend().migrate().await.expect("migrate again");
     assert_eq!(store.history(&history_query(None, None, 100)).await.expect("history").total, 8);
     store.close().await;
 }
@@ -182,12 +162,12 @@ async fn batches_crossing_the_same_resources_do_not_deadlock() {
 #[tokio::test]
 async fn connect_rejects_other_urls_and_reports_an_unreachable_server_as_unavailable() {
     for url in ["sqlite::memory:", "mysql://u:secret@localhost/db", "127.0.0.1:5432"] {
-        let error = PostgresStore::connect(url).await.expect_err(url);
+        let error = fhirgate_postgres::connect(url).await.expect_err(url);
         assert!(!error.to_string().contains("secret"), "{error}");
         assert!(matches!(StoreError::from(error), StoreError::Unavailable(_)), "{url}");
     }
     // Port 1 on loopback: nothing listens there, the connection is refused at once.
-    let error = PostgresStore::connect("postgresql://postgres@127.0.0.1:1/none").await.expect_err("port 1");
+    let error = fhirgate_postgres::connect("postgresql://postgres@127.0.0.1:1/none").await.expect_err("port 1");
     assert!(matches!(StoreError::from(error), StoreError::Unavailable(_)));
 }
 

@@ -15,6 +15,8 @@ pub enum Bind {
     Text(String),
     Real(f64),
     Int(i64),
+    /// A NULL text.
+    Null,
 }
 
 /// A statement and the values of its numbered parameters, in order.
@@ -64,6 +66,7 @@ where
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> f64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     use sqlx::Arguments as _;
     let mut arguments = DB::Arguments::default();
@@ -72,6 +75,7 @@ where
             Bind::Text(s) => arguments.add(s.clone())?,
             Bind::Real(n) => arguments.add(*n)?,
             Bind::Int(n) => arguments.add(*n)?,
+            Bind::Null => arguments.add(None::<String>)?,
         }
     }
     Ok(arguments)

@@ -1,11 +1,12 @@
 //! The embedded SQLite store: fhirgate's default, one file under `./data/`.
 //!
-//! [`SqliteStore`] implements [`fhirgate_engine::storage::Store`] on one SQLite file in WAL mode.
-//! Every version is a row of `resource_version` whose `INTEGER PRIMARY KEY` is the store's write
-//! position (the history snapshot); index entries sit in `index_entry`, keyed by that row.
-//! Writes go through a pool of exactly one connection and run in `BEGIN IMMEDIATE`
-//! transactions, so a precondition check and its insert are atomic even against another
-//! process; reads use their own pool and, thanks to WAL, never wait for a write.
+//! [`SqliteStore`] is the relational store of `fhirgate-sql` on one SQLite file in WAL mode;
+//! this crate keeps what is SQLite's own. Every version is a row of `resource_version` whose
+//! `INTEGER PRIMARY KEY` is the store's write position (the history snapshot); index entries sit
+//! in `index_entry`, keyed by that row. Writes go through a pool of exactly one connection and
+//! run in `BEGIN IMMEDIATE` transactions (`write.rs`), so a precondition check and its insert
+//! are atomic even against another process; reads use their own pool and, thanks to WAL, never
+//! wait for a write.
 //!
 //! Search runs on the search tables of `fhirgate-sql` (migrations/0002_search.sql), which hold
 //! the index of each resource's current version.
@@ -13,11 +14,8 @@
 //! Not for: several servers on one file over a
 //! network file system (SQLite's locking does not hold there).
 
-mod error;
-mod history;
-mod instant;
-mod read;
-mod search;
+#[cfg(test)]
+mod plans;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -25,14 +23,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fhirgate_engine::search::query::SearchQuery;
-use fhirgate_engine::storage::{
-    Guard, HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
-};
+use fhirgate_engine::storage::{Guard, StoreError, Write};
+use fhirgate_sql::{Backend, SqlStore};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use error::Error;
+pub use fhirgate_sql::Error;
+
+/// A FHIR store in one SQLite database.
+pub type SqliteStore = SqlStore<SqliteBackend>;
 
 /// Connections of the read pool: reads run in parallel with each other and with the writer.
 const READERS: u32 = 4;
@@ -42,9 +41,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// 2 MB made a third of a search's time copies of pages from the kernel's cache (bench/README.md).
 const CACHE_KIB: &str = "-32768";
 
-/// A FHIR store in one SQLite database.
+/// What is SQLite's own in a [`SqliteStore`]: its two pools and its file.
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
+pub struct SqliteBackend {
     /// Reads: up to [`READERS`] connections (the writer itself for an in-memory database).
     reader: SqlitePool,
     /// Writes: exactly one connection, so writers queue in the pool instead of on SQLite's lock.
@@ -53,100 +52,71 @@ pub struct SqliteStore {
     file: Option<PathBuf>,
 }
 
-impl SqliteStore {
-    /// Opens the database file at `path`, creating it and its parent directories if missing,
-    /// and brings its schema up to date.
-    pub async fn open(path: &Path) -> Result<Self, Error> {
-        Self::open_with(SqliteConnectOptions::new().filename(path), false).await
-    }
+/// Opens the database file at `path`, creating it and its parent directories if missing, and
+/// brings its schema up to date.
+pub async fn open(path: &Path) -> Result<SqliteStore, Error> {
+    open_with(SqliteConnectOptions::new().filename(path), false).await
+}
 
-    /// Opens a database from a URL: `sqlite:PATH`, `sqlite://PATH` (both created if missing) or
-    /// `sqlite::memory:` (a private database that lives as long as this store and its clones;
-    /// reads then share the one connection with writes).
-    pub async fn connect(url: &str) -> Result<Self, Error> {
-        let options = SqliteConnectOptions::from_str(url)?;
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        Self::open_with(options, in_memory).await
-    }
+/// Opens a database from a URL: `sqlite:PATH`, `sqlite://PATH` (both created if missing) or
+/// `sqlite::memory:` (a private database that lives as long as this store and its clones; reads
+/// then share the one connection with writes).
+pub async fn connect(url: &str) -> Result<SqliteStore, Error> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    open_with(options, in_memory).await
+}
 
-    async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Self, Error> {
-        if !in_memory {
-            create_parent(options.get_filename()).await?;
-        }
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .pragma("cache_size", CACHE_KIB)
-            .foreign_keys(true);
-        // An in-memory database dies with its last connection: keep the one connection forever.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(u32::from(in_memory))
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
-        let reader = if in_memory {
-            writer.clone()
-        } else {
-            SqlitePoolOptions::new().max_connections(READERS).connect_with(options).await?
-        };
-        let file = (!in_memory).then(|| writer.connect_options().get_filename().to_path_buf());
-        tracing::debug!(file = ?file, "sqlite store open");
-        Ok(Self { reader, writer, file })
+async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<SqliteStore, Error> {
+    if !in_memory {
+        create_parent(options.get_filename()).await?;
     }
-
-    /// Closes every connection, waiting for them to finish; the store is unusable afterwards.
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
-    }
+    let options = options
+        .create_if_missing(true)
+        .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .pragma("cache_size", CACHE_KIB)
+        .foreign_keys(true);
+    // An in-memory database dies with its last connection: keep the one connection forever.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(u32::from(in_memory))
+        .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
+        .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
+        .connect_with(options.clone())
+        .await?;
+    sqlx::migrate!("./migrations").run(&writer).await?;
+    let reader = if in_memory {
+        writer.clone()
+    } else {
+        SqlitePoolOptions::new().max_connections(READERS).connect_with(options).await?
+    };
+    let file = (!in_memory).then(|| writer.connect_options().get_filename().to_path_buf());
+    tracing::debug!(file = ?file, "sqlite store open");
+    Ok(SqlStore::new(SqliteBackend { reader, writer, file }))
 }
 
 async fn create_parent(file: &Path) -> Result<(), Error> {
     match file.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            tokio::fs::create_dir_all(dir).await.map_err(|source| Error::CreateDir { path: dir.to_path_buf(), source })
-        }
+        Some(dir) if !dir.as_os_str().is_empty() => tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| Error::Open(format!("cannot create directory `{}`: {e}", dir.display()))),
         _ => Ok(()),
     }
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
-        Ok(read::current(&self.reader, resource_type, id).await?)
+impl Backend for SqliteBackend {
+    type Database = sqlx::Sqlite;
+    const KIND: &'static str = "sqlite";
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
     }
 
-    async fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
-        Ok(read::version(&self.reader, resource_type, id, version).await?)
-    }
-
-    async fn vread_many(&self, keys: &[SearchMatch]) -> Result<Vec<ResourceVersion>, StoreError> {
-        Ok(read::versions(&self.reader, keys).await?)
-    }
-
-    async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError> {
-        Ok(read::index(&self.reader, resource_type, id, version).await?)
-    }
-
-    async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {
-        Ok(write::transact(&self.writer, writes, guards).await?)
-    }
-
-    async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        Ok(history::page(&self.reader, query).await?)
-    }
-
-    async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError> {
-        Ok(search::search(&self.reader, query, limit).await?)
-    }
-
-    async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError> {
-        Ok(search::count(&self.reader, query).await?)
+    async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
+        write::transact(&self.writer, &writes, guards).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -161,7 +131,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn kind(&self) -> &'static str {
-        "sqlite"
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
     }
 }

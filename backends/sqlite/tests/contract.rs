@@ -3,12 +3,11 @@
 
 #![expect(clippy::expect_used, reason = "tests: a failed expectation is a failed test")]
 
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use fhirgate_engine::storage::contract::{history_query, put, seed, version};
-use fhirgate_engine::storage::{HistoryQuery, Store};
+use fhirgate_engine::storage::Store;
+use fhirgate_engine::storage::contract::{Scoped, check_reopened, history_query, put, seed_for_reopening, version};
 use fhirgate_sqlite::SqliteStore;
 
 /// A directory under the system temp dir, unique to this process and call, removed on drop.
@@ -29,26 +28,14 @@ impl Drop for TempDir {
 }
 
 /// A store on a fresh file that disappears with it.
-struct TempStore {
-    store: SqliteStore,
-    _dir: TempDir,
-}
-
-impl Deref for TempStore {
-    type Target = SqliteStore;
-    fn deref(&self) -> &SqliteStore {
-        &self.store
-    }
-}
-
-async fn file_store() -> TempStore {
+async fn file_store() -> Scoped<SqliteStore, TempDir> {
     let dir = TempDir::new();
-    let store = SqliteStore::open(&dir.0.join("fhir.db")).await.expect("open a fresh store");
-    TempStore { store, _dir: dir }
+    let store = fhirgate_sqlite::open(&dir.0.join("fhir.db")).await.expect("open a fresh store");
+    Scoped::new(store, dir)
 }
 
 async fn memory_store() -> Box<SqliteStore> {
-    Box::new(SqliteStore::connect("sqlite::memory:").await.expect("open an in-memory store"))
+    Box::new(fhirgate_sqlite::connect("sqlite::memory:").await.expect("open an in-memory store"))
 }
 
 mod file {
@@ -60,7 +47,7 @@ mod memory {
 }
 
 async fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(path).await.expect("open store")
+    fhirgate_sqlite::open(path).await.expect("open store")
 }
 
 #[tokio::test]
@@ -68,21 +55,12 @@ async fn data_and_history_survive_reopening() {
     let dir = TempDir::new();
     let path = dir.0.join("fhir.db");
     let store = open(&path).await;
-    let written = seed(&store).await;
-    let before = store.history(&history_query(None, None, 100)).await.expect("history");
+    let before = seed_for_reopening(&store).await;
     store.close().await;
     drop(store);
 
     let store = open(&path).await;
-    let after = store.history(&history_query(None, None, 100)).await.expect("history");
-    assert_eq!(after, before);
-    assert_eq!(after.versions, written.into_iter().rev().collect::<Vec<_>>());
-    let current = store.read("Patient", "a").await.expect("read");
-    assert_eq!(current.map(|v| v.version), Some(3));
-    // Writing goes on from where it was, and old snapshots still mean the same thing.
-    put(&store, version("Patient", "a", 4, 70)).await;
-    let pinned = HistoryQuery { snapshot: Some(before.snapshot), ..history_query(None, None, 100) };
-    assert_eq!(store.history(&pinned).await.expect("history").total, 7);
+    check_reopened(&store, before).await;
     store.close().await;
 }
 
@@ -104,12 +82,12 @@ async fn connect_accepts_sqlite_urls() {
     for (n, prefix) in ["sqlite:", "sqlite://"].into_iter().enumerate() {
         let path = dir.0.join(format!("d{n}")).join("fhir.db");
         let url = format!("{prefix}{}", path.display());
-        let store = SqliteStore::connect(&url).await.expect("connect");
+        let store = fhirgate_sqlite::connect(&url).await.expect("connect");
         put(&store, version("Patient", "a", 1, 0)).await;
         store.close().await;
         assert!(path.is_file(), "{url} made {}", path.display());
     }
-    let memory = SqliteStore::connect("sqlite::memory:").await.expect("connect in memory");
+    let memory = fhirgate_sqlite::connect("sqlite::memory:").await.expect("connect in memory");
     assert_eq!(memory.health().await.ok(), Some(()));
     assert_eq!(memory.kind(), "sqlite");
 }

@@ -8,7 +8,6 @@ use fhirgate_engine::access::Unrestricted;
 use fhirgate_engine::interaction::{Method, Request};
 use fhirgate_engine::storage::{IndexValue, Store};
 use fhirgate_engine::{Engine, EngineConfig};
-use fhirgate_sqlite::SqliteStore;
 
 fn request(method: Method, path: &str, body: &str) -> Request {
     let mut request = Request::new(method, path, "http://localhost/fhir");
@@ -19,7 +18,7 @@ fn request(method: Method, path: &str, body: &str) -> Request {
 
 #[tokio::test]
 async fn put_stores_extracted_entries_and_delete_none() {
-    let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.expect("open an in-memory store"));
+    let store = Arc::new(fhirgate_sqlite::connect("sqlite::memory:").await.expect("open an in-memory store"));
     let engine = Engine::new(EngineConfig::default(), store.clone());
     let body = r#"{"resourceType": "Patient", "id": "p1", "name": [{"family": "Müller"}], "birthDate": "1974-12"}"#;
     let created = engine.handle(&request(Method::Put, "Patient/p1", body), &Unrestricted).await;

@@ -58,7 +58,7 @@ impl Store for Slow {
 
 #[tokio::test]
 async fn a_search_past_its_budget_is_a_timeout_outcome() {
-    let inner = SqliteStore::connect("sqlite::memory:").await.expect("open an in-memory store");
+    let inner = fhirgate_sqlite::connect("sqlite::memory:").await.expect("open an in-memory store");
     let store = Arc::new(Slow { inner, delay: Duration::from_secs(5) });
     let config = EngineConfig { search_timeout: Duration::from_millis(100), ..EngineConfig::default() };
     let engine = Engine::new(config, store);

@@ -7,6 +7,7 @@ use super::{Engine, Request, Response};
 use crate::definitions::{Definitions, SearchParamType};
 use crate::error::Result;
 use crate::resource::format_instant;
+use crate::storage::Capabilities;
 
 /// The type-level and instance-level interactions every resource type supports.
 const RESOURCE_INTERACTIONS: [&str; 9] =
@@ -29,6 +30,7 @@ search.html, except `:in`, `:not-in`, `:above` and `:below` on tokens (no termin
 pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     let interactions = |codes: &[&str]| -> Vec<Value> { codes.iter().map(|c| json!({ "code": c })).collect() };
     let defs = Definitions::r4();
+    let store = engine.store.capabilities();
     let resources: Vec<Value> = defs
         .resource_types()
         .map(|t| {
@@ -44,7 +46,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
                 "conditionalUpdate": true,
                 "conditionalDelete": "multiple",
             });
-            search_capabilities(defs, t, &mut resource);
+            search_capabilities(defs, &store, t, &mut resource);
             resource
         })
         .collect();
@@ -64,7 +66,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
         "patchFormat": crate::patch::CONTENT_TYPES,
         "rest": [{
             "mode": "server",
-            "documentation": SEARCH_LIMITS,
+            "documentation": documentation(engine.store.kind(), &store),
             "resource": resources,
             "interaction": interactions(&SYSTEM_INTERACTIONS),
         }],
@@ -72,17 +74,29 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     Ok(Response::json(200, statement))
 }
 
+/// `rest.documentation`: what search leaves out, and the store's own limits.
+fn documentation(kind: &str, store: &Capabilities) -> String {
+    match store.max_batch_writes {
+        Some(n) => format!(
+            "{SEARCH_LIMITS} Transactions: this {kind} store writes a transaction as one atomic batch of at most {n} \
+             resources; a larger one is refused with a not-supported OperationOutcome (send a batch instead)."
+        ),
+        None => SEARCH_LIMITS.to_owned(),
+    }
+}
+
 /// `searchParam`, `searchInclude`, `searchRevInclude` and the unsupported parameters of one type.
-fn search_capabilities(defs: &Definitions, resource_type: &str, resource: &mut Value) {
+fn search_capabilities(defs: &Definitions, store: &Capabilities, resource_type: &str, resource: &mut Value) {
     let mut params = Vec::new();
     let mut unsupported = Vec::new();
     let mut includes = vec![json!("*")];
     for param in defs.search_params(resource_type) {
-        if param.kind == SearchParamType::Special {
-            unsupported.push(json!({
-                "url": UNSUPPORTED_PARAM,
-                "valueString": format!("{}: special parameters need logic of their own, not built", param.code),
-            }));
+        if !store.search_types.contains(&param.kind) {
+            let reason = match param.kind {
+                SearchParamType::Special => "special parameters need logic of their own, not built",
+                _ => "this store cannot search parameters of this type",
+            };
+            unsupported.push(json!({ "url": UNSUPPORTED_PARAM, "valueString": format!("{}: {reason}", param.code) }));
             continue;
         }
         if param.kind == SearchParamType::Reference {
@@ -103,5 +117,55 @@ fn search_capabilities(defs: &Definitions, resource_type: &str, resource: &mut V
     resource["searchRevInclude"] = Value::Array(revincludes);
     if !unsupported.is_empty() {
         resource["extension"] = Value::Array(unsupported);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parameter names listed as supported, and the reasons given for the unsupported ones.
+    fn listed(store: &Capabilities, resource_type: &str) -> (Vec<String>, Vec<String>) {
+        let mut resource = json!({});
+        search_capabilities(Definitions::r4(), store, resource_type, &mut resource);
+        let strings = |v: &Value, key: &str| -> Vec<String> {
+            v.as_array().into_iter().flatten().filter_map(|p| p[key].as_str().map(str::to_owned)).collect()
+        };
+        (strings(&resource["searchParam"], "name"), strings(&resource["extension"], "valueString"))
+    }
+
+    #[test]
+    fn search_parameters_are_listed_as_the_store_can_search_them() {
+        let (params, unsupported) = listed(&Capabilities::default(), "Location");
+        assert!(params.iter().any(|p| p == "address-city"), "{params:?}");
+        assert!(!params.iter().any(|p| p == "near"), "special parameters are not claimed");
+        assert!(unsupported.iter().any(|u| u.starts_with("near: special")), "{unsupported:?}");
+
+        let (params, _) = listed(&Capabilities::default(), "Observation");
+        assert!(params.iter().any(|p| p == "code-value-quantity"), "{params:?}");
+        let without_composites = Capabilities {
+            search_types: Capabilities::default()
+                .search_types
+                .into_iter()
+                .filter(|t| *t != SearchParamType::Composite)
+                .collect(),
+            ..Capabilities::default()
+        };
+        let (params, unsupported) = listed(&without_composites, "Observation");
+        assert!(!params.iter().any(|p| p == "code-value-quantity"), "{params:?}");
+        assert!(params.iter().any(|p| p == "code"), "{params:?}");
+        assert!(
+            unsupported.iter().any(|u| u == "code-value-quantity: this store cannot search parameters of this type"),
+            "{unsupported:?}"
+        );
+    }
+
+    #[test]
+    fn a_store_limit_on_transactions_is_documented() {
+        assert_eq!(documentation("sqlite", &Capabilities::default()), SEARCH_LIMITS);
+        let limited = Capabilities { max_batch_writes: Some(49), ..Capabilities::default() };
+        let text = documentation("cosmos", &limited);
+        assert!(text.starts_with(SEARCH_LIMITS), "{text}");
+        assert!(text.contains("this cosmos store writes a transaction as one atomic batch of at most 49"), "{text}");
     }
 }

@@ -5,14 +5,23 @@
 //! versions and timestamps; the store applies a batch of writes atomically and checks the one
 //! precondition that makes optimistic concurrency work: a write of version `n` succeeds only if
 //! the resource's current version is `n - 1` (0 meaning "never existed").
+//!
+//! Store-neutral helpers for front ends live here too, so that they name no store: [`cost`]
+//! (what requests cost their store), [`redact_url`] (a store URL fit for logs) and
+//! [`Capabilities`] (what a store can do, for the CapabilityStatement).
 
+mod capabilities;
+pub mod cost;
 pub mod encoding;
 mod index;
+mod redact;
 
 #[cfg(feature = "contract")]
 pub mod contract;
 
+pub use capabilities::Capabilities;
 pub use index::{IndexEntry, IndexValue};
+pub use redact::redact_url;
 
 use async_trait::async_trait;
 
@@ -204,4 +213,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short name for logs and the CapabilityStatement (`sqlite`, `postgres`...).
     fn kind(&self) -> &'static str;
+
+    /// What this store can do where stores differ, for the CapabilityStatement. What each call
+    /// costs is not here: a store that charges reports it through [`cost::charge`].
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
 }

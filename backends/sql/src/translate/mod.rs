@@ -17,6 +17,9 @@ mod condition;
 mod sort;
 mod walk;
 
+#[cfg(test)]
+mod tests;
+
 use fhirgate_engine::definitions::{Definitions, SearchParamType};
 use fhirgate_engine::search::query::{Clause, Compartment, Predicate, SearchQuery, driving_clause};
 

@@ -16,17 +16,19 @@
 mod basics;
 mod guard;
 mod history;
+mod reopen;
 mod search;
 
 pub use basics::*;
 pub use guard::*;
 pub use history::*;
+pub use reopen::*;
 pub use search::*;
 
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use super::{HistoryQuery, IndexEntry, IndexValue, ResourceVersion, Store, StoreError, Write, WriteKind};
+use super::{HistoryPage, HistoryQuery, IndexEntry, IndexValue, ResourceVersion, Store, StoreError, Write, WriteKind};
 
 /// Expands to one `#[tokio::test]` per contract case. The argument is an expression (it may
 /// `.await`) giving a pointer to a fresh, empty store: a `Box`, an `Arc`, or a guard that derefs

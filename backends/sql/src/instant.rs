@@ -1,5 +1,5 @@
-//! Instants and versions as SQLite integers, encoded as the engine's `storage::encoding` says, with
-//! this store's errors for values that do not fit.
+//! Instants and versions as the integers both databases store (`INTEGER` / `bigint`), encoded as
+//! the engine's `storage::encoding` says, with this crate's errors for values that do not fit.
 
 use fhirgate_engine::storage::encoding;
 use time::OffsetDateTime;
@@ -22,10 +22,12 @@ pub(crate) fn from_millis(millis: i64) -> Result<OffsetDateTime, Error> {
     encoding::from_millis(millis).ok_or_else(|| Error::Corrupt(format!("last_updated `{millis}` is out of range")))
 }
 
-pub(crate) fn version_to_sql(version: u64) -> Result<i64, Error> {
+/// A version as stored.
+pub fn version_to_sql(version: u64) -> Result<i64, Error> {
     encoding::version_to_i64(version).ok_or_else(|| out_of_range("version", version))
 }
 
-pub(crate) fn version_from_sql(version: i64) -> Result<u64, Error> {
+/// A stored version (or write position, or count), which cannot be negative.
+pub fn version_from_sql(version: i64) -> Result<u64, Error> {
     encoding::version_from_i64(version).ok_or_else(|| Error::Corrupt(format!("version `{version}` is negative")))
 }

@@ -1,30 +1,29 @@
-//! The crate's one error type, and how it maps to the engine's [`StoreError`].
+//! The one error type of the relational stores, and how it maps to the engine's [`StoreError`].
 
-use std::path::PathBuf;
+use fhirgate_engine::storage::{StoreError, Write};
 
-use fhirgate_engine::storage::StoreError;
-
-/// What can go wrong in the SQLite store.
+/// What can go wrong in a relational store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// SQLite failed or could not be reached.
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] sqlx::Error),
+    /// The database failed or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
     /// The schema could not be brought up to date.
-    #[error("sqlite migration: {0}")]
+    #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The database's directory could not be created.
-    #[error("cannot create directory `{}`: {source}", path.display())]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    /// The store could not be opened as configured (a URL of another store, a directory that
+    /// cannot be made...).
+    #[error("{0}")]
+    Open(String),
     /// A write's version precondition did not hold.
     #[error("version conflict on `{resource_type}/{id}`: expected current version {expected}, found {found}")]
     VersionConflict { resource_type: String, id: String, expected: u64, found: u64 },
     /// The engine asked for something the store cannot represent (version 0, an instant out of
     /// range...): a bug upstream, not a user error.
-    #[error("invalid request to the sqlite store: {0}")]
+    #[error("invalid request to the store: {0}")]
     Invalid(String),
     /// A stored row makes no sense.
-    #[error("corrupt sqlite row: {0}")]
+    #[error("corrupt row: {0}")]
     Corrupt(String),
     /// A search the SQL translation cannot express.
     #[error("{0}")]
@@ -34,20 +33,40 @@ pub enum Error {
     GuardMatched(usize),
 }
 
+impl Error {
+    /// The version conflict of `write`: the store holds `found` where it expected `expected`.
+    pub fn conflict(write: &Write, expected: u64, found: u64) -> Self {
+        Self::VersionConflict {
+            resource_type: write.version.resource_type.clone(),
+            id: write.version.id.clone(),
+            expected,
+            found,
+        }
+    }
+
+    /// The SQLSTATE (or SQLite's extended result code) of a database error, if this is one.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            Self::Database(sqlx::Error::Database(db)) => db.code().map(|code| code.into_owned()),
+            _ => None,
+        }
+    }
+}
+
 impl From<Error> for StoreError {
     fn from(error: Error) -> Self {
         match error {
             Error::VersionConflict { resource_type, id, expected, found } => {
                 Self::VersionConflict { resource_type, id, expected, found }
             }
-            Error::Sqlite(
+            Error::Database(
                 sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_),
             )
             | Error::Invalid(_)
             | Error::Corrupt(_) => Self::Corrupt(error.to_string()),
             Error::Unsupported(message) => Self::Unsupported(message),
             Error::GuardMatched(n) => Self::GuardMatched(n),
-            Error::Sqlite(_) | Error::Migrate(_) | Error::CreateDir { .. } => Self::Unavailable(error.to_string()),
+            Error::Database(_) | Error::Migrate(_) | Error::Open(_) => Self::Unavailable(error.to_string()),
         }
     }
 }

@@ -1,0 +1,109 @@
+//! The few ways the shared code runs a statement, on one connection of either database.
+//!
+//! [`Driver`] is what the shared reads, history, search and write steps are written against; it
+//! is implemented once, for the connection type of any sqlx database this crate knows the
+//! [`Dialect`] of, so each statement is written once and bound and run the same way on SQLite
+//! and PostgreSQL. A pooled connection or a transaction derefs to such a connection
+//! (`&mut *tx`).
+
+use async_trait::async_trait;
+use sqlx::{AssertSqlSafe, Database, Executor, FromRow};
+
+use crate::Error;
+use crate::bind::{Dialect, Sql, arguments};
+
+/// One `resource_version` row as selected with [`COLUMNS`](crate::read::COLUMNS).
+pub type VersionRow = (String, String, i64, i64, String, Option<String>);
+
+/// A search match row: `resource_type, id, version`.
+pub type MatchRow = (String, String, i64);
+
+/// A database whose connections run the shared statements, and how it writes parameters.
+pub trait Dialected: Database {
+    const DIALECT: Dialect;
+}
+
+impl Dialected for sqlx::Sqlite {
+    const DIALECT: Dialect = Dialect::Sqlite;
+}
+
+impl Dialected for sqlx::Postgres {
+    const DIALECT: Dialect = Dialect::Postgres;
+}
+
+/// A connection the shared statements run on.
+#[async_trait]
+pub trait Driver: Send {
+    /// How this connection's database writes parameters.
+    fn dialect(&self) -> Dialect;
+
+    /// Every row of a statement selecting `resource_version` rows.
+    async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error>;
+
+    /// Every row of a statement selecting `resource_type, id, version`.
+    async fn matches(&mut self, sql: &Sql) -> Result<Vec<MatchRow>, Error>;
+
+    /// Every row of a statement selecting two text columns.
+    async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error>;
+
+    /// The integer in the first column of the first row, if there is a row.
+    async fn integer(&mut self, sql: &Sql) -> Result<Option<i64>, Error>;
+
+    /// Runs a statement that returns no rows.
+    async fn execute(&mut self, sql: &Sql) -> Result<(), Error>;
+}
+
+#[async_trait]
+impl<C> Driver for C
+where
+    C: sqlx::Connection,
+    C::Database: Dialected,
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+    for<'t> String: sqlx::Encode<'t, C::Database> + sqlx::Type<C::Database>,
+    for<'t> f64: sqlx::Encode<'t, C::Database> + sqlx::Type<C::Database>,
+    for<'t> i64: sqlx::Encode<'t, C::Database> + sqlx::Type<C::Database>,
+    for<'t> Option<String>: sqlx::Encode<'t, C::Database> + sqlx::Type<C::Database>,
+    <C::Database as Database>::Arguments: sqlx::IntoArguments<C::Database>,
+    VersionRow: for<'r> FromRow<'r, <C::Database as Database>::Row>,
+    MatchRow: for<'r> FromRow<'r, <C::Database as Database>::Row>,
+    (String, String): for<'r> FromRow<'r, <C::Database as Database>::Row>,
+    (i64,): for<'r> FromRow<'r, <C::Database as Database>::Row>,
+{
+    fn dialect(&self) -> Dialect {
+        C::Database::DIALECT
+    }
+
+    async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error> {
+        Ok(sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?).fetch_all(self).await?)
+    }
+
+    async fn matches(&mut self, sql: &Sql) -> Result<Vec<MatchRow>, Error> {
+        Ok(sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?).fetch_all(self).await?)
+    }
+
+    async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error> {
+        Ok(sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?).fetch_all(self).await?)
+    }
+
+    async fn integer(&mut self, sql: &Sql) -> Result<Option<i64>, Error> {
+        let query = sqlx::query_scalar_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?);
+        Ok(query.fetch_optional(self).await?)
+    }
+
+    async fn execute(&mut self, sql: &Sql) -> Result<(), Error> {
+        sqlx::query_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?).execute(self).await?;
+        Ok(())
+    }
+}
+
+/// The statement's parameters, or the store's error for a value that cannot be bound.
+fn bound<DB>(sql: &Sql) -> Result<DB::Arguments, Error>
+where
+    DB: Database,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> f64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    arguments::<DB>(sql).map_err(|e| Error::Invalid(format!("binding a statement parameter: {e}")))
+}

@@ -1,0 +1,65 @@
+//! Unit tests of the translation passes, one file per pass: a search URL's parameters, parsed by
+//! the engine into the neutral expression, rendered to SQL text and compared with what it must be.
+
+#![expect(clippy::panic, reason = "tests: a panic is a failed test")]
+
+mod condition;
+mod filter;
+mod sort;
+mod walk;
+
+use fhirgate_engine::definitions::Definitions;
+use fhirgate_engine::search::query::{self, Predicate, SearchQuery};
+
+use crate::bind::{Bind, Dialect, Sql};
+
+/// The neutral expression of a search of `resource_type` (all types when `None`) by `params`.
+fn parsed(resource_type: Option<&str>, params: &[(&str, &str)]) -> SearchQuery {
+    let params: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    match query::parse(Definitions::r4(), resource_type, &params, true) {
+        Ok(parsed) => parsed.query,
+        Err(e) => panic!("{params:?} does not parse: {e}"),
+    }
+}
+
+/// The predicate of a search by one parameter with one value.
+fn predicate(resource_type: &str, param: &str, value: &str) -> Predicate {
+    let query = parsed(Some(resource_type), &[(param, value)]);
+    match query.clauses.as_slice() {
+        [clause] if clause.alternatives.len() == 1 => clause.alternatives[0].clone(),
+        other => panic!("`{param}={value}` is not one predicate: {other:?}"),
+    }
+}
+
+/// The page statement (limit 10) of a query.
+fn select_query(dialect: Dialect, query: &SearchQuery) -> Sql {
+    match super::select(dialect, Definitions::r4(), query, 10) {
+        Ok(sql) => sql,
+        Err(e) => panic!("{query:?} does not translate: {e:?}"),
+    }
+}
+
+/// The page statement (limit 10) of a search.
+fn select(dialect: Dialect, resource_type: Option<&str>, params: &[(&str, &str)]) -> Sql {
+    select_query(dialect, &parsed(resource_type, params))
+}
+
+/// The count statement of a search.
+fn count(dialect: Dialect, resource_type: Option<&str>, params: &[(&str, &str)]) -> Sql {
+    match super::count(dialect, Definitions::r4(), &parsed(resource_type, params)) {
+        Ok(sql) => sql,
+        Err(e) => panic!("{params:?} does not translate: {e:?}"),
+    }
+}
+
+/// Text parameters.
+fn texts(values: &[&str]) -> Vec<Bind> {
+    values.iter().map(|v| Bind::Text((*v).to_owned())).collect()
+}
+
+/// `values` as text parameters, then the limit 10.
+fn texts_then_limit(values: &[&str]) -> Vec<Bind> {
+    let mut binds = texts(values);
+    binds.push(Bind::Int(10));
+    binds
+}

@@ -1,0 +1,62 @@
+//! The walk pass (`translate/walk.rs`): on SQLite, a search in the default order driven by one
+//! value reads that value's index in key order (`INDEXED BY`) and stops at the limit.
+
+use super::{count, parsed, select, select_query, texts, texts_then_limit};
+use crate::bind::Dialect;
+
+#[test]
+fn a_page_walks_the_value_index_in_key_order() {
+    let sql = select(Dialect::Sqlite, Some("Observation"), &[("code", "http://loinc.org|1234-5")]);
+    assert_eq!(
+        sql.text,
+        "SELECT r.resource_type, r.id, r.version FROM search_token x1 INDEXED BY search_token_code \
+         JOIN search_current r ON r.resource_type = x1.resource_type AND r.id = x1.id \
+         WHERE x1.param = ?1 AND x1.kind = ?2 AND x1.system = ?3 AND x1.code = ?4 AND x1.resource_type IN (?5) \
+         GROUP BY x1.resource_type, x1.id ORDER BY x1.resource_type, x1.id LIMIT ?6"
+    );
+    assert_eq!(sql.binds, texts_then_limit(&["code", "t", "http://loinc.org", "1234-5", "Observation"]));
+}
+
+#[test]
+fn other_clauses_are_probed_per_candidate_and_a_continuation_is_a_range_of_ids() {
+    let mut query = parsed(Some("Observation"), &[("code", "x"), ("patient", "p1")]);
+    query.after = Some(("Observation".into(), "o5".into()));
+    let sql = select_query(Dialect::Sqlite, &query);
+    // The patient's references drive; the common code is tested per candidate.
+    assert_eq!(
+        sql.text,
+        "SELECT r.resource_type, r.id, r.version FROM search_reference x1 INDEXED BY search_reference_target \
+         JOIN search_current r ON r.resource_type = x1.resource_type AND r.id = x1.id \
+         WHERE x1.param = ?1 AND x1.target_id = ?2 AND x1.resource_type IN (?3) \
+         AND x1.resource_type = ?4 AND x1.id > ?5 \
+         AND (EXISTS (SELECT 1 FROM search_token x2 WHERE x2.resource_type = r.resource_type AND x2.id = r.id \
+         AND x2.param = ?6 AND x2.kind = ?7 AND x2.code = ?8)) \
+         GROUP BY x1.resource_type, x1.id ORDER BY x1.resource_type, x1.id LIMIT ?9"
+    );
+    assert_eq!(sql.binds, texts_then_limit(&["patient", "p1", "Observation", "Observation", "o5", "code", "t", "x"]));
+}
+
+#[test]
+fn a_count_of_one_value_reads_no_resource_row() {
+    let sql = count(Dialect::Sqlite, Some("Patient"), &[("family:exact", "Chalmers")]);
+    assert_eq!(
+        sql.text,
+        "SELECT COUNT(*) FROM (SELECT 1 FROM search_string x1 INDEXED BY search_string_value \
+         WHERE x1.param = ?1 AND x1.exact = ?2 AND x1.resource_type IN (?3) GROUP BY x1.resource_type, x1.id) m"
+    );
+    assert_eq!(sql.binds, texts(&["family", "Chalmers", "Patient"]));
+}
+
+#[test]
+fn negations_sorts_and_postgres_take_the_general_statement() {
+    for (dialect, params) in [
+        (Dialect::Sqlite, [("code:not", "x")]),
+        (Dialect::Sqlite, [("_sort", "code")]),
+        (Dialect::Sqlite, [("code:missing", "true")]),
+        (Dialect::Postgres, [("code", "x")]),
+    ] {
+        let sql = select(dialect, Some("Observation"), &params);
+        assert!(!sql.text.contains("INDEXED BY"), "{dialect:?} {params:?}: {}", sql.text);
+        assert!(sql.text.starts_with("SELECT resource_type, id, version FROM (SELECT r.resource_type"), "{}", sql.text);
+    }
+}

@@ -1,0 +1,118 @@
+//! SQLite's query plans of the statements `fhirgate-sql` builds: that each search reads the
+//! indexes it was written for (covering indexes, the walk of one value's index in key order,
+//! the version index), checked with `EXPLAIN QUERY PLAN`.
+
+use fhirgate_engine::definitions::Definitions;
+use fhirgate_engine::search::query::{self, SearchQuery};
+use fhirgate_engine::storage::SearchMatch;
+use fhirgate_sql::{COLUMNS, Dialect, Error, Sql, translate, versions};
+use sqlx::AssertSqlSafe;
+
+use crate::SqliteStore;
+
+/// `EXPLAIN QUERY PLAN` of a statement, one line per step (or what went wrong).
+async fn explain(store: &SqliteStore, sql: &Sql) -> Vec<String> {
+    let Ok(args) = fhirgate_sql::arguments::<sqlx::Sqlite>(sql) else { return vec!["unbindable".into()] };
+    let text = format!("EXPLAIN QUERY PLAN {}", sql.text);
+    let rows: Result<Vec<(i64, i64, i64, String)>, _> =
+        sqlx::query_as_with(AssertSqlSafe(text.as_str()), args).fetch_all(&store.backend().reader).await;
+    rows.map_or_else(|e| vec![e.to_string()], |r| r.into_iter().map(|(.., detail)| detail).collect())
+}
+
+/// The query of a search URL's parameters, continued after `after`.
+fn parsed(resource_type: &str, params: &[(&str, &str)], after: Option<(&str, &str)>) -> Result<SearchQuery, Error> {
+    let params: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let mut query = query::parse(Definitions::r4(), Some(resource_type), &params, true)
+        .map_err(|e| Error::Invalid(e.to_string()))?
+        .query;
+    query.after = after.map(|(t, id)| (t.to_owned(), id.to_owned()));
+    Ok(query)
+}
+
+/// [`explain`] of the page statement a search URL's query translates to.
+async fn plan(store: &SqliteStore, resource_type: &str, params: &[(&str, &str)]) -> Vec<String> {
+    plan_after(store, resource_type, params, None).await
+}
+
+/// [`plan`] of the query continued after `after`.
+async fn plan_after(
+    store: &SqliteStore,
+    resource_type: &str,
+    params: &[(&str, &str)],
+    after: Option<(&str, &str)>,
+) -> Vec<String> {
+    let query = match parsed(resource_type, params, after) {
+        Ok(query) => query,
+        Err(e) => return vec![e.to_string()],
+    };
+    match translate::select(Dialect::Sqlite, Definitions::r4(), &query, 50) {
+        Ok(sql) => explain(store, &sql).await,
+        Err(e) => vec![format!("untranslatable: {e:?}")],
+    }
+}
+
+#[tokio::test]
+async fn token_and_reference_clauses_are_answered_from_covering_indexes() -> Result<(), Error> {
+    let store = crate::connect("sqlite::memory:").await?;
+    let token = [("code", "http://loinc.org|29463-7")];
+    let compartment = [("patient", "Patient/p1"), ("code", "http://loinc.org|29463-7")];
+    for params in [&token[..], &compartment[..]] {
+        let plan = plan(&store, "Observation", params).await;
+        let lookups: Vec<&String> =
+            plan.iter().filter(|l| l.contains("search_token") || l.contains("search_reference")).collect();
+        assert!(!lookups.is_empty(), "{params:?}: {plan:#?}");
+        assert!(lookups.iter().all(|l| l.contains("COVERING INDEX")), "{params:?} reads table rows: {plan:#?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_search_drives_from_its_narrowest_clause_and_probes_the_others_per_candidate() -> Result<(), Error> {
+    let store = crate::connect("sqlite::memory:").await?;
+    // The common code written first: the patient's references still find the candidates.
+    let params = [("code", "http://loinc.org|29463-7"), ("patient", "p1")];
+    let plan = plan(&store, "Observation", &params).await;
+    let (tokens, references): (Vec<&String>, Vec<&String>) =
+        plan.iter().filter(|l| l.contains("search_")).partition(|l| l.contains("search_token"));
+    assert!(!tokens.is_empty() && !references.is_empty(), "{plan:#?}");
+    assert!(tokens.iter().all(|l| l.contains(" EXISTS ")), "the code is materialised: {plan:#?}");
+    assert!(references.iter().all(|l| !l.contains(" EXISTS ")), "the reference does not drive: {plan:#?}");
+    // Through the patient's references, not every Observation reference in key order.
+    assert!(references.iter().all(|l| l.contains("search_reference_target (target_id=?")), "{plan:#?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_page_of_a_token_search_walks_the_index_in_order_without_sorting() -> Result<(), Error> {
+    let store = crate::connect("sqlite::memory:").await?;
+    let code = [("code", "http://loinc.org|29463-7")];
+    for after in [None, Some(("Observation", "o5"))] {
+        let plan = plan_after(&store, "Observation", &code, after).await;
+        assert!(plan.iter().any(|l| l.contains("search_token") && l.contains("COVERING INDEX")), "{plan:#?}");
+        assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "after {after:?}, it sorts: {plan:#?}");
+        assert!(!plan.iter().any(|l| l.contains("LIST SUBQUERY")), "after {after:?}, it lists every match: {plan:#?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_count_of_one_value_reads_only_its_index() -> Result<(), Error> {
+    let store = crate::connect("sqlite::memory:").await?;
+    let query = parsed("Observation", &[("code", "http://loinc.org|29463-7")], None)?;
+    let sql = translate::count(Dialect::Sqlite, Definitions::r4(), &query).map_err(|e| Error::Invalid(e.0))?;
+    let plan = explain(&store, &sql).await;
+    assert!(plan.iter().any(|l| l.contains("COVERING INDEX search_token_code")), "{plan:#?}");
+    assert!(!plan.iter().any(|l| l.contains("search_current") || l.contains(" r ")), "reads resources: {plan:#?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn many_versions_are_read_through_the_version_index() -> Result<(), Error> {
+    let store = crate::connect("sqlite::memory:").await?;
+    let key = |id: &str| SearchMatch { resource_type: "Patient".into(), id: id.into(), version: 1 };
+    let sql = versions::select(Dialect::Sqlite, COLUMNS, &[key("a"), key("b")]);
+    let plan = explain(&store, &sql).await;
+    assert!(plan.iter().any(|l| l.starts_with("SEARCH v USING") && l.contains("version=?")), "{plan:#?}");
+    assert!(!plan.iter().any(|l| l.starts_with("SCAN v")), "scans every version: {plan:#?}");
+    Ok(())
+}
