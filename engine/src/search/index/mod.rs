@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::Value;
 
 use crate::definitions::{Definitions, SearchParam, SearchParamType};
-use crate::fhirpath::{Env, Expr, Item, evaluate, parse};
+use crate::fhirpath::{Budget, Env, Expr, Item, evaluate, parse};
 use crate::storage::{IndexEntry, IndexValue};
 
 pub use string::normalize;
@@ -31,7 +31,7 @@ pub fn extract(defs: &Definitions, resource: &Value) -> Vec<IndexEntry> {
     let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
         return Vec::new();
     };
-    let env = Env::new();
+    let env = Env::new().with_budget(Budget::INDEXING);
     let mut entries = Vec::new();
     for param in defs.search_params(resource_type) {
         if param.kind == SearchParamType::Special {
