@@ -76,7 +76,7 @@ pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, 
         return bundle::page(engine, request, &snapshot, offset, count, visible).await;
     }
     let defs = Definitions::r4();
-    let params = params(request)?;
+    let params = params(engine, request)?;
     let limits = query::Limits::from(&engine.config);
     let parsed = query::parse_within(defs, scope.resource_type(), &params, handling_strict(request), &limits)?;
     let mut query = parsed.query;
@@ -151,9 +151,17 @@ fn page_size(engine: &Engine, query: &SearchQuery) -> usize {
 }
 
 /// The search parameters: the query string, and for `POST _search` the form body as well.
-fn params(request: &Request) -> Result<Vec<(String, String)>> {
+fn params(engine: &Engine, request: &Request) -> Result<Vec<(String, String)>> {
     let mut params = request.query.clone();
     if request.method == Method::Post && !request.body.is_empty() {
+        // Refused before it is split into pairs; the parser checks the decoded parameters too.
+        let most = engine.config.max_search_bytes as usize;
+        if request.body.len() > most {
+            return Err(Error::bad_request(format!(
+                "the `_search` form body takes {} bytes; this server accepts at most {most} (`max_search_bytes`)",
+                request.body.len()
+            )));
+        }
         let form = request.headers.content_type.as_deref().is_some_and(|ct| {
             ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
         });
