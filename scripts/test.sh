@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace: unit, storage contract, end-to-end through the real binary
-# and the official R4 examples. Installs or starts what the tests need (cmake; the R4 package from
-# npm) on its own. `.ci/run` calls exactly this.
+# Checks formatting and lints (clippy, warnings as errors), then runs every test of the
+# workspace: unit, fuzz (fixed seeds), storage contract, end-to-end through the real binary (the
+# attack suite included) and the official R4 examples. Installs or starts what the tests need
+# (cmake; the R4 package from npm) on its own. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 FHIR_R4_PACKAGE="$(bash scripts/fetch-r4-package.sh)"
 export FHIR_R4_PACKAGE
 
+# Formatting and lints are part of the contract: a warning fails the run.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 # The end-to-end tests run this build's binary (it has the in-process Cosmos DB emulator, which
 # test builds of the workspace enable), instead of building `fhirgate` again on their own.
