@@ -77,8 +77,12 @@ impl Criteria {
     pub(super) async fn matches(&self, engine: &Engine, gate: &Gate<'_>, limit: u32) -> Result<Matches> {
         gate.check_traversals(&self.query)?;
         let resource_type = self.query.resource_type.as_deref().unwrap_or_default();
-        let reader = gate.reader(resource_type);
-        if reader.as_ref().is_some_and(Gate::covers_data) {
+        let Some(reader) = gate.reader(resource_type) else {
+            // It may read none of them: whatever matches is hidden.
+            let hidden = !engine.store.search(&self.query, 1).await?.is_empty();
+            return Ok(Matches { visible: Vec::new(), hidden });
+        };
+        if reader.covers_data() {
             return Ok(Matches { visible: engine.store.search(&self.query, limit).await?, hidden: false });
         }
         let mut query = self.query.clone();
@@ -91,11 +95,7 @@ impl Criteria {
             scanned += chunk.len();
             query.after = chunk.last().map(|m| (m.resource_type.clone(), m.id.clone()));
             for version in engine.store.vread_many(&chunk).await? {
-                let visible = match &reader {
-                    Some(reader) => reader.allows_version(engine, &version, Phase::Outgoing).await?,
-                    None => false,
-                };
-                if visible {
+                if reader.allows_version(engine, &version, Phase::Outgoing).await? {
                     found.visible.push(SearchMatch {
                         resource_type: version.resource_type,
                         id: version.id,
