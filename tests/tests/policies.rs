@@ -346,7 +346,8 @@ fn every_bundle_entry_is_decided_on_its_own() -> TestResult {
     put(&s, "Patient/p1", &json!({"resourceType": "Patient", "id": "p1"}))?;
     let writer = s.mint(&["--role", "globalWriter"])?;
 
-    // A batch: the restricted read answers 403 in its place, the rest runs.
+    // A batch: the restricted read answers 404 in its place (as a missing one would), the
+    // restricted write 403; the rest runs.
     let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
         {"request": {"method": "GET", "url": "Patient/vip"}},
         {"request": {"method": "GET", "url": "Patient/p1"}},
@@ -363,7 +364,7 @@ fn every_bundle_entry_is_decided_on_its_own() -> TestResult {
         .iter()
         .map(|e| e["response"]["status"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(statuses, ["403 Forbidden", "200 OK", "201 Created", "403 Forbidden", "200 OK"]);
+    assert_eq!(statuses, ["404 Not Found", "200 OK", "201 Created", "403 Forbidden", "200 OK"]);
     let found = &answer["entry"][4]["resource"];
     let ids: Vec<&str> = found["entry"]
         .as_array()
