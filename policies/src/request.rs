@@ -160,8 +160,16 @@ pub(crate) fn to_cedar(principal: &Principal, request: &AuthzRequest, actions: &
 
     let c = &request.context;
     let seconds = c.epoch_seconds;
-    let needed: BTreeSet<String> =
-        smart::needed(request.action, &target.resource_type, request.data.as_ref().map(|d| &d.categories));
+    let needed: BTreeSet<String> = smart::needed_with(
+        request.action,
+        &target.resource_type,
+        request
+            .data
+            .as_ref()
+            .map(|d| [("category", &d.categories), ("status", &d.statuses)])
+            .as_ref()
+            .map(<[_; 2]>::as_slice),
+    );
     let time = record(vec![
         ("epochSeconds", RestrictedExpression::new_long(seconds)),
         ("hour", RestrictedExpression::new_long(seconds.rem_euclid(86_400) / 3600)),

@@ -19,6 +19,9 @@ pub struct ResourceFacts {
     pub security: BTreeSet<String>,
     pub tags: BTreeSet<String>,
     pub categories: BTreeSet<String>,
+    /// The resource's `status` code, for granular SMART scopes (`?status=final`); not a Cedar
+    /// attribute.
+    pub statuses: BTreeSet<String>,
     pub tenant: String,
 }
 
@@ -53,6 +56,9 @@ impl ResourceFacts {
         };
         for concept in categories {
             facts.categories.extend(codings(concept.get("coding")));
+        }
+        if let Some(status) = resource.get("status").and_then(Value::as_str) {
+            facts.statuses.insert(status.to_string());
         }
         facts
     }

@@ -8,7 +8,8 @@
 //! every parameter holds. Each such scope becomes `Type.p?` (enough before the resource is known)
 //! and one canonical conjunction per choice of comma alternatives (`Type.p?name=v&name2=v2`,
 //! parameters sorted by name). On a resource, [`needed_with`] lists every conjunction of the
-//! parameters the gateway can check on its data (today `category`, as `code` or `system|code`);
+//! parameters the gateway can check on its data (`category`, as `code` or `system|code`, and
+//! `status`);
 //! a scope naming any other parameter, or one parameter twice, matches none of them: it grants no
 //! resource (fail closed) rather than more than it says.
 
@@ -118,20 +119,13 @@ fn conjunctions(query: &str) -> Vec<String> {
         .collect()
 }
 
-/// The permission strings that would allow `action` on `resource_type`. Without the resource's
-/// data (type-level decision) a granular grant for the type is enough (`Type.p?`); with the data,
-/// the granular forms name the resource's categories, so `Observation.r?category=laboratory`
-/// matches a laboratory Observation only.
-pub fn needed(action: Action, resource_type: &str, categories: Option<&BTreeSet<String>>) -> BTreeSet<String> {
-    let facts = categories.map(|c| [("category", c)]);
-    needed_with(action, resource_type, facts.as_ref().map(<[_; 1]>::as_slice))
-}
-
-/// [`needed`] with every parameter the data gives values for (`name` → the resource's values):
-/// `Type.p`, and on data one string per conjunction of a non-empty subset of the parameters and
-/// one value of each (`Type.p?category=laboratory&status=final`), which is what an AND of those
-/// parameters in a granular scope normalises to. Values holding `&` or `,` are skipped (they
-/// cannot be one value of a scope, and must not forge a conjunction).
+/// The permission strings that would allow `action` on `resource_type`: `Type.p`; without the
+/// resource's data (type-level decision) a granular grant for the type is enough (`Type.p?`);
+/// with the data (`name` → the resource's values of each parameter the gateway checks), one
+/// string per conjunction of a non-empty subset of the parameters and one value of each
+/// (`Type.p?category=laboratory&status=final`), which is what an AND of those parameters in a
+/// granular scope normalises to. Values holding `&` or `,` are skipped (they cannot be one value
+/// of a scope, and must not forge a conjunction).
 pub fn needed_with(
     action: Action,
     resource_type: &str,
@@ -210,12 +204,13 @@ mod tests {
     #[test]
     fn granular_scopes_match_the_category_only() {
         let g = grants(&["patient/Observation.rs?category=laboratory"]);
-        let type_level = needed(Action::Read, "Observation", None);
+        let type_level = needed_with(Action::Read, "Observation", None);
         assert!(g.patient.iter().any(|p| type_level.contains(p)));
         let lab: BTreeSet<String> = ["laboratory".to_string()].into();
         let vitals: BTreeSet<String> = ["vital-signs".to_string()].into();
-        assert!(g.patient.iter().any(|p| needed(Action::Read, "Observation", Some(&lab)).contains(p)));
-        assert!(!g.patient.iter().any(|p| needed(Action::Read, "Observation", Some(&vitals)).contains(p)));
+        let on = |categories| needed_with(Action::Read, "Observation", Some(&[("category", categories)]));
+        assert!(g.patient.iter().any(|p| on(&lab).contains(p)));
+        assert!(!g.patient.iter().any(|p| on(&vitals).contains(p)));
     }
 
     fn set(values: &[&str]) -> BTreeSet<String> {
