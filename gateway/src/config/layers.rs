@@ -140,7 +140,11 @@ fn typed(name: &str, text: &str, default: &Value) -> Result<Value, GatewayError>
     let invalid = || GatewayError::Config(format!("invalid value `{text}` for `{name}`"));
     Ok(match default {
         Value::Bool(_) => Value::Bool(text.parse().map_err(|_| invalid())?),
-        Value::Number(_) => Value::from(text.parse::<u64>().map_err(|_| invalid())?),
+        Value::Number(_) => match (text.parse::<u64>(), text.parse::<i64>()) {
+            (Ok(n), _) => Value::from(n),
+            (_, Ok(n)) => Value::from(n),
+            _ => Value::from(text.parse::<f64>().map_err(|_| invalid())?),
+        },
         Value::Array(_) => list(text),
         Value::Null => match text {
             "true" | "false" => Value::Bool(text == "true"),
@@ -177,31 +181,7 @@ pub fn build(
             .map_err(|e| GatewayError::Config(format!("invalid value for `{what}`: {e}")))
     };
 
-    let settings = env_names()?;
-    let by_name: HashMap<&str, (&str, &Value)> = settings
-        .iter()
-        .flat_map(|(key, default, names)| names.iter().map(move |n| (n.as_str(), (key.as_str(), default))))
-        .collect();
-    let mut names: Vec<&String> = env.keys().filter(|n| n.starts_with("FHIRGATE_")).collect();
-    names.sort();
-    for name in names {
-        let text = &env[name];
-        if NOT_SETTINGS.contains(&name.as_str())
-            || NOT_SETTING_PREFIXES.iter().any(|p| name.starts_with(p))
-            || ISSUER_VARS.contains(&name.as_str())
-        {
-            continue;
-        }
-        let Some((key, default)) = by_name.get(name.as_str()) else {
-            return Err(unknown_variable(name, by_name.keys().copied()));
-        };
-        if let Some(Source::Env(other)) = sources.get(*key) {
-            return Err(GatewayError::Config(format!("`{other}` and `{name}` both set `{key}`: keep one")));
-        }
-        set(&mut tree, key, typed(name, text, default)?)?;
-        check(&tree, name)?;
-        sources.insert((*key).to_owned(), Source::Env(name.clone()));
-    }
+    apply_env(&mut tree, &mut sources, env, check)?;
     if let Some(issuer) = env_issuer(env)? {
         if let Some(Value::Array(issuers)) = tree.pointer_mut("/auth/issuers") {
             issuers.push(issuer);
@@ -225,6 +205,41 @@ pub fn build(
         }
     }
     Ok((check(&tree, "flags")?, sources))
+}
+
+/// Sets the leaf each `FHIRGATE_*` setting variable names; refuses unknown ones and two names of
+/// one setting. `check` deserializes the tree, so a bad value is reported with its variable.
+fn apply_env(
+    tree: &mut Value,
+    sources: &mut Sources,
+    env: &HashMap<String, String>,
+    check: impl Fn(&Value, &str) -> Result<Config, GatewayError>,
+) -> Result<(), GatewayError> {
+    let settings = env_names()?;
+    let by_name: HashMap<&str, (&str, &Value)> = settings
+        .iter()
+        .flat_map(|(key, default, names)| names.iter().map(move |n| (n.as_str(), (key.as_str(), default))))
+        .collect();
+    let mut vars: Vec<(&String, &String)> = env.iter().filter(|(n, _)| n.starts_with("FHIRGATE_")).collect();
+    vars.sort();
+    for (name, text) in vars {
+        if NOT_SETTINGS.contains(&name.as_str())
+            || NOT_SETTING_PREFIXES.iter().any(|p| name.starts_with(p))
+            || ISSUER_VARS.contains(&name.as_str())
+        {
+            continue;
+        }
+        let Some((key, default)) = by_name.get(name.as_str()) else {
+            return Err(unknown_variable(name, by_name.keys().copied()));
+        };
+        if let Some(Source::Env(other)) = sources.get(*key) {
+            return Err(GatewayError::Config(format!("`{other}` and `{name}` both set `{key}`: keep one")));
+        }
+        set(tree, key, typed(name, text, default)?)?;
+        check(tree, name)?;
+        sources.insert((*key).to_owned(), Source::Env(name.clone()));
+    }
+    Ok(())
 }
 
 /// The issuer the [`ISSUER_VARS`] describe, if `FHIRGATE_AUTH_ISSUER` is set.
