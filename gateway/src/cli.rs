@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Overrides, Sources};
 use crate::error::GatewayError;
 
 /// fhirgate: a FHIR R4 server and gateway.
@@ -23,7 +23,8 @@ pub struct Cli {
 enum Command {
     /// Run the FHIR server (default: http://127.0.0.1:8080/ on SQLite under ./data/).
     Serve(ServeArgs),
-    /// Print the effective configuration as TOML (after file, environment and flags) and exit.
+    /// Print every setting, its value and where it came from (default, file, env VAR, flag), as
+    /// TOML, and exit.
     Config(ServeArgs),
     /// Create or upgrade the store's schema (`serve` does this too at start) and exit.
     Migrate(ServeArgs),
@@ -143,8 +144,8 @@ impl Cli {
                 crate::server::check_store(&config)
             }
             Command::Config(args) => {
-                let config = args.load()?;
-                print!("{}", config.to_toml()?);
+                let (config, sources) = args.load_with_sources()?;
+                print!("{}", config.describe(&sources)?);
                 Ok(())
             }
             Command::Token(args) => token(args),
@@ -204,8 +205,13 @@ impl From<PolicyCommand> for crate::policy::tools::Tool {
 
 impl ServeArgs {
     fn load(self) -> Result<Config, GatewayError> {
+        Ok(self.load_with_sources()?.0)
+    }
+
+    /// The configuration of the file, the process's environment and these flags.
+    fn load_with_sources(self) -> Result<(Config, Sources), GatewayError> {
         let file = self.config.or_else(|| std::env::var_os("FHIRGATE_CONFIG").map(PathBuf::from));
-        Config::load(
+        Config::load_with_sources(
             file.as_deref(),
             &std::env::vars().collect(),
             Overrides { listen: self.listen, store: self.store, data_dir: self.data_dir },

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use fhirgate_engine::access::{Access, Grant, Interaction, Target, Unrestricted};
 use fhirgate_engine::format::MediaType;
 use fhirgate_engine::interaction::Response;
-use fhirgate_engine::{Engine, EngineConfig, Error as FhirError};
+use fhirgate_engine::{Engine, Error as FhirError};
 use fhirgate_policies::RequestContext;
 use pingora::prelude::{HttpPeer, Session};
 use pingora::proxy::ProxyHttp;
@@ -92,24 +92,7 @@ impl FhirGateway {
         self.engine
             .get_or_try_init(|| async {
                 let store = crate::stores::open(&self.config.store_url(), &self.config.store).await?;
-                let fhir = &self.config.fhir;
-                let config = EngineConfig {
-                    update_create: fhir.update_create,
-                    version_unchanged_updates: fhir.version_unchanged_updates,
-                    default_page_size: fhir.default_page_size,
-                    max_page_size: fhir.max_page_size,
-                    max_bundle_entries: fhir.max_bundle_entries,
-                    max_conditional_delete: fhir.max_conditional_delete,
-                    search_max_results: fhir.search_max_results,
-                    search_timeout: Duration::from_secs(fhir.search_timeout_seconds),
-                    search_page_ttl: Duration::from_secs(fhir.search_page_ttl_seconds),
-                    max_chain_depth: fhir.max_chain_depth,
-                    max_search_params: fhir.max_search_params,
-                    max_search_bytes: fhir.max_search_bytes,
-                    fhirpath_max_steps: fhir.fhirpath_max_steps,
-                    fhirpath_timeout: Duration::from_millis(fhir.fhirpath_timeout_ms),
-                    ..EngineConfig::default()
-                };
+                let config = self.config.fhir.engine_config();
                 Ok(Arc::new(Engine::new(config, store)))
             })
             .await

@@ -1,11 +1,18 @@
 //! The one typed configuration of the gateway: defaults, then a TOML file, then `FHIRGATE_*`
-//! environment variables, then command-line flags. `deploy/fhirgate.example.toml` documents
-//! every setting.
+//! environment variables, then command-line flags. Each setting is declared once, as a field
+//! here; its TOML key and its variables derive from it ([`layers`]). The defaults of `[fhir]`
+//! are the engine's. `deploy/fhirgate.example.toml` documents every setting.
+
+mod layers;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use fhirgate_engine::EngineConfig;
 use serde::{Deserialize, Serialize};
+
+pub use layers::Sources;
 
 use crate::error::GatewayError;
 
@@ -92,7 +99,8 @@ pub struct CosmosConfig {
     pub throttle_max_wait_seconds: u64,
 }
 
-/// FHIR behaviour choices.
+/// FHIR behaviour choices: the engine's settings ([`EngineConfig`]), durations in the units of
+/// the file. Defaults are the engine's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FhirConfig {
@@ -260,23 +268,48 @@ impl Default for CosmosConfig {
     }
 }
 
+/// The engine's defaults, in the units of the file.
 impl Default for FhirConfig {
     fn default() -> Self {
+        let engine = EngineConfig::default();
         Self {
-            update_create: true,
-            version_unchanged_updates: false,
-            default_page_size: 10,
-            max_page_size: 1000,
-            max_bundle_entries: 5_000,
-            max_conditional_delete: 100,
-            search_max_results: 10_000,
-            search_timeout_seconds: 20,
-            search_page_ttl_seconds: 600,
-            max_chain_depth: 4,
-            max_search_params: 100,
-            max_search_bytes: 64 * 1024,
-            fhirpath_max_steps: 2_000_000,
-            fhirpath_timeout_ms: 2_000,
+            update_create: engine.update_create,
+            version_unchanged_updates: engine.version_unchanged_updates,
+            default_page_size: engine.default_page_size,
+            max_page_size: engine.max_page_size,
+            max_bundle_entries: engine.max_bundle_entries,
+            max_conditional_delete: engine.max_conditional_delete,
+            search_max_results: engine.search_max_results,
+            search_timeout_seconds: engine.search_timeout.as_secs(),
+            search_page_ttl_seconds: engine.search_page_ttl.as_secs(),
+            max_chain_depth: engine.max_chain_depth,
+            max_search_params: engine.max_search_params,
+            max_search_bytes: engine.max_search_bytes,
+            fhirpath_max_steps: engine.fhirpath_max_steps,
+            fhirpath_timeout_ms: u64::try_from(engine.fhirpath_timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+impl FhirConfig {
+    /// The engine's configuration: these settings over the engine's defaults (clock, ids, ...).
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            update_create: self.update_create,
+            version_unchanged_updates: self.version_unchanged_updates,
+            default_page_size: self.default_page_size,
+            max_page_size: self.max_page_size,
+            max_bundle_entries: self.max_bundle_entries,
+            max_conditional_delete: self.max_conditional_delete,
+            search_max_results: self.search_max_results,
+            search_timeout: Duration::from_secs(self.search_timeout_seconds),
+            search_page_ttl: Duration::from_secs(self.search_page_ttl_seconds),
+            max_chain_depth: self.max_chain_depth,
+            max_search_params: self.max_search_params,
+            max_search_bytes: self.max_search_bytes,
+            fhirpath_max_steps: self.fhirpath_max_steps,
+            fhirpath_timeout: Duration::from_millis(self.fhirpath_timeout_ms),
+            ..EngineConfig::default()
         }
     }
 }
@@ -326,115 +359,20 @@ pub struct Overrides {
 
 impl Config {
     /// Builds the configuration from an optional file, the environment and flags.
+    #[cfg(test)]
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>, flags: Overrides) -> Result<Self, GatewayError> {
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| GatewayError::Config(format!("cannot read `{}`: {e}", path.display())))?;
-                toml::from_str(&text).map_err(|e| GatewayError::Config(format!("`{}`: {e}", path.display())))?
-            }
-            None => Config::default(),
-        };
-        config.apply_env(env)?;
-        if let Some(v) = flags.listen {
-            config.server.listen = v;
-        }
-        if let Some(v) = flags.store {
-            config.store.url = Some(v);
-        }
-        if let Some(v) = flags.data_dir {
-            config.store.data_dir = v;
-        }
-        config.check()?;
-        Ok(config)
+        Ok(Self::load_with_sources(file, env, flags)?.0)
     }
 
-    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), GatewayError> {
-        fn parsed<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, GatewayError> {
-            value.parse().map_err(|_| GatewayError::Config(format!("invalid value `{value}` for `{name}`")))
-        }
-        fn list(value: &str) -> Vec<String> {
-            value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
-        }
-        for (name, value) in env {
-            match name.as_str() {
-                "FHIRGATE_LISTEN" => self.server.listen = value.clone(),
-                "FHIRGATE_BASE_URL" => self.server.base_url = Some(value.clone()),
-                "FHIRGATE_ALLOWED_HOSTS" => self.server.allowed_hosts = list(value),
-                "FHIRGATE_THREADS" => self.server.threads = parsed(name, value)?,
-                "FHIRGATE_MAX_BODY_BYTES" => self.server.max_body_bytes = parsed(name, value)?,
-                "FHIRGATE_REQUEST_TIMEOUT_SECONDS" => self.server.request_timeout_seconds = parsed(name, value)?,
-                "FHIRGATE_SHUTDOWN_GRACE_SECONDS" => self.server.shutdown_grace_seconds = parsed(name, value)?,
-                "FHIRGATE_STORE" => self.store.url = Some(value.clone()),
-                "FHIRGATE_DATA_DIR" => self.store.data_dir = PathBuf::from(value),
-                "FHIRGATE_STORE_POOL_SIZE" => self.store.pool_size = parsed(name, value)?,
-                "FHIRGATE_STORE_STATEMENT_TIMEOUT_SECONDS" => {
-                    self.store.statement_timeout_seconds = parsed(name, value)?
-                }
-                "FHIRGATE_STORE_PASSWORD_FILE" => self.store.password_file = Some(PathBuf::from(value)),
-                "FHIRGATE_COSMOS_AUTH" => self.store.cosmos.auth = value.clone(),
-                "FHIRGATE_COSMOS_KEY_FILE" => self.store.cosmos.key_file = Some(PathBuf::from(value)),
-                "FHIRGATE_COSMOS_TENANT_ID" => self.store.cosmos.tenant_id = Some(value.clone()),
-                "FHIRGATE_COSMOS_CLIENT_ID" => self.store.cosmos.client_id = Some(value.clone()),
-                "FHIRGATE_COSMOS_CLIENT_SECRET_FILE" => {
-                    self.store.cosmos.client_secret_file = Some(PathBuf::from(value))
-                }
-                "FHIRGATE_COSMOS_DATABASE" => self.store.cosmos.database = value.clone(),
-                "FHIRGATE_COSMOS_CONTAINER" => self.store.cosmos.container = value.clone(),
-                "FHIRGATE_COSMOS_PARTITION" => self.store.cosmos.partition = value.clone(),
-                "FHIRGATE_COSMOS_CREATE_IF_MISSING" => self.store.cosmos.create_if_missing = parsed(name, value)?,
-                "FHIRGATE_COSMOS_THROTTLE_RETRIES" => self.store.cosmos.throttle_retries = parsed(name, value)?,
-                "FHIRGATE_COSMOS_THROTTLE_MAX_WAIT_SECONDS" => {
-                    self.store.cosmos.throttle_max_wait_seconds = parsed(name, value)?
-                }
-                "FHIRGATE_UPDATE_CREATE" => self.fhir.update_create = parsed(name, value)?,
-                "FHIRGATE_VERSION_UNCHANGED_UPDATES" => self.fhir.version_unchanged_updates = parsed(name, value)?,
-                "FHIRGATE_DEFAULT_PAGE_SIZE" => self.fhir.default_page_size = parsed(name, value)?,
-                "FHIRGATE_MAX_PAGE_SIZE" => self.fhir.max_page_size = parsed(name, value)?,
-                "FHIRGATE_MAX_BUNDLE_ENTRIES" => self.fhir.max_bundle_entries = parsed(name, value)?,
-                "FHIRGATE_MAX_CONDITIONAL_DELETE" => self.fhir.max_conditional_delete = parsed(name, value)?,
-                "FHIRGATE_SEARCH_MAX_RESULTS" => self.fhir.search_max_results = parsed(name, value)?,
-                "FHIRGATE_SEARCH_TIMEOUT_SECONDS" => self.fhir.search_timeout_seconds = parsed(name, value)?,
-                "FHIRGATE_SEARCH_PAGE_TTL_SECONDS" => self.fhir.search_page_ttl_seconds = parsed(name, value)?,
-                "FHIRGATE_MAX_CHAIN_DEPTH" => self.fhir.max_chain_depth = parsed(name, value)?,
-                "FHIRGATE_MAX_SEARCH_PARAMS" => self.fhir.max_search_params = parsed(name, value)?,
-                "FHIRGATE_MAX_SEARCH_BYTES" => self.fhir.max_search_bytes = parsed(name, value)?,
-                "FHIRGATE_FHIRPATH_MAX_STEPS" => self.fhir.fhirpath_max_steps = parsed(name, value)?,
-                "FHIRGATE_FHIRPATH_TIMEOUT_MS" => self.fhir.fhirpath_timeout_ms = parsed(name, value)?,
-                "FHIRGATE_AUTH_ENABLED" => self.auth.enabled = parsed(name, value)?,
-                "FHIRGATE_AUTH_LOCAL_ISSUER" => self.auth.local_issuer = Some(parsed(name, value)?),
-                "FHIRGATE_AUTH_ANONYMOUS_METADATA" => self.auth.anonymous_metadata = parsed(name, value)?,
-                "FHIRGATE_AUTH_CLOCK_SKEW_SECONDS" => self.auth.clock_skew_seconds = parsed(name, value)?,
-                "FHIRGATE_AUTH_MAX_TOKEN_BYTES" => self.auth.max_token_bytes = parsed(name, value)?,
-                "FHIRGATE_AUTH_PATIENT_CLAIM" => self.auth.patient_claim = value.clone(),
-                "FHIRGATE_AUTH_JWKS_MIN_REFRESH_SECONDS" => self.auth.jwks_min_refresh_seconds = parsed(name, value)?,
-                "FHIRGATE_POLICY_SETS" => self.policy.sets = list(value),
-                "FHIRGATE_POLICY_DIR" => self.policy.dir = Some(PathBuf::from(value)),
-                "FHIRGATE_POLICY_RELOAD_SECONDS" => self.policy.reload_seconds = parsed(name, value)?,
-                "FHIRGATE_POLICY_DENY_READS_AS_NOT_FOUND" => self.policy.deny_reads_as_not_found = parsed(name, value)?,
-                "FHIRGATE_AUTH_LOCAL_AUDIENCE" => self.auth.local_audience = value.clone(),
-                "FHIRGATE_LOG_FORMAT" => self.log.format = value.clone(),
-                "FHIRGATE_LOG_LEVEL" => self.log.level = value.clone(),
-                "FHIRGATE_METRICS_PUBLIC" => self.metrics.public = parsed(name, value)?,
-                _ => {}
-            }
-        }
-        // One more trusted issuer from the environment (containers without a config file).
-        if let Some(issuer) = env.get("FHIRGATE_AUTH_ISSUER").filter(|v| !v.is_empty()) {
-            let list_of = |name: &str| env.get(name).map(|v| list(v)).unwrap_or_default();
-            let allow_any_tenant = match env.get("FHIRGATE_AUTH_ALLOW_ANY_TENANT") {
-                Some(v) => parsed("FHIRGATE_AUTH_ALLOW_ANY_TENANT", v)?,
-                None => false,
-            };
-            self.auth.issuers.push(IssuerConfig {
-                issuer: issuer.clone(),
-                audiences: list_of("FHIRGATE_AUTH_AUDIENCES"),
-                allowed_tenants: list_of("FHIRGATE_AUTH_ALLOWED_TENANTS"),
-                allow_any_tenant,
-                discovery_url: env.get("FHIRGATE_AUTH_DISCOVERY_URL").cloned(),
-            });
-        }
-        Ok(())
+    /// [`Config::load`], with where each setting that is not at its default came from.
+    pub fn load_with_sources(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        flags: Overrides,
+    ) -> Result<(Self, Sources), GatewayError> {
+        let (config, sources) = layers::build(file, env, flags)?;
+        config.check()?;
+        Ok((config, sources))
     }
 
     fn check(&self) -> Result<(), GatewayError> {
@@ -513,11 +451,9 @@ impl Config {
         }
     }
 
-    /// The configuration as TOML, with the effective store URL filled in (password redacted).
-    pub fn to_toml(&self) -> Result<String, GatewayError> {
-        let mut shown = self.clone();
-        shown.store.url = Some(fhirgate_engine::storage::redact_url(&self.store_url()));
-        toml::to_string_pretty(&shown).map_err(|e| GatewayError::Config(e.to_string()))
+    /// One line per setting with its value and where it came from (`fhirgate config`).
+    pub fn describe(&self, sources: &Sources) -> Result<String, GatewayError> {
+        layers::describe(self, sources)
     }
 }
 
@@ -651,6 +587,19 @@ mod tests {
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.fhir, FhirConfig::default(), "the example shows the defaults of `[fhir]`");
         Ok(())
+    }
+
+    #[test]
+    fn the_fhir_defaults_are_the_engines() {
+        let (ours, engine) = (FhirConfig::default().engine_config(), EngineConfig::default());
+        assert_eq!(format!("{ours:?}"), format!("{engine:?}"));
+        let limits = |c: &EngineConfig| {
+            (c.max_chain_depth, c.max_search_params, c.max_search_bytes, c.fhirpath_max_steps, c.fhirpath_timeout)
+        };
+        assert_eq!(limits(&ours), limits(&engine));
+        let set = FhirConfig { fhirpath_timeout_ms: 250, search_page_ttl_seconds: 5, ..FhirConfig::default() };
+        let c = set.engine_config();
+        assert_eq!((c.fhirpath_timeout, c.search_page_ttl), (Duration::from_millis(250), Duration::from_secs(5)));
     }
 
     #[test]
