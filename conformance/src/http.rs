@@ -27,7 +27,7 @@ pub struct Response {
 }
 
 /// A header value by case-insensitive name.
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
@@ -58,13 +58,13 @@ impl Response {
 
 /// A blocking HTTP client.
 #[derive(Debug, Clone)]
-pub struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
 }
 
 impl Client {
     /// A client whose requests give up after `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    pub(crate) fn new(timeout: Duration) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // Assertions judge what the server answered, redirects included.
@@ -76,7 +76,7 @@ impl Client {
     }
 
     /// Sends a request; only failures of the exchange itself are errors.
-    pub fn send(&self, request: &Request) -> Result<Response> {
+    pub(crate) fn send(&self, request: &Request) -> Result<Response> {
         let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(request.url.as_str());
         for (k, v) in &request.headers {
             builder = builder.header(k.as_str(), v.as_str());

@@ -9,16 +9,23 @@
 //! assert!(results.iter().all(|r| r.passed()));
 //! # Ok::<(), fhirgate_conformance::Error>(())
 //! ```
+//!
+//! Public: the runner (`run`), the reports (`report`, `progress`), the script model (`script`) and
+//! the FHIR XML conversion (`xml`); the rest is crate-private.
 
-pub mod error;
-pub mod http;
+#![warn(unreachable_pub)]
+
 pub mod progress;
 pub mod report;
 pub mod run;
 pub mod script;
-pub mod token;
-pub mod vars;
 pub mod xml;
-pub mod xpath;
+
+mod error;
+mod http;
+mod token;
+mod vars;
+mod xpath;
 
 pub use error::{Error, Result};
+pub use token::token_from_command;

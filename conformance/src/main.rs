@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use fhirgate_conformance::report;
 use fhirgate_conformance::run::{Options, Runner};
-use fhirgate_conformance::token::token_from_command;
+use fhirgate_conformance::token_from_command;
 
 #[derive(Debug, Parser)]
 #[command(name = "fhirgate-conformance", version, about = "Runs FHIR R4 TestScripts against a FHIR server")]

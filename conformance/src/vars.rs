@@ -8,7 +8,7 @@ use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
 
 /// Replaces every `${name}` for which `lookup` or a built-in gives a value.
-pub fn substitute(text: &str, lookup: &mut dyn FnMut(&str) -> Option<String>) -> String {
+pub(crate) fn substitute(text: &str, lookup: &mut dyn FnMut(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {

@@ -15,7 +15,7 @@
 use crate::error::{Error, Result};
 
 /// The FHIRPath equivalent of an XPath expression.
-pub fn to_fhirpath(xpath: &str) -> Result<String> {
+pub(crate) fn to_fhirpath(xpath: &str) -> Result<String> {
     expression(xpath.trim()).map_err(|()| Error::XPath(xpath.to_owned()))
 }
 

@@ -12,7 +12,7 @@ use fhirgate_conformance::run::result::{Outcome, ScriptResult, Status};
 use fhirgate_conformance::run::{Options, Runner};
 use fhirgate_conformance::script::Script;
 use fhirgate_engine::definitions::Definitions;
-use fhirgate_engine::validation::validate;
+use fhirgate_engine::validate;
 use serde_json::Value;
 use support::MiniFhir;
 

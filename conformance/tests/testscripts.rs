@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use fhirgate_conformance::script::Script;
 use fhirgate_engine::definitions::Definitions;
-use fhirgate_engine::validation::validate;
+use fhirgate_engine::validate;
 
 #[test]
 fn every_testscript_is_valid_r4() -> Result<(), Box<dyn std::error::Error>> {

@@ -62,7 +62,7 @@ impl Interaction {
     }
 
     /// Whether a denial of this interaction is answered as "not found" when reads are hidden.
-    pub fn is_read(self) -> bool {
+    pub(crate) fn is_read(self) -> bool {
         matches!(self, Self::Read | Self::Vread | Self::HistoryInstance)
     }
 }

@@ -111,7 +111,7 @@ impl Error {
     }
 
     /// A 422 with one `processing` issue.
-    pub fn unprocessable(message: impl Into<String>) -> Self {
+    pub(crate) fn unprocessable(message: impl Into<String>) -> Self {
         Self::Unprocessable(vec![Issue::error(IssueType::Processing, message)])
     }
 
@@ -161,7 +161,7 @@ impl Error {
     }
 
     /// The OperationOutcome as JSON.
-    pub fn outcome_json(&self) -> Value {
+    pub(crate) fn outcome_json(&self) -> Value {
         self.outcome().to_json()
     }
 }

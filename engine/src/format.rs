@@ -6,9 +6,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
-/// `application/fhir+json`, the default response type.
-pub const FHIR_JSON: &str = "application/fhir+json";
-
 /// The JSON media type a response is rendered as (the server speaks JSON only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaType {
@@ -49,7 +46,7 @@ fn classify(value: &str) -> Named {
 }
 
 /// Chooses the response media type from `_format` (which wins) or the `Accept` header.
-pub fn negotiate(format_param: Option<&str>, accept: Option<&str>) -> Result<MediaType> {
+pub(crate) fn negotiate(format_param: Option<&str>, accept: Option<&str>) -> Result<MediaType> {
     if let Some(f) = format_param {
         return match classify(f) {
             Named::FhirJson | Named::Any => Ok(MediaType::FhirJson),
@@ -89,7 +86,7 @@ pub fn negotiate(format_param: Option<&str>, accept: Option<&str>) -> Result<Med
 }
 
 /// Checks the `Content-Type` of a request body. A missing type is taken as FHIR JSON.
-pub fn check_body_content_type(content_type: Option<&str>) -> Result<()> {
+pub(crate) fn check_body_content_type(content_type: Option<&str>) -> Result<()> {
     let Some(ct) = content_type.filter(|c| !c.trim().is_empty()) else {
         return Ok(());
     };
@@ -150,7 +147,7 @@ fn mark_subsetted(resource: &mut Map<String, Value>) {
 
 /// Applies `_summary` to a resource. `is_summary(type, element)` tells which top-level elements
 /// are summary elements (from the definitions); mandatory elements are kept as well.
-pub fn apply_summary(
+pub(crate) fn apply_summary(
     resource: &mut Map<String, Value>,
     summary: Summary,
     is_kept_in_summary: impl Fn(&str) -> bool,
@@ -171,7 +168,11 @@ pub fn apply_summary(
 
 /// Applies `_elements=a,b,c` to a resource: keeps the named top-level elements plus the
 /// mandatory ones.
-pub fn apply_elements(resource: &mut Map<String, Value>, elements: &[String], is_mandatory: impl Fn(&str) -> bool) {
+pub(crate) fn apply_elements(
+    resource: &mut Map<String, Value>,
+    elements: &[String],
+    is_mandatory: impl Fn(&str) -> bool,
+) {
     resource.retain(|k, _| {
         let base = k.trim_start_matches('_');
         ALWAYS_KEPT.contains(&k.as_str()) || is_mandatory(base) || elements.iter().any(|e| e == base)
@@ -180,7 +181,7 @@ pub fn apply_elements(resource: &mut Map<String, Value>, elements: &[String], is
 }
 
 /// Serialises a JSON value, pretty-printed or compact.
-pub fn render(value: &Value, pretty: bool) -> Vec<u8> {
+pub(crate) fn render(value: &Value, pretty: bool) -> Vec<u8> {
     let out = if pretty { serde_json::to_vec_pretty(value) } else { serde_json::to_vec(value) };
     // Serialising a `Value` to memory cannot fail (no I/O, string keys only).
     out.unwrap_or_default()

@@ -4,19 +4,31 @@
 //! with the client's [`access::Access`] (the one enforcement point of authorization) and writes
 //! the [`interaction::Response`] back. Stores implement [`storage::Store`]; the engine
 //! builds the writes as data and the store checks their preconditions atomically.
+//!
+//! The public surface is what the other crates use: the modules below for the gateway
+//! (`access`, `interaction`), the stores (`storage`, `search::query`), the policies and the
+//! conformance runner (`definitions`, `fhirpath`), and a few re-exports at the root. Everything
+//! else is crate-private; `unreachable_pub` keeps a `pub` item from hiding in a private module.
+
+#![warn(unreachable_pub)]
 
 pub mod access;
 pub mod definitions;
-pub mod error;
 pub mod fhirpath;
-pub mod format;
 pub mod interaction;
-pub mod outcome;
-pub mod patch;
-pub mod resource;
 pub mod search;
 pub mod storage;
-pub mod validation;
+
+mod error;
+mod format;
+mod outcome;
+mod patch;
+mod resource;
+mod validation;
 
 pub use error::{Error, Result};
+pub use format::MediaType;
 pub use interaction::{Engine, EngineConfig};
+pub use outcome::{Issue, IssueType, Severity};
+pub use patch::Patch;
+pub use validation::validate;

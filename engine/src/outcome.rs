@@ -91,7 +91,7 @@ impl Issue {
     }
 
     /// An information-severity issue.
-    pub fn information(diagnostics: impl Into<String>) -> Self {
+    pub(crate) fn information(diagnostics: impl Into<String>) -> Self {
         Self {
             severity: Severity::Information,
             code: IssueType::Informational,

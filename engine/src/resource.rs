@@ -5,19 +5,19 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 /// Whether `id` is a valid FHIR logical id (`[A-Za-z0-9\-\.]{1,64}`).
-pub fn is_valid_id(id: &str) -> bool {
+pub(crate) fn is_valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// Truncates an instant to the millisecond precision the server records.
-pub fn to_millis(t: OffsetDateTime) -> OffsetDateTime {
+pub(crate) fn to_millis(t: OffsetDateTime) -> OffsetDateTime {
     let t = t.to_offset(UtcOffset::UTC);
     let nanos = t.nanosecond() - t.nanosecond() % 1_000_000;
     t.replace_nanosecond(nanos).unwrap_or(t)
 }
 
 /// Formats an instant as FHIR `instant` text with milliseconds, e.g. `2026-11-26T07:00:00.123Z`.
-pub fn format_instant(t: OffsetDateTime) -> String {
+pub(crate) fn format_instant(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -32,13 +32,13 @@ pub fn format_instant(t: OffsetDateTime) -> String {
 }
 
 /// Formats an instant for the HTTP `Last-Modified` header.
-pub fn format_http_date(t: OffsetDateTime) -> String {
+pub(crate) fn format_http_date(t: OffsetDateTime) -> String {
     let secs = u64::try_from(t.unix_timestamp()).unwrap_or(0);
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 /// Parses an HTTP date (`If-Modified-Since`).
-pub fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
     let t = httpdate::parse_http_date(text.trim()).ok()?;
     let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
     OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()
@@ -46,7 +46,7 @@ pub fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
 
 /// Parses a FHIR `instant` or `dateTime` of any precision (`2020`, `2020-03`, `2020-03-04`,
 /// `2020-03-04T10:00:00Z`...) as the first instant it covers. Times without a zone are UTC.
-pub fn parse_date_time_start(text: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_date_time_start(text: &str) -> Option<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
         return Some(t);
     }
@@ -76,12 +76,12 @@ pub fn parse_date_time_start(text: &str) -> Option<OffsetDateTime> {
 }
 
 /// The weak ETag of a version: `W/"3"`.
-pub fn etag(version: u64) -> String {
+pub(crate) fn etag(version: u64) -> String {
     format!("W/\"{version}\"")
 }
 
 /// Parses an ETag (`W/"3"`, `"3"` or `3`) into a version number.
-pub fn parse_etag(text: &str) -> Option<u64> {
+pub(crate) fn parse_etag(text: &str) -> Option<u64> {
     let t = text.trim();
     let t = t.strip_prefix("W/").unwrap_or(t);
     let t = t.trim_matches('"');
@@ -90,7 +90,7 @@ pub fn parse_etag(text: &str) -> Option<u64> {
 
 /// Sets `meta.versionId` and `meta.lastUpdated`, keeping the rest of `meta`, and places `meta`
 /// right after `id` for readability.
-pub fn set_meta(resource: &mut Map<String, Value>, version: u64, last_updated: OffsetDateTime) {
+pub(crate) fn set_meta(resource: &mut Map<String, Value>, version: u64, last_updated: OffsetDateTime) {
     let mut meta = match resource.remove("meta") {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
@@ -116,7 +116,7 @@ pub fn set_meta(resource: &mut Map<String, Value>, version: u64, last_updated: O
 
 /// The resource without server-managed `meta.versionId` / `meta.lastUpdated`, for comparing
 /// content across versions.
-pub fn without_server_meta(resource: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn without_server_meta(resource: &Map<String, Value>) -> Map<String, Value> {
     let mut r = resource.clone();
     if let Some(Value::Object(meta)) = r.get_mut("meta") {
         meta.remove("versionId");

@@ -7,11 +7,11 @@
 mod fuzz;
 
 use fhirgate_engine::Error;
+use fhirgate_engine::Patch;
 use fhirgate_engine::definitions::Definitions;
 use fhirgate_engine::fhirpath::{Env, evaluate, parse};
-use fhirgate_engine::patch::Patch;
 use fhirgate_engine::search::index::extract;
-use fhirgate_engine::validation::validate;
+use fhirgate_engine::validate;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};

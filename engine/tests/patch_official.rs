@@ -10,7 +10,7 @@
 
 mod common;
 
-use fhirgate_engine::patch::Patch;
+use fhirgate_engine::Patch;
 use serde_json::Value;
 
 /// The pass counts reached; raise them when more cases pass, never lower them.

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use fhirgate_engine::definitions::Definitions;
-use fhirgate_engine::validation::validate;
+use fhirgate_engine::validate;
 use serde_json::Value;
 
 const KNOWN_INVALID: &str = include_str!("data/r4-examples-known-invalid.txt");

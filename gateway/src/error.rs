@@ -5,7 +5,7 @@
 //! challenge of a 401.
 
 use fhirgate_engine::Error as FhirError;
-use fhirgate_engine::format::MediaType;
+use fhirgate_engine::MediaType;
 use fhirgate_engine::interaction::Response;
 
 /// What can go wrong in the gateway.

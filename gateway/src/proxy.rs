@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use fhirgate_engine::MediaType;
 use fhirgate_engine::access::{Access, Grant, Interaction, Target, Unrestricted};
-use fhirgate_engine::format::MediaType;
 use fhirgate_engine::interaction::Response;
 use fhirgate_engine::{Engine, Error as FhirError};
 use fhirgate_policies::RequestContext;

@@ -20,7 +20,7 @@ td{border-bottom:1px solid #eee;padding:.3em .5em;vertical-align:top}\
 overflow:auto;max-height:30em;white-space:pre-wrap;word-break:break-all}details{margin-top:.3em}";
 
 /// The HTML page of a run.
-pub fn html(results: &[ScriptResult]) -> String {
+pub(super) fn html(results: &[ScriptResult]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,

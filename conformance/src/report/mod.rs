@@ -2,7 +2,7 @@
 //! file (`junit.rs`), one self-contained HTML page (`html.rs`), and a line per script for the
 //! terminal (`summary.rs`).
 
-pub mod html;
+mod html;
 pub mod junit;
 pub mod summary;
 pub mod testreport;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use fhirgate_engine::definitions::Definitions;
-use fhirgate_engine::validation::validate;
+use fhirgate_engine::validate;
 
 use crate::http::{Request, Response};
 use crate::run::result::{ActionKind, ActionResult, Exchange, Outcome, ScriptResult, TestResult};

@@ -16,7 +16,7 @@ use super::{State, text};
 use crate::http::{Request, Response};
 
 /// The HTTP status of an R4 `assert-response-code-types` code.
-pub fn response_code(name: &str) -> Option<u16> {
+pub(super) fn response_code(name: &str) -> Option<u16> {
     Some(match name {
         "okay" => 200,
         "created" => 201,

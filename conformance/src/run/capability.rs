@@ -21,7 +21,7 @@ use crate::script::{Script, read_resource};
 
 /// What a CapabilityStatement claims, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Claims {
+pub(super) struct Claims {
     /// System interactions (`transaction`, `batch`, `history-system`, `search-system`) and
     /// operations as `$name`.
     system: BTreeSet<String>,
@@ -31,7 +31,7 @@ pub struct Claims {
 
 impl Claims {
     /// The claims of the `server` (or unspecified mode) `rest` entries of a statement.
-    pub fn of(statement: &Value) -> Self {
+    pub(super) fn of(statement: &Value) -> Self {
         let mut claims = Self::default();
         let rests = statement.get("rest").and_then(Value::as_array).into_iter().flatten();
         for rest in rests.filter(|r| text(r, "mode").is_none_or(|m| m == "server")) {
@@ -46,7 +46,7 @@ impl Claims {
     }
 
     /// What `required` lists that these claims do not, as readable items.
-    pub fn missing(&self, required: &Self) -> Vec<String> {
+    pub(super) fn missing(&self, required: &Self) -> Vec<String> {
         let mut missing: Vec<String> =
             required.system.difference(&self.system).map(|name| format!("system `{name}`")).collect();
         for (resource_type, wanted) in &required.types {

@@ -3,12 +3,12 @@
 //! (valid against the base R4 definitions, with the engine's validator).
 
 use fhirgate_engine::definitions::Definitions;
-use fhirgate_engine::validation::validate;
+use fhirgate_engine::validate;
 use serde_json::Value;
 
 /// Whether `actual` has every element of `minimum` with the same values: objects by key (the
 /// top-level `id` and `meta` left out), arrays item by item in any order.
-pub fn contains_minimum(actual: &Value, minimum: &Value, top: bool) -> bool {
+pub(super) fn contains_minimum(actual: &Value, minimum: &Value, top: bool) -> bool {
     match (actual, minimum) {
         (Value::Object(a), Value::Object(m)) => m
             .iter()

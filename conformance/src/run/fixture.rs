@@ -37,7 +37,7 @@ pub(super) struct Target {
 impl Fixture {
     /// The resource assertions and expressions look at: the response's, the request's, or the
     /// static one.
-    pub fn body(&self) -> Option<Value> {
+    pub(super) fn body(&self) -> Option<Value> {
         self.response
             .as_ref()
             .and_then(|r| r.resource.clone())
@@ -46,7 +46,7 @@ impl Fixture {
     }
 
     /// The server resource this fixture stands for.
-    pub fn target(&self) -> Option<Target> {
+    pub(super) fn target(&self) -> Option<Target> {
         if let Some(created) = &self.created {
             return Some(created.clone());
         }

@@ -7,11 +7,11 @@
 //! of `operator.rs`, variables resolved in `variables.rs`.
 
 mod assert;
-pub mod capability;
+mod capability;
 mod content;
 mod fixture;
 mod operation;
-pub mod operator;
+mod operator;
 pub mod result;
 mod variables;
 

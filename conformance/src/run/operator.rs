@@ -5,7 +5,7 @@
 
 /// Applies `operator` (`equals` when absent) to `actual` and the `expected` value. `Ok` carries
 /// a description of what passed, `Err` of what failed.
-pub fn compare(operator: &str, actual: &[String], expected: Option<&str>) -> Result<String, String> {
+pub(super) fn compare(operator: &str, actual: &[String], expected: Option<&str>) -> Result<String, String> {
     let first = actual.first().map(String::as_str);
     let shown = first.map_or_else(|| "nothing".to_owned(), |f| format!("`{f}`"));
     let expected_value = || expected.ok_or_else(|| format!("operator `{operator}` needs a value"));

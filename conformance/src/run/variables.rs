@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 
 /// Evaluates a FHIRPath expression on a resource, each item as text: strings as they are,
 /// other primitives as JSON writes them, complex values as JSON.
-pub fn evaluate_text(expression: &str, resource: &Value) -> Result<Vec<String>> {
+pub(super) fn evaluate_text(expression: &str, resource: &Value) -> Result<Vec<String>> {
     let error = |message: String| Error::FhirPath { expression: expression.to_owned(), message };
     let parsed = parse(expression).map_err(|e| error(e.to_string()))?;
     let items = evaluate(&parsed, resource, &Env::new()).map_err(|e| error(e.to_string()))?;

@@ -62,7 +62,7 @@ impl Definitions {
     }
 
     /// Whether `name` is an R4 resource type (concrete, not abstract).
-    pub fn is_resource_type(&self, name: &str) -> bool {
+    pub(crate) fn is_resource_type(&self, name: &str) -> bool {
         self.resource_types.binary_search_by(|t| t.as_str().cmp(name)).is_ok()
     }
 
@@ -83,7 +83,8 @@ impl Definitions {
 
     /// An element by its full definition path, e.g. `Observation.value[x]` or
     /// `Patient.contact.name`. Does not cross into data types; see [`Self::element`].
-    pub fn element_by_path(&self, path: &str) -> Option<&ElementDef> {
+    #[cfg(test)]
+    pub(crate) fn element_by_path(&self, path: &str) -> Option<&ElementDef> {
         self.element_index.get(path).map(|&i| &self.elements[i])
     }
 
@@ -143,7 +144,7 @@ impl Definitions {
     }
 
     /// A search parameter by canonical URL (how composite components name their parts).
-    pub fn search_param_by_url(&self, url: &str) -> Option<&SearchParam> {
+    pub(crate) fn search_param_by_url(&self, url: &str) -> Option<&SearchParam> {
         self.search_by_url.get(url).map(|&i| &self.search_params[i])
     }
 
@@ -179,12 +180,12 @@ impl Definitions {
 impl Definitions {
     /// Whether the top-level element `element` (a JSON name such as `name` or `deceasedBoolean`)
     /// of `resource_type` is part of its summary.
-    pub fn is_summary_element(&self, resource_type: &str, element: &str) -> bool {
+    pub(crate) fn is_summary_element(&self, resource_type: &str, element: &str) -> bool {
         self.element(resource_type, element).is_some_and(|m| m.element.summary)
     }
 
     /// Whether the top-level element `element` of `resource_type` is required (min >= 1).
-    pub fn is_mandatory_element(&self, resource_type: &str, element: &str) -> bool {
+    pub(crate) fn is_mandatory_element(&self, resource_type: &str, element: &str) -> bool {
         self.element(resource_type, element).is_some_and(|m| m.element.min >= 1)
     }
 }

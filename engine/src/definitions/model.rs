@@ -60,7 +60,7 @@ pub struct ElementDef {
 
 impl ElementDef {
     /// Whether this is a choice element (`value[x]`).
-    pub fn is_choice(&self) -> bool {
+    pub(crate) fn is_choice(&self) -> bool {
         self.name.ends_with("[x]")
     }
 

@@ -23,12 +23,12 @@ impl Budget {
     /// Generous for the specification's own expressions (search index extraction of large
     /// resources stays far below it), small enough that a costly expression ends in a fraction
     /// of a second.
-    pub const DEFAULT: Self = Self { max_steps: 2_000_000, max_time: Duration::from_secs(2) };
+    pub(crate) const DEFAULT: Self = Self { max_steps: 2_000_000, max_time: Duration::from_secs(2) };
 
     /// Search index extraction: the specification's own expressions, whose work grows with the
     /// resource, which the body limit bounds. Steps only, and many: what is indexed must not
     /// depend on how loaded the machine is, nor lose entries of a large resource.
-    pub const INDEXING: Self = Self { max_steps: 500_000_000, max_time: Duration::MAX };
+    pub(crate) const INDEXING: Self = Self { max_steps: 500_000_000, max_time: Duration::MAX };
 }
 
 impl Default for Budget {

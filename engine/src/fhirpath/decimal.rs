@@ -16,7 +16,7 @@ const DIV_SCALE: u32 = 8;
 const MAX_SCALE: u32 = 28;
 
 impl Decimal {
-    pub fn from_i64(value: i64) -> Self {
+    pub(crate) fn from_i64(value: i64) -> Self {
         Self { mantissa: i128::from(value), scale: 0 }
     }
 
@@ -47,27 +47,27 @@ impl Decimal {
         Some(Self { mantissa: if negative { -mantissa } else { mantissa }, scale }.limited())
     }
 
-    pub fn from_f64(value: f64) -> Option<Self> {
+    pub(crate) fn from_f64(value: f64) -> Option<Self> {
         if !value.is_finite() {
             return None;
         }
         Self::parse(&format!("{value:.prec$}", prec = DIV_SCALE as usize)).map(Self::trimmed)
     }
 
-    pub fn to_f64(self) -> f64 {
+    pub(crate) fn to_f64(self) -> f64 {
         self.to_string().parse().unwrap_or(f64::NAN)
     }
 
-    pub fn scale(self) -> u32 {
+    pub(crate) fn scale(self) -> u32 {
         self.scale
     }
 
-    pub fn is_integer(self) -> bool {
+    pub(crate) fn is_integer(self) -> bool {
         self.mantissa % pow10(self.scale) == 0
     }
 
     /// The integer part, if it fits an `i64`.
-    pub fn to_i64(self) -> Option<i64> {
+    pub(crate) fn to_i64(self) -> Option<i64> {
         i64::try_from(self.mantissa / pow10(self.scale)).ok()
     }
 
@@ -85,7 +85,7 @@ impl Decimal {
     }
 
     /// Rounds half away from zero to `scale` digits.
-    pub fn rescale(self, scale: u32) -> Self {
+    pub(crate) fn rescale(self, scale: u32) -> Self {
         if scale >= self.scale {
             let factor = pow10(scale - self.scale);
             return match self.mantissa.checked_mul(factor) {
@@ -106,7 +106,7 @@ impl Decimal {
         Some((a, b, scale))
     }
 
-    pub fn checked_add(self, other: Self) -> Option<Self> {
+    pub(crate) fn checked_add(self, other: Self) -> Option<Self> {
         let (a, b, scale) = self.aligned(other)?;
         Some(Self { mantissa: a.checked_add(b)?, scale })
     }
@@ -115,13 +115,13 @@ impl Decimal {
         self.checked_add(Self { mantissa: other.mantissa.checked_neg()?, scale: other.scale })
     }
 
-    pub fn checked_mul(self, other: Self) -> Option<Self> {
+    pub(crate) fn checked_mul(self, other: Self) -> Option<Self> {
         let mantissa = self.mantissa.checked_mul(other.mantissa)?;
         Some(Self { mantissa, scale: self.scale + other.scale }.limited())
     }
 
     /// Division to [`DIV_SCALE`] digits, trailing zeros dropped; `None` for division by zero.
-    pub fn checked_div(self, other: Self) -> Option<Self> {
+    pub(crate) fn checked_div(self, other: Self) -> Option<Self> {
         if other.mantissa == 0 {
             return None;
         }
@@ -132,7 +132,7 @@ impl Decimal {
     }
 
     /// Truncating division (`div`).
-    pub fn int_div(self, other: Self) -> Option<Self> {
+    pub(crate) fn int_div(self, other: Self) -> Option<Self> {
         if other.mantissa == 0 {
             return None;
         }
@@ -141,7 +141,7 @@ impl Decimal {
     }
 
     /// Remainder (`mod`) with the sign of the dividend.
-    pub fn checked_rem(self, other: Self) -> Option<Self> {
+    pub(crate) fn checked_rem(self, other: Self) -> Option<Self> {
         if other.mantissa == 0 {
             return None;
         }
@@ -153,12 +153,12 @@ impl Decimal {
         Self { mantissa: -self.mantissa, scale: self.scale }
     }
 
-    pub fn abs(self) -> Self {
+    pub(crate) fn abs(self) -> Self {
         Self { mantissa: self.mantissa.abs(), scale: self.scale }
     }
 
     /// Rounded down (`up` false) or up to `scale` digits; padded when already that precise.
-    pub fn round_to(self, scale: u32, up: bool) -> Self {
+    pub(crate) fn round_to(self, scale: u32, up: bool) -> Self {
         if scale >= self.scale {
             return self.rescale(scale);
         }
@@ -168,7 +168,7 @@ impl Decimal {
     }
 
     /// `lowBoundary`/`highBoundary`: the value ± half a unit of its last digit, to `scale`.
-    pub fn boundary(self, scale: u32, high: bool) -> Option<Self> {
+    pub(crate) fn boundary(self, scale: u32, high: bool) -> Option<Self> {
         let half = Self { mantissa: 5, scale: self.scale + 1 };
         let edge = if high { self.checked_add(half)? } else { self.checked_sub(half)? };
         Some(edge.round_to(scale, high))
@@ -183,7 +183,7 @@ impl Decimal {
         if self.mantissa < 0 && !self.is_integer() { t.checked_sub(Self::from_i64(1)).unwrap_or(t) } else { t }
     }
 
-    pub fn ceiling(self) -> Self {
+    pub(crate) fn ceiling(self) -> Self {
         let t = self.truncate();
         if self.mantissa > 0 && !self.is_integer() { t.checked_add(Self::from_i64(1)).unwrap_or(t) } else { t }
     }

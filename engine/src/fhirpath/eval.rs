@@ -37,7 +37,8 @@ impl<'a> Env<'a> {
     }
 
     /// Adds or replaces the variable `%name`.
-    pub fn with_variable(mut self, name: &str, items: Vec<Item<'a>>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_variable(mut self, name: &str, items: Vec<Item<'a>>) -> Self {
         self.variables.insert(name.to_owned(), items);
         self
     }
@@ -57,7 +58,12 @@ pub fn evaluate<'a>(expr: &Expr, resource: &'a Value, env: &Env<'a>) -> Result<V
 
 /// Evaluates `expr` on `context`, items found in `resource` (`%resource`): how the components
 /// of a composite search parameter are evaluated on each value of its main expression.
-pub fn evaluate_on<'a>(expr: &Expr, resource: &'a Value, context: &[Item<'a>], env: &Env<'a>) -> Result<Vec<Item<'a>>> {
+pub(crate) fn evaluate_on<'a>(
+    expr: &Expr,
+    resource: &'a Value,
+    context: &[Item<'a>],
+    env: &Env<'a>,
+) -> Result<Vec<Item<'a>>> {
     let root = Item::Node(Node::resource(resource));
     let meter = env.meter.clone().unwrap_or_else(|| Meter::start(Budget::DEFAULT));
     let ctx = Ctx { env, root, context: context.to_vec(), depth: std::cell::Cell::new(0), meter };

@@ -4,7 +4,7 @@ use super::error::{FhirPathError, Result};
 
 /// A token with its byte offset.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Token {
+pub(super) enum Token {
     /// A name or keyword (`name`, `where`, `and`, `true`).
     Ident(String),
     /// A `` `delimited` `` name, never a keyword.
@@ -26,7 +26,7 @@ const SYMBOLS: [&str; 20] =
     ["<=", ">=", "!=", "!~", ".", ",", "(", ")", "[", "]", "{", "}", "+", "-", "*", "/", "&", "|", "=", "~"];
 
 /// Tokenizes `input`.
-pub fn tokenize(input: &str) -> Result<Vec<Token>> {
+pub(super) fn tokenize(input: &str) -> Result<Vec<Token>> {
     let mut tokens = Vec::new();
     let bytes = input.as_bytes();
     let mut i = 0;

@@ -84,7 +84,7 @@ impl Temporal {
 
     /// A date or date-time from the parts of another (used by `toDate()` and for comparing a
     /// Date with a DateTime).
-    pub fn with_kind(&self, kind: TemporalKind) -> Self {
+    pub(crate) fn with_kind(&self, kind: TemporalKind) -> Self {
         let mut out = self.clone();
         out.kind = kind;
         if kind == TemporalKind::Date {
@@ -111,7 +111,7 @@ impl Temporal {
     }
 
     /// `precision()`: the digits written (`@2014` is 4, `@T10:30` is 4, milliseconds 17/9).
-    pub fn digits(&self) -> i64 {
+    pub(crate) fn digits(&self) -> i64 {
         const DIGITS: [i64; 8] = [0, 4, 6, 8, 10, 12, 14, 17];
         let digits = DIGITS[self.precision.min(7)];
         if self.kind == TemporalKind::Time { digits - 8 } else { digits }
@@ -120,7 +120,7 @@ impl Temporal {
     /// `lowBoundary`/`highBoundary` to `digits` (as [`Self::digits`] counts; the most precise
     /// when `None`): missing parts become their least or greatest value, and a date-time without
     /// a zone takes the earliest (+14:00) or latest (-12:00) one.
-    pub fn boundary(&self, digits: Option<i64>, high: bool) -> Option<Self> {
+    pub(crate) fn boundary(&self, digits: Option<i64>, high: bool) -> Option<Self> {
         let time = self.kind == TemporalKind::Time;
         let digits = digits.unwrap_or(match self.kind {
             TemporalKind::Date => 8,

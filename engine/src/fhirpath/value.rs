@@ -79,18 +79,8 @@ impl<'a> Node<'a> {
     }
 
     /// The `_name` sibling of a primitive (`{"extension": [...]}`), if any.
-    pub fn primitive_extension(&self) -> Option<&'a Value> {
+    pub(crate) fn primitive_extension(&self) -> Option<&'a Value> {
         self.ext
-    }
-
-    /// The FHIR type (`Patient`, `HumanName`, `date`, `BackboneElement`), when known.
-    pub fn fhir_type(&self) -> Option<&'static str> {
-        self.fhir_type
-    }
-
-    /// An untyped JSON value.
-    pub fn untyped(value: &'a Value) -> Self {
-        Node { value: Some(value), ext: None, fhir_type: None, root: None, path: String::new(), code_system: None }
     }
 
     /// A value with a known FHIR data type (`HumanName`, `string`).
@@ -114,7 +104,7 @@ impl<'a> Item<'a> {
     }
 
     /// The JSON node, for FHIR nodes.
-    pub fn node(&self) -> Option<&Node<'a>> {
+    pub(crate) fn node(&self) -> Option<&Node<'a>> {
         match self {
             Item::Node(n) => Some(n),
             _ => None,
@@ -201,7 +191,7 @@ impl<'a> Item<'a> {
     }
 
     /// Whether the item is a FHIR primitive node or a System value (not a complex node).
-    pub fn is_primitive(&self) -> bool {
+    pub(crate) fn is_primitive(&self) -> bool {
         match self {
             Item::Node(n) => match n.value {
                 Some(v) => !v.is_object() && !v.is_array(),

@@ -29,9 +29,10 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-pub use request::{Method, Request, RequestHeaders, parse_query, percent_decode, percent_encode};
+pub(crate) use request::percent_encode;
+pub use request::{Method, Request, RequestHeaders, parse_query};
 pub use response::Response;
-pub use route::Route;
+pub(crate) use route::Route;
 
 use crate::access::{Access, Interaction, Target};
 use crate::error::Result;

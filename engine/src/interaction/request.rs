@@ -85,12 +85,12 @@ impl Request {
     }
 
     /// Whether `_pretty=true` was asked for.
-    pub fn pretty(&self) -> bool {
+    pub(crate) fn pretty(&self) -> bool {
         self.param("_pretty") == Some("true")
     }
 
     /// The `return` preference of the `Prefer` header.
-    pub fn prefer_return(&self) -> PreferReturn {
+    pub(crate) fn prefer_return(&self) -> PreferReturn {
         let Some(prefer) = &self.headers.prefer else { return PreferReturn::Representation };
         for part in prefer.split([',', ';']) {
             match part.trim().strip_prefix("return=").map(|v| v.trim_matches('"')) {
@@ -111,7 +111,7 @@ impl Request {
 
 /// `Prefer: return=...` (<https://hl7.org/fhir/R4/http.html#ops>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PreferReturn {
+pub(crate) enum PreferReturn {
     Minimal,
     Representation,
     OperationOutcome,
@@ -131,7 +131,7 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 
 /// Percent-encodes a query component, leaving unreserved characters and the search syntax
 /// (`: , | $ / *`) readable; the inverse of [`percent_decode`].
-pub fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~:,|$/*".contains(&b) {
@@ -145,7 +145,7 @@ pub fn percent_encode(text: &str) -> String {
 
 /// Decodes `%XX` escapes and `+` (as a space) in a query component. Invalid escapes are kept as
 /// they are; invalid UTF-8 is replaced.
-pub fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -65,7 +65,7 @@ impl Response {
     }
 
     /// Adds `ETag` and `Last-Modified` for a version.
-    pub fn with_version_headers(self, version: &ResourceVersion) -> Self {
+    pub(crate) fn with_version_headers(self, version: &ResourceVersion) -> Self {
         self.with_header("ETag", etag(version.version))
             .with_header("Last-Modified", format_http_date(version.last_updated))
     }

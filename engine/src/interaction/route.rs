@@ -7,7 +7,7 @@ use crate::resource::is_valid_id;
 
 /// A parsed request path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// `/`: batch/transaction, system search.
     System,
     /// `/metadata`.
@@ -30,7 +30,7 @@ pub enum Route {
 
 impl Route {
     /// Parses a path like `Patient/123/_history/2` (leading and trailing slashes ignored).
-    pub fn parse(path: &str) -> Result<Self> {
+    pub(crate) fn parse(path: &str) -> Result<Self> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
         if let Some((op, at)) = segments.split_last().and_then(|(last, at)| Some((last.strip_prefix('$')?, at))) {
             let (resource_type, id) = match at {
@@ -67,7 +67,7 @@ impl Route {
 
     /// The error for a method this route does not support: 501 for interactions the server does
     /// not implement yet (operations), 405 otherwise.
-    pub fn unsupported(&self, method: &Method, path: &str) -> Error {
+    pub(crate) fn unsupported(&self, method: &Method, path: &str) -> Error {
         let message = format!("`{}` is not supported on `/{}`", method.as_str(), path.trim_matches('/'));
         if matches!(self, Self::Operation { .. }) {
             Error::NotImplemented(format!("{message} by this server yet"))

@@ -54,12 +54,13 @@ struct Operation {
 
 /// Applies the FHIRPath Patch `parameters` to `resource`, returning the patched copy; `resource`
 /// is never changed. Within the default [`Budget`].
-pub fn apply(resource: &Value, parameters: &Value) -> Result<Value> {
-    apply_within(resource, parameters, Budget::DEFAULT)
+#[cfg(test)]
+pub(crate) fn apply(resource: &Value, parameters: &Value) -> Result<Value> {
+    apply_within(resource, parameters, crate::fhirpath::Budget::DEFAULT)
 }
 
-/// [`apply`], every path of the patch evaluated within `budget` together.
-pub fn apply_within(resource: &Value, parameters: &Value, budget: Budget) -> Result<Value> {
+/// Applies the patch (see `apply`), every path of the patch evaluated within `budget` together.
+pub(super) fn apply_within(resource: &Value, parameters: &Value, budget: Budget) -> Result<Value> {
     if parameters.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
         return Err(Error::bad_request("a FHIRPath Patch must be a `Parameters` resource"));
     }

@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use super::bounds::Tally;
 use crate::error::{Error, Result};
-use crate::fhirpath::Budget;
 
 /// One parsed operation.
 #[derive(Debug)]
@@ -29,13 +28,14 @@ enum Op {
 
 /// Applies the JSON Patch document `patch` (an array of operations) to `doc`, returning the
 /// patched copy; `doc` is never changed.
-pub fn apply(doc: &Value, patch: &Value) -> Result<Value> {
-    apply_within(doc, patch, Budget::DEFAULT.max_steps)
+#[cfg(test)]
+pub(crate) fn apply(doc: &Value, patch: &Value) -> Result<Value> {
+    apply_within(doc, patch, crate::fhirpath::Budget::DEFAULT.max_steps)
 }
 
-/// [`apply`], the operations together putting at most `max_values` JSON values into the
+/// Applies the patch (see `apply`), the operations together putting at most `max_values` JSON values into the
 /// document (a `copy` can double it), none nesting it deeper than a body may be (127 arrays and objects): beyond, a 422.
-pub fn apply_within(doc: &Value, patch: &Value, max_values: u64) -> Result<Value> {
+pub(super) fn apply_within(doc: &Value, patch: &Value, max_values: u64) -> Result<Value> {
     let Value::Array(ops) = patch else {
         return Err(Error::bad_request("a JSON Patch document must be an array of operations"));
     };

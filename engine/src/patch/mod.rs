@@ -7,7 +7,7 @@
 //! is never changed: a patch applies to a copy, returned only when every operation succeeded.
 //!
 //! ```
-//! use fhirgate_engine::patch::Patch;
+//! use fhirgate_engine::Patch;
 //! let patient = serde_json::json!({"resourceType": "Patient", "active": false});
 //! let body = br#"[{"op": "replace", "path": "/active", "value": true}]"#;
 //! let patched = Patch::from_body("application/json-patch+json", body)?.apply(&patient)?;
@@ -16,8 +16,8 @@
 //! ```
 
 mod bounds;
-pub mod fhirpath_patch;
-pub mod json_patch;
+mod fhirpath_patch;
+mod json_patch;
 mod location;
 #[cfg(test)]
 mod tests;
@@ -30,7 +30,7 @@ use crate::fhirpath::Budget;
 
 /// The PATCH content types [`Patch::from_body`] reads, as a CapabilityStatement's
 /// `patchFormat` lists them.
-pub const CONTENT_TYPES: &[&str] = &["application/json-patch+json", "application/fhir+json"];
+pub(crate) const CONTENT_TYPES: &[&str] = &["application/json-patch+json", "application/fhir+json"];
 
 /// A parsed PATCH body.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +78,7 @@ impl Patch {
 
     /// [`Patch::apply`], the FHIRPath paths of a FHIRPath Patch evaluated within `budget`
     /// (exceeded: a 422).
-    pub fn apply_within(&self, resource: &Value, budget: Budget) -> Result<Value> {
+    pub(crate) fn apply_within(&self, resource: &Value, budget: Budget) -> Result<Value> {
         let patched = match self {
             Self::Json(ops) => json_patch::apply_within(resource, ops, budget.max_steps)?,
             Self::FhirPath(parameters) => fhirpath_patch::apply_within(resource, parameters, budget)?,

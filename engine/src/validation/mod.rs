@@ -30,7 +30,7 @@ use crate::outcome::{Issue, IssueType};
 
 /// How deep objects may nest before validation gives up on a branch (the deepest resource of
 /// the R4 examples is about 12 levels).
-pub const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Validates `resource` (a parsed JSON value). Returns every problem found.
 pub fn validate(defs: &Definitions, resource: &Value) -> Vec<Issue> {

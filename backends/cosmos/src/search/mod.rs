@@ -11,6 +11,8 @@
 //! sorts them itself.
 
 mod condition;
+#[cfg(test)]
+mod tests;
 
 use std::cmp::Ordering;
 
@@ -30,20 +32,29 @@ use crate::read;
 pub(crate) async fn search(store: &CosmosStore, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, Error> {
     let mut t = Translator::new(store, query);
     let filter = t.filter(query).await?;
+    let text = page(&mut t.params, query, &filter, limit);
     if query.result.sort.is_empty() {
-        let limit = t.params.bind(json!(limit));
-        let text = format!("SELECT TOP {limit} c.t, c.rid, c.v FROM c WHERE {filter} ORDER BY c.key");
         let rows: Vec<Row> = read::query(store, "search", t.params.query(text)?).await?;
         return Ok(rows.into_iter().map(Row::into_match).collect());
     }
     let keys = sort_keys(&t, query)?;
-    let text = format!("SELECT c.t, c.rid, c.v, c.lu, c.sk FROM c WHERE {filter}");
     let mut rows: Vec<Row> = read::query(store, "search", t.params.query(text)?).await?;
     rows.sort_by(|a, b| {
         keys.iter().map(|k| k.compare(a, b)).find(|o| o.is_ne()).unwrap_or_else(|| (&a.t, &a.rid).cmp(&(&b.t, &b.rid)))
     });
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(rows.into_iter().map(Row::into_match).collect())
+}
+
+/// The statement reading the matches of `filter`: without `_sort`, the first `limit` by key;
+/// with it, all of them with their sort keys (the store sorts and truncates).
+fn page(params: &mut Params, query: &SearchQuery, filter: &str, limit: u32) -> String {
+    if query.result.sort.is_empty() {
+        let limit = params.bind(json!(limit));
+        format!("SELECT TOP {limit} c.t, c.rid, c.v FROM c WHERE {filter} ORDER BY c.key")
+    } else {
+        format!("SELECT c.t, c.rid, c.v, c.lu, c.sk FROM c WHERE {filter}")
+    }
 }
 
 /// How many resources match `query`.
@@ -158,6 +169,9 @@ struct Translator<'a> {
     defs: &'static Definitions,
     /// The types searched (empty for a search of all types).
     types: Vec<String>,
+    /// The sub-queries run so far, text and parameters, inner searches first (the tests read them).
+    #[cfg(test)]
+    ran: Vec<(String, Vec<(String, Value)>)>,
 }
 
 impl<'a> Translator<'a> {
@@ -166,7 +180,14 @@ impl<'a> Translator<'a> {
             Some(t) => vec![t.clone()],
             None => query.result.types.clone(),
         };
-        Self { store, params: Params::default(), defs: Definitions::r4(), types }
+        Self {
+            store,
+            params: Params::default(),
+            defs: Definitions::r4(),
+            types,
+            #[cfg(test)]
+            ran: Vec::new(),
+        }
     }
 
     /// The type of parameter `code` on the first of `types` that has it (or on every resource).
@@ -262,6 +283,8 @@ impl<'a> Translator<'a> {
             text.push_str(&format!(" AND ARRAY_CONTAINS({}, c.t)", sub.list(types)));
         }
         text.push_str(&format!(" AND {condition}"));
+        #[cfg(test)]
+        self.ran.push((text.clone(), sub.values.clone()));
         let keys: Vec<String> = read::query(self.store, "search clause", sub.query(text)?).await?;
         Ok(keys.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect())
     }
@@ -342,9 +365,17 @@ impl<'a> Translator<'a> {
     /// The condition on `c` (and its parameters) of the inner clause of a chain or `_has`, on
     /// resources of `types`.
     async fn inner(&mut self, types: &[String], clause: &Clause) -> Result<(String, Params), Error> {
-        let mut inner =
-            Translator { store: self.store, params: Params::default(), defs: self.defs, types: types.to_vec() };
+        let mut inner = Translator {
+            store: self.store,
+            params: Params::default(),
+            defs: self.defs,
+            types: types.to_vec(),
+            #[cfg(test)]
+            ran: Vec::new(),
+        };
         let condition = inner.clause(clause, types).await?;
+        #[cfg(test)]
+        self.ran.append(&mut inner.ran);
         Ok((condition, inner.params))
     }
 }

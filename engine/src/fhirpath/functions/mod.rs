@@ -67,7 +67,7 @@ pub(crate) fn call<'a>(
 
 impl<'a> Call<'_, 'a, '_> {
     /// Fails unless the call has between `min` and `max` arguments.
-    pub fn arity(&self, min: usize, max: usize) -> Result<()> {
+    pub(super) fn arity(&self, min: usize, max: usize) -> Result<()> {
         let n = self.args.len();
         if n < min || n > max {
             return Err(FhirPathError::eval(format!("`{}()` takes {min} to {max} arguments, got {n}", self.name)));
@@ -76,7 +76,7 @@ impl<'a> Call<'_, 'a, '_> {
     }
 
     /// Evaluates argument `i` on the input of the expression.
-    pub fn arg(&self, i: usize) -> Output<'a> {
+    pub(super) fn arg(&self, i: usize) -> Output<'a> {
         match self.args.get(i) {
             Some(expr) => self.ctx.eval(expr, self.input, self.frame),
             None => Err(FhirPathError::eval(format!("`{}()` is missing argument {}", self.name, i + 1))),
@@ -84,7 +84,7 @@ impl<'a> Call<'_, 'a, '_> {
     }
 
     /// Evaluates argument `i` with `item` as `$this` (for `where`, `select`, `all`...).
-    pub fn lambda(&self, i: usize, item: &Item<'a>, index: usize) -> Output<'a> {
+    pub(super) fn lambda(&self, i: usize, item: &Item<'a>, index: usize) -> Output<'a> {
         let Some(expr) = self.args.get(i) else {
             return Err(FhirPathError::eval(format!("`{}()` is missing argument {}", self.name, i + 1)));
         };
@@ -93,7 +93,7 @@ impl<'a> Call<'_, 'a, '_> {
     }
 
     /// Argument `i` as a single string (`None` when empty).
-    pub fn string_arg(&self, i: usize) -> Result<Option<String>> {
+    pub(super) fn string_arg(&self, i: usize) -> Result<Option<String>> {
         let items = self.arg(i)?;
         match super::operators::singleton(&items)?.as_deref() {
             None => Ok(None),
@@ -103,7 +103,7 @@ impl<'a> Call<'_, 'a, '_> {
     }
 
     /// Argument `i` as a single integer (`None` when empty).
-    pub fn integer_arg(&self, i: usize) -> Result<Option<i64>> {
+    pub(super) fn integer_arg(&self, i: usize) -> Result<Option<i64>> {
         let items = self.arg(i)?;
         match super::operators::singleton(&items)?.as_deref() {
             None => Ok(None),
@@ -113,7 +113,7 @@ impl<'a> Call<'_, 'a, '_> {
     }
 
     /// Argument `i` read as a type name (`Quantity`, `FHIR.Patient`, `System.String`).
-    pub fn type_arg(&self, i: usize) -> Result<TypeSpec> {
+    pub(super) fn type_arg(&self, i: usize) -> Result<TypeSpec> {
         match self.args.get(i) {
             Some(Expr::Member { target: None, name }) => Ok(TypeSpec { namespace: None, name: name.clone() }),
             Some(Expr::Member { target: Some(ns), name }) => match ns.as_ref() {
@@ -127,7 +127,7 @@ impl<'a> Call<'_, 'a, '_> {
     }
 
     /// The focus as a single System value (`None` when empty).
-    pub fn single(&self) -> Result<Option<Item<'a>>> {
+    pub(super) fn single(&self) -> Result<Option<Item<'a>>> {
         Ok(super::operators::singleton(&self.focus)?.map(std::borrow::Cow::into_owned))
     }
 }

@@ -43,7 +43,7 @@ fn date(text: &str) -> Option<IndexValue> {
 
 /// The first and last millisecond `text` covers, as UTC text; `None` if it is no FHIR date,
 /// dateTime or instant.
-pub fn range(text: &str) -> Option<(String, String)> {
+pub(crate) fn range(text: &str) -> Option<(String, String)> {
     let (day, rest) = text.split_once('T').map_or((text, None), |(d, r)| (d, Some(r)));
     let mut parts = day.split('-');
     let year: i32 = digits(parts.next()?, 4)?.try_into().ok()?;

@@ -21,7 +21,7 @@ use crate::definitions::{Definitions, SearchParam, SearchParamType};
 use crate::fhirpath::{Budget, Env, Expr, Item, evaluate, parse};
 use crate::storage::{IndexEntry, IndexValue};
 
-pub use string::normalize;
+pub(crate) use string::normalize;
 // The query parser reads search values exactly as index values are extracted.
 pub(crate) use date::range as date_range;
 pub(crate) use number::precise as number_range;

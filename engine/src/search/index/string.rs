@@ -35,7 +35,7 @@ fn string(text: &str) -> IndexValue {
 
 /// Lowercases and strips the diacritics of Latin-1 and Latin Extended-A letters
 /// (`Müller` → `muller`, `Łódź` → `lodz`); other characters are only lowercased.
-pub fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars().flat_map(char::to_lowercase) {
         match fold(c) {

@@ -9,7 +9,7 @@ use crate::outcome::{Issue, IssueType};
 
 /// Highest chain depth any configuration may allow: parsing and translating a chain of this
 /// many links stays far from the stack's end.
-pub const CHAIN_DEPTH_CEILING: usize = 32;
+pub(crate) const CHAIN_DEPTH_CEILING: usize = 32;
 
 /// How large a search may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ impl Limits {
     }
 
     /// Fails when the search has too many parameters or too many bytes.
-    pub fn check_size(&self, params: &[(String, String)]) -> Result<(), Error> {
+    pub(crate) fn check_size(&self, params: &[(String, String)]) -> Result<(), Error> {
         if params.len() > self.max_params {
             return Err(too_costly(format!(
                 "the search has {} parameters; this server accepts at most {} (`max_search_params`)",

@@ -25,9 +25,9 @@ use crate::outcome::{Issue, IssueType};
 pub use expr::{
     Chain, Clause, Compartment, Has, Predicate, ReferenceTarget, SearchQuery, StringMatch, Token, TokenSystem, UriMatch,
 };
-pub use limits::{CHAIN_DEPTH_CEILING, Limits, chain_depth};
+pub use limits::{Limits, chain_depth};
 pub use prefix::Prefix;
-pub use render::to_query_string;
+pub(crate) use render::to_query_string;
 pub use result::{Include, ResultParams, SortKey, Summary, Total};
 pub use selectivity::driving_clause;
 use value::Problem;

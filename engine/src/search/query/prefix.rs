@@ -59,7 +59,7 @@ impl Prefix {
 
 /// `ap` on a date: the range `[start, end]` (RFC 3339 instants) widened on both sides by a tenth
 /// of the time between it and now, at least a day. Text that does not parse is kept as it is.
-pub fn approximate_dates(start: &str, end: &str) -> (String, String) {
+pub(super) fn approximate_dates(start: &str, end: &str) -> (String, String) {
     use time::OffsetDateTime;
     use time::format_description::well_known::Rfc3339;
     let (Ok(s), Ok(e)) = (OffsetDateTime::parse(start, &Rfc3339), OffsetDateTime::parse(end, &Rfc3339)) else {
@@ -82,7 +82,7 @@ pub fn approximate_dates(start: &str, end: &str) -> (String, String) {
 
 /// `ap` on a number `value` with implicit range `[low, high)`: the inclusive range within a
 /// tenth of the value, or the value's own precision if that is wider.
-pub fn approximate_number(value: f64, low: f64, high: f64) -> (f64, f64) {
+pub(super) fn approximate_number(value: f64, low: f64, high: f64) -> (f64, f64) {
     let margin = (value.abs() / 10.0).max(high - low);
     (value - margin, value + margin)
 }

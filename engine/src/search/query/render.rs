@@ -6,7 +6,7 @@ use super::result::{Summary, Total};
 use crate::interaction::percent_encode;
 
 /// `key=value&...` for what `query` applies, percent-encoded.
-pub fn to_query_string(query: &SearchQuery) -> String {
+pub(crate) fn to_query_string(query: &SearchQuery) -> String {
     let mut pairs: Vec<(String, String)> = query.clauses.iter().map(|c| c.written.clone()).collect();
     let r = &query.result;
     if !r.types.is_empty() {

@@ -1,6 +1,7 @@
 //! Known answers for the query parser, one test per area of search.html.
 #![expect(clippy::panic, reason = "a test fails by panicking")]
 
+use super::limits::CHAIN_DEPTH_CEILING;
 use super::*;
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
