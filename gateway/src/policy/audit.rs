@@ -2,6 +2,7 @@
 //! own that the log level cannot silence: [`crate::logging`]).
 
 use fhirgate_policies::{AuthzRequest, Decision, Principal};
+use serde_json::{Map, Value, json};
 
 /// What the audit event needs from the HTTP exchange.
 #[derive(Debug, Clone, Default)]
@@ -19,26 +20,22 @@ pub struct AuditInfo {
 
 /// Emits the event. Break-glass access is logged at warn level so it stands out.
 pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decision: &Decision, info: &AuditInfo) {
-    let event = serde_json::json!({
-        "event": "authorization",
-        "request_id": info.request_id,
-        "principal": format!("{}::\"{}\"", principal.entity_type(), principal.subject),
-        "issuer": principal.issuer,
-        "tenant": principal.tenant,
-        "client_id": principal.client_id,
-        "client": info.client_addr,
-        "action": request.action.as_str(),
-        "resource_type": request.target.resource_type,
-        "resource_id": request.target.id,
-        "query": info.query,
-        "if_none_exist": info.if_none_exist,
-        "phase": phase,
-        "decision": decision.as_str(),
-        "policies": decision.policies,
-        "errors": decision.errors,
-        "covers_data": decision.covers_data,
-        "break_glass": info.break_glass,
-    });
+    let mut event = header("authorization", principal, request, info);
+    for (key, value) in [
+        ("resource_type", json!(request.target.resource_type)),
+        ("resource_id", json!(request.target.id)),
+        ("query", json!(info.query)),
+        ("if_none_exist", json!(info.if_none_exist)),
+        ("phase", json!(phase)),
+        ("decision", json!(decision.as_str())),
+        ("policies", json!(decision.policies)),
+        ("errors", json!(decision.errors)),
+        ("covers_data", json!(decision.covers_data)),
+        ("break_glass", json!(info.break_glass)),
+    ] {
+        event.insert(key.to_owned(), value);
+    }
+    let event = Value::Object(event);
     if info.break_glass.is_some() {
         tracing::warn!(target: "audit", record = %event, "authorization (break-glass)");
     } else {
@@ -56,16 +53,28 @@ pub fn record_write(
     version: u64,
     info: &AuditInfo,
 ) {
-    let event = serde_json::json!({
-        "event": "write",
+    let mut event = header("write", principal, request, info);
+    event.insert("resource_type".to_owned(), json!(resource_type));
+    event.insert("resource_id".to_owned(), json!(id));
+    event.insert("version".to_owned(), json!(version));
+    let event = Value::Object(event);
+    tracing::info!(target: "audit", record = %event, "write");
+}
+
+/// What every event says: which event, of which request, by whom, from where, doing what.
+fn header(event: &str, principal: &Principal, request: &AuthzRequest, info: &AuditInfo) -> Map<String, Value> {
+    let header = json!({
+        "event": event,
         "request_id": info.request_id,
         "principal": format!("{}::\"{}\"", principal.entity_type(), principal.subject),
         "issuer": principal.issuer,
         "tenant": principal.tenant,
+        "client_id": principal.client_id,
+        "client": info.client_addr,
         "action": request.action.as_str(),
-        "resource_type": resource_type,
-        "resource_id": id,
-        "version": version,
     });
-    tracing::info!(target: "audit", record = %event, "write");
+    match header {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }

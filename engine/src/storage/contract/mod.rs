@@ -16,6 +16,7 @@
 mod basics;
 mod guard;
 mod history;
+pub mod query;
 mod reopen;
 mod search;
 

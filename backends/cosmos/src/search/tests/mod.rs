@@ -11,30 +11,12 @@ mod condition;
 mod filter;
 mod sort;
 
-use fhirgate_engine::definitions::Definitions;
-use fhirgate_engine::search::query::{self, Predicate, SearchQuery};
+use fhirgate_engine::search::query::SearchQuery;
+use fhirgate_engine::storage::contract::query::{parsed, predicate};
 use serde_json::Value;
 
 use super::Translator;
 use crate::{CosmosSettings, CosmosStore};
-
-/// The neutral expression of a search of `resource_type` (all types when `None`) by `params`.
-fn parsed(resource_type: Option<&str>, params: &[(&str, &str)]) -> SearchQuery {
-    let params: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    match query::parse(Definitions::r4(), resource_type, &params, true) {
-        Ok(parsed) => parsed.query,
-        Err(e) => panic!("{params:?} does not parse: {e}"),
-    }
-}
-
-/// The predicate of a search by one parameter with one value.
-fn predicate(resource_type: &str, param: &str, value: &str) -> Predicate {
-    let query = parsed(Some(resource_type), &[(param, value)]);
-    match query.clauses.as_slice() {
-        [clause] if clause.alternatives.len() == 1 => clause.alternatives[0].clone(),
-        other => panic!("`{param}={value}` is not one predicate: {other:?}"),
-    }
-}
 
 /// A store on a fresh in-process emulator account.
 async fn store() -> CosmosStore {
