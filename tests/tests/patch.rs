@@ -2,6 +2,8 @@
 //! `If-Match`, validation of the result (422, nothing stored), conditional patch, and PATCH
 //! entries of a transaction.
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use fhirgate_e2e::{Reply, Server, TestResult};
 use serde_json::{Value, json};
 
@@ -109,7 +111,7 @@ fn patch_entries_in_a_transaction() -> TestResult {
     let b = create(&s, "tb")?;
     let json_patch = json!([{ "op": "replace", "path": "/name/0/family", "value": "Binary" }]);
     let binary = json!({ "resourceType": "Binary", "contentType": "application/json-patch+json",
-                         "data": base64(json_patch.to_string().as_bytes()) });
+                         "data": BASE64_STANDARD.encode(json_patch.to_string()) });
     let parameters = fhirpath_patch("replace", "Patient.name.family", None, Some(("valueString", json!("Parameters"))));
     let bundle = json!({ "resourceType": "Bundle", "type": "transaction", "entry": [
         { "resource": binary, "request": { "method": "PATCH", "url": format!("Patient/{a}") } },
@@ -130,21 +132,4 @@ fn patch_entries_in_a_transaction() -> TestResult {
     assert!(r.outcome_issues()?[0]["diagnostics"].as_str().unwrap_or("").contains("Bundle.entry[1]"));
     assert!(s.get(&format!("Patient/{a}"))?.json()?.get("active").is_none(), "the PUT was rolled back");
     Ok(())
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

@@ -2,6 +2,8 @@
 //! its answer reduced to what a client can compare: status, the ids it names, total and issue
 //! codes. Two answers that differ reveal something (the oracle property of the contract).
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use fhirgate_e2e::{Reply, TestResult};
 use serde_json::{Value, json};
 
@@ -137,7 +139,7 @@ pub fn bundle_of(req: &Req, via: Via) -> Value {
         Some(Body::Resource(v) | Body::FhirPathPatch(v)) => entry["resource"] = v.clone(),
         Some(Body::JsonPatch(v)) => {
             entry["resource"] = json!({ "resourceType": "Binary", "contentType": "application/json-patch+json",
-                                        "data": base64(v.to_string().as_bytes()) });
+                                        "data": BASE64_STANDARD.encode(v.to_string()) });
         }
         // A search by form has no bundle form: the entry is the same search as a GET.
         Some(Body::Form(f)) => {
@@ -216,23 +218,6 @@ fn normal(reference: &str, version: Option<&str>) -> String {
     } else {
         format!("{kind}/<new>")
     }
-}
-
-/// Standard base64 with padding.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The oracle property: the answer to a guess that is true on hidden data equals the answer to
