@@ -64,9 +64,16 @@ pub enum Error {
     /// The server could not answer in time. 503, so clients may retry.
     #[error("{0}")]
     Timeout(String),
-    /// The store could not be reached or failed. 503.
+    /// The store could not be reached or failed; a remote target that is down. 503.
     #[error("store unavailable: {0}")]
     StoreUnavailable(String),
+    /// A remote FHIR server answered with something that is not a usable answer (garbage, an
+    /// early close, a 5xx without an OperationOutcome). 502.
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
+    /// A remote FHIR server did not answer in time. 504.
+    #[error("gateway timeout: {0}")]
+    GatewayTimeout(String),
     /// A bug on our side. 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -105,6 +112,8 @@ impl Error {
             Self::RequestTimeout(m) => Self::RequestTimeout(prefix(m)),
             Self::Timeout(m) => Self::Timeout(prefix(m)),
             Self::StoreUnavailable(m) => Self::StoreUnavailable(prefix(m)),
+            Self::BadGateway(m) => Self::BadGateway(prefix(m)),
+            Self::GatewayTimeout(m) => Self::GatewayTimeout(prefix(m)),
             Self::Internal(m) => Self::Internal(prefix(m)),
             Self::Unprocessable(list) => Self::Unprocessable(issues(list)),
         }
@@ -133,7 +142,9 @@ impl Error {
             Self::Unprocessable(_) => 422,
             Self::Internal(_) => 500,
             Self::NotImplemented(_) => 501,
+            Self::BadGateway(_) => 502,
             Self::StoreUnavailable(_) | Self::Timeout(_) => 503,
+            Self::GatewayTimeout(_) => 504,
         }
     }
 
@@ -154,7 +165,8 @@ impl Error {
             Self::PreconditionFailed(m) => issue(IssueType::Conflict, m),
             Self::PayloadTooLarge(m) => issue(IssueType::TooCostly, m),
             Self::Timeout(m) | Self::RequestTimeout(m) => issue(IssueType::Timeout, m),
-            Self::StoreUnavailable(_) => issue(IssueType::Transient, &self.to_string()),
+            Self::StoreUnavailable(_) | Self::BadGateway(_) => issue(IssueType::Transient, &self.to_string()),
+            Self::GatewayTimeout(_) => issue(IssueType::Timeout, &self.to_string()),
             Self::Internal(_) => issue(IssueType::Exception, &self.to_string()),
         };
         OperationOutcome { issues }

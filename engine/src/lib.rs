@@ -14,8 +14,10 @@
 
 pub mod access;
 pub mod definitions;
+pub mod federation;
 pub mod fhirpath;
 pub mod interaction;
+pub mod remote;
 pub mod search;
 pub mod storage;
 

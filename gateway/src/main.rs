@@ -11,10 +11,12 @@ mod error;
 mod exchange;
 mod links;
 mod logging;
+mod paging;
 mod policy;
 mod proxy;
 mod server;
 mod stores;
+mod upstream;
 
 use std::process::ExitCode;
 

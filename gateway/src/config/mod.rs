@@ -4,6 +4,7 @@
 //! are the engine's. `deploy/fhirgate.example.toml` documents every setting.
 
 mod layers;
+mod targets;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use fhirgate_engine::EngineConfig;
 use serde::{Deserialize, Serialize};
 
 pub use layers::Sources;
+pub use targets::{RouteConfig, TargetConfig};
 
 use crate::error::GatewayError;
 
