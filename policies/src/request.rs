@@ -26,8 +26,13 @@ pub struct RequestContext {
     pub break_glass: bool,
     /// HTTP method.
     pub method: String,
-    /// The store or route serving the request.
+    /// The store serving the request (`resource.store`): the target's id.
     pub store: String,
+    /// The gateway target serving the request (`context.target`): `default` without
+    /// `[[targets]]`.
+    pub target: String,
+    /// The gateway route the request took (`context.route`): `default` without `[[routes]]`.
+    pub route: String,
 }
 
 /// One authorization question: may the principal perform `action` on `target`, knowing
@@ -184,6 +189,8 @@ pub(crate) fn to_cedar(principal: &Principal, request: &AuthzRequest, actions: &
         ("phase".to_string(), string(if request.data.is_some() { "data" } else { "type" })),
         ("method".to_string(), string(&c.method)),
         ("operation".to_string(), string(&target.operation)),
+        ("target".to_string(), string(&c.target)),
+        ("route".to_string(), string(&c.route)),
     ];
     if c.client_ip.parse::<std::net::IpAddr>().is_ok() {
         pairs.push(("clientIp".to_string(), RestrictedExpression::new_ip(&c.client_ip)));

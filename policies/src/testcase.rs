@@ -64,6 +64,11 @@ pub struct HttpRequest {
     pub time: Option<String>,
     #[serde(default)]
     pub client_ip: String,
+    /// The gateway target and route (`context.target`, `context.route`); default `default`.
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub route: Option<String>,
 }
 
 impl HttpRequest {
@@ -93,7 +98,9 @@ impl HttpRequest {
                 purpose_of_use: header("x-purpose-of-use").unwrap_or_default(),
                 break_glass: header("x-break-glass").is_some(),
                 method: self.method.to_ascii_uppercase(),
-                store: "default".into(),
+                store: self.target.clone().unwrap_or_else(|| "default".into()),
+                target: self.target.clone().unwrap_or_else(|| "default".into()),
+                route: self.route.clone().unwrap_or_else(|| "default".into()),
             },
         ))
     }
