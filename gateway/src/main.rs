@@ -14,6 +14,7 @@ mod logging;
 mod paging;
 mod policy;
 mod proxy;
+mod routing;
 mod server;
 mod stores;
 mod upstream;

@@ -3,10 +3,12 @@
 //! - `early_request_filter`: give the request its id (`X-Request-Id`, echoed or generated) and
 //!   authenticate its bearer token (unless the path is public: `/health`, the local issuer's
 //!   discovery documents, `/metadata` and `/metrics` when configured).
-//! - `request_filter`: answer it: 401 when authentication failed; `GET /health`; or the FHIR
-//!   engine, which asks the Cedar policies ([`crate::policy::access`]) about every interaction
-//!   and every resource it touches. The response is written here and the proxy stops.
-//! - `upstream_peer`: not reached yet (remote FHIR servers join with their issue).
+//! - `request_filter`: answer it: 401 when authentication failed; `GET /health`; or the route
+//!   the request takes ([`crate::routing`]), whose targets (local engines, remote FHIR servers)
+//!   answer under the Cedar policies ([`crate::policy::access`]), asked about every interaction
+//!   and every resource touched. The response is written here and the proxy stops.
+//! - `upstream_peer`: not reached: remote targets are called from `request_filter`, through the
+//!   decisions of the remote path (`engine::remote`).
 //! - `logging`: one access log line and one audit event per request (the policy phase has
 //!   already audited each authorization decision).
 
@@ -14,14 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use fhirgate_engine::Error as FhirError;
 use fhirgate_engine::MediaType;
-use fhirgate_engine::access::{Access, Grant, Interaction, Target, Unrestricted};
+use fhirgate_engine::access::{Access, Grant, Interaction, Target};
 use fhirgate_engine::interaction::Response;
-use fhirgate_engine::{Engine, Error as FhirError};
 use fhirgate_policies::RequestContext;
 use pingora::prelude::{HttpPeer, Session};
 use pingora::proxy::ProxyHttp;
-use tokio::sync::OnceCell;
 use tracing::Instrument;
 
 use crate::auth::local::LocalIssuer;
@@ -30,14 +31,15 @@ use crate::config::Config;
 use crate::error::GatewayError;
 use crate::exchange;
 use crate::policy::Policies;
-use crate::policy::access::Anonymous;
 use crate::policy::audit::AuditInfo;
+use crate::routing::{Caller as RouteCaller, Routing};
 
 /// The FHIR gateway service.
 pub struct FhirGateway {
     config: Arc<Config>,
-    /// Opened on first use inside the service's runtime (pools belong to the runtime that made them).
-    engine: OnceCell<Arc<Engine>>,
+    /// Routes and their targets (local engines open on first use inside the service's runtime:
+    /// pools belong to the runtime that made them).
+    routing: Routing,
     /// `None` when authentication is off (`auth.enabled = false`).
     security: Option<Security>,
 }
@@ -72,8 +74,8 @@ pub struct RequestCtx {
 }
 
 impl FhirGateway {
-    pub fn new(config: Arc<Config>, security: Option<Security>) -> Self {
-        Self { config, engine: OnceCell::new(), security }
+    pub fn new(config: Arc<Config>, security: Option<Security>, routing: Routing) -> Self {
+        Self { config, routing, security }
     }
 
     /// Paths answered without a token.
@@ -83,19 +85,9 @@ impl FhirGateway {
             "health" => true,
             "metrics" => self.config.metrics.public,
             ".well-known/openid-configuration" | ".well-known/jwks.json" => read,
-            "metadata" => read && self.config.auth.anonymous_metadata,
+            _ if self.routing.is_metadata(path) => read && self.config.auth.anonymous_metadata,
             _ => false,
         }
-    }
-
-    async fn engine(&self) -> Result<&Arc<Engine>, GatewayError> {
-        self.engine
-            .get_or_try_init(|| async {
-                let store = crate::stores::open(&self.config.store_url(), &self.config.store).await?;
-                let config = self.config.fhir.engine_config();
-                Ok(Arc::new(Engine::new(config, store)))
-            })
-            .await
     }
 
     async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Response {
@@ -138,23 +130,33 @@ impl FhirGateway {
                 return failure(e.into());
             }
         };
-        let engine = match self.engine().await {
-            Ok(e) => e,
-            Err(e) => return failure(e.into()),
+        let has_claim = |name: &str, value: &str| identity.as_ref().is_some_and(|i| i.has_claim(name, value));
+        let Some((route, rest)) = self.routing.find(&request.path, &has_claim) else {
+            return failure(FhirError::NotFound(format!(
+                "no route serves `/{}`: check the URL's prefix and resource type",
+                request.path
+            )));
+        };
+        let mut request = request;
+        request.base_url = route.client_base(&request.base_url);
+        request.path = rest;
+        let token = session
+            .req_header()
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned());
+        let caller = RouteCaller {
+            identity: identity.as_deref(),
+            policies: self.security.as_ref().map(|s| s.policies.as_ref()),
+            context,
+            audit: &audit,
+            token: token.as_deref(),
         };
         let seconds = self.config.server.request_timeout_seconds;
-        let work = async {
-            match (identity, &self.security) {
-                (Some(identity), Some(security)) => {
-                    let access = security.policies.access(&identity.principal, context, &audit);
-                    engine.handle(&request, &access).await
-                }
-                // Defence in depth: a caller without a token runs nothing but what public paths name.
-                (None, Some(_)) => engine.handle(&request, &Anonymous).await,
-                (_, None) => engine.handle(&request, &Unrestricted).await,
-            }
-        };
-        match tokio::time::timeout(Duration::from_secs(seconds), work).await {
+        match tokio::time::timeout(Duration::from_secs(seconds), self.routing.answer(route, request, &caller)).await {
             Ok(response) => response,
             Err(_) => failure(GatewayError::Timeout { seconds }.into()),
         }
@@ -181,11 +183,7 @@ impl FhirGateway {
     }
 
     async fn health(&self) -> Response {
-        let checked = match self.engine().await {
-            Ok(engine) => engine.store().health().await.map_err(FhirError::from),
-            Err(e) => Err(e.into()),
-        };
-        match checked {
+        match self.routing.health().await {
             Ok(()) => Response::rendered(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
             Err(e) => failure(e),
         }
@@ -233,7 +231,10 @@ fn request_context(session: &Session) -> RequestContext {
         purpose_of_use: get("x-purpose-of-use").unwrap_or_default(),
         break_glass: get("x-break-glass").is_some(),
         method: header.method.as_str().to_string(),
-        store: "default".into(),
+        // Set per target and route by the router.
+        store: String::new(),
+        target: String::new(),
+        route: String::new(),
     }
 }
 

@@ -16,6 +16,7 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
     check_store(&config)?;
     crate::links::warn_at_start(&config.server);
     let security = security(&config)?;
+    let routing = crate::routing::Routing::new(&config)?;
     let conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.shutdown_grace_seconds),
@@ -30,8 +31,11 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let listen = config.server.listen.clone();
-    let mut service =
-        http_proxy_service_with_name(&server.configuration, FhirGateway::new(Arc::new(config), security), "fhir");
+    let mut service = http_proxy_service_with_name(
+        &server.configuration,
+        FhirGateway::new(Arc::new(config), security, routing),
+        "fhir",
+    );
     service.add_tcp(&listen);
     server.add_service(service);
     tracing::info!(%listen, "fhirgate listening: FHIR base http://{listen}/");
@@ -64,22 +68,22 @@ fn security(config: &Config) -> Result<Option<Security>, GatewayError> {
     Ok(Some(Security { auth, policies, local }))
 }
 
-/// Opens the store once (creating or migrating its schema) and checks it answers: before serving,
-/// so a bad URL or an unwritable data directory stops the start with a clear message instead of
-/// failing every request, and as `fhirgate migrate`. The serving runtime opens its own
-/// connections (pools belong to the runtime that made them).
+/// Opens every local target's store once (creating or migrating its schema) and checks it
+/// answers: before serving, so a bad URL or an unwritable data directory stops the start with a
+/// clear message instead of failing every request, and as `fhirgate migrate`. The serving
+/// runtime opens its own connections (pools belong to the runtime that made them).
 pub fn check_store(config: &Config) -> Result<(), GatewayError> {
-    let url = config.store_url();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| GatewayError::Store(e.to_string()))?;
-    runtime.block_on(async {
-        let store = crate::stores::open(&url, &config.store).await?;
-        store.health().await.map_err(|e| {
-            GatewayError::Store(format!("`{}` is not healthy: {e}", fhirgate_engine::storage::redact_url(&url)))
-        })
-    })?;
-    tracing::info!(store = %fhirgate_engine::storage::redact_url(&url), "store ready");
+    for url in crate::routing::Routing::local_store_urls(config) {
+        let shown = fhirgate_engine::storage::redact_url(&url);
+        runtime.block_on(async {
+            let store = crate::stores::open(&url, &config.store).await?;
+            store.health().await.map_err(|e| GatewayError::Store(format!("`{shown}` is not healthy: {e}")))
+        })?;
+        tracing::info!(store = %shown, "store ready");
+    }
     Ok(())
 }

@@ -45,6 +45,19 @@ pub struct Identity {
     pub principal: Principal,
     /// `exp`, Unix seconds.
     pub expires: u64,
+    /// The token's claims that routes choose by (`[[routes]] claim`), as the token has them.
+    pub route_claims: Vec<(String, Value)>,
+}
+
+impl Identity {
+    /// Whether claim `name` is `value`, or is a list holding it.
+    pub fn has_claim(&self, name: &str, value: &str) -> bool {
+        self.route_claims.iter().filter(|(n, _)| n == name).any(|(_, v)| match v {
+            Value::String(s) => s == value,
+            Value::Array(items) => items.iter().any(|i| i.as_str() == Some(value)),
+            other => other.to_string() == value,
+        })
+    }
 }
 
 /// Verifies bearer tokens.
@@ -53,6 +66,8 @@ pub struct Authenticator {
     issuers: Vec<TrustedIssuer>,
     keys: KeyStore,
     verified: moka::sync::Cache<[u8; 32], Arc<Identity>>,
+    /// Claims the routes choose by, kept in each [`Identity`].
+    route_claims: Vec<String>,
 }
 
 impl Authenticator {
@@ -92,7 +107,10 @@ impl Authenticator {
             .max_capacity(auth.token_cache_size)
             .time_to_live(Duration::from_secs(3600))
             .build();
-        Ok(Self { config: auth, issuers, keys, verified })
+        let mut route_claims: Vec<String> = config.routes().into_iter().filter_map(|r| r.claim).collect();
+        route_claims.sort();
+        route_claims.dedup();
+        Ok(Self { config: auth, issuers, keys, verified, route_claims })
     }
 
     /// The identity an `Authorization` header proves.
@@ -169,7 +187,9 @@ impl Authenticator {
             .claims;
         trusted.check_tenant(iss_tenant.as_deref(), claims.get("tid").and_then(Value::as_str))?;
         let expires = claims.get("exp").and_then(Value::as_u64).unwrap_or_default();
-        Ok(Identity { principal: Principal::from_claims(&claims, &self.config.patient_claim), expires })
+        let route_claims =
+            self.route_claims.iter().filter_map(|c| claims.get(c).map(|v| (c.clone(), v.clone()))).collect();
+        Ok(Identity { principal: Principal::from_claims(&claims, &self.config.patient_claim), expires, route_claims })
     }
 }
 

@@ -55,8 +55,10 @@ const ISSUER_VARS: [&str; 5] = [
     "FHIRGATE_AUTH_DISCOVERY_URL",
 ];
 
-/// Leaves no variable sets: the list of issuers (see [`ISSUER_VARS`]).
-const NOT_FROM_ENV: [&str; 1] = ["auth.issuers"];
+/// Leaves no variable sets: the list of issuers (see [`ISSUER_VARS`]), and the arrays of tables
+/// `[[targets]]` and `[[routes]]`, which only a TOML file gives (their variables are unknown
+/// names, refused like any other).
+const NOT_FROM_ENV: [&str; 3] = ["auth.issuers", "targets", "routes"];
 
 /// The names of the setting at dotted `key` besides the canonical `FHIRGATE_<SECTION>_<KEY>`:
 /// the short forms documented since the first release.
@@ -295,6 +297,9 @@ fn distance(a: &str, b: &str) -> usize {
 pub fn describe(config: &Config, sources: &Sources) -> Result<String, GatewayError> {
     let mut shown = config.clone();
     shown.store.url = Some(fhirgate_engine::storage::redact_url(&config.store_url()));
+    for target in &mut shown.targets {
+        target.store = target.store.as_deref().map(fhirgate_engine::storage::redact_url);
+    }
     let mut leaves = Vec::new();
     collect_leaves("", &to_tree(&shown)?, &mut leaves);
     let mut out = String::new();

@@ -4,6 +4,7 @@
 //! are the engine's. `deploy/fhirgate.example.toml` documents every setting.
 
 mod layers;
+mod routing;
 mod targets;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use fhirgate_engine::EngineConfig;
 use serde::{Deserialize, Serialize};
 
 pub use layers::Sources;
+pub use routing::Kind;
 pub use targets::{RouteConfig, TargetConfig};
 
 use crate::error::GatewayError;
@@ -29,6 +31,31 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// Paging of federated and proxied searches.
+    pub federation: FederationConfig,
+    /// `[[targets]]`: the FHIR servers behind the gateway (TOML only). None: one local target
+    /// `default` on `store.url`.
+    pub targets: Vec<TargetConfig>,
+    /// `[[routes]]`: which requests go to which targets (TOML only). None: one route `default`,
+    /// prefix `""`, every target.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[federation]`: the page links of searches answered by a remote or several targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FederationConfig {
+    /// The key (32 bytes) sealing the page links; default `<data_dir>/paging.key`, created
+    /// (mode 0600) on first start. Replicas share it; replacing it ends every open link.
+    pub paging_key_file: Option<PathBuf>,
+    /// How long a federated search's page links stay valid, in seconds.
+    pub page_ttl_seconds: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self { paging_key_file: None, page_ttl_seconds: 600 }
+    }
 }
 
 /// The HTTP front end.
@@ -427,7 +454,20 @@ impl Config {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return bad(format!("`log.format` must be `text` or `json`, not `{}`", self.log.format));
         }
-        Ok(())
+        if self.federation.page_ttl_seconds == 0 {
+            return bad("`federation.page_ttl_seconds` must be positive".into());
+        }
+        routing::check(self).map_err(GatewayError::Config)
+    }
+
+    /// The file of the key sealing federated page links.
+    pub fn paging_key_file(&self) -> PathBuf {
+        self.federation.paging_key_file.clone().unwrap_or_else(|| self.store.data_dir.join("paging.key"))
+    }
+
+    /// How long federated page links stay valid.
+    pub fn page_ttl(&self) -> Duration {
+        Duration::from_secs(self.federation.page_ttl_seconds)
     }
 
     /// Whether the development issuer is on: `auth.local_issuer` when set, otherwise only while
@@ -454,8 +494,19 @@ impl Config {
     }
 
     /// One line per setting with its value and where it came from (`fhirgate config`).
+    /// The resolved routing table follows, as comments.
     pub fn describe(&self, sources: &Sources) -> Result<String, GatewayError> {
-        layers::describe(self, sources)
+        Ok(layers::describe(self, sources)? + &routing::describe(self))
+    }
+
+    /// The targets in force: `[[targets]]`, or one local target `default` on `store.url`.
+    pub fn targets(&self) -> Vec<TargetConfig> {
+        routing::targets(self)
+    }
+
+    /// The routes in force: `[[routes]]`, or one route `default` on every target.
+    pub fn routes(&self) -> Vec<RouteConfig> {
+        routing::routes(self)
     }
 }
 

@@ -1,0 +1,111 @@
+//! A route's CapabilityStatement: the union of its targets' (a local target's from its engine, a
+//! remote's from its `/metadata`, fetched once and kept), limited to the route's `types`, with
+//! the route's base as `implementation.url`. Each target's statement is asked under that
+//! target's decisions (`capabilities` for `context.target`), also when it comes from the cache.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use fhirgate_engine::Error as FhirError;
+use fhirgate_engine::access::{Grant, Interaction, Target as Asked};
+use fhirgate_engine::interaction::{Method, Request, Response};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use super::dispatch::{Caller, call, failure, json_response};
+use super::{Route, RouteTarget, Routing};
+
+/// Remote targets' CapabilityStatements, by target id.
+#[derive(Default)]
+pub struct Cache(Mutex<HashMap<String, Value>>);
+
+impl Cache {
+    fn get(&self, target: &str) -> Option<Value> {
+        self.0.lock().ok().and_then(|m| m.get(target).cloned())
+    }
+
+    fn put(&self, target: &str, statement: &Value) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(target.to_owned(), statement.clone());
+        }
+    }
+}
+
+pub(super) async fn answer(routing: &Routing, route: &Route, request: &Request, caller: &Caller<'_>) -> Response {
+    let asked = Request {
+        method: Method::Get,
+        path: "metadata".into(),
+        query: Vec::new(),
+        headers: request.headers.clone(),
+        body: Vec::new(),
+        base_url: request.base_url.clone(),
+    };
+    let statements =
+        join_all(route.targets.iter().map(|target| statement(routing, route, target, &asked, caller))).await;
+    let mut found = Vec::new();
+    let mut first_failure = None;
+    for statement in statements {
+        match statement {
+            Ok(s) => found.push(s),
+            Err(r) => {
+                first_failure.get_or_insert(r);
+            }
+        }
+    }
+    let Some(mut merged) = found.first().cloned() else {
+        return first_failure.unwrap_or_else(|| failure(FhirError::NotFound("no CapabilityStatement".into())));
+    };
+    let mut resources: Vec<Value> = Vec::new();
+    for s in &found {
+        let listed = s.pointer("/rest/0/resource").and_then(Value::as_array).cloned().unwrap_or_default();
+        for resource in listed {
+            let Some(t) = resource.get("type").and_then(Value::as_str) else { continue };
+            let allowed = route.config.types.is_empty() || route.config.types.iter().any(|x| x == t);
+            let known = resources.iter().any(|r| r.get("type").and_then(Value::as_str) == Some(t));
+            if allowed && !known {
+                resources.push(resource);
+            }
+        }
+    }
+    if let Some(rest) = merged.pointer_mut("/rest/0") {
+        rest["resource"] = Value::Array(resources);
+    }
+    merged["implementation"] = json!({
+        "description": format!("fhirgate route `{}`", route.config.id),
+        "url": request.base_url,
+    });
+    json_response(200, &merged, request.param("_pretty") == Some("true"))
+}
+
+/// One target's statement, or its failure.
+async fn statement(
+    routing: &Routing,
+    route: &Route,
+    target: &RouteTarget,
+    asked: &Request,
+    caller: &Caller<'_>,
+) -> Result<Value, Response> {
+    let remote = !target.target.is_local();
+    if remote {
+        let access = caller.access(&route.config.id, &target.target.id);
+        if let Grant::Denied(why) = access.decide(&Asked::new(Interaction::Capabilities, "", "")) {
+            return Err(failure(FhirError::Forbidden(why)));
+        }
+        if let Some(cached) = routing.capabilities.get(&target.target.id) {
+            return Ok(cached);
+        }
+    }
+    let answer = call(routing, route, target, asked, caller).await;
+    if answer.status != 200 {
+        return Err(answer);
+    }
+    let value: Value = serde_json::from_slice(&answer.body)
+        .map_err(|e| failure(FhirError::BadGateway(format!("a CapabilityStatement that is no JSON: {e}"))))?;
+    if value.get("resourceType").and_then(Value::as_str) != Some("CapabilityStatement") {
+        return Err(failure(FhirError::BadGateway("a target's `metadata` is no CapabilityStatement".into())));
+    }
+    if remote {
+        routing.capabilities.put(&target.target.id, &value);
+    }
+    Ok(value)
+}

@@ -1,0 +1,176 @@
+//! The router: which route a request takes ([`matcher`]), the targets behind each route
+//! ([`targets`]) and how one request is answered by them ([`dispatch`]): one target, a read
+//! fanned out to several, a search merged across them ([`search`]), a batch split between them
+//! ([`bundle`]), the route's CapabilityStatement ([`metadata`]).
+//!
+//! Every target is reached through the same enforcement point: the request's
+//! [`fhirgate_engine::access::Access`] for that target and route (`context.target`,
+//! `context.route`), given to the local engine or to [`fhirgate_engine::remote::Remote`].
+
+mod bundle;
+mod dispatch;
+mod matcher;
+mod metadata;
+mod search;
+mod targets;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fhirgate_engine::Error as FhirError;
+use fhirgate_engine::interaction::{Request, Response};
+use fhirgate_engine::remote::Remote;
+
+pub use dispatch::Caller;
+
+use crate::config::{Config, Kind, RouteConfig};
+use crate::error::GatewayError;
+use crate::paging::Sealer;
+use targets::Target;
+
+/// The routes and targets in force.
+pub struct Routing {
+    routes: Vec<Route>,
+    targets: Vec<Arc<Target>>,
+    remote: Remote,
+    /// Seals federated page links; `None` when every route keeps the engine's own links.
+    sealer: Option<Sealer>,
+    page_ttl: Duration,
+    default_count: usize,
+    max_count: usize,
+    /// Remote targets' CapabilityStatements, fetched once.
+    capabilities: metadata::Cache,
+}
+
+/// One route and its targets, in the route's order.
+pub struct Route {
+    pub config: RouteConfig,
+    /// The prefix's segments.
+    prefix: Vec<String>,
+    targets: Vec<RouteTarget>,
+}
+
+/// A target as one route sees it.
+pub struct RouteTarget {
+    target: Arc<Target>,
+    /// `""`: ids are the target's own.
+    id_prefix: String,
+}
+
+impl Route {
+    /// One local target whose ids are shown as they are: the engine answers as it is, page links
+    /// and all.
+    fn is_plain(&self) -> bool {
+        matches!(self.targets.as_slice(), [only] if only.id_prefix.is_empty() && only.target.is_local())
+    }
+
+    /// The route's FHIR base for clients: the server's base and the prefix.
+    pub fn client_base(&self, server_base: &str) -> String {
+        match self.config.normalized_prefix().as_str() {
+            "" => server_base.trim_end_matches('/').to_owned(),
+            prefix => format!("{}/{prefix}", server_base.trim_end_matches('/')),
+        }
+    }
+}
+
+impl Routing {
+    /// The routing table of a checked configuration; opens nothing yet (local stores open on
+    /// first use, in the serving runtime).
+    pub fn new(config: &Config) -> Result<Self, GatewayError> {
+        let mut all = Vec::new();
+        for target in config.targets() {
+            all.push(Arc::new(Target::new(&target, config)?));
+        }
+        let routes: Vec<Route> = config
+            .routes()
+            .into_iter()
+            .map(|route| {
+                let targets = route
+                    .targets
+                    .iter()
+                    .filter_map(|id| all.iter().find(|t| &t.id == id))
+                    .map(|t| RouteTarget { target: t.clone(), id_prefix: route.id_prefix(&t.id).to_owned() })
+                    .collect();
+                Route {
+                    prefix: route.prefix_segments().into_iter().map(str::to_owned).collect(),
+                    targets,
+                    config: route,
+                }
+            })
+            .collect();
+        let sealer = if routes.iter().all(Route::is_plain) { None } else { Some(Sealer::new(paging_key(config)?)) };
+        let fhir = &config.fhir;
+        Ok(Self {
+            routes,
+            targets: all,
+            remote: Remote::new(fhir.engine_config()),
+            sealer,
+            page_ttl: config.page_ttl(),
+            default_count: fhir.default_page_size as usize,
+            max_count: fhir.max_page_size as usize,
+            capabilities: metadata::Cache::default(),
+        })
+    }
+
+    /// Whether `path` (below the server's base) is a route's `metadata`.
+    pub fn is_metadata(&self, path: &str) -> bool {
+        let Some(prefix) = path.strip_suffix("metadata") else { return false };
+        let prefix = prefix.trim_end_matches('/');
+        prefix.is_empty() || self.routes.iter().any(|r| r.prefix.join("/") == prefix)
+    }
+
+    /// The route `path` takes for a caller with `claim` (name, value → whether the token has
+    /// it), and the path below the route's base.
+    pub fn find(&self, path: &str, claim: &dyn Fn(&str, &str) -> bool) -> Option<(&Route, String)> {
+        let configs: Vec<&RouteConfig> = self.routes.iter().map(|r| &r.config).collect();
+        let (index, rest) = matcher::find(&configs, path, claim)?;
+        Some((&self.routes[index], rest))
+    }
+
+    /// Answers `request` (path below the route's base, base URL the route's) on `route`. Boxed:
+    /// the composed future is deep, and the proxy phase's future must stay nameable.
+    pub fn answer<'a>(
+        &'a self,
+        route: &'a Route,
+        request: Request,
+        caller: &'a Caller<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send + 'a>> {
+        Box::pin(dispatch::answer(self, route, request, caller))
+    }
+
+    /// Whether every target answers: local stores their health check, remotes a healthy address.
+    pub async fn health(&self) -> Result<(), FhirError> {
+        for target in &self.targets {
+            if let Err(e) = target.health().await {
+                tracing::warn!(target = %target.id, error = %e, "target unhealthy");
+                return Err(FhirError::StoreUnavailable("a target of this server is unavailable".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The local targets' store URLs (checked at start).
+    pub fn local_store_urls(config: &Config) -> Vec<String> {
+        config.targets().into_iter().filter(|t| t.kind() == Kind::Local).filter_map(|t| t.store).collect()
+    }
+}
+
+/// The key sealing page links: `federation.paging_key_file`, made (32 random bytes, mode 0600)
+/// when missing.
+fn paging_key(config: &Config) -> Result<Vec<u8>, GatewayError> {
+    let path = config.paging_key_file();
+    let key = crate::auth::local::load_or_create_with(&path, "paging key", || {
+        let mut key = vec![0u8; 32];
+        aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut key)
+            .map_err(|e| GatewayError::Config(format!("no randomness for the paging key: {e}")))?;
+        Ok(key)
+    })?;
+    if key.len() != 32 {
+        return Err(GatewayError::Config(format!(
+            "the paging key `{}` must hold exactly 32 bytes, not {}",
+            path.display(),
+            key.len()
+        )));
+    }
+    Ok(key)
+}

@@ -1,0 +1,264 @@
+//! Searches (and type/system history) over several targets, or over a remote: every target asked
+//! in parallel with the client's `_count`, the pages merged by [`merge`] (`_sort` across targets,
+//! totals summed, failed targets as OperationOutcome entries unless the route's
+//! `on_target_error = "fail"`), and fhirgate's own page links: `{route base}?_getpages=SEALED`,
+//! the per-target cursors sealed ([`crate::paging`]) for the caller only. A target's own page
+//! links never reach the client.
+
+use fhirgate_engine::Error as FhirError;
+use fhirgate_engine::federation::{Cursor, Part, merge};
+use fhirgate_engine::interaction::{Method, Request, Response, parse_query};
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use super::dispatch::{Caller, call, failure, json_response};
+use super::{Route, RouteTarget, Routing};
+use crate::paging::PageState;
+
+/// What one merged page is made of.
+struct Page<'a> {
+    resource_type: String,
+    count: usize,
+    sort: String,
+    /// Each target's answer, with where it started.
+    answers: Vec<(Cursor, Response)>,
+    /// The page's own URL on the client base.
+    self_url: String,
+    request: &'a Request,
+}
+
+/// The first page of a search on `targets`.
+pub(super) async fn first_page(
+    routing: &Routing,
+    route: &Route,
+    request: &Request,
+    caller: &Caller<'_>,
+    targets: Vec<&RouteTarget>,
+) -> Response {
+    let count = request
+        .param("_count")
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(routing.default_count)
+        .min(routing.max_count);
+    let sort = request.param("_sort").unwrap_or_default().to_owned();
+    let resource_type = request.path.split('/').next().filter(|t| t.starts_with(|c: char| c.is_ascii_uppercase()));
+    let mut sent = request.clone();
+    if sent.param("_count").is_none() {
+        sent.query.push(("_count".into(), count.to_string()));
+    }
+    // Where each target starts again: this search as a GET, form parameters included.
+    let mut query = sent.query.clone();
+    if sent.method == Method::Post {
+        query.extend(parse_query(&String::from_utf8_lossy(&sent.body)));
+    }
+    let path = sent.path.trim_end_matches("_search").trim_end_matches('/').to_owned();
+    let again = relative(&path, &query);
+    let answers = join_all(targets.iter().map(|t| call(routing, route, t, &sent, caller))).await;
+    let answers = targets
+        .iter()
+        .zip(answers)
+        .map(|(t, r)| {
+            let cursor = Cursor { target: t.target.id.clone(), page: Some(again.clone()), skip: 0, done: false };
+            (cursor, r)
+        })
+        .collect();
+    let mut self_url = request.base_url.clone();
+    if !request.path.is_empty() {
+        self_url = format!("{self_url}/{}", request.path);
+    }
+    if !request.query.is_empty() {
+        self_url.push_str(&relative("", &request.query));
+    }
+    let page =
+        Page { resource_type: resource_type.unwrap_or_default().to_owned(), count, sort, answers, self_url, request };
+    finish(routing, route, caller, page)
+}
+
+/// `GET {route base}?_getpages=SEALED`: the next page of a federated search.
+pub(super) async fn next_page(routing: &Routing, route: &Route, request: &Request, caller: &Caller<'_>) -> Response {
+    let gone = || {
+        failure(FhirError::Gone(
+            "this search page has expired or was never issued to this client: run the search again".into(),
+        ))
+    };
+    let (Some(sealer), Some(sealed)) = (&routing.sealer, request.param("_getpages")) else { return gone() };
+    let state = match sealer.open(sealed, &caller.owner()) {
+        Ok(state) if state.route == route.config.id => state,
+        _ => return gone(),
+    };
+    let mut work = Vec::new();
+    for cursor in state.cursors.iter().filter(|c| !c.done) {
+        let Some(target) = route.targets.iter().find(|t| t.target.id == cursor.target) else { return gone() };
+        work.push((target, cursor.clone()));
+    }
+    let answers = join_all(work.iter().map(|(target, cursor)| async move {
+        match page_request(request, cursor.page.as_deref().unwrap_or_default()) {
+            Ok(sent) => call(routing, route, target, &sent, caller).await,
+            Err(e) => failure(e),
+        }
+    }))
+    .await;
+    let page = Page {
+        resource_type: state.resource_type,
+        count: state.count,
+        sort: state.sort,
+        answers: work.into_iter().map(|(_, cursor)| cursor).zip(answers).collect(),
+        self_url: format!("{}?_getpages={sealed}", request.base_url),
+        request,
+    };
+    finish(routing, route, caller, page)
+}
+
+/// Merges the targets' answers into one page with fhirgate's links.
+fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Page<'_>) -> Response {
+    let fail = route.config.on_target_error == "fail";
+    if fail {
+        if let Some((_, failed)) = page.answers.iter().find(|(_, r)| r.status >= 400) {
+            return failed.clone();
+        }
+    }
+    let history = page.answers.iter().any(|(c, _)| c.page.as_deref().is_some_and(|p| p.contains("_history")));
+    let parts = page.answers.into_iter().map(|(cursor, response)| Part { cursor, page: parsed(&response) }).collect();
+    let merged = match merge(&page.resource_type, parts, &page.sort, page.count) {
+        Ok(merged) => merged,
+        Err(e) => return failure(e),
+    };
+    let mut bundle = merged.bundle;
+    if history {
+        bundle["type"] = json!("history");
+    }
+    let mut links = vec![json!({ "relation": "self", "url": page.self_url })];
+    if merged.cursors.iter().any(|c| !c.done) {
+        let Some(sealer) = &routing.sealer else {
+            return failure(FhirError::Internal("federated paging has no key".into()));
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let expires = i64::try_from(now.saturating_add(routing.page_ttl.as_secs())).unwrap_or(i64::MAX);
+        let state = PageState {
+            route: route.config.id.clone(),
+            owner: caller.owner(),
+            resource_type: page.resource_type,
+            count: page.count,
+            sort: page.sort,
+            cursors: merged.cursors,
+            expires,
+        };
+        match sealer.seal(&state) {
+            Ok(sealed) => {
+                links.push(
+                    json!({ "relation": "next", "url": format!("{}?_getpages={sealed}", page.request.base_url) }),
+                );
+            }
+            Err(e) => return failure(e.into()),
+        }
+    }
+    bundle["link"] = Value::Array(links);
+    json_response(200, &bundle, page.request.param("_pretty") == Some("true"))
+}
+
+/// A target's answer as a [`Part`]'s page: the searchset and its `next` link, or the error it
+/// reported.
+fn parsed(response: &Response) -> Result<(Value, Option<String>), FhirError> {
+    if response.status != 200 {
+        return Err(error_of(response));
+    }
+    let bundle: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| FhirError::BadGateway(format!("a target answered a search with no JSON Bundle: {e}")))?;
+    let next = bundle
+        .get("link")
+        .and_then(Value::as_array)
+        .and_then(|links| links.iter().find(|l| l.get("relation").and_then(Value::as_str) == Some("next")))
+        .and_then(|l| l.get("url"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok((bundle, next))
+}
+
+/// The error a failed answer reports, for its OperationOutcome entry.
+pub(super) fn error_of(response: &Response) -> FhirError {
+    let outcome: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let message = outcome
+        .pointer("/issue/0/diagnostics")
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("a target answered {}", response.status), str::to_owned);
+    match response.status {
+        400 | 405..=409 | 411..=499 => FhirError::bad_request(message),
+        401 => FhirError::Unauthorized(message),
+        403 => FhirError::Forbidden(message),
+        404 => FhirError::NotFound(message),
+        410 => FhirError::Gone(message),
+        503 => FhirError::StoreUnavailable(message),
+        504 => FhirError::GatewayTimeout(message),
+        _ => FhirError::BadGateway(message),
+    }
+}
+
+/// `path?query` with the query encoded again.
+fn relative(path: &str, query: &[(String, String)]) -> String {
+    let encoded: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    format!("{path}?{}", encoded.join("&"))
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:,|$/*".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The GET of a cursor's page (a URL on the route's base, or relative to it).
+fn page_request(request: &Request, page: &str) -> Result<Request, FhirError> {
+    let base = request.base_url.trim_end_matches('/');
+    let below = if page.starts_with("http://") || page.starts_with("https://") {
+        page.strip_prefix(base)
+            .ok_or_else(|| FhirError::BadGateway("a target's page link is not on this route's base".into()))?
+    } else {
+        page
+    };
+    let (path, query) = below.split_once('?').unwrap_or((below, ""));
+    Ok(Request {
+        method: Method::Get,
+        path: path.trim_matches('/').to_owned(),
+        query: parse_query(query),
+        headers: request.headers.clone(),
+        body: Vec::new(),
+        base_url: request.base_url.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_pages_become_requests_on_the_route_base() -> Result<(), FhirError> {
+        let request = Request::new(Method::Get, "", "http://gw/card");
+        let sent = page_request(&request, "http://gw/card/Patient?_page=abc&_count=2")?;
+        assert_eq!((sent.path.as_str(), sent.param("_page")), ("Patient", Some("abc")));
+        let sent = page_request(&request, "Patient?name=a%20b&_count=2")?;
+        assert_eq!(sent.param("name"), Some("a b"));
+        assert!(page_request(&request, "http://elsewhere/Patient").is_err(), "never another base");
+        Ok(())
+    }
+
+    #[test]
+    fn failed_answers_keep_their_status_class() {
+        let outcome = br#"{"resourceType":"OperationOutcome","issue":[{"diagnostics":"down"}]}"#.to_vec();
+        let down = Response::rendered(503, "application/fhir+json", outcome);
+        let e = error_of(&down);
+        assert_eq!(e.status(), 503);
+        assert!(e.to_string().contains("down"));
+        assert_eq!(error_of(&Response::empty(500)).status(), 502, "a target's 500 is a bad gateway here");
+    }
+
+    #[test]
+    fn queries_are_encoded_again() {
+        let q = vec![("name".to_owned(), "a b&c".to_owned()), ("_count".to_owned(), "2".to_owned())];
+        assert_eq!(relative("Patient", &q), "Patient?name=a%20b%26c&_count=2");
+    }
+}

@@ -1,0 +1,72 @@
+//! The targets behind the routes, as the gateway holds them while serving: a local store's
+//! engine (opened on first use inside the serving runtime, whose pools it belongs to) or a
+//! remote FHIR server's client ([`RemoteTarget`]).
+
+use std::sync::Arc;
+
+use fhirgate_engine::{Engine, EngineConfig, Error as FhirError};
+use tokio::sync::OnceCell;
+
+use crate::config::{Config, Kind, StoreConfig, TargetConfig};
+use crate::error::GatewayError;
+use crate::upstream::RemoteTarget;
+
+/// One target.
+pub struct Target {
+    pub id: String,
+    pub backend: Backend,
+}
+
+/// Where a target's data lives.
+pub enum Backend {
+    Local { url: String, store: StoreConfig, engine_config: EngineConfig, engine: OnceCell<Arc<Engine>> },
+    Remote(RemoteTarget),
+}
+
+impl Target {
+    /// The target of a checked configuration (a remote's settings are checked here).
+    pub fn new(config: &TargetConfig, all: &Config) -> Result<Self, GatewayError> {
+        let backend = match (config.kind(), &config.store) {
+            (Kind::Local, Some(url)) => Backend::Local {
+                url: url.clone(),
+                store: all.store.clone(),
+                engine_config: all.fhir.engine_config(),
+                engine: OnceCell::new(),
+            },
+            _ => Backend::Remote(RemoteTarget::new(config)?),
+        };
+        Ok(Self { id: config.id.clone(), backend })
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self.backend, Backend::Local { .. })
+    }
+
+    /// The local target's engine, opening its store on first use.
+    pub async fn engine(&self) -> Result<&Arc<Engine>, FhirError> {
+        let Backend::Local { url, store, engine_config, engine } = &self.backend else {
+            return Err(FhirError::Internal(format!("target `{}` is not local", self.id)));
+        };
+        engine
+            .get_or_try_init(|| async {
+                // Boxed: the store clients' futures are deep, and this one sits in every fan-out.
+                let open: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+                    Box::pin(crate::stores::open(url, store));
+                let opened = open.await?;
+                Ok::<_, GatewayError>(Arc::new(Engine::new(engine_config.clone(), opened)))
+            })
+            .await
+            .map_err(FhirError::from)
+    }
+
+    /// Whether the target answers.
+    pub async fn health(&self) -> Result<(), FhirError> {
+        match &self.backend {
+            Backend::Local { .. } => self.engine().await?.store().health().await.map_err(FhirError::from),
+            Backend::Remote(remote) if remote.is_up() => Ok(()),
+            Backend::Remote(_) => {
+                Err(FhirError::StoreUnavailable(format!("target `{}` has no healthy address", self.id)))
+            }
+        }
+    }
+}
