@@ -72,6 +72,8 @@ fn header(event: &str, principal: &Principal, request: &AuthzRequest, info: &Aud
         "client_id": principal.client_id,
         "client": info.client_addr,
         "action": request.action.as_str(),
+        "route": request.context.route,
+        "target": request.context.target,
     });
     match header {
         Value::Object(map) => map,
