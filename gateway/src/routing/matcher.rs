@@ -13,7 +13,9 @@ pub fn find(routes: &[&RouteConfig], path: &str, claim: &dyn Fn(&str, &str) -> b
     let longest =
         routes.iter().map(|r| r.prefix_segments()).filter(|p| segments.starts_with(p)).map(|p| p.len()).max()?;
     let rest = &segments[longest..];
-    let resource_type = rest.first().filter(|s| s.starts_with(|c: char| c.is_ascii_uppercase())).copied();
+    // What the path names first is its resource type, unless it is the route's own (`metadata`,
+    // `_search`, `_history`, `$operation`, the base itself).
+    let resource_type = rest.first().filter(|s| **s != "metadata" && !s.starts_with(['_', '$'])).copied();
     let candidates = || {
         routes.iter().enumerate().filter(|(_, r)| {
             let prefix = r.prefix_segments();
@@ -76,6 +78,7 @@ mod tests {
         assert_eq!(id_of("cardiologyx/Patient", ""), pair("root", "cardiologyx/Patient"), "whole segments only");
         assert_eq!(id_of("lab/eu/Observation", ""), pair("deep", "Observation"));
         assert_eq!(id_of("lab/eu/Patient", ""), None, "the prefix's routes take no other type: 404");
+        assert_eq!(id_of("lab/eu/metadata", ""), pair("deep", "metadata"), "a typed route as last resort");
     }
 
     #[test]
@@ -96,5 +99,6 @@ mod tests {
         let refs: Vec<&RouteConfig> = typed.iter().collect();
         assert_eq!(find(&refs, "Observation/1", &|_, _| true), None);
         assert_eq!(find(&refs, "metadata", &|_, _| true).map(|(i, _)| i), Some(0), "a typed route as last resort");
+        assert_eq!(find(&refs, "nowhere/Patient", &|_, _| true), None, "`nowhere` is no type of the route");
     }
 }

@@ -150,3 +150,25 @@ fn tables_come_from_toml_only_and_their_variables_are_refused() {
     let c = Config::load(None, &vars, Overrides::default());
     assert_eq!(c.ok().map(|c| c.page_ttl().as_secs()), Some(60));
 }
+
+#[test]
+fn the_example_routing_table_is_valid() -> Result<(), GatewayError> {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), std::path::PathBuf::from);
+    let text = std::fs::read_to_string(dir.join("../deploy/fhirgate.example.toml"))
+        .map_err(|e| GatewayError::Config(e.to_string()))?;
+    let block: String = text
+        .lines()
+        .skip_while(|l| !l.contains("--- routing example ---"))
+        .skip(1)
+        .take_while(|l| !l.contains("--- end of routing example ---"))
+        .map(|l| l.strip_prefix("# ").or_else(|| l.strip_prefix('#')).unwrap_or(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = load_toml("example", &block)?;
+    assert_eq!(c.targets().len(), 2);
+    assert_eq!(c.routes()[1].id_prefix("lab"), "LAB-");
+    let table = super::describe(&c);
+    assert!(table.contains("#   target lab: remote https://lab-fhir"), "{table}");
+    Ok(())
+}
