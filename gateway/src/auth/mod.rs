@@ -55,7 +55,9 @@ impl Identity {
         self.route_claims.iter().filter(|(n, _)| n == name).any(|(_, v)| match v {
             Value::String(s) => s == value,
             Value::Array(items) => items.iter().any(|i| i.as_str() == Some(value)),
-            other => other.to_string() == value,
+            Value::Number(n) => n.as_i64().is_some_and(|i| value.parse::<i64>() == Ok(i)),
+            Value::Bool(b) => value == if *b { "true" } else { "false" },
+            _ => false,
         })
     }
 }

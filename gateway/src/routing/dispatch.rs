@@ -153,7 +153,7 @@ pub(super) fn write_target(route: &Route) -> &RouteTarget {
 pub(super) fn rewrite(target: &RouteTarget, client_base: &str) -> Rewrite {
     let target_base = match &target.target.backend {
         Backend::Remote(remote) => remote.base_url().trim_end_matches('/').to_owned(),
-        Backend::Local { .. } => client_base.to_owned(),
+        Backend::Local(_) => client_base.to_owned(),
     };
     Rewrite { id_prefix: target.id_prefix.clone(), target_base, client_base: client_base.to_owned() }
 }
@@ -196,7 +196,7 @@ async fn send(
 ) -> Response {
     let access = caller.access(&route.config.id, &target.target.id);
     match &target.target.backend {
-        Backend::Local { .. } => match target.target.engine().await {
+        Backend::Local(_) => match target.target.engine().await {
             Ok(engine) => engine.handle(request, access.as_ref()).await,
             Err(e) => {
                 tracing::error!(target = %target.target.id, error = %e, "target store unavailable");

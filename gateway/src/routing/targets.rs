@@ -19,34 +19,43 @@ pub struct Target {
 
 /// Where a target's data lives.
 pub enum Backend {
-    Local { url: String, store: StoreConfig, engine_config: EngineConfig, engine: OnceCell<Arc<Engine>> },
+    Local(Box<Local>),
     Remote(RemoteTarget),
+}
+
+/// A store of this process.
+pub struct Local {
+    url: String,
+    store: StoreConfig,
+    engine_config: EngineConfig,
+    engine: OnceCell<Arc<Engine>>,
 }
 
 impl Target {
     /// The target of a checked configuration (a remote's settings are checked here).
     pub fn new(config: &TargetConfig, all: &Config) -> Result<Self, GatewayError> {
         let backend = match (config.kind(), &config.store) {
-            (Kind::Local, Some(url)) => Backend::Local {
+            (Kind::Local, Some(url)) => Backend::Local(Box::new(Local {
                 url: url.clone(),
                 store: all.store.clone(),
                 engine_config: all.fhir.engine_config(),
                 engine: OnceCell::new(),
-            },
+            })),
             _ => Backend::Remote(RemoteTarget::new(config)?),
         };
         Ok(Self { id: config.id.clone(), backend })
     }
 
     pub fn is_local(&self) -> bool {
-        matches!(self.backend, Backend::Local { .. })
+        matches!(self.backend, Backend::Local(_))
     }
 
     /// The local target's engine, opening its store on first use.
     pub async fn engine(&self) -> Result<&Arc<Engine>, FhirError> {
-        let Backend::Local { url, store, engine_config, engine } = &self.backend else {
+        let Backend::Local(local) = &self.backend else {
             return Err(FhirError::Internal(format!("target `{}` is not local", self.id)));
         };
+        let Local { url, store, engine_config, engine } = local.as_ref();
         engine
             .get_or_try_init(|| async {
                 // Boxed: the store clients' futures are deep, and this one sits in every fan-out.
@@ -62,7 +71,7 @@ impl Target {
     /// Whether the target answers.
     pub async fn health(&self) -> Result<(), FhirError> {
         match &self.backend {
-            Backend::Local { .. } => self.engine().await?.store().health().await.map_err(FhirError::from),
+            Backend::Local(_) => self.engine().await?.store().health().await.map_err(FhirError::from),
             Backend::Remote(remote) if remote.is_up() => Ok(()),
             Backend::Remote(_) => {
                 Err(FhirError::StoreUnavailable(format!("target `{}` has no healthy address", self.id)))
