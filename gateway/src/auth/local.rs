@@ -103,21 +103,7 @@ impl LocalIssuer {
 /// linked to its final name, which fails if anything (a concurrent creator's key, a symlink) is
 /// there already; such a key written by a concurrent creator wins and both read it.
 fn load_or_create(path: &Path) -> Result<Vec<u8>, GatewayError> {
-    load_or_create_with(path, "local issuer key", || {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .map_err(|e| GatewayError::LocalIssuer(format!("cannot generate a key: {e}")))?;
-        Ok(pkcs8.as_ref().to_vec())
-    })
-}
-
-/// [`load_or_create`] for any secret kept in the data directory (the paging key too):
-/// `generate` makes it when the file does not exist.
-pub(crate) fn load_or_create_with(
-    path: &Path,
-    what: &str,
-    generate: impl FnOnce() -> Result<Vec<u8>, GatewayError>,
-) -> Result<Vec<u8>, GatewayError> {
-    let err = |e: std::io::Error| GatewayError::LocalIssuer(format!("{what} `{}`: {e}", path.display()));
+    let err = |e: std::io::Error| GatewayError::LocalIssuer(format!("`{}`: {e}", path.display()));
     match read_key(path) {
         Ok(bytes) => return Ok(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -126,9 +112,10 @@ pub(crate) fn load_or_create_with(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let secret = generate()?;
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .map_err(|e| GatewayError::LocalIssuer(format!("cannot generate a key: {e}")))?;
     let tmp = temporary_name(path)?;
-    let written = write_new(&tmp, &secret);
+    let written = write_new(&tmp, pkcs8.as_ref());
     let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
     let _ = std::fs::remove_file(&tmp);
     match linked {
@@ -137,8 +124,8 @@ pub(crate) fn load_or_create_with(
                 // The new name survives a crash once the directory is on disk too.
                 let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
             }
-            tracing::info!(key = %path.display(), "{what} created");
-            Ok(secret)
+            tracing::info!(key = %path.display(), "local issuer key created");
+            Ok(pkcs8.as_ref().to_vec())
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path).map_err(err),
         Err(e) => Err(err(e)),

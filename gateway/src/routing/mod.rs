@@ -155,16 +155,29 @@ impl Routing {
     }
 }
 
-/// The key sealing page links: `federation.paging_key_file`, made (32 random bytes, mode 0600)
-/// when missing.
+/// The key sealing page links: `federation.paging_key_file`, made (32 random bytes, mode 0600,
+/// created exclusively) when missing.
 fn paging_key(config: &Config) -> Result<Vec<u8>, GatewayError> {
+    use std::io::Write as _;
     let path = config.paging_key_file();
-    let key = crate::auth::local::load_or_create_with(&path, "paging key", || {
-        let mut key = vec![0u8; 32];
-        aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut key)
-            .map_err(|e| GatewayError::Config(format!("no randomness for the paging key: {e}")))?;
-        Ok(key)
-    })?;
+    let err = |e: std::io::Error| GatewayError::Config(format!("paging key `{}`: {e}", path.display()));
+    let key = match std::fs::read(&path) {
+        Ok(key) => key,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = vec![0u8; 32];
+            aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut key)
+                .map_err(|e| GatewayError::Config(format!("no randomness for the paging key: {e}")))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(err)?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(&path).and_then(|mut f| f.write_all(&key)).map_err(err)?;
+            key
+        }
+        Err(e) => return Err(err(e)),
+    };
     if key.len() != 32 {
         return Err(GatewayError::Config(format!(
             "the paging key `{}` must hold exactly 32 bytes, not {}",

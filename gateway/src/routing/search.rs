@@ -71,7 +71,7 @@ pub(super) async fn first_page(
     }
     let page =
         Page { resource_type: resource_type.unwrap_or_default().to_owned(), count, sort, answers, self_url, request };
-    finish(routing, route, caller, page)
+    finish(routing, route, caller, page).await
 }
 
 /// `GET {route base}?_getpages=SEALED`: the next page of a federated search.
@@ -91,37 +91,73 @@ pub(super) async fn next_page(routing: &Routing, route: &Route, request: &Reques
         let Some(target) = route.targets.iter().find(|t| t.target.id == cursor.target) else { return gone() };
         work.push((target, cursor.clone()));
     }
-    let answers = join_all(work.iter().map(|(target, cursor)| async move {
-        match page_request(request, cursor.page.as_deref().unwrap_or_default()) {
-            Ok(sent) => call(routing, route, target, &sent, caller).await,
-            Err(e) => failure(e),
-        }
-    }))
-    .await;
+    let answers = fetch(routing, route, request, caller, &work).await;
     let page = Page {
         resource_type: state.resource_type,
         count: state.count,
         sort: state.sort,
-        answers: work.into_iter().map(|(_, cursor)| cursor).zip(answers).collect(),
+        answers,
         self_url: format!("{}?_getpages={sealed}", request.base_url),
         request,
     };
-    finish(routing, route, caller, page)
+    finish(routing, route, caller, page).await
 }
 
+/// Each cursor's page, from its target.
+async fn fetch(
+    routing: &Routing,
+    route: &Route,
+    request: &Request,
+    caller: &Caller<'_>,
+    work: &[(&RouteTarget, Cursor)],
+) -> Vec<(Cursor, Response)> {
+    join_all(work.iter().map(|(target, cursor)| async move {
+        let response = match page_request(request, cursor.page.as_deref().unwrap_or_default()) {
+            Ok(sent) => call(routing, route, target, &sent, caller).await,
+            Err(e) => failure(e),
+        };
+        (cursor.clone(), response)
+    }))
+    .await
+}
+
+/// Rounds of fetching one page may take: a merged page may hold no match while targets have
+/// more (their buffered matches all sort after another's unfetched ones).
+const MAX_ROUNDS: usize = 8;
+
 /// Merges the targets' answers into one page with fhirgate's links.
-fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Page<'_>) -> Response {
+async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Page<'_>) -> Response {
     let fail = route.config.on_target_error == "fail";
-    if fail {
-        if let Some((_, failed)) = page.answers.iter().find(|(_, r)| r.status >= 400) {
-            return failed.clone();
+    let mut answers = page.answers;
+    let mut history = false;
+    let mut rounds = 0;
+    let merged = loop {
+        if fail {
+            if let Some((_, failed)) = answers.iter().find(|(_, r)| r.status >= 400) {
+                return failed.clone();
+            }
         }
-    }
-    let history = page.answers.iter().any(|(c, _)| c.page.as_deref().is_some_and(|p| p.contains("_history")));
-    let parts = page.answers.into_iter().map(|(cursor, response)| Part { cursor, page: parsed(&response) }).collect();
-    let merged = match merge(&page.resource_type, parts, &page.sort, page.count) {
-        Ok(merged) => merged,
-        Err(e) => return failure(e),
+        history |= answers.iter().any(|(c, _)| c.page.as_deref().is_some_and(|p| p.contains("_history")));
+        let base = &page.request.base_url;
+        let parts =
+            answers.into_iter().map(|(cursor, response)| Part { cursor, page: parsed(&response, base) }).collect();
+        let merged = match merge(&page.resource_type, parts, &page.sort, page.count) {
+            Ok(merged) => merged,
+            Err(e) => return failure(e),
+        };
+        rounds += 1;
+        let matched =
+            merged.bundle["entry"].as_array().is_some_and(|e| e.iter().any(|e| e["search"]["mode"] == "match"));
+        if matched || merged.cursors.iter().all(|c| c.done) || rounds >= MAX_ROUNDS {
+            break merged;
+        }
+        let work: Vec<(&RouteTarget, Cursor)> = merged
+            .cursors
+            .iter()
+            .filter(|c| !c.done)
+            .filter_map(|c| route.targets.iter().find(|t| t.target.id == c.target).map(|t| (t, c.clone())))
+            .collect();
+        answers = fetch(routing, route, page.request, caller, &work).await;
     };
     let mut bundle = merged.bundle;
     if history {
@@ -156,9 +192,9 @@ fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Page<'_>)
     json_response(200, &bundle, page.request.param("_pretty") == Some("true"))
 }
 
-/// A target's answer as a [`Part`]'s page: the searchset and its `next` link, or the error it
-/// reported.
-fn parsed(response: &Response) -> Result<(Value, Option<String>), FhirError> {
+/// A target's answer as a [`Part`]'s page: the searchset and its `next` link (made relative to
+/// the route's `base`), or the error it reported.
+fn parsed(response: &Response, base: &str) -> Result<(Value, Option<String>), FhirError> {
     if response.status != 200 {
         return Err(error_of(response));
     }
@@ -170,7 +206,7 @@ fn parsed(response: &Response) -> Result<(Value, Option<String>), FhirError> {
         .and_then(|links| links.iter().find(|l| l.get("relation").and_then(Value::as_str) == Some("next")))
         .and_then(|l| l.get("url"))
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .map(|url| url.strip_prefix(base.trim_end_matches('/')).unwrap_or(url).trim_start_matches('/').to_owned());
     Ok((bundle, next))
 }
 
