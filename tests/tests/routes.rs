@@ -276,6 +276,10 @@ fn a_policy_on_context_target_allows_one_target_and_not_the_other() -> TestResul
     // On a route over both, the read finds a's and not b's.
     assert_eq!(get(&format!("fan/Patient/{in_a}"))?.status, 200);
     assert_eq!(get(&format!("fan/Patient/{in_b}"))?.status, 404);
+    let merged = get("fan/Patient?given=p")?;
+    assert_eq!(merged.status, 200, "a's matches, b's refusal as an outcome entry: {}", merged.body);
+    let found = ids(&merged.json()?);
+    assert!(found.contains(&in_a) && !found.contains(&in_b), "{found:?}");
     let log = s.log_text();
     assert!(log.contains(r#""target":"b""#) || log.contains(r#"\"target\":\"b\""#), "audit events name the target");
     Ok(())

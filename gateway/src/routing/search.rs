@@ -1,7 +1,8 @@
 //! Searches (and type/system history) over several targets, or over a remote: every target asked
 //! in parallel with the client's `_count`, the pages merged by [`merge`] (`_sort` across targets,
 //! totals summed, failed targets as OperationOutcome entries unless the route's
-//! `on_target_error = "fail"`), and fhirgate's own page links: `{route base}?_getpages=SEALED`,
+//! `on_target_error = "fail"`; when every target failed, the first one's error), and fhirgate's
+//! own page links: `{route base}?_getpages=SEALED`,
 //! the per-target cursors sealed ([`crate::paging`]) for the caller only. A target's own page
 //! links never reach the client.
 
@@ -131,6 +132,12 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
     let mut answers = page.answers;
     let mut history = false;
     let mut rounds = 0;
+    // Every target failed: their first failure, not an empty searchset.
+    if !answers.is_empty() && answers.iter().all(|(_, r)| r.status >= 400) {
+        if let Some((_, failed)) = answers.first() {
+            return failed.clone();
+        }
+    }
     let merged = loop {
         if fail {
             if let Some((_, failed)) = answers.iter().find(|(_, r)| r.status >= 400) {
