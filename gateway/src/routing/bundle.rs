@@ -18,7 +18,7 @@ pub(super) async fn answer(routing: &Routing, route: &Route, request: &Request, 
         return call(routing, route, write_target(route), request, caller).await;
     };
     let entries = bundle.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
-    let owners: Vec<&RouteTarget> = entries.iter().map(|entry| owner(route, entry)).collect();
+    let owners: Vec<&RouteTarget> = entries.iter().map(|entry| owner(route, entry, &request.base_url)).collect();
     let mut targets: Vec<&RouteTarget> = Vec::new();
     for owner in &owners {
         if !targets.iter().any(|t| std::ptr::eq(*t, *owner)) {
@@ -85,8 +85,10 @@ pub(super) async fn answer(routing: &Routing, route: &Route, request: &Request, 
 }
 
 /// The target an entry belongs to: its `request.url`'s prefixed id, else the write target.
-fn owner<'r>(route: &'r Route, entry: &Value) -> &'r RouteTarget {
+/// An absolute URL is read below the route's `base`.
+fn owner<'r>(route: &'r Route, entry: &Value, base: &str) -> &'r RouteTarget {
     let url = entry.pointer("/request/url").and_then(Value::as_str).unwrap_or_default();
+    let url = url.strip_prefix(base).unwrap_or(url);
     let path = url.split('?').next().unwrap_or_default();
     let mut segments = path.split('/').filter(|s| !s.is_empty());
     let id = segments.nth(1).filter(|s| !s.starts_with(['_', '$']));
