@@ -136,7 +136,7 @@ fn check_target(target: &TargetConfig) -> Result<(), String> {
                 Ok(())
             } else {
                 Err(format!(
-                    "target `{id}`: `store = \"{}\"` is no store URL (`sqlite:PATH`, `postgres://…` or `cosmos:…`)",
+                    "target `{id}`: unsupported store URL `{}`: expected `sqlite:PATH`, `postgres://…` or `cosmos:…`",
                     redact_url(store)
                 ))
             }

@@ -87,6 +87,8 @@ fn bad_targets_are_named() {
         "[[targets]]\nid = \"x\"\nstore = \"sqlite::memory:\"\n[[targets]]\nid = \"x\"\nbase_url = \"https://h\"\n",
     );
     assert!(dup.contains("target `x` is declared twice"), "{dup}");
+    let store = one("store", "[[targets]]\nid = \"x\"\nstore = \"mysql://u:pw@h/db\"\n");
+    assert!(store.contains("target `x`: unsupported store URL") && !store.contains(":pw@"), "{store}");
     let unknown = one("unknown", "[[targets]]\nid = \"x\"\nstore = \"sqlite::memory:\"\ncolour = \"red\"\n");
     assert!(unknown.contains("colour"), "{unknown}");
 }
