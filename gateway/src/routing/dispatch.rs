@@ -224,3 +224,24 @@ pub(super) fn json_response(status: u16, value: &serde_json::Value, pretty: bool
     let body = if pretty { serde_json::to_vec_pretty(value) } else { serde_json::to_vec(value) };
     Response::rendered(status, MediaType::FhirJson.content_type(), body.unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statuses(list: &[u16]) -> Vec<Response> {
+        list.iter().map(|s| Response::empty(*s)).collect()
+    }
+
+    #[test]
+    fn a_fanned_out_read_answers_with_the_first_target_that_has_it() {
+        assert_eq!(pick(statuses(&[404, 200, 200])).status, 200);
+        assert_eq!(pick(statuses(&[403, 404, 304])).status, 304, "found (not modified) wins over a denial");
+        assert_eq!(pick(statuses(&[404, 503])).status, 503, "none found: the failure, not a 404");
+        assert_eq!(pick(statuses(&[404, 410])).status, 410, "deleted somewhere says more than missing");
+        assert_eq!(pick(statuses(&[404, 404])).status, 404);
+        assert_eq!(pick(Vec::new()).status, 404);
+        let first = pick(vec![Response::empty(200).with_header("X", "a"), Response::empty(200).with_header("X", "b")]);
+        assert_eq!(first.header("X"), Some("a"), "several have it: route order");
+    }
+}
