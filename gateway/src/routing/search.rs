@@ -42,7 +42,7 @@ pub(super) async fn first_page(
         .unwrap_or(routing.default_count)
         .min(routing.max_count);
     let sort = request.param("_sort").unwrap_or_default().to_owned();
-    let resource_type = request.path.split('/').next().filter(|t| t.starts_with(|c: char| c.is_ascii_uppercase()));
+    let resource_type = searched_type(&request.path);
     let mut sent = request.clone();
     if sent.param("_count").is_none() {
         sent.query.push(("_count".into(), count.to_string()));
@@ -70,8 +70,7 @@ pub(super) async fn first_page(
     if !request.query.is_empty() {
         self_url.push_str(&relative("", &request.query));
     }
-    let page =
-        Page { resource_type: resource_type.unwrap_or_default().to_owned(), count, sort, answers, self_url, request };
+    let page = Page { resource_type: resource_type.to_owned(), count, sort, answers, self_url, request };
     finish(routing, route, caller, page).await
 }
 
@@ -236,6 +235,18 @@ pub(super) fn error_of(response: &Response) -> FhirError {
     }
 }
 
+/// The type a search path searches: `Type`, `Type/_search`, `Type/_history`, or a compartment's
+/// `Owner/id/Type`; `""` for the whole system or a compartment's `*`.
+fn searched_type(path: &str) -> &str {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let named = match segments.as_slice() {
+        [t] | [t, "_search" | "_history"] => t,
+        [_, _, t] | [_, _, t, "_search"] => t,
+        _ => "",
+    };
+    if named.starts_with(['_', '*', '$']) { "" } else { named }
+}
+
 /// `path?query` with the query encoded again.
 fn relative(path: &str, query: &[(String, String)]) -> String {
     let encoded: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
@@ -297,6 +308,23 @@ mod tests {
         assert_eq!(e.status(), 503);
         assert!(e.to_string().contains("down"));
         assert_eq!(error_of(&Response::empty(500)).status(), 502, "a target's 500 is a bad gateway here");
+    }
+
+    #[test]
+    fn the_searched_type_of_each_search_path() {
+        let cases = [
+            ("Patient", "Patient"),
+            ("Patient/_search", "Patient"),
+            ("Observation/_history", "Observation"),
+            ("Patient/LAB-1/Observation", "Observation"),
+            ("Patient/1/*", ""),
+            ("", ""),
+            ("_search", ""),
+            ("_history", ""),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(searched_type(path), expected, "{path}");
+        }
     }
 
     #[test]
