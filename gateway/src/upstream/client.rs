@@ -25,6 +25,9 @@ pub enum Failure {
     /// No connection (refused, unreachable, connect timeout, TLS handshake): nothing was sent,
     /// another address may be tried for any request.
     Connect(String),
+    /// The TLS handshake failed (an untrusted or wrong certificate): nothing was sent either,
+    /// but the remote is not down, it is not the server configured.
+    Tls(String),
     /// Sent (maybe partly) but nothing of the answer arrived: retried for idempotent requests.
     BeforeAnswer(String),
     /// The answer was garbage, cut short or too large.
@@ -38,6 +41,7 @@ impl Failure {
     pub fn into_error(self) -> FhirError {
         match self {
             Self::Connect(_) => FhirError::StoreUnavailable("the remote FHIR server cannot be reached".into()),
+            Self::Tls(_) => FhirError::BadGateway("the remote FHIR server's TLS certificate is not accepted".into()),
             Self::BeforeAnswer(_) => {
                 FhirError::BadGateway("the remote FHIR server closed the connection without an answer".into())
             }
@@ -49,7 +53,7 @@ impl Failure {
     /// The detail for the log.
     pub fn detail(&self) -> &str {
         match self {
-            Self::Connect(m) | Self::BeforeAnswer(m) | Self::Bad(m) | Self::Timeout(m) => m,
+            Self::Connect(m) | Self::Tls(m) | Self::BeforeAnswer(m) | Self::Bad(m) | Self::Timeout(m) => m,
         }
     }
 }
@@ -127,8 +131,12 @@ fn request_header(x: &Exchange<'_>, request: &Request) -> Result<RequestHeader, 
 /// One attempt on one address.
 pub async fn attempt(x: &Exchange<'_>, request: &Request) -> Result<Response, Failure> {
     let header = request_header(x, request).map_err(|e| Failure::Bad(format!("request not expressible: {e}")))?;
-    let (mut session, _reused) =
-        x.connector.get_http_session(x.peer).await.map_err(|e| Failure::Connect(format!("connect: {e}")))?;
+    let (mut session, _reused) = x.connector.get_http_session(x.peer).await.map_err(|e| match e.etype() {
+        ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::HandshakeError => {
+            Failure::Tls(format!("TLS: {e}"))
+        }
+        _ => Failure::Connect(format!("connect: {e}")),
+    })?;
     session.set_read_timeout(Some(x.read_timeout));
     session.set_write_timeout(Some(x.read_timeout));
     let result = exchange(x, &mut session, header, request).await;

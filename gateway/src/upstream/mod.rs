@@ -244,7 +244,7 @@ impl RemoteExchange<'_> {
                         failure.detail()
                     );
                     let next = match &failure {
-                        Failure::Connect(_) => true,
+                        Failure::Connect(_) | Failure::Tls(_) => true,
                         Failure::BeforeAnswer(_) => idempotent,
                         Failure::Bad(_) | Failure::Timeout(_) => false,
                     };

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use fhirgate_engine::Error as FhirError;
 use fhirgate_engine::interaction::{Method, Request};
 use fhirgate_engine::remote::Upstream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use super::RemoteTarget;
 use crate::config::TargetConfig;
@@ -58,7 +58,7 @@ async fn server(replies: Vec<Reply>) -> TestServer {
     TestServer { port, requests, connections }
 }
 
-async fn connection(mut stream: TcpStream, reply: Reply, seen: Arc<Mutex<Vec<String>>>) {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, reply: Reply, seen: Arc<Mutex<Vec<String>>>) {
     while let Some(request) = read_request(&mut stream).await {
         seen.lock().unwrap().push(request);
         match &reply {
@@ -81,7 +81,7 @@ async fn connection(mut stream: TcpStream, reply: Reply, seen: Arc<Mutex<Vec<Str
 }
 
 /// Reads one request (head and `Content-Length` body); `None` at the end of the connection.
-async fn read_request(stream: &mut TcpStream) -> Option<String> {
+async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -437,4 +437,70 @@ fn bad_settings_are_refused_naming_the_target() {
     assert!(bad(&|c| c.credentials = "azure".into()).contains("azure_scope"));
     assert!(bad(&|c| c.tls_ca_file = Some("/nonexistent/ca.pem".into())).contains("tls_ca_file"));
     assert!(bad(&|c| c.addresses = vec!["not an address".into()]).contains("addresses"));
+}
+
+/// A TLS server for `localhost` with a certificate from a test CA; returns its port and the
+/// CA's PEM file.
+async fn tls_server(dir: &std::path::Path) -> (u16, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    pingora::tls::install_default_crypto_provider();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+
+    let key = pingora::tls::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = pingora::tls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .unwrap();
+    let acceptor = pingora::tls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    let reply = Reply::Answer(json_answer("200 OK", PATIENT));
+                    connection(tls, reply, Arc::new(Mutex::new(Vec::new()))).await;
+                }
+            });
+        }
+    });
+    (port, ca_file)
+}
+
+#[tokio::test]
+async fn tls_verifies_the_certificate_against_the_configured_anchors() {
+    let dir = std::env::temp_dir().join(format!("fhirgate-upstream-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (port, ca_file) = tls_server(&dir).await;
+    let tls = |base: &str, ca: Option<&std::path::Path>| TargetConfig {
+        base_url: Some(format!("https://{base}:{port}/fhir")),
+        addresses: vec![format!("127.0.0.1:{port}")],
+        tls_ca_file: ca.map(|p| p.to_path_buf()),
+        ..config(&[port])
+    };
+
+    let target = RemoteTarget::new(&tls("localhost", Some(&ca_file))).unwrap();
+    let response = target.upstream(None).send(&get("Patient/1")).await.unwrap();
+    assert_eq!((response.status, response.body.as_slice()), (200, PATIENT.as_bytes()));
+
+    // The system's anchors do not know the test CA.
+    let target = RemoteTarget::new(&tls("localhost", None)).unwrap();
+    let error = transport_error(target.upstream(None).send(&get("Patient/1")).await);
+    assert!(matches!(error, FhirError::BadGateway(_)), "{error:?}");
+
+    // A trusted certificate for another name is refused too.
+    let target = RemoteTarget::new(&tls("fhir.example.org", Some(&ca_file))).unwrap();
+    let error = transport_error(target.upstream(None).send(&get("Patient/1")).await);
+    assert!(matches!(error, FhirError::BadGateway(_)), "{error:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
