@@ -102,7 +102,9 @@ fn request_header(x: &Exchange<'_>, request: &Request) -> Result<RequestHeader, 
     let target = request_target(x.base_path, request);
     let mut header = RequestHeader::build(request.method.as_str(), target.as_bytes(), None)?;
     header.insert_header("Host", x.host_header)?;
-    header.insert_header("Accept", request.headers.accept.as_deref().unwrap_or("application/fhir+json"))?;
+    // The engine reads the answer as JSON, whatever the client asked for (it renders the
+    // client's format itself).
+    header.insert_header("Accept", "application/fhir+json")?;
     let h = &request.headers;
     let passed = [
         ("If-Match", &h.if_match),

@@ -168,6 +168,7 @@ async fn answers_pass_through_on_pooled_connections() {
     let mut request = get("Patient");
     request.query = vec![("name".into(), "a b&c=é".into()), ("_count".into(), "2".into())];
     request.headers.if_none_match = Some("W/\"2\"".into());
+    request.headers.accept = Some("application/fhir+xml".into());
     let response = upstream.send(&request).await.unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.body, PATIENT.as_bytes());
@@ -363,6 +364,28 @@ async fn a_dead_address_fails_over_and_is_marked_down() {
 }
 
 #[tokio::test]
+async fn health_checks_start_with_the_first_request() {
+    let live = server(vec![Reply::Answer(json_answer("200 OK", PATIENT))]).await;
+    let dead = dead_port().await;
+    let mut checked = config(&[dead, live.port]);
+    checked.health_interval_seconds = 1;
+    let target = RemoteTarget::new(&checked).unwrap();
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(live.requests().len(), 0, "no checks before the first request");
+    target.upstream(None).send(&get("Patient/1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let backends = target.inner.balancer.backends();
+    let down: Vec<u16> = backends
+        .get_backend()
+        .iter()
+        .filter(|b| !backends.ready(b))
+        .map(|b| b.addr.as_inet().unwrap().port())
+        .collect();
+    assert_eq!(down, vec![dead]);
+    assert!(live.requests().iter().any(|r| r.starts_with("GET /fhir/metadata ")));
+}
+
+#[tokio::test]
 async fn every_address_down_is_unavailable() {
     let target = RemoteTarget::new(&config(&[dead_port().await, dead_port().await])).unwrap();
     let error = transport_error(target.upstream(None).send(&get("Patient/1")).await);
@@ -497,6 +520,12 @@ async fn tls_verifies_the_certificate_against_the_configured_anchors() {
     let target = RemoteTarget::new(&tls("localhost", None)).unwrap();
     let error = transport_error(target.upstream(None).send(&get("Patient/1")).await);
     assert!(matches!(error, FhirError::BadGateway(_)), "{error:?}");
+    // The health check verifies the same way.
+    target.check_health().await;
+    assert!(!target.is_up());
+    let trusting = RemoteTarget::new(&tls("localhost", Some(&ca_file))).unwrap();
+    trusting.check_health().await;
+    assert!(trusting.is_up());
 
     // A trusted certificate for another name is refused too.
     let target = RemoteTarget::new(&tls("fhir.example.org", Some(&ca_file))).unwrap();
