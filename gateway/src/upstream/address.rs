@@ -80,6 +80,7 @@ pub fn config_error(target: &str, message: String) -> GatewayError {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
 

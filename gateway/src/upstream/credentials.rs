@@ -122,7 +122,6 @@ impl AzureToken {
             "managed-identity" => ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
                 user_assigned_id: config.azure_client_id.clone().map(UserAssignedId::ClientId),
                 client_options,
-                ..Default::default()
             }))
             .map_err(sdk)?,
             "workload-identity" => {

@@ -205,20 +205,26 @@ impl RemoteExchange<'_> {
         Some(peer)
     }
 
-    /// Tries the healthy addresses in round-robin order: a connect failure moves on for any
-    /// request, an answerless failure only for idempotent ones, up to `retries` more attempts.
+    /// Tries the healthy addresses in round-robin order. A connect failure moves on to an
+    /// address not tried yet for any request (nothing was sent); once every address was tried,
+    /// and for an answerless failure of an idempotent request, another attempt spends one of
+    /// the `retries`.
     async fn send_with_retries(&self, request: &Request, authorization: Option<&str>) -> FhirResult<Response> {
         let inner = &self.target.inner;
         let idempotent = client::idempotent(request);
         let mut tried: Vec<Backend> = Vec::new();
         let mut last: Option<Failure> = None;
-        let attempts = inner.retries.saturating_add(1);
-        for _ in 0..attempts {
-            // The next healthy address not tried yet; when every one was tried, any healthy one.
+        let mut retries_left = inner.retries;
+        let bound = inner.balancer.backends().get_backend().len() + inner.retries as usize + 1;
+        for _ in 0..bound {
             let untried = inner.balancer.select_with(b"", 256, |b, healthy| healthy && !tried.contains(b));
-            let Some(backend) = untried.or_else(|| inner.balancer.select(b"", 256).filter(|_| !tried.is_empty()))
-            else {
-                break;
+            let backend = match untried {
+                Some(backend) => backend,
+                None if tried.is_empty() => break,
+                None => match inner.balancer.select(b"", 256) {
+                    Some(backend) => backend,
+                    None => break,
+                },
             };
             let Some(peer) = self.peer(&backend) else {
                 tried.push(backend);
@@ -233,28 +239,34 @@ impl RemoteExchange<'_> {
                 read_timeout: inner.read_timeout,
                 max_response_bytes: inner.max_response_bytes,
             };
-            match client::attempt(&exchange, request).await {
+            let failure = match client::attempt(&exchange, request).await {
                 Ok(response) => return Ok(response),
-                Err(failure) => {
-                    tracing::warn!(
-                        target_id = %inner.id,
-                        address = %backend.addr,
-                        method = request.method.as_str(),
-                        "remote target exchange failed: {}",
-                        failure.detail()
-                    );
-                    let next = match &failure {
-                        Failure::Connect(_) | Failure::Tls(_) => true,
-                        Failure::BeforeAnswer(_) => idempotent,
-                        Failure::Bad(_) | Failure::Timeout(_) => false,
-                    };
-                    if !next {
-                        return Err(failure.into_error());
-                    }
-                    tried.push(backend);
-                    last = Some(failure);
-                }
+                Err(failure) => failure,
+            };
+            tracing::warn!(
+                target_id = %inner.id,
+                address = %backend.addr,
+                method = request.method.as_str(),
+                "remote target exchange failed: {}",
+                failure.detail()
+            );
+            let unsent = matches!(failure, Failure::Connect(_) | Failure::Tls(_));
+            let retryable = unsent || (idempotent && matches!(failure, Failure::BeforeAnswer(_)));
+            if !tried.contains(&backend) {
+                tried.push(backend);
             }
+            let more_untried =
+                unsent && inner.balancer.select_with(b"", 256, |b, healthy| healthy && !tried.contains(b)).is_some();
+            if !retryable {
+                return Err(failure.into_error());
+            }
+            if !more_untried {
+                if retries_left == 0 {
+                    return Err(failure.into_error());
+                }
+                retries_left -= 1;
+            }
+            last = Some(failure);
         }
         Err(match last {
             Some(failure) => failure.into_error(),

@@ -1,5 +1,6 @@
 //! Tests of the remote-target client against real HTTP servers on 127.0.0.1: tiny tokio servers
 //! written here that answer well, slowly, with garbage, cut short or not at all.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails by panicking")]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -153,7 +154,7 @@ fn post(path: &str) -> Request {
 
 /// A transport error, checked not to reveal the remote's address.
 fn transport_error(result: fhirgate_engine::Result<fhirgate_engine::interaction::Response>) -> FhirError {
-    let error = result.err().expect("a transport error");
+    let error = result.expect_err("a transport error");
     assert!(!error.to_string().contains("127.0.0.1"), "{error}");
     error
 }
@@ -351,6 +352,13 @@ async fn a_dead_address_fails_over_and_is_marked_down() {
         assert_eq!(target.upstream(None).send(&post("Patient")).await.unwrap().status, 200);
     }
     assert_eq!(live.requests().len(), 8);
+    // Moving on from an address that refused the connection spends no retry.
+    let mut no_retries = config(&[dead, live.port]);
+    no_retries.retries = 0;
+    let target_without_retries = RemoteTarget::new(&no_retries).unwrap();
+    for _ in 0..4 {
+        assert_eq!(target_without_retries.upstream(None).send(&post("Patient")).await.unwrap().status, 200);
+    }
 
     target.check_health().await;
     assert!(target.is_up());
@@ -360,6 +368,7 @@ async fn a_dead_address_fails_over_and_is_marked_down() {
     assert!(ready.contains(&(dead, false)), "{ready:?}");
     assert!(ready.contains(&(live.port, true)), "{ready:?}");
     let health_checks = live.requests().iter().filter(|r| r.starts_with("GET /fhir/metadata ")).count();
+    assert_eq!(live.requests().len(), 13);
     assert_eq!(health_checks, 1, "the live address was checked on `health_path`");
 }
 
@@ -442,7 +451,7 @@ fn bad_settings_are_refused_naming_the_target() {
     let bad = |f: &dyn Fn(&mut TargetConfig)| {
         let mut c = config(&[1]);
         f(&mut c);
-        let error = RemoteTarget::new(&c).err().expect("refused").to_string();
+        let error = RemoteTarget::new(&c).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(error.contains("target `lab`"), "{error}");
         error
     };
@@ -532,4 +541,25 @@ async fn tls_verifies_the_certificate_against_the_configured_anchors() {
     let error = transport_error(target.upstream(None).send(&get("Patient/1")).await);
     assert!(matches!(error, FhirError::BadGateway(_)), "{error:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn request_targets_and_idempotence() {
+    use super::client::{idempotent, request_target};
+    let mut request = get("/Patient/a b/");
+    request.query =
+        vec![("identifier".into(), "http://x|1+2".into()), ("_has:Observation:patient:code".into(), "1".into())];
+    assert_eq!(
+        request_target("/fhir", &request),
+        "/fhir/Patient/a%20b?identifier=http://x|1%2B2&_has:Observation:patient:code=1"
+    );
+    assert_eq!(request_target("", &get("metadata")), "/metadata");
+    assert!(idempotent(&get("Patient/1")));
+    assert!(idempotent(&Request::new(Method::Head, "Patient/1", "http://gateway")));
+    assert!(!idempotent(&post("Patient")));
+    let mut delete = Request::new(Method::Delete, "Patient/1", "http://gateway");
+    assert!(!idempotent(&delete));
+    delete.headers.if_match = Some("W/\"1\"".into());
+    assert!(idempotent(&delete));
+    assert!(!idempotent(&Request::new(Method::Patch, "Patient/1", "http://gateway")));
 }
