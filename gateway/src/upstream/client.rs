@@ -78,12 +78,15 @@ pub fn idempotent(request: &Request) -> bool {
     }
 }
 
-/// The request target: the base path, the request path (each segment's unsafe bytes escaped)
-/// and the query re-encoded from its decoded pairs.
+/// The request target: the base path, the request path (as the client's URI carried it: its
+/// `%XX` escapes kept, other unsafe bytes escaped) and the query re-encoded from its decoded
+/// pairs.
 pub fn request_target(base_path: &str, request: &Request) -> String {
     let mut target = format!("{base_path}/");
-    for b in request.path.trim_matches('/').bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/:$@!*,;=".contains(&b) {
+    let path = request.path.trim_matches('/').as_bytes();
+    for (i, &b) in path.iter().enumerate() {
+        let escape = b == b'%' && path.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+        if escape || b.is_ascii_alphanumeric() || b"-._~/:$@!*,;=".contains(&b) {
             target.push(char::from(b));
         } else {
             target.push_str(&format!("%{b:02X}"));

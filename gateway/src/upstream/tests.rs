@@ -554,6 +554,7 @@ fn request_targets_and_idempotence() {
         "/fhir/Patient/a%20b?identifier=http://x|1%2B2&_has:Observation:patient:code=1"
     );
     assert_eq!(request_target("", &get("metadata")), "/metadata");
+    assert_eq!(request_target("", &get("Patient/x%20y%zz")), "/Patient/x%20y%25zz", "escapes kept, a stray % escaped");
     assert!(idempotent(&get("Patient/1")));
     assert!(idempotent(&Request::new(Method::Head, "Patient/1", "http://gateway")));
     assert!(!idempotent(&post("Patient")));
