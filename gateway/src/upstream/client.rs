@@ -19,6 +19,11 @@ use pingora::upstreams::peer::HttpPeer;
 const KEPT_HEADERS: [&str; 6] =
     ["content-type", "etag", "last-modified", "location", "content-location", "retry-after"];
 
+/// How long an idle pooled connection is kept: below the common 60 s idle cut-off of load
+/// balancers in front of FHIR servers, so a reused connection is rarely one the far end is
+/// closing.
+const POOL_IDLE: Duration = Duration::from_secs(55);
+
 /// How an attempt failed.
 #[derive(Debug)]
 pub enum Failure {
@@ -150,7 +155,7 @@ pub async fn attempt(x: &Exchange<'_>, request: &Request) -> Result<Response, Fa
             if let HttpSession::H1(h1) = &mut session {
                 h1.respect_keepalive();
             }
-            x.connector.release_http_session(session, x.peer, None).await;
+            x.connector.release_http_session(session, x.peer, Some(POOL_IDLE)).await;
         }
         Err(_) => session.shutdown().await,
     }
