@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-pub(crate) use request::percent_encode;
+pub use request::percent_encode;
 pub use request::{Method, Request, RequestHeaders, parse_query};
 pub use response::Response;
 pub(crate) use route::Route;
