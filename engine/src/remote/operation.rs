@@ -1,0 +1,80 @@
+//! `$operations` and the CapabilityStatement of a remote (<https://hl7.org/fhir/R4/operations.html>,
+//! <https://hl7.org/fhir/R4/http.html#capabilities>).
+//!
+//! An operation is allowed or denied at type level before it is sent. What it returns is decided
+//! like any resource the client would see: a returned resource that is hidden is a 404 (or 403
+//! when denied reads are not hidden); a returned Bundle loses its hidden entries (and `total`);
+//! the resources inside a returned `Parameters` are decided one by one and hidden ones removed.
+//! `OperationOutcome`s are the remote's messages and pass.
+
+use serde_json::{Map, Value};
+
+use super::Call;
+use super::filter;
+use super::send::{self, Flow, Halt};
+use crate::access::Phase;
+use crate::error::Error;
+use crate::interaction::{Gate, Request, Response};
+
+/// `GET metadata`: the remote's CapabilityStatement (the gateway limits it to the route).
+pub(super) async fn capabilities(call: &Call<'_>, request: &Request) -> Flow<Response> {
+    let reply = send::exchange(call.upstream, &send::forwarded(request)).await?;
+    reply.resource_of("CapabilityStatement")?;
+    Ok(reply.respond(reply.body.clone()))
+}
+
+pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Flow<Response> {
+    let reply = send::exchange(call.upstream, &send::forwarded(request)).await?;
+    let Some(body) = &reply.body else { return Ok(reply.respond(None)) };
+    let mut resource = reply.resource()?.clone();
+    if gate.covers_data() {
+        return Ok(reply.respond(Some(body.clone())));
+    }
+    match resource.get("resourceType").and_then(Value::as_str).unwrap_or_default() {
+        "OperationOutcome" => {}
+        "Bundle" => filter::entries(&mut resource, gate),
+        "Parameters" => parameters(&mut resource, gate, 0),
+        _ => {
+            if !gate.allows(body, Phase::Outgoing) {
+                let target = gate.target();
+                return Err(Halt::Error(if call.access.hides_denied_reads() {
+                    Error::NotFound(format!("`${}` on `{}` found nothing", target.operation, target.path()))
+                } else {
+                    Error::Forbidden(format!(
+                        "`${}` on `{}` returned a resource that is not allowed",
+                        target.operation,
+                        target.path()
+                    ))
+                }));
+            }
+        }
+    }
+    Ok(reply.respond(Some(Value::Object(resource))))
+}
+
+/// Most levels of `Parameters.parameter.part` looked into.
+const MAX_DEPTH: usize = 8;
+
+/// Removes the parameters whose resource the client may not see (Bundles inside are filtered).
+fn parameters(resource: &mut Map<String, Value>, gate: &Gate<'_>, depth: usize) {
+    let key = if depth == 0 { "parameter" } else { "part" };
+    let Some(Value::Array(list)) = resource.get_mut(key) else { return };
+    list.retain_mut(|parameter| {
+        if let Some(Value::Object(inner)) = parameter.get_mut("resource") {
+            match inner.get("resourceType").and_then(Value::as_str) {
+                Some("OperationOutcome") => {}
+                Some("Bundle") => filter::entries(inner, gate),
+                _ => return gate.allows(&Value::Object(inner.clone()), Phase::Outgoing),
+            }
+        }
+        if parameter.get("part").is_some() {
+            if depth >= MAX_DEPTH {
+                return false;
+            }
+            if let Value::Object(map) = parameter {
+                parameters(map, gate, depth + 1);
+            }
+        }
+        true
+    });
+}

@@ -1,0 +1,144 @@
+//! search and history on a remote (<https://hl7.org/fhir/R4/search.html>,
+//! <https://hl7.org/fhir/R4/http.html#history>).
+//!
+//! A search is parsed by the engine's parser before anything is sent: chains and `_has` are
+//! refused unless the client may search every resource of the types they traverse,
+//! `_summary=count` is refused when the grant decides per resource (a count would include what
+//! the client may not see), and the remote receives the search as the engine understood it (the
+//! parameters it parsed, in their canonical form, plus the remote's own paging parameters),
+//! never a parameter the engine ignored and so could not check. With a per-resource grant
+//! `_summary` / `_elements` are not sent: the remote returns whole resources, each entry
+//! (matches and `_include`d ones alike) is decided, hidden ones are removed with `total`, and
+//! the subset is made here. The remote's paging links stay in the Bundle (the gateway replaces
+//! them with its own).
+
+use serde_json::Value;
+
+use super::Call;
+use super::filter::{self, Shape};
+use super::read::not_found;
+use super::send::{self, Flow, Halt};
+use crate::access::Phase;
+use crate::definitions::Definitions;
+use crate::error::Error;
+use crate::interaction::{Gate, Method, Request, Response, Route, parse_query};
+use crate::search::query::{self, Summary};
+
+/// Query parameters that continue a search or history on the remote (its page tokens), sent as
+/// they are and never parsed as search parameters.
+const PAGING: [&str; 9] = [
+    "_page",
+    "_getpages",
+    "_getpagesoffset",
+    "_pageId",
+    "_bundletype",
+    "ct",
+    "_continuationToken",
+    "_snapshot",
+    "_offset",
+];
+
+pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request, route: &Route) -> Flow<Response> {
+    let (path, resource_type) = match route {
+        Route::Search { resource_type } => (resource_type.clone().unwrap_or_default(), resource_type.clone()),
+        Route::Type { resource_type } => (resource_type.clone(), Some(resource_type.clone())),
+        Route::Compartment { resource_type, .. } => (request.path.clone(), resource_type.clone()),
+        _ => (String::new(), None),
+    };
+    let (paging, params): (Vec<_>, Vec<_>) =
+        params(call, request)?.into_iter().partition(|(k, _)| PAGING.contains(&k.as_str()));
+    let limits = query::Limits::from(call.config);
+    let strict = handling_strict(request);
+    let mut parsed = query::parse_within(Definitions::r4(), resource_type.as_deref(), &params, strict, &limits)?.query;
+    gate.check_traversals(&parsed)?;
+    let shape = Shape::of(&parsed.result);
+    if !gate.covers_data() {
+        if parsed.result.summary == Some(Summary::Count) {
+            return Err(Halt::Error(Error::Forbidden(
+                "`_summary=count` is not allowed to a client that may see only some of the resources: the count \
+                 would include the others"
+                    .into(),
+            )));
+        }
+        parsed.result.summary = None;
+        parsed.result.elements.clear();
+    }
+    let mut query = parse_query(&query::to_query_string(&parsed));
+    query.extend(paging);
+    let sent = send::request(Method::Get, &path, query, &request.base_url);
+    let reply = send::exchange(call.upstream, &sent).await?;
+    let mut bundle = reply.bundle(&["searchset"])?;
+    filter::entries(&mut bundle, gate);
+    if !gate.covers_data() {
+        shape.apply_entries(&mut bundle);
+    }
+    Ok(Response::json(200, Value::Object(bundle)))
+}
+
+/// History at any level: forwarded with its own parameters; with a per-resource grant an
+/// instance the client may not see has no history (404, as for read) and each entry is decided.
+/// A deletion entry (no resource to decide on) is left out.
+pub(super) async fn history(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Flow<Response> {
+    let target = gate.target();
+    if !gate.covers_data() && !target.id.is_empty() {
+        let (t, id) = (target.resource_type.as_str(), target.id.as_str());
+        let current = send::request(Method::Get, &format!("{t}/{id}"), Vec::new(), &request.base_url);
+        let reply = send::answer(call.upstream, &current).await?;
+        match reply.status {
+            404 | 410 => return Err(Halt::Error(not_found(t, id))),
+            s if s >= 400 => return Err(send::failure(reply)),
+            _ => {}
+        }
+        let resource = Value::Object(reply.resource_of(t)?.clone());
+        if !gate.allows(&resource, Phase::Outgoing) {
+            return Err(Halt::Error(not_found(t, id)));
+        }
+    }
+    let reply = send::answer(call.upstream, &send::forwarded(request)).await?;
+    match reply.status {
+        404 if !target.id.is_empty() => {
+            return Err(Halt::Error(not_found(&target.resource_type, &target.id)));
+        }
+        s if s >= 400 => return Err(send::failure(reply)),
+        _ => {}
+    }
+    let mut bundle = reply.bundle(&["history"])?;
+    filter::entries(&mut bundle, gate);
+    Ok(Response::json(200, Value::Object(bundle)))
+}
+
+/// The search parameters: the query string, and for `POST _search` the form body as well.
+fn params(call: &Call<'_>, request: &Request) -> Flow<Vec<(String, String)>> {
+    let mut params: Vec<(String, String)> =
+        request.query.iter().filter(|(k, _)| !matches!(k.as_str(), "_format" | "_pretty")).cloned().collect();
+    if request.method == Method::Post && !request.body.is_empty() {
+        let most = call.config.max_search_bytes as usize;
+        if request.body.len() > most {
+            return Err(Halt::Error(Error::bad_request(format!(
+                "the `_search` form body takes {} bytes; this server accepts at most {most} (`max_search_bytes`)",
+                request.body.len()
+            ))));
+        }
+        let form = request.headers.content_type.as_deref().is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        });
+        if !form {
+            return Err(Halt::Error(Error::UnsupportedMediaType(
+                "`_search` takes its parameters as `application/x-www-form-urlencoded`".into(),
+            )));
+        }
+        let body = std::str::from_utf8(&request.body)
+            .map_err(|_| Error::bad_request("the `_search` form body is not UTF-8"))?;
+        params.extend(parse_query(body));
+    }
+    Ok(params)
+}
+
+/// `Prefer: handling=strict` (search.html "Handling Errors"); lenient otherwise.
+pub(super) fn handling_strict(request: &Request) -> bool {
+    request
+        .headers
+        .prefer
+        .as_deref()
+        .is_some_and(|prefer| prefer.split([',', ';']).any(|part| part.trim().trim_matches('"') == "handling=strict"))
+}
