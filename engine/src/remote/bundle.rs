@@ -52,7 +52,8 @@ pub(super) async fn batch(call: &Call<'_>, request: &Request) -> Flow<Response> 
             Err(e) => Err(Halt::Error(e)),
         };
         out.push(match response {
-            Ok(response) | Err(Halt::Upstream(response)) => response_entry(&response),
+            Ok(response) => response_entry(&response),
+            Err(Halt::Upstream(response)) => response_entry(&response),
             Err(Halt::Error(e)) => response_entry(&Response::json(e.status(), e.outcome_json())),
         });
     }

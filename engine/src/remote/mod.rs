@@ -74,9 +74,13 @@ impl Remote {
         let pretty = request.pretty();
         let call = Call { config: &self.config, upstream, access };
         match call.dispatch(request).await {
-            Ok(mut response) | Err(Halt::Upstream(mut response)) => {
+            Ok(mut response) => {
                 response.finish(media, pretty);
                 response
+            }
+            Err(Halt::Upstream(mut response)) => {
+                response.finish(media, pretty);
+                *response
             }
             Err(Halt::Error(e)) => {
                 if e.status() >= 500 {

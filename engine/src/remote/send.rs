@@ -14,7 +14,7 @@ use crate::interaction::{Method, Request, RequestHeaders, Response};
 /// (an OperationOutcome with an error status) passed through.
 pub(super) enum Halt {
     Error(Error),
-    Upstream(Response),
+    Upstream(Box<Response>),
 }
 
 impl From<Error> for Halt {
@@ -179,7 +179,7 @@ pub(super) fn failure(reply: Reply) -> Halt {
         if let Some(retry) = reply.header("Retry-After") {
             response = response.with_header("Retry-After", retry);
         }
-        return Halt::Upstream(response);
+        return Halt::Upstream(Box::new(response));
     }
     let status = reply.status;
     let said = format!("the remote server answered {status}");
