@@ -7,8 +7,8 @@
 
 #![expect(clippy::expect_used, reason = "tests: a failed expectation is a failed test")]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use fhirgate_engine::access::{Access, Grant, Phase, Target, Unrestricted};
@@ -24,6 +24,8 @@ struct Server {
     engine: Engine,
     /// Requests that are not reads (`GET`/`HEAD`) it received.
     writes: AtomicUsize,
+    /// The `If-Match` of each of them.
+    if_matches: Mutex<Vec<Option<String>>>,
 }
 
 #[async_trait]
@@ -31,6 +33,7 @@ impl Upstream for Server {
     async fn send(&self, request: &Request) -> fhirgate_engine::Result<Response> {
         if !matches!(request.method, Method::Get | Method::Head) {
             self.writes.fetch_add(1, Ordering::SeqCst);
+            self.if_matches.lock().expect("not poisoned").push(request.headers.if_match.clone());
         }
         Ok(self.engine.handle(request, &Unrestricted).await)
     }
@@ -69,7 +72,11 @@ impl Access for Restricted {
 
 async fn server() -> Server {
     let store = Arc::new(fhirgate_sqlite::connect("sqlite::memory:").await.expect("open an in-memory store"));
-    let server = Server { engine: Engine::new(EngineConfig::default(), store), writes: AtomicUsize::new(0) };
+    let server = Server {
+        engine: Engine::new(EngineConfig::default(), store),
+        writes: AtomicUsize::new(0),
+        if_matches: Mutex::new(Vec::new()),
+    };
     for (id, restricted, identifier) in [("p1", false, "1"), ("p2", true, "1"), ("p3", false, "3")] {
         let mut patient = json!({
             "resourceType": "Patient", "id": id, "gender": "female",
@@ -88,6 +95,7 @@ async fn server() -> Server {
         put_direct(&server, &format!("Observation/{id}"), &observation).await;
     }
     server.writes.store(0, Ordering::SeqCst);
+    server.if_matches.lock().expect("not poisoned").clear();
     server
 }
 
@@ -256,6 +264,8 @@ async fn patches_are_decided_on_their_result_and_sent_with_the_version_decided()
     assert_eq!(patched.status, 200, "{}", diagnostics(&patched));
     let (_, p1) = stored(&server, "Patient/p1").await;
     assert_eq!((p1["gender"].as_str(), p1["meta"]["versionId"].as_str()), (Some("other"), Some("2")));
+    // Sent as an update of the version decided.
+    assert_eq!(*server.if_matches.lock().expect("not poisoned"), [Some("W/\"1\"".to_owned())]);
 
     // A client `If-Match` that is not the current version: 412, nothing sent.
     let before = server.writes.load(Ordering::SeqCst);
@@ -273,6 +283,20 @@ async fn patches_are_decided_on_their_result_and_sent_with_the_version_decided()
     assert_eq!(stored(&server, "Patient/p1").await.1["gender"], "male");
     assert_eq!(remote(&server, &request(Method::Delete, "Patient/p3", "", None)).await.status, 204);
     assert_eq!(stored(&server, "Patient/p3").await.0, 410);
+
+    // The deletion of a hidden resource is hidden from the history too; a visible one is not.
+    let deleted = server.engine.handle(&request(Method::Delete, "Patient/p2", "", None), &Unrestricted).await;
+    assert_eq!(deleted.status, 204);
+    let history = remote(&server, &request(Method::Get, "Patient/_history", "", None)).await;
+    let bundle = body(&history);
+    let deletions: Vec<&str> = bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["request"]["method"] == "DELETE")
+        .filter_map(|e| e["request"]["url"].as_str())
+        .collect();
+    assert_eq!(deletions, ["Patient/p3"], "{bundle}");
 }
 
 #[tokio::test]
@@ -323,6 +347,20 @@ async fn transactions_are_refused_whole_before_anything_is_sent() {
     assert_eq!(server.writes.load(Ordering::SeqCst), 0);
     let (_, all) = stored(&server, "Patient").await;
     assert_eq!(ids(&all).len(), 3);
+
+    // Read entries are decided on what the remote answers.
+    let reads = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "GET", "url": "Patient/p1"}},
+        {"request": {"method": "GET", "url": "Patient/p2"}},
+        {"request": {"method": "GET", "url": "Patient?_sort=_id"}}
+    ]});
+    let response = remote(&server, &request(Method::Post, "", "", Some(&reads))).await;
+    assert_eq!(response.status, 200, "{}", diagnostics(&response));
+    let bundle = body(&response);
+    assert_eq!(bundle["entry"][0]["resource"]["id"], "p1");
+    assert!(bundle["entry"][1]["response"]["status"].as_str().is_some_and(|s| s.starts_with("404")), "{bundle}");
+    assert!(bundle["entry"][1].get("resource").is_none());
+    assert_eq!(ids(&bundle["entry"][2]["resource"]), ["p1", "p3"]);
 }
 
 #[tokio::test]

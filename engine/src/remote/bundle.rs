@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::format::check_body_content_type;
 use crate::interaction::{Gate, Method, Request, RequestHeaders, Response, Route, parse_query};
 use crate::outcome::{Issue, IssueType};
-use crate::search::query::{self, Summary};
+use crate::search::query;
 
 /// One entry of a batch or transaction, as the client sent it.
 struct Entry {
@@ -94,8 +94,8 @@ pub(super) async fn transaction(call: &Call<'_>, request: &Request) -> Flow<Resp
 }
 
 /// Refuses an entry the transaction cannot enforce: a write decided per resource, a search or
-/// criteria with chains through types the client may not search whole, `_summary=count` decided
-/// per resource.
+/// criteria with chains through types the client may not search whole, `_summary` / `_elements`
+/// decided per resource (the remote would subset the resource before the decision).
 fn check(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Result<(), Error> {
     let target = gate.target();
     let writes = matches!(
@@ -112,6 +112,14 @@ fn check(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Result<(), Erro
             target.path()
         )));
     }
+    let subset = request.query.iter().any(|(k, _)| matches!(k.as_str(), "_summary" | "_elements"));
+    if subset && !gate.covers_data() {
+        return Err(Error::Forbidden(format!(
+            "`_summary` and `_elements` in a transaction's `{}` entry cannot be decided on a remote server \
+             (the decision needs the whole resource): send the entry in a batch",
+            target.interaction
+        )));
+    }
     let resource_type = (!target.resource_type.is_empty()).then_some(target.resource_type.as_str());
     let mut params = request.query.clone();
     if let Some(text) = &request.headers.if_none_exist {
@@ -126,13 +134,7 @@ fn check(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Result<(), Erro
     };
     let limits = query::Limits::from(call.config);
     let parsed = query::parse_within(Definitions::r4(), searched, &params, false, &limits)?;
-    gate.check_traversals(&parsed.query)?;
-    if !gate.covers_data() && parsed.query.result.summary == Some(Summary::Count) {
-        return Err(Error::Forbidden(
-            "`_summary=count` is not allowed to a client that may see only some of the resources".into(),
-        ));
-    }
-    Ok(())
+    gate.check_traversals(&parsed.query)
 }
 
 /// Decides the resource of a read entry's response: a hidden resource becomes a 404 (or 403)

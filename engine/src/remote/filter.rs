@@ -7,20 +7,26 @@ use serde_json::{Map, Value};
 
 use crate::access::Phase;
 use crate::definitions::Definitions;
+use crate::error::Result;
 use crate::format::{Summary, apply_elements, apply_summary};
-use crate::interaction::Gate;
+use crate::interaction::{Gate, Request};
 use crate::search::query::ResultParams;
 
 /// Removes the entries of `bundle` whose resource the client of `gate` may not see; entries
 /// without a resource are removed too (nothing to decide on), except the remote's notes
 /// (`search.mode = outcome`). `total` stays only when the grant covers every resource.
 pub(super) fn entries(bundle: &mut Map<String, Value>, gate: &Gate<'_>) {
+    entries_deciding(bundle, gate, |_| false);
+}
+
+/// [`entries`], with `deleted` deciding the entries without a resource (a history's deletions).
+pub(super) fn entries_deciding(bundle: &mut Map<String, Value>, gate: &Gate<'_>, deleted: impl Fn(&Value) -> bool) {
     if gate.covers_data() {
         return;
     }
     bundle.remove("total");
     if let Some(Value::Array(list)) = bundle.get_mut("entry") {
-        list.retain(|entry| visible_entry(entry, gate));
+        list.retain(|entry| if entry.get("resource").is_none() { deleted(entry) } else { visible_entry(entry, gate) });
         if list.is_empty() {
             bundle.remove("entry");
         }
@@ -56,6 +62,16 @@ impl Shape {
             .map(|e| e.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default();
         Self { summary, elements }
+    }
+
+    /// `request` without `_summary` / `_elements`, and the shape they ask for: the remote then
+    /// returns whole resources, decided on all their data before the shape is applied here.
+    pub(super) fn strip(request: &Request) -> Result<(Request, Self)> {
+        let summary = request.param("_summary").map(Summary::parse).transpose()?;
+        let shape = Self::of_read(summary, request.param("_elements"));
+        let mut whole = request.clone();
+        whole.query.retain(|(k, _)| !matches!(k.as_str(), "_summary" | "_elements"));
+        Ok((whole, shape))
     }
 
     /// Whether it changes anything.

@@ -10,7 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::Call;
-use super::filter;
+use super::filter::{self, Shape};
 use super::send::{self, Flow, Halt};
 use crate::access::Phase;
 use crate::error::Error;
@@ -24,7 +24,8 @@ pub(super) async fn capabilities(call: &Call<'_>, request: &Request) -> Flow<Res
 }
 
 pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Flow<Response> {
-    let reply = send::exchange(call.upstream, &send::forwarded(request)).await?;
+    let (sent, shape) = if gate.covers_data() { (request.clone(), Shape::default()) } else { Shape::strip(request)? };
+    let reply = send::exchange(call.upstream, &send::forwarded(&sent)).await?;
     let Some(body) = &reply.body else { return Ok(reply.respond(None)) };
     let mut resource = reply.resource()?.clone();
     if gate.covers_data() {
@@ -32,7 +33,10 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
     }
     match resource.get("resourceType").and_then(Value::as_str).unwrap_or_default() {
         "OperationOutcome" => {}
-        "Bundle" => filter::entries(&mut resource, gate),
+        "Bundle" => {
+            filter::entries(&mut resource, gate);
+            shape.apply_entries(&mut resource);
+        }
         "Parameters" => parameters(&mut resource, gate, 0),
         _ => {
             if !gate.allows(body, Phase::Outgoing) {
@@ -47,6 +51,7 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
                     ))
                 }));
             }
+            shape.apply(&mut resource);
         }
     }
     Ok(reply.respond(Some(Value::Object(resource))))

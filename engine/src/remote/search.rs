@@ -12,6 +12,8 @@
 //! the subset is made here. The remote's paging links stay in the Bundle (the gateway replaces
 //! them with its own).
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::Call;
@@ -77,7 +79,7 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request, 
 
 /// History at any level: forwarded with its own parameters; with a per-resource grant an
 /// instance the client may not see has no history (404, as for read) and each entry is decided.
-/// A deletion entry (no resource to decide on) is left out.
+/// A deletion entry is decided on the version it deleted.
 pub(super) async fn history(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Flow<Response> {
     let target = gate.target();
     if !gate.covers_data() && !target.id.is_empty() {
@@ -94,7 +96,8 @@ pub(super) async fn history(call: &Call<'_>, gate: &Gate<'_>, request: &Request)
             return Err(Halt::Error(not_found(t, id)));
         }
     }
-    let reply = send::answer(call.upstream, &send::forwarded(request)).await?;
+    let (sent, shape) = if gate.covers_data() { (request.clone(), Shape::default()) } else { Shape::strip(request)? };
+    let reply = send::answer(call.upstream, &send::forwarded(&sent)).await?;
     match reply.status {
         404 if !target.id.is_empty() => {
             return Err(Halt::Error(not_found(&target.resource_type, &target.id)));
@@ -103,8 +106,66 @@ pub(super) async fn history(call: &Call<'_>, gate: &Gate<'_>, request: &Request)
         _ => {}
     }
     let mut bundle = reply.bundle(&["history"])?;
-    filter::entries(&mut bundle, gate);
+    let visible = visible_deletions(call, gate, &bundle, &request.base_url).await?;
+    filter::entries_deciding(&mut bundle, gate, |entry| deletion_key(entry).is_some_and(|k| visible.contains(&k)));
+    shape.apply_entries(&mut bundle);
     Ok(Response::json(200, Value::Object(bundle)))
+}
+
+/// The deletion entries of a history page (no resource to decide on) that the client may see:
+/// decided, as the engine decides them, on the version each deleted, read from the remote.
+async fn visible_deletions(
+    call: &Call<'_>,
+    gate: &Gate<'_>,
+    bundle: &serde_json::Map<String, Value>,
+    base_url: &str,
+) -> Flow<HashSet<String>> {
+    let mut visible = HashSet::new();
+    if gate.covers_data() {
+        return Ok(visible);
+    }
+    let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let deletions = entries.iter().filter(|e| e.get("resource").is_none());
+    // At most a page's worth of reads; beyond it, deletions stay hidden.
+    for entry in deletions.take(call.config.max_page_size as usize) {
+        let Some(key) = deletion_key(entry) else { continue };
+        let Some((path, version)) = deleted_version(entry) else { continue };
+        let resource_type = path.split('/').next().unwrap_or_default().to_owned();
+        let vread = send::request(Method::Get, &format!("{path}/_history/{version}"), Vec::new(), base_url);
+        let reply = send::answer(call.upstream, &vread).await?;
+        if reply.status != 200 {
+            continue;
+        }
+        let resource = Value::Object(reply.resource_of(&resource_type)?.clone());
+        if gate.allows(&resource, Phase::Outgoing) {
+            visible.insert(key);
+        }
+    }
+    Ok(visible)
+}
+
+/// What names a deletion entry: its `request.url` and `response.etag`.
+fn deletion_key(entry: &Value) -> Option<String> {
+    let url = entry.pointer("/request/url")?.as_str()?;
+    let tag = entry.pointer("/response/etag")?.as_str()?;
+    Some(format!("{url} {tag}"))
+}
+
+/// `Type/id` of a deletion entry and the version before the deletion (the one it deleted).
+fn deleted_version(entry: &Value) -> Option<(String, u64)> {
+    if entry.pointer("/request/method").and_then(Value::as_str) != Some("DELETE") {
+        return None;
+    }
+    let url = entry.pointer("/request/url")?.as_str()?;
+    let url = url.split('?').next().unwrap_or(url);
+    let mut segments = url.trim_end_matches('/').rsplit('/');
+    let id = segments.next()?;
+    let resource_type = segments.next()?;
+    if !Definitions::r4().is_resource_type(resource_type) || !crate::resource::is_valid_id(id) {
+        return None;
+    }
+    let version = send::etag_value(entry.pointer("/response/etag")?.as_str()?).parse::<u64>().ok()?;
+    (version > 1).then(|| (format!("{resource_type}/{id}"), version - 1))
 }
 
 /// The search parameters: the query string, and for `POST _search` the form body as well.
