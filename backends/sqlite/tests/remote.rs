@@ -422,3 +422,23 @@ async fn the_remotes_operation_outcomes_pass_through() {
     assert_eq!(body(&response)["resourceType"], "OperationOutcome");
     assert!(diagnostics(&response).contains("does not match"), "{}", diagnostics(&response));
 }
+
+#[tokio::test]
+async fn operations_run_only_on_instances_the_client_may_see() {
+    let server = server().await;
+    // The hidden instance is not found, before anything is sent.
+    let hidden = remote(&server, &request(Method::Post, "Patient/p2/$meta-delete", "", None)).await;
+    assert_eq!(hidden.status, 404, "{}", diagnostics(&hidden));
+    assert_eq!(server.writes.load(Ordering::SeqCst), 0);
+    // On a visible one it is sent, and the remote's answer (this remote has no such operation)
+    // comes back as the remote wrote it.
+    let visible = remote(&server, &request(Method::Post, "Patient/p1/$meta-delete", "", None)).await;
+    assert_eq!(visible.status, 501, "{}", diagnostics(&visible));
+    assert_eq!(server.writes.load(Ordering::SeqCst), 1);
+    // A resource given to an operation is decided like any resource sent.
+    let mut labelled = json!({"resourceType": "Patient", "gender": "male"});
+    labelled["meta"] = json!({"security": [{"code": "R"}]});
+    let given = remote(&server, &request(Method::Post, "Patient/$validate", "", Some(&labelled))).await;
+    assert_eq!(given.status, 403, "{}", diagnostics(&given));
+    assert_eq!(server.writes.load(Ordering::SeqCst), 1);
+}

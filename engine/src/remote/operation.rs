@@ -1,7 +1,9 @@
 //! `$operations` and the CapabilityStatement of a remote (<https://hl7.org/fhir/R4/operations.html>,
 //! <https://hl7.org/fhir/R4/http.html#capabilities>).
 //!
-//! An operation is allowed or denied at type level before it is sent. What it returns is decided
+//! An operation is allowed or denied at type level before it is sent; with a per-resource grant
+//! the instance it runs on is read and decided first, and the resources it is given are decided
+//! as resources sent (`Parameters.parameter.resource` at the first level). What it returns is decided
 //! like any resource the client would see: a returned resource that is hidden is a 404 (or 403
 //! when denied reads are not hidden); a returned Bundle loses its hidden entries (and `total`);
 //! the resources inside a returned `Parameters` are decided one by one and hidden ones removed.
@@ -11,10 +13,11 @@ use serde_json::{Map, Value};
 
 use super::Call;
 use super::filter::{self, Shape};
+use super::read::not_found;
 use super::send::{self, Flow, Halt};
 use crate::access::Phase;
 use crate::error::Error;
-use crate::interaction::{Gate, Request, Response};
+use crate::interaction::{Gate, Method, Request, Response};
 
 /// `GET metadata`: the remote's CapabilityStatement (the gateway limits it to the route).
 pub(super) async fn capabilities(call: &Call<'_>, request: &Request) -> Flow<Response> {
@@ -24,6 +27,10 @@ pub(super) async fn capabilities(call: &Call<'_>, request: &Request) -> Flow<Res
 }
 
 pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Flow<Response> {
+    if !gate.covers_data() {
+        check_instance(call, gate, request).await?;
+        check_input(gate, request)?;
+    }
     let (sent, shape) = if gate.covers_data() { (request.clone(), Shape::default()) } else { Shape::strip(request)? };
     let reply = send::exchange(call.upstream, &send::forwarded(&sent)).await?;
     let Some(body) = &reply.body else { return Ok(reply.respond(None)) };
@@ -55,6 +62,58 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
         }
     }
     Ok(reply.respond(Some(Value::Object(resource))))
+}
+
+/// An operation on an instance runs only on an instance the client may see (`GET`) or change
+/// (other methods): it is read and decided first; hidden, it does not exist for the client.
+async fn check_instance(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Flow<()> {
+    let target = gate.target();
+    if target.id.is_empty() {
+        return Ok(());
+    }
+    let (resource_type, id) = (target.resource_type.as_str(), target.id.as_str());
+    let read = send::request(Method::Get, &format!("{resource_type}/{id}"), Vec::new(), &request.base_url);
+    let reply = send::answer(call.upstream, &read).await?;
+    match reply.status {
+        404 | 410 => return Err(Halt::Error(not_found(resource_type, id))),
+        s if s >= 400 => return Err(send::failure(reply)),
+        _ => {}
+    }
+    let instance = Value::Object(reply.resource_of(resource_type)?.clone());
+    let phase = if matches!(request.method, Method::Get | Method::Head) { Phase::Outgoing } else { Phase::Stored };
+    if gate.allows(&instance, phase) {
+        Ok(())
+    } else if call.access.hides_denied_reads() {
+        Err(Halt::Error(not_found(resource_type, id)))
+    } else {
+        Err(Halt::Error(Error::Forbidden(format!(
+            "`${}` on `{resource_type}/{id}` is not allowed on this resource",
+            target.operation
+        ))))
+    }
+}
+
+/// The resources an operation is given (the body, or the resources of its `Parameters`) are
+/// decided like any resource sent.
+fn check_input(gate: &Gate<'_>, request: &Request) -> Flow<()> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let body: Value = serde_json::from_slice(&request.body)
+        .map_err(|e| Error::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(resource) = body else {
+        return Err(Halt::Error(Error::bad_request("the body must be a FHIR resource")));
+    };
+    if resource.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+        return Ok(gate.check_incoming(&resource)?);
+    }
+    let parameters = resource.get("parameter").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for parameter in parameters {
+        if let Some(Value::Object(inner)) = parameter.get("resource") {
+            gate.check_incoming(inner)?;
+        }
+    }
+    Ok(())
 }
 
 /// Most levels of `Parameters.parameter.part` looked into.
