@@ -182,6 +182,15 @@ async fn searches_show_only_what_the_client_may_see() {
     assert!(bundle.get("total").is_none(), "the total would count the hidden patient: {bundle}");
     assert!(bundle["link"].as_array().is_some_and(|l| l.iter().any(|l| l["relation"] == "self")), "{bundle}");
 
+    // A parameter the engine does not understand is not sent (it could not be checked), and
+    // the client is told so.
+    let unknown = remote(&server, &request(Method::Get, "Patient", "nonsense=1&_sort=_id", None)).await;
+    let bundle = body(&unknown);
+    assert_eq!(ids(&bundle), ["p1", "p3"]);
+    let notes =
+        bundle["entry"].as_array().expect("entries").iter().filter(|e| e["search"]["mode"] == "outcome").count();
+    assert_eq!(notes, 1, "{bundle}");
+
     // A client that may see everything gets the remote's answer, total included.
     let all = Remote::new(EngineConfig::default())
         .handle(&server, &request(Method::Get, "Patient", "_total=accurate", None), &Unrestricted)

@@ -24,6 +24,7 @@ use crate::access::Phase;
 use crate::definitions::Definitions;
 use crate::error::Error;
 use crate::interaction::{Gate, Method, Request, Response, Route, parse_query};
+use crate::outcome::{Issue, IssueType, OperationOutcome};
 use crate::search::query::{self, Summary};
 
 /// Query parameters that continue a search or history on the remote (its page tokens), sent as
@@ -51,7 +52,8 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request, 
         params(call, request)?.into_iter().partition(|(k, _)| PAGING.contains(&k.as_str()));
     let limits = query::Limits::from(call.config);
     let strict = handling_strict(request);
-    let mut parsed = query::parse_within(Definitions::r4(), resource_type.as_deref(), &params, strict, &limits)?.query;
+    let search = query::parse_within(Definitions::r4(), resource_type.as_deref(), &params, strict, &limits)?;
+    let mut parsed = search.query;
     gate.check_traversals(&parsed)?;
     let shape = Shape::of(&parsed.result);
     if !gate.covers_data() {
@@ -74,6 +76,7 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request, 
     if !gate.covers_data() {
         shape.apply_entries(&mut bundle);
     }
+    note_ignored(&mut bundle, &search.ignored);
     Ok(Response::json(200, Value::Object(bundle)))
 }
 
@@ -166,6 +169,22 @@ fn deleted_version(entry: &Value) -> Option<(String, u64)> {
     }
     let version = send::etag_value(entry.pointer("/response/etag")?.as_str()?).parse::<u64>().ok()?;
     (version > 1).then(|| (format!("{resource_type}/{id}"), version - 1))
+}
+
+/// Tells the client, as the engine does, which parameters were ignored (and so not sent).
+fn note_ignored(bundle: &mut serde_json::Map<String, Value>, ignored: &[(String, String, String)]) {
+    if ignored.is_empty() {
+        return;
+    }
+    let issues = ignored
+        .iter()
+        .map(|(key, value, why)| Issue::warning(IssueType::NotSupported, format!("`{key}={value}` was ignored: {why}")))
+        .collect();
+    let note =
+        serde_json::json!({ "resource": OperationOutcome { issues }.to_json(), "search": { "mode": "outcome" } });
+    if let Value::Array(list) = bundle.entry("entry").or_insert_with(|| Value::Array(Vec::new())) {
+        list.push(note);
+    }
 }
 
 /// The search parameters: the query string, and for `POST _search` the form body as well.
