@@ -296,6 +296,10 @@ async fn patches_are_decided_on_their_result_and_sent_with_the_version_decided()
     // The deletion of a hidden resource is hidden from the history too; a visible one is not.
     let deleted = server.engine.handle(&request(Method::Delete, "Patient/p2", "", None), &Unrestricted).await;
     assert_eq!(deleted.status, 204);
+    // A deleted resource the client could see is gone (410); one it could not see is not found.
+    assert_eq!(remote(&server, &request(Method::Get, "Patient/p3", "", None)).await.status, 410);
+    let hidden = remote(&server, &request(Method::Get, "Patient/p2", "", None)).await;
+    assert_eq!(hidden.status, 404, "{}", diagnostics(&hidden));
     let history = remote(&server, &request(Method::Get, "Patient/_history", "", None)).await;
     let bundle = body(&history);
     let deletions: Vec<&str> = bundle["entry"]

@@ -1,7 +1,8 @@
 //! read and vread on a remote (<https://hl7.org/fhir/R4/http.html#read>): the resource is
 //! decided on its whole content before the client sees anything of it. A resource the client
 //! may not see answers exactly as one the remote does not have (the engine's 404), and so does
-//! a deleted one (the remote's 410 says nothing of whether the client could see it). With a
+//! a deleted one it could not see before the deletion (decided on the last version with
+//! content in the remote's history, as the engine decides a deletion). With a
 //! per-resource grant the remote is asked for the whole resource without conditions
 //! (`_summary`, `_elements`, `If-None-Match`, `If-Modified-Since`, HEAD), which are applied
 //! here after the decision, so a 304 never reveals a hidden resource.
@@ -39,7 +40,7 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
     let hides = call.access.hides_denied_reads();
     match reply.status {
         404 => return Err(missing()),
-        410 if hides => return Err(missing()),
+        410 if hides && !deleted_visible(call, gate, request, resource_type, id).await? => return Err(missing()),
         s if s >= 400 => return Err(send::failure(reply)),
         _ => {}
     }
@@ -67,6 +68,29 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
     }
     shape.apply(&mut resource);
     Ok(reply.respond(Some(serde_json::Value::Object(resource))))
+}
+
+/// Whether the client may see the version a deleted resource had before its deletion (the
+/// engine decides a deletion on it): the newest version with content in its history.
+async fn deleted_visible(
+    call: &Call<'_>,
+    gate: &Gate<'_>,
+    request: &Request,
+    resource_type: &str,
+    id: &str,
+) -> Flow<bool> {
+    let query = vec![("_count".to_owned(), "2".to_owned())];
+    let history = send::request(Method::Get, &format!("{resource_type}/{id}/_history"), query, &request.base_url);
+    let reply = send::answer(call.upstream, &history).await?;
+    if reply.status != 200 {
+        return Ok(false);
+    }
+    let bundle = reply.bundle(&["history"])?;
+    let entries = bundle.get("entry").and_then(serde_json::Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let last = entries.iter().find_map(|e| e.get("resource").filter(|r| r.is_object()));
+    Ok(last.is_some_and(|resource| {
+        resource["resourceType"] == resource_type && resource["id"] == id && gate.allows(resource, Phase::Outgoing)
+    }))
 }
 
 /// The 404 of a resource that does not exist (or that the client may not see), worded as the
