@@ -213,3 +213,27 @@ fn id_of(resource: &Map<String, Value>) -> Flow<String> {
         .map(str::to_owned)
         .ok_or_else(|| super::bad_gateway("a search returned a resource without an id"))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_next_page_is_the_links_query_on_the_same_path() {
+        let bundle = json!({"resourceType": "Bundle", "link": [
+            {"relation": "self", "url": "http://remote/fhir/Patient?identifier=x"},
+            {"relation": "next", "url": "http://remote/fhir/Patient?_page=a%20b&_count=100"}
+        ]});
+        let next = bundle.as_object().and_then(|b| next_page(b, "Patient", "http://client"));
+        let next = next.map(|r| (r.path, r.query));
+        assert_eq!(
+            next,
+            Some(("Patient".into(), vec![("_page".into(), "a b".into()), ("_count".into(), "100".into())]))
+        );
+        let last =
+            json!({"resourceType": "Bundle", "link": [{"relation": "self", "url": "http://remote/fhir/Patient"}]});
+        assert!(last.as_object().and_then(|b| next_page(b, "Patient", "http://client")).is_none());
+    }
+}

@@ -222,3 +222,25 @@ pub(super) fn handling_strict(request: &Request) -> bool {
         .as_deref()
         .is_some_and(|prefer| prefer.split([',', ';']).any(|part| part.trim().trim_matches('"') == "handling=strict"))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn deletions_name_the_version_they_deleted() {
+        let entry = |method: &str, url: &str, tag: &str| json!({"request": {"method": method, "url": url}, "response": {"etag": tag}});
+        assert_eq!(deleted_version(&entry("DELETE", "Patient/p1", "W/\"3\"")), Some(("Patient/p1".into(), 2)));
+        assert_eq!(
+            deleted_version(&entry("DELETE", "http://remote/fhir/Patient/p1", "\"2\"")),
+            Some(("Patient/p1".into(), 1))
+        );
+        assert_eq!(deleted_version(&entry("DELETE", "Patient/p1", "W/\"1\"")), None);
+        assert_eq!(deleted_version(&entry("PUT", "Patient/p1", "W/\"3\"")), None);
+        assert_eq!(deleted_version(&entry("DELETE", "Nope/p1", "W/\"3\"")), None);
+        assert_eq!(deleted_version(&entry("DELETE", "Patient/p1", "W/\"x\"")), None);
+        assert_eq!(deletion_key(&entry("DELETE", "Patient/p1", "W/\"3\"")).as_deref(), Some("Patient/p1 W/\"3\""));
+    }
+}

@@ -197,3 +197,34 @@ pub(super) fn failure(reply: Reply) -> Halt {
         _ => Error::BadGateway(said),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_name_versions() {
+        assert_eq!(etag_value("W/\"3\""), "3");
+        assert_eq!(etag_value(" \"3\" "), "3");
+        assert_eq!(etag_value("3"), "3");
+        assert_eq!(etag("3"), "W/\"3\"");
+    }
+
+    #[test]
+    fn error_statuses_without_an_outcome_become_our_errors() {
+        let reply = |status| Reply { status, headers: Vec::new(), body: None };
+        let status = |halt: Halt| match halt {
+            Halt::Error(e) => e.status(),
+            Halt::Upstream(r) => r.status,
+        };
+        assert_eq!(status(failure(reply(404))), 404);
+        assert_eq!(status(failure(reply(500))), 502);
+        assert_eq!(status(failure(reply(503))), 503);
+        let outcome = Reply {
+            status: 500,
+            headers: Vec::new(),
+            body: Some(serde_json::json!({"resourceType": "OperationOutcome", "issue": []})),
+        };
+        assert!(matches!(failure(outcome), Halt::Upstream(r) if r.status == 500));
+    }
+}
