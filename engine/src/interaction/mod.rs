@@ -37,7 +37,8 @@ pub(crate) use route::Route;
 use crate::access::{Access, Interaction, Target};
 use crate::error::Result;
 use crate::storage::Store;
-use gate::Gate;
+pub(crate) use gate::Gate;
+pub(crate) use write::parse_resource;
 
 /// Whether the client may see a resource (a search's data-level decision on each match).
 pub(crate) type Visibility<'a> = &'a (dyn Fn(&serde_json::Value) -> bool + Send + Sync);
