@@ -109,7 +109,7 @@ impl Walk<'_> {
         let put = entry.get("request").and_then(|r| r.get("method")).and_then(Value::as_str) == Some("PUT");
         for (key, value) in entry.iter_mut() {
             match (key.as_str(), value) {
-                ("fullUrl", Value::String(url)) => *url = self.string(url)?,
+                ("fullUrl", Value::String(url)) => self.string_in_place(url)?,
                 ("resource", Value::Object(resource)) if resource.contains_key("resourceType") => {
                     self.resource(resource, put, depth + 1)?;
                 }
@@ -175,10 +175,9 @@ impl Walk<'_> {
         let Some((path, query)) = rest.split_once('?') else { return swapped.into_owned() };
         let path_type =
             path.trim_start_matches('/').split('/').next().filter(|t| Definitions::r4().is_resource_type(t));
-        let pairs = crate::interaction::parse_query(query);
-        let types = types_of(path_type, &pairs);
-        match self.ids.params(&types, &pairs) {
-            Some(pairs) => format!("{}{path}?{}", self.ids.to_base, super::params::encode(&pairs)),
+        let types = types_of(path_type, &crate::interaction::parse_query(query));
+        match self.ids.query_string(&types, query) {
+            Some(query) => format!("{}{path}?{query}", self.ids.to_base),
             None => swapped.into_owned(),
         }
     }
@@ -218,7 +217,7 @@ impl Walk<'_> {
             return Err(Stop::TooDeep);
         }
         match value {
-            Value::String(text) => *text = self.string(text)?,
+            Value::String(text) => self.string_in_place(text)?,
             Value::Object(inner) if inner.contains_key("resourceType") && !urls_only => {
                 self.resource(inner, false, depth + 1)?;
             }
@@ -239,7 +238,7 @@ impl Walk<'_> {
             return Ok(reference.to_owned());
         }
         if self.ids.on_base(reference) {
-            return self.string(reference);
+            return self.string(reference).map(std::borrow::Cow::into_owned);
         }
         if reference.split_once('?').is_some_and(|(t, _)| Definitions::r4().is_resource_type(t)) {
             return Ok(reference.to_owned()); // conditional: resolved by the target
@@ -255,8 +254,16 @@ impl Walk<'_> {
         }
     }
 
-    /// Any other string: the URLs on the base in it.
-    fn string(&self, text: &str) -> Result<String, Stop> {
+    /// Any other string: the URLs on the base in it, rewritten in place.
+    fn string_in_place(&self, text: &mut String) -> Walked {
+        if let std::borrow::Cow::Owned(new) = self.string(text)? {
+            *text = new;
+        }
+        Ok(())
+    }
+
+    /// [`Self::string_in_place`], borrowing the text when nothing in it changes.
+    fn string<'t>(&self, text: &'t str) -> Result<std::borrow::Cow<'t, str>, Stop> {
         let (new, foreign) = self.ids.urls(text);
         if foreign && self.ids.way == Way::ToTarget && self.ids.from_base == self.ids.to_base {
             // The target writes the client's base: its URLs to other targets' resources could
@@ -266,6 +273,6 @@ impl Walk<'_> {
                 text.chars().take(200).collect::<String>()
             )));
         }
-        Ok(new.into_owned())
+        Ok(new)
     }
 }

@@ -76,9 +76,11 @@ impl Ids<'_> {
     }
 
     /// A query string (`a=1&b=2`, without `?`) rewritten as [`Self::params`]; `None` as there.
+    /// Written as it was when nothing in it changes.
     pub(super) fn query_string(&self, types: &[String], query: &str) -> Option<String> {
         let pairs = crate::interaction::parse_query(query);
-        self.params(types, &pairs).map(|pairs| encode(&pairs))
+        let new = self.params(types, &pairs)?;
+        Some(if new == pairs { query.to_owned() } else { encode(&new) })
     }
 
     /// One value of a parameter that carries ids.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::Rewrite;
 use super::body::{Stop, Walk};
 use super::ids::{Adjusted, Ids, Way, is_id, is_id_char};
-use super::params::{encode, types_of};
+use super::params::types_of;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::format::MediaType;
@@ -93,9 +93,9 @@ impl Rewrite {
         }
         let content_type = request.headers.content_type.as_deref().unwrap_or_default().to_ascii_lowercase();
         if content_type.starts_with("application/x-www-form-urlencoded") {
-            let form = parse_query(&String::from_utf8_lossy(&request.body));
-            let types = types_of(path_type.as_deref(), &form);
-            return Ok(ids.params(&types, &form).map(|form| Request { body: encode(&form).into_bytes(), ..out }));
+            let form = String::from_utf8_lossy(&request.body);
+            let types = types_of(path_type.as_deref(), &parse_query(&form));
+            return Ok(ids.query_string(&types, &form).map(|form| Request { body: form.into_bytes(), ..out }));
         }
         let Ok(mut body) = serde_json::from_slice::<Value>(&request.body) else {
             return Ok(Some(out)); // not JSON: the target answers it
