@@ -34,7 +34,8 @@ pub struct Rewrite {
 }
 
 /// Where one target's results continue in a federated search: a page of the target (`None`:
-/// the first page, the original query) and how many of its entries were already served.
+/// the first page, the original query; else its `next` link on the client base) and how many
+/// of that page's matches (`search.mode = match`) were already served.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     pub target: String,

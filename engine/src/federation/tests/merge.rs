@@ -68,6 +68,36 @@ fn matches_of_three_targets_come_in_sort_order() {
 }
 
 #[test]
+fn common_parameters_and_numbers_sort_too() {
+    let updated = |id: &str, at: &str| {
+        json!({"fullUrl": format!("https://gw.example/Patient/{id}"), "search": {"mode": "match"},
+               "resource": {"resourceType": "Patient", "id": id, "meta": {"lastUpdated": at}}})
+    };
+    let a = part("a", vec![updated("a1", "2024-03-01T00:00:00Z"), updated("a2", "2024-01-01T00:00:00Z")], None);
+    let b = part("b", vec![updated("b1", "2024-02-01T00:00:00+05:00")], None);
+    assert_eq!(ids(&merged(vec![a, b], "-_lastUpdated", 10), "match"), ["a1", "b1", "a2"]);
+    let a = part("a", vec![updated("LAB-2", "2024-01-01T00:00:00Z")], None);
+    let b = part("b", vec![updated("CARD-9", "2024-01-01T00:00:00Z")], None);
+    assert_eq!(ids(&merged(vec![a, b], "_id", 10), "match"), ["CARD-9", "LAB-2"]);
+    // Numbers by value, not as text.
+    let risk = |id: &str, probability: &str| {
+        let resource: Value = serde_json::from_str(&format!(
+            r#"{{"resourceType": "RiskAssessment", "id": "{id}", "status": "final", "subject": {{"reference": "Patient/1"}},
+               "prediction": [{{"probabilityDecimal": {probability}}}]}}"#
+        ))
+        .unwrap_or_default();
+        json!({"fullUrl": format!("https://gw.example/RiskAssessment/{id}"), "resource": resource, "search": {"mode": "match"}})
+    };
+    let a = part("a", vec![risk("a1", "9.5"), risk("a2", "10")], None);
+    let b = part("b", vec![risk("b1", "9.75"), risk("b2", "100")], None);
+    let m = match merge("RiskAssessment", vec![a, b], "probability", 10) {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(ids(&m, "match"), ["a1", "b1", "a2", "b2"]);
+}
+
+#[test]
 fn ties_go_by_route_order_then_position() {
     let a = part("a", vec![patient("a1", Some("Smith"), "1"), patient("a2", Some("Smith"), "1")], None);
     let b = part("b", vec![patient("b1", Some("Jones"), "1"), patient("b2", Some("Smith"), "1")], None);
