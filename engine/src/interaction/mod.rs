@@ -196,7 +196,7 @@ impl Engine {
             }
             (I::Patch, Route::Type { resource_type }) => patch::conditional(self, &gate, request, &resource_type).await,
             (I::Delete, Route::Instance { resource_type, id }) => {
-                delete::handle(self, &gate, &resource_type, &id).await
+                delete::handle(self, &gate, request, &resource_type, &id).await
             }
             (I::Delete, Route::Type { resource_type }) => {
                 delete::conditional(self, &gate, request, &resource_type).await
