@@ -32,6 +32,10 @@ pub enum GatewayError {
     /// Keys or tokens of the local issuer.
     #[error("local issuer: {0}")]
     LocalIssuer(String),
+    /// A `_getpages` link that cannot be opened: not issued with this server's paging key,
+    /// altered, expired, or another client's (which of these is not said).
+    #[error("this search page has expired or was never issued to this client: run the search again")]
+    PageGone,
     /// Policies that cannot be loaded.
     #[error("policies: {0}")]
     Policy(#[from] fhirgate_policies::Error),
@@ -65,6 +69,7 @@ impl From<GatewayError> for FhirError {
             GatewayError::BodyRead(_) => Self::bad_request(message),
             GatewayError::Timeout { .. } => Self::Timeout(message),
             GatewayError::Store(_) => Self::StoreUnavailable(message),
+            GatewayError::PageGone => Self::Gone(message),
             GatewayError::MissingToken | GatewayError::InvalidToken(_) => Self::Unauthorized(message),
             GatewayError::Config(_) | GatewayError::LocalIssuer(_) | GatewayError::Policy(_) => Self::Internal(message),
         }

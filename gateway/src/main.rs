@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod error;
 mod exchange;
+mod keyfile;
 mod links;
 mod logging;
 mod paging;

@@ -2,11 +2,34 @@
 //! ([`fhirgate_engine::federation::Cursor`]), sealed (AES-256-GCM) into an opaque `_getpages`
 //! value, so the links survive a restart, work on any replica, cannot be forged, and reveal no
 //! target's URL.
+//!
+//! A sealed value is base64url (no padding) of `version (1 byte) || nonce (12) || ciphertext ||
+//! tag (16)`. The plaintext is the [`PageState`] as a compact JSON array (no field names); the
+//! nonce is random per seal; the associated data binds the format version, so a value of
+//! another format never opens as this one. States are at most [`MAX_STATE`] bytes of JSON,
+//! so a `_getpages` value is at most about 8.2 KB (well within the URL sizes the front end
+//! accepts); the page URLs in the cursors are most of it.
 
+use std::path::Path;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fhirgate_engine::federation::Cursor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::GatewayError;
+use crate::keyfile;
+
+/// The format of sealed values (the first byte, and part of the associated data).
+const VERSION: u8 = 1;
+/// The associated data of every seal: the format version.
+const AAD: &[u8] = b"fhirgate _getpages v1";
+/// The length of a paging key: AES-256.
+pub const KEY_LEN: usize = 32;
+/// The most bytes of serialised state a link may carry.
+pub const MAX_STATE: usize = 6 * 1024;
+const TAG_LEN: usize = 16;
 
 /// What a `_getpages` link carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,27 +49,219 @@ pub struct PageState {
     pub expires: i64,
 }
 
+/// [`PageState`] as sealed: a JSON array, without field names.
+#[derive(Serialize, Deserialize)]
+struct Wire(String, String, String, usize, String, Vec<(String, Option<String>, usize, bool)>, i64);
+
+impl From<&PageState> for Wire {
+    fn from(s: &PageState) -> Self {
+        let cursors = s.cursors.iter().map(|c| (c.target.clone(), c.page.clone(), c.skip, c.done)).collect();
+        Self(s.route.clone(), s.owner.clone(), s.resource_type.clone(), s.count, s.sort.clone(), cursors, s.expires)
+    }
+}
+
+impl From<Wire> for PageState {
+    fn from(Wire(route, owner, resource_type, count, sort, cursors, expires): Wire) -> Self {
+        let cursors =
+            cursors.into_iter().map(|(target, page, skip, done)| Cursor { target, page, skip, done }).collect();
+        Self { route, owner, resource_type, count, sort, cursors, expires }
+    }
+}
+
 /// Seals and opens page states with the gateway's paging key.
 pub struct Sealer {
-    _key: Vec<u8>,
+    /// `None` when the key given was not [`KEY_LEN`] bytes: every seal and open then fails.
+    key: Option<LessSafeKey>,
 }
 
 impl Sealer {
     /// The sealer of a key (32 bytes).
     pub fn new(key: Vec<u8>) -> Self {
-        Self { _key: key }
+        let key = (key.len() == KEY_LEN).then(|| UnboundKey::new(&AES_256_GCM, &key).ok().map(LessSafeKey::new));
+        Self { key: key.flatten() }
     }
 
-    /// The opaque `_getpages` value for `state`.
+    /// The sealer of the key in `path`, which is created (random, mode 0600, exclusively) when
+    /// there is none; a file that is not a 32-byte key is refused.
+    pub fn load_or_create(path: &Path) -> Result<Self, GatewayError> {
+        let err = |e: String| GatewayError::Config(format!("paging key `{}`: {e}", path.display()));
+        let key = keyfile::load_or_create(path, || keyfile::random(KEY_LEN)).map_err(|e| err(e.to_string()))?;
+        if key.len() != KEY_LEN {
+            return Err(err(format!("{} bytes, not a {KEY_LEN}-byte key", key.len())));
+        }
+        Ok(Self::new(key))
+    }
+
+    fn key(&self) -> Result<&LessSafeKey, GatewayError> {
+        self.key.as_ref().ok_or_else(|| GatewayError::Config(format!("the paging key is not {KEY_LEN} bytes")))
+    }
+
+    /// The opaque `_getpages` value for `state`. A state larger than [`MAX_STATE`] is refused.
     pub fn seal(&self, state: &PageState) -> Result<String, GatewayError> {
-        let _ = state;
-        Err(GatewayError::Config("paging is not built yet".into()))
+        let key = self.key()?;
+        let mut data = serde_json::to_vec(&Wire::from(state))
+            .map_err(|e| GatewayError::Config(format!("cannot serialise a page state: {e}")))?;
+        if data.len() > MAX_STATE {
+            return Err(GatewayError::Config(format!(
+                "the page state of this search is {} bytes, more than the {MAX_STATE} a link carries",
+                data.len()
+            )));
+        }
+        let nonce_bytes = keyfile::random(NONCE_LEN).map_err(|e| GatewayError::Config(e.to_string()))?;
+        let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes)
+            .map_err(|_| GatewayError::Config("bad nonce length".into()))?;
+        key.seal_in_place_append_tag(nonce, Aad::from(AAD), &mut data)
+            .map_err(|_| GatewayError::Config("cannot seal a page state".into()))?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + data.len());
+        out.push(VERSION);
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(&data);
+        Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
     /// The state a `_getpages` value carries, for `owner`; 410 when forged, expired or another
     /// client's.
     pub fn open(&self, sealed: &str, owner: &str) -> Result<PageState, GatewayError> {
-        let _ = (sealed, owner);
-        Err(GatewayError::Config("paging is not built yet".into()))
+        self.open_at(sealed, owner, now())
+    }
+
+    /// [`Self::open`] at the time `now` (Unix seconds).
+    fn open_at(&self, sealed: &str, owner: &str, now: i64) -> Result<PageState, GatewayError> {
+        let key = self.key()?;
+        let gone = |why: &str| {
+            tracing::debug!(reason = why, "a `_getpages` value was refused");
+            GatewayError::PageGone
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| gone("not base64url"))?;
+        let Some((&version, rest)) = bytes.split_first() else { return Err(gone("empty")) };
+        if version != VERSION || rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(gone("unknown format"));
+        }
+        let (nonce, sealed_data) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| gone("bad nonce"))?;
+        let mut data = sealed_data.to_vec();
+        let plain = key.open_in_place(nonce, Aad::from(AAD), &mut data).map_err(|_| gone("forged or altered"))?;
+        let state: PageState = serde_json::from_slice::<Wire>(plain).map_err(|_| gone("unreadable state"))?.into();
+        if state.expires < now {
+            return Err(gone("expired"));
+        }
+        if state.owner != owner {
+            return Err(gone("another client's"));
+        }
+        Ok(state)
+    }
+}
+
+/// Unix seconds now.
+fn now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(owner: &str, expires: i64) -> PageState {
+        PageState {
+            route: "cardiology".into(),
+            owner: owner.into(),
+            resource_type: "Observation".into(),
+            count: 20,
+            sort: "-date,code".into(),
+            cursors: vec![
+                Cursor {
+                    target: "lab".into(),
+                    page: Some("https://gw.example/c?_getpages=x&o=20".into()),
+                    skip: 3,
+                    done: false,
+                },
+                Cursor { target: "local".into(), page: None, skip: 0, done: true },
+            ],
+            expires,
+        }
+    }
+
+    fn gone(result: Result<PageState, GatewayError>) -> bool {
+        matches!(result, Err(GatewayError::PageGone))
+    }
+
+    #[test]
+    fn a_sealed_state_opens_for_its_owner_and_reveals_nothing() -> Result<(), GatewayError> {
+        let sealer = Sealer::new(vec![7; 32]);
+        let original = state("alice", now() + 600);
+        let sealed = sealer.seal(&original)?;
+        assert_eq!(sealer.open(&sealed, "alice")?, original);
+        assert!(sealed.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "URL-safe: {sealed}");
+        assert!(!sealed.contains("gw") && !sealed.contains("lab"), "opaque");
+        assert_ne!(sealer.seal(&original)?, sealed, "a new nonce each time");
+        Ok(())
+    }
+
+    #[test]
+    fn forged_altered_expired_and_other_clients_values_are_gone() -> Result<(), GatewayError> {
+        let sealer = Sealer::new(vec![7; 32]);
+        let at = now();
+        let sealed = sealer.seal(&state("alice", at + 600))?;
+        assert!(gone(sealer.open("not*base64!", "alice")), "bad base64");
+        assert!(gone(sealer.open("", "alice")), "empty");
+        assert!(gone(Sealer::new(vec![8; 32]).open(&sealed, "alice")), "another key");
+        assert!(gone(sealer.open(&sealed, "bob")), "another client");
+        assert!(gone(sealer.open_at(&sealed, "alice", at + 601)), "expired");
+        assert!(sealer.open_at(&sealed, "alice", at + 600).is_ok(), "valid up to its expiry");
+        let bytes = URL_SAFE_NO_PAD.decode(&sealed).map_err(|e| GatewayError::Config(e.to_string()))?;
+        for i in 0..bytes.len() {
+            let mut tampered = bytes.clone();
+            tampered[i] ^= 0x01;
+            assert!(gone(sealer.open(&URL_SAFE_NO_PAD.encode(&tampered), "alice")), "byte {i} altered");
+        }
+        assert!(gone(sealer.open(&URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() - 1]), "alice")), "truncated");
+        let response = GatewayError::PageGone.response();
+        assert_eq!(response.status, 410);
+        Ok(())
+    }
+
+    #[test]
+    fn oversized_states_and_bad_keys_are_refused_when_sealing() {
+        let sealer = Sealer::new(vec![7; 32]);
+        let mut big = state("alice", now() + 600);
+        big.cursors[0].page = Some("x".repeat(MAX_STATE));
+        assert!(matches!(sealer.seal(&big), Err(GatewayError::Config(_))));
+        assert!(matches!(Sealer::new(vec![7; 16]).seal(&state("a", 0)), Err(GatewayError::Config(_))));
+    }
+
+    #[test]
+    fn sealed_values_stay_small() -> Result<(), GatewayError> {
+        let sealer = Sealer::new(vec![7; 32]);
+        let s = state("https://login.example/tenant/v2.0|0123456789abcdef", now() + 600);
+        let sealed = sealer.seal(&s)?;
+        let json = serde_json::to_vec(&s).map_err(|e| GatewayError::Config(e.to_string()))?;
+        assert!(
+            sealed.len() < json.len() * 4 / 3 + 40,
+            "{} chars for {} bytes of named JSON",
+            sealed.len(),
+            json.len()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_key_file_is_created_once_owner_only_and_must_be_a_key() -> Result<(), GatewayError> {
+        let io = |e: std::io::Error| GatewayError::Config(e.to_string());
+        let dir = std::env::temp_dir().join(format!("fhirgate-paging-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("paging.key");
+        let sealed = Sealer::load_or_create(&path)?.seal(&state("alice", now() + 600))?;
+        assert_eq!(std::fs::read(&path).map_err(io)?.len(), KEY_LEN);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).map_err(io)?.permissions().mode() & 0o777, 0o600);
+        }
+        assert!(Sealer::load_or_create(&path)?.open(&sealed, "alice").is_ok(), "the same key after a restart");
+        std::fs::write(&path, b"short").map_err(io)?;
+        assert!(matches!(Sealer::load_or_create(&path), Err(GatewayError::Config(_))));
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 }

@@ -149,6 +149,26 @@ fn delete_then_gone_and_history_keeps_it() -> TestResult {
 }
 
 #[test]
+fn delete_with_if_match_deletes_only_that_version() -> TestResult {
+    let s = Server::start("delete-if-match")?;
+    let id = s.post("Patient", &patient("Guarded"))?.json()?["id"].as_str().ok_or("id")?.to_string();
+    let path = format!("Patient/{id}");
+    // A stale version: 412, nothing deleted.
+    let r = s.send("DELETE", &path, None, &[("If-Match", "W/\"2\"")])?;
+    assert_eq!(r.status, 412, "{}", r.body);
+    assert_eq!(s.get(&path)?.status, 200);
+    let r = s.send("DELETE", &path, None, &[("If-Match", "not-a-version")])?;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // The current version: deleted.
+    let r = s.send("DELETE", &path, None, &[("If-Match", "W/\"1\"")])?;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(s.get(&path)?.status, 410);
+    // Nothing is at version 1 any more.
+    assert_eq!(s.send("DELETE", &path, None, &[("If-Match", "W/\"1\"")])?.status, 412);
+    Ok(())
+}
+
+#[test]
 fn conditional_read() -> TestResult {
     let s = Server::start("condread")?;
     let r = s.post("Patient", &patient("Cache"))?;

@@ -3,12 +3,23 @@
 //!
 //! A target may give its ids a prefix (`LAB-123` is `Patient/123` on the lab target), so ids of
 //! different targets never collide; every URL a target writes (its own base) is replaced by the
-//! route's base, so no target's address reaches a client.
+//! route's base, so no target's address reaches a client. [`merge`] turns the targets' pages of
+//! one search into one page and says where each target continues ([`Cursor`]).
+
+mod body;
+mod ids;
+mod merge;
+mod params;
+mod rewrite;
+mod sort;
+#[cfg(test)]
+mod tests;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::interaction::{Request, Response};
+use crate::error::Result;
+
+pub use self::merge::merge;
 
 /// How one target's ids and URLs differ from what the clients of a route see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,26 +33,9 @@ pub struct Rewrite {
     pub client_base: String,
 }
 
-impl Rewrite {
-    /// The request as the target must receive it: ids without the prefix (path, `_id`,
-    /// reference parameters, ids and references in the body, bundle `fullUrl`s and
-    /// `request.url`s), the route's base replaced by the target's. `None` when the request names
-    /// an id that does not carry this target's prefix: it is not for this target.
-    pub fn to_target(&self, request: &Request) -> Result<Option<Request>> {
-        let _ = request;
-        Err(Error::NotImplemented("id prefixes are not built yet".into()))
-    }
-
-    /// The response as the client must see it: ids with the prefix and the target's URLs on the
-    /// route's base, in the body (ids, references, `fullUrl`, links), `Location` and
-    /// `Content-Location`.
-    pub fn to_client(&self, response: Response) -> Response {
-        response
-    }
-}
-
 /// Where one target's results continue in a federated search: a page of the target (`None`:
-/// the first page, the original query) and how many of its entries were already served.
+/// the first page, the original query; else its `next` link on the client base) and how many
+/// of that page's matches (`search.mode = match`) were already served.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
     pub target: String,
@@ -69,12 +63,4 @@ pub struct Merged {
     pub bundle: serde_json::Value,
     /// Where each target continues; all `done` when there is no next page.
     pub cursors: Vec<Cursor>,
-}
-
-/// Merges the targets' pages into one page of at most `count` matches, in the order of `sort`
-/// (`_sort` as the client gave it; empty: the targets' order, one after the other). `total` is
-/// the sum when every target gave one; a failed target becomes an OperationOutcome entry.
-pub fn merge(resource_type: &str, parts: Vec<Part>, sort: &str, count: usize) -> Result<Merged> {
-    let _ = (resource_type, parts, sort, count);
-    Err(Error::NotImplemented("federated search is not built yet".into()))
 }

@@ -3,6 +3,9 @@
 //! the history. See <https://hl7.org/fhir/R4/http.html#delete> and
 //! <https://hl7.org/fhir/R4/http.html#cdelete>.
 //!
+//! `If-Match` makes the delete conditional on the current version (412 otherwise), as for an
+//! update: a client (or a gateway that decided on that version) deletes only what it saw.
+//!
 //! Conditional delete deletes one match; several matches are a 412, unless the request allows
 //! more with `_count=N` (at most [`EngineConfig::max_conditional_delete`](super::EngineConfig)),
 //! as in Microsoft's server. Then every match is deleted in one atomic batch, or none is.
@@ -12,13 +15,37 @@ use super::gate::Gate;
 use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, prepare};
 use super::{Engine, Request, Response};
 use crate::error::{Error, Result};
-use crate::resource::etag;
+use crate::resource::{etag, parse_etag};
 use crate::storage::WriteKind;
 
-pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, resource_type: &str, id: &str) -> Result<Response> {
+pub(super) async fn handle(
+    engine: &Engine,
+    gate: &Gate<'_>,
+    request: &Request,
+    resource_type: &str,
+    id: &str,
+) -> Result<Response> {
+    let if_match = match &request.headers.if_match {
+        None => None,
+        Some(tag) => Some(parse_etag(tag).ok_or_else(|| {
+            Error::bad_request(format!("invalid `If-Match` value `{tag}`: expected a version like `W/\"1\"`"))
+        })?),
+    };
     for attempt in 0..CONFLICT_RETRIES {
         let current = engine.store.read(resource_type, id).await?;
-        let Some(current) = current.filter(|c| !c.is_deleted()) else {
+        let live = current.filter(|c| !c.is_deleted());
+        if let Some(expected) = if_match {
+            if live.as_ref().map(|c| c.version) != Some(expected) {
+                if let Some(live) = &live {
+                    // Whether the resource exists is the client's to know only if it may see it.
+                    gate.check_stored(engine, live).await?;
+                }
+                return Err(Error::PreconditionFailed(format!(
+                    "`If-Match` version {expected} does not match the current version of `{resource_type}/{id}`"
+                )));
+            }
+        }
+        let Some(current) = live else {
             return Ok(Response::empty(204));
         };
         gate.check_stored(engine, &current).await?;
@@ -27,6 +54,7 @@ pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, resource_type: &str
                 gate.written(&version);
                 return Ok(Response::empty(204).with_header("ETag", etag(version.version)));
             }
+            Err(Error::Conflict(m)) if if_match.is_some() => return Err(Error::PreconditionFailed(m)),
             Err(Error::Conflict(_)) => conflict_backoff(attempt).await,
             Err(e) => return Err(e),
         }

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-pub(crate) use request::percent_encode;
+pub use request::percent_encode;
 pub use request::{Method, Request, RequestHeaders, parse_query};
 pub use response::Response;
 pub(crate) use route::Route;
@@ -37,7 +37,8 @@ pub(crate) use route::Route;
 use crate::access::{Access, Interaction, Target};
 use crate::error::Result;
 use crate::storage::Store;
-use gate::Gate;
+pub(crate) use gate::Gate;
+pub(crate) use write::parse_resource;
 
 /// Whether the client may see a resource (a search's data-level decision on each match).
 pub(crate) type Visibility<'a> = &'a (dyn Fn(&serde_json::Value) -> bool + Send + Sync);
@@ -195,7 +196,7 @@ impl Engine {
             }
             (I::Patch, Route::Type { resource_type }) => patch::conditional(self, &gate, request, &resource_type).await,
             (I::Delete, Route::Instance { resource_type, id }) => {
-                delete::handle(self, &gate, &resource_type, &id).await
+                delete::handle(self, &gate, request, &resource_type, &id).await
             }
             (I::Delete, Route::Type { resource_type }) => {
                 delete::conditional(self, &gate, request, &resource_type).await

@@ -131,7 +131,7 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 
 /// Percent-encodes a query component, leaving unreserved characters and the search syntax
 /// (`: , | $ / *`) readable; the inverse of [`percent_decode`].
-pub(crate) fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~:,|$/*".contains(&b) {

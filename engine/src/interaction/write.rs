@@ -26,7 +26,7 @@ pub(super) async fn conflict_backoff(attempt: u32) {
 }
 
 /// Parses and validates the request body as a resource of `resource_type`.
-pub(super) fn parse_resource(request: &Request, resource_type: &str) -> Result<Map<String, Value>> {
+pub(crate) fn parse_resource(request: &Request, resource_type: &str) -> Result<Map<String, Value>> {
     check_body_content_type(request.headers.content_type.as_deref())?;
     if request.body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::bad_request("the request body is empty: expected a FHIR resource in JSON"));

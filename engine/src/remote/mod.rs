@@ -8,12 +8,33 @@
 //! data-level decision on every resource that comes back (a read, every search entry, included
 //! resources, history entries, batch results) and on every resource sent or replaced, with the
 //! same guarantees as a local store.
+//!
+//! With [`crate::access::Grant::AnyData`] a request is forwarded as the client wrote it (the
+//! answer's JSON shape still checked). With a per-resource grant the remote path does what the
+//! engine does on a local store, with the remote's answers as the store: reads and every entry
+//! decided before the client sees them, writes decided on the current version fetched first and
+//! sent with `If-Match` of that version, conditional criteria run as a search whose matches are
+//! decided one by one. What cannot be enforced on a remote (a transaction writing under
+//! per-resource decisions) is refused before anything is sent.
+
+mod bundle;
+mod conditional;
+mod filter;
+mod operation;
+mod read;
+mod search;
+mod send;
+mod write;
+
+use std::future::Future;
+use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use crate::access::Access;
+use crate::access::{Access, Interaction};
 use crate::error::{Error, Result};
-use crate::interaction::{EngineConfig, Request, Response};
+use crate::interaction::{EngineConfig, Gate, Request, Response, Route};
+use send::{Flow, Halt};
 
 /// One remote FHIR server, as the gateway reaches it.
 #[async_trait]
@@ -31,6 +52,13 @@ pub struct Remote {
     config: EngineConfig,
 }
 
+/// One request's path to the remote: the settings, the upstream and the client's decisions.
+struct Call<'a> {
+    config: &'a EngineConfig,
+    upstream: &'a dyn Upstream,
+    access: &'a dyn Access,
+}
+
 impl Remote {
     pub fn new(config: EngineConfig) -> Self {
         Self { config }
@@ -39,11 +67,71 @@ impl Remote {
     /// Answers `request` with `upstream`, deciding with `access` before sending and on every
     /// resource sent, replaced or returned.
     pub async fn handle(&self, upstream: &dyn Upstream, request: &Request, access: &dyn Access) -> Response {
-        let _ = (&self.config, upstream, request, access);
-        Response::error(
-            &Error::NotImplemented("remote targets are not built yet".into()),
-            crate::format::MediaType::FhirJson,
-            false,
-        )
+        let media = match crate::format::negotiate(request.param("_format"), request.headers.accept.as_deref()) {
+            Ok(m) => m,
+            Err(e) => return Response::error(&e, crate::format::MediaType::FhirJson, false),
+        };
+        let pretty = request.pretty();
+        let call = Call { config: &self.config, upstream, access };
+        match call.dispatch(request).await {
+            Ok(mut response) => {
+                response.finish(media, pretty);
+                response
+            }
+            Err(Halt::Upstream(mut response)) => {
+                response.finish(media, pretty);
+                *response
+            }
+            Err(Halt::Error(e)) => {
+                if e.status() >= 500 {
+                    tracing::warn!(error = %e, "remote request failed");
+                }
+                Response::error(&e, media, pretty)
+            }
+        }
     }
+}
+
+impl Call<'_> {
+    /// Runs one request (or batch entry): the interaction it performs, if the access allows it.
+    fn dispatch<'s>(&'s self, request: &'s Request) -> Pin<Box<dyn Future<Output = Flow<Response>> + Send + 's>> {
+        Box::pin(async move {
+            use Interaction as I;
+            let route = Route::parse(&request.path)?;
+            let target = crate::access::Target::of_route(request, &route)?;
+            let gate = Gate::open(self.access, target)?;
+            match (gate.target().interaction, route) {
+                (I::Capabilities, _) => operation::capabilities(self, request).await,
+                (I::Read | I::Vread, _) => read::handle(self, &gate, request).await,
+                (I::SearchType | I::SearchSystem | I::SearchCompartment, route) => {
+                    search::handle(self, &gate, request, &route).await
+                }
+                (I::HistoryInstance | I::HistoryType | I::HistorySystem, _) => {
+                    search::history(self, &gate, request).await
+                }
+                (I::Create, Route::Type { resource_type }) => write::create(self, &gate, request, &resource_type).await,
+                (I::Update, Route::Instance { resource_type, id }) => {
+                    write::update(self, &gate, request, &resource_type, &id).await
+                }
+                (I::Patch, Route::Instance { resource_type, id }) => {
+                    write::patch(self, &gate, request, &resource_type, &id).await
+                }
+                (I::Delete, Route::Instance { resource_type, id }) => {
+                    write::delete(self, &gate, request, &resource_type, &id).await
+                }
+                (I::Update | I::Patch | I::Delete, Route::Type { resource_type }) => {
+                    conditional::handle(self, &gate, request, &resource_type).await
+                }
+                (I::Batch, _) => bundle::batch(self, request).await,
+                (I::Transaction, _) => bundle::transaction(self, request).await,
+                (I::Operation, _) => operation::handle(self, &gate, request).await,
+                (_, route) => Err(route.unsupported(&request.method, &request.path).into()),
+            }
+        })
+    }
+}
+
+/// The error of a remote answer that is not what FHIR promises for the interaction.
+fn bad_gateway(what: impl std::fmt::Display) -> Halt {
+    Halt::Error(Error::BadGateway(format!("the remote server's answer is not usable: {what}")))
 }

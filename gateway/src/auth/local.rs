@@ -1,9 +1,8 @@
 //! The development issuer: the server signs its own tokens (ES256) with a key generated once and
-//! kept in the data directory (`local-issuer-key.p8`, PKCS#8, mode 0600). It serves its
+//! kept in the data directory (`local-issuer-key.p8`, PKCS#8, mode 0600, see [`crate::keyfile`]). It serves its
 //! discovery document and JWKS, and `fhirgate token` signs with the same key.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -16,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::keyfile;
 
 /// The key file's name in the data directory.
 pub const KEY_FILE: &str = "local-issuer-key.p8";
@@ -96,90 +96,21 @@ impl LocalIssuer {
     }
 }
 
-/// Reads the key, or creates it. The file must be a regular file (a symlink in its place is
-/// refused: whoever placed it would know the key). Creation never writes through a path someone
-/// else may have prepared: the key goes to a new file with an unpredictable name, created
-/// exclusively (`O_CREAT|O_EXCL`, which also refuses a symlink there) with mode 0600, then is
-/// linked to its final name, which fails if anything (a concurrent creator's key, a symlink) is
-/// there already; such a key written by a concurrent creator wins and both read it.
+/// Reads the key, or creates it ([`crate::keyfile::load_or_create`]: a regular file only,
+/// created exclusively with mode 0600).
 fn load_or_create(path: &Path) -> Result<Vec<u8>, GatewayError> {
-    let err = |e: std::io::Error| GatewayError::LocalIssuer(format!("`{}`: {e}", path.display()));
-    match read_key(path) {
-        Ok(bytes) => return Ok(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-        .map_err(|e| GatewayError::LocalIssuer(format!("cannot generate a key: {e}")))?;
-    let tmp = temporary_name(path)?;
-    let written = write_new(&tmp, pkcs8.as_ref());
-    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {
-            if let Some(dir) = path.parent() {
-                // The new name survives a crash once the directory is on disk too.
-                let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-            }
-            tracing::info!(key = %path.display(), "local issuer key created");
-            Ok(pkcs8.as_ref().to_vec())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path).map_err(err),
-        Err(e) => Err(err(e)),
-    }
-}
-
-/// The key file's bytes; a symlink or anything but a regular file is refused, and the file
-/// opened is checked to be the one looked at (no swap in between).
-fn read_key(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let seen = std::fs::symlink_metadata(path)?;
-    if !seen.file_type().is_file() {
-        return Err(std::io::Error::other("not a regular file (a symlink here is refused); remove it"));
-    }
-    let file = std::fs::File::open(path)?;
-    let opened = file.metadata()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt as _;
-        if (opened.dev(), opened.ino()) != (seen.dev(), seen.ino()) {
-            return Err(std::io::Error::other("the file changed while it was opened"));
-        }
-        if opened.mode() & 0o077 != 0 {
-            tracing::warn!(key = %path.display(), mode = format!("{:o}", opened.mode() & 0o777),
-                "the local issuer key is readable by other users: `chmod 600` it");
-        }
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(opened.len()).unwrap_or(0).min(4096));
-    file.take(64 * 1024).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
-/// `<key file>.<32 random hex digits>.tmp`, beside the key file.
-fn temporary_name(path: &Path) -> Result<PathBuf, GatewayError> {
-    let mut random = [0u8; 16];
-    aws_lc_rs::rand::SecureRandom::fill(&SystemRandom::new(), &mut random)
-        .map_err(|e| GatewayError::LocalIssuer(format!("no randomness for a temporary name: {e}")))?;
-    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(PathBuf::from(format!("{}.{suffix}.tmp", path.display())))
-}
-
-/// Writes `bytes` to a file that must not exist yet, readable by its owner only.
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    let generate = || {
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map(|pkcs8| pkcs8.as_ref().to_vec())
+            .map_err(|e| std::io::Error::other(format!("cannot generate a key: {e}")))
+    };
+    keyfile::load_or_create(path, generate).map_err(|e| GatewayError::LocalIssuer(format!("`{}`: {e}", path.display())))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn dir(name: &str) -> PathBuf {
@@ -230,15 +161,6 @@ mod tests {
         assert!(matches!(&err, Err(GatewayError::LocalIssuer(m)) if m.contains("symlink")), "{err:?}");
         assert_eq!(std::fs::read(&target).map_err(io)?, known.as_ref(), "the target is untouched");
         let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
-    }
-
-    #[test]
-    fn temporary_names_are_unpredictable() -> Result<(), GatewayError> {
-        let path = Path::new("/x/key.p8");
-        let (a, b) = (temporary_name(path)?, temporary_name(path)?);
-        assert_ne!(a, b);
-        assert!(a.display().to_string().starts_with("/x/key.p8.") && a.display().to_string().len() > 40);
         Ok(())
     }
 }

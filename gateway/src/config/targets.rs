@@ -40,7 +40,8 @@ pub struct TargetConfig {
     /// Verify the remote's TLS certificate (an `https` base). Turning it off is logged as a
     /// warning at start.
     pub tls_verify: bool,
-    /// Extra trust anchors (PEM) for the remote's certificate.
+    /// Trust anchors (PEM) for the remote's certificate, used instead of the system's (a private
+    /// CA); default: the system's anchors.
     pub tls_ca_file: Option<PathBuf>,
     /// Time to open a connection, in milliseconds.
     pub connect_timeout_ms: u64,

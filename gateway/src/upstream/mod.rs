@@ -2,39 +2,114 @@
 //! client: addresses balanced with active health checks, timeouts, retries of idempotent
 //! requests, TLS with certificate verification, and the target's credentials. Implements the
 //! engine's [`Upstream`], so every remote exchange goes through `engine::remote`'s decisions.
+//!
+//! Health checks run lazily: the first request through a target starts a task on the current
+//! (service) runtime that checks every address each `health_interval_seconds`; it stops when the
+//! target is dropped. [`RemoteTarget::check_health`] runs one round on demand.
+
+mod address;
+mod client;
+mod credentials;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use fhirgate_engine::interaction::{Request, Response};
 use fhirgate_engine::remote::Upstream;
 use fhirgate_engine::{Error as FhirError, Result as FhirResult};
+use pingora::connectors::ConnectorOptions;
+use pingora::connectors::http::Connector;
+use pingora::lb::health_check::HttpHealthCheck;
+use pingora::lb::selection::RoundRobin;
+use pingora::lb::{Backend, LoadBalancer};
+use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::TargetConfig;
 use crate::error::GatewayError;
+use address::{BaseUrl, config_error};
+use client::{Exchange, Failure};
+use credentials::Credentials;
 
 /// One remote target.
 pub struct RemoteTarget {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     id: String,
     base_url: String,
+    base: BaseUrl,
+    host_header: String,
+    connector: Connector,
+    balancer: LoadBalancer<RoundRobin>,
+    credentials: Credentials,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    total_timeout: Duration,
+    retries: u32,
+    tls_verify: bool,
+    max_response_bytes: usize,
+    health_interval: Duration,
+    health_started: AtomicBool,
 }
 
 impl RemoteTarget {
-    /// Checks the target's settings (a precise error naming the target otherwise).
+    /// Checks the target's settings (a precise error naming the target otherwise). Host names
+    /// in `addresses` (or `base_url`) are resolved once, here.
     pub fn new(config: &TargetConfig) -> Result<Self, GatewayError> {
+        let id = &config.id;
         let base_url = config
             .base_url
             .clone()
-            .ok_or_else(|| GatewayError::Config(format!("target `{}`: `base_url` is not set", config.id)))?;
-        Ok(Self { id: config.id.clone(), base_url })
+            .ok_or_else(|| GatewayError::Config(format!("target `{id}`: `base_url` is not set")))?;
+        let base = BaseUrl::parse(&base_url).map_err(|m| config_error(id, m))?;
+        let addresses =
+            if config.addresses.is_empty() { vec![base.default_address()] } else { config.addresses.clone() };
+        let balancer = balancer(config, &base, &addresses)?;
+        let credentials = Credentials::new(config)?;
+        if base.tls && !config.tls_verify {
+            tracing::warn!(target_id = %id, "TLS certificate verification is off for this remote target");
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                id: id.clone(),
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                host_header: base.host_header(),
+                base,
+                connector: Connector::new(Some(connector_options(config)?)),
+                balancer,
+                credentials,
+                connect_timeout: Duration::from_millis(config.connect_timeout_ms.max(1)),
+                read_timeout: Duration::from_millis(config.read_timeout_ms.max(1)),
+                total_timeout: Duration::from_millis(config.total_timeout_ms.max(1)),
+                retries: config.retries,
+                tls_verify: config.tls_verify,
+                max_response_bytes: config.max_response_bytes,
+                health_interval: Duration::from_secs(config.health_interval_seconds),
+                health_started: AtomicBool::new(false),
+            }),
+        })
     }
 
     /// The target's base URL, as it writes it in its links.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.inner.base_url
     }
 
     /// Whether at least one address is healthy.
     pub fn is_up(&self) -> bool {
-        true
+        let backends = self.inner.balancer.backends();
+        backends.get_backend().iter().any(|b| backends.ready(b))
+    }
+
+    /// Runs one round of health checks on every address now.
+    pub async fn check_health(&self) {
+        self.inner.balancer.backends().run_health_check(true).await;
     }
 
     /// The upstream for one request; `caller_token` (the client's bearer token) is sent only
@@ -42,6 +117,72 @@ impl RemoteTarget {
     pub fn upstream<'a>(&'a self, caller_token: Option<&'a str>) -> RemoteExchange<'a> {
         RemoteExchange { target: self, caller_token }
     }
+
+    /// Starts the periodic health checks once, on the runtime of the first request.
+    fn start_health_checks(&self) {
+        let interval = self.inner.health_interval;
+        if interval.is_zero() || self.inner.health_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.balancer.backends().run_health_check(true).await;
+            }
+        });
+    }
+}
+
+fn balancer(
+    config: &TargetConfig,
+    base: &BaseUrl,
+    addresses: &[String],
+) -> Result<LoadBalancer<RoundRobin>, GatewayError> {
+    let mut balancer = LoadBalancer::<RoundRobin>::try_from_iter(addresses.iter().map(String::as_str))
+        .map_err(|e| config_error(&config.id, format!("`addresses` {addresses:?}: {e}")))?;
+    let mut check = HttpHealthCheck::new(&base.host_header(), base.tls);
+    let path = format!("{}/{}", base.path, config.health_path.trim_start_matches('/'));
+    check.req = pingora::http::RequestHeader::build("GET", path.as_bytes(), None)
+        .and_then(|mut req| {
+            req.insert_header("Host", base.host_header())?;
+            req.insert_header("Accept", "application/fhir+json")?;
+            Ok(req)
+        })
+        .map_err(|e| config_error(&config.id, format!("`health_path` `{}`: {e}", config.health_path)))?;
+    check.peer_template.sni = if base.tls { base.host.clone() } else { String::new() };
+    check.peer_template.options.verify_cert = config.tls_verify;
+    check.peer_template.options.connection_timeout = Some(Duration::from_millis(config.connect_timeout_ms.max(1)));
+    check.peer_template.options.read_timeout = Some(Duration::from_millis(config.read_timeout_ms.max(1)));
+    check.set_connector(Connector::new(Some(connector_options(config)?)));
+    // Any answer but a 5xx means the server is there (a 401 on an authenticated `metadata`
+    // included).
+    check.validator = Some(Box::new(|header| {
+        if header.status.as_u16() < 500 {
+            Ok(())
+        } else {
+            pingora::Error::e_explain(pingora::ErrorType::HTTPStatus(header.status.as_u16()), "health check")
+        }
+    }));
+    balancer.set_health_check(Box::new(check));
+    balancer.parallel_health_check = true;
+    Ok(balancer)
+}
+
+fn connector_options(config: &TargetConfig) -> Result<ConnectorOptions, GatewayError> {
+    let mut options = ConnectorOptions::new(config.pool_size);
+    if let Some(ca) = &config.tls_ca_file {
+        // Checked here: pingora's connector would panic on an unreadable file.
+        let mut store = pingora::tls::RootCertStore::empty();
+        pingora::tls::load_ca_file_into_store(ca, &mut store)
+            .map_err(|e| config_error(&config.id, format!("`tls_ca_file` `{}`: {e}", ca.display())))?;
+        if store.is_empty() {
+            return Err(config_error(&config.id, format!("`tls_ca_file` `{}` holds no certificate", ca.display())));
+        }
+        options.ca_file = Some(ca.display().to_string());
+    }
+    Ok(options)
 }
 
 /// A remote target, for one request.
@@ -50,10 +191,106 @@ pub struct RemoteExchange<'a> {
     caller_token: Option<&'a str>,
 }
 
+impl RemoteExchange<'_> {
+    /// The peer for one address (always an IP address and port: the balancer resolved it).
+    fn peer(&self, backend: &Backend) -> Option<HttpPeer> {
+        let inner = &self.target.inner;
+        let sni = if inner.base.tls { inner.base.host.clone() } else { String::new() };
+        let mut peer = HttpPeer::new(*backend.addr.as_inet()?, inner.base.tls, sni);
+        peer.options.connection_timeout = Some(inner.connect_timeout);
+        peer.options.total_connection_timeout = Some(inner.connect_timeout);
+        peer.options.read_timeout = Some(inner.read_timeout);
+        peer.options.verify_cert = inner.tls_verify;
+        peer.options.verify_hostname = inner.tls_verify;
+        Some(peer)
+    }
+
+    /// Tries the healthy addresses in round-robin order. A connect failure moves on to an
+    /// address not tried yet for any request (nothing was sent); once every address was tried,
+    /// and for an answerless failure of an idempotent request, another attempt spends one of
+    /// the `retries`.
+    async fn send_with_retries(&self, request: &Request, authorization: Option<&str>) -> FhirResult<Response> {
+        let inner = &self.target.inner;
+        let idempotent = client::idempotent(request);
+        let mut tried: Vec<Backend> = Vec::new();
+        let mut last: Option<Failure> = None;
+        let mut retries_left = inner.retries;
+        let bound = inner.balancer.backends().get_backend().len() + inner.retries as usize + 1;
+        for _ in 0..bound {
+            let untried = inner.balancer.select_with(b"", 256, |b, healthy| healthy && !tried.contains(b));
+            let backend = match untried {
+                Some(backend) => backend,
+                None if tried.is_empty() => break,
+                None => match inner.balancer.select(b"", 256) {
+                    Some(backend) => backend,
+                    None => break,
+                },
+            };
+            let Some(peer) = self.peer(&backend) else {
+                tried.push(backend);
+                continue;
+            };
+            let exchange = Exchange {
+                connector: &inner.connector,
+                peer: &peer,
+                host_header: &inner.host_header,
+                base_path: &inner.base.path,
+                authorization,
+                read_timeout: inner.read_timeout,
+                max_response_bytes: inner.max_response_bytes,
+            };
+            let failure = match client::attempt(&exchange, request).await {
+                Ok(response) => return Ok(response),
+                Err(failure) => failure,
+            };
+            tracing::warn!(
+                target_id = %inner.id,
+                address = %backend.addr,
+                method = request.method.as_str(),
+                "remote target exchange failed: {}",
+                failure.detail()
+            );
+            let unsent = matches!(failure, Failure::Connect(_) | Failure::Tls(_));
+            let retryable = unsent || (idempotent && matches!(failure, Failure::BeforeAnswer(_)));
+            if !tried.contains(&backend) {
+                tried.push(backend);
+            }
+            let more_untried =
+                unsent && inner.balancer.select_with(b"", 256, |b, healthy| healthy && !tried.contains(b)).is_some();
+            if !retryable {
+                return Err(failure.into_error());
+            }
+            if !more_untried {
+                if retries_left == 0 {
+                    return Err(failure.into_error());
+                }
+                retries_left -= 1;
+            }
+            last = Some(failure);
+        }
+        Err(match last {
+            Some(failure) => failure.into_error(),
+            None => {
+                tracing::warn!(target_id = %inner.id, "remote target has no healthy address");
+                FhirError::StoreUnavailable("the remote FHIR server is unavailable".into())
+            }
+        })
+    }
+}
+
 #[async_trait]
 impl Upstream for RemoteExchange<'_> {
     async fn send(&self, request: &Request) -> FhirResult<Response> {
-        let _ = (request, self.caller_token);
-        Err(FhirError::NotImplemented(format!("remote target `{}` is not built yet", self.target.id)))
+        self.target.start_health_checks();
+        let inner = &self.target.inner;
+        let authorization = inner.credentials.authorization(&inner.id, self.caller_token).await?;
+        match tokio::time::timeout(inner.total_timeout, self.send_with_retries(request, authorization.as_deref())).await
+        {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(target_id = %inner.id, "remote target exchange over the total timeout");
+                Err(FhirError::GatewayTimeout("the remote FHIR server did not answer in time".into()))
+            }
+        }
     }
 }

@@ -28,13 +28,22 @@ pub(crate) use number::precise as number_range;
 
 /// Index entries for every (non-special) search parameter of the resource's type.
 pub fn extract(defs: &Definitions, resource: &Value) -> Vec<IndexEntry> {
+    extract_where(defs, resource, |_| true)
+}
+
+/// Index entries of the parameters named `codes` only (a federated search's `_sort` keys).
+pub(crate) fn extract_only(defs: &Definitions, resource: &Value, codes: &[&str]) -> Vec<IndexEntry> {
+    extract_where(defs, resource, |code| codes.contains(&code))
+}
+
+fn extract_where(defs: &Definitions, resource: &Value, wanted: impl Fn(&str) -> bool) -> Vec<IndexEntry> {
     let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
         return Vec::new();
     };
     let env = Env::new().with_budget(Budget::INDEXING);
     let mut entries = Vec::new();
     for param in defs.search_params(resource_type) {
-        if param.kind == SearchParamType::Special {
+        if param.kind == SearchParamType::Special || !wanted(&param.code) {
             continue;
         }
         let Some(compiled) = compiled(defs, resource_type, param) else { continue };

@@ -1,0 +1,240 @@
+//! batch and transaction on a remote (<https://hl7.org/fhir/R4/http.html#transaction>).
+//!
+//! A batch is run entry by entry: each entry is sent as a request of its own through the same
+//! remote path (type-level decision, data-level decisions, `If-Match`), and its answer becomes
+//! the entry's response; one failing entry does not affect the others.
+//!
+//! A transaction is sent whole, so it is all or nothing on the remote. Before anything is sent,
+//! every entry is decided at type level (one denial fails the transaction, nothing sent), its
+//! search or criteria checked like a request of its own (chains, `_summary=count`); a write
+//! entry that would need data-level decisions cannot be enforced inside the remote's atomic
+//! transaction and is refused (403, nothing sent: the client may send a batch). Read entries
+//! are decided on what the remote answers: a hidden resource becomes a 404 outcome, a hidden
+//! search entry is removed.
+
+use serde_json::{Value, json};
+
+use super::Call;
+use super::filter;
+use super::send::{self, Flow, Halt};
+use crate::access::{Interaction, Phase, Target};
+use crate::definitions::Definitions;
+use crate::error::Error;
+use crate::format::check_body_content_type;
+use crate::interaction::{Gate, Method, Request, RequestHeaders, Response, Route, parse_query};
+use crate::outcome::{Issue, IssueType};
+use crate::search::query;
+
+/// One entry of a batch or transaction, as the client sent it.
+struct Entry {
+    index: usize,
+    request: Request,
+}
+
+impl Entry {
+    fn label(&self) -> String {
+        format!("Bundle.entry[{}] ({} {})", self.index, self.request.method.as_str(), self.request.path)
+    }
+}
+
+pub(super) async fn batch(call: &Call<'_>, request: &Request) -> Flow<Response> {
+    let (_, raw) = parse(call, request)?;
+    let mut out = Vec::with_capacity(raw.len());
+    for (index, raw) in raw.iter().enumerate() {
+        let response = match entry(request, index, raw) {
+            Ok(entry) if entry.request.method == Method::Post && entry.request.path.is_empty() => Err(Halt::Error(
+                Error::bad_request("a bundle inside a bundle is not supported").context(&entry.label()),
+            )),
+            Ok(entry) => call.dispatch(&entry.request).await.map_err(|halt| match halt {
+                Halt::Error(e) => Halt::Error(e.context(&entry.label())),
+                other => other,
+            }),
+            Err(e) => Err(Halt::Error(e)),
+        };
+        out.push(match response {
+            Ok(response) => response_entry(&response),
+            Err(Halt::Upstream(response)) => response_entry(&response),
+            Err(Halt::Error(e)) => response_entry(&Response::json(e.status(), e.outcome_json())),
+        });
+    }
+    Ok(Response::json(
+        200,
+        json!({ "resourceType": "Bundle", "id": (call.config.ids)(), "type": "batch-response", "entry": out }),
+    ))
+}
+
+pub(super) async fn transaction(call: &Call<'_>, request: &Request) -> Flow<Response> {
+    let (bundle, raw) = parse(call, request)?;
+    let entries = raw.iter().enumerate().map(|(i, e)| entry(request, i, e)).collect::<Result<Vec<_>, _>>()?;
+    let mut gates = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        let fail = |e: Error| Halt::Error(e.context(&format!("{}; nothing of the transaction ran", entry.label())));
+        let route = Route::parse(&entry.request.path).map_err(fail)?;
+        let target = Target::of_route(&entry.request, &route).map_err(fail)?;
+        if matches!(target.interaction, Interaction::Batch | Interaction::Transaction) {
+            return Err(fail(Error::bad_request("a bundle inside a bundle is not supported")));
+        }
+        let gate = Gate::open(call.access, target).map_err(fail)?;
+        check(call, &gate, &entry.request).map_err(fail)?;
+        gates.push(gate);
+    }
+    let mut sent = send::forwarded(request);
+    sent.body = serde_json::to_vec(&bundle).unwrap_or_default();
+    let reply = send::exchange(call.upstream, &sent).await?;
+    let mut answer = reply.bundle(&["transaction-response"])?;
+    if let Some(Value::Array(list)) = answer.get_mut("entry") {
+        if list.len() != gates.len() {
+            return Err(super::bad_gateway("the transaction response has not one entry per request entry"));
+        }
+        for (slot, gate) in list.iter_mut().zip(&gates) {
+            decide_read(slot, gate, call.access.hides_denied_reads());
+        }
+    }
+    Ok(Response::json(200, Value::Object(answer)))
+}
+
+/// Refuses an entry the transaction cannot enforce: a write decided per resource, a search or
+/// criteria with chains through types the client may not search whole, `_summary` / `_elements`
+/// decided per resource (the remote would subset the resource before the decision).
+fn check(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Result<(), Error> {
+    let target = gate.target();
+    let writes = matches!(
+        target.interaction,
+        Interaction::Create | Interaction::Update | Interaction::Patch | Interaction::Delete | Interaction::Operation
+    );
+    let criteria_read = gate.reader(&target.resource_type).is_some_and(|r| r.covers_data());
+    let conditional = !request.query.is_empty() || request.headers.if_none_exist.is_some();
+    if writes && (!gate.covers_data() || conditional && !criteria_read) {
+        return Err(Error::Forbidden(format!(
+            "`{}` on `{}` is decided on the resource's data, which a transaction on a remote server cannot enforce: \
+             send these entries in a batch",
+            target.interaction,
+            target.path()
+        )));
+    }
+    let subset = request.query.iter().any(|(k, _)| matches!(k.as_str(), "_summary" | "_elements"));
+    if subset && !gate.covers_data() {
+        return Err(Error::Forbidden(format!(
+            "`_summary` and `_elements` in a transaction's `{}` entry cannot be decided on a remote server \
+             (the decision needs the whole resource): send the entry in a batch",
+            target.interaction
+        )));
+    }
+    let resource_type = (!target.resource_type.is_empty()).then_some(target.resource_type.as_str());
+    let mut params = request.query.clone();
+    if let Some(text) = &request.headers.if_none_exist {
+        params.extend(parse_query(text.split_once('?').map_or(text.as_str(), |(_, q)| q)));
+    }
+    if params.is_empty() {
+        return Ok(());
+    }
+    let searched = match target.interaction {
+        Interaction::SearchCompartment => None,
+        _ => resource_type,
+    };
+    let limits = query::Limits::from(call.config);
+    let parsed = query::parse_within(Definitions::r4(), searched, &params, false, &limits)?;
+    gate.check_traversals(&parsed.query)
+}
+
+/// Decides the resource of a read entry's response: a hidden resource becomes a 404 (or 403)
+/// outcome, a searchset loses its hidden entries.
+fn decide_read(slot: &mut Value, gate: &Gate<'_>, hides: bool) {
+    if gate.covers_data() {
+        return;
+    }
+    let Some(Value::Object(resource)) = slot.get_mut("resource") else { return };
+    if resource.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+        filter::entries(resource, gate);
+        return;
+    }
+    if gate.allows(&Value::Object(resource.clone()), Phase::Outgoing) {
+        return;
+    }
+    let target = gate.target();
+    let error = if hides {
+        Error::NotFound(format!("resource `{}` not found", target.path()))
+    } else {
+        Error::Forbidden(format!("`{}` on `{}` is not allowed for this resource", target.interaction, target.path()))
+    };
+    *slot = response_entry(&Response::json(error.status(), error.outcome_json()));
+}
+
+/// The Bundle posted and its entries, checked.
+fn parse(call: &Call<'_>, request: &Request) -> Flow<(Value, Vec<Value>)> {
+    check_body_content_type(request.headers.content_type.as_deref())?;
+    let bundle: Value = serde_json::from_slice(&request.body).map_err(|e| {
+        Error::BadRequest(vec![Issue::error(IssueType::Structure, format!("the body is not valid JSON: {e}"))])
+    })?;
+    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(Halt::Error(Error::bad_request(
+            "`POST` to the base takes a Bundle of type `batch` or `transaction`",
+        )));
+    }
+    let raw = match bundle.get("entry") {
+        None => Vec::new(),
+        Some(Value::Array(list)) => list.clone(),
+        Some(_) => return Err(Halt::Error(Error::bad_request("`Bundle.entry` must be an array"))),
+    };
+    let max = call.config.max_bundle_entries as usize;
+    if raw.len() > max {
+        return Err(Halt::Error(Error::PayloadTooLarge(format!(
+            "the bundle has {} entries; this server takes at most {max} per bundle",
+            raw.len()
+        ))));
+    }
+    Ok((bundle, raw))
+}
+
+/// Reads one `Bundle.entry` as the request it stands for.
+fn entry(outer: &Request, index: usize, raw: &Value) -> Result<Entry, Error> {
+    let fail = |m: String| Error::bad_request(format!("Bundle.entry[{index}]: {m}"));
+    let request = raw.get("request").ok_or_else(|| fail("has no `request`".into()))?;
+    let text = |key: &str| request.get(key).and_then(Value::as_str).map(str::to_owned);
+    let method = Method::parse(&text("method").unwrap_or_default());
+    if matches!(method, Method::Other(_)) {
+        return Err(fail(format!("unknown `request.method` `{}`", method.as_str())));
+    }
+    let written = text("url").ok_or_else(|| fail("has no `request.url`".into()))?;
+    let url = written.strip_prefix(&outer.base_url).unwrap_or(&written).trim_start_matches('/').to_owned();
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p.to_owned(), parse_query(q)),
+        None => (url.clone(), Vec::new()),
+    };
+    let body = match raw.get("resource") {
+        None => Vec::new(),
+        Some(r @ Value::Object(_)) => serde_json::to_vec(r).unwrap_or_default(),
+        Some(_) => return Err(fail("`resource` is not a resource".into())),
+    };
+    let mut out = Request::new(method, &path, &outer.base_url);
+    out.query = query;
+    out.headers = RequestHeaders {
+        accept: None,
+        content_type: (!body.is_empty()).then(|| "application/fhir+json".to_owned()),
+        if_match: text("ifMatch"),
+        if_none_match: text("ifNoneMatch"),
+        if_modified_since: None,
+        if_none_exist: text("ifNoneExist"),
+        prefer: outer.headers.prefer.clone(),
+    };
+    out.body = body;
+    Ok(Entry { index, request: out })
+}
+
+/// `Bundle.entry` (`response`, and `resource` or `response.outcome`) for an entry's response.
+fn response_entry(response: &Response) -> Value {
+    let mut out = json!({ "response": { "status": response.status.to_string() } });
+    for (header, field) in [("Location", "location"), ("ETag", "etag")] {
+        if let Some(value) = response.header(header) {
+            out["response"][field] = json!(value);
+        }
+    }
+    match response.content_json() {
+        Some(body) if body["resourceType"] == "OperationOutcome" && response.status >= 400 => {
+            out["response"]["outcome"] = body;
+        }
+        Some(body) => out["resource"] = body,
+        None => {}
+    }
+    out
+}
