@@ -98,7 +98,11 @@ impl Routing {
                 }
             })
             .collect();
-        let sealer = if routes.iter().all(Route::is_plain) { None } else { Some(Sealer::new(paging_key(config)?)) };
+        let sealer = if routes.iter().all(Route::is_plain) {
+            None
+        } else {
+            Some(Sealer::load_or_create(&config.paging_key_file())?)
+        };
         let fhir = &config.fhir;
         Ok(Self {
             routes,
@@ -153,37 +157,4 @@ impl Routing {
     pub fn local_store_urls(config: &Config) -> Vec<String> {
         config.targets().into_iter().filter(|t| t.kind() == Kind::Local).filter_map(|t| t.store).collect()
     }
-}
-
-/// The key sealing page links: `federation.paging_key_file`, made (32 random bytes, mode 0600,
-/// created exclusively) when missing.
-fn paging_key(config: &Config) -> Result<Vec<u8>, GatewayError> {
-    use std::io::Write as _;
-    let path = config.paging_key_file();
-    let err = |e: std::io::Error| GatewayError::Config(format!("paging key `{}`: {e}", path.display()));
-    let key = match std::fs::read(&path) {
-        Ok(key) => key,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = vec![0u8; 32];
-            aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut key)
-                .map_err(|e| GatewayError::Config(format!("no randomness for the paging key: {e}")))?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(err)?;
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options.open(&path).and_then(|mut f| f.write_all(&key)).map_err(err)?;
-            key
-        }
-        Err(e) => return Err(err(e)),
-    };
-    if key.len() != 32 {
-        return Err(GatewayError::Config(format!(
-            "the paging key `{}` must hold exactly 32 bytes, not {}",
-            path.display(),
-            key.len()
-        )));
-    }
-    Ok(key)
 }

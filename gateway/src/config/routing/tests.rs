@@ -174,3 +174,15 @@ fn the_example_routing_table_is_valid() -> Result<(), GatewayError> {
     assert!(table.contains("#   target lab: remote https://lab-fhir"), "{table}");
     Ok(())
 }
+
+#[test]
+fn the_gateway_example_is_a_valid_table() -> Result<(), GatewayError> {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")), std::path::PathBuf::from);
+    let path = dir.join("../deploy/fhirgate.gateway.example.toml");
+    let c = Config::load(Some(&path), &HashMap::new(), Overrides::default())?;
+    let routes = c.routes();
+    assert_eq!(routes.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["lab", "hospital"]);
+    assert_eq!((routes[1].write_target(), routes[1].id_prefix("lab")), (Some("records"), "LAB-"));
+    Ok(())
+}
