@@ -81,7 +81,7 @@ pub(super) async fn answer(routing: &Routing, route: &Route, request: &Request, 
         "type": "batch-response",
         "entry": out,
     });
-    json_response(200, &reply, request.param("_pretty") == Some("true"))
+    json_response(200, &reply, request)
 }
 
 /// The target an entry belongs to: its `request.url`'s prefixed id, else the write target.

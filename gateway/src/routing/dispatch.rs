@@ -66,7 +66,11 @@ impl<'a> Caller<'a> {
 
 pub(super) async fn answer(routing: &Routing, route: &Route, request: Request, caller: &Caller<'_>) -> Response {
     let read = matches!(request.method, Method::Get | Method::Head);
-    if read && request.path == "metadata" && (!route.is_plain() || !route.config.types.is_empty()) {
+    let composed = !route.is_plain() || !route.config.types.is_empty();
+    if let (true, Err(e)) = (composed, super::format::negotiate(&request)) {
+        return failure(e);
+    }
+    if read && request.path == "metadata" && composed {
         return super::metadata::answer(routing, route, &request, caller).await;
     }
     if route.is_plain() {
@@ -219,10 +223,12 @@ pub(super) fn failure(error: FhirError) -> Response {
     Response::error(&error, MediaType::FhirJson, false)
 }
 
-/// A JSON body as a FHIR response.
-pub(super) fn json_response(status: u16, value: &serde_json::Value, pretty: bool) -> Response {
+/// A JSON body as the answer to `request` (its media type negotiated, `_pretty` honoured).
+pub(super) fn json_response(status: u16, value: &serde_json::Value, request: &Request) -> Response {
+    let media = super::format::negotiate(request).unwrap_or(MediaType::FhirJson);
+    let pretty = request.param("_pretty") == Some("true");
     let body = if pretty { serde_json::to_vec_pretty(value) } else { serde_json::to_vec(value) };
-    Response::rendered(status, MediaType::FhirJson.content_type(), body.unwrap_or_default())
+    Response::rendered(status, media.content_type(), body.unwrap_or_default())
 }
 
 #[cfg(test)]

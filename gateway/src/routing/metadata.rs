@@ -74,7 +74,7 @@ pub(super) async fn answer(routing: &Routing, route: &Route, request: &Request, 
         "description": format!("fhirgate route `{}`", route.config.id),
         "url": request.base_url,
     });
-    json_response(200, &merged, request.param("_pretty") == Some("true"))
+    json_response(200, &merged, request)
 }
 
 /// One target's statement, or its failure.

@@ -9,6 +9,7 @@
 
 mod bundle;
 mod dispatch;
+mod format;
 mod matcher;
 mod metadata;
 mod search;

@@ -195,7 +195,7 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
         }
     }
     bundle["link"] = Value::Array(links);
-    json_response(200, &bundle, page.request.param("_pretty") == Some("true"))
+    json_response(200, &bundle, page.request)
 }
 
 /// A target's answer as a [`Part`]'s page: the searchset and its `next` link (made relative to
