@@ -143,12 +143,17 @@ impl Routing {
         Box::pin(dispatch::answer(self, route, request, caller))
     }
 
-    /// Whether every target answers: local stores their health check, remotes a healthy address.
+    /// Whether this server can serve: every local store answers its health check. A remote
+    /// target without a healthy address is logged, not reported: its routes answer 503 while
+    /// the others keep serving, so the server as a whole stays in rotation.
     pub async fn health(&self) -> Result<(), FhirError> {
         for target in &self.targets {
             if let Err(e) = target.health().await {
-                tracing::warn!(target = %target.id, error = %e, "target unhealthy");
-                return Err(FhirError::StoreUnavailable("a target of this server is unavailable".into()));
+                if target.is_local() {
+                    tracing::warn!(target = %target.id, error = %e, "local target unhealthy");
+                    return Err(FhirError::StoreUnavailable("a store of this server is unavailable".into()));
+                }
+                tracing::warn!(target = %target.id, error = %e, "remote target down");
             }
         }
         Ok(())
