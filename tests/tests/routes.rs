@@ -280,6 +280,11 @@ fn a_policy_on_context_target_allows_one_target_and_not_the_other() -> TestResul
     assert_eq!(merged.status, 200, "a's matches, b's refusal as an outcome entry: {}", merged.body);
     let found = ids(&merged.json()?);
     assert!(found.contains(&in_a) && !found.contains(&in_b), "{found:?}");
+    assert!(
+        merged.body.contains("\"outcome\"") && !merged.body.contains("`b`"),
+        "target ids stay inside: {}",
+        merged.body
+    );
     let log = s.log_text();
     assert!(log.contains(r#""target":"b""#) || log.contains(r#"\"target\":\"b\""#), "audit events name the target");
     Ok(())

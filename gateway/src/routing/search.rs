@@ -166,6 +166,7 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
         answers = fetch(routing, route, page.request, caller, &work).await;
     };
     let mut bundle = merged.bundle;
+    hide_target_ids(&mut bundle, route);
     if history {
         bundle["type"] = json!("history");
     }
@@ -196,6 +197,23 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
     }
     bundle["link"] = Value::Array(links);
     json_response(200, &bundle, page.request)
+}
+
+/// Target ids name targets in logs and policies, never to clients: the outcome entries of
+/// failed targets say "one of this route's servers" instead.
+fn hide_target_ids(bundle: &mut Value, route: &Route) {
+    let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else { return };
+    for entry in entries.iter_mut().filter(|e| e["search"]["mode"] == "outcome") {
+        let Some(issues) = entry.pointer_mut("/resource/issue").and_then(Value::as_array_mut) else { continue };
+        for issue in issues {
+            let Some(text) = issue.get("diagnostics").and_then(Value::as_str) else { continue };
+            let mut hidden = text.to_owned();
+            for target in &route.targets {
+                hidden = hidden.replace(&format!("target `{}`", target.target.id), "one of this route's servers");
+            }
+            issue["diagnostics"] = Value::String(hidden);
+        }
+    }
 }
 
 /// A target's answer as a [`Part`]'s page: the searchset and its `next` link (made relative to
