@@ -23,6 +23,8 @@ mod policy;
 mod prefixes;
 #[path = "gateway/routing.rs"]
 mod routing;
+#[path = "gateway/testscripts.rs"]
+mod testscripts;
 #[path = "gateway/upstream_errors.rs"]
 mod upstream_errors;
 
