@@ -13,6 +13,8 @@
 
 #[path = "gateway/credentials.rs"]
 mod credentials;
+#[path = "gateway/enforcement.rs"]
+mod enforcement;
 #[path = "gateway/failover.rs"]
 mod failover;
 #[path = "gateway/federation.rs"]
