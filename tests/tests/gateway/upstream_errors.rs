@@ -23,10 +23,12 @@ fn front(upstream: &Upstream, dead_port: u16) -> TestResult<Server> {
         local_target("local", &dir),
         remote_target("bad", &upstream.base(), &Credentials::None, quick),
         remote_target("gone", &format!("http://127.0.0.1:{dead_port}"), &Credentials::None, quick),
+        remote_target("retried", &upstream.base(), &Credentials::None, &quick.replace("retries = 0", "retries = 1")),
         route("bad", "bad", &["bad"], ""),
         route("mixed", "mixed", &["local", "bad"], ""),
         route("strict", "strict", &["local", "bad"], "on_target_error = \"fail\""),
         route("down", "down", &["gone"], ""),
+        route("retry", "retry", &["retried"], ""),
         route("root", "", &["local"], ""),
     ]
     .concat();
@@ -126,6 +128,25 @@ fn a_failing_target_is_an_outcome_entry_or_fails_the_search_per_route() -> TestR
 
     let r = s.get("strict/Patient")?;
     check_error(&r, &[502], &ports).map_err(|e| format!("a failing target on a `fail` route: {e}"))?;
+    Ok(())
+}
+
+#[test]
+fn only_idempotent_requests_are_retried() -> TestResult {
+    if !runs_here("retries") {
+        return Ok(());
+    }
+    let upstream = Upstream::start(Mode::CloseEarly)?;
+    let s = front(&upstream, free_port()?)?;
+    let sent = |method: &str| upstream.data_requests().iter().filter(|r| r.method == method).count();
+
+    let r = s.get("retry/Patient/1")?;
+    check_error(&r, &[502], &[upstream.port]).map_err(|e| format!("GET on a closing upstream: {e}"))?;
+    assert_eq!(sent("GET"), 2, "a GET that got no answer is retried once: {:?}", upstream.data_requests());
+
+    let r = s.post("retry/Patient", &json!({"resourceType": "Patient"}))?;
+    check_error(&r, &[502], &[upstream.port]).map_err(|e| format!("POST on a closing upstream: {e}"))?;
+    assert_eq!(sent("POST"), 1, "a POST is never retried: {:?}", upstream.data_requests());
     Ok(())
 }
 
