@@ -12,6 +12,9 @@ use serde_json::json;
 
 use super::{expect, expect_written, no_upstream_address, runs_here};
 
+/// The public base of the two replicas (never resolved: the target lists their addresses).
+const REPLICAS: &str = "http://fhir-replicas.invalid";
+
 fn addresses(ports: &[u16]) -> String {
     let list: Vec<String> = ports.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
     format!("addresses = [{}]\nretries = 1\nhealth_interval_seconds = 1\nconnect_timeout_ms = 500", list.join(", "))
@@ -22,14 +25,16 @@ fn reads_and_writes_survive_the_death_of_one_of_two_addresses() -> TestResult {
     if !runs_here("failover") {
         return Ok(());
     }
+    // Two replicas as they are deployed: one data directory (one SQLite file, one issuer key)
+    // and one public base URL (their issuer, and the base of their links), each on its address.
     let shared = temp_dir("gw-failover-remote")?;
-    let mut first = RemoteFhirgate::start_in(&shared, &[])?;
-    // The second process on the same directory: the same SQLite file and the same issuer key.
-    let second = topology::start(&shared, "", &[])?;
+    let public = [("FHIRGATE_SERVER_BASE_URL", REPLICAS)];
+    let mut first = RemoteFhirgate::start_in(&shared, &public)?;
+    let second = topology::start(&shared, "", &public)?;
     let ports = [first.server.port, second.port];
     let dir = temp_dir("gw-failover")?;
     let toml = [
-        remote_target("remote", &first.base(), &first.credentials(), &addresses(&ports)),
+        remote_target("remote", REPLICAS, &first.credentials(), &addresses(&ports)),
         route("all", "", &["remote"], ""),
     ]
     .concat();
@@ -53,6 +58,10 @@ fn reads_and_writes_survive_the_death_of_one_of_two_addresses() -> TestResult {
         let r = s.post("Patient", &json!({"resourceType": "Patient", "name": [{"family": format!("After{n}")}]}))?;
         expect(&format!("create {n} once the health checks noticed"), &r, 201)?;
         no_upstream_address("a create after failover", &r, &ports)?;
+        assert!(
+            !r.body.contains(REPLICAS) && !r.header("Location").unwrap_or_default().contains(REPLICAS),
+            "no upstream base"
+        );
     }
     Ok(())
 }
