@@ -125,9 +125,32 @@ pub fn idp_token(idp: &Idp, key: &Key, roles: &[&str], extra: serde_json::Value)
     key.sign(&claims)
 }
 
+/// The `[fhir]` settings (FHIR behaviour, which the remote's engine has), by variable:
+/// `FHIRGATE_FHIR_<KEY>` or the short `FHIRGATE_<KEY>`.
+fn is_fhir_setting(variable: &str) -> bool {
+    const KEYS: [&str; 14] = [
+        "UPDATE_CREATE",
+        "VERSION_UNCHANGED_UPDATES",
+        "DEFAULT_PAGE_SIZE",
+        "MAX_PAGE_SIZE",
+        "MAX_BUNDLE_ENTRIES",
+        "MAX_CONDITIONAL_DELETE",
+        "SEARCH_MAX_RESULTS",
+        "SEARCH_TIMEOUT_SECONDS",
+        "SEARCH_PAGE_TTL_SECONDS",
+        "MAX_CHAIN_DEPTH",
+        "MAX_SEARCH_PARAMS",
+        "MAX_SEARCH_BYTES",
+        "FHIRPATH_MAX_STEPS",
+        "FHIRPATH_TIMEOUT_MS",
+    ];
+    let key = variable.strip_prefix("FHIRGATE_FHIR_").or_else(|| variable.strip_prefix("FHIRGATE_"));
+    key.is_some_and(|k| KEYS.contains(&k))
+}
+
 /// `FHIRGATE_E2E_STORE=remote`: starts the remote fhirgate for a server under test on
-/// `data_dir` (in `data_dir/remote-target`, SQLite, default policies, the `FHIRGATE_FHIR_*`
-/// settings of the test so FHIR behaviour is the one asked for) and returns it with the
+/// `data_dir` (in `data_dir/remote-target`, SQLite, default policies, the test's `[fhir]` settings so FHIR
+/// behaviour is the one asked for) and returns it with the
 /// variables the front starts with: the test's, and a `FHIRGATE_CONFIG` that adds (to the test's
 /// own file, if any) one `bearer-file` target `remote` on it and one route over it.
 pub fn remote_backed(data_dir: &Path, env: &[(&str, &str)]) -> TestResult<(Server, Vec<(String, String)>)> {
@@ -135,7 +158,7 @@ pub fn remote_backed(data_dir: &Path, env: &[(&str, &str)]) -> TestResult<(Serve
     std::fs::create_dir_all(&remote_dir)?;
     let store = format!("sqlite:{}", remote_dir.join("remote.db").display());
     let mut remote_env: Vec<(&str, &str)> = vec![("FHIRGATE_STORE", store.as_str())];
-    remote_env.extend(env.iter().copied().filter(|(k, _)| k.starts_with("FHIRGATE_FHIR_")));
+    remote_env.extend(env.iter().copied().filter(|(k, _)| is_fhir_setting(k)));
     let remote = Server::start_with(&remote_dir, &remote_env)?;
     let token_file = remote_dir.join("bearer-token");
     std::fs::write(&token_file, remote.token.as_deref().ok_or("the remote has no local issuer")?)?;
