@@ -135,3 +135,31 @@ fn page_links_are_sealed_and_bound_to_their_caller() -> TestResult {
     expect_outcome("a made-up page link", &s.get(&format!("{head}_getpages=bm90LWEtcGFnZQ"))?, 410)?;
     Ok(())
 }
+
+/// A request every target refuses as the client's error is refused as such (its status and
+/// OperationOutcome), not turned into a 200 searchset of OperationOutcome entries: that form is
+/// for targets that failed or timed out.
+#[test]
+fn a_request_every_target_refuses_is_refused() -> TestResult {
+    if !runs_here("refused by every target") {
+        return Ok(());
+    }
+    let (remote, s) = seeded()?;
+    let strict = [("Prefer", "handling=strict")];
+    let cases: [(&str, &[(&str, &str)], u16); 4] = [
+        ("Patient?frobnicate=1", &strict, 400),
+        ("Patient?_count=abc", &[], 400),
+        ("Observation/_history?_count=abc", &[], 400),
+        ("Patient?_page=not-a-page-this-server-issued", &[], 410),
+    ];
+    let mut failures = Vec::new();
+    for (path, headers, status) in cases {
+        let r = s.get_with(path, headers)?;
+        if r.status != status || r.outcome_issues().is_err() {
+            failures.push(format!("GET /{path}: expected {status} OperationOutcome, got {} {}", r.status, r.body));
+        }
+        no_upstream_address(path, &r, &[remote.server.port])?;
+    }
+    assert!(failures.is_empty(), "refusals of every target not passed on:\n{}", failures.join("\n"));
+    Ok(())
+}
