@@ -85,6 +85,9 @@ fn each_route_has_its_capability_statement_and_the_table_is_printed() -> TestRes
     expect("GET /lab/metadata", &r, 200)?;
     assert_eq!(r.json()?["resourceType"], "CapabilityStatement");
     no_upstream_address("GET /lab/metadata", &r, &[remote.server.port])?;
+    // Content negotiation holds for a route's statement too, fetched before or not.
+    let r = s.get_with("lab/metadata", &[("Accept", "application/fhir+xml")])?;
+    expect_outcome("GET /lab/metadata as XML (JSON only)", &r, 406)?;
 
     // The root's route for this token serves Patient only: its statement names no other type.
     let r = s.get("metadata")?;
