@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod idp;
+pub mod topology;
+pub mod upstream;
 
 /// Errors in tests are reported, not unwrapped.
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -100,8 +102,11 @@ fn remove_dirs_of_ended_runs() {
 
 /// The store the end-to-end tests run the gateway on: `sqlite` (default), `postgres`
 /// (`FHIRGATE_E2E_STORE=postgres`, with `FHIRGATE_TEST_POSTGRES_URL` naming a server, as
-/// `scripts/with-postgres.sh` provides) or `cosmos` (the SDK's in-process Cosmos DB emulator, one
-/// fresh account per server process).
+/// `scripts/with-postgres.sh` provides), `cosmos` (the SDK's in-process Cosmos DB emulator, one
+/// fresh account per server process) or `remote`: every server under test is a front gateway
+/// whose only target is a second fhirgate process on SQLite (its own data directory and issuer,
+/// reached with a `bearer-file` token of that issuer), so every request, and every policy
+/// decision of the front, goes through the remote path ([`topology::remote_backed`]).
 pub fn backend() -> String {
     std::env::var("FHIRGATE_E2E_STORE").unwrap_or_else(|_| "sqlite".into())
 }
@@ -144,6 +149,9 @@ pub struct Server {
     env: Vec<(String, String)>,
     /// Sent as `Authorization: Bearer` unless a request brings its own.
     pub token: Option<String>,
+    /// With `FHIRGATE_E2E_STORE=remote`: the fhirgate this one forwards everything to (stopped
+    /// after this one).
+    pub remote: Option<Box<Server>>,
 }
 
 /// A response: status, headers and body text.
@@ -183,6 +191,20 @@ impl Server {
 
     /// Starts a server on `data_dir` with extra environment variables.
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> TestResult<Self> {
+        let remote_backed = backend() == "remote" && !env.iter().any(|(k, _)| *k == "FHIRGATE_STORE");
+        let (remote, env) = if remote_backed {
+            let (remote, env) = topology::remote_backed(data_dir, env)?;
+            (Some(Box::new(remote)), env)
+        } else {
+            (None, env.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect())
+        };
+        let mut server = Self::spawn(data_dir, env)?;
+        server.remote = remote;
+        Ok(server)
+    }
+
+    /// Starts `fhirgate serve` with exactly these variables (and the store of [`backend`]).
+    fn spawn(data_dir: &Path, env: Vec<(String, String)>) -> TestResult<Self> {
         let port = free_port()?;
         let log = data_dir.join(format!("server-{port}.log"));
         let mut command = Command::new(binary()?);
@@ -194,10 +216,10 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?);
-        for (k, v) in env {
+        for (k, v) in &env {
             command.env(k, v);
         }
-        if !env.iter().any(|(k, _)| *k == "FHIRGATE_STORE") {
+        if !env.iter().any(|(k, _)| k == "FHIRGATE_STORE") {
             match backend().as_str() {
                 "postgres" => {
                     command.env("FHIRGATE_STORE", postgres_store_for(data_dir)?);
@@ -214,9 +236,16 @@ impl Server {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .new_agent();
-        let env = env.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
-        let mut server =
-            Self { child: Some(child), port, data_dir: data_dir.to_path_buf(), agent, log, env, token: None };
+        let mut server = Self {
+            child: Some(child),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            agent,
+            log,
+            env,
+            token: None,
+            remote: None,
+        };
         server.wait_ready()?;
         let auth_off = server.env.iter().any(|(k, v)| k == "FHIRGATE_AUTH_ENABLED" && v == "false");
         if !auth_off {
