@@ -9,15 +9,15 @@
 //! search or criteria checked like a request of its own (chains, `_summary=count`); a write
 //! entry that would need data-level decisions cannot be enforced inside the remote's atomic
 //! transaction and is refused (403, nothing sent: the client may send a batch). Read entries
-//! are decided on what the remote answers: a hidden resource becomes a 404 outcome, a hidden
-//! search entry is removed.
+//! decided per resource are answered by running them again after the transaction through the
+//! remote path's own reads (FHIR runs a transaction's reads after its writes), so a hidden
+//! resource reads as a missing one there exactly as in a request of its own.
 
 use serde_json::{Value, json};
 
 use super::Call;
-use super::filter;
 use super::send::{self, Flow, Halt};
-use crate::access::{Interaction, Phase, Target};
+use crate::access::{Interaction, Target};
 use crate::definitions::Definitions;
 use crate::error::Error;
 use crate::format::check_body_content_type;
@@ -86,8 +86,19 @@ pub(super) async fn transaction(call: &Call<'_>, request: &Request) -> Flow<Resp
         if list.len() != gates.len() {
             return Err(super::bad_gateway("the transaction response has not one entry per request entry"));
         }
-        for (slot, gate) in list.iter_mut().zip(&gates) {
-            decide_read(slot, gate, call.access.hides_denied_reads());
+        for ((slot, gate), entry) in list.iter_mut().zip(&gates).zip(&entries) {
+            if gate.covers_data() {
+                continue;
+            }
+            // Only reads get here (`check` refused writes decided per resource). FHIR runs a
+            // transaction's reads after its writes, so running them again on their own, through
+            // the remote path's reads, answers what the transaction read, decided exactly as a
+            // read, search or history request is (a hidden or deleted resource as a missing one).
+            *slot = match call.dispatch(&entry.request).await {
+                Ok(response) => response_entry(&response),
+                Err(Halt::Upstream(response)) => response_entry(&response),
+                Err(Halt::Error(e)) => response_entry(&Response::json(e.status(), e.outcome_json())),
+            };
         }
     }
     Ok(Response::json(200, Value::Object(answer)))
@@ -135,29 +146,6 @@ fn check(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Result<(), Erro
     let limits = query::Limits::from(call.config);
     let parsed = query::parse_within(Definitions::r4(), searched, &params, false, &limits)?;
     gate.check_traversals(&parsed.query)
-}
-
-/// Decides the resource of a read entry's response: a hidden resource becomes a 404 (or 403)
-/// outcome, a searchset loses its hidden entries.
-fn decide_read(slot: &mut Value, gate: &Gate<'_>, hides: bool) {
-    if gate.covers_data() {
-        return;
-    }
-    let Some(Value::Object(resource)) = slot.get_mut("resource") else { return };
-    if resource.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
-        filter::entries(resource, gate);
-        return;
-    }
-    if gate.allows(&Value::Object(resource.clone()), Phase::Outgoing) {
-        return;
-    }
-    let target = gate.target();
-    let error = if hides {
-        Error::NotFound(format!("resource `{}` not found", target.path()))
-    } else {
-        Error::Forbidden(format!("`{}` on `{}` is not allowed for this resource", target.interaction, target.path()))
-    };
-    *slot = response_entry(&Response::json(error.status(), error.outcome_json()));
 }
 
 /// The Bundle posted and its entries, checked.
