@@ -2,12 +2,14 @@
 //! transaction all end here; <https://hl7.org/fhir/R4/http.html#concurrency>). How a store makes
 //! the check and the insert atomic, and its write positions commit-ordered, is its own.
 
+use std::collections::HashMap;
+
 use fhirgate_engine::storage::{Guard, Write};
 
 use crate::bind::{Bind, Binder, Dialect, Sql};
 use crate::driver::Driver;
 use crate::instant::{millis_floor, version_from_sql, version_to_sql};
-use crate::{Error, rows, search};
+use crate::{Error, rows, search, versions};
 
 /// The current version a write expects (its own minus one; 0 for a create).
 pub fn expected(write: &Write) -> Result<u64, Error> {
@@ -24,6 +26,30 @@ pub async fn stored_version(db: &mut dyn Driver, resource_type: &str, id: &str) 
         b.text(id)
     );
     version_from_sql(db.integer(&Sql { text, binds: b.binds }).await?.unwrap_or(0))
+}
+
+/// The newest stored version of each resource `writes` name (0 for one never stored), a few
+/// hundred resources per statement rather than a round trip each.
+pub async fn stored_versions(db: &mut dyn Driver, writes: &[Write]) -> Result<HashMap<(String, String), u64>, Error> {
+    let mut keys: Vec<(&str, &str)> =
+        writes.iter().map(|w| (w.version.resource_type.as_str(), w.version.id.as_str())).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(versions::MAX_KEYS) {
+        let mut b = Binder::new(db.dialect());
+        let rows: Vec<String> = chunk.iter().map(|(t, id)| format!("({}, {})", b.text(t), b.text(id))).collect();
+        let text = format!(
+            "WITH k (resource_type, id) AS (VALUES {}) SELECT v.resource_type, v.id, MAX(v.version) FROM k \
+             JOIN resource_version v ON v.resource_type = k.resource_type AND v.id = k.id \
+             GROUP BY v.resource_type, v.id",
+            rows.join(", ")
+        );
+        for (resource_type, id, version) in db.matches(&Sql { text, binds: b.binds }).await? {
+            found.insert((resource_type, id), version_from_sql(version)?);
+        }
+    }
+    Ok(found)
 }
 
 /// Fails with [`Error::GuardMatched`] for the first guard some current resource matches. Run
@@ -48,6 +74,26 @@ pub async fn append(db: &mut dyn Driver, write: &Write) -> Result<(), Error> {
         Dialect::Postgres => statements,
     };
     for statement in &statements {
+        db.execute(statement).await?;
+    }
+    Ok(())
+}
+
+/// [`append`] of every write in order; on SQLite, their statements joined into as few texts as
+/// SQLite's parameter limit allows (a transaction Bundle's thousand resources in a handful of
+/// hand-offs to sqlx's SQLite thread rather than one per resource).
+pub async fn append_all(db: &mut dyn Driver, writes: &[Write]) -> Result<(), Error> {
+    if db.dialect() == Dialect::Postgres {
+        for write in writes {
+            append(db, write).await?;
+        }
+        return Ok(());
+    }
+    let mut all = Vec::new();
+    for write in writes {
+        all.extend(statements(db.dialect(), write)?);
+    }
+    for statement in &combined(all) {
         db.execute(statement).await?;
     }
     Ok(())
@@ -147,5 +193,12 @@ mod tests {
         assert_eq!(apart.len(), 3, "{apart:?}");
         assert_eq!(apart[2].text, "SELECT ?");
         assert!(anonymous(&sql("SELECT '?1'", 1)).is_none());
+        // SQLite's parameter limit per text is kept.
+        let wide = |n: usize| Sql {
+            text: format!("INSERT INTO a VALUES ({})", (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")),
+            binds: vec![Bind::Null; n],
+        };
+        let split = combined(vec![wide(20_000), wide(5_000), wide(20_000)]);
+        assert_eq!(split.iter().map(|s| s.binds.len()).collect::<Vec<_>>(), [25_000, 20_000]);
     }
 }

@@ -25,16 +25,20 @@ pub(crate) async fn transact(pool: &SqlitePool, writes: &[Write], guards: &[Guar
     }
 }
 
-/// Checks the guards, then each write's precondition against what is stored, and inserts it.
+/// Checks the guards, then each write's precondition against what is stored (read for the whole
+/// batch at once; a later write of the same resource expects the version an earlier one
+/// wrote), and inserts them all.
 async fn apply(db: &mut dyn Driver, writes: &[Write], guards: &[Guard]) -> Result<(), Error> {
     write::check_guards(db, guards).await?;
+    let mut current = write::stored_versions(db, writes).await?;
     for w in writes {
         let expected = write::expected(w)?;
-        let found = write::stored_version(db, &w.version.resource_type, &w.version.id).await?;
+        let key = (w.version.resource_type.clone(), w.version.id.clone());
+        let found = current.get(&key).copied().unwrap_or(0);
         if found != expected {
             return Err(Error::conflict(w, expected, found));
         }
-        write::append(db, w).await?;
+        current.insert(key, w.version.version);
     }
-    Ok(())
+    write::append_all(db, writes).await
 }

@@ -180,3 +180,29 @@ async fn index_entries_written_as_rows_are_still_read() {
     sqlx::query("UPDATE resource_version SET index_entries = NULL").execute(&mut other).await.expect("old form");
     assert_eq!(store.index("Patient", "a", 1).await.expect("index"), Some(written));
 }
+
+/// A large batch goes to SQLite as a few joined statements and stored-version lookups of a few
+/// hundred resources each: every write lands with its index, a resource written twice in one
+/// batch gets both versions, and a conflict anywhere stores nothing.
+#[tokio::test]
+async fn large_batches_store_every_write_or_none() {
+    use fhirgate_engine::storage::contract::sample_index;
+
+    let store = memory_store().await;
+    let indexed = |v| Write { version: v, index: sample_index() };
+    let mut batch: Vec<Write> = (0..2_000).map(|n| indexed(version("Observation", &format!("o{n}"), 1, 0))).collect();
+    batch.push(indexed(version("Patient", "twice", 1, 0)));
+    batch.push(indexed(version("Patient", "twice", 2, 10)));
+    store.transact(batch).await.expect("a large batch");
+    for id in ["o0", "o999", "o1999"] {
+        assert_eq!(store.read("Observation", id).await.expect("read").map(|v| v.version), Some(1), "{id}");
+        assert_eq!(store.index("Observation", id, 1).await.expect("index"), Some(sample_index()), "{id}");
+    }
+    assert_eq!(store.read("Patient", "twice").await.expect("read").map(|v| v.version), Some(2));
+    assert_eq!(store.index("Patient", "twice", 1).await.expect("index"), Some(sample_index()));
+
+    let mut refused: Vec<Write> = (0..1_000).map(|n| indexed(version("Encounter", &format!("e{n}"), 1, 0))).collect();
+    refused.push(indexed(version("Patient", "twice", 2, 20)));
+    assert!(store.transact(refused).await.is_err(), "version 2 exists: a conflict");
+    assert_eq!(store.read("Encounter", "e0").await.expect("read"), None, "nothing of the batch is stored");
+}
