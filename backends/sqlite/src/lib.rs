@@ -43,6 +43,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// 2 MB made a third of a search's time copies of pages from the kernel's cache (bench/README.md).
 const CACHE_KIB: &str = "-32768";
 
+/// Whether a pooled connection is pinged before each use: sqlx's default, a round trip to the
+/// connection's thread on every read and write (a second hand-off per read), for a check that
+/// means nothing for an embedded database, whose "connection" cannot drop.
+const NO_PING: bool = false;
+
 /// What is SQLite's own in a [`SqliteStore`]: its two pools and its file.
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
@@ -83,6 +88,7 @@ async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Sql
     // An in-memory database dies with its last connection: keep the one connection forever.
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(NO_PING)
         .min_connections(u32::from(in_memory))
         .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
         .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
@@ -92,7 +98,7 @@ async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Sql
     let reader = if in_memory {
         writer.clone()
     } else {
-        SqlitePoolOptions::new().max_connections(READERS).connect_with(options).await?
+        SqlitePoolOptions::new().max_connections(READERS).test_before_acquire(NO_PING).connect_with(options).await?
     };
     let file = (!in_memory).then(|| writer.connect_options().get_filename().to_path_buf());
     tracing::debug!(file = ?file, "sqlite store open");
