@@ -6,7 +6,7 @@
 //! are one JSON array in that row (`index_entries`; versions written before migration 0004 keep
 //! theirs in `index_entry`, keyed by the row). A write's statements run as one (one hand-off to
 //! sqlx's SQLite thread, `fhirgate_sql::write`). Writes go through a pool of exactly one connection and
-//! run in `BEGIN IMMEDIATE` transactions (`write.rs`), so a precondition check and its insert
+//! run in `BEGIN IMMEDIATE` transactions, concurrent ones grouped into one (`write.rs`), so a precondition check and its insert
 //! are atomic even against another process; reads use their own pool and, thanks to WAL, never
 //! wait for a write.
 //!
@@ -22,6 +22,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -55,6 +56,8 @@ pub struct SqliteBackend {
     reader: SqlitePool,
     /// Writes: exactly one connection, so writers queue in the pool instead of on SQLite's lock.
     writer: SqlitePool,
+    /// Batches waiting to be committed together (`write.rs`).
+    queue: Arc<write::Queue>,
     /// The database file; `None` in memory.
     file: Option<PathBuf>,
 }
@@ -102,7 +105,7 @@ async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Sql
     };
     let file = (!in_memory).then(|| writer.connect_options().get_filename().to_path_buf());
     tracing::debug!(file = ?file, "sqlite store open");
-    Ok(SqlStore::new(SqliteBackend { reader, writer, file }))
+    Ok(SqlStore::new(SqliteBackend { reader, writer, queue: Arc::default(), file }))
 }
 
 async fn create_parent(file: &Path) -> Result<(), Error> {
@@ -124,7 +127,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
-        write::transact(&self.writer, &writes, guards).await
+        write::transact(&self.writer, &self.queue, writes, guards).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
