@@ -4,10 +4,11 @@
 //! this crate keeps what is SQLite's own. Every version is a row of `resource_version` whose
 //! `INTEGER PRIMARY KEY` is the store's write position (the history snapshot); its index entries
 //! are one JSON array in that row (`index_entries`; versions written before migration 0004 keep
-//! theirs in `index_entry`, keyed by the row). A write's statements run as one (one hand-off to
-//! sqlx's SQLite thread, `fhirgate_sql::write`). Writes go through a pool of exactly one connection and
-//! run in `BEGIN IMMEDIATE` transactions, concurrent ones grouped into one (`write.rs`), so a precondition check and its insert
-//! are atomic even against another process; reads use their own pool and, thanks to WAL, never
+//! theirs in `index_entry`, keyed by the row). Writes go through a pool of exactly one
+//! connection and run in `BEGIN IMMEDIATE` transactions, the batches that queued meanwhile
+//! grouped into one (`write.rs`), so a precondition check and its insert are atomic even against
+//! another process; a batch's statements are joined into a few texts (few hand-offs to sqlx's
+//! SQLite thread, `fhirgate_sql::write`). Reads use their own pool and, thanks to WAL, never
 //! wait for a write.
 //!
 //! Search runs on the search tables of `fhirgate-sql` (migrations/0002_search.sql), which hold
