@@ -28,7 +28,7 @@ pub enum Action {
 }
 
 /// The resource(s) a request names: `Type`, `Type/id`, both empty at system level.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Target {
     pub resource_type: String,
     pub id: String,

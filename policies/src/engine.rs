@@ -1,14 +1,17 @@
 //! The policy engine: a validated Cedar policy set with the FHIR schema, answering
-//! [`AuthzRequest`]s. Load once, share behind an `Arc`, swap whole on reload.
+//! [`AuthzRequest`]s. Load once, share behind an `Arc`, swap whole on reload (which also drops
+//! the type-level decisions it remembered, [`crate::cache`]).
 
 use std::collections::HashSet;
 
 use cedar_policy::{Authorizer, Entities, PolicyId, PolicySet, Request, ValidationMode, Validator};
 
+use crate::cache::DecisionCache;
 use crate::data_blind::{is_data_blind, is_forbid};
 use crate::decision::Decision;
 use crate::error::{Error, Problem};
 use crate::principal::Principal;
+use crate::reads::Reads;
 use crate::request::{AuthzRequest, to_cedar};
 use crate::sources::{PolicySource, problems};
 
@@ -21,6 +24,8 @@ pub struct PolicyEngine {
     /// Ids of the permits that cannot see a resource's data ([`crate::data_blind`]), when every
     /// forbid of the set is data-blind too; empty otherwise.
     data_blind_permits: HashSet<String>,
+    /// Type-level decisions already made.
+    cache: DecisionCache,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -81,7 +86,8 @@ impl PolicyEngine {
         } else {
             HashSet::new()
         };
-        Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits })
+        let cache = DecisionCache::new(Reads::of(set.policies()));
+        Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits, cache })
     }
 
     /// The ids of the loaded policies, sorted.
@@ -93,7 +99,20 @@ impl PolicyEngine {
 
     /// The decision for one request: default deny, a matching `forbid` overrides any `permit`.
     /// A type-level allow says whether it covers every data-level decision of the request.
+    /// Type-level decisions are remembered (see [`crate::cache`]); data-level ones are made each
+    /// time.
     pub fn decide(&self, principal: &Principal, request: &AuthzRequest) -> Result<Decision, Error> {
+        let Some(key) = self.cache.key(principal, request) else { return self.evaluate(principal, request) };
+        if let Some(decision) = self.cache.get(&key) {
+            return Ok(decision);
+        }
+        let decision = self.evaluate(principal, request)?;
+        self.cache.insert(key, decision.clone());
+        Ok(decision)
+    }
+
+    /// The decision, evaluated.
+    fn evaluate(&self, principal: &Principal, request: &AuthzRequest) -> Result<Decision, Error> {
         let parts = to_cedar(principal, request, &self.actions)?;
         let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, None)
             .map_err(|e| Error::Request(e.to_string()))?;

@@ -8,11 +8,13 @@
 //! format: the gateway verifies tokens and calls it.
 
 mod action;
+mod cache;
 mod data_blind;
 mod decision;
 mod engine;
 mod error;
 mod principal;
+mod reads;
 mod request;
 mod resource;
 mod schema;

@@ -14,7 +14,7 @@ use crate::resource::ResourceFacts;
 use crate::smart;
 
 /// The circumstances of a request, from the HTTP exchange.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct RequestContext {
     /// Unix seconds of the request.
     pub epoch_seconds: i64,

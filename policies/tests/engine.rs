@@ -100,3 +100,40 @@ permit (principal in Fhir::Role::"nurse", action, resource) when { !resource.has
     assert!(engine.decide(&admin, &type_level)?.covers_data);
     Ok(())
 }
+
+/// Type-level decisions are cached by the engine, keyed without the clock, the client's address
+/// and the resource id unless a policy reads them: a policy that does read them must still see
+/// each request's own value.
+#[test]
+fn cached_decisions_follow_what_the_policies_read() -> Result<(), Error> {
+    let user = Principal::from_claims(&json!({"sub": "u", "roles": ["r"]}), "patient");
+    let at = |hour: i64, ip: &str, id: &str| {
+        let target = Target { resource_type: "Patient".into(), id: id.into(), operation: String::new() };
+        let context = RequestContext { epoch_seconds: hour * 3600, client_ip: ip.into(), ..RequestContext::default() };
+        AuthzRequest::type_level(Action::Read, target, context)
+    };
+    let engine = PolicyEngine::load(&[source(
+        "p.cedar",
+        r#"
+permit (principal in Fhir::Role::"r", action, resource) when { context.time.hour < 12 };
+forbid (principal, action, resource) when { context has clientIp && context.clientIp.isInRange(ip("10.0.0.0/8")) };
+forbid (principal, action, resource) when { resource.id == "secret" };
+"#,
+    )])?;
+    for _ in 0..2 {
+        assert!(engine.decide(&user, &at(9, "192.0.2.1", "1"))?.allowed);
+        assert!(!engine.decide(&user, &at(13, "192.0.2.1", "1"))?.allowed, "the clock is read");
+        assert!(!engine.decide(&user, &at(9, "10.1.2.3", "1"))?.allowed, "the address is read");
+        assert!(!engine.decide(&user, &at(9, "192.0.2.1", "secret"))?.allowed, "the id is read");
+    }
+    // A set that reads none of them answers every request of the principal alike, cached or not.
+    let engine =
+        PolicyEngine::load(&[source("q.cedar", r#"permit (principal in Fhir::Role::"r", action, resource);"#)])?;
+    let first = engine.decide(&user, &at(9, "192.0.2.1", "1"))?;
+    assert!(first.allowed);
+    assert_eq!(engine.decide(&user, &at(23, "10.1.2.3", "2"))?, first);
+    // Another principal is another key.
+    let other = Principal::from_claims(&json!({"sub": "u", "roles": ["s"]}), "patient");
+    assert!(!engine.decide(&other, &at(9, "192.0.2.1", "1"))?.allowed);
+    Ok(())
+}

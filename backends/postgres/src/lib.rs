@@ -4,8 +4,9 @@
 //! crate keeps what is PostgreSQL's own: connecting, the migrations, and the write path. Every
 //! version is a row of `resource_version` whose identity column `pos` is the store's
 //! write position (the history snapshot); `resource_current` holds each resource's current
-//! version and is the row a writer locks to check its precondition; index entries sit in
-//! `index_entry`, keyed by `pos`. JSON is kept as `text`, so it comes back byte for byte.
+//! version and is the row a writer locks to check its precondition; a version's index entries
+//! are one JSON array in its row (`index_entries`; versions written before migration 0004 keep
+//! theirs in `index_entry`, keyed by `pos`). JSON is kept as `text`, so it comes back byte for byte.
 //! How writes stay race-free and commit-ordered is told in `write.rs`.
 //!
 //! Search runs on the search tables of `fhirgate-sql` (migrations/0002_search.sql, README.md),

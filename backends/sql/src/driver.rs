@@ -18,6 +18,9 @@ pub type VersionRow = (String, String, i64, i64, String, Option<String>);
 /// A search match row: `resource_type, id, version`.
 pub type MatchRow = (String, String, i64);
 
+/// Statement texts longer than this (bytes) are not kept prepared.
+const ONE_OFF_TEXT: usize = 8192;
+
 /// A database whose connections run the shared statements, and how it writes parameters.
 pub trait Dialected: Database {
     const DIALECT: Dialect;
@@ -57,7 +60,7 @@ pub trait Driver: Send {
 impl<C> Driver for C
 where
     C: sqlx::Connection,
-    C::Database: Dialected,
+    C::Database: Dialected + sqlx::database::HasStatementCache,
     for<'c> &'c mut C: Executor<'c, Database = C::Database>,
     for<'t> String: sqlx::Encode<'t, C::Database> + sqlx::Type<C::Database>,
     for<'t> f64: sqlx::Encode<'t, C::Database> + sqlx::Type<C::Database>,
@@ -91,7 +94,10 @@ where
     }
 
     async fn execute(&mut self, sql: &Sql) -> Result<(), Error> {
-        sqlx::query_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?).execute(self).await?;
+        // A long text is a batch of joined writes, unlikely to come again: not worth a place
+        // in the connection's statement cache.
+        let query = sqlx::query_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?);
+        query.persistent(sql.text.len() <= ONE_OFF_TEXT).execute(self).await?;
         Ok(())
     }
 }

@@ -28,6 +28,10 @@ pub enum Error {
     /// A search the SQL translation cannot express.
     #[error("{0}")]
     Unsupported(String),
+    /// A write committed together with others (SQLite's group commit) did not complete: the
+    /// group's transaction failed, or the task running it was stopped. Nothing of it is stored.
+    #[error("database: the shared commit failed: {0}")]
+    GroupFailed(String),
     /// Guard `n` of a batch matched a resource; nothing was written.
     #[error("guard {0} of the batch matched a resource")]
     GuardMatched(usize),
@@ -66,7 +70,9 @@ impl From<Error> for StoreError {
             | Error::Corrupt(_) => Self::Corrupt(error.to_string()),
             Error::Unsupported(message) => Self::Unsupported(message),
             Error::GuardMatched(n) => Self::GuardMatched(n),
-            Error::Database(_) | Error::Migrate(_) | Error::Open(_) => Self::Unavailable(error.to_string()),
+            Error::Database(_) | Error::Migrate(_) | Error::Open(_) | Error::GroupFailed(_) => {
+                Self::Unavailable(error.to_string())
+            }
         }
     }
 }

@@ -73,16 +73,24 @@ pub async fn index(
     version: u64,
 ) -> Result<Option<Vec<IndexEntry>>, Error> {
     let Ok(number) = i64::try_from(version) else { return Ok(None) };
-    let sql = one_version(db, "v.pos", resource_type, id, number);
-    let Some(pos) = db.integer(&sql).await? else { return Ok(None) };
+    // Text columns only (`pairs`): the position as text, the entries or "" for a version written
+    // before they were kept in its row (then they are in `index_entry`).
+    let sql = one_version(db, "CAST(v.pos AS TEXT), COALESCE(v.index_entries, '')", resource_type, id, number);
+    let corrupt =
+        |e: serde_json::Error| Error::Corrupt(format!("index of `{resource_type}/{id}` version {version}: {e}"));
+    let Some((pos, entries)) = db.pairs(&sql).await?.into_iter().next() else { return Ok(None) };
+    if !entries.is_empty() {
+        return serde_json::from_str(&entries).map(Some).map_err(corrupt);
+    }
+    let pos: i64 =
+        pos.parse().map_err(|_| Error::Corrupt(format!("write position `{pos}` of `{resource_type}/{id}`")))?;
     let mut b = Binder::new(db.dialect());
     let text = format!("SELECT param, value FROM index_entry WHERE pos = {} ORDER BY seq", b.bind(Bind::Int(pos)));
     let rows = db.pairs(&Sql { text, binds: b.binds }).await?;
     let entries = rows
         .into_iter()
         .map(|(param, value)| {
-            let value: IndexValue = serde_json::from_str(&value)
-                .map_err(|e| Error::Corrupt(format!("index entry of `{resource_type}/{id}` version {version}: {e}")))?;
+            let value: IndexValue = serde_json::from_str(&value).map_err(corrupt)?;
             Ok(IndexEntry { param, value })
         })
         .collect::<Result<_, Error>>()?;

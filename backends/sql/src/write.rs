@@ -2,15 +2,14 @@
 //! transaction all end here; <https://hl7.org/fhir/R4/http.html#concurrency>). How a store makes
 //! the check and the insert atomic, and its write positions commit-ordered, is its own.
 
+use std::collections::HashMap;
+
 use fhirgate_engine::storage::{Guard, Write};
 
-use crate::bind::{Bind, Binder, Sql};
+use crate::bind::{Bind, Binder, Dialect, Sql};
 use crate::driver::Driver;
 use crate::instant::{millis_floor, version_from_sql, version_to_sql};
-use crate::{Error, rows, search};
-
-/// Rows of `index_entry` per `INSERT` (3 parameters each, far under both databases' limits).
-const ENTRIES_PER_INSERT: usize = 250;
+use crate::{Error, rows, search, versions};
 
 /// The current version a write expects (its own minus one; 0 for a create).
 pub fn expected(write: &Write) -> Result<u64, Error> {
@@ -29,6 +28,30 @@ pub async fn stored_version(db: &mut dyn Driver, resource_type: &str, id: &str) 
     version_from_sql(db.integer(&Sql { text, binds: b.binds }).await?.unwrap_or(0))
 }
 
+/// The newest stored version of each resource `writes` name (0 for one never stored), a few
+/// hundred resources per statement rather than a round trip each.
+pub async fn stored_versions(db: &mut dyn Driver, writes: &[Write]) -> Result<HashMap<(String, String), u64>, Error> {
+    let mut keys: Vec<(&str, &str)> =
+        writes.iter().map(|w| (w.version.resource_type.as_str(), w.version.id.as_str())).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(versions::MAX_KEYS) {
+        let mut b = Binder::new(db.dialect());
+        let rows: Vec<String> = chunk.iter().map(|(t, id)| format!("({}, {})", b.text(t), b.text(id))).collect();
+        let text = format!(
+            "WITH k (resource_type, id) AS (VALUES {}) SELECT v.resource_type, v.id, MAX(v.version) FROM k \
+             JOIN resource_version v ON v.resource_type = k.resource_type AND v.id = k.id \
+             GROUP BY v.resource_type, v.id",
+            rows.join(", ")
+        );
+        for (resource_type, id, version) in db.matches(&Sql { text, binds: b.binds }).await? {
+            found.insert((resource_type, id), version_from_sql(version)?);
+        }
+    }
+    Ok(found)
+}
+
 /// Fails with [`Error::GuardMatched`] for the first guard some current resource matches. Run
 /// inside the batch's transaction, after whatever serialises batches with the same guards.
 pub async fn check_guards(db: &mut dyn Driver, guards: &[Guard]) -> Result<(), Error> {
@@ -40,56 +63,142 @@ pub async fn check_guards(db: &mut dyn Driver, guards: &[Guard]) -> Result<(), E
     Ok(())
 }
 
-/// Inserts a version whose precondition the store has checked, its index entries, and its rows
-/// in the search tables (replacing those of the version before).
+/// Inserts a version whose precondition the store has checked, with its index entries (one JSON
+/// array in the version's row), and its rows in the search tables (replacing those of the
+/// version before). On SQLite the statements run as one: every statement is a round trip to
+/// sqlx's SQLite thread, which were most of a create's hand-offs (bench/README.md).
 pub async fn append(db: &mut dyn Driver, write: &Write) -> Result<(), Error> {
+    let statements = statements(db.dialect(), write)?;
+    let statements = match db.dialect() {
+        Dialect::Sqlite => combined(statements),
+        Dialect::Postgres => statements,
+    };
+    for statement in &statements {
+        db.execute(statement).await?;
+    }
+    Ok(())
+}
+
+/// [`append`] of every write in order; on SQLite, their statements joined into as few texts as
+/// SQLite's parameter limit allows (a transaction Bundle's thousand resources in a handful of
+/// hand-offs to sqlx's SQLite thread rather than one per resource).
+pub async fn append_all(db: &mut dyn Driver, writes: &[Write]) -> Result<(), Error> {
+    if db.dialect() == Dialect::Postgres {
+        for write in writes {
+            append(db, write).await?;
+        }
+        return Ok(());
+    }
+    let mut all = Vec::new();
+    for write in writes {
+        all.extend(statements(db.dialect(), write)?);
+    }
+    for statement in &combined(all) {
+        db.execute(statement).await?;
+    }
+    Ok(())
+}
+
+/// The statements of [`append`], in order.
+fn statements(dialect: Dialect, write: &Write) -> Result<Vec<Sql>, Error> {
     let v = &write.version;
     let (version, last_updated) = (version_to_sql(v.version)?, millis_floor(v.last_updated)?);
-    let mut b = Binder::new(db.dialect());
+    let index = serde_json::to_string(&write.index)
+        .map_err(|e| Error::Invalid(format!("the index of `{}/{}` is not serialisable: {e}", v.resource_type, v.id)))?;
+    let mut b = Binder::new(dialect);
     let text = format!(
-        "INSERT INTO resource_version (resource_type, id, version, last_updated, kind, json) \
-         VALUES ({}, {}, {}, {}, {}, {}) RETURNING pos",
+        "INSERT INTO resource_version (resource_type, id, version, last_updated, kind, json, index_entries) \
+         VALUES ({}, {}, {}, {}, {}, {}, {})",
         b.text(&v.resource_type),
         b.text(&v.id),
         b.bind(Bind::Int(version)),
         b.bind(Bind::Int(last_updated)),
         b.text(v.kind.code()),
         b.bind(v.json.as_ref().map_or(Bind::Null, |json| Bind::Text(json.clone()))),
+        b.bind(Bind::Text(index)),
     );
-    let pos = db.integer(&Sql { text, binds: b.binds }).await?;
-    let pos = pos.ok_or_else(|| Error::Corrupt("an insert returned no write position".into()))?;
-    for statement in rows::replace(db.dialect(), write, version, last_updated) {
-        db.execute(&statement).await?;
-    }
-    for statement in index_entries(db, pos, write)? {
-        db.execute(&statement).await?;
-    }
-    Ok(())
+    let mut statements = vec![Sql { text, binds: b.binds }];
+    statements.extend(rows::replace(dialect, write, version, last_updated));
+    Ok(statements)
 }
 
-/// The statements inserting a version's index entries, a few for all of them: every statement
-/// is a round trip (to sqlx's SQLite thread, or to the server), which dominated the ingest
-/// profile when it was one per entry.
-fn index_entries(db: &dyn Driver, pos: i64, write: &Write) -> Result<Vec<Sql>, Error> {
-    let mut statements = Vec::new();
-    let mut seq = 0_i64;
-    for chunk in write.index.chunks(ENTRIES_PER_INSERT) {
-        let mut b = Binder::new(db.dialect());
-        let pos = b.bind(Bind::Int(pos));
-        let mut rows = Vec::with_capacity(chunk.len());
-        for entry in chunk {
-            let value = serde_json::to_string(&entry.value)
-                .map_err(|e| Error::Invalid(format!("index entry `{}` is not serialisable: {e}", entry.param)))?;
-            rows.push(format!(
-                "({pos}, {}, {}, {})",
-                b.bind(Bind::Int(seq)),
-                b.text(&entry.param),
-                b.bind(Bind::Text(value))
-            ));
-            seq += 1;
+/// Parameters per combined SQLite statement, under SQLite's limit of 32,766 per statement.
+const PARAMETERS_PER_BATCH: usize = 30_000;
+
+/// SQLite statements joined into as few as possible: each one's numbered placeholders (`?1`,
+/// `?2`... in the order they appear, as [`Binder`] writes them) become anonymous `?`, which
+/// SQLite and sqlx number on across the statements of one text. A statement whose placeholders
+/// are not in that order stays on its own.
+fn combined(statements: Vec<Sql>) -> Vec<Sql> {
+    let mut out: Vec<Sql> = Vec::new();
+    let mut current = Sql::default();
+    for statement in statements {
+        let Some(text) = anonymous(&statement) else {
+            out.extend([std::mem::take(&mut current), statement].into_iter().filter(|s| !s.text.is_empty()));
+            continue;
+        };
+        if !current.text.is_empty() && current.binds.len() + statement.binds.len() > PARAMETERS_PER_BATCH {
+            out.push(std::mem::take(&mut current));
         }
-        let text = format!("INSERT INTO index_entry (pos, seq, param, value) VALUES {}", rows.join(", "));
-        statements.push(Sql { text, binds: b.binds });
+        if !current.text.is_empty() {
+            current.text.push_str(";\n");
+        }
+        current.text.push_str(&text);
+        current.binds.extend(statement.binds);
     }
-    Ok(statements)
+    if !current.text.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// The statement's text with `?1`, `?2`... written `?`, if they appear exactly in that order.
+fn anonymous(statement: &Sql) -> Option<String> {
+    let mut text = String::with_capacity(statement.text.len());
+    let mut next = 1_usize;
+    let mut chars = statement.text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' || c == ';' {
+            return None; // a literal or a second statement: not ours to rewrite
+        }
+        text.push(c);
+        if c != '?' {
+            continue;
+        }
+        let digits: String = std::iter::from_fn(|| chars.next_if(char::is_ascii_digit)).collect();
+        if digits.parse::<usize>().ok() != Some(next) {
+            return None;
+        }
+        next += 1;
+    }
+    (next - 1 == statement.binds.len()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sql(text: &str, binds: i64) -> Sql {
+        Sql { text: text.into(), binds: (0..binds).map(Bind::Int).collect() }
+    }
+
+    #[test]
+    fn sqlite_statements_combine_with_anonymous_placeholders_in_order() {
+        let joined = combined(vec![sql("INSERT INTO a VALUES (?1, ?2)", 2), sql("DELETE FROM b WHERE x = ?1", 1)]);
+        assert_eq!(joined.len(), 1);
+        assert_eq!(joined[0].text, "INSERT INTO a VALUES (?, ?);\nDELETE FROM b WHERE x = ?");
+        assert_eq!(joined[0].binds, [Bind::Int(0), Bind::Int(1), Bind::Int(0)]);
+        // A placeholder used twice, or out of order, keeps its statement apart.
+        let apart = combined(vec![sql("SELECT ?1, ?1", 1), sql("SELECT ?2, ?1", 2), sql("SELECT ?1", 1)]);
+        assert_eq!(apart.len(), 3, "{apart:?}");
+        assert_eq!(apart[2].text, "SELECT ?");
+        assert!(anonymous(&sql("SELECT '?1'", 1)).is_none());
+        // SQLite's parameter limit per text is kept.
+        let wide = |n: usize| Sql {
+            text: format!("INSERT INTO a VALUES ({})", (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")),
+            binds: vec![Bind::Null; n],
+        };
+        let split = combined(vec![wide(20_000), wide(5_000), wide(20_000)]);
+        assert_eq!(split.iter().map(|s| s.binds.len()).collect::<Vec<_>>(), [25_000, 20_000]);
+    }
 }

@@ -2,10 +2,13 @@
 //!
 //! [`SqliteStore`] is the relational store of `fhirgate-sql` on one SQLite file in WAL mode;
 //! this crate keeps what is SQLite's own. Every version is a row of `resource_version` whose
-//! `INTEGER PRIMARY KEY` is the store's write position (the history snapshot); index entries sit
-//! in `index_entry`, keyed by that row. Writes go through a pool of exactly one connection and
-//! run in `BEGIN IMMEDIATE` transactions (`write.rs`), so a precondition check and its insert
-//! are atomic even against another process; reads use their own pool and, thanks to WAL, never
+//! `INTEGER PRIMARY KEY` is the store's write position (the history snapshot); its index entries
+//! are one JSON array in that row (`index_entries`; versions written before migration 0004 keep
+//! theirs in `index_entry`, keyed by the row). Writes go through a pool of exactly one
+//! connection and run in `BEGIN IMMEDIATE` transactions, the batches that queued meanwhile
+//! grouped into one (`write.rs`), so a precondition check and its insert are atomic even against
+//! another process; a batch's statements are joined into a few texts (few hand-offs to sqlx's
+//! SQLite thread, `fhirgate_sql::write`). Reads use their own pool and, thanks to WAL, never
 //! wait for a write.
 //!
 //! Search runs on the search tables of `fhirgate-sql` (migrations/0002_search.sql), which hold
@@ -20,6 +23,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,6 +45,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// 2 MB made a third of a search's time copies of pages from the kernel's cache (bench/README.md).
 const CACHE_KIB: &str = "-32768";
 
+/// Whether a pooled connection is pinged before each use: sqlx's default, a round trip to the
+/// connection's thread on every read and write (a second hand-off per read), for a check that
+/// means nothing for an embedded database, whose "connection" cannot drop.
+const NO_PING: bool = false;
+
 /// What is SQLite's own in a [`SqliteStore`]: its two pools and its file.
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
@@ -48,6 +57,8 @@ pub struct SqliteBackend {
     reader: SqlitePool,
     /// Writes: exactly one connection, so writers queue in the pool instead of on SQLite's lock.
     writer: SqlitePool,
+    /// Batches waiting to be committed together (`write.rs`).
+    queue: Arc<write::Queue>,
     /// The database file; `None` in memory.
     file: Option<PathBuf>,
 }
@@ -81,6 +92,7 @@ async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Sql
     // An in-memory database dies with its last connection: keep the one connection forever.
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(NO_PING)
         .min_connections(u32::from(in_memory))
         .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
         .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
@@ -90,11 +102,11 @@ async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Sql
     let reader = if in_memory {
         writer.clone()
     } else {
-        SqlitePoolOptions::new().max_connections(READERS).connect_with(options).await?
+        SqlitePoolOptions::new().max_connections(READERS).test_before_acquire(NO_PING).connect_with(options).await?
     };
     let file = (!in_memory).then(|| writer.connect_options().get_filename().to_path_buf());
     tracing::debug!(file = ?file, "sqlite store open");
-    Ok(SqlStore::new(SqliteBackend { reader, writer, file }))
+    Ok(SqlStore::new(SqliteBackend { reader, writer, queue: Arc::default(), file }))
 }
 
 async fn create_parent(file: &Path) -> Result<(), Error> {
@@ -116,7 +128,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
-        write::transact(&self.writer, &writes, guards).await
+        write::transact(&self.writer, &self.queue, writes, guards).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use fhirgate_engine::storage::Store;
 use fhirgate_engine::storage::contract::{Scoped, check_reopened, history_query, put, seed_for_reopening, version};
+use fhirgate_engine::storage::{Store, Write};
 use fhirgate_sqlite::SqliteStore;
 
 /// A directory under the system temp dir, unique to this process and call, removed on drop.
@@ -143,4 +143,66 @@ async fn reads_do_not_wait_for_a_writer() {
     sqlx::query("ROLLBACK").execute(&mut other).await.expect("release the lock");
     other.close().await.expect("close");
     store.close().await;
+}
+
+/// Versions written before a version's index entries were kept in its row (migration 0004) have
+/// them in `index_entry` rows: they are still read from there.
+#[tokio::test]
+async fn index_entries_written_as_rows_are_still_read() {
+    use sqlx::Connection;
+
+    let dir = TempDir::new();
+    let path = dir.0.join("fhir.db");
+    let store = open(&path).await;
+    let written = fhirgate_engine::storage::contract::sample_index();
+    assert!(written.len() > 1);
+    let write = Write { version: version("Patient", "a", 1, 0), index: written.clone() };
+    store.transact(vec![write]).await.expect("write");
+    assert_eq!(store.index("Patient", "a", 1).await.expect("index"), Some(written.clone()));
+
+    // Rewrite the version as an older server stored it.
+    let url = format!("sqlite://{}", path.display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.expect("second connection");
+    let pos: i64 = sqlx::query_scalar("SELECT pos FROM resource_version WHERE resource_type = 'Patient' AND id = 'a'")
+        .fetch_one(&mut other)
+        .await
+        .expect("position");
+    for (seq, entry) in (0_i64..).zip(&written) {
+        sqlx::query("INSERT INTO index_entry (pos, seq, param, value) VALUES (?1, ?2, ?3, ?4)")
+            .bind(pos)
+            .bind(seq)
+            .bind(&entry.param)
+            .bind(serde_json::to_string(&entry.value).expect("entry as JSON"))
+            .execute(&mut other)
+            .await
+            .expect("index row");
+    }
+    sqlx::query("UPDATE resource_version SET index_entries = NULL").execute(&mut other).await.expect("old form");
+    assert_eq!(store.index("Patient", "a", 1).await.expect("index"), Some(written));
+}
+
+/// A large batch goes to SQLite as a few joined statements and stored-version lookups of a few
+/// hundred resources each: every write lands with its index, a resource written twice in one
+/// batch gets both versions, and a conflict anywhere stores nothing.
+#[tokio::test]
+async fn large_batches_store_every_write_or_none() {
+    use fhirgate_engine::storage::contract::sample_index;
+
+    let store = memory_store().await;
+    let indexed = |v| Write { version: v, index: sample_index() };
+    let mut batch: Vec<Write> = (0..2_000).map(|n| indexed(version("Observation", &format!("o{n}"), 1, 0))).collect();
+    batch.push(indexed(version("Patient", "twice", 1, 0)));
+    batch.push(indexed(version("Patient", "twice", 2, 10)));
+    store.transact(batch).await.expect("a large batch");
+    for id in ["o0", "o999", "o1999"] {
+        assert_eq!(store.read("Observation", id).await.expect("read").map(|v| v.version), Some(1), "{id}");
+        assert_eq!(store.index("Observation", id, 1).await.expect("index"), Some(sample_index()), "{id}");
+    }
+    assert_eq!(store.read("Patient", "twice").await.expect("read").map(|v| v.version), Some(2));
+    assert_eq!(store.index("Patient", "twice", 1).await.expect("index"), Some(sample_index()));
+
+    let mut refused: Vec<Write> = (0..1_000).map(|n| indexed(version("Encounter", &format!("e{n}"), 1, 0))).collect();
+    refused.push(indexed(version("Patient", "twice", 2, 20)));
+    assert!(store.transact(refused).await.is_err(), "version 2 exists: a conflict");
+    assert_eq!(store.read("Encounter", "e0").await.expect("read"), None, "nothing of the batch is stored");
 }

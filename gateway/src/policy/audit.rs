@@ -1,8 +1,8 @@
 //! One JSON audit event per authorization decision, on tracing target `audit` (a layer of its
-//! own that the log level cannot silence: [`crate::logging`]).
+//! own that the log level cannot silence: [`crate::logging`]). The record is written as JSON
+//! text field by field (no `serde_json::Value` built per decision: every read makes one).
 
 use fhirgate_policies::{AuthzRequest, Decision, Principal};
-use serde_json::{Map, Value, json};
 
 /// What the audit event needs from the HTTP exchange.
 #[derive(Debug, Clone, Default)]
@@ -21,21 +21,17 @@ pub struct AuditInfo {
 /// Emits the event. Break-glass access is logged at warn level so it stands out.
 pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decision: &Decision, info: &AuditInfo) {
     let mut event = header("authorization", principal, request, info);
-    for (key, value) in [
-        ("resource_type", json!(request.target.resource_type)),
-        ("resource_id", json!(request.target.id)),
-        ("query", json!(info.query)),
-        ("if_none_exist", json!(info.if_none_exist)),
-        ("phase", json!(phase)),
-        ("decision", json!(decision.as_str())),
-        ("policies", json!(decision.policies)),
-        ("errors", json!(decision.errors)),
-        ("covers_data", json!(decision.covers_data)),
-        ("break_glass", json!(info.break_glass)),
-    ] {
-        event.insert(key.to_owned(), value);
-    }
-    let event = Value::Object(event);
+    event.string("resource_type", &request.target.resource_type);
+    event.string("resource_id", &request.target.id);
+    event.optional("query", info.query.as_deref());
+    event.optional("if_none_exist", info.if_none_exist.as_deref());
+    event.string("phase", phase);
+    event.string("decision", decision.as_str());
+    event.strings("policies", &decision.policies);
+    event.strings("errors", &decision.errors);
+    event.boolean("covers_data", decision.covers_data);
+    event.optional("break_glass", info.break_glass.as_deref());
+    let event = event.finish();
     if info.break_glass.is_some() {
         tracing::warn!(target: "audit", record = %event, "authorization (break-glass)");
     } else {
@@ -54,29 +50,148 @@ pub fn record_write(
     info: &AuditInfo,
 ) {
     let mut event = header("write", principal, request, info);
-    event.insert("resource_type".to_owned(), json!(resource_type));
-    event.insert("resource_id".to_owned(), json!(id));
-    event.insert("version".to_owned(), json!(version));
-    let event = Value::Object(event);
+    event.string("resource_type", resource_type);
+    event.string("resource_id", id);
+    event.number("version", version);
+    let event = event.finish();
     tracing::info!(target: "audit", record = %event, "write");
 }
 
 /// What every event says: which event, of which request, by whom, from where, doing what.
-fn header(event: &str, principal: &Principal, request: &AuthzRequest, info: &AuditInfo) -> Map<String, Value> {
-    let header = json!({
-        "event": event,
-        "request_id": info.request_id,
-        "principal": format!("{}::\"{}\"", principal.entity_type(), principal.subject),
-        "issuer": principal.issuer,
-        "tenant": principal.tenant,
-        "client_id": principal.client_id,
-        "client": info.client_addr,
-        "action": request.action.as_str(),
-        "route": request.context.route,
-        "target": request.context.target,
-    });
-    match header {
-        Value::Object(map) => map,
-        _ => Map::new(),
+fn header(event: &str, principal: &Principal, request: &AuthzRequest, info: &AuditInfo) -> JsonObject {
+    let mut header = JsonObject::new();
+    header.string("event", event);
+    header.string("request_id", &info.request_id);
+    header.key("principal");
+    header.0.push('"');
+    escape_into(&mut header.0, principal.entity_type());
+    escape_into(&mut header.0, "::\"");
+    escape_into(&mut header.0, &principal.subject);
+    escape_into(&mut header.0, "\"");
+    header.0.push('"');
+    header.string("issuer", &principal.issuer);
+    header.string("tenant", &principal.tenant);
+    header.string("client_id", &principal.client_id);
+    header.optional("client", info.client_addr.as_deref());
+    header.string("action", request.action.as_str());
+    header.string("route", &request.context.route);
+    header.string("target", &request.context.target);
+    header
+}
+
+/// A JSON object written as text, one member at a time (keys are this module's literals).
+struct JsonObject(String);
+
+impl JsonObject {
+    fn new() -> Self {
+        let mut text = String::with_capacity(512);
+        text.push('{');
+        Self(text)
+    }
+
+    fn key(&mut self, key: &str) {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0.push('"');
+        self.0.push_str(key);
+        self.0.push_str("\":");
+    }
+
+    fn string(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.0.push('"');
+        escape_into(&mut self.0, value);
+        self.0.push('"');
+    }
+
+    fn optional(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(value) => self.string(key, value),
+            None => {
+                self.key(key);
+                self.0.push_str("null");
+            }
+        }
+    }
+
+    fn strings(&mut self, key: &str, values: &[String]) {
+        self.key(key);
+        self.0.push('[');
+        for (n, value) in values.iter().enumerate() {
+            if n > 0 {
+                self.0.push(',');
+            }
+            self.0.push('"');
+            escape_into(&mut self.0, value);
+            self.0.push('"');
+        }
+        self.0.push(']');
+    }
+
+    fn boolean(&mut self, key: &str, value: bool) {
+        self.key(key);
+        self.0.push_str(if value { "true" } else { "false" });
+    }
+
+    fn number(&mut self, key: &str, value: u64) {
+        self.key(key);
+        self.0.push_str(&value.to_string());
+    }
+
+    fn finish(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
+}
+
+/// Appends `value` as the inside of a JSON string.
+fn escape_into(out: &mut String, value: &str) {
+    if !value.chars().any(|c| c == '"' || c == '\\' || c < ' ') {
+        out.push_str(value);
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fhirgate_policies::{Action, RequestContext, Target};
+    use serde_json::{Value, json};
+
+    #[test]
+    fn the_record_is_json_with_every_field() -> Result<(), serde_json::Error> {
+        let principal =
+            Principal::from_claims(&json!({"sub": "we\"ird\\\n\u{1}", "iss": "i", "roles": ["r"]}), "patient");
+        let target = Target { resource_type: "Patient".into(), id: "1".into(), operation: String::new() };
+        let request = AuthzRequest::type_level(Action::Read, target, RequestContext::default());
+        let decision = Decision { allowed: true, policies: vec!["a".into(), "b\"".into()], ..Decision::default() };
+        let info = AuditInfo { request_id: "r1".into(), query: Some("name=\"x\"".into()), ..AuditInfo::default() };
+        let mut event = header("authorization", &principal, &request, &info);
+        event.optional("query", info.query.as_deref());
+        event.strings("policies", &decision.policies);
+        event.strings("errors", &decision.errors);
+        event.boolean("covers_data", true);
+        event.number("version", 7);
+        let parsed: Value = serde_json::from_str(&event.finish())?;
+        assert_eq!(
+            parsed,
+            json!({"event": "authorization", "request_id": "r1",
+                "principal": "Fhir::Application::\"we\"ird\\\n\u{1}\"", "issuer": "i", "tenant": "", "client_id": "",
+                "client": null, "action": "read", "query": "name=\"x\"", "policies": ["a", "b\""], "errors": [],
+                "covers_data": true, "version": 7})
+        );
+        Ok(())
     }
 }
