@@ -175,7 +175,8 @@ mod tests {
         let principal =
             Principal::from_claims(&json!({"sub": "we\"ird\\\n\u{1}", "iss": "i", "roles": ["r"]}), "patient");
         let target = Target { resource_type: "Patient".into(), id: "1".into(), operation: String::new() };
-        let request = AuthzRequest::type_level(Action::Read, target, RequestContext::default());
+        let context = RequestContext { route: "lab".into(), target: "lab-\"1\"".into(), ..RequestContext::default() };
+        let request = AuthzRequest::type_level(Action::Read, target, context);
         let decision = Decision { allowed: true, policies: vec!["a".into(), "b\"".into()], ..Decision::default() };
         let info = AuditInfo { request_id: "r1".into(), query: Some("name=\"x\"".into()), ..AuditInfo::default() };
         let mut event = header("authorization", &principal, &request, &info);
@@ -189,7 +190,7 @@ mod tests {
             parsed,
             json!({"event": "authorization", "request_id": "r1",
                 "principal": "Fhir::Application::\"we\"ird\\\n\u{1}\"", "issuer": "i", "tenant": "", "client_id": "",
-                "client": null, "action": "read", "query": "name=\"x\"", "policies": ["a", "b\""], "errors": [],
+                "client": null, "action": "read", "route": "lab", "target": "lab-\"1\"", "query": "name=\"x\"", "policies": ["a", "b\""], "errors": [],
                 "covers_data": true, "version": 7})
         );
         Ok(())
