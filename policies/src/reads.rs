@@ -59,7 +59,8 @@ impl Reads {
 }
 
 /// Context attributes whose value comes from a field that is always in the key.
-const KEYED_CONTEXT: [&str; 6] = ["purposeOfUse", "breakGlass", "smartNeeded", "phase", "method", "operation"];
+const KEYED_CONTEXT: [&str; 8] =
+    ["purposeOfUse", "breakGlass", "smartNeeded", "phase", "method", "operation", "target", "route"];
 /// Resource attributes whose value comes from a field that is always in the key (a type-level
 /// request carries no resource data: `hasData` is false, the data attributes are empty).
 const KEYED_RESOURCE: [&str; 7] = ["type", "hasData", "patients", "security", "tags", "categories", "tenant"];
@@ -137,6 +138,9 @@ mod tests {
         assert!(!reads(r#"permit (principal, action, resource) when { resource.type == "Patient" };"#).resource_id);
         let whole = reads(r#"permit (principal, action, resource) when { context == {} };"#);
         assert!(whole.time && whole.client_ip, "{whole:?}");
+        let routed =
+            reads(r#"permit (principal, action, resource) when { context.target == "lab" && context.route != "x" };"#);
+        assert_eq!(routed, Reads::NOTHING, "the gateway's target and route are in the key");
         let unknown = reads(r#"permit (principal, action, resource) when { context has somethingNew };"#);
         assert!(unknown.time && unknown.client_ip, "{unknown:?}");
     }
