@@ -163,3 +163,34 @@ fn a_request_every_target_refuses_is_refused() -> TestResult {
     assert!(failures.is_empty(), "refusals of every target not passed on:\n{}", failures.join("\n"));
     Ok(())
 }
+
+/// History through a route whose only target is remote pages like the remote's own: newest
+/// first, `_count` per page, a next link of fhirgate's, every version once.
+#[test]
+fn history_through_a_remote_pages_newest_first() -> TestResult {
+    if !runs_here("remote history") {
+        return Ok(());
+    }
+    let remote = RemoteFhirgate::start("gw-history-remote")?;
+    let dir = temp_dir("gw-history")?;
+    let toml = [remote_target("remote", &remote.base(), &remote.credentials(), ""), route("all", "", &["remote"], "")]
+        .concat();
+    let s = topology::start(&dir, &toml, &[])?;
+    for i in 0..7 {
+        let body =
+            json!({"resourceType": "Observation", "id": format!("h{i}"), "status": "final", "code": {"text": "x"}});
+        expect_written("seeding", &s.put(&format!("Observation/h{i}"), &body)?)?;
+    }
+    let ports = [remote.server.port];
+    let ids = |bundle: &Value| -> Vec<String> {
+        resources(bundle).iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect()
+    };
+    for base in ["Observation/_history", "_history"] {
+        let all = pages(&s, &format!("{base}?_count=3"), &ports)?;
+        assert_eq!(ids(&all[0]), ["h6", "h5", "h4"], "{base}: the first page is the newest three: {}", all[0]);
+        let every: Vec<String> = all.iter().flat_map(ids).collect();
+        let expected: Vec<String> = (0..7).rev().map(|i| format!("h{i}")).collect();
+        assert_eq!(every, expected, "{base}: every version once, newest first");
+    }
+    Ok(())
+}
