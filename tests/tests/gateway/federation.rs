@@ -136,6 +136,9 @@ fn page_links_are_sealed_and_bound_to_their_caller() -> TestResult {
     Ok(())
 }
 
+/// A request (path, headers) and the status every target refuses it with.
+type Refused<'a> = (&'a str, &'a [(&'a str, &'a str)], u16);
+
 /// A request every target refuses as the client's error is refused as such (its status and
 /// OperationOutcome), not turned into a 200 searchset of OperationOutcome entries: that form is
 /// for targets that failed or timed out.
@@ -146,7 +149,7 @@ fn a_request_every_target_refuses_is_refused() -> TestResult {
     }
     let (remote, s) = seeded()?;
     let strict = [("Prefer", "handling=strict")];
-    let cases: [(&str, &[(&str, &str)], u16); 4] = [
+    let cases: [Refused; 4] = [
         ("Patient?frobnicate=1", &strict, 400),
         ("Patient?_count=abc", &[], 400),
         ("Observation/_history?_count=abc", &[], 400),
