@@ -152,8 +152,11 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
             Err(e) => return failure(e),
         };
         rounds += 1;
-        let matched =
-            merged.bundle["entry"].as_array().is_some_and(|e| e.iter().any(|e| e["search"]["mode"] == "match"));
+        // A match is an entry that is neither an include nor an outcome (history entries have
+        // no search mode at all).
+        let matched = merged.bundle["entry"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| !matches!(e["search"]["mode"].as_str(), Some("include" | "outcome"))));
         if matched || merged.cursors.iter().all(|c| c.done) || rounds >= MAX_ROUNDS {
             break merged;
         }
