@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use azure_core::credentials::TokenCredential;
 use azure_core::time::{Duration as AzureDuration, OffsetDateTime};
@@ -34,7 +34,11 @@ impl Credentials {
                     .clone()
                     .ok_or_else(|| err("`bearer_file` is needed for `bearer-file`".into()))?;
                 let (modified, token) = read_token(&path).map_err(err)?;
-                Ok(Self::BearerFile(BearerFile { path, current: Mutex::new((modified, token)) }))
+                Ok(Self::BearerFile(BearerFile {
+                    path,
+                    current: Mutex::new((modified, token)),
+                    checked: Mutex::new(Instant::now()),
+                }))
             }
             "azure" => Ok(Self::Azure(AzureToken::new(config).map_err(err)?)),
             other => {
@@ -59,11 +63,24 @@ impl Credentials {
 pub struct BearerFile {
     path: PathBuf,
     current: Mutex<(Option<SystemTime>, String)>,
+    /// When the file was last looked at: at most once per [`BEARER_FILE_CHECK`], not on every
+    /// request (a `stat` per proxied request showed in the profile).
+    checked: Mutex<Instant>,
 }
+
+/// How often the bearer file is checked for a new token.
+const BEARER_FILE_CHECK: Duration = Duration::from_secs(1);
 
 impl BearerFile {
     fn token(&self, target: &str) -> String {
-        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let due = match self.checked.lock() {
+            Ok(mut checked) if checked.elapsed() >= BEARER_FILE_CHECK => {
+                *checked = Instant::now();
+                true
+            }
+            _ => false,
+        };
+        let modified = if due { std::fs::metadata(&self.path).and_then(|m| m.modified()).ok() } else { None };
         let mut current = match self.current.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),

@@ -434,8 +434,8 @@ async fn credentials_are_sent_as_configured() {
     let target = RemoteTarget::new(&bearer).unwrap();
     target.upstream(Some("caller-token")).send(&get("Patient/1")).await.unwrap();
     assert_eq!(authorization(&s.requests()[1]).as_deref(), Some("Bearer static-token-1"));
-    // A new token in the file is used from the next request on.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A new token in the file is used once the file is looked at again (each second).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     std::fs::write(&file, "static-token-2").unwrap();
     target.upstream(Some("caller-token")).send(&get("Patient/1")).await.unwrap();
     assert_eq!(authorization(&s.requests()[2]).as_deref(), Some("Bearer static-token-2"));
