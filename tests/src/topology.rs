@@ -167,7 +167,11 @@ pub fn remote_backed(data_dir: &Path, env: &[(&str, &str)]) -> TestResult<(Serve
         Some((_, file)) => std::fs::read_to_string(file)?,
         None => String::new(),
     };
-    toml.push_str(&remote_target("remote", &remote.base(), &Credentials::BearerFile(token_file), ""));
+    // A generous connect timeout: every test of a file starts its pair of debug-built processes
+    // at once, and on two busy cores the front's runtime can be starved past the default 2 s
+    // (seen once as a 503 "cannot be reached" on a loopback connect).
+    let patience = "connect_timeout_ms = 20000\n";
+    toml.push_str(&remote_target("remote", &remote.base(), &Credentials::BearerFile(token_file), patience));
     toml.push_str(&route("default", "", &["remote"], ""));
     let config = data_dir.join(format!("front-{}.toml", remote.port));
     std::fs::write(&config, toml)?;
