@@ -14,30 +14,13 @@ use crate::error::GatewayError;
 /// Reads the request line, the headers FHIR needs and the whole body.
 pub async fn read_request(session: &mut Session, config: &Config) -> Result<Request, GatewayError> {
     let limit = config.server.max_body_bytes;
-    let header = session.req_header();
-    let get = |name: &str| header.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    if let Some(length) = get("content-length").and_then(|l| l.trim().parse::<u64>().ok()) {
+    let length = session.req_header().headers.get("content-length").and_then(|v| v.to_str().ok());
+    if let Some(length) = length.and_then(|l| l.trim().parse::<u64>().ok()) {
         if length > limit as u64 {
             return Err(GatewayError::BodyTooLarge { limit });
         }
     }
-    let base_url = crate::links::base_url(&config.server, get("host").as_deref());
-    let mut request = Request {
-        method: Method::parse(header.method.as_str()),
-        path: header.uri.path().trim_matches('/').to_string(),
-        query: header.uri.query().map(parse_query).unwrap_or_default(),
-        headers: RequestHeaders {
-            accept: get("accept"),
-            content_type: get("content-type"),
-            if_match: get("if-match"),
-            if_none_match: get("if-none-match"),
-            if_modified_since: get("if-modified-since"),
-            if_none_exist: get("if-none-exist"),
-            prefer: get("prefer"),
-        },
-        body: Vec::new(),
-        base_url,
-    };
+    let mut request = request_head(session, config);
     let seconds = config.server.request_timeout_seconds;
     session.set_read_timeout(Some(Duration::from_secs(seconds)));
     let read = async {
@@ -54,6 +37,28 @@ pub async fn read_request(session: &mut Session, config: &Config) -> Result<Requ
         Err(_) => return Err(GatewayError::BodyTimeout { seconds }),
     }
     Ok(request)
+}
+
+/// The request line and the headers FHIR needs, without the body (still unread).
+pub fn request_head(session: &Session, config: &Config) -> Request {
+    let header = session.req_header();
+    let get = |name: &str| header.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    Request {
+        method: Method::parse(header.method.as_str()),
+        path: header.uri.path().trim_matches('/').to_string(),
+        query: header.uri.query().map(parse_query).unwrap_or_default(),
+        headers: RequestHeaders {
+            accept: get("accept"),
+            content_type: get("content-type"),
+            if_match: get("if-match"),
+            if_none_match: get("if-none-match"),
+            if_modified_since: get("if-modified-since"),
+            if_none_exist: get("if-none-exist"),
+            prefer: get("prefer"),
+        },
+        body: Vec::new(),
+        base_url: crate::links::base_url(&config.server, get("host").as_deref()),
+    }
 }
 
 /// A failed body read: pingora's own read timeout is the slow upload we limit (408), anything

@@ -7,8 +7,14 @@
 //!   the request takes ([`crate::routing`]), whose targets (local engines, remote FHIR servers)
 //!   answer under the Cedar policies ([`crate::policy::access`]), asked about every interaction
 //!   and every resource touched. The response is written here and the proxy stops.
-//! - `upstream_peer`: not reached: remote targets are called from `request_filter`, through the
-//!   decisions of the remote path (`engine::remote`).
+//!   A request on a type-level-only route (`crate::routing::stream`) is decided at type level
+//!   only, and when the decision covers every resource it goes on to pingora's proxy phases:
+//! - `upstream_peer`, `upstream_request_filter`, `request_body_filter`, `response_filter`,
+//!   `fail_to_proxy`: stream it to the route's remote target (an address chosen among the
+//!   healthy ones, its path, `Host` and credentials; the body size limit; `Location` and
+//!   `Content-Location` on the route's base; transport failures as OperationOutcomes). Every
+//!   other remote exchange is made from `request_filter`, through the decisions of the remote
+//!   path (`engine::remote`).
 //! - `logging`: one access log line and one audit event per request (the policy phase has
 //!   already audited each authorization decision).
 
@@ -16,13 +22,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use fhirgate_engine::Error as FhirError;
 use fhirgate_engine::MediaType;
 use fhirgate_engine::access::{Access, Grant, Interaction, Target};
 use fhirgate_engine::interaction::Response;
 use fhirgate_policies::RequestContext;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, Session};
-use pingora::proxy::ProxyHttp;
+use pingora::proxy::{FailToProxy, ProxyHttp};
 use tracing::Instrument;
 
 use crate::auth::local::LocalIssuer;
@@ -33,6 +41,7 @@ use crate::exchange;
 use crate::policy::Policies;
 use crate::policy::audit::AuditInfo;
 use crate::routing::{Caller as RouteCaller, Routing};
+use crate::upstream::Streamed;
 
 /// The FHIR gateway service.
 pub struct FhirGateway {
@@ -71,6 +80,16 @@ pub struct RequestCtx {
     subject: Option<String>,
     /// What the request cost its store (Cosmos DB request units; 0 on the other stores).
     request_charge: f64,
+    /// A request on a type-level-only route, allowed: where and how it is streamed.
+    stream: Option<Stream>,
+}
+
+/// A streamed request's way to its remote target, and the bases its answer's headers move between.
+struct Stream {
+    to: Streamed,
+    client_base: String,
+    /// Body bytes streamed so far (bounded by `server.max_body_bytes`).
+    sent: usize,
 }
 
 impl FhirGateway {
@@ -88,6 +107,47 @@ impl FhirGateway {
             _ if self.routing.is_metadata(path) => read && self.config.auth.anonymous_metadata,
             _ => false,
         }
+    }
+
+    /// A request on a type-level-only route: how to stream it, or the answer refusing it (the
+    /// body unread). `None` for every other request (and for one whose caller authentication
+    /// rejected or that names no route: `answer` says so).
+    async fn stream_plan(&self, session: &Session, ctx: &RequestCtx) -> Option<Result<Stream, Response>> {
+        let path = session.req_header().uri.path().trim_matches('/');
+        if matches!(path, "health" | "metrics") || path.starts_with(".well-known/") {
+            return None;
+        }
+        let identity = match &ctx.caller {
+            Caller::Known(identity) => Some(identity.clone()),
+            Caller::Anonymous if self.security.is_none() => None,
+            _ => return None,
+        };
+        let has_claim = |name: &str, value: &str| identity.as_ref().is_some_and(|i| i.has_claim(name, value));
+        let (route, rest) = self.routing.find(path, &has_claim)?;
+        if !route.config.type_level_only {
+            return None;
+        }
+        let limit = self.config.server.max_body_bytes;
+        let length = session.req_header().headers.get("content-length").and_then(|v| v.to_str().ok());
+        if length.and_then(|l| l.trim().parse::<u64>().ok()).is_some_and(|l| l > limit as u64) {
+            return Some(Err(failure(GatewayError::BodyTooLarge { limit }.into())));
+        }
+        let mut request = exchange::request_head(session, &self.config);
+        request.base_url = route.client_base(&request.base_url);
+        request.path = rest;
+        let audit = audit_info(session, &ctx.request_id);
+        let token = bearer_token(session);
+        let caller = RouteCaller {
+            identity: identity.as_deref(),
+            policies: self.security.as_ref().map(|s| s.policies.as_ref()),
+            context: request_context(session),
+            audit: &audit,
+            token: token.as_deref(),
+        };
+        Some(match self.routing.stream(route, &request, &caller).await {
+            Ok(to) => Ok(Stream { to, client_base: request.base_url, sent: 0 }),
+            Err(e) => Err(failure(e)),
+        })
     }
 
     async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Response {
@@ -140,14 +200,7 @@ impl FhirGateway {
         let mut request = request;
         request.base_url = route.client_base(&request.base_url);
         request.path = rest;
-        let token = session
-            .req_header()
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_owned());
+        let token = bearer_token(session);
         let caller = RouteCaller {
             identity: identity.as_deref(),
             policies: self.security.as_ref().map(|s| s.policies.as_ref()),
@@ -206,6 +259,18 @@ fn failure(error: FhirError) -> Response {
     Response::error(&error, MediaType::FhirJson, false)
 }
 
+/// The request's bearer token, for targets that pass it through.
+fn bearer_token(session: &Session) -> Option<String> {
+    session
+        .req_header()
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned())
+}
+
 /// What the audit events of a request say about the exchange.
 fn audit_info(session: &Session, request_id: &str) -> AuditInfo {
     let header = session.req_header();
@@ -262,6 +327,7 @@ impl ProxyHttp for FhirGateway {
             caller: Caller::Anonymous,
             subject: None,
             request_charge: 0.0,
+            stream: None,
         }
     }
 
@@ -302,6 +368,20 @@ impl ProxyHttp for FhirGateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
         let span = ctx.span.clone();
+        match self.stream_plan(session, ctx).instrument(span.clone()).await {
+            Some(Ok(stream)) => {
+                ctx.stream = Some(stream);
+                return Ok(false);
+            }
+            Some(Err(refusal)) => {
+                // The body is unread: the connection cannot be reused.
+                session.set_keepalive(None);
+                ctx.status = refusal.status;
+                exchange::write_response(session, refusal, &ctx.request_id).instrument(span).await?;
+                return Ok(true);
+            }
+            None => {}
+        }
         let answer = self.answer(session, ctx).instrument(span.clone());
         let (response, charge) = fhirgate_engine::storage::cost::metered(answer).await;
         ctx.status = response.status;
@@ -310,9 +390,106 @@ impl ProxyHttp for FhirGateway {
         Ok(true)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
-        // Every request is answered in `request_filter`; proxying joins with remote stores.
-        Err(pingora::Error::new(pingora::ErrorType::InternalError))
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+        // Only streamed requests get here; every other one was answered in `request_filter`.
+        match &ctx.stream {
+            Some(stream) => Ok(stream.to.peer.clone()),
+            None => Err(pingora::Error::new(pingora::ErrorType::InternalError)),
+        }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let Some(stream) = &ctx.stream else { return Ok(()) };
+        let uri = stream.to.uri.parse().map_err(|e| {
+            pingora::Error::because(pingora::ErrorType::InternalError, "the streamed request's target", e)
+        })?;
+        upstream.set_uri(uri);
+        upstream.insert_header("Host", stream.to.host.as_str())?;
+        // The client's credentials never go on; the target's own, as configured, do.
+        upstream.remove_header("Authorization");
+        upstream.remove_header("Cookie");
+        if let Some(authorization) = &stream.to.authorization {
+            upstream.insert_header("Authorization", authorization.as_str())?;
+        }
+        upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let (Some(stream), Some(chunk)) = (&mut ctx.stream, body) else { return Ok(()) };
+        stream.sent += chunk.len();
+        let limit = self.config.server.max_body_bytes;
+        if stream.sent > limit {
+            return pingora::Error::e_explain(
+                pingora::ErrorType::HTTPStatus(413),
+                format!("request body larger than the limit of {limit} bytes"),
+            );
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let Some(stream) = &ctx.stream else { return Ok(()) };
+        ctx.status = response.status.as_u16();
+        for name in ["Location", "Content-Location"] {
+            let moved = response
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix(stream.to.base_url.as_str()))
+                .map(|rest| format!("{}{rest}", stream.client_base));
+            if let Some(moved) = moved {
+                response.insert_header(name, moved)?;
+            }
+        }
+        response.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &pingora::Error, ctx: &mut RequestCtx) -> FailToProxy {
+        use pingora::ErrorType as E;
+        let error = match e.etype() {
+            E::HTTPStatus(413) => GatewayError::BodyTooLarge { limit: self.config.server.max_body_bytes }.into(),
+            E::ConnectTimedout | E::ReadTimedout | E::WriteTimedout => {
+                FhirError::GatewayTimeout("the remote FHIR server did not answer in time".into())
+            }
+            E::ConnectRefused | E::ConnectNoRoute | E::ConnectError => {
+                FhirError::StoreUnavailable("the remote FHIR server cannot be reached".into())
+            }
+            _ if e.esource() == &pingora::ErrorSource::Downstream => {
+                FhirError::bad_request("the request could not be read from the client")
+            }
+            _ => FhirError::BadGateway("the remote FHIR server's answer is not usable".into()),
+        };
+        {
+            let _guard = ctx.span.enter();
+            tracing::warn!(error = %e, "streamed request failed");
+        }
+        let response = failure(error);
+        let status = response.status;
+        if session.response_written().is_none() {
+            ctx.status = status;
+            if let Err(e) = exchange::write_response(session, response, &ctx.request_id).await {
+                tracing::debug!(error = %e, "the failure could not be sent to the client");
+            }
+        }
+        FailToProxy { error_code: status, can_reuse_downstream: false }
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&pingora::Error>, ctx: &mut RequestCtx) {

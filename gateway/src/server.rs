@@ -17,6 +17,7 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
     crate::links::warn_at_start(&config.server);
     let security = security(&config)?;
     let routing = crate::routing::Routing::new(&config)?;
+    check_streamed_routes(&config, security.as_ref())?;
     let conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.shutdown_grace_seconds),
@@ -41,6 +42,29 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
     tracing::info!(%listen, "fhirgate listening: FHIR base http://{listen}/");
     server.run(RunArgs::default());
     tracing::info!("fhirgate stopped");
+    Ok(())
+}
+
+/// A type-level-only route streams answers unread: refused when the loaded policies may decide
+/// on a resource's data (a request whose decision depends on data would be refused anyway, but a
+/// route that refuses its callers is a configuration mistake to report at start).
+fn check_streamed_routes(config: &Config, security: Option<&Security>) -> Result<(), GatewayError> {
+    let streamed: Vec<&str> = config.routes.iter().filter(|r| r.type_level_only).map(|r| r.id.as_str()).collect();
+    if streamed.is_empty() {
+        return Ok(());
+    }
+    if security.is_some_and(|s| s.policies.read_resource_data()) {
+        return Err(GatewayError::Config(format!(
+            "route(s) {streamed:?}: `type_level_only = true` streams answers without data-level decisions, but \
+             the loaded policies decide on resource data (check with `fhirgate policy validate`); remove the \
+             setting or those policies"
+        )));
+    }
+    tracing::warn!(
+        routes = ?streamed,
+        "type-level-only routes stream the remote's answers unread: no data-level decision, no id prefix, links \
+         as the remote writes them"
+    );
     Ok(())
 }
 

@@ -91,6 +91,12 @@ impl PolicyEngine {
     }
 
     /// The ids of the loaded policies, sorted.
+    /// Whether some policy may decide on a resource's data (not [`crate::data_blind`]): then
+    /// answers cannot be streamed unread, as a type-level-only route would.
+    pub fn reads_resource_data(&self) -> bool {
+        !self.set.policies().all(crate::data_blind::is_data_blind)
+    }
+
     pub fn policy_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.set.policies().map(|p| p.id().to_string()).collect();
         ids.sort();

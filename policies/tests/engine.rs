@@ -137,3 +137,14 @@ forbid (principal, action, resource) when { resource.id == "secret" };
     assert!(!engine.decide(&other, &at(9, "192.0.2.1", "1"))?.allowed);
     Ok(())
 }
+
+#[test]
+fn a_set_reads_resource_data_when_one_policy_could() -> Result<(), Error> {
+    let blind = source("b.cedar", "permit (principal in Fhir::Role::\"admin\", action, resource);\n");
+    assert!(!PolicyEngine::load(std::slice::from_ref(&blind))?.reads_resource_data());
+    let seeing = source("s.cedar", "forbid (principal, action, resource) when { resource.tenant == \"t\" };\n");
+    assert!(PolicyEngine::load(&[blind, seeing])?.reads_resource_data());
+    let roles = fhirgate_policies::shipped("microsoft-roles")?;
+    assert!(PolicyEngine::load(&roles)?.reads_resource_data(), "the SMART patient clause of the roles reads data");
+    Ok(())
+}

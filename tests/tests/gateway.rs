@@ -25,6 +25,8 @@ mod policy;
 mod prefixes;
 #[path = "gateway/routing.rs"]
 mod routing;
+#[path = "gateway/streaming.rs"]
+mod streaming;
 #[path = "gateway/testscripts.rs"]
 mod testscripts;
 #[path = "gateway/upstream_errors.rs"]

@@ -96,6 +96,13 @@ pub fn check(config: &Config) -> Result<(), String> {
     let mut route_ids = HashSet::new();
     for (n, route) in routes.iter().enumerate() {
         check_route(route, &ids)?;
+        let streamed = route.targets.first().and_then(|t| targets.iter().find(|c| &c.id == t));
+        if route.type_level_only && streamed.is_some_and(|t| t.kind() != Kind::Remote) {
+            return Err(format!(
+                "route `{}`: `type_level_only = true` streams a remote target's answers; `{}` is a local store",
+                route.id, route.targets[0]
+            ));
+        }
         if !route_ids.insert(route.id.as_str()) {
             return Err(format!("route `{}` is declared twice: route ids must be unique", route.id));
         }
@@ -237,10 +244,10 @@ fn check_route(route: &RouteConfig, targets: &HashSet<&str>) -> Result<(), Strin
     if !matches!(route.on_target_error.as_str(), "partial" | "fail") {
         return bad(format!("`on_target_error = \"{}\"`: expected `partial` or `fail`", route.on_target_error));
     }
-    if route.type_level_only {
+    if route.type_level_only && (route.targets.len() != 1 || !route.id_prefixes.is_empty()) {
         return bad(
-            "`type_level_only = true` is not supported: every response is decided per resource (the policies' \
-             data-level decisions), so responses cannot stream unparsed; remove the setting"
+            "`type_level_only = true` streams one remote target's answers unchanged: it needs exactly one target \
+             and no `id_prefixes`"
                 .into(),
         );
     }

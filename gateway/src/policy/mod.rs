@@ -54,6 +54,12 @@ impl Policies {
         }
     }
 
+    /// Whether the policies in force may decide on a resource's data (see
+    /// `PolicyEngine::reads_resource_data`); when they cannot be read, as if they did.
+    pub fn read_resource_data(&self) -> bool {
+        self.current.read().map_or(true, |e| e.reads_resource_data())
+    }
+
     /// The decisions of one request by `principal`, all made with the policies in force now.
     pub fn access<'a>(
         &self,

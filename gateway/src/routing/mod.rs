@@ -13,6 +13,7 @@ mod format;
 mod matcher;
 mod metadata;
 mod search;
+mod stream;
 mod targets;
 
 use std::sync::Arc;

@@ -114,6 +114,27 @@ impl RemoteTarget {
         self.inner.balancer.backends().run_health_check(true).await;
     }
 
+    /// What a streamed request (a `type_level_only` route, proxied by pingora's own phases)
+    /// needs: an address chosen among the healthy ones, the request target (base path, path and
+    /// query), the `Host` header and the target's credentials. `None` when no address is healthy.
+    pub async fn stream(&self, request: &Request, caller_token: Option<&str>) -> FhirResult<Streamed> {
+        self.start_health_checks();
+        let inner = &self.inner;
+        let authorization = inner.credentials.authorization(&inner.id, caller_token).await?;
+        let exchange = RemoteExchange { target: self, caller_token };
+        let peer = inner.balancer.select(b"", 256).and_then(|backend| exchange.peer(&backend)).ok_or_else(|| {
+            tracing::warn!(target_id = %inner.id, "remote target has no healthy address");
+            FhirError::StoreUnavailable("the remote FHIR server is unavailable".into())
+        })?;
+        Ok(Streamed {
+            base_url: inner.base_url.clone(),
+            peer: Box::new(peer),
+            uri: client::request_target(&inner.base.path, request),
+            host: inner.host_header.clone(),
+            authorization,
+        })
+    }
+
     /// The upstream for one request; `caller_token` (the client's bearer token) is sent only
     /// when the target is configured to pass it through.
     pub fn upstream<'a>(&'a self, caller_token: Option<&'a str>) -> RemoteExchange<'a> {
@@ -185,6 +206,17 @@ fn connector_options(config: &TargetConfig) -> Result<ConnectorOptions, GatewayE
         options.ca_file = Some(ca.display().to_string());
     }
     Ok(options)
+}
+
+/// One streamed request's way to the remote (see [`RemoteTarget::stream`]).
+pub struct Streamed {
+    /// The target's base, as its `Location` headers name it.
+    pub base_url: String,
+    pub peer: Box<HttpPeer>,
+    pub uri: String,
+    pub host: String,
+    /// The `Authorization` header the target's credentials give (`None`: none is sent).
+    pub authorization: Option<String>,
 }
 
 /// A remote target, for one request.

@@ -108,8 +108,16 @@ fn bad_routes_are_named() {
         ("[[routes]]\nid = \"r\"\ntargets = [\"a\"]\nwrite_target = \"lab\"\n", "`write_target = \"lab\"` is not one"),
         ("[[routes]]\nid = \"r\"\ntargets = [\"a\"]\non_target_error = \"ignore\"\n", "expected `partial` or `fail`"),
         (
+            "[[routes]]\nid = \"r\"\ntargets = [\"a\", \"lab\"]\ntype_level_only = true\n",
+            "`type_level_only = true` streams one remote target's answers unchanged: it needs exactly one target",
+        ),
+        (
+            "[[routes]]\nid = \"r\"\ntargets = [\"lab\"]\nid_prefixes = { lab = \"L-\" }\ntype_level_only = true\n",
+            "and no `id_prefixes`",
+        ),
+        (
             "[[routes]]\nid = \"r\"\ntargets = [\"a\"]\ntype_level_only = true\n",
-            "`type_level_only = true` is not supported",
+            "route `r`: `type_level_only = true` streams a remote target's answers; `a` is a local store",
         ),
         ("[[routes]]\nid = \"r\"\ntargets = []\n", "route `r`: `targets` is empty"),
         (
@@ -141,6 +149,8 @@ fn bad_routes_are_named() {
     // A typed or claimed route first leaves the same prefix reachable for the next.
     let ok = "[[routes]]\nid = \"mpi\"\ntypes = [\"Patient\"]\ntargets = [\"lab\"]\n[[routes]]\nid = \"rest\"\ntargets = [\"a\"]\n";
     assert_eq!(refusal("reachable", ok), "accepted");
+    let streamed = "[[routes]]\nid = \"s\"\nprefix = \"s\"\ntargets = [\"lab\"]\ntype_level_only = true\n";
+    assert_eq!(refusal("streamed", streamed), "accepted");
 }
 
 #[test]
