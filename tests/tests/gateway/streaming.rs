@@ -81,6 +81,28 @@ fn a_type_level_only_route_streams_what_the_type_level_decision_allows() -> Test
     let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": []});
     let r = s.post("s", &batch)?;
     expect("a batch on a streamed route", &r, 400)?;
+    // Policies reloaded with one that reads data: the streamed route refuses what it can no
+    // longer decide at type level (it would have to read every answer).
+    let policies = dir.join("policies");
+    let seeing = "forbid (principal, action, resource) when { resource.hasData && resource.tenant == \"t\" };\n";
+    std::fs::write(policies.join("tenants.cedar"), seeing)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let refused = loop {
+        let r = s.get(&format!("s/Patient/{id}"))?;
+        if r.status != 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    expect("a read decided on data, on a streamed route", &refused, 403)?;
+    std::fs::remove_file(policies.join("tenants.cedar"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.get(&format!("s/Patient/{id}"))?.status != 200 {
+        if std::time::Instant::now() > deadline {
+            return Err("the streamed route did not come back after the policy was removed".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     // Without a token: 401 as everywhere.
     let r = s.send_as(None, "GET", &format!("s/Patient/{id}"), None, &[])?;
     expect("no token", &r, 401)?;
