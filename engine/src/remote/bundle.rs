@@ -21,7 +21,7 @@ use crate::access::{Interaction, Target};
 use crate::definitions::Definitions;
 use crate::error::Error;
 use crate::format::check_body_content_type;
-use crate::interaction::{Gate, Method, Request, RequestHeaders, Response, Route, parse_query};
+use crate::interaction::{Gate, Method, Request, RequestHeaders, Response, Route, parse_query, response_entry};
 use crate::outcome::{Issue, IssueType};
 use crate::search::query;
 
@@ -52,9 +52,9 @@ pub(super) async fn batch(call: &Call<'_>, request: &Request) -> Flow<Response> 
             Err(e) => Err(Halt::Error(e)),
         };
         out.push(match response {
-            Ok(response) => response_entry(&response),
-            Err(Halt::Upstream(response)) => response_entry(&response),
-            Err(Halt::Error(e)) => response_entry(&Response::json(e.status(), e.outcome_json())),
+            Ok(response) => response_entry(&response, None),
+            Err(Halt::Upstream(response)) => response_entry(&response, None),
+            Err(Halt::Error(e)) => response_entry(&Response::json(e.status(), e.outcome_json()), None),
         });
     }
     Ok(Response::json(
@@ -95,9 +95,9 @@ pub(super) async fn transaction(call: &Call<'_>, request: &Request) -> Flow<Resp
             // the remote path's reads, answers what the transaction read, decided exactly as a
             // read, search or history request is (a hidden or deleted resource as a missing one).
             *slot = match call.dispatch(&entry.request).await {
-                Ok(response) => response_entry(&response),
-                Err(Halt::Upstream(response)) => response_entry(&response),
-                Err(Halt::Error(e)) => response_entry(&Response::json(e.status(), e.outcome_json())),
+                Ok(response) => response_entry(&response, None),
+                Err(Halt::Upstream(response)) => response_entry(&response, None),
+                Err(Halt::Error(e)) => response_entry(&Response::json(e.status(), e.outcome_json()), None),
             };
         }
     }
@@ -207,22 +207,4 @@ fn entry(outer: &Request, index: usize, raw: &Value) -> Result<Entry, Error> {
     };
     out.body = body;
     Ok(Entry { index, request: out })
-}
-
-/// `Bundle.entry` (`response`, and `resource` or `response.outcome`) for an entry's response.
-fn response_entry(response: &Response) -> Value {
-    let mut out = json!({ "response": { "status": response.status.to_string() } });
-    for (header, field) in [("Location", "location"), ("ETag", "etag")] {
-        if let Some(value) = response.header(header) {
-            out["response"][field] = json!(value);
-        }
-    }
-    match response.content_json() {
-        Some(body) if body["resourceType"] == "OperationOutcome" && response.status >= 400 => {
-            out["response"]["outcome"] = body;
-        }
-        Some(body) => out["resource"] = body,
-        None => {}
-    }
-    out
 }

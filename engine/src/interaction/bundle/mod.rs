@@ -166,8 +166,8 @@ fn entry(outer: &Request, index: usize, raw: &Value) -> Result<Entry> {
     })
 }
 
-/// `Bundle.entry.response` (and `resource`) for an entry's response.
-fn response_entry(response: &Response, full_url: Option<String>) -> Value {
+/// `Bundle.entry.response` (and `resource`) for an entry's response (also the remote path's).
+pub(crate) fn response_entry(response: &Response, full_url: Option<String>) -> Value {
     let mut out = json!({ "response": { "status": status_text(response.status) } });
     if let Some(location) = response.header("Location") {
         out["response"]["location"] = json!(location);
