@@ -12,10 +12,10 @@
 
 use super::conditional::Criteria;
 use super::gate::Gate;
-use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, prepare};
+use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, if_match, prepare};
 use super::{Engine, Request, Response};
 use crate::error::{Error, Result};
-use crate::resource::{etag, parse_etag};
+use crate::resource::etag;
 use crate::storage::WriteKind;
 
 pub(super) async fn handle(
@@ -25,12 +25,7 @@ pub(super) async fn handle(
     resource_type: &str,
     id: &str,
 ) -> Result<Response> {
-    let if_match = match &request.headers.if_match {
-        None => None,
-        Some(tag) => Some(parse_etag(tag).ok_or_else(|| {
-            Error::bad_request(format!("invalid `If-Match` value `{tag}`: expected a version like `W/\"1\"`"))
-        })?),
-    };
+    let if_match = if_match(request)?;
     for attempt in 0..CONFLICT_RETRIES {
         let current = engine.store.read(resource_type, id).await?;
         let live = current.filter(|c| !c.is_deleted());

@@ -8,12 +8,12 @@ use serde_json::Value;
 
 use super::conditional::Criteria;
 use super::gate::Gate;
-use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, respond};
+use super::write::{CONFLICT_RETRIES, commit, conflict_backoff, if_match, respond};
 use super::{Engine, Request, Response, read};
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::patch::Patch;
-use crate::resource::{parse_etag, without_server_meta};
+use crate::resource::without_server_meta;
 use crate::storage::WriteKind;
 use crate::validation::validate;
 
@@ -58,12 +58,7 @@ pub(super) async fn patch_at(
     resource_type: &str,
     id: &str,
 ) -> Result<Response> {
-    let if_match = request
-        .headers
-        .if_match
-        .as_deref()
-        .map(|tag| parse_etag(tag).ok_or_else(|| Error::bad_request(format!("invalid `If-Match` value `{tag}`"))))
-        .transpose()?;
+    let if_match = if_match(request)?;
     for attempt in 0..CONFLICT_RETRIES {
         let current = read::live_version(engine.store.read(resource_type, id).await?, resource_type, id)?;
         gate.check_stored(engine, &current).await?;

@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::conditional::Criteria;
 use super::gate::Gate;
-use super::write::{CONFLICT_RETRIES, commit_guarded, conflict_backoff, parse_resource, respond};
+use super::write::{CONFLICT_RETRIES, commit_guarded, conflict_backoff, if_match, parse_resource, respond};
 use super::{Engine, Request, Response};
 use crate::error::{Error, Result};
-use crate::resource::{parse_etag, without_server_meta};
+use crate::resource::without_server_meta;
 use crate::storage::{Guard, WriteKind};
 
 pub(super) async fn handle(
@@ -84,12 +84,7 @@ async fn update_at(
         _ => return Err(Error::bad_request(format!("the resource must have an `id` (`{id}`) for an update"))),
     }
     gate.check_incoming(&resource)?;
-    let if_match = match &request.headers.if_match {
-        None => None,
-        Some(tag) => Some(parse_etag(tag).ok_or_else(|| {
-            Error::bad_request(format!("invalid `If-Match` value `{tag}`: expected a version like `W/\"1\"`"))
-        })?),
-    };
+    let if_match = if_match(request)?;
     for attempt in 0..CONFLICT_RETRIES {
         let current = engine.store.read(resource_type, id).await?;
         let live = current.as_ref().filter(|c| !c.is_deleted());

@@ -9,7 +9,7 @@ use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::format::check_body_content_type;
 use crate::outcome::{Issue, IssueType, OperationOutcome};
-use crate::resource::set_meta;
+use crate::resource::{parse_etag, set_meta};
 use crate::search::index::extract;
 use crate::storage::{Guard, ResourceVersion, Write, WriteKind};
 use crate::validation::validate;
@@ -59,6 +59,14 @@ pub(crate) fn parse_resource(request: &Request, resource_type: &str) -> Result<M
         return Err(Error::Invalid(issues));
     }
     Ok(resource)
+}
+
+/// The version `If-Match` names (`W/"3"`), when the request has one; a malformed one is a 400.
+pub(super) fn if_match(request: &Request) -> Result<Option<u64>> {
+    let Some(tag) = request.headers.if_match.as_deref() else { return Ok(None) };
+    parse_etag(tag).map(Some).ok_or_else(|| {
+        Error::bad_request(format!("invalid `If-Match` value `{tag}`: expected a version like `W/\"1\"`"))
+    })
 }
 
 /// Removes a `meta` that is an empty object. JSON FHIR has no empty objects, but generators
