@@ -46,7 +46,7 @@ fn classify(value: &str) -> Named {
 }
 
 /// Chooses the response media type from `_format` (which wins) or the `Accept` header.
-pub(crate) fn negotiate(format_param: Option<&str>, accept: Option<&str>) -> Result<MediaType> {
+pub fn negotiate(format_param: Option<&str>, accept: Option<&str>) -> Result<MediaType> {
     if let Some(f) = format_param {
         return match classify(f) {
             Named::FhirJson | Named::Any => Ok(MediaType::FhirJson),

@@ -29,7 +29,7 @@ mod resource;
 mod validation;
 
 pub use error::{Error, Result};
-pub use format::MediaType;
+pub use format::{MediaType, negotiate};
 pub use interaction::{Engine, EngineConfig};
 pub use outcome::{Issue, IssueType, Severity};
 pub use patch::Patch;

@@ -6,47 +6,9 @@
 use fhirgate_engine::interaction::Request;
 use fhirgate_engine::{Error as FhirError, MediaType};
 
-/// What a `_format` value or an `Accept` range names.
-fn classify(value: &str) -> Option<MediaType> {
-    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    match essence.as_str() {
-        "json" | "application/fhir+json" | "application/json+fhir" | "*/*" | "application/*" | "" => {
-            Some(MediaType::FhirJson)
-        }
-        "application/json" | "text/json" => Some(MediaType::Json),
-        _ => None,
-    }
-}
-
-/// The media type of the answer to `request`, or 406.
+/// The media type of the answer to `request`, or 406: the engine's own negotiation.
 pub fn negotiate(request: &Request) -> Result<MediaType, FhirError> {
-    if let Some(format) = request.param("_format") {
-        return classify(format).ok_or_else(|| {
-            FhirError::NotAcceptable(format!(
-                "`_format={format}` is not supported: this server speaks JSON only (`application/fhir+json`)"
-            ))
-        });
-    }
-    let Some(accept) = request.headers.accept.as_deref().filter(|a| !a.trim().is_empty()) else {
-        return Ok(MediaType::FhirJson);
-    };
-    let mut best: Option<(f32, MediaType)> = None;
-    for range in accept.split(',') {
-        let q = range
-            .split(';')
-            .skip(1)
-            .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
-            .unwrap_or(1.0);
-        let Some(media) = classify(range).filter(|_| q > 0.0) else { continue };
-        if best.is_none_or(|(bq, _)| q > bq) {
-            best = Some((q, media));
-        }
-    }
-    best.map(|(_, m)| m).ok_or_else(|| {
-        FhirError::NotAcceptable(format!(
-            "cannot produce any of `{accept}`: this server speaks JSON only (`application/fhir+json`)"
-        ))
-    })
+    fhirgate_engine::negotiate(request.param("_format"), request.headers.accept.as_deref())
 }
 
 #[cfg(test)]
