@@ -37,7 +37,7 @@ pub(crate) use route::Route;
 use crate::access::{Access, Interaction, Target};
 use crate::error::Result;
 use crate::storage::Store;
-pub(crate) use bundle::response_entry;
+pub(crate) use bundle::{entry as bundle_entry, response_entry};
 pub(crate) use gate::Gate;
 pub(crate) use write::parse_resource;
 

@@ -21,20 +21,15 @@ use crate::access::{Interaction, Target};
 use crate::definitions::Definitions;
 use crate::error::Error;
 use crate::format::check_body_content_type;
-use crate::interaction::{Gate, Method, Request, RequestHeaders, Response, Route, parse_query, response_entry};
+use crate::interaction::{Gate, Method, Request, Response, Route, bundle_entry, parse_query, response_entry};
 use crate::outcome::{Issue, IssueType};
 use crate::search::query;
 
 /// One entry of a batch or transaction, as the client sent it.
 struct Entry {
-    index: usize,
+    /// How the entry is named in errors.
+    label: String,
     request: Request,
-}
-
-impl Entry {
-    fn label(&self) -> String {
-        format!("Bundle.entry[{}] ({} {})", self.index, self.request.method.as_str(), self.request.path)
-    }
 }
 
 pub(super) async fn batch(call: &Call<'_>, request: &Request) -> Flow<Response> {
@@ -42,11 +37,11 @@ pub(super) async fn batch(call: &Call<'_>, request: &Request) -> Flow<Response> 
     let mut out = Vec::with_capacity(raw.len());
     for (index, raw) in raw.iter().enumerate() {
         let response = match entry(request, index, raw) {
-            Ok(entry) if entry.request.method == Method::Post && entry.request.path.is_empty() => Err(Halt::Error(
-                Error::bad_request("a bundle inside a bundle is not supported").context(&entry.label()),
-            )),
+            Ok(entry) if entry.request.method == Method::Post && entry.request.path.is_empty() => {
+                Err(Halt::Error(Error::bad_request("a bundle inside a bundle is not supported").context(&entry.label)))
+            }
             Ok(entry) => call.dispatch(&entry.request).await.map_err(|halt| match halt {
-                Halt::Error(e) => Halt::Error(e.context(&entry.label())),
+                Halt::Error(e) => Halt::Error(e.context(&entry.label)),
                 other => other,
             }),
             Err(e) => Err(Halt::Error(e)),
@@ -68,7 +63,7 @@ pub(super) async fn transaction(call: &Call<'_>, request: &Request) -> Flow<Resp
     let entries = raw.iter().enumerate().map(|(i, e)| entry(request, i, e)).collect::<Result<Vec<_>, _>>()?;
     let mut gates = Vec::with_capacity(entries.len());
     for entry in &entries {
-        let fail = |e: Error| Halt::Error(e.context(&format!("{}; nothing of the transaction ran", entry.label())));
+        let fail = |e: Error| Halt::Error(e.context(&format!("{}; nothing of the transaction ran", entry.label)));
         let route = Route::parse(&entry.request.path).map_err(fail)?;
         let target = Target::of_route(&entry.request, &route).map_err(fail)?;
         if matches!(target.interaction, Interaction::Batch | Interaction::Transaction) {
@@ -174,37 +169,8 @@ fn parse(call: &Call<'_>, request: &Request) -> Flow<(Value, Vec<Value>)> {
     Ok((bundle, raw))
 }
 
-/// Reads one `Bundle.entry` as the request it stands for.
+/// Reads one `Bundle.entry` as the request it stands for, as the engine reads its own.
 fn entry(outer: &Request, index: usize, raw: &Value) -> Result<Entry, Error> {
-    let fail = |m: String| Error::bad_request(format!("Bundle.entry[{index}]: {m}"));
-    let request = raw.get("request").ok_or_else(|| fail("has no `request`".into()))?;
-    let text = |key: &str| request.get(key).and_then(Value::as_str).map(str::to_owned);
-    let method = Method::parse(&text("method").unwrap_or_default());
-    if matches!(method, Method::Other(_)) {
-        return Err(fail(format!("unknown `request.method` `{}`", method.as_str())));
-    }
-    let written = text("url").ok_or_else(|| fail("has no `request.url`".into()))?;
-    let url = written.strip_prefix(&outer.base_url).unwrap_or(&written).trim_start_matches('/').to_owned();
-    let (path, query) = match url.split_once('?') {
-        Some((p, q)) => (p.to_owned(), parse_query(q)),
-        None => (url.clone(), Vec::new()),
-    };
-    let body = match raw.get("resource") {
-        None => Vec::new(),
-        Some(r @ Value::Object(_)) => serde_json::to_vec(r).unwrap_or_default(),
-        Some(_) => return Err(fail("`resource` is not a resource".into())),
-    };
-    let mut out = Request::new(method, &path, &outer.base_url);
-    out.query = query;
-    out.headers = RequestHeaders {
-        accept: None,
-        content_type: (!body.is_empty()).then(|| "application/fhir+json".to_owned()),
-        if_match: text("ifMatch"),
-        if_none_match: text("ifNoneMatch"),
-        if_modified_since: None,
-        if_none_exist: text("ifNoneExist"),
-        prefer: outer.headers.prefer.clone(),
-    };
-    out.body = body;
-    Ok(Entry { index, request: out })
+    let parsed = bundle_entry(outer, index, raw)?;
+    Ok(Entry { label: parsed.label(), request: parsed.request(outer) })
 }

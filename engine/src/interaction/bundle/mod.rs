@@ -27,7 +27,7 @@ use crate::validation::validate;
 
 /// One entry of a batch or transaction, as the client sent it.
 #[derive(Debug, Clone)]
-struct Entry {
+pub(crate) struct Entry {
     /// Position in the bundle, for responses and error messages.
     index: usize,
     full_url: Option<String>,
@@ -45,7 +45,7 @@ struct Entry {
 
 impl Entry {
     /// How the entry is named in errors.
-    fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let full_url = self.full_url.as_deref().map(|u| format!(", fullUrl `{u}`")).unwrap_or_default();
         format!("Bundle.entry[{}] ({} {}{full_url})", self.index, self.method.as_str(), self.url)
     }
@@ -58,7 +58,7 @@ impl Entry {
     }
 
     /// The entry as a request of its own.
-    fn request(&self, outer: &Request) -> Request {
+    pub(crate) fn request(&self, outer: &Request) -> Request {
         let body =
             self.resource.as_ref().map(|r| Value::Object(r.clone()).to_string().into_bytes()).unwrap_or_default();
         Request {
@@ -124,8 +124,8 @@ pub(super) async fn handle(engine: &Engine, access: &dyn Access, request: &Reque
     }
 }
 
-/// Reads one `Bundle.entry`.
-fn entry(outer: &Request, index: usize, raw: &Value) -> Result<Entry> {
+/// Reads one `Bundle.entry` (also the remote path's batches and transactions).
+pub(crate) fn entry(outer: &Request, index: usize, raw: &Value) -> Result<Entry> {
     let fail = |m: String| Error::bad_request(format!("Bundle.entry[{index}]: {m}"));
     let request = raw.get("request").ok_or_else(|| fail("has no `request`".into()))?;
     let text = |key: &str| request.get(key).and_then(Value::as_str).map(str::to_owned);
