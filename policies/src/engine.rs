@@ -26,6 +26,8 @@ pub struct PolicyEngine {
     data_blind_permits: HashSet<String>,
     /// Type-level decisions already made.
     cache: DecisionCache,
+    /// Whether some policy reads `resource.consent` ([`crate::consent`]).
+    reads_consents: bool,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -87,16 +89,23 @@ impl PolicyEngine {
             HashSet::new()
         };
         let cache = DecisionCache::new(Reads::of(set.policies()));
-        Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits, cache })
+        let reads_consents = crate::consent::read_by(set.policies());
+        Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits, cache, reads_consents })
     }
 
-    /// The ids of the loaded policies, sorted.
+    /// Whether some policy reads `resource.consent`: then data-level decisions need the
+    /// Consents of the resource's patients ([`crate::consent`]); otherwise none are loaded.
+    pub fn reads_consents(&self) -> bool {
+        self.reads_consents
+    }
+
     /// Whether some policy may decide on a resource's data (not [`crate::data_blind`]): then
     /// answers cannot be streamed unread, as a type-level-only route would.
     pub fn reads_resource_data(&self) -> bool {
         !self.set.policies().all(crate::data_blind::is_data_blind)
     }
 
+    /// The ids of the loaded policies, sorted.
     pub fn policy_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.set.policies().map(|p| p.id().to_string()).collect();
         ids.sort();

@@ -9,6 +9,7 @@
 
 mod action;
 mod cache;
+pub mod consent;
 mod data_blind;
 mod decision;
 mod engine;

@@ -63,7 +63,8 @@ const KEYED_CONTEXT: [&str; 8] =
     ["purposeOfUse", "breakGlass", "smartNeeded", "phase", "method", "operation", "target", "route"];
 /// Resource attributes whose value comes from a field that is always in the key (a type-level
 /// request carries no resource data: `hasData` is false, the data attributes are empty).
-const KEYED_RESOURCE: [&str; 7] = ["type", "hasData", "patients", "security", "tags", "categories", "tenant"];
+const KEYED_RESOURCE: [&str; 8] =
+    ["type", "hasData", "patients", "security", "tags", "categories", "tenant", "consent"];
 
 /// Walks a condition in Cedar's JSON policy format (EST), marking what it reads.
 fn walk(expr: &Value, reads: &mut Reads) {

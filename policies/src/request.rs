@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 
 use crate::action::{Action, Target};
+use crate::consent::Verdict;
 use crate::error::Error;
 use crate::principal::Principal;
 use crate::resource::ResourceFacts;
@@ -42,13 +43,16 @@ pub struct AuthzRequest {
     pub action: Action,
     pub target: Target,
     pub data: Option<ResourceFacts>,
+    /// What the Consents of the resource's patients say (`resource.consent`); [`Verdict::None`]
+    /// at the type level and when the policies read no Consent.
+    pub consent: Verdict,
     pub context: RequestContext,
 }
 
 impl AuthzRequest {
     /// A type-level request (before the interaction runs).
     pub fn type_level(action: Action, target: Target, context: RequestContext) -> Self {
-        Self { action, target, data: None, context }
+        Self { action, target, data: None, consent: Verdict::None, context }
     }
 
     /// The same request, asked about one resource's data. A resource's own type and id win over
@@ -156,6 +160,7 @@ pub(crate) fn to_cedar(principal: &Principal, request: &AuthzRequest, actions: &
         ("categories", strings(&facts.categories)),
         ("tenant", string(&facts.tenant)),
         ("store", string(&request.context.store)),
+        ("consent", string(request.consent.as_str())),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -30,6 +30,7 @@ const SHIPPED: &[(&str, &[(&str, &str)])] = &[
         "examples",
         ["restricted.cedar", "tenant-isolation.cedar", "read-only-hours.cedar", "internal-exports.cedar"]
     ),
+    shipped_set!("consent", ["consent.cedar"]),
 ];
 
 /// Names of the shipped sets.

@@ -12,7 +12,8 @@
 //!                "policies": ["microsoft-roles:globalReader"] } ] }
 //! ```
 //! `sets` defaults to the set holding the file (`policies/sets/<name>/tests/*.json`); without
-//! `resource` the type-level decision is tested, with it the data-level one.
+//! `resource` the type-level decision is tested, with it the data-level one. `consents` lists
+//! the stored Consent resources that decision sees (`resource.consent`, [`crate::consent`]).
 
 use std::path::Path;
 
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::action::Action;
+use crate::consent::{self, Consent};
 use crate::engine::PolicyEngine;
 use crate::error::Error;
 use crate::principal::Principal;
@@ -46,6 +48,9 @@ pub struct TestCase {
     pub request: HttpRequest,
     #[serde(default)]
     pub resource: Option<Value>,
+    /// The stored Consents the data-level decision sees (`resource.consent`), as FHIR JSON.
+    #[serde(default)]
+    pub consents: Vec<Value>,
     pub expect: String,
     #[serde(default)]
     pub policies: Option<Vec<String>>,
@@ -155,6 +160,18 @@ pub fn run_case(engine: &PolicyEngine, case: &TestCase, file: &str) -> Result<Ca
     let mut request = case.request.to_authz()?;
     if let Some(resource) = &case.resource {
         request = request.with_data(resource);
+        if engine.reads_consents() {
+            let consents: Vec<Consent> = case.consents.iter().filter_map(consent::parse).collect();
+            let of = |patient: &str| consents.iter().filter(|c| c.patient == patient).cloned().collect::<Vec<_>>();
+            let by_patient: std::collections::BTreeMap<String, Vec<Consent>> = request
+                .data
+                .iter()
+                .flat_map(|d| d.patients.iter())
+                .map(|p| (p.clone(), of(p)))
+                .collect();
+            request.consent =
+                consent::decide(&request, &principal, resource, |p| by_patient.get(p).map(Vec::as_slice)).0;
+        }
     }
     let decision = engine.decide(&principal, &request)?;
     let mut problems = Vec::new();
