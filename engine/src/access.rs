@@ -9,6 +9,10 @@
 //! never reach the store by another way, so a request cannot be authorised as one interaction
 //! and run as another, and no path skips the data-level decision.
 //!
+//! Decisions may read the patient's Consents: the engine asks the access which patients'
+//! Consents it needs ([`Access::consents_wanted`]) and loads them from the store, a page at a
+//! time, before it asks about their resources ([`Access::give_consents`]).
+//!
 //! The engine knows no policy language: the gateway implements [`Access`] with Cedar; tests,
 //! command-line tools and servers without authentication use [`Unrestricted`].
 
@@ -158,6 +162,20 @@ pub trait Access: Send + Sync {
     /// Told after a write commits, with the version written (for audit trails: a conditional
     /// interaction names here the resource it actually changed).
     fn written(&self, _target: &Target, _resource_type: &str, _id: &str, _version: u64) {}
+
+    /// The patients whose Consents a data-level decision on `resource` reads and that this
+    /// access has not been given yet ([`Access::give_consents`]). The default, for decisions
+    /// that read no Consent, is none: the engine then loads nothing.
+    fn consents_wanted(&self, _resource: &Value) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The current Consents naming one of `patients` as `Consent.patient`, read by the engine
+    /// before it asks about those patients' resources: every one stored, whatever the client
+    /// may see (they are inputs of its decisions, never shown by this call), or `None` when
+    /// they could not all be read. An access must decide a resource of a patient whose Consents
+    /// it was not given as if they denied.
+    fn give_consents(&self, _patients: &[String], _consents: Option<Vec<Value>>) {}
 }
 
 /// No restriction: every interaction on any data. For servers without authentication, tools

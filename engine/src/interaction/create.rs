@@ -17,7 +17,7 @@ pub(super) async fn handle(
     resource_type: &str,
 ) -> Result<Response> {
     let mut resource = parse_resource(request, resource_type)?;
-    gate.check_incoming(&resource)?;
+    gate.check_incoming_loaded(engine, &resource).await?;
     let criteria =
         request.headers.if_none_exist.as_deref().map(|c| Criteria::parse(engine, resource_type, c)).transpose()?;
     for attempt in 0..CONFLICT_RETRIES {

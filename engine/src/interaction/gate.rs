@@ -63,6 +63,25 @@ impl<'a> Gate<'a> {
         self.covers_data || self.access.allows(&self.target, resource, phase)
     }
 
+    /// Loads what the data-level decisions on `resources` read besides the resources: the
+    /// Consents of their patients, when the access wants them ([`super::consents`]). Call it
+    /// before [`Gate::allows`] on a page of resources, so that their patients' Consents are read
+    /// in one search; an access not given a patient's Consents decides as if they denied.
+    pub(crate) async fn load_consents(&self, engine: &Engine, resources: &[&Value]) -> Result<()> {
+        if self.covers_data {
+            return Ok(());
+        }
+        super::consents::load(engine, self.access, resources).await
+    }
+
+    /// [`Gate::check_incoming`], after loading the Consents the decision reads.
+    pub(crate) async fn check_incoming_loaded(&self, engine: &Engine, resource: &Map<String, Value>) -> Result<()> {
+        if !self.covers_data {
+            self.load_consents(engine, &[&Value::Object(resource.clone())]).await?;
+        }
+        self.check_incoming(resource)
+    }
+
     /// [`Gate::allows`] on a stored version; a deletion is decided on the version it deleted.
     pub(crate) async fn allows_version(
         &self,
@@ -81,7 +100,9 @@ impl<'a> Gate<'a> {
             None => return Ok(false),
         };
         let Some(json) = with_data.as_ref().unwrap_or(version).json.as_deref() else { return Ok(false) };
-        Ok(serde_json::from_str::<Value>(json).is_ok_and(|resource| self.allows(&resource, phase)))
+        let Ok(resource) = serde_json::from_str::<Value>(json) else { return Ok(false) };
+        self.load_consents(engine, &[&resource]).await?;
+        Ok(self.allows(&resource, phase))
     }
 
     /// 403 unless the client may write `resource` (a body sent, a patched result).

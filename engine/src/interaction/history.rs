@@ -45,6 +45,10 @@ pub(super) async fn handle(
     }
     let page = engine.store.history(&query).await?;
     let mut entries: Vec<Value> = Vec::with_capacity(page.versions.len());
+    // The Consents of the page's patients in one read, rather than one per entry.
+    let shown: Vec<Value> =
+        page.versions.iter().filter_map(|v| v.json.as_deref()).filter_map(|j| serde_json::from_str(j).ok()).collect();
+    gate.load_consents(engine, &shown.iter().collect::<Vec<_>>()).await?;
     for version in &page.versions {
         if gate.allows_version(engine, version, Phase::Outgoing).await? {
             entries.push(entry(request, version));

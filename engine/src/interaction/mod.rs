@@ -9,6 +9,7 @@
 mod bundle;
 mod capabilities;
 mod conditional;
+mod consents;
 mod create;
 mod delete;
 mod gate;
@@ -41,8 +42,9 @@ pub(crate) use bundle::{entry as bundle_entry, response_entry};
 pub(crate) use gate::Gate;
 pub(crate) use write::parse_resource;
 
-/// Whether the client may see a resource (a search's data-level decision on each match).
-pub(crate) type Visibility<'a> = &'a (dyn Fn(&serde_json::Value) -> bool + Send + Sync);
+/// Whether the client may see a resource: the gate of a search whose data-level decision is
+/// asked on each match and included resource.
+pub(crate) type Visibility<'a> = &'a Gate<'a>;
 
 /// A source of "now"; tests pass a fixed or stepping clock.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;

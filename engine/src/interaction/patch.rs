@@ -79,7 +79,7 @@ pub(super) async fn patch_at(
             return Err(Error::Unprocessable(issues));
         }
         // Decided on what the patch would write.
-        gate.check_incoming(&patched)?;
+        gate.check_incoming_loaded(engine, &patched).await?;
         let unchanged = stored.as_object().is_some_and(|s| without_server_meta(s) == without_server_meta(&patched));
         if unchanged && !engine.config.version_unchanged_updates {
             return respond(request, &current, 200);

@@ -83,7 +83,7 @@ async fn update_at(
         }
         _ => return Err(Error::bad_request(format!("the resource must have an `id` (`{id}`) for an update"))),
     }
-    gate.check_incoming(&resource)?;
+    gate.check_incoming_loaded(engine, &resource).await?;
     let if_match = if_match(request)?;
     for attempt in 0..CONFLICT_RETRIES {
         let current = engine.store.read(resource_type, id).await?;

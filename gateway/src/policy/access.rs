@@ -4,10 +4,12 @@
 //! request arrived (a reload in the middle of a request does not mix two policy sets), and audits
 //! every decision.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use fhirgate_engine::access::{Access, Grant, Interaction, Phase, Target};
-use fhirgate_policies::{Action, AuthzRequest, Decision, PolicyEngine, Principal, RequestContext};
+use fhirgate_policies::consent::{self, Consent, Verdict};
+use fhirgate_policies::{Action, AuthzRequest, Decision, PolicyEngine, Principal, RequestContext, ResourceFacts};
 use serde_json::Value;
 
 use super::audit::{self, AuditInfo};
@@ -21,12 +23,22 @@ pub struct CedarAccess<'a> {
     pub(super) hides_reads: bool,
     /// The principal's issuer and subject, for results kept for this caller only.
     pub(super) owner: String,
+    /// Whether the policies read `resource.consent`: then the engine gives this access the
+    /// Consents of the patients it decides about.
+    pub(super) reads_consents: bool,
+    /// The Consents given, per patient id; `None` for a patient whose Consents could not all be
+    /// read. Kept for this request only: a Consent written later applies to the next request.
+    pub(super) consents: Mutex<HashMap<String, Option<Vec<Consent>>>>,
 }
 
 impl CedarAccess<'_> {
     fn request(&self, target: &Target) -> AuthzRequest {
         let (action, target) = Action::of(target);
         AuthzRequest::type_level(action, target, self.context.clone())
+    }
+
+    fn consents(&self) -> MutexGuard<'_, HashMap<String, Option<Vec<Consent>>>> {
+        self.consents.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Decides and audits one request. An evaluation failure denies.
@@ -58,7 +70,37 @@ impl Access for CedarAccess<'_> {
     }
 
     fn allows(&self, target: &Target, resource: &Value, phase: Phase) -> bool {
-        self.decide_audited(&self.request(target).with_data(resource), phase.as_str()).allowed
+        let mut request = self.request(target).with_data(resource);
+        if !self.reads_consents {
+            return self.decide_audited(&request, phase.as_str()).allowed;
+        }
+        let (verdict, by) = {
+            let known = self.consents();
+            consent::decide(&request, self.principal, resource, |patient| known.get(patient).and_then(Option::as_deref))
+        };
+        request.consent = verdict;
+        let decision = self.decide_audited(&request, phase.as_str());
+        if decision.allowed && verdict == Verdict::Deny {
+            audit::record_consent_override(self.principal, &request, phase.as_str(), &decision, &by, self.audit);
+        }
+        decision.allowed
+    }
+
+    fn consents_wanted(&self, resource: &Value) -> Vec<String> {
+        if !self.reads_consents {
+            return Vec::new();
+        }
+        let known = self.consents();
+        ResourceFacts::of(resource).patients.into_iter().filter(|p| !known.contains_key(p)).collect()
+    }
+
+    fn give_consents(&self, patients: &[String], consents: Option<Vec<Value>>) {
+        let parsed: Option<Vec<Consent>> = consents.map(|c| c.iter().filter_map(consent::parse).collect());
+        let mut known = self.consents();
+        for patient in patients {
+            let of = parsed.as_ref().map(|all| all.iter().filter(|c| c.patient == *patient).cloned().collect());
+            known.insert(patient.clone(), of);
+        }
     }
 
     fn hides_denied_reads(&self) -> bool {
@@ -70,6 +112,10 @@ impl Access for CedarAccess<'_> {
     }
 
     fn written(&self, target: &Target, resource_type: &str, id: &str, version: u64) {
+        if resource_type == "Consent" {
+            // Later decisions of this request (a transaction's next entries) read it anew.
+            self.consents().clear();
+        }
         audit::record_write(self.principal, &self.request(target), resource_type, id, version, self.audit);
     }
 }

@@ -30,6 +30,7 @@ pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decisi
     event.strings("policies", &decision.policies);
     event.strings("errors", &decision.errors);
     event.boolean("covers_data", decision.covers_data);
+    event.string("consent", request.consent.as_str());
     event.optional("break_glass", info.break_glass.as_deref());
     let event = event.finish();
     if info.break_glass.is_some() {
@@ -37,6 +38,29 @@ pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decisi
     } else {
         tracing::info!(target: "audit", record = %event, "authorization");
     }
+}
+
+/// Emits the event of an allowed decision on data that the patient's Consents deny: who saw
+/// it, under which policies, with which break-glass reason, overriding which Consents. Logged at
+/// warn level, like break-glass.
+pub fn record_consent_override(
+    principal: &Principal,
+    request: &AuthzRequest,
+    phase: &str,
+    decision: &Decision,
+    consents: &[String],
+    info: &AuditInfo,
+) {
+    let mut event = header("consent-override", principal, request, info);
+    event.string("resource_type", &request.target.resource_type);
+    event.string("resource_id", &request.target.id);
+    event.string("phase", phase);
+    event.strings("policies", &decision.policies);
+    event.strings("consents", consents);
+    event.string("purpose_of_use", &request.context.purpose_of_use);
+    event.optional("break_glass", info.break_glass.as_deref());
+    let event = event.finish();
+    tracing::warn!(target: "audit", record = %event, "consent overridden");
 }
 
 /// Emits the event of a committed write: which resource and version the request actually

@@ -67,8 +67,11 @@ impl Policies {
         context: RequestContext,
         audit: &'a audit::AuditInfo,
     ) -> access::CedarAccess<'a> {
+        let policies = self.current.read().ok().map(|e| e.clone());
         access::CedarAccess {
-            policies: self.current.read().ok().map(|e| e.clone()),
+            reads_consents: policies.as_ref().is_some_and(|p| p.reads_consents()),
+            consents: std::sync::Mutex::default(),
+            policies,
             principal,
             context,
             audit,

@@ -350,7 +350,7 @@ async fn write(
     }
     resource.insert("id".into(), Value::String(id.clone()));
     references::rewrite(&mut resource, replacements);
-    gate.check_incoming(&resource)?;
+    gate.check_incoming_loaded(engine, &resource).await?;
     if kind == WriteKind::Update {
         if current.is_none() && !engine.config.update_create {
             return Err(Error::MethodNotAllowed(format!(
@@ -403,7 +403,7 @@ async fn patched(
     if !issues.is_empty() {
         return Err(Error::Unprocessable(issues));
     }
-    gate.check_incoming(&resource)?;
+    gate.check_incoming_loaded(engine, &resource).await?;
     let write = prepare(engine, resource_type, id, current.version + 1, WriteKind::Update, Some(&mut resource))?;
     Ok(Planned::Write(Box::new(write), 200))
 }

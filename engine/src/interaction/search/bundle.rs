@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::include;
 use super::snapshot::Snapshot;
+use crate::access::Phase;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::format::{Summary, apply_elements, apply_summary};
@@ -35,7 +36,11 @@ pub(super) async fn page(
     let result = &snapshot.query.result;
     let mut included = include::resolve(engine, result, &matches).await?;
     if let Some(visible) = visible {
-        included.retain(|v| v.json.as_deref().and_then(|j| serde_json::from_str(j).ok()).is_some_and(|r| visible(&r)));
+        let parsed: Vec<Option<serde_json::Value>> =
+            included.iter().map(|v| v.json.as_deref().and_then(|j| serde_json::from_str(j).ok())).collect();
+        visible.load_consents(engine, &parsed.iter().flatten().collect::<Vec<_>>()).await?;
+        let mut decided = parsed.iter().map(|r| r.as_ref().is_some_and(|r| visible.allows(r, Phase::Outgoing)));
+        included.retain(|_| decided.next().unwrap_or(false));
     }
 
     let mut entries = Vec::with_capacity(matches.len() + included.len() + 1);

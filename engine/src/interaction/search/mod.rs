@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use super::gate::Gate;
 use super::{Engine, Method, Request, Response, Visibility, parse_query};
-use crate::access::Phase;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::outcome::{Issue, IssueType};
@@ -64,8 +63,7 @@ impl Scope<'_> {
 }
 
 pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, scope: Scope<'_>) -> Result<Response> {
-    let decide = |resource: &serde_json::Value| gate.allows(resource, Phase::Outgoing);
-    let visible: Option<Visibility<'_>> = (!gate.covers_data()).then_some(&decide);
+    let visible: Option<Visibility<'_>> = (!gate.covers_data()).then_some(gate);
     if let Some(token) = request.param("_page") {
         let (snapshot, offset, count) =
             engine.pages.page(token).filter(|(snapshot, _, _)| snapshot.owner == gate.owner()).ok_or_else(|| {

@@ -12,6 +12,7 @@
 use std::sync::Mutex;
 
 use super::super::{Engine, Visibility};
+use crate::access::Phase;
 use crate::error::Result;
 use crate::outcome::Issue;
 use crate::search::query::SearchQuery;
@@ -163,10 +164,20 @@ async fn read_chunk(
 /// The matches `visible` allows, each decided on the version that matched.
 async fn only_visible(engine: &Engine, matches: Vec<SearchMatch>, visible: Visibility<'_>) -> Result<Vec<SearchMatch>> {
     let mut kept = Vec::with_capacity(matches.len());
-    for version in engine.store.vread_many(&matches).await? {
-        let Some(json) = &version.json else { continue };
-        if serde_json::from_str::<serde_json::Value>(json).is_ok_and(|resource| visible(&resource)) {
-            kept.push(SearchMatch { resource_type: version.resource_type, id: version.id, version: version.version });
+    let resources: Vec<(SearchMatch, serde_json::Value)> = engine
+        .store
+        .vread_many(&matches)
+        .await?
+        .into_iter()
+        .filter_map(|version| {
+            let resource = serde_json::from_str(version.json.as_deref()?).ok()?;
+            Some((SearchMatch { resource_type: version.resource_type, id: version.id, version: version.version }, resource))
+        })
+        .collect();
+    visible.load_consents(engine, &resources.iter().map(|(_, r)| r).collect::<Vec<_>>()).await?;
+    for (key, resource) in resources {
+        if visible.allows(&resource, Phase::Outgoing) {
+            kept.push(key);
         }
     }
     Ok(kept)

@@ -1,0 +1,186 @@
+//! End-to-end: patient consent (the shipped `consent` set on top of `microsoft-roles`) through
+//! the real binary, on each store. A patient's Consent denying one practitioner hides that
+//! patient's data from them on read (404), vread, search (totals and `_summary=count` honest),
+//! `_include` / `_revinclude`, compartment search, history, and batch entries, and from no one
+//! else; a deny written now applies to the next request and is gone with its Consent;
+//! break-glass by a `breakGlass` principal reads through it, audited as a consent override, and
+//! by no one else. Through a remote target Consents are not read: every patient's data is
+//! decided as if denied (policies/README.md, "Patient consent").
+
+use std::time::Duration;
+
+use fhirgate_e2e::{Reply, Server, TestResult, backend, temp_dir};
+use serde_json::{Value, json};
+
+pub fn consent(id: &str, patient: &str, provision: Value) -> Value {
+    json!({"resourceType": "Consent", "id": id, "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": format!("Patient/{patient}")},
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+        "provision": provision})
+}
+
+/// A root permit with one nested deny for `actor` (`Practitioner/x`).
+pub fn deny_for(actor: &str) -> Value {
+    json!({"type": "permit", "provision": [{"type": "deny", "actor": [{
+        "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]},
+        "reference": {"reference": actor}}]}]})
+}
+
+fn observation(id: &str, patient: &str) -> Value {
+    json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "x"},
+           "subject": {"reference": format!("Patient/{patient}")}})
+}
+
+fn ok(r: &Reply, what: &str) -> TestResult {
+    if r.status == 200 || r.status == 201 {
+        Ok(())
+    } else {
+        Err(format!("{what}: {} {}", r.status, r.body).into())
+    }
+}
+
+fn ids(bundle: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some(format!("{}/{}", e["resource"]["resourceType"].as_str()?, e["resource"]["id"].as_str()?)))
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub fn consent_server(name: &str) -> TestResult<Server> {
+    Server::start_with(&temp_dir(name)?, &[("FHIRGATE_POLICY_SETS", "microsoft-roles,consent")])
+}
+
+#[test]
+fn a_consent_deny_hides_the_patients_data_from_that_actor_only() -> TestResult {
+    let s = consent_server("consent-e2e")?;
+    for (path, body) in [
+        ("Patient/p1", json!({"resourceType": "Patient", "id": "p1"})),
+        ("Patient/p2", json!({"resourceType": "Patient", "id": "p2"})),
+        ("Observation/o1", observation("o1", "p1")),
+        ("Observation/o2", observation("o2", "p2")),
+        ("Consent/c1", consent("c1", "p1", deny_for("Practitioner/dr-x"))),
+    ] {
+        ok(&s.put(path, &body)?, path)?;
+    }
+    let dr_x = s.mint(&["--role", "globalReader", "--sub", "dr-x", "--fhir-user", "Practitioner/dr-x"])?;
+    let dr_y = s.mint(&["--role", "globalReader", "--sub", "dr-y", "--fhir-user", "Practitioner/dr-y"])?;
+    let get = |token: &str, path: &str| s.send_as(Some(token), "GET", path, None, &[]);
+    let remote = backend() == "remote";
+
+    // Another practitioner sees everything; through a remote target no one sees a patient's data.
+    for path in ["Observation/o1", "Patient/p1", "Observation/o2"] {
+        let expected = if remote { 404 } else { 200 };
+        assert_eq!(get(&dr_y, path)?.status, expected, "dr-y {path}");
+    }
+    if remote {
+        // Fail closed, and break-glass still works (below).
+        assert_eq!(get(&dr_x, "Observation/o1")?.status, 404);
+        return break_glass(&s);
+    }
+
+    // Read, vread, history of the instance: as if missing.
+    for path in ["Observation/o1", "Patient/p1", "Observation/o1/_history/1", "Observation/o1/_history"] {
+        let r = get(&dr_x, path)?;
+        assert_eq!(r.status, 404, "dr-x {path}: {}", r.body);
+    }
+    assert_eq!(get(&dr_x, "Observation/o2")?.status, 200);
+    assert_eq!(get(&dr_x, "Consent/c1")?.status, 200, "the Consent itself stays under the roles");
+
+    // Searches, totals and counts.
+    let r = get(&dr_x, "Observation?_total=accurate")?;
+    ok(&r, "search")?;
+    let bundle = r.json()?;
+    assert_eq!(ids(&bundle), ["Observation/o2"], "{}", r.body);
+    assert_eq!(bundle["total"], 1, "{}", r.body);
+    let count = get(&dr_x, "Observation?_summary=count")?.json()?;
+    assert_eq!(count["total"], 1, "{count}");
+    assert_eq!(get(&dr_x, "Observation?subject=Patient/p1&_summary=count")?.json()?["total"], 0);
+    assert_eq!(get(&dr_y, "Observation?_summary=count")?.json()?["total"], 2);
+    let all = get(&dr_x, "?_type=Patient,Observation&_total=accurate")?.json()?;
+    assert_eq!(ids(&all), ["Observation/o2", "Patient/p2"], "{all}");
+    assert_eq!(all["total"], 2);
+
+    // Includes and reverse includes.
+    let included = get(&dr_x, "Observation?_include=Observation:subject")?.json()?;
+    assert_eq!(ids(&included), ["Observation/o2", "Patient/p2"], "{included}");
+    let reverse = get(&dr_x, "Patient?_revinclude=Observation:subject")?.json()?;
+    assert_eq!(ids(&reverse), ["Observation/o2", "Patient/p2"], "{reverse}");
+    let seen = get(&dr_y, "Patient?_revinclude=Observation:subject")?.json()?;
+    assert_eq!(seen["entry"].as_array().map(Vec::len), Some(4), "{seen}");
+
+    // Compartment search and type history.
+    let compartment = get(&dr_x, "Patient/p1/Observation")?.json()?;
+    assert_eq!(ids(&compartment), Vec::<String>::new(), "{compartment}");
+    let history = get(&dr_x, "Observation/_history")?.json()?;
+    assert_eq!(ids(&history), ["Observation/o2"], "{history}");
+
+    // Batch entries are decided like requests (a batch needs a writer's role).
+    let writer = s.mint(&["--role", "globalWriter", "--sub", "dr-x", "--fhir-user", "Practitioner/dr-x"])?;
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": "Observation/o1"}},
+        {"request": {"method": "GET", "url": "Observation/o2"}},
+        {"request": {"method": "GET", "url": "Observation?subject=Patient/p1&_total=accurate"}}]});
+    let r = s.send_as(Some(&writer), "POST", "", Some(batch.to_string().as_bytes()), &[])?;
+    ok(&r, "batch")?;
+    let answer = r.json()?;
+    assert!(answer["entry"][0]["response"]["status"].as_str().is_some_and(|s| s.starts_with("404")), "{answer}");
+    assert!(answer["entry"][1]["response"]["status"].as_str().is_some_and(|s| s.starts_with("200")), "{answer}");
+    assert_eq!(answer["entry"][2]["resource"]["total"], 0, "{answer}");
+
+    // A writer named in a deny cannot write the patient's data either.
+    let body = observation("o1", "p1").to_string();
+    let r = s.send_as(Some(&writer), "PUT", "Observation/o1", Some(body.as_bytes()), &[])?;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let new = observation("o9", "p1").to_string();
+    assert_eq!(s.send_as(Some(&writer), "POST", "Observation", Some(new.as_bytes()), &[])?.status, 403);
+
+    // A deny written now applies to the next request; deleting it lifts it.
+    ok(&s.put("Consent/c2", &consent("c2", "p2", deny_for("Practitioner/dr-y")))?, "c2")?;
+    assert_eq!(get(&dr_y, "Observation/o2")?.status, 404);
+    assert_eq!(get(&dr_y, "Observation?_summary=count")?.json()?["total"], 1);
+    assert_eq!(s.delete("Consent/c2")?.status, 204);
+    assert_eq!(get(&dr_y, "Observation/o2")?.status, 200);
+    // So does a Consent made inactive.
+    let mut inactive = consent("c1", "p1", deny_for("Practitioner/dr-x"));
+    inactive["status"] = json!("inactive");
+    ok(&s.put("Consent/c1", &inactive)?, "c1 inactive")?;
+    assert_eq!(get(&dr_x, "Observation/o1")?.status, 200);
+    ok(&s.put("Consent/c1", &consent("c1", "p1", deny_for("Practitioner/dr-x")))?, "c1 active")?;
+    assert_eq!(get(&dr_x, "Observation/o1")?.status, 404);
+    break_glass(&s)
+}
+
+/// Break-glass: through for a `breakGlass` principal with a reason, audited; not without the
+/// role, not without the header, never for writes.
+fn break_glass(s: &Server) -> TestResult {
+    let glass = s.mint(&["--role", "globalReader", "--role", "breakGlass", "--sub", "er-doc", "--fhir-user", "Practitioner/dr-x"])?;
+    let plain = s.mint(&["--role", "globalReader", "--sub", "dr-x", "--fhir-user", "Practitioner/dr-x"])?;
+    let reason = [("X-Break-Glass", "unconscious in the ER"), ("X-Request-Id", "consent-glass-1")];
+    assert_eq!(s.send_as(Some(&glass), "GET", "Observation/o1", None, &[])?.status, 404, "no header, no override");
+    assert_eq!(s.send_as(Some(&plain), "GET", "Observation/o1", None, &reason)?.status, 404, "no role, no override");
+    let r = s.send_as(Some(&glass), "GET", "Observation/o1", None, &reason)?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.send_as(Some(&glass), "GET", "Observation?_total=accurate", None, &reason)?;
+    assert_eq!(r.json()?["total"], 2, "{}", r.body);
+    let body = observation("o1", "p1").to_string();
+    let writer = s.mint(&["--role", "globalWriter", "--role", "breakGlass", "--sub", "er-doc", "--fhir-user", "Practitioner/dr-x"])?;
+    let r = s.send_as(Some(&writer), "PUT", "Observation/o1", Some(body.as_bytes()), &reason)?;
+    assert_eq!(r.status, 403, "break-glass reads only: {}", r.body);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.log_text();
+    let event = log
+        .lines()
+        .find(|l| l.contains("consent-override") && l.contains("consent-glass-1") && l.contains("Observation"))
+        .ok_or("no consent-override audit event")?;
+    assert!(event.contains("WARN") && event.contains("unconscious in the ER") && event.contains("er-doc"), "{event}");
+    if backend() != "remote" {
+        assert!(event.contains("\\\"c1\\\"") || event.contains("\"c1\""), "names the Consent overridden: {event}");
+    }
+    Ok(())
+}
