@@ -179,7 +179,9 @@ fn purpose_matches(purpose: &Code, asked: &str) -> Match {
         Some((system, code)) => Code { system: Some(system.to_owned()), code: code.to_owned() },
         None => Code { system: None, code: asked.to_owned() },
     };
-    Match::of(!asked.is_empty() && purpose.code == have.code && (have.system.is_none() || purpose.system == have.system))
+    Match::of(
+        !asked.is_empty() && purpose.code == have.code && (have.system.is_none() || purpose.system == have.system),
+    )
 }
 
 /// `provision.class`: a resource type (`Observation`) or a profile URL.

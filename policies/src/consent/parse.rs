@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use super::Verdict;
-use super::matching::{ResourceCodes, Match};
 use super::Asker;
+use super::Verdict;
+use super::matching::{Match, ResourceCodes};
 
 /// Deepest nesting of provisions read.
 const MAX_DEPTH: usize = 8;

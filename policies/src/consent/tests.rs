@@ -67,14 +67,19 @@ fn nested_permits_are_exceptions_to_a_root_deny() {
 #[test]
 fn class_code_security_label_data_and_action() {
     let anyone = principal(json!({"sub": "a"}));
-    let by_class = consent(json!({"type": "deny", "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}]}));
+    let by_class = consent(
+        json!({"type": "deny", "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}]}),
+    );
     assert_eq!(verdict(&by_class, &anyone, Action::Read, "", &lab()), Verdict::Deny);
     let patient = json!({"resourceType": "Patient", "id": "p1"});
     assert_eq!(verdict(&by_class, &anyone, Action::Read, "", &patient), Verdict::None);
-    let by_code = consent(json!({"type": "deny", "code": [{"coding": [{"system": "http://loinc.org", "code": "1234-5"}]}]}));
+    let by_code =
+        consent(json!({"type": "deny", "code": [{"coding": [{"system": "http://loinc.org", "code": "1234-5"}]}]}));
     assert_eq!(verdict(&by_code, &anyone, Action::Read, "", &lab()), Verdict::Deny);
     assert_eq!(verdict(&by_code, &anyone, Action::Read, "", &patient), Verdict::None);
-    let by_data = consent(json!({"type": "deny", "data": [{"meaning": "instance", "reference": {"reference": "Observation/o1"}}]}));
+    let by_data = consent(
+        json!({"type": "deny", "data": [{"meaning": "instance", "reference": {"reference": "Observation/o1"}}]}),
+    );
     assert_eq!(verdict(&by_data, &anyone, Action::SearchType, "", &lab()), Verdict::Deny);
     assert_eq!(verdict(&by_data, &anyone, Action::Read, "", &patient), Verdict::None);
     let by_label = consent(json!({"type": "deny", "securityLabel": [{"code": "R"}]}));
@@ -120,7 +125,9 @@ fn identifiers_name_clients_tenants_roles_and_groups() {
         ("urn:fhirgate:role", "research"),
         ("urn:fhirgate:group", "g1"),
     ] {
-        let c = consent(json!({"type": "deny", "actor": [{"reference": {"identifier": {"system": system, "value": value}}}]}));
+        let c = consent(
+            json!({"type": "deny", "actor": [{"reference": {"identifier": {"system": system, "value": value}}}]}),
+        );
         assert_eq!(verdict(&c, &app, Action::Read, "", &lab()), Verdict::Deny, "{system}");
         let other = principal(json!({"sub": "b", "azp": "x", "tid": "t2"}));
         assert_eq!(verdict(&c, &other, Action::Read, "", &lab()), Verdict::None, "{system}");
@@ -132,8 +139,7 @@ fn between_consents_a_deny_wins() {
     let anyone = principal(json!({"sub": "a"}));
     let mut permit = consent(json!({"type": "permit"}));
     permit["id"] = json!("c2");
-    let consents: Vec<Consent> =
-        [permit, consent(json!({"type": "deny"}))].iter().filter_map(parse).collect();
+    let consents: Vec<Consent> = [permit, consent(json!({"type": "deny"}))].iter().filter_map(parse).collect();
     let (v, by) = evaluate(&consents, &anyone, Action::Read, &RequestContext::default(), &lab());
     assert_eq!((v, by), (Verdict::Deny, vec!["c1".to_owned()]));
 }

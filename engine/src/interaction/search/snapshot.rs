@@ -171,7 +171,10 @@ async fn only_visible(engine: &Engine, matches: Vec<SearchMatch>, visible: Visib
         .into_iter()
         .filter_map(|version| {
             let resource = serde_json::from_str(version.json.as_deref()?).ok()?;
-            Some((SearchMatch { resource_type: version.resource_type, id: version.id, version: version.version }, resource))
+            Some((
+                SearchMatch { resource_type: version.resource_type, id: version.id, version: version.version },
+                resource,
+            ))
         })
         .collect();
     visible.load_consents(engine, &resources.iter().map(|(_, r)| r).collect::<Vec<_>>()).await?;
