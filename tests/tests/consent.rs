@@ -209,3 +209,34 @@ fn break_glass(s: &Server) -> TestResult {
     assert!(event.contains("\\\"c1\\\"") || event.contains("\"c1\""), "names the Consent overridden: {event}");
     Ok(())
 }
+
+#[test]
+fn the_consent_testscript_passes() -> TestResult {
+    use fhirgate_conformance::run::result::Status;
+    use fhirgate_conformance::run::{Options, Runner};
+    let s = consent_server("consent-testscript")?;
+    if backend() == "remote" {
+        return Ok(());
+    }
+    let script = fhirgate_e2e::manifest_dir().join("../conformance/testscripts/should/consent.json");
+    let mut options = Options::new(&s.base());
+    options.bearer = Some(s.mint(&["--role", "globalAdmin", "--role", "consentManager"])?);
+    let reader = |fhir_user: &str, glass: bool| {
+        let mut args = vec!["--role", "globalReader", "--fhir-user", fhir_user];
+        if glass {
+            args.extend(["--role", "breakGlass"]);
+        }
+        s.mint(&args)
+    };
+    options.variables.insert("deniedToken".into(), reader("Practitioner/testscript-denied", false)?);
+    options.variables.insert("otherToken".into(), reader("Practitioner/testscript-other", false)?);
+    options.variables.insert("breakGlassToken".into(), reader("Practitioner/testscript-denied", true)?);
+    let results = Runner::new(options).run_paths(&[script])?;
+    assert_eq!(results.len(), 1);
+    for result in &results {
+        let line = fhirgate_conformance::report::summary::line(result);
+        println!("{line}");
+        assert!(matches!(result.status(), Status::Pass), "{line}: {result:?}");
+    }
+    Ok(())
+}
