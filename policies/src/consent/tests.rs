@@ -143,3 +143,18 @@ fn between_consents_a_deny_wins() {
     let (v, by) = evaluate(&consents, &anyone, Action::Read, &RequestContext::default(), &lab());
     assert_eq!((v, by), (Verdict::Deny, vec!["c1".to_owned()]));
 }
+
+#[test]
+fn only_sets_that_read_the_consent_load_consents() {
+    let reads = |text: &str| {
+        let policy = cedar_policy::Policy::parse(None, text).ok();
+        read_by(policy.iter())
+    };
+    assert!(reads(r#"forbid (principal, action, resource) when { resource.consent == "deny" };"#));
+    assert!(reads(r#"permit (principal, action, resource) when { resource has consent };"#));
+    assert!(reads(
+        r#"permit (principal, action, resource) when { context.breakGlass || resource.consent != "deny" };"#
+    ));
+    assert!(!reads(r#"permit (principal in Fhir::Role::"globalAdmin", action, resource);"#));
+    assert!(!reads(r#"permit (principal, action, resource) when { resource.patients.contains("consent") };"#));
+}
