@@ -77,6 +77,7 @@ impl Criteria {
         while let Some(search) = next.take() {
             let reply = send::exchange(call.upstream, &search).await?;
             let bundle = reply.bundle(&["searchset"])?;
+            call.load_consents_in(&reader, &bundle, base_url).await?;
             let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
             for entry in entries {
                 if entry.pointer("/search/mode").and_then(Value::as_str).is_some_and(|m| m != "match") {
@@ -146,6 +147,7 @@ async fn update(
         [] => match body_id {
             Some(id) => update_at(call, gate, request, resource_type, &id, resource).await,
             None => {
+                call.load_consents_of(gate, &resource, &request.base_url).await?;
                 gate.check_incoming(&resource)?;
                 create_plain(call, gate, request, resource_type, resource).await
             }

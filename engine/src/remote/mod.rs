@@ -19,6 +19,7 @@
 
 mod bundle;
 mod conditional;
+mod consents;
 mod filter;
 mod operation;
 mod read;
@@ -45,6 +46,13 @@ pub trait Upstream: Send + Sync {
     /// [`Error::BadGateway`] (garbage, early close), [`Error::GatewayTimeout`] (no answer in
     /// time), [`Error::StoreUnavailable`] (the target is down: 503 with `Retry-After`).
     async fn send(&self, request: &Request) -> Result<Response>;
+
+    /// Whether requests go out with the gateway's own credentials (or none), never the
+    /// caller's token: then the remote answers the gateway whatever the caller may see, and the
+    /// Consents that decisions read are read there ([`consents`]). The default: no.
+    fn own_credentials(&self) -> bool {
+        false
+    }
 }
 
 /// The FHIR interactions on remote servers.

@@ -29,7 +29,7 @@ pub(super) async fn capabilities(call: &Call<'_>, request: &Request) -> Flow<Res
 pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Flow<Response> {
     if !gate.covers_data() {
         check_instance(call, gate, request).await?;
-        check_input(gate, request)?;
+        check_input(call, gate, request).await?;
     }
     let (sent, shape) = if gate.covers_data() { (request.clone(), Shape::default()) } else { Shape::strip(request)? };
     let reply = send::exchange(call.upstream, &send::forwarded(&sent)).await?;
@@ -38,6 +38,7 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
     if gate.covers_data() {
         return Ok(reply.respond(Some(body.clone())));
     }
+    call.load_consents(gate, &[body], &request.base_url).await?;
     match resource.get("resourceType").and_then(Value::as_str).unwrap_or_default() {
         "OperationOutcome" => {}
         "Bundle" => {
@@ -80,6 +81,7 @@ async fn check_instance(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> 
         _ => {}
     }
     let instance = Value::Object(reply.resource_of(resource_type)?.clone());
+    call.load_consents(gate, &[&instance], &request.base_url).await?;
     let phase = if matches!(request.method, Method::Get | Method::Head) { Phase::Outgoing } else { Phase::Stored };
     if gate.allows(&instance, phase) {
         Ok(())
@@ -95,12 +97,13 @@ async fn check_instance(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> 
 
 /// The resources an operation is given (the body, or the resources of its `Parameters`) are
 /// decided like any resource sent.
-fn check_input(gate: &Gate<'_>, request: &Request) -> Flow<()> {
+async fn check_input(call: &Call<'_>, gate: &Gate<'_>, request: &Request) -> Flow<()> {
     if request.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
     let body: Value = serde_json::from_slice(&request.body)
         .map_err(|e| Error::bad_request(format!("the body is not valid JSON: {e}")))?;
+    call.load_consents(gate, &[&body], &request.base_url).await?;
     let Value::Object(resource) = body else {
         return Err(Halt::Error(Error::bad_request("the body must be a FHIR resource")));
     };

@@ -48,6 +48,7 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
     if resource.get("id").and_then(serde_json::Value::as_str) != Some(id) {
         return Err(super::bad_gateway(format!("asked for `{resource_type}/{id}`, got another resource")));
     }
+    call.load_consents_of(gate, &resource, &request.base_url).await?;
     if !gate.allows(&serde_json::Value::Object(resource.clone()), Phase::Outgoing) {
         return Err(if hides {
             missing()
@@ -88,6 +89,9 @@ async fn deleted_visible(
     let bundle = reply.bundle(&["history"])?;
     let entries = bundle.get("entry").and_then(serde_json::Value::as_array).map(Vec::as_slice).unwrap_or_default();
     let last = entries.iter().find_map(|e| e.get("resource").filter(|r| r.is_object()));
+    if let Some(last) = last {
+        call.load_consents(gate, &[last], &request.base_url).await?;
+    }
     Ok(last.is_some_and(|resource| {
         resource["resourceType"] == resource_type && resource["id"] == id && gate.allows(resource, Phase::Outgoing)
     }))

@@ -72,6 +72,7 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request, 
     let sent = send::request(Method::Get, &path, query, &request.base_url);
     let reply = send::exchange(call.upstream, &sent).await?;
     let mut bundle = reply.bundle(&["searchset"])?;
+    call.load_consents_in(gate, &bundle, &request.base_url).await?;
     filter::entries(&mut bundle, gate);
     if !gate.covers_data() {
         shape.apply_entries(&mut bundle);
@@ -95,6 +96,7 @@ pub(super) async fn history(call: &Call<'_>, gate: &Gate<'_>, request: &Request)
             _ => {}
         }
         let resource = Value::Object(reply.resource_of(t)?.clone());
+        call.load_consents(gate, &[&resource], &request.base_url).await?;
         if !gate.allows(&resource, Phase::Outgoing) {
             return Err(Halt::Error(not_found(t, id)));
         }
@@ -109,6 +111,7 @@ pub(super) async fn history(call: &Call<'_>, gate: &Gate<'_>, request: &Request)
         _ => {}
     }
     let mut bundle = reply.bundle(&["history"])?;
+    call.load_consents_in(gate, &bundle, &request.base_url).await?;
     let visible = visible_deletions(call, gate, &bundle, &request.base_url).await?;
     filter::entries_deciding(&mut bundle, gate, |entry| deletion_key(entry).is_some_and(|k| visible.contains(&k)));
     shape.apply_entries(&mut bundle);
@@ -140,6 +143,7 @@ async fn visible_deletions(
             continue;
         }
         let resource = Value::Object(reply.resource_of(&resource_type)?.clone());
+        call.load_consents(gate, &[&resource], base_url).await?;
         if gate.allows(&resource, Phase::Outgoing) {
             visible.insert(key);
         }

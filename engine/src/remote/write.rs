@@ -42,6 +42,7 @@ pub(super) async fn create(call: &Call<'_>, gate: &Gate<'_>, request: &Request, 
         return forward(call, request).await;
     }
     let resource = parse_resource(request, resource_type)?;
+    call.load_consents_of(gate, &resource, &request.base_url).await?;
     gate.check_incoming(&resource)?;
     if let Some(criteria) = &criteria {
         let found = criteria.matches(call, gate, &request.base_url, 2).await?;
@@ -109,6 +110,7 @@ pub(super) async fn update_at(
             ))));
         }
     }
+    call.load_consents_of(gate, &resource, &request.base_url).await?;
     gate.check_incoming(&resource)?;
     let body = Value::Object(resource);
     for attempt in 0..ATTEMPTS {
@@ -163,6 +165,7 @@ pub(super) async fn patch_at(
             return Err(Halt::Error(Error::Unprocessable(issues)));
         }
         // Decided on what the patch would write.
+        call.load_consents_of(gate, &patched, &request.base_url).await?;
         gate.check_incoming(&patched)?;
         if stored.as_object().is_some_and(|s| without_server_meta(s) == without_server_meta(&patched)) {
             return Ok(Response::json(200, stored));
@@ -235,6 +238,7 @@ async fn current(
     if resource.get("id").and_then(Value::as_str) != Some(id) {
         return Err(super::bad_gateway(format!("asked for `{resource_type}/{id}`, got another resource")));
     }
+    call.load_consents_of(gate, &resource, &request.base_url).await?;
     if !gate.allows(&Value::Object(resource.clone()), Phase::Stored) {
         return Err(Halt::Error(Error::Forbidden(format!(
             "`{}` on `{resource_type}/{id}` is not allowed on the stored resource",

@@ -327,4 +327,7 @@ impl Upstream for RemoteExchange<'_> {
             }
         }
     }
+    fn own_credentials(&self) -> bool {
+        !matches!(self.target.inner.credentials, credentials::Credentials::Passthrough)
+    }
 }
