@@ -163,16 +163,10 @@ fn a_consent_deny_hides_the_patients_data_from_that_actor_only() -> TestResult {
 /// Break-glass: through for a `breakGlass` principal with a reason, audited; not without the
 /// role, not without the header, never for writes.
 fn break_glass(s: &Server) -> TestResult {
-    let glass = s.mint(&[
-        "--role",
-        "globalReader",
-        "--role",
-        "breakGlass",
-        "--sub",
-        "er-doc",
-        "--fhir-user",
-        "Practitioner/dr-x",
-    ])?;
+    let er_doc = |role: &str| {
+        s.mint(&["--role", role, "--role", "breakGlass", "--sub", "er-doc", "--fhir-user", "Practitioner/dr-x"])
+    };
+    let glass = er_doc("globalReader")?;
     let plain = s.mint(&["--role", "globalReader", "--sub", "dr-x", "--fhir-user", "Practitioner/dr-x"])?;
     let reason = [("X-Break-Glass", "unconscious in the ER"), ("X-Request-Id", "consent-glass-1")];
     assert_eq!(s.send_as(Some(&glass), "GET", "Observation/o1", None, &[])?.status, 404, "no header, no override");
@@ -182,16 +176,7 @@ fn break_glass(s: &Server) -> TestResult {
     let r = s.send_as(Some(&glass), "GET", "Observation?_total=accurate", None, &reason)?;
     assert_eq!(ids(&r.json()?), ["Observation/o1", "Observation/o2"], "{}", r.body);
     let body = observation("o1", "p1").to_string();
-    let writer = s.mint(&[
-        "--role",
-        "globalWriter",
-        "--role",
-        "breakGlass",
-        "--sub",
-        "er-doc",
-        "--fhir-user",
-        "Practitioner/dr-x",
-    ])?;
+    let writer = er_doc("globalWriter")?;
     let r = s.send_as(Some(&writer), "PUT", "Observation/o1", Some(body.as_bytes()), &reason)?;
     assert_eq!(r.status, 403, "break-glass reads only: {}", r.body);
     std::thread::sleep(Duration::from_millis(300));

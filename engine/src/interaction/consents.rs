@@ -12,8 +12,8 @@ use crate::access::Access;
 use crate::error::Result;
 use crate::search::query::{Clause, Predicate, ReferenceTarget, ResultParams, SearchQuery};
 
-/// Patients named by one search for Consents.
-const PATIENTS_PER_SEARCH: usize = 100;
+/// Patients named by one search for Consents (here and on remote targets).
+pub(crate) const PATIENTS_PER_SEARCH: usize = 100;
 /// Most Consents read for one search's patients; beyond it, those patients' Consents count as
 /// unreadable (decisions on their data assume a deny).
 const MAX_CONSENTS: u32 = 1_000;
@@ -21,8 +21,7 @@ const MAX_CONSENTS: u32 = 1_000;
 /// Gives `access` the Consents of the patients it wants for deciding `resources`; nothing is
 /// read when it wants none.
 pub(crate) async fn load(engine: &Engine, access: &dyn Access, resources: &[&Value]) -> Result<()> {
-    let wanted: BTreeSet<String> = resources.iter().flat_map(|r| access.consents_wanted(r)).collect();
-    let wanted: Vec<String> = wanted.into_iter().collect();
+    let wanted = wanted(access, resources);
     for patients in wanted.chunks(PATIENTS_PER_SEARCH) {
         let query = of_patients(patients);
         let matches = engine.store.search(&query, MAX_CONSENTS + 1).await?;
@@ -42,6 +41,12 @@ pub(crate) async fn load(engine: &Engine, access: &dyn Access, resources: &[&Val
         access.give_consents(patients, Some(consents));
     }
     Ok(())
+}
+
+/// The patients whose Consents `access` wants for deciding `resources`, each once, sorted.
+pub(crate) fn wanted(access: &dyn Access, resources: &[&Value]) -> Vec<String> {
+    let wanted: BTreeSet<String> = resources.iter().flat_map(|r| access.consents_wanted(r)).collect();
+    wanted.into_iter().collect()
 }
 
 /// `Consent?patient=Patient/a,Patient/b,...`.

@@ -9,7 +9,7 @@
 mod bundle;
 mod capabilities;
 mod conditional;
-mod consents;
+pub(crate) mod consents;
 mod create;
 mod delete;
 mod gate;

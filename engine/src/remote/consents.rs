@@ -1,25 +1,21 @@
 //! The Consents that data-level decisions read (see
 //! [`crate::access::Access::consents_wanted`]), on a remote target: before resources the remote
 //! returns (or the client sends) are decided, the current Consents of their patients are read
-//! from the remote, one search per [`PATIENTS_PER_SEARCH`] patients. Only when the upstream
-//! sends the gateway's own credentials ([`Upstream::own_credentials`]): read with the caller's
-//! token, the remote could leave out the very Consent that denies the caller. Otherwise, or when
-//! the remote does not answer the whole set on one page, nothing is given and the access
-//! decides those patients' data as denied.
-
-use std::collections::BTreeSet;
+//! from the remote, one search per [`consents::PATIENTS_PER_SEARCH`] patients. Only when the
+//! upstream sends the gateway's own credentials ([`Upstream::own_credentials`]): read with the
+//! caller's token, the remote could leave out the very Consent that denies the caller.
+//! Otherwise, or when the remote does not answer the whole set on one page, nothing is given
+//! and the access decides those patients' data as denied.
 
 use serde_json::{Map, Value};
 
 use super::Call;
 use super::send::{self, Flow};
-use crate::interaction::{Gate, Method};
+use crate::interaction::{Gate, Method, consents};
 
 #[cfg(doc)]
 use super::Upstream;
 
-/// Patients named by one search for Consents.
-const PATIENTS_PER_SEARCH: usize = 100;
 /// The page size asked for; a search with more Consents than one page counts as unreadable.
 const PAGE: u32 = 1_000;
 /// Most levels of Bundles and Parameters looked into for resources.
@@ -36,9 +32,7 @@ impl Call<'_> {
         for root in roots {
             resources_in(root, 0, &mut resources);
         }
-        let wanted: BTreeSet<String> = resources.iter().flat_map(|r| self.access.consents_wanted(r)).collect();
-        let wanted: Vec<String> = wanted.into_iter().collect();
-        for patients in wanted.chunks(PATIENTS_PER_SEARCH) {
+        for patients in consents::wanted(self.access, &resources).chunks(consents::PATIENTS_PER_SEARCH) {
             let consents = if self.upstream.own_credentials() { self.search(patients, base_url).await? } else { None };
             self.access.give_consents(patients, consents);
         }
