@@ -113,7 +113,7 @@ impl Access for CedarAccess<'_> {
 
     fn written(&self, target: &Target, resource_type: &str, id: &str, version: u64) {
         if resource_type == "Consent" {
-            // Later decisions of this request (a transaction's next entries) read it anew.
+            // Later decisions of this request (a batch's next entries) read the Consents anew.
             self.consents().clear();
         }
         audit::record_write(self.principal, &self.request(target), resource_type, id, version, self.audit);
