@@ -120,6 +120,10 @@ enum PolicyCommand {
         /// A JSON file with the resource, for the data-level decision.
         #[arg(long)]
         resource: Option<PathBuf>,
+        /// A JSON file with a stored Consent the data-level decision sees (`resource.consent`);
+        /// repeatable.
+        #[arg(long = "consent", requires = "resource")]
+        consents: Vec<PathBuf>,
         /// A request header `Name: value`; repeatable.
         #[arg(long)]
         header: Vec<String>,
@@ -196,8 +200,9 @@ impl From<PolicyCommand> for crate::policy::tools::Tool {
         match command {
             PolicyCommand::Validate { serve, sets } => Tool::Validate { config: serve.load(), sets },
             PolicyCommand::Test { sets } => Tool::Test { sets },
-            PolicyCommand::Explain { serve, method, url, token, claims, resource, header, sets } => {
-                Tool::Explain { config: serve.load(), method, url, token, claims, resource, headers: header, sets }
+            PolicyCommand::Explain { serve, method, url, token, claims, resource, consents, header, sets } => {
+                let config = serve.load();
+                Tool::Explain { config, method, url, token, claims, resource, consents, headers: header, sets }
             }
         }
     }

@@ -161,12 +161,8 @@ pub fn run_case(engine: &PolicyEngine, case: &TestCase, file: &str) -> Result<Ca
     if let Some(resource) = &case.resource {
         request = request.with_data(resource);
         if engine.reads_consents() {
-            let consents: Vec<Consent> = case.consents.iter().filter_map(consent::parse).collect();
-            let of = |patient: &str| consents.iter().filter(|c| c.patient == patient).cloned().collect::<Vec<_>>();
-            let by_patient: std::collections::BTreeMap<String, Vec<Consent>> =
-                request.data.iter().flat_map(|d| d.patients.iter()).map(|p| (p.clone(), of(p))).collect();
-            request.consent =
-                consent::decide(&request, &principal, resource, |p| by_patient.get(p).map(Vec::as_slice)).0;
+            let stored: Vec<Consent> = case.consents.iter().filter_map(consent::parse).collect();
+            request.consent = consent::decide_with_stored(&request, &principal, resource, &stored).0;
         }
     }
     let decision = engine.decide(&principal, &request)?;

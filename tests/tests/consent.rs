@@ -249,3 +249,34 @@ fn through_passthrough_credentials_patient_data_fails_closed() -> TestResult {
     assert_eq!(s.send_as(Some(&admin), "GET", "Organization/org1", None, &[])?.status, 200);
     Ok(())
 }
+
+#[test]
+fn policy_explain_decides_with_the_consents_given() -> TestResult {
+    if backend() != "sqlite" {
+        return Ok(()); // no store involved
+    }
+    let s = consent_server("consent-explain")?;
+    let resource = s.data_dir.join("o1.json");
+    std::fs::write(&resource, observation("o1", "p1").to_string())?;
+    let stored = s.data_dir.join("c1.json");
+    std::fs::write(&stored, consent("c1", "p1", deny_for("Practitioner/dr-x")).to_string())?;
+    let (resource, stored) = (resource.to_str().ok_or("path")?, stored.to_str().ok_or("path")?);
+    let explain = |fhir_user: &str, consents: &[&str]| -> TestResult<String> {
+        let claims = json!({"sub": "u", "roles": ["globalReader"], "fhirUser": fhir_user}).to_string();
+        let mut args = vec!["policy", "explain", "GET", "Observation/o1", "--claims", &claims, "--resource", resource];
+        for c in consents {
+            args.extend(["--consent", c]);
+        }
+        args.extend(["--set", "microsoft-roles", "--set", "consent"]);
+        let out = s.cli(&args)?;
+        Ok(String::from_utf8(out.stdout)? + &String::from_utf8(out.stderr)?)
+    };
+    let denied = explain("Practitioner/dr-x", &[stored])?;
+    assert!(denied.contains("decision:  deny") && denied.contains("consent:consent-deny"), "{denied}");
+    assert!(denied.contains("consent:   deny [\"c1\"]"), "{denied}");
+    let other = explain("Practitioner/dr-y", &[stored])?;
+    assert!(other.contains("decision:  allow") && other.contains("consent:   permit"), "{other}");
+    let without = explain("Practitioner/dr-x", &[])?;
+    assert!(without.contains("decision:  allow") && without.contains("consent:   none"), "{without}");
+    Ok(())
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fhirgate_policies::consent::{self, Consent};
 use fhirgate_policies::testcase::{self, HttpRequest};
 use fhirgate_policies::{PolicyEngine, PolicySource, Principal, named_or_directory, shipped_names};
 use serde_json::Value;
@@ -28,6 +29,8 @@ pub enum Tool {
         token: Option<String>,
         claims: Option<String>,
         resource: Option<PathBuf>,
+        /// Stored Consents the data-level decision sees (`resource.consent`).
+        consents: Vec<PathBuf>,
         headers: Vec<String>,
         sets: Vec<String>,
     },
@@ -43,8 +46,9 @@ pub fn run(tool: Tool) -> Result<(), GatewayError> {
             Ok(())
         }
         Tool::Test { sets } => test(&sets),
-        Tool::Explain { config, method, url, token, claims, resource, headers, sets } => {
-            explain(chosen(config, &sets)?, &method, &url, token, claims, resource, &headers)
+        Tool::Explain { config, method, url, token, claims, resource, consents, headers, sets } => {
+            let data = Data { resource, consents };
+            explain(chosen(config, &sets)?, &method, &url, token, claims, data, &headers)
         }
     }
 }
@@ -88,13 +92,19 @@ fn test(sets: &[String]) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// The files of a data-level question: the resource, and the stored Consents it is decided with.
+struct Data {
+    resource: Option<PathBuf>,
+    consents: Vec<PathBuf>,
+}
+
 fn explain(
     sources: Vec<PolicySource>,
     method: &str,
     url: &str,
     token: Option<String>,
     claims: Option<String>,
-    resource: Option<PathBuf>,
+    data: Data,
     headers: &[String],
 ) -> Result<(), GatewayError> {
     let bad = |m: String| GatewayError::Config(m);
@@ -116,14 +126,29 @@ fn explain(
             .collect(),
         ..HttpRequest::default()
     };
+    let read = |path: &PathBuf| -> Result<Value, GatewayError> {
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("`{}`: {e}", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| bad(format!("`{}`: {e}", path.display())))
+    };
     let mut request = http.to_authz()?;
-    if let Some(path) = resource {
-        let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("`{}`: {e}", path.display())))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| bad(format!("`{}`: {e}", path.display())))?;
-        request = request.with_data(&value);
-    }
     let engine = PolicyEngine::load(&sources)?;
     let principal = Principal::from_claims(&claims, "patient");
+    let mut consent_by = Vec::new();
+    if let Some(path) = &data.resource {
+        let value = read(path)?;
+        request = request.with_data(&value);
+        if engine.reads_consents() {
+            let stored: Vec<Consent> = data
+                .consents
+                .iter()
+                .map(read)
+                .collect::<Result<Vec<_>, _>>()?
+                .iter()
+                .filter_map(consent::parse)
+                .collect();
+            (request.consent, consent_by) = consent::decide_with_stored(&request, &principal, &value, &stored);
+        }
+    }
     let decision = engine.decide(&principal, &request)?;
     println!("decision:  {}", decision.as_str());
     println!(
@@ -148,5 +173,8 @@ fn explain(
         request.target.id,
         if request.data.is_some() { "data" } else { "type" }
     );
+    if engine.reads_consents() {
+        println!("consent:   {} {consent_by:?}", request.consent.as_str());
+    }
     Ok(())
 }

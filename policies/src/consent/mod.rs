@@ -132,6 +132,20 @@ pub fn decide<'c>(
     (verdict, by)
 }
 
+/// [`decide`] when `stored` are all the stored Consents of the resource's patients (a test
+/// case's, `fhirgate policy explain --consent`'s).
+pub fn decide_with_stored(
+    request: &AuthzRequest,
+    principal: &Principal,
+    resource: &Value,
+    stored: &[Consent],
+) -> (Verdict, Vec<String>) {
+    let of = |patient: &str| stored.iter().filter(|c| c.patient == patient).cloned().collect::<Vec<_>>();
+    let by_patient: std::collections::BTreeMap<String, Vec<Consent>> =
+        request.data.iter().flat_map(|d| d.patients.iter()).map(|p| (p.clone(), of(p))).collect();
+    decide(request, principal, resource, |p| by_patient.get(p).map(Vec::as_slice))
+}
+
 /// Whether some policy reads `resource.consent` (or asks `resource has consent`): only then are
 /// Consents loaded and evaluated. The walk is syntactic, over Cedar's JSON policy format, and
 /// a policy it cannot read counts as reading it.
