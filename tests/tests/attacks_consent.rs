@@ -105,6 +105,13 @@ fn a_denied_practitioner_cannot_lift_outvote_or_probe_a_consent_deny() -> TestRe
     let listed = send("GET", "Observation?performer=Patient/p1", None)?.json()?;
     assert!(listed.get("entry").is_none(), "{listed}");
     assert_eq!(send("GET", "Observation/o3", None)?.status, 404, "a resource of two patients: p1's deny hides it");
+    // The Consent that denies the attacker is hidden like the rest of p1's data.
+    for url in ["Patient?_revinclude=Consent:patient", "Consent?_id=c1", "Consent"] {
+        let found = send("GET", url, None)?.json()?;
+        let listed = found["entry"].as_array().into_iter().flatten();
+        let names: Vec<&Value> = listed.map(|e| &e["resource"]["id"]).collect();
+        assert!(!names.iter().any(|id| *id == "c1" || *id == "p1"), "{url}: {found}");
+    }
 
     // Writes through conditions and bundles.
     let r = send("PUT", "Observation?subject=Patient/p1", Some(&observation("o1", "p1")))?;
