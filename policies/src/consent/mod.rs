@@ -25,8 +25,9 @@ use crate::request::{AuthzRequest, RequestContext};
 
 pub use parse::{Consent, parse};
 
-/// What a patient's Consents say about one request on one resource.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// What a patient's Consents say about one request on one resource, ordered by strength: a
+/// deny wins over a permit, a permit over nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Verdict {
     /// No Consent speaks about this request (or the resource belongs to no patient).
     #[default]
@@ -45,28 +46,6 @@ impl Verdict {
             Self::Permit => "permit",
             Self::Deny => "deny",
         }
-    }
-
-    /// Two answers together: a deny wins over a permit, a permit over nothing.
-    pub fn and(self, other: Self) -> Self {
-        self.max(other)
-    }
-}
-
-impl PartialOrd for Verdict {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Verdict {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        let rank = |v: &Self| match v {
-            Self::None => 0,
-            Self::Permit => 1,
-            Self::Deny => 2,
-        };
-        rank(self).cmp(&rank(other))
     }
 }
 
