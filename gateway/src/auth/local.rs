@@ -34,7 +34,12 @@ impl LocalIssuer {
     /// Loads the key from the data directory, creating it on first use.
     pub fn open(config: &Config) -> Result<Self, GatewayError> {
         let path = config.store.data_dir.join(KEY_FILE);
-        let pkcs8 = load_or_create(&path)?;
+        Self::open_at(&path, config.local_issuer_url(), config.auth.local_audience.clone())
+    }
+
+    /// An issuer signing with the key at `path` (created on first use), as `issuer` for `audience`.
+    pub fn open_at(path: &Path, issuer: String, audience: String) -> Result<Self, GatewayError> {
+        let pkcs8 = load_or_create(path)?;
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
             .map_err(|e| GatewayError::LocalIssuer(format!("`{}` is no P-256 key: {e}", path.display())))?;
         // Uncompressed point: 0x04 || x || y.
@@ -45,8 +50,8 @@ impl LocalIssuer {
         };
         let kid = Sha256::digest(point).iter().take(8).map(|b| format!("{b:02x}")).collect();
         Ok(Self {
-            issuer: config.local_issuer_url(),
-            audience: config.auth.local_audience.clone(),
+            issuer,
+            audience,
             pkcs8,
             kid,
             x: URL_SAFE_NO_PAD.encode(x),

@@ -5,6 +5,7 @@
 
 mod layers;
 mod routing;
+mod smart;
 mod targets;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use layers::Sources;
 pub use routing::Kind;
+pub use smart::{CorsConfig, SmartClient, SmartConfig, SmartProxyConfig};
 pub use targets::{RouteConfig, TargetConfig};
 
 use crate::error::GatewayError;
@@ -33,6 +35,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Paging of federated and proxied searches.
     pub federation: FederationConfig,
+    /// Cross-origin requests from browser apps.
+    pub cors: CorsConfig,
+    /// SMART App Launch: discovery and the authorization proxy.
+    pub smart: SmartConfig,
     /// `[[targets]]`: the FHIR servers behind the gateway (TOML only). None: one local target
     /// `default` on `store.url`.
     pub targets: Vec<TargetConfig>,
@@ -456,6 +462,11 @@ impl Config {
         }
         if self.federation.page_ttl_seconds == 0 {
             return bad("`federation.page_ttl_seconds` must be positive".into());
+        }
+        self.cors.check().map_err(GatewayError::Config)?;
+        self.smart.check().map_err(GatewayError::Config)?;
+        if self.smart.proxy.enabled && !self.auth.enabled {
+            return bad("`smart.proxy.enabled` needs authentication on (`auth.enabled = true`)".into());
         }
         routing::check(self).map_err(GatewayError::Config)
     }
