@@ -122,7 +122,11 @@ mod tests {
         let get = request("GET", &[("Origin", "https://app.example")]);
         let headers = c.response_headers(&get);
         assert!(headers.iter().any(|(k, v)| *k == "Access-Control-Expose-Headers" && v.contains("ETag")));
-        assert!(c.response_headers(&request("GET", &[("Origin", "https://evil.example")])).iter().all(|(k, _)| *k == "Vary"));
+        assert!(
+            c.response_headers(&request("GET", &[("Origin", "https://evil.example")]))
+                .iter()
+                .all(|(k, _)| *k == "Vary")
+        );
     }
 
     #[test]

@@ -140,21 +140,26 @@ fn authorize(state: &mut State, params: &HashMap<String, String>) -> Answer {
     state.counter += 1;
     let code = format!("upstream-code-{}", state.counter);
     let redirect_uri = get("redirect_uri");
-    state.codes.insert(code.clone(), Code { redirect_uri: redirect_uri.clone(), challenge: get("code_challenge"), scopes });
+    state
+        .codes
+        .insert(code.clone(), Code { redirect_uri: redirect_uri.clone(), challenge: get("code_challenge"), scopes });
     let location = format!("{redirect_uri}?code={code}&state={}", encode(&get("state")));
     (302, vec![("Location", location)], String::new())
 }
 
 fn token(state: &mut State, params: &HashMap<String, String>, issuer: &str, key: &Key) -> Answer {
     let get = |k: &str| params.get(k).cloned().unwrap_or_default();
-    let error = |e: &str| (400, vec![("Content-Type", "application/json".to_string())], json!({"error": e}).to_string());
+    let error =
+        |e: &str| (400, vec![("Content-Type", "application/json".to_string())], json!({"error": e}).to_string());
     let Some(code) = state.codes.remove(&get("code")) else { return error("invalid_grant") };
     let s = &state.settings;
     if get("client_id") != s.client_id || get("client_secret") != s.client_secret {
         return error("invalid_client");
     }
     let challenge = b64(digest(&SHA256, get("code_verifier").as_bytes()).as_ref());
-    if get("grant_type") != "authorization_code" || get("redirect_uri") != code.redirect_uri || challenge != code.challenge
+    if get("grant_type") != "authorization_code"
+        || get("redirect_uri") != code.redirect_uri
+        || challenge != code.challenge
     {
         return error("invalid_grant");
     }
@@ -213,6 +218,12 @@ pub fn decode(text: &str) -> String {
 /// Percent-encoding of everything but unreserved characters.
 pub fn encode(text: &str) -> String {
     text.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }

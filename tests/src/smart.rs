@@ -181,7 +181,8 @@ pub fn follow(authorize: &str) -> TestResult<HashMap<String, String>> {
 /// `POST /auth/token` with a form; status and JSON body.
 pub fn redeem(server: &Server, pairs: &[(&str, &str)], basic: Option<&str>) -> TestResult<(u16, Value)> {
     let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
-    let mut request = browser().post(&server.url("auth/token")).header("Content-Type", "application/x-www-form-urlencoded");
+    let mut request =
+        browser().post(&server.url("auth/token")).header("Content-Type", "application/x-www-form-urlencoded");
     if let Some(credentials) = basic {
         request = request.header("Authorization", format!("Basic {}", base64_standard(credentials)));
     }
@@ -198,8 +199,13 @@ pub fn launch(server: &Server, seed: &str) -> TestResult<Value> {
     let code = back.get("code").ok_or_else(|| format!("no code: {back:?}"))?;
     let (status, body) = redeem(
         server,
-        &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("client_id", APP),
-          ("code_verifier", &verifier)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", APP),
+            ("code_verifier", &verifier),
+        ],
         None,
     )?;
     if status != 200 {

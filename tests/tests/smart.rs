@@ -18,7 +18,8 @@ fn discovery_without_the_proxy_names_no_launch() -> TestResult {
     let r = s.send_as(None, "GET", ".well-known/smart-configuration", None, &[])?;
     assert_eq!(r.status, 200, "public: {}", r.body);
     let doc = r.json()?;
-    let capabilities: Vec<&str> = doc["capabilities"].as_array().ok_or("capabilities")?.iter().filter_map(Value::as_str).collect();
+    let capabilities: Vec<&str> =
+        doc["capabilities"].as_array().ok_or("capabilities")?.iter().filter_map(Value::as_str).collect();
     assert!(capabilities.contains(&"permission-v2") && capabilities.contains(&"permission-patient"), "{doc}");
     assert!(!capabilities.contains(&"launch-standalone"), "no authorization endpoint, no launch: {doc}");
     assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
@@ -62,7 +63,11 @@ fn cors_preflight_and_requests_for_allowed_and_disallowed_origins() -> TestResul
             "OPTIONS",
             "Patient",
             None,
-            &[("Origin", origin), ("Access-Control-Request-Method", method), ("Access-Control-Request-Headers", headers)],
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", method),
+                ("Access-Control-Request-Headers", headers),
+            ],
         )
     };
     let ok = preflight(ORIGIN, "POST", "authorization, content-type")?;
@@ -132,7 +137,8 @@ fn a_standalone_launch_with_pkce_ends_in_patient_scoped_decisions() -> TestResul
     assert_eq!(read("Observation/o2")?.status, 404, "another patient's observation is hidden");
     assert_eq!(read("Patient/p2")?.status, 404);
     let search = read("Observation")?.json()?;
-    let ids: Vec<&str> = search["entry"].as_array().ok_or("entries")?.iter().filter_map(|e| e["resource"]["id"].as_str()).collect();
+    let ids: Vec<&str> =
+        search["entry"].as_array().ok_or("entries")?.iter().filter_map(|e| e["resource"]["id"].as_str()).collect();
     assert_eq!(ids, ["o1"], "a search sees the patient's compartment only");
     assert_eq!(read("Encounter")?.status, 403, "a scope not granted");
     let write = s.send_as(Some(access), "PUT", "Observation/o1", Some(b"{}"), &[])?;
@@ -149,18 +155,33 @@ fn an_ehr_launch_carries_the_ehrs_patient_and_encounter() -> TestResult {
     // The EHR (a token with the launch role) fixes the context and hands the app the launch id.
     let ehr = s.mint(&["--role", "ehr"])?;
     let context = json!({"patient": "p2", "encounter": "e9"}).to_string();
-    let launch = s.send_as(Some(&ehr), "POST", "auth/launch", Some(context.as_bytes()), &[("Content-Type", "application/json")])?;
+    let launch = s.send_as(
+        Some(&ehr),
+        "POST",
+        "auth/launch",
+        Some(context.as_bytes()),
+        &[("Content-Type", "application/json")],
+    )?;
     assert_eq!(launch.status, 201, "{}", launch.body);
     let id = launch.json()?["launch"].as_str().ok_or("launch")?.to_string();
     let (verifier, challenge) = smart::pkce("ehr");
-    let url = smart::authorize_url(s, &challenge, &[("launch", &id), ("scope", "launch openid fhirUser patient/Observation.rs")]);
+    let url = smart::authorize_url(
+        s,
+        &challenge,
+        &[("launch", &id), ("scope", "launch openid fhirUser patient/Observation.rs")],
+    );
     let back = smart::follow(&url)?;
     let code = back.get("code").ok_or_else(|| format!("{back:?}"))?;
     assert_eq!(back.get("state").map(String::as_str), Some("app-state-1"), "the app's state comes back");
     let (status, token) = smart::redeem(
         s,
-        &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT), ("client_id", APP),
-          ("code_verifier", &verifier)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", APP),
+            ("code_verifier", &verifier),
+        ],
         None,
     )?;
     assert_eq!(status, 200, "{token}");

@@ -49,14 +49,7 @@ impl LocalIssuer {
             _ => return Err(GatewayError::LocalIssuer("unexpected public key encoding".into())),
         };
         let kid = Sha256::digest(point).iter().take(8).map(|b| format!("{b:02x}")).collect();
-        Ok(Self {
-            issuer,
-            audience,
-            pkcs8,
-            kid,
-            x: URL_SAFE_NO_PAD.encode(x),
-            y: URL_SAFE_NO_PAD.encode(y),
-        })
+        Ok(Self { issuer, audience, pkcs8, kid, x: URL_SAFE_NO_PAD.encode(x), y: URL_SAFE_NO_PAD.encode(y) })
     }
 
     /// The public keys as a JWKS document.

@@ -92,7 +92,11 @@ pub(super) async fn answer(routing: &Routing, route: &Route, request: &Request, 
 }
 
 /// Puts `security` (when the server has one) and `resource` into a `rest` being rebuilt in order.
-fn put_security_and_resources(rest: &mut serde_json::Map<String, Value>, security: Option<&Value>, resources: &[Value]) {
+fn put_security_and_resources(
+    rest: &mut serde_json::Map<String, Value>,
+    security: Option<&Value>,
+    resources: &[Value],
+) {
     if let Some(security) = security {
         rest.insert("security".into(), security.clone());
     }

@@ -65,7 +65,8 @@ impl Discovery {
             document["issuer"] = json!(issuer);
         }
         if launches {
-            document["token_endpoint_auth_methods_supported"] = json!(["none", "client_secret_basic", "client_secret_post"]);
+            document["token_endpoint_auth_methods_supported"] =
+                json!(["none", "client_secret_basic", "client_secret_post"]);
         }
         if let Some(a) = &authorize {
             document["authorization_endpoint"] = json!(a);

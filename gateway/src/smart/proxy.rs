@@ -157,7 +157,9 @@ impl SmartProxy {
             return page(400, "`redirect_uri` is not registered for this client");
         }
         let state = param("state");
-        let refuse = |error: &str, description: &str| app_redirect(&redirect_uri, &[("error", error), ("error_description", description), ("state", &state)]);
+        let refuse = |error: &str, description: &str| {
+            app_redirect(&redirect_uri, &[("error", error), ("error_description", description), ("state", &state)])
+        };
         if param("response_type") != "code" {
             return refuse("unsupported_response_type", "only `code` is supported");
         }
@@ -233,7 +235,10 @@ impl SmartProxy {
             Ok(identity) => identity,
             Err(why) => {
                 tracing::warn!(error = %why, "SMART proxy: the upstream code could not be redeemed");
-                return back(&[("error", "access_denied"), ("error_description", "the identity provider's token was not accepted")]);
+                return back(&[
+                    ("error", "access_denied"),
+                    ("error_description", "the identity provider's token was not accepted"),
+                ]);
             }
         };
         let principal = &identity.principal;
@@ -243,7 +248,10 @@ impl SmartProxy {
             None => {
                 let own = principal.fhir_user.strip_prefix("Patient/").unwrap_or_default().to_string();
                 if wants_patient && own.is_empty() {
-                    return back(&[("error", "access_denied"), ("error_description", "no patient in context: launch from the EHR")]);
+                    return back(&[
+                        ("error", "access_denied"),
+                        ("error_description", "no patient in context: launch from the EHR"),
+                    ]);
                 }
                 Launch { patient: own, encounter: String::new() }
             }
@@ -252,7 +260,10 @@ impl SmartProxy {
         let now = crate::auth::now_seconds();
         let ttl = identity.expires.saturating_sub(now).min(self.config.token_ttl_seconds);
         if ttl == 0 {
-            return back(&[("error", "access_denied"), ("error_description", "the identity provider's token has expired")]);
+            return back(&[
+                ("error", "access_denied"),
+                ("error_description", "the identity provider's token has expired"),
+            ]);
         }
         let mut claims = json!({
             "sub": principal.subject, "oid": principal.subject, "tid": principal.tenant, "idtyp": "user",
@@ -311,7 +322,8 @@ impl SmartProxy {
         let answer = tokio::task::spawn_blocking(move || -> Result<Value, String> {
             let mut response = agent.post(&url).send_form(form).map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
-            let text = response.body_mut().with_config().limit(1024 * 1024).read_to_string().map_err(|e| e.to_string())?;
+            let text =
+                response.body_mut().with_config().limit(1024 * 1024).read_to_string().map_err(|e| e.to_string())?;
             if status != 200 {
                 return Err(format!("token endpoint answered {status}: {text}"));
             }
@@ -366,8 +378,7 @@ impl SmartProxy {
 
     /// `POST /auth/launch`: an EHR's launch context.
     pub fn launch(&self, identity: Option<&Identity>, request: &Request) -> Response {
-        let allowed = identity
-            .is_some_and(|i| i.principal.roles.iter().any(|r| self.config.launch_roles.contains(r)));
+        let allowed = identity.is_some_and(|i| i.principal.roles.iter().any(|r| self.config.launch_roles.contains(r)));
         if !allowed {
             return oauth_error(403, "access_denied", "creating a launch context needs a launch role");
         }
@@ -377,7 +388,8 @@ impl SmartProxy {
             value.strip_prefix(if name == "patient" { "Patient/" } else { "Encounter/" }).unwrap_or(value).to_string()
         };
         let (patient, encounter) = (field("patient"), field("encounter"));
-        let valid = |id: &str| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        let valid =
+            |id: &str| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
         if patient.is_empty() || !valid(&patient) || !valid(&encounter) {
             return oauth_error(400, "invalid_request", "give `patient` (and optionally `encounter`) as FHIR ids");
         }
@@ -412,15 +424,20 @@ fn basic(authorization: Option<&str>) -> Option<(String, String)> {
 }
 
 fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
-    let query: Vec<String> =
-        pairs.iter().map(|(k, v)| format!("{}={}", percent_encode(k), encode_value(v))).collect();
+    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", percent_encode(k), encode_value(v))).collect();
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{}", query.join("&"))
 }
 
 /// Percent-encodes a query value strictly (also `/`, `:` and `*`, which redirect URIs and scopes hold).
 fn encode_value(value: &str) -> String {
-    percent_encode(value).replace('/', "%2F").replace(':', "%3A").replace('*', "%2A").replace('|', "%7C").replace(',', "%2C").replace('$', "%24")
+    percent_encode(value)
+        .replace('/', "%2F")
+        .replace(':', "%3A")
+        .replace('*', "%2A")
+        .replace('|', "%7C")
+        .replace(',', "%2C")
+        .replace('$', "%24")
 }
 
 fn app_redirect(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {

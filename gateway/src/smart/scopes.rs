@@ -93,7 +93,8 @@ mod tests {
 
     #[test]
     fn smart_scopes_go_up_as_entra_names_and_come_back_as_asked() {
-        let asked = parse("openid fhirUser launch/patient patient/Observation.rs?category=laboratory user/*.read bad/x.y");
+        let asked =
+            parse("openid fhirUser launch/patient patient/Observation.rs?category=laboratory user/*.read bad/x.y");
         assert_eq!(asked.len(), 5, "{asked:?}");
         assert_eq!(
             upstream_request(&asked, "api://fhirgate/"),
@@ -107,7 +108,13 @@ mod tests {
 
     #[test]
     fn odd_scopes_are_left_out() {
-        for odd in ["patient/Obs ervation.rs", "patient/.rs", "group/Patient.rs", "patient/Observation.xyz", "patient/Observation"] {
+        for odd in [
+            "patient/Obs ervation.rs",
+            "patient/.rs",
+            "group/Patient.rs",
+            "patient/Observation.xyz",
+            "patient/Observation",
+        ] {
             assert!(parse(odd).is_empty(), "{odd}");
         }
     }
