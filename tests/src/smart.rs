@@ -30,6 +30,11 @@ pub struct Setup {
 /// Starts the provider (the user is `Patient/p1`, consented to reading Observations and
 /// Patients) and a fhirgate trusting it with the proxy on; `cors_origin` is allowed by CORS.
 pub fn start(name: &str, cors_origin: &str) -> TestResult<Setup> {
+    start_with(name, cors_origin, "")
+}
+
+/// [`start`], with `extra` appended to the configuration (more `[[smart.proxy.clients]]`).
+pub fn start_with(name: &str, cors_origin: &str, extra: &str) -> TestResult<Setup> {
     let oidc = Oidc::start(
         Key::rsa("entra-key-1")?,
         Settings {
@@ -80,6 +85,7 @@ redirect_uris = ["{REDIRECT}"]
 client_id = "{CONFIDENTIAL}"
 redirect_uris = ["{REDIRECT}"]
 secret_file = "{app_secret}"
+{extra}
 "#,
             secret = secret.display(),
             app_secret = app_secret.display(),
