@@ -650,6 +650,7 @@ mod tests {
         let c = Config::load(Some(&path), &env(&[]), Overrides::default())?;
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.fhir, FhirConfig::default(), "the example shows the defaults of `[fhir]`");
+        assert_eq!((c.cors, c.smart), (CorsConfig::default(), SmartConfig::default()), "and of `[cors]`, `[smart]`");
         Ok(())
     }
 

@@ -303,6 +303,11 @@ impl SmartProxy {
             body,
         };
         self.codes.insert(code.clone(), Arc::new(issued));
+        let record = json!({"event": "smart-authorization", "subject": principal.subject, "issuer": principal.issuer,
+                            "tenant": principal.tenant, "client_id": pending.client_id, "scope": scope,
+                            "patient": launch.patient, "encounter": launch.encounter,
+                            "ehr_launch": pending.launch.is_some()});
+        tracing::info!(target: "audit", record = %record, "SMART authorization");
         back(&[("code", &code)])
     }
 
@@ -394,6 +399,10 @@ impl SmartProxy {
             return oauth_error(400, "invalid_request", "give `patient` (and optionally `encounter`) as FHIR ids");
         }
         let id = random_token();
+        let principal = identity.map(|i| &i.principal);
+        let record = json!({"event": "smart-launch", "subject": principal.map(|p| p.subject.as_str()),
+                            "issuer": principal.map(|p| p.issuer.as_str()), "patient": patient, "encounter": encounter});
+        tracing::info!(target: "audit", record = %record, "SMART launch context");
         self.launches.insert(id.clone(), Launch { patient, encounter });
         json(201, &json!({"launch": id, "expires_in": 300}))
     }
