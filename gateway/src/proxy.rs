@@ -488,8 +488,22 @@ impl ProxyHttp for FhirGateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         let Some(stream) = &ctx.stream else { return Ok(()) };
+        // Only this server's CORS policy applies, never the remote's.
+        let theirs: Vec<String> = response
+            .headers
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .filter(|k| k.starts_with("access-control-"))
+            .collect();
+        for name in theirs {
+            response.remove_header(&name);
+        }
         for (name, value) in self.cors.response_headers(session.req_header()) {
-            response.insert_header(name, value)?;
+            if name == "Vary" {
+                response.append_header(name, value)?;
+            } else {
+                response.insert_header(name, value)?;
+            }
         }
         ctx.status = response.status.as_u16();
         for name in ["Location", "Content-Location"] {

@@ -468,6 +468,12 @@ impl Config {
         if self.smart.proxy.enabled && !self.auth.enabled {
             return bad("`smart.proxy.enabled` needs authentication on (`auth.enabled = true`)".into());
         }
+        let loopback = self.server.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
+        if self.smart.proxy.enabled && self.server.base_url.is_none() && !loopback {
+            return bad(
+                "the SMART proxy's endpoints and redirect URI need the public address: set `server.base_url`".into()
+            );
+        }
         routing::check(self).map_err(GatewayError::Config)
     }
 
@@ -638,6 +644,32 @@ mod tests {
             ("FHIRGATE_AUTH_AUDIENCES", "api://fhirgate"),
         ];
         assert!(Config::load(None, &env(&single), Overrides::default()).is_ok(), "one tenant needs no list");
+        Ok(())
+    }
+
+    #[test]
+    fn the_smart_proxy_needs_its_upstream_its_clients_and_a_public_address() -> Result<(), GatewayError> {
+        let proxy = [
+            ("FHIRGATE_SMART_PROXY_ENABLED", "true"),
+            ("FHIRGATE_SMART_PROXY_UPSTREAM_AUTHORIZE_URL", "https://idp.example/authorize"),
+            ("FHIRGATE_SMART_PROXY_UPSTREAM_TOKEN_URL", "https://idp.example/token"),
+            ("FHIRGATE_SMART_PROXY_CLIENT_ID", "fhirgate"),
+        ];
+        let err = Config::load(None, &env(&proxy[..1]), Overrides::default());
+        assert!(matches!(&err, Err(GatewayError::Config(m)) if m.contains("upstream_authorize_url")), "{err:?}");
+        let err = Config::load(None, &env(&proxy), Overrides::default());
+        assert!(matches!(&err, Err(GatewayError::Config(m)) if m.contains("smart.proxy.clients")), "{err:?}");
+        let path = std::env::temp_dir().join(format!("fhirgate-smart-{}.toml", std::process::id()));
+        let client = "[[smart.proxy.clients]]\nclient_id = \"app\"\nredirect_uris = [\"https://app.example/cb\"]\n";
+        std::fs::write(&path, client).map_err(|e| GatewayError::Config(e.to_string()))?;
+        assert!(Config::load(Some(&path), &env(&proxy), Overrides::default())?.smart.proxy.enabled);
+        let mut exposed = proxy.to_vec();
+        exposed.push(("FHIRGATE_LISTEN", "0.0.0.0:8080"));
+        let err = Config::load(Some(&path), &env(&exposed), Overrides::default());
+        assert!(matches!(&err, Err(GatewayError::Config(m)) if m.contains("server.base_url")), "{err:?}");
+        exposed.push(("FHIRGATE_BASE_URL", "https://fhir.example"));
+        assert!(Config::load(Some(&path), &env(&exposed), Overrides::default()).is_ok());
+        let _ = std::fs::remove_file(&path);
         Ok(())
     }
 
