@@ -220,6 +220,16 @@ impl FhirGateway {
                 (Method::Get, "auth/callback") => return smart.callback(&request, &security.auth).await,
                 (Method::Post, "auth/token") => return smart.token(&request, authorization),
                 (Method::Post, "auth/launch") => return smart.launch(identity.as_deref(), &request),
+                (Method::Get, "auth/pick") => return smart.pick_form(&request),
+                (Method::Post, "auth/pick") => {
+                    return match smart.take_pick(&request) {
+                        Ok((picking, patient)) => {
+                            let readable = self.may_read_patient(session, &audit, picking.identity(), &patient).await;
+                            smart.finish_pick(&picking, patient, readable)
+                        }
+                        Err(refusal) => refusal,
+                    };
+                }
                 _ => {}
             }
         }
@@ -246,6 +256,28 @@ impl FhirGateway {
             Ok(response) => response,
             Err(_) => failure(GatewayError::Timeout { seconds }.into()),
         }
+    }
+
+    /// Whether `identity` may read `Patient/<id>`: the read answered 200 through the route it
+    /// takes, under that identity's decisions (the SMART proxy's patient picker).
+    async fn may_read_patient(&self, session: &Session, audit: &AuditInfo, identity: &Identity, id: &str) -> bool {
+        let path = format!("Patient/{id}");
+        let has_claim = |name: &str, value: &str| identity.has_claim(name, value);
+        let Some((route, rest)) = self.routing.find(&path, &has_claim) else { return false };
+        let mut request = exchange::request_head(session, &self.config);
+        request.method = Method::Get;
+        request.query = Vec::new();
+        request.headers = Default::default();
+        request.base_url = route.client_base(&request.base_url);
+        request.path = rest;
+        let caller = RouteCaller {
+            identity: Some(identity),
+            policies: self.security.as_ref().map(|s| s.policies.as_ref()),
+            context: RequestContext { method: "GET".into(), ..request_context(session) },
+            audit,
+            token: None,
+        };
+        self.routing.answer(route, request, &caller).await.status == 200
     }
 
     /// `GET /metrics`: public when `metrics.public`, otherwise for a principal the policies

@@ -224,3 +224,28 @@ fn base64_standard(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// Follows a launch from the authorize URL to the patient picker page's URL (a user who is no
+/// patient, in a standalone launch).
+pub fn to_picker(authorize: &str) -> TestResult<String> {
+    let mut url = authorize.to_string();
+    for _ in 0..3 {
+        let (status, location, body) = visit(&url)?;
+        url = location.ok_or_else(|| format!("{url} answered {status} without Location: {body}"))?;
+        if url.contains("/auth/pick?") {
+            return Ok(url);
+        }
+    }
+    Err(format!("no picker: ended at {url}").into())
+}
+
+/// Submits the picker's form: status and `Location`.
+pub fn choose(server: &Server, session: &str, patient: &str) -> TestResult<(u16, Option<String>)> {
+    let body = format!("session={}&patient={}", encode(session), encode(patient));
+    let r = browser()
+        .post(&server.url("auth/pick"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(body)?;
+    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    Ok((r.status().as_u16(), location))
+}

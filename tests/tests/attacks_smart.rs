@@ -137,10 +137,36 @@ fn the_client_cannot_choose_the_patient() -> TestResult {
     assert_eq!((status, token["patient"].as_str()), (200, Some("p1")), "{token}");
     let access = token["access_token"].as_str().ok_or("access_token")?;
     assert_eq!(s.send_as(Some(access), "GET", "Observation/o2", None, &[])?.status, 404);
-    // A user who is no patient gets no patient in a standalone launch: refused, not guessed.
+    Ok(())
+}
+
+#[test]
+fn the_picker_takes_only_a_patient_the_user_may_read_once() -> TestResult {
+    let setup = smart::start("attack-smart-picker", ORIGIN)?;
+    let s = &setup.server;
+    smart::seed(s)?;
+    // A user who is no patient and may read nothing: whatever they pick is refused.
     setup.oidc.set_user(json!({"fhirUser": "Practitioner/d1"}))?;
-    let back = smart::follow(&smart::authorize_url(s, &challenge, &[]))?;
-    assert_eq!(back.get("error").map(String::as_str), Some("access_denied"), "{back:?}");
+    let (_, challenge) = smart::pkce("picker-attack");
+    let session_of = |picker: &str| {
+        fhirgate_e2e::oidc::form(picker.split_once('?').map_or("", |(_, q)| q)).remove("session").unwrap_or_default()
+    };
+    let session = session_of(&smart::to_picker(&smart::authorize_url(s, &challenge, &[]))?);
+    let (status, location) = smart::choose(s, &session, "p2")?;
+    let location = location.unwrap_or_default();
+    assert!(status == 302 && location.contains("error=access_denied") && !location.contains("code="), "{location}");
+    // The session is one-time, and a made-up one opens nothing.
+    assert_eq!(smart::choose(s, &session, "p2")?, (400, None), "replayed picker session");
+    assert_eq!(smart::choose(s, "0123abcd", "p2")?, (400, None), "forged picker session");
+    let (status, _, _) = smart::visit(&s.url("auth/pick?session=0123abcd"))?;
+    assert_eq!(status, 400);
+    // A reader may pick only what exists for them, and no id that is not one.
+    setup.oidc.set_user(json!({"fhirUser": "Practitioner/d1", "roles": ["globalReader"]}))?;
+    for patient in ["nobody", "p1/../p2", "p1?x=1"] {
+        let session = session_of(&smart::to_picker(&smart::authorize_url(s, &challenge, &[]))?);
+        let (_, location) = smart::choose(s, &session, patient)?;
+        assert!(location.is_some_and(|l| l.contains("error=access_denied")), "{patient}");
+    }
     Ok(())
 }
 

@@ -194,3 +194,44 @@ fn an_ehr_launch_carries_the_ehrs_patient_and_encounter() -> TestResult {
     assert_eq!(again.get("error").map(String::as_str), Some("invalid_request"), "{again:?}");
     Ok(())
 }
+
+#[test]
+fn a_practitioner_picks_a_patient_they_may_read() -> TestResult {
+    let setup = smart::start("smart-picker", ORIGIN)?;
+    let s = &setup.server;
+    smart::seed(s)?;
+    // A practitioner whose Entra app role lets them read every record.
+    setup.oidc.set_user(json!({"fhirUser": "Practitioner/d1", "roles": ["globalReader"]}))?;
+    let (verifier, challenge) = smart::pkce("picker");
+    let picker = smart::to_picker(&smart::authorize_url(s, &challenge, &[]))?;
+    assert!(picker.starts_with(&s.url("auth/pick?session=")), "fhirgate's own page: {picker}");
+    let (status, _, html) = smart::visit(&picker)?;
+    assert!(status == 200 && html.contains("<form") && html.contains("name=\"patient\""), "{status}: {html}");
+    let session = fhirgate_e2e::oidc::form(picker.split_once('?').map_or("", |(_, q)| q))
+        .remove("session")
+        .ok_or("no session")?;
+    let (status, location) = smart::choose(s, &session, "p2")?;
+    let back = location.ok_or_else(|| format!("{status} without Location"))?;
+    let back = fhirgate_e2e::oidc::form(back.strip_prefix(&format!("{REDIRECT}?")).ok_or("not the app")?);
+    let code = back.get("code").ok_or_else(|| format!("{back:?}"))?;
+    let (status, token) = smart::redeem(
+        s,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", APP),
+            ("code_verifier", &verifier),
+        ],
+        None,
+    )?;
+    assert_eq!((status, token["patient"].as_str()), (200, Some("p2")), "{token}");
+    let access = token["access_token"].as_str().ok_or("access_token")?;
+    assert_eq!(s.send_as(Some(access), "GET", "Observation/o2", None, &[])?.status, 200, "the picked patient");
+    assert_eq!(
+        s.send_as(Some(access), "GET", "Observation/o1", None, &[])?.status,
+        404,
+        "the app's token is confined to the picked patient, whatever the user's role"
+    );
+    Ok(())
+}

@@ -10,11 +10,13 @@
 //! - `GET /auth/callback`: the upstream code is redeemed (with fhirgate's verifier and secret),
 //!   the upstream access token verified as any request's token is (issuer, signature, `aud`,
 //!   tenant), the launch context fixed — the patient of the EHR launch, or in a standalone
-//!   launch the user's own `fhirUser` when it is a Patient — and a fhirgate access token signed
+//!   launch the user's own `fhirUser` when it is a Patient, else the one the user picks — and a fhirgate access token signed
 //!   (ES256, `<base>/auth` issuer) with the granted SMART scopes and that context. The app gets a
 //!   one-time code for it (60 s).
 //! - `POST /auth/token`: the code is redeemed once (any attempt burns it), with the same client
 //!   (its secret when confidential), `redirect_uri` and the PKCE verifier.
+//! - `GET`/`POST /auth/pick` ([`picker`]): in a standalone launch by a user who is no patient,
+//!   the user picks the patient on fhirgate's own page, accepted only when the user may read it.
 //! - `POST /auth/launch`: an EHR (a token with a `smart.proxy.launch_roles` role) registers a
 //!   launch context (`patient`, `encounter`) and gets the opaque one-time `launch` value it
 //!   hands to the app.
@@ -31,6 +33,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use fhirgate_engine::interaction::{Request, Response, percent_encode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+mod picker;
 
 use super::scopes::{self, Scope};
 use crate::auth::local::LocalIssuer;
@@ -82,6 +86,8 @@ pub struct SmartProxy {
     pending: moka::sync::Cache<String, Arc<Pending>>,
     codes: moka::sync::Cache<String, Arc<Issued>>,
     launches: moka::sync::Cache<String, Launch>,
+    /// Users picking the patient of a standalone launch, by the picker page's session.
+    picks: moka::sync::Cache<String, Arc<picker::Picking>>,
     agent: ureq::Agent,
 }
 
@@ -131,6 +137,7 @@ impl SmartProxy {
             pending: expiring(600),
             codes: expiring(60),
             launches: expiring(300),
+            picks: expiring(600),
             agent: ureq::Agent::config_builder()
                 .timeout_global(Some(Duration::from_secs(10)))
                 .http_status_as_error(false)
@@ -142,7 +149,7 @@ impl SmartProxy {
 
     /// Whether `path` is one of the proxy's public endpoints.
     pub fn is_public(path: &str) -> bool {
-        matches!(path, "auth/authorize" | "auth/callback" | "auth/token")
+        matches!(path, "auth/authorize" | "auth/callback" | "auth/token" | "auth/pick")
     }
 
     /// `GET /auth/authorize`.
@@ -222,11 +229,7 @@ impl SmartProxy {
         let Some(pending) = request.param("state").and_then(|s| self.pending.remove(s)) else {
             return page(400, "unknown or expired authorization: start again from the app");
         };
-        let back = |pairs: &[(&str, &str)]| {
-            let mut all = pairs.to_vec();
-            all.push(("state", &pending.state));
-            app_redirect(&pending.redirect_uri, &all)
-        };
+        let back = |pairs: &[(&str, &str)]| Self::back(&pending, pairs);
         if request.param("error").is_some() {
             return back(&[("error", "access_denied"), ("error_description", "the identity provider refused")]);
         }
@@ -241,21 +244,33 @@ impl SmartProxy {
                 ]);
             }
         };
-        let principal = &identity.principal;
         let wants_patient = pending.scopes.iter().any(|s| *s == Scope::Local("launch/patient".into()));
         let launch = match &pending.launch {
             Some(launch) => launch.clone(),
             None => {
-                let own = principal.fhir_user.strip_prefix("Patient/").unwrap_or_default().to_string();
+                let own = identity.principal.fhir_user.strip_prefix("Patient/").unwrap_or_default().to_string();
                 if wants_patient && own.is_empty() {
-                    return back(&[
-                        ("error", "access_denied"),
-                        ("error_description", "no patient in context: launch from the EHR"),
-                    ]);
+                    // A user who is no patient picks one, on fhirgate's own page.
+                    return self.start_pick(pending, identity);
                 }
                 Launch { patient: own, encounter: String::new() }
             }
         };
+        self.issue(&pending, &identity, &launch)
+    }
+
+    /// The app's redirect URI with `pairs` and its own `state`.
+    fn back(pending: &Pending, pairs: &[(&str, &str)]) -> Response {
+        let mut all = pairs.to_vec();
+        all.push(("state", &pending.state));
+        app_redirect(&pending.redirect_uri, &all)
+    }
+
+    /// Signs the token for `identity` with the `launch` context, keeps it under a new one-time
+    /// code, and sends the browser back to the app with that code.
+    fn issue(&self, pending: &Pending, identity: &Identity, launch: &Launch) -> Response {
+        let back = |pairs: &[(&str, &str)]| Self::back(pending, pairs);
+        let principal = &identity.principal;
         let scope = scopes::granted(&pending.scopes, &principal.scopes, &self.config.scope_prefix).join(" ");
         let now = crate::auth::now_seconds();
         let ttl = identity.expires.saturating_sub(now).min(self.config.token_ttl_seconds);
