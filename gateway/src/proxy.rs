@@ -227,7 +227,7 @@ impl FhirGateway {
                             let readable = self.may_read_patient(session, &audit, picking.identity(), &patient).await;
                             smart.finish_pick(&picking, patient, readable)
                         }
-                        Err(refusal) => refusal,
+                        Err(refusal) => *refusal,
                     };
                 }
                 _ => {}

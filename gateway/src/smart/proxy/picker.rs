@@ -61,18 +61,18 @@ impl SmartProxy {
 
     /// `POST /auth/pick`: the launch waiting and the patient chosen; the session is used up
     /// whatever follows. `Err`: the answer refusing it.
-    pub fn take_pick(&self, request: &Request) -> Result<(Arc<Picking>, String), Response> {
+    pub fn take_pick(&self, request: &Request) -> Result<(Arc<Picking>, String), Box<Response>> {
         let form = parse_query(&String::from_utf8_lossy(&request.body));
         let get = |name: &str| form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
         let Some(picking) = self.picks.remove(get("session")) else {
-            return Err(page(400, "unknown or expired launch: start again from the app"));
+            return Err(Box::new(page(400, "unknown or expired launch: start again from the app")));
         };
         let patient = get("patient").trim().trim_start_matches("Patient/").to_string();
         if !is_id(&patient) {
-            return Err(Self::back(
+            return Err(Box::new(Self::back(
                 &picking.pending,
                 &[("error", "access_denied"), ("error_description", "no valid patient was chosen")],
-            ));
+            )));
         }
         Ok((picking, patient))
     }
