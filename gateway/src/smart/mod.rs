@@ -52,7 +52,8 @@ impl Discovery {
         }
         let mut scopes = vec!["patient/*.rs", "user/*.rs", "patient/*.read", "user/*.read", "system/*.rs"];
         if launches {
-            scopes.extend(["openid", "fhirUser", "launch", "launch/patient", "launch/encounter"]);
+            // No `openid`/`fhirUser`: the proxy issues no id_token of its own (yet).
+            scopes.extend(["launch", "launch/patient", "launch/encounter"]);
         }
         let mut document = json!({
             "capabilities": capabilities,
