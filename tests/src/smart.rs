@@ -198,22 +198,24 @@ pub fn redeem(server: &Server, pairs: &[(&str, &str)], basic: Option<&str>) -> T
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
+/// Redeems `code` as [`APP`] with its PKCE `verifier`: status and JSON body.
+pub fn redeem_code(server: &Server, code: &str, verifier: &str) -> TestResult<(u16, Value)> {
+    let pairs = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", APP),
+        ("code_verifier", verifier),
+    ];
+    redeem(server, &pairs, None)
+}
+
 /// A whole standalone launch by [`APP`]: the token response.
 pub fn launch(server: &Server, seed: &str) -> TestResult<Value> {
     let (verifier, challenge) = pkce(seed);
     let back = follow(&authorize_url(server, &challenge, &[]))?;
     let code = back.get("code").ok_or_else(|| format!("no code: {back:?}"))?;
-    let (status, body) = redeem(
-        server,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", APP),
-            ("code_verifier", &verifier),
-        ],
-        None,
-    )?;
+    let (status, body) = redeem_code(server, code, &verifier)?;
     if status != 200 {
         return Err(format!("token endpoint answered {status}: {body}").into());
     }

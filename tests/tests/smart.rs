@@ -5,7 +5,7 @@
 //! ending in requests the SMART policies decide on the launch's patient, and an EHR launch
 //! whose patient the EHR fixed.
 
-use fhirgate_e2e::smart::{self, APP, REDIRECT};
+use fhirgate_e2e::smart::{self, REDIRECT};
 use fhirgate_e2e::{Server, TestResult};
 use serde_json::{Value, json};
 
@@ -173,17 +173,7 @@ fn an_ehr_launch_carries_the_ehrs_patient_and_encounter() -> TestResult {
     let back = smart::follow(&url)?;
     let code = back.get("code").ok_or_else(|| format!("{back:?}"))?;
     assert_eq!(back.get("state").map(String::as_str), Some("app-state-1"), "the app's state comes back");
-    let (status, token) = smart::redeem(
-        s,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", APP),
-            ("code_verifier", &verifier),
-        ],
-        None,
-    )?;
+    let (status, token) = smart::redeem_code(s, code, &verifier)?;
     assert_eq!(status, 200, "{token}");
     assert_eq!((token["patient"].as_str(), token["encounter"].as_str()), (Some("p2"), Some("e9")));
     let access = token["access_token"].as_str().ok_or("access_token")?;
@@ -214,17 +204,7 @@ fn a_practitioner_picks_a_patient_they_may_read() -> TestResult {
     let back = location.ok_or_else(|| format!("{status} without Location"))?;
     let back = fhirgate_e2e::oidc::form(back.strip_prefix(&format!("{REDIRECT}?")).ok_or("not the app")?);
     let code = back.get("code").ok_or_else(|| format!("{back:?}"))?;
-    let (status, token) = smart::redeem(
-        s,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", APP),
-            ("code_verifier", &verifier),
-        ],
-        None,
-    )?;
+    let (status, token) = smart::redeem_code(s, code, &verifier)?;
     assert_eq!((status, token["patient"].as_str()), (200, Some("p2")), "{token}");
     let access = token["access_token"].as_str().ok_or("access_token")?;
     assert_eq!(s.send_as(Some(access), "GET", "Observation/o2", None, &[])?.status, 200, "the picked patient");
