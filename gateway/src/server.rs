@@ -14,6 +14,7 @@ use crate::proxy::{FhirGateway, Security};
 /// Runs the server in the foreground.
 pub fn run(config: Config) -> Result<(), GatewayError> {
     check_store(&config)?;
+    let config = crate::smart::with_discovered_endpoints(config);
     crate::links::warn_at_start(&config.server);
     let security = security(&config)?;
     let routing = crate::routing::Routing::new(&config)?;

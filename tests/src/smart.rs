@@ -27,15 +27,10 @@ pub struct Setup {
     pub oidc: Oidc,
 }
 
-/// Starts the provider (the user is `Patient/p1`, consented to reading Observations and
-/// Patients) and a fhirgate trusting it with the proxy on; `cors_origin` is allowed by CORS.
-pub fn start(name: &str, cors_origin: &str) -> TestResult<Setup> {
-    start_with(name, cors_origin, "")
-}
-
-/// [`start`], with `extra` appended to the configuration (more `[[smart.proxy.clients]]`).
-pub fn start_with(name: &str, cors_origin: &str, extra: &str) -> TestResult<Setup> {
-    let oidc = Oidc::start(
+/// The provider standing in for Entra: the user is `Patient/p1`, consented to reading
+/// Observations and Patients.
+pub fn provider() -> TestResult<Oidc> {
+    Oidc::start(
         Key::rsa("entra-key-1")?,
         Settings {
             client_id: "fhirgate-proxy".into(),
@@ -45,7 +40,18 @@ pub fn start_with(name: &str, cors_origin: &str, extra: &str) -> TestResult<Setu
             user: json!({"fhirUser": "Patient/p1", "name": "Pat Example"}),
             consented: vec!["patient.Observation.rs".into(), "patient.Patient.rs".into()],
         },
-    )?;
+    )
+}
+
+/// Starts the [`provider`] and a fhirgate trusting it with the proxy on; `cors_origin` is
+/// allowed by CORS.
+pub fn start(name: &str, cors_origin: &str) -> TestResult<Setup> {
+    start_with(name, cors_origin, "")
+}
+
+/// [`start`], with `extra` appended to the configuration (more `[[smart.proxy.clients]]`).
+pub fn start_with(name: &str, cors_origin: &str, extra: &str) -> TestResult<Setup> {
+    let oidc = provider()?;
     let dir = temp_dir(name)?;
     let secret = dir.join("proxy-secret");
     std::fs::write(&secret, "proxy-secret\n")?;

@@ -31,6 +31,25 @@ fn discovery_without_the_proxy_names_no_launch() -> TestResult {
 }
 
 #[test]
+fn discovery_without_the_proxy_names_the_issuers_endpoints() -> TestResult {
+    // An issuer whose OIDC discovery names its endpoints (as Entra's does).
+    let oidc = smart::provider()?;
+    let dir = fhirgate_e2e::temp_dir("smart-discovery-issuer-direct")?;
+    let config = dir.join("fhirgate.toml");
+    let base = &oidc.base;
+    std::fs::write(&config, format!("[[auth.issuers]]\nissuer = \"{base}\"\naudiences = [\"api://fhirgate\"]\n"))?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_CONFIG", config.to_str().ok_or("path")?)])?;
+    let doc = s.send_as(None, "GET", ".well-known/smart-configuration", None, &[])?.json()?;
+    assert_eq!(doc["issuer"], base.as_str());
+    assert_eq!(doc["authorization_endpoint"], format!("{base}/authorize"), "{doc}");
+    assert_eq!(doc["token_endpoint"], format!("{base}/token"));
+    let metadata = s.send_as(None, "GET", "metadata", None, &[])?.json()?;
+    let uris = &metadata["rest"][0]["security"]["extension"][0]["extension"];
+    assert_eq!(uris[0]["valueUri"], format!("{base}/authorize"), "{uris}");
+    Ok(())
+}
+
+#[test]
 fn discovery_with_the_proxy_and_cors() -> TestResult {
     let setup = smart::start("smart-discovery", ORIGIN)?;
     let s = &setup.server;

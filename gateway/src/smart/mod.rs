@@ -25,8 +25,9 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// From the configuration: the proxy's endpoints when it is on, else `[smart]`'s, else none
-    /// (a server with only its development issuer has no authorization endpoint).
+    /// From the configuration: the proxy's endpoints when it is on, else `[smart]`'s (filled in
+    /// from the first issuer's discovery by [`with_discovered_endpoints`]), else none (a server
+    /// with only its development issuer has no authorization endpoint).
     pub fn new(config: &Config) -> Self {
         let base = config.local_issuer_url();
         let proxy = config.auth.enabled && config.smart.proxy.enabled;
@@ -100,6 +101,41 @@ impl Discovery {
     pub fn security(&self) -> &Value {
         &self.security
     }
+}
+
+/// `config` with `[smart]`'s endpoints filled in from the first trusted issuer's OpenID Connect
+/// discovery document when they are unset and the proxy is off (once, at start, best effort: an
+/// issuer that does not answer leaves them out, with a warning), so discovery and the
+/// CapabilityStatement name the authorization server clients sign in with.
+pub fn with_discovered_endpoints(mut config: Config) -> Config {
+    let smart = &config.smart;
+    let wanted = smart.authorization_endpoint.is_none() || smart.token_endpoint.is_none();
+    if !config.auth.enabled || smart.proxy.enabled || !wanted {
+        return config;
+    }
+    let Some(issuer) = config.auth.issuers.first() else { return config };
+    let url = crate::auth::issuer::TrustedIssuer::new(issuer.clone()).discovery_url;
+    let agent =
+        ureq::Agent::config_builder().timeout_global(Some(std::time::Duration::from_secs(3))).build().new_agent();
+    let document: Result<Value, String> = agent
+        .get(&url)
+        .call()
+        .map_err(|e| e.to_string())
+        .and_then(|mut r| r.body_mut().with_config().limit(1024 * 1024).read_to_string().map_err(|e| e.to_string()))
+        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()));
+    match document {
+        Ok(document) => {
+            let endpoint = |name: &str| document.get(name).and_then(Value::as_str).map(str::to_string);
+            let smart = &mut config.smart;
+            smart.authorization_endpoint =
+                smart.authorization_endpoint.take().or_else(|| endpoint("authorization_endpoint"));
+            smart.token_endpoint = smart.token_endpoint.take().or_else(|| endpoint("token_endpoint"));
+        }
+        Err(e) => {
+            tracing::warn!(%url, error = %e, "SMART discovery: the issuer's endpoints could not be read; set `smart.authorization_endpoint` and `smart.token_endpoint`")
+        }
+    }
+    config
 }
 
 /// Whether `path` (below the server's base) is `.well-known/smart-configuration` at the root or
