@@ -381,7 +381,8 @@ impl SmartProxy {
         if let Some(expected) = self.client_secrets.get(&client_id) {
             let given = secret.unwrap_or_default();
             if aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes()).is_err() {
-                return oauth_error(401, "invalid_client", "client authentication failed");
+                return oauth_error(401, "invalid_client", "client authentication failed")
+                    .with_header("WWW-Authenticate", "Basic realm=\"fhirgate\"");
             }
         }
         if get("redirect_uri") != issued.redirect_uri {
