@@ -221,6 +221,8 @@ impl FhirGateway {
                 (Method::Post, "auth/token") => return smart.token(&request, authorization),
                 (Method::Post, "auth/launch") => return smart.launch(identity.as_deref(), &request),
                 (Method::Get, "auth/pick") => return smart.pick_form(&request),
+                (Method::Get, "auth/.well-known/openid-configuration") => return smart.openid_configuration(),
+                (Method::Get, "auth/jwks.json") => return smart.jwks(),
                 (Method::Post, "auth/pick") => {
                     return match smart.take_pick(&request) {
                         Ok((picking, patient)) => {

@@ -5,11 +5,33 @@
 //! ending in requests the SMART policies decide on the launch's patient, and an EHR launch
 //! whose patient the EHR fixed.
 
-use fhirgate_e2e::smart::{self, REDIRECT};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fhirgate_e2e::smart::{self, APP, REDIRECT};
 use fhirgate_e2e::{Server, TestResult};
 use serde_json::{Value, json};
 
 const ORIGIN: &str = "http://app.example";
+
+/// The claims of an ES256 `id_token` whose signature the key at the proxy's published
+/// `jwks_uri` (found through its OpenID Connect discovery) verifies.
+fn verified_id_token(s: &Server, token: &str) -> TestResult<Value> {
+    let discovery = s.send_as(None, "GET", "auth/.well-known/openid-configuration", None, &[])?.json()?;
+    let jwks_uri = discovery["jwks_uri"].as_str().ok_or("jwks_uri")?;
+    let path = jwks_uri.strip_prefix(&s.base()).ok_or("a jwks_uri of this server")?;
+    let jwk = s.send_as(None, "GET", path, None, &[])?.json()?["keys"][0].clone();
+    let mut point = vec![4u8];
+    for c in ["x", "y"] {
+        point.extend(URL_SAFE_NO_PAD.decode(jwk[c].as_str().ok_or("coordinate")?)?);
+    }
+    let (input, signature) = token.rsplit_once('.').ok_or("no signature")?;
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+        .verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(signature)?)
+        .map_err(|_| "the id_token's signature does not verify")?;
+    let payload = input.split('.').nth(1).ok_or("no payload")?;
+    Ok(serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload)?)?)
+}
 const OTHER: &str = "http://evil.example";
 
 #[test]
@@ -58,8 +80,16 @@ fn discovery_with_the_proxy_and_cors() -> TestResult {
     let doc = doc.json()?;
     assert_eq!(doc["authorization_endpoint"], format!("{}/auth/authorize", s.base()));
     assert_eq!(doc["token_endpoint"], format!("{}/auth/token", s.base()));
+    assert_eq!(doc["jwks_uri"], format!("{}/auth/jwks.json", s.base()));
     let capabilities = doc["capabilities"].to_string();
-    for c in ["launch-standalone", "launch-ehr", "context-standalone-patient", "context-ehr-patient", "client-public"] {
+    for c in [
+        "launch-standalone",
+        "launch-ehr",
+        "context-standalone-patient",
+        "context-ehr-patient",
+        "client-public",
+        "sso-openid-connect",
+    ] {
         assert!(capabilities.contains(c), "{c}: {capabilities}");
     }
     let metadata = s.send_as(None, "GET", "metadata", None, &[])?.json()?;
@@ -149,6 +179,10 @@ fn a_standalone_launch_with_pkce_ends_in_patient_scoped_decisions() -> TestResul
     let scope = token["scope"].as_str().unwrap_or_default();
     assert!(scope.contains("patient/Observation.rs") && scope.contains("launch/patient"), "{scope}");
     assert!(!scope.contains("patient/Encounter.rs"), "not consented upstream, not granted: {scope}");
+    // Who signed in, for the app: an id_token the proxy's published keys verify.
+    let id = verified_id_token(s, token["id_token"].as_str().ok_or("id_token")?)?;
+    assert_eq!((id["aud"].as_str(), id["fhirUser"].as_str()), (Some(APP), Some("Patient/p1")), "{id}");
+    assert_eq!(id["iss"], format!("{}/auth", s.base()));
     let access = token["access_token"].as_str().ok_or("access_token")?;
     let read = |path: &str| s.send_as(Some(access), "GET", path, None, &[]);
     assert_eq!(read("Observation/o1")?.status, 200, "own observation");
@@ -187,7 +221,7 @@ fn an_ehr_launch_carries_the_ehrs_patient_and_encounter() -> TestResult {
     let url = smart::authorize_url(
         s,
         &challenge,
-        &[("launch", &id), ("scope", "launch openid fhirUser patient/Observation.rs")],
+        &[("launch", &id), ("scope", "launch openid fhirUser patient/Observation.rs"), ("nonce", "n-123")],
     );
     let back = smart::follow(&url)?;
     let code = back.get("code").ok_or_else(|| format!("{back:?}"))?;
@@ -195,6 +229,9 @@ fn an_ehr_launch_carries_the_ehrs_patient_and_encounter() -> TestResult {
     let (status, token) = smart::redeem_code(s, code, &verifier)?;
     assert_eq!(status, 200, "{token}");
     assert_eq!((token["patient"].as_str(), token["encounter"].as_str()), (Some("p2"), Some("e9")));
+    let signed_in = verified_id_token(s, token["id_token"].as_str().ok_or("id_token")?)?;
+    let nonce_and_user = (signed_in["nonce"].as_str(), signed_in["fhirUser"].as_str());
+    assert_eq!(nonce_and_user, (Some("n-123"), Some("Practitioner/d1")), "{signed_in}");
     let access = token["access_token"].as_str().ok_or("access_token")?;
     assert_eq!(s.send_as(Some(access), "GET", "Observation/o2", None, &[])?.status, 200, "the EHR's patient");
     assert_eq!(s.send_as(Some(access), "GET", "Observation/o1", None, &[])?.status, 404, "not the user's own");

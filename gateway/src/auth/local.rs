@@ -75,14 +75,19 @@ impl LocalIssuer {
     }
 
     /// A signed token with the issuer, audience and times filled in around `claims`.
-    pub fn sign(&self, mut claims: Value, ttl_seconds: u64) -> Result<String, GatewayError> {
+    pub fn sign(&self, claims: Value, ttl_seconds: u64) -> Result<String, GatewayError> {
+        self.sign_for(claims, ttl_seconds, &self.audience)
+    }
+
+    /// [`LocalIssuer::sign`] for another audience (an OpenID Connect `id_token` for a client).
+    pub fn sign_for(&self, mut claims: Value, ttl_seconds: u64, audience: &str) -> Result<String, GatewayError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|e| GatewayError::LocalIssuer(e.to_string()))?
             .as_secs();
         if let Some(map) = claims.as_object_mut() {
             map.insert("iss".into(), json!(self.issuer));
-            map.insert("aud".into(), json!(self.audience));
+            map.insert("aud".into(), json!(audience));
             map.insert("iat".into(), json!(now));
             map.insert("nbf".into(), json!(now));
             map.insert("exp".into(), json!(now + ttl_seconds));

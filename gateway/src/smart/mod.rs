@@ -49,12 +49,12 @@ impl Discovery {
                 "context-ehr-patient",
                 "context-ehr-encounter",
                 "context-standalone-patient",
+                "sso-openid-connect",
             ]);
         }
         let mut scopes = vec!["patient/*.rs", "user/*.rs", "patient/*.read", "user/*.read", "system/*.rs"];
         if launches {
-            // No `openid`/`fhirUser`: the proxy issues no id_token of its own (yet).
-            scopes.extend(["launch", "launch/patient", "launch/encounter"]);
+            scopes.extend(["openid", "fhirUser", "launch", "launch/patient", "launch/encounter"]);
         }
         let mut document = json!({
             "capabilities": capabilities,
@@ -67,6 +67,8 @@ impl Discovery {
             document["issuer"] = json!(issuer);
         }
         if launches {
+            // The proxy's keys, which sign its `id_token`s.
+            document["jwks_uri"] = json!(format!("{}/jwks.json", proxy::issuer(config)));
             document["token_endpoint_auth_methods_supported"] =
                 json!(["none", "client_secret_basic", "client_secret_post"]);
         }

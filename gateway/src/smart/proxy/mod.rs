@@ -62,6 +62,8 @@ struct Pending {
     launch: Option<Launch>,
     /// fhirgate's own PKCE verifier toward the provider.
     verifier: String,
+    /// The app's OpenID Connect `nonce`, echoed in the `id_token`.
+    nonce: Option<String>,
 }
 
 /// A code issued to an app, with the token response it redeems.
@@ -149,7 +151,37 @@ impl SmartProxy {
 
     /// Whether `path` is one of the proxy's public endpoints.
     pub fn is_public(path: &str) -> bool {
-        matches!(path, "auth/authorize" | "auth/callback" | "auth/token" | "auth/pick")
+        matches!(
+            path,
+            "auth/authorize"
+                | "auth/callback"
+                | "auth/token"
+                | "auth/pick"
+                | "auth/.well-known/openid-configuration"
+                | "auth/jwks.json"
+        )
+    }
+
+    /// The proxy's OpenID Connect discovery document (`<base>/auth/.well-known/openid-configuration`),
+    /// for apps verifying its `id_token`s.
+    pub fn openid_configuration(&self) -> Response {
+        let issuer = &self.signer.issuer;
+        let document = json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/jwks.json"),
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": format!("{issuer}/token"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "code_challenge_methods_supported": ["S256"],
+        });
+        json(200, &document)
+    }
+
+    /// Its public keys.
+    pub fn jwks(&self) -> Response {
+        json(200, &self.signer.jwks_json())
     }
 
     /// `GET /auth/authorize`.
@@ -215,6 +247,7 @@ impl SmartProxy {
             scopes,
             launch,
             verifier,
+            nonce: request.param("nonce").filter(|n| !n.is_empty() && n.len() <= 256).map(str::to_string),
         };
         self.pending.insert(upstream_state, Arc::new(pending));
         redirect(&location)
@@ -309,6 +342,23 @@ impl SmartProxy {
         }
         if !principal.fhir_user.is_empty() {
             body["fhirUser"] = json!(principal.fhir_user);
+        }
+        if pending.scopes.contains(&Scope::Oidc("openid".into())) {
+            // Who signed in, for the app (SMART `sso-openid-connect`): `fhirUser` with that scope.
+            let mut id = json!({"sub": principal.subject});
+            if pending.scopes.contains(&Scope::Local("fhirUser".into())) && !principal.fhir_user.is_empty() {
+                id["fhirUser"] = json!(principal.fhir_user);
+            }
+            if let Some(nonce) = &pending.nonce {
+                id["nonce"] = json!(nonce);
+            }
+            match self.signer.sign_for(id, ttl, &pending.client_id) {
+                Ok(id_token) => body["id_token"] = json!(id_token),
+                Err(e) => {
+                    tracing::error!(error = %e, "SMART proxy: cannot sign");
+                    return back(&[("error", "server_error")]);
+                }
+            }
         }
         let code = random_token();
         let issued = Issued {
