@@ -10,9 +10,9 @@
 //! - `GET /auth/callback`: the upstream code is redeemed (with fhirgate's verifier and secret),
 //!   the upstream access token verified as any request's token is (issuer, signature, `aud`,
 //!   tenant), the launch context fixed — the patient of the EHR launch, or in a standalone
-//!   launch the user's own `fhirUser` when it is a Patient, else the one the user picks — and a fhirgate access token signed
-//!   (ES256, `<base>/auth` issuer) with the granted SMART scopes and that context. The app gets a
-//!   one-time code for it (60 s).
+//!   launch the user's own `fhirUser` when it is a Patient, else the one the user picks — and a
+//!   fhirgate access token signed (ES256, `<base>/auth` issuer) with the granted SMART scopes and
+//!   that context (with `openid`, an `id_token` too). The app gets a one-time code for it (60 s).
 //! - `POST /auth/token`: the code is redeemed once (any attempt burns it), with the same client
 //!   (its secret when confidential), `redirect_uri` and the PKCE verifier.
 //! - `GET`/`POST /auth/pick` ([`picker`]): in a standalone launch by a user who is no patient,
@@ -21,8 +21,8 @@
 //!   launch context (`patient`, `encounter`) and gets the opaque one-time `launch` value it
 //!   hands to the app.
 //!
-//! Pending authorizations, codes and launches live in this process (one replica or sticky
-//! sessions), as search page tokens do; the signing key is shared by file.
+//! Pending authorizations, codes, launches and picker sessions live in this process (one replica
+//! or sticky sessions), as search page tokens do; the signing key is shared by file.
 
 use std::collections::HashMap;
 use std::sync::Arc;
