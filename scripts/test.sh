@@ -2,7 +2,7 @@
 # Checks formatting and lints (clippy, warnings as errors), then runs every test of the
 # workspace: unit, fuzz (fixed seeds), storage contract, end-to-end through the real binary (the
 # attack suite included) and the official R4 examples. Installs or starts what the tests need
-# (cmake; the R4 package from npm) on its own. `.ci/run` calls exactly this.
+# (cmake; the R4 package from npm; Chromium for the browser test) on its own. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,8 @@ if [ -z "${FHIRGATE_TEST_POSTGRES_URL:-}" ]; then
 fi
 
 bash scripts/ensure-build-tools.sh
+# Headless Chromium for the browser test of SMART apps (skipped, saying why, without it).
+bash scripts/ensure-browser.sh
 
 # One shared target directory keeps rebuilds incremental between runs.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fhirgate/target}"

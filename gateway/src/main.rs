@@ -7,6 +7,7 @@
 mod auth;
 mod cli;
 mod config;
+mod cors;
 mod error;
 mod exchange;
 mod keyfile;
@@ -17,6 +18,7 @@ mod policy;
 mod proxy;
 mod routing;
 mod server;
+mod smart;
 mod stores;
 mod upstream;
 

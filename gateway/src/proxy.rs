@@ -26,7 +26,7 @@ use bytes::Bytes;
 use fhirgate_engine::Error as FhirError;
 use fhirgate_engine::MediaType;
 use fhirgate_engine::access::{Access, Grant, Interaction, Target};
-use fhirgate_engine::interaction::Response;
+use fhirgate_engine::interaction::{Method, Response};
 use fhirgate_policies::RequestContext;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, Session};
@@ -36,11 +36,14 @@ use tracing::Instrument;
 use crate::auth::local::LocalIssuer;
 use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
+use crate::cors::Cors;
 use crate::error::GatewayError;
 use crate::exchange;
 use crate::policy::Policies;
 use crate::policy::audit::AuditInfo;
 use crate::routing::{Caller as RouteCaller, Routing};
+use crate::smart::Discovery;
+use crate::smart::proxy::SmartProxy;
 use crate::upstream::Streamed;
 
 /// The FHIR gateway service.
@@ -51,6 +54,9 @@ pub struct FhirGateway {
     routing: Routing,
     /// `None` when authentication is off (`auth.enabled = false`).
     security: Option<Security>,
+    cors: Cors,
+    /// What `/.well-known/smart-configuration` and `rest.security` publish.
+    discovery: Discovery,
 }
 
 /// Authentication and authorization, when on.
@@ -58,6 +64,8 @@ pub struct Security {
     pub auth: Authenticator,
     pub policies: Arc<Policies>,
     pub local: Option<LocalIssuer>,
+    /// The SMART authorization proxy (`[smart.proxy]`), when on.
+    pub smart: Option<SmartProxy>,
 }
 
 /// What authentication found out about a request.
@@ -94,7 +102,9 @@ struct Stream {
 
 impl FhirGateway {
     pub fn new(config: Arc<Config>, security: Option<Security>, routing: Routing) -> Self {
-        Self { config, routing, security }
+        let cors = Cors::new(&config.cors);
+        let discovery = Discovery::new(&config);
+        Self { config, routing, security, cors, discovery }
     }
 
     /// Paths answered without a token.
@@ -104,6 +114,8 @@ impl FhirGateway {
             "health" => true,
             "metrics" => self.config.metrics.public,
             ".well-known/openid-configuration" | ".well-known/jwks.json" => read,
+            _ if crate::smart::is_discovery(&self.config, path) => read,
+            _ if SmartProxy::is_public(path) => self.security.as_ref().is_some_and(|s| s.smart.is_some()),
             _ if self.routing.is_metadata(path) => read && self.config.auth.anonymous_metadata,
             _ => false,
         }
@@ -114,7 +126,12 @@ impl FhirGateway {
     /// rejected or that names no route: `answer` says so).
     async fn stream_plan(&self, session: &Session, ctx: &RequestCtx) -> Option<Result<Stream, Response>> {
         let path = session.req_header().uri.path().trim_matches('/');
-        if matches!(path, "health" | "metrics") || path.starts_with(".well-known/") {
+        if matches!(path, "health" | "metrics")
+            || path.starts_with(".well-known/")
+            || path.starts_with("auth/")
+            || crate::smart::is_discovery(&self.config, path)
+            || Cors::is_preflight(session.req_header())
+        {
             return None;
         }
         let identity = match &ctx.caller {
@@ -152,8 +169,14 @@ impl FhirGateway {
 
     async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Response {
         let path = session.req_header().uri.path().trim_matches('/').to_string();
+        if Cors::is_preflight(session.req_header()) {
+            return self.cors.preflight(session.req_header());
+        }
         if path == "health" {
             return self.health().await;
+        }
+        if crate::smart::is_discovery(&self.config, &path) && self.security.is_some() {
+            return Response::json_rendered(self.discovery.document().clone());
         }
         if let Some(local) = self.security.as_ref().and_then(|s| s.local.as_ref()) {
             match path.as_str() {
@@ -190,6 +213,28 @@ impl FhirGateway {
                 return failure(e.into());
             }
         };
+        if let Some((security, smart)) = self.security.as_ref().and_then(|s| s.smart.as_ref().map(|p| (s, p))) {
+            let authorization = session.req_header().headers.get("authorization").and_then(|v| v.to_str().ok());
+            match (&request.method, path.as_str()) {
+                (Method::Get, "auth/authorize") => return smart.authorize(&request),
+                (Method::Get, "auth/callback") => return smart.callback(&request, &security.auth).await,
+                (Method::Post, "auth/token") => return smart.token(&request, authorization),
+                (Method::Post, "auth/launch") => return smart.launch(identity.as_deref(), &request),
+                (Method::Get, "auth/pick") => return smart.pick_form(&request),
+                (Method::Get, "auth/.well-known/openid-configuration") => return smart.openid_configuration(),
+                (Method::Get, "auth/jwks.json") => return smart.jwks(),
+                (Method::Post, "auth/pick") => {
+                    return match smart.take_pick(&request) {
+                        Ok((picking, patient)) => {
+                            let readable = self.may_read_patient(session, &audit, picking.identity(), &patient).await;
+                            smart.finish_pick(&picking, patient, readable)
+                        }
+                        Err(refusal) => *refusal,
+                    };
+                }
+                _ => {}
+            }
+        }
         let has_claim = |name: &str, value: &str| identity.as_ref().is_some_and(|i| i.has_claim(name, value));
         let Some((route, rest)) = self.routing.find(&request.path, &has_claim) else {
             return failure(FhirError::NotFound(format!(
@@ -213,6 +258,28 @@ impl FhirGateway {
             Ok(response) => response,
             Err(_) => failure(GatewayError::Timeout { seconds }.into()),
         }
+    }
+
+    /// Whether `identity` may read `Patient/<id>`: the read answered 200 through the route it
+    /// takes, under that identity's decisions (the SMART proxy's patient picker).
+    async fn may_read_patient(&self, session: &Session, audit: &AuditInfo, identity: &Identity, id: &str) -> bool {
+        let path = format!("Patient/{id}");
+        let has_claim = |name: &str, value: &str| identity.has_claim(name, value);
+        let Some((route, rest)) = self.routing.find(&path, &has_claim) else { return false };
+        let mut request = exchange::request_head(session, &self.config);
+        request.method = Method::Get;
+        request.query = Vec::new();
+        request.headers = Default::default();
+        request.base_url = route.client_base(&request.base_url);
+        request.path = rest;
+        let caller = RouteCaller {
+            identity: Some(identity),
+            policies: self.security.as_ref().map(|s| s.policies.as_ref()),
+            context: RequestContext { method: "GET".into(), ..request_context(session) },
+            audit,
+            token: None,
+        };
+        self.routing.answer(route, request, &caller).await.status == 200
     }
 
     /// `GET /metrics`: public when `metrics.public`, otherwise for a principal the policies
@@ -347,7 +414,8 @@ impl ProxyHttp for FhirGateway {
         );
         let path = header.uri.path().trim_matches('/');
         if let Some(security) = &self.security {
-            if !self.is_public(header.method.as_str(), path) {
+            // A preflight carries no credentials: answered without authentication.
+            if !self.is_public(header.method.as_str(), path) && !Cors::is_preflight(header) {
                 let authorization = header.headers.get("authorization").map(|v| v.to_str().unwrap_or("invalid"));
                 let authorization = authorization.map(str::to_string);
                 ctx.caller = match security.auth.authenticate(authorization.as_deref()).await {
@@ -373,7 +441,10 @@ impl ProxyHttp for FhirGateway {
                 ctx.stream = Some(stream);
                 return Ok(false);
             }
-            Some(Err(refusal)) => {
+            Some(Err(mut refusal)) => {
+                for (name, value) in self.cors.response_headers(session.req_header()) {
+                    refusal = refusal.with_header(name, value);
+                }
                 // The body is unread: the connection cannot be reused.
                 session.set_keepalive(None);
                 ctx.status = refusal.status;
@@ -383,7 +454,12 @@ impl ProxyHttp for FhirGateway {
             None => {}
         }
         let answer = self.answer(session, ctx).instrument(span.clone());
-        let (response, charge) = fhirgate_engine::storage::cost::metered(answer).await;
+        let (mut response, charge) = fhirgate_engine::storage::cost::metered(answer).await;
+        if !Cors::is_preflight(session.req_header()) {
+            for (name, value) in self.cors.response_headers(session.req_header()) {
+                response = response.with_header(name, value);
+            }
+        }
         ctx.status = response.status;
         ctx.request_charge = charge;
         exchange::write_response(session, response, &ctx.request_id).instrument(span).await?;
@@ -441,11 +517,28 @@ impl ProxyHttp for FhirGateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         let Some(stream) = &ctx.stream else { return Ok(()) };
+        // Only this server's CORS policy applies, never the remote's.
+        let theirs: Vec<String> = response
+            .headers
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .filter(|k| k.starts_with("access-control-"))
+            .collect();
+        for name in theirs {
+            response.remove_header(&name);
+        }
+        for (name, value) in self.cors.response_headers(session.req_header()) {
+            if name == "Vary" {
+                response.append_header(name, value)?;
+            } else {
+                response.insert_header(name, value)?;
+            }
+        }
         ctx.status = response.status.as_u16();
         for name in ["Location", "Content-Location"] {
             let moved = response

@@ -14,6 +14,7 @@ use crate::proxy::{FhirGateway, Security};
 /// Runs the server in the foreground.
 pub fn run(config: Config) -> Result<(), GatewayError> {
     check_store(&config)?;
+    let config = crate::smart::with_discovered_endpoints(config);
     crate::links::warn_at_start(&config.server);
     let security = security(&config)?;
     let routing = crate::routing::Routing::new(&config)?;
@@ -89,7 +90,13 @@ fn security(config: &Config) -> Result<Option<Security>, GatewayError> {
     let policies = Arc::new(Policies::load(&config.policy)?);
     crate::policy::reload::spawn(policies.clone(), std::time::Duration::from_secs(config.policy.reload_seconds.max(1)))
         .map_err(|e| GatewayError::Config(format!("cannot start the policy reload thread: {e}")))?;
-    Ok(Some(Security { auth, policies, local }))
+    let smart = if config.smart.proxy.enabled {
+        tracing::info!(clients = config.smart.proxy.clients.len(), "SMART authorization proxy on (`[smart.proxy]`)");
+        Some(crate::smart::proxy::SmartProxy::new(config)?)
+    } else {
+        None
+    };
+    Ok(Some(Security { auth, policies, local, smart }))
 }
 
 /// Opens every local target's store once (creating or migrating its schema) and checks it

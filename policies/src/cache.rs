@@ -38,7 +38,7 @@ impl Key {
     fn weight(&self) -> usize {
         let p = &self.principal;
         let lists = [&p.roles, &p.groups, &p.scopes].iter().flat_map(|l| l.iter()).map(|s| s.len() + 24).sum::<usize>();
-        let texts = [&p.issuer, &p.subject, &p.tenant, &p.fhir_user, &p.client_id, &p.patient]
+        let texts = [&p.issuer, &p.subject, &p.tenant, &p.fhir_user, &p.client_id, &p.patient, &p.encounter]
             .iter()
             .map(|s| s.len())
             .sum::<usize>();

@@ -30,6 +30,8 @@ pub struct Principal {
     pub client_id: String,
     /// The patient in context ("" when none).
     pub patient: String,
+    /// The encounter in context (SMART `encounter`, `Encounter/` prefix removed; "" when none).
+    pub encounter: String,
 }
 
 impl Principal {
@@ -62,6 +64,8 @@ impl Principal {
             Some(Value::String(s)) => s.strip_prefix("Patient/").unwrap_or(s).to_string(),
             _ => String::new(),
         };
+        let encounter = text("encounter");
+        let encounter = encounter.strip_prefix("Encounter/").unwrap_or(&encounter).to_string();
         Self {
             kind,
             issuer: text("iss"),
@@ -73,6 +77,7 @@ impl Principal {
             fhir_user: text("fhirUser"),
             client_id,
             patient,
+            encounter,
         }
     }
 
@@ -108,6 +113,10 @@ mod tests {
         assert_eq!(user.subject, "o1");
         assert_eq!(user.scopes, ["user/*.read", "openid"]);
         assert_eq!(user.patient, "p1");
+        assert_eq!(user.encounter, "", "no encounter claim");
+        let launched =
+            Principal::from_claims(&json!({"sub": "s", "scope": "launch", "encounter": "Encounter/e1"}), "patient");
+        assert_eq!(launched.encounter, "e1");
         let app = Principal::from_claims(&json!({"sub": "s2", "roles": ["globalAdmin"], "appid": "a"}), "patient");
         assert_eq!(app.kind, PrincipalKind::Application);
         assert_eq!(app.client_id, "a");

@@ -134,6 +134,7 @@ pub(crate) fn to_cedar(principal: &Principal, request: &AuthzRequest, actions: &
         ("fhirUser", string(&principal.fhir_user)),
         ("clientId", string(&principal.client_id)),
         ("patient", string(&principal.patient)),
+        ("encounter", string(&principal.encounter)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

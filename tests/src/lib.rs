@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod idp;
+pub mod oidc;
+pub mod smart;
 pub mod topology;
 pub mod upstream;
 

@@ -25,12 +25,17 @@ fn level(result: &ScriptResult, corpus: &Path) -> &'static str {
 
 #[test]
 fn testscript_corpus_passes() -> TestResult {
-    let server = Server::start("conformance")?;
+    // The CORS script's origin is allowed, as a deployment serving browser apps would.
+    let dir = fhirgate_e2e::temp_dir("conformance")?;
+    let server = Server::start_with(&dir, &[("FHIRGATE_CORS_ALLOWED_ORIGINS", "http://conformance.example")])?;
     let corpus = fhirgate_e2e::manifest_dir().join("../conformance/testscripts");
     let mut options = Options::new(&server.base());
     options.bearer = server.token.clone();
     // The authorisation script creates with a token whose policy only allows reading.
     options.variables.insert("readerToken".into(), server.mint(&["--role", "globalReader"])?);
+    // The SMART and CORS scripts run against a server that offers them.
+    options.variables.insert("smartConfiguration".into(), ".well-known/smart-configuration".into());
+    options.variables.insert("corsOrigin".into(), "http://conformance.example".into());
     let results = Runner::new(options).run_paths(std::slice::from_ref(&corpus))?;
     let reports = server.data_dir.join("conformance-reports");
     report::write_all(&reports, &results)?;

@@ -50,6 +50,13 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
             resource
         })
         .collect();
+    // In the element order of the specification (XML renders in this order): `security` before `resource`.
+    let mut rest = json!({"mode": "server", "documentation": documentation(engine.store.kind(), &store)});
+    if let Some(security) = &engine.config.rest_security {
+        rest["security"] = security.clone();
+    }
+    rest["resource"] = Value::Array(resources);
+    rest["interaction"] = Value::Array(interactions(&SYSTEM_INTERACTIONS));
     let statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -64,12 +71,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "patchFormat": crate::patch::CONTENT_TYPES,
-        "rest": [{
-            "mode": "server",
-            "documentation": documentation(engine.store.kind(), &store),
-            "resource": resources,
-            "interaction": interactions(&SYSTEM_INTERACTIONS),
-        }],
+        "rest": [rest],
     });
     Ok(Response::json(200, statement))
 }

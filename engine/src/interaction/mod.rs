@@ -89,6 +89,9 @@ pub struct EngineConfig {
     pub fhirpath_timeout: Duration,
     /// The server's name and version for the CapabilityStatement.
     pub software_version: String,
+    /// The CapabilityStatement's `rest.security` (how clients authenticate: the front end's
+    /// SMART-on-FHIR service and OAuth endpoints); none when the server has no authentication.
+    pub rest_security: Option<serde_json::Value>,
     pub clock: Clock,
     pub ids: IdGenerator,
 }
@@ -111,6 +114,7 @@ impl Default for EngineConfig {
             fhirpath_max_steps: crate::fhirpath::Budget::DEFAULT.max_steps,
             fhirpath_timeout: crate::fhirpath::Budget::DEFAULT.max_time,
             software_version: env!("CARGO_PKG_VERSION").to_string(),
+            rest_security: None,
             clock: Arc::new(OffsetDateTime::now_utc),
             ids: Arc::new(|| uuid::Uuid::new_v4().to_string()),
         }

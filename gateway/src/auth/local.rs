@@ -34,7 +34,12 @@ impl LocalIssuer {
     /// Loads the key from the data directory, creating it on first use.
     pub fn open(config: &Config) -> Result<Self, GatewayError> {
         let path = config.store.data_dir.join(KEY_FILE);
-        let pkcs8 = load_or_create(&path)?;
+        Self::open_at(&path, config.local_issuer_url(), config.auth.local_audience.clone())
+    }
+
+    /// An issuer signing with the key at `path` (created on first use), as `issuer` for `audience`.
+    pub fn open_at(path: &Path, issuer: String, audience: String) -> Result<Self, GatewayError> {
+        let pkcs8 = load_or_create(path)?;
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8)
             .map_err(|e| GatewayError::LocalIssuer(format!("`{}` is no P-256 key: {e}", path.display())))?;
         // Uncompressed point: 0x04 || x || y.
@@ -44,14 +49,7 @@ impl LocalIssuer {
             _ => return Err(GatewayError::LocalIssuer("unexpected public key encoding".into())),
         };
         let kid = Sha256::digest(point).iter().take(8).map(|b| format!("{b:02x}")).collect();
-        Ok(Self {
-            issuer: config.local_issuer_url(),
-            audience: config.auth.local_audience.clone(),
-            pkcs8,
-            kid,
-            x: URL_SAFE_NO_PAD.encode(x),
-            y: URL_SAFE_NO_PAD.encode(y),
-        })
+        Ok(Self { issuer, audience, pkcs8, kid, x: URL_SAFE_NO_PAD.encode(x), y: URL_SAFE_NO_PAD.encode(y) })
     }
 
     /// The public keys as a JWKS document.
@@ -77,14 +75,19 @@ impl LocalIssuer {
     }
 
     /// A signed token with the issuer, audience and times filled in around `claims`.
-    pub fn sign(&self, mut claims: Value, ttl_seconds: u64) -> Result<String, GatewayError> {
+    pub fn sign(&self, claims: Value, ttl_seconds: u64) -> Result<String, GatewayError> {
+        self.sign_for(claims, ttl_seconds, &self.audience)
+    }
+
+    /// [`LocalIssuer::sign`] for another audience (an OpenID Connect `id_token` for a client).
+    pub fn sign_for(&self, mut claims: Value, ttl_seconds: u64, audience: &str) -> Result<String, GatewayError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|e| GatewayError::LocalIssuer(e.to_string()))?
             .as_secs();
         if let Some(map) = claims.as_object_mut() {
             map.insert("iss".into(), json!(self.issuer));
-            map.insert("aud".into(), json!(self.audience));
+            map.insert("aud".into(), json!(audience));
             map.insert("iat".into(), json!(now));
             map.insert("nbf".into(), json!(now));
             map.insert("exp".into(), json!(now + ttl_seconds));

@@ -70,6 +70,8 @@ pub struct Authenticator {
     verified: moka::sync::Cache<[u8; 32], Arc<Identity>>,
     /// Claims the routes choose by, kept in each [`Identity`].
     route_claims: Vec<String>,
+    /// The development issuer's `iss`, when it is on.
+    local_issuers: Vec<String>,
 }
 
 impl Authenticator {
@@ -95,8 +97,17 @@ impl Authenticator {
                  in production"
             );
         }
+        let mut own = Vec::new();
+        if config.smart.proxy.enabled {
+            // The SMART proxy's tokens: signed by this server after it verified an upstream token.
+            own.push(crate::smart::proxy::signer(config)?);
+        }
         if config.local_issuer_on() {
-            let local = LocalIssuer::open(config)?;
+            own.push(LocalIssuer::open(config)?);
+        }
+        let local_issuers: Vec<String> =
+            if config.local_issuer_on() { vec![config.local_issuer_url()] } else { Vec::new() };
+        for local in own {
             let trusted = TrustedIssuer::new(IssuerConfig {
                 issuer: local.issuer.clone(),
                 audiences: vec![local.audience.clone()],
@@ -112,7 +123,12 @@ impl Authenticator {
         let mut route_claims: Vec<String> = config.routes().into_iter().filter_map(|r| r.claim).collect();
         route_claims.sort();
         route_claims.dedup();
-        Ok(Self { config: auth, issuers, keys, verified, route_claims })
+        Ok(Self { config: auth, issuers, keys, verified, route_claims, local_issuers })
+    }
+
+    /// Whether `iss` is the development issuer's.
+    pub fn is_local_issuer(&self, iss: &str) -> bool {
+        self.local_issuers.iter().any(|l| l == iss)
     }
 
     /// The identity an `Authorization` header proves.
@@ -209,6 +225,6 @@ fn describe(error: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
-fn now_seconds() -> u64 {
+pub fn now_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -56,9 +56,9 @@ const ISSUER_VARS: [&str; 5] = [
 ];
 
 /// Leaves no variable sets: the list of issuers (see [`ISSUER_VARS`]), and the arrays of tables
-/// `[[targets]]` and `[[routes]]`, which only a TOML file gives (their variables are unknown
+/// `[[targets]]`, `[[routes]]` and `[[smart.proxy.clients]]`, which only a TOML file gives (their variables are unknown
 /// names, refused like any other).
-const NOT_FROM_ENV: [&str; 3] = ["auth.issuers", "targets", "routes"];
+const NOT_FROM_ENV: [&str; 4] = ["auth.issuers", "targets", "routes", "smart.proxy.clients"];
 
 /// The names of the setting at dotted `key` besides the canonical `FHIRGATE_<SECTION>_<KEY>`:
 /// the short forms documented since the first release.

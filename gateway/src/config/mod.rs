@@ -5,6 +5,7 @@
 
 mod layers;
 mod routing;
+mod smart;
 mod targets;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use layers::Sources;
 pub use routing::Kind;
+pub use smart::{CorsConfig, SmartClient, SmartConfig, SmartProxyConfig};
 pub use targets::{RouteConfig, TargetConfig};
 
 use crate::error::GatewayError;
@@ -33,6 +35,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Paging of federated and proxied searches.
     pub federation: FederationConfig,
+    /// Cross-origin requests from browser apps.
+    pub cors: CorsConfig,
+    /// SMART App Launch: discovery and the authorization proxy.
+    pub smart: SmartConfig,
     /// `[[targets]]`: the FHIR servers behind the gateway (TOML only). None: one local target
     /// `default` on `store.url`.
     pub targets: Vec<TargetConfig>,
@@ -457,6 +463,17 @@ impl Config {
         if self.federation.page_ttl_seconds == 0 {
             return bad("`federation.page_ttl_seconds` must be positive".into());
         }
+        self.cors.check().map_err(GatewayError::Config)?;
+        self.smart.check().map_err(GatewayError::Config)?;
+        if self.smart.proxy.enabled && !self.auth.enabled {
+            return bad("`smart.proxy.enabled` needs authentication on (`auth.enabled = true`)".into());
+        }
+        let loopback = self.server.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
+        if self.smart.proxy.enabled && self.server.base_url.is_none() && !loopback {
+            return bad(
+                "the SMART proxy's endpoints and redirect URI need the public address: set `server.base_url`".into()
+            );
+        }
         routing::check(self).map_err(GatewayError::Config)
     }
 
@@ -631,6 +648,32 @@ mod tests {
     }
 
     #[test]
+    fn the_smart_proxy_needs_its_upstream_its_clients_and_a_public_address() -> Result<(), GatewayError> {
+        let proxy = [
+            ("FHIRGATE_SMART_PROXY_ENABLED", "true"),
+            ("FHIRGATE_SMART_PROXY_UPSTREAM_AUTHORIZE_URL", "https://idp.example/authorize"),
+            ("FHIRGATE_SMART_PROXY_UPSTREAM_TOKEN_URL", "https://idp.example/token"),
+            ("FHIRGATE_SMART_PROXY_CLIENT_ID", "fhirgate"),
+        ];
+        let err = Config::load(None, &env(&proxy[..1]), Overrides::default());
+        assert!(matches!(&err, Err(GatewayError::Config(m)) if m.contains("upstream_authorize_url")), "{err:?}");
+        let err = Config::load(None, &env(&proxy), Overrides::default());
+        assert!(matches!(&err, Err(GatewayError::Config(m)) if m.contains("smart.proxy.clients")), "{err:?}");
+        let path = std::env::temp_dir().join(format!("fhirgate-smart-{}.toml", std::process::id()));
+        let client = "[[smart.proxy.clients]]\nclient_id = \"app\"\nredirect_uris = [\"https://app.example/cb\"]\n";
+        std::fs::write(&path, client).map_err(|e| GatewayError::Config(e.to_string()))?;
+        assert!(Config::load(Some(&path), &env(&proxy), Overrides::default())?.smart.proxy.enabled);
+        let mut exposed = proxy.to_vec();
+        exposed.push(("FHIRGATE_LISTEN", "0.0.0.0:8080"));
+        let err = Config::load(Some(&path), &env(&exposed), Overrides::default());
+        assert!(matches!(&err, Err(GatewayError::Config(m)) if m.contains("server.base_url")), "{err:?}");
+        exposed.push(("FHIRGATE_BASE_URL", "https://fhir.example"));
+        assert!(Config::load(Some(&path), &env(&exposed), Overrides::default()).is_ok());
+        let _ = std::fs::remove_file(&path);
+        Ok(())
+    }
+
+    #[test]
     fn the_example_config_parses() -> Result<(), GatewayError> {
         // Run time first: a reused test binary may come from another checkout.
         let dir = std::env::var_os("CARGO_MANIFEST_DIR")
@@ -639,6 +682,7 @@ mod tests {
         let c = Config::load(Some(&path), &env(&[]), Overrides::default())?;
         assert_eq!(c.server.listen, "127.0.0.1:8080");
         assert_eq!(c.fhir, FhirConfig::default(), "the example shows the defaults of `[fhir]`");
+        assert_eq!((c.cors, c.smart), (CorsConfig::default(), SmartConfig::default()), "and of `[cors]`, `[smart]`");
         Ok(())
     }
 

@@ -67,14 +67,40 @@ pub(super) async fn answer(routing: &Routing, route: &Route, request: &Request, 
             }
         }
     }
-    if let Some(rest) = merged.pointer_mut("/rest/0") {
-        rest["resource"] = Value::Array(resources);
+    if let Some(rest) = merged.pointer_mut("/rest/0").and_then(Value::as_object_mut) {
+        // Clients authenticate with this server, not with the targets: its `security`, before `resource`.
+        let mut ordered = serde_json::Map::new();
+        for (key, value) in std::mem::take(rest) {
+            if key == "security" || key == "resource" {
+                continue;
+            }
+            if key == "interaction" {
+                put_security_and_resources(&mut ordered, routing.security.as_ref(), &resources);
+            }
+            ordered.insert(key, value);
+        }
+        if !ordered.contains_key("resource") {
+            put_security_and_resources(&mut ordered, routing.security.as_ref(), &resources);
+        }
+        *rest = ordered;
     }
     merged["implementation"] = json!({
         "description": format!("fhirgate route `{}`", route.config.id),
         "url": request.base_url,
     });
     json_response(200, &merged, request)
+}
+
+/// Puts `security` (when the server has one) and `resource` into a `rest` being rebuilt in order.
+fn put_security_and_resources(
+    rest: &mut serde_json::Map<String, Value>,
+    security: Option<&Value>,
+    resources: &[Value],
+) {
+    if let Some(security) = security {
+        rest.insert("security".into(), security.clone());
+    }
+    rest.insert("resource".into(), Value::Array(resources.to_vec()));
 }
 
 /// One target's statement, or its failure.

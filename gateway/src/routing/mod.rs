@@ -42,6 +42,8 @@ pub struct Routing {
     max_count: usize,
     /// Remote targets' CapabilityStatements, fetched once.
     capabilities: metadata::Cache,
+    /// This server's `rest.security` (SMART), put in every route's CapabilityStatement.
+    security: Option<serde_json::Value>,
 }
 
 /// One route and its targets, in the route's order.
@@ -115,6 +117,7 @@ impl Routing {
             default_count: fhir.default_page_size as usize,
             max_count: fhir.max_page_size as usize,
             capabilities: metadata::Cache::default(),
+            security: config.auth.enabled.then(|| crate::smart::Discovery::new(config).security().clone()),
         })
     }
 

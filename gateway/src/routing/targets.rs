@@ -38,7 +38,10 @@ impl Target {
             (Kind::Local, Some(url)) => Backend::Local(Box::new(Local {
                 url: url.clone(),
                 store: all.store.clone(),
-                engine_config: all.fhir.engine_config(),
+                engine_config: EngineConfig {
+                    rest_security: all.auth.enabled.then(|| crate::smart::Discovery::new(all).security().clone()),
+                    ..all.fhir.engine_config()
+                },
                 engine: OnceCell::new(),
             })),
             _ => Backend::Remote(RemoteTarget::new(config)?),

@@ -84,6 +84,11 @@ fn each_route_has_its_capability_statement_and_the_table_is_printed() -> TestRes
     let r = s.get("lab/metadata")?;
     expect("GET /lab/metadata", &r, 200)?;
     assert_eq!(r.json()?["resourceType"], "CapabilityStatement");
+    // This server's security (SMART), before `resource`, as the specification orders `rest`.
+    let rest = r.json()?["rest"][0].clone();
+    assert_eq!(rest["security"]["service"][0]["coding"][0]["code"], "SMART-on-FHIR", "{}", rest["security"]);
+    let keys: Vec<&String> = rest.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert!(keys.iter().position(|k| *k == "security") < keys.iter().position(|k| *k == "resource"), "{keys:?}");
     no_upstream_address("GET /lab/metadata", &r, &[remote.server.port])?;
     // Content negotiation holds for a route's statement too, fetched before or not.
     let r = s.get_with("lab/metadata", &[("Accept", "application/fhir+xml")])?;
