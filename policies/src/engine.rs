@@ -90,17 +90,27 @@ impl PolicyEngine {
         Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits, cache })
     }
 
-    /// The ids of the loaded policies, sorted.
     /// Whether some policy may decide on a resource's data (not [`crate::data_blind`]): then
     /// answers cannot be streamed unread, as a type-level-only route would.
     pub fn reads_resource_data(&self) -> bool {
         !self.set.policies().all(crate::data_blind::is_data_blind)
     }
 
+    /// The ids of the loaded policies, sorted.
     pub fn policy_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.set.policies().map(|p| p.id().to_string()).collect();
         ids.sort();
         ids
+    }
+
+    /// The Cedar policy set (ids `<set>:<id>`).
+    pub(crate) fn policy_set(&self) -> &PolicySet {
+        &self.set
+    }
+
+    /// The schema's action entities (with their groups).
+    pub(crate) fn action_entities(&self) -> &Entities {
+        &self.actions
     }
 
     /// The decision for one request: default deny, a matching `forbid` overrides any `permit`.
@@ -122,14 +132,10 @@ impl PolicyEngine {
         let parts = to_cedar(principal, request, &self.actions)?;
         let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, None)
             .map_err(|e| Error::Request(e.to_string()))?;
-        let response = self.authorizer.is_authorized(&cedar, &self.set, &parts.entities);
-        let diagnostics = response.diagnostics();
-        let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
-        policies.sort();
-        let errors = diagnostics.errors().map(ToString::to_string).collect();
-        let allowed = response.decision() == cedar_policy::Decision::Allow;
-        let covers_data =
-            allowed && request.data.is_none() && policies.iter().any(|id| self.data_blind_permits.contains(id));
-        Ok(Decision { allowed, policies, errors, covers_data })
+        let mut decision = Decision::of(&self.authorizer.is_authorized(&cedar, &self.set, &parts.entities));
+        decision.covers_data = decision.allowed
+            && request.data.is_none()
+            && decision.policies.iter().any(|id| self.data_blind_permits.contains(id));
+        Ok(decision)
     }
 }

@@ -230,6 +230,11 @@ pub struct PolicyConfig {
     pub reload_seconds: u64,
     /// A denied read answers 404 instead of 403, hiding that the resource exists (default).
     pub deny_reads_as_not_found: bool,
+    /// Each authorization audit event also carries the Cedar request it was decided on
+    /// (`cedar`: principal and resource entities with their attributes, context), so that
+    /// `fhirgate policy impact` can replay it. Off by default: it makes events several times
+    /// larger and puts resource attributes (patient ids, codes, labels) in the log.
+    pub audit_inputs: bool,
 }
 
 /// `GET /metrics`.
@@ -368,6 +373,7 @@ impl Default for PolicyConfig {
             dir: None,
             reload_seconds: 2,
             deny_reads_as_not_found: true,
+            audit_inputs: false,
         }
     }
 }
