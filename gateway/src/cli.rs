@@ -31,7 +31,7 @@ enum Command {
     /// Print a token signed by the local development issuer (same configuration and data
     /// directory as `serve`), e.g. `fhirgate token --role globalAdmin`.
     Token(TokenArgs),
-    /// Check, test and explain Cedar policies.
+    /// Check, test, explain and prove Cedar policies, and replay audit logs against them.
     #[command(subcommand)]
     Policy(PolicyCommand),
 }

@@ -155,6 +155,7 @@ fn probes_of(policy: &Policy) -> Result<(Probes, Vec<ConditionCoverage>), Error>
         let policy = probe(&id, single)?;
         let text = policy.to_string();
         let text = text.split_once("when").map_or(text.as_str(), |(_, body)| body).trim().trim_end_matches(';');
+        let text = text.trim().strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or(text);
         coverage.push(ConditionCoverage { kind, text: squeeze(text), ..ConditionCoverage::default() });
         set.add(policy).map_err(|e| bad(e.to_string()))?;
         ids.push(id);

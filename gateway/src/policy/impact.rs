@@ -116,7 +116,7 @@ fn summary(record: &Value) -> String {
         (t, id) => format!("{t}/{id}"),
     };
     format!(
-        "{} {} ({} level) by {} request {}",
+        "{} {} ({}) by {} request {}",
         field("action"),
         resource,
         field("phase"),

@@ -66,7 +66,7 @@ pub fn run(args: Prove) -> Result<(), GatewayError> {
     }
     println!("{held} hold, {failed} fail");
     if failed > 0 || held == 0 {
-        return Err(GatewayError::Config(format!("{failed} propert(ies) do not hold, {held} hold")));
+        return Err(GatewayError::Config(format!("properties that do not hold: {failed} (hold: {held})")));
     }
     Ok(())
 }
