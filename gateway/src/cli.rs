@@ -233,7 +233,9 @@ impl From<PolicyCommand> for crate::policy::tools::Tool {
             PolicyCommand::Prove { sets, properties, implies, solver } => {
                 Tool::Prove(crate::policy::proofs::Prove { sets, properties, implies, solver })
             }
-            PolicyCommand::Impact { audit, old, new } => Tool::Impact(crate::policy::impact::Impact { audit, old, new }),
+            PolicyCommand::Impact { audit, old, new } => {
+                Tool::Impact(crate::policy::impact::Impact { audit, old, new })
+            }
             PolicyCommand::Explain { serve, method, url, token, claims, resource, header, sets } => {
                 Tool::Explain { config: serve.load(), method, url, token, claims, resource, headers: header, sets }
             }

@@ -36,8 +36,7 @@ impl PolicyEngine {
         let field = |name: &str| recorded.get(name).cloned().unwrap_or(Value::Null);
         let uid = |name: &str| EntityUid::from_json(field(name)).map_err(|e| bad(name, &e));
         let context = Context::from_json_value(field("context"), None).map_err(|e| bad("context", &e))?;
-        let recorded_entities =
-            Entities::from_json_value(field("entities"), None).map_err(|e| bad("entities", &e))?;
+        let recorded_entities = Entities::from_json_value(field("entities"), None).map_err(|e| bad("entities", &e))?;
         let entities = self
             .action_entities()
             .clone()
@@ -77,7 +76,8 @@ mod tests {
                 let decided = engine.decide(&principal, &request)?;
                 let recorded = cedar_request(&principal, &request)?;
                 // Through text, as an audit line carries it.
-                let recorded: Value = serde_json::from_str(&recorded.to_string()).map_err(|e| Error::Request(e.to_string()))?;
+                let recorded: Value =
+                    serde_json::from_str(&recorded.to_string()).map_err(|e| Error::Request(e.to_string()))?;
                 let replayed = engine.replay(&recorded)?;
                 assert_eq!((replayed.allowed, &replayed.policies), (decided.allowed, &decided.policies), "{recorded}");
             }

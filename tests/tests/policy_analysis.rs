@@ -119,9 +119,14 @@ fn prove_holds_for_the_shipped_sets_and_shows_a_counterexample() -> TestResult {
     let out = s.cli(&["policy", "prove"])?;
     let report = text(&out);
     assert!(out.status.success(), "{report}");
-    for property in ["smart/patient-compartment", "smart/scope-needed", "microsoft-roles/patient-compartment",
-        "microsoft-roles/reader-reads-only", "examples/tenant-isolation", "never-errors"]
-    {
+    for property in [
+        "smart/patient-compartment",
+        "smart/scope-needed",
+        "microsoft-roles/patient-compartment",
+        "microsoft-roles/reader-reads-only",
+        "examples/tenant-isolation",
+        "never-errors",
+    ] {
         assert!(report.contains(&format!("holds  {property}")), "{property}: {report}");
     }
     // Combined, the examples' forbids hold over the roles' permits; but the examples'
@@ -147,7 +152,10 @@ fn prove_holds_for_the_shipped_sets_and_shows_a_counterexample() -> TestResult {
     let report = text(&out);
     assert!(!out.status.success(), "{report}");
     assert!(report.contains("FAILS  broken/patient-compartment"), "{report}");
-    assert!(report.contains("hasData: true") && report.contains("decision: Allow by [\"broken:patient-scopes\"]"), "{report}");
+    assert!(
+        report.contains("hasData: true") && report.contains("decision: Allow by [\"broken:patient-scopes\"]"),
+        "{report}"
+    );
     assert!(report.contains("holds  never-errors"), "{report}");
     // --implies: the broken set allows more than the shipped one, not the other way round.
     let out = s.cli(&["policy", "prove", "--implies", path(&broken)?, "smart"])?;
