@@ -150,12 +150,13 @@ fn render(cex: &Env, set: &PolicySet) -> String {
     let mut reasons: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
     reasons.sort();
     let errors: Vec<String> = response.diagnostics().errors().map(ToString::to_string).collect();
-    // The schema's action entities are the same in every counterexample: left out.
-    let shown = cedar_policy::Entities::from_entities(
-        cex.entities.iter().filter(|e| e.uid().type_name().to_string() != "Fhir::Action").cloned(),
-        None,
-    )
-    .map_or_else(|_| cex.to_string(), |entities| Env { request: cex.request.clone(), entities }.to_string());
+    // Action entities (the schema's) and bare role or group entities say nothing: left out.
+    let telling = |e: &&cedar_policy::Entity| {
+        let (uid, attrs, parents) = (*e).clone().into_inner();
+        uid.type_name().to_string() != "Fhir::Action" && !(attrs.is_empty() && parents.is_empty())
+    };
+    let shown = cedar_policy::Entities::from_entities(cex.entities.iter().filter(telling).cloned(), None)
+        .map_or_else(|_| cex.to_string(), |entities| Env { request: cex.request.clone(), entities }.to_string());
     let mut text = format!("{shown}\ndecision: {:?} by {reasons:?}", response.decision());
     if !errors.is_empty() {
         text.push_str(&format!("\nerrors: {errors:?}"));
