@@ -33,7 +33,14 @@ fn impact_lists_the_recorded_decisions_a_candidate_set_changes() -> TestResult {
     let headers = [("X-Request-Id", "reader-read")];
     assert_eq!(s.send_as(Some(&reader), "GET", "Observation/o1", None, &headers)?.status, 200);
     let search = s.send_as(Some(&reader), "GET", "Observation", None, &[("X-Request-Id", "reader-search")])?;
-    assert_eq!(search.json()?["total"], 1, "{}", search.body);
+    let entries = search.json()?["entry"].as_array().map_or(0, Vec::len);
+    assert_eq!(entries, 1, "only the patient's own: {}", search.body);
+    // The log is written by a thread of its own: wait for the search's closing event.
+    let done = "\"message\":\"fhir request\",\"record\":{\"request_id\":\"reader-search\"";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.log_text().contains(done) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert!(s.log_text().contains("\"cedar\":{"), "events carry the decision's inputs");
 
     // The candidate: the same sets, and a forbid of final Observations for patient-scoped tokens.

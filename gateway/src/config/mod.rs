@@ -568,7 +568,7 @@ mod tests {
     fn auth_and_policy_settings() -> Result<(), GatewayError> {
         let c = Config::load(None, &env(&[]), Overrides::default())?;
         assert!(c.auth.enabled && c.local_issuer_on(), "secure by default, with the development issuer");
-        assert!(c.policy.deny_reads_as_not_found && !c.metrics.public, "safe defaults");
+        assert!(c.policy.deny_reads_as_not_found && !c.policy.audit_inputs && !c.metrics.public, "safe defaults");
         assert_eq!(c.policy.sets, ["microsoft-roles", "smart"]);
         assert_eq!(c.local_issuer_url(), "http://127.0.0.1:8080");
         let vars = env(&[("FHIRGATE_POLICY_SETS", "examples, smart"), ("FHIRGATE_AUTH_CLOCK_SKEW_SECONDS", "5")]);
