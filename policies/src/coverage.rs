@@ -114,11 +114,15 @@ impl Coverage {
                 continue;
             }
             coverage.scope_matched += 1;
-            let failed: Vec<String> = response.diagnostics().errors().map(ToString::to_string).collect();
+            let failed: Vec<&PolicyId> = response
+                .diagnostics()
+                .errors()
+                .map(|cedar_policy::AuthorizationError::PolicyEvaluationError(e)| e.policy_id())
+                .collect();
             for (probe, condition) in probes.conditions.iter().zip(coverage.conditions.iter_mut()) {
                 if satisfied.contains(&probe) {
                     condition.true_count += 1;
-                } else if failed.iter().any(|e| e.contains(&format!("`{probe}`"))) {
+                } else if failed.contains(&probe) {
                     condition.error_count += 1;
                 } else {
                     condition.false_count += 1;
@@ -182,7 +186,8 @@ mod tests {
             permit (principal in Fhir::Role::"nurse", action in Fhir::Action::"reads", resource)
             when { !resource.hasData || resource.tags.contains("urn:ward|3") }
             unless { context.breakGlass };
-            @id("never") forbid (principal, action == Fhir::Action::"delete", resource);"#;
+            @id("never") forbid (principal, action == Fhir::Action::"delete", resource);
+            @id("late") permit (principal, action, resource) when { context.time.epochSeconds + 9223372036854775807 > 0 };"#;
         let engine =
             PolicyEngine::load(&[PolicySource { set: "t".into(), file: "t.cedar".into(), text: text.into() }])?;
         let mut coverage = Coverage::new();
@@ -208,6 +213,8 @@ mod tests {
         assert!(!unless.covered() && !nurse.covered());
         let never = &coverage.policies["t:never"];
         assert_eq!((never.scope_matched, never.determined), (0, 0));
+        let late = &coverage.policies["t:late"].conditions[0];
+        assert_eq!((late.true_count, late.false_count, late.error_count), (0, 0, 4), "it overflows: {late:?}");
         Ok(())
     }
 }
