@@ -9,7 +9,16 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${FHIRGATE_CVC5_DIR:-$HOME/.cache/fhirgate/cvc5-1.3.1}
 if ! "$dir/venv/bin/python" -c 'import cvc5, sys; sys.exit(cvc5.__version__ != "1.3.1")' 2>/dev/null; then
-  python3 -m venv "$dir/venv" >&2
+  if ! python3 -m venv "$dir/venv" >&2; then
+    # Debian's python3 needs python3-venv for this.
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv >&2
+      python3 -m venv "$dir/venv" >&2
+    else
+      echo "install-cvc5: python3 -m venv failed (Debian: apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
   "$dir/venv/bin/pip" install --quiet --disable-pip-version-check cvc5==1.3.1 >&2
 fi
 cp "$here/cvc5/repl.py" "$dir/repl.py"
