@@ -72,3 +72,22 @@ fn bound(set: &str, file: &str, text: &str) -> Property {
         bound: vec![PolicySource { set: format!("{set_name}/{name}"), file: file.to_string(), text: text.to_string() }],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_property_file_of_a_shipped_set_is_compiled_in() -> Result<(), Error> {
+        for set in shipped_names() {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sets").join(set);
+            let on_disk = of(dir.to_str().unwrap_or_default())?;
+            let compiled = of(set)?;
+            let names = |p: &[Property]| p.iter().map(|p| p.name().to_string()).collect::<Vec<_>>();
+            assert_eq!(names(&on_disk), names(&compiled), "{set}");
+            assert!(compiled.len() > 1, "{set} states properties");
+            assert!(compiled.iter().all(|p| !p.description().is_empty()), "{set}: described");
+        }
+        Ok(())
+    }
+}
