@@ -65,7 +65,10 @@ pub fn run(args: Prove) -> Result<(), GatewayError> {
         }
     }
     println!("{held} hold, {failed} fail");
-    if failed > 0 || held == 0 {
+    if held + failed == 0 {
+        return Err(GatewayError::Config(format!("no property named {:?} in these sets", args.properties)));
+    }
+    if failed > 0 {
         return Err(GatewayError::Config(format!("properties that do not hold: {failed} (hold: {held})")));
     }
     Ok(())
