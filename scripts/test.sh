@@ -22,7 +22,7 @@ FHIR_R4_PACKAGE="$(bash scripts/fetch-r4-package.sh)"
 export FHIR_R4_PACKAGE
 # The cvc5 1.3.1 solver of `fhirgate policy prove`, from PyPI; its tests must run, not skip.
 CVC5="$(bash scripts/install-cvc5.sh)"
-export CVC5 FHIRGATE_REQUIRE_CVC5=1
+export CVC5 FHIRGATE_TEST_REQUIRE_CVC5=1
 
 # Formatting and lints are part of the contract: a warning fails the run.
 cargo fmt --all --check

@@ -114,11 +114,11 @@ fn test_coverage_names_what_the_cases_exercise() -> TestResult {
 }
 
 /// `fhirgate policy prove` needs cvc5 1.3.1 (`scripts/install-cvc5.sh`, named by `CVC5`);
-/// without it the test says so and passes, unless `FHIRGATE_REQUIRE_CVC5=1` (scripts/test.sh).
+/// without it the test says so and passes, unless `FHIRGATE_TEST_REQUIRE_CVC5=1` (scripts/test.sh).
 #[test]
 fn prove_holds_for_the_shipped_sets_and_shows_a_counterexample() -> TestResult {
     if std::env::var_os("CVC5").is_none() {
-        assert!(std::env::var_os("FHIRGATE_REQUIRE_CVC5").is_none(), "CVC5 must name the solver");
+        assert!(std::env::var_os("FHIRGATE_TEST_REQUIRE_CVC5").is_none(), "CVC5 must name the solver");
         eprintln!("skipped: CVC5 is not set (scripts/install-cvc5.sh)");
         return Ok(());
     }

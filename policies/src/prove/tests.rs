@@ -1,6 +1,6 @@
 //! Proofs with the real solver. They need cvc5 1.3.1 named by `CVC5`
 //! (`scripts/install-cvc5.sh`); without it they say so and pass, unless
-//! `FHIRGATE_REQUIRE_CVC5=1` (set by `scripts/test.sh`) makes that a failure.
+//! `FHIRGATE_TEST_REQUIRE_CVC5=1` (set by `scripts/test.sh`) makes that a failure.
 
 use super::*;
 use crate::sources::shipped;
@@ -9,7 +9,7 @@ fn solver() -> Option<solver::Cvc5> {
     if std::env::var_os("CVC5").is_some() {
         return Some(solver::Cvc5::find(None));
     }
-    assert!(std::env::var_os("FHIRGATE_REQUIRE_CVC5").is_none(), "CVC5 must name the cvc5 1.3.1 solver");
+    assert!(std::env::var_os("FHIRGATE_TEST_REQUIRE_CVC5").is_none(), "CVC5 must name the cvc5 1.3.1 solver");
     eprintln!("skipped: CVC5 is not set (scripts/install-cvc5.sh installs the solver)");
     None
 }
