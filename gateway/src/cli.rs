@@ -1,5 +1,5 @@
 //! The command line: `fhirgate serve`, `config`, `migrate`, `token` (a development token from
-//! the local issuer) and `policy validate|test|explain`.
+//! the local issuer) and `policy validate|test|explain|prove|impact`.
 
 use std::path::PathBuf;
 
@@ -31,7 +31,7 @@ enum Command {
     /// Print a token signed by the local development issuer (same configuration and data
     /// directory as `serve`), e.g. `fhirgate token --role globalAdmin`.
     Token(TokenArgs),
-    /// Check, test and explain Cedar policies.
+    /// Check, test, explain and prove Cedar policies, and replay audit logs against them.
     #[command(subcommand)]
     Policy(PolicyCommand),
 }
@@ -101,6 +101,10 @@ enum PolicyCommand {
         /// Set directories (e.g. policies/sets/smart) or shipped set names.
         #[arg(required = true)]
         sets: Vec<String>,
+        /// Also print which policies determined a decision and which `when` / `unless`
+        /// conditions the cases saw both true and false.
+        #[arg(long)]
+        coverage: bool,
     },
     /// Print the decision and the determining policies for a token or claims and a request.
     /// The token is decoded, not verified: this is an offline tool.
@@ -130,6 +134,36 @@ enum PolicyCommand {
         /// Policy sets (names or directories) instead of the configured ones; repeatable.
         #[arg(long = "set")]
         sets: Vec<String>,
+    },
+    /// Prove properties of policy sets for every possible request, with the cvc5 SMT solver
+    /// (1.3.1; `scripts/install-cvc5.sh`): that no policy errors, the properties a set states
+    /// in `properties/*.cedar`, or with --implies A B that A allows no more than B. A property
+    /// that fails prints a counterexample; the exit status is then 1.
+    Prove {
+        /// A set to prove (shipped name or directory); several are combined. Default: each
+        /// shipped set on its own.
+        #[arg(long = "set")]
+        sets: Vec<String>,
+        /// Only this property (`never-errors`, `smart/patient-compartment`, ...); repeatable.
+        #[arg(long = "property")]
+        properties: Vec<String>,
+        /// Prove that set A allows no more than set B (sets joined by commas are combined).
+        #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["sets", "properties"])]
+        implies: Vec<String>,
+        /// The cvc5 executable [default: $CVC5, else `cvc5` on the PATH]
+        #[arg(long)]
+        solver: Option<PathBuf>,
+    },
+    /// Decide the requests recorded in an audit log (written with `policy.audit_inputs =
+    /// true`) with two policy sets and list every decision that changes, grouped by policy.
+    Impact {
+        /// The audit log: the server's JSON lines (other lines are skipped).
+        #[arg(long)]
+        audit: PathBuf,
+        /// The sets in force (shipped names or directories; join several with commas).
+        old: String,
+        /// The candidate sets.
+        new: String,
     },
 }
 
@@ -199,7 +233,13 @@ impl From<PolicyCommand> for crate::policy::tools::Tool {
         use crate::policy::tools::Tool;
         match command {
             PolicyCommand::Validate { serve, sets } => Tool::Validate { config: serve.load(), sets },
-            PolicyCommand::Test { sets } => Tool::Test { sets },
+            PolicyCommand::Test { sets, coverage } => Tool::Test { sets, coverage },
+            PolicyCommand::Prove { sets, properties, implies, solver } => {
+                Tool::Prove(crate::policy::proofs::Prove { sets, properties, implies, solver })
+            }
+            PolicyCommand::Impact { audit, old, new } => {
+                Tool::Impact(crate::policy::impact::Impact { audit, old, new })
+            }
             PolicyCommand::Explain { serve, method, url, token, claims, resource, consents, header, sets } => {
                 let config = serve.load();
                 Tool::Explain { config, method, url, token, claims, resource, consents, headers: header, sets }

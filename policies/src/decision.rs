@@ -16,6 +16,16 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Cedar's answer as a decision (`covers_data` false).
+    pub(crate) fn of(response: &cedar_policy::Response) -> Self {
+        let diagnostics = response.diagnostics();
+        let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        policies.sort();
+        let errors = diagnostics.errors().map(ToString::to_string).collect();
+        let allowed = response.decision() == cedar_policy::Decision::Allow;
+        Self { allowed, policies, errors, covers_data: false }
+    }
+
     /// `allow` or `deny`.
     pub fn as_str(&self) -> &'static str {
         if self.allowed { "allow" } else { "deny" }

@@ -112,6 +112,16 @@ impl PolicyEngine {
         ids
     }
 
+    /// The Cedar policy set (ids `<set>:<id>`).
+    pub(crate) fn policy_set(&self) -> &PolicySet {
+        &self.set
+    }
+
+    /// The schema's action entities (with their groups).
+    pub(crate) fn action_entities(&self) -> &Entities {
+        &self.actions
+    }
+
     /// The decision for one request: default deny, a matching `forbid` overrides any `permit`.
     /// A type-level allow says whether it covers every data-level decision of the request.
     /// Type-level decisions are remembered (see [`crate::cache`]); data-level ones are made each
@@ -131,14 +141,10 @@ impl PolicyEngine {
         let parts = to_cedar(principal, request, &self.actions)?;
         let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, None)
             .map_err(|e| Error::Request(e.to_string()))?;
-        let response = self.authorizer.is_authorized(&cedar, &self.set, &parts.entities);
-        let diagnostics = response.diagnostics();
-        let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
-        policies.sort();
-        let errors = diagnostics.errors().map(ToString::to_string).collect();
-        let allowed = response.decision() == cedar_policy::Decision::Allow;
-        let covers_data =
-            allowed && request.data.is_none() && policies.iter().any(|id| self.data_blind_permits.contains(id));
-        Ok(Decision { allowed, policies, errors, covers_data })
+        let mut decision = Decision::of(&self.authorizer.is_authorized(&cedar, &self.set, &parts.entities));
+        decision.covers_data = decision.allowed
+            && request.data.is_none()
+            && decision.policies.iter().any(|id| self.data_blind_permits.contains(id));
+        Ok(decision)
     }
 }

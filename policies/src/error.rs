@@ -47,6 +47,10 @@ pub enum Error {
     /// The built-in schema or a request could not be turned into Cedar (a bug, or bad input).
     #[error("cedar request: {0}")]
     Request(String),
+    /// A symbolic proof could not be carried out (solver missing or failing, a policy the
+    /// symbolic compiler cannot take).
+    #[error("proof: {0}")]
+    Proof(String),
     /// A policy test case file is malformed.
     #[error("test case `{file}`: {message}")]
     TestCase { file: String, message: String },

@@ -10,12 +10,15 @@
 mod action;
 mod cache;
 pub mod consent;
+pub mod coverage;
 mod data_blind;
 mod decision;
 mod engine;
 mod error;
 mod principal;
+pub mod prove;
 mod reads;
+pub mod replay;
 mod request;
 mod resource;
 mod schema;

@@ -23,6 +23,8 @@ use serde_json::Value;
 
 use crate::action::Action;
 use crate::consent::{self, Consent};
+use crate::coverage::Coverage;
+use crate::decision::Decision;
 use crate::engine::PolicyEngine;
 use crate::error::Error;
 use crate::principal::Principal;
@@ -123,6 +125,15 @@ pub struct CaseResult {
 /// Runs every `*.json` test file in `dir` (sorted). `default_set` names the policy set (shipped
 /// name or directory) used by files that do not list `sets`.
 pub fn run_dir(dir: &Path, default_set: &str) -> Result<Vec<CaseResult>, Error> {
+    run_dir_covered(dir, default_set, None)
+}
+
+/// [`run_dir`], recording in `coverage` what the cases exercise of the policies they load.
+pub fn run_dir_covered(
+    dir: &Path,
+    default_set: &str,
+    mut coverage: Option<&mut Coverage>,
+) -> Result<Vec<CaseResult>, Error> {
     let io = |e: std::io::Error| Error::Io { path: dir.display().to_string(), message: e.to_string() };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(io)?
@@ -133,13 +144,17 @@ pub fn run_dir(dir: &Path, default_set: &str) -> Result<Vec<CaseResult>, Error> 
     files.sort();
     let mut results = Vec::new();
     for file in files {
-        results.extend(run_file(&file, default_set)?);
+        results.extend(run_file_covered(&file, default_set, coverage.as_deref_mut())?);
     }
     Ok(results)
 }
 
 /// Runs one test file.
 pub fn run_file(path: &Path, default_set: &str) -> Result<Vec<CaseResult>, Error> {
+    run_file_covered(path, default_set, None)
+}
+
+fn run_file_covered(path: &Path, default_set: &str, coverage: Option<&mut Coverage>) -> Result<Vec<CaseResult>, Error> {
     let file = path.display().to_string();
     let bad = |message: String| Error::TestCase { file: file.clone(), message };
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
@@ -151,21 +166,46 @@ pub fn run_file(path: &Path, default_set: &str) -> Result<Vec<CaseResult>, Error
         sources.extend(named_or_directory(set)?);
     }
     let engine = PolicyEngine::load(&sources)?;
-    tests.cases.iter().map(|case| run_case(&engine, case, &file)).collect()
+    let Some(coverage) = coverage else {
+        return tests.cases.iter().map(|case| run_case(&engine, case, &file)).collect();
+    };
+    coverage.add_policies(&engine)?;
+    let mut results = Vec::new();
+    for case in &tests.cases {
+        let (principal, request) = case.request_of(&engine)?;
+        let decision = engine.decide(&principal, &request)?;
+        coverage.record(&engine, &principal, &request, &decision)?;
+        results.push(judge(case, &decision, &file));
+    }
+    Ok(results)
+}
+
+impl TestCase {
+    /// The principal and the authorization request the case describes.
+    /// With a resource, and a set that reads consent, the case's stored Consents decide
+    /// `resource.consent`.
+    pub fn request_of(&self, engine: &PolicyEngine) -> Result<(Principal, AuthzRequest), Error> {
+        let principal = Principal::from_claims(&self.claims, "patient");
+        let mut request = self.request.to_authz()?;
+        if let Some(resource) = &self.resource {
+            request = request.with_data(resource);
+            if engine.reads_consents() {
+                let stored: Vec<Consent> = self.consents.iter().filter_map(consent::parse).collect();
+                request.consent = consent::decide_with_stored(&request, &principal, resource, &stored).0;
+            }
+        }
+        Ok((principal, request))
+    }
 }
 
 /// Decides one case and compares with its expectation.
 pub fn run_case(engine: &PolicyEngine, case: &TestCase, file: &str) -> Result<CaseResult, Error> {
-    let principal = Principal::from_claims(&case.claims, "patient");
-    let mut request = case.request.to_authz()?;
-    if let Some(resource) = &case.resource {
-        request = request.with_data(resource);
-        if engine.reads_consents() {
-            let stored: Vec<Consent> = case.consents.iter().filter_map(consent::parse).collect();
-            request.consent = consent::decide_with_stored(&request, &principal, resource, &stored).0;
-        }
-    }
-    let decision = engine.decide(&principal, &request)?;
+    let (principal, request) = case.request_of(engine)?;
+    Ok(judge(case, &engine.decide(&principal, &request)?, file))
+}
+
+/// Compares a case's decision with its expectation.
+fn judge(case: &TestCase, decision: &Decision, file: &str) -> CaseResult {
     let mut problems = Vec::new();
     if decision.as_str() != case.expect {
         problems.push(format!("expected {}, got {}", case.expect, decision.as_str()));
@@ -180,7 +220,7 @@ pub fn run_case(engine: &PolicyEngine, case: &TestCase, file: &str) -> Result<Ca
     if !decision.errors.is_empty() {
         problems.push(format!("evaluation errors: {:?}", decision.errors));
     }
-    Ok(CaseResult {
+    CaseResult {
         file: file.to_string(),
         name: case.name.clone(),
         passed: problems.is_empty(),
@@ -189,5 +229,5 @@ pub fn run_case(engine: &PolicyEngine, case: &TestCase, file: &str) -> Result<Ca
         } else {
             problems.join("; ")
         },
-    })
+    }
 }

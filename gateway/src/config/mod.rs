@@ -236,6 +236,11 @@ pub struct PolicyConfig {
     pub reload_seconds: u64,
     /// A denied read answers 404 instead of 403, hiding that the resource exists (default).
     pub deny_reads_as_not_found: bool,
+    /// Each authorization audit event also carries the Cedar request it was decided on
+    /// (`cedar`: principal and resource entities with their attributes, context), so that
+    /// `fhirgate policy impact` can replay it. Off by default: it makes events several times
+    /// larger and puts resource attributes (patient ids, codes, labels) in the log.
+    pub audit_inputs: bool,
 }
 
 /// `GET /metrics`.
@@ -374,6 +379,7 @@ impl Default for PolicyConfig {
             dir: None,
             reload_seconds: 2,
             deny_reads_as_not_found: true,
+            audit_inputs: false,
         }
     }
 }
@@ -579,7 +585,7 @@ mod tests {
     fn auth_and_policy_settings() -> Result<(), GatewayError> {
         let c = Config::load(None, &env(&[]), Overrides::default())?;
         assert!(c.auth.enabled && c.local_issuer_on(), "secure by default, with the development issuer");
-        assert!(c.policy.deny_reads_as_not_found && !c.metrics.public, "safe defaults");
+        assert!(c.policy.deny_reads_as_not_found && !c.policy.audit_inputs && !c.metrics.public, "safe defaults");
         assert_eq!(c.policy.sets, ["microsoft-roles", "smart"]);
         assert_eq!(c.local_issuer_url(), "http://127.0.0.1:8080");
         let vars = env(&[("FHIRGATE_POLICY_SETS", "examples, smart"), ("FHIRGATE_AUTH_CLOCK_SKEW_SECONDS", "5")]);

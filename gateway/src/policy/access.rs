@@ -21,6 +21,8 @@ pub struct CedarAccess<'a> {
     pub(super) context: RequestContext,
     pub(super) audit: &'a AuditInfo,
     pub(super) hides_reads: bool,
+    /// Audit events carry the Cedar request (`policy.audit_inputs`).
+    pub(super) audit_inputs: bool,
     /// The principal's issuer and subject, for results kept for this caller only.
     pub(super) owner: String,
     /// Whether the policies read `resource.consent`: then the engine gives this access the
@@ -51,7 +53,14 @@ impl CedarAccess<'_> {
             }
             None => Decision { errors: vec!["policies unavailable".into()], ..Decision::default() },
         };
-        audit::record(self.principal, request, phase, &decision, self.audit);
+        let inputs = if self.audit_inputs {
+            fhirgate_policies::replay::cedar_request(self.principal, request)
+                .map_err(|e| tracing::error!(error = %e, "the decision's inputs could not be recorded"))
+                .ok()
+        } else {
+            None
+        };
+        audit::record(self.principal, request, phase, &decision, self.audit, inputs.as_ref());
         decision
     }
 }

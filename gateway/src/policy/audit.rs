@@ -18,8 +18,16 @@ pub struct AuditInfo {
     pub client_addr: Option<String>,
 }
 
-/// Emits the event. Break-glass access is logged at warn level so it stands out.
-pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decision: &Decision, info: &AuditInfo) {
+/// Emits the event, with the Cedar request it was decided on when given (`cedar`, see
+/// `fhirgate_policies::replay`). Break-glass access is logged at warn level so it stands out.
+pub fn record(
+    principal: &Principal,
+    request: &AuthzRequest,
+    phase: &str,
+    decision: &Decision,
+    info: &AuditInfo,
+    inputs: Option<&serde_json::Value>,
+) {
     let mut event = header("authorization", principal, request, info);
     event.string("resource_type", &request.target.resource_type);
     event.string("resource_id", &request.target.id);
@@ -32,6 +40,10 @@ pub fn record(principal: &Principal, request: &AuthzRequest, phase: &str, decisi
     event.boolean("covers_data", decision.covers_data);
     event.string("consent", request.consent.as_str());
     event.optional("break_glass", info.break_glass.as_deref());
+    if let Some(inputs) = inputs {
+        event.key("cedar");
+        event.0.push_str(&inputs.to_string());
+    }
     let event = event.finish();
     if info.break_glass.is_some() {
         tracing::warn!(target: "audit", record = %event, "authorization (break-glass)");

@@ -5,6 +5,8 @@
 
 pub mod access;
 pub mod audit;
+pub mod impact;
+pub mod proofs;
 pub mod reload;
 pub mod tools;
 
@@ -76,6 +78,7 @@ impl Policies {
             context,
             audit,
             hides_reads: self.config.deny_reads_as_not_found,
+            audit_inputs: self.config.audit_inputs,
             owner: format!("{}|{}", principal.issuer, principal.subject),
         }
     }

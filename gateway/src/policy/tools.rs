@@ -1,4 +1,5 @@
-//! `fhirgate policy validate|test|explain`: the policy author's tools, printing to stdout and
+//! `fhirgate policy validate|test|explain` (and the dispatch of `prove`, [`super::proofs`],
+//! and `impact`, [`super::impact`]): the policy author's tools, printing to stdout and
 //! failing (exit status 1) on invalid sets, failed cases or bad input.
 
 use std::path::{Path, PathBuf};
@@ -6,6 +7,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fhirgate_policies::consent::{self, Consent};
+use fhirgate_policies::coverage::Coverage;
 use fhirgate_policies::testcase::{self, HttpRequest};
 use fhirgate_policies::{PolicyEngine, PolicySource, Principal, named_or_directory, shipped_names};
 use serde_json::Value;
@@ -21,6 +23,7 @@ pub enum Tool {
     },
     Test {
         sets: Vec<String>,
+        coverage: bool,
     },
     Explain {
         config: Result<Config, GatewayError>,
@@ -34,6 +37,8 @@ pub enum Tool {
         headers: Vec<String>,
         sets: Vec<String>,
     },
+    Prove(super::proofs::Prove),
+    Impact(super::impact::Impact),
 }
 
 /// Runs a tool.
@@ -45,11 +50,13 @@ pub fn run(tool: Tool) -> Result<(), GatewayError> {
             println!("valid: {} policies from {} files", engine.policy_ids().len(), sources.len());
             Ok(())
         }
-        Tool::Test { sets } => test(&sets),
+        Tool::Test { sets, coverage } => test(&sets, coverage),
         Tool::Explain { config, method, url, token, claims, resource, consents, headers, sets } => {
             let data = Data { resource, consents };
             explain(chosen(config, &sets)?, &method, &url, token, claims, data, &headers)
         }
+        Tool::Prove(args) => super::proofs::run(args),
+        Tool::Impact(args) => super::impact::run(&args),
     }
 }
 
@@ -65,8 +72,9 @@ fn chosen(config: Result<Config, GatewayError>, sets: &[String]) -> Result<Vec<P
     Ok(sources)
 }
 
-fn test(sets: &[String]) -> Result<(), GatewayError> {
+fn test(sets: &[String], with_coverage: bool) -> Result<(), GatewayError> {
     let (mut passed, mut failed) = (0, 0);
+    let mut coverage = with_coverage.then(Coverage::new);
     for set in sets {
         // A shipped name runs the checkout's `policies/sets/<name>/tests`.
         let dir = if Path::new(set).is_dir() || !shipped_names().contains(&set.as_str()) {
@@ -75,7 +83,7 @@ fn test(sets: &[String]) -> Result<(), GatewayError> {
             PathBuf::from("policies/sets").join(set)
         };
         let default_set = if shipped_names().contains(&set.as_str()) { set.clone() } else { dir.display().to_string() };
-        for result in testcase::run_dir(&dir.join("tests"), &default_set)? {
+        for result in testcase::run_dir_covered(&dir.join("tests"), &default_set, coverage.as_mut())? {
             if result.passed {
                 passed += 1;
                 println!("ok   {} / {}", result.file, result.name);
@@ -86,6 +94,9 @@ fn test(sets: &[String]) -> Result<(), GatewayError> {
         }
     }
     println!("{passed} passed, {failed} failed");
+    if let Some(coverage) = &coverage {
+        print_coverage(coverage);
+    }
     if failed > 0 || passed == 0 {
         return Err(GatewayError::Config(format!("{failed} policy test case(s) failed, {passed} passed")));
     }
@@ -96,6 +107,32 @@ fn test(sets: &[String]) -> Result<(), GatewayError> {
 struct Data {
     resource: Option<PathBuf>,
     consents: Vec<PathBuf>,
+}
+
+/// Per policy: covered or not, how often its scope matched and it determined a decision, and
+/// each condition's true / false (/ error) counts.
+fn print_coverage(coverage: &Coverage) {
+    let policies = coverage.policies.len();
+    let determined = coverage.policies.values().filter(|p| p.determined > 0).count();
+    let conditions: Vec<_> = coverage.policies.values().flat_map(|p| &p.conditions).collect();
+    let seen = conditions.iter().filter(|c| c.covered()).count();
+    println!(
+        "\ncoverage: {determined} of {policies} policies determined a decision; {seen} of {} conditions were \
+         seen both true and false",
+        conditions.len()
+    );
+    for (id, policy) in &coverage.policies {
+        let mark = if policy.covered() { "covered  " } else { "UNCOVERED" };
+        println!("  {mark} {id}: scope matched {}, determined {}", policy.scope_matched, policy.determined);
+        for condition in &policy.conditions {
+            let errors =
+                if condition.error_count > 0 { format!(", error {}", condition.error_count) } else { String::new() };
+            println!(
+                "            {:<6} true {}, false {}{errors}: {}",
+                condition.kind, condition.true_count, condition.false_count, condition.text
+            );
+        }
+    }
 }
 
 fn explain(
