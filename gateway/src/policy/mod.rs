@@ -73,9 +73,20 @@ impl Policies {
             context,
             audit,
             hides_reads: self.config.deny_reads_as_not_found,
-            owner: format!("{}|{}", principal.issuer, principal.subject),
+            owner: owner(principal),
         }
     }
+}
+
+/// Who results kept for later (search pages, sealed page links) belong to: a digest of the
+/// whole principal (issuer, subject, roles, scopes, tenant, patient, client ...), not just its
+/// subject. Two tokens of one user with different grants (two SMART apps with different scopes,
+/// a reader and an admin role) are different owners, so a page made for one never opens for the
+/// other. Stable within one build (the principal's `Debug` form; links issued by another version
+/// may be refused as gone).
+pub fn owner(principal: &Principal) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{principal:?}").as_bytes());
+    digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every source the configuration names.
@@ -92,4 +103,28 @@ pub fn sources(config: &PolicyConfig) -> Result<Vec<PolicySource>, GatewayError>
 
 fn load_engine(config: &PolicyConfig) -> Result<PolicyEngine, GatewayError> {
     Ok(PolicyEngine::load(&sources(config)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn one_subject_with_other_grants_is_another_owner() {
+        let of = |claims: serde_json::Value| owner(&Principal::from_claims(&claims, "patient"));
+        let reader = json!({"iss": "https://idp", "sub": "u1", "roles": ["globalReader"]});
+        assert_eq!(of(reader.clone()), of(reader.clone()), "stable");
+        assert_eq!(of(reader.clone()).len(), 32);
+        for other in [
+            json!({"iss": "https://idp", "sub": "u1", "roles": ["globalAdmin"]}),
+            json!({"iss": "https://idp", "sub": "u1", "roles": ["globalReader"], "tid": "t2"}),
+            json!({"iss": "https://idp", "sub": "u1", "scp": "patient/*.rs", "patient": "p1"}),
+            json!({"iss": "https://idp", "sub": "u2", "roles": ["globalReader"]}),
+            json!({"iss": "https://other", "sub": "u1", "roles": ["globalReader"]}),
+        ] {
+            assert_ne!(of(reader.clone()), of(other.clone()), "{other}");
+        }
+    }
 }

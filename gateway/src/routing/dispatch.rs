@@ -58,9 +58,9 @@ impl<'a> Caller<'a> {
         }
     }
 
-    /// The owner of page links: issuer and subject (`""` without a token).
+    /// The owner of page links ([`crate::policy::owner`]; `""` without a token).
     pub fn owner(&self) -> String {
-        self.identity.map(|i| format!("{}|{}", i.principal.issuer, i.principal.subject)).unwrap_or_default()
+        self.identity.map(|i| crate::policy::owner(&i.principal)).unwrap_or_default()
     }
 }
 
