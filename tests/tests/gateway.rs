@@ -19,6 +19,8 @@ mod enforcement;
 mod failover;
 #[path = "gateway/federation.rs"]
 mod federation;
+#[path = "gateway/paging.rs"]
+mod paging;
 #[path = "gateway/policy.rs"]
 mod policy;
 #[path = "gateway/prefixes.rs"]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{expect, expect_outcome, expect_written, link, no_upstream_address, path_on, resources, runs_here};
 
 /// Patients `Fam01`..`Fam07`: odd ones in the local store, even ones on the remote.
-fn seeded() -> TestResult<(RemoteFhirgate, Server)> {
+pub(super) fn seeded() -> TestResult<(RemoteFhirgate, Server)> {
     let remote = RemoteFhirgate::start("gw-fed-remote")?;
     let dir = temp_dir("gw-fed")?;
     let toml = [
@@ -33,7 +33,7 @@ fn seeded() -> TestResult<(RemoteFhirgate, Server)> {
     Ok((remote, s))
 }
 
-fn families(bundle: &Value) -> Vec<String> {
+pub(super) fn families(bundle: &Value) -> Vec<String> {
     resources(bundle).iter().filter_map(|r| r["name"][0]["family"].as_str().map(str::to_string)).collect()
 }
 
