@@ -11,6 +11,8 @@
 //! `FHIRGATE_E2E_STORE` the tests say so and pass without running (the stores have their own
 //! suites; `FHIRGATE_E2E_STORE=remote` runs the other suites through a remote target).
 
+#[path = "gateway/azure.rs"]
+mod azure;
 #[path = "gateway/credentials.rs"]
 mod credentials;
 #[path = "gateway/enforcement.rs"]
