@@ -13,6 +13,8 @@
 
 #[path = "gateway/azure.rs"]
 mod azure;
+#[path = "gateway/capabilities.rs"]
+mod capabilities;
 #[path = "gateway/credentials.rs"]
 mod credentials;
 #[path = "gateway/enforcement.rs"]

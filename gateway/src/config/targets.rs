@@ -60,6 +60,10 @@ pub struct TargetConfig {
     pub max_response_bytes: usize,
     /// Idle connections kept per address.
     pub pool_size: usize,
+    /// Seconds the remote's CapabilityStatement (a route's `metadata`) is kept before it is
+    /// fetched again; while the remote cannot give a new one the last one is served (0: fetched
+    /// for every `metadata` request).
+    pub capabilities_ttl_seconds: u64,
 }
 
 /// Which requests go to which targets.
@@ -115,6 +119,7 @@ impl Default for TargetConfig {
             health_interval_seconds: 5,
             max_response_bytes: 64 * 1024 * 1024,
             pool_size: 64,
+            capabilities_ttl_seconds: 600,
         }
     }
 }
