@@ -37,27 +37,8 @@ impl TokenEndpoint {
     /// Starts on a free loopback port; tokens are valid `expires_in` seconds; the CA's PEM is
     /// written to `dir/entra-ca.pem`.
     pub fn start(dir: &Path, expires_in: u64) -> TestResult<Self> {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-        let ca_key = KeyPair::generate()?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key)?;
-        let issuer = Issuer::from_params(&ca_params, &ca_key);
-        let leaf_key = KeyPair::generate()?;
-        let mut leaf_params = CertificateParams::new(vec!["localhost".to_string()])?;
-        leaf_params.subject_alt_names.push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
-        let ca_file = dir.join("entra-ca.pem");
-        std::fs::write(&ca_file, ca.pem())?;
-
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], key)?;
-        let config = Arc::new(config);
-
+        let ca = crate::tls::TestCa::new(dir, "entra-ca")?;
+        let (config, ca_file) = (ca.server.clone(), ca.ca_file);
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let requests = Arc::new(Mutex::new(Vec::new()));

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 pub mod entra;
 pub mod idp;
+pub mod tls;
 pub mod topology;
 pub mod upstream;
 

@@ -35,6 +35,8 @@ mod routing;
 mod streaming;
 #[path = "gateway/testscripts.rs"]
 mod testscripts;
+#[path = "gateway/tls.rs"]
+mod tls;
 #[path = "gateway/upstream_errors.rs"]
 mod upstream_errors;
 

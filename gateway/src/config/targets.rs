@@ -40,9 +40,10 @@ pub struct TargetConfig {
     /// Verify the remote's TLS certificate (an `https` base). Turning it off is logged as a
     /// warning at start.
     pub tls_verify: bool,
-    /// Trust anchors (PEM) for the remote's certificate, used instead of the system's (a private
-    /// CA); default: the system's anchors.
+    /// Trust anchors (PEM) for the remote's certificate (a private CA), added to the system's.
     pub tls_ca_file: Option<PathBuf>,
+    /// Trust the system's anchors too (with `tls_ca_file`); `false`: only `tls_ca_file`'s.
+    pub tls_system_anchors: bool,
     /// Time to open a connection, in milliseconds.
     pub connect_timeout_ms: u64,
     /// Time to wait for each read of the answer, in milliseconds.
@@ -111,6 +112,7 @@ impl Default for TargetConfig {
             azure_authority: None,
             tls_verify: true,
             tls_ca_file: None,
+            tls_system_anchors: true,
             connect_timeout_ms: 2_000,
             read_timeout_ms: 15_000,
             total_timeout_ms: 30_000,

@@ -8,6 +8,7 @@
 //! target is dropped.
 
 mod address;
+mod anchors;
 mod client;
 mod credentials;
 
@@ -70,7 +71,10 @@ impl RemoteTarget {
         let base = BaseUrl::parse(&base_url).map_err(|m| config_error(id, m))?;
         let addresses =
             if config.addresses.is_empty() { vec![base.default_address()] } else { config.addresses.clone() };
-        let balancer = balancer(config, &base, &addresses)?;
+        // Kept until both connectors (requests, health checks) have read it.
+        let anchors = anchors::Anchors::of(config)?;
+        let options = || connector_options(config, anchors.as_ref());
+        let balancer = balancer(config, &base, &addresses, options())?;
         let credentials = Credentials::new(config)?;
         if base.tls && !config.tls_verify {
             tracing::warn!(target_id = %id, "TLS certificate verification is off for this remote target");
@@ -81,7 +85,7 @@ impl RemoteTarget {
                 base_url: base_url.trim_end_matches('/').to_owned(),
                 host_header: base.host_header(),
                 base,
-                connector: Connector::new(Some(connector_options(config)?)),
+                connector: Connector::new(Some(options())),
                 balancer,
                 credentials,
                 connect_timeout: Duration::from_millis(config.connect_timeout_ms.max(1)),
@@ -162,6 +166,7 @@ fn balancer(
     config: &TargetConfig,
     base: &BaseUrl,
     addresses: &[String],
+    options: ConnectorOptions,
 ) -> Result<LoadBalancer<RoundRobin>, GatewayError> {
     let mut balancer = LoadBalancer::<RoundRobin>::try_from_iter(addresses.iter().map(String::as_str))
         .map_err(|e| config_error(&config.id, format!("`addresses` {addresses:?}: {e}")))?;
@@ -178,7 +183,7 @@ fn balancer(
     check.peer_template.options.verify_cert = config.tls_verify;
     check.peer_template.options.connection_timeout = Some(Duration::from_millis(config.connect_timeout_ms.max(1)));
     check.peer_template.options.read_timeout = Some(Duration::from_millis(config.read_timeout_ms.max(1)));
-    check.set_connector(Connector::new(Some(connector_options(config)?)));
+    check.set_connector(Connector::new(Some(options)));
     // Any answer but a 5xx means the server is there (a 401 on an authenticated `metadata`
     // included).
     check.validator = Some(Box::new(|header| {
@@ -193,19 +198,10 @@ fn balancer(
     Ok(balancer)
 }
 
-fn connector_options(config: &TargetConfig) -> Result<ConnectorOptions, GatewayError> {
+fn connector_options(config: &TargetConfig, anchors: Option<&anchors::Anchors>) -> ConnectorOptions {
     let mut options = ConnectorOptions::new(config.pool_size);
-    if let Some(ca) = &config.tls_ca_file {
-        // Checked here: pingora's connector would panic on an unreadable file.
-        let mut store = pingora::tls::RootCertStore::empty();
-        pingora::tls::load_ca_file_into_store(ca, &mut store)
-            .map_err(|e| config_error(&config.id, format!("`tls_ca_file` `{}`: {e}", ca.display())))?;
-        if store.is_empty() {
-            return Err(config_error(&config.id, format!("`tls_ca_file` `{}` holds no certificate", ca.display())));
-        }
-        options.ca_file = Some(ca.display().to_string());
-    }
-    Ok(options)
+    options.ca_file = anchors.map(|a| a.file().display().to_string());
+    options
 }
 
 /// One streamed request's way to the remote (see [`RemoteTarget::stream`]).
