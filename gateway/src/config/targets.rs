@@ -57,6 +57,9 @@ pub struct TargetConfig {
     pub health_path: String,
     /// Seconds between health checks of each address (0: no active checks).
     pub health_interval_seconds: u64,
+    /// Seconds between resolutions of the host names in `addresses` (0: resolved at start
+    /// only, and when no address can be connected to).
+    pub dns_refresh_seconds: u64,
     /// Largest answer body accepted from the remote, in bytes (502 beyond it).
     pub max_response_bytes: usize,
     /// Idle connections kept per address.
@@ -119,6 +122,7 @@ impl Default for TargetConfig {
             retries: 1,
             health_path: "metadata".into(),
             health_interval_seconds: 5,
+            dns_refresh_seconds: 30,
             max_response_bytes: 64 * 1024 * 1024,
             pool_size: 64,
             capabilities_ttl_seconds: 600,
