@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,28 +37,14 @@ impl TokenEndpoint {
     /// written to `dir/entra-ca.pem`.
     pub fn start(dir: &Path, expires_in: u64) -> TestResult<Self> {
         let ca = crate::tls::TestCa::new(dir, "entra-ca")?;
-        let (config, ca_file) = (ca.server.clone(), ca.ca_file);
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let stopped = Arc::new(AtomicBool::new(false));
         let issued = Arc::new(AtomicU64::new(0));
-        let (seen, stop) = (requests.clone(), stopped.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let Ok(tls) = rustls::ServerConnection::new(config.clone()) else { continue };
-                let (seen, issued) = (seen.clone(), issued.clone());
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-                    let mut stream = rustls::StreamOwned::new(tls, stream);
-                    let _ = answer(&mut stream, &seen, &issued, expires_in);
-                });
-            }
-        });
+        let seen = requests.clone();
+        let (port, stopped) = crate::tls::serve(&ca, move |mut stream| {
+            let _ = stream.sock.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let _ = answer(&mut stream, &seen, &issued, expires_in);
+        })?;
+        let ca_file = ca.ca_file;
         Ok(Self { port, ca_file, requests, stopped })
     }
 

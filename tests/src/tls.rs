@@ -52,23 +52,34 @@ pub struct TlsRelay {
     stopped: Arc<AtomicBool>,
 }
 
+/// A TLS stream accepted by [`serve`].
+pub type Stream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+/// Accepts TLS connections with `ca`'s server certificate on a free loopback port and hands
+/// each to `handle` on its own thread, until `stopped` is set (and a connection wakes the loop).
+pub fn serve(ca: &TestCa, handle: impl Fn(Stream) + Send + Sync + 'static) -> TestResult<(u16, Arc<AtomicBool>)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let stopped = Arc::new(AtomicBool::new(false));
+    let (stop, config, handle) = (stopped.clone(), ca.server.clone(), Arc::new(handle));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(stream) = stream else { continue };
+            let Ok(tls) = rustls::ServerConnection::new(config.clone()) else { continue };
+            let handle = handle.clone();
+            std::thread::spawn(move || handle(rustls::StreamOwned::new(tls, stream)));
+        }
+    });
+    Ok((port, stopped))
+}
+
 impl TlsRelay {
     /// Relays to `127.0.0.1:backend` with `ca`'s server certificate.
     pub fn start(ca: &TestCa, backend: u16) -> TestResult<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let stopped = Arc::new(AtomicBool::new(false));
-        let (stop, config) = (stopped.clone(), ca.server.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let Ok(tls) = rustls::ServerConnection::new(config.clone()) else { continue };
-                std::thread::spawn(move || relay(rustls::StreamOwned::new(tls, stream), backend));
-            }
-        });
+        let (port, stopped) = serve(ca, move |tls| relay(tls, backend))?;
         Ok(Self { port, stopped })
     }
 }
@@ -82,7 +93,7 @@ impl Drop for TlsRelay {
 
 /// Copies bytes both ways until either side closes. One thread: reads from the TLS side with a
 /// short timeout, then from the backend, in turns.
-fn relay(mut tls: rustls::StreamOwned<rustls::ServerConnection, TcpStream>, backend: u16) {
+fn relay(mut tls: Stream, backend: u16) {
     let Ok(mut plain) = TcpStream::connect(("127.0.0.1", backend)) else { return };
     let short = Some(std::time::Duration::from_millis(5));
     if tls.sock.set_read_timeout(short).is_err() || plain.set_read_timeout(short).is_err() {
