@@ -67,25 +67,29 @@ impl Policies {
         context: RequestContext,
         audit: &'a audit::AuditInfo,
     ) -> access::CedarAccess<'a> {
+        let owner = owner(principal, &context);
         access::CedarAccess {
             policies: self.current.read().ok().map(|e| e.clone()),
             principal,
             context,
             audit,
             hides_reads: self.config.deny_reads_as_not_found,
-            owner: owner(principal),
+            owner,
         }
     }
 }
 
 /// Who results kept for later (search pages, sealed page links) belong to: a digest of the
 /// whole principal (issuer, subject, roles, scopes, tenant, patient, client ...), not just its
-/// subject. Two tokens of one user with different grants (two SMART apps with different scopes,
-/// a reader and an admin role) are different owners, so a page made for one never opens for the
-/// other. Stable within one build (the principal's `Debug` form; links issued by another version
-/// may be refused as gone).
-pub fn owner(principal: &Principal) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{principal:?}").as_bytes());
+/// subject, and of what the request itself adds to the grants (`X-Purpose-Of-Use`,
+/// `X-Break-Glass`). Two tokens of one user with different grants (two SMART apps with
+/// different scopes, a reader and an admin role), or one token with and without break-glass,
+/// are different owners, so a page made for one never opens for the other. Stable within one
+/// build (the principal's `Debug` form; links issued by another version may be refused as
+/// gone).
+pub fn owner(principal: &Principal, context: &RequestContext) -> String {
+    let granted = format!("{principal:?}|{:?}|{}", context.purpose_of_use, context.break_glass);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, granted.as_bytes());
     digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -113,7 +117,8 @@ mod tests {
 
     #[test]
     fn one_subject_with_other_grants_is_another_owner() {
-        let of = |claims: serde_json::Value| owner(&Principal::from_claims(&claims, "patient"));
+        let plain = RequestContext::default();
+        let of = |claims: serde_json::Value| owner(&Principal::from_claims(&claims, "patient"), &plain);
         let reader = json!({"iss": "https://idp", "sub": "u1", "roles": ["globalReader"]});
         assert_eq!(of(reader.clone()), of(reader.clone()), "stable");
         assert_eq!(of(reader.clone()).len(), 32);
@@ -126,5 +131,12 @@ mod tests {
         ] {
             assert_ne!(of(reader.clone()), of(other.clone()), "{other}");
         }
+        let principal = Principal::from_claims(&reader, "patient");
+        let glass = RequestContext { break_glass: true, ..RequestContext::default() };
+        let purpose = RequestContext { purpose_of_use: "ETREAT".into(), ..RequestContext::default() };
+        assert_ne!(owner(&principal, &plain), owner(&principal, &glass), "break-glass pages are break-glass's");
+        assert_ne!(owner(&principal, &plain), owner(&principal, &purpose), "and a purpose's its own");
+        let elsewhere = RequestContext { client_ip: "10.0.0.9".into(), method: "POST".into(), ..plain.clone() };
+        assert_eq!(owner(&principal, &plain), owner(&principal, &elsewhere), "not the request's own details");
     }
 }

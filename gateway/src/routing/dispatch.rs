@@ -60,7 +60,7 @@ impl<'a> Caller<'a> {
 
     /// The owner of page links ([`crate::policy::owner`]; `""` without a token).
     pub fn owner(&self) -> String {
-        self.identity.map(|i| crate::policy::owner(&i.principal)).unwrap_or_default()
+        self.identity.map(|i| crate::policy::owner(&i.principal, &self.context)).unwrap_or_default()
     }
 }
 

@@ -2,7 +2,8 @@
 //! (`previous`, `first`) and sees on every page only what a first page would show; another
 //! client's `next` and `previous` links (the engine's `_page` tokens, or through a remote
 //! target the gateway's sealed `_getpages` states) are gone (410) for the attacker, never a page
-//! of someone else's search.
+//! of someone else's search; so are the links of the attacker's own break-glass search when
+//! followed without break-glass.
 
 use fhirgate_e2e::TestResult;
 use serde_json::Value;
@@ -43,6 +44,19 @@ pub fn run(scene: &Scene, world: &World) {
             }
             Ok(())
         });
+        if way == "restricted" {
+            scene.case(format!("paging/{way}: a break-glass search's links are gone without break-glass"), || {
+                let glass = [("X-Break-Glass", "attack suite emergency")];
+                let r = scene.s.send_as(Some(&world.attacker), "GET", &search, None, &glass)?;
+                ensure!(r.status == 200, "the break-glass search: {} {}", r.status, r.body);
+                let next = link(&r.json()?, "next").ok_or("a break-glass search of several pages has a next link")?;
+                let path = next.strip_prefix(&scene.s.base()).unwrap_or(&next).trim_start_matches('/').to_string();
+                let r = scene.s.send_as(Some(&world.attacker), "GET", &path, None, &[])?;
+                scene.no_leak(&format!("{path} without break-glass"), &r, &world.attacker)?;
+                ensure!(r.status == 410, "the break-glass page answered without break-glass {}: {}", r.status, r.body);
+                Ok(())
+            });
+        }
         scene.case(format!("paging/{way}: another client's next and previous links are gone"), || {
             let pages = walk(scene, None, &search, "next")?;
             let mut links: Vec<String> = pages.iter().filter_map(|p| link(p, "next")).take(2).collect();
