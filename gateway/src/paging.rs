@@ -58,6 +58,9 @@ pub struct PageState {
     /// own URL, [`Self::first`]), else each target's cursor that was not done. The last one is
     /// this page's `previous`. The oldest may have been left out ([`MAX_STATE`]).
     pub back: Vec<Vec<Cursor>>,
+    /// The search's `total` as its first page gave it (the sum over every target); `None`
+    /// when not every target gave one.
+    pub total: Option<u64>,
     /// Unix seconds after which the link is gone.
     pub expires: i64,
 }
@@ -67,7 +70,7 @@ type WireCursor = (String, Option<String>, usize, bool);
 
 /// [`PageState`] as sealed: a JSON array, without field names.
 #[derive(Serialize, Deserialize)]
-struct Wire(String, String, String, usize, String, Vec<WireCursor>, String, Vec<Vec<WireCursor>>, i64);
+struct Wire(String, String, String, usize, String, Vec<WireCursor>, String, Vec<Vec<WireCursor>>, Option<u64>, i64);
 
 fn to_wire(cursors: &[Cursor]) -> Vec<WireCursor> {
     cursors.iter().map(|c| (c.target.clone(), c.page.clone(), c.skip, c.done)).collect()
@@ -88,16 +91,17 @@ impl From<&PageState> for Wire {
             to_wire(&s.cursors),
             s.first.clone(),
             s.back.iter().map(|b| to_wire(b)).collect(),
+            s.total,
             s.expires,
         )
     }
 }
 
 impl From<Wire> for PageState {
-    fn from(Wire(route, owner, resource_type, count, sort, cursors, first, back, expires): Wire) -> Self {
+    fn from(Wire(route, owner, resource_type, count, sort, cursors, first, back, total, expires): Wire) -> Self {
         let cursors = from_wire(cursors);
         let back = back.into_iter().map(from_wire).collect();
-        Self { route, owner, resource_type, count, sort, cursors, first, back, expires }
+        Self { route, owner, resource_type, count, sort, cursors, first, back, total, expires }
     }
 }
 
@@ -231,6 +235,7 @@ mod tests {
                 Vec::new(),
                 vec![Cursor { target: "lab".into(), page: Some("p2".into()), skip: 1, done: false }],
             ],
+            total: Some(42),
             expires,
         }
     }

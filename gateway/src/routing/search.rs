@@ -33,6 +33,8 @@ struct Page<'a> {
     /// started ([`PageState::first`], [`PageState::back`]).
     first: String,
     back: Vec<Vec<Cursor>>,
+    /// The first page's total, on later pages ([`PageState::total`]).
+    total: Option<u64>,
     request: &'a Request,
 }
 
@@ -86,6 +88,7 @@ pub(super) async fn first_page(
         start: Vec::new(),
         first: again,
         back: Vec::new(),
+        total: None,
         request,
     };
     finish(routing, route, caller, page).await
@@ -119,6 +122,7 @@ pub(super) async fn next_page(routing: &Routing, route: &Route, request: &Reques
         start: work.into_iter().map(|(_, cursor)| cursor).collect(),
         first: state.first,
         back: state.back,
+        total: state.total,
         request,
     };
     finish(routing, route, caller, page).await
@@ -194,6 +198,16 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
     if history {
         bundle["type"] = json!("history");
     }
+    // The first page's sum over every target; a later page's own sum would leave out the
+    // targets already done.
+    let total = if page.start.is_empty() { bundle.get("total").and_then(Value::as_u64) } else { page.total };
+    match (total, bundle.as_object_mut()) {
+        (Some(total), _) => bundle["total"] = json!(total),
+        (None, Some(object)) => {
+            object.remove("total");
+        }
+        (None, None) => {}
+    }
     let base = &page.request.base_url;
     let more = merged.cursors.iter().any(|c| !c.done);
     let mut links = vec![json!({ "relation": "self", "url": page.self_url })];
@@ -209,6 +223,7 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
         cursors,
         first: page.first.clone(),
         back,
+        total,
         expires: expires(routing),
     };
     let mut sealed = Vec::new();

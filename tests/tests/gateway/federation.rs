@@ -91,6 +91,7 @@ fn a_search_merges_both_targets_sorted_counted_and_paged() -> TestResult {
     assert_eq!(sorted[0]["total"], 7, "total summed over the targets: {}", sorted[0]);
     for page in &sorted {
         assert!(families(page).len() <= 2, "_count respected: {page}");
+        assert_eq!(page["total"], 7, "every page's total is the search's, also once a target is done: {page}");
     }
     let got: Vec<String> = sorted.iter().flat_map(families).collect();
     assert_eq!(got, all, "every match once, in `_sort` order across targets");
