@@ -3,12 +3,18 @@
 //! value, so the links survive a restart, work on any replica, cannot be forged, and reveal no
 //! target's URL.
 //!
+//! A state also says where the earlier pages started ([`PageState::back`]), so a page has a
+//! `previous` link that is sealed the same way (and bound to the same caller) as `next`; the
+//! first page is the search's own URL (`first`).
+//!
 //! A sealed value is base64url (no padding) of `version (1 byte) || nonce (12) || ciphertext ||
 //! tag (16)`. The plaintext is the [`PageState`] as a compact JSON array (no field names); the
 //! nonce is random per seal; the associated data binds the format version, so a value of
 //! another format never opens as this one. States are at most [`MAX_STATE`] bytes of JSON,
 //! so a `_getpages` value is at most about 8.2 KB (well within the URL sizes the front end
-//! accepts); the page URLs in the cursors are most of it.
+//! accepts); the page URLs in the cursors are most of it. When the starts of earlier pages
+//! would make a state larger, the oldest are left out: paging back then ends at the oldest
+//! page still carried (its `first` link still leads to the start).
 
 use std::path::Path;
 
@@ -22,9 +28,9 @@ use crate::error::GatewayError;
 use crate::keyfile;
 
 /// The format of sealed values (the first byte, and part of the associated data).
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// The associated data of every seal: the format version.
-const AAD: &[u8] = b"fhirgate _getpages v1";
+const AAD: &[u8] = b"fhirgate _getpages v2";
 /// The length of a paging key: AES-256.
 pub const KEY_LEN: usize = 32;
 /// The most bytes of serialised state a link may carry.
@@ -36,35 +42,87 @@ const TAG_LEN: usize = 16;
 pub struct PageState {
     /// The route the search ran on.
     pub route: String,
-    /// The client the pages belong to (the token's subject; `""` without authentication).
+    /// The client the pages belong to ([`crate::policy::owner`]: a digest of the token's whole
+    /// principal; `""` without authentication).
     pub owner: String,
     /// The resource type searched (`""` for a system search).
     pub resource_type: String,
     /// `_count` and `_sort` of the search.
     pub count: usize,
     pub sort: String,
-    /// Where each target continues.
+    /// Where each target continues: the start of the page this state leads to.
     pub cursors: Vec<Cursor>,
+    /// The first page: the search as a GET, relative to the route's base (`Patient?name=a`).
+    pub first: String,
+    /// Where the earlier pages started, oldest first: `[]` for the first page (the search's
+    /// own URL, [`Self::first`]), else each target's cursor that was not done. The last one is
+    /// this page's `previous`. The oldest may have been left out ([`MAX_STATE`]).
+    pub back: Vec<Vec<Cursor>>,
+    /// The search's `total` as its first page gave it (the sum over every target); `None`
+    /// when not every target gave one.
+    pub total: Option<u64>,
     /// Unix seconds after which the link is gone.
     pub expires: i64,
 }
 
+/// A cursor as sealed: target, page, skip, done.
+type WireCursor = (String, Option<String>, usize, bool);
+
 /// [`PageState`] as sealed: a JSON array, without field names.
 #[derive(Serialize, Deserialize)]
-struct Wire(String, String, String, usize, String, Vec<(String, Option<String>, usize, bool)>, i64);
+struct Wire(String, String, String, usize, String, Vec<WireCursor>, String, Vec<Vec<WireCursor>>, Option<u64>, i64);
+
+fn to_wire(cursors: &[Cursor]) -> Vec<WireCursor> {
+    cursors.iter().map(|c| (c.target.clone(), c.page.clone(), c.skip, c.done)).collect()
+}
+
+fn from_wire(cursors: Vec<WireCursor>) -> Vec<Cursor> {
+    cursors.into_iter().map(|(target, page, skip, done)| Cursor { target, page, skip, done }).collect()
+}
 
 impl From<&PageState> for Wire {
     fn from(s: &PageState) -> Self {
-        let cursors = s.cursors.iter().map(|c| (c.target.clone(), c.page.clone(), c.skip, c.done)).collect();
-        Self(s.route.clone(), s.owner.clone(), s.resource_type.clone(), s.count, s.sort.clone(), cursors, s.expires)
+        Self(
+            s.route.clone(),
+            s.owner.clone(),
+            s.resource_type.clone(),
+            s.count,
+            s.sort.clone(),
+            to_wire(&s.cursors),
+            s.first.clone(),
+            s.back.iter().map(|b| to_wire(b)).collect(),
+            s.total,
+            s.expires,
+        )
     }
 }
 
 impl From<Wire> for PageState {
-    fn from(Wire(route, owner, resource_type, count, sort, cursors, expires): Wire) -> Self {
-        let cursors =
-            cursors.into_iter().map(|(target, page, skip, done)| Cursor { target, page, skip, done }).collect();
-        Self { route, owner, resource_type, count, sort, cursors, expires }
+    fn from(Wire(route, owner, resource_type, count, sort, cursors, first, back, total, expires): Wire) -> Self {
+        let cursors = from_wire(cursors);
+        let back = back.into_iter().map(from_wire).collect();
+        Self { route, owner, resource_type, count, sort, cursors, first, back, total, expires }
+    }
+}
+
+/// The JSON of `state`, without the oldest starts of [`PageState::back`] that would make it
+/// larger than [`MAX_STATE`]; an error when even the state without them is larger.
+fn serialised(state: &PageState) -> Result<Vec<u8>, GatewayError> {
+    let mut wire = Wire::from(state);
+    loop {
+        let data = serde_json::to_vec(&wire)
+            .map_err(|e| GatewayError::Config(format!("cannot serialise a page state: {e}")))?;
+        if data.len() <= MAX_STATE {
+            return Ok(data);
+        }
+        if wire.7.is_empty() {
+            return Err(GatewayError::Config(format!(
+                "the page state of this search is {} bytes, more than the {MAX_STATE} a link carries",
+                data.len()
+            )));
+        }
+        // Bounded: one start fewer each round.
+        wire.7.remove(0);
     }
 }
 
@@ -96,17 +154,11 @@ impl Sealer {
         self.key.as_ref().ok_or_else(|| GatewayError::Config(format!("the paging key is not {KEY_LEN} bytes")))
     }
 
-    /// The opaque `_getpages` value for `state`. A state larger than [`MAX_STATE`] is refused.
+    /// The opaque `_getpages` value for `state`. The oldest starts of earlier pages are left
+    /// out when the state is larger than [`MAX_STATE`]; a state larger without them is refused.
     pub fn seal(&self, state: &PageState) -> Result<String, GatewayError> {
         let key = self.key()?;
-        let mut data = serde_json::to_vec(&Wire::from(state))
-            .map_err(|e| GatewayError::Config(format!("cannot serialise a page state: {e}")))?;
-        if data.len() > MAX_STATE {
-            return Err(GatewayError::Config(format!(
-                "the page state of this search is {} bytes, more than the {MAX_STATE} a link carries",
-                data.len()
-            )));
-        }
+        let mut data = serialised(state)?;
         let nonce_bytes = keyfile::random(NONCE_LEN).map_err(|e| GatewayError::Config(e.to_string()))?;
         let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes)
             .map_err(|_| GatewayError::Config("bad nonce length".into()))?;
@@ -178,6 +230,12 @@ mod tests {
                 },
                 Cursor { target: "local".into(), page: None, skip: 0, done: true },
             ],
+            first: "Observation?code=x&_count=20".into(),
+            back: vec![
+                Vec::new(),
+                vec![Cursor { target: "lab".into(), page: Some("p2".into()), skip: 1, done: false }],
+            ],
+            total: Some(42),
             expires,
         }
     }
@@ -232,6 +290,21 @@ mod tests {
         big.cursors[0].page = Some("x".repeat(MAX_STATE));
         assert!(matches!(sealer.seal(&big), Err(GatewayError::Config(_))));
         assert!(matches!(Sealer::new(vec![7; 16]).seal(&state("a", 0)), Err(GatewayError::Config(_))));
+    }
+
+    #[test]
+    fn the_oldest_starts_of_earlier_pages_are_left_out_to_fit() -> Result<(), GatewayError> {
+        let sealer = Sealer::new(vec![7; 32]);
+        let mut deep = state("alice", now() + 600);
+        let start =
+            |n: usize| vec![Cursor { target: "lab".into(), page: Some(format!("p{n:0>90}")), skip: 0, done: false }];
+        deep.back = std::iter::once(Vec::new()).chain((2..200).map(start)).collect();
+        let opened = sealer.open(&sealer.seal(&deep)?, "alice")?;
+        assert!(opened.back.len() > 10 && opened.back.len() < deep.back.len(), "{} starts kept", opened.back.len());
+        assert_eq!(opened.back.last(), deep.back.last(), "the newest kept: `previous` always works one page back");
+        assert_eq!(opened.back.first(), Some(&start(200 - opened.back.len())), "the oldest dropped first");
+        assert_eq!((opened.cursors, opened.first), (deep.cursors, deep.first));
+        Ok(())
     }
 
     #[test]

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod entra;
 pub mod idp;
 pub mod oidc;
 pub mod smart;
+pub mod tls;
 pub mod topology;
 pub mod upstream;
 

@@ -24,6 +24,8 @@ pub enum Credentials {
     Passthrough,
     /// A static token read from this file.
     BearerFile(PathBuf),
+    /// The gateway's own Entra ID token (client secret) from a token endpoint at `authority`.
+    Azure { authority: String, tenant: String, client_id: String, secret_file: PathBuf, scope: String },
 }
 
 /// A TOML string literal.
@@ -52,6 +54,18 @@ pub fn remote_target(id: &str, base_url: &str, credentials: &Credentials, extra:
         Credentials::BearerFile(file) => {
             let _ =
                 writeln!(toml, "credentials = \"bearer-file\"\nbearer_file = {}", quoted(&file.display().to_string()));
+        }
+        Credentials::Azure { authority, tenant, client_id, secret_file, scope } => {
+            let _ = writeln!(
+                toml,
+                "credentials = \"azure\"\nazure_auth = \"client-secret\"\nazure_authority = {}\nazure_tenant_id = {}\n\
+                 azure_client_id = {}\nazure_client_secret_file = {}\nazure_scope = {}",
+                quoted(authority),
+                quoted(tenant),
+                quoted(client_id),
+                quoted(&secret_file.display().to_string()),
+                quoted(scope)
+            );
         }
     }
     toml.push_str(extra);

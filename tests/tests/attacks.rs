@@ -1,7 +1,8 @@
 //! End-to-end: the attack suite of issue 16, through the real binary, on each store. Attackers
 //! with tokens of the shipped policy sets try to see, change, count or learn resources hidden from
 //! them: conditional interactions, counts and history, criteria that look at other resources,
-//! PATCH results that leave their reach, a chain deep enough to overflow a stack, and the
+//! PATCH results that leave their reach, page links followed both ways or taken from another
+//! client, a chain deep enough to overflow a stack, and the
 //! reads, searches and includes that already hold. Every attack is sent alone and as a batch and
 //! a transaction entry, and after each the server must answer `GET /health`.
 //!
@@ -17,6 +18,8 @@ mod counts;
 mod criteria;
 #[path = "attacks/guards.rs"]
 mod guards;
+#[path = "attacks/paging.rs"]
+mod paging;
 #[path = "attacks/patch_moves.rs"]
 mod patch_moves;
 #[path = "attacks/scene.rs"]
@@ -43,6 +46,7 @@ fn run_families(scene: &Scene, world: &World) -> TestResult {
     guards::run(scene, world);
     patch_moves::run(scene, world);
     conditional::run(scene, world);
+    paging::run(scene, world);
     Ok(())
 }
 

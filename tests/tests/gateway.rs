@@ -11,6 +11,10 @@
 //! `FHIRGATE_E2E_STORE` the tests say so and pass without running (the stores have their own
 //! suites; `FHIRGATE_E2E_STORE=remote` runs the other suites through a remote target).
 
+#[path = "gateway/azure.rs"]
+mod azure;
+#[path = "gateway/capabilities.rs"]
+mod capabilities;
 #[path = "gateway/credentials.rs"]
 mod credentials;
 #[path = "gateway/enforcement.rs"]
@@ -19,6 +23,8 @@ mod enforcement;
 mod failover;
 #[path = "gateway/federation.rs"]
 mod federation;
+#[path = "gateway/paging.rs"]
+mod paging;
 #[path = "gateway/policy.rs"]
 mod policy;
 #[path = "gateway/prefixes.rs"]
@@ -29,6 +35,8 @@ mod routing;
 mod streaming;
 #[path = "gateway/testscripts.rs"]
 mod testscripts;
+#[path = "gateway/tls.rs"]
+mod tls;
 #[path = "gateway/upstream_errors.rs"]
 mod upstream_errors;
 

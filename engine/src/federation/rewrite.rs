@@ -131,18 +131,7 @@ impl Rewrite {
     /// turns back into the target's id. Keep prefixes short ([`Self::check`] allows 32).
     pub fn to_client(&self, mut response: Response) -> Response {
         let ids = self.ids(Way::ToClient);
-        for (name, value) in &mut response.headers {
-            if name.eq_ignore_ascii_case("Location") || name.eq_ignore_ascii_case("Content-Location") {
-                *value = if ids.on_base(value) {
-                    ids.urls(value).0.into_owned()
-                } else {
-                    match ids.relative(value) {
-                        Adjusted::Changed(new) => new,
-                        _ => value.clone(),
-                    }
-                };
-            }
-        }
+        self.headers_to_client(&mut response);
         let json = response.header("Content-Type").is_some_and(|t| t.to_ascii_lowercase().contains("json"));
         if !json || response.body.is_empty() {
             return response;
@@ -156,11 +145,7 @@ impl Rewrite {
             Err(e) => return bad(format!("no valid JSON ({e})")),
         };
         if let Err(stop) = (Walk { ids }).body(&mut body, false) {
-            return bad(match stop {
-                Stop::TooDeep => format!("nested deeper than {MAX_DEPTH} levels"),
-                Stop::Invalid(m) => m,
-                Stop::NotOurs => "not rewritable".to_owned(),
-            });
+            return unusable(stop);
         }
         let pretty = response.body.contains(&b'\n');
         response.body = crate::format::render(&body, pretty);
@@ -172,6 +157,48 @@ impl Rewrite {
         }
         response
     }
+}
+
+impl Rewrite {
+    /// `Location` and `Content-Location` on the route's base, with the ids' prefix.
+    fn headers_to_client(&self, response: &mut Response) {
+        let ids = self.ids(Way::ToClient);
+        for (name, value) in &mut response.headers {
+            if name.eq_ignore_ascii_case("Location") || name.eq_ignore_ascii_case("Content-Location") {
+                *value = if ids.on_base(value) {
+                    ids.urls(value).0.into_owned()
+                } else {
+                    match ids.relative(value) {
+                        Adjusted::Changed(new) => new,
+                        _ => value.clone(),
+                    }
+                };
+            }
+        }
+    }
+
+    /// [`Self::to_client`] on a response whose body is still a JSON value, before it is
+    /// rendered: the value is rewritten in place, so it is rendered once and never parsed
+    /// again (a value that cannot be rewritten makes the response the 502 it becomes). `false`:
+    /// the body is already rendered, [`Self::to_client`] is still to be applied.
+    pub(crate) fn pending_to_client(&self, response: &mut Response) -> bool {
+        let Some(body) = response.pending_json_mut() else { return false };
+        match (Walk { ids: self.ids(Way::ToClient) }).body(body, false) {
+            Ok(()) => self.headers_to_client(response),
+            Err(stop) => *response = unusable(stop),
+        }
+        true
+    }
+}
+
+/// The 502 of a target's answer that cannot be rewritten.
+fn unusable(stop: Stop) -> Response {
+    let why = match stop {
+        Stop::TooDeep => format!("nested deeper than {MAX_DEPTH} levels"),
+        Stop::Invalid(m) => m,
+        Stop::NotOurs => "not rewritable".to_owned(),
+    };
+    Response::error(&Error::BadGateway(format!("the target's answer is {why}")), MediaType::FhirJson, false)
 }
 
 /// A JSON Patch's operations: a `value` set at a `.../reference` path is a reference; other

@@ -84,6 +84,15 @@ impl Response {
         }
     }
 
+    /// The body as a JSON value while it is not rendered yet (to change it in place before
+    /// [`Self::finish`] renders it once); `None` for a rendered or stored body.
+    pub(crate) fn pending_json_mut(&mut self) -> Option<&mut Value> {
+        match &mut self.content {
+            Content::Json(v) => Some(v),
+            Content::None | Content::Stored(_) => None,
+        }
+    }
+
     /// Renders pending content in the negotiated media type.
     pub(crate) fn finish(&mut self, media: MediaType, pretty: bool) {
         let content = std::mem::replace(&mut self.content, Content::None);

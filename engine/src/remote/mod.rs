@@ -34,6 +34,7 @@ use async_trait::async_trait;
 
 use crate::access::{Access, Interaction};
 use crate::error::{Error, Result};
+use crate::federation::Rewrite;
 use crate::interaction::{EngineConfig, Gate, Request, Response, Route};
 use send::{Flow, Halt};
 
@@ -75,28 +76,42 @@ impl Remote {
     /// Answers `request` with `upstream`, deciding with `access` before sending and on every
     /// resource sent, replaced or returned.
     pub async fn handle(&self, upstream: &dyn Upstream, request: &Request, access: &dyn Access) -> Response {
+        self.handle_for_client(upstream, request, access, None).await
+    }
+
+    /// [`Self::handle`], the answer shown to the client through `rewrite`
+    /// ([`Rewrite::to_client`]): a JSON body is rewritten as the value it still is before it is
+    /// rendered, so a remote's answer is parsed once and rendered once.
+    pub async fn handle_for_client(
+        &self,
+        upstream: &dyn Upstream,
+        request: &Request,
+        access: &dyn Access,
+        rewrite: Option<&Rewrite>,
+    ) -> Response {
         let media = match crate::format::negotiate(request.param("_format"), request.headers.accept.as_deref()) {
             Ok(m) => m,
             Err(e) => return Response::error(&e, crate::format::MediaType::FhirJson, false),
         };
         let pretty = request.pretty();
         let call = Call { config: &self.config, upstream, access };
-        match call.dispatch(request).await {
-            Ok(mut response) => {
-                response.finish(media, pretty);
-                response
-            }
-            Err(Halt::Upstream(mut response)) => {
-                response.finish(media, pretty);
-                *response
-            }
+        let mut response = match call.dispatch(request).await {
+            Ok(response) => response,
+            Err(Halt::Upstream(response)) => *response,
             Err(Halt::Error(e)) => {
                 if e.status() >= 500 {
                     tracing::warn!(error = %e, "remote request failed");
                 }
                 Response::error(&e, media, pretty)
             }
-        }
+        };
+        let Some(rewrite) = rewrite else {
+            response.finish(media, pretty);
+            return response;
+        };
+        let rewritten = rewrite.pending_to_client(&mut response);
+        response.finish(media, pretty);
+        if rewritten { response } else { rewrite.to_client(response) }
     }
 }
 

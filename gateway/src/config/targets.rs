@@ -40,9 +40,10 @@ pub struct TargetConfig {
     /// Verify the remote's TLS certificate (an `https` base). Turning it off is logged as a
     /// warning at start.
     pub tls_verify: bool,
-    /// Trust anchors (PEM) for the remote's certificate, used instead of the system's (a private
-    /// CA); default: the system's anchors.
+    /// Trust anchors (PEM) for the remote's certificate (a private CA), added to the system's.
     pub tls_ca_file: Option<PathBuf>,
+    /// Trust the system's anchors too (with `tls_ca_file`); `false`: only `tls_ca_file`'s.
+    pub tls_system_anchors: bool,
     /// Time to open a connection, in milliseconds.
     pub connect_timeout_ms: u64,
     /// Time to wait for each read of the answer, in milliseconds.
@@ -56,10 +57,17 @@ pub struct TargetConfig {
     pub health_path: String,
     /// Seconds between health checks of each address (0: no active checks).
     pub health_interval_seconds: u64,
+    /// Seconds between resolutions of the host names in `addresses` (0: resolved at start
+    /// only, and when no address can be connected to).
+    pub dns_refresh_seconds: u64,
     /// Largest answer body accepted from the remote, in bytes (502 beyond it).
     pub max_response_bytes: usize,
     /// Idle connections kept per address.
     pub pool_size: usize,
+    /// Seconds the remote's CapabilityStatement (a route's `metadata`) is kept before it is
+    /// fetched again; while the remote cannot give a new one the last one is served (0: fetched
+    /// for every `metadata` request).
+    pub capabilities_ttl_seconds: u64,
 }
 
 /// Which requests go to which targets.
@@ -107,14 +115,17 @@ impl Default for TargetConfig {
             azure_authority: None,
             tls_verify: true,
             tls_ca_file: None,
+            tls_system_anchors: true,
             connect_timeout_ms: 2_000,
             read_timeout_ms: 15_000,
             total_timeout_ms: 30_000,
             retries: 1,
             health_path: "metadata".into(),
             health_interval_seconds: 5,
+            dns_refresh_seconds: 30,
             max_response_bytes: 64 * 1024 * 1024,
             pool_size: 64,
+            capabilities_ttl_seconds: 600,
         }
     }
 }

@@ -70,6 +70,7 @@ impl Policies {
         audit: &'a audit::AuditInfo,
     ) -> access::CedarAccess<'a> {
         let policies = self.current.read().ok().map(|e| e.clone());
+        let owner = owner(principal, &context);
         access::CedarAccess {
             reads_consents: policies.as_ref().is_some_and(|p| p.reads_consents()),
             consents: std::sync::Mutex::default(),
@@ -79,9 +80,23 @@ impl Policies {
             audit,
             hides_reads: self.config.deny_reads_as_not_found,
             audit_inputs: self.config.audit_inputs,
-            owner: format!("{}|{}", principal.issuer, principal.subject),
+            owner,
         }
     }
+}
+
+/// Who results kept for later (search pages, sealed page links) belong to: a digest of the
+/// whole principal (issuer, subject, roles, scopes, tenant, patient, client ...), not just its
+/// subject, and of what the request itself adds to the grants (`X-Purpose-Of-Use`,
+/// `X-Break-Glass`). Two tokens of one user with different grants (two SMART apps with
+/// different scopes, a reader and an admin role), or one token with and without break-glass,
+/// are different owners, so a page made for one never opens for the other. Stable within one
+/// build (the principal's `Debug` form; links issued by another version may be refused as
+/// gone).
+pub fn owner(principal: &Principal, context: &RequestContext) -> String {
+    let granted = format!("{principal:?}|{:?}|{}", context.purpose_of_use, context.break_glass);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, granted.as_bytes());
+    digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every source the configuration names.
@@ -98,4 +113,36 @@ pub fn sources(config: &PolicyConfig) -> Result<Vec<PolicySource>, GatewayError>
 
 fn load_engine(config: &PolicyConfig) -> Result<PolicyEngine, GatewayError> {
     Ok(PolicyEngine::load(&sources(config)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn one_subject_with_other_grants_is_another_owner() {
+        let plain = RequestContext::default();
+        let of = |claims: serde_json::Value| owner(&Principal::from_claims(&claims, "patient"), &plain);
+        let reader = json!({"iss": "https://idp", "sub": "u1", "roles": ["globalReader"]});
+        assert_eq!(of(reader.clone()), of(reader.clone()), "stable");
+        assert_eq!(of(reader.clone()).len(), 32);
+        for other in [
+            json!({"iss": "https://idp", "sub": "u1", "roles": ["globalAdmin"]}),
+            json!({"iss": "https://idp", "sub": "u1", "roles": ["globalReader"], "tid": "t2"}),
+            json!({"iss": "https://idp", "sub": "u1", "scp": "patient/*.rs", "patient": "p1"}),
+            json!({"iss": "https://idp", "sub": "u2", "roles": ["globalReader"]}),
+            json!({"iss": "https://other", "sub": "u1", "roles": ["globalReader"]}),
+        ] {
+            assert_ne!(of(reader.clone()), of(other.clone()), "{other}");
+        }
+        let principal = Principal::from_claims(&reader, "patient");
+        let glass = RequestContext { break_glass: true, ..RequestContext::default() };
+        let purpose = RequestContext { purpose_of_use: "ETREAT".into(), ..RequestContext::default() };
+        assert_ne!(owner(&principal, &plain), owner(&principal, &glass), "break-glass pages are break-glass's");
+        assert_ne!(owner(&principal, &plain), owner(&principal, &purpose), "and a purpose's its own");
+        let elsewhere = RequestContext { client_ip: "10.0.0.9".into(), method: "POST".into(), ..plain.clone() };
+        assert_eq!(owner(&principal, &plain), owner(&principal, &elsewhere), "not the request's own details");
+    }
 }

@@ -58,9 +58,9 @@ impl<'a> Caller<'a> {
         }
     }
 
-    /// The owner of page links: issuer and subject (`""` without a token).
+    /// The owner of page links ([`crate::policy::owner`]; `""` without a token).
     pub fn owner(&self) -> String {
-        self.identity.map(|i| format!("{}|{}", i.principal.issuer, i.principal.subject)).unwrap_or_default()
+        self.identity.map(|i| crate::policy::owner(&i.principal, &self.context)).unwrap_or_default()
     }
 }
 
@@ -171,7 +171,7 @@ pub(super) async fn call(
     caller: &Caller<'_>,
 ) -> Response {
     if target.id_prefix.is_empty() && target.target.is_local() {
-        return send(routing, route, target, request, caller).await;
+        return send(routing, route, target, request, caller, None).await;
     }
     let rewrite = rewrite(target, &request.base_url);
     let sent = match rewrite.to_target(request) {
@@ -187,33 +187,41 @@ pub(super) async fn call(
         }
         Err(e) => return failure(e),
     };
-    rewrite.to_client(send(routing, route, target, &sent, caller).await)
+    send(routing, route, target, &sent, caller, Some(&rewrite)).await
 }
 
-/// Sends a request already in the target's terms, under the target's decisions.
+/// Sends a request already in the target's terms, under the target's decisions; its answer
+/// through `rewrite` to the client's terms (a remote's while its body is still a JSON value).
 async fn send(
     routing: &Routing,
     route: &Route,
     target: &RouteTarget,
     request: &Request,
     caller: &Caller<'_>,
+    rewrite: Option<&Rewrite>,
 ) -> Response {
     let access = caller.access(&route.config.id, &target.target.id);
     match &target.target.backend {
-        Backend::Local(_) => match target.target.engine().await {
-            Ok(engine) => engine.handle(request, access.as_ref()).await,
-            Err(e) => {
-                tracing::error!(target = %target.target.id, error = %e, "target store unavailable");
-                failure(FhirError::StoreUnavailable("this route's store is unavailable".into()))
+        Backend::Local(_) => {
+            let answer = match target.target.engine().await {
+                Ok(engine) => engine.handle(request, access.as_ref()).await,
+                Err(e) => {
+                    tracing::error!(target = %target.target.id, error = %e, "target store unavailable");
+                    return failure(FhirError::StoreUnavailable("this route's store is unavailable".into()));
+                }
+            };
+            match rewrite {
+                Some(rewrite) => rewrite.to_client(answer),
+                None => answer,
             }
-        },
+        }
         Backend::Remote(remote) if !remote.is_up() => {
             tracing::warn!(target = %target.target.id, "remote target down");
             failure(FhirError::StoreUnavailable("a server behind this route is down; retry later".into()))
         }
         Backend::Remote(remote) => {
             let upstream = remote.upstream(caller.token);
-            routing.remote.handle(&upstream, request, access.as_ref()).await
+            routing.remote.handle_for_client(&upstream, request, access.as_ref(), rewrite).await
         }
     }
 }

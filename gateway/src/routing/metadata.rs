@@ -1,10 +1,13 @@
 //! A route's CapabilityStatement: the union of its targets' (a local target's from its engine, a
-//! remote's from its `/metadata`, fetched once and kept), limited to the route's `types`, with
-//! the route's base as `implementation.url`. Each target's statement is asked under that
-//! target's decisions (`capabilities` for `context.target`), also when it comes from the cache.
+//! remote's from its `/metadata`, kept for the target's `capabilities_ttl_seconds` and then
+//! fetched again; while a remote cannot give a new one, its last one is served), limited to the
+//! route's `types`, with the route's base as `implementation.url`. Each target's statement is
+//! asked under that target's decisions (`capabilities` for `context.target`), also when it
+//! comes from the cache.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use fhirgate_engine::Error as FhirError;
 use fhirgate_engine::access::{Grant, Interaction, Target as Asked};
@@ -15,18 +18,20 @@ use serde_json::{Value, json};
 use super::dispatch::{Caller, call, failure, json_response};
 use super::{Route, RouteTarget, Routing};
 
-/// Remote targets' CapabilityStatements, by target id.
+/// Remote targets' CapabilityStatements, by target id, with when they were fetched.
 #[derive(Default)]
-pub struct Cache(Mutex<HashMap<String, Value>>);
+pub struct Cache(Mutex<HashMap<String, (Value, Instant)>>);
 
 impl Cache {
-    fn get(&self, target: &str) -> Option<Value> {
-        self.0.lock().ok().and_then(|m| m.get(target).cloned())
+    /// The statement of `target` and whether it is younger than `ttl`.
+    fn get(&self, target: &str, ttl: Duration) -> Option<(Value, bool)> {
+        let map = self.0.lock().ok()?;
+        map.get(target).map(|(statement, fetched)| (statement.clone(), fetched.elapsed() < ttl))
     }
 
     fn put(&self, target: &str, statement: &Value) {
         if let Ok(mut m) = self.0.lock() {
-            m.insert(target.to_owned(), statement.clone());
+            m.insert(target.to_owned(), (statement.clone(), Instant::now()));
         }
     }
 }
@@ -112,15 +117,46 @@ async fn statement(
     caller: &Caller<'_>,
 ) -> Result<Value, Response> {
     let remote = !target.target.is_local();
+    let mut stale = None;
     if remote {
         let access = caller.access(&route.config.id, &target.target.id);
         if let Grant::Denied(why) = access.decide(&Asked::new(Interaction::Capabilities, "", "")) {
             return Err(failure(FhirError::Forbidden(why)));
         }
-        if let Some(cached) = routing.capabilities.get(&target.target.id) {
-            return Ok(cached);
+        match routing.capabilities.get(&target.target.id, target.target.capabilities_ttl) {
+            Some((cached, true)) => return Ok(cached),
+            Some((cached, false)) => stale = Some(cached),
+            None => {}
         }
     }
+    let fetched = fetch(routing, route, target, asked, caller).await;
+    match (fetched, stale) {
+        (Ok(value), _) => {
+            if remote {
+                routing.capabilities.put(&target.target.id, &value);
+            }
+            Ok(value)
+        }
+        (Err(answer), Some(stale)) => {
+            tracing::warn!(
+                target_id = %target.target.id,
+                status = answer.status,
+                "a remote target's CapabilityStatement could not be fetched again; the last one is served"
+            );
+            Ok(stale)
+        }
+        (Err(answer), None) => Err(answer),
+    }
+}
+
+/// The target's statement as it answers now.
+async fn fetch(
+    routing: &Routing,
+    route: &Route,
+    target: &RouteTarget,
+    asked: &Request,
+    caller: &Caller<'_>,
+) -> Result<Value, Response> {
     let answer = call(routing, route, target, asked, caller).await;
     if answer.status != 200 {
         return Err(answer);
@@ -129,9 +165,6 @@ async fn statement(
         .map_err(|e| failure(FhirError::BadGateway(format!("a CapabilityStatement that is no JSON: {e}"))))?;
     if value.get("resourceType").and_then(Value::as_str) != Some("CapabilityStatement") {
         return Err(failure(FhirError::BadGateway("a target's `metadata` is no CapabilityStatement".into())));
-    }
-    if remote {
-        routing.capabilities.put(&target.target.id, &value);
     }
     Ok(value)
 }

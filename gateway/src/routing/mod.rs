@@ -40,7 +40,7 @@ pub struct Routing {
     page_ttl: Duration,
     default_count: usize,
     max_count: usize,
-    /// Remote targets' CapabilityStatements, fetched once.
+    /// Remote targets' CapabilityStatements, kept for each target's `capabilities_ttl_seconds`.
     capabilities: metadata::Cache,
     /// This server's `rest.security` (SMART), put in every route's CapabilityStatement.
     security: Option<serde_json::Value>,

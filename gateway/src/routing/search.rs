@@ -2,9 +2,11 @@
 //! in parallel with the client's `_count`, the pages merged by [`merge`] (`_sort` across targets,
 //! totals summed, failed targets as OperationOutcome entries unless the route's
 //! `on_target_error = "fail"`; when every target failed, the first one's error), and fhirgate's
-//! own page links: `{route base}?_getpages=SEALED`,
-//! the per-target cursors sealed ([`crate::paging`]) for the caller only. A target's own page
-//! links never reach the client.
+//! own page links (search.html "Paging"): `next` and `previous` are `{route base}?_getpages=SEALED`,
+//! the per-target cursors sealed ([`crate::paging`]) for the caller only; `first` is the
+//! search's own URL (run again, under the caller's own decisions). A target's own page links
+//! never reach the client: `previous` is where the page before started in this search, not a
+//! target's `previous` (a merged or filtered page is no target's page).
 
 use fhirgate_engine::Error as FhirError;
 use fhirgate_engine::federation::{Cursor, Part, merge};
@@ -25,6 +27,14 @@ struct Page<'a> {
     answers: Vec<(Cursor, Response)>,
     /// The page's own URL on the client base.
     self_url: String,
+    /// Where this page started: each target's cursor that was not done; `[]` on the first page.
+    start: Vec<Cursor>,
+    /// The first page, relative to the route's base, and where the pages before this one
+    /// started ([`PageState::first`], [`PageState::back`]).
+    first: String,
+    back: Vec<Vec<Cursor>>,
+    /// The first page's total, on later pages ([`PageState::total`]).
+    total: Option<u64>,
     request: &'a Request,
 }
 
@@ -36,21 +46,20 @@ pub(super) async fn first_page(
     caller: &Caller<'_>,
     targets: Vec<&RouteTarget>,
 ) -> Response {
-    let count = request
-        .param("_count")
-        .and_then(|c| c.parse::<usize>().ok())
-        .unwrap_or(routing.default_count)
-        .min(routing.max_count);
-    let sort = request.param("_sort").unwrap_or_default().to_owned();
+    // The search as a GET: the query and, for `POST _search`, the form parameters.
+    let mut query = request.query.clone();
+    if request.method == Method::Post {
+        query.extend(parse_query(&String::from_utf8_lossy(&request.body)));
+    }
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let count =
+        param("_count").and_then(|c| c.parse::<usize>().ok()).unwrap_or(routing.default_count).min(routing.max_count);
+    let sort = param("_sort").unwrap_or_default().to_owned();
     let resource_type = searched_type(&request.path);
     let mut sent = request.clone();
-    if sent.param("_count").is_none() {
+    if param("_count").is_none() {
         sent.query.push(("_count".into(), count.to_string()));
-    }
-    // Where each target starts again: this search as a GET, form parameters included.
-    let mut query = sent.query.clone();
-    if sent.method == Method::Post {
-        query.extend(parse_query(&String::from_utf8_lossy(&sent.body)));
+        query.push(("_count".into(), count.to_string()));
     }
     let path = sent.path.trim_end_matches("_search").trim_end_matches('/').to_owned();
     let again = relative(&path, &query);
@@ -70,11 +79,23 @@ pub(super) async fn first_page(
     if !request.query.is_empty() {
         self_url.push_str(&relative("", &request.query));
     }
-    let page = Page { resource_type: resource_type.to_owned(), count, sort, answers, self_url, request };
+    let page = Page {
+        resource_type: resource_type.to_owned(),
+        count,
+        sort,
+        answers,
+        self_url,
+        start: Vec::new(),
+        first: again,
+        back: Vec::new(),
+        total: None,
+        request,
+    };
     finish(routing, route, caller, page).await
 }
 
-/// `GET {route base}?_getpages=SEALED`: the next page of a federated search.
+/// `GET {route base}?_getpages=SEALED`: a later (or, through `previous`, an earlier) page of a
+/// federated search.
 pub(super) async fn next_page(routing: &Routing, route: &Route, request: &Request, caller: &Caller<'_>) -> Response {
     let gone = || {
         failure(FhirError::Gone(
@@ -98,6 +119,10 @@ pub(super) async fn next_page(routing: &Routing, route: &Route, request: &Reques
         sort: state.sort,
         answers,
         self_url: format!("{}?_getpages={sealed}", request.base_url),
+        start: work.into_iter().map(|(_, cursor)| cursor).collect(),
+        first: state.first,
+        back: state.back,
+        total: state.total,
         request,
     };
     finish(routing, route, caller, page).await
@@ -173,33 +198,72 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
     if history {
         bundle["type"] = json!("history");
     }
+    // The first page's sum over every target; a later page's own sum would leave out the
+    // targets already done.
+    let total = if page.start.is_empty() { bundle.get("total").and_then(Value::as_u64) } else { page.total };
+    match (total, bundle.as_object_mut()) {
+        (Some(total), _) => bundle["total"] = json!(total),
+        (None, Some(object)) => {
+            object.remove("total");
+        }
+        (None, None) => {}
+    }
+    let base = &page.request.base_url;
+    let more = merged.cursors.iter().any(|c| !c.done);
     let mut links = vec![json!({ "relation": "self", "url": page.self_url })];
-    if merged.cursors.iter().any(|c| !c.done) {
+    if more || !page.start.is_empty() {
+        links.push(json!({ "relation": "first", "url": on_base(base, &page.first) }));
+    }
+    let state = |cursors: Vec<Cursor>, back: Vec<Vec<Cursor>>| PageState {
+        route: route.config.id.clone(),
+        owner: caller.owner(),
+        resource_type: page.resource_type.clone(),
+        count: page.count,
+        sort: page.sort.clone(),
+        cursors,
+        first: page.first.clone(),
+        back,
+        total,
+        expires: expires(routing),
+    };
+    let mut sealed = Vec::new();
+    match page.back.split_last() {
+        Some((before, _)) if before.is_empty() => {
+            links.push(json!({ "relation": "previous", "url": on_base(base, &page.first) }));
+        }
+        Some((before, older)) => sealed.push(("previous", state(before.clone(), older.to_vec()))),
+        None => {}
+    }
+    if more {
+        let mut back = page.back.clone();
+        back.push(page.start.clone());
+        sealed.push(("next", state(merged.cursors, back)));
+    }
+    if !sealed.is_empty() {
         let Some(sealer) = &routing.sealer else {
             return failure(FhirError::Internal("federated paging has no key".into()));
         };
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let expires = i64::try_from(now.saturating_add(routing.page_ttl.as_secs())).unwrap_or(i64::MAX);
-        let state = PageState {
-            route: route.config.id.clone(),
-            owner: caller.owner(),
-            resource_type: page.resource_type,
-            count: page.count,
-            sort: page.sort,
-            cursors: merged.cursors,
-            expires,
-        };
-        match sealer.seal(&state) {
-            Ok(sealed) => {
-                links.push(
-                    json!({ "relation": "next", "url": format!("{}?_getpages={sealed}", page.request.base_url) }),
-                );
+        for (relation, state) in sealed {
+            match sealer.seal(&state) {
+                Ok(value) => links.push(json!({ "relation": relation, "url": format!("{base}?_getpages={value}") })),
+                Err(e) => return failure(e.into()),
             }
-            Err(e) => return failure(e.into()),
         }
     }
     bundle["link"] = Value::Array(links);
     json_response(200, &bundle, page.request)
+}
+
+/// When a page link issued now is gone (Unix seconds).
+fn expires(routing: &Routing) -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    i64::try_from(now.saturating_add(routing.page_ttl.as_secs())).unwrap_or(i64::MAX)
+}
+
+/// `relative` (`Patient?x=1`, or `?_type=…` for the system) on the route's `base`.
+fn on_base(base: &str, relative: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if relative.starts_with('?') { format!("{base}{relative}") } else { format!("{base}/{relative}") }
 }
 
 /// Target ids name targets in logs and policies, never to clients: the outcome entries of
@@ -346,6 +410,12 @@ mod tests {
         for (path, expected) in cases {
             assert_eq!(searched_type(path), expected, "{path}");
         }
+    }
+
+    #[test]
+    fn first_pages_sit_on_the_route_base() {
+        assert_eq!(on_base("http://gw/lab/", "Patient?_count=2"), "http://gw/lab/Patient?_count=2");
+        assert_eq!(on_base("http://gw", "?_type=Patient"), "http://gw?_type=Patient");
     }
 
     #[test]

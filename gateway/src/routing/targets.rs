@@ -15,6 +15,8 @@ use crate::upstream::RemoteTarget;
 pub struct Target {
     pub id: String,
     pub backend: Backend,
+    /// How long a remote's CapabilityStatement is kept before it is fetched again.
+    pub capabilities_ttl: std::time::Duration,
 }
 
 /// Where a target's data lives.
@@ -46,7 +48,8 @@ impl Target {
             })),
             _ => Backend::Remote(RemoteTarget::new(config)?),
         };
-        Ok(Self { id: config.id.clone(), backend })
+        let capabilities_ttl = std::time::Duration::from_secs(config.capabilities_ttl_seconds);
+        Ok(Self { id: config.id.clone(), backend, capabilities_ttl })
     }
 
     pub fn is_local(&self) -> bool {

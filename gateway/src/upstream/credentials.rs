@@ -115,7 +115,13 @@ pub struct AzureToken {
     credential: Arc<dyn TokenCredential>,
     scope: String,
     cached: tokio::sync::Mutex<Option<(String, OffsetDateTime)>>,
+    /// How long a request waits for a token (queueing behind another request's fetch
+    /// included): the target's `total_timeout_ms`.
+    wait: Duration,
 }
+
+/// Retries of a failed token request (the SDK's default is 8 over up to a minute).
+const TOKEN_RETRIES: u32 = 3;
 
 /// A token is renewed this long before it expires.
 const RENEW_BEFORE_SECONDS: i64 = 120;
@@ -129,7 +135,11 @@ impl AzureToken {
         };
         let scope = config.azure_scope.clone().ok_or("`azure_scope` is needed for `azure`")?;
         let sdk = |e: azure_core::Error| format!("azure credential `{}`: {e}", config.azure_auth);
-        let mut client_options = azure_core::http::ClientOptions::default();
+        let retry = azure_core::http::ExponentialRetryOptions { max_retries: TOKEN_RETRIES, ..Default::default() };
+        let mut client_options = azure_core::http::ClientOptions {
+            retry: azure_core::http::RetryOptions::exponential(retry),
+            ..Default::default()
+        };
         if let Some(authority) = &config.azure_authority {
             let mut custom = azure_core::cloud::CustomConfiguration::default();
             custom.authority_host = authority.clone();
@@ -176,10 +186,19 @@ impl AzureToken {
                 ));
             }
         };
-        Ok(Self { credential, scope, cached: tokio::sync::Mutex::new(None) })
+        let wait = Duration::from_millis(config.total_timeout_ms.max(1));
+        Ok(Self { credential, scope, cached: tokio::sync::Mutex::new(None), wait })
     }
 
+    /// The cached token, or a fresh one; at most [`Self::wait`].
     async fn token(&self, target: &str) -> Result<String, FhirError> {
+        tokio::time::timeout(self.wait, self.cached_or_fetched(target)).await.unwrap_or_else(|_| {
+            tracing::warn!(target_id = target, "no Entra ID token for the remote target in time");
+            Err(FhirError::StoreUnavailable("the remote FHIR server's credentials are not available".into()))
+        })
+    }
+
+    async fn cached_or_fetched(&self, target: &str) -> Result<String, FhirError> {
         let mut cached = self.cached.lock().await;
         let now = OffsetDateTime::now_utc();
         if let Some((token, expires)) = cached.as_ref()

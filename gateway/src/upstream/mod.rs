@@ -4,12 +4,16 @@
 //! engine's [`Upstream`], so every remote exchange goes through `engine::remote`'s decisions.
 //!
 //! Health checks run lazily: the first request through a target starts a task on the current
-//! (service) runtime that checks every address each `health_interval_seconds`; it stops when the
-//! target is dropped.
+//! (service) runtime that checks every address each `health_interval_seconds`, and one that
+//! resolves the addresses again each `dns_refresh_seconds` ([`resolve`]); they stop when the
+//! target is dropped. When no address can be connected to, the addresses are resolved again
+//! (rate-limited) and, if they changed, the request is tried once more on the new ones.
 
 mod address;
+mod anchors;
 mod client;
 mod credentials;
+mod resolve;
 
 #[cfg(test)]
 mod tests;
@@ -55,13 +59,21 @@ struct Inner {
     tls_verify: bool,
     max_response_bytes: usize,
     health_interval: Duration,
+    dns_refresh: Duration,
+    refreshes: resolve::Refreshes,
     health_started: AtomicBool,
 }
 
 impl RemoteTarget {
     /// Checks the target's settings (a precise error naming the target otherwise). Host names
-    /// in `addresses` (or `base_url`) are resolved once, here.
+    /// in `addresses` (or `base_url`) are resolved here (a name that does not resolve stops the
+    /// start), and again while serving ([`resolve`]).
     pub fn new(config: &TargetConfig) -> Result<Self, GatewayError> {
+        Self::with_resolver(config, resolve::system())
+    }
+
+    /// [`Self::new`] with the resolver used while serving.
+    fn with_resolver(config: &TargetConfig, resolver: resolve::Resolver) -> Result<Self, GatewayError> {
         let id = &config.id;
         let base_url = config
             .base_url
@@ -70,7 +82,10 @@ impl RemoteTarget {
         let base = BaseUrl::parse(&base_url).map_err(|m| config_error(id, m))?;
         let addresses =
             if config.addresses.is_empty() { vec![base.default_address()] } else { config.addresses.clone() };
-        let balancer = balancer(config, &base, &addresses)?;
+        // Kept until both connectors (requests, health checks) have read it.
+        let anchors = anchors::Anchors::of(config)?;
+        let options = || connector_options(config, anchors.as_ref());
+        let balancer = balancer(config, &base, &addresses, resolver, options())?;
         let credentials = Credentials::new(config)?;
         if base.tls && !config.tls_verify {
             tracing::warn!(target_id = %id, "TLS certificate verification is off for this remote target");
@@ -81,7 +96,7 @@ impl RemoteTarget {
                 base_url: base_url.trim_end_matches('/').to_owned(),
                 host_header: base.host_header(),
                 base,
-                connector: Connector::new(Some(connector_options(config)?)),
+                connector: Connector::new(Some(options())),
                 balancer,
                 credentials,
                 connect_timeout: Duration::from_millis(config.connect_timeout_ms.max(1)),
@@ -91,6 +106,8 @@ impl RemoteTarget {
                 tls_verify: config.tls_verify,
                 max_response_bytes: config.max_response_bytes,
                 health_interval: Duration::from_secs(config.health_interval_seconds),
+                dns_refresh: Duration::from_secs(config.dns_refresh_seconds),
+                refreshes: resolve::Refreshes::default(),
                 health_started: AtomicBool::new(false),
             }),
         })
@@ -141,20 +158,62 @@ impl RemoteTarget {
         RemoteExchange { target: self, caller_token }
     }
 
-    /// Starts the periodic health checks once, on the runtime of the first request.
+    /// Starts the periodic health checks and resolutions once, on the runtime of the first
+    /// request.
     fn start_health_checks(&self) {
-        let interval = self.inner.health_interval;
-        if interval.is_zero() || self.inner.health_started.swap(true, Ordering::AcqRel) {
+        if self.inner.health_started.swap(true, Ordering::AcqRel) {
             return;
         }
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let Some(inner) = weak.upgrade() else { return };
-                inner.balancer.backends().run_health_check(true).await;
+        let every = |interval: Duration, run: fn(Arc<Inner>) -> futures_util::future::BoxFuture<'static, ()>| {
+            if interval.is_zero() {
+                return;
             }
+            let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(interval).await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    run(inner).await;
+                }
+            });
+        };
+        every(self.inner.health_interval, |inner| {
+            Box::pin(async move { inner.balancer.backends().run_health_check(true).await })
         });
+        every(self.inner.dns_refresh, |inner| {
+            Box::pin(async move {
+                inner.resolve(Duration::ZERO).await;
+            })
+        });
+    }
+
+    /// Resolves the addresses again now (tests; the server does it periodically and on
+    /// failures).
+    #[cfg(test)]
+    pub async fn resolve_now(&self) -> bool {
+        self.inner.resolve(Duration::ZERO).await
+    }
+}
+
+impl Inner {
+    /// Resolves the addresses again unless that was done less than `min_gap` ago; whether the
+    /// set of addresses changed.
+    async fn resolve(&self, min_gap: Duration) -> bool {
+        let before = self.balancer.backends().get_backend();
+        let ran = self
+            .refreshes
+            .run(min_gap, async {
+                if let Err(e) = self.balancer.update().await {
+                    tracing::warn!(target_id = %self.id, "resolving the addresses again failed, the known ones are kept: {e}");
+                }
+            })
+            .await;
+        let changed = ran && self.balancer.backends().get_backend() != before;
+        if changed {
+            let now: Vec<String> = self.balancer.backends().get_backend().iter().map(|b| b.addr.to_string()).collect();
+            tracing::info!(target_id = %self.id, addresses = ?now, "the remote target's addresses changed");
+        }
+        changed
     }
 }
 
@@ -162,9 +221,18 @@ fn balancer(
     config: &TargetConfig,
     base: &BaseUrl,
     addresses: &[String],
+    resolver: resolve::Resolver,
+    options: ConnectorOptions,
 ) -> Result<LoadBalancer<RoundRobin>, GatewayError> {
-    let mut balancer = LoadBalancer::<RoundRobin>::try_from_iter(addresses.iter().map(String::as_str))
-        .map_err(|e| config_error(&config.id, format!("`addresses` {addresses:?}: {e}")))?;
+    use futures_util::FutureExt as _;
+    let seed = resolve::at_start(addresses).map_err(|e| config_error(&config.id, e))?;
+    let discovery = resolve::Discovery::new(addresses.to_vec(), resolver, seed);
+    let mut balancer = LoadBalancer::<RoundRobin>::from_backends(pingora::lb::Backends::new(Box::new(discovery)));
+    // The seed: no waiting.
+    match balancer.update().now_or_never() {
+        Some(Ok(())) => {}
+        _ => return Err(config_error(&config.id, format!("`addresses` {addresses:?}: not resolved"))),
+    }
     let mut check = HttpHealthCheck::new(&base.host_header(), base.tls);
     let path = format!("{}/{}", base.path, config.health_path.trim_start_matches('/'));
     check.req = pingora::http::RequestHeader::build("GET", path.as_bytes(), None)
@@ -178,7 +246,7 @@ fn balancer(
     check.peer_template.options.verify_cert = config.tls_verify;
     check.peer_template.options.connection_timeout = Some(Duration::from_millis(config.connect_timeout_ms.max(1)));
     check.peer_template.options.read_timeout = Some(Duration::from_millis(config.read_timeout_ms.max(1)));
-    check.set_connector(Connector::new(Some(connector_options(config)?)));
+    check.set_connector(Connector::new(Some(options)));
     // Any answer but a 5xx means the server is there (a 401 on an authenticated `metadata`
     // included).
     check.validator = Some(Box::new(|header| {
@@ -193,19 +261,10 @@ fn balancer(
     Ok(balancer)
 }
 
-fn connector_options(config: &TargetConfig) -> Result<ConnectorOptions, GatewayError> {
+fn connector_options(config: &TargetConfig, anchors: Option<&anchors::Anchors>) -> ConnectorOptions {
     let mut options = ConnectorOptions::new(config.pool_size);
-    if let Some(ca) = &config.tls_ca_file {
-        // Checked here: pingora's connector would panic on an unreadable file.
-        let mut store = pingora::tls::RootCertStore::empty();
-        pingora::tls::load_ca_file_into_store(ca, &mut store)
-            .map_err(|e| config_error(&config.id, format!("`tls_ca_file` `{}`: {e}", ca.display())))?;
-        if store.is_empty() {
-            return Err(config_error(&config.id, format!("`tls_ca_file` `{}` holds no certificate", ca.display())));
-        }
-        options.ca_file = Some(ca.display().to_string());
-    }
-    Ok(options)
+    options.ca_file = anchors.map(|a| a.file().display().to_string());
+    options
 }
 
 /// One streamed request's way to the remote (see [`RemoteTarget::stream`]).
@@ -239,11 +298,32 @@ impl RemoteExchange<'_> {
         Some(peer)
     }
 
+    /// [`Self::try_addresses`]; when no address could be connected to, the addresses are
+    /// resolved again (at most once per [`resolve::RETRY_AFTER_FAILURE`]) and, when they
+    /// changed, tried once more.
+    async fn send_with_retries(&self, request: &Request, authorization: Option<&str>) -> FhirResult<Response> {
+        match self.try_addresses(request, authorization).await {
+            Ok(response) => Ok(response),
+            Err((error, true)) => {
+                if self.target.inner.resolve(resolve::RETRY_AFTER_FAILURE).await {
+                    self.try_addresses(request, authorization).await.map_err(|(e, _)| e)
+                } else {
+                    Err(error)
+                }
+            }
+            Err((error, false)) => Err(error),
+        }
+    }
+
     /// Tries the healthy addresses in round-robin order. A connect failure moves on to an
     /// address not tried yet for any request (nothing was sent); once every address was tried,
     /// and for an answerless failure of an idempotent request, another attempt spends one of
-    /// the `retries`.
-    async fn send_with_retries(&self, request: &Request, authorization: Option<&str>) -> FhirResult<Response> {
+    /// the `retries`. The error says whether no address could be connected to.
+    async fn try_addresses(
+        &self,
+        request: &Request,
+        authorization: Option<&str>,
+    ) -> Result<Response, (FhirError, bool)> {
         let inner = &self.target.inner;
         let idempotent = client::idempotent(request);
         let mut tried: Vec<Backend> = Vec::new();
@@ -291,22 +371,29 @@ impl RemoteExchange<'_> {
             }
             let more_untried =
                 unsent && inner.balancer.select_with(b"", 256, |b, healthy| healthy && !tried.contains(b)).is_some();
+            let unreached = |f: Failure| {
+                let connect = matches!(f, Failure::Connect(_));
+                (f.into_error(), connect)
+            };
             if !retryable {
-                return Err(failure.into_error());
+                return Err(unreached(failure));
             }
             if !more_untried {
                 if retries_left == 0 {
-                    return Err(failure.into_error());
+                    return Err(unreached(failure));
                 }
                 retries_left -= 1;
             }
             last = Some(failure);
         }
         Err(match last {
-            Some(failure) => failure.into_error(),
+            Some(failure) => {
+                let connect = matches!(failure, Failure::Connect(_));
+                (failure.into_error(), connect)
+            }
             None => {
                 tracing::warn!(target_id = %inner.id, "remote target has no healthy address");
-                FhirError::StoreUnavailable("the remote FHIR server is unavailable".into())
+                (FhirError::StoreUnavailable("the remote FHIR server is unavailable".into()), true)
             }
         })
     }

@@ -564,3 +564,67 @@ fn request_targets_and_idempotence() {
     assert!(idempotent(&delete));
     assert!(!idempotent(&Request::new(Method::Patch, "Patient/1", "http://gateway")));
 }
+
+/// A resolver whose answers the test sets.
+fn settable_resolver() -> (super::resolve::Resolver, Arc<Mutex<std::io::Result<Vec<std::net::SocketAddr>>>>) {
+    let answer: Arc<Mutex<std::io::Result<Vec<std::net::SocketAddr>>>> = Arc::new(Mutex::new(Ok(Vec::new())));
+    let current = answer.clone();
+    let resolver: super::resolve::Resolver = Arc::new(move |_name: String| {
+        let result = match &*current.lock().unwrap() {
+            Ok(addrs) => Ok(addrs.clone()),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        };
+        Box::pin(async move { result })
+    });
+    (resolver, answer)
+}
+
+#[tokio::test]
+async fn addresses_are_resolved_again_on_connect_failure_and_periodically() {
+    let moved_to = server(vec![Reply::Answer(json_answer("200 OK", PATIENT))]).await;
+    let later = server(vec![Reply::Answer(json_answer("200 OK", PATIENT))]).await;
+    let (resolver, answer) = settable_resolver();
+    let at = |port: u16| vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))];
+    // Named by a host name (resolved by the system at start) whose server is gone.
+    let gone = dead_port().await;
+    let config = TargetConfig { addresses: vec![format!("localhost:{gone}")], retries: 0, ..config(&[gone]) };
+    let target = RemoteTarget::with_resolver(&config, resolver).unwrap();
+
+    // The name now points elsewhere: the failing request resolves it again and is tried there.
+    *answer.lock().unwrap() = Ok(at(moved_to.port));
+    let response = target.upstream(None).send(&get("Patient/1")).await.unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(moved_to.requests().len(), 1, "sent to the new address");
+
+    // Periodic resolution (the server's task calls the same) moves it again.
+    *answer.lock().unwrap() = Ok(at(later.port));
+    assert!(target.resolve_now().await, "the addresses changed");
+    target.upstream(None).send(&get("Patient/1")).await.unwrap();
+    assert_eq!((moved_to.requests().len(), later.requests().len()), (1, 1));
+
+    // A resolution that fails or finds nothing keeps what is known.
+    *answer.lock().unwrap() = Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such host"));
+    assert!(!target.resolve_now().await);
+    *answer.lock().unwrap() = Ok(Vec::new());
+    assert!(!target.resolve_now().await);
+    target.upstream(None).send(&get("Patient/1")).await.unwrap();
+    assert_eq!(later.requests().len(), 2, "still the known address");
+
+    // Failures re-resolve at most once per RETRY_AFTER_FAILURE: the name now points at nothing
+    // that answers; the first failure re-resolves (and fails), the next one right after does not
+    // resolve again.
+    let nothing = dead_port().await;
+    *answer.lock().unwrap() = Ok(at(nothing));
+    assert!(target.resolve_now().await);
+    *answer.lock().unwrap() = Ok(at(later.port));
+    let error = transport_error(target.upstream(None).send(&get("Patient/1")).await);
+    assert_eq!(error.status(), 503, "{error:?}");
+    assert_eq!(later.requests().len(), 2, "not re-resolved within the gap after the last resolution");
+}
+
+#[test]
+fn a_name_that_does_not_resolve_at_start_stops_the_start() {
+    let config = TargetConfig { addresses: vec!["no-such-host.invalid:443".into()], ..config(&[1]) };
+    let message = RemoteTarget::new(&config).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("no-such-host.invalid"), "{message}");
+}

@@ -117,7 +117,7 @@ pub fn run(scene: &Scene, world: &World) {
 
 /// Two visible and three hidden Observations with `code`, one hidden with three versions, one
 /// hidden deleted, and a hidden Patient named like the attacker's.
-fn seed(scene: &Scene, world: &World, hide: Hide, code: &str) -> TestResult {
+pub(super) fn seed(scene: &Scene, world: &World, hide: Hide, code: &str) -> TestResult {
     let way = hide.label();
     for i in 1..=2 {
         visible_observation(scene, world, &format!("vis-n-{way}-{i}"), code)?;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{expect, expect_outcome, expect_written, link, no_upstream_address, path_on, resources, runs_here};
 
 /// Patients `Fam01`..`Fam07`: odd ones in the local store, even ones on the remote.
-fn seeded() -> TestResult<(RemoteFhirgate, Server)> {
+pub(super) fn seeded() -> TestResult<(RemoteFhirgate, Server)> {
     let remote = RemoteFhirgate::start("gw-fed-remote")?;
     let dir = temp_dir("gw-fed")?;
     let toml = [
@@ -33,7 +33,7 @@ fn seeded() -> TestResult<(RemoteFhirgate, Server)> {
     Ok((remote, s))
 }
 
-fn families(bundle: &Value) -> Vec<String> {
+pub(super) fn families(bundle: &Value) -> Vec<String> {
     resources(bundle).iter().filter_map(|r| r["name"][0]["family"].as_str().map(str::to_string)).collect()
 }
 
@@ -91,6 +91,7 @@ fn a_search_merges_both_targets_sorted_counted_and_paged() -> TestResult {
     assert_eq!(sorted[0]["total"], 7, "total summed over the targets: {}", sorted[0]);
     for page in &sorted {
         assert!(families(page).len() <= 2, "_count respected: {page}");
+        assert_eq!(page["total"], 7, "every page's total is the search's, also once a target is done: {page}");
     }
     let got: Vec<String> = sorted.iter().flat_map(families).collect();
     assert_eq!(got, all, "every match once, in `_sort` order across targets");

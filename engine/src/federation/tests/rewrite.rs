@@ -419,3 +419,38 @@ fn prefixes_and_bases_are_checked() {
     }
     assert!(Rewrite { target_base: "lab.internal".into(), ..lab() }.check().is_err());
 }
+
+/// A remote's answer rewritten while its body is still a value (parsed once, rendered once)
+/// is what the rendered answer rewritten again would be; a value that cannot be rewritten is
+/// the same 502; a rendered body is left to `to_client`.
+#[test]
+fn a_pending_body_is_rewritten_as_a_rendered_one_would_be() {
+    let bundle = json!({
+        "resourceType": "Bundle", "type": "searchset",
+        "link": [{"relation": "next", "url": "https://lab.internal/fhir/Patient?_page=x&_id=1"}],
+        "entry": [{"fullUrl": "https://lab.internal/fhir/Patient/1",
+                   "resource": {"resourceType": "Patient", "id": "1", "link": [{"other": {"reference": "Patient/2"}}]}}],
+    });
+    let pending = || Response::json(200, bundle.clone()).with_header("Location", "https://lab.internal/fhir/Patient/1");
+    let mut once = pending();
+    assert!(lab().pending_to_client(&mut once));
+    once.finish(crate::format::MediaType::FhirJson, false);
+    let mut rendered = pending();
+    rendered.finish(crate::format::MediaType::FhirJson, false);
+    let twice = lab().to_client(rendered);
+    assert_eq!((once.header("Location"), once.status), (twice.header("Location"), twice.status));
+    let parsed = |r: &Response| serde_json::from_slice::<Value>(&r.body).unwrap_or(Value::Null);
+    assert_eq!(parsed(&once), parsed(&twice));
+    assert!(!String::from_utf8_lossy(&once.body).contains("lab.internal"), "no target URL left");
+
+    let mut deep = json!("x");
+    for _ in 0..200 {
+        deep = json!({ "extension": [deep] });
+    }
+    let mut too_deep = Response::json(200, json!({"resourceType": "Patient", "id": "1", "extension": [deep]}));
+    assert!(lab().pending_to_client(&mut too_deep));
+    assert_eq!(too_deep.status, 502);
+
+    let mut already = json_response(200, &bundle);
+    assert!(!lab().pending_to_client(&mut already), "rendered: left to to_client");
+}
