@@ -1,5 +1,5 @@
 //! The command line: `fhirgate serve`, `config`, `migrate`, `token` (a development token from
-//! the local issuer) and `policy validate|test|explain`.
+//! the local issuer) and `policy validate|test|explain|schema`.
 
 use std::path::PathBuf;
 
@@ -102,6 +102,9 @@ enum PolicyCommand {
         #[arg(required = true)]
         sets: Vec<String>,
     },
+    /// Print the Cedar schema policies are validated against: the hand-written part and one
+    /// entity type per R4 resource type with its search parameters as attributes.
+    Schema,
     /// Print the decision and the determining policies for a token or claims and a request.
     /// The token is decoded, not verified: this is an offline tool.
     Explain {
@@ -196,6 +199,7 @@ impl From<PolicyCommand> for crate::policy::tools::Tool {
         match command {
             PolicyCommand::Validate { serve, sets } => Tool::Validate { config: serve.load(), sets },
             PolicyCommand::Test { sets } => Tool::Test { sets },
+            PolicyCommand::Schema => Tool::Schema,
             PolicyCommand::Explain { serve, method, url, token, claims, resource, header, sets } => {
                 Tool::Explain { config: serve.load(), method, url, token, claims, resource, headers: header, sets }
             }

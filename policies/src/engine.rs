@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use cedar_policy::{Authorizer, Entities, PolicyId, PolicySet, Request, ValidationMode, Validator};
 
+use crate::attributes::wanted::Wanted;
 use crate::cache::DecisionCache;
 use crate::data_blind::{is_data_blind, is_forbid};
 use crate::decision::Decision;
@@ -26,6 +27,8 @@ pub struct PolicyEngine {
     data_blind_permits: HashSet<String>,
     /// Type-level decisions already made.
     cache: DecisionCache,
+    /// The search-parameter attributes the policies read.
+    wanted: Wanted,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -87,16 +90,24 @@ impl PolicyEngine {
             HashSet::new()
         };
         let cache = DecisionCache::new(Reads::of(set.policies()));
-        Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits, cache })
+        let wanted = Wanted::of(set.policies());
+        Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits, cache, wanted })
     }
 
-    /// The ids of the loaded policies, sorted.
+    /// The data-level request of `request` on `resource`: its facts, and the search-parameter
+    /// attributes this set reads (only those are extracted). Data-level decisions of a set that
+    /// reads parameters fail without them: build them here, not with [`AuthzRequest::with_data`].
+    pub fn with_data(&self, request: &AuthzRequest, resource: &serde_json::Value) -> AuthzRequest {
+        request.with_data_reading(resource, &self.wanted)
+    }
+
     /// Whether some policy may decide on a resource's data (not [`crate::data_blind`]): then
     /// answers cannot be streamed unread, as a type-level-only route would.
     pub fn reads_resource_data(&self) -> bool {
         !self.set.policies().all(crate::data_blind::is_data_blind)
     }
 
+    /// The ids of the loaded policies, sorted.
     pub fn policy_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.set.policies().map(|p| p.id().to_string()).collect();
         ids.sort();
@@ -119,7 +130,7 @@ impl PolicyEngine {
 
     /// The decision, evaluated.
     fn evaluate(&self, principal: &Principal, request: &AuthzRequest) -> Result<Decision, Error> {
-        let parts = to_cedar(principal, request, &self.actions)?;
+        let parts = to_cedar(principal, request, &self.actions, &self.wanted)?;
         let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, None)
             .map_err(|e| Error::Request(e.to_string()))?;
         let response = self.authorizer.is_authorized(&cedar, &self.set, &parts.entities);

@@ -89,8 +89,12 @@ fn walk(expr: &Value, reads: &mut Reads) {
                         return;
                     }
                     Some("resource") => {
-                        // `store` comes from the context, which is in the key.
-                        if !KEYED_RESOURCE.contains(&attr) && attr != "store" {
+                        // `store` comes from the context, which is in the key; search-parameter
+                        // attributes are empty or absent at type level.
+                        if !KEYED_RESOURCE.contains(&attr)
+                            && attr != "store"
+                            && !crate::attributes::params::is_param_attribute(attr)
+                        {
                             reads.resource_id = true;
                         }
                         return;
@@ -136,6 +140,11 @@ mod tests {
                 .resource_id
         );
         assert!(!reads(r#"permit (principal, action, resource) when { resource.type == "Patient" };"#).resource_id);
+        assert!(
+            !reads(r#"permit (principal, action, resource) when { resource has code && resource["value-quantity"] == [] };"#)
+                .resource_id,
+            "parameters are empty at type level"
+        );
         let whole = reads(r#"permit (principal, action, resource) when { context == {} };"#);
         assert!(whole.time && whole.client_ip, "{whole:?}");
         let routed =

@@ -154,7 +154,7 @@ pub fn run_case(engine: &PolicyEngine, case: &TestCase, file: &str) -> Result<Ca
     let principal = Principal::from_claims(&case.claims, "patient");
     let mut request = case.request.to_authz()?;
     if let Some(resource) = &case.resource {
-        request = request.with_data(resource);
+        request = engine.with_data(&request, resource);
     }
     let decision = engine.decide(&principal, &request)?;
     let mut problems = Vec::new();

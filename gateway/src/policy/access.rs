@@ -58,7 +58,13 @@ impl Access for CedarAccess<'_> {
     }
 
     fn allows(&self, target: &Target, resource: &Value, phase: Phase) -> bool {
-        self.decide_audited(&self.request(target).with_data(resource), phase.as_str()).allowed
+        let request = self.request(target);
+        // The engine extracts the resource attributes its policies read.
+        let request = match &self.policies {
+            Some(policies) => policies.with_data(&request, resource),
+            None => request.with_data(resource),
+        };
+        self.decide_audited(&request, phase.as_str()).allowed
     }
 
     fn hides_denied_reads(&self) -> bool {

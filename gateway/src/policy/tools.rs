@@ -1,4 +1,4 @@
-//! `fhirgate policy validate|test|explain`: the policy author's tools, printing to stdout and
+//! `fhirgate policy validate|test|explain|schema`: the policy author's tools, printing to stdout and
 //! failing (exit status 1) on invalid sets, failed cases or bad input.
 
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ pub enum Tool {
     Test {
         sets: Vec<String>,
     },
+    Schema,
     Explain {
         config: Result<Config, GatewayError>,
         method: String,
@@ -43,6 +44,10 @@ pub fn run(tool: Tool) -> Result<(), GatewayError> {
             Ok(())
         }
         Tool::Test { sets } => test(&sets),
+        Tool::Schema => {
+            print!("{}", fhirgate_policies::schema_text());
+            Ok(())
+        }
         Tool::Explain { config, method, url, token, claims, resource, headers, sets } => {
             explain(chosen(config, &sets)?, &method, &url, token, claims, resource, &headers)
         }
@@ -117,12 +122,12 @@ fn explain(
         ..HttpRequest::default()
     };
     let mut request = http.to_authz()?;
+    let engine = PolicyEngine::load(&sources)?;
     if let Some(path) = resource {
         let text = std::fs::read_to_string(&path).map_err(|e| bad(format!("`{}`: {e}", path.display())))?;
         let value: Value = serde_json::from_str(&text).map_err(|e| bad(format!("`{}`: {e}", path.display())))?;
-        request = request.with_data(&value);
+        request = engine.with_data(&request, &value);
     }
-    let engine = PolicyEngine::load(&sources)?;
     let principal = Principal::from_claims(&claims, "patient");
     let decision = engine.decide(&principal, &request)?;
     println!("decision:  {}", decision.as_str());
