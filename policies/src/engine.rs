@@ -75,9 +75,8 @@ impl PolicyEngine {
                 }
             }
             let validated = Validator::new(schema.clone()).validate(&parsed, ValidationMode::Strict);
-            for error in validated.validation_errors() {
-                problems_found.extend(problems(error, source));
-            }
+            let found: Vec<Problem> = validated.validation_errors().flat_map(|e| problems(e, source)).collect();
+            problems_found.extend(one_per_place(found));
         }
         if !problems_found.is_empty() {
             return Err(Error::Invalid(problems_found));
@@ -143,4 +142,24 @@ impl PolicyEngine {
             allowed && request.data.is_none() && policies.iter().any(|id| self.data_blind_permits.contains(id));
         Ok(Decision { allowed, policies, errors, covers_data })
     }
+}
+
+/// One problem per place: the validator checks a policy once per resource entity type it may
+/// apply to, so an attribute read without narrowing the type would be reported for ~145 types.
+fn one_per_place(found: Vec<Problem>) -> Vec<Problem> {
+    let mut kept: Vec<(Problem, usize)> = Vec::new();
+    for problem in found {
+        match kept.iter_mut().find(|(p, _)| p.location == problem.location && problem.location.is_some()) {
+            Some((_, more)) => *more += 1,
+            None => kept.push((problem, 0)),
+        }
+    }
+    kept.into_iter()
+        .map(|(mut problem, more)| {
+            if more > 0 {
+                problem.message.push_str(&format!(" (and {more} more at this place, e.g. on other entity types)"));
+            }
+            problem
+        })
+        .collect()
 }

@@ -36,6 +36,7 @@ fn attributes_need_the_type_and_problems_are_located() {
         other => format!("`code` is not an attribute of every type, yet: {other:?}"),
     };
     assert!(shown.contains("a.cedar:2:"), "{shown}");
+    assert_eq!(shown.lines().count(), 1, "one problem per place, not one per entity type: {shown}");
     let misspelt = PolicyEngine::load(&[source(
         "permit (principal, action, resource is Fhir::Observation)\nwhen { resource.cod.contains(\"x\") };",
     )]);

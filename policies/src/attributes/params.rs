@@ -7,7 +7,8 @@
 //! (`code`, `subject`, `_lastUpdated`); codes that are not Cedar identifiers (`value-quantity`)
 //! or are Cedar keywords (`context`) are quoted in the schema and read as
 //! `resource["value-quantity"]`. A code equal to a common attribute (`type`) gets `Param`
-//! appended (`typeParam`). Composite and special parameters have no attribute.
+//! appended (`typeParam`). Composite and special parameters, and those without an expression
+//! (`_text`, `_content`), have no attribute.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -111,6 +112,8 @@ static ENTITIES: LazyLock<BTreeMap<String, ResourceEntity>> = LazyLock::new(|| {
             let type_name = EntityTypeName::from_str(&format!("Fhir::{name}")).ok()?;
             let params = defs
                 .search_params(resource_type)
+                // Parameters without an expression (`_text`, `_content`, `_query`) index nothing.
+                .filter(|p| p.expression_for(resource_type).is_some())
                 .filter_map(|p| {
                     Some(ParamAttr { code: p.code.clone(), name: attribute_name(&p.code), shape: Shape::of(p.kind)? })
                 })
