@@ -44,6 +44,9 @@ impl Wanted {
 
     /// The wanted parameters of a resource type.
     pub fn params(&self, resource_type: &str) -> Vec<&'static ParamAttr> {
+        if !self.all && self.names.is_empty() {
+            return Vec::new();
+        }
         let Some(entity) = entity(resource_type) else { return Vec::new() };
         entity.params.iter().filter(|p| self.all || self.names.contains(&p.name)).collect()
     }
