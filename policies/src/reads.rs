@@ -4,7 +4,8 @@
 //! ([`crate::request`]'s `to_cedar`): a key of all four is always right. Three of them change with
 //! nearly every request although few policies read them: the clock (`context.time`), the
 //! client's address (`context.clientIp`) and the resource id (`resource.id`, or the resource
-//! entity itself in a scope or a condition). The analysis below is syntactic, like
+//! entity itself in a scope or a condition; an `is` test reads only its type, which follows the
+//! target's). The analysis below is syntactic, like
 //! [`crate::data_blind`], and errs on the side of "reads it": a bare `context` or `resource`,
 //! or an attribute it does not know, keeps the field in the key.
 
@@ -43,7 +44,8 @@ impl Reads {
     fn of_policy(policy: &Policy) -> Self {
         let Ok(json) = policy.to_json() else { return Self::ALL };
         let mut reads = Self::NOTHING;
-        if !matches!(policy.resource_constraint(), ResourceConstraint::Any) {
+        // `resource is T` reads the entity type, which follows the target's type (in the key).
+        if !matches!(policy.resource_constraint(), ResourceConstraint::Any | ResourceConstraint::Is(_)) {
             reads.resource_id = true;
         }
         match json.get("conditions").and_then(Value::as_array) {
@@ -73,6 +75,12 @@ fn walk(expr: &Value, reads: &mut Reads) {
                 Some("context") => *reads = reads.or(Reads { time: true, client_ip: true, resource_id: false }),
                 Some("resource") => reads.resource_id = true,
                 _ => {}
+            }
+            // `resource is T` (without `in`) reads the type only.
+            if let Some(test) = map.get("is") {
+                if test.pointer("/left/Var").and_then(Value::as_str) == Some("resource") && test.get("in").is_none() {
+                    return;
+                }
             }
             for op in [".", "has"] {
                 let Some(access) = map.get(op) else { continue };
@@ -140,6 +148,13 @@ mod tests {
                 .resource_id
         );
         assert!(!reads(r#"permit (principal, action, resource) when { resource.type == "Patient" };"#).resource_id);
+        assert!(!reads(r#"forbid (principal, action, resource is Fhir::Observation);"#).resource_id, "the type only");
+        assert!(!reads(r#"permit (principal, action, resource) when { resource is Fhir::Patient };"#).resource_id);
+        assert!(reads(r#"permit (principal, action, resource is Fhir::Patient in Fhir::Patient::"p");"#).resource_id);
+        assert!(
+            reads(r#"permit (principal, action, resource) when { resource is Fhir::Patient in Fhir::Patient::"p" };"#)
+                .resource_id
+        );
         assert!(
             !reads(r#"permit (principal, action, resource) when { resource has code && resource["value-quantity"] == [] };"#)
                 .resource_id,
