@@ -229,7 +229,7 @@ fn resource_entity(request: &AuthzRequest, wanted: &Wanted) -> Result<(EntityUid
                 _ => None,
             };
             for param in wanted {
-                let value = values.and_then(|v| v.get(&param.name)).map(values::expression);
+                let value = values.and_then(|v| v.get(&param.name)).map(values::expression).transpose()?;
                 if let Some(value) = value.or_else(|| values::empty(param.shape)) {
                     attrs.insert(param.name.clone(), value);
                 }

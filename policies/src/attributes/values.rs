@@ -12,6 +12,7 @@ use cedar_policy::RestrictedExpression;
 use fhirgate_engine::storage::{IndexEntry, IndexValue};
 
 use super::params::{ParamAttr, Shape};
+use crate::error::Error;
 
 /// One attribute's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,14 +118,15 @@ fn strings(values: &BTreeSet<String>) -> RestrictedExpression {
     RestrictedExpression::new_set(values.iter().map(|v| RestrictedExpression::new_string(v.clone())))
 }
 
-/// The Cedar value of an attribute.
-pub(crate) fn expression(value: &AttrValue) -> RestrictedExpression {
+/// The Cedar value of an attribute. A failure (none is expected: the record keys are fixed) is
+/// an error, which denies: an attribute of the wrong shape could make a `forbid` fail to apply.
+pub(crate) fn expression(value: &AttrValue) -> Result<RestrictedExpression, Error> {
     let record = |pairs: Vec<(&str, RestrictedExpression)>| {
         RestrictedExpression::new_record(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)))
-            .unwrap_or_else(|_| RestrictedExpression::new_set([]))
+            .map_err(|e| Error::Request(e.to_string()))
     };
     match value {
-        AttrValue::Strings(values) => strings(values),
+        AttrValue::Strings(values) => Ok(strings(values)),
         AttrValue::Range { start, end } => record(vec![
             ("start", RestrictedExpression::new_long(*start)),
             ("end", RestrictedExpression::new_long(*end)),
