@@ -35,8 +35,10 @@ cargo build --workspace --all-targets --locked
 export FHIRGATE_BIN="$CARGO_TARGET_DIR/debug/fhirgate"
 status=0
 # The SMART set's stated properties (patient scopes stay in the compartment, no scope no
-# access, no policy errors) proved for every request, as a release would.
+# access, no policy errors), and the consent set's over the roles' permits, proved for every
+# request, as a release would.
 "$FHIRGATE_BIN" policy prove --set smart || status=$?
+"$FHIRGATE_BIN" policy prove --set microsoft-roles --set consent || status=$?
 # --show-output prints what passing tests report (e.g. how many R4 examples were accepted).
 cargo test --workspace --locked --no-fail-fast "$@" -- --show-output || status=$?
 echo "== the end-to-end tests again, with the gateway on PostgreSQL =="

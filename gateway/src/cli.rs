@@ -1,5 +1,5 @@
 //! The command line: `fhirgate serve`, `config`, `migrate`, `token` (a development token from
-//! the local issuer) and `policy validate|test|explain|prove|impact`.
+//! the local issuer) and `policy validate|test|explain|schema|prove|impact`.
 
 use std::path::PathBuf;
 
@@ -106,6 +106,9 @@ enum PolicyCommand {
         #[arg(long)]
         coverage: bool,
     },
+    /// Print the Cedar schema policies are validated against: the hand-written part and one
+    /// entity type per R4 resource type with its search parameters as attributes.
+    Schema,
     /// Print the decision and the determining policies for a token or claims and a request.
     /// The token is decoded, not verified: this is an offline tool.
     Explain {
@@ -234,6 +237,7 @@ impl From<PolicyCommand> for crate::policy::tools::Tool {
         match command {
             PolicyCommand::Validate { serve, sets } => Tool::Validate { config: serve.load(), sets },
             PolicyCommand::Test { sets, coverage } => Tool::Test { sets, coverage },
+            PolicyCommand::Schema => Tool::Schema,
             PolicyCommand::Prove { sets, properties, implies, solver } => {
                 Tool::Prove(crate::policy::proofs::Prove { sets, properties, implies, solver })
             }

@@ -98,7 +98,7 @@ impl Coverage {
         decision: &Decision,
     ) -> Result<(), Error> {
         self.add_policies(engine)?;
-        let parts = to_cedar(principal, request, engine.action_entities())?;
+        let parts = to_cedar(principal, request, engine.action_entities(), engine.wanted())?;
         let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, None)
             .map_err(|e| Error::Request(e.to_string()))?;
         let authorizer = Authorizer::new();

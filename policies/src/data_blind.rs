@@ -9,6 +9,9 @@
 //! stop holding and no forbid can start to. [`crate::PolicyEngine`] reports it as
 //! [`crate::Decision::covers_data`], and the caller may skip those decisions. The analysis is
 //! syntactic and errs on the side of "sees data" (a bare `context`, `context has phase`).
+//! A resource scope or an `is` test on a generated entity type (`resource is Fhir::Observation`)
+//! sees data as well: a system-level request is on `Fhir::Resource` before the data is known and
+//! on the resource's own type after.
 
 use cedar_policy::{Effect, Policy, ResourceConstraint};
 use serde_json::Value;
@@ -75,5 +78,12 @@ mod tests {
         ));
         assert!(!blind_policy(r#"permit (principal, action, resource) when { context has phase };"#));
         assert!(!blind_policy(r#"permit (principal, action, resource) when { context == {} };"#));
+        // A generated type: the type-level entity of a system-level request is `Fhir::Resource`,
+        // its data-level one the resource's own type, so an `is` check sees data too.
+        assert!(!blind_policy(r#"permit (principal, action, resource is Fhir::Observation);"#));
+        assert!(!blind_policy(r#"forbid (principal, action, resource) when { resource is Fhir::Observation };"#));
+        assert!(!blind_policy(
+            r#"forbid (principal, action, resource is Fhir::Observation) when { resource.code.contains("x") };"#
+        ));
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use cedar_policy::{Authorizer, Entities, PolicyId, PolicySet, Request, ValidationMode, Validator};
 
+use crate::attributes::wanted::Wanted;
 use crate::cache::DecisionCache;
 use crate::data_blind::{is_data_blind, is_forbid};
 use crate::decision::Decision;
@@ -28,6 +29,8 @@ pub struct PolicyEngine {
     cache: DecisionCache,
     /// Whether some policy reads `resource.consent` ([`crate::consent`]).
     reads_consents: bool,
+    /// The search-parameter attributes the policies read.
+    wanted: Wanted,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -74,9 +77,8 @@ impl PolicyEngine {
                 }
             }
             let validated = Validator::new(schema.clone()).validate(&parsed, ValidationMode::Strict);
-            for error in validated.validation_errors() {
-                problems_found.extend(problems(error, source));
-            }
+            let found: Vec<Problem> = validated.validation_errors().flat_map(|e| problems(e, source)).collect();
+            problems_found.extend(one_per_place(found));
         }
         if !problems_found.is_empty() {
             return Err(Error::Invalid(problems_found));
@@ -90,13 +92,21 @@ impl PolicyEngine {
         };
         let cache = DecisionCache::new(Reads::of(set.policies()));
         let reads_consents = crate::consent::read_by(set.policies());
-        Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits, cache, reads_consents })
+        let wanted = Wanted::of(set.policies());
+        Ok(Self { set, actions, authorizer: Authorizer::new(), data_blind_permits, cache, reads_consents, wanted })
     }
 
     /// Whether some policy reads `resource.consent`: then data-level decisions need the
     /// Consents of the resource's patients ([`crate::consent`]); otherwise none are loaded.
     pub fn reads_consents(&self) -> bool {
         self.reads_consents
+    }
+
+    /// The data-level request of `request` on `resource`: its facts, and the search-parameter
+    /// attributes this set reads (only those are extracted). Data-level decisions of a set that
+    /// reads parameters fail without them: build them here, not with [`AuthzRequest::with_data`].
+    pub fn with_data(&self, request: &AuthzRequest, resource: &serde_json::Value) -> AuthzRequest {
+        request.with_data_reading(resource, &self.wanted)
     }
 
     /// Whether some policy may decide on a resource's data (not [`crate::data_blind`]): then
@@ -122,6 +132,11 @@ impl PolicyEngine {
         &self.actions
     }
 
+    /// The search-parameter attributes the policies read.
+    pub(crate) fn wanted(&self) -> &Wanted {
+        &self.wanted
+    }
+
     /// The decision for one request: default deny, a matching `forbid` overrides any `permit`.
     /// A type-level allow says whether it covers every data-level decision of the request.
     /// Type-level decisions are remembered (see [`crate::cache`]); data-level ones are made each
@@ -138,7 +153,7 @@ impl PolicyEngine {
 
     /// The decision, evaluated.
     fn evaluate(&self, principal: &Principal, request: &AuthzRequest) -> Result<Decision, Error> {
-        let parts = to_cedar(principal, request, &self.actions)?;
+        let parts = to_cedar(principal, request, &self.actions, &self.wanted)?;
         let cedar = Request::new(parts.principal, parts.action, parts.resource, parts.context, None)
             .map_err(|e| Error::Request(e.to_string()))?;
         let mut decision = Decision::of(&self.authorizer.is_authorized(&cedar, &self.set, &parts.entities));
@@ -147,4 +162,24 @@ impl PolicyEngine {
             && decision.policies.iter().any(|id| self.data_blind_permits.contains(id));
         Ok(decision)
     }
+}
+
+/// One problem per place: the validator checks a policy once per resource entity type it may
+/// apply to, so an attribute read without narrowing the type would be reported for ~145 types.
+fn one_per_place(found: Vec<Problem>) -> Vec<Problem> {
+    let mut kept: Vec<(Problem, usize)> = Vec::new();
+    for problem in found {
+        match kept.iter_mut().find(|(p, _)| p.location == problem.location && problem.location.is_some()) {
+            Some((_, more)) => *more += 1,
+            None => kept.push((problem, 0)),
+        }
+    }
+    kept.into_iter()
+        .map(|(mut problem, more)| {
+            if more > 0 {
+                problem.message.push_str(&format!(" (and {more} more at this place, e.g. on other entity types)"));
+            }
+            problem
+        })
+        .collect()
 }

@@ -8,6 +8,7 @@
 //! format: the gateway verifies tokens and calls it.
 
 mod action;
+mod attributes;
 mod cache;
 pub mod consent;
 pub mod coverage;
@@ -27,12 +28,13 @@ mod sources;
 pub mod testcase;
 
 pub use action::{Action, Target};
+pub use attributes::values::AttrValue;
 pub use decision::Decision;
 pub use engine::PolicyEngine;
 pub use error::{Error, Location, Problem};
 pub use principal::{Principal, PrincipalKind};
 pub use request::{AuthzRequest, RequestContext};
 pub use resource::{ResourceFacts, TENANT_TAG_SYSTEM};
-pub use schema::SCHEMA_TEXT;
+pub use schema::schema_text;
 pub use smart::SmartGrants;
 pub use sources::{PolicySource, directory, named_or_directory, shipped, shipped_names};

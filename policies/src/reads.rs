@@ -4,7 +4,8 @@
 //! ([`crate::request`]'s `to_cedar`): a key of all four is always right. Three of them change with
 //! nearly every request although few policies read them: the clock (`context.time`), the
 //! client's address (`context.clientIp`) and the resource id (`resource.id`, or the resource
-//! entity itself in a scope or a condition). The analysis below is syntactic, like
+//! entity itself in a scope or a condition; an `is` test reads only its type, which follows the
+//! target's). The analysis below is syntactic, like
 //! [`crate::data_blind`], and errs on the side of "reads it": a bare `context` or `resource`,
 //! or an attribute it does not know, keeps the field in the key.
 
@@ -43,7 +44,8 @@ impl Reads {
     fn of_policy(policy: &Policy) -> Self {
         let Ok(json) = policy.to_json() else { return Self::ALL };
         let mut reads = Self::NOTHING;
-        if !matches!(policy.resource_constraint(), ResourceConstraint::Any) {
+        // `resource is T` reads the entity type, which follows the target's type (in the key).
+        if !matches!(policy.resource_constraint(), ResourceConstraint::Any | ResourceConstraint::Is(_)) {
             reads.resource_id = true;
         }
         match json.get("conditions").and_then(Value::as_array) {
@@ -75,6 +77,12 @@ fn walk(expr: &Value, reads: &mut Reads) {
                 Some("resource") => reads.resource_id = true,
                 _ => {}
             }
+            // `resource is T` (without `in`) reads the type only.
+            if let Some(test) = map.get("is") {
+                if test.pointer("/left/Var").and_then(Value::as_str) == Some("resource") && test.get("in").is_none() {
+                    return;
+                }
+            }
             for op in [".", "has"] {
                 let Some(access) = map.get(op) else { continue };
                 let attr = access.get("attr").and_then(Value::as_str).unwrap_or_default();
@@ -90,8 +98,12 @@ fn walk(expr: &Value, reads: &mut Reads) {
                         return;
                     }
                     Some("resource") => {
-                        // `store` comes from the context, which is in the key.
-                        if !KEYED_RESOURCE.contains(&attr) && attr != "store" {
+                        // `store` comes from the context, which is in the key; search-parameter
+                        // attributes are empty or absent at type level.
+                        if !KEYED_RESOURCE.contains(&attr)
+                            && attr != "store"
+                            && !crate::attributes::params::is_param_attribute(attr)
+                        {
                             reads.resource_id = true;
                         }
                         return;
@@ -137,6 +149,18 @@ mod tests {
                 .resource_id
         );
         assert!(!reads(r#"permit (principal, action, resource) when { resource.type == "Patient" };"#).resource_id);
+        assert!(!reads(r#"forbid (principal, action, resource is Fhir::Observation);"#).resource_id, "the type only");
+        assert!(!reads(r#"permit (principal, action, resource) when { resource is Fhir::Patient };"#).resource_id);
+        assert!(reads(r#"permit (principal, action, resource is Fhir::Patient in Fhir::Patient::"p");"#).resource_id);
+        assert!(
+            reads(r#"permit (principal, action, resource) when { resource is Fhir::Patient in Fhir::Patient::"p" };"#)
+                .resource_id
+        );
+        assert!(
+            !reads(r#"permit (principal, action, resource) when { resource has code && resource["value-quantity"] == [] };"#)
+                .resource_id,
+            "parameters are empty at type level"
+        );
         let whole = reads(r#"permit (principal, action, resource) when { context == {} };"#);
         assert!(whole.time && whole.client_ip, "{whole:?}");
         let routed =

@@ -15,10 +15,11 @@ use crate::error::Error;
 use crate::principal::Principal;
 use crate::request::{AuthzRequest, to_cedar};
 
-/// The Cedar request of `request` by `principal`, as JSON:
-/// `{"principal", "action", "resource", "context", "entities"}`.
-pub fn cedar_request(principal: &Principal, request: &AuthzRequest) -> Result<Value, Error> {
-    let parts = to_cedar(principal, request, &Entities::empty())?;
+/// The Cedar request of `request` by `principal` as `engine` decides it (with the resource
+/// attributes its policies read), as JSON: `{"principal", "action", "resource", "context",
+/// "entities"}`.
+pub fn cedar_request(engine: &PolicyEngine, principal: &Principal, request: &AuthzRequest) -> Result<Value, Error> {
+    let parts = to_cedar(principal, request, &Entities::empty(), engine.wanted())?;
     let bad = |e: &dyn std::fmt::Display| Error::Request(e.to_string());
     Ok(json!({
         "principal": parts.principal.to_json_value().map_err(|e| bad(&e))?,
@@ -72,9 +73,9 @@ mod tests {
             json!({"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}}),
             json!({"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p2"}}),
         ] {
-            for request in [type_level.clone(), type_level.with_data(&resource)] {
+            for request in [type_level.clone(), engine.with_data(&type_level, &resource)] {
                 let decided = engine.decide(&principal, &request)?;
-                let recorded = cedar_request(&principal, &request)?;
+                let recorded = cedar_request(&engine, &principal, &request)?;
                 // Through text, as an audit line carries it.
                 let recorded: Value =
                     serde_json::from_str(&recorded.to_string()).map_err(|e| Error::Request(e.to_string()))?;

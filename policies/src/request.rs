@@ -1,5 +1,5 @@
 //! A FHIR request as a Cedar request: the principal entity (with its roles and groups as
-//! parents), the `Fhir::Action`, the `Fhir::Resource` entity and the context record.
+//! parents), the `Fhir::Action`, the resource entity (of its type) and the context record.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
@@ -7,7 +7,14 @@ use std::sync::LazyLock;
 
 use cedar_policy::{Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 
+use fhirgate_engine::definitions::Definitions;
+use fhirgate_engine::search::index::extract_only;
+
 use crate::action::{Action, Target};
+use crate::attributes::common::{COMMON, CommonInput};
+use crate::attributes::params::entity;
+use crate::attributes::values;
+use crate::attributes::wanted::Wanted;
 use crate::consent::Verdict;
 use crate::error::Error;
 use crate::principal::Principal;
@@ -67,6 +74,19 @@ impl AuthzRequest {
         }
         Self { target, data: Some(ResourceFacts::of(resource)), ..self.clone() }
     }
+
+    /// [`Self::with_data`] with the search-parameter attributes `wanted` extracted, by the
+    /// engine's own index extraction (nothing is extracted when none is wanted).
+    pub(crate) fn with_data_reading(&self, resource: &serde_json::Value, wanted: &Wanted) -> Self {
+        let mut request = self.with_data(resource);
+        let params = wanted.params(&request.target.resource_type);
+        if let Some(facts) = &mut request.data {
+            let codes: Vec<&str> = params.iter().map(|p| p.code.as_str()).collect();
+            let entries = if codes.is_empty() { Vec::new() } else { extract_only(Definitions::r4(), resource, &codes) };
+            facts.params = Some(values::from_entries(&params, &entries));
+        }
+        request
+    }
 }
 
 /// The entity types requests use, parsed once: Cedar's parser is a real cost per decision.
@@ -111,7 +131,12 @@ pub(crate) struct CedarParts {
 /// against the schema at decision time: this module builds the entities and the context, always
 /// in the schema's shape (the test below checks every action, both phases and both principal
 /// kinds against it), and those checks were a large part of a decision's cost.
-pub(crate) fn to_cedar(principal: &Principal, request: &AuthzRequest, actions: &Entities) -> Result<CedarParts, Error> {
+pub(crate) fn to_cedar(
+    principal: &Principal,
+    request: &AuthzRequest,
+    actions: &Entities,
+    wanted: &Wanted,
+) -> Result<CedarParts, Error> {
     let grants = principal.smart();
     let principal_uid = uid(principal.entity_type(), &principal.subject)?;
     let mut parents = HashSet::new();
@@ -142,33 +167,9 @@ pub(crate) fn to_cedar(principal: &Principal, request: &AuthzRequest, actions: &
     let principal_entity =
         Entity::new(principal_uid.clone(), claims, parents).map_err(|e| Error::Request(e.to_string()))?;
 
-    let target = &request.target;
-    let resource_id = match (target.resource_type.is_empty(), target.id.is_empty()) {
-        (true, _) => "/".to_string(),
-        (false, true) => target.resource_type.clone(),
-        (false, false) => format!("{}/{}", target.resource_type, target.id),
-    };
-    let resource_uid = uid("Fhir::Resource", &resource_id)?;
-    let empty = ResourceFacts::default();
-    let facts = request.data.as_ref().unwrap_or(&empty);
-    let resource_attrs: HashMap<String, RestrictedExpression> = [
-        ("type", string(&target.resource_type)),
-        ("id", string(&target.id)),
-        ("hasData", RestrictedExpression::new_bool(request.data.is_some())),
-        ("patients", strings(&facts.patients)),
-        ("security", strings(&facts.security)),
-        ("tags", strings(&facts.tags)),
-        ("categories", strings(&facts.categories)),
-        ("tenant", string(&facts.tenant)),
-        ("store", string(&request.context.store)),
-        ("consent", string(request.consent.as_str())),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let resource_entity =
-        Entity::new(resource_uid.clone(), resource_attrs, HashSet::new()).map_err(|e| Error::Request(e.to_string()))?;
+    let (resource_uid, resource_entity) = resource_entity(request, wanted)?;
 
+    let target = &request.target;
     let c = &request.context;
     let seconds = c.epoch_seconds;
     let needed: BTreeSet<String> = smart::needed_with(
@@ -215,6 +216,45 @@ pub(crate) fn to_cedar(principal: &Principal, request: &AuthzRequest, actions: &
     })
 }
 
+/// The resource entity: of the target's type (`Fhir::Observation::"o1"`, `Fhir::Observation::""`
+/// at type level), or `Fhir::Resource::"/"` (`"Type"`, `"Type/id"` for names that are no R4
+/// type). Its attributes: the common ones, and the wanted parameters of its type.
+fn resource_entity(request: &AuthzRequest, wanted: &Wanted) -> Result<(EntityUid, Entity), Error> {
+    let target = &request.target;
+    let input =
+        CommonInput { target, facts: request.data.as_ref(), context: &request.context, consent: request.consent };
+    let mut attrs: HashMap<String, RestrictedExpression> =
+        COMMON.iter().map(|c| (c.name.to_owned(), (c.value)(&input))).collect();
+    let uid = match entity(&target.resource_type) {
+        Some(entity) => {
+            let wanted = wanted.params(&target.resource_type);
+            let values = match &request.data {
+                Some(facts) if !wanted.is_empty() => Some(facts.params.as_ref().ok_or_else(|| {
+                    Error::Request("the resource's attributes were not extracted for this policy set".into())
+                })?),
+                _ => None,
+            };
+            for param in wanted {
+                let value = values.and_then(|v| v.get(&param.name)).map(values::expression).transpose()?;
+                if let Some(value) = value.or_else(|| values::empty(param.shape)) {
+                    attrs.insert(param.name.clone(), value);
+                }
+            }
+            EntityUid::from_type_name_and_id(entity.type_name.clone(), EntityId::new(&target.id))
+        }
+        None => {
+            let id = match (target.resource_type.is_empty(), target.id.is_empty()) {
+                (true, _) => "/".to_string(),
+                (false, true) => target.resource_type.clone(),
+                (false, false) => format!("{}/{}", target.resource_type, target.id),
+            };
+            uid("Fhir::Resource", &id)?
+        }
+    };
+    let entity = Entity::new(uid.clone(), attrs, HashSet::new()).map_err(|e| Error::Request(e.to_string()))?;
+    Ok((uid, entity))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,9 +282,10 @@ mod tests {
         for action in Action::ALL {
             let target = Target { resource_type: "Observation".into(), id: "o1".into(), operation: String::new() };
             let type_level = AuthzRequest::type_level(action, target, context.clone());
-            for request in [type_level.with_data(&resource), type_level] {
+            let all = Wanted::all();
+            for request in [type_level.with_data_reading(&resource, &all), type_level] {
                 for principal in [&user, &app] {
-                    let parts = to_cedar(principal, &request, &actions)?;
+                    let parts = to_cedar(principal, &request, &actions, &all)?;
                     let checked = Entities::from_entities(parts.entities.iter().cloned(), Some(&schema));
                     assert!(checked.is_ok(), "{action:?}: entities do not conform: {checked:?}");
                     let request =

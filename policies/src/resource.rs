@@ -1,13 +1,15 @@
 //! What a resource's data tells a policy: the patients whose compartment holds it (from the R4
 //! Patient CompartmentDefinition and the spec's search parameters), `meta.security`, `meta.tag`,
-//! `category` and the tenant tag.
+//! `category` and the tenant tag; and the search-parameter attributes a policy set reads.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use fhirgate_engine::definitions::Definitions;
 use fhirgate_engine::fhirpath::{Env, Expr, evaluate, parse};
 use serde_json::Value;
+
+use crate::attributes::values::AttrValue;
 
 /// The meta.tag system whose code names the tenant owning a resource.
 pub const TENANT_TAG_SYSTEM: &str = "urn:fhirgate:tenant";
@@ -23,6 +25,10 @@ pub struct ResourceFacts {
     /// attribute.
     pub statuses: BTreeSet<String>,
     pub tenant: String,
+    /// The search-parameter attributes the policy set reads, by attribute name
+    /// ([`crate::PolicyEngine::with_data`] fills them); `None` when they were not extracted,
+    /// which fails a decision that needs them.
+    pub params: Option<BTreeMap<String, AttrValue>>,
 }
 
 impl ResourceFacts {

@@ -28,7 +28,13 @@ const SHIPPED: &[(&str, &[(&str, &str)])] = &[
     shipped_set!("smart", ["scopes.cedar"]),
     shipped_set!(
         "examples",
-        ["restricted.cedar", "tenant-isolation.cedar", "read-only-hours.cedar", "internal-exports.cedar"]
+        [
+            "restricted.cedar",
+            "tenant-isolation.cedar",
+            "read-only-hours.cedar",
+            "internal-exports.cedar",
+            "hiv-clinic.cedar"
+        ]
     ),
     shipped_set!("consent", ["consent.cedar"]),
 ];

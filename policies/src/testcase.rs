@@ -188,7 +188,7 @@ impl TestCase {
         let principal = Principal::from_claims(&self.claims, "patient");
         let mut request = self.request.to_authz()?;
         if let Some(resource) = &self.resource {
-            request = request.with_data(resource);
+            request = engine.with_data(&request, resource);
             if engine.reads_consents() {
                 let stored: Vec<Consent> = self.consents.iter().filter_map(consent::parse).collect();
                 request.consent = consent::decide_with_stored(&request, &principal, resource, &stored).0;

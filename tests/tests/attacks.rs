@@ -10,6 +10,8 @@
 //! in parallel; each attack is a case of that run (`attacks/scene.rs`): all run, and the test
 //! fails listing every attack that worked.
 
+#[path = "attacks/codes.rs"]
+mod codes;
 #[path = "attacks/conditional.rs"]
 mod conditional;
 #[path = "attacks/counts.rs"]
@@ -59,6 +61,18 @@ fn smart_patient_tokens_reach_nothing_outside_their_compartment() -> TestResult 
     run_families(&scene, &world)?;
     let low = s.mint(&["--scope", "patient/Observation.rs", "--patient", world.own_patient])?;
     guards::deep_chain(&scene, &low);
+    scene.finish()
+}
+
+/// `microsoft-roles` with the example code restriction (`hiv-clinic.cedar`, a policy on a
+/// search-parameter attribute): a `globalWriter` outside the clinic as attacker; hidden are the
+/// Observations coded as HIV tests.
+#[test]
+fn code_restrictions_hold_for_bundle_writers() -> TestResult {
+    let s = codes::server()?;
+    let scene = Scene::new("codes", &s, codes::seer(&s)?);
+    let attacker = s.mint(&["--role", "globalWriter"])?;
+    codes::run(&scene, &attacker);
     scene.finish()
 }
 

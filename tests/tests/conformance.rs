@@ -62,3 +62,27 @@ fn testscript_corpus_passes() -> TestResult {
     );
     Ok(())
 }
+
+/// `should/attribute-policies.json` needs the example code restriction (`hiv-clinic.cedar`)
+/// loaded: a server of its own, since a data-reading `forbid` makes every request decided per
+/// resource, which refuses chains and drops history totals that the MUST scripts expect.
+#[test]
+fn the_attribute_policy_script_passes_with_the_code_restriction() -> TestResult {
+    let dir = fhirgate_e2e::temp_dir("conformance-attributes")?;
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies)?;
+    let shipped = fhirgate_e2e::manifest_dir().join("../policies/sets/examples/hiv-clinic.cedar");
+    std::fs::copy(shipped, policies.join("hiv-clinic.cedar"))?;
+    let server = Server::start_with(&dir, &[("FHIRGATE_POLICY_DIR", policies.to_str().ok_or("policy path")?)])?;
+    let script = fhirgate_e2e::manifest_dir().join("../conformance/testscripts/should/attribute-policies.json");
+    let mut options = Options::new(&server.base());
+    options.bearer = server.token.clone();
+    options.variables.insert("readerToken".into(), server.mint(&["--role", "globalReader"])?);
+    options.variables.insert("clinicToken".into(), server.mint(&["--role", "globalAdmin", "--role", "hivClinician"])?);
+    let results = Runner::new(options).run_paths(&[script])?;
+    for result in &results {
+        println!("{}", report::summary::line(result));
+    }
+    assert!(results.len() == 1 && results.iter().all(|r| r.status() == Status::Pass), "the script passes");
+    Ok(())
+}

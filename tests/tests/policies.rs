@@ -315,6 +315,35 @@ fn policy_tools_validate_test_and_explain() -> TestResult {
     let out = s.cli(&["policy", "explain", "GET", "Observation/o2", "--token", &token, "--resource", path])?;
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("decision:  deny") && text(&out).contains("data level"), "{}", text(&out));
+    // The generated schema: one entity type per resource type, search parameters as attributes;
+    // a policy reading one without narrowing the type fails validation at its place.
+    let out = s.cli(&["policy", "schema"])?;
+    assert!(out.status.success(), "{}", text(&out));
+    let schema = String::from_utf8_lossy(&out.stdout);
+    assert!(schema.contains("entity Observation = {") && schema.contains("\"value-quantity\"?: QuantityRange"));
+    let untyped = temp_dir("untyped-set")?;
+    std::fs::write(
+        untyped.join("codes.cedar"),
+        "forbid (principal, action, resource)\n  when { resource.code.contains(\"7917-8\") };\n",
+    )?;
+    let out = s.cli(&["policy", "validate", untyped.to_str().ok_or("path")?])?;
+    assert!(!out.status.success() && text(&out).contains("codes.cedar:2:"), "{}", text(&out));
+    std::fs::write(
+        untyped.join("codes.cedar"),
+        "forbid (principal, action, resource is Fhir::Observation)\n  when { resource.code.contains(\"7917-8\") };\n",
+    )?;
+    let out = s.cli(&["policy", "validate", untyped.to_str().ok_or("path")?])?;
+    assert!(out.status.success(), "{}", text(&out));
+    // Explained on a resource's data: the code decides.
+    let hiv = temp_dir("explain-hiv")?.join("obs.json");
+    let coded = json!({"resourceType": "Observation", "id": "h", "status": "final",
+                       "code": {"coding": [{"system": "http://loinc.org", "code": "7917-8"}]}});
+    std::fs::write(&hiv, coded.to_string())?;
+    let claims = r#"{"sub":"u","roles":["globalReader"]}"#;
+    let hiv = hiv.to_str().ok_or("path")?;
+    let args = ["policy", "explain", "GET", "Observation/h", "--claims", claims, "--resource", hiv];
+    let out = s.cli(&[&args[..], &["--set", "microsoft-roles", "--set", "examples"]].concat())?;
+    assert!(text(&out).contains("decision:  deny") && text(&out).contains("examples:hiv-results"), "{}", text(&out));
     Ok(())
 }
 

@@ -27,6 +27,7 @@ pub(super) fn entries_deciding(bundle: &mut Map<String, Value>, gate: &Gate<'_>,
     bundle.remove("total");
     if let Some(Value::Array(list)) = bundle.get_mut("entry") {
         list.retain(|entry| if entry.get("resource").is_none() { deleted(entry) } else { visible_entry(entry, gate) });
+        keep_connected_includes(list);
         if list.is_empty() {
             bundle.remove("entry");
         }
@@ -41,6 +42,75 @@ fn visible_entry(entry: &Value, gate: &Gate<'_>) -> bool {
         Some(resource @ Value::Object(_)) => note || gate.allows(resource, Phase::Outgoing),
         _ => false,
     }
+}
+
+/// Keeps only the included entries (`search.mode = include`) that a visible entry references
+/// (`_include`) or that reference one (`_revinclude`), transitively (`:iterate`): an include
+/// whose only match was hidden would show that the hidden match exists and what it points to.
+fn keep_connected_includes(list: &mut Vec<Value>) {
+    let is_include = |e: &Value| e.pointer("/search/mode").and_then(Value::as_str) == Some("include");
+    if !list.iter().any(is_include) {
+        return;
+    }
+    let mut kept: Vec<bool> = list.iter().map(|e| !is_include(e)).collect();
+    let ids: Vec<Option<String>> = list.iter().map(|e| type_and_id(e.get("resource"))).collect();
+    let refs: Vec<Vec<String>> = list.iter().map(|e| references(e.get("resource"))).collect();
+    // Each round keeps at least one more entry or stops: at most `list.len()` rounds.
+    loop {
+        let mut changed = false;
+        for i in 0..list.len() {
+            if kept[i] {
+                continue;
+            }
+            let connected = (0..list.len()).filter(|&k| kept[k]).any(|k| {
+                ids[i].as_ref().is_some_and(|id| refs[k].contains(id))
+                    || ids[k].as_ref().is_some_and(|id| refs[i].contains(id))
+            });
+            if connected {
+                kept[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut keep = kept.into_iter();
+    list.retain(|_| keep.next().unwrap_or(false));
+}
+
+/// `Type/id` of a resource.
+fn type_and_id(resource: Option<&Value>) -> Option<String> {
+    let resource = resource?;
+    Some(format!("{}/{}", resource.get("resourceType")?.as_str()?, resource.get("id")?.as_str()?))
+}
+
+/// Every `reference` in a resource, as `Type/id` (the last two segments, versions dropped).
+fn references(resource: Option<&Value>) -> Vec<String> {
+    fn walk(value: &Value, out: &mut Vec<String>, depth: usize) {
+        if depth > 64 {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(reference)) = map.get("reference") {
+                    let path = reference.split("/_history").next().unwrap_or(reference);
+                    let mut segments = path.rsplit('/');
+                    if let (Some(id), Some(kind)) = (segments.next(), segments.next()) {
+                        out.push(format!("{kind}/{id}"));
+                    }
+                }
+                map.values().for_each(|v| walk(v, out, depth + 1));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out, depth + 1)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(resource) = resource {
+        walk(resource, &mut out, 0);
+    }
+    out
 }
 
 /// `_summary` / `_elements` of a read or search, as the client asked them.
@@ -108,5 +178,33 @@ impl Shape {
                 self.apply(resource);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn includes_of_hidden_matches_are_dropped() {
+        let entry = |mode: &str, resource: Value| json!({"search": {"mode": mode}, "resource": resource});
+        let mut list = vec![
+            entry("match", json!({"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"}})),
+            entry("include", json!({"resourceType": "Patient", "id": "p1"})),
+            entry("include", json!({"resourceType": "Patient", "id": "p2"})),
+            entry("include", json!({"resourceType": "Practitioner", "id": "d1"})),
+            entry(
+                "include",
+                json!({"resourceType": "Encounter", "id": "e1", "subject": {"reference": "http://x/fhir/Patient/p1/_history/2"}}),
+            ),
+        ];
+        keep_connected_includes(&mut list);
+        let kept: Vec<Option<String>> = list.iter().map(|e| type_and_id(e.get("resource"))).collect();
+        assert_eq!(kept, [Some("Observation/o1".into()), Some("Patient/p1".into()), Some("Encounter/e1".into())]);
+        let mut orphans = vec![entry("include", json!({"resourceType": "Patient", "id": "p1"}))];
+        keep_connected_includes(&mut orphans);
+        assert!(orphans.is_empty(), "no visible match: no include");
     }
 }

@@ -53,12 +53,13 @@ impl CedarAccess<'_> {
             }
             None => Decision { errors: vec!["policies unavailable".into()], ..Decision::default() },
         };
-        let inputs = if self.audit_inputs {
-            fhirgate_policies::replay::cedar_request(self.principal, request)
-                .map_err(|e| tracing::error!(error = %e, "the decision's inputs could not be recorded"))
-                .ok()
-        } else {
-            None
+        let inputs = match &self.policies {
+            Some(policies) if self.audit_inputs => {
+                fhirgate_policies::replay::cedar_request(policies, self.principal, request)
+                    .map_err(|e| tracing::error!(error = %e, "the decision's inputs could not be recorded"))
+                    .ok()
+            }
+            _ => None,
         };
         audit::record(self.principal, request, phase, &decision, self.audit, inputs.as_ref());
         decision
@@ -79,7 +80,12 @@ impl Access for CedarAccess<'_> {
     }
 
     fn allows(&self, target: &Target, resource: &Value, phase: Phase) -> bool {
-        let mut request = self.request(target).with_data(resource);
+        let request = self.request(target);
+        // The engine extracts the resource attributes its policies read.
+        let mut request = match &self.policies {
+            Some(policies) => policies.with_data(&request, resource),
+            None => request.with_data(resource),
+        };
         if !self.reads_consents {
             return self.decide_audited(&request, phase.as_str()).allowed;
         }

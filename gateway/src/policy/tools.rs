@@ -1,4 +1,4 @@
-//! `fhirgate policy validate|test|explain` (and the dispatch of `prove`, [`super::proofs`],
+//! `fhirgate policy validate|test|explain|schema` (and the dispatch of `prove`, [`super::proofs`],
 //! and `impact`, [`super::impact`]): the policy author's tools, printing to stdout and
 //! failing (exit status 1) on invalid sets, failed cases or bad input.
 
@@ -25,6 +25,7 @@ pub enum Tool {
         sets: Vec<String>,
         coverage: bool,
     },
+    Schema,
     Explain {
         config: Result<Config, GatewayError>,
         method: String,
@@ -51,6 +52,10 @@ pub fn run(tool: Tool) -> Result<(), GatewayError> {
             Ok(())
         }
         Tool::Test { sets, coverage } => test(&sets, coverage),
+        Tool::Schema => {
+            print!("{}", fhirgate_policies::schema_text());
+            Ok(())
+        }
         Tool::Explain { config, method, url, token, claims, resource, consents, headers, sets } => {
             let data = Data { resource, consents };
             explain(chosen(config, &sets)?, &method, &url, token, claims, data, &headers)
@@ -173,7 +178,7 @@ fn explain(
     let mut consent_by = Vec::new();
     if let Some(path) = &data.resource {
         let value = read(path)?;
-        request = request.with_data(&value);
+        request = engine.with_data(&request, &value);
         if engine.reads_consents() {
             let stored: Vec<Consent> = data
                 .consents

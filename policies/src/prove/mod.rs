@@ -21,6 +21,7 @@ pub mod solver;
 use cedar_policy::{Authorizer, PolicySet, RequestEnv, Schema};
 use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicy, CompiledPolicySet, Env, solver::LocalSolver};
 
+use crate::attributes::wanted::Wanted;
 use crate::engine::PolicyEngine;
 use crate::error::Error;
 use crate::sources::PolicySource;
@@ -72,7 +73,11 @@ impl Finding {
 /// Proves each property of the policy set `sources`, with one solver process for all.
 pub fn prove(sources: &[PolicySource], properties: &[Property], solver: &solver::Cvc5) -> Result<Vec<Finding>, Error> {
     let engine = PolicyEngine::load(sources)?;
-    let schema = crate::schema::schema()?;
+    let bounds = properties.iter().filter_map(|p| match p {
+        Property::BoundedBy { bound, .. } => Some(bound.as_slice()),
+        Property::NeverErrors => None,
+    });
+    let schema = proof_schema(std::iter::once(sources).chain(bounds))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -101,6 +106,36 @@ pub fn prove(sources: &[PolicySource], properties: &[Property], solver: &solver:
 
 fn proof(e: impl std::fmt::Display) -> Error {
     Error::Proof(e.to_string())
+}
+
+/// The schema the proofs run over: the generated entity types the policies can tell apart from
+/// the rest — those they name (`resource is Fhir::Observation`, `Fhir::Patient::"p1"`) and
+/// those with an attribute they read — and one more standing for all others. Sound: a policy
+/// evaluates the same on every type it neither names nor reads an attribute of (their common
+/// attributes are the same, `resource.type` is a free string either way), so one such type
+/// covers them all. The whole schema has ~147 types, and each multiplies the solver's work.
+fn proof_schema<'a>(sets: impl Iterator<Item = &'a [PolicySource]>) -> Result<Schema, Error> {
+    let mut named = std::collections::BTreeSet::new();
+    let mut policies = Vec::new();
+    for sources in sets {
+        for source in sources {
+            let mut rest = source.text.as_str();
+            while let Some(at) = rest.find("Fhir::") {
+                rest = &rest[at + "Fhir::".len()..];
+                let end = rest.find(|c: char| !(c == '_' || c.is_ascii_alphanumeric())).unwrap_or(rest.len());
+                named.insert(rest[..end].to_string());
+            }
+        }
+        policies.push(PolicyEngine::load(sources)?);
+    }
+    let wanted = Wanted::of(policies.iter().flat_map(|engine| engine.policy_set().policies()));
+    let mut other = None;
+    crate::schema::schema_with(|resource_type, name| {
+        if named.contains(name) || !wanted.params(resource_type).is_empty() {
+            return true;
+        }
+        other.get_or_insert_with(|| name.to_string()) == name
+    })
 }
 
 /// Every request environment of the schema.

@@ -89,3 +89,42 @@ fn a_missing_solver_is_a_clear_error() {
     let result = prove(&source("strict", BROKEN_SMART), &[Property::NeverErrors], &missing);
     assert!(matches!(&result, Err(Error::Proof(m)) if m.contains("install-cvc5.sh")), "{result:?}");
 }
+
+#[test]
+fn proofs_keep_the_types_a_policy_can_tell_apart_and_one_for_the_rest() -> Result<(), Error> {
+    let types = |text: &str| -> Result<Vec<String>, Error> {
+        let schema = proof_schema(std::iter::once(source("t", text).as_slice()))?;
+        let mut names: Vec<String> = schema.entity_types().map(ToString::to_string).collect();
+        names.retain(|n| !["Fhir::Role", "Fhir::Group", "Fhir::User", "Fhir::Application"].contains(&n.as_str()));
+        Ok(names)
+    };
+    // Blind to types: the general entity and one standing for every generated type.
+    assert_eq!(types("permit (principal, action, resource);")?.len(), 2);
+    // A named type is kept; so is every type with an attribute read (`code`: Observation,
+    // Condition, ...), even where the policy does not name it.
+    let named = types("permit (principal, action, resource is Fhir::Encounter);")?;
+    assert!(named.contains(&"Fhir::Encounter".to_string()) && named.len() == 3, "{named:?}");
+    let read = types("permit (principal, action, resource) when { resource has code && resource.code.isEmpty() };")?;
+    for kept in ["Fhir::Observation", "Fhir::Condition", "Fhir::Procedure"] {
+        assert!(read.contains(&kept.to_string()), "{kept}: {read:?}");
+    }
+    assert!(read.len() < 60, "types without `code` are left out but one: {read:?}");
+    Ok(())
+}
+
+#[test]
+fn an_attribute_read_without_naming_the_type_is_proved_on_the_types_that_have_it() -> Result<(), Error> {
+    let Some(cvc5) = solver() else { return Ok(()) };
+    // Allows Conditions coded `x` (never named) beyond a bound that allows nothing coded `x`.
+    let set = source(
+        "set",
+        r#"permit (principal, action, resource) when { resource has code && resource.code.contains("x") };"#,
+    );
+    let bound = source(
+        "bound",
+        r#"permit (principal, action, resource) unless { resource has code && resource.code.contains("x") };"#,
+    );
+    let findings = prove(&set, &[properties::bounded_by("bound", bound)], &cvc5)?;
+    assert!(!findings[0].holds(), "a counterexample exists");
+    Ok(())
+}

@@ -31,8 +31,9 @@ pub fn extract(defs: &Definitions, resource: &Value) -> Vec<IndexEntry> {
     extract_where(defs, resource, |_| true)
 }
 
-/// Index entries of the parameters named `codes` only (a federated search's `_sort` keys).
-pub(crate) fn extract_only(defs: &Definitions, resource: &Value, codes: &[&str]) -> Vec<IndexEntry> {
+/// Index entries of the parameters named `codes` only (a federated search's `_sort` keys, the
+/// resource attributes a Cedar policy set reads).
+pub fn extract_only(defs: &Definitions, resource: &Value, codes: &[&str]) -> Vec<IndexEntry> {
     extract_where(defs, resource, |code| codes.contains(&code))
 }
 
