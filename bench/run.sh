@@ -10,6 +10,11 @@
 # --env FILE: KEY=VALUE lines added to the server's environment for the whole run, e.g.
 # bench/env/auth-off.env to measure scenarios 1-6 without authentication.
 #
+# --peer URL: afterwards, the same data and the HTTP-only scenarios (1, 2, 4, 6; 3 loads the data)
+# against another FHIR R4 server already running at URL (e.g. Helios HFS), with the same suite
+# flags; --peer-pid PID reports its CPU and peak RSS (same machine), --peer-bearer TOKEN sends a
+# token. Results: bench/results/<date>-s<N>-peer-<store>-p<patients>.json and <date>-peer-....md.
+#
 # Extra flags, e.g.: --duration 10 --warmup 2 --clients 16 --rate 5000
 #                    --env-a bench/env/auth-off.env --env-b bench/env/auth-on.env (scenario 7)
 #                    --bearer T | --token-command CMD
@@ -24,6 +29,9 @@ store="sqlite"
 patients=100
 seed=42
 extra_env=""
+peer=""
+peer_pid=""
+peer_bearer=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --scenarios) scenarios="$2"; shift 2 ;;
@@ -31,14 +39,18 @@ while [ "$#" -gt 0 ]; do
         --patients) patients="$2"; shift 2 ;;
         --seed) seed="$2"; shift 2 ;;
         --env) extra_env="$(realpath "$2")"; shift 2 ;;
+        --peer) peer="$2"; shift 2 ;;
+        --peer-pid) peer_pid="$2"; shift 2 ;;
+        --peer-bearer) peer_bearer="$2"; shift 2 ;;
         --) shift; break ;;
-        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7] [--store sqlite|postgres|cosmos] [--patients N] [--seed S] [--env FILE] [-- suite flags]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7] [--store sqlite|postgres|cosmos] [--patients N] [--seed S] [--env FILE] [--peer URL [--peer-pid PID] [--peer-bearer TOKEN]] [-- suite flags]" >&2; exit 2 ;;
     esac
 done
 
 if [ "$store" = postgres ] && [ -z "${FHIRGATE_TEST_POSTGRES_URL:-}" ]; then
     exec bash scripts/with-postgres.sh bash bench/run.sh --scenarios "$scenarios" --store postgres \
-        --patients "$patients" --seed "$seed" ${extra_env:+--env "$extra_env"} -- "$@"
+        --patients "$patients" --seed "$seed" ${extra_env:+--env "$extra_env"} ${peer:+--peer "$peer"} \
+        ${peer_pid:+--peer-pid "$peer_pid"} ${peer_bearer:+--peer-bearer "$peer_bearer"} -- "$@"
 fi
 
 bash scripts/ensure-build-tools.sh
@@ -111,3 +123,24 @@ esac
     --bundles "$bundles" --dataset "$data/dataset.json" \
     --scenarios "$scenarios" --store-label "$label" --store-settings "$settings" \
     --out bench/results "${token_args[@]}" "$@"
+
+# The peer: the same Bundles loaded over HTTP, then the scenarios that need nothing but HTTP.
+if [ -n "$peer" ]; then
+    peer_scenarios="$(echo "$scenarios" | tr ',' '\n' | grep -E '^[12346]$' | paste -sd, -)"
+    peer_args=()
+    [ -n "$peer_pid" ] && peer_args+=(--server-pid "$peer_pid")
+    [ -n "$peer_bearer" ] && peer_args+=(--bearer "$peer_bearer")
+    # Suite flags meant for fhirgate's own start (tokens, scenario 7's environments) do not apply.
+    suite_flags=()
+    while [ "$#" -gt 0 ]; do
+        case "$1" in
+            --bearer|--token-command|--env-a|--env-b) shift 2 ;;
+            *) suite_flags+=("$1"); shift ;;
+        esac
+    done
+    echo "run.sh: peer $peer, scenarios $peer_scenarios" >&2
+    "$bin/fhirgate-bench" suite --base-url "$peer" "${peer_args[@]}" \
+        --bundles "$bundles" --dataset "$data/peer-dataset.json" \
+        --scenarios "$peer_scenarios" --store-label "peer-$label" --store-settings "peer at $peer" \
+        --out bench/results "${suite_flags[@]}"
+fi

@@ -6,6 +6,7 @@
 //!
 //! Lines go to stderr from a writer thread, not from the request's thread: one `write` per
 //! access-log line and audit event on the request path was 7.6 % of a read (bench/README.md).
+//! The writer thread buffers what is queued and writes it out when the queue is empty.
 //! The writer never drops a line (a full queue makes the request wait instead), and the guard
 //! [`init`] returns writes out what is queued when it drops, at the end of `serve`.
 
@@ -23,6 +24,9 @@ use tracing_subscriber::{Layer, fmt};
 
 use crate::config::LogConfig;
 
+/// Bytes of log lines the writer thread gathers before a `write` to stderr.
+const LOG_BUFFER: usize = 64 * 1024;
+
 /// The tracing target of audit events.
 pub const AUDIT_TARGET: &str = "audit";
 
@@ -35,7 +39,10 @@ pub fn init(config: &LogConfig) -> WorkerGuard {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    // Buffered: the writer thread writes whatever queued up since it last woke with one `write`
+    // (it flushes each time its queue is empty), not one per line; a read logs three lines.
+    let stderr = std::io::BufWriter::with_capacity(LOG_BUFFER, std::io::stderr());
+    let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(stderr);
     let general = fmt::layer().with_writer(writer.clone()).with_ansi(ansi);
     let general = if config.format == "json" {
         general.json().flatten_event(true).with_current_span(true).boxed()

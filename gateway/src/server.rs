@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
@@ -10,6 +11,9 @@ use crate::config::Config;
 use crate::error::GatewayError;
 use crate::policy::Policies;
 use crate::proxy::{FhirGateway, Security};
+
+/// Bytes of a response gathered per connection before they are sent.
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// Runs the server in the foreground.
 pub fn run(config: Config) -> Result<(), GatewayError> {
@@ -38,7 +42,10 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
         FhirGateway::new(Arc::new(config), security, routing),
         "fhir",
     );
-    service.add_tcp(&listen);
+    // A response's head and a body up to this size leave in one `send`: pingora's default
+    // buffer (1,460 bytes) sent the head of a read and its body apart (bench/README.md).
+    let buffers = L4BufferSettings::default().write(WRITE_BUFFER);
+    service.add_listener(ListenerConfig::tcp(&listen).l4_buffer(buffers));
     server.add_service(service);
     tracing::info!(%listen, "fhirgate listening: FHIR base http://{listen}/");
     server.run(RunArgs::default());

@@ -8,6 +8,10 @@ pub enum Error {
     /// The database failed or could not be reached.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database failed on a connection the backend runs itself, outside sqlx (SQLite's
+    /// readers on the calling thread).
+    #[error("database: {0}")]
+    Driver(String),
     /// The schema could not be brought up to date.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -70,7 +74,7 @@ impl From<Error> for StoreError {
             | Error::Corrupt(_) => Self::Corrupt(error.to_string()),
             Error::Unsupported(message) => Self::Unsupported(message),
             Error::GuardMatched(n) => Self::GuardMatched(n),
-            Error::Database(_) | Error::Migrate(_) | Error::Open(_) | Error::GroupFailed(_) => {
+            Error::Database(_) | Error::Driver(_) | Error::Migrate(_) | Error::Open(_) | Error::GroupFailed(_) => {
                 Self::Unavailable(error.to_string())
             }
         }

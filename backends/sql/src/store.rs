@@ -7,6 +7,7 @@ use fhirgate_engine::storage::{
     Guard, HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
 };
 use sqlx::Pool;
+use sqlx::pool::PoolConnection;
 
 use crate::driver::{Dialected, Driver};
 use crate::{Error, history, read, search};
@@ -23,6 +24,18 @@ pub trait Backend: Send + Sync + 'static {
     /// The pool reads, history and searches take a connection from.
     fn reader(&self) -> &Pool<Self::Database>;
 
+    /// A connection for a read of known, small cost: one resource, one version, one page of
+    /// versions by key, one version's index. By default one of [`Self::reader`]'s.
+    async fn point_reader(&self) -> Result<ReadConnection<Self::Database>, Error> {
+        Ok(ReadConnection::Pooled(self.reader().acquire().await?))
+    }
+
+    /// A connection for a search, a count or a history page, whose cost depends on the data. By
+    /// default one of [`Self::reader`]'s.
+    async fn query_reader(&self) -> Result<ReadConnection<Self::Database>, Error> {
+        Ok(ReadConnection::Pooled(self.reader().acquire().await?))
+    }
+
     /// Applies every write or none, if no guard matches (see [`Store::transact_guarded`]); the
     /// shared steps are in [`crate::write`].
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error>;
@@ -32,6 +45,26 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Closes every connection, waiting for them to finish.
     async fn close(&self);
+}
+
+/// A connection reads run on: one of the pool's, or one the backend runs its own way (SQLite:
+/// on the calling thread, without sqlx's hand-offs to a connection thread).
+pub enum ReadConnection<DB: sqlx::Database> {
+    Pooled(PoolConnection<DB>),
+    Own(Box<dyn Driver>),
+}
+
+impl<DB: sqlx::Database> ReadConnection<DB>
+where
+    DB::Connection: Driver,
+{
+    /// The connection to run statements on.
+    pub fn driver(&mut self) -> &mut dyn Driver {
+        match self {
+            Self::Pooled(connection) => &mut **connection,
+            Self::Own(driver) => driver.as_mut(),
+        }
+    }
 }
 
 /// A FHIR store in a relational database: reads, history and search are this crate's, writes
@@ -56,11 +89,6 @@ impl<B: Backend> SqlStore<B> {
     pub async fn close(&self) {
         self.backend.close().await;
     }
-
-    /// A connection of the read pool.
-    async fn reader(&self) -> Result<sqlx::pool::PoolConnection<B::Database>, Error> {
-        Ok(self.backend.reader().acquire().await?)
-    }
 }
 
 #[async_trait]
@@ -70,19 +98,19 @@ where
     <B::Database as sqlx::Database>::Connection: Driver,
 {
     async fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
-        Ok(read::current(&mut *self.reader().await?, resource_type, id).await?)
+        Ok(read::current(self.backend.point_reader().await?.driver(), resource_type, id).await?)
     }
 
     async fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
-        Ok(read::version(&mut *self.reader().await?, resource_type, id, version).await?)
+        Ok(read::version(self.backend.point_reader().await?.driver(), resource_type, id, version).await?)
     }
 
     async fn vread_many(&self, keys: &[SearchMatch]) -> Result<Vec<ResourceVersion>, StoreError> {
-        Ok(read::versions(&mut *self.reader().await?, keys).await?)
+        Ok(read::versions(self.backend.point_reader().await?.driver(), keys).await?)
     }
 
     async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError> {
-        Ok(read::index(&mut *self.reader().await?, resource_type, id, version).await?)
+        Ok(read::index(self.backend.point_reader().await?.driver(), resource_type, id, version).await?)
     }
 
     async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {
@@ -90,15 +118,15 @@ where
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        Ok(history::page(&mut *self.reader().await?, query).await?)
+        Ok(history::page(self.backend.query_reader().await?.driver(), query).await?)
     }
 
     async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError> {
-        Ok(search::search(&mut *self.reader().await?, query, limit).await?)
+        Ok(search::search(self.backend.query_reader().await?.driver(), query, limit).await?)
     }
 
     async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError> {
-        Ok(search::count(&mut *self.reader().await?, query).await?)
+        Ok(search::count(self.backend.query_reader().await?.driver(), query).await?)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

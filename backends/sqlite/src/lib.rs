@@ -8,8 +8,8 @@
 //! connection and run in `BEGIN IMMEDIATE` transactions, the batches that queued meanwhile
 //! grouped into one (`write.rs`), so a precondition check and its insert are atomic even against
 //! another process; a batch's statements are joined into a few texts (few hand-offs to sqlx's
-//! SQLite thread, `fhirgate_sql::write`). Reads use their own pool and, thanks to WAL, never
-//! wait for a write.
+//! SQLite thread, `fhirgate_sql::write`). Reads use connections of their own (`readers.rs`:
+//! `rusqlite`, point reads on the calling thread) and, thanks to WAL, never wait for a write.
 //!
 //! Search runs on the search tables of `fhirgate-sql` (migrations/0002_search.sql), which hold
 //! the index of each resource's current version.
@@ -19,6 +19,7 @@
 
 #[cfg(test)]
 mod plans;
+mod readers;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fhirgate_engine::storage::{Guard, StoreError, Write};
-use fhirgate_sql::{Backend, SqlStore};
+use fhirgate_sql::{Backend, ReadConnection, SqlStore};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -53,8 +54,11 @@ const NO_PING: bool = false;
 /// What is SQLite's own in a [`SqliteStore`]: its two pools and its file.
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
-    /// Reads: up to [`READERS`] connections (the writer itself for an in-memory database).
+    /// Reads: up to [`READERS`] connections (the writer itself for an in-memory database); the
+    /// health check, and every read of an in-memory database.
     reader: SqlitePool,
+    /// Reads of a database file, on connections of our own (`readers.rs`).
+    readers: Option<Arc<readers::Readers>>,
     /// Writes: exactly one connection, so writers queue in the pool instead of on SQLite's lock.
     writer: SqlitePool,
     /// Batches waiting to be committed together (`write.rs`).
@@ -106,7 +110,8 @@ async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Sql
     };
     let file = (!in_memory).then(|| writer.connect_options().get_filename().to_path_buf());
     tracing::debug!(file = ?file, "sqlite store open");
-    Ok(SqlStore::new(SqliteBackend { reader, writer, queue: Arc::default(), file }))
+    let readers = file.as_deref().map(readers::Readers::new);
+    Ok(SqlStore::new(SqliteBackend { reader, writer, readers, queue: Arc::default(), file }))
 }
 
 async fn create_parent(file: &Path) -> Result<(), Error> {
@@ -125,6 +130,20 @@ impl Backend for SqliteBackend {
 
     fn reader(&self) -> &SqlitePool {
         &self.reader
+    }
+
+    async fn point_reader(&self) -> Result<ReadConnection<sqlx::Sqlite>, Error> {
+        match &self.readers {
+            Some(readers) => Ok(ReadConnection::Own(Box::new(readers.get(false)?))),
+            None => Ok(ReadConnection::Pooled(self.reader.acquire().await?)),
+        }
+    }
+
+    async fn query_reader(&self) -> Result<ReadConnection<sqlx::Sqlite>, Error> {
+        match &self.readers {
+            Some(readers) => Ok(ReadConnection::Own(Box::new(readers.get(true)?))),
+            None => Ok(ReadConnection::Pooled(self.reader.acquire().await?)),
+        }
     }
 
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {

@@ -52,7 +52,7 @@ pub(super) async fn page(
     }
     if !snapshot.notes.is_empty() {
         let outcome = OperationOutcome { issues: snapshot.notes.clone() };
-        entries.push(json!({ "resource": outcome.to_json(), "search": { "mode": "outcome" } }));
+        entries.push(json!({ "resource": outcome.to_json(), "search": { "mode": "outcome" } }).to_string());
     }
 
     let base = request.url(&snapshot.path);
@@ -93,22 +93,65 @@ pub(super) async fn page(
         bundle["total"] = json!(total);
     }
     bundle["link"] = Value::Array(links);
-    if !entries.is_empty() {
-        bundle["entry"] = Value::Array(entries);
-    }
-    Ok(Response::json(200, bundle))
+    Ok(Response::stored(200, with_entries(bundle.to_string(), &entries)))
 }
 
-/// One entry: the resource (shaped by `_summary` / `_elements`) and its search mode.
-fn entry(request: &Request, version: &ResourceVersion, result: &ResultParams, mode: &str) -> Result<Value> {
+/// The rendered bundle `head` (an object, `entry` last to come) with the entries' texts as its
+/// `entry` array.
+fn with_entries(mut head: String, entries: &[String]) -> String {
+    if entries.is_empty() || !head.ends_with('}') {
+        return head;
+    }
+    head.pop();
+    head.reserve(entries.iter().map(|e| e.len() + 1).sum::<usize>() + 12);
+    head.push_str(",\"entry\":[");
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            head.push(',');
+        }
+        head.push_str(entry);
+    }
+    head.push_str("]}");
+    head
+}
+
+/// One entry as JSON text: its full URL, the resource and its search mode. The stored text of
+/// the resource goes in as it is (it was rendered from a parsed resource when written); only
+/// `_summary` / `_elements` make it parsed, shaped and rendered again. Parsing and rendering
+/// every resource of a page was most of a search's own CPU.
+fn entry(request: &Request, version: &ResourceVersion, result: &ResultParams, mode: &str) -> Result<String> {
     let path = format!("{}/{}", version.resource_type, version.id);
     let json = version.json.as_deref().unwrap_or("{}");
-    let mut resource: Value = serde_json::from_str(json)
-        .map_err(|e| Error::Internal(format!("stored `{path}` (version {}) is not JSON: {e}", version.version)))?;
-    if let Some(map) = resource.as_object_mut() {
-        shape(map, &version.resource_type, result);
+    let shaped = if reshapes(result) {
+        let mut resource: Value = serde_json::from_str(json)
+            .map_err(|e| Error::Internal(format!("stored `{path}` (version {}) is not JSON: {e}", version.version)))?;
+        if let Some(map) = resource.as_object_mut() {
+            shape(map, &version.resource_type, result);
+        }
+        Some(resource.to_string())
+    } else {
+        None
+    };
+    let resource = shaped.as_deref().unwrap_or(json);
+    let full_url = Value::from(request.url(&path)).to_string();
+    let mut out = String::with_capacity(full_url.len() + resource.len() + mode.len() + 48);
+    out.push_str("{\"fullUrl\":");
+    out.push_str(&full_url);
+    out.push_str(",\"resource\":");
+    out.push_str(resource);
+    out.push_str(",\"search\":{\"mode\":\"");
+    out.push_str(mode);
+    out.push_str("\"}}");
+    Ok(out)
+}
+
+/// Whether `_summary` or `_elements` change what a resource shows.
+fn reshapes(result: &ResultParams) -> bool {
+    match result.summary {
+        Some(Summary::False) | Some(Summary::Count) => false,
+        Some(_) => true,
+        None => !result.elements.is_empty(),
     }
-    Ok(json!({ "fullUrl": request.url(&path), "resource": resource, "search": { "mode": mode } }))
 }
 
 /// Applies `_summary` or `_elements`.

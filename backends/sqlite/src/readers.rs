@@ -1,0 +1,193 @@
+//! Reads on connections of our own (`rusqlite`), not sqlx's: sqlx runs every SQLite statement on
+//! a thread of its connection and sends each row back over a channel, so a read by id cost two
+//! or more thread wake-ups, more than the statement itself (bench/README.md, "reads").
+//!
+//! A point read (one resource, one version, one page of versions by key, one version's index)
+//! runs on the calling thread: it is an index lookup of tens of microseconds, cheaper than any
+//! hand-off. A search, a count or a history page, whose cost depends on the data, runs on
+//! tokio's blocking pool (one hand-off each way, however many rows), so it never holds up the
+//! runtime's other requests.
+//!
+//! Connections are opened on the database file after migrations ran, `query_only` (a read
+//! connection can never write), with the same busy timeout and page cache as sqlx's, and kept
+//! in a small pool; each keeps its prepared statements.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use fhirgate_sql::{Bind, Dialect, Driver, Error, MatchRow, Sql, VersionRow};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{BUSY_TIMEOUT, CACHE_KIB};
+
+/// Idle connections kept for reuse; more are opened when more readers run at once.
+const IDLE: usize = 8;
+/// Prepared statements kept per connection (search texts vary with the query's shape).
+const STATEMENTS: usize = 64;
+
+/// The pool of reader connections on one database file.
+#[derive(Debug)]
+pub(crate) struct Readers {
+    file: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    pub(crate) fn new(file: &Path) -> Arc<Self> {
+        Arc::new(Self { file: file.to_path_buf(), idle: Mutex::new(Vec::new()) })
+    }
+
+    /// A connection for one read; `offload`: run its statements on the blocking pool.
+    pub(crate) fn get(self: &Arc<Self>, offload: bool) -> Result<Reader, Error> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let connection = match idle {
+            Some(connection) => connection,
+            None => self.open()?,
+        };
+        Ok(Reader { connection: Some(connection), pool: Arc::clone(self), offload })
+    }
+
+    fn open(&self) -> Result<Connection, Error> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let connection = Connection::open_with_flags(&self.file, flags).map_err(failed)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+        connection
+            .execute_batch(&format!("PRAGMA query_only = ON; PRAGMA cache_size = {CACHE_KIB};"))
+            .map_err(failed)?;
+        connection.set_prepared_statement_cache_capacity(STATEMENTS);
+        Ok(connection)
+    }
+
+    fn put(&self, connection: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < IDLE {
+                idle.push(connection);
+            }
+        }
+    }
+}
+
+/// One reader connection, back to its pool when dropped.
+pub(crate) struct Reader {
+    connection: Option<Connection>,
+    pool: Arc<Readers>,
+    offload: bool,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.pool.put(connection);
+        }
+    }
+}
+
+impl Reader {
+    /// Runs `f` with the connection: here, or on the blocking pool when offloading.
+    async fn run<T, F>(&mut self, sql: &Sql, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Sql) -> Result<T, Error> + Send + 'static,
+    {
+        let connection = self.connection.take().ok_or_else(|| Error::Driver("reader connection lost".into()))?;
+        if !self.offload {
+            let result = f(&connection, sql);
+            self.connection = Some(connection);
+            return result;
+        }
+        let sql = sql.clone();
+        let (connection, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&connection, &sql);
+            (connection, result)
+        })
+        .await
+        .map_err(|e| Error::Driver(format!("reader task: {e}")))?;
+        self.connection = Some(connection);
+        result
+    }
+}
+
+#[async_trait]
+impl Driver for Reader {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error> {
+        self.run(sql, |c, sql| {
+            rows(c, sql, |r| {
+                Ok((text(r, 0)?, text(r, 1)?, integer(r, 2)?, integer(r, 3)?, text(r, 4)?, optional_text(r, 5)?))
+            })
+        })
+        .await
+    }
+
+    async fn matches(&mut self, sql: &Sql) -> Result<Vec<MatchRow>, Error> {
+        self.run(sql, |c, sql| rows(c, sql, |r| Ok((text(r, 0)?, text(r, 1)?, integer(r, 2)?)))).await
+    }
+
+    async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error> {
+        self.run(sql, |c, sql| rows(c, sql, |r| Ok((text(r, 0)?, text(r, 1)?)))).await
+    }
+
+    async fn integer(&mut self, sql: &Sql) -> Result<Option<i64>, Error> {
+        self.run(sql, |c, sql| Ok(rows(c, sql, |r| integer(r, 0))?.into_iter().next())).await
+    }
+
+    async fn execute(&mut self, _sql: &Sql) -> Result<(), Error> {
+        Err(Error::Invalid("a write on a read connection".into()))
+    }
+}
+
+/// Every row of `sql`, each turned into a value by `row`.
+fn rows<T>(
+    connection: &Connection,
+    sql: &Sql,
+    row: impl Fn(&rusqlite::Row<'_>) -> Result<T, Error>,
+) -> Result<Vec<T>, Error> {
+    let mut statement = connection.prepare_cached(&sql.text).map_err(failed)?;
+    for (i, value) in sql.binds.iter().enumerate() {
+        let at = i + 1;
+        match value {
+            Bind::Text(s) => statement.raw_bind_parameter(at, s.as_str()),
+            Bind::Real(n) => statement.raw_bind_parameter(at, n),
+            Bind::Int(n) => statement.raw_bind_parameter(at, n),
+            Bind::Null => statement.raw_bind_parameter(at, None::<&str>),
+        }
+        .map_err(failed)?;
+    }
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(failed)? {
+        out.push(row(r)?);
+    }
+    Ok(out)
+}
+
+fn text(row: &rusqlite::Row<'_>, i: usize) -> Result<String, Error> {
+    optional_text(row, i)?.ok_or_else(|| Error::Corrupt(format!("column {i} is NULL")))
+}
+
+fn optional_text(row: &rusqlite::Row<'_>, i: usize) -> Result<Option<String>, Error> {
+    match row.get_ref(i).map_err(failed)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Text(t) => {
+            String::from_utf8(t.to_vec()).map(Some).map_err(|_| Error::Corrupt(format!("column {i} is not UTF-8")))
+        }
+        ValueRef::Integer(n) => Ok(Some(n.to_string())),
+        other => Err(Error::Corrupt(format!("column {i} is {:?}, not text", other.data_type()))),
+    }
+}
+
+fn integer(row: &rusqlite::Row<'_>, i: usize) -> Result<i64, Error> {
+    match row.get_ref(i).map_err(failed)? {
+        ValueRef::Integer(n) => Ok(n),
+        other => Err(Error::Corrupt(format!("column {i} is {:?}, not an integer", other.data_type()))),
+    }
+}
+
+fn failed(error: rusqlite::Error) -> Error {
+    Error::Driver(error.to_string())
+}
