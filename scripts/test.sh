@@ -39,6 +39,10 @@ status=0
 # request, as a release would.
 "$FHIRGATE_BIN" policy prove --set smart || status=$?
 "$FHIRGATE_BIN" policy prove --set microsoft-roles --set consent || status=$?
+# deploy/: app roles against the policy sets, manifests and templates (schemas, checkov), the
+# example configurations, and the container image built around this binary (skipped, saying
+# why, where podman cannot run).
+bash scripts/check-deploy.sh || status=$?
 # --show-output prints what passing tests report (e.g. how many R4 examples were accepted).
 cargo test --workspace --locked --no-fail-fast "$@" -- --show-output || status=$?
 echo "== the end-to-end tests again, with the gateway on PostgreSQL =="
