@@ -14,6 +14,9 @@
 #   entra-app-roles.sh [--name fhirgate] [--identifier-uri api://fhirgate]
 #   entra-app-roles.sh --assign ROLE --user alice@contoso.org   (or --group "FHIR readers", an
 #                                                                object id works for both)
+#   entra-app-roles.sh --preauthorize-azure-cli   lets the Azure CLI ask for the scope
+#       user.all.read without a consent prompt, so that `az account get-access-token --scope
+#       <identifier-uri>/user.all.read` gives a token for trying the API (the quickstart's)
 # Needs: az (logged in with `az login`, rights to register applications), python3.
 # Prints the application (client) id and the settings for fhirgate's [[auth.issuers]].
 set -euo pipefail
@@ -25,8 +28,11 @@ identifier_uri="api://fhirgate"
 assign_role=""
 user=""
 group=""
+preauthorize_cli=""
+# Microsoft's well-known application id of the Azure CLI.
+azure_cli_app_id="04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) name="$2"; shift 2 ;;
@@ -34,6 +40,7 @@ while [ $# -gt 0 ]; do
     --assign) assign_role="$2"; shift 2 ;;
     --user) user="$2"; shift 2 ;;
     --group) group="$2"; shift 2 ;;
+    --preauthorize-azure-cli) preauthorize_cli=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage 2 ;;
   esac
@@ -92,6 +99,21 @@ json.dump({"api": api}, open(f"{work}/patch.json", "w"))
 PY
 az rest --method PATCH --uri "https://graph.microsoft.com/v1.0/applications/$object_id" \
   --headers 'Content-Type=application/json' --body "@$work/patch.json"
+
+if [ -n "$preauthorize_cli" ]; then
+  # A second PATCH: the scope it names must exist first.
+  python3 - "$work" "$azure_cli_app_id" <<'PY'
+import json, sys
+work, cli = sys.argv[1], sys.argv[2]
+api = json.load(open(f"{work}/api.json"))
+scope = next(s["id"] for s in api["oauth2PermissionScopes"] if s["value"] == "user.all.read")
+json.dump({"api": {"preAuthorizedApplications": [{"appId": cli, "delegatedPermissionIds": [scope]}]}},
+          open(f"{work}/preauthorize.json", "w"))
+PY
+  az rest --method PATCH --uri "https://graph.microsoft.com/v1.0/applications/$object_id" \
+    --headers 'Content-Type=application/json' --body "@$work/preauthorize.json"
+  echo "the Azure CLI may ask for $identifier_uri/user.all.read"
+fi
 
 sp_id="$(az ad sp list --filter "appId eq '$app_id'" --query '[0].id' -o tsv)"
 if [ -z "$sp_id" ]; then
