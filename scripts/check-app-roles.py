@@ -3,19 +3,30 @@
 exactly the roles the shipped policy sets it names grant (`Fhir::Role::"..."` outside comments
 in policies/sets/<set>/*.cedar), each under the set that grants it, and every role those sets'
 tests give a token that is allowed (`"roles": [...]` in policies/sets/<set>/tests/*.json) is one of them.
+A role given as `"set": "config:<section>.<key>"` is checked against that setting's list in
+deploy/fhirgate.example.toml instead (smartLauncher: smart.proxy.launch_roles).
 Exits 1 naming each difference."""
 import json
 import pathlib
 import re
 import sys
+import tomllib
 
 root = pathlib.Path(__file__).resolve().parent.parent
 spec = json.loads((root / "deploy/azure/app-roles.json").read_text())
 role_ref = re.compile(r'Fhir::Role::"([A-Za-z0-9_]+)"')
 errors = []
 
+example = tomllib.loads((root / "deploy/fhirgate.example.toml").read_text())
 declared = {}
 for role in spec["roles"]:
+    if role["set"].startswith("config:"):
+        value = example
+        for key in role["set"].removeprefix("config:").split("."):
+            value = value.get(key, {}) if isinstance(value, dict) else {}
+        if not isinstance(value, list) or role["value"] not in value:
+            errors.append(f"app-roles.json: role {role['value']} is not in {role['set']} of deploy/fhirgate.example.toml")
+        continue
     if role["value"] in declared:
         errors.append(f"app-roles.json: role {role['value']} twice")
     declared[role["value"]] = role["set"]
@@ -52,4 +63,6 @@ for name in sorted(tested - set(declared)):
 if errors:
     print("app roles and policy sets differ:\n  " + "\n  ".join(errors), file=sys.stderr)
     sys.exit(1)
-print(f"app roles match the policy sets {', '.join(spec['sets'])}: {', '.join(sorted(declared))}")
+config_roles = sorted(r["value"] for r in spec["roles"] if r["set"].startswith("config:"))
+print(f"app roles match the policy sets {', '.join(spec['sets'])}: {', '.join(sorted(declared))}"
+      f"; and settings: {', '.join(config_roles)}")

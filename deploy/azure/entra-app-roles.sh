@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Registers (or updates) the fhirgate API application in Microsoft Entra ID:
 #   - the app roles of app-roles.json (exactly the roles the shipped policy sets grant:
-#     microsoft-roles and consent; scripts/check-app-roles.py keeps them in step),
+#     microsoft-roles and consent; and smartLauncher, smart.proxy.launch_roles' default, for EHRs
+#     registering SMART launches; scripts/check-app-roles.py keeps them in step),
 #   - the identifier URI (default api://fhirgate) and the delegated scopes SMART apps ask for,
 #     named as fhirgate's SMART proxy asks for them: `patient.Observation.rs`, `user.all.read`, ...
 #     (`<context>.<type or all>.<cruds letters, read, write or all>`),
