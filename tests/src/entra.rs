@@ -92,11 +92,7 @@ fn answer(
     }
     let mut body = vec![0; length.min(64 * 1024)];
     reader.read_exact(&mut body)?;
-    let form: BTreeMap<String, String> = String::from_utf8_lossy(&body)
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect();
+    let form: BTreeMap<String, String> = crate::oidc::form(&String::from_utf8_lossy(&body)).into_iter().collect();
     if let Ok(mut seen) = seen.lock() {
         seen.push(TokenRequest { path: path.clone(), form: form.clone() });
     }
@@ -121,26 +117,4 @@ fn answer(
     stream.write_all(body.as_bytes())?;
     stream.flush()?;
     Ok(())
-}
-
-/// `application/x-www-form-urlencoded` decoding.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match text.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16)) {
-                Some(Ok(b)) => {
-                    out.push(b);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
