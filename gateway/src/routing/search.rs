@@ -10,7 +10,7 @@
 
 use fhirgate_engine::Error as FhirError;
 use fhirgate_engine::federation::{Cursor, Part, merge};
-use fhirgate_engine::interaction::{Method, Request, Response, parse_query};
+use fhirgate_engine::interaction::{Method, Request, Response, parse_query, percent_encode};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
@@ -334,20 +334,9 @@ fn searched_type(path: &str) -> &str {
 
 /// `path?query` with the query encoded again.
 fn relative(path: &str, query: &[(String, String)]) -> String {
-    let encoded: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    let encoded: Vec<String> =
+        query.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
     format!("{path}?{}", encoded.join("&"))
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:,|$/*".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The GET of a cursor's page (a URL on the route's base, or relative to it).
