@@ -1,7 +1,8 @@
 //! [`merge`]: the targets' pages of a federated search become one page.
 //!
 //! With `_sort` the matches are merged k-way by their sort keys ([`super::sort`]), ties by the
-//! targets' route order then by position; an entry is only emitted while every target that has
+//! targets' route order then by position; history entries the same way, newest first (each
+//! entry's `response.lastModified`, else its resource's `meta.lastUpdated`, as instants); an entry is only emitted while every target that has
 //! more pages still has a buffered match to compare with (a target's next match could come
 //! first otherwise), so a page may be short but is never out of order. Without `_sort` the
 //! targets come one after the other in route order. Included resources go with every page that
@@ -57,8 +58,16 @@ impl Source {
     }
 }
 
-/// Merges the targets' pages into one page of at most `count` matches, in the order of `sort`
-/// (`_sort` as the client gave it; empty: the targets' order, one after the other). `total` is
+/// The order of a merged page.
+#[derive(Debug, Clone, Copy)]
+pub enum Order<'a> {
+    /// `_sort` as the client gave it; empty: the targets' order, one after the other.
+    Sort(&'a str),
+    /// History entries: newest first (http.html "History": most recent first).
+    Newest,
+}
+
+/// Merges the targets' pages into one page of at most `count` matches, in `order`. `total` is
 /// the sum when every target gave one; a failed target becomes an OperationOutcome entry.
 ///
 /// `parts` are in route order, one per target. A part whose cursor is already `done` is left
@@ -69,8 +78,11 @@ impl Source {
 ///
 /// A page may hold no match while some cursor is not done (a target page that was empty, or
 /// whose matches all sort after another target's unfetched ones): fetch the cursors again.
-pub fn merge(resource_type: &str, parts: Vec<Part>, sort: &str, count: usize) -> Result<Merged> {
-    let keys = sort::parse(resource_type, sort)?;
+pub fn merge(resource_type: &str, parts: Vec<Part>, order: Order<'_>, count: usize) -> Result<Merged> {
+    let keys = match order {
+        Order::Sort(sort) => sort::parse(resource_type, sort)?,
+        Order::Newest => vec![sort::newest()],
+    };
     let mut sources = Vec::with_capacity(parts.len());
     let mut failures = Vec::new();
     let mut total: Option<u64> = Some(0);
@@ -177,7 +189,7 @@ fn source(cursor: Cursor, bundle: &Value, next: Option<String>, keys: &[crate::s
         .into_iter()
         .skip(cursor.skip)
         .map(|entry| {
-            let values = entry.get("resource").map(|r| sort::values(keys, r)).unwrap_or_default();
+            let values = sort::entry_values(keys, entry);
             (entry.clone(), values)
         })
         .collect();

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
-pub use self::merge::merge;
+pub use self::merge::{Order, merge};
 
 /// How one target's ids and URLs differ from what the clients of a route see.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::definitions::{Definitions, SearchParamType};
 use crate::error::{Error, Result};
+use crate::resource::parse_date_time_start;
 use crate::search::index::extract_only;
 use crate::search::query::{self, SortKey};
 use crate::storage::IndexValue;
@@ -54,8 +55,30 @@ fn kind_code(kind: Option<SearchParamType>) -> &'static str {
     kind.map_or("unknown", SearchParamType::code)
 }
 
+/// The key of [`super::merge::Order::Newest`]: a history entry's time, descending.
+pub(super) fn newest() -> SortKey {
+    SortKey { param: HISTORY_TIME.to_owned(), descending: true }
+}
+
+/// The name [`newest`] gives its key: no search parameter has it.
+const HISTORY_TIME: &str = "$lastModified";
+
+/// The values of `keys` on a page's `entry`: its resource's, or for [`newest`] the entry's
+/// time (`response.lastModified`, else `resource.meta.lastUpdated`) in epoch milliseconds.
+pub(super) fn entry_values(keys: &[SortKey], entry: &Value) -> Vec<Option<KeyValue>> {
+    if let [key] = keys
+        && key.param == HISTORY_TIME
+    {
+        let time =
+            entry["response"]["lastModified"].as_str().or_else(|| entry["resource"]["meta"]["lastUpdated"].as_str());
+        let millis = time.and_then(parse_date_time_start).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as f64);
+        return vec![millis.map(KeyValue::Number)];
+    }
+    entry.get("resource").map(|r| values(keys, r)).unwrap_or_default()
+}
+
 /// The values of `keys` on `resource`.
-pub(super) fn values(keys: &[SortKey], resource: &Value) -> Vec<Option<KeyValue>> {
+fn values(keys: &[SortKey], resource: &Value) -> Vec<Option<KeyValue>> {
     if keys.is_empty() {
         return Vec::new();
     }

@@ -9,7 +9,7 @@
 //! target's `previous` (a merged or filtered page is no target's page).
 
 use fhirgate_engine::Error as FhirError;
-use fhirgate_engine::federation::{Cursor, Part, merge};
+use fhirgate_engine::federation::{Cursor, Order, Part, merge};
 use fhirgate_engine::interaction::{Method, Request, Response, parse_query, percent_encode};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -154,7 +154,9 @@ const MAX_ROUNDS: usize = 8;
 async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Page<'_>) -> Response {
     let fail = route.config.on_target_error == "fail";
     let mut answers = page.answers;
-    let mut history = false;
+    // Type and system history: every cursor pages through a `_history` URL.
+    let history = answers.iter().any(|(c, _)| c.page.as_deref().is_some_and(|p| p.contains("_history")));
+    let order = if history { Order::Newest } else { Order::Sort(&page.sort) };
     let mut rounds = 0;
     // Every target failed: their first failure, not an empty searchset.
     if !answers.is_empty() && answers.iter().all(|(_, r)| r.status >= 400) {
@@ -168,11 +170,10 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
                 return failed.clone();
             }
         }
-        history |= answers.iter().any(|(c, _)| c.page.as_deref().is_some_and(|p| p.contains("_history")));
         let base = &page.request.base_url;
         let parts =
             answers.into_iter().map(|(cursor, response)| Part { cursor, page: parsed(&response, base) }).collect();
-        let merged = match merge(&page.resource_type, parts, &page.sort, page.count) {
+        let merged = match merge(&page.resource_type, parts, order, page.count) {
             Ok(merged) => merged,
             Err(e) => return failure(e),
         };

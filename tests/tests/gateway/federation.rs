@@ -168,6 +168,25 @@ fn a_request_every_target_refuses_is_refused() -> TestResult {
     Ok(())
 }
 
+/// Type history over a local store and a remote is one history, newest first across both
+/// targets (not one target's versions after the other's), paged with `_count`, every version once.
+#[test]
+fn history_over_two_targets_is_newest_first_across_them() -> TestResult {
+    if !runs_here("federated history") {
+        return Ok(());
+    }
+    let (remote, s) = seeded()?;
+    let ports = [remote.server.port];
+    let all = pages(&s, "Patient/_history?_count=3", &ports)?;
+    for page in &all {
+        assert_eq!(page["type"], "history", "{page}");
+    }
+    let every: Vec<String> = all.iter().flat_map(families).collect();
+    let expected: Vec<String> = (1..=7).rev().map(|n| format!("Fam{n:02}")).collect();
+    assert_eq!(every, expected, "written alternately to the two targets, read back newest first");
+    Ok(())
+}
+
 /// History through a route whose only target is remote pages like the remote's own: newest
 /// first, `_count` per page, a next link of fhirgate's, every version once.
 #[test]

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::error::Error;
-use crate::federation::{Cursor, Merged, Part, merge};
+use crate::federation::{Cursor, Merged, Order, Part, merge};
 
 /// A Patient match entry with a family name (`None`: no name) and a birth date.
 fn patient(id: &str, family: Option<&str>, birth: &str) -> Value {
@@ -34,7 +34,7 @@ fn part(target: &str, entries: Vec<Value>, next: Option<&str>) -> Part {
 }
 
 fn merged(parts: Vec<Part>, sort: &str, count: usize) -> Merged {
-    match merge("Patient", parts, sort, count) {
+    match merge("Patient", parts, Order::Sort(sort), count) {
         Ok(m) => m,
         Err(e) => panic!("merge failed: {e}"),
     }
@@ -90,7 +90,7 @@ fn common_parameters_and_numbers_sort_too() {
     };
     let a = part("a", vec![risk("a1", "9.5"), risk("a2", "10")], None);
     let b = part("b", vec![risk("b1", "9.75"), risk("b2", "100")], None);
-    let m = match merge("RiskAssessment", vec![a, b], "probability", 10) {
+    let m = match merge("RiskAssessment", vec![a, b], Order::Sort("probability"), 10) {
         Ok(m) => m,
         Err(e) => panic!("{e}"),
     };
@@ -239,11 +239,11 @@ fn included_resources_go_with_the_page_they_came_with() {
 #[test]
 fn sorts_no_store_can_do_are_refused() {
     for sort in ["nonsense", "family,", "-"] {
-        assert!(merge("Patient", vec![], sort, 10).is_err(), "{sort}");
+        assert!(merge("Patient", vec![], Order::Sort(sort), 10).is_err(), "{sort}");
     }
-    let err = merge("Observation", vec![], "code-value-quantity", 10);
+    let err = merge("Observation", vec![], Order::Sort("code-value-quantity"), 10);
     assert!(matches!(&err, Err(e) if e.status() == 400), "{err:?}");
-    assert!(merge("", vec![], "_lastUpdated", 10).is_ok(), "a system search sorts by common parameters");
+    assert!(merge("", vec![], Order::Sort("_lastUpdated"), 10).is_ok(), "a system search sorts by common parameters");
 }
 
 /// A target holding `matches` (already in its own order) and serving pages of `size`, whose
@@ -322,4 +322,39 @@ fn paging_through_serves_every_match_once_in_order() {
     for count in [1, 4, 50] {
         assert_eq!(page_through(&targets, "", count), concatenated, "_count={count} without _sort");
     }
+}
+
+/// A history entry of `Patient/{id}` at `time` (a delete has no resource, only its response).
+fn version(id: &str, time: &str, deleted: bool) -> Value {
+    let mut entry = json!({
+        "fullUrl": format!("https://gw.example/Patient/{id}"),
+        "request": { "method": if deleted { "DELETE" } else { "PUT" }, "url": format!("Patient/{id}") },
+        "response": { "status": "200 OK", "lastModified": time },
+    });
+    if !deleted {
+        entry["resource"] = json!({"resourceType": "Patient", "id": id, "meta": {"lastUpdated": time}});
+    }
+    entry
+}
+
+#[test]
+fn history_pages_merge_newest_first_across_targets() {
+    let a = vec![version("a2", "2026-01-05T00:00:00Z", true), version("a1", "2026-01-01T00:00:00.500+00:00", false)];
+    // The second target writes its times with an offset: compared as instants, not as text.
+    let b = vec![version("b2", "2026-01-04T01:00:00+02:00", false), version("b1", "2026-01-01T00:00:00.250Z", false)];
+    let parts = vec![
+        Part { cursor: first("a"), page: Ok((page(a, None), None)) },
+        Part { cursor: first("b"), page: Ok((page(b, None), None)) },
+    ];
+    let merged = match merge("Patient", parts, Order::Newest, 10) {
+        Ok(merged) => merged,
+        Err(e) => panic!("{e}"),
+    };
+    let ids: Vec<&str> = merged.bundle["entry"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter_map(|e| e["fullUrl"].as_str()?.rsplit('/').next())
+        .collect();
+    assert_eq!(ids, ["a2", "b2", "a1", "b1"]);
 }
