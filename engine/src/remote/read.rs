@@ -21,7 +21,7 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
     let (resource_type, id) = (target.resource_type.as_str(), target.id.as_str());
     let missing = || Halt::Error(not_found(resource_type, id));
     if gate.covers_data() {
-        let reply = send::answer(call.upstream, &send::forwarded(request)).await?;
+        let mut reply = send::answer(call.upstream, &send::forwarded(request)).await?;
         return match reply.status {
             404 => Err(missing()),
             304 => Ok(reply.respond(None)),
@@ -29,7 +29,8 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
             _ if request.method == Method::Head => Ok(reply.respond(None)),
             _ => {
                 reply.resource_of(resource_type)?;
-                Ok(reply.respond(reply.body.clone()))
+                let body = reply.body.take();
+                Ok(reply.respond(body))
             }
         };
     }

@@ -23,8 +23,9 @@ pub struct CedarAccess<'a> {
     pub(super) hides_reads: bool,
     /// Audit events carry the Cedar request (`policy.audit_inputs`).
     pub(super) audit_inputs: bool,
-    /// The principal's issuer and subject, for results kept for this caller only.
-    pub(super) owner: String,
+    /// Who results kept for this caller belong to ([`super::owner`]), computed when first asked
+    /// (only paging asks).
+    pub(super) owner: std::sync::OnceLock<String>,
     /// Whether the policies read `resource.consent`: then the engine gives this access the
     /// Consents of the patients it decides about.
     pub(super) reads_consents: bool,
@@ -123,7 +124,7 @@ impl Access for CedarAccess<'_> {
     }
 
     fn owner(&self) -> &str {
-        &self.owner
+        self.owner.get_or_init(|| super::owner(self.principal, &self.context))
     }
 
     fn written(&self, target: &Target, resource_type: &str, id: &str, version: u64) {

@@ -70,7 +70,6 @@ impl Policies {
         audit: &'a audit::AuditInfo,
     ) -> access::CedarAccess<'a> {
         let policies = self.current.read().ok().map(|e| e.clone());
-        let owner = owner(principal, &context);
         access::CedarAccess {
             reads_consents: policies.as_ref().is_some_and(|p| p.reads_consents()),
             consents: std::sync::Mutex::default(),
@@ -80,7 +79,7 @@ impl Policies {
             audit,
             hides_reads: self.config.deny_reads_as_not_found,
             audit_inputs: self.config.audit_inputs,
-            owner,
+            owner: std::sync::OnceLock::new(),
         }
     }
 }
