@@ -286,3 +286,40 @@ fn json_logs_carry_each_requests_id_principal_interaction_type_status_and_durati
     assert!(!mixed, "access lines stay out of the audit target");
     Ok(())
 }
+
+#[test]
+fn a_streamed_route_carries_the_trace_to_the_remote() -> TestResult {
+    let receiver = Receiver::start()?;
+    let endpoint = receiver.endpoint();
+    let remote = RemoteFhirgate::start_in(&temp_dir("otel-stream-remote")?, &pairs(&traced(&endpoint, "remote")))?;
+    let dir = temp_dir("otel-stream")?;
+    // Streaming needs policies that never read resource data: roles only.
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies)?;
+    std::fs::write(
+        policies.join("roles.cedar"),
+        "permit (principal in Fhir::Role::\"globalAdmin\", action, resource);",
+    )?;
+    let toml = [
+        remote_target("remote", &remote.base(), &remote.credentials(), ""),
+        route("s", "", &["remote"], "type_level_only = true"),
+        format!("\n[policy]\nsets = []\ndir = {}\n", topology::quoted(&policies.display().to_string())),
+    ]
+    .concat();
+    let front = topology::start(&dir, &toml, &pairs(&traced(&endpoint, "front")))?;
+    let r = remote.server.post("Patient", &json!({"resourceType": "Patient"}))?;
+    expect("create on the remote", r.status, 201, &r.body)?;
+    let id = r.json()?["id"].as_str().ok_or("an id")?.to_owned();
+    let r = front.get_with(&format!("Patient/{id}"), &[("X-Request-Id", "otel-streamed")])?;
+    expect("streamed read", r.status, 200, &r.body)?;
+    let spans = receiver.wait_for("the streamed read on both sides", ARRIVAL, |s| {
+        server_span(s, "front", "otel-streamed")
+            .is_some_and(|root| s.iter().any(|x| x.trace_id == root.trace_id && x.service == "remote" && x.kind == 2))
+    })?;
+    let root = server_span(&spans, "front", "otel-streamed").ok_or("no server span")?;
+    assert_eq!(root.attr("http.response.status_code"), Some("200"));
+    let far = spans.iter().find(|x| x.trace_id == root.trace_id && x.service == "remote" && x.kind == 2);
+    let far = far.ok_or("the remote's server span")?;
+    assert_eq!(far.parent_span_id, root.span_id, "proxied by pingora: the front's server span is the parent");
+    Ok(())
+}
