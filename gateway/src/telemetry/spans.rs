@@ -104,9 +104,15 @@ fn route(target: &Target) -> String {
     }
 }
 
-/// Ends the request span's story: the status answered (a 5xx marks the span failed).
+/// Ends the request span's story: the status answered (a 5xx, or no answer, marks the span
+/// failed).
 pub fn finished(span: &tracing::Span, status: u16) {
     if !enabled() {
+        return;
+    }
+    if status == 0 {
+        // Nothing was answered (the client went away, or pingora failed before a response).
+        span.set_status(Status::error("no response"));
         return;
     }
     span.set_attribute("http.response.status_code", i64::from(status));
