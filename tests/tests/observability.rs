@@ -195,13 +195,31 @@ fn an_incoming_traceparent_is_joined() -> TestResult {
     let call = child(&spans, engine, "joined", name)?;
     assert_eq!(call.attr("db.system.name").map(str::to_owned), system, "{call:#?}");
 
-    // A malformed traceparent starts a trace of its own.
-    let r = s.get_with(&format!("Patient/{id}"), &[("traceparent", "00-zz-yy-01"), ("X-Request-Id", "otel-bad")])?;
-    expect("read with a bad traceparent", r.status, 200, &r.body)?;
-    let spans = receiver.wait_for("the fresh trace", ARRIVAL, |s| server_span(s, "joined", "otel-bad").is_some())?;
-    let root = server_span(&spans, "joined", "otel-bad").ok_or("no server span")?;
-    assert_eq!(root.parent_span_id, "");
-    assert_eq!(root.trace_id.len(), 32);
+    // Hostile or malformed trace headers: the request is answered as usual and starts a trace
+    // of its own (the all-zero ids are invalid by the W3C rules, version ff is forbidden).
+    let big_state = format!("k={}", "v".repeat(8000));
+    let hostile: [(&str, &[(&str, &str)]); 5] = [
+        ("otel-bad-1", &[("traceparent", "00-zz-yy-01")]),
+        ("otel-bad-2", &[("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01")]),
+        ("otel-bad-3", &[("traceparent", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]),
+        ("otel-bad-4", &[("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01")]),
+        ("otel-bad-5", &[("traceparent", "00-x"), ("tracestate", big_state.as_str())]),
+    ];
+    for (request_id, trace_headers) in hostile {
+        let mut headers = trace_headers.to_vec();
+        headers.push(("X-Request-Id", request_id));
+        let r = s.get_with(&format!("Patient/{id}"), &headers)?;
+        expect(&format!("read with {trace_headers:?}"), r.status, 200, &r.body)?;
+        assert!(r.header("traceparent").is_none(), "no trace header goes back to the client");
+    }
+    let spans = receiver.wait_for("the fresh traces", ARRIVAL, |s| {
+        hostile.iter().all(|(request_id, _)| server_span(s, "joined", request_id).is_some())
+    })?;
+    for (request_id, trace_headers) in hostile {
+        let root = server_span(&spans, "joined", request_id).ok_or("no server span")?;
+        assert_eq!(root.parent_span_id, "", "{trace_headers:?} is not joined");
+        assert!(root.trace_id.len() == 32 && root.trace_id != trace_id, "{trace_headers:?}: a fresh trace");
+    }
     Ok(())
 }
 
