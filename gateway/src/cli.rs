@@ -176,12 +176,12 @@ impl Cli {
         match self.command {
             Command::Serve(args) => {
                 let config = args.load()?;
-                let _log = crate::logging::init(&config.log);
+                let _log = crate::logging::init(&config.log, &config.tracing)?;
                 crate::server::run(config)
             }
             Command::Migrate(args) => {
                 let config = args.load()?;
-                let _log = crate::logging::init(&config.log);
+                let _log = crate::logging::init(&config.log, &crate::config::TracingConfig::default())?;
                 crate::server::check_store(&config)
             }
             Command::Config(args) => {

@@ -9,6 +9,9 @@
 //! The writer thread buffers what is queued and writes it out when the queue is empty.
 //! The writer never drops a line (a full queue makes the request wait instead), and the guard
 //! [`init`] returns writes out what is queued when it drops, at the end of `serve`.
+//!
+//! With `[tracing]` on, a third layer turns the request spans into OpenTelemetry spans
+//! ([`crate::telemetry`]); the spans made for traces only stay out of the log.
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -22,7 +25,9 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer, fmt};
 
-use crate::config::LogConfig;
+use crate::config::{LogConfig, TracingConfig};
+use crate::error::GatewayError;
+use crate::telemetry::{self, Exporter, SPAN_TARGET};
 
 /// Bytes of log lines the writer thread gathers before a `write` to stderr.
 const LOG_BUFFER: usize = 64 * 1024;
@@ -30,14 +35,24 @@ const LOG_BUFFER: usize = 64 * 1024;
 /// The tracing target of audit events.
 pub const AUDIT_TARGET: &str = "audit";
 
+/// What must live while the process logs: the span exporter (dropped first: it sends the last
+/// spans) and the log writer.
+pub struct Logging {
+    _exporter: Option<Exporter>,
+    _writer: WorkerGuard,
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over the configured level (for
 /// everything but the audit events). Keep the guard until the process is done logging.
-#[must_use = "dropping the guard stops the log writer"]
-pub fn init(config: &LogConfig) -> WorkerGuard {
+pub fn init(config: &LogConfig, tracing: &TracingConfig) -> Result<Logging, GatewayError> {
+    let (traces, exporter) = match telemetry::layer(tracing)? {
+        Some((layer, exporter)) => (Some(layer), Some(exporter)),
+        None => (None, None),
+    };
     let level = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET);
+    let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET && meta.target() != SPAN_TARGET);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // Buffered: the writer thread writes whatever queued up since it last woke with one `write`
     // (it flushes each time its queue is empty), not one per line; a read logs three lines.
@@ -51,8 +66,16 @@ pub fn init(config: &LogConfig) -> WorkerGuard {
     };
     let audit = AuditLayer { writer }.with_filter(filter_fn(|meta| meta.target() == AUDIT_TARGET));
     // A second initialisation (only possible in tests) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::registry().with(general.with_filter(level.and(not_audit))).with(audit).try_init();
-    guard
+    let _ = tracing_subscriber::registry()
+        .with(traces)
+        .with(general.with_filter(level.and(not_audit)))
+        .with(audit)
+        .try_init();
+    if exporter.is_some() {
+        let endpoint = tracing.traces_url().unwrap_or_else(|| "from OTEL_EXPORTER_OTLP_* variables".into());
+        tracing::info!(%endpoint, sample_ratio = tracing.sample_ratio, "OpenTelemetry traces on");
+    }
+    Ok(Logging { _exporter: exporter, _writer: guard })
 }
 
 /// Writes each audit event as one JSON line: `timestamp`, `level`, `target`, `message`, and the

@@ -20,6 +20,7 @@ mod routing;
 mod server;
 mod smart;
 mod stores;
+mod telemetry;
 mod upstream;
 
 use std::process::ExitCode;

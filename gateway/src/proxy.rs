@@ -44,6 +44,7 @@ use crate::policy::audit::AuditInfo;
 use crate::routing::{Caller as RouteCaller, Routing};
 use crate::smart::Discovery;
 use crate::smart::proxy::SmartProxy;
+use crate::telemetry::spans;
 use crate::upstream::Streamed;
 
 /// The FHIR gateway service.
@@ -152,6 +153,7 @@ impl FhirGateway {
         let mut request = exchange::request_head(session, &self.config);
         request.base_url = route.client_base(&request.base_url);
         request.path = rest;
+        spans::interaction(&ctx.span, &request);
         let audit = audit_info(session, &ctx.request_id);
         let token = bearer_token(session);
         let caller = RouteCaller {
@@ -245,6 +247,7 @@ impl FhirGateway {
         let mut request = request;
         request.base_url = route.client_base(&request.base_url);
         request.path = rest;
+        spans::interaction(&ctx.span, &request);
         let token = bearer_token(session);
         let caller = RouteCaller {
             identity: identity.as_deref(),
@@ -406,20 +409,19 @@ impl ProxyHttp for FhirGateway {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
-        ctx.span = tracing::info_span!(
-            "request",
-            request_id = %ctx.request_id,
-            method = %header.method,
-            path = %header.uri.path(),
-        );
+        ctx.span = spans::request(header, &ctx.request_id, session.client_addr().map(ToString::to_string));
         let path = header.uri.path().trim_matches('/');
         if let Some(security) = &self.security {
             // A preflight carries no credentials: answered without authentication.
             if !self.is_public(header.method.as_str(), path) && !Cors::is_preflight(header) {
                 let authorization = header.headers.get("authorization").map(|v| v.to_str().unwrap_or("invalid"));
                 let authorization = authorization.map(str::to_string);
-                ctx.caller = match security.auth.authenticate(authorization.as_deref()).await {
+                let span = spans::authenticate(&ctx.span);
+                let verified = security.auth.authenticate(authorization.as_deref()).instrument(span.clone()).await;
+                spans::authenticated(&span, verified.is_ok());
+                ctx.caller = match verified {
                     Ok(identity) => {
+                        spans::principal(&ctx.span, &identity.principal.subject);
                         ctx.subject = Some(identity.principal.subject.clone());
                         Caller::Known(identity)
                     }
@@ -493,6 +495,7 @@ impl ProxyHttp for FhirGateway {
             upstream.insert_header("Authorization", authorization.as_str())?;
         }
         upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        crate::telemetry::propagation::inject(&ctx.span, upstream);
         Ok(())
     }
 
@@ -588,6 +591,7 @@ impl ProxyHttp for FhirGateway {
     async fn logging(&self, session: &mut Session, error: Option<&pingora::Error>, ctx: &mut RequestCtx) {
         let header = session.req_header();
         let elapsed_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
+        spans::finished(&ctx.span, ctx.status);
         let _guard = ctx.span.enter();
         // Cosmos DB: the request units the request cost (the field is left out on other stores).
         let request_charge = (ctx.request_charge > 0.0).then_some(ctx.request_charge);

@@ -18,6 +18,7 @@ use serde_json::Value;
 pub mod entra;
 pub mod idp;
 pub mod oidc;
+pub mod otlp;
 pub mod smart;
 pub mod tls;
 pub mod topology;

@@ -297,6 +297,7 @@ fn distance(a: &str, b: &str) -> usize {
 pub fn describe(config: &Config, sources: &Sources) -> Result<String, GatewayError> {
     let mut shown = config.clone();
     shown.store.url = Some(fhirgate_engine::storage::redact_url(&config.store_url()));
+    shown.tracing = config.tracing.shown();
     for target in &mut shown.targets {
         target.store = target.store.as_deref().map(fhirgate_engine::storage::redact_url);
     }

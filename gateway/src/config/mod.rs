@@ -7,6 +7,7 @@ mod layers;
 mod routing;
 mod smart;
 mod targets;
+mod traces;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub use layers::Sources;
 pub use routing::Kind;
 pub use smart::{CorsConfig, SmartClient, SmartConfig, SmartProxyConfig};
 pub use targets::{RouteConfig, TargetConfig};
+pub use traces::TracingConfig;
 
 use crate::error::GatewayError;
 
@@ -32,6 +34,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub policy: PolicyConfig,
     pub log: LogConfig,
+    /// OpenTelemetry traces (off by default).
+    pub tracing: TracingConfig,
     pub metrics: MetricsConfig,
     /// Paging of federated and proxied searches.
     pub federation: FederationConfig,
@@ -470,6 +474,7 @@ impl Config {
             return bad("`federation.page_ttl_seconds` must be positive".into());
         }
         self.cors.check().map_err(GatewayError::Config)?;
+        self.tracing.check().map_err(GatewayError::Config)?;
         self.smart.check().map_err(GatewayError::Config)?;
         if self.smart.proxy.enabled && !self.auth.enabled {
             return bad("`smart.proxy.enabled` needs authentication on (`auth.enabled = true`)".into());

@@ -46,7 +46,8 @@ impl CedarAccess<'_> {
 
     /// Decides and audits one request. An evaluation failure denies.
     fn decide_audited(&self, request: &AuthzRequest, phase: &str) -> Decision {
-        let decision = match self.policies.as_ref().map(|p| p.decide(self.principal, request)) {
+        let span = crate::telemetry::spans::decision(request, phase);
+        let decision = match span.in_scope(|| self.policies.as_ref().map(|p| p.decide(self.principal, request))) {
             Some(Ok(d)) => d,
             Some(Err(e)) => {
                 tracing::error!(error = %e, "authorization request could not be evaluated; denied");
@@ -54,6 +55,7 @@ impl CedarAccess<'_> {
             }
             None => Decision { errors: vec!["policies unavailable".into()], ..Decision::default() },
         };
+        crate::telemetry::spans::decided(&span, &decision);
         let inputs = match &self.policies {
             Some(policies) if self.audit_inputs => {
                 fhirgate_policies::replay::cedar_request(policies, self.principal, request)

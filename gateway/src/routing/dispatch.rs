@@ -19,6 +19,7 @@ use fhirgate_engine::federation::Rewrite;
 use fhirgate_engine::interaction::{Method, Request, Response};
 use fhirgate_policies::RequestContext;
 use futures_util::future::join_all;
+use tracing::Instrument as _;
 
 use super::targets::Backend;
 use super::{Route, RouteTarget, Routing};
@@ -200,7 +201,21 @@ async fn send(
     caller: &Caller<'_>,
     rewrite: Option<&Rewrite>,
 ) -> Response {
-    let access = caller.access(&route.config.id, &target.target.id);
+    let remote = !target.target.is_local();
+    send_on(routing, target, request, caller.access(&route.config.id, &target.target.id), caller, rewrite)
+        .instrument(crate::telemetry::spans::engine(&target.target.id, remote))
+        .await
+}
+
+/// [`send`] under `access`.
+async fn send_on(
+    routing: &Routing,
+    target: &RouteTarget,
+    request: &Request,
+    access: Box<dyn Access + '_>,
+    caller: &Caller<'_>,
+    rewrite: Option<&Rewrite>,
+) -> Response {
     match &target.target.backend {
         Backend::Local(_) => {
             let answer = match target.target.engine().await {

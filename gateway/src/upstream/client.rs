@@ -129,6 +129,8 @@ fn request_header(x: &Exchange<'_>, request: &Request) -> Result<RequestHeader, 
     if let Some(authorization) = x.authorization {
         header.insert_header("Authorization", authorization)?;
     }
+    // Called inside the exchange's `upstream` span: the remote's spans become its children.
+    crate::telemetry::propagation::inject(&tracing::Span::current(), &mut header);
     let has_body = !request.body.is_empty() || matches!(request.method, Method::Post | Method::Put | Method::Patch);
     if has_body {
         let content_type = h.content_type.as_deref().unwrap_or("application/fhir+json");

@@ -35,9 +35,11 @@ use pingora::upstreams::peer::HttpPeer;
 
 use crate::config::TargetConfig;
 use crate::error::GatewayError;
+use crate::telemetry::spans;
 use address::{BaseUrl, config_error};
 use client::{Exchange, Failure};
 use credentials::Credentials;
+use tracing::Instrument as _;
 
 /// One remote target.
 pub struct RemoteTarget {
@@ -404,15 +406,21 @@ impl Upstream for RemoteExchange<'_> {
     async fn send(&self, request: &Request) -> FhirResult<Response> {
         self.target.start_health_checks();
         let inner = &self.target.inner;
-        let authorization = inner.credentials.authorization(&inner.id, self.caller_token).await?;
-        match tokio::time::timeout(inner.total_timeout, self.send_with_retries(request, authorization.as_deref())).await
-        {
-            Ok(result) => result,
-            Err(_) => {
-                tracing::warn!(target_id = %inner.id, "remote target exchange over the total timeout");
-                Err(FhirError::GatewayTimeout("the remote FHIR server did not answer in time".into()))
+        let span = spans::upstream(&inner.id, request.method.as_str());
+        let exchange = async {
+            let authorization = inner.credentials.authorization(&inner.id, self.caller_token).await?;
+            let sent = self.send_with_retries(request, authorization.as_deref());
+            match tokio::time::timeout(inner.total_timeout, sent).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!(target_id = %inner.id, "remote target exchange over the total timeout");
+                    Err(FhirError::GatewayTimeout("the remote FHIR server did not answer in time".into()))
+                }
             }
-        }
+        };
+        let result = exchange.instrument(span.clone()).await;
+        spans::upstream_done(&span, result.as_ref().map(|r| r.status));
+        result
     }
     fn own_credentials(&self) -> bool {
         !matches!(self.target.inner.credentials, credentials::Credentials::Passthrough)
