@@ -15,6 +15,8 @@ fi
 bash scripts/ensure-build-tools.sh
 # Headless Chromium for the browser test of SMART apps (skipped, saying why, without it).
 bash scripts/ensure-browser.sh
+# promtool (Debian's prometheus) lints /metrics in tests/tests/metrics.rs (skipped, saying why, without it).
+bash scripts/ensure-promtool.sh
 
 # One shared target directory keeps rebuilds incremental between runs.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fhirgate/target}"
