@@ -78,7 +78,7 @@ fn what_a_caller_makes_up_never_becomes_a_label() -> TestResult {
             ("GET", format!("Patient/{marker}")),
             ("GET", format!("Patient?name={marker}")),
             ("GET", format!("Patient/{marker}/_history/{marker}")),
-            ("DELETE", format!("{marker}")),
+            ("DELETE", marker.clone()),
             ("GET", format!("Patient/p/{marker}")),
             ("GET", format!("{marker}/{marker}/{marker}/{marker}/{marker}")),
             ("POST", format!("${marker}")),
