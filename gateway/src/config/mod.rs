@@ -590,6 +590,10 @@ mod tests {
         assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("FHIRGATE_MAX_BODY_BYTES")));
         let err = Config::load(None, &env(&[("FHIRGATE_LISTEN", "nowhere")]), Overrides::default());
         assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("server.listen")));
+        for listen in ["nowhere", "127.0.0.1:8080"] {
+            let err = Config::load(None, &env(&[("FHIRGATE_METRICS_LISTEN", listen)]), Overrides::default());
+            assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("metrics.listen")), "{listen}");
+        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl Metrics {
         let cosmos_units =
             Counter::new("fhirgate_cosmos_request_units_total", "Cosmos DB request units spent by this process.")?;
         registry.register(Box::new(cosmos_units.clone()))?;
-        Ok(Self {
+        let metrics = Self {
             requests: counter_vec(
                 "fhirgate_http_requests_total",
                 "HTTP requests answered, by FHIR interaction, resource type, route and status code.",
@@ -168,7 +168,15 @@ impl Metrics {
             cosmos_units,
             registry,
             scrape: Mutex::new(()),
-        })
+        };
+        // Outcomes known in advance are shown at 0 before the first one happens.
+        for outcome in ["success", "failure"] {
+            metrics.policy_reloads.get_metric_with_label_values(&[outcome])?;
+        }
+        for outcome in ["valid", "invalid", "missing"] {
+            metrics.tokens.get_metric_with_label_values(&[outcome])?;
+        }
+        Ok(metrics)
     }
 
     /// One answered request.
