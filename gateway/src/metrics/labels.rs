@@ -34,16 +34,24 @@ impl RequestLabels<'static> {
     }
 }
 
-/// The interaction and resource type of `method` on `path` (below the route's base).
+/// The interaction and resource type of `method` on `path` (below the route's base). No
+/// allocation: a FHIR path has at most four segments, a longer one is `other`.
 pub fn classify(method: &str, path: &str) -> (&'static str, &'static str) {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let mut found = [""; 4];
+    let mut count = 0;
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        let Some(slot) = found.get_mut(count) else { return ("other", resource_type(found[0])) };
+        *slot = segment;
+        count += 1;
+    }
+    let segments = &found[..count];
     let kind = |i: usize| segments.get(i).map_or("none", |s| resource_type(s));
     if segments.last().is_some_and(|s| s.starts_with('$')) {
         let at = if segments.len() > 1 { kind(0) } else { "none" };
         return ("operation", at);
     }
     let method = if method == "HEAD" { "GET" } else { method };
-    let interaction = match (method, segments.as_slice()) {
+    let interaction = match (method, segments) {
         ("GET", []) => "search-system",
         ("POST", []) => "batch-transaction",
         ("GET", ["metadata"]) => "capabilities",
