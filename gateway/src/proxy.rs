@@ -149,7 +149,7 @@ impl FhirGateway {
         let read = method == "GET" || method == "HEAD";
         match path {
             "health" | "health/live" | "health/ready" => true,
-            "metrics" => self.config.metrics.public,
+            "metrics" => self.config.metrics.public && self.serves_metrics(),
             ".well-known/openid-configuration" | ".well-known/jwks.json" => read,
             _ if crate::smart::is_discovery(&self.config, path) => read,
             _ if SmartProxy::is_public(path) => self.security.as_ref().is_some_and(|s| s.smart.is_some()),
@@ -251,7 +251,10 @@ impl FhirGateway {
         };
         let context = request_context(session);
         let audit = audit_info(session, &ctx.request_id);
-        if path == "metrics" && self.serves_metrics() {
+        if path == "metrics" {
+            if !self.serves_metrics() {
+                return failure(FhirError::NotFound("`/metrics` is served on `metrics.listen`".into()));
+            }
             return self.metrics(identity.as_deref(), context, &audit);
         }
         let request = match exchange::read_request(session, &self.config).await {

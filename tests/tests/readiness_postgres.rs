@@ -5,20 +5,9 @@
 //! binary may use meanwhile. Ignored in the SQLite pass; the test command's PostgreSQL pass runs
 //! it (`--include-ignored`), where `scripts/with-postgres.sh` provides `FHIRGATE_TEST_POSTGRES_CTL`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fhirgate_e2e::{Server, TestResult};
-
-fn pg_ctl(action: &str) -> TestResult {
-    let ctl = std::env::var("FHIRGATE_TEST_POSTGRES_CTL")
-        .map_err(|_| "needs FHIRGATE_TEST_POSTGRES_CTL: run through scripts/with-postgres.sh")?;
-    let out = Command::new(&ctl).arg(action).output()?;
-    if !out.status.success() {
-        return Err(format!("pg_ctl {action}: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(())
-}
+use fhirgate_e2e::{Server, TestResult, pg_ctl};
 
 #[test]
 #[ignore = "PostgreSQL only: run by the test command's PostgreSQL pass"]

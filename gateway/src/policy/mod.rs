@@ -37,8 +37,9 @@ impl Policies {
         }
         let engine = match load_engine(config) {
             Ok(engine) => {
-                tracing::info!(policies = engine.policy_ids().len(), sets = ?config.sets, dir = ?config.dir, "policies loaded");
-                crate::metrics::metrics().policies_in_force(engine.policy_ids().len());
+                let count = engine.policy_ids().len();
+                tracing::info!(policies = count, sets = ?config.sets, dir = ?config.dir, "policies loaded");
+                crate::metrics::metrics().policies_in_force(count);
                 Some(Arc::new(engine))
             }
             Err(e) if config.dir.is_some() => {
