@@ -15,7 +15,8 @@ fi
 bash scripts/ensure-build-tools.sh
 # Headless Chromium for the browser test of SMART apps (skipped, saying why, without it).
 bash scripts/ensure-browser.sh
-# promtool (Debian's prometheus) lints /metrics in tests/tests/metrics.rs (skipped, saying why, without it).
+# Debian's prometheus: promtool lints /metrics and the server scrapes it in tests/tests/metrics.rs
+# (both skipped, saying why, without it).
 bash scripts/ensure-promtool.sh
 
 # One shared target directory keeps rebuilds incremental between runs.

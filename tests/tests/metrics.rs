@@ -2,10 +2,13 @@
 //! bad token), parsed with a Prometheus text-format parser (`prometheus-parse`) and linted with
 //! Prometheus' own `promtool check metrics` (Debian's `prometheus`; `scripts/test.sh` installs
 //! it, and the lint is skipped, saying so, where it is missing): the counts moved as the requests
-//! went. And `metrics.listen`: the metrics on an address of their own, and only there.
+//! went; and scraped by a real Prometheus server (the same package), with the token Prometheus
+//! is configured to send. And `metrics.listen`: the metrics on an address of their own, and only
+//! there.
 
 use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use fhirgate_e2e::{Server, TestResult, free_port, temp_dir};
 use prometheus_parse::{Sample, Scrape, Value};
@@ -134,5 +137,78 @@ fn metrics_listen_serves_them_on_their_own_address_only() -> TestResult {
     let main = s.get("metrics")?;
     assert_eq!(main.status, 404, "not on the main listener any more: {}", main.body);
     assert_eq!(s.get("Patient")?.status, 200, "which serves FHIR as before");
+    Ok(())
+}
+
+/// A Prometheus server started by a test, stopped when dropped.
+struct Prometheus(Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The value of an instant query's first result, if it has one.
+fn query(agent: &ureq::Agent, api: &str, promql: &str) -> TestResult<Option<f64>> {
+    let mut reply = agent.get(format!("{api}/api/v1/query")).query("query", promql).call()?;
+    let answer: serde_json::Value = serde_json::from_str(&reply.body_mut().read_to_string()?)?;
+    Ok(answer["data"]["result"][0]["value"][1].as_str().and_then(|v| v.parse().ok()))
+}
+
+#[test]
+fn a_real_prometheus_scrapes_them_with_its_token() -> TestResult {
+    if Command::new("prometheus").arg("--version").output().is_err() {
+        println!("SKIPPED the real scrape: `prometheus` is not installed (Debian: apt-get install prometheus)");
+        return Ok(());
+    }
+    let s = Server::start("metrics-prometheus")?;
+    assert_eq!(s.put("Patient/scraped", &json!({"resourceType": "Patient", "id": "scraped"}))?.status, 201);
+    assert_eq!(s.get("Patient/scraped")?.status, 200);
+    let dir = temp_dir("metrics-prometheus-server")?;
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, s.token.as_deref().ok_or("the harness token")?)?;
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: fhirgate\n    \
+             authorization:\n      type: Bearer\n      credentials_file: {}\n    static_configs:\n      - targets: \
+             ['127.0.0.1:{}']\n",
+            token_file.display(),
+            s.port
+        ),
+    )?;
+    let web = format!("127.0.0.1:{}", free_port()?);
+    let _prometheus = Prometheus(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={web}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log"))?)
+            .spawn()?,
+    );
+    let api = format!("http://{web}");
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reads =
+        r#"sum(fhirgate_http_requests_total{job="fhirgate",interaction="read",resource_type="Patient",status="200"})"#;
+    loop {
+        let up = query(&agent, &api, r#"up{job="fhirgate"}"#).unwrap_or(None);
+        if up == Some(1.0) && query(&agent, &api, reads)?.is_some() {
+            break;
+        }
+        let log = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "no successful scrape (up = {up:?}): {log}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(query(&agent, &api, reads)? >= Some(1.0), "Prometheus has the read");
+    let samples = query(&agent, &api, r#"scrape_samples_scraped{job="fhirgate"}"#)?;
+    assert!(samples > Some(20.0), "the whole exposition was ingested: {samples:?}");
+    let decisions = query(&agent, &api, r#"sum(fhirgate_authz_decisions_total{outcome="allow"})"#)?;
+    assert!(decisions >= Some(2.0), "{decisions:?}");
     Ok(())
 }
