@@ -17,6 +17,8 @@ const WRITE_BUFFER: usize = 16 * 1024;
 
 /// Runs the server in the foreground.
 pub fn run(config: Config) -> Result<(), GatewayError> {
+    // The metrics exist from the start (not on the first request that counts).
+    crate::metrics::metrics();
     check_store(&config)?;
     let config = crate::smart::with_discovered_endpoints(config);
     crate::links::warn_at_start(&config.server);

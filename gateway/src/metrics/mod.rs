@@ -161,7 +161,8 @@ impl Metrics {
             )?,
             policies_loaded: gauge(
                 "fhirgate_policies_loaded",
-                "Cedar policies in force (0: none loaded, every request is denied and readiness fails).",
+                "Cedar policies in force (0 with authentication on: none loaded, every request is denied and \
+                 readiness fails).",
             )?,
             resident_memory: gauge("process_resident_memory_bytes", "Resident memory size in bytes.")?,
             open_fds: gauge("process_open_fds", "Number of open file descriptors.")?,
