@@ -62,9 +62,9 @@ done
 [ "$(status "$base/health")" = 200 ] || fail "GET /health did not answer 200"
 [ "$(podman exec "$name" /bin/busybox id -u)" = 10001 ] || fail "the server does not run as uid 10001"
 # The HEALTHCHECK's command, run as podman would (its timers need systemd, which may be absent).
-podman image inspect "$image" --format '{{json .Config.Healthcheck}}' | grep -q 'http://127.0.0.1:8080/health' \
-  || fail "the image has no HEALTHCHECK on /health"
-podman exec "$name" /bin/busybox wget -q -O /dev/null http://127.0.0.1:8080/health || fail "the image's HEALTHCHECK command fails"
+podman image inspect "$image" --format '{{json .Config.Healthcheck}}' | grep -q 'http://127.0.0.1:8080/health/ready' \
+  || fail "the image has no HEALTHCHECK on /health/ready"
+podman exec "$name" /bin/busybox wget -q -O /dev/null http://127.0.0.1:8080/health/ready || fail "the image's HEALTHCHECK command fails"
 [ "$(status "$base/metadata")" = 200 ] || fail "GET /metadata without a token did not answer 200"
 [ "$(status "$base/Patient")" = 401 ] || fail "GET /Patient without a token did not answer 401"
 token="$(podman exec "$name" /usr/local/bin/fhirgate token --role globalReader)"

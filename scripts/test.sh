@@ -15,6 +15,9 @@ fi
 bash scripts/ensure-build-tools.sh
 # Headless Chromium for the browser test of SMART apps (skipped, saying why, without it).
 bash scripts/ensure-browser.sh
+# Debian's prometheus: promtool lints /metrics and the server scrapes it in tests/tests/metrics.rs
+# (both skipped, saying why, without it).
+bash scripts/ensure-promtool.sh
 
 # One shared target directory keeps rebuilds incremental between runs.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fhirgate/target}"

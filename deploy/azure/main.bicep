@@ -242,17 +242,17 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = {
           probes: [
             {
               type: 'Readiness'
-              httpGet: { path: '/health', port: 8080 }
+              httpGet: { path: '/health/ready', port: 8080 }
               periodSeconds: 5
             }
             {
               type: 'Liveness'
-              tcpSocket: { port: 8080 }
+              httpGet: { path: '/health/live', port: 8080 }
               periodSeconds: 10
             }
             {
               type: 'Startup'
-              httpGet: { path: '/health', port: 8080 }
+              httpGet: { path: '/health/live', port: 8080 }
               periodSeconds: 2
               failureThreshold: 30
             }

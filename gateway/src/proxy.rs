@@ -3,7 +3,8 @@
 //! - `early_request_filter`: give the request its id (`X-Request-Id`, echoed or generated) and
 //!   authenticate its bearer token (unless the path is public: `/health`, the local issuer's
 //!   discovery documents, `/metadata` and `/metrics` when configured).
-//! - `request_filter`: answer it: 401 when authentication failed; `GET /health`; or the route
+//! - `request_filter`: answer it: 401 when authentication failed; the probes (`GET /health`,
+//!   `/health/live`, `/health/ready`: [`crate::probes`]); `GET /metrics`; or the route
 //!   the request takes ([`crate::routing`]), whose targets (local engines, remote FHIR servers)
 //!   answer under the Cedar policies ([`crate::policy::access`]), asked about every interaction
 //!   and every resource touched. The response is written here and the proxy stops.
@@ -16,7 +17,9 @@
 //!   other remote exchange is made from `request_filter`, through the decisions of the remote
 //!   path (`engine::remote`).
 //! - `logging`: one access log line and one audit event per request (the policy phase has
-//!   already audited each authorization decision).
+//!   already audited each authorization decision), and the request counted in the metrics.
+//!
+//! The same service, [`Serves::Metrics`], answers `/metrics` alone on `metrics.listen`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +42,7 @@ use crate::config::Config;
 use crate::cors::Cors;
 use crate::error::GatewayError;
 use crate::exchange;
+use crate::metrics::labels::RequestLabels;
 use crate::policy::Policies;
 use crate::policy::audit::AuditInfo;
 use crate::routing::{Caller as RouteCaller, Routing};
@@ -47,14 +51,24 @@ use crate::smart::proxy::SmartProxy;
 use crate::telemetry::spans;
 use crate::upstream::Streamed;
 
+/// What a listener of the service answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// Everything (`server.listen`); `/metrics` too unless `metrics.listen` is set.
+    Everything,
+    /// `/metrics` only (`metrics.listen`).
+    Metrics,
+}
+
 /// The FHIR gateway service.
 pub struct FhirGateway {
     config: Arc<Config>,
+    serves: Serves,
     /// Routes and their targets (local engines open on first use inside the service's runtime:
     /// pools belong to the runtime that made them).
-    routing: Routing,
+    routing: Arc<Routing>,
     /// `None` when authentication is off (`auth.enabled = false`).
-    security: Option<Security>,
+    security: Option<Arc<Security>>,
     cors: Cors,
     /// What `/.well-known/smart-configuration` and `rest.security` publish.
     discovery: Discovery,
@@ -91,6 +105,24 @@ pub struct RequestCtx {
     request_charge: f64,
     /// A request on a type-level-only route, allowed: where and how it is streamed.
     stream: Option<Stream>,
+    /// What the metrics count the request as, once its route is known.
+    counted: Option<Counted>,
+}
+
+/// A FHIR request's labels in the metrics (`crate::metrics::labels`).
+#[derive(Clone, Copy)]
+struct Counted {
+    interaction: &'static str,
+    resource_type: &'static str,
+    /// The route's index in the routing table.
+    route: usize,
+}
+
+impl Counted {
+    fn of(method: &str, route: &crate::routing::Route, rest: &str) -> Self {
+        let (interaction, resource_type) = crate::metrics::labels::classify(method, rest);
+        Self { interaction, resource_type, route: route.index }
+    }
 }
 
 /// A streamed request's way to its remote target, and the bases its answer's headers move between.
@@ -102,18 +134,23 @@ struct Stream {
 }
 
 impl FhirGateway {
-    pub fn new(config: Arc<Config>, security: Option<Security>, routing: Routing) -> Self {
+    pub fn new(config: Arc<Config>, security: Option<Arc<Security>>, routing: Arc<Routing>, serves: Serves) -> Self {
         let cors = Cors::new(&config.cors);
         let discovery = Discovery::new(&config);
-        Self { config, routing, security, cors, discovery }
+        Self { config, serves, routing, security, cors, discovery }
+    }
+
+    /// Whether this listener answers `GET /metrics`.
+    fn serves_metrics(&self) -> bool {
+        self.serves == Serves::Metrics || self.config.metrics.listen.is_none()
     }
 
     /// Paths answered without a token.
     fn is_public(&self, method: &str, path: &str) -> bool {
         let read = method == "GET" || method == "HEAD";
         match path {
-            "health" => true,
-            "metrics" => self.config.metrics.public,
+            "health" | "health/live" | "health/ready" => true,
+            "metrics" => self.config.metrics.public && self.serves_metrics(),
             ".well-known/openid-configuration" | ".well-known/jwks.json" => read,
             _ if crate::smart::is_discovery(&self.config, path) => read,
             _ if SmartProxy::is_public(path) => self.security.as_ref().is_some_and(|s| s.smart.is_some()),
@@ -125,9 +162,11 @@ impl FhirGateway {
     /// A request on a type-level-only route: how to stream it, or the answer refusing it (the
     /// body unread). `None` for every other request (and for one whose caller authentication
     /// rejected or that names no route: `answer` says so).
-    async fn stream_plan(&self, session: &Session, ctx: &RequestCtx) -> Option<Result<Stream, Response>> {
+    async fn stream_plan(&self, session: &Session, ctx: &mut RequestCtx) -> Option<Result<Stream, Response>> {
         let path = session.req_header().uri.path().trim_matches('/');
         if matches!(path, "health" | "metrics")
+            || self.serves == Serves::Metrics
+            || path.starts_with("health/")
             || path.starts_with(".well-known/")
             || path.starts_with("auth/")
             || crate::smart::is_discovery(&self.config, path)
@@ -145,6 +184,7 @@ impl FhirGateway {
         if !route.config.type_level_only {
             return None;
         }
+        ctx.counted = Some(Counted::of(session.req_header().method.as_str(), route, &rest));
         let limit = self.config.server.max_body_bytes;
         let length = session.req_header().headers.get("content-length").and_then(|v| v.to_str().ok());
         if length.and_then(|l| l.trim().parse::<u64>().ok()).is_some_and(|l| l > limit as u64) {
@@ -174,8 +214,17 @@ impl FhirGateway {
         if Cors::is_preflight(session.req_header()) {
             return self.cors.preflight(session.req_header());
         }
-        if path == "health" {
-            return self.health().await;
+        if self.serves == Serves::Metrics && path != "metrics" {
+            return failure(FhirError::NotFound("this listener (`metrics.listen`) serves `/metrics` only".into()));
+        }
+        match path.as_str() {
+            "health" => return crate::probes::health(&self.routing).await,
+            "health/live" => return crate::probes::live(),
+            "health/ready" => {
+                let policies = self.security.as_ref().map(|s| s.policies.as_ref());
+                return crate::probes::ready(&self.routing, policies).await;
+            }
+            _ => {}
         }
         if crate::smart::is_discovery(&self.config, &path) && self.security.is_some() {
             return Response::json_rendered(self.discovery.document().clone());
@@ -205,6 +254,9 @@ impl FhirGateway {
         let context = request_context(session);
         let audit = audit_info(session, &ctx.request_id);
         if path == "metrics" {
+            if !self.serves_metrics() {
+                return failure(FhirError::NotFound("`/metrics` is served on `metrics.listen`".into()));
+            }
             return self.metrics(identity.as_deref(), context, &audit);
         }
         let request = match exchange::read_request(session, &self.config).await {
@@ -244,6 +296,7 @@ impl FhirGateway {
                 request.path
             )));
         };
+        ctx.counted = Some(Counted::of(&method, route, &rest));
         let mut request = request;
         request.base_url = route.client_base(&request.base_url);
         request.path = rest;
@@ -299,30 +352,15 @@ impl FhirGateway {
             (Some(_), None) => false,
         };
         if allowed {
-            Response::rendered(200, "text/plain; version=0.0.4", metrics().into_bytes())
+            Response::rendered(
+                200,
+                crate::metrics::CONTENT_TYPE,
+                crate::metrics::metrics().render(&self.routing).into_bytes(),
+            )
         } else {
             failure(FhirError::Forbidden("`metrics` is not allowed to this principal".into()))
         }
     }
-
-    async fn health(&self) -> Response {
-        match self.routing.health().await {
-            Ok(()) => Response::rendered(200, "application/json", br#"{"status":"ok"}"#.to_vec()),
-            Err(e) => failure(e),
-        }
-    }
-}
-
-/// `GET /metrics` in the Prometheus text format: what the process has spent (the store's cost, see
-/// `storage::cost`: Cosmos DB request units; 0 on the other stores). Per-request figures are in
-/// the access log.
-fn metrics() -> String {
-    format!(
-        "# HELP fhirgate_cosmos_request_units_total Cosmos DB request units spent by this process.\n\
-         # TYPE fhirgate_cosmos_request_units_total counter\n\
-         fhirgate_cosmos_request_units_total {}\n",
-        fhirgate_engine::storage::cost::total()
-    )
 }
 
 fn failure(error: FhirError) -> Response {
@@ -398,6 +436,7 @@ impl ProxyHttp for FhirGateway {
             subject: None,
             request_charge: 0.0,
             stream: None,
+            counted: None,
         }
     }
 
@@ -613,5 +652,15 @@ impl ProxyHttp for FhirGateway {
             "elapsed_ms": elapsed_ms,
         });
         tracing::info!(target: "audit", record = %record, "fhir request");
+        let path = header.uri.path().trim_matches('/');
+        let labels = match ctx.counted {
+            Some(c) => RequestLabels {
+                interaction: c.interaction,
+                resource_type: c.resource_type,
+                route: self.routing.route_id(c.route),
+            },
+            None => RequestLabels::outside_fhir(path),
+        };
+        crate::metrics::metrics().request(&labels, ctx.status, ctx.started.elapsed());
     }
 }

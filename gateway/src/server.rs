@@ -10,18 +10,20 @@ use pingora::server::{RunArgs, Server};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::policy::Policies;
-use crate::proxy::{FhirGateway, Security};
+use crate::proxy::{FhirGateway, Security, Serves};
 
 /// Bytes of a response gathered per connection before they are sent.
 const WRITE_BUFFER: usize = 16 * 1024;
 
 /// Runs the server in the foreground.
 pub fn run(config: Config) -> Result<(), GatewayError> {
+    // The metrics exist from the start (not on the first request that counts).
+    crate::metrics::metrics();
     check_store(&config)?;
     let config = crate::smart::with_discovered_endpoints(config);
     crate::links::warn_at_start(&config.server);
-    let security = security(&config)?;
-    let routing = crate::routing::Routing::new(&config)?;
+    let security = security(&config)?.map(Arc::new);
+    let routing = Arc::new(crate::routing::Routing::new(&config)?);
     check_streamed_routes(&config, security.as_ref())?;
     let conf = ServerConf {
         threads: config.server.threads,
@@ -37,9 +39,17 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let listen = config.server.listen.clone();
+    let config = Arc::new(config);
+    if let Some(metrics_listen) = &config.metrics.listen {
+        let gateway = FhirGateway::new(config.clone(), security.clone(), routing.clone(), Serves::Metrics);
+        let mut service = http_proxy_service_with_name(&server.configuration, gateway, "metrics");
+        service.add_tcp(metrics_listen);
+        server.add_service(service);
+        tracing::info!(listen = %metrics_listen, "metrics listening: http://{metrics_listen}/metrics");
+    }
     let mut service = http_proxy_service_with_name(
         &server.configuration,
-        FhirGateway::new(Arc::new(config), security, routing),
+        FhirGateway::new(config, security, routing, Serves::Everything),
         "fhir",
     );
     // A response's head and a body up to this size leave in one `send`: pingora's default
@@ -56,7 +66,7 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
 /// A type-level-only route streams answers unread: refused when the loaded policies may decide
 /// on a resource's data (a request whose decision depends on data would be refused anyway, but a
 /// route that refuses its callers is a configuration mistake to report at start).
-fn check_streamed_routes(config: &Config, security: Option<&Security>) -> Result<(), GatewayError> {
+fn check_streamed_routes(config: &Config, security: Option<&Arc<Security>>) -> Result<(), GatewayError> {
     let streamed: Vec<&str> = config.routes.iter().filter(|r| r.type_level_only).map(|r| r.id.as_str()).collect();
     if streamed.is_empty() {
         return Ok(());

@@ -13,13 +13,8 @@ use fhirgate_postgres::PostgresSettings;
 use crate::config::{CosmosConfig, StoreConfig};
 use crate::error::GatewayError;
 
-/// Opens (and creates or migrates, where needed) the store at `url`; its calls are spans while
-/// traces are exported ([`crate::telemetry::Traced`]).
+/// Opens (and creates or migrates, where needed) the store at `url`.
 pub async fn open(url: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, GatewayError> {
-    Ok(crate::telemetry::Traced::wrap(open_store(url, config).await?))
-}
-
-async fn open_store(url: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, GatewayError> {
     let cannot_open =
         |e: &dyn std::fmt::Display| GatewayError::Store(format!("cannot open `{}`: {e}", redact_url(url)));
     if url.starts_with("sqlite:") {

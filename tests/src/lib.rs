@@ -116,6 +116,18 @@ pub fn backend() -> String {
     std::env::var("FHIRGATE_E2E_STORE").unwrap_or_else(|_| "sqlite".into())
 }
 
+/// `pg_ctl stop|start` on the test PostgreSQL server (`FHIRGATE_TEST_POSTGRES_CTL`, from
+/// `scripts/with-postgres.sh`), for tests that take it away under a running gateway.
+pub fn pg_ctl(action: &str) -> TestResult {
+    let ctl = std::env::var("FHIRGATE_TEST_POSTGRES_CTL")
+        .map_err(|_| "needs FHIRGATE_TEST_POSTGRES_CTL: run through scripts/with-postgres.sh")?;
+    let out = Command::new(&ctl).arg(action).output()?;
+    if !out.status.success() {
+        return Err(format!("pg_ctl {action}: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(())
+}
+
 /// Whether a restarted server finds its data again: not on the in-process Cosmos DB emulator,
 /// whose account lives and dies with the server process.
 pub fn store_outlives_the_server() -> bool {

@@ -36,6 +36,10 @@ fn testscript_corpus_passes() -> TestResult {
     // The SMART and CORS scripts run against a server that offers them.
     options.variables.insert("smartConfiguration".into(), ".well-known/smart-configuration".into());
     options.variables.insert("corsOrigin".into(), "http://conformance.example".into());
+    // The probes and metrics script: the paths this server answers them on.
+    for (name, path) in [("liveProbe", "health/live"), ("readyProbe", "health/ready"), ("metricsPath", "metrics")] {
+        options.variables.insert(name.into(), path.into());
+    }
     let results = Runner::new(options).run_paths(std::slice::from_ref(&corpus))?;
     let reports = server.data_dir.join("conformance-reports");
     report::write_all(&reports, &results)?;

@@ -4,23 +4,12 @@
 //! command runs it in the PostgreSQL pass (`--include-ignored`), where `scripts/with-postgres.sh`
 //! provides `FHIRGATE_TEST_POSTGRES_CTL`.
 
-use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use fhirgate_e2e::{Server, TestResult};
+use fhirgate_e2e::{Server, TestResult, pg_ctl};
 use serde_json::json;
-
-fn pg_ctl(action: &str) -> TestResult {
-    let ctl = std::env::var("FHIRGATE_TEST_POSTGRES_CTL")
-        .map_err(|_| "needs FHIRGATE_TEST_POSTGRES_CTL: run through scripts/with-postgres.sh")?;
-    let out = Command::new(&ctl).arg(action).output()?;
-    if !out.status.success() {
-        return Err(format!("pg_ctl {action}: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(())
-}
 
 #[test]
 #[ignore = "PostgreSQL only: run by the test command's PostgreSQL pass"]

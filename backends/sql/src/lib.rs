@@ -40,4 +40,4 @@ pub use driver::{Dialected, Driver, MatchRow, VersionRow};
 pub use error::Error;
 pub use instant::{version_from_sql, version_to_sql};
 pub use read::COLUMNS;
-pub use store::{Backend, ReadConnection, SqlStore};
+pub use store::{Backend, ReadConnection, SqlStore, usage};

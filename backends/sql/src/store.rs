@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    Guard, HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
+    Guard, HistoryPage, HistoryQuery, IndexEntry, PoolUsage, ResourceVersion, SearchMatch, Store, StoreError, Write,
 };
 use sqlx::Pool;
 use sqlx::pool::PoolConnection;
@@ -45,6 +45,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Closes every connection, waiting for them to finish.
     async fn close(&self);
+
+    /// Its pools' usage now. By default [`Self::reader`]'s, as `shared`.
+    fn pools(&self) -> Vec<PoolUsage> {
+        vec![usage("shared", self.reader())]
+    }
+}
+
+/// How full `pool` is now.
+pub fn usage<DB: sqlx::Database>(name: &'static str, pool: &Pool<DB>) -> PoolUsage {
+    let open = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(open).min(open);
+    PoolUsage { pool: name, open, idle, max: pool.options().get_max_connections() }
 }
 
 /// A connection reads run on: one of the pool's, or one the backend runs its own way (SQLite:
@@ -135,5 +147,9 @@ where
 
     fn kind(&self) -> &'static str {
         B::KIND
+    }
+
+    fn pools(&self) -> Vec<PoolUsage> {
+        self.backend.pools()
     }
 }

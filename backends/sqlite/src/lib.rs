@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fhirgate_engine::storage::{Guard, StoreError, Write};
+use fhirgate_engine::storage::{Guard, PoolUsage, StoreError, Write};
 use fhirgate_sql::{Backend, ReadConnection, SqlStore};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -165,5 +165,11 @@ impl Backend for SqliteBackend {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    /// The writer's pool and sqlx's read pool (the health check's; an in-memory database's
+    /// reads). A file's reads run on connections of our own (`readers.rs`), not counted here.
+    fn pools(&self) -> Vec<PoolUsage> {
+        vec![fhirgate_sql::usage("write", &self.writer), fhirgate_sql::usage("read", &self.reader)]
     }
 }

@@ -163,6 +163,19 @@ pub struct SearchMatch {
     pub version: u64,
 }
 
+/// How full one connection pool of a store is, for monitoring (`/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// The pool's part in the store (`shared`; SQLite: `read`, `write`).
+    pub pool: &'static str,
+    /// Connections open now, busy or idle.
+    pub open: u32,
+    /// Of those, connections idle in the pool.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
 /// A FHIR store.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -218,5 +231,11 @@ pub trait Store: Send + Sync + 'static {
     /// costs is not here: a store that charges reports it through [`cost::charge`].
     fn capabilities(&self) -> Capabilities {
         Capabilities::default()
+    }
+
+    /// Its connection pools' usage now, for monitoring; none for a store without pools of its
+    /// own (Cosmos DB: the SDK's HTTP connections).
+    fn pools(&self) -> Vec<PoolUsage> {
+        Vec::new()
     }
 }

@@ -131,8 +131,18 @@ impl Authenticator {
         self.local_issuers.iter().any(|l| l == iss)
     }
 
-    /// The identity an `Authorization` header proves.
+    /// The identity an `Authorization` header proves (counted in the metrics by outcome).
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Arc<Identity>, GatewayError> {
+        let result = self.prove(header).await;
+        crate::metrics::metrics().token(match &result {
+            Ok(_) => "valid",
+            Err(GatewayError::MissingToken) => "missing",
+            Err(_) => "invalid",
+        });
+        result
+    }
+
+    async fn prove(&self, header: Option<&str>) -> Result<Arc<Identity>, GatewayError> {
         let header = header.ok_or(GatewayError::MissingToken)?;
         let token = match header.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
@@ -148,10 +158,12 @@ impl Authenticator {
         let now = now_seconds();
         if let Some(identity) = self.verified.get(&hash) {
             if identity.expires + self.config.clock_skew_seconds > now {
+                crate::metrics::metrics().token_cache(true);
                 return Ok(identity);
             }
             self.verified.invalidate(&hash);
         }
+        crate::metrics::metrics().token_cache(false);
         let identity = Arc::new(self.verify(token).await?);
         self.verified.insert(hash, identity.clone());
         Ok(identity)

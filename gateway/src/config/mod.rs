@@ -255,6 +255,10 @@ pub struct MetricsConfig {
     /// policies allow the action `operation` with `context.operation == "metrics"` on the
     /// resource `/` (the `globalAdmin` role of the shipped sets).
     pub public: bool,
+    /// A listen address of its own for `GET /metrics` (e.g. `0.0.0.0:9464`): the main listener
+    /// then answers 404 to `/metrics`, and the metrics listener answers nothing else. The same
+    /// rule applies there (a permitted token unless `public`): keep it off public networks.
+    pub listen: Option<String>,
 }
 
 /// Logging.
@@ -428,6 +432,13 @@ impl Config {
                 self.server.listen
             ));
         }
+        if let Some(listen) = &self.metrics.listen {
+            if listen.parse::<std::net::SocketAddr>().is_err() || *listen == self.server.listen {
+                return bad(format!(
+                    "`metrics.listen` must be an address like `0.0.0.0:9464` other than `server.listen`, not `{listen}`"
+                ));
+            }
+        }
         if self.server.threads == 0 || self.server.max_body_bytes == 0 || self.server.request_timeout_seconds == 0 {
             return bad(
                 "`server.threads`, `server.max_body_bytes` and `server.request_timeout_seconds` must be positive"
@@ -584,6 +595,10 @@ mod tests {
         assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("FHIRGATE_MAX_BODY_BYTES")));
         let err = Config::load(None, &env(&[("FHIRGATE_LISTEN", "nowhere")]), Overrides::default());
         assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("server.listen")));
+        for listen in ["nowhere", "127.0.0.1:8080"] {
+            let err = Config::load(None, &env(&[("FHIRGATE_METRICS_LISTEN", listen)]), Overrides::default());
+            assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("metrics.listen")), "{listen}");
+        }
     }
 
     #[test]

@@ -65,6 +65,7 @@ impl CedarAccess<'_> {
             _ => None,
         };
         audit::record(self.principal, request, phase, &decision, self.audit, inputs.as_ref());
+        crate::metrics::metrics().decision(&decision, phase);
         decision
     }
 }

@@ -21,15 +21,39 @@ use crate::error::GatewayError;
 /// The policies in force.
 pub struct Policies {
     config: PolicyConfig,
-    current: RwLock<Arc<PolicyEngine>>,
+    /// `None` while no set has loaded (a policy directory broken at start): every decision
+    /// denies and the server is not ready (`/health/ready`) until a reload succeeds.
+    current: RwLock<Option<Arc<PolicyEngine>>>,
 }
 
 impl Policies {
-    /// Loads the configured sets and directory; fails when they do not validate.
+    /// Loads the configured sets and directory. A set name that is not shipped is a
+    /// configuration mistake and fails; a policy directory that does not validate leaves the
+    /// server running with no policies in force (everything denied, not ready), waiting for the
+    /// directory to be fixed (a ConfigMap update, picked up by the reload watcher).
     pub fn load(config: &PolicyConfig) -> Result<Self, GatewayError> {
-        let engine = load_engine(config)?;
-        tracing::info!(policies = engine.policy_ids().len(), sets = ?config.sets, dir = ?config.dir, "policies loaded");
-        Ok(Self { config: config.clone(), current: RwLock::new(Arc::new(engine)) })
+        for set in &config.sets {
+            fhirgate_policies::shipped(set)?;
+        }
+        let engine = match load_engine(config) {
+            Ok(engine) => {
+                let count = engine.policy_ids().len();
+                tracing::info!(policies = count, sets = ?config.sets, dir = ?config.dir, "policies loaded");
+                crate::metrics::metrics().policies_in_force(count);
+                Some(Arc::new(engine))
+            }
+            Err(e) if config.dir.is_some() => {
+                tracing::error!(
+                    error = %e,
+                    dir = ?config.dir,
+                    "the policies did not load: every request is denied and /health/ready answers 503 until the \
+                     policy directory validates (it is reloaded when a file changes, or on SIGHUP)"
+                );
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Self { config: config.clone(), current: RwLock::new(engine) })
     }
 
     /// The directory watched for changes, if any.
@@ -37,29 +61,39 @@ impl Policies {
         self.config.dir.clone()
     }
 
+    /// Whether a policy set is in force.
+    pub fn loaded(&self) -> bool {
+        self.current.read().is_ok_and(|e| e.is_some())
+    }
+
     /// Loads the policies again and swaps them in if they validate; otherwise the old set keeps
     /// serving and the error is logged.
     pub fn reload(&self) -> bool {
+        let metrics = crate::metrics::metrics();
         match load_engine(&self.config) {
             Ok(engine) => {
                 let count = engine.policy_ids().len();
                 if let Ok(mut current) = self.current.write() {
-                    *current = Arc::new(engine);
+                    *current = Some(Arc::new(engine));
                 }
                 tracing::info!(policies = count, "policies reloaded");
+                metrics.policy_reload(true);
+                metrics.policies_in_force(count);
                 true
             }
             Err(e) => {
                 tracing::error!(error = %e, "policy reload rejected; the previous policies stay in force");
+                metrics.policy_reload(false);
                 false
             }
         }
     }
 
     /// Whether the policies in force may decide on a resource's data (see
-    /// `PolicyEngine::reads_resource_data`); when they cannot be read, as if they did.
+    /// `PolicyEngine::reads_resource_data`); when they cannot be read, or none are in force, as
+    /// if they did.
     pub fn read_resource_data(&self) -> bool {
-        self.current.read().map_or(true, |e| e.reads_resource_data())
+        self.current.read().ok().and_then(|e| e.as_ref().map(|e| e.reads_resource_data())).unwrap_or(true)
     }
 
     /// The decisions of one request by `principal`, all made with the policies in force now.
@@ -69,7 +103,7 @@ impl Policies {
         context: RequestContext,
         audit: &'a audit::AuditInfo,
     ) -> access::CedarAccess<'a> {
-        let policies = self.current.read().ok().map(|e| e.clone());
+        let policies = self.current.read().ok().and_then(|e| e.clone());
         access::CedarAccess {
             reads_consents: policies.as_ref().is_some_and(|p| p.reads_consents()),
             consents: std::sync::Mutex::default(),

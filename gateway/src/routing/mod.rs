@@ -49,6 +49,8 @@ pub struct Routing {
 /// One route and its targets, in the route's order.
 pub struct Route {
     pub config: RouteConfig,
+    /// Its place in the routing table ([`Routing::route_id`]).
+    pub index: usize,
     /// The prefix's segments.
     prefix: Vec<String>,
     targets: Vec<RouteTarget>,
@@ -88,7 +90,8 @@ impl Routing {
         let routes: Vec<Route> = config
             .routes()
             .into_iter()
-            .map(|route| {
+            .enumerate()
+            .map(|(index, route)| {
                 let targets = route
                     .targets
                     .iter()
@@ -96,6 +99,7 @@ impl Routing {
                     .map(|t| RouteTarget { target: t.clone(), id_prefix: route.id_prefix(&t.id).to_owned() })
                     .collect();
                 Route {
+                    index,
                     prefix: route.prefix_segments().into_iter().map(str::to_owned).collect(),
                     targets,
                     config: route,
@@ -161,6 +165,16 @@ impl Routing {
             }
         }
         Ok(())
+    }
+
+    /// The id of the route at `index` (`none` past the table).
+    pub fn route_id(&self, index: usize) -> &str {
+        self.routes.get(index).map_or("none", |r| r.config.id.as_str())
+    }
+
+    /// The pools of the local stores opened so far, by target id.
+    pub fn store_pools(&self) -> Vec<(&str, Vec<fhirgate_engine::storage::PoolUsage>)> {
+        self.targets.iter().filter_map(|t| Some((t.id.as_str(), t.opened_store()?.pools()))).collect()
     }
 
     /// The local targets' store URLs (checked at start).

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use fhirgate_engine::storage::Store;
 use fhirgate_engine::{Engine, EngineConfig, Error as FhirError};
 use tokio::sync::OnceCell;
 
@@ -67,11 +68,19 @@ impl Target {
                 // Boxed: the store clients' futures are deep, and this one sits in every fan-out.
                 let open: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
                     Box::pin(crate::stores::open(url, store));
-                let opened = open.await?;
+                let opened = crate::metrics::store::Timed::wrap(&self.id, open.await?);
                 Ok::<_, GatewayError>(Arc::new(Engine::new(engine_config.clone(), opened)))
             })
             .await
             .map_err(FhirError::from)
+    }
+
+    /// The local target's store, if it is open already.
+    pub fn opened_store(&self) -> Option<&Arc<dyn Store>> {
+        match &self.backend {
+            Backend::Local(local) => local.engine.get().map(|e| e.store()),
+            Backend::Remote(_) => None,
+        }
     }
 
     /// Whether the target answers.

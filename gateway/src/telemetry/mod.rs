@@ -4,7 +4,7 @@
 //! The request's span ([`spans::request`], the one its log lines carry) is the trace's server
 //! span; it joins the caller's trace when the request carries a W3C `traceparent`
 //! ([`propagation`]). Below it: `authenticate`, one `cedar.decide` per decision, `engine` per
-//! target called, one `store.*` per store call ([`store::Traced`]) and `upstream` per remote
+//! target called, one `store.*` per store call (`crate::metrics::store::Timed`) and `upstream` per remote
 //! exchange, whose `traceparent` the remote receives.
 //!
 //! Those child spans have their own target ([`SPAN_TARGET`]): the log layers leave them out and,
@@ -14,7 +14,6 @@
 
 pub mod propagation;
 pub mod spans;
-mod store;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -27,7 +26,6 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::Registry;
 use tracing_subscriber::filter::filter_fn;
 
-pub use store::Traced;
 
 use crate::config::TracingConfig;
 use crate::error::GatewayError;
@@ -41,8 +39,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 /// Whether traces are exported (set once, at start).
 static ON: AtomicBool = AtomicBool::new(false);
 
-/// Whether traces are exported: the request span then gets its OTel attributes and stores are
-/// wrapped in [`Traced`].
+/// Whether traces are exported: the request span then gets its OTel attributes.
 pub fn enabled() -> bool {
     ON.load(Ordering::Relaxed)
 }
