@@ -72,3 +72,22 @@ impl crate::Engine {
         self.exports.0.notify_one();
     }
 }
+
+/// Declares `$export` in the CapabilityStatement's `rest` when this engine runs it: the
+/// system-level operation, and the Patient and Group ones on their resources.
+pub(crate) fn declare(engine: &crate::Engine, rest: &mut serde_json::Value) {
+    use serde_json::json;
+    if engine.config.export.is_none() {
+        return;
+    }
+    let definition = |name: &str| json!({"name": "export", "definition": format!("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/{name}")});
+    rest["operation"] = json!([definition("export")]);
+    for resource in rest["resource"].as_array_mut().into_iter().flatten() {
+        let name = match resource["type"].as_str() {
+            Some("Patient") => "patient-export",
+            Some("Group") => "group-export",
+            _ => continue,
+        };
+        resource["operation"] = json!([definition(name)]);
+    }
+}

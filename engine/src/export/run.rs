@@ -1,6 +1,8 @@
 //! The worker's side of an export: take a job over ([`claim`]), run it a chunk at a time with
 //! the client's decisions ([`run`]), remove what expired ([`sweep`]).
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::files;
@@ -9,8 +11,9 @@ use crate::access::{Access, Interaction, Phase, Target};
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::interaction::{Engine, Gate};
+use crate::search::index::extract_only;
 use crate::search::query::{self, Compartment, Limits, SearchQuery};
-use crate::storage::{ResourceVersion, StoreError};
+use crate::storage::{IndexValue, ResourceVersion, StoreError};
 
 /// Matches read, decided and written per chunk (and per checkpoint).
 const CHUNK: u32 = 1000;
@@ -139,8 +142,10 @@ async fn step(engine: &Engine, job: &mut Job, id: &str, access: &dyn Access) -> 
     else {
         return Ok(());
     };
-    let first_of_type = job.patients.is_empty() || job.cursor.part % job.patients.len() == 0;
-    let chunk = match chunk(engine, job, &resource_type, patient.as_deref(), access).await {
+    let nth_patient = job.cursor.part % job.patients.len().max(1);
+    let first_of_type = nth_patient == 0;
+    let earlier = job.patients.get(..nth_patient).unwrap_or_default();
+    let chunk = match chunk(engine, job, &resource_type, (patient.as_deref(), earlier), access).await {
         Ok(chunk) => chunk,
         Err(refusal @ (Error::Forbidden(_) | Error::BadRequest(_))) => {
             if job.named_types && first_of_type && job.cursor.after.is_none() {
@@ -201,14 +206,15 @@ async fn write(
     Ok(())
 }
 
-/// The next chunk of `resource_type` (in `patient`'s compartment), decided as the client's
-/// search of the type and as its export: a type it may not search or export is refused
-/// (`Forbidden`), every match it may not see on its data is left out.
+/// The next chunk of `resource_type` (in `patient`'s compartment, leaving out what the
+/// compartments of the `earlier` patients held: exported with them already), decided as the
+/// client's search of the type and as its export: a type it may not search or export is
+/// refused (`Forbidden`), every match it may not see on its data is left out.
 async fn chunk(
     engine: &Engine,
     job: &Job,
     resource_type: &str,
-    patient: Option<&str>,
+    (patient, earlier): (Option<&str>, &[String]),
     access: &dyn Access,
 ) -> Result<Chunk> {
     let search = Gate::open(access, Target::new(Interaction::SearchType, resource_type, ""))?;
@@ -224,12 +230,15 @@ async fn chunk(
     let next = matches.last().filter(|_| more).map(|m| (m.resource_type.clone(), m.id.clone()));
     let versions = engine.store.vread_many(&matches).await?;
     let decided = !(search.covers_data() && export.covers_data());
+    let earlier: HashSet<&str> = earlier.iter().map(String::as_str).collect();
     let parsed: Vec<(ResourceVersion, Option<Value>)> = versions
         .into_iter()
         .map(|v| {
-            let value = if decided { v.json.as_deref().and_then(|j| serde_json::from_str(j).ok()) } else { None };
+            let parse = decided || !earlier.is_empty();
+            let value = if parse { v.json.as_deref().and_then(|j| serde_json::from_str(j).ok()) } else { None };
             (v, value)
         })
+        .filter(|(_, value)| !value.as_ref().is_some_and(|r| in_compartments(resource_type, r, &earlier)))
         .collect();
     if decided {
         let resources: Vec<&Value> = parsed.iter().filter_map(|(_, r)| r.as_ref()).collect();
@@ -256,6 +265,27 @@ async fn chunk(
         count += 1;
     }
     Ok(Chunk { lines, count, next })
+}
+
+/// Whether `resource` is in the compartment of one of `patients`: it is one of them, or refers
+/// to one through a parameter of the Patient compartment.
+fn in_compartments(resource_type: &str, resource: &Value, patients: &HashSet<&str>) -> bool {
+    if patients.is_empty() {
+        return false;
+    }
+    if resource_type == "Patient" && resource.get("id").and_then(Value::as_str).is_some_and(|id| patients.contains(id))
+    {
+        return true;
+    }
+    let defs = Definitions::r4();
+    let Some(compartment) = defs.compartment("Patient") else { return false };
+    let codes: Vec<&str> = compartment.params(resource_type).iter().map(String::as_str).collect();
+    extract_only(defs, resource, &codes).iter().any(|entry| match &entry.value {
+        IndexValue::Reference { resource_type: Some(t), id: Some(id), .. } => {
+            t == "Patient" && patients.contains(id.as_str())
+        }
+        _ => false,
+    })
 }
 
 /// The search of one part: the job's criteria (`_since`, the type's `_typeFilter`), the patient's
