@@ -5,7 +5,7 @@
 //! abandoned ones once their lease ran out: after a restart, or another replica gone), at most
 //! `export.max_running` at a time, and runs each under the decisions of the client that kicked
 //! it off: the Cedar access rebuilt from the job's persona (its principal and request
-//! circumstances, [`Persona`]) on the policies in force, so every exported resource is decided
+//! circumstances, [`Persona`]) on the policies in force when it takes the job, so every exported resource is decided
 //! as that client's search would be, audited under request id `export-<job>`. It removes
 //! expired jobs and their files on the way.
 

@@ -99,7 +99,10 @@ pub(crate) async fn kickoff(
             files::remove(files::job_dir(&settings.dir, &id)).await?;
             return Err(Error::NotImplemented(message));
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            files::remove(files::job_dir(&settings.dir, &id)).await?;
+            return Err(e);
+        }
     }
     engine.export_signal();
     tracing::info!(job = %id, "export kicked off");
@@ -161,7 +164,8 @@ async fn members(engine: &Engine, gate: &Gate<'_>, id: &str) -> Result<Vec<Strin
             }
         }
     }
-    if patients.len() > MAX_PATIENTS * 100 {
+    // The job's record lists them and is rewritten at each checkpoint: keep it small.
+    if patients.len() > MAX_PATIENTS * 10 {
         return Err(Error::bad_request(format!("`Group/{id}` has more patients than one export takes")));
     }
     Ok(patients)

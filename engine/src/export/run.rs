@@ -148,7 +148,8 @@ async fn step(engine: &Engine, job: &mut Job, id: &str, access: &dyn Access) -> 
     let chunk = match chunk(engine, job, &resource_type, (patient.as_deref(), earlier), access).await {
         Ok(chunk) => chunk,
         Err(refusal @ (Error::Forbidden(_) | Error::BadRequest(_))) => {
-            if job.named_types && first_of_type && job.cursor.after.is_none() {
+            let asked = job.named_types || job.filters.iter().any(|(t, _)| *t == resource_type);
+            if asked && first_of_type && job.cursor.after.is_none() {
                 let outcome = refusal.context(&format!("`{resource_type}` is not exported")).outcome_json();
                 let mut line = serde_json::to_vec(&outcome).map_err(|e| Error::Internal(e.to_string()))?;
                 line.push(b'\n');
