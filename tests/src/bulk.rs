@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{Reply, Server, TestResult};
+use crate::{Reply, Server, TestResult, backend};
 
 /// `GET <path>` with `Prefer: respond-async` as `token`.
 pub fn kickoff(s: &Server, token: &str, path: &str) -> TestResult<Reply> {
@@ -89,4 +89,19 @@ pub fn keys(resources: &[Value]) -> Vec<String> {
         .collect();
     keys.sort();
     keys
+}
+
+/// Through a remote target (`FHIRGATE_E2E_STORE=remote`) bulk export is refused: a remote's job
+/// would run under the gateway's credentials, its files beyond any data-level decision. Checks
+/// the refusal and tells the caller to skip the rest.
+pub fn runs_remote() -> TestResult<bool> {
+    if backend() != "remote" {
+        return Ok(false);
+    }
+    let s = Server::start("export-remote")?;
+    let r = kickoff(&s, s.token.as_deref().ok_or("no token")?, "$export")?;
+    if r.status != 501 {
+        return Err(format!("through a remote target `$export` answered {}: {}", r.status, r.body).into());
+    }
+    Ok(true)
 }

@@ -5,8 +5,8 @@
 //! with other grants); forged and unknown job ids and file names are 404s; a principal the
 //! policies do not let export is refused.
 
-use fhirgate_e2e::bulk::{below_base, export_all, keys, kickoff, manifest, status_path};
-use fhirgate_e2e::{Server, TestResult, backend, temp_dir};
+use fhirgate_e2e::bulk::{below_base, export_all, keys, kickoff, manifest, runs_remote, status_path};
+use fhirgate_e2e::{Server, TestResult, temp_dir};
 use serde_json::{Value, json};
 
 fn tenant(code: &str) -> Value {
@@ -171,17 +171,4 @@ fn principals_the_policies_do_not_let_export_are_refused() -> TestResult {
     let r = s.send_as(None, "GET", "$export", None, &[("Prefer", "respond-async")])?;
     assert_eq!(r.status, 401, "{}", r.body);
     Ok(())
-}
-
-/// Through a remote target (`FHIRGATE_E2E_STORE=remote`) bulk export is refused: a remote's job
-/// would run under the gateway's credentials, its files beyond any data-level decision. Checks
-/// the refusal and tells the caller to skip the rest.
-fn runs_remote() -> TestResult<bool> {
-    if backend() != "remote" {
-        return Ok(false);
-    }
-    let s = Server::start("export-remote")?;
-    let r = kickoff(&s, s.token.as_deref().ok_or("no token")?, "$export")?;
-    assert_eq!(r.status, 501, "{}", r.body);
-    Ok(true)
 }

@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use fhirgate_e2e::bulk::{download, export_all, keys, kickoff, manifest, status_path};
-use fhirgate_e2e::{Server, TestResult, backend, store_outlives_the_server, temp_dir};
+use fhirgate_e2e::bulk::{download, export_all, keys, kickoff, manifest, runs_remote, status_path};
+use fhirgate_e2e::{Server, TestResult, store_outlives_the_server, temp_dir};
 use serde_json::{Value, json};
 
 fn put(s: &Server, resource: Value) -> TestResult {
@@ -234,17 +234,4 @@ fn a_job_resumes_after_a_restart_without_duplicates() -> TestResult {
     assert_eq!(unique.len(), N + 1, "no duplicates");
     assert!(killed_mid_way, "the job finished before the server could be killed in its middle");
     Ok(())
-}
-
-/// Through a remote target (`FHIRGATE_E2E_STORE=remote`) bulk export is refused: a remote's job
-/// would run under the gateway's credentials, its files beyond any data-level decision. Checks
-/// the refusal and tells the caller to skip the rest.
-fn runs_remote() -> TestResult<bool> {
-    if backend() != "remote" {
-        return Ok(false);
-    }
-    let s = Server::start("export-remote")?;
-    let r = kickoff(&s, s.token.as_deref().ok_or("no token")?, "$export")?;
-    assert_eq!(r.status, 501, "{}", r.body);
-    Ok(true)
 }
