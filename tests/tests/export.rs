@@ -235,3 +235,38 @@ fn a_job_resumes_after_a_restart_without_duplicates() -> TestResult {
     assert!(killed_mid_way, "the job finished before the server could be killed in its middle");
     Ok(())
 }
+
+/// Two replicas on one store and one export directory: a job kicked off on one that is killed
+/// right after the kick-off is finished by the other (taken over once its lease ran out, when the
+/// first had not finished it) and served by it, status and files, to the same client.
+#[test]
+fn a_job_kicked_off_on_one_replica_finishes_on_another() -> TestResult {
+    if runs_remote()? || !store_outlives_the_server() {
+        return Ok(());
+    }
+    let dir = temp_dir("export-replicas")?;
+    // One issuer for both (its URL is the base URL, its key in the shared data directory).
+    let env = [("FHIRGATE_EXPORT_LEASE_SECONDS", "1"), ("FHIRGATE_SERVER_BASE_URL", "http://fhirgate.test")];
+    let first = Server::start_with(&dir, &env)?;
+    let second = Server::start_with(&dir, &env)?;
+    seed(&first)?;
+    let client = first.mint(&["--role", "globalExporter", "--sub", "replicated"])?;
+    let status = status_path(&first, &kickoff(&first, &client, "$export")?)?;
+    first.signal("KILL")?;
+    drop(first);
+    let m = manifest(&second, &client, &status)?;
+    let exported = download(&second, &client, &m)?;
+    assert_eq!(
+        keys(&exported),
+        [
+            "Group/g1",
+            "Observation/o1",
+            "Observation/o2",
+            "Observation/o3",
+            "Organization/org1",
+            "Patient/p1",
+            "Patient/p2"
+        ]
+    );
+    Ok(())
+}
