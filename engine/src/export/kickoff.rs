@@ -34,9 +34,10 @@ pub(crate) async fn kickoff(
             ));
         }
     };
-    let settings = engine.config.export.as_ref().ok_or_else(|| {
-        Error::NotImplemented("bulk export is not enabled on this server (`export.dir` is not set)".into())
-    })?;
+    let settings =
+        engine.config.export.as_ref().ok_or_else(|| {
+            Error::NotImplemented("bulk export is off on this server (`export.enabled = false`)".into())
+        })?;
     if !matches!(request.method, Method::Get | Method::Post) {
         return Err(Error::MethodNotAllowed("`$export` is kicked off with `GET` or `POST`".into()));
     }
