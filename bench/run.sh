@@ -6,6 +6,7 @@
 # the chosen scenarios and writes bench/results/<date>-s<N>-<store>.json and <date>-<store>.md.
 #
 #   bench/run.sh --scenarios 1,4 --store sqlite --patients 100 [--env FILE] [-- extra fhirgate-bench suite flags]
+#   bench/run.sh --scenarios 8 --store postgres --patients 1000   # $export: resources/s, peak RSS
 #
 # --env FILE: KEY=VALUE lines added to the server's environment for the whole run, e.g.
 # bench/env/auth-off.env to measure scenarios 1-6 without authentication.
@@ -43,7 +44,7 @@ while [ "$#" -gt 0 ]; do
         --peer-pid) peer_pid="$2"; shift 2 ;;
         --peer-bearer) peer_bearer="$2"; shift 2 ;;
         --) shift; break ;;
-        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7] [--store sqlite|postgres|cosmos] [--patients N] [--seed S] [--env FILE] [--peer URL [--peer-pid PID] [--peer-bearer TOKEN]] [-- suite flags]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7,8] [--store sqlite|postgres|cosmos] [--patients N] [--seed S] [--env FILE] [--peer URL [--peer-pid PID] [--peer-bearer TOKEN]] [-- suite flags]" >&2; exit 2 ;;
     esac
 done
 

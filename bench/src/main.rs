@@ -5,6 +5,7 @@
 mod dataset;
 mod driver;
 mod error;
+mod export;
 mod http;
 mod payload;
 mod procfs;

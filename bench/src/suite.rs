@@ -1,7 +1,8 @@
 //! The benchmark suite: starts the server (or uses a running one), loads the dataset (scenario 3)
 //! and runs the chosen scenarios, one `ScenarioResult` each:
 //! 1 read by id, 2 create and update, 3 transaction ingest, 4 token search and `_summary=count`,
-//! 5 patient-compartment search and `_include`, 6 CRUD mix, 7 gateway cost of two configurations.
+//! 5 patient-compartment search and `_include`, 6 CRUD mix, 7 gateway cost of two configurations,
+//! 8 bulk `$export` of the whole store ([`crate::export`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -220,7 +221,14 @@ impl Suite {
                 r.measurements.push(self.measure("CRUD cycle", live, &Workload::Crud, closed).await);
                 r
             }
-            other => return Err(BenchError::Usage(format!("no scenario {other} (1–7)"))),
+            8 => {
+                let mut r = self.result(8, "bulk $export of the whole store (system level): resources/s, peak RSS");
+                r.notes
+                    .push("job time from the kick-off to the manifest (polled every 200 ms); downloads after".into());
+                crate::export::run(&live.target, live.pid, &mut r).await?;
+                r
+            }
+            other => return Err(BenchError::Usage(format!("no scenario {other} (1–8)"))),
         };
         Ok(r)
     }

@@ -159,6 +159,13 @@ pub trait Access: Send + Sync {
         ""
     }
 
+    /// A description of the client from which the front end can rebuild this access later, for
+    /// work done on its behalf after the request ended (an `$export` job, see [`crate::export`]).
+    /// `None` (the default) when it cannot: the engine then refuses such work.
+    fn persona(&self) -> Option<String> {
+        None
+    }
+
     /// Told after a write commits, with the version written (for audit trails: a conditional
     /// interaction names here the resource it actually changed).
     fn written(&self, _target: &Target, _resource_type: &str, _id: &str, _version: u64) {}
@@ -190,5 +197,9 @@ impl Access for Unrestricted {
 
     fn allows(&self, _target: &Target, _resource: &Value, _phase: Phase) -> bool {
         true
+    }
+
+    fn persona(&self) -> Option<String> {
+        Some(String::new())
     }
 }

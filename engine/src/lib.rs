@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod definitions;
+pub mod export;
 pub mod federation;
 pub mod fhirpath;
 pub mod interaction;

@@ -10,6 +10,7 @@ mod config;
 mod cors;
 mod error;
 mod exchange;
+mod export;
 mod keyfile;
 mod links;
 mod logging;

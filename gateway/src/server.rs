@@ -23,7 +23,7 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
     let config = crate::smart::with_discovered_endpoints(config);
     crate::links::warn_at_start(&config.server);
     let security = security(&config)?.map(Arc::new);
-    let routing = Arc::new(crate::routing::Routing::new(&config)?);
+    let routing = Arc::new(crate::routing::Routing::new(&config, security.as_ref().map(|s| &s.policies))?);
     check_streamed_routes(&config, security.as_ref())?;
     let conf = ServerConf {
         threads: config.server.threads,

@@ -98,7 +98,9 @@ impl Action {
             | Self::SearchSystem
             | Self::SearchCompartment
             | Self::HistoryType
-            | Self::HistorySystem => Some('s'),
+            | Self::HistorySystem
+            // A bulk export searches each type it exports (see `smart::needed_with`).
+            | Self::Export => Some('s'),
             Self::Create => Some('c'),
             Self::Update | Self::Patch => Some('u'),
             Self::Delete => Some('d'),
@@ -127,7 +129,8 @@ impl Action {
             I::Batch => Self::Batch,
             I::Transaction => Self::Transaction,
             I::Operation => match asked.operation.as_str() {
-                "export" => Self::Export,
+                // The kick-off, and polling, cancelling and downloading the job it started.
+                "export" | "export-status" | "export-file" => Self::Export,
                 "import" => Self::Import,
                 "convert-data" => Self::ConvertData,
                 _ => Self::Operation,
@@ -168,6 +171,9 @@ mod tests {
         assert_eq!(a(Method::Get, "metadata"), Some((Action::Capabilities, String::new(), String::new())));
         assert_eq!(a(Method::Get, "_history"), Some((Action::HistorySystem, String::new(), String::new())));
         assert_eq!(a(Method::Get, "$export").map(|x| x.0), Some(Action::Export));
+        assert_eq!(a(Method::Get, "Group/1/$export").map(|x| x.0), Some(Action::Export));
+        assert_eq!(a(Method::Delete, "$export-status").map(|x| x.0), Some(Action::Export));
+        assert_eq!(a(Method::Get, "$export-file").map(|x| x.0), Some(Action::Export));
         assert_eq!(a(Method::Get, "Patient/$everything").map(|x| x.0), Some(Action::Operation));
         assert_eq!(a(Method::Get, "Patient/1/Observation").map(|x| x.0), Some(Action::SearchCompartment));
         assert_eq!(a(Method::Put, "Patient"), None);

@@ -6,14 +6,14 @@ use serde_json::Value;
 use crate::smart::SmartGrants;
 
 /// Whether the token was issued to a person or to an application acting on its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PrincipalKind {
     User,
     Application,
 }
 
 /// The principal of a request, built from token claims.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Principal {
     pub kind: PrincipalKind,
     pub issuer: String,

@@ -22,7 +22,7 @@ use crate::resource::ResourceFacts;
 use crate::smart;
 
 /// The circumstances of a request, from the HTTP exchange.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RequestContext {
     /// Unix seconds of the request.
     pub epoch_seconds: i64,

@@ -133,7 +133,13 @@ pub fn needed_with(
 ) -> BTreeSet<String> {
     let mut needed = BTreeSet::new();
     let Some(letter) = action.smart_letter() else { return needed };
-    let types: Vec<&str> = if resource_type.is_empty() { vec!["*"] } else { vec![resource_type, "*"] };
+    let mut types: Vec<&str> = if resource_type.is_empty() { vec!["*"] } else { vec![resource_type, "*"] };
+    if action == Action::Export && data.is_none() {
+        // Before the data is known an export (its kick-off, its status and files, each type it
+        // exports) needs a search grant on some type: what it exports is then decided per type
+        // and per resource, as the same client's search.
+        types.extend(fhirgate_engine::definitions::Definitions::r4().resource_types());
+    }
     let conjunctions = data.map(data_conjunctions);
     for t in types {
         needed.insert(format!("{t}.{letter}"));

@@ -10,6 +10,7 @@ mod connect;
 mod documents;
 mod error;
 mod history;
+mod jobs;
 mod read;
 mod search;
 mod write;
@@ -20,8 +21,8 @@ use async_trait::async_trait;
 use azure_data_cosmos::clients::ContainerClient;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    Capabilities, Guard, HistoryPage, HistoryQuery, IndexEntry, ResourceVersion, SearchMatch, Store, StoreError, Write,
-    cost,
+    Capabilities, Guard, HistoryPage, HistoryQuery, IndexEntry, JobRecord, ResourceVersion, SearchMatch, Store,
+    StoreError, Write, cost,
 };
 
 pub use azure_core::credentials::Secret;
@@ -82,6 +83,22 @@ impl Store for CosmosStore {
 
     async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError> {
         Ok(search::count(self, query).await?)
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        Ok(jobs::get(self, id).await?)
+    }
+
+    async fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        Ok(jobs::put(self, job).await?)
+    }
+
+    async fn delete_job(&self, id: &str) -> Result<(), StoreError> {
+        Ok(jobs::delete(self, id).await?)
+    }
+
+    async fn jobs(&self, kind: &str) -> Result<Vec<JobRecord>, StoreError> {
+        Ok(jobs::list(self, kind).await?)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -27,6 +27,7 @@ mod driver;
 mod error;
 mod history;
 mod instant;
+mod jobs;
 mod read;
 pub mod rows;
 mod search;

@@ -4,13 +4,14 @@
 use async_trait::async_trait;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    Guard, HistoryPage, HistoryQuery, IndexEntry, PoolUsage, ResourceVersion, SearchMatch, Store, StoreError, Write,
+    Guard, HistoryPage, HistoryQuery, IndexEntry, JobRecord, PoolUsage, ResourceVersion, SearchMatch, Store,
+    StoreError, Write,
 };
 use sqlx::Pool;
 use sqlx::pool::PoolConnection;
 
 use crate::driver::{Dialected, Driver};
-use crate::{Error, history, read, search};
+use crate::{Error, history, jobs, read, search};
 
 /// What differs between the relational stores.
 #[async_trait]
@@ -39,6 +40,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Applies every write or none, if no guard matches (see [`Store::transact_guarded`]); the
     /// shared steps are in [`crate::write`].
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error>;
+
+    /// The pool job records are read and written on ([`crate::jobs`]): by default
+    /// [`Self::reader`]'s (SQLite: its writer, so they queue with the other writes).
+    fn jobs(&self) -> &Pool<Self::Database> {
+        self.reader()
+    }
 
     /// Whether the database is reachable and answering.
     async fn health(&self) -> Result<(), StoreError>;
@@ -139,6 +146,22 @@ where
 
     async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError> {
         Ok(search::count(self.backend.query_reader().await?.driver(), query).await?)
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        Ok(jobs::get(&mut *self.backend.jobs().acquire().await.map_err(Error::from)?, id).await?)
+    }
+
+    async fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        Ok(jobs::put(&mut *self.backend.jobs().acquire().await.map_err(Error::from)?, job).await?)
+    }
+
+    async fn delete_job(&self, id: &str) -> Result<(), StoreError> {
+        Ok(jobs::delete(&mut *self.backend.jobs().acquire().await.map_err(Error::from)?, id).await?)
+    }
+
+    async fn jobs(&self, kind: &str) -> Result<Vec<JobRecord>, StoreError> {
+        Ok(jobs::list(&mut *self.backend.jobs().acquire().await.map_err(Error::from)?, kind).await?)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

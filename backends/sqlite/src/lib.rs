@@ -146,6 +146,10 @@ impl Backend for SqliteBackend {
         }
     }
 
+    fn jobs(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
         write::transact(&self.writer, &self.queue, writes, guards).await
     }

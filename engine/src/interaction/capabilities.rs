@@ -57,6 +57,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     }
     rest["resource"] = Value::Array(resources);
     rest["interaction"] = Value::Array(interactions(&SYSTEM_INTERACTIONS));
+    crate::export::declare(engine, &mut rest);
     let statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",

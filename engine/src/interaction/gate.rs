@@ -58,6 +58,11 @@ impl<'a> Gate<'a> {
         self.access.owner()
     }
 
+    /// What rebuilds this client's decisions for work done later on its behalf.
+    pub(crate) fn persona(&self) -> Option<String> {
+        self.access.persona()
+    }
+
     /// Whether the client may have `resource` in this request.
     pub(crate) fn allows(&self, resource: &Value, phase: Phase) -> bool {
         self.covers_data || self.access.allows(&self.target, resource, phase)

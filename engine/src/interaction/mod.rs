@@ -36,7 +36,7 @@ pub use response::Response;
 pub(crate) use route::Route;
 
 use crate::access::{Access, Interaction, Target};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::storage::Store;
 pub(crate) use bundle::{entry as bundle_entry, response_entry};
 pub(crate) use gate::Gate;
@@ -87,6 +87,8 @@ pub struct EngineConfig {
     pub fhirpath_max_steps: u64,
     /// Time one FHIRPath evaluation of a request may take.
     pub fhirpath_timeout: Duration,
+    /// Bulk export (`$export`): where its files go; `None` answers 501.
+    pub export: Option<crate::export::ExportSettings>,
     /// The server's name and version for the CapabilityStatement.
     pub software_version: String,
     /// The CapabilityStatement's `rest.security` (how clients authenticate: the front end's
@@ -115,6 +117,7 @@ impl Default for EngineConfig {
             fhirpath_timeout: crate::fhirpath::Budget::DEFAULT.max_time,
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             rest_security: None,
+            export: None,
             clock: Arc::new(OffsetDateTime::now_utc),
             ids: Arc::new(|| uuid::Uuid::new_v4().to_string()),
         }
@@ -139,16 +142,17 @@ impl std::fmt::Debug for EngineConfig {
 
 /// The FHIR engine: one per store.
 pub struct Engine {
-    config: EngineConfig,
-    store: Arc<dyn Store>,
+    pub(crate) config: EngineConfig,
+    pub(crate) store: Arc<dyn Store>,
     pages: search::Pages,
+    pub(crate) exports: crate::export::Signal,
 }
 
 impl Engine {
     /// An engine over `store`.
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> Self {
         let pages = search::Pages::new(config.search_page_ttl);
-        Self { config, store, pages }
+        Self { config, store, pages, exports: crate::export::Signal::default() }
     }
 
     /// The store behind this engine.
@@ -224,6 +228,16 @@ impl Engine {
                 search::handle(self, &gate, request, scope).await
             }
             (I::Batch | I::Transaction, _) => bundle::handle(self, access, request).await,
+            (I::Operation, Route::Operation { name, resource_type, id }) if name.starts_with("export") => {
+                match name.as_str() {
+                    "export" => {
+                        crate::export::kickoff(self, &gate, request, resource_type.as_deref(), id.as_deref()).await
+                    }
+                    "export-status" if resource_type.is_none() => crate::export::status(self, &gate, request).await,
+                    "export-file" if resource_type.is_none() => crate::export::file(self, &gate, request).await,
+                    _ => Err(Error::NotFound(format!("no FHIR endpoint at `/{}`", request.path))),
+                }
+            }
             (_, route) => Err(route.unsupported(&request.method, &request.path)),
         }
     }

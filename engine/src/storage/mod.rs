@@ -9,11 +9,15 @@
 //! Store-neutral helpers for front ends live here too, so that they name no store: [`cost`]
 //! (what requests cost their store), [`redact_url`] (a store URL fit for logs) and
 //! [`Capabilities`] (what a store can do, for the CapabilityStatement).
+//!
+//! Besides the FHIR data a store may keep the records of asynchronous jobs ([`JobRecord`]),
+//! which no search or history sees; a store that does not answers [`StoreError::Unsupported`].
 
 mod capabilities;
 pub mod cost;
 pub mod encoding;
 mod index;
+mod jobs;
 mod redact;
 
 #[cfg(feature = "contract")]
@@ -21,6 +25,7 @@ pub mod contract;
 
 pub use capabilities::Capabilities;
 pub use index::{IndexEntry, IndexValue};
+pub use jobs::JobRecord;
 pub use redact::redact_url;
 
 use async_trait::async_trait;
@@ -220,6 +225,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many resources [`Store::search`] would match without a limit.
     async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError>;
+
+    /// The record of job `id`, if there is one.
+    async fn job(&self, _id: &str) -> Result<Option<JobRecord>, StoreError> {
+        Err(jobs::unsupported(self.kind()))
+    }
+
+    /// Stores `job`: a new record when `job.version` is 1, otherwise the next version of the
+    /// stored one. [`StoreError::VersionConflict`] when the stored version is not
+    /// `job.version - 1` (someone else wrote first, or the record was deleted).
+    async fn put_job(&self, _job: &JobRecord) -> Result<(), StoreError> {
+        Err(jobs::unsupported(self.kind()))
+    }
+
+    /// Removes the record of job `id` (nothing when there is none).
+    async fn delete_job(&self, _id: &str) -> Result<(), StoreError> {
+        Err(jobs::unsupported(self.kind()))
+    }
+
+    /// Every job record of `kind` (a store holds few: they are removed when they expire).
+    async fn jobs(&self, _kind: &str) -> Result<Vec<JobRecord>, StoreError> {
+        Err(jobs::unsupported(self.kind()))
+    }
 
     /// Whether the store is reachable and answering.
     async fn health(&self) -> Result<(), StoreError>;

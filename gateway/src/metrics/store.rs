@@ -15,8 +15,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    Capabilities, Guard, HistoryPage, HistoryQuery, IndexEntry, PoolUsage, ResourceVersion, SearchMatch, Store,
-    StoreError, Write,
+    Capabilities, Guard, HistoryPage, HistoryQuery, IndexEntry, JobRecord, PoolUsage, ResourceVersion, SearchMatch,
+    Store, StoreError, Write,
 };
 use prometheus::Histogram;
 use tracing::Instrument as _;
@@ -89,7 +89,12 @@ impl Store for Timed {
     }
 
     async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {
-        self.timed(4, store_span!("store.transact_guarded", self.inner.kind()), self.inner.transact_guarded(writes, guards)).await
+        self.timed(
+            4,
+            store_span!("store.transact_guarded", self.inner.kind()),
+            self.inner.transact_guarded(writes, guards),
+        )
+        .await
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -106,6 +111,22 @@ impl Store for Timed {
 
     async fn health(&self) -> Result<(), StoreError> {
         self.timed(8, store_span!("store.health", self.inner.kind()), self.inner.health()).await
+    }
+
+    async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.inner.job(id).await
+    }
+
+    async fn put_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.inner.put_job(job).await
+    }
+
+    async fn delete_job(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.delete_job(id).await
+    }
+
+    async fn jobs(&self, kind: &str) -> Result<Vec<JobRecord>, StoreError> {
+        self.inner.jobs(kind).await
     }
 
     fn kind(&self) -> &'static str {

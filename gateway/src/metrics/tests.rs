@@ -14,7 +14,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn counted_requests_and_decisions_show_in_the_exposition() -> Result<(), crate::error::GatewayError> {
     let metrics = metrics();
-    let routing = Routing::new(&Config::default())?;
+    let routing = Routing::new(&Config::default(), None)?;
     let read = RequestLabels { interaction: "read", resource_type: "Patient", route: "unit-test" };
     let series =
         r#"fhirgate_http_requests_total{interaction="read",resource_type="Patient",route="unit-test",status="200"}"#;
@@ -41,7 +41,7 @@ fn counted_requests_and_decisions_show_in_the_exposition() -> Result<(), crate::
 #[test]
 fn default_deny_and_evaluation_errors_have_their_own_labels() {
     let metrics = metrics();
-    let routing = Routing::new(&Config::default()).ok();
+    let routing = Routing::new(&Config::default(), None).ok();
     metrics.decision(&Decision::default(), "type");
     metrics.decision(&Decision { errors: vec!["boom".into()], ..Decision::default() }, "type");
     let text = routing.map(|r| metrics.render(&r)).unwrap_or_default();

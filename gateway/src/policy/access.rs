@@ -130,6 +130,11 @@ impl Access for CedarAccess<'_> {
         self.owner.get_or_init(|| super::owner(self.principal, &self.context))
     }
 
+    fn persona(&self) -> Option<String> {
+        let persona = Persona { principal: self.principal.clone(), context: self.context.clone() };
+        serde_json::to_string(&persona).ok()
+    }
+
     fn written(&self, target: &Target, resource_type: &str, id: &str, version: u64) {
         if resource_type == "Consent" {
             // Later decisions of this request (a batch's next entries) read the Consents anew.
@@ -137,6 +142,16 @@ impl Access for CedarAccess<'_> {
         }
         audit::record_write(self.principal, &self.request(target), resource_type, id, version, self.audit);
     }
+}
+
+/// What an asynchronous job keeps of its client to decide later as that client's requests are
+/// decided ([`Access::persona`]): the principal its token made and the request's circumstances
+/// (address, purpose of use, break-glass, target and route, time of the kick-off). Not the token:
+/// a job runs on after the token expires, as the Bulk Data IG expects of a kicked-off export.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Persona {
+    pub principal: Principal,
+    pub context: RequestContext,
 }
 
 /// A caller without a token on a public path (`/metadata` when `auth.anonymous_metadata`): the

@@ -166,5 +166,25 @@ async fn fetch(
     if value.get("resourceType").and_then(Value::as_str) != Some("CapabilityStatement") {
         return Err(failure(FhirError::BadGateway("a target's `metadata` is no CapabilityStatement".into())));
     }
+    let mut value = value;
+    if !target.target.is_local() {
+        without_export(&mut value);
+    }
     Ok(value)
+}
+
+/// A remote's statement without `$export`: bulk export runs on this server's own stores only
+/// (the remote path refuses it).
+fn without_export(statement: &mut Value) {
+    let drop_export = |holder: &mut Value| {
+        if let Some(operations) = holder.get_mut("operation").and_then(Value::as_array_mut) {
+            operations.retain(|o| o.get("name").and_then(Value::as_str) != Some("export"));
+        }
+    };
+    for rest in statement.get_mut("rest").and_then(Value::as_array_mut).into_iter().flatten() {
+        drop_export(rest);
+        for resource in rest.get_mut("resource").and_then(Value::as_array_mut).into_iter().flatten() {
+            drop_export(resource);
+        }
+    }
 }

@@ -81,11 +81,11 @@ impl Route {
 
 impl Routing {
     /// The routing table of a checked configuration; opens nothing yet (local stores open on
-    /// first use, in the serving runtime).
-    pub fn new(config: &Config) -> Result<Self, GatewayError> {
+    /// first use, in the serving runtime, and start their export worker with `policies`).
+    pub fn new(config: &Config, policies: Option<&Arc<crate::policy::Policies>>) -> Result<Self, GatewayError> {
         let mut all = Vec::new();
         for target in config.targets() {
-            all.push(Arc::new(Target::new(&target, config)?));
+            all.push(Arc::new(Target::new(&target, config, policies)?));
         }
         let routes: Vec<Route> = config
             .routes()

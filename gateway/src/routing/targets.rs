@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::{Config, Kind, StoreConfig, TargetConfig};
 use crate::error::GatewayError;
+use crate::policy::Policies;
 use crate::upstream::RemoteTarget;
 
 /// One target.
@@ -32,20 +33,25 @@ pub struct Local {
     store: StoreConfig,
     engine_config: EngineConfig,
     engine: OnceCell<Arc<Engine>>,
+    /// The policies export jobs are decided with (`None`: authorization off), and how many run
+    /// at once: the job worker starts with the engine ([`crate::export`]).
+    jobs: (Option<Arc<Policies>>, usize),
 }
 
 impl Target {
     /// The target of a checked configuration (a remote's settings are checked here).
-    pub fn new(config: &TargetConfig, all: &Config) -> Result<Self, GatewayError> {
+    pub fn new(config: &TargetConfig, all: &Config, policies: Option<&Arc<Policies>>) -> Result<Self, GatewayError> {
         let backend = match (config.kind(), &config.store) {
             (Kind::Local, Some(url)) => Backend::Local(Box::new(Local {
                 url: url.clone(),
                 store: all.store.clone(),
                 engine_config: EngineConfig {
                     rest_security: all.auth.enabled.then(|| crate::smart::Discovery::new(all).security().clone()),
+                    export: all.export_settings(),
                     ..all.fhir.engine_config()
                 },
                 engine: OnceCell::new(),
+                jobs: (policies.cloned(), all.export.max_running),
             })),
             _ => Backend::Remote(RemoteTarget::new(config)?),
         };
@@ -62,14 +68,16 @@ impl Target {
         let Backend::Local(local) = &self.backend else {
             return Err(FhirError::Internal(format!("target `{}` is not local", self.id)));
         };
-        let Local { url, store, engine_config, engine } = local.as_ref();
+        let Local { url, store, engine_config, engine, jobs } = local.as_ref();
         engine
             .get_or_try_init(|| async {
                 // Boxed: the store clients' futures are deep, and this one sits in every fan-out.
                 let open: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
                     Box::pin(crate::stores::open(url, store));
                 let opened = crate::metrics::store::Timed::wrap(&self.id, open.await?);
-                Ok::<_, GatewayError>(Arc::new(Engine::new(engine_config.clone(), opened)))
+                let engine = Arc::new(Engine::new(engine_config.clone(), opened));
+                crate::export::start(engine.clone(), jobs.0.clone(), self.id.clone(), jobs.1);
+                Ok::<_, GatewayError>(engine)
             })
             .await
             .map_err(FhirError::from)

@@ -26,7 +26,6 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::Registry;
 use tracing_subscriber::filter::filter_fn;
 
-
 use crate::config::TracingConfig;
 use crate::error::GatewayError;
 

@@ -16,6 +16,7 @@
 mod basics;
 mod guard;
 mod history;
+mod jobs;
 pub mod query;
 mod reopen;
 mod search;
@@ -23,6 +24,7 @@ mod search;
 pub use basics::*;
 pub use guard::*;
 pub use history::*;
+pub use jobs::*;
 pub use reopen::*;
 pub use search::*;
 
@@ -81,6 +83,7 @@ macro_rules! store_contract {
             search_unsupported_is_an_error,
             guarded_batch_is_refused_when_the_guard_matches,
             concurrent_guarded_creates_one_wins,
+            job_records_are_versioned,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

@@ -1,0 +1,314 @@
+//! The worker's side of an export: take a job over ([`claim`]), run it a chunk at a time with
+//! the client's decisions ([`run`]), remove what expired ([`sweep`]).
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::files;
+use super::job::{Job, Lease, Output, State, Stored};
+use crate::access::{Access, Interaction, Phase, Target};
+use crate::definitions::Definitions;
+use crate::error::{Error, Result};
+use crate::interaction::{Engine, Gate};
+use crate::search::index::extract_only;
+use crate::search::query::{self, Compartment, Limits, SearchQuery};
+use crate::storage::{IndexValue, ResourceVersion, StoreError};
+
+/// Matches read, decided and written per chunk (and per checkpoint).
+const CHUNK: u32 = 1000;
+/// Failed attempts in a row after which a job fails.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// A job a worker took over: run it with the decisions its persona rebuilds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub job: String,
+    /// What [`Access::persona`] gave when the job was kicked off.
+    pub persona: String,
+}
+
+fn now_ms(engine: &Engine) -> i64 {
+    i64::try_from(engine.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn lease(engine: &Engine, holder: &str) -> Lease {
+    let ms = engine.config.export.as_ref().map_or(30_000, |s| s.lease.as_millis());
+    Lease { holder: holder.to_owned(), until: now_ms(engine).saturating_add(i64::try_from(ms).unwrap_or(i64::MAX)) }
+}
+
+/// Whether this engine runs export jobs: it has an export directory and its store keeps job
+/// records.
+pub async fn available(engine: &Engine) -> bool {
+    engine.config.export.is_some() && !matches!(engine.store.jobs("").await, Err(StoreError::Unsupported(_)))
+}
+
+/// Takes over a running job that no worker holds (new, or whose holder stopped checkpointing:
+/// a crash, a restart, another replica gone), for `holder`.
+pub async fn claim(engine: &Engine, holder: &str) -> Result<Option<Claimed>> {
+    let now = now_ms(engine);
+    for mut stored in Stored::all(engine.store.as_ref()).await? {
+        let free = stored.job.state == State::Running && stored.job.lease.as_ref().is_none_or(|l| l.until < now);
+        if !free {
+            continue;
+        }
+        stored.job.lease = Some(lease(engine, holder));
+        if stored.save(engine.store.as_ref()).await? {
+            tracing::info!(job = %stored.id, holder, "export job taken");
+            return Ok(Some(Claimed { job: stored.id, persona: stored.job.persona }));
+        }
+    }
+    Ok(None)
+}
+
+/// Removes the jobs, and their files, that ended longer than the retention ago.
+pub async fn sweep(engine: &Engine) -> Result<()> {
+    let Some(settings) = &engine.config.export else { return Ok(()) };
+    let now = engine.now().unix_timestamp();
+    for stored in Stored::all(engine.store.as_ref()).await? {
+        if stored.job.expires.is_some_and(|at| at <= now) {
+            engine.store.delete_job(&stored.id).await?;
+            files::remove(files::job_dir(&settings.dir, &stored.id)).await?;
+            tracing::info!(job = %stored.id, "export job expired and removed");
+        }
+    }
+    Ok(())
+}
+
+/// Ends a claimed job as failed (its persona cannot be turned into decisions any more).
+pub async fn fail(engine: &Engine, claimed: &Claimed, holder: &str, message: &str) -> Result<()> {
+    let Some(mut stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
+    if stored.job.lease.as_ref().is_some_and(|l| l.holder == holder) {
+        end(engine, &mut stored, State::Failed(message.to_owned())).await?;
+    }
+    Ok(())
+}
+
+async fn end(engine: &Engine, stored: &mut Stored, state: State) -> Result<bool> {
+    let retention = engine.config.export.as_ref().map_or(0, |s| s.retention.as_secs());
+    stored.job.state = state;
+    stored.job.lease = None;
+    stored.job.expires = Some(engine.now().unix_timestamp().saturating_add(i64::try_from(retention).unwrap_or(0)));
+    stored.save(engine.store.as_ref()).await
+}
+
+/// Runs a claimed job to its end with `access`, the decisions of the client that asked,
+/// checkpointing after every chunk. Stops early, without error, when the job is cancelled or
+/// taken over by another worker (its record changed under it).
+pub async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access: &dyn Access) -> Result<()> {
+    let Some(mut stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
+    loop {
+        let ours = stored.job.lease.as_ref().is_some_and(|l| l.holder == holder);
+        if stored.job.state != State::Running || !ours {
+            return Ok(());
+        }
+        if stored.job.cursor.part >= stored.job.parts() {
+            end(engine, &mut stored, State::Done).await?;
+            tracing::info!(job = %stored.id, resources = stored.job.exported(), "export done");
+            return Ok(());
+        }
+        match step(engine, &mut stored.job, &stored.id, access).await {
+            Ok(()) => stored.job.attempts = 0,
+            Err(e) => {
+                tracing::warn!(job = %stored.id, error = %e, "export chunk failed");
+                stored.job.attempts += 1;
+                if stored.job.attempts >= MAX_ATTEMPTS {
+                    end(engine, &mut stored, State::Failed(e.to_string())).await?;
+                    return Err(e);
+                }
+            }
+        }
+        stored.job.lease = Some(lease(engine, holder));
+        if !stored.save(engine.store.as_ref()).await? {
+            tracing::info!(job = %stored.id, "export job cancelled or taken over; stopping");
+            return Ok(());
+        }
+    }
+}
+
+/// What one chunk found.
+struct Chunk {
+    lines: Vec<u8>,
+    count: u64,
+    /// The last key read, when more matches follow.
+    next: Option<(String, String)>,
+}
+
+/// Exports the next chunk of the job's current part and moves its cursor (the caller
+/// checkpoints it).
+async fn step(engine: &Engine, job: &mut Job, id: &str, access: &dyn Access) -> Result<()> {
+    let settings = engine.config.export.as_ref().ok_or_else(|| Error::Internal("export settings gone".into()))?;
+    let Some((resource_type, patient)) = job.part(job.cursor.part).map(|(t, p)| (t.to_owned(), p.map(str::to_owned)))
+    else {
+        return Ok(());
+    };
+    let nth_patient = job.cursor.part % job.patients.len().max(1);
+    let first_of_type = nth_patient == 0;
+    let earlier = job.patients.get(..nth_patient).unwrap_or_default();
+    let chunk = match chunk(engine, job, &resource_type, (patient.as_deref(), earlier), access).await {
+        Ok(chunk) => chunk,
+        Err(refusal @ (Error::Forbidden(_) | Error::BadRequest(_))) => {
+            let asked = job.named_types || job.filters.iter().any(|(t, _)| *t == resource_type);
+            if asked && first_of_type && job.cursor.after.is_none() {
+                let outcome = refusal.context(&format!("`{resource_type}` is not exported")).outcome_json();
+                let mut line = serde_json::to_vec(&outcome).map_err(|e| Error::Internal(e.to_string()))?;
+                line.push(b'\n');
+                write(settings, id, &mut job.errors, "OperationOutcome", "errors", line, 1).await?;
+            }
+            job.cursor.part += 1;
+            job.cursor.after = None;
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if chunk.count > 0 {
+        write(settings, id, &mut job.outputs, &resource_type, &resource_type, chunk.lines, chunk.count).await?;
+    }
+    match chunk.next {
+        Some(after) => job.cursor.after = Some(after),
+        None => {
+            job.cursor.part += 1;
+            job.cursor.after = None;
+        }
+    }
+    Ok(())
+}
+
+/// Appends `lines` to the open file of `resource_type` in `list` (or a new one when there is
+/// none or it is full).
+async fn write(
+    settings: &super::ExportSettings,
+    id: &str,
+    list: &mut Vec<Output>,
+    resource_type: &str,
+    stem: &str,
+    lines: Vec<u8>,
+    count: u64,
+) -> Result<()> {
+    let open = list.iter().rposition(|o| o.resource_type == resource_type && o.bytes < settings.file_max_bytes);
+    let index = match open {
+        Some(index) => index,
+        None => {
+            let n = list.iter().filter(|o| o.resource_type == resource_type).count() + 1;
+            list.push(Output {
+                resource_type: resource_type.to_owned(),
+                file: format!("{stem}-{n}.ndjson"),
+                count: 0,
+                bytes: 0,
+            });
+            list.len() - 1
+        }
+    };
+    let output = &mut list[index];
+    let len = lines.len() as u64;
+    files::append(files::job_dir(&settings.dir, id).join(&output.file), output.bytes, lines).await?;
+    output.bytes += len;
+    output.count += count;
+    Ok(())
+}
+
+/// The next chunk of `resource_type` (in `patient`'s compartment, leaving out what the
+/// compartments of the `earlier` patients held: exported with them already), decided as the
+/// client's search of the type and as its export: a type it may not search or export is
+/// refused (`Forbidden`), every match it may not see on its data is left out.
+async fn chunk(
+    engine: &Engine,
+    job: &Job,
+    resource_type: &str,
+    (patient, earlier): (Option<&str>, &[String]),
+    access: &dyn Access,
+) -> Result<Chunk> {
+    let search = Gate::open(access, Target::new(Interaction::SearchType, resource_type, ""))?;
+    let export = Gate::open(
+        access,
+        Target { operation: "export".into(), ..Target::new(Interaction::Operation, resource_type, "") },
+    )?;
+    let query = query(engine, job, resource_type, patient)?;
+    search.check_traversals(&query)?;
+    let mut matches = engine.store.search(&query, CHUNK + 1).await?;
+    let more = matches.len() > CHUNK as usize;
+    matches.truncate(CHUNK as usize);
+    let next = matches.last().filter(|_| more).map(|m| (m.resource_type.clone(), m.id.clone()));
+    let versions = engine.store.vread_many(&matches).await?;
+    let decided = !(search.covers_data() && export.covers_data());
+    let earlier: HashSet<&str> = earlier.iter().map(String::as_str).collect();
+    let parsed: Vec<(ResourceVersion, Option<Value>)> = versions
+        .into_iter()
+        .map(|v| {
+            let parse = decided || !earlier.is_empty();
+            let value = if parse { v.json.as_deref().and_then(|j| serde_json::from_str(j).ok()) } else { None };
+            (v, value)
+        })
+        .filter(|(_, value)| !value.as_ref().is_some_and(|r| in_compartments(resource_type, r, &earlier)))
+        .collect();
+    if decided {
+        let resources: Vec<&Value> = parsed.iter().filter_map(|(_, r)| r.as_ref()).collect();
+        search.load_consents(engine, &resources).await?;
+        export.load_consents(engine, &resources).await?;
+    }
+    let mut lines = Vec::new();
+    let mut count = 0;
+    for (version, resource) in &parsed {
+        let Some(json) = version.json.as_deref() else { continue };
+        if decided {
+            let Some(resource) = resource else { continue };
+            if !(search.allows(resource, Phase::Outgoing) && export.allows(resource, Phase::Outgoing)) {
+                continue;
+            }
+        }
+        if json.contains('\n') {
+            let value: Value = serde_json::from_str(json).map_err(|e| Error::Internal(e.to_string()))?;
+            lines.extend(serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?);
+        } else {
+            lines.extend_from_slice(json.as_bytes());
+        }
+        lines.push(b'\n');
+        count += 1;
+    }
+    Ok(Chunk { lines, count, next })
+}
+
+/// Whether `resource` is in the compartment of one of `patients`: it is one of them, or refers
+/// to one through a parameter of the Patient compartment.
+fn in_compartments(resource_type: &str, resource: &Value, patients: &HashSet<&str>) -> bool {
+    if patients.is_empty() {
+        return false;
+    }
+    if resource_type == "Patient" && resource.get("id").and_then(Value::as_str).is_some_and(|id| patients.contains(id))
+    {
+        return true;
+    }
+    let defs = Definitions::r4();
+    let Some(compartment) = defs.compartment("Patient") else { return false };
+    let codes: Vec<&str> = compartment.params(resource_type).iter().map(String::as_str).collect();
+    extract_only(defs, resource, &codes).iter().any(|entry| match &entry.value {
+        IndexValue::Reference { resource_type: Some(t), id: Some(id), .. } => {
+            t == "Patient" && patients.contains(id.as_str())
+        }
+        _ => false,
+    })
+}
+
+/// The search of one part: the job's criteria (`_since`, the type's `_typeFilter`), the patient's
+/// compartment, after the cursor.
+fn query(engine: &Engine, job: &Job, resource_type: &str, patient: Option<&str>) -> Result<SearchQuery> {
+    let defs = Definitions::r4();
+    let mut params = job.common.clone();
+    if let Some((_, filter)) = job.filters.iter().find(|(t, _)| t == resource_type) {
+        params.extend(filter.iter().cloned());
+    }
+    let limits = Limits::from(&engine.config);
+    let mut query = query::parse_within(defs, Some(resource_type), &params, true, &limits)?.query;
+    if let Some(patient) = patient {
+        let compartment =
+            defs.compartment("Patient").ok_or_else(|| Error::Internal("no Patient compartment definition".into()))?;
+        let params = compartment.params(resource_type).to_vec();
+        query.compartment = Some(Compartment {
+            resource_type: "Patient".into(),
+            id: patient.to_owned(),
+            params: vec![(resource_type.to_owned(), params)],
+        });
+    }
+    query.after = job.cursor.after.clone();
+    Ok(query)
+}

@@ -1,0 +1,57 @@
+//! `[export]`: bulk `$export` jobs of the local targets (engine `export`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fhirgate_engine::export::ExportSettings;
+use serde::{Deserialize, Serialize};
+
+use super::Config;
+
+/// Where export jobs write their files, and how long they are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Bulk export on (the local targets' `$export`); off answers 501.
+    pub enabled: bool,
+    /// The directory of the jobs' NDJSON files; default `<data_dir>/exports`. Replicas that share
+    /// a store share its jobs: give them one shared directory too. (Azure Blob Storage output is
+    /// not built.)
+    pub dir: Option<PathBuf>,
+    /// How long a finished job's manifest and files stay before they are removed, in seconds.
+    pub retention_seconds: u64,
+    /// A type's file is closed at this size and the next one started, in bytes (a download is
+    /// read into memory: this bounds it).
+    pub file_max_bytes: u64,
+    /// A job whose worker has not checkpointed for this long is taken over by another worker
+    /// (a restart, another replica), in seconds.
+    pub lease_seconds: u64,
+    /// Jobs one process runs at a time; more wait.
+    pub max_running: usize,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: None,
+            retention_seconds: 3600,
+            file_max_bytes: 64 * 1024 * 1024,
+            lease_seconds: 30,
+            max_running: 2,
+        }
+    }
+}
+
+impl Config {
+    /// The engine's export settings; `None` when export is off.
+    pub fn export_settings(&self) -> Option<ExportSettings> {
+        let export = &self.export;
+        export.enabled.then(|| ExportSettings {
+            dir: export.dir.clone().unwrap_or_else(|| self.store.data_dir.join("exports")),
+            retention: Duration::from_secs(export.retention_seconds),
+            file_max_bytes: export.file_max_bytes.max(1),
+            lease: Duration::from_secs(export.lease_seconds.max(1)),
+        })
+    }
+}

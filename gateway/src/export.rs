@@ -1,0 +1,82 @@
+//! The worker of bulk `$export` jobs, one per local target, started when its engine opens (in
+//! the serving runtime, whose pools the engine's store belongs to).
+//!
+//! It takes over running jobs that no worker holds (new ones as soon as they are kicked off,
+//! abandoned ones once their lease ran out: after a restart, or another replica gone), at most
+//! `export.max_running` at a time, and runs each under the decisions of the client that kicked
+//! it off: the Cedar access rebuilt from the job's persona (its principal and request
+//! circumstances, [`Persona`]) on the policies in force when it takes the job, so every exported resource is decided
+//! as that client's search would be, audited under request id `export-<job>`. It removes
+//! expired jobs and their files on the way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fhirgate_engine::Engine;
+use fhirgate_engine::access::Unrestricted;
+use fhirgate_engine::export::{self, Claimed};
+use tokio::sync::Semaphore;
+
+use crate::policy::Policies;
+use crate::policy::access::Persona;
+use crate::policy::audit::AuditInfo;
+
+/// How often the worker looks for jobs when none is kicked off here (another replica's, an
+/// abandoned one, expiries).
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+
+/// Starts the worker of `engine` (`policies`: `None` when authorization is off).
+pub fn start(engine: Arc<Engine>, policies: Option<Arc<Policies>>, target: String, max_running: usize) {
+    tokio::spawn(async move {
+        if !export::available(&engine).await {
+            tracing::info!(target = %target, "bulk export off for this target (no export directory, or its store keeps no jobs)");
+            return;
+        }
+        let holder = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let slots = Arc::new(Semaphore::new(max_running.max(1)));
+        loop {
+            if let Err(e) = export::sweep(&engine).await {
+                tracing::warn!(target = %target, error = %e, "export sweep failed");
+            }
+            while let Ok(slot) = slots.clone().try_acquire_owned() {
+                match export::claim(&engine, &holder).await {
+                    Ok(Some(claimed)) => {
+                        let (engine, policies, holder) = (engine.clone(), policies.clone(), holder.clone());
+                        tokio::spawn(async move {
+                            run(&engine, policies.as_deref(), &claimed, &holder).await;
+                            drop(slot);
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(target = %target, error = %e, "export jobs could not be read");
+                        break;
+                    }
+                }
+            }
+            engine.export_wait(LOOK_EVERY).await;
+        }
+    });
+}
+
+/// Runs one job as its client.
+async fn run(engine: &Engine, policies: Option<&Policies>, claimed: &Claimed, holder: &str) {
+    let result = match policies {
+        None => export::run(engine, claimed, holder, &Unrestricted).await,
+        Some(policies) => match serde_json::from_str::<Persona>(&claimed.persona) {
+            Ok(persona) => {
+                let audit = AuditInfo { request_id: format!("export-{}", claimed.job), ..AuditInfo::default() };
+                let access = policies.access(&persona.principal, persona.context, &audit);
+                export::run(engine, claimed, holder, &access).await
+            }
+            // Fail closed: a job whose client cannot be rebuilt exports nothing.
+            Err(e) => {
+                tracing::error!(job = %claimed.job, error = %e, "export job's client cannot be rebuilt");
+                export::fail(engine, claimed, holder, "the job's client could not be restored").await
+            }
+        },
+    };
+    if let Err(e) = result {
+        tracing::warn!(job = %claimed.job, error = %e, "export job stopped");
+    }
+}
