@@ -127,6 +127,9 @@ impl Action {
             I::Batch => Self::Batch,
             I::Transaction => Self::Transaction,
             I::Operation => match asked.operation.as_str() {
+                // `Patient/[id]/$everything` is a search of the compartment of `Patient/[id]`,
+                // decided as one (`context.operation` still names it).
+                "everything" if !asked.id.is_empty() => Self::SearchCompartment,
                 "export" => Self::Export,
                 "import" => Self::Import,
                 "convert-data" => Self::ConvertData,
@@ -169,6 +172,10 @@ mod tests {
         assert_eq!(a(Method::Get, "_history"), Some((Action::HistorySystem, String::new(), String::new())));
         assert_eq!(a(Method::Get, "$export").map(|x| x.0), Some(Action::Export));
         assert_eq!(a(Method::Get, "Patient/$everything").map(|x| x.0), Some(Action::Operation));
+        assert_eq!(
+            a(Method::Get, "Patient/1/$everything"),
+            Some((Action::SearchCompartment, "Patient".into(), "1".into()))
+        );
         assert_eq!(a(Method::Get, "Patient/1/Observation").map(|x| x.0), Some(Action::SearchCompartment));
         assert_eq!(a(Method::Put, "Patient"), None);
         for action in Action::ALL {

@@ -12,6 +12,7 @@ mod conditional;
 pub(crate) mod consents;
 mod create;
 mod delete;
+mod everything;
 mod gate;
 mod history;
 mod patch;
@@ -224,6 +225,13 @@ impl Engine {
                 search::handle(self, &gate, request, scope).await
             }
             (I::Batch | I::Transaction, _) => bundle::handle(self, access, request).await,
+            (I::Operation, Route::Operation { name, resource_type, id: Some(id) })
+                if matches!(request.method, Method::Get | Method::Head)
+                    && everything::is_everything(&name, resource_type.as_deref()) =>
+            {
+                let owner_type = resource_type.unwrap_or_default();
+                everything::handle(self, &gate, request, &owner_type, &id).await
+            }
             (_, route) => Err(route.unsupported(&request.method, &request.path)),
         }
     }
