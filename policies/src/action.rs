@@ -131,7 +131,9 @@ impl Action {
                 // decided as one (`context.operation` still names it).
                 "everything" if !asked.id.is_empty() => Self::SearchCompartment,
                 "export" => Self::Export,
-                "import" => Self::Import,
+                // Polling, downloading the errors of and cancelling an import are decided as the
+                // import itself (the engine serves a job only to the client that started it).
+                "import" | "import-status" => Self::Import,
                 "convert-data" => Self::ConvertData,
                 _ => Self::Operation,
             },
@@ -171,6 +173,7 @@ mod tests {
         assert_eq!(a(Method::Get, "metadata"), Some((Action::Capabilities, String::new(), String::new())));
         assert_eq!(a(Method::Get, "_history"), Some((Action::HistorySystem, String::new(), String::new())));
         assert_eq!(a(Method::Get, "$export").map(|x| x.0), Some(Action::Export));
+        assert_eq!(a(Method::Get, "$import-status").map(|x| x.0), Some(Action::Import));
         assert_eq!(a(Method::Get, "Patient/$everything").map(|x| x.0), Some(Action::Operation));
         assert_eq!(
             a(Method::Get, "Patient/1/$everything"),

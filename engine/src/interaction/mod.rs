@@ -41,7 +41,7 @@ use crate::error::Result;
 use crate::storage::Store;
 pub(crate) use bundle::{entry as bundle_entry, response_entry};
 pub(crate) use gate::Gate;
-pub(crate) use write::parse_resource;
+pub(crate) use write::{parse_resource, prepare as prepare_write};
 
 /// Whether the client may see a resource: the gate of a search whose data-level decision is
 /// asked on each match and included resource.
@@ -88,6 +88,8 @@ pub struct EngineConfig {
     pub fhirpath_max_steps: u64,
     /// Time one FHIRPath evaluation of a request may take.
     pub fhirpath_timeout: Duration,
+    /// Where `$import` may read from and keep its jobs.
+    pub import: crate::bulk::import::ImportSettings,
     /// The server's name and version for the CapabilityStatement.
     pub software_version: String,
     /// The CapabilityStatement's `rest.security` (how clients authenticate: the front end's
@@ -116,6 +118,7 @@ impl Default for EngineConfig {
             fhirpath_timeout: crate::fhirpath::Budget::DEFAULT.max_time,
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             rest_security: None,
+            import: crate::bulk::import::ImportSettings::default(),
             clock: Arc::new(OffsetDateTime::now_utc),
             ids: Arc::new(|| uuid::Uuid::new_v4().to_string()),
         }
@@ -143,13 +146,30 @@ pub struct Engine {
     config: EngineConfig,
     store: Arc<dyn Store>,
     pages: search::Pages,
+    /// The `$import` jobs running in this process.
+    pub(crate) imports: Arc<crate::bulk::import::Running>,
 }
 
 impl Engine {
     /// An engine over `store`.
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> Self {
         let pages = search::Pages::new(config.search_page_ttl);
-        Self { config, store, pages }
+        Self { config, store, pages, imports: Arc::default() }
+    }
+
+    /// An engine on the same store, settings and jobs, owned by work that outlives a request.
+    pub(crate) fn worker(&self) -> Arc<Self> {
+        Arc::new(Self {
+            config: self.config.clone(),
+            store: Arc::clone(&self.store),
+            pages: search::Pages::new(self.config.search_page_ttl),
+            imports: Arc::clone(&self.imports),
+        })
+    }
+
+    /// The engine's settings.
+    pub(crate) fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// The store behind this engine.
@@ -225,6 +245,11 @@ impl Engine {
                 search::handle(self, &gate, request, scope).await
             }
             (I::Batch | I::Transaction, _) => bundle::handle(self, access, request).await,
+            (I::Operation, Route::Operation { name, resource_type: None, id: None })
+                if crate::bulk::import::is_import(&name) =>
+            {
+                crate::bulk::import::handle(self, &gate, access, request, &name).await
+            }
             (I::Operation, Route::Operation { name, resource_type, id: Some(id) })
                 if matches!(request.method, Method::Get | Method::Head)
                     && everything::is_everything(&name, resource_type.as_deref()) =>
