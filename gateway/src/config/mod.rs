@@ -3,6 +3,7 @@
 //! here; its TOML key and its variables derive from it ([`layers`]). The defaults of `[fhir]`
 //! are the engine's. `deploy/fhirgate.example.toml` documents every setting.
 
+mod import;
 mod layers;
 mod routing;
 mod smart;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use fhirgate_engine::EngineConfig;
 use serde::{Deserialize, Serialize};
 
+pub use import::ImportConfig;
 pub use layers::Sources;
 pub use routing::Kind;
 pub use smart::{CorsConfig, SmartClient, SmartConfig, SmartProxyConfig};
@@ -39,6 +41,8 @@ pub struct Config {
     pub cors: CorsConfig,
     /// SMART App Launch: discovery and the authorization proxy.
     pub smart: SmartConfig,
+    /// `$import`: allowed input directories and URL prefixes.
+    pub import: ImportConfig,
     /// `[[targets]]`: the FHIR servers behind the gateway (TOML only). None: one local target
     /// `default` on `store.url`.
     pub targets: Vec<TargetConfig>,

@@ -42,6 +42,7 @@ impl Target {
                 store: all.store.clone(),
                 engine_config: EngineConfig {
                     rest_security: all.auth.enabled.then(|| crate::smart::Discovery::new(all).security().clone()),
+                    import: all.import.settings(&all.store.data_dir),
                     ..all.fhir.engine_config()
                 },
                 engine: OnceCell::new(),
