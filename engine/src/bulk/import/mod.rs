@@ -7,7 +7,9 @@
 //!   job's status URL, `[base]/$import-status?job=<id>`. Inputs are files in a directory the
 //!   operator allowed or `http(s)` URLs under a prefix the operator allowed
 //!   ([`ImportSettings`]); anything else is a 400 before anything runs. An initial load is
-//!   refused (400) unless every type it names holds no resource yet.
+//!   refused (400) unless every type it names holds no resource yet, and only clients whose
+//!   grant covers every resource may ask for one (403 otherwise: the refusal would tell a client
+//!   of resources hidden from it).
 //! - Status: `GET` on it → 202 with `X-Progress` while it runs, then 200 with the manifest: per
 //!   input the resources imported and, when lines failed, the URL of an OperationOutcome NDJSON
 //!   file with one line per failed input line (`&errors=<n>` on the status URL). `DELETE` on it
@@ -104,6 +106,12 @@ async fn kick_off(
         return Err(Error::bad_request("`$import` runs asynchronously: send `Prefer: respond-async`"));
     }
     let (mode, inputs) = parameters(engine, &request.body)?;
+    if mode == Mode::InitialLoad && !gate.covers_data() {
+        // Its refusal of a type that holds resources would count resources the client may not see.
+        return Err(Error::Forbidden(
+            "an initial load needs an import grant on every resource; use `IncrementalLoad`".into(),
+        ));
+    }
     if mode == Mode::InitialLoad {
         check_empty(engine, &inputs).await?;
     }
