@@ -95,9 +95,12 @@ pub(super) async fn handle(
     search::answer(engine, gate, request, query, Listing { path, self_query, notes }).await
 }
 
+/// Search parameters as `(name, value)` pairs.
+type Params = Vec<(String, String)>;
+
 /// The search parameters of an `$everything` request, and warnings for what it ignores
 /// (`start`, `end` and anything unknown; 400 instead under `Prefer: handling=strict`).
-fn translate(request: &Request, strict: bool) -> Result<(Vec<(String, String)>, Vec<Issue>)> {
+fn translate(request: &Request, strict: bool) -> Result<(Params, Vec<Issue>)> {
     let mut params = Vec::new();
     let mut notes = Vec::new();
     for (key, value) in &request.query {
@@ -127,7 +130,7 @@ mod tests {
     use super::*;
     use crate::interaction::{Method, parse_query};
 
-    fn translated(query: &str, strict: bool) -> Result<(Vec<(String, String)>, usize)> {
+    fn translated(query: &str, strict: bool) -> Result<(Params, usize)> {
         let mut request = Request::new(Method::Get, "Patient/1/$everything", "http://x");
         request.query = parse_query(query);
         translate(&request, strict).map(|(p, notes)| (p, notes.len()))
