@@ -4,6 +4,7 @@
 //! and written like any write (index entries extracted the same way). A failed line is reported
 //! in the input's error file and never stops the others. After each batch commits, the progress
 //! (offset, counts, error file length) is saved: a job that stops (crash, restart) resumes there.
+//! Every write is told to the access (`written`), which audits it as the kick-off's request.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -148,7 +149,7 @@ impl Run {
             }
         }
         match job.mode {
-            Mode::InitialLoad => outcomes.extend(self.initial(allowed).await?),
+            Mode::InitialLoad => outcomes.extend(self.initial(gate, allowed).await?),
             Mode::IncrementalLoad => {
                 for (number, p) in allowed {
                     outcomes.push((number, self.upsert(gate, p).await?));
@@ -176,7 +177,7 @@ impl Run {
     /// Initial load: version 1 of every line, in one transaction; when that fails on a
     /// resource that exists, line by line (a line a previous run of this job wrote, same
     /// content, counts as written; any other existing resource is an error).
-    async fn initial(&self, lines: Vec<(u64, Parsed)>) -> Result<Vec<(u64, Outcome)>> {
+    async fn initial(&self, gate: &Gate<'_>, lines: Vec<(u64, Parsed)>) -> Result<Vec<(u64, Outcome)>> {
         let mut outcomes = Vec::with_capacity(lines.len());
         let mut seen = HashSet::new();
         let mut writes: Vec<(u64, Map<String, Value>, Write)> = Vec::with_capacity(lines.len());
@@ -194,16 +195,23 @@ impl Run {
         let all: Vec<Write> = writes.iter().map(|(_, _, w)| w.clone()).collect();
         match self.engine.store().transact(all).await {
             Ok(()) => {
-                outcomes.extend(writes.into_iter().map(|(number, _, _)| (number, Outcome::Written)));
+                for (number, _, write) in writes {
+                    gate.written(&write.version);
+                    outcomes.push((number, Outcome::Written));
+                }
                 return Ok(outcomes);
             }
             Err(StoreError::VersionConflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
         for (number, content, write) in writes {
-            let (resource_type, id) = (write.version.resource_type.clone(), write.version.id.clone());
+            let version = write.version.clone();
+            let (resource_type, id) = (version.resource_type.clone(), version.id.clone());
             let outcome = match self.engine.store().transact(vec![write]).await {
-                Ok(()) => Outcome::Written,
+                Ok(()) => {
+                    gate.written(&version);
+                    Outcome::Written
+                }
                 Err(StoreError::VersionConflict { .. }) => {
                     let current = self.engine.store().read(&resource_type, &id).await?;
                     if current.as_ref().is_some_and(|c| !c.is_deleted() && same(c.json.as_deref(), &content)) {
@@ -243,8 +251,12 @@ impl Run {
             let kind = if current.is_some() { WriteKind::Update } else { WriteKind::Create };
             let mut resource = p.resource.clone();
             let write = prepare_write(&self.engine, &p.resource_type, &p.id, next, kind, Some(&mut resource))?;
+            let version = write.version.clone();
             match self.engine.store().transact(vec![write]).await {
-                Ok(()) => return Ok(Outcome::Written),
+                Ok(()) => {
+                    gate.written(&version);
+                    return Ok(Outcome::Written);
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
