@@ -174,8 +174,8 @@ impl Run {
         self.jobs.save(job)
     }
 
-    /// Initial load: version 1 of every line, in one transaction; when that fails on a
-    /// resource that exists, line by line (a line a previous run of this job wrote, same
+    /// Initial load: version 1 of every line, in as few transactions as the store allows; when
+    /// one fails on a resource that exists, line by line (a line a previous run of this job wrote, same
     /// content, counts as written; any other existing resource is an error).
     async fn initial(&self, gate: &Gate<'_>, lines: Vec<(u64, Parsed)>) -> Result<Vec<(u64, Outcome)>> {
         let mut outcomes = Vec::with_capacity(lines.len());
@@ -192,6 +192,23 @@ impl Run {
                 prepare_write(&self.engine, &p.resource_type, &p.id, 1, WriteKind::Create, Some(&mut p.resource))?;
             writes.push((number, content, write));
         }
+        // As many per transaction as the store takes at once (Cosmos DB: 49).
+        let most = self.engine.store().capabilities().max_batch_writes.unwrap_or(BATCH).max(1);
+        let mut writes = writes.into_iter().peekable();
+        while writes.peek().is_some() {
+            let group: Vec<(u64, Map<String, Value>, Write)> = writes.by_ref().take(most).collect();
+            outcomes.extend(self.initial_group(gate, group).await?);
+        }
+        Ok(outcomes)
+    }
+
+    /// One transaction of version-1 writes; on a conflict, each write alone.
+    async fn initial_group(
+        &self,
+        gate: &Gate<'_>,
+        writes: Vec<(u64, Map<String, Value>, Write)>,
+    ) -> Result<Vec<(u64, Outcome)>> {
+        let mut outcomes = Vec::with_capacity(writes.len());
         let all: Vec<Write> = writes.iter().map(|(_, _, w)| w.clone()).collect();
         match self.engine.store().transact(all).await {
             Ok(()) => {
