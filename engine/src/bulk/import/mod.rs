@@ -45,6 +45,9 @@ use crate::interaction::{Engine, Gate, Method, Request, Response};
 use crate::resource::format_instant;
 use crate::search::query::SearchQuery;
 
+/// Import jobs one process runs at once; a kick-off beyond them is a 503 with `Retry-After`.
+const MAX_RUNNING: usize = 4;
+
 /// Where `$import` may read from and keep its jobs (the gateway's `[import]` settings).
 #[derive(Debug, Clone, Default)]
 pub struct ImportSettings {
@@ -118,6 +121,9 @@ async fn kick_off(
     let Some(detached) = access.detach() else {
         return Err(Error::Forbidden("this client's decisions cannot be kept for a job".into()));
     };
+    if engine.imports.lock().len() >= MAX_RUNNING {
+        return Err(Error::Timeout(format!("{MAX_RUNNING} imports are running already: start this one later")));
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let job = Job {
         id: id.clone(),

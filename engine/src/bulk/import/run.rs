@@ -48,9 +48,7 @@ impl Run {
             tracing::warn!(job = %job.id, error = %e, "import job stopped; it resumes when polled");
             return;
         }
-        if job.status == Status::Running {
-            job.status = Status::Completed;
-        }
+        job.status = if self.cancelled.load(Ordering::Relaxed) { Status::Cancelled } else { Status::Completed };
         if let Err(e) = self.jobs.save(&job) {
             tracing::error!(job = %job.id, error = %e, "import job state could not be saved");
         }
@@ -73,7 +71,6 @@ impl Run {
             };
             self.input(job, n, &gate, location).await?;
             if self.cancelled.load(Ordering::Relaxed) {
-                job.status = Status::Cancelled;
                 return Ok(());
             }
         }
