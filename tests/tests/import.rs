@@ -260,3 +260,59 @@ fn an_import_killed_midway_finishes_after_a_restart_without_duplicates() -> Test
     assert_eq!(count(&s, "Patient?family:exact=Crash5999")?, 1);
     Ok(())
 }
+
+/// Serves `body` to every request for `path` (404 otherwise) on a loopback port; its base URL.
+fn serve_ndjson(path: &'static str, body: String) -> TestResult<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let found = request_line.split_whitespace().nth(1) == Some(path);
+            let (status, text) = if found { ("200 OK", body.as_str()) } else { ("404 Not Found", "") };
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/fhir+ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            let _ = (&stream).write_all(reply.as_bytes());
+        }
+    });
+    Ok(base)
+}
+
+#[test]
+fn http_inputs_are_fetched_only_under_an_allowed_prefix() -> TestResult {
+    let lines = [patient("h1", "Httpone"), "not json".into(), patient("h2", "Httptwo")];
+    let base = serve_ndjson("/exports/patients.ndjson", lines.join("\n") + "\n")?;
+    let dir = temp_dir("import-http")?;
+    let allowed = format!("{base}/exports/");
+    let s = Server::start_with(&dir, &[("FHIRGATE_IMPORT_INPUT_URLS", allowed.as_str())])?;
+    let url = format!("{base}/exports/patients.ndjson");
+    let status = kick_off(&s, None, &parameters("IncrementalLoad", &[("Patient", url)]))?
+        .map_err(|e| format!("kick-off refused: {e:?}"))?;
+    let done = manifest(&s, &status)?;
+    assert_eq!(done["output"][0]["count"], 2, "{done}");
+    assert_eq!(done["error"][0]["count"], 1, "{done}");
+    assert_eq!(count(&s, "Patient?family=Httptwo")?, 1);
+    // Another path of the same server, or a missing file under the prefix.
+    let outside = format!("{base}/private/patients.ndjson");
+    assert_eq!(
+        kick_off(&s, None, &parameters("IncrementalLoad", &[("Patient", outside)]))?.err().map(|e| e.0),
+        Some(400)
+    );
+    let missing = format!("{base}/exports/missing.ndjson");
+    let status = kick_off(&s, None, &parameters("IncrementalLoad", &[("Patient", missing)]))?
+        .map_err(|e| format!("kick-off refused: {e:?}"))?;
+    let done = manifest(&s, &status)?;
+    assert_eq!(done["error"][0]["count"], 1, "an input that cannot be fetched is one error: {done}");
+    Ok(())
+}

@@ -89,6 +89,7 @@ pub(super) fn read(location: Location, offset: u64) -> mpsc::Receiver<Line> {
 fn http(url: &str, offset: u64) -> std::result::Result<Box<dyn Read + Send>, String> {
     let agent = ureq::Agent::config_builder()
         .timeout_connect(Some(std::time::Duration::from_secs(10)))
+        .timeout_recv_response(Some(std::time::Duration::from_secs(30)))
         .max_redirects(0)
         .build()
         .new_agent();
