@@ -18,7 +18,7 @@ pub async fn run(target: &Target, pid: Option<u32>, r: &mut ScenarioResult) -> R
     let mut connection = Connection::new(target.clone());
     let peak_reset = pid.is_some_and(crate::procfs::reset_peak);
     let started = Instant::now();
-    let kick = Call { prefer: Some("respond-async"), ..Call::get("$export") };
+    let kick = Call { headers: vec![("prefer", "respond-async".to_owned())], ..Call::get("$export") };
     let kicked = connection.send(&kick).await?;
     let status_url = match (kicked.status, kicked.location) {
         (202, Some(url)) => url,
@@ -67,7 +67,9 @@ pub async fn run(target: &Target, pid: Option<u32>, r: &mut ScenarioResult) -> R
     } else {
         r.notes.push("peak RSS not measured (server pid unknown, or clear_refs not allowed)".into());
     }
-    let _ = connection.send(&Call { method: hyper::Method::DELETE, path: status_path, body: None, prefer: None }).await;
+    let _ = connection
+        .send(&Call { method: hyper::Method::DELETE, path: status_path, body: None, headers: Vec::new() })
+        .await;
     Ok(())
 }
 

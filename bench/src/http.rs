@@ -38,17 +38,17 @@ pub struct Call {
     pub method: Method,
     pub path: String,
     pub body: Option<Bytes>,
-    /// A `Prefer` header (`respond-async` for an `$export` kick-off).
-    pub prefer: Option<&'static str>,
+    /// Headers besides the usual ones (`prefer`...).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Call {
     pub fn get(path: impl Into<String>) -> Self {
-        Self { method: Method::GET, path: path.into(), body: None, prefer: None }
+        Self { method: Method::GET, path: path.into(), body: None, headers: Vec::new() }
     }
 
     pub fn with_body(method: Method, path: impl Into<String>, body: Bytes) -> Self {
-        Self { method, path: path.into(), body: Some(body), prefer: None }
+        Self { method, path: path.into(), body: Some(body), headers: Vec::new() }
     }
 }
 
@@ -110,8 +110,8 @@ impl Connection {
         if call.body.is_some() {
             builder = builder.header("content-type", "application/fhir+json");
         }
-        if let Some(prefer) = call.prefer {
-            builder = builder.header("prefer", prefer);
+        for (name, value) in &call.headers {
+            builder = builder.header(*name, value);
         }
         let request = builder.body(Full::new(call.body.clone().unwrap_or_default()))?;
         let response = sender.send_request(request).await?;

@@ -7,6 +7,7 @@ mod driver;
 mod error;
 mod export;
 mod http;
+mod import;
 mod payload;
 mod procfs;
 mod report;
@@ -43,6 +44,35 @@ enum Command {
     Suite(Box<SuiteArgs>),
     /// Load one URL (GET) closed or open loop and print the measurement as JSON.
     Http(HttpArgs),
+    /// Scenario 9: `$import` (initial load) into a fresh server: resources/s and peak RSS.
+    Import(ImportArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The `fhirgate` binary to start (on a free port, on a fresh data directory).
+    #[arg(long)]
+    server_bin: PathBuf,
+    /// Data directory of the started server (emptied first; the NDJSON is written below it).
+    #[arg(long, default_value = "target/bench-import")]
+    data_dir: PathBuf,
+    /// Store URL of the started server (default: SQLite in the data directory).
+    #[arg(long)]
+    store: Option<String>,
+    /// Store label in the results (default from the URL).
+    #[arg(long)]
+    store_label: Option<String>,
+    /// Synthea transaction Bundles to turn into NDJSON; without them, a synthetic set.
+    #[arg(long)]
+    bundles: Option<PathBuf>,
+    /// Patients of the synthetic set (5 observations each).
+    #[arg(long, default_value_t = 100)]
+    patients: usize,
+    /// Directory for the result JSON.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    #[command(flatten)]
+    auth: Auth,
 }
 
 #[derive(Args)]
@@ -242,6 +272,31 @@ async fn http(a: HttpArgs) -> Result<(), BenchError> {
     Ok(())
 }
 
+async fn import(a: ImportArgs, threads: usize) -> Result<(), BenchError> {
+    let _ = std::fs::remove_dir_all(&a.data_dir);
+    let store = a.store_label.clone().unwrap_or_else(|| match &a.store {
+        Some(url) if url.starts_with("postgres") => "postgres".into(),
+        _ => "sqlite".into(),
+    });
+    let run = import::ImportRun {
+        spec: ServerSpec { binary: a.server_bin.clone(), data_dir: a.data_dir.clone(), store: a.store.clone() },
+        token_command: a.auth.token_command.clone(),
+        bearer: a.auth.bearer.clone(),
+        bundles: a.bundles.clone(),
+        synthetic_patients: a.patients,
+        store,
+        machine: Machine {
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            load_generator_threads: threads,
+            note: "server and load generator on the same machine".into(),
+        },
+    };
+    let result = run.run().await?;
+    eprintln!("wrote {}", report::write_json(&a.out, &result)?.display());
+    println!("{}", serde_json::to_string_pretty(&result.figures)?);
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(cli.threads.max(1)).enable_all().build();
@@ -250,6 +305,7 @@ fn main() -> std::process::ExitCode {
             match cli.command {
                 Command::Suite(a) => suite(*a, cli.threads).await,
                 Command::Http(a) => http(a).await,
+                Command::Import(a) => import(a, cli.threads).await,
             }
         }),
         Err(e) => Err(e.into()),

@@ -107,7 +107,7 @@ impl Workload {
                 let n = st.next_n();
                 let body = payload::patient(Some(&id), n);
                 st.timed("update", &Call::with_body(Method::PUT, path.clone(), body), Instant::now()).await;
-                let delete = Call { method: Method::DELETE, path, body: None, prefer: None };
+                let delete = Call { method: Method::DELETE, path, body: None, headers: Vec::new() };
                 st.timed("delete", &delete, Instant::now()).await;
             }
         }

@@ -13,6 +13,7 @@
 #![warn(unreachable_pub)]
 
 pub mod access;
+pub mod bulk;
 pub mod definitions;
 pub mod export;
 pub mod federation;

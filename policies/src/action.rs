@@ -129,9 +129,14 @@ impl Action {
             I::Batch => Self::Batch,
             I::Transaction => Self::Transaction,
             I::Operation => match asked.operation.as_str() {
+                // `Patient/[id]/$everything` is a search of the compartment of `Patient/[id]`,
+                // decided as one (`context.operation` still names it).
+                "everything" if !asked.id.is_empty() => Self::SearchCompartment,
                 // The kick-off, and polling, cancelling and downloading the job it started.
                 "export" | "export-status" | "export-file" => Self::Export,
-                "import" => Self::Import,
+                // Polling, downloading the errors of and cancelling an import are decided as the
+                // import itself (the engine serves a job only to the client that started it).
+                "import" | "import-status" => Self::Import,
                 "convert-data" => Self::ConvertData,
                 _ => Self::Operation,
             },
@@ -174,7 +179,12 @@ mod tests {
         assert_eq!(a(Method::Get, "Group/1/$export").map(|x| x.0), Some(Action::Export));
         assert_eq!(a(Method::Delete, "$export-status").map(|x| x.0), Some(Action::Export));
         assert_eq!(a(Method::Get, "$export-file").map(|x| x.0), Some(Action::Export));
+        assert_eq!(a(Method::Get, "$import-status").map(|x| x.0), Some(Action::Import));
         assert_eq!(a(Method::Get, "Patient/$everything").map(|x| x.0), Some(Action::Operation));
+        assert_eq!(
+            a(Method::Get, "Patient/1/$everything"),
+            Some((Action::SearchCompartment, "Patient".into(), "1".into()))
+        );
         assert_eq!(a(Method::Get, "Patient/1/Observation").map(|x| x.0), Some(Action::SearchCompartment));
         assert_eq!(a(Method::Put, "Patient"), None);
         for action in Action::ALL {

@@ -47,6 +47,9 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
                 "conditionalDelete": "multiple",
             });
             search_capabilities(defs, &store, t, &mut resource);
+            if let Some(operation) = super::everything::declared(t) {
+                resource["operation"] = json!([operation]);
+            }
             resource
         })
         .collect();

@@ -12,6 +12,7 @@ mod conditional;
 pub(crate) mod consents;
 mod create;
 mod delete;
+mod everything;
 mod gate;
 mod history;
 mod patch;
@@ -40,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::storage::Store;
 pub(crate) use bundle::{entry as bundle_entry, response_entry};
 pub(crate) use gate::Gate;
-pub(crate) use write::parse_resource;
+pub(crate) use write::{parse_resource, prepare as prepare_write};
 
 /// Whether the client may see a resource: the gate of a search whose data-level decision is
 /// asked on each match and included resource.
@@ -89,6 +90,8 @@ pub struct EngineConfig {
     pub fhirpath_timeout: Duration,
     /// Bulk export (`$export`): where its files go; `None` answers 501.
     pub export: Option<crate::export::ExportSettings>,
+    /// Where `$import` may read from and keep its jobs.
+    pub import: crate::bulk::import::ImportSettings,
     /// The server's name and version for the CapabilityStatement.
     pub software_version: String,
     /// The CapabilityStatement's `rest.security` (how clients authenticate: the front end's
@@ -118,6 +121,7 @@ impl Default for EngineConfig {
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             rest_security: None,
             export: None,
+            import: crate::bulk::import::ImportSettings::default(),
             clock: Arc::new(OffsetDateTime::now_utc),
             ids: Arc::new(|| uuid::Uuid::new_v4().to_string()),
         }
@@ -146,13 +150,31 @@ pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
     pages: search::Pages,
     pub(crate) exports: crate::export::Signal,
+    /// The `$import` jobs running in this process.
+    pub(crate) imports: Arc<crate::bulk::import::Running>,
 }
 
 impl Engine {
     /// An engine over `store`.
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> Self {
         let pages = search::Pages::new(config.search_page_ttl);
-        Self { config, store, pages, exports: crate::export::Signal::default() }
+        Self { config, store, pages, exports: crate::export::Signal::default(), imports: Arc::default() }
+    }
+
+    /// An engine on the same store, settings and jobs, owned by work that outlives a request.
+    pub(crate) fn worker(&self) -> Arc<Self> {
+        Arc::new(Self {
+            config: self.config.clone(),
+            store: Arc::clone(&self.store),
+            pages: search::Pages::new(self.config.search_page_ttl),
+            exports: crate::export::Signal::default(),
+            imports: Arc::clone(&self.imports),
+        })
+    }
+
+    /// The engine's settings.
+    pub(crate) fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// The store behind this engine.
@@ -237,6 +259,18 @@ impl Engine {
                     "export-file" if resource_type.is_none() => crate::export::file(self, &gate, request).await,
                     _ => Err(Error::NotFound(format!("no FHIR endpoint at `/{}`", request.path))),
                 }
+            }
+            (I::Operation, Route::Operation { name, resource_type: None, id: None })
+                if crate::bulk::import::is_import(&name) =>
+            {
+                crate::bulk::import::handle(self, &gate, access, request, &name).await
+            }
+            (I::Operation, Route::Operation { name, resource_type, id: Some(id) })
+                if matches!(request.method, Method::Get | Method::Head)
+                    && everything::is_everything(&name, resource_type.as_deref()) =>
+            {
+                let owner_type = resource_type.unwrap_or_default();
+                everything::handle(self, &gate, request, &owner_type, &id).await
             }
             (_, route) => Err(route.unsupported(&request.method, &request.path)),
         }

@@ -107,7 +107,7 @@ pub(super) async fn commit_guarded(
 }
 
 /// The write of one new version: `meta` stamped on the resource, its JSON and index entries.
-pub(super) fn prepare(
+pub(crate) fn prepare(
     engine: &Engine,
     resource_type: &str,
     id: &str,

@@ -4,6 +4,7 @@
 //! are the engine's. `deploy/fhirgate.example.toml` documents every setting.
 
 mod export;
+mod import;
 mod layers;
 mod routing;
 mod smart;
@@ -18,6 +19,7 @@ use fhirgate_engine::EngineConfig;
 use serde::{Deserialize, Serialize};
 
 pub use export::ExportConfig;
+pub use import::ImportConfig;
 pub use layers::Sources;
 pub use routing::Kind;
 pub use smart::{CorsConfig, SmartClient, SmartConfig, SmartProxyConfig};
@@ -47,6 +49,8 @@ pub struct Config {
     pub smart: SmartConfig,
     /// Bulk `$export` jobs.
     pub export: ExportConfig,
+    /// `$import`: allowed input directories and URL prefixes.
+    pub import: ImportConfig,
     /// `[[targets]]`: the FHIR servers behind the gateway (TOML only). None: one local target
     /// `default` on `store.url`.
     pub targets: Vec<TargetConfig>,

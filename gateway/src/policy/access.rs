@@ -4,6 +4,7 @@
 //! request arrived (a reload in the middle of a request does not mix two policy sets), and audits
 //! every decision.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -17,9 +18,9 @@ use super::audit::{self, AuditInfo};
 /// One request's decisions.
 pub struct CedarAccess<'a> {
     pub(super) policies: Option<Arc<PolicyEngine>>,
-    pub(super) principal: &'a Principal,
+    pub(super) principal: Cow<'a, Principal>,
     pub(super) context: RequestContext,
-    pub(super) audit: &'a AuditInfo,
+    pub(super) audit: Cow<'a, AuditInfo>,
     pub(super) hides_reads: bool,
     /// Audit events carry the Cedar request (`policy.audit_inputs`).
     pub(super) audit_inputs: bool,
@@ -47,7 +48,7 @@ impl CedarAccess<'_> {
     /// Decides and audits one request. An evaluation failure denies.
     fn decide_audited(&self, request: &AuthzRequest, phase: &str) -> Decision {
         let span = crate::telemetry::spans::decision(request, phase);
-        let decision = match span.in_scope(|| self.policies.as_ref().map(|p| p.decide(self.principal, request))) {
+        let decision = match span.in_scope(|| self.policies.as_ref().map(|p| p.decide(&self.principal, request))) {
             Some(Ok(d)) => d,
             Some(Err(e)) => {
                 tracing::error!(error = %e, "authorization request could not be evaluated; denied");
@@ -58,13 +59,13 @@ impl CedarAccess<'_> {
         crate::telemetry::spans::decided(&span, &decision);
         let inputs = match &self.policies {
             Some(policies) if self.audit_inputs => {
-                fhirgate_policies::replay::cedar_request(policies, self.principal, request)
+                fhirgate_policies::replay::cedar_request(policies, &self.principal, request)
                     .map_err(|e| tracing::error!(error = %e, "the decision's inputs could not be recorded"))
                     .ok()
             }
             _ => None,
         };
-        audit::record(self.principal, request, phase, &decision, self.audit, inputs.as_ref());
+        audit::record(&self.principal, request, phase, &decision, &self.audit, inputs.as_ref());
         crate::metrics::metrics().decision(&decision, phase);
         decision
     }
@@ -95,12 +96,14 @@ impl Access for CedarAccess<'_> {
         }
         let (verdict, by) = {
             let known = self.consents();
-            consent::decide(&request, self.principal, resource, |patient| known.get(patient).and_then(Option::as_deref))
+            consent::decide(&request, &self.principal, resource, |patient| {
+                known.get(patient).and_then(Option::as_deref)
+            })
         };
         request.consent = verdict;
         let decision = self.decide_audited(&request, phase.as_str());
         if decision.allowed && verdict == Verdict::Deny {
-            audit::record_consent_override(self.principal, &request, phase.as_str(), &decision, &by, self.audit);
+            audit::record_consent_override(&self.principal, &request, phase.as_str(), &decision, &by, &self.audit);
         }
         decision.allowed
     }
@@ -126,6 +129,23 @@ impl Access for CedarAccess<'_> {
         self.hides_reads
     }
 
+    /// The same principal and request context, decided with the policies in force when the
+    /// request arrived, for a job that outlives the request (`$import`); audited as the
+    /// request's own decisions are (same request id).
+    fn detach(&self) -> Option<Arc<dyn Access>> {
+        Some(Arc::new(CedarAccess::<'static> {
+            policies: self.policies.clone(),
+            principal: Cow::Owned(self.principal.as_ref().clone()),
+            context: self.context.clone(),
+            audit: Cow::Owned(self.audit.as_ref().clone()),
+            hides_reads: self.hides_reads,
+            audit_inputs: self.audit_inputs,
+            owner: self.owner.clone(),
+            reads_consents: self.reads_consents,
+            consents: Mutex::default(),
+        }))
+    }
+
     fn owner(&self) -> &str {
         self.owner.get_or_init(|| super::owner(self.principal, &self.context))
     }
@@ -140,7 +160,7 @@ impl Access for CedarAccess<'_> {
             // Later decisions of this request (a batch's next entries) read the Consents anew.
             self.consents().clear();
         }
-        audit::record_write(self.principal, &self.request(target), resource_type, id, version, self.audit);
+        audit::record_write(&self.principal, &self.request(target), resource_type, id, version, &self.audit);
     }
 }
 

@@ -48,6 +48,7 @@ impl Target {
                 engine_config: EngineConfig {
                     rest_security: all.auth.enabled.then(|| crate::smart::Discovery::new(all).security().clone()),
                     export: all.export_settings(),
+                    import: all.import.settings(&all.store.data_dir),
                     ..all.fhir.engine_config()
                 },
                 engine: OnceCell::new(),

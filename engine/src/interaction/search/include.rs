@@ -30,10 +30,8 @@ pub(super) async fn resolve(
     let mut frontier: Vec<ResourceVersion> = matches.to_vec();
     for round in 0..=MAX_ITERATIONS {
         let applies = |i: &&Include| round == 0 || i.iterate;
-        let mut found = Vec::new();
-        for include in result.include.iter().filter(applies) {
-            found.extend(forward(engine, include, &frontier).await?);
-        }
+        let forwards: Vec<&Include> = result.include.iter().filter(applies).collect();
+        let mut found = forward(engine, &forwards, &frontier).await?;
         for include in result.revinclude.iter().filter(applies) {
             found.extend(reverse(engine, include, &frontier).await?);
         }
@@ -51,25 +49,36 @@ fn key(v: &ResourceVersion) -> (String, String) {
     (v.resource_type.clone(), v.id.clone())
 }
 
-/// `_include=Source:param[:Target]`: the resources `from` refer to through `param`.
-async fn forward(engine: &Engine, include: &Include, from: &[ResourceVersion]) -> Result<Vec<ResourceVersion>> {
+/// `_include=Source:param[:Target]`: the resources `from` refer to through `param`, for each of
+/// `includes` (each source's index entries are read once for all of them).
+async fn forward(engine: &Engine, includes: &[&Include], from: &[ResourceVersion]) -> Result<Vec<ResourceVersion>> {
+    if includes.is_empty() {
+        return Ok(Vec::new());
+    }
     let defs = Definitions::r4();
     let mut targets = Vec::new();
-    for source in from.iter().filter(|v| include.source_type == "*" || include.source_type == v.resource_type) {
+    for source in from {
+        let applying: Vec<&&Include> =
+            includes.iter().filter(|i| i.source_type == "*" || i.source_type == source.resource_type).collect();
+        if applying.is_empty() {
+            continue;
+        }
         let entries = engine.store.index(&source.resource_type, &source.id, source.version).await?.unwrap_or_default();
         for entry in entries {
-            let wanted = match &include.param {
-                Some(p) => *p == entry.param,
-                None => defs
-                    .search_param(&source.resource_type, &entry.param)
-                    .is_some_and(|p| p.kind == SearchParamType::Reference),
+            let IndexValue::Reference { resource_type: Some(t), id: Some(id), .. } = entry.value else { continue };
+            let is_reference = || {
+                defs.search_param(&source.resource_type, &entry.param)
+                    .is_some_and(|p| p.kind == SearchParamType::Reference)
             };
-            if let (true, IndexValue::Reference { resource_type: Some(t), id: Some(id), .. }) = (wanted, entry.value) {
-                if include.target_type.as_ref().is_none_or(|target| *target == t)
-                    && !targets.contains(&(t.clone(), id.clone()))
-                {
-                    targets.push((t, id));
-                }
+            let wanted = applying.iter().any(|include| {
+                let by_param = match &include.param {
+                    Some(p) => *p == entry.param,
+                    None => is_reference(),
+                };
+                by_param && include.target_type.as_ref().is_none_or(|target| *target == t)
+            });
+            if wanted && !targets.contains(&(t.clone(), id.clone())) {
+                targets.push((t, id));
             }
         }
     }

@@ -63,15 +63,8 @@ impl Scope<'_> {
 }
 
 pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, scope: Scope<'_>) -> Result<Response> {
-    let visible: Option<Visibility<'_>> = (!gate.covers_data()).then_some(gate);
     if let Some(token) = request.param("_page") {
-        let (snapshot, offset, count) =
-            engine.pages.page(token).filter(|(snapshot, _, _)| snapshot.owner == gate.owner()).ok_or_else(|| {
-                Error::Gone(
-                    "this search page has expired or was never issued by this server: run the search again".into(),
-                )
-            })?;
-        return bundle::page(engine, request, &snapshot, offset, count, visible).await;
+        return kept_page(engine, gate, request, token).await;
     }
     let defs = Definitions::r4();
     let params = params(engine, request)?;
@@ -80,16 +73,52 @@ pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, 
     let mut query = parsed.query;
     gate.check_traversals(&query)?;
     if let Scope::Compartment { owner_type, owner_id, resource_type } = scope {
-        query.compartment = Some(compartment(defs, owner_type, owner_id, resource_type)?);
+        query.compartment = Some(compartment(defs, owner_type, owner_id, |t| resource_type.is_none_or(|r| r == t))?);
     }
-    let mut notes: Vec<Issue> = parsed
-        .ignored
+    let self_query = query::to_query_string(&query);
+    answer(engine, gate, request, query, Listing { path: scope.path(), self_query, notes: ignored(&parsed.ignored) })
+        .await
+}
+
+/// The page of a kept result set a `_page` token names, for the client that ran the search
+/// (410 for anyone else, and for a token that expired or was never issued).
+pub(super) async fn kept_page(engine: &Engine, gate: &Gate<'_>, request: &Request, token: &str) -> Result<Response> {
+    let visible: Option<Visibility<'_>> = (!gate.covers_data()).then_some(gate);
+    let (snapshot, offset, count) =
+        engine.pages.page(token).filter(|(snapshot, _, _)| snapshot.owner == gate.owner()).ok_or_else(|| {
+            Error::Gone("this search page has expired or was never issued by this server: run the search again".into())
+        })?;
+    bundle::page(engine, request, &snapshot, offset, count, visible).await
+}
+
+/// Where a result set is listed: the path its page links are written at, the `self` link's
+/// query of its first page, and the warnings every page carries.
+pub(super) struct Listing {
+    pub(super) path: String,
+    pub(super) self_query: String,
+    pub(super) notes: Vec<Issue>,
+}
+
+/// Warnings for the parameters a lenient parse skipped.
+pub(super) fn ignored(ignored: &[(String, String, String)]) -> Vec<Issue> {
+    ignored
         .iter()
         .map(|(key, value, why)| Issue::warning(IssueType::NotSupported, format!("`{key}={value}` was ignored: {why}")))
-        .collect();
+        .collect()
+}
+
+/// Runs a parsed search for the client `gate` decides for, within the search timeout: its
+/// first page, every match decided before counting and paging.
+pub(super) async fn answer(
+    engine: &Engine,
+    gate: &Gate<'_>,
+    request: &Request,
+    query: SearchQuery,
+    listing: Listing,
+) -> Result<Response> {
+    let visible: Option<Visibility<'_>> = (!gate.covers_data()).then_some(gate);
     let budget = engine.config.search_timeout;
-    let run = run(engine, request, query, (gate.owner(), scope.path()), &mut notes, visible);
-    match tokio::time::timeout(budget, run).await {
+    match tokio::time::timeout(budget, run(engine, request, query, gate.owner(), listing, visible)).await {
         Ok(result) => result,
         Err(_) => Err(Error::Timeout(format!(
             "the search did not finish within {} s: narrow it with more selective parameters",
@@ -102,16 +131,16 @@ async fn run(
     engine: &Engine,
     request: &Request,
     query: SearchQuery,
-    (owner, path): (&str, String),
-    notes: &mut Vec<Issue>,
+    owner: &str,
+    listing: Listing,
     visible: Option<Visibility<'_>>,
 ) -> Result<Response> {
     let store = &engine.store;
-    let self_query = query::to_query_string(&query);
+    let Listing { path, self_query, mut notes } = listing;
     let count_only = query.result.summary == Some(Summary::Count) || query.result.count == Some(0);
     if count_only && visible.is_none() {
         let total = store.count(&query).await?;
-        let snapshot = Snapshot::new(owner, query, Some(total), path, self_query, notes.clone(), Read::default());
+        let snapshot = Snapshot::new(owner, query, Some(total), path, self_query, notes, Read::default());
         return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
     }
     let count = if count_only { usize::MAX } else { page_size(engine, &query) };
@@ -120,7 +149,7 @@ async fn run(
     let known = read.known_len().filter(|_| !cut);
     if count_only {
         let total = known.map(|n| n as u64);
-        let snapshot = Snapshot::new(owner, query, total, path, self_query, notes.clone(), Read::default());
+        let snapshot = Snapshot::new(owner, query, total, path, self_query, notes, Read::default());
         return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
     }
     if cut {
@@ -138,7 +167,7 @@ async fn run(
         Some(Total::Accurate | Total::Estimate) => Some(store.count(&query).await?),
         None => None,
     };
-    let snapshot = Snapshot::new(owner, query, total, path, self_query, notes.clone(), read);
+    let snapshot = Snapshot::new(owner, query, total, path, self_query, notes, read);
     bundle::page(engine, request, &Arc::new(snapshot), 0, count, visible).await
 }
 
@@ -149,7 +178,7 @@ fn page_size(engine: &Engine, query: &SearchQuery) -> usize {
 }
 
 /// The search parameters: the query string, and for `POST _search` the form body as well.
-fn params(engine: &Engine, request: &Request) -> Result<Vec<(String, String)>> {
+pub(super) fn params(engine: &Engine, request: &Request) -> Result<Vec<(String, String)>> {
     let mut params = request.query.clone();
     if request.method == Method::Post && !request.body.is_empty() {
         // Refused before it is split into pairs; the parser checks the decoded parameters too.
@@ -176,7 +205,7 @@ fn params(engine: &Engine, request: &Request) -> Result<Vec<(String, String)>> {
 }
 
 /// `Prefer: handling=strict` (search.html "Handling Errors"); lenient otherwise.
-fn handling_strict(request: &Request) -> bool {
+pub(super) fn handling_strict(request: &Request) -> bool {
     request
         .headers
         .prefer
@@ -184,18 +213,18 @@ fn handling_strict(request: &Request) -> bool {
         .is_some_and(|prefer| prefer.split([',', ';']).any(|part| part.trim().trim_matches('"') == "handling=strict"))
 }
 
-/// The compartment of `owner_type/owner_id` restricted to `resource_type` (all its types for `*`).
-fn compartment(
+/// The compartment of `owner_type/owner_id`, restricted to the resource types `keep` keeps.
+pub(super) fn compartment(
     defs: &Definitions,
     owner_type: &str,
     owner_id: &str,
-    resource_type: Option<&str>,
+    keep: impl Fn(&str) -> bool,
 ) -> Result<Compartment> {
     let definition =
         defs.compartment(owner_type).ok_or_else(|| Error::NotFound(format!("`{owner_type}` is not a compartment")))?;
     let params = definition
         .resources()
-        .filter(|(t, params)| resource_type.is_none_or(|r| r == *t) && !params.is_empty())
+        .filter(|(t, params)| keep(t) && !params.is_empty())
         .map(|(t, params)| (t.to_owned(), params.to_vec()))
         .collect();
     Ok(Compartment { resource_type: owner_type.to_owned(), id: owner_id.to_owned(), params })

@@ -1,0 +1,244 @@
+//! `fhirgate-bench import`: `$import` in initial-load mode into a fresh server, in resources per
+//! second and the server's peak RSS. The NDJSON comes from Synthea transaction Bundles (one file
+//! per resource type, `urn:uuid:` references turned into `Type/id`) or, without Bundles, from a
+//! small synthetic set (patients with observations) for a smoke run. Reported as scenario 9.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::Method;
+use serde_json::{Value, json};
+
+use crate::error::BenchError;
+use crate::http::{Call, Connection, Target};
+use crate::procfs;
+use crate::report::{Machine, ScenarioResult};
+use crate::server::{self, Server, ServerSpec};
+
+/// What the import scenario needs.
+pub struct ImportRun {
+    pub spec: ServerSpec,
+    pub token_command: Option<String>,
+    /// A fixed bearer token, without a token command.
+    pub bearer: Option<String>,
+    /// Synthea Bundles; `None`: `synthetic_patients` made-up patients.
+    pub bundles: Option<PathBuf>,
+    pub synthetic_patients: usize,
+    pub store: String,
+    pub machine: Machine,
+}
+
+impl ImportRun {
+    pub async fn run(&self) -> Result<ScenarioResult, BenchError> {
+        let inputs = self.spec.data_dir.join("import-inputs");
+        let _ = std::fs::remove_dir_all(&inputs);
+        std::fs::create_dir_all(&inputs).map_err(BenchError::file(&inputs))?;
+        let files = match &self.bundles {
+            Some(dir) => from_bundles(dir, &inputs)?,
+            None => synthetic(self.synthetic_patients, &inputs)?,
+        };
+        let lines: u64 = files.iter().map(|(_, _, n)| n).sum();
+        eprintln!("import: {lines} resources in {} NDJSON files", files.len());
+        let mut env = BTreeMap::new();
+        env.insert("FHIRGATE_IMPORT_INPUT_DIRS".to_string(), inputs.display().to_string());
+        let server = Server::start(&self.spec, &env).await?;
+        let bearer = match &self.token_command {
+            Some(cmd) => Some(server::token_from_command(cmd, &server::token_env(&self.spec, &env, &server.listen))?),
+            None => self.bearer.clone(),
+        };
+        let mut conn = Connection::new(Target::parse(&server.base_url, bearer)?);
+        let reset = procfs::reset_peak(server.pid);
+        let before = procfs::sample(server.pid);
+        let started = Instant::now();
+        let status = kick_off(&mut conn, &files).await?;
+        let manifest = poll(&mut conn, &status).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu = procfs::sample(server.pid).zip(before).map(|(end, start)| end.cpu_seconds - start.cpu_seconds);
+        let peak = procfs::peak_rss_mb(server.pid);
+        server.stop().await?;
+
+        let count = |key: &str| -> u64 {
+            manifest[key].as_array().into_iter().flatten().filter_map(|o| o["count"].as_u64()).sum()
+        };
+        let (imported, failed) = (count("output"), count("error"));
+        let per_second = imported as f64 / elapsed.max(1e-9);
+        eprintln!("import: {imported} imported, {failed} failed in {elapsed:.1} s: {per_second:.0} resources/s");
+        let mut r = ScenarioResult {
+            scenario: 9,
+            name: "$import, initial load (NDJSON files from an allowed directory)".into(),
+            date: crate::report::today(),
+            store: self.store.clone(),
+            store_settings: String::new(),
+            machine: self.machine.clone(),
+            notes: vec![match &self.bundles {
+                Some(dir) => format!("Synthea Bundles from `{}`, one NDJSON file per type", dir.display()),
+                None => format!("synthetic: {} patients with 5 observations each", self.synthetic_patients),
+            }],
+            measurements: Vec::new(),
+            figures: serde_json::Map::new(),
+        };
+        r.figures.insert("resources".into(), json!(imported));
+        r.figures.insert("failed_lines".into(), json!(failed));
+        r.figures.insert("seconds".into(), json!((elapsed * 100.0).round() / 100.0));
+        r.figures.insert("resources_per_second".into(), json!(per_second.round()));
+        r.figures.insert("server_cpu_seconds".into(), json!(cpu));
+        r.figures.insert("peak_rss_mb".into(), json!(peak));
+        r.figures.insert("peak_rss_reset".into(), json!(reset));
+        Ok(r)
+    }
+}
+
+/// Kicks off the initial load of `files` (`(type, path, lines)`); the status path.
+async fn kick_off(conn: &mut Connection, files: &[(String, PathBuf, u64)]) -> Result<String, BenchError> {
+    let mut parameter = vec![json!({ "name": "mode", "valueString": "InitialLoad" })];
+    for (t, path, _) in files {
+        parameter.push(json!({ "name": "input", "part": [
+            { "name": "type", "valueString": t }, { "name": "url", "valueUri": path.display().to_string() } ] }));
+    }
+    let body = json!({ "resourceType": "Parameters", "parameter": parameter }).to_string();
+    let mut call = Call::with_body(Method::POST, "$import", Bytes::from(body));
+    call.headers.push(("prefer", "respond-async".into()));
+    let reply = conn.send(&call).await?;
+    if reply.status != 202 {
+        return Err(BenchError::Server(format!(
+            "$import kick-off: {} {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        )));
+    }
+    let location = reply.location.ok_or_else(|| BenchError::Server("$import: no Content-Location".into()))?;
+    let rest = location.split_once("://").map_or(location.as_str(), |(_, r)| r);
+    Ok(rest.split_once('/').map_or("", |(_, p)| p).to_owned())
+}
+
+/// Polls the status until the manifest (at most an hour).
+async fn poll(conn: &mut Connection, status: &str) -> Result<Value, BenchError> {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    while Instant::now() < deadline {
+        let reply = conn.send(&Call::get(status)).await?;
+        match reply.status {
+            200 => return Ok(serde_json::from_slice(&reply.body)?),
+            202 => tokio::time::sleep(Duration::from_millis(200)).await,
+            other => {
+                return Err(BenchError::Server(format!(
+                    "$import status: {other} {}",
+                    String::from_utf8_lossy(&reply.body)
+                )));
+            }
+        }
+    }
+    Err(BenchError::Server("$import did not finish within an hour".into()))
+}
+
+/// One NDJSON file per resource type in `dir`; `(type, path, lines)` each.
+struct Writers {
+    dir: PathBuf,
+    files: BTreeMap<String, (std::io::BufWriter<std::fs::File>, u64)>,
+}
+
+impl Writers {
+    fn write(&mut self, resource: &Value) -> Result<(), BenchError> {
+        let t = resource["resourceType"].as_str().unwrap_or("Unknown").to_owned();
+        if !self.files.contains_key(&t) {
+            let path = self.dir.join(format!("{t}.ndjson"));
+            let file = std::fs::File::create(&path).map_err(BenchError::file(&path))?;
+            self.files.insert(t.clone(), (std::io::BufWriter::new(file), 0));
+        }
+        if let Some((w, n)) = self.files.get_mut(&t) {
+            serde_json::to_writer(&mut *w, resource)?;
+            w.write_all(b"\n")?;
+            *n += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<(String, PathBuf, u64)>, BenchError> {
+        let mut out = Vec::new();
+        for (t, (mut w, n)) in self.files {
+            w.flush()?;
+            out.push((t.clone(), self.dir.join(format!("{t}.ndjson")), n));
+        }
+        Ok(out)
+    }
+}
+
+/// NDJSON from Synthea transaction Bundles: each entry's resource under the id of its
+/// `urn:uuid:` full URL, references to such URLs turned into `Type/id`.
+fn from_bundles(bundles: &Path, dir: &Path) -> Result<Vec<(String, PathBuf, u64)>, BenchError> {
+    let mut writers = Writers { dir: dir.to_path_buf(), files: BTreeMap::new() };
+    for file in crate::dataset::bundle_files(bundles)? {
+        let bundle: Value = serde_json::from_slice(&std::fs::read(&file).map_err(BenchError::file(&file))?)?;
+        let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+        let mut ids: HashMap<String, String> = HashMap::new();
+        for e in &entries {
+            if let (Some(url), Some(t)) = (e["fullUrl"].as_str(), e["resource"]["resourceType"].as_str()) {
+                if let Some(uuid) = url.strip_prefix("urn:uuid:") {
+                    ids.insert(url.to_owned(), format!("{t}/{uuid}"));
+                }
+            }
+        }
+        for e in entries {
+            let mut resource = e["resource"].clone();
+            if let Some(uuid) = e["fullUrl"].as_str().and_then(|u| u.strip_prefix("urn:uuid:")) {
+                resource["id"] = json!(uuid);
+            }
+            rewrite(&mut resource, &ids);
+            writers.write(&resource)?;
+        }
+    }
+    writers.finish()
+}
+
+/// Replaces `reference` values naming a Bundle's `urn:uuid:` entries.
+fn rewrite(value: &mut Value, ids: &HashMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    Value::String(s) if key == "reference" => {
+                        if let Some(to) = ids.get(s.as_str()) {
+                            *s = to.clone();
+                        }
+                    }
+                    other => rewrite(other, ids),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite(v, ids)),
+        _ => {}
+    }
+}
+
+/// `patients` made-up patients with five observations each.
+fn synthetic(patients: usize, dir: &Path) -> Result<Vec<(String, PathBuf, u64)>, BenchError> {
+    let mut writers = Writers { dir: dir.to_path_buf(), files: BTreeMap::new() };
+    for p in 0..patients {
+        let id = format!("bench-p{p}");
+        writers.write(&json!({ "resourceType": "Patient", "id": id, "gender": "other",
+            "name": [{ "family": format!("Bench{p}"), "given": ["Import"] }], "birthDate": "1970-01-01" }))?;
+        for o in 0..5 {
+            writers.write(&json!({ "resourceType": "Observation", "id": format!("bench-p{p}-o{o}"),
+                "status": "final", "subject": { "reference": format!("Patient/{id}") },
+                "code": { "coding": [{ "system": "http://loinc.org", "code": "8302-2" }] },
+                "effectiveDateTime": "2020-01-01", "valueQuantity": { "value": 170 + o, "unit": "cm" } }))?;
+        }
+    }
+    writers.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_references_become_type_and_id() {
+        let mut ids = HashMap::new();
+        ids.insert("urn:uuid:1".to_owned(), "Patient/1".to_owned());
+        let mut v = json!({ "subject": { "reference": "urn:uuid:1" }, "x": [{ "reference": "Other/2" }] });
+        rewrite(&mut v, &ids);
+        assert_eq!(v, json!({ "subject": { "reference": "Patient/1" }, "x": [{ "reference": "Other/2" }] }));
+    }
+}

@@ -1,0 +1,94 @@
+//! End-to-end attacks on `$import`: every imported resource is decided as the importing client's
+//! write would be. Under `microsoft-roles` with the example forbids `tenant-isolation` and
+//! `restricted`, an importer of tenant `tA` may not overwrite a resource of tenant `tB` (it stays
+//! as it was), import resources tagged for `tB` or labelled restricted, or ask for an initial
+//! load (whose refusal of a non-empty type would count what it may not see); its own lines go in.
+
+use std::time::{Duration, Instant};
+
+use fhirgate_e2e::{Server, TestResult, temp_dir};
+use serde_json::{Value, json};
+
+fn put(s: &Server, resource: &Value) -> TestResult {
+    let path = format!("{}/{}", resource["resourceType"].as_str().unwrap_or(""), resource["id"].as_str().unwrap_or(""));
+    let reply = s.put(&path, resource)?;
+    if reply.status != 201 && reply.status != 200 {
+        return Err(format!("PUT {path}: {} {}", reply.status, reply.body).into());
+    }
+    Ok(())
+}
+
+fn kick_off(s: &Server, token: &str, mode: &str, url: &str) -> TestResult<(u16, Option<String>)> {
+    let body = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "mode", "valueString": mode },
+        { "name": "input", "part": [{ "name": "type", "valueString": "Patient" }, { "name": "url", "valueUri": url }] } ] });
+    let reply =
+        s.send_as(Some(token), "POST", "$import", Some(body.to_string().as_bytes()), &[("Prefer", "respond-async")])?;
+    let status = reply.header("Content-Location").map(|l| {
+        let rest = l.split_once("://").map_or(l, |(_, r)| r);
+        rest.split_once('/').map_or("", |(_, p)| p).to_owned()
+    });
+    Ok((reply.status, status))
+}
+
+#[test]
+fn an_importer_writes_only_what_its_policies_let_it_write() -> TestResult {
+    let dir = temp_dir("attacks-import")?;
+    let policies = dir.join("policies");
+    let inputs = dir.join("inputs");
+    std::fs::create_dir_all(&policies)?;
+    std::fs::create_dir_all(&inputs)?;
+    let shipped = fhirgate_e2e::manifest_dir().join("../policies/sets/examples");
+    for file in ["tenant-isolation.cedar", "restricted.cedar"] {
+        std::fs::copy(shipped.join(file), policies.join(file))?;
+    }
+    let mut s = Server::start_with(
+        &dir,
+        &[
+            ("FHIRGATE_POLICY_SETS", "microsoft-roles"),
+            ("FHIRGATE_POLICY_DIR", policies.to_str().ok_or("path")?),
+            ("FHIRGATE_IMPORT_INPUT_DIRS", inputs.to_str().ok_or("path")?),
+        ],
+    )?;
+    s.token = Some(s.mint(&["--role", "globalAdmin", "--role", "restrictedReader", "--tenant", "tB"])?);
+    let tb = json!({ "tag": [{ "system": "urn:fhirgate:tenant", "code": "tB" }] });
+    let hidden = json!({ "resourceType": "Patient", "id": "hidden", "meta": tb, "name": [{ "family": "Untouched" }] });
+    put(&s, &hidden)?;
+    let before = s.get("Patient/hidden")?.json()?;
+
+    let attacker = s.mint(&["--role", "globalImporter", "--tenant", "tA"])?;
+    let file = inputs.join("attack.ndjson");
+    let lines = [
+        json!({ "resourceType": "Patient", "id": "hidden", "name": [{ "family": "Overwritten" }] }),
+        json!({ "resourceType": "Patient", "id": "planted", "meta": tb, "name": [{ "family": "Planted" }] }),
+        json!({ "resourceType": "Patient", "id": "secret", "name": [{ "family": "Secret" }],
+            "meta": { "security": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R" }] } }),
+        json!({ "resourceType": "Patient", "id": "own", "name": [{ "family": "Own" }] }),
+    ];
+    std::fs::write(&file, lines.iter().map(Value::to_string).collect::<Vec<_>>().join("\n"))?;
+    let url = file.display().to_string();
+
+    let (code, _) = kick_off(&s, &attacker, "InitialLoad", &url)?;
+    assert_eq!(code, 403, "an initial load needs a grant on every resource");
+    let (code, status) = kick_off(&s, &attacker, "IncrementalLoad", &url)?;
+    assert_eq!(code, 202);
+    let status = status.ok_or("no status URL")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let manifest = loop {
+        let reply = s.send_as(Some(&attacker), "GET", &status, None, &[])?;
+        if reply.status == 200 {
+            break reply.json()?;
+        }
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        assert!(Instant::now() < deadline, "the import did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(manifest["output"][0]["count"], 1, "{manifest}");
+    assert_eq!(manifest["error"][0]["count"], 3, "{manifest}");
+
+    assert_eq!(s.get("Patient/hidden")?.json()?, before, "the other tenant's patient is untouched");
+    assert_eq!(s.get("Patient/planted")?.status, 404);
+    assert_eq!(s.get("Patient/secret")?.status, 404);
+    assert_eq!(s.get("Patient/own")?.status, 200);
+    Ok(())
+}
