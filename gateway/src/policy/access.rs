@@ -147,11 +147,11 @@ impl Access for CedarAccess<'_> {
     }
 
     fn owner(&self) -> &str {
-        self.owner.get_or_init(|| super::owner(self.principal, &self.context))
+        self.owner.get_or_init(|| super::owner(&self.principal, &self.context))
     }
 
     fn persona(&self) -> Option<String> {
-        let persona = Persona { principal: self.principal.clone(), context: self.context.clone() };
+        let persona = Persona { principal: self.principal.as_ref().clone(), context: self.context.clone() };
         serde_json::to_string(&persona).ok()
     }
 
