@@ -81,13 +81,13 @@ pub(crate) fn declare(engine: &crate::Engine, rest: &mut serde_json::Value) {
         return;
     }
     let definition = |name: &str| json!({"name": "export", "definition": format!("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/{name}")});
-    rest["operation"] = json!([definition("export")]);
+    crate::interaction::capabilities::declare_operation(rest, definition("export"));
     for resource in rest["resource"].as_array_mut().into_iter().flatten() {
         let name = match resource["type"].as_str() {
             Some("Patient") => "patient-export",
             Some("Group") => "group-export",
             _ => continue,
         };
-        resource["operation"] = json!([definition(name)]);
+        crate::interaction::capabilities::declare_operation(resource, definition(name));
     }
 }

@@ -48,7 +48,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
             });
             search_capabilities(defs, &store, t, &mut resource);
             if let Some(operation) = super::everything::declared(t) {
-                resource["operation"] = json!([operation]);
+                declare_operation(&mut resource, operation);
             }
             resource
         })
@@ -61,6 +61,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     rest["resource"] = Value::Array(resources);
     rest["interaction"] = Value::Array(interactions(&SYSTEM_INTERACTIONS));
     crate::export::declare(engine, &mut rest);
+    declare_operation(&mut rest, crate::bulk::import::declared());
     let statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -173,5 +174,13 @@ mod tests {
         let text = documentation("cosmos", &limited);
         assert!(text.starts_with(SEARCH_LIMITS), "{text}");
         assert!(text.contains("this cosmos store writes a transaction as one atomic batch of at most 49"), "{text}");
+    }
+}
+
+/// Adds `operation` to the `operation` list of a `rest` or `rest.resource` entry.
+pub(crate) fn declare_operation(entry: &mut Value, operation: Value) {
+    match entry.get_mut("operation").and_then(Value::as_array_mut) {
+        Some(list) => list.push(operation),
+        None => entry["operation"] = Value::Array(vec![operation]),
     }
 }

@@ -7,7 +7,7 @@
 //! FHIR cares about, body bytes) and renders the [`Response`] it gets back as HTTP.
 
 mod bundle;
-mod capabilities;
+pub(crate) mod capabilities;
 mod conditional;
 pub(crate) mod consents;
 mod create;

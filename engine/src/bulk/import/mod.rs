@@ -76,6 +76,12 @@ pub(crate) fn is_import(name: &str) -> bool {
     matches!(name, "import" | "import-status")
 }
 
+/// The CapabilityStatement's `rest.operation` entry for `$import` (Microsoft's FHIR server's
+/// definition: its `Parameters` form is the one accepted).
+pub(crate) fn declared() -> serde_json::Value {
+    serde_json::json!({"name": "import", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import"})
+}
+
 /// `$import` (kick-off) and `$import-status` (poll, errors, cancel) for the client `gate`
 /// decided on, whose decisions `access` makes.
 pub(crate) async fn handle(
