@@ -57,6 +57,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     }
     rest["resource"] = Value::Array(resources);
     rest["interaction"] = Value::Array(interactions(&SYSTEM_INTERACTIONS));
+    rest["operation"] = json!([super::viewrun::capability()]);
     let statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",

@@ -192,9 +192,7 @@ fn select(value: &Value, at: &str, depth: usize) -> Result<Select> {
     let iterate = match (for_each, for_each_or_null, repeat) {
         (None, None, None) => Iterate::Here,
         (Some(p), None, None) => Iterate::Each { expr: expression(&p, &format!("{at}.forEach"))?, or_null: false },
-        (None, Some(p), None) => {
-            Iterate::Each { expr: expression(&p, &format!("{at}.forEachOrNull"))?, or_null: true }
-        }
+        (None, Some(p), None) => Iterate::Each { expr: expression(&p, &format!("{at}.forEachOrNull"))?, or_null: true },
         (None, None, Some(paths)) => Iterate::Repeat(paths),
         _ => return Err(invalid(at, "takes at most one of `forEach`, `forEachOrNull` and `repeat`")),
     };
@@ -276,9 +274,8 @@ fn constants(object: &Map<String, Value>) -> Result<Vec<Constant>> {
             Some(first) => first.to_lowercase().chain(chars).collect::<String>(),
             None => String::new(),
         };
-        let primitive = Definitions::r4()
-            .type_def(&fhir_type)
-            .is_some_and(|t| t.kind == crate::definitions::Kind::PrimitiveType);
+        let primitive =
+            Definitions::r4().type_def(&fhir_type).is_some_and(|t| t.kind == crate::definitions::Kind::PrimitiveType);
         if !primitive || value.is_object() || value.is_array() || value.is_null() {
             return Err(invalid(&format!("{at}.{key}"), "is not a primitive FHIR value"));
         }

@@ -18,3 +18,5 @@ mod rows;
 
 pub use definition::{ColumnInfo, View};
 pub use rows::{MAX_ROWS, Row};
+#[cfg(test)]
+mod tests;

@@ -115,7 +115,8 @@ fn reference_keys<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
     let defs = Definitions::r4();
     let mut keys = Vec::new();
     for item in &c.focus {
-        let Some(reference) = item.node().and_then(|n| n.value).and_then(|v| v.get("reference")).and_then(Value::as_str)
+        let Some(reference) =
+            item.node().and_then(|n| n.value).and_then(|v| v.get("reference")).and_then(Value::as_str)
         else {
             continue;
         };
