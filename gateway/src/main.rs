@@ -21,6 +21,7 @@ mod server;
 mod smart;
 mod stores;
 mod upstream;
+mod views;
 
 use std::process::ExitCode;
 
