@@ -275,6 +275,10 @@ fn views_export_writes_one_parquet_file_per_view() -> TestResult {
     if skip() {
         return Ok(());
     }
+    if backend() == "cosmos" {
+        println!("skipped: the Cosmos DB emulator lives in the server's process, out of the CLI's reach");
+        return Ok(());
+    }
     let s = Server::start("views-export")?;
     seed(&s)?;
     let dir = s.data_dir.join("export");
