@@ -17,8 +17,11 @@ fn suite_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sql-on-fhir-v2/tests")
 }
 
-/// The rows of `view` over `resources` as JSON objects, or the first error.
-fn run(view: &Value, resources: &[Value]) -> Result<(Vec<String>, Vec<Map<String, Value>>), String> {
+/// A view's column names and its rows as JSON objects.
+type Table = (Vec<String>, Vec<Map<String, Value>>);
+
+/// The rows of `view` over `resources`, or the first error.
+fn run(view: &Value, resources: &[Value]) -> Result<Table, String> {
     let view = View::parse(view).map_err(|e| e.to_string())?;
     let names: Vec<String> = view.columns().iter().map(|c| c.name.clone()).collect();
     let mut rows = Vec::new();
