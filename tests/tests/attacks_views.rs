@@ -134,6 +134,22 @@ fn views_show_nothing_a_search_hides() -> TestResult {
     let r = post(&attacker, &run_with(aimed, "ndjson"))?;
     check("a where aimed at a hidden patient gives no row", r.status == 200 && r.body.is_empty(), r.body.clone());
 
+    // Narrowing to a hidden patient's compartment shows nothing of it.
+    let r = s.send_as(
+        Some(&attacker),
+        "GET",
+        &format!("{RUN}?viewReference=Binary/never&patient=Patient/hid-1"),
+        None,
+        &[],
+    )?;
+    check("patient= does not open a view by itself", r.status == 404, r.body.clone());
+    let mut narrowed = run_with(ids_view(), "ndjson");
+    if let Some(list) = narrowed["parameter"].as_array_mut() {
+        list.push(json!({"name": "patient", "valueReference": {"reference": "Patient/hid-1"}}));
+    }
+    let r = post(&attacker, &narrowed)?;
+    check("a hidden patient's compartment gives no row", r.status == 200 && r.body.is_empty(), r.body.clone());
+
     // A stored view the attacker may not read does not exist for it, however it is named.
     let r = s.send_as(Some(&attacker), "GET", &format!("Binary/hid-view/{RUN}"), None, &[])?;
     check("a hidden stored view is 404 by instance", r.status == 404 && !r.body.contains("hid-1"), r.body.clone());

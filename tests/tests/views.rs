@@ -190,6 +190,10 @@ fn stored_views_limits_and_headers() -> TestResult {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body.lines().count(), 2, "{}", r.body);
 
+    let r = s.get(&format!("{RUN}?viewReference=Binary/names-view&_format=ndjson&patient=Patient/v2"))?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.lines().count() == 1 && r.body.contains("Patient/v2"), "the patient's compartment only: {}", r.body);
+
     let by_reference = parameters(vec![
         json!({"name": "viewReference", "valueReference": {"reference": "Binary/names-view"}}),
         json!({"name": "_format", "valueCode": "json"}),

@@ -3,7 +3,9 @@
 //! and answers the rows as CSV, NDJSON, JSON or Parquet (`_format`).
 //!
 //! - `POST [base]/$viewdefinition-run` with a Parameters body: `viewResource` (the view inline)
-//!   or `viewReference` (`Binary/[id]`), `_format`, `header`, `_limit`, `_since`, `resource`;
+//!   or `viewReference` (`Binary/[id]`), `_format`, `header`, `_limit`, `_since`, `patient`
+//!   (only that patient's compartment), `resource` (these instead of the store's); `group` and
+//!   `source` are refused as not supported;
 //!   `GET [base]/$viewdefinition-run?viewReference=Binary/[id]&_format=csv` likewise.
 //! - `GET|POST [base]/Binary/[id]/$viewdefinition-run`: the view stored in that Binary.
 //!
@@ -65,6 +67,8 @@ struct Inputs {
     header: Option<bool>,
     limit: Option<u64>,
     since: Option<String>,
+    /// `Patient/[id]`: only resources in that patient's compartment.
+    patient: Option<String>,
     resources: Option<Vec<Value>>,
 }
 
@@ -118,8 +122,8 @@ pub(super) async fn handle(
             // Checked between resources too: evaluating a page does not wait on the store.
             let within = engine.config.search_timeout;
             let deadline = Instant::now() + within;
-            let run =
-                from_store(engine, gate, &view, inputs.since.as_deref(), (budget, Some(deadline)), &mut sink, limit);
+            let source = Source { since: inputs.since.as_deref(), patient: inputs.patient.as_deref() };
+            let run = from_store(engine, gate, &view, source, (budget, Some(deadline)), &mut sink, limit);
             match tokio::time::timeout(within, run).await {
                 Ok(Err(Error::Timeout(_))) | Err(_) => {
                     return Err(Error::Timeout(format!(
@@ -157,8 +161,18 @@ impl Engine {
         sink: &mut Sink<W>,
     ) -> Result<()> {
         let gate = Gate::open(access, Target::new(Interaction::SearchType, &view.resource, ""))?;
-        from_store(self, &gate, view, None, (Budget::from(&self.config), None), sink, u64::MAX).await.map(|_| ())
+        let source = Source::default();
+        from_store(self, &gate, view, source, (Budget::from(&self.config), None), sink, u64::MAX).await.map(|_| ())
     }
+}
+
+/// Which of the store's resources a run reads.
+#[derive(Default)]
+struct Source<'a> {
+    /// Only those changed after this instant (`_lastUpdated=gt`).
+    since: Option<&'a str>,
+    /// Only those in this patient's compartment (`Patient/[id]`).
+    patient: Option<&'a str>,
 }
 
 /// Runs the view on the store's resources of its type that the client may see; `false` when the
@@ -167,7 +181,7 @@ async fn from_store<W: Write + Send>(
     engine: &Engine,
     gate: &Gate<'_>,
     view: &View,
-    since: Option<&str>,
+    source: Source<'_>,
     (budget, deadline): (Budget, Option<Instant>),
     sink: &mut Sink<W>,
     limit: u64,
@@ -175,11 +189,19 @@ async fn from_store<W: Write + Send>(
     // The same decisions as `GET [view.resource]` by this client.
     let search = gate.other(Target::new(Interaction::SearchType, &view.resource, ""))?;
     let mut params = Vec::new();
-    if let Some(since) = since {
+    if let Some(since) = source.since {
         params.push(("_lastUpdated".to_owned(), format!("gt{since}")));
     }
     let limits = query::Limits::from(&engine.config);
-    let mut query = query::parse_within(Definitions::r4(), Some(&view.resource), &params, true, &limits)?.query;
+    let defs = Definitions::r4();
+    let mut query = query::parse_within(defs, Some(&view.resource), &params, true, &limits)?.query;
+    if let Some(patient) = source.patient {
+        let id = patient
+            .strip_prefix("Patient/")
+            .filter(|id| crate::resource::is_valid_id(id))
+            .ok_or_else(|| Error::bad_request(format!("`patient` `{patient}` is not `Patient/[id]`")))?;
+        query.compartment = Some(super::search::compartment(defs, "Patient", id, Some(&view.resource))?);
+    }
     loop {
         let mut matches = engine.store.search(&query, CHUNK + 1).await?;
         let more = matches.len() > CHUNK as usize;
@@ -271,7 +293,8 @@ fn inputs(request: &Request) -> Result<Inputs> {
             "_limit" => inputs.limit = Some(limit(value)?),
             "_since" => inputs.since = Some(value.clone()),
             "viewReference" => inputs.reference = Some(value.clone()),
-            "patient" | "group" | "source" => return Err(unsupported(name)),
+            "patient" => inputs.patient = Some(value.clone()),
+            "group" | "source" => return Err(unsupported(name)),
             _ => {}
         }
     }
@@ -308,11 +331,15 @@ fn inputs(request: &Request) -> Result<Inputs> {
                 inputs.limit = Some(n.ok_or_else(|| Error::bad_request("`_limit` is a positive integer"))?);
             }
             "_since" => inputs.since = Some(text()?),
+            "patient" => {
+                let reference = p.pointer("/valueReference/reference").and_then(Value::as_str);
+                inputs.patient = Some(reference.ok_or_else(|| missing(name))?.to_owned());
+            }
             "resource" => {
                 let resource = p.get("resource").cloned().ok_or_else(|| missing(name))?;
                 inputs.resources.get_or_insert_with(Vec::new).push(resource);
             }
-            "patient" | "group" | "source" => return Err(unsupported(name)),
+            "group" | "source" => return Err(unsupported(name)),
             other => return Err(Error::bad_request(format!("`${NAME}` has no parameter `{other}`"))),
         }
     }

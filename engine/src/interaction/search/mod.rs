@@ -185,7 +185,7 @@ fn handling_strict(request: &Request) -> bool {
 }
 
 /// The compartment of `owner_type/owner_id` restricted to `resource_type` (all its types for `*`).
-fn compartment(
+pub(super) fn compartment(
     defs: &Definitions,
     owner_type: &str,
     owner_id: &str,
