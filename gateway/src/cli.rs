@@ -34,6 +34,30 @@ enum Command {
     /// Check, test, explain and prove Cedar policies, and replay audit logs against them.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// SQL on FHIR views over the whole local store.
+    #[command(subcommand)]
+    Views(ViewsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ViewsCommand {
+    /// Write one file per ViewDefinition (Parquet by default) with its rows over every resource
+    /// of its type in the store, e.g. `fhirgate views export --view patients.json --out DIR`.
+    /// An operator's tool: no token, no policies (clients use `$viewdefinition-run`).
+    Export {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// A ViewDefinition (JSON file); repeatable.
+        #[arg(long, required = true)]
+        view: Vec<PathBuf>,
+        /// Directory for the files (created if missing); each is named after the view's
+        /// `name`, else its file name.
+        #[arg(long)]
+        out: PathBuf,
+        /// `parquet`, `csv`, `ndjson` or `json`.
+        #[arg(long, default_value = "parquet")]
+        format: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +215,11 @@ impl Cli {
             }
             Command::Token(args) => token(args),
             Command::Policy(command) => crate::policy::tools::run(command.into()),
+            Command::Views(ViewsCommand::Export { serve, view, out, format }) => {
+                let config = serve.load()?;
+                let _log = crate::logging::init(&config.log);
+                crate::views::export(&config, &view, &out, &format)
+            }
         }
     }
 }

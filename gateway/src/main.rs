@@ -25,6 +25,7 @@ mod smart;
 mod stores;
 mod telemetry;
 mod upstream;
+mod views;
 
 use std::process::ExitCode;
 

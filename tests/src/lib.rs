@@ -234,19 +234,20 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?);
-        for (k, v) in &env {
-            command.env(k, v);
-        }
+        // A PostgreSQL store is kept with the variables, so `cli` (e.g. `fhirgate views export`)
+        // opens the store this server serves; the Cosmos DB emulator lives in the server's process.
+        let mut env = env;
         if !env.iter().any(|(k, _)| k == "FHIRGATE_STORE") {
             match backend().as_str() {
-                "postgres" => {
-                    command.env("FHIRGATE_STORE", postgres_store_for(data_dir)?);
-                }
+                "postgres" => env.push(("FHIRGATE_STORE".into(), postgres_store_for(data_dir)?)),
                 "cosmos" => {
                     command.env("FHIRGATE_STORE", "cosmos:emulator");
                 }
                 _ => {}
             }
+        }
+        for (k, v) in &env {
+            command.env(k, v);
         }
         let child = command.spawn()?;
         let agent = ureq::Agent::config_builder()

@@ -37,7 +37,6 @@ impl<'a> Env<'a> {
     }
 
     /// Adds or replaces the variable `%name`.
-    #[cfg(test)]
     pub(crate) fn with_variable(mut self, name: &str, items: Vec<Item<'a>>) -> Self {
         self.variables.insert(name.to_owned(), items);
         self
@@ -157,11 +156,15 @@ impl<'a> Ctx<'a, '_> {
             Expr::Index(target, index) => {
                 let items = self.eval(target, input, frame)?;
                 let index = self.eval(index, input, frame)?;
+                // An integer node (a FHIR `integer` constant or element) indexes as its value.
                 match index.as_slice() {
                     [] => Vec::new(),
-                    [Item::Integer(i)] => {
-                        usize::try_from(*i).ok().and_then(|i| items.get(i).cloned()).into_iter().collect()
-                    }
+                    [item] => match item.system().as_deref() {
+                        Some(Item::Integer(i)) => {
+                            usize::try_from(*i).ok().and_then(|i| items.get(i).cloned()).into_iter().collect()
+                        }
+                        _ => return Err(FhirPathError::eval("an index must be a single integer")),
+                    },
                     _ => return Err(FhirPathError::eval("an index must be a single integer")),
                 }
             }

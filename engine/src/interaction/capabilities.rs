@@ -62,6 +62,7 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     rest["interaction"] = Value::Array(interactions(&SYSTEM_INTERACTIONS));
     crate::export::declare(engine, &mut rest);
     declare_operation(&mut rest, crate::bulk::import::declared());
+    declare_operation(&mut rest, super::viewrun::capability());
     let statement = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",

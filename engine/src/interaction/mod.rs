@@ -23,6 +23,7 @@ mod route;
 mod search;
 mod target;
 mod update;
+mod viewrun;
 mod vread;
 mod write;
 
@@ -92,6 +93,9 @@ pub struct EngineConfig {
     pub export: Option<crate::export::ExportSettings>,
     /// Where `$import` may read from and keep its jobs.
     pub import: crate::bulk::import::ImportSettings,
+    /// Most rows one `$viewdefinition-run` may answer (a larger view is a 422 unless `_limit`
+    /// asks for fewer; whole stores go through `fhirgate views export`).
+    pub view_max_rows: u64,
     /// The server's name and version for the CapabilityStatement.
     pub software_version: String,
     /// The CapabilityStatement's `rest.security` (how clients authenticate: the front end's
@@ -118,6 +122,7 @@ impl Default for EngineConfig {
             max_search_bytes: 64 * 1024,
             fhirpath_max_steps: crate::fhirpath::Budget::DEFAULT.max_steps,
             fhirpath_timeout: crate::fhirpath::Budget::DEFAULT.max_time,
+            view_max_rows: 100_000,
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             rest_security: None,
             export: None,
@@ -185,7 +190,13 @@ impl Engine {
     /// Handles one request for a client whose decisions `access` makes. Errors become
     /// OperationOutcome responses here, so callers always get a response to send.
     pub async fn handle(&self, request: &Request, access: &dyn Access) -> Response {
-        let media = match crate::format::negotiate(request.param("_format"), request.headers.accept.as_deref()) {
+        // `$viewdefinition-run` answers rows in its own formats; its errors are FHIR JSON.
+        let negotiated = if viewrun::is_run(request) {
+            Ok(crate::format::MediaType::FhirJson)
+        } else {
+            crate::format::negotiate(request.param("_format"), request.headers.accept.as_deref())
+        };
+        let media = match negotiated {
             Ok(m) => m,
             Err(e) => return Response::error(&e, crate::format::MediaType::FhirJson, false),
         };
@@ -271,6 +282,9 @@ impl Engine {
             {
                 let owner_type = resource_type.unwrap_or_default();
                 everything::handle(self, &gate, request, &owner_type, &id).await
+            }
+            (I::Operation, Route::Operation { name, resource_type, id }) if name == viewrun::NAME => {
+                viewrun::handle(self, &gate, request, resource_type.as_deref(), id.as_deref()).await
             }
             (_, route) => Err(route.unsupported(&request.method, &request.path)),
         }

@@ -181,6 +181,9 @@ pub struct FhirConfig {
     pub fhirpath_max_steps: u64,
     /// Time one request's FHIRPath may take, in milliseconds.
     pub fhirpath_timeout_ms: u64,
+    /// Most rows one `$viewdefinition-run` answers (more is a 422 unless `_limit` asks for
+    /// fewer; a whole store goes through `fhirgate views export`).
+    pub view_max_rows: u64,
 }
 
 /// Authentication: who may call, with which tokens.
@@ -343,6 +346,7 @@ impl Default for FhirConfig {
             max_search_bytes: engine.max_search_bytes,
             fhirpath_max_steps: engine.fhirpath_max_steps,
             fhirpath_timeout_ms: u64::try_from(engine.fhirpath_timeout.as_millis()).unwrap_or(u64::MAX),
+            view_max_rows: engine.view_max_rows,
         }
     }
 }
@@ -365,6 +369,7 @@ impl FhirConfig {
             max_search_bytes: self.max_search_bytes,
             fhirpath_max_steps: self.fhirpath_max_steps,
             fhirpath_timeout: Duration::from_millis(self.fhirpath_timeout_ms),
+            view_max_rows: self.view_max_rows,
             ..EngineConfig::default()
         }
     }

@@ -1,5 +1,7 @@
 //! FHIR-specific functions (FHIR R4 §2.1.9.1): `extension(url)`, `hasValue`, `getValue`,
-//! `resolve` (typed placeholders for references outside the resource), `htmlChecks`.
+//! `resolve` (typed placeholders for references outside the resource), `htmlChecks`; and the
+//! two SQL on FHIR v2 adds for joining views: `getResourceKey()` (`Type/id` of a resource) and
+//! `getReferenceKey([type])` (the same key for the target of a Reference).
 //! `memberOf`, `conformsTo`, `subsumes`, `subsumedBy` need services this crate has not:
 //! they are unsupported.
 
@@ -21,6 +23,8 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
         }),
         "resolve" => Ok(c.focus.iter().filter_map(|item| resolve(c, item)).collect()),
         "htmlChecks" | "htmlchecks" => boolean(true),
+        "getResourceKey" => Ok(c.focus.iter().filter_map(resource_key).collect()),
+        "getReferenceKey" => reference_keys(c),
         "memberOf" | "conformsTo" | "subsumes" | "subsumedBy" | "elementDefinition" | "slice" | "checkModifiers" => {
             Err(FhirPathError::unsupported(format!("`{}()` is not supported", c.name)))
         }
@@ -93,4 +97,38 @@ fn resolve<'a>(c: &Call<'_, 'a, '_>, item: &Item<'a>) -> Option<Item<'a>> {
         }
     }
     None
+}
+
+/// `Type/id` of a resource node.
+fn resource_key<'a>(item: &Item<'a>) -> Option<Item<'a>> {
+    let value = item.node()?.value?;
+    let resource_type = value.get("resourceType")?.as_str()?;
+    let id = value.get("id")?.as_str()?;
+    Some(Item::String(format!("{resource_type}/{id}")))
+}
+
+/// `Type/id` of each Reference's target (relative or absolute, version dropped), only of type
+/// `type` when given; contained (`#id`) and logical references have none.
+fn reference_keys<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
+    c.arity(0, 1)?;
+    let wanted = if c.args.is_empty() { None } else { Some(c.type_arg(0)?.name) };
+    let defs = Definitions::r4();
+    let mut keys = Vec::new();
+    for item in &c.focus {
+        let Some(reference) =
+            item.node().and_then(|n| n.value).and_then(|v| v.get("reference")).and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let mut segments: Vec<&str> = reference.split('/').collect();
+        if let [.., "_history", _] = segments.as_slice() {
+            segments.truncate(segments.len() - 2);
+        }
+        let [.., resource_type, id] = segments.as_slice() else { continue };
+        if !defs.is_resource_type(resource_type) || wanted.as_deref().is_some_and(|w| w != *resource_type) {
+            continue;
+        }
+        keys.push(Item::String(format!("{resource_type}/{id}")));
+    }
+    Ok(keys)
 }
