@@ -217,7 +217,7 @@ impl Cli {
             Command::Policy(command) => crate::policy::tools::run(command.into()),
             Command::Views(ViewsCommand::Export { serve, view, out, format }) => {
                 let config = serve.load()?;
-                let _log = crate::logging::init(&config.log);
+                let _log = crate::logging::init(&config.log, &crate::config::TracingConfig::default())?;
                 crate::views::export(&config, &view, &out, &format)
             }
         }

@@ -128,6 +128,14 @@ fn search_capabilities(defs: &Definitions, store: &Capabilities, resource_type: 
     }
 }
 
+/// Adds `operation` to the `operation` list of a `rest` or `rest.resource` entry.
+pub(crate) fn declare_operation(entry: &mut Value, operation: Value) {
+    match entry.get_mut("operation").and_then(Value::as_array_mut) {
+        Some(list) => list.push(operation),
+        None => entry["operation"] = Value::Array(vec![operation]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,13 +183,5 @@ mod tests {
         let text = documentation("cosmos", &limited);
         assert!(text.starts_with(SEARCH_LIMITS), "{text}");
         assert!(text.contains("this cosmos store writes a transaction as one atomic batch of at most 49"), "{text}");
-    }
-}
-
-/// Adds `operation` to the `operation` list of a `rest` or `rest.resource` entry.
-pub(crate) fn declare_operation(entry: &mut Value, operation: Value) {
-    match entry.get_mut("operation").and_then(Value::as_array_mut) {
-        Some(list) => list.push(operation),
-        None => entry["operation"] = Value::Array(vec![operation]),
     }
 }

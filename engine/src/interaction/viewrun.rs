@@ -200,7 +200,7 @@ async fn from_store<W: Write + Send>(
             .strip_prefix("Patient/")
             .filter(|id| crate::resource::is_valid_id(id))
             .ok_or_else(|| Error::bad_request(format!("`patient` `{patient}` is not `Patient/[id]`")))?;
-        query.compartment = Some(super::search::compartment(defs, "Patient", id, Some(&view.resource))?);
+        query.compartment = Some(super::search::compartment(defs, "Patient", id, |t| t == view.resource)?);
     }
     loop {
         let mut matches = engine.store.search(&query, CHUNK + 1).await?;
