@@ -252,7 +252,6 @@ impl FhirGateway {
                 request.path
             )));
         };
-        let mut request = request;
         request.base_url = route.client_base(&request.base_url);
         request.path = rest;
         let token = bearer_token(session);
