@@ -89,6 +89,18 @@ fn create_read_search_history_and_errors_in_xml() -> TestResult {
     let only = &elements["entry"][0]["resource"];
     assert!(only.get("name").is_none() && only["birthDate"] == "1970-01-01", "{only}");
 
+    // Paging: a `_format=xml` stays in the links, so the next page is XML too.
+    let r = s.send("POST", "Patient", Some(patient.as_bytes()), &xml_headers())?;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let first = read_xml(&s.get("Patient?_count=1&_format=xml")?)?;
+    let links = first["link"].as_array().cloned().unwrap_or_default();
+    let next = links.iter().find(|l| l["relation"] == "next").and_then(|l| l["url"].as_str()).ok_or("no next link")?;
+    assert!(next.contains("_format=xml"), "{next}");
+    let next = next.strip_prefix(&s.base()).unwrap_or(next).trim_start_matches('/');
+    let second = read_xml(&s.get(next)?)?;
+    assert_eq!(second["entry"].as_array().map(Vec::len), Some(1), "{second}");
+    assert_ne!(second["entry"][0]["resource"]["id"], first["entry"][0]["resource"]["id"]);
+
     // Errors: the engine's OperationOutcomes in XML, bad XML a 400 in XML.
     let r = s.get_with("Patient/nope", &[("Accept", XML)])?;
     assert_eq!(r.status, 404);
