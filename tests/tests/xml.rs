@@ -260,15 +260,12 @@ fn strip_server_meta(mut v: Value) -> Value {
     v
 }
 
-/// Every example of the package with an id, created (PUT) from its XML form and read back as
-/// JSON: the original, but for the server's `meta`. Examples the server refuses as JSON
+/// Every example of the package with an id (on the Cosmos DB emulator: one of each resource
+/// type), created (PUT) from its XML form and read back as JSON: the original, but for the
+/// server's `meta`. Examples the server refuses as JSON
 /// (`engine/tests/data/r4-examples-known-invalid.txt`) are refused as XML too.
 #[test]
 fn every_r4_example_created_from_xml_reads_back_as_its_json() -> TestResult {
-    if fhirgate_e2e::backend() == "cosmos" {
-        eprintln!("not run on the Cosmos DB emulator: its batches copy the whole partition (see r4_examples.rs)");
-        return Ok(());
-    }
     let dir = package_dir()?;
     let known = std::fs::read_to_string(
         fhirgate_e2e::manifest_dir().join("../engine/tests/data/r4-examples-known-invalid.txt"),
@@ -289,6 +286,14 @@ fn every_r4_example_created_from_xml_reads_back_as_its_json() -> TestResult {
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     assert!(files.len() > 5000, "expected the whole package, found {}", files.len());
+    if fhirgate_e2e::backend() == "cosmos" {
+        // The SDK's in-process emulator copies the whole partition for every batch (see
+        // r4_examples.rs): the whole package would take most of an hour there. One example of
+        // each resource type instead.
+        let mut seen = std::collections::BTreeSet::new();
+        files.retain(|(_, r)| seen.insert(r["resourceType"].as_str().unwrap_or("").to_owned()));
+        assert!(files.len() >= 140, "one example per type: {}", files.len());
+    }
 
     let data = temp_dir("xml-examples")?;
     let server = Server::start_with(
