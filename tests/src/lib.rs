@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod entra;
+pub mod examples;
 pub mod idp;
 pub mod oidc;
 pub mod smart;

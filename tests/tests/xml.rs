@@ -7,14 +7,13 @@
 //! read back as the JSON it was, on the store under test (`FHIRGATE_E2E_STORE`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use fhirgate_e2e::examples::{known_invalid, strip_server_meta, with_ids};
 use fhirgate_e2e::{Reply, Server, TestResult, temp_dir};
 use fhirgate_engine::{json_to_xml, xml_to_json};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 const XML: &str = "application/fhir+xml";
 const NS: &str = "xmlns=\"http://hl7.org/fhir\"";
@@ -235,57 +234,14 @@ fn hostile_xml_is_a_400_and_never_a_hang() -> TestResult {
     Ok(())
 }
 
-fn package_dir() -> TestResult<PathBuf> {
-    if let Ok(dir) = std::env::var("FHIR_R4_PACKAGE") {
-        return Ok(PathBuf::from(dir));
-    }
-    let script = fhirgate_e2e::manifest_dir().join("../scripts/fetch-r4-package.sh");
-    let out = Command::new("bash").arg(script).output()?;
-    if !out.status.success() {
-        return Err(format!("fetching the R4 package failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
-}
-
-fn strip_server_meta(mut v: Value) -> Value {
-    if let Some(Value::Object(meta)) = v.get_mut("meta") {
-        meta.remove("versionId");
-        meta.remove("lastUpdated");
-        if meta.is_empty() {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("meta");
-            }
-        }
-    }
-    v
-}
-
 /// Every example of the package with an id (on the Cosmos DB emulator: one of each resource
 /// type), created (PUT) from its XML form and read back as JSON: the original, but for the
 /// server's `meta`. Examples the server refuses as JSON
 /// (`engine/tests/data/r4-examples-known-invalid.txt`) are refused as XML too.
 #[test]
 fn every_r4_example_created_from_xml_reads_back_as_its_json() -> TestResult {
-    let dir = package_dir()?;
-    let known = std::fs::read_to_string(
-        fhirgate_e2e::manifest_dir().join("../engine/tests/data/r4-examples-known-invalid.txt"),
-    )?;
-    let known: Vec<&str> = known.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('\t').next()).collect();
-    let mut files: Vec<(String, Map<String, Value>)> = Vec::new();
-    for entry in std::fs::read_dir(&dir)? {
-        let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
-        if !name.ends_with(".json") || name == "package.json" || name.starts_with('.') {
-            continue;
-        }
-        if let Ok(Value::Object(resource)) = serde_json::from_slice::<Value>(&std::fs::read(&path)?) {
-            if resource.get("resourceType").and_then(Value::as_str).is_some() && resource.get("id").is_some() {
-                files.push((name, resource));
-            }
-        }
-    }
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(files.len() > 5000, "expected the whole package, found {}", files.len());
+    let known = known_invalid()?;
+    let mut files = with_ids()?;
     if fhirgate_e2e::backend() == "cosmos" {
         // The SDK's in-process emulator copies the whole partition for every batch (see
         // r4_examples.rs): the whole package would take most of an hour there. One example of
@@ -354,7 +310,7 @@ fn every_r4_example_created_from_xml_reads_back_as_its_json() -> TestResult {
         rejected.len()
     );
     assert!(failures.is_empty(), "{} failures, first: {:#?}", failures.len(), &failures[..failures.len().min(10)]);
-    let unexpected: Vec<_> = rejected.iter().filter(|(f, _)| !known.contains(&f.as_str())).collect();
+    let unexpected: Vec<_> = rejected.iter().filter(|(f, _)| !known.contains_key(*f)).collect();
     assert!(unexpected.is_empty(), "rejected from XML but not known to be invalid: {unexpected:#?}");
     Ok(())
 }
