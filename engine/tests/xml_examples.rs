@@ -1,9 +1,10 @@
 //! FHIR XML against the official examples: every example resource of the R4 package
 //! (`FHIR_R4_PACKAGE`, or `scripts/fetch-r4-package.sh`) goes JSON → XML → JSON unchanged,
-//! properties in the same order. The npm package is JSON only; the XML examples with JSON twins
-//! from HL7's fhir-test-cases (`r4/examples`, beside the checkout in `../shared` on these
-//! machines, or `FHIR_TEST_CASES`) are read and compared with their twins, and its validator
-//! examples (valid and invalid ones) are read without a panic.
+//! properties in the definitions' order. The npm package is JSON only; the XML examples with
+//! JSON twins from HL7's fhir-test-cases (checked in as `conformance/tests/data`) are read and
+//! compared with their twins, and the fhir-test-cases validator examples (valid and invalid
+//! ones; `FHIR_TEST_CASES`, or `shared/` beside the checkout on these machines) are read or
+//! refused with a 400, never a panic.
 
 #![expect(clippy::expect_used, clippy::panic, reason = "a test fails by panicking")]
 
@@ -63,12 +64,16 @@ fn every_r4_example_round_trips_json_xml_json() {
     assert!(failures.is_empty(), "{} of {total} examples do not round-trip:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// HL7's fhir-test-cases `r4/` directory, if it is on this machine.
+/// HL7's fhir-test-cases `r4/` directory, if it is on this machine: `FHIR_TEST_CASES`, or
+/// `shared/fhir-test-cases/r4` beside the checkout (or beside the worktrees' folder).
 fn test_cases() -> Option<PathBuf> {
-    let dir = std::env::var_os("FHIR_TEST_CASES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::manifest_dir().join("../../../shared/fhir-test-cases/r4"));
-    dir.is_dir().then_some(dir)
+    if let Some(dir) = std::env::var_os("FHIR_TEST_CASES") {
+        return Some(PathBuf::from(dir));
+    }
+    let root = common::manifest_dir().join("..");
+    [root.join("../shared/fhir-test-cases/r4"), root.join("../../shared/fhir-test-cases/r4")]
+        .into_iter()
+        .find(|d| d.is_dir())
 }
 
 /// Where a twin in fhir-test-cases says more than the other: (XML file, top-level property).
@@ -90,12 +95,10 @@ fn comparable(mut value: Value, file: &str) -> Value {
 
 #[test]
 fn official_xml_examples_read_as_their_json_twins() {
-    let Some(dir) = test_cases() else {
-        eprintln!("fhir-test-cases not found (set FHIR_TEST_CASES): skipped");
-        return;
-    };
+    // The twins are checked in with the runner's own converter tests.
+    let twins = common::manifest_dir().join("../conformance/tests/data");
     let mut compared = 0;
-    for json_path in json_files(&dir.join("examples")) {
+    for json_path in json_files(&twins) {
         let xml_path = json_path.with_extension("xml");
         if !xml_path.is_file() {
             continue;
@@ -108,7 +111,15 @@ fn official_xml_examples_read_as_their_json_twins() {
         assert!(read["text"]["div"].as_str().is_some_and(|d| d.starts_with("<div")), "the narrative is kept as XHTML");
         compared += 1;
     }
-    assert!(compared >= 2, "no XML example with a JSON twin in {}", dir.display());
+    assert!(compared >= 2, "no XML example with a JSON twin in {}", twins.display());
+}
+
+#[test]
+fn fhir_test_cases_validator_examples_read_or_400() {
+    let Some(dir) = test_cases() else {
+        eprintln!("fhir-test-cases not found (set FHIR_TEST_CASES to its r4/ directory): skipped");
+        return;
+    };
 
     let (mut read, mut refused) = (0, 0);
     for entry in std::fs::read_dir(dir.join("validator")).expect("validator examples") {

@@ -3,11 +3,8 @@
 //! `meta.lastUpdated`. Rejections must be listed, with the example's real defect, in
 //! `engine/tests/data/r4-examples-known-invalid.txt`.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
-use fhirgate_e2e::examples::{known_invalid, strip_server_meta, with_ids};
-use fhirgate_e2e::{Server, TestResult, temp_dir};
+use fhirgate_e2e::examples::{self, Stored, known_invalid, store_all, with_ids};
+use fhirgate_e2e::{Server, TestResult};
 use serde_json::Value;
 
 #[test]
@@ -23,57 +20,9 @@ fn every_r4_example_round_trips() -> TestResult {
     let known = known_invalid()?;
     let files = with_ids()?;
 
-    let data = temp_dir("examples")?;
-    let server = Server::start_with(
-        &data,
-        &[
-            ("FHIRGATE_MAX_BODY_BYTES", "67108864"),
-            ("FHIRGATE_REQUEST_TIMEOUT_SECONDS", "120"),
-            ("FHIRGATE_LOG_LEVEL", "warn"),
-        ],
-    )?;
-    let failures = Mutex::new(Vec::<String>::new());
-    let rejected = Mutex::new(BTreeMap::<String, String>::new());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some((name, resource)) = files.get(i) else { break };
-                    let rt = resource["resourceType"].as_str().unwrap_or("");
-                    let id = resource["id"].as_str().unwrap_or("");
-                    let path = format!("{rt}/{id}");
-                    let body = Value::Object(resource.clone()).to_string();
-                    let outcome = server.send("PUT", &path, Some(body.as_bytes()), &[("Prefer", "return=minimal")]);
-                    let problem = match outcome {
-                        Err(e) => Some(format!("{name}: request failed: {e}")),
-                        Ok(r) if r.status == 400 => {
-                            if let Ok(mut rej) = rejected.lock() {
-                                rej.insert(name.clone(), r.body.chars().take(400).collect());
-                            }
-                            None
-                        }
-                        Ok(r) if r.status != 200 && r.status != 201 => {
-                            Some(format!("{name}: PUT {path} gave {}: {}", r.status, r.body))
-                        }
-                        Ok(_) => match server.get(&path).and_then(|r| r.json()) {
-                            Err(e) => Some(format!("{name}: read back failed: {e}")),
-                            Ok(back) => {
-                                let expected = strip_server_meta(Value::Object(resource.clone()));
-                                (strip_server_meta(back) != expected).then(|| format!("{name}: read back differs"))
-                            }
-                        },
-                    };
-                    if let (Some(p), Ok(mut f)) = (problem, failures.lock()) {
-                        f.push(p);
-                    }
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().map_err(|e| e.to_string())?;
-    let rejected = rejected.into_inner().map_err(|e| e.to_string())?;
+    let server = examples::server("examples")?;
+    let Stored { failures, rejected } =
+        store_all(&server, &files, |resource| Ok((resource.to_string().into_bytes(), "application/fhir+json")))?;
     let accepted = files.len() - rejected.len() - failures.len();
     println!(
         "R4 examples: {accepted} of {} stored and read back unchanged; {} rejected as known-invalid",

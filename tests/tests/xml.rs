@@ -6,12 +6,10 @@
 //! a 400 and the server still answering; and every official R4 example created from XML and
 //! read back as the JSON it was, on the store under test (`FHIRGATE_E2E_STORE`).
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use fhirgate_e2e::examples::{known_invalid, strip_server_meta, with_ids};
-use fhirgate_e2e::{Reply, Server, TestResult, temp_dir};
+use fhirgate_e2e::examples::{self, Stored, known_invalid, store_all, with_ids};
+use fhirgate_e2e::{Reply, Server, TestResult};
 use fhirgate_engine::{json_to_xml, xml_to_json};
 use serde_json::{Value, json};
 
@@ -251,58 +249,8 @@ fn every_r4_example_created_from_xml_reads_back_as_its_json() -> TestResult {
         assert!(files.len() >= 140, "one example per type: {}", files.len());
     }
 
-    let data = temp_dir("xml-examples")?;
-    let server = Server::start_with(
-        &data,
-        &[
-            ("FHIRGATE_MAX_BODY_BYTES", "67108864"),
-            ("FHIRGATE_REQUEST_TIMEOUT_SECONDS", "120"),
-            ("FHIRGATE_LOG_LEVEL", "warn"),
-        ],
-    )?;
-    let failures = Mutex::new(Vec::<String>::new());
-    let rejected = Mutex::new(BTreeMap::<String, String>::new());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..4 {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some((name, resource)) = files.get(i) else { break };
-                    let path = format!(
-                        "{}/{}",
-                        resource["resourceType"].as_str().unwrap_or(""),
-                        resource["id"].as_str().unwrap_or("")
-                    );
-                    let original = Value::Object(resource.clone());
-                    let problem = match as_xml(&original).and_then(|xml| {
-                        server.send("PUT", &path, Some(&xml), &[("Content-Type", XML), ("Prefer", "return=minimal")])
-                    }) {
-                        Err(e) => Some(format!("{name}: {e}")),
-                        Ok(r) if r.status == 400 => {
-                            if let Ok(mut rej) = rejected.lock() {
-                                rej.insert(name.clone(), r.body.chars().take(300).collect());
-                            }
-                            None
-                        }
-                        Ok(r) if r.status != 200 && r.status != 201 => {
-                            Some(format!("{name}: PUT gave {}: {}", r.status, r.body))
-                        }
-                        Ok(_) => match server.get(&path).and_then(|r| r.json()) {
-                            Err(e) => Some(format!("{name}: read back failed: {e}")),
-                            Ok(back) => (strip_server_meta(back) != strip_server_meta(original))
-                                .then(|| format!("{name}: read back differs")),
-                        },
-                    };
-                    if let (Some(p), Ok(mut f)) = (problem, failures.lock()) {
-                        f.push(p);
-                    }
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().map_err(|e| e.to_string())?;
-    let rejected = rejected.into_inner().map_err(|e| e.to_string())?;
+    let server = examples::server("xml-examples")?;
+    let Stored { failures, rejected } = store_all(&server, &files, |resource| Ok((as_xml(resource)?, XML)))?;
     println!(
         "R4 examples from XML: {} of {} stored and read back as their JSON; {} rejected as known-invalid",
         files.len() - rejected.len() - failures.len(),
