@@ -134,6 +134,7 @@ fn fhir_test_cases_validator_examples_read_or_400() {
                 }
                 Err(e) => {
                     assert_eq!(e.status(), 400, "{}: {e}", path.display());
+                    eprintln!("refused {}: {e}", path.display());
                     refused += 1;
                 }
             }

@@ -121,7 +121,8 @@ impl<'a> Parser<'a> {
                 return Err(invalid(format!("`{name}` has more attributes than FHIR XML uses")));
             }
             let key = std::str::from_utf8(attr.key.as_ref()).unwrap_or_default();
-            if key == "xmlns" || key.starts_with("xmlns:") {
+            // Namespace declarations, and the schema hints (`xsi:schemaLocation`) documents carry.
+            if key == "xmlns" || key.starts_with("xmlns:") || key.starts_with("xsi:") {
                 continue;
             }
             let text = unescape(&attr, name)?;

@@ -139,8 +139,9 @@ fn malformed_and_hostile_xml_is_a_400() {
 }
 
 #[test]
-fn the_xml_declaration_bom_and_comments_are_allowed() {
-    let text = "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?><!-- c --><Patient xmlns=\"http://hl7.org/fhir\">\
+fn the_xml_declaration_bom_comments_and_schema_hints_are_allowed() {
+    let text = "\u{feff}<?xml version=\"1.0\" encoding=\"UTF-8\"?><!-- c --><Patient xmlns=\"http://hl7.org/fhir\" \
+                xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://hl7.org/fhir patient.xsd\">\
                 <!-- c --><id value=\"a\"/><active value=\"false\"/></Patient>\n";
     assert_eq!(xml_to_json(text.as_bytes()).ok(), Some(json!({"resourceType": "Patient", "id": "a", "active": false})));
 }
