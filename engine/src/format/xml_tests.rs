@@ -94,6 +94,7 @@ fn what_xml_cannot_say_is_a_406() {
     assert_eq!(status(json!({"resourceType": "Patient", "unknown": 1})), 406);
     assert_eq!(status(json!({"resourceType": "NoSuchType"})), 406);
     assert_eq!(status(json!([1])), 406);
+    assert_eq!(status(json!({"resourceType": "Patient", "name": [{"family": "a\u{1}b"}]})), 406, "control character");
     let broken = "<div xmlns=\"http://www.w3.org/1999/xhtml\"></div><id value=\"x\"/>";
     assert_eq!(status(json!({"resourceType": "Patient", "text": {"status": "generated", "div": broken}})), 406);
     assert_eq!(status(json!({"resourceType": "Patient", "text": {"status": "generated", "div": "<div>"}})), 406);

@@ -84,13 +84,13 @@ impl XmlOut {
             };
             if p.shape == Shape::Attribute {
                 let text = scalar_text(&object[key]).ok_or_else(|| no_xml(format!("`{key}` is not a string")))?;
-                push_attribute(&mut start, base, &text);
+                push_attribute(&mut start, base, &text)?;
             } else if !children.iter().any(|(_, k)| *k == base) {
                 children.push((p, base));
             }
         }
         if let Some((key, value)) = extra {
-            push_attribute(&mut start, key, value);
+            push_attribute(&mut start, key, value)?;
         }
         if children.is_empty() {
             return self.event(Event::Empty(start));
@@ -177,11 +177,17 @@ fn scalar_text(value: &Value) -> Option<Cow<'_, str>> {
     }
 }
 
-fn push_attribute(start: &mut BytesStart<'_>, key: &str, value: &str) {
+/// Adds an attribute; a value with a character XML 1.0 cannot carry (a control character
+/// other than tab, line feed and carriage return) has no XML form.
+fn push_attribute(start: &mut BytesStart<'_>, key: &str, value: &str) -> Result<()> {
+    if value.chars().any(|c| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')) {
+        return Err(no_xml(format!("`{key}` holds a character XML 1.0 cannot carry")));
+    }
     start.push_attribute(Attribute {
         key: QName(key.as_bytes()),
         value: Cow::Owned(escape_attribute(value).into_bytes()),
     });
+    Ok(())
 }
 
 /// Whether `text` is exactly one well-formed XML element (no declaration, DTD, or text around
