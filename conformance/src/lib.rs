@@ -22,6 +22,7 @@ pub mod script;
 pub mod xml;
 
 mod error;
+mod format;
 mod http;
 mod token;
 mod vars;

@@ -151,6 +151,8 @@ fn the_corpus_passes_or_is_skipped_by_capability_against_a_small_server() -> Tes
     );
     let skipped = named(&results, Status::Skip);
     assert!(skipped.contains(&"bundles.json".to_owned()) && skipped.contains(&"search.json".to_owned()), "{skipped:?}");
+    let xml = results.iter().find(|r| r.path.ends_with("must/xml.json")).ok_or("no xml.json")?;
+    assert!(xml.skipped.as_deref().is_some_and(|s| s.contains("format `xml`")), "{:?}", xml.skipped);
     let bundles = results.iter().find(|r| r.path.ends_with("bundles.json")).ok_or("no bundles.json")?;
     assert_eq!(
         bundles.skipped.as_deref(),

@@ -46,7 +46,7 @@ fn every_testscript_is_valid_r4() -> Result<(), Box<dyn std::error::Error>> {
     }
     assert!(checked >= 5, "expected the corpus, found {checked} scripts");
     // Fixture files hold `${variables}`: with each replaced by a valid id, they are valid resources
-    // (or JSON Patch documents: arrays of operations).
+    // in JSON or XML (or JSON Patch documents: arrays of operations).
     for entry in std::fs::read_dir(dir.join("fixtures"))? {
         let path = entry?.path();
         let text = std::fs::read_to_string(&path)?;
@@ -60,7 +60,7 @@ fn every_testscript_is_valid_r4() -> Result<(), Box<dyn std::error::Error>> {
             }
             out
         });
-        let value: serde_json::Value = serde_json::from_str(&substituted)?;
+        let (value, _) = fhirgate_conformance::script::parse_resource(&substituted)?;
         if let Some(operations) = value.as_array() {
             assert!(operations.iter().all(|o| o.get("op").is_some()), "{}: not a JSON Patch", path.display());
             continue;

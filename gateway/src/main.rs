@@ -6,6 +6,7 @@
 
 mod auth;
 mod cli;
+mod client_format;
 mod config;
 mod cors;
 mod error;

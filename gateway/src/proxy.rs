@@ -38,6 +38,7 @@ use tracing::Instrument;
 
 use crate::auth::local::LocalIssuer;
 use crate::auth::{Authenticator, Identity};
+use crate::client_format::ClientFormat;
 use crate::config::Config;
 use crate::cors::Cors;
 use crate::error::GatewayError;
@@ -107,6 +108,8 @@ pub struct RequestCtx {
     stream: Option<Stream>,
     /// What the metrics count the request as, once its route is known.
     counted: Option<Counted>,
+    /// Whether the client speaks XML (its answers are converted at the front).
+    format: ClientFormat,
 }
 
 /// A FHIR request's labels in the metrics (`crate::metrics::labels`).
@@ -181,7 +184,11 @@ impl FhirGateway {
         };
         let has_claim = |name: &str, value: &str| identity.as_ref().is_some_and(|i| i.has_claim(name, value));
         let (route, rest) = self.routing.find(path, &has_claim)?;
-        if !route.config.type_level_only {
+        // A stream passes the remote's JSON unread: XML goes the decided way, converted at the front.
+        let xml_body = fhirgate_engine::is_xml_content_type(
+            session.req_header().headers.get("content-type").and_then(|v| v.to_str().ok()),
+        );
+        if !route.config.type_level_only || ctx.format.is_xml() || xml_body {
             return None;
         }
         ctx.counted = Some(Counted::of(session.req_header().method.as_str(), route, &rest));
@@ -259,7 +266,7 @@ impl FhirGateway {
             }
             return self.metrics(identity.as_deref(), context, &audit);
         }
-        let request = match exchange::read_request(session, &self.config).await {
+        let mut request = match exchange::read_request(session, &self.config).await {
             Ok(r) => r,
             Err(e) => {
                 // The rest of the body is unread: the connection cannot be reused.
@@ -267,6 +274,9 @@ impl FhirGateway {
                 return failure(e.into());
             }
         };
+        if let Err(e) = ctx.format.json_request(&mut request) {
+            return failure(e);
+        }
         if let Some((security, smart)) = self.security.as_ref().and_then(|s| s.smart.as_ref().map(|p| (s, p))) {
             let authorization = session.req_header().headers.get("authorization").and_then(|v| v.to_str().ok());
             match (&request.method, path.as_str()) {
@@ -297,7 +307,6 @@ impl FhirGateway {
             )));
         };
         ctx.counted = Some(Counted::of(&method, route, &rest));
-        let mut request = request;
         request.base_url = route.client_base(&request.base_url);
         request.path = rest;
         spans::interaction(&ctx.span, &request);
@@ -437,6 +446,7 @@ impl ProxyHttp for FhirGateway {
             request_charge: 0.0,
             stream: None,
             counted: None,
+            format: ClientFormat::default(),
         }
     }
 
@@ -477,6 +487,7 @@ impl ProxyHttp for FhirGateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
         let span = ctx.span.clone();
+        ctx.format = ClientFormat::of(session.req_header());
         match self.stream_plan(session, ctx).instrument(span.clone()).await {
             Some(Ok(stream)) => {
                 ctx.stream = Some(stream);
@@ -489,6 +500,7 @@ impl ProxyHttp for FhirGateway {
                 // The body is unread: the connection cannot be reused.
                 session.set_keepalive(None);
                 ctx.status = refusal.status;
+                let refusal = ctx.format.answer(refusal);
                 exchange::write_response(session, refusal, &ctx.request_id).instrument(span).await?;
                 return Ok(true);
             }
@@ -501,6 +513,7 @@ impl ProxyHttp for FhirGateway {
                 response = response.with_header(name, value);
             }
         }
+        let response = ctx.format.answer(response);
         ctx.status = response.status;
         ctx.request_charge = charge;
         exchange::write_response(session, response, &ctx.request_id).instrument(span).await?;

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 pub mod bulk;
 pub mod entra;
+pub mod examples;
 pub mod idp;
 pub mod oidc;
 pub mod otlp;

@@ -47,10 +47,12 @@ fn validation_reports_every_problem_with_its_path() -> TestResult {
 #[test]
 fn content_negotiation() -> TestResult {
     let s = Server::start("negotiate")?;
-    let r = s.get_with("metadata", &[("Accept", "application/fhir+xml")])?;
+    let r = s.get_with("metadata", &[("Accept", "application/fhir+turtle")])?;
     assert_eq!(r.status, 406);
     assert_eq!(r.outcome_issues()?[0]["code"], "not-supported");
-    assert_eq!(s.get("metadata?_format=xml")?.status, 406);
+    assert_eq!(s.get("metadata?_format=ttl")?.status, 406);
+    let r = s.get_with("metadata", &[("Accept", "application/fhir+xml")])?;
+    assert!(r.header("Content-Type").is_some_and(|c| c.starts_with("application/fhir+xml")), "XML: tests/xml.rs");
     let r = s.get_with("metadata", &[("Accept", "application/json")])?;
     assert_eq!(r.status, 200);
     assert!(r.header("Content-Type").is_some_and(|c| c.starts_with("application/json")));
@@ -61,8 +63,8 @@ fn content_negotiation() -> TestResult {
     let r = s.send(
         "POST",
         "Patient",
-        Some(b"<Patient xmlns=\"http://hl7.org/fhir\"/>"),
-        &[("Content-Type", "application/fhir+xml")],
+        Some(b"@prefix fhir: <http://hl7.org/fhir/> ."),
+        &[("Content-Type", "application/fhir+turtle")],
     )?;
     assert_eq!(r.status, 415);
     assert!(!r.outcome_issues()?.is_empty());

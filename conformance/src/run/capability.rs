@@ -3,7 +3,7 @@
 //! - `TestScript.metadata.capability` with `required = true` names a CapabilityStatement
 //!   (`capabilities`: a contained `#id`, a file relative to the script, or the `url` of a
 //!   contained one). Every resource type, interaction, search parameter and operation it lists,
-//!   and every system interaction and operation, must be claimed by the server's own
+//!   every system interaction and operation, and every format but JSON, must be claimed by the server's own
 //!   CapabilityStatement (`GET [base]/metadata`, read once per run); otherwise the script is
 //!   skipped with the list of what is missing (`Options::capability_check` turns this off).
 //! - A variable with nothing to take its value from (only a `hint` for the tester) needs
@@ -27,12 +27,16 @@ pub(super) struct Claims {
     system: BTreeSet<String>,
     /// Per resource type: interactions, search parameters as `?name`, operations as `$name`.
     types: BTreeMap<String, BTreeSet<String>>,
+    /// Formats (`json`, `xml`: [`crate::format::format_code`]).
+    formats: BTreeSet<String>,
 }
 
 impl Claims {
     /// The claims of the `server` (or unspecified mode) `rest` entries of a statement.
     pub(super) fn of(statement: &Value) -> Self {
         let mut claims = Self::default();
+        let formats = statement.get("format").and_then(Value::as_array).into_iter().flatten();
+        claims.formats.extend(formats.filter_map(Value::as_str).map(crate::format::format_code));
         let rests = statement.get("rest").and_then(Value::as_array).into_iter().flatten();
         for rest in rests.filter(|r| text(r, "mode").is_none_or(|m| m == "server")) {
             claims.system.extend(names(rest));
@@ -49,6 +53,9 @@ impl Claims {
     pub(super) fn missing(&self, required: &Self) -> Vec<String> {
         let mut missing: Vec<String> =
             required.system.difference(&self.system).map(|name| format!("system `{name}`")).collect();
+        // A server is taken to speak JSON whether it says so or not.
+        let spoken = |format: &&String| format.as_str() != "json" && !self.formats.contains(*format);
+        missing.extend(required.formats.iter().filter(spoken).map(|format| format!("format `{format}`")));
         for (resource_type, wanted) in &required.types {
             match self.types.get(resource_type) {
                 None => missing.push(format!("resource `{resource_type}`")),
@@ -113,6 +120,7 @@ pub(super) fn required(script: &Script) -> Result<Option<Claims>, String> {
         let claims = Claims::of(&statement);
         let all = merged.get_or_insert_with(Claims::default);
         all.system.extend(claims.system);
+        all.formats.extend(claims.formats);
         for (resource_type, names) in claims.types {
             all.types.entry(resource_type).or_default().extend(names);
         }
@@ -191,5 +199,8 @@ mod tests {
             "client claims do not count"
         );
         assert!(server.missing(&server).is_empty());
+        let xml = Claims::of(&json!({"format": ["application/fhir+xml", "json"]}));
+        assert_eq!(Claims::default().missing(&xml), ["format `xml`"], "JSON is taken as spoken");
+        assert!(Claims::of(&json!({"format": ["xml"]})).missing(&xml).is_empty());
     }
 }

@@ -317,7 +317,7 @@ fn unresolved(text: &str) -> Option<&str> {
     text[start + 2..].split('}').next()
 }
 
-/// An update's JSON body with the id of its URL, as Touchstone does: a fixture can update a
+/// An update's body (JSON or XML) with the id of its URL, as Touchstone does: a fixture can update a
 /// resource whatever id the fixture file carries. Other bodies are left as they are.
 fn with_url_id(body: String, url: &str, type_url: &str) -> String {
     let Some(id) =
@@ -325,13 +325,7 @@ fn with_url_id(body: String, url: &str, type_url: &str) -> String {
     else {
         return body;
     };
-    match serde_json::from_str::<Value>(&body) {
-        Ok(Value::Object(mut resource)) if resource.get("id").and_then(Value::as_str) != Some(id) => {
-            resource.insert("id".to_owned(), Value::String(id.to_owned()));
-            Value::Object(resource).to_string()
-        }
-        _ => body,
-    }
+    crate::format::with_id(&body, id).unwrap_or(body)
 }
 
 #[cfg(test)]
@@ -344,10 +338,9 @@ mod tests {
         let updated = super::with_url_id(body.clone(), "http://x/Patient/example", "http://x/Patient/");
         assert_eq!(updated, r#"{"resourceType":"Patient","id":"example","active":true}"#);
         assert_eq!(super::with_url_id(body.clone(), "http://x/Patient?identifier=1", "http://x/Patient/"), body);
-        assert_eq!(
-            super::with_url_id("<Patient/>".to_owned(), "http://x/Patient/a", "http://x/Patient/"),
-            "<Patient/>"
-        );
+        let xml = super::with_url_id("<Patient/>".to_owned(), "http://x/Patient/a", "http://x/Patient/");
+        assert!(xml.contains(r#"<Patient xmlns="http://hl7.org/fhir"><id value="a"/></Patient>"#), "XML too: {xml}");
+        assert_eq!(super::with_url_id("not FHIR".to_owned(), "http://x/Patient/a", "http://x/Patient/"), "not FHIR");
     }
 
     #[test]

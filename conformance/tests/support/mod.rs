@@ -214,7 +214,8 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
     let strict = request.header("Prefer").is_some_and(|p| p.contains("handling=strict"));
     match (request.method.as_str(), segments.as_slice()) {
         ("GET", ["metadata"]) => {
-            if request.header("Accept").is_some_and(|a| a.contains("xml")) {
+            // JSON only (and FHIR XML for the scripts in XML): other formats are a 406.
+            if request.header("Accept").is_some_and(|a| a.contains("turtle")) {
                 return outcome(406, "not-supported");
             }
             let interactions = json!([{"code": "read"}, {"code": "vread"}, {"code": "create"}, {"code": "update"}, {"code": "delete"}, {"code": "search-type"}]);

@@ -75,8 +75,9 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
             "url": request.base_url,
         },
         "fhirVersion": "4.0.1",
-        "format": ["application/fhir+json", "json"],
-        "patchFormat": crate::patch::CONTENT_TYPES,
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
+        // FHIRPath Patch as XML is read as the Parameters it is (converted to JSON first).
+        "patchFormat": crate::patch::CONTENT_TYPES.iter().chain(&["application/fhir+xml"]).collect::<Vec<_>>(),
         "rest": [rest],
     });
     Ok(Response::json(200, statement))

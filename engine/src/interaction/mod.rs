@@ -201,6 +201,11 @@ impl Engine {
             Err(e) => return Response::error(&e, crate::format::MediaType::FhirJson, false),
         };
         let pretty = request.pretty();
+        let converted = match crate::format::xml_body_as_json(request) {
+            Ok(converted) => converted,
+            Err(e) => return Response::error(&e, media, pretty),
+        };
+        let request = converted.as_ref().unwrap_or(request);
         match self.dispatch(request, access).await {
             Ok(mut response) => {
                 response.finish(media, pretty);

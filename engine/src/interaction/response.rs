@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::format::{MediaType, render};
+use crate::format::{MediaType, json_to_xml, render_as};
 use crate::resource::{etag, format_http_date};
 use crate::storage::ResourceVersion;
 
@@ -93,19 +93,67 @@ impl Response {
         }
     }
 
-    /// Renders pending content in the negotiated media type.
+    /// Renders pending content in the negotiated media type. Content without a form in that
+    /// media type (JSON a remote wrote that R4 XML cannot say) becomes the error saying so.
     pub(crate) fn finish(&mut self, media: MediaType, pretty: bool) {
         let content = std::mem::replace(&mut self.content, Content::None);
-        let body = match content {
+        let rendered = match content {
             Content::None => return,
-            Content::Json(v) => render(&v, pretty),
-            Content::Stored(text) if !pretty => text.into_bytes(),
+            Content::Json(v) => render_as(&v, media, pretty),
+            Content::Stored(text) if !pretty && !media.is_xml() => Ok(text.into_bytes()),
             Content::Stored(text) => match serde_json::from_str::<Value>(&text) {
-                Ok(v) => render(&v, true),
-                Err(_) => text.into_bytes(),
+                Ok(v) => render_as(&v, media, pretty),
+                Err(_) => Ok(text.into_bytes()),
             },
         };
+        match rendered {
+            Ok(body) => self.set_body(body, media),
+            Err(e) => self.replace_with_error(&e, media, pretty),
+        }
+    }
+
+    /// This response in the media type the client asked for: a rendered FHIR JSON body (a
+    /// resource, bundle or OperationOutcome) converted to XML when `media` is XML. Any other
+    /// body (not JSON, or JSON that is no FHIR resource) is left as it is.
+    pub fn in_media(mut self, media: MediaType, pretty: bool) -> Self {
+        let json = self.header("Content-Type").is_some_and(|t| t.to_ascii_lowercase().contains("json"));
+        if !media.is_xml() || !json || self.body.is_empty() {
+            return self;
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(&self.body) else { return self };
+        if value.get("resourceType").is_none() {
+            return self;
+        }
+        match json_to_xml(&value, pretty) {
+            Ok(body) => self.set_body(body, media),
+            Err(e) => self.replace_with_error(&e, media, pretty),
+        }
+        self
+    }
+
+    /// Sets the rendered body and its `Content-Type` (and `Content-Length`, when one is set).
+    fn set_body(&mut self, body: Vec<u8>, media: MediaType) {
         self.body = body;
+        let length = self.body.len().to_string();
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("Content-Type"));
+        for (name, value) in &mut self.headers {
+            if name.eq_ignore_ascii_case("Content-Length") {
+                value.clone_from(&length);
+            }
+        }
         self.headers.push(("Content-Type".to_string(), media.content_type().to_string()));
+    }
+
+    /// The answer could not be rendered: the error instead (an OperationOutcome always can be).
+    fn replace_with_error(&mut self, error: &Error, media: MediaType, pretty: bool) {
+        tracing::warn!(error = %error, "answer not rendered");
+        self.status = error.status();
+        let outcome = error.outcome_json();
+        let (body, media) = match render_as(&outcome, media, pretty) {
+            Ok(body) => (body, media),
+            Err(_) => (crate::format::render(&outcome, pretty), MediaType::FhirJson),
+        };
+        self.headers.retain(|(k, _)| !["ETag", "Last-Modified", "Location"].iter().any(|h| k.eq_ignore_ascii_case(h)));
+        self.set_body(body, media);
     }
 }

@@ -35,6 +35,7 @@ use async_trait::async_trait;
 use crate::access::{Access, Interaction};
 use crate::error::{Error, Result};
 use crate::federation::Rewrite;
+use crate::format::MediaType;
 use crate::interaction::{EngineConfig, Gate, Request, Response, Route};
 use send::{Flow, Halt};
 
@@ -91,9 +92,15 @@ impl Remote {
     ) -> Response {
         let media = match crate::format::negotiate(request.param("_format"), request.headers.accept.as_deref()) {
             Ok(m) => m,
-            Err(e) => return Response::error(&e, crate::format::MediaType::FhirJson, false),
+            Err(e) => return Response::error(&e, MediaType::FhirJson, false),
         };
         let pretty = request.pretty();
+        // The remote is sent JSON and answers JSON; XML is the client's side only.
+        let converted = match crate::format::xml_body_as_json(request) {
+            Ok(converted) => converted,
+            Err(e) => return Response::error(&e, media, pretty),
+        };
+        let request = converted.as_ref().unwrap_or(request);
         let call = Call { config: &self.config, upstream, access };
         let mut response = match call.dispatch(request).await {
             Ok(response) => response,
@@ -109,9 +116,11 @@ impl Remote {
             response.finish(media, pretty);
             return response;
         };
+        // Rewritten as JSON (ids and URLs are found in JSON only), then shown as asked.
         let rewritten = rewrite.pending_to_client(&mut response);
-        response.finish(media, pretty);
-        if rewritten { response } else { rewrite.to_client(response) }
+        response.finish(MediaType::FhirJson, pretty);
+        let response = if rewritten { response } else { rewrite.to_client(response) };
+        response.in_media(media, pretty)
     }
 }
 

@@ -251,7 +251,8 @@ pub(super) fn json_response(status: u16, value: &serde_json::Value, request: &Re
     let media = super::format::negotiate(request).unwrap_or(MediaType::FhirJson);
     let pretty = request.param("_pretty") == Some("true");
     let body = if pretty { serde_json::to_vec_pretty(value) } else { serde_json::to_vec(value) };
-    Response::rendered(status, media.content_type(), body.unwrap_or_default())
+    let json = if media.is_xml() { MediaType::FhirJson } else { media };
+    Response::rendered(status, json.content_type(), body.unwrap_or_default()).in_media(media, pretty)
 }
 
 #[cfg(test)]

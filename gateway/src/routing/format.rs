@@ -1,7 +1,7 @@
 //! The media type of the answers the router composes itself (merged searchsets, split batches,
-//! a route's CapabilityStatement): JSON only, chosen from `_format` (which wins) or `Accept`
-//! like the engine chooses it for its own answers; anything else is a 406 before any target
-//! is asked.
+//! a route's CapabilityStatement), chosen from `_format` (which wins) or `Accept` like the
+//! engine chooses it for its own answers; anything else is a 406 before any target is asked.
+//! (Requests from the front come as JSON: XML is converted there, `crate::client_format`.)
 
 use fhirgate_engine::interaction::Request;
 use fhirgate_engine::{Error as FhirError, MediaType};
@@ -26,12 +26,15 @@ mod tests {
     }
 
     #[test]
-    fn json_only_as_the_engine_negotiates() {
+    fn as_the_engine_negotiates() {
         assert_eq!(asked(None, None).ok(), Some(MediaType::FhirJson));
         assert_eq!(asked(None, Some("application/json")).ok(), Some(MediaType::Json));
-        assert_eq!(asked(None, Some("application/fhir+xml;q=1, application/json;q=0.5")).ok(), Some(MediaType::Json));
-        assert_eq!(asked(None, Some("application/fhir+xml")).map_err(|e| e.status()), Err(406));
-        assert_eq!(asked(Some("xml"), Some("application/json")).map_err(|e| e.status()), Err(406), "_format wins");
+        assert_eq!(
+            asked(None, Some("application/fhir+xml;q=1, application/json;q=0.5")).ok(),
+            Some(MediaType::FhirXml)
+        );
+        assert_eq!(asked(None, Some("text/turtle")).map_err(|e| e.status()), Err(406));
+        assert_eq!(asked(Some("xml"), Some("application/json")).ok(), Some(MediaType::FhirXml), "_format wins");
         assert_eq!(asked(Some("json"), None).ok(), Some(MediaType::FhirJson));
     }
 }

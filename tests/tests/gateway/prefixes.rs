@@ -56,7 +56,11 @@ fn unprefixed(body: &Value, found: &mut Vec<String>) {
 fn all_prefixed(what: &str, r: &Reply, ports: &[u16]) -> TestResult {
     no_upstream_address(what, r, ports)?;
     let mut found = Vec::new();
-    unprefixed(&r.json()?, &mut found);
+    let body = match r.header("Content-Type") {
+        Some(t) if t.contains("xml") => fhirgate_engine::xml_to_json(r.body.as_bytes()).map_err(|e| e.to_string())?,
+        _ => r.json()?,
+    };
+    unprefixed(&body, &mut found);
     if !found.is_empty() {
         return Err(format!("{what}: ids without their target's prefix: {found:?} in {}", r.body).into());
     }
@@ -136,6 +140,29 @@ fn prefixed_ids_round_trip_everywhere_without_the_remote_address() -> TestResult
             assert!(url.starts_with(&s.base()), "{relation} link on the front's base: {url}");
         }
     }
+    // The same in FHIR XML: converted at the front, after the ids and URLs are the route's.
+    let xml = [("Accept", "application/fhir+xml")];
+    let r = s.get_with("Observation/R-obs1", &xml)?;
+    expect("GET /Observation/R-obs1 as XML", &r, 200)?;
+    assert!(r.body.contains(r#"<reference value="Patient/R-pat1"/>"#), "{}", r.body);
+    all_prefixed("GET /Observation/R-obs1 as XML", &r, &ports)?;
+    let r = s.get_with("Observation?subject=Patient/R-pat1&_include=Observation:subject", &xml)?;
+    expect("search with _include as XML", &r, 200)?;
+    assert!(r.body.contains(r#"<id value="R-pat1"/>"#), "{}", r.body);
+    all_prefixed("search with _include as XML", &r, &ports)?;
+    let body = r#"<Observation xmlns="http://hl7.org/fhir"><id value="R-obs9"/><status value="final"/><code><text value="xml"/></code><subject><reference value="Patient/R-pat1"/></subject></Observation>"#;
+    let r = s.send(
+        "PUT",
+        "Observation/R-obs9",
+        Some(body.as_bytes()),
+        &[("Content-Type", "application/fhir+xml"), xml[0]],
+    )?;
+    expect_written("PUT an XML Observation to the remote by its prefixed id", &r)?;
+    assert!(r.body.contains(r#"<reference value="Patient/R-pat1"/>"#), "{}", r.body);
+    all_prefixed("PUT as XML", &r, &ports)?;
+    let stored = remote.server.get("Observation/obs9")?.json()?;
+    assert_eq!(stored["subject"]["reference"], "Patient/pat1", "the remote got JSON in its own terms");
+
     let r = s.get("Observation?_id=R-obs1")?;
     expect("search by a prefixed _id", &r, 200)?;
     assert_eq!(references(&r.json()?), vec!["Observation/R-obs1".to_string()]);

@@ -91,8 +91,11 @@ fn each_route_has_its_capability_statement_and_the_table_is_printed() -> TestRes
     assert!(keys.iter().position(|k| *k == "security") < keys.iter().position(|k| *k == "resource"), "{keys:?}");
     no_upstream_address("GET /lab/metadata", &r, &[remote.server.port])?;
     // Content negotiation holds for a route's statement too, fetched before or not.
+    let r = s.get_with("lab/metadata", &[("Accept", "application/fhir+turtle")])?;
+    expect_outcome("GET /lab/metadata as Turtle", &r, 406)?;
     let r = s.get_with("lab/metadata", &[("Accept", "application/fhir+xml")])?;
-    expect_outcome("GET /lab/metadata as XML (JSON only)", &r, 406)?;
+    expect("GET /lab/metadata as XML", &r, 200)?;
+    assert!(r.body.contains("<CapabilityStatement xmlns=\"http://hl7.org/fhir\">"), "{}", r.body);
 
     // The root's route for this token serves Patient only: its statement names no other type.
     let r = s.get("metadata")?;

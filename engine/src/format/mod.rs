@@ -1,16 +1,26 @@
 //! Content negotiation and response rendering: `Accept`, `_format`, `_pretty`, request body
 //! content types, `_summary` and `_elements`. See <https://hl7.org/fhir/R4/http.html#mime-type>
 //! and <https://hl7.org/fhir/R4/search.html#summary>.
+//!
+//! The engine works on FHIR JSON; FHIR XML is converted at the edges: an XML request body into
+//! JSON before anything reads it ([`xml_body_as_json`]), an answer into XML when it is rendered.
+
+mod xml_read;
+mod xml_shape;
+mod xml_write;
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::interaction::Request;
 
-/// The JSON media type a response is rendered as (the server speaks JSON only).
+/// The media type a response is rendered as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaType {
     FhirJson,
     Json,
+    FhirXml,
+    Xml,
 }
 
 impl MediaType {
@@ -19,14 +29,53 @@ impl MediaType {
         match self {
             Self::FhirJson => "application/fhir+json; charset=utf-8",
             Self::Json => "application/json; charset=utf-8",
+            Self::FhirXml => "application/fhir+xml; charset=utf-8",
+            Self::Xml => "application/xml; charset=utf-8",
         }
     }
+
+    /// Whether this is one of the XML media types.
+    pub fn is_xml(self) -> bool {
+        matches!(self, Self::FhirXml | Self::Xml)
+    }
+}
+
+/// Renders a FHIR resource (JSON with `resourceType`) as a FHIR XML document, in the
+/// definitions' element order; a 406 when it has no XML form (a property R4 does not define).
+pub fn json_to_xml(resource: &Value, pretty: bool) -> Result<Vec<u8>> {
+    xml_write::to_xml(resource, pretty)
+}
+
+/// Reads a FHIR XML document into FHIR JSON; a 400 for anything that is not one well-formed R4
+/// resource (and for DTDs, undefined entities, nesting beyond the JSON path's limit).
+pub fn xml_to_json(xml: &[u8]) -> Result<Value> {
+    xml_read::from_xml(xml)
+}
+
+/// Whether a `Content-Type` names XML.
+pub fn is_xml_content_type(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| matches!(classify(ct), Named::FhirXml | Named::Xml))
+}
+
+/// `request` with its FHIR XML body converted to FHIR JSON (and its `Content-Type` with it),
+/// or `None` when the body is not XML. Everything behind this reads JSON only.
+pub fn xml_body_as_json(request: &Request) -> Result<Option<Request>> {
+    if !is_xml_content_type(request.headers.content_type.as_deref()) {
+        return Ok(None);
+    }
+    let mut converted = request.clone();
+    if !request.body.iter().all(u8::is_ascii_whitespace) {
+        converted.body = render(&xml_to_json(&request.body)?, false);
+    }
+    converted.headers.content_type = Some(MediaType::FhirJson.content_type().to_string());
+    Ok(Some(converted))
 }
 
 /// What kind of format a MIME type or `_format` value names.
 enum Named {
     FhirJson,
     Json,
+    FhirXml,
     Xml,
     Turtle,
     Any,
@@ -38,7 +87,8 @@ fn classify(value: &str) -> Named {
     match essence.as_str() {
         "json" | "application/fhir+json" | "application/json+fhir" => Named::FhirJson,
         "application/json" | "text/json" => Named::Json,
-        "xml" | "application/fhir+xml" | "application/xml+fhir" | "application/xml" | "text/xml" => Named::Xml,
+        "xml" | "application/fhir+xml" | "application/xml+fhir" => Named::FhirXml,
+        "application/xml" | "text/xml" => Named::Xml,
         "ttl" | "application/fhir+turtle" | "text/turtle" => Named::Turtle,
         "*/*" | "application/*" | "" => Named::Any,
         _ => Named::Other,
@@ -51,8 +101,10 @@ pub fn negotiate(format_param: Option<&str>, accept: Option<&str>) -> Result<Med
         return match classify(f) {
             Named::FhirJson | Named::Any => Ok(MediaType::FhirJson),
             Named::Json => Ok(MediaType::Json),
-            Named::Xml | Named::Turtle | Named::Other => Err(Error::NotAcceptable(format!(
-                "`_format={f}` is not supported: this server speaks JSON only (`application/fhir+json`)"
+            Named::FhirXml => Ok(MediaType::FhirXml),
+            Named::Xml => Ok(MediaType::Xml),
+            Named::Turtle | Named::Other => Err(Error::NotAcceptable(format!(
+                "`_format={f}` is not supported: this server speaks FHIR JSON and FHIR XML"
             ))),
         };
     }
@@ -72,31 +124,29 @@ pub fn negotiate(format_param: Option<&str>, accept: Option<&str>) -> Result<Med
         let media = match classify(range) {
             Named::FhirJson | Named::Any => MediaType::FhirJson,
             Named::Json => MediaType::Json,
-            Named::Xml | Named::Turtle | Named::Other => continue,
+            Named::FhirXml => MediaType::FhirXml,
+            Named::Xml => MediaType::Xml,
+            Named::Turtle | Named::Other => continue,
         };
         if best.is_none_or(|(bq, _)| q > bq) {
             best = Some((q, media));
         }
     }
     best.map(|(_, m)| m).ok_or_else(|| {
-        Error::NotAcceptable(format!(
-            "cannot produce any of `{accept}`: this server speaks JSON only (`application/fhir+json`)"
-        ))
+        Error::NotAcceptable(format!("cannot produce any of `{accept}`: this server speaks FHIR JSON and FHIR XML"))
     })
 }
 
-/// Checks the `Content-Type` of a request body. A missing type is taken as FHIR JSON.
+/// Checks the `Content-Type` of a request body. A missing type is taken as FHIR JSON; an XML body
+/// was converted to JSON before ([`xml_body_as_json`]).
 pub(crate) fn check_body_content_type(content_type: Option<&str>) -> Result<()> {
     let Some(ct) = content_type.filter(|c| !c.trim().is_empty()) else {
         return Ok(());
     };
     match classify(ct) {
         Named::FhirJson | Named::Json => Ok(()),
-        Named::Xml => Err(Error::UnsupportedMediaType(format!(
-            "content type `{ct}` is not supported: send `application/fhir+json` (XML is not supported)"
-        ))),
         _ => Err(Error::UnsupportedMediaType(format!(
-            "content type `{ct}` is not supported: send `application/fhir+json`"
+            "content type `{ct}` is not supported: send `application/fhir+json` or `application/fhir+xml`"
         ))),
     }
 }
@@ -180,6 +230,11 @@ pub(crate) fn apply_elements(
     mark_subsetted(resource);
 }
 
+/// Renders a FHIR JSON value in `media`: JSON as it is, XML converted.
+pub(crate) fn render_as(value: &Value, media: MediaType, pretty: bool) -> Result<Vec<u8>> {
+    if media.is_xml() { json_to_xml(value, pretty) } else { Ok(render(value, pretty)) }
+}
+
 /// Serialises a JSON value, pretty-printed or compact.
 pub(crate) fn render(value: &Value, pretty: bool) -> Vec<u8> {
     let out = if pretty { serde_json::to_vec_pretty(value) } else { serde_json::to_vec(value) };
@@ -198,10 +253,18 @@ mod tests {
         assert_eq!(negotiate(None, Some("*/*")).ok(), Some(MediaType::FhirJson));
         assert_eq!(
             negotiate(None, Some("application/fhir+xml;q=0.9, application/fhir+json;q=0.8")).ok(),
+            Some(MediaType::FhirXml)
+        );
+        assert_eq!(
+            negotiate(None, Some("application/fhir+xml;q=0.5, application/fhir+json")).ok(),
             Some(MediaType::FhirJson)
         );
-        assert_eq!(negotiate(None, Some("application/fhir+xml")).map_err(|e| e.status()).err(), Some(406));
-        assert_eq!(negotiate(Some("xml"), None).map_err(|e| e.status()).err(), Some(406));
+        assert_eq!(negotiate(None, Some("application/fhir+xml")).ok(), Some(MediaType::FhirXml));
+        assert_eq!(negotiate(None, Some("application/xml")).ok(), Some(MediaType::Xml));
+        assert_eq!(negotiate(Some("xml"), None).ok(), Some(MediaType::FhirXml));
+        assert_eq!(negotiate(Some("application/fhir+xml"), Some("application/json")).ok(), Some(MediaType::FhirXml));
+        assert_eq!(negotiate(Some("ttl"), None).map_err(|e| e.status()).err(), Some(406));
+        assert_eq!(negotiate(None, Some("text/turtle")).map_err(|e| e.status()).err(), Some(406));
         assert_eq!(negotiate(Some("json"), Some("application/xml")).ok(), Some(MediaType::FhirJson));
         assert_eq!(negotiate(Some("application/json"), None).ok(), Some(MediaType::Json));
     }
@@ -210,7 +273,9 @@ mod tests {
     fn body_content_types() {
         assert!(check_body_content_type(None).is_ok());
         assert!(check_body_content_type(Some("application/fhir+json; charset=utf-8")).is_ok());
-        assert_eq!(check_body_content_type(Some("application/fhir+xml")).map_err(|e| e.status()).err(), Some(415));
+        assert!(is_xml_content_type(Some("application/fhir+xml; charset=utf-8")));
+        assert!(is_xml_content_type(Some("text/xml")));
+        assert!(!is_xml_content_type(Some("application/fhir+json")));
         assert_eq!(check_body_content_type(Some("text/plain")).map_err(|e| e.status()).err(), Some(415));
     }
 
@@ -238,3 +303,6 @@ mod tests {
         assert!(r.get("text").is_some());
     }
 }
+
+#[cfg(test)]
+mod xml_tests;
