@@ -50,6 +50,11 @@ struct RunArgs {
     /// (`metadata.capability` with `required`); by default they are skipped.
     #[arg(long)]
     no_capability_check: bool,
+    /// A directory of CapabilityStatements (JSON or XML) that scripts may name by canonical URL
+    /// in `metadata.capability.capabilities`; repeatable. The R4 package (`FHIR_R4_PACKAGE`) is
+    /// searched too when that variable is set.
+    #[arg(long = "capabilities", value_name = "DIR")]
+    capability_dirs: Vec<PathBuf>,
     /// TestScript files or directories.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -80,6 +85,8 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
     options.timeout = Duration::from_secs(args.timeout);
     options.variables = args.vars.into_iter().collect();
     options.capability_check = !args.no_capability_check;
+    options.capability_dirs = args.capability_dirs;
+    options.capability_dirs.extend(std::env::var_os("FHIR_R4_PACKAGE").map(PathBuf::from));
     options.bearer = match (&args.bearer, &args.token_command) {
         (Some(token), _) => Some(token.clone()),
         (None, Some(command)) => Some(token_from_command(command)?),

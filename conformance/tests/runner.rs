@@ -87,7 +87,7 @@ fn a_failed_assertion_ends_its_test_only() -> TestResult {
     assert_eq!(outcomes(&result, 1), [Outcome::Pass, Outcome::Pass]);
     assert_eq!(outcomes(&result, 2), [Outcome::Pass, Outcome::Fail], "a bad expression fails its assertion");
     assert!(
-        result.tests[0].actions[1].message.contains("`404` equals `200`"),
+        result.tests[0].actions[1].message == "expected status equal to `200`, got `404`",
         "{}",
         result.tests[0].actions[1].message
     );
@@ -242,7 +242,7 @@ fn the_binary_reports_and_sets_its_exit_status() -> TestResult {
         ),
         "{junit}"
     );
-    assert!(junit.contains("expects 200: status: not true: `404` equals `200`"), "{junit}");
+    assert!(junit.contains("expects 200: expected status equal to `200`, got `404`"), "{junit}");
     let html = std::fs::read_to_string(reports.join("report.html"))?;
     assert!(
         html.contains("family by XPath") && html.contains("GET ") && !html.contains("secret-token"),
@@ -328,6 +328,46 @@ fn batch_transaction_patch_named_operations_and_conditional_delete() -> TestResu
             "GET /Patient/id1/$everything",
             "DELETE /Patient?identifier=urn:x%7C1",
         ]
+    );
+    Ok(())
+}
+
+/// A script from another suite: its required CapabilityStatement is named by a canonical that
+/// is neither contained nor a file beside it, it has elements R4 does not define and an
+/// assertion with no check the runner knows. Each is a warning naming it; the script runs and
+/// passes. Given `--capabilities DIR` holding that statement, it is checked (and this server
+/// does not claim its `batch`).
+#[test]
+fn a_foreign_script_runs_with_warnings_and_its_canonical_resolves_from_a_directory() -> TestResult {
+    let server = MiniFhir::start()?;
+    let result = run(&server, &dir().join("tests/foreign/foreign.json"))?;
+    assert!(result.passed() && result.skipped.is_none() && result.error.is_none(), "{}", problems(&result));
+    let warnings: Vec<&str> =
+        result.setup.iter().filter(|a| a.outcome == Outcome::Warning).map(|a| a.message.as_str()).collect();
+    assert_eq!(
+        warnings,
+        [
+            "unknown element `TestScript.scope` is ignored",
+            "unknown element `TestScript.test.action.assert.rule` is ignored",
+            "unknown element `TestScript.test.action.assert.stopTestOnFail` is ignored",
+            "the required CapabilityStatement `http://example.org/fhir/CapabilityStatement/elsewhere` was not found \
+             (neither contained, nor a file beside the script, nor in the loaded packages or `--capabilities` \
+             directories): not checked",
+        ]
+    );
+    assert_eq!(outcomes(&result, 0), [Outcome::Pass, Outcome::Pass, Outcome::Warning]);
+    assert!(result.tests[0].actions[2].message.contains("`rule`"), "{}", result.tests[0].actions[2].message);
+    assert_eq!(result.counts().warning, 5);
+    assert!(validate(Definitions::r4(), &test_report(&result)).is_empty());
+
+    let mut options = Options::new(&server.base);
+    options.capability_dirs = vec![dir().join("tests/capabilities")];
+    let checked = Runner::new(options).run(&Script::load(&dir().join("tests/foreign/foreign.json"))?);
+    assert_eq!(
+        checked.skipped.as_deref(),
+        Some("the server's CapabilityStatement does not claim system `batch`"),
+        "{}",
+        problems(&checked)
     );
     Ok(())
 }

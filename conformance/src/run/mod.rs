@@ -7,8 +7,10 @@
 //! of `operator.rs`, variables resolved in `variables.rs`.
 
 mod assert;
+mod canonical;
 mod capability;
 mod content;
+mod elements;
 mod fixture;
 mod operation;
 mod operator;
@@ -42,6 +44,9 @@ pub struct Options {
     /// Whether scripts requiring capabilities the server does not claim are skipped (the
     /// default) rather than run (`--no-capability-check`); see [`capability`].
     pub capability_check: bool,
+    /// Directories whose CapabilityStatements scripts may name by canonical URL (the loaded
+    /// FHIR packages, `--capabilities DIR`); see [`canonical`].
+    pub capability_dirs: Vec<std::path::PathBuf>,
 }
 
 impl Options {
@@ -53,6 +58,7 @@ impl Options {
             variables: BTreeMap::new(),
             timeout: Duration::from_secs(60),
             capability_check: true,
+            capability_dirs: Vec::new(),
         }
     }
 }
@@ -73,12 +79,14 @@ pub struct Runner {
     client: Client,
     /// The server's claims, read when the first script requires capabilities.
     claims: OnceLock<Result<capability::Claims, String>>,
+    /// The CapabilityStatements of `Options::capability_dirs`, read when first needed.
+    library: OnceLock<canonical::Library>,
 }
 
 impl Runner {
     pub fn new(options: Options) -> Self {
         let client = Client::new(options.timeout);
-        Self { options, client, claims: OnceLock::new() }
+        Self { options, client, claims: OnceLock::new(), library: OnceLock::new() }
     }
 
     /// Runs every TestScript found under `paths` (see [`crate::script::discover`]), in order. A
@@ -126,17 +134,15 @@ impl Runner {
             tests: Vec::new(),
             teardown: Vec::new(),
         };
-        match self.skip_reason(script) {
-            Ok(None) => {}
-            Ok(Some(reason)) => {
-                result.skipped = Some(reason);
-                return result;
-            }
-            Err(error) => {
-                result.error = Some(error);
-                return result;
-            }
+        // What the runner passes over is said, and the script runs without it.
+        let mut warnings = elements::unknown(resource);
+        if let Some(reason) = self.skip_reason(script, &mut warnings) {
+            result.skipped = Some(reason);
+            return result;
         }
+        result.setup.extend(
+            warnings.into_iter().map(|w| ActionResult::new(ActionKind::Operation, "script", Outcome::Warning, w)),
+        );
         let mut state = State { runner: self, script, fixtures: HashMap::new(), last: None, depth: Cell::new(0) };
         if let Err(e) = state.load_fixtures() {
             result.error = Some(e.to_string());
@@ -177,25 +183,29 @@ impl Runner {
 }
 
 impl Runner {
-    /// Why `script` should not run here (see [`capability`]); an error when its required
-    /// capabilities cannot be checked.
-    fn skip_reason(&self, script: &Script) -> Result<Option<String>, String> {
+    /// Why `script` should not run here (see [`capability`]). What cannot be checked (a required
+    /// statement not found, a server without a readable `/metadata`) adds a warning instead.
+    fn skip_reason(&self, script: &Script, warnings: &mut Vec<String>) -> Option<String> {
         let unset = capability::unset_variables(script, &self.options);
         if !unset.is_empty() {
-            return Ok(Some(unset.join("; ")));
+            return Some(unset.join("; "));
         }
         if !self.options.capability_check {
-            return Ok(None);
+            return None;
         }
-        let Some(required) = capability::required(script)? else { return Ok(None) };
-        let claims = self
-            .claims
-            .get_or_init(|| capability::server_claims(&self.client, &self.options))
-            .as_ref()
-            .map_err(|e| format!("cannot check the required capabilities: {e}"))?;
+        let library = self.library.get_or_init(|| canonical::Library::load(&self.options.capability_dirs));
+        let (required, unresolved) = capability::required(script, library);
+        warnings.extend(unresolved);
+        let required = required?;
+        let claims = match self.claims.get_or_init(|| capability::server_claims(&self.client, &self.options)) {
+            Ok(claims) => claims,
+            Err(e) => {
+                warnings.push(format!("the required capabilities were not checked: {e}"));
+                return None;
+            }
+        };
         let missing = claims.missing(&required);
-        Ok((!missing.is_empty())
-            .then(|| format!("the server's CapabilityStatement does not claim {}", missing.join(", "))))
+        (!missing.is_empty()).then(|| format!("the server's CapabilityStatement does not claim {}", missing.join(", ")))
     }
 }
 
