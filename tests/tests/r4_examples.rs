@@ -5,23 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
 
 use fhirgate_e2e::{Server, TestResult, temp_dir};
 use serde_json::{Map, Value};
-
-fn package_dir() -> TestResult<PathBuf> {
-    if let Ok(dir) = std::env::var("FHIR_R4_PACKAGE") {
-        return Ok(PathBuf::from(dir));
-    }
-    let script = fhirgate_e2e::manifest_dir().join("../scripts/fetch-r4-package.sh");
-    let out = Command::new("bash").arg(script).output()?;
-    if !out.status.success() {
-        return Err(format!("fetching the R4 package failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
-}
 
 fn known_invalid() -> TestResult<BTreeMap<String, String>> {
     let path = fhirgate_e2e::manifest_dir().join("../engine/tests/data/r4-examples-known-invalid.txt");
@@ -56,7 +43,7 @@ fn every_r4_example_round_trips() -> TestResult {
         eprintln!("not run on the Cosmos DB emulator: its batches copy the whole partition");
         return Ok(());
     }
-    let dir = package_dir()?;
+    let dir = fhirgate_e2e::r4_package()?;
     let known = known_invalid()?;
     let mut files: Vec<(String, Map<String, Value>)> = Vec::new();
     for entry in std::fs::read_dir(&dir)? {
