@@ -24,6 +24,31 @@ struct Cli {
 enum Command {
     /// Run every TestScript found under the paths (files, or directories searched recursively).
     Run(RunArgs),
+    /// Generate a TestScript per R4 resource type from the definitions and the official
+    /// examples (the checked-in corpus is `conformance/testscripts/generated`).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// The R4 package directory (`scripts/fetch-r4-package.sh` prints it).
+    #[arg(long, env = "FHIR_R4_PACKAGE")]
+    package: PathBuf,
+    /// Where the corpus goes.
+    #[arg(long, default_value = "conformance/testscripts/generated")]
+    out: PathBuf,
+    /// The format the scripts ask for and are written in.
+    #[arg(long, value_enum, default_value_t = GenerateFormat::Json)]
+    format: GenerateFormat,
+    /// Compare with the files in `--out` instead of writing; exit 1 when they differ.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum GenerateFormat {
+    Json,
+    Xml,
 }
 
 #[derive(Debug, Args)]
@@ -68,8 +93,11 @@ fn parse_var(text: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
-    let Command::Run(args) = Cli::parse().command;
-    match run(args) {
+    let outcome = match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::Generate(args) => generate(&args),
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -113,4 +141,32 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
     // The last line, per assertion, as CI logs are read.
     let _ = writeln!(out, "{}", report::summary::total(&results));
     Ok(results.iter().all(|r| r.passed()))
+}
+
+/// Writes or checks the generated corpus; `Ok(true)` when it was written or is current.
+fn generate(args: &GenerateArgs) -> fhirgate_conformance::Result<bool> {
+    use fhirgate_conformance::generate;
+    let format = match args.format {
+        GenerateFormat::Json => fhirgate_conformance::script::Format::Json,
+        GenerateFormat::Xml => fhirgate_conformance::script::Format::Xml,
+    };
+    let files = generate::files(&args.package, format)?;
+    if !args.check {
+        let written = generate::write(&args.out, &files)?;
+        println!("{written} files written to {}", args.out.display());
+        return Ok(true);
+    }
+    let differences = generate::differences(&args.out, &files)?;
+    for (path, difference) in &differences {
+        println!("{difference:?}: {}", args.out.join(path).display());
+    }
+    if differences.is_empty() {
+        println!("{} files in {} are current", files.len(), args.out.display());
+    } else {
+        println!(
+            "the generated corpus is not current: run `fhirgate-conformance generate --package $FHIR_R4_PACKAGE --out {}`",
+            args.out.display()
+        );
+    }
+    Ok(differences.is_empty())
 }

@@ -1,0 +1,169 @@
+//! Search values for generated tests: for an index value the engine extracts from a fixture
+//! (the spec's own SearchParameter expressions), a query value that must find the fixture and
+//! one that must not. Values a query cannot carry plainly (FHIR's escaped `,` `$` `|` `\`, or
+//! `&` `=` `%` `#` of the URL) are passed over; strings are searched by a prefix, as string
+//! search matches.
+
+use fhirgate_engine::storage::IndexValue;
+
+/// How long a string prefix is searched.
+const PREFIX_CHARS: usize = 24;
+
+/// A value that must match and one that must not, as written after `code=`; several
+/// `code=value` pairs are joined by `&code=` (a date range is two).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Probe {
+    pub matching: Vec<String>,
+    pub missing: String,
+}
+
+/// The probe of one index value, if it can be written plainly. `targets` are the types a
+/// reference parameter may point to (empty: any).
+pub(super) fn probe(value: &IndexValue, targets: &[String]) -> Option<Probe> {
+    let one = |matching: String, missing: &str| Some(Probe { matching: vec![matching], missing: missing.to_owned() });
+    match value {
+        IndexValue::String { exact, .. } => {
+            let prefix: String = exact.trim().chars().take_while(|c| !special(*c)).take(PREFIX_CHARS).collect();
+            let prefix = prefix.trim_end();
+            // A very short prefix (a value starting with a special character) says little.
+            (prefix.chars().count() >= 2).then_some(())?;
+            one(prefix.to_owned(), "zzqx-no-such-text")
+        }
+        IndexValue::Token { system, code: Some(code), .. } => {
+            plain(code).then_some(())?;
+            if matches!(code.as_str(), "true" | "false") && system.is_none() {
+                let other = if code == "true" { "false" } else { "true" };
+                return one(code.clone(), other);
+            }
+            match system {
+                Some(system) if plain(system) => one(format!("{system}|{code}"), "http://example.org/no-such-system|x"),
+                _ => one(code.clone(), "zzqx-no-such-code"),
+            }
+        }
+        IndexValue::Reference { reference, resource_type, id } => {
+            plain(reference).then_some(())?;
+            match (resource_type, id) {
+                // A reference to a type the parameter does not point to is the example's slip:
+                // a query naming that type is refused.
+                (Some(t), Some(_)) if targets.is_empty() || targets.contains(t) => {
+                    one(reference.clone(), &format!("{t}/zzqx-no-such-id"))
+                }
+                (None, _) if reference.contains("://") || reference.starts_with("urn:") => {
+                    one(reference.clone(), "http://example.org/zzqx-no-such-thing")
+                }
+                // `#contained`, or neither `Type/id` nor a URL (a bare query value is an id).
+                _ => None,
+            }
+        }
+        IndexValue::Date { start, end } => {
+            // Overlapping ranges: the fixture's value lies within [start, end].
+            // An open end (a period without one) is not searched as a bound.
+            let far = if start.as_str() > "1001" { "lt1001-01-01" } else { "gt9000-01-01" };
+            (end.as_str() < "9000" || far.starts_with("lt")).then_some(())?;
+            let mut matching = vec![format!("ge{start}")];
+            if end.as_str() < "9000" {
+                matching.push(format!("le{end}"));
+            }
+            Some(Probe { matching, missing: far.to_owned() })
+        }
+        IndexValue::Number { value, .. } => {
+            plain(value).then_some(())?;
+            one(value.clone(), "-987654321")
+        }
+        IndexValue::Quantity { value, system, code, .. } => {
+            plain(value).then_some(())?;
+            match (system, code) {
+                (Some(s), Some(c)) if plain(s) && plain(c) => one(format!("{value}|{s}|{c}"), "-987654321"),
+                _ => one(value.clone(), "-987654321"),
+            }
+        }
+        IndexValue::Uri { value } => {
+            plain(value).then_some(())?;
+            one(value.clone(), "http://example.org/zzqx-no-such-uri")
+        }
+        IndexValue::Composite { components } => {
+            // Every component as a single value, joined by `$`; the first one made missing.
+            let probes: Option<Vec<Probe>> = components.iter().map(|c| probe(c, &[])).collect();
+            let probes = probes?;
+            probes.iter().all(|p| p.matching.len() == 1 && !p.matching[0].contains('$')).then_some(())?;
+            let matching = probes.iter().map(|p| p.matching[0].as_str()).collect::<Vec<_>>().join("$");
+            let mut missing: Vec<&str> = probes.iter().map(|p| p.matching[0].as_str()).collect();
+            let first = probes.first()?;
+            missing[0] = &first.missing;
+            one(matching, &missing.join("$"))
+        }
+        _ => None,
+    }
+}
+
+/// FHIR search's escaped characters and the URL's own.
+fn special(c: char) -> bool {
+    matches!(c, ',' | '$' | '|' | '\\' | '&' | '=' | '%' | '#') || c.is_control()
+}
+
+/// Whether a value can be written as is.
+fn plain(value: &str) -> bool {
+    !value.is_empty() && !value.chars().any(special) && value.len() <= 200
+}
+
+#[cfg(test)]
+mod tests {
+    use fhirgate_engine::storage::IndexValue;
+
+    use super::{Probe, probe};
+
+    fn probe_of(value: IndexValue) -> Result<Probe, String> {
+        probe(&value, &["Patient".to_owned()]).ok_or_else(|| format!("no probe for {value:?}"))
+    }
+
+    #[test]
+    fn probes_by_type() -> Result<(), String> {
+        let string = |s: &str| IndexValue::String { value: s.to_lowercase(), exact: s.into() };
+        assert_eq!(probe_of(string("Chalmers, Peter"))?.matching, ["Chalmers"]);
+        assert!(probe_of(string(",x")).is_err(), "a value starting with an escaped character");
+        let token = IndexValue::Token { system: Some("http://loinc.org".into()), code: Some("1-8".into()), text: None };
+        assert_eq!(probe_of(token)?.matching, ["http://loinc.org|1-8"]);
+        let boolean = IndexValue::Token { system: None, code: Some("true".into()), text: None };
+        assert_eq!(probe_of(boolean)?.missing, "false");
+        let reference = IndexValue::Reference {
+            reference: "Patient/1".into(),
+            resource_type: Some("Patient".into()),
+            id: Some("1".into()),
+        };
+        assert_eq!(probe_of(reference)?.missing, "Patient/zzqx-no-such-id");
+        let elsewhere = IndexValue::Reference {
+            reference: "Practitioner/1".into(),
+            resource_type: Some("Practitioner".into()),
+            id: Some("1".into()),
+        };
+        assert!(probe_of(elsewhere).is_err(), "a type the parameter does not point to");
+        let bare = IndexValue::Reference { reference: "lib-1".into(), resource_type: None, id: None };
+        assert!(probe_of(bare).is_err(), "neither Type/id nor a URL");
+        let open =
+            IndexValue::Date { start: "2020-01-01T00:00:00.000Z".into(), end: "9999-12-31T23:59:59.999Z".into() };
+        assert_eq!(probe_of(open)?.matching, ["ge2020-01-01T00:00:00.000Z"]);
+        let date =
+            IndexValue::Date { start: "2020-01-01T00:00:00.000Z".into(), end: "2020-01-01T23:59:59.999Z".into() };
+        assert_eq!(
+            probe_of(date)?,
+            Probe {
+                matching: vec!["ge2020-01-01T00:00:00.000Z".into(), "le2020-01-01T23:59:59.999Z".into()],
+                missing: "lt1001-01-01".into()
+            }
+        );
+        let composite = IndexValue::Composite {
+            components: vec![
+                IndexValue::Token { system: Some("http://loinc.org".into()), code: Some("1-8".into()), text: None },
+                IndexValue::Uri { value: "http://x".into() },
+            ],
+        };
+        assert_eq!(
+            probe_of(composite)?,
+            Probe {
+                matching: vec!["http://loinc.org|1-8$http://x".into()],
+                missing: "http://example.org/no-such-system|x$http://x".into()
+            }
+        );
+        Ok(())
+    }
+}
