@@ -80,6 +80,11 @@ struct RunArgs {
     /// searched too when that variable is set.
     #[arg(long = "capabilities", value_name = "DIR")]
     capability_dirs: Vec<PathBuf>,
+    /// Capability-driven: run only the scripts whose requirements the server's
+    /// CapabilityStatement claims (the others are left out, not skipped), and report each claim
+    /// the run exercised as honoured or not; a claim not honoured fails the run.
+    #[arg(long, conflicts_with = "no_capability_check")]
+    from_capabilities: bool,
     /// TestScript files or directories.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -115,6 +120,7 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
     options.capability_check = !args.no_capability_check;
     options.capability_dirs = args.capability_dirs;
     options.capability_dirs.extend(std::env::var_os("FHIR_R4_PACKAGE").map(PathBuf::from));
+    options.from_capabilities = args.from_capabilities;
     options.bearer = match (&args.bearer, &args.token_command) {
         (Some(token), _) => Some(token.clone()),
         (None, Some(command)) => Some(token_from_command(command)?),
@@ -123,7 +129,8 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
     let stderr = std::io::stderr();
     let terminal = stderr.is_terminal();
     let mut display = fhirgate_conformance::progress::Display::new(stderr.lock(), terminal);
-    let results = Runner::new(options).run_paths_with(&args.paths, &mut |event| display.show(event))?;
+    let runner = Runner::new(options);
+    let results = runner.run_paths_with(&args.paths, &mut |event| display.show(event))?;
     drop(display);
     if results.is_empty() {
         return Err(fhirgate_conformance::Error::Script("no TestScript found under the given paths".into()));
@@ -138,9 +145,25 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
         let _ = writeln!(out, "reports in {} ({} files)", dir.display(), written.len());
     }
     let _ = writeln!(out, "{}", report::summary::scripts(&results));
+    let mut honoured = true;
+    if args.from_capabilities {
+        let claims = runner.honour(&results).map_err(fhirgate_conformance::Error::Http)?;
+        let broken: Vec<_> = claims.iter().filter(|c| !c.honoured()).collect();
+        for claim in &broken {
+            let _ = writeln!(out, "NOT HONOURED  {}  — {}", claim.claim, claim.failed.join("; "));
+        }
+        let _ = writeln!(
+            out,
+            "claims exercised: {}, honoured {}, not honoured {}",
+            claims.len(),
+            claims.len() - broken.len(),
+            broken.len()
+        );
+        honoured = broken.is_empty();
+    }
     // The last line, per assertion, as CI logs are read.
     let _ = writeln!(out, "{}", report::summary::total(&results));
-    Ok(results.iter().all(|r| r.passed()))
+    Ok(honoured && results.iter().all(|r| r.passed()))
 }
 
 /// Writes or checks the generated corpus; `Ok(true)` when it was written or is current.

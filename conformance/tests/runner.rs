@@ -373,3 +373,37 @@ fn a_foreign_script_runs_with_warnings_and_its_canonical_resolves_from_a_directo
     );
     Ok(())
 }
+
+/// Capability-driven: scripts needing what the server does not claim are left out (not
+/// skipped), and each claim the run exercised is honoured or not, with the failing tests.
+#[test]
+fn capability_driven_runs_leave_out_what_is_not_claimed_and_report_claims_not_honoured() -> TestResult {
+    let server = MiniFhir::start()?;
+    let mut options = Options::new(&server.base);
+    options.from_capabilities = true;
+    let runner = Runner::new(options);
+    let paths = [dir().join("testscripts/must/bundles.json"), dir().join("tests/scripts/failing.json")];
+    let results = runner.run_paths(&paths)?;
+    let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["RunnerFailing"], "bundles.json needs batch and transaction, which the server does not claim");
+    let claims = runner.honour(&results)?;
+    let read = claims.iter().find(|c| c.claim == "`Patient` `read`").ok_or(format!("{claims:?}"))?;
+    assert!(!read.honoured(), "{read:?}");
+    assert!(
+        read.failed.iter().any(|f| f.starts_with("RunnerFailing › wrong-status: expected status equal to `200`")),
+        "{read:?}"
+    );
+    assert!(claims.iter().all(|c| c.claim.starts_with("`Patient`")), "only what the server claims: {claims:?}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_fhirgate-conformance"))
+        .args(["run", "--from-capabilities", "--base-url", &server.base])
+        .args(&paths)
+        .output()?;
+    let stdout = String::from_utf8(output.stdout)?;
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("NOT HONOURED  `Patient` `read`") && stdout.contains("1 scripts: 0 passed, 1 failed"),
+        "{stdout}"
+    );
+    Ok(())
+}

@@ -215,7 +215,11 @@ pub(super) fn script(resource_type: &str, fixtures: &[Fixture], searches: &[Sear
 
     let mut params: Vec<&str> = searches.iter().map(|s| s.code.as_str()).collect();
     params.dedup();
-    let search_params: Vec<Value> = params.iter().map(|p| json!({"name": p})).collect();
+    let defs = fhirgate_engine::definitions::Definitions::r4();
+    let search_params: Vec<Value> = params
+        .iter()
+        .map(|p| json!({"name": p, "type": defs.search_param(resource_type, p).map_or("token", |d| d.kind.code())}))
+        .collect();
     let interactions: Vec<Value> = ["read", "vread", "update", "create", "delete", "history-instance", "search-type"]
         .iter()
         .map(|c| json!({"code": c}))

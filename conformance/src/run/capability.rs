@@ -47,6 +47,14 @@ impl Claims {
         claims
     }
 
+    /// Whether `name` is claimed for `resource_type` (`None`: at system level).
+    pub(super) fn claims(&self, resource_type: Option<&str>, name: &str) -> bool {
+        match resource_type {
+            None => self.system.contains(name),
+            Some(t) => self.types.get(t).is_some_and(|names| names.contains(name)),
+        }
+    }
+
     /// What `required` lists that these claims do not, as readable items.
     pub(super) fn missing(&self, required: &Self) -> Vec<String> {
         let mut missing: Vec<String> =

@@ -12,6 +12,7 @@ mod capability;
 mod content;
 mod elements;
 mod fixture;
+mod honour;
 mod operation;
 mod operator;
 pub mod result;
@@ -28,6 +29,7 @@ use time::OffsetDateTime;
 use crate::http::Client;
 use crate::script::Script;
 use fixture::Fixture;
+pub use honour::ClaimOutcome;
 use result::{ActionKind, ActionResult, Exchange, Outcome, ScriptResult, TestResult};
 
 /// What every script of a run shares.
@@ -47,6 +49,10 @@ pub struct Options {
     /// Directories whose CapabilityStatements scripts may name by canonical URL (the loaded
     /// FHIR packages, `--capabilities DIR`); see [`canonical`].
     pub capability_dirs: Vec<std::path::PathBuf>,
+    /// Capability-driven (`--from-capabilities`): scripts needing what the server does not claim
+    /// are left out of the results instead of reported as skipped; [`Runner::honour`] then says
+    /// which claims the run exercised and whether they held.
+    pub from_capabilities: bool,
 }
 
 impl Options {
@@ -59,6 +65,7 @@ impl Options {
             timeout: Duration::from_secs(60),
             capability_check: true,
             capability_dirs: Vec::new(),
+            from_capabilities: false,
         }
     }
 }
@@ -106,18 +113,33 @@ impl Runner {
         let mut results = Vec::with_capacity(total);
         for (index, path) in files.iter().enumerate() {
             progress(Progress::Started { index, total, path });
-            let result = match Script::load(path) {
-                Ok(script) => self.run(&script),
-                Err(e) => ScriptResult::not_run(path, &self.options.base_url, e.to_string()),
+            let (result, not_claimed) = match Script::load(path) {
+                Ok(script) => self.run_checked(&script),
+                Err(e) => (ScriptResult::not_run(path, &self.options.base_url, e.to_string()), false),
             };
             progress(Progress::Finished { index, total, result: &result });
-            results.push(result);
+            if !(not_claimed && self.options.from_capabilities) {
+                results.push(result);
+            }
         }
         Ok(results)
     }
 
     /// Runs one script; never fails as a whole: problems are in the result.
     pub fn run(&self, script: &Script) -> ScriptResult {
+        self.run_checked(script).0
+    }
+
+    /// The claims of the server's CapabilityStatement that the tests of `results` exercised,
+    /// and whether each held (see [`honour`]); an error when `/metadata` cannot be read.
+    pub fn honour(&self, results: &[ScriptResult]) -> Result<Vec<ClaimOutcome>, String> {
+        let claims = self.claims.get_or_init(|| capability::server_claims(&self.client, &self.options)).as_ref()?;
+        Ok(honour::outcomes(claims, &self.options.base_url, results))
+    }
+
+    /// [`Runner::run`], and whether it was skipped because the server does not claim what it
+    /// needs.
+    fn run_checked(&self, script: &Script) -> (ScriptResult, bool) {
         let started_at = Instant::now();
         let resource = &script.resource;
         let mut result = ScriptResult {
@@ -136,9 +158,12 @@ impl Runner {
         };
         // What the runner passes over is said, and the script runs without it.
         let mut warnings = elements::unknown(resource);
-        if let Some(reason) = self.skip_reason(script, &mut warnings) {
-            result.skipped = Some(reason);
-            return result;
+        if let Some(skip) = self.skip_reason(script, &mut warnings) {
+            let not_claimed = matches!(skip, Skip::NotClaimed(_));
+            result.skipped = Some(match skip {
+                Skip::Unset(reason) | Skip::NotClaimed(reason) => reason,
+            });
+            return (result, not_claimed);
         }
         result.setup.extend(
             warnings.into_iter().map(|w| ActionResult::new(ActionKind::Operation, "script", Outcome::Warning, w)),
@@ -147,7 +172,7 @@ impl Runner {
         if let Err(e) = state.load_fixtures() {
             result.error = Some(e.to_string());
             result.millis = started_at.elapsed().as_millis();
-            return result;
+            return (result, false);
         }
         let mut setup_ok = true;
         for id in state.fixture_ids("autocreate") {
@@ -178,17 +203,17 @@ impl Runner {
             }
         }
         result.millis = started_at.elapsed().as_millis();
-        result
+        (result, false)
     }
 }
 
 impl Runner {
     /// Why `script` should not run here (see [`capability`]). What cannot be checked (a required
     /// statement not found, a server without a readable `/metadata`) adds a warning instead.
-    fn skip_reason(&self, script: &Script, warnings: &mut Vec<String>) -> Option<String> {
+    fn skip_reason(&self, script: &Script, warnings: &mut Vec<String>) -> Option<Skip> {
         let unset = capability::unset_variables(script, &self.options);
         if !unset.is_empty() {
-            return Some(unset.join("; "));
+            return Some(Skip::Unset(unset.join("; ")));
         }
         if !self.options.capability_check {
             return None;
@@ -205,8 +230,18 @@ impl Runner {
             }
         };
         let missing = claims.missing(&required);
-        (!missing.is_empty()).then(|| format!("the server's CapabilityStatement does not claim {}", missing.join(", ")))
+        (!missing.is_empty()).then(|| {
+            Skip::NotClaimed(format!("the server's CapabilityStatement does not claim {}", missing.join(", ")))
+        })
     }
+}
+
+/// Why a script is not run.
+enum Skip {
+    /// A variable only the tester can give has no value.
+    Unset(String),
+    /// The server does not claim what the script requires.
+    NotClaimed(String),
 }
 
 /// The actions of a setup, test or teardown.
