@@ -15,6 +15,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod compare;
 pub mod generate;
 pub mod progress;
 pub mod report;

@@ -24,9 +24,39 @@ struct Cli {
 enum Command {
     /// Run every TestScript found under the paths (files, or directories searched recursively).
     Run(RunArgs),
+    /// Run the same scripts against several servers and write one HTML matrix (script × server).
+    Compare(CompareArgs),
     /// Generate a TestScript per R4 resource type from the definitions and the official
     /// examples (the checked-in corpus is `conformance/testscripts/generated`).
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// A server to compare; repeat for each (two or more).
+    #[arg(long = "base-url", required = true, num_args = 1)]
+    base_urls: Vec<String>,
+    /// A bearer token: one for every server, or one per `--base-url` in the same order.
+    #[arg(long = "bearer")]
+    bearers: Vec<String>,
+    /// A variable value overriding the scripts' own (`NAME=VALUE`); repeatable.
+    #[arg(long = "var", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// Seconds one HTTP exchange may take.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Run scripts even when a server does not claim what they require.
+    #[arg(long)]
+    no_capability_check: bool,
+    /// A directory of CapabilityStatements scripts may name by canonical URL; repeatable.
+    #[arg(long = "capabilities", value_name = "DIR")]
+    capability_dirs: Vec<PathBuf>,
+    /// The HTML page to write.
+    #[arg(long, default_value = "conformance-matrix.html")]
+    out: PathBuf,
+    /// TestScript files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +130,7 @@ fn parse_var(text: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Run(args) => run(args),
+        Command::Compare(args) => compare(args),
         Command::Generate(args) => generate(&args),
     };
     match outcome {
@@ -192,4 +223,54 @@ fn generate(args: &GenerateArgs) -> fhirgate_conformance::Result<bool> {
         );
     }
     Ok(differences.is_empty())
+}
+
+/// Runs the scripts against every server and writes the matrix; `Ok(true)` when every script
+/// passed on every server.
+fn compare(args: CompareArgs) -> fhirgate_conformance::Result<bool> {
+    use fhirgate_conformance::compare::{Server, compare};
+    let usage = |m: &str| fhirgate_conformance::Error::Script(m.to_owned());
+    if args.base_urls.len() < 2 {
+        return Err(usage("compare needs two or more `--base-url`"));
+    }
+    let bearer = |i: usize| match args.bearers.len() {
+        0 => Ok(None),
+        1 => Ok(args.bearers.first().cloned()),
+        n if n == args.base_urls.len() => Ok(args.bearers.get(i).cloned()),
+        _ => Err(usage("give one `--bearer` for every server, or one per `--base-url`")),
+    };
+    let servers = args
+        .base_urls
+        .iter()
+        .enumerate()
+        .map(|(i, base_url)| Ok(Server { base_url: base_url.clone(), bearer: bearer(i)? }))
+        .collect::<fhirgate_conformance::Result<Vec<_>>>()?;
+    let mut options = Options::new(&args.base_urls[0]);
+    options.timeout = Duration::from_secs(args.timeout);
+    options.variables = args.vars.into_iter().collect();
+    options.capability_check = !args.no_capability_check;
+    options.capability_dirs = args.capability_dirs;
+    options.capability_dirs.extend(std::env::var_os("FHIR_R4_PACKAGE").map(PathBuf::from));
+    let stderr = std::io::stderr();
+    let terminal = stderr.is_terminal();
+    let mut display = fhirgate_conformance::progress::Display::new(stderr.lock(), terminal);
+    let columns = compare(&options, &servers, &args.paths, &mut |_, event| display.show(event))?;
+    drop(display);
+    if columns.iter().all(|c| c.results.is_empty()) {
+        return Err(usage("no TestScript found under the given paths"));
+    }
+    let page = report::matrix::html(&columns);
+    std::fs::write(&args.out, page).map_err(|e| fhirgate_conformance::Error::io(&args.out, e))?;
+    let mut out = std::io::stdout().lock();
+    for column in &columns {
+        let _ = writeln!(
+            out,
+            "{}: {}; {}",
+            column.server,
+            report::summary::scripts(&column.results),
+            report::summary::total(&column.results)
+        );
+    }
+    let _ = writeln!(out, "matrix in {}", args.out.display());
+    Ok(columns.iter().all(|c| c.results.iter().all(|r| r.passed())))
 }
