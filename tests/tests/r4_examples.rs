@@ -4,7 +4,6 @@
 //! `engine/tests/data/r4-examples-known-invalid.txt`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use fhirgate_e2e::{Server, TestResult, temp_dir};

@@ -37,7 +37,7 @@ const MAX_EXAMPLE_BYTES: u64 = 256 * 1024;
 /// How many of a type's (smallest) examples are considered.
 const CANDIDATES: usize = 100;
 /// How many fixtures a type's script stores at most.
-const MAX_FIXTURES: usize = 6;
+const MAX_FIXTURES: usize = 8;
 
 /// The files of the corpus, by path relative to the output directory.
 pub fn files(package: &Path, format: Format) -> Result<BTreeMap<PathBuf, String>> {
@@ -289,6 +289,7 @@ fn plan(defs: &Definitions, resource_type: &str, examples: &[Example]) -> Plan {
     plan.searches.sort_by(|a, b| a.code.cmp(&b.code));
     // What is left, and why.
     let with_value: BTreeSet<String> = prepared.iter().flat_map(|(c, _)| indexed_codes(defs, &c.resource)).collect();
+    let searchable: BTreeSet<&String> = prepared.iter().flat_map(|(_, probes)| probes.keys()).collect();
     for param in defs.search_params(resource_type) {
         if covered.contains(&param.code) {
             continue;
@@ -297,10 +298,12 @@ fn plan(defs: &Definitions, resource_type: &str, examples: &[Example]) -> Plan {
             "no expression: not a search by value".to_owned()
         } else if param.code == "_lastUpdated" {
             "set by the server".to_owned()
+        } else if searchable.contains(&param.code) {
+            format!("in an example beyond the {MAX_FIXTURES} fixtures")
         } else if with_value.contains(&param.code) {
             "no value a query can carry plainly".to_owned()
         } else {
-            "no value in the examples".to_owned()
+            "no value in the examples considered".to_owned()
         };
         plan.not_searched.push((param.code.clone(), why));
     }
