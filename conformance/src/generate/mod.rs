@@ -345,15 +345,22 @@ fn indexed_codes(defs: &Definitions, resource: &Value) -> BTreeSet<String> {
 /// The first probe per parameter of a fixture; `_id` always, `_lastUpdated` left to the server.
 fn probes(defs: &Definitions, chosen: &Chosen) -> BTreeMap<String, Probe> {
     let mut probes = BTreeMap::new();
-    probes.insert("_id".to_owned(), Probe { matching: vec![chosen.id.clone()], missing: "zzqx-no-such-id".into() });
+    probes.insert(
+        "_id".to_owned(),
+        Probe { modifier: "", matching: vec![chosen.id.clone()], missing: "zzqx-no-such-id".into() },
+    );
     for entry in extract(defs, &chosen.resource) {
-        if entry.param == "_lastUpdated" || probes.contains_key(&entry.param) {
+        // The first value of each parameter; a `:text` one only until a plain one is found.
+        let plain_found = probes.get(&entry.param).is_some_and(|p: &Probe| p.modifier.is_empty());
+        if entry.param == "_lastUpdated" || plain_found {
             continue;
         }
         let targets =
             defs.search_param(resource_type_of(&chosen.resource), &entry.param).map_or(&[][..], |p| &p.target[..]);
         if let Some(probe) = values::probe(&entry.value, targets) {
-            probes.insert(entry.param, probe);
+            if probe.modifier.is_empty() || !probes.contains_key(&entry.param) {
+                probes.insert(entry.param, probe);
+            }
         }
     }
     probes

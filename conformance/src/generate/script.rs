@@ -143,8 +143,8 @@ pub(super) fn script(resource_type: &str, fixtures: &[Fixture], searches: &[Sear
     ];
     for search in searches {
         let f = &fixtures[search.fixture];
-        let matching =
-            search.probe.matching.iter().map(|v| format!("{}={v}", search.code)).collect::<Vec<_>>().join("&");
+        let name = format!("{}{}", search.code, search.probe.modifier);
+        let matching = search.probe.matching.iter().map(|v| format!("{name}={v}")).collect::<Vec<_>>().join("&");
         tests.push(test(
             &format!("search-{}", search.code),
             format!("`{}`: a value of fixture `{}` finds it, another does not", search.code, f.key),
@@ -159,7 +159,7 @@ pub(super) fn script(resource_type: &str, fixtures: &[Fixture], searches: &[Sear
                 op(
                     "search",
                     format!("search by another `{}`", search.code),
-                    json!({"params": format!("?_id={}&{}={}", f.id, search.code, search.probe.missing)}),
+                    json!({"params": format!("?_id={}&{name}={}", f.id, search.probe.missing)}),
                 ),
                 status("200", "200"),
                 expression(lacks(&f.id), format!("`{resource_type}/{}` not found", f.id)),

@@ -13,6 +13,8 @@ const PREFIX_CHARS: usize = 24;
 /// `code=value` pairs are joined by `&code=` (a date range is two).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Probe {
+    /// A modifier the parameter is searched with (`:text` for a concept with text only).
+    pub modifier: &'static str,
     pub matching: Vec<String>,
     pub missing: String,
 }
@@ -20,7 +22,9 @@ pub(super) struct Probe {
 /// The probe of one index value, if it can be written plainly. `targets` are the types a
 /// reference parameter may point to (empty: any).
 pub(super) fn probe(value: &IndexValue, targets: &[String]) -> Option<Probe> {
-    let one = |matching: String, missing: &str| Some(Probe { matching: vec![matching], missing: missing.to_owned() });
+    let one = |matching: String, missing: &str| {
+        Some(Probe { modifier: "", matching: vec![matching], missing: missing.to_owned() })
+    };
     match value {
         IndexValue::String { exact, .. } => {
             let prefix: String = exact.trim().chars().take_while(|c| !special(*c)).take(PREFIX_CHARS).collect();
@@ -28,6 +32,13 @@ pub(super) fn probe(value: &IndexValue, targets: &[String]) -> Option<Probe> {
             // A very short prefix (a value starting with a special character) says little.
             (prefix.chars().count() >= 2).then_some(())?;
             one(prefix.to_owned(), "zzqx-no-such-text")
+        }
+        // A concept with text only is found by `:text` (text search, by a prefix of it).
+        IndexValue::Token { code: None, text: Some(text), .. } => {
+            let prefix: String = text.trim().chars().take_while(|c| !special(*c)).take(PREFIX_CHARS).collect();
+            let prefix = prefix.trim_end();
+            (prefix.chars().count() >= 2).then_some(())?;
+            Some(Probe { modifier: ":text", matching: vec![prefix.to_owned()], missing: "zzqx-no-such-text".into() })
         }
         IndexValue::Token { system, code: Some(code), .. } => {
             plain(code).then_some(())?;
@@ -64,7 +75,7 @@ pub(super) fn probe(value: &IndexValue, targets: &[String]) -> Option<Probe> {
             if end.as_str() < "9000" {
                 matching.push(format!("le{end}"));
             }
-            Some(Probe { matching, missing: far.to_owned() })
+            Some(Probe { modifier: "", matching, missing: far.to_owned() })
         }
         IndexValue::Number { value, .. } => {
             plain(value).then_some(())?;
@@ -85,7 +96,7 @@ pub(super) fn probe(value: &IndexValue, targets: &[String]) -> Option<Probe> {
             // Every component as a single value, joined by `$`; the first one made missing.
             let probes: Option<Vec<Probe>> = components.iter().map(|c| probe(c, &[])).collect();
             let probes = probes?;
-            probes.iter().all(|p| p.matching.len() == 1 && !p.matching[0].contains('$')).then_some(())?;
+            probes.iter().all(|p| p.matching.len() == 1 && p.modifier.is_empty()).then_some(())?;
             let matching = probes.iter().map(|p| p.matching[0].as_str()).collect::<Vec<_>>().join("$");
             let mut missing: Vec<&str> = probes.iter().map(|p| p.matching[0].as_str()).collect();
             let first = probes.first()?;
@@ -125,6 +136,11 @@ mod tests {
         assert_eq!(probe_of(token)?.matching, ["http://loinc.org|1-8"]);
         let boolean = IndexValue::Token { system: None, code: Some("true".into()), text: None };
         assert_eq!(probe_of(boolean)?.missing, "false");
+        let text_only = IndexValue::Token { system: None, code: None, text: Some("Weight loss".into()) };
+        assert_eq!(
+            (probe_of(text_only.clone())?.modifier, probe_of(text_only)?.matching),
+            (":text", vec!["Weight loss".into()])
+        );
         let reference = IndexValue::Reference {
             reference: "Patient/1".into(),
             resource_type: Some("Patient".into()),
@@ -147,6 +163,7 @@ mod tests {
         assert_eq!(
             probe_of(date)?,
             Probe {
+                modifier: "",
                 matching: vec!["ge2020-01-01T00:00:00.000Z".into(), "le2020-01-01T23:59:59.999Z".into()],
                 missing: "lt1001-01-01".into()
             }
@@ -160,6 +177,7 @@ mod tests {
         assert_eq!(
             probe_of(composite)?,
             Probe {
+                modifier: "",
                 matching: vec!["http://loinc.org|1-8$http://x".into()],
                 missing: "http://example.org/no-such-system|x$http://x".into()
             }
