@@ -31,6 +31,42 @@ enum Command {
     Generate(GenerateArgs),
 }
 
+/// What `run` and `compare` share: how scripts run.
+#[derive(Debug, Args)]
+struct SuiteArgs {
+    /// A variable value overriding the scripts' own (`NAME=VALUE`); repeatable.
+    #[arg(long = "var", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// Seconds one HTTP exchange may take.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Run scripts even when the server's CapabilityStatement does not claim what they require
+    /// (`metadata.capability` with `required`); by default they are skipped.
+    #[arg(long)]
+    no_capability_check: bool,
+    /// A directory of CapabilityStatements (JSON or XML) that scripts may name by canonical URL
+    /// in `metadata.capability.capabilities`; repeatable. The R4 package (`FHIR_R4_PACKAGE`) is
+    /// searched too when that variable is set.
+    #[arg(long = "capabilities", value_name = "DIR")]
+    capability_dirs: Vec<PathBuf>,
+    /// TestScript files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+impl SuiteArgs {
+    /// The runner's options for a server at `base_url` (without a token).
+    fn options(&self, base_url: &str) -> Options {
+        let mut options = Options::new(base_url);
+        options.timeout = Duration::from_secs(self.timeout);
+        options.variables = self.vars.iter().cloned().collect();
+        options.capability_check = !self.no_capability_check;
+        options.capability_dirs.clone_from(&self.capability_dirs);
+        options.capability_dirs.extend(std::env::var_os("FHIR_R4_PACKAGE").map(PathBuf::from));
+        options
+    }
+}
+
 #[derive(Debug, Args)]
 struct CompareArgs {
     /// A server to compare; repeat for each (two or more).
@@ -39,24 +75,11 @@ struct CompareArgs {
     /// A bearer token: one for every server, or one per `--base-url` in the same order.
     #[arg(long = "bearer")]
     bearers: Vec<String>,
-    /// A variable value overriding the scripts' own (`NAME=VALUE`); repeatable.
-    #[arg(long = "var", value_parser = parse_var)]
-    vars: Vec<(String, String)>,
-    /// Seconds one HTTP exchange may take.
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
-    /// Run scripts even when a server does not claim what they require.
-    #[arg(long)]
-    no_capability_check: bool,
-    /// A directory of CapabilityStatements scripts may name by canonical URL; repeatable.
-    #[arg(long = "capabilities", value_name = "DIR")]
-    capability_dirs: Vec<PathBuf>,
     /// The HTML page to write.
     #[arg(long, default_value = "conformance-matrix.html")]
     out: PathBuf,
-    /// TestScript files or directories.
-    #[arg(required = true)]
-    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    suite: SuiteArgs,
 }
 
 #[derive(Debug, Args)]
@@ -92,32 +115,16 @@ struct RunArgs {
     /// A shell command printing the bearer token, run once.
     #[arg(long)]
     token_command: Option<String>,
-    /// A variable value overriding the scripts' own (`NAME=VALUE`); repeatable.
-    #[arg(long = "var", value_parser = parse_var)]
-    vars: Vec<(String, String)>,
     /// Where to write TestReports, `junit.xml` and `report.html`.
     #[arg(long)]
     report_dir: Option<PathBuf>,
-    /// Seconds one HTTP exchange may take.
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
-    /// Run scripts even when the server's CapabilityStatement does not claim what they require
-    /// (`metadata.capability` with `required`); by default they are skipped.
-    #[arg(long)]
-    no_capability_check: bool,
-    /// A directory of CapabilityStatements (JSON or XML) that scripts may name by canonical URL
-    /// in `metadata.capability.capabilities`; repeatable. The R4 package (`FHIR_R4_PACKAGE`) is
-    /// searched too when that variable is set.
-    #[arg(long = "capabilities", value_name = "DIR")]
-    capability_dirs: Vec<PathBuf>,
     /// Capability-driven: run only the scripts whose requirements the server's
     /// CapabilityStatement claims (the others are left out, not skipped), and report each claim
     /// the run exercised as honoured or not; a claim not honoured fails the run.
     #[arg(long, conflicts_with = "no_capability_check")]
     from_capabilities: bool,
-    /// TestScript files or directories.
-    #[arg(required = true)]
-    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    suite: SuiteArgs,
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
@@ -145,12 +152,7 @@ fn main() -> ExitCode {
 
 /// Runs and reports; `Ok(true)` when every script passed.
 fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
-    let mut options = Options::new(&args.base_url);
-    options.timeout = Duration::from_secs(args.timeout);
-    options.variables = args.vars.into_iter().collect();
-    options.capability_check = !args.no_capability_check;
-    options.capability_dirs = args.capability_dirs;
-    options.capability_dirs.extend(std::env::var_os("FHIR_R4_PACKAGE").map(PathBuf::from));
+    let mut options = args.suite.options(&args.base_url);
     options.from_capabilities = args.from_capabilities;
     options.bearer = match (&args.bearer, &args.token_command) {
         (Some(token), _) => Some(token.clone()),
@@ -161,7 +163,7 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
     let terminal = stderr.is_terminal();
     let mut display = fhirgate_conformance::progress::Display::new(stderr.lock(), terminal);
     let runner = Runner::new(options);
-    let results = runner.run_paths_with(&args.paths, &mut |event| display.show(event))?;
+    let results = runner.run_paths_with(&args.suite.paths, &mut |event| display.show(event))?;
     drop(display);
     if results.is_empty() {
         return Err(fhirgate_conformance::Error::Script("no TestScript found under the given paths".into()));
@@ -245,16 +247,11 @@ fn compare(args: CompareArgs) -> fhirgate_conformance::Result<bool> {
         .enumerate()
         .map(|(i, base_url)| Ok(Server { base_url: base_url.clone(), bearer: bearer(i)? }))
         .collect::<fhirgate_conformance::Result<Vec<_>>>()?;
-    let mut options = Options::new(&args.base_urls[0]);
-    options.timeout = Duration::from_secs(args.timeout);
-    options.variables = args.vars.into_iter().collect();
-    options.capability_check = !args.no_capability_check;
-    options.capability_dirs = args.capability_dirs;
-    options.capability_dirs.extend(std::env::var_os("FHIR_R4_PACKAGE").map(PathBuf::from));
+    let options = args.suite.options(&args.base_urls[0]);
     let stderr = std::io::stderr();
     let terminal = stderr.is_terminal();
     let mut display = fhirgate_conformance::progress::Display::new(stderr.lock(), terminal);
-    let columns = compare(&options, &servers, &args.paths, &mut |_, event| display.show(event))?;
+    let columns = compare(&options, &servers, &args.suite.paths, &mut |_, event| display.show(event))?;
     drop(display);
     if columns.iter().all(|c| c.results.is_empty()) {
         return Err(usage("no TestScript found under the given paths"));
