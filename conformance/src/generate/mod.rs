@@ -35,7 +35,7 @@ use values::Probe;
 /// Examples larger than this are not used as fixtures.
 const MAX_EXAMPLE_BYTES: u64 = 256 * 1024;
 /// How many of a type's (smallest) examples are considered.
-const CANDIDATES: usize = 100;
+const CANDIDATES: usize = 2000;
 /// How many fixtures a type's script stores at most.
 const MAX_FIXTURES: usize = 8;
 
