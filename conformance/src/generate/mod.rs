@@ -3,7 +3,7 @@
 //! fixtures (see `script.rs` for what each script does, `values.rs` for the search values).
 //!
 //! Per type, the examples the engine's validator accepts (smallest first, at most
-//! [`CANDIDATES`] of them, none over [`MAX_EXAMPLE_BYTES`]) are indexed with the spec's own
+//! [`CANDIDATES`] of them, none over [`MAX_EXAMPLE_BYTES`] or [`MAX_INDEX_ENTRIES`]) are indexed with the spec's own
 //! SearchParameter expressions; the one with values for most parameters is the fixture CRUD runs
 //! on, and up to [`MAX_FIXTURES`] more are added for parameters it has no value for. A type
 //! with no usable example gets a minimal resource with a `meta.tag`. Each fixture is stored
@@ -32,8 +32,14 @@ use crate::script::Format;
 use script::{Fixture, Search};
 use values::Probe;
 
-/// Examples larger than this are not used as fixtures.
-const MAX_EXAMPLE_BYTES: u64 = 256 * 1024;
+/// Examples larger than this are not used as fixtures: big documents make searches slow on the
+/// Cosmos DB emulator (a 230 KiB ConceptMap took seconds per search); only ConceptMap's
+/// `product` has values in larger examples only.
+const MAX_EXAMPLE_BYTES: u64 = 64 * 1024;
+/// Examples with more search index entries than this are not used: every store indexes each
+/// entry, and on the Cosmos DB emulator every search scans them (one 230 KiB ConceptMap with
+/// thousands made its searches take seconds).
+const MAX_INDEX_ENTRIES: usize = 600;
 /// How many of a type's (smallest) examples are considered.
 const CANDIDATES: usize = 2000;
 /// How many fixtures a type's script stores at most.
@@ -218,6 +224,7 @@ fn examples_by_type(package: &Path) -> Result<BTreeMap<String, Vec<Example>>> {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let Ok(resource) = serde_json::from_str::<Value>(&text) else { continue };
         let valid = resource.get("resourceType").and_then(Value::as_str) == Some(resource_type.as_str())
+            && extract(defs, &resource).len() <= MAX_INDEX_ENTRIES
             && fhirgate_engine::validate(defs, &resource)
                 .iter()
                 .all(|i| !matches!(i.severity, Severity::Error | Severity::Fatal));
