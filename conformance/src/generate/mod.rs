@@ -36,9 +36,8 @@ use values::Probe;
 /// Cosmos DB emulator (a 230 KiB ConceptMap took seconds per search); only ConceptMap's
 /// `product` has values in larger examples only.
 const MAX_EXAMPLE_BYTES: u64 = 64 * 1024;
-/// Examples with more search index entries than this are not used: every store indexes each
-/// entry, and on the Cosmos DB emulator every search scans them (one 230 KiB ConceptMap with
-/// thousands made its searches take seconds).
+/// Examples with more search index entries than this are not used: every store writes each
+/// entry, and on the Cosmos DB emulator every search scans them all.
 const MAX_INDEX_ENTRIES: usize = 600;
 /// How many of a type's (smallest) examples are considered.
 const CANDIDATES: usize = 2000;
