@@ -1,8 +1,9 @@
 //! Search values for generated tests: for an index value the engine extracts from a fixture
 //! (the spec's own SearchParameter expressions), a query value that must find the fixture and
-//! one that must not. Values a query cannot carry plainly (FHIR's escaped `,` `$` `|` `\`, or
-//! `&` `=` `%` `#` of the URL) are passed over; strings are searched by a prefix, as string
-//! search matches.
+//! one that must not. FHIR's special characters `,` `$` `|` `\` are escaped with `\`
+//! (search.html "Escaping Search Parameters"); values holding `&` `=` `%` (which the runner
+//! sends as they are in the query) or a `|` in a reference (a canonical's version) are passed
+//! over; strings are searched by a prefix, as string search matches.
 
 use fhirgate_engine::storage::IndexValue;
 
@@ -26,41 +27,37 @@ pub(super) fn probe(value: &IndexValue, targets: &[String]) -> Option<Probe> {
         Some(Probe { modifier: "", matching: vec![matching], missing: missing.to_owned() })
     };
     match value {
-        IndexValue::String { exact, .. } => {
-            let prefix: String = exact.trim().chars().take_while(|c| !special(*c)).take(PREFIX_CHARS).collect();
-            let prefix = prefix.trim_end();
-            // A very short prefix (a value starting with a special character) says little.
-            (prefix.chars().count() >= 2).then_some(())?;
-            one(prefix.to_owned(), "zzqx-no-such-text")
-        }
+        IndexValue::String { exact, .. } => one(escaped(&prefix(exact)?), "zzqx-no-such-text"),
         // A concept with text only is found by `:text` (text search, by a prefix of it).
-        IndexValue::Token { code: None, text: Some(text), .. } => {
-            let prefix: String = text.trim().chars().take_while(|c| !special(*c)).take(PREFIX_CHARS).collect();
-            let prefix = prefix.trim_end();
-            (prefix.chars().count() >= 2).then_some(())?;
-            Some(Probe { modifier: ":text", matching: vec![prefix.to_owned()], missing: "zzqx-no-such-text".into() })
-        }
+        IndexValue::Token { code: None, text: Some(text), .. } => Some(Probe {
+            modifier: ":text",
+            matching: vec![escaped(&prefix(text)?)],
+            missing: "zzqx-no-such-text".into(),
+        }),
         IndexValue::Token { system, code: Some(code), .. } => {
-            plain(code).then_some(())?;
+            writable(code).then_some(())?;
             if matches!(code.as_str(), "true" | "false") && system.is_none() {
                 let other = if code == "true" { "false" } else { "true" };
                 return one(code.clone(), other);
             }
             match system {
-                Some(system) if plain(system) => one(format!("{system}|{code}"), "http://example.org/no-such-system|x"),
-                _ => one(code.clone(), "zzqx-no-such-code"),
+                Some(system) if writable(system) => {
+                    one(format!("{}|{}", escaped(system), escaped(code)), "http://example.org/no-such-system|x")
+                }
+                _ => one(escaped(code), "zzqx-no-such-code"),
             }
         }
         IndexValue::Reference { reference, resource_type, id } => {
-            plain(reference).then_some(())?;
+            (writable(reference) && !reference.contains('|')).then_some(())?;
+            let reference = escaped(reference);
             match (resource_type, id) {
                 // A reference to a type the parameter does not point to is the example's slip:
                 // a query naming that type is refused.
                 (Some(t), Some(_)) if targets.is_empty() || targets.contains(t) => {
-                    one(reference.clone(), &format!("{t}/zzqx-no-such-id"))
+                    one(reference, &format!("{t}/zzqx-no-such-id"))
                 }
                 (None, _) if reference.contains("://") || reference.starts_with("urn:") => {
-                    one(reference.clone(), "http://example.org/zzqx-no-such-thing")
+                    one(reference, "http://example.org/zzqx-no-such-thing")
                 }
                 // `#contained`, or neither `Type/id` nor a URL (a bare query value is an id).
                 _ => None,
@@ -78,19 +75,21 @@ pub(super) fn probe(value: &IndexValue, targets: &[String]) -> Option<Probe> {
             Some(Probe { modifier: "", matching, missing: far.to_owned() })
         }
         IndexValue::Number { value, .. } => {
-            plain(value).then_some(())?;
+            writable(value).then_some(())?;
             one(value.clone(), "-987654321")
         }
         IndexValue::Quantity { value, system, code, .. } => {
-            plain(value).then_some(())?;
+            writable(value).then_some(())?;
             match (system, code) {
-                (Some(s), Some(c)) if plain(s) && plain(c) => one(format!("{value}|{s}|{c}"), "-987654321"),
+                (Some(s), Some(c)) if writable(s) && writable(c) => {
+                    one(format!("{value}|{}|{}", escaped(s), escaped(c)), "-987654321")
+                }
                 _ => one(value.clone(), "-987654321"),
             }
         }
         IndexValue::Uri { value } => {
-            plain(value).then_some(())?;
-            one(value.clone(), "http://example.org/zzqx-no-such-uri")
+            writable(value).then_some(())?;
+            one(escaped(value), "http://example.org/zzqx-no-such-uri")
         }
         IndexValue::Composite { components } => {
             // Every component as a single value, joined by `$`; the first one made missing.
@@ -107,14 +106,34 @@ pub(super) fn probe(value: &IndexValue, targets: &[String]) -> Option<Probe> {
     }
 }
 
-/// FHIR search's escaped characters and the URL's own.
-fn special(c: char) -> bool {
-    matches!(c, ',' | '$' | '|' | '\\' | '&' | '=' | '%' | '#') || c.is_control()
+/// Characters the runner sends as they are in a query, so a value cannot hold them.
+fn unsendable(c: char) -> bool {
+    matches!(c, '&' | '=' | '%') || c.is_control()
 }
 
-/// Whether a value can be written as is.
-fn plain(value: &str) -> bool {
-    !value.is_empty() && !value.chars().any(special) && value.len() <= 200
+/// Whether a value can be searched for (escaped).
+fn writable(value: &str) -> bool {
+    !value.is_empty() && !value.chars().any(unsendable) && value.len() <= 200
+}
+
+/// A string's first [`PREFIX_CHARS`] characters, up to one that cannot be sent; none when that
+/// leaves less than two (a short prefix says little).
+fn prefix(text: &str) -> Option<String> {
+    let prefix: String = text.trim().chars().take_while(|c| !unsendable(*c)).take(PREFIX_CHARS).collect();
+    let prefix = prefix.trim_end();
+    (prefix.chars().count() >= 2).then(|| prefix.to_owned())
+}
+
+/// A value with FHIR search's special characters escaped.
+fn escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, ',' | '$' | '|' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -130,8 +149,10 @@ mod tests {
     #[test]
     fn probes_by_type() -> Result<(), String> {
         let string = |s: &str| IndexValue::String { value: s.to_lowercase(), exact: s.into() };
-        assert_eq!(probe_of(string("Chalmers, Peter"))?.matching, ["Chalmers"]);
-        assert!(probe_of(string(",x")).is_err(), "a value starting with an escaped character");
+        assert_eq!(probe_of(string("Chalmers, Peter"))?.matching, [r"Chalmers\, Peter"]);
+        assert!(probe_of(string("&x")).is_err(), "a value starting with a character the query cannot carry");
+        let token = IndexValue::Token { system: Some("urn:x".into()), code: Some("a|b,c".into()), text: None };
+        assert_eq!(probe_of(token)?.matching, [r"urn:x|a\|b\,c"]);
         let token = IndexValue::Token { system: Some("http://loinc.org".into()), code: Some("1-8".into()), text: None };
         assert_eq!(probe_of(token)?.matching, ["http://loinc.org|1-8"]);
         let boolean = IndexValue::Token { system: None, code: Some("true".into()), text: None };
