@@ -102,7 +102,7 @@ fn exercised(request: &Request, base_url: &str) -> Vec<(Option<String>, String)>
         };
     }
     match (method.as_str(), segments.as_slice()) {
-        ("GET", ["metadata"]) | (_, ["metadata"]) => Vec::new(),
+        (_, ["metadata"]) => Vec::new(),
         ("GET", ["_history"]) => vec![(None, "history-system".into())],
         ("POST", []) => {
             let kind = request.resource().and_then(|b| b.get("type").and_then(Value::as_str).map(str::to_owned));
