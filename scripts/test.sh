@@ -37,6 +37,11 @@ cargo build --workspace --all-targets --locked
 # test builds of the workspace enable), instead of building `fhirgate` again on their own.
 export FHIRGATE_BIN="$CARGO_TARGET_DIR/debug/fhirgate"
 status=0
+# The generated TestScript corpus (a script per R4 resource type) is current: regenerated from
+# the R4 package and compared with the checked-in one. Its run on every store is the end-to-end
+# test `generated_corpus` (below, once per store), which prints `N passed, N failed`.
+"$CARGO_TARGET_DIR/debug/fhirgate-conformance" generate --package "$FHIR_R4_PACKAGE" \
+  --out conformance/testscripts/generated --check || status=$?
 # The SMART set's stated properties (patient scopes stay in the compartment, no scope no
 # access, no policy errors), and the consent set's over the roles' permits, proved for every
 # request, as a release would.
@@ -52,7 +57,8 @@ echo "== the end-to-end tests again, with the gateway on PostgreSQL =="
 FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output --include-ignored || status=$?
 echo "== the end-to-end tests again, with the gateway on Cosmos DB (the SDK's in-process emulator) =="
 FHIRGATE_E2E_STORE=cosmos cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
-echo "== the attack, conformance, CRUD and consent tests again, through a front gateway to a remote fhirgate =="
+echo "== the attack, conformance (hand-written, generated, official examples), CRUD and consent tests again, through a front gateway to a remote fhirgate =="
 FHIRGATE_E2E_STORE=remote cargo test -p fhirgate-e2e --locked --no-fail-fast --test attacks --test conformance \
-  --test crud --test consent --test attacks_consent "$@" -- --show-output || status=$?
+  --test crud --test consent --test attacks_consent --test generated_corpus --test official_testscripts "$@" \
+  -- --show-output || status=$?
 exit "$status"

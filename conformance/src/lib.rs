@@ -10,11 +10,13 @@
 //! # Ok::<(), fhirgate_conformance::Error>(())
 //! ```
 //!
-//! Public: the runner (`run`), the reports (`report`, `progress`), the script model (`script`) and
-//! the FHIR XML conversion (`xml`); the rest is crate-private.
+//! Public: the runner (`run`), the reports (`report`, `progress`), the script model (`script`),
+//! the FHIR XML conversion (`xml`) and the corpus generator (`generate`); the rest is crate-private.
 
 #![warn(unreachable_pub)]
 
+pub mod compare;
+pub mod generate;
 pub mod progress;
 pub mod report;
 pub mod run;

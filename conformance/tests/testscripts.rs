@@ -1,6 +1,7 @@
 //! Every TestScript of the corpus (JSON, or FHIR XML read by the runner's converter) is a valid
 //! R4 TestScript with at least one test and assertion, every fixture file a valid resource, and
-//! an XML script the same resource as its JSON twin.
+//! an XML script the same resource as its JSON twin. The generated corpus (`generated/`) has a
+//! valid script per R4 resource type and valid fixtures.
 
 use std::path::PathBuf;
 
@@ -80,5 +81,49 @@ fn xml_and_json_forms_are_the_same_testscript() -> Result<(), Box<dyn std::error
     let xml = Script::load(&dir.join("must/capabilities.xml"))?;
     let json = Script::load(&dir.join("must/capabilities.json"))?;
     assert_eq!(xml.resource, json.resource);
+    Ok(())
+}
+
+#[test]
+fn the_generated_corpus_has_a_valid_script_per_resource_type() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("testscripts/generated");
+    let defs = Definitions::r4();
+    for resource_type in defs.resource_types() {
+        let path = dir.join(format!("json/{resource_type}.json"));
+        let script = Script::load(&path)?.resource;
+        let issues = validate(defs, &script);
+        assert!(issues.is_empty(), "{}: {issues:#?}", path.display());
+        let tests: Vec<&str> =
+            script["test"].as_array().ok_or("no tests")?.iter().filter_map(|t| t["name"].as_str()).collect();
+        for name in [
+            "read",
+            "vread",
+            "update",
+            "history",
+            "search-_id",
+            "conditional-create",
+            "conditional-update",
+            "create",
+            "delete",
+        ] {
+            assert!(tests.contains(&name), "{resource_type}: no `{name}` test");
+        }
+    }
+    let scripts = std::fs::read_dir(dir.join("json"))?.count();
+    assert_eq!(scripts, defs.resource_types().count(), "a script per type and nothing else");
+    for entry in std::fs::read_dir(dir.join("fixtures"))? {
+        let path = entry?.path();
+        let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        let issues = validate(defs, &value);
+        assert!(
+            issues
+                .iter()
+                .all(|i| !matches!(i.severity, fhirgate_engine::Severity::Error | fhirgate_engine::Severity::Fatal)),
+            "{}: {issues:#?}",
+            path.display()
+        );
+    }
     Ok(())
 }

@@ -40,9 +40,13 @@ pub enum Error {
     /// The method is not allowed on this URL. 405.
     #[error("{0}")]
     MethodNotAllowed(String),
-    /// A FHIR interaction this server does not implement (yet). 501.
+    /// A FHIR operation or interaction this server does not support. 400 with a `not-supported`
+    /// issue, as HAPI and Microsoft's server answer (FHIR's http.html lets a server refuse what it
+    /// does not support with 4xx; clients and test suites read any 5xx as a server fault). A
+    /// method a URL does not take is [`Error::MethodNotAllowed`]; what is supported is listed in
+    /// the CapabilityStatement.
     #[error("{0}")]
-    NotImplemented(String),
+    NotSupported(String),
     /// The requested format cannot be produced. 406.
     #[error("{0}")]
     NotAcceptable(String),
@@ -103,7 +107,7 @@ impl Error {
             Self::NotFound(m) => Self::NotFound(prefix(m)),
             Self::Gone(m) => Self::Gone(prefix(m)),
             Self::MethodNotAllowed(m) => Self::MethodNotAllowed(prefix(m)),
-            Self::NotImplemented(m) => Self::NotImplemented(prefix(m)),
+            Self::NotSupported(m) => Self::NotSupported(prefix(m)),
             Self::NotAcceptable(m) => Self::NotAcceptable(prefix(m)),
             Self::Conflict(m) => Self::Conflict(prefix(m)),
             Self::PreconditionFailed(m) => Self::PreconditionFailed(prefix(m)),
@@ -127,7 +131,7 @@ impl Error {
     /// The HTTP status code for this error.
     pub fn status(&self) -> u16 {
         match self {
-            Self::BadRequest(_) | Self::Invalid(_) => 400,
+            Self::BadRequest(_) | Self::Invalid(_) | Self::NotSupported(_) => 400,
             Self::Unauthorized(_) => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
@@ -141,7 +145,6 @@ impl Error {
             Self::UnsupportedMediaType(_) => 415,
             Self::Unprocessable(_) => 422,
             Self::Internal(_) => 500,
-            Self::NotImplemented(_) => 501,
             Self::BadGateway(_) => 502,
             Self::StoreUnavailable(_) | Self::Timeout(_) => 503,
             Self::GatewayTimeout(_) => 504,
@@ -158,7 +161,7 @@ impl Error {
             Self::NotFound(m) => issue(IssueType::NotFound, m),
             Self::Gone(m) => issue(IssueType::Deleted, m),
             Self::MethodNotAllowed(m)
-            | Self::NotImplemented(m)
+            | Self::NotSupported(m)
             | Self::NotAcceptable(m)
             | Self::UnsupportedMediaType(m) => issue(IssueType::NotSupported, m),
             Self::Conflict(m) => issue(IssueType::Conflict, m),

@@ -1,34 +1,18 @@
 //! The official R4 package's examples as the end-to-end tests load them (`r4_examples.rs` stores
-//! them as JSON, `xml.rs` as XML): where the package is, every resource in it with an id, the
+//! them as JSON, `xml.rs` as XML; the package is [`crate::r4_package`]): every resource in it with an id, the
 //! ones known to be invalid, and a resource as read back with the server's own `meta` left out.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::{Map, Value};
 
 use crate::TestResult;
 
-/// The extracted `package/` directory: `FHIR_R4_PACKAGE`, or what `scripts/fetch-r4-package.sh`
-/// fetches once.
-pub fn package_dir() -> TestResult<PathBuf> {
-    if let Ok(dir) = std::env::var("FHIR_R4_PACKAGE") {
-        return Ok(PathBuf::from(dir));
-    }
-    let script = crate::manifest_dir().join("../scripts/fetch-r4-package.sh");
-    let out = Command::new("bash").arg(script).output()?;
-    if !out.status.success() {
-        return Err(format!("fetching the R4 package failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-    }
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
-}
-
 /// Every resource of the package with a `resourceType` and an `id`, as (file name, resource),
 /// sorted by file name.
 pub fn with_ids() -> TestResult<Vec<(String, Map<String, Value>)>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(package_dir()?)? {
+    for entry in std::fs::read_dir(crate::r4_package()?)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         if !name.ends_with(".json") || name == "package.json" || name.starts_with('.') {

@@ -74,6 +74,20 @@ pub fn binary() -> TestResult<PathBuf> {
         .map_err(Into::into)
 }
 
+/// The official R4 package directory: `FHIR_R4_PACKAGE`, else fetched once by
+/// `scripts/fetch-r4-package.sh`.
+pub fn r4_package() -> TestResult<PathBuf> {
+    if let Ok(dir) = std::env::var("FHIR_R4_PACKAGE") {
+        return Ok(PathBuf::from(dir));
+    }
+    let script = manifest_dir().join("../scripts/fetch-r4-package.sh");
+    let out = Command::new("bash").arg(script).output()?;
+    if !out.status.success() {
+        return Err(format!("fetching the R4 package failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> TestResult<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())

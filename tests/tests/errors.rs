@@ -85,10 +85,13 @@ fn unsupported_methods() -> TestResult {
         s.send("PATCH", "Patient", Some(b"[]"), &[("Content-Type", "application/json-patch+json")])?.status,
         405
     );
-    // Not built yet (operations): said plainly, never ignored.
-    let r = s.send("POST", "Patient/$everything", Some(b"{}"), &[])?;
-    assert_eq!(r.status, 501, "{}", r.body);
-    assert!(!r.outcome_issues()?.is_empty());
+    // An operation the server does not offer: a 4xx `not-supported` (a 5xx reads as a server
+    // fault to clients and test suites), never ignored.
+    let r = s.send("POST", "Patient/$no-such-operation", Some(b"{}"), &[])?;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let issues = r.outcome_issues()?;
+    assert_eq!(issues[0]["code"], "not-supported", "{}", r.body);
+    assert!(r.body.contains("`$no-such-operation`"), "{}", r.body);
     assert_eq!(s.get("_history")?.json()?["total"], 0);
     Ok(())
 }

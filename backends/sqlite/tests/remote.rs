@@ -446,7 +446,7 @@ async fn operations_run_only_on_instances_the_client_may_see() {
     // On a visible one it is sent, and the remote's answer (this remote has no such operation)
     // comes back as the remote wrote it.
     let visible = remote(&server, &request(Method::Post, "Patient/p1/$meta-delete", "", None)).await;
-    assert_eq!(visible.status, 501, "{}", diagnostics(&visible));
+    assert_eq!(visible.status, 400, "{}", diagnostics(&visible));
     assert_eq!(server.writes.load(Ordering::SeqCst), 1);
     // A resource given to an operation is decided like any resource sent.
     let mut labelled = json!({"resourceType": "Patient", "gender": "male"});

@@ -1,9 +1,10 @@
 //! Writing the results of a run: a FHIR TestReport per script (`testreport.rs`), one JUnit XML
-//! file (`junit.rs`), one self-contained HTML page (`html.rs`), and a line per script for the
-//! terminal (`summary.rs`).
+//! file (`junit.rs`), one self-contained HTML page (`html.rs`), a line per script for the
+//! terminal (`summary.rs`), and the script × server matrix of `compare` (`matrix.rs`).
 
 mod html;
 pub mod junit;
+pub mod matrix;
 pub mod summary;
 pub mod testreport;
 #[cfg(test)]

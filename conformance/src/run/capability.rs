@@ -1,9 +1,11 @@
 //! Whether a script may run against this server (before anything is sent for it):
 //!
 //! - `TestScript.metadata.capability` with `required = true` names a CapabilityStatement
-//!   (`capabilities`: a contained `#id`, a file relative to the script, or the `url` of a
-//!   contained one). Every resource type, interaction, search parameter and operation it lists,
-//!   every system interaction and operation, and every format but JSON, must be claimed by the server's own
+//!   (`capabilities`: a contained `#id`, a file relative to the script, the `url` of a
+//!   contained one, or a canonical found in the loaded packages and `--capabilities`
+//!   directories; one that cannot be found is a warning and the script runs). Every resource
+//!   type, interaction, search parameter and operation it lists, every system interaction and
+//!   operation, and every format but JSON, must be claimed by the server's own
 //!   CapabilityStatement (`GET [base]/metadata`, read once per run); otherwise the script is
 //!   skipped with the list of what is missing (`Options::capability_check` turns this off).
 //! - A variable with nothing to take its value from (only a `hint` for the tester) needs
@@ -13,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::canonical::Library;
 use super::fixture::fixture_file;
 use super::operation::mime;
 use super::{Options, text};
@@ -47,6 +50,14 @@ impl Claims {
             }
         }
         claims
+    }
+
+    /// Whether `name` is claimed for `resource_type` (`None`: at system level).
+    pub(super) fn claims(&self, resource_type: Option<&str>, name: &str) -> bool {
+        match resource_type {
+            None => self.system.contains(name),
+            Some(t) => self.types.get(t).is_some_and(|names| names.contains(name)),
+        }
     }
 
     /// What `required` lists that these claims do not, as readable items.
@@ -109,14 +120,22 @@ pub(super) fn server_claims(client: &Client, options: &Options) -> Result<Claims
     }
 }
 
-/// The claims a script requires (`metadata.capability` with `required = true`), merged; an
-/// error when a named statement cannot be found.
-pub(super) fn required(script: &Script) -> Result<Option<Claims>, String> {
+/// The claims a script requires (`metadata.capability` with `required = true`), merged, and a
+/// warning per named statement that cannot be found (the script runs without that check: it is
+/// about the server, not a reason to test nothing).
+pub(super) fn required(script: &Script, library: &Library) -> (Option<Claims>, Vec<String>) {
     let capabilities = script.resource.get("metadata").map(|m| list(m, "capability")).into_iter().flatten();
     let mut merged: Option<Claims> = None;
+    let mut warnings = Vec::new();
     for capability in capabilities.filter(|c| c.get("required").and_then(Value::as_bool) == Some(true)) {
         let Some(canonical) = text(capability, "capabilities") else { continue };
-        let statement = statement(script, canonical)?;
+        let Some(statement) = statement(script, library, canonical) else {
+            warnings.push(format!(
+                "the required CapabilityStatement `{canonical}` was not found (neither contained, nor a file beside \
+                 the script, nor in the loaded packages or `--capabilities` directories): not checked"
+            ));
+            continue;
+        };
         let claims = Claims::of(&statement);
         let all = merged.get_or_insert_with(Claims::default);
         all.system.extend(claims.system);
@@ -125,23 +144,25 @@ pub(super) fn required(script: &Script) -> Result<Option<Claims>, String> {
             all.types.entry(resource_type).or_default().extend(names);
         }
     }
-    Ok(merged)
+    (merged, warnings)
 }
 
 /// The CapabilityStatement a canonical names: `#id` contained, a contained one with that `url`,
-/// or a file relative to the script.
-fn statement(script: &Script, canonical: &str) -> Result<Value, String> {
+/// a file relative to the script, or one of the `library` with that canonical.
+fn statement(script: &Script, library: &Library, canonical: &str) -> Option<Value> {
     let contained = list(&script.resource, "contained").find(|c| match canonical.strip_prefix('#') {
         Some(id) => text(c, "id") == Some(id),
         None => text(c, "url") == Some(canonical),
     });
     if let Some(found) = contained {
-        return Ok(found.clone());
+        return Some(found.clone());
     }
-    let file = fixture_file(script.dir(), canonical.split('|').next().unwrap_or(canonical))
-        .ok_or_else(|| format!("the required CapabilityStatement `{canonical}` is neither contained nor a file"))?;
-    let (statement, _) = read_resource(&file).map_err(|e| e.to_string())?;
-    Ok(statement)
+    let file = fixture_file(script.dir(), canonical.split('|').next().unwrap_or(canonical));
+    let from_file = file
+        .and_then(|f| read_resource(&f).ok())
+        .map(|(resource, _)| resource)
+        .filter(|r| text(r, "resourceType") == Some("CapabilityStatement"));
+    from_file.or_else(|| library.get(canonical).cloned())
 }
 
 /// The variables only the tester can give (nothing to take a value from) that `options` does

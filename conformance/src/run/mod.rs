@@ -7,9 +7,12 @@
 //! of `operator.rs`, variables resolved in `variables.rs`.
 
 mod assert;
+mod canonical;
 mod capability;
 mod content;
+mod elements;
 mod fixture;
+mod honour;
 mod operation;
 mod operator;
 pub mod result;
@@ -26,6 +29,7 @@ use time::OffsetDateTime;
 use crate::http::Client;
 use crate::script::Script;
 use fixture::Fixture;
+pub use honour::ClaimOutcome;
 use result::{ActionKind, ActionResult, Exchange, Outcome, ScriptResult, TestResult};
 
 /// What every script of a run shares.
@@ -42,6 +46,13 @@ pub struct Options {
     /// Whether scripts requiring capabilities the server does not claim are skipped (the
     /// default) rather than run (`--no-capability-check`); see [`capability`].
     pub capability_check: bool,
+    /// Directories whose CapabilityStatements scripts may name by canonical URL (the loaded
+    /// FHIR packages, `--capabilities DIR`); see [`canonical`].
+    pub capability_dirs: Vec<std::path::PathBuf>,
+    /// Capability-driven (`--from-capabilities`): scripts needing what the server does not claim
+    /// are left out of the results instead of reported as skipped; [`Runner::honour`] then says
+    /// which claims the run exercised and whether they held.
+    pub from_capabilities: bool,
 }
 
 impl Options {
@@ -53,6 +64,8 @@ impl Options {
             variables: BTreeMap::new(),
             timeout: Duration::from_secs(60),
             capability_check: true,
+            capability_dirs: Vec::new(),
+            from_capabilities: false,
         }
     }
 }
@@ -73,12 +86,14 @@ pub struct Runner {
     client: Client,
     /// The server's claims, read when the first script requires capabilities.
     claims: OnceLock<Result<capability::Claims, String>>,
+    /// The CapabilityStatements of `Options::capability_dirs`, read when first needed.
+    library: OnceLock<canonical::Library>,
 }
 
 impl Runner {
     pub fn new(options: Options) -> Self {
         let client = Client::new(options.timeout);
-        Self { options, client, claims: OnceLock::new() }
+        Self { options, client, claims: OnceLock::new(), library: OnceLock::new() }
     }
 
     /// Runs every TestScript found under `paths` (see [`crate::script::discover`]), in order. A
@@ -98,18 +113,33 @@ impl Runner {
         let mut results = Vec::with_capacity(total);
         for (index, path) in files.iter().enumerate() {
             progress(Progress::Started { index, total, path });
-            let result = match Script::load(path) {
-                Ok(script) => self.run(&script),
-                Err(e) => ScriptResult::not_run(path, &self.options.base_url, e.to_string()),
+            let (result, not_claimed) = match Script::load(path) {
+                Ok(script) => self.run_checked(&script),
+                Err(e) => (ScriptResult::not_run(path, &self.options.base_url, e.to_string()), false),
             };
             progress(Progress::Finished { index, total, result: &result });
-            results.push(result);
+            if !(not_claimed && self.options.from_capabilities) {
+                results.push(result);
+            }
         }
         Ok(results)
     }
 
     /// Runs one script; never fails as a whole: problems are in the result.
     pub fn run(&self, script: &Script) -> ScriptResult {
+        self.run_checked(script).0
+    }
+
+    /// The claims of the server's CapabilityStatement that the tests of `results` exercised,
+    /// and whether each held (see [`honour`]); an error when `/metadata` cannot be read.
+    pub fn honour(&self, results: &[ScriptResult]) -> Result<Vec<ClaimOutcome>, String> {
+        let claims = self.claims.get_or_init(|| capability::server_claims(&self.client, &self.options)).as_ref()?;
+        Ok(honour::outcomes(claims, &self.options.base_url, results))
+    }
+
+    /// [`Runner::run`], and whether it was skipped because the server does not claim what it
+    /// needs.
+    fn run_checked(&self, script: &Script) -> (ScriptResult, bool) {
         let started_at = Instant::now();
         let resource = &script.resource;
         let mut result = ScriptResult {
@@ -126,22 +156,23 @@ impl Runner {
             tests: Vec::new(),
             teardown: Vec::new(),
         };
-        match self.skip_reason(script) {
-            Ok(None) => {}
-            Ok(Some(reason)) => {
-                result.skipped = Some(reason);
-                return result;
-            }
-            Err(error) => {
-                result.error = Some(error);
-                return result;
-            }
+        // What the runner passes over is said, and the script runs without it.
+        let mut warnings = elements::unknown(resource);
+        if let Some(skip) = self.skip_reason(script, &mut warnings) {
+            let not_claimed = matches!(skip, Skip::NotClaimed(_));
+            result.skipped = Some(match skip {
+                Skip::Unset(reason) | Skip::NotClaimed(reason) => reason,
+            });
+            return (result, not_claimed);
         }
+        result.setup.extend(
+            warnings.into_iter().map(|w| ActionResult::new(ActionKind::Operation, "script", Outcome::Warning, w)),
+        );
         let mut state = State { runner: self, script, fixtures: HashMap::new(), last: None, depth: Cell::new(0) };
         if let Err(e) = state.load_fixtures() {
             result.error = Some(e.to_string());
             result.millis = started_at.elapsed().as_millis();
-            return result;
+            return (result, false);
         }
         let mut setup_ok = true;
         for id in state.fixture_ids("autocreate") {
@@ -172,31 +203,45 @@ impl Runner {
             }
         }
         result.millis = started_at.elapsed().as_millis();
-        result
+        (result, false)
     }
 }
 
 impl Runner {
-    /// Why `script` should not run here (see [`capability`]); an error when its required
-    /// capabilities cannot be checked.
-    fn skip_reason(&self, script: &Script) -> Result<Option<String>, String> {
+    /// Why `script` should not run here (see [`capability`]). What cannot be checked (a required
+    /// statement not found, a server without a readable `/metadata`) adds a warning instead.
+    fn skip_reason(&self, script: &Script, warnings: &mut Vec<String>) -> Option<Skip> {
         let unset = capability::unset_variables(script, &self.options);
         if !unset.is_empty() {
-            return Ok(Some(unset.join("; ")));
+            return Some(Skip::Unset(unset.join("; ")));
         }
         if !self.options.capability_check {
-            return Ok(None);
+            return None;
         }
-        let Some(required) = capability::required(script)? else { return Ok(None) };
-        let claims = self
-            .claims
-            .get_or_init(|| capability::server_claims(&self.client, &self.options))
-            .as_ref()
-            .map_err(|e| format!("cannot check the required capabilities: {e}"))?;
+        let library = self.library.get_or_init(|| canonical::Library::load(&self.options.capability_dirs));
+        let (required, unresolved) = capability::required(script, library);
+        warnings.extend(unresolved);
+        let required = required?;
+        let claims = match self.claims.get_or_init(|| capability::server_claims(&self.client, &self.options)) {
+            Ok(claims) => claims,
+            Err(e) => {
+                warnings.push(format!("the required capabilities were not checked: {e}"));
+                return None;
+            }
+        };
         let missing = claims.missing(&required);
-        Ok((!missing.is_empty())
-            .then(|| format!("the server's CapabilityStatement does not claim {}", missing.join(", "))))
+        (!missing.is_empty()).then(|| {
+            Skip::NotClaimed(format!("the server's CapabilityStatement does not claim {}", missing.join(", ")))
+        })
     }
+}
+
+/// Why a script is not run.
+enum Skip {
+    /// A variable only the tester can give has no value.
+    Unset(String),
+    /// The server does not claim what the script requires.
+    NotClaimed(String),
 }
 
 /// The actions of a setup, test or teardown.

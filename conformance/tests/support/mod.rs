@@ -246,6 +246,8 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
         },
         ("DELETE", [_]) if !request.query.is_empty() => (204, vec![], None),
         ("GET", ["moved"]) => (302, vec![("Location".to_owned(), "/metadata".to_owned())], None),
+        // An operation it does not offer, as FHIR servers answer it: 400 not-supported.
+        (_, [.., op]) if op.starts_with('$') => outcome(400, "not-supported"),
         ("GET", ["_history"]) => bundle("history", history(store, |_| true, count), &request.path),
         (_, [t, ..]) if !known(t) => outcome(404, "not-found"),
         ("POST", [t]) => {

@@ -36,7 +36,7 @@ pub(crate) async fn kickoff(
     };
     let settings =
         engine.config.export.as_ref().ok_or_else(|| {
-            Error::NotImplemented("bulk export is off on this server (`export.enabled = false`)".into())
+            Error::NotSupported("bulk export is off on this server (`export.enabled = false`)".into())
         })?;
     if !matches!(request.method, Method::Get | Method::Post) {
         return Err(Error::MethodNotAllowed("`$export` is kicked off with `GET` or `POST`".into()));
@@ -51,7 +51,7 @@ pub(crate) async fn kickoff(
     }
     let asked = params::parse(request, &level, &Limits::from(&engine.config))?;
     let persona = gate.persona().ok_or_else(|| {
-        Error::NotImplemented("this client's decisions cannot be carried into an asynchronous job".into())
+        Error::NotSupported("this client's decisions cannot be carried into an asynchronous job".into())
     })?;
     let named_types = !asked.types.is_empty();
     let (types, patients) = scope(engine, gate, &level, asked.types, asked.patients).await?;
@@ -98,7 +98,7 @@ pub(crate) async fn kickoff(
             // The store keeps no job records (see `StoreError::Unsupported`).
             let message = issues.first().map(|i| i.diagnostics.clone()).unwrap_or_default();
             files::remove(files::job_dir(&settings.dir, &id)).await?;
-            return Err(Error::NotImplemented(message));
+            return Err(Error::NotSupported(message));
         }
         Err(e) => {
             files::remove(files::job_dir(&settings.dir, &id)).await?;

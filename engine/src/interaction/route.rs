@@ -65,15 +65,18 @@ impl Route {
         }
     }
 
-    /// The error for a method this route does not support: 501 for interactions the server does
-    /// not implement yet (operations), 405 otherwise.
+    /// The error for a method this route does not support: 400 `not-supported` for operations
+    /// the server does not offer, 405 for a method the URL does not take.
     pub(crate) fn unsupported(&self, method: &Method, path: &str) -> Error {
-        let message = format!("`{}` is not supported on `/{}`", method.as_str(), path.trim_matches('/'));
-        if matches!(self, Self::Operation { .. }) {
-            Error::NotImplemented(format!("{message} by this server yet"))
-        } else {
-            Error::MethodNotAllowed(message)
+        let path = path.trim_matches('/');
+        if let Self::Operation { name, .. } = self {
+            return Error::NotSupported(format!(
+                "operation `${name}` (`{} /{path}`) is not supported by this server (its CapabilityStatement lists \
+                 the operations it offers)",
+                method.as_str()
+            ));
         }
+        Error::MethodNotAllowed(format!("`{}` is not supported on `/{path}`", method.as_str()))
     }
 }
 

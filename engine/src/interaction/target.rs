@@ -8,7 +8,7 @@ use crate::access::{Interaction, Target};
 use crate::error::Result;
 
 impl Target {
-    /// The interaction `request` performs and what it names; an error (404, 405, 501) for a
+    /// The interaction `request` performs and what it names; an error (404, 405, 400 for an operation not offered) for a
     /// request that is no interaction of this server.
     pub fn of(request: &Request) -> Result<Self> {
         Self::of_route(request, &Route::parse(&request.path)?)

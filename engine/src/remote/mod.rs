@@ -158,7 +158,7 @@ impl Call<'_> {
                 (I::Transaction, _) => bundle::transaction(self, request).await,
                 // A remote's job would run under the gateway's own credentials and answer files
                 // no data-level decision can read: bulk export runs on local targets only.
-                (I::Operation, _) if gate.target().operation.starts_with("export") => Err(Error::NotImplemented(
+                (I::Operation, _) if gate.target().operation.starts_with("export") => Err(Error::NotSupported(
                     "bulk `$export` runs on this server's own stores, not through a remote target".into(),
                 )
                 .into()),

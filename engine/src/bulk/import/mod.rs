@@ -92,7 +92,7 @@ pub(crate) async fn handle(
     name: &str,
 ) -> Result<Response> {
     let Some(dir) = engine.config().import.jobs_dir.clone() else {
-        return Err(Error::NotImplemented("`$import` is not enabled on this server".into()));
+        return Err(Error::NotSupported("`$import` is not enabled on this server".into()));
     };
     let jobs: Arc<dyn JobStore> = Arc::new(DirJobs::new(dir));
     match (name, &request.method) {
