@@ -66,6 +66,12 @@ pub(super) async fn page(
         let query = &snapshot.self_query;
         let url = if query.is_empty() { base.to_owned() } else { format!("{base}?{query}") };
         links.push(json!({ "relation": "self", "url": url }));
+        // The only page is also the first and the last (clients and TestScript's
+        // `navigationLinks` look for both).
+        if count > 0 && !window.more {
+            links.push(json!({ "relation": "first", "url": url }));
+            links.push(json!({ "relation": "last", "url": url }));
+        }
     } else {
         links.push(link("self", offset));
     }
