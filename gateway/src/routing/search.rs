@@ -211,9 +211,16 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
     }
     let base = &page.request.base_url;
     let more = merged.cursors.iter().any(|c| !c.done);
-    let mut links = vec![json!({ "relation": "self", "url": page.self_url })];
+    let mut links = vec![json!({ "relation": "self", "url": &page.self_url })];
     if more || !page.start.is_empty() {
         links.push(json!({ "relation": "first", "url": on_base(base, &page.first) }));
+    } else {
+        // The only page is also the first.
+        links.push(json!({ "relation": "first", "url": &page.self_url }));
+    }
+    if !more {
+        // A page with nothing after it is the last.
+        links.push(json!({ "relation": "last", "url": &page.self_url }));
     }
     let state = |cursors: Vec<Cursor>, back: Vec<Vec<Cursor>>| PageState {
         route: route.config.id.clone(),
