@@ -483,3 +483,18 @@ impl Drop for Server {
         }
     }
 }
+
+/// `Type/id` of a searchset's entries whose `search.mode` is `mode`, in bundle order.
+pub fn entry_keys(bundle: &serde_json::Value, mode: &str) -> Vec<String> {
+    let list = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or_default();
+    list.iter()
+        .filter(|e| e["search"]["mode"] == mode)
+        .map(|e| {
+            format!(
+                "{}/{}",
+                e["resource"]["resourceType"].as_str().unwrap_or("?"),
+                e["resource"]["id"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}

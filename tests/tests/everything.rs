@@ -10,17 +10,7 @@ use serde_json::{Value, json};
 
 /// `Type/id` of the entries of a searchset with `search.mode` = `mode`.
 fn entries(bundle: &Value, mode: &str) -> BTreeSet<String> {
-    let list = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or_default();
-    list.iter()
-        .filter(|e| e["search"]["mode"] == mode)
-        .map(|e| {
-            format!(
-                "{}/{}",
-                e["resource"]["resourceType"].as_str().unwrap_or("?"),
-                e["resource"]["id"].as_str().unwrap_or("?")
-            )
-        })
-        .collect()
+    fhirgate_e2e::entry_keys(bundle, mode).into_iter().collect()
 }
 
 /// The `next` link as a path below the base.

@@ -4,8 +4,7 @@
 //! `engine/tests/data/r4-examples-known-invalid.txt`.
 
 use fhirgate_e2e::examples::{self, Stored, known_invalid, store_all, with_ids};
-use fhirgate_e2e::{Server, TestResult};
-use serde_json::Value;
+use fhirgate_e2e::{Server, TestResult, entry_keys};
 
 #[test]
 fn every_r4_example_round_trips() -> TestResult {
@@ -36,21 +35,6 @@ fn every_r4_example_round_trips() -> TestResult {
         known.keys().filter(|f| !rejected.contains_key(*f) && files.iter().any(|(n, _)| n == *f)).collect();
     assert!(now_accepted.is_empty(), "listed as invalid but accepted (shrink the list): {now_accepted:?}");
     searches_with_known_answers(&server)
-}
-
-/// Entries of a searchset by mode, as `Type/id`.
-fn entries(bundle: &Value, mode: &str) -> Vec<String> {
-    let list = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or_default();
-    list.iter()
-        .filter(|e| e["search"]["mode"] == mode)
-        .map(|e| {
-            format!(
-                "{}/{}",
-                e["resource"]["resourceType"].as_str().unwrap_or(""),
-                e["resource"]["id"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
 }
 
 /// Searches over the whole example set, with answers worked out by hand from the example files
@@ -110,7 +94,7 @@ fn searches_with_known_answers(server: &Server) -> TestResult {
     for (search, expected) in table {
         let sep = if search.contains('?') { '&' } else { '?' };
         let bundle = server.get(&format!("{search}{sep}_count=100"))?.json()?;
-        let found = sorted(entries(&bundle, "match"));
+        let found = sorted(entry_keys(&bundle, "match"));
         if found != *expected {
             wrong.push(format!("{search}: expected {expected:?}, found {found:?}"));
         }
@@ -118,13 +102,13 @@ fn searches_with_known_answers(server: &Server) -> TestResult {
     assert!(wrong.is_empty(), "{} searches answered wrongly:\n{}", wrong.len(), wrong.join("\n"));
 
     let bundle = server.get("Patient?birthdate=lt1950&_sort=-birthdate")?.json()?;
-    assert_eq!(entries(&bundle, "match"), ["Patient/f001", "Patient/glossy", "Patient/xcda"], "sorted, ties by id");
+    assert_eq!(entry_keys(&bundle, "match"), ["Patient/f001", "Patient/glossy", "Patient/xcda"], "sorted, ties by id");
     assert_eq!(server.get("Patient?gender=female&_summary=count")?.json()?["total"], 7);
     assert_eq!(server.get("Observation?subject=Patient/example&_summary=count")?.json()?["total"], 30);
     let bundle = server.get("Observation?_id=example&_include=Observation:subject")?.json()?;
-    assert_eq!(entries(&bundle, "include"), ["Patient/example"]);
+    assert_eq!(entry_keys(&bundle, "include"), ["Patient/example"]);
     let bundle = server.get("Patient?_id=example&_revinclude=Encounter:patient")?.json()?;
-    assert_eq!(sorted(entries(&bundle, "include")), ["Encounter/emerg", "Encounter/example", "Encounter/home"]);
+    assert_eq!(sorted(entry_keys(&bundle, "include")), ["Encounter/emerg", "Encounter/example", "Encounter/home"]);
     println!("R4 examples: {} searches with hand-worked answers all right", table.len() + 5);
     Ok(())
 }
