@@ -404,6 +404,17 @@ impl Server {
         self.send("POST", path, Some(body.to_string().as_bytes()), &[])
     }
 
+    /// PUTs `resource` at its own `Type/id`; anything but 200 or 201 is an error.
+    pub fn put_resource(&self, resource: &Value) -> TestResult {
+        let path =
+            format!("{}/{}", resource["resourceType"].as_str().unwrap_or(""), resource["id"].as_str().unwrap_or(""));
+        let reply = self.put(&path, resource)?;
+        if reply.status != 200 && reply.status != 201 {
+            return Err(format!("PUT {path}: {} {}", reply.status, reply.body).into());
+        }
+        Ok(())
+    }
+
     pub fn put(&self, path: &str, body: &Value) -> TestResult<Reply> {
         self.send("PUT", path, Some(body.to_string().as_bytes()), &[])
     }

@@ -23,15 +23,6 @@ fn ids(bundle: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-fn put(s: &Server, resource: Value) -> TestResult {
-    let path = format!("{}/{}", resource["resourceType"].as_str().unwrap_or(""), resource["id"].as_str().unwrap_or(""));
-    let reply = s.put(&path, &resource)?;
-    if reply.status != 200 && reply.status != 201 {
-        return Err(format!("PUT {path}: {} {}", reply.status, reply.body).into());
-    }
-    Ok(())
-}
-
 fn restricted() -> Value {
     json!({ "security": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R" }] })
 }
@@ -58,13 +49,11 @@ fn get(s: &Server, token: &str, path: &str) -> TestResult<(u16, Value)> {
 #[test]
 fn a_patient_token_gets_only_its_own_record() -> TestResult {
     let s = Server::start("attacks-everything-smart")?;
-    put(&s, json!({ "resourceType": "Practitioner", "id": "doc", "name": [{ "family": "Doc" }] }))?;
+    s.put_resource(&json!({ "resourceType": "Practitioner", "id": "doc", "name": [{ "family": "Doc" }] }))?;
     for p in ["p1", "p2"] {
-        put(
-            &s,
-            json!({ "resourceType": "Patient", "id": p, "generalPractitioner": [{ "reference": "Practitioner/doc" }] }),
+        s.put_resource(&json!({ "resourceType": "Patient", "id": p, "generalPractitioner": [{ "reference": "Practitioner/doc" }] }),
         )?;
-        put(&s, observation(&format!("{p}-obs"), p))?;
+        s.put_resource(&observation(&format!("{p}-obs"), p))?;
     }
     let attacker = s.mint(&["--scope", "patient/*.rs", "--patient", "p1"])?;
 
@@ -124,17 +113,16 @@ fn restricted_resources_never_appear_in_a_record() -> TestResult {
     let mut s =
         Server::start_with(&dir, &[("FHIRGATE_POLICY_SETS", "microsoft-roles"), ("FHIRGATE_POLICY_DIR", policies)])?;
     s.token = Some(s.mint(&["--role", "globalAdmin", "--role", "restrictedReader"])?);
-    put(&s, json!({ "resourceType": "Practitioner", "id": "doc", "meta": restricted() }))?;
-    put(
-        &s,
-        json!({ "resourceType": "Patient", "id": "p1", "generalPractitioner": [{ "reference": "Practitioner/doc" }] }),
+    s.put_resource(&json!({ "resourceType": "Practitioner", "id": "doc", "meta": restricted() }))?;
+    s.put_resource(
+        &json!({ "resourceType": "Patient", "id": "p1", "generalPractitioner": [{ "reference": "Practitioner/doc" }] }),
     )?;
-    put(&s, observation("open", "p1"))?;
+    s.put_resource(&observation("open", "p1"))?;
     let mut hidden = observation("secret", "p1");
     hidden["meta"] = restricted();
-    put(&s, hidden)?;
-    put(&s, json!({ "resourceType": "Patient", "id": "vip", "meta": restricted() }))?;
-    put(&s, observation("vip-obs", "vip"))?;
+    s.put_resource(&hidden)?;
+    s.put_resource(&json!({ "resourceType": "Patient", "id": "vip", "meta": restricted() }))?;
+    s.put_resource(&observation("vip-obs", "vip"))?;
 
     let reader = s.mint(&["--role", "globalReader"])?;
     let (status, record) = get(&s, &reader, "Patient/p1/$everything")?;

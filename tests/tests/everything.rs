@@ -28,52 +28,33 @@ fn get_ok(s: &Server, path: &str) -> TestResult<Value> {
     reply.json()
 }
 
-fn put(s: &Server, resource: Value) -> TestResult {
-    let path = format!("{}/{}", resource["resourceType"].as_str().unwrap_or(""), resource["id"].as_str().unwrap_or(""));
-    let reply = s.put(&path, &resource)?;
-    if reply.status != 200 && reply.status != 201 {
-        return Err(format!("PUT {path}: {} {}", reply.status, reply.body).into());
-    }
-    Ok(())
-}
-
 /// Patient `p1` with a general practitioner and an organization, an Encounter, five
 /// Observations and a MedicationRequest of a Medication; patient `p2` with one Observation.
 fn seed(s: &Server) -> TestResult {
-    put(s, json!({ "resourceType": "Practitioner", "id": "doc1", "name": [{ "family": "Doc" }] }))?;
-    put(s, json!({ "resourceType": "Organization", "id": "org1", "name": "Clinic" }))?;
-    put(s, json!({ "resourceType": "Medication", "id": "med1", "code": { "text": "aspirin" } }))?;
-    put(s, json!({ "resourceType": "Practitioner", "id": "unreferenced", "name": [{ "family": "Nobody" }] }))?;
+    s.put_resource(&json!({ "resourceType": "Practitioner", "id": "doc1", "name": [{ "family": "Doc" }] }))?;
+    s.put_resource(&json!({ "resourceType": "Organization", "id": "org1", "name": "Clinic" }))?;
+    s.put_resource(&json!({ "resourceType": "Medication", "id": "med1", "code": { "text": "aspirin" } }))?;
+    s.put_resource(&json!({ "resourceType": "Practitioner", "id": "unreferenced", "name": [{ "family": "Nobody" }] }))?;
     for p in ["p1", "p2"] {
-        put(
-            s,
-            json!({ "resourceType": "Patient", "id": p, "generalPractitioner": [{ "reference": "Practitioner/doc1" }],
+        s.put_resource(
+            &json!({ "resourceType": "Patient", "id": p, "generalPractitioner": [{ "reference": "Practitioner/doc1" }],
             "managingOrganization": { "reference": "Organization/org1" } }),
         )?;
     }
-    put(
-        s,
-        json!({ "resourceType": "Encounter", "id": "e1", "status": "finished",
+    s.put_resource(&json!({ "resourceType": "Encounter", "id": "e1", "status": "finished",
         "class": { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB" },
         "subject": { "reference": "Patient/p1" }, "participant": [{ "individual": { "reference": "Practitioner/doc1" } }] }),
     )?;
     for n in 1..=5 {
-        put(
-            s,
-            json!({ "resourceType": "Observation", "id": format!("o{n}"), "status": "final", "code": { "text": "x" },
+        s.put_resource(
+            &json!({ "resourceType": "Observation", "id": format!("o{n}"), "status": "final", "code": { "text": "x" },
             "subject": { "reference": "Patient/p1" }, "encounter": { "reference": "Encounter/e1" } }),
         )?;
     }
-    put(
-        s,
-        json!({ "resourceType": "MedicationRequest", "id": "mr1", "status": "active", "intent": "order",
-        "medicationReference": { "reference": "Medication/med1" }, "subject": { "reference": "Patient/p1" } }),
-    )?;
-    put(
-        s,
-        json!({ "resourceType": "Observation", "id": "other", "status": "final", "code": { "text": "x" },
-        "subject": { "reference": "Patient/p2" } }),
-    )?;
+    s.put_resource(&json!({ "resourceType": "MedicationRequest", "id": "mr1", "status": "active", "intent": "order",
+        "medicationReference": { "reference": "Medication/med1" }, "subject": { "reference": "Patient/p1" } }))?;
+    s.put_resource(&json!({ "resourceType": "Observation", "id": "other", "status": "final", "code": { "text": "x" },
+        "subject": { "reference": "Patient/p2" } }))?;
     Ok(())
 }
 
@@ -135,16 +116,10 @@ fn everything_pages_filters_and_includes() -> TestResult {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let since = time_now(&s)?;
     std::thread::sleep(std::time::Duration::from_millis(20));
-    put(
-        &s,
-        json!({ "resourceType": "Observation", "id": "o2", "status": "amended", "code": { "text": "x" },
-        "subject": { "reference": "Patient/p1" } }),
-    )?;
-    put(
-        &s,
-        json!({ "resourceType": "Observation", "id": "o6", "status": "final", "code": { "text": "y" },
-        "subject": { "reference": "Patient/p1" } }),
-    )?;
+    s.put_resource(&json!({ "resourceType": "Observation", "id": "o2", "status": "amended", "code": { "text": "x" },
+        "subject": { "reference": "Patient/p1" } }))?;
+    s.put_resource(&json!({ "resourceType": "Observation", "id": "o6", "status": "final", "code": { "text": "y" },
+        "subject": { "reference": "Patient/p1" } }))?;
     let bundle = get_ok(&s, &format!("Patient/p1/$everything?_since={}", since.replace('+', "%2B")))?;
     assert_eq!(entries(&bundle, "match"), set(&["Observation/o2", "Observation/o6"]));
 
