@@ -240,10 +240,8 @@ fn start(engine: &Engine, jobs: Arc<dyn JobStore>, access: Arc<dyn Access>, job:
     }
     let engine = engine.worker();
     tokio::spawn(async move {
-        let id = job.id.clone();
         let run = run::Run { engine: Arc::clone(&engine), jobs, access, cancelled };
         run.run(job).await;
-        engine.imports.lock().remove(&id);
     });
 }
 
@@ -265,20 +263,23 @@ fn status(
     request: &Request,
     jobs: &Arc<dyn JobStore>,
 ) -> Result<Response> {
-    let job = owned(gate, request, jobs)?;
+    let mut job = owned(gate, request, jobs)?;
     if let Some(n) = request.param("errors") {
         let n: usize = n.parse().map_err(|_| Error::bad_request(format!("`errors={n}` is not an input number")))?;
         let bytes = jobs.errors(&job.id, n)?.ok_or_else(|| Error::NotFound(format!("input {n} has no errors")))?;
         return Ok(Response::rendered(200, "application/fhir+ndjson", bytes));
     }
     let (imported, failed): (u64, u64) = job.inputs.iter().fold((0, 0), |(i, f), n| (i + n.imported, f + n.failed));
-    if job.status == Status::Running {
-        if !engine.imports.lock().contains_key(&job.id) {
-            // Saved as running, running nowhere here: the process that ran it stopped.
-            if let Some(detached) = access.detach() {
-                start(engine, Arc::clone(jobs), detached, job.clone());
-            }
+    if job.status == Status::Running && !engine.imports.lock().contains_key(&job.id) {
+        // Not running here: it ended since it was loaded, or the process that ran it stopped.
+        job = owned(gate, request, jobs)?;
+        if job.status == Status::Running
+            && let Some(detached) = access.detach()
+        {
+            start(engine, Arc::clone(jobs), detached, job.clone());
         }
+    }
+    if job.status == Status::Running {
         let done = job.inputs.iter().filter(|i| i.done).count();
         let progress =
             format!("{done} of {} inputs, {imported} resources imported, {failed} lines failed", job.inputs.len());
@@ -318,11 +319,14 @@ fn manifest(request: &Request, job: &Job) -> Value {
 
 fn cancel(engine: &Engine, gate: &Gate<'_>, request: &Request, jobs: &Arc<dyn JobStore>) -> Result<Response> {
     let mut job = owned(gate, request, jobs)?;
-    if let Some(flag) = engine.imports.lock().get(&job.id) {
+    // Under the running set's lock: the run's own saves check the flag under it (see `run`).
+    let running = engine.imports.lock();
+    if let Some(flag) = running.get(&job.id) {
         flag.store(true, Ordering::Relaxed);
     }
     job.status = Status::Cancelled;
     jobs.save(&job)?;
+    drop(running);
     Ok(Response::empty(202))
 }
 

@@ -44,14 +44,31 @@ impl Run {
     /// Runs `job` to its end (or its cancellation); a store failure ends the run with the
     /// progress saved so far, and a later poll resumes it.
     pub(super) async fn run(self, mut job: Job) {
-        if let Err(e) = self.inputs(&mut job).await {
-            tracing::warn!(job = %job.id, error = %e, "import job stopped; it resumes when polled");
-            return;
+        let ran = self.inputs(&mut job).await;
+        // Ending the job and leaving the running set are one step under the set's lock, so that
+        // a cancellation or a poll sees either a running job or its final state.
+        let mut running = self.engine.imports.lock();
+        match ran {
+            Err(e) => tracing::warn!(job = %job.id, error = %e, "import job stopped; it resumes when polled"),
+            Ok(()) => {
+                job.status =
+                    if self.cancelled.load(Ordering::Relaxed) { Status::Cancelled } else { Status::Completed };
+                if let Err(e) = self.jobs.save(&job) {
+                    tracing::error!(job = %job.id, error = %e, "import job state could not be saved");
+                }
+            }
         }
-        job.status = if self.cancelled.load(Ordering::Relaxed) { Status::Cancelled } else { Status::Completed };
-        if let Err(e) = self.jobs.save(&job) {
-            tracing::error!(job = %job.id, error = %e, "import job state could not be saved");
+        running.remove(&job.id);
+    }
+
+    /// Saves the job's progress; once cancelled (the flag is set under the same lock that the
+    /// cancellation saves under), as cancelled, so a late progress never revives it.
+    fn save(&self, job: &mut Job) -> Result<()> {
+        let _running = self.engine.imports.lock();
+        if self.cancelled.load(Ordering::Relaxed) {
+            job.status = Status::Cancelled;
         }
+        self.jobs.save(job)
     }
 
     async fn inputs(&self, job: &mut Job) -> Result<()> {
@@ -84,7 +101,7 @@ impl Run {
         input.error_bytes = self.jobs.append_errors(&job.id, n, input.error_bytes, &[report])?;
         input.failed += 1;
         input.done = true;
-        self.jobs.save(job)
+        self.save(job)
     }
 
     async fn input(&self, job: &mut Job, n: usize, gate: &Gate<'_>, location: Location) -> Result<()> {
@@ -106,7 +123,7 @@ impl Run {
             }
             if finished {
                 job.inputs[n].done = true;
-                return self.jobs.save(job);
+                return self.save(job);
             }
         }
     }
@@ -168,7 +185,7 @@ impl Run {
         }
         progress.error_bytes = self.jobs.append_errors(&job.id, n, progress.error_bytes, &reports)?;
         progress.offset = end;
-        self.jobs.save(job)
+        self.save(job)
     }
 
     /// Initial load: version 1 of every line, in as few transactions as the store allows; when
