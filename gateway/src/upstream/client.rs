@@ -175,19 +175,36 @@ async fn exchange(
         _ => Failure::BeforeAnswer(format!("write: {e}")),
     };
     session.write_request_header(Box::new(header)).await.map_err(sent)?;
+    let mut written = Ok(());
     if !request.body.is_empty() {
-        session.write_request_body(Bytes::copy_from_slice(&request.body), true).await.map_err(sent)?;
+        written = session.write_request_body(Bytes::copy_from_slice(&request.body), true).await.map(|_| ());
     }
-    session.finish_request_body().await.map_err(sent)?;
+    if written.is_ok() {
+        written = session.finish_request_body().await.map(|_| ());
+    }
+    // A server may answer before it has read the whole body and close the connection (a 413
+    // from a smaller body limit, a 401): that answer, not the broken write, is what the client
+    // must see. So a failed write (but a timeout) is followed by a look for an answer; only
+    // when none is there is it "no answer".
+    if let Err(e) = written {
+        if e.etype() == &ErrorType::WriteTimedout {
+            return Err(sent(e));
+        }
+        if session.read_response_header().await.is_err() {
+            return Err(sent(e));
+        }
+    } else {
+        session.read_response_header().await.map_err(header_failure)?;
+    }
 
     // Interim 1xx answers (`100 Continue`) are skipped, a bounded number of times.
-    let mut status = 0;
+    let mut status = session.response_header().map_or(0, |h| h.status.as_u16());
     for _ in 0..8 {
-        session.read_response_header().await.map_err(header_failure)?;
-        status = session.response_header().map_or(0, |h| h.status.as_u16());
         if !(100..200).contains(&status) || status == 101 {
             break;
         }
+        session.read_response_header().await.map_err(header_failure)?;
+        status = session.response_header().map_or(0, |h| h.status.as_u16());
     }
     if !(200..600).contains(&status) {
         return Err(Failure::Bad(format!("status {status}")));
