@@ -81,7 +81,7 @@ pub fn files(package: &Path, format: Format) -> Result<BTreeMap<PathBuf, String>
         let script = script::script(resource_type, &fixtures, &plan.searches, format);
         let text = match format {
             Format::Json => compact_actions(&script)?,
-            Format::Xml => crate::xml::from_json(&script)? + "\n",
+            Format::Xml => crate::format::json_to_xml(&script, true)? + "\n",
         };
         out.insert(PathBuf::from(format!("{dir}/{resource_type}.{extension}")), text);
         let searched: Vec<String> = plan.searches.iter().map(|s| format!("`{}`", s.code)).collect();
