@@ -24,6 +24,12 @@ fn attribute(start: &BytesStart<'_>, name: &str) -> Result<Value, Box<dyn std::e
     Ok(Value::Null)
 }
 
+/// The resource written in `text[from..until]`, as JSON.
+fn convert(text: &str, from: usize, until: usize) -> Result<Value, Box<dyn std::error::Error>> {
+    let bytes = text.as_bytes().get(from..until).ok_or("a resource outside the file")?;
+    Ok(fhirgate_engine::xml_to_json_lenient(bytes)?)
+}
+
 fn name_of(start: &BytesStart<'_>) -> String {
     String::from_utf8_lossy(start.local_name().as_ref()).into_owned()
 }
@@ -55,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Event::Empty(_) if depth == 3 => {
                 let until = usize::try_from(reader.buffer_position())?;
-                let resource = fhirgate_engine::xml_to_json_lenient(text[before..until].as_bytes())?;
+                let resource = convert(&text, before, until)?;
                 case.insert(part.clone(), resource);
             }
             Event::Empty(e) if depth == 2 => {
@@ -67,7 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     2 => cases.push(Value::Object(std::mem::take(&mut case))),
                     4 => {
                         let until = usize::try_from(reader.buffer_position())?;
-                        let resource = fhirgate_engine::xml_to_json_lenient(text[resource_from..until].as_bytes())?;
+                        let resource = convert(&text, resource_from, until)?;
                         case.insert(part.clone(), resource);
                     }
                     _ => {}
