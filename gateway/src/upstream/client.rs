@@ -152,16 +152,31 @@ pub async fn attempt(x: &Exchange<'_>, request: &Request) -> Result<Response, Fa
     session.set_read_timeout(Some(x.read_timeout));
     session.set_write_timeout(Some(x.read_timeout));
     let result = exchange(x, &mut session, header, request).await;
-    match &result {
-        Ok(_) => {
+    match result {
+        Ok((response, Sent::Whole)) => {
             if let HttpSession::H1(h1) = &mut session {
                 h1.respect_keepalive();
             }
             x.connector.release_http_session(session, x.peer, Some(POOL_IDLE)).await;
+            Ok(response)
         }
-        Err(_) => session.shutdown().await,
+        // A connection whose request was cut short is never reused.
+        Ok((response, Sent::CutShort)) => {
+            session.shutdown().await;
+            Ok(response)
+        }
+        Err(failure) => {
+            session.shutdown().await;
+            Err(failure)
+        }
     }
-    result
+}
+
+/// How much of the request went out before the answer came.
+enum Sent {
+    Whole,
+    /// The remote answered (and stopped reading) before the whole body was written.
+    CutShort,
 }
 
 async fn exchange(
@@ -169,7 +184,7 @@ async fn exchange(
     session: &mut HttpSession,
     header: RequestHeader,
     request: &Request,
-) -> Result<Response, Failure> {
+) -> Result<(Response, Sent), Failure> {
     let sent = |e: pingora::BError| match e.etype() {
         ErrorType::WriteTimedout => Failure::Timeout(format!("write: {e}")),
         _ => Failure::BeforeAnswer(format!("write: {e}")),
@@ -186,16 +201,19 @@ async fn exchange(
     // from a smaller body limit, a 401): that answer, not the broken write, is what the client
     // must see. So a failed write (but a timeout) is followed by a look for an answer; only
     // when none is there is it "no answer".
-    if let Err(e) = written {
-        if e.etype() == &ErrorType::WriteTimedout {
-            return Err(sent(e));
+    let whole = match written {
+        Err(e) if e.etype() == &ErrorType::WriteTimedout => return Err(sent(e)),
+        Err(e) => {
+            if session.read_response_header().await.is_err() {
+                return Err(sent(e));
+            }
+            Sent::CutShort
         }
-        if session.read_response_header().await.is_err() {
-            return Err(sent(e));
+        Ok(()) => {
+            session.read_response_header().await.map_err(header_failure)?;
+            Sent::Whole
         }
-    } else {
-        session.read_response_header().await.map_err(header_failure)?;
-    }
+    };
 
     // Interim 1xx answers (`100 Continue`) are skipped, a bounded number of times.
     let mut status = session.response_header().map_or(0, |h| h.status.as_u16());
@@ -242,7 +260,7 @@ async fn exchange(
         }
     }
     response.body = body;
-    Ok(response)
+    Ok((response, whole))
 }
 
 /// A failure while reading the status line and headers: a close or reset before any byte
