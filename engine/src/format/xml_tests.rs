@@ -85,7 +85,10 @@ fn pretty_xml_reads_the_same() {
         "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}});
     let pretty = String::from_utf8(json_to_xml(&patient, true).unwrap_or_default()).unwrap_or_default();
     assert!(pretty.contains("\n  <name>\n    <family value=\"F\"/>"), "{pretty}");
-    assert!(pretty.contains("\n    <status value=\"generated\"/>\n    <div xmlns="), "the narrative on its own line: {pretty}");
+    assert!(
+        pretty.contains("\n    <status value=\"generated\"/>\n    <div xmlns="),
+        "the narrative on its own line: {pretty}"
+    );
     assert_eq!(xml_to_json(pretty.as_bytes()).ok(), Some(patient));
 }
 
