@@ -1,10 +1,25 @@
-//! FHIR's two formats in the runner: a `format` code as a CapabilityStatement writes it, and a
-//! request body in either format changed as a resource (JSON or FHIR XML read into JSON,
-//! changed, and written back in the format it came in, so an XML update keeps being XML).
+//! FHIR's two formats in the runner: a `format` code as a CapabilityStatement writes it, FHIR
+//! XML read and written with the engine's converter (the one the server uses), and a request
+//! body in either format changed as a resource (JSON or FHIR XML read into JSON, changed, and
+//! written back in the format it came in, so an XML update keeps being XML).
 
 use serde_json::Value;
 
+use crate::error::{Error, Result};
 use crate::script::{Format, parse_resource};
+
+/// FHIR XML read as a client reads what others wrote: the engine's lenient reading, so an
+/// element R4 does not define is kept (and named in a warning) instead of failing the script.
+pub(crate) fn xml_to_json(text: &str) -> Result<Value> {
+    fhirgate_engine::xml_to_json_lenient(text.as_bytes()).map_err(|e| Error::Xml(e.to_string()))
+}
+
+/// FHIR JSON as a FHIR XML document, in the definitions' element order, indented when `pretty`.
+/// A property R4 does not define has no XML form: an error.
+pub(crate) fn json_to_xml(resource: &Value, pretty: bool) -> Result<String> {
+    let bytes = fhirgate_engine::json_to_xml(resource, pretty).map_err(|e| Error::Xml(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| Error::Xml(e.to_string()))
+}
 
 /// The format a CapabilityStatement's `format` entry names: `json` or `xml` for the codes and
 /// MIME types of either, the entry itself otherwise (`ttl`, ...).
@@ -28,7 +43,7 @@ pub(crate) fn with_id(body: &str, id: &str) -> Option<String> {
     let resource = Value::Object(resource);
     match format {
         Format::Json => Some(resource.to_string()),
-        Format::Xml => crate::xml::from_json(&resource).ok(),
+        Format::Xml => json_to_xml(&resource, false).ok(),
     }
 }
 

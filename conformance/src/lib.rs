@@ -10,8 +10,9 @@
 //! # Ok::<(), fhirgate_conformance::Error>(())
 //! ```
 //!
-//! Public: the runner (`run`), the reports (`report`, `progress`), the script model (`script`),
-//! the FHIR XML conversion (`xml`) and the corpus generator (`generate`); the rest is crate-private.
+//! Public: the runner (`run`), the reports (`report`, `progress`), the script model (`script`)
+//! and the corpus generator (`generate`); the rest is crate-private. FHIR XML is read and
+//! written with the engine's converter (`fhirgate_engine::xml_to_json_lenient`, `json_to_xml`).
 
 #![warn(unreachable_pub)]
 
@@ -21,7 +22,6 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod script;
-pub mod xml;
 
 mod error;
 mod format;

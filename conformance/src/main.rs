@@ -90,18 +90,9 @@ struct GenerateArgs {
     /// Where the corpus goes.
     #[arg(long, default_value = "conformance/testscripts/generated")]
     out: PathBuf,
-    /// The format the scripts ask for and are written in.
-    #[arg(long, value_enum, default_value_t = GenerateFormat::Json)]
-    format: GenerateFormat,
     /// Compare with the files in `--out` instead of writing; exit 1 when they differ.
     #[arg(long)]
     check: bool,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum GenerateFormat {
-    Json,
-    Xml,
 }
 
 #[derive(Debug, Args)]
@@ -202,11 +193,7 @@ fn run(args: RunArgs) -> fhirgate_conformance::Result<bool> {
 /// Writes or checks the generated corpus; `Ok(true)` when it was written or is current.
 fn generate(args: &GenerateArgs) -> fhirgate_conformance::Result<bool> {
     use fhirgate_conformance::generate;
-    let format = match args.format {
-        GenerateFormat::Json => fhirgate_conformance::script::Format::Json,
-        GenerateFormat::Xml => fhirgate_conformance::script::Format::Xml,
-    };
-    let files = generate::files(&args.package, format)?;
+    let files = generate::files(&args.package)?;
     if !args.check {
         let written = generate::write(&args.out, &files)?;
         println!("{written} files written to {}", args.out.display());

@@ -63,7 +63,7 @@ impl Script {
 pub fn parse_resource(text: &str) -> Result<(Value, Format)> {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('<') {
-        Ok((crate::xml::to_json(trimmed)?, Format::Xml))
+        Ok((crate::format::xml_to_json(trimmed)?, Format::Xml))
     } else {
         Ok((serde_json::from_str(trimmed)?, Format::Json))
     }

@@ -32,7 +32,9 @@ mod resource;
 mod validation;
 
 pub use error::{Error, Result};
-pub use format::{MediaType, is_xml_content_type, json_to_xml, negotiate, xml_body_as_json, xml_to_json};
+pub use format::{
+    MediaType, is_xml_content_type, json_to_xml, negotiate, xml_body_as_json, xml_to_json, xml_to_json_lenient,
+};
 pub use interaction::{Engine, EngineConfig};
 pub use outcome::{Issue, IssueType, Severity};
 pub use patch::Patch;

@@ -164,7 +164,7 @@ fn is_fhir_setting(variable: &str) -> bool {
 
 /// `FHIRGATE_E2E_STORE=remote`: starts the remote fhirgate for a server under test on
 /// `data_dir` (in `data_dir/remote-target`, SQLite, default policies, the test's `[fhir]` settings so FHIR
-/// behaviour is the one asked for) and returns it with the
+/// behaviour is the one asked for, and its body limit) and returns it with the
 /// variables the front starts with: the test's, and a `FHIRGATE_CONFIG` that adds (to the test's
 /// own file, if any) one `bearer-file` target `remote` on it and one route over it.
 pub fn remote_backed(data_dir: &Path, env: &[(&str, &str)]) -> TestResult<(Server, Vec<(String, String)>)> {
@@ -172,7 +172,7 @@ pub fn remote_backed(data_dir: &Path, env: &[(&str, &str)]) -> TestResult<(Serve
     std::fs::create_dir_all(&remote_dir)?;
     let store = format!("sqlite:{}", remote_dir.join("remote.db").display());
     let mut remote_env: Vec<(&str, &str)> = vec![("FHIRGATE_STORE", store.as_str())];
-    remote_env.extend(env.iter().copied().filter(|(k, _)| is_fhir_setting(k)));
+    remote_env.extend(env.iter().copied().filter(|(k, _)| is_fhir_setting(k) || *k == "FHIRGATE_MAX_BODY_BYTES"));
     let remote = Server::start_with(&remote_dir, &remote_env)?;
     let token_file = remote_dir.join("bearer-token");
     std::fs::write(&token_file, remote.token.as_deref().ok_or("the remote has no local issuer")?)?;
@@ -184,8 +184,14 @@ pub fn remote_backed(data_dir: &Path, env: &[(&str, &str)]) -> TestResult<(Serve
     // A generous connect timeout: every test of a file starts its pair of debug-built processes
     // at once, and on two busy cores the front's runtime can be starved past the default 2 s
     // (seen once as a 503 "cannot be reached" on a loopback connect).
-    let patience = "connect_timeout_ms = 20000\n";
-    toml.push_str(&remote_target("remote", &remote.base(), &Credentials::BearerFile(token_file), patience));
+    // A test that gives its requests longer (the whole R4 package: a 35 MB Bundle takes the
+    // remote's debug build tens of seconds to store) gives the remote's answers as long.
+    let mut patience = "connect_timeout_ms = 20000\n".to_owned();
+    if let Some((_, seconds)) = env.iter().find(|(k, _)| *k == "FHIRGATE_REQUEST_TIMEOUT_SECONDS") {
+        let millis = seconds.parse::<u64>().map_err(|e| format!("FHIRGATE_REQUEST_TIMEOUT_SECONDS: {e}"))? * 1000;
+        patience.push_str(&format!("read_timeout_ms = {millis}\ntotal_timeout_ms = {millis}\n"));
+    }
+    toml.push_str(&remote_target("remote", &remote.base(), &Credentials::BearerFile(token_file), &patience));
     toml.push_str(&route("default", "", &["remote"], ""));
     let config = data_dir.join(format!("front-{}.toml", remote.port));
     std::fs::write(&config, toml)?;

@@ -1,7 +1,9 @@
-//! End-to-end: the generated corpus (`conformance/testscripts/generated/json`, a TestScript per
-//! R4 resource type: CRUD, history, conditional create/update and a search per parameter),
-//! run by the conformance runner against the real binary with authentication on, on the store
-//! under test (`FHIRGATE_E2E_STORE`). Prints `N passed, N failed` and how long it took.
+//! End-to-end: the generated corpus (`conformance/testscripts/generated`, a TestScript per R4
+//! resource type: CRUD, history, conditional create/update and a search per parameter), in
+//! JSON (`json/`) and in FHIR XML (`xml/`: XML fixtures sent, XML asked for, the assertions on
+//! the XML answers), run by the conformance runner against the real binary with authentication
+//! on, on the store under test (`FHIRGATE_E2E_STORE`). The two formats are two tests, so they
+//! run side by side. Each prints `N passed, N failed` and how long it took.
 //!
 //! Every test of every script must pass, except those listed with their reason in
 //! `tests/data/generated-known-gaps.txt`; a listed test that passes fails the run too, so the
@@ -41,13 +43,23 @@ fn known_gaps() -> TestResult<BTreeSet<(String, String)>> {
 
 #[test]
 fn the_generated_corpus_passes_on_every_resource_type() -> TestResult {
+    run_corpus("json")
+}
+
+#[test]
+fn the_generated_corpus_passes_on_every_resource_type_in_xml() -> TestResult {
+    run_corpus("xml")
+}
+
+/// Runs `generated/<format>` and checks every test passed (but the known gaps).
+fn run_corpus(format: &str) -> TestResult {
     let gaps = known_gaps()?;
-    let corpus = fhirgate_e2e::manifest_dir().join("../conformance/testscripts/generated/json");
+    let corpus = fhirgate_e2e::manifest_dir().join("../conformance/testscripts/generated").join(format);
     let scripts = fhirgate_conformance::script::discover(std::slice::from_ref(&corpus))?;
     let started = Instant::now();
     let mut results = Vec::with_capacity(scripts.len());
     for (group, paths) in scripts.chunks(SCRIPTS_PER_SERVER).enumerate() {
-        let server = Server::start(&format!("generated-corpus-{group}"))?;
+        let server = Server::start(&format!("generated-corpus-{format}-{group}"))?;
         let mut options = Options::new(&server.base());
         options.bearer = server.token.clone();
         let group_results = Runner::new(options).run_paths(paths)?;
@@ -79,7 +91,7 @@ fn the_generated_corpus_passes_on_every_resource_type() -> TestResult {
         }
     }
     println!(
-        "generated corpus on {}: {} in {:.1} s",
+        "generated corpus ({format}) on {}: {} in {:.1} s",
         fhirgate_e2e::backend(),
         report::summary::scripts(&results),
         elapsed.as_secs_f64()

@@ -9,11 +9,13 @@
 //! with no usable example gets a minimal resource with a `meta.tag`. Each fixture is stored
 //! under `gen-<example id>`, without `meta.versionId`/`lastUpdated`.
 //!
-//! The output is deterministic: `generated/json/<Type>.json` (or `generated/xml/<Type>.xml`:
-//! the same scripts asking for XML), the fixtures in `generated/fixtures/` (JSON; the runner
-//! converts them when a script sends XML) and `generated/COVERAGE.md`, which lists per type the
-//! parameters searched and those no example gives a usable value for. `--check` compares
-//! instead of writing, so CI can fail when the checked-in corpus is not current.
+//! The output is deterministic and in both formats: `generated/json/<Type>.json` with its
+//! fixtures as `generated/fixtures/<Type>-<id>.json`, and the same scripts asking for FHIR XML
+//! (requests, fixtures and answers) as `generated/xml/<Type>.xml` with the same fixtures as
+//! `generated/fixtures/<Type>-<id>.xml` (indented, as the engine writes `_pretty=true`); and
+//! `generated/COVERAGE.md`, which lists per type the parameters searched and those no example
+//! gives a usable value for. `--check` compares instead of writing, so CI can fail when the
+//! checked-in corpus is not current.
 
 mod script;
 mod values;
@@ -44,8 +46,11 @@ const CANDIDATES: usize = 2000;
 /// How many fixtures a type's script stores at most.
 const MAX_FIXTURES: usize = 8;
 
+/// The formats of the corpus, with their directory and file extension.
+const FORMATS: [(Format, &str); 2] = [(Format::Json, "json"), (Format::Xml, "xml")];
+
 /// The files of the corpus, by path relative to the output directory.
-pub fn files(package: &Path, format: Format) -> Result<BTreeMap<PathBuf, String>> {
+pub fn files(package: &Path) -> Result<BTreeMap<PathBuf, String>> {
     let defs = Definitions::r4();
     let examples = examples_by_type(package)?;
     let mut out = BTreeMap::new();
@@ -54,42 +59,38 @@ pub fn files(package: &Path, format: Format) -> Result<BTreeMap<PathBuf, String>
          the examples used as fixtures, the search parameters searched, and those that are not, with why.\n\n\
          | type | fixtures | searched | not searched |\n|---|---|---|---|\n",
     );
-    let (dir, extension) = match format {
-        Format::Json => ("json", "json"),
-        Format::Xml => ("xml", "xml"),
-    };
     for resource_type in defs.resource_types() {
         let candidates = examples.get(resource_type).map(Vec::as_slice).unwrap_or_default();
         let plan = plan(defs, resource_type, candidates);
-        let fixtures: Vec<Fixture> = plan
-            .fixtures
-            .iter()
-            .enumerate()
-            .map(|(i, chosen)| Fixture {
-                key: format!("f{i}"),
-                id: chosen.id.clone(),
-                file: format!("../fixtures/{resource_type}-{}.json", chosen.id),
-                example: chosen.example.clone(),
-            })
-            .collect();
-        for chosen in &plan.fixtures {
-            out.insert(
-                PathBuf::from(format!("fixtures/{resource_type}-{}.json", chosen.id)),
-                pretty(&chosen.resource)?,
-            );
+        for (format, extension) in FORMATS {
+            let fixtures: Vec<Fixture> = plan
+                .fixtures
+                .iter()
+                .enumerate()
+                .map(|(i, chosen)| Fixture {
+                    key: format!("f{i}"),
+                    id: chosen.id.clone(),
+                    file: format!("../fixtures/{resource_type}-{}.{extension}", chosen.id),
+                    example: chosen.example.clone(),
+                })
+                .collect();
+            for chosen in &plan.fixtures {
+                let file = PathBuf::from(format!("fixtures/{resource_type}-{}.{extension}", chosen.id));
+                out.insert(file, text_of(&chosen.resource, format)?);
+            }
+            let script = script::script(resource_type, &fixtures, &plan.searches, format);
+            let text = match format {
+                Format::Json => compact_actions(&script)?,
+                Format::Xml => text_of(&script, format)?,
+            };
+            out.insert(PathBuf::from(format!("{extension}/{resource_type}.{extension}")), text);
         }
-        let script = script::script(resource_type, &fixtures, &plan.searches, format);
-        let text = match format {
-            Format::Json => compact_actions(&script)?,
-            Format::Xml => crate::xml::from_json(&script)? + "\n",
-        };
-        out.insert(PathBuf::from(format!("{dir}/{resource_type}.{extension}")), text);
         let searched: Vec<String> = plan.searches.iter().map(|s| format!("`{}`", s.code)).collect();
         let not: Vec<String> = plan.not_searched.iter().map(|(code, why)| format!("`{code}` ({why})")).collect();
         let _ = writeln!(
             coverage,
             "| {resource_type} | {} | {} | {} |",
-            fixtures.iter().map(|f| format!("`{}`", f.example)).collect::<Vec<_>>().join(", "),
+            plan.fixtures.iter().map(|f| format!("`{}`", f.example)).collect::<Vec<_>>().join(", "),
             searched.join(", "),
             not.join(", ")
         );
@@ -143,8 +144,12 @@ pub fn differences(dir: &Path, files: &BTreeMap<PathBuf, String>) -> Result<Vec<
     Ok(found)
 }
 
-fn pretty(value: &Value) -> Result<String> {
-    Ok(serde_json::to_string_pretty(value)? + "\n")
+/// A resource as indented JSON or XML.
+fn text_of(resource: &Value, format: Format) -> Result<String> {
+    Ok(match format {
+        Format::Json => serde_json::to_string_pretty(resource)?,
+        Format::Xml => crate::format::json_to_xml(resource, true)?,
+    } + "\n")
 }
 
 /// A script as indented JSON with each action on one line: a third of the size, and a diff of a

@@ -1,4 +1,6 @@
-//! The TestScript of one resource type, as JSON: setup stores each fixture under its own id
+//! The TestScript of one resource type, as JSON, in the format it asks for (JSON or XML: the
+//! requests' `contentType` and `accept`, the answers of read and history checked to be in it):
+//! setup stores each fixture under its own id
 //! (delete, then update-as-create); the tests read, vread, update, read the history, search per
 //! parameter (the fixture found by a value of its own, not found by another), create
 //! conditionally (`If-None-Exist`) and update conditionally, create, and delete. A contained
@@ -65,6 +67,8 @@ pub(super) fn script(resource_type: &str, fixtures: &[Fixture], searches: &[Sear
         json!({"assert": {"description": description, "direction": "response", "expression": expression,
             "warningOnly": false}})
     };
+    let in_format = json!({"assert": {"description": format!("answered in {mime}"), "direction": "response",
+        "contentType": format.mime(), "warningOnly": false}});
     let is_type = |t: &str| json!({"assert": {"description": format!("a {t}"), "direction": "response", "resource": t, "warningOnly": false}});
 
     let has = |id: &str| format!("Bundle.entry.where(resource.id = '{id}').exists()");
@@ -93,6 +97,7 @@ pub(super) fn script(resource_type: &str, fixtures: &[Fixture], searches: &[Sear
             vec![
                 op("read", format!("read `{resource_type}/{id}`"), json!({"params": format!("/{id}")})),
                 status("200", "200"),
+                in_format.clone(),
                 is_type(resource_type),
                 expression(format!("id = '{id}'"), format!("the id is `{id}`")),
             ],
@@ -134,6 +139,7 @@ pub(super) fn script(resource_type: &str, fixtures: &[Fixture], searches: &[Sear
                     json!({"params": format!("/{id}/_history")}),
                 ),
                 status("200", "200"),
+                in_format,
                 is_type("Bundle"),
                 expression("Bundle.type = 'history'".into(), "a history bundle".into()),
                 // An update with the same content may keep the version (fhirgate does): one or more.

@@ -55,7 +55,8 @@ fn junit_counts_failures_and_skips() {
     assert!(xml.contains(r#"<testsuite name="A&lt;B&gt;" tests="2" failures="1" errors="0" skipped="1""#), "{xml}");
     assert!(xml.contains(r#"<failure message="check: &lt;script&gt;alert(1)&lt;/script&gt;"/>"#), "{xml}");
     assert!(xml.contains(r#"<skipped message="setup failed"/>"#), "{xml}");
-    crate::xml::dom::parse(&xml).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    while !matches!(reader.read_event().unwrap(), quick_xml::events::Event::Eof) {}
 }
 
 #[test]

@@ -171,10 +171,12 @@ impl State<'_> {
         let content_type = content_type.unwrap_or(Format::Json.mime()).to_owned();
         let body = match (format, wants_xml) {
             (Format::Xml, true) | (Format::Json, false) => text,
-            (Format::Xml, false) => crate::xml::to_json(&text).map_err(|e| format!("fixture `{id}`: {e}"))?.to_string(),
+            (Format::Xml, false) => {
+                crate::format::xml_to_json(&text).map_err(|e| format!("fixture `{id}`: {e}"))?.to_string()
+            }
             (Format::Json, true) => {
                 let json = serde_json::from_str(&text).map_err(|e| format!("fixture `{id}`: {e}"))?;
-                crate::xml::from_json(&json).map_err(|e| format!("fixture `{id}`: {e}"))?
+                crate::format::json_to_xml(&json, false).map_err(|e| format!("fixture `{id}`: {e}"))?
             }
         };
         Ok((body, content_type))

@@ -314,12 +314,11 @@ fn handle(request: &Request, store: &mut Store, next_id: &mut u32) -> Reply {
     }
 }
 
-/// The request body as JSON, converted from FHIR XML by the runner's own converter when sent
-/// as XML.
+/// The request body as JSON, converted from FHIR XML (as the runner reads it) when sent as XML.
 fn body(request: &Request) -> Option<Value> {
     let text = std::str::from_utf8(&request.body).ok()?;
     if request.header("Content-Type").is_some_and(|c| c.contains("xml")) {
-        return fhirgate_conformance::xml::to_json(text).ok();
+        return fhirgate_engine::xml_to_json_lenient(text.as_bytes()).ok();
     }
     serde_json::from_str(text).ok()
 }

@@ -49,7 +49,16 @@ pub fn json_to_xml(resource: &Value, pretty: bool) -> Result<Vec<u8>> {
 /// Reads a FHIR XML document into FHIR JSON; a 400 for anything that is not one well-formed R4
 /// resource (and for DTDs, undefined entities, nesting beyond the JSON path's limit).
 pub fn xml_to_json(xml: &[u8]) -> Result<Value> {
-    xml_read::from_xml(xml)
+    xml_read::from_xml(xml, xml_read::Leniency::Strict)
+}
+
+/// Reads FHIR XML as a client reading what others wrote (TestScripts of other suites, other
+/// servers' answers): as [`xml_to_json`], but elements R4 does not define are kept (so the
+/// reader can name them), unknown attributes and stray text passed over, malformed primitive
+/// values kept as strings, and the root may lack the namespace. Hostile XML (DTDs, undefined
+/// entities, deep nesting) is refused all the same.
+pub fn xml_to_json_lenient(xml: &[u8]) -> Result<Value> {
+    xml_read::from_xml(xml, xml_read::Leniency::Lenient)
 }
 
 /// Whether a `Content-Type` names XML.

@@ -6,6 +6,14 @@
 //! character references, nesting deeper than the JSON path allows, more attributes on an element
 //! than FHIR uses (so no attribute is compared with every other). Everything else is linear in
 //! the input, whose size the front end limits.
+//!
+//! Read [`Leniency::Lenient`]ly (a client reading what other servers and suites wrote: the
+//! conformance runner), the same rules hold but for what a reader can pass over without
+//! guessing: an element R4 does not define is kept as JSON (its `value` as a string, else an
+//! object of its attributes and children) so the reader can name it, an attribute R4 does not
+//! define and text between elements are skipped, a primitive value of the wrong form stays a
+//! string, and the root may lack the FHIR namespace. DTDs and undefined entities are refused
+//! all the same.
 
 use quick_xml::Reader;
 use quick_xml::events::attributes::Attribute;
@@ -17,15 +25,25 @@ use crate::definitions::{Definitions, NodeId};
 use crate::error::{Error, Result};
 use crate::outcome::{Issue, IssueType};
 
+/// How much a reader forgives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leniency {
+    /// Exactly R4: anything else is a 400.
+    Strict,
+    /// What R4 does not define is kept or passed over (see the module documentation).
+    Lenient,
+}
+
 /// Reads a FHIR XML document (one resource) into its FHIR JSON form.
-pub(crate) fn from_xml(bytes: &[u8]) -> Result<Value> {
+pub(crate) fn from_xml(bytes: &[u8], leniency: Leniency) -> Result<Value> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| invalid(format!("the body is not UTF-8: {e}")))?;
     let mut reader = Reader::from_str(text);
     let config = reader.config_mut();
     config.expand_empty_elements = false;
     config.check_end_names = true;
-    let mut parser = Parser { reader, input: text, defs: Definitions::r4(), before: 0 };
+    let lenient = leniency == Leniency::Lenient;
+    let mut parser = Parser { reader, input: text, defs: Definitions::r4(), before: 0, lenient };
     parser.document().map(Value::Object)
 }
 
@@ -40,6 +58,7 @@ struct Parser<'a> {
     defs: &'static Definitions,
     /// Where the last event read started.
     before: usize,
+    lenient: bool,
 }
 
 /// A primitive's value and its `id`/extensions (the JSON `_name` object).
@@ -90,7 +109,8 @@ impl<'a> Parser<'a> {
         let name = local_name(start)?;
         let node = resource_node(self.defs, &name)?;
         let namespace = attribute(start, "xmlns")?;
-        if namespace.as_deref().is_some_and(|ns| ns != FHIR_NS) || (depth == 0 && namespace.is_none()) {
+        let unnamed_root = depth == 0 && namespace.is_none() && !self.lenient;
+        if namespace.as_deref().is_some_and(|ns| ns != FHIR_NS) || unnamed_root {
             return Err(invalid(format!("`{name}` is not in the FHIR namespace `{FHIR_NS}`")));
         }
         let mut out = Map::new();
@@ -133,6 +153,7 @@ impl<'a> Parser<'a> {
                 {
                     out.insert(key.to_owned(), Value::String(text));
                 }
+                _ if self.lenient => {}
                 _ => return Err(invalid(format!("`{name}` has an unexpected attribute `{key}`"))),
             }
         }
@@ -140,21 +161,76 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         let mut gathered: Vec<(String, Prop, Gathered)> = Vec::new();
+        let mut unknown: Vec<(String, Vec<Value>)> = Vec::new();
         loop {
-            match self.next()? {
-                Event::Start(e) => self.child(name, node, &e, false, depth + 1, &mut gathered)?,
-                Event::Empty(e) => self.child(name, node, &e, true, depth + 1, &mut gathered)?,
+            let (child, empty) = match self.next()? {
+                Event::Start(e) => (e, false),
+                Event::Empty(e) => (e, true),
                 Event::End(_) => break,
-                Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
-                Event::Comment(_) | Event::PI(_) => {}
+                Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => continue,
+                Event::Comment(_) | Event::PI(_) => continue,
                 Event::Eof => return Err(invalid(format!("the document ends inside `{name}`"))),
+                _ if self.lenient => continue,
                 _ => return Err(invalid(format!("`{name}` has text content: FHIR XML puts values in `value`"))),
+            };
+            if self.lenient {
+                let key = local_name(&child)?;
+                if prop(self.defs, node, &key).is_none_or(|p| p.shape == Shape::Attribute) {
+                    let value = self.unknown(&key, &child, empty, depth + 1)?;
+                    push_named(&mut unknown, key, value);
+                    continue;
+                }
             }
+            self.child(name, node, &child, empty, depth + 1, &mut gathered)?;
         }
         for (key, p, items) in gathered {
             into_json(out, &key, p, items)?;
         }
+        insert_named(out, unknown);
         Ok(())
+    }
+
+    /// An element R4 does not define, read leniently: its `value` as a string, else an object
+    /// of its other attributes and child elements (text is passed over).
+    fn unknown(&mut self, name: &str, start: &BytesStart<'_>, empty: bool, depth: usize) -> Result<Value> {
+        if depth > MAX_DEPTH {
+            return Err(invalid(format!("the XML is nested deeper than {MAX_DEPTH} levels")));
+        }
+        let mut value = None;
+        let mut object = Map::new();
+        for attr in start.attributes().with_checks(false).take(MAX_ATTRIBUTES) {
+            let attr = attr.map_err(|e| invalid(format!("bad attribute on `{name}`: {e}")))?;
+            let key = std::str::from_utf8(attr.key.as_ref()).unwrap_or_default();
+            if key.starts_with("xmlns") {
+                continue;
+            }
+            let text = unescape(&attr, name)?;
+            if key == "value" {
+                value = Some(text);
+            } else {
+                object.insert(key.to_owned(), Value::String(text));
+            }
+        }
+        let mut children: Vec<(String, Vec<Value>)> = Vec::new();
+        if !empty {
+            loop {
+                let (child, empty) = match self.next()? {
+                    Event::Start(e) => (e, false),
+                    Event::Empty(e) => (e, true),
+                    Event::End(_) => break,
+                    Event::Eof => return Err(invalid(format!("the document ends inside `{name}`"))),
+                    _ => continue,
+                };
+                let key = local_name(&child)?;
+                let item = self.unknown(&key, &child, empty, depth + 1)?;
+                push_named(&mut children, key, item);
+            }
+        }
+        if let Some(value) = value {
+            return Ok(Value::String(value));
+        }
+        insert_named(&mut object, children);
+        Ok(Value::Object(object))
     }
 
     /// One child element of an element of `node`.
@@ -190,7 +266,12 @@ impl<'a> Parser<'a> {
                 let element_node =
                     self.defs.root_node("Element").ok_or_else(|| invalid("the definitions lack `Element`"))?;
                 self.object(&key, element_node, start, empty, depth, &mut element, Some(&mut text))?;
-                let value = text.map(|t| primitive_json(code, &key, t)).transpose()?;
+                let value = match text {
+                    // Leniently, a value of the wrong form stays the string it is.
+                    Some(t) if self.lenient => Some(primitive_json(code, &key, t.clone()).unwrap_or(Value::String(t))),
+                    Some(t) => Some(primitive_json(code, &key, t)?),
+                    None => None,
+                };
                 if value.is_none() && element.is_empty() {
                     return Err(invalid(format!("`{key}` has neither a `value` nor extensions")));
                 }
@@ -267,6 +348,23 @@ impl<'a> Parser<'a> {
         }
         let to = usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX);
         self.input.get(from..to).map(str::to_owned).ok_or_else(|| invalid("the narrative cannot be read"))
+    }
+}
+
+/// Adds `value` to the values gathered under `key`.
+fn push_named(list: &mut Vec<(String, Vec<Value>)>, key: String, value: Value) {
+    match list.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, values)) => values.push(value),
+        None => list.push((key, vec![value])),
+    }
+}
+
+/// Adds elements R4 does not define to `out`: one value as it is, several as an array; never
+/// over a property already read.
+fn insert_named(out: &mut Map<String, Value>, list: Vec<(String, Vec<Value>)>) {
+    for (key, mut values) in list {
+        let value = if values.len() == 1 { values.swap_remove(0) } else { Value::Array(values) };
+        out.entry(key).or_insert(value);
     }
 }
 

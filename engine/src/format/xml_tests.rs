@@ -85,6 +85,10 @@ fn pretty_xml_reads_the_same() {
         "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}});
     let pretty = String::from_utf8(json_to_xml(&patient, true).unwrap_or_default()).unwrap_or_default();
     assert!(pretty.contains("\n  <name>\n    <family value=\"F\"/>"), "{pretty}");
+    assert!(
+        pretty.contains("\n    <status value=\"generated\"/>\n    <div xmlns="),
+        "the narrative on its own line: {pretty}"
+    );
     assert_eq!(xml_to_json(pretty.as_bytes()).ok(), Some(patient));
 }
 
@@ -145,4 +149,34 @@ fn the_xml_declaration_bom_comments_and_schema_hints_are_allowed() {
                 xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"http://hl7.org/fhir patient.xsd\">\
                 <!-- c --><id value=\"a\"/><active value=\"false\"/></Patient>\n";
     assert_eq!(xml_to_json(text.as_bytes()).ok(), Some(json!({"resourceType": "Patient", "id": "a", "active": false})));
+}
+
+#[test]
+fn lenient_reading_keeps_what_r4_does_not_define_and_refuses_what_is_hostile() {
+    let lenient = |text: &str| super::xml_to_json_lenient(text.as_bytes());
+    let script = "<TestScript><name value=\"t\"/><origin><index value=\"1\"/><profile><code value=\"x\"/></profile>\
+                  </origin><oldThing value=\"a\"/><oldThing value=\"b\"/><status value=\"active\" colour=\"red\"/>\
+                  stray text<test><name value=\"n\"/></test></TestScript>";
+    assert_eq!(
+        lenient(script).ok(),
+        Some(json!({"resourceType": "TestScript", "name": "t", "status": "active", "test": [{"name": "n"}],
+            "origin": [{"index": 1, "profile": {"code": "x"}}], "oldThing": ["a", "b"]}))
+    );
+    assert_eq!(status_of(script), 400, "strictly, the same document is refused");
+    assert_eq!(
+        lenient("<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"yes\"/><multipleBirthInteger value=\"01\"/></Patient>").ok(),
+        Some(json!({"resourceType": "Patient", "active": "yes", "multipleBirthInteger": "01"})),
+        "values of the wrong form stay strings"
+    );
+    let deep = format!("<Patient>{}{}</Patient>", "<odd>".repeat(200), "</odd>".repeat(200));
+    for hostile in [
+        "<!DOCTYPE p [<!ENTITY x \"y\">]><Patient><id value=\"&x;\"/></Patient>",
+        "<Patient><id value=\"&x;\"/></Patient>",
+        "<Patient><odd>&x;</odd></Patient>",
+        deep.as_str(),
+        "<Nothing/>",
+        "<Patient><odd>",
+    ] {
+        assert_eq!(lenient(hostile).map_err(|e| e.status()).err(), Some(400), "{hostile}");
+    }
 }

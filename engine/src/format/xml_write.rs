@@ -153,6 +153,8 @@ impl XmlOut {
         if !is_single_element(div) {
             return Err(no_xml("a narrative `div` is not well-formed XHTML"));
         }
+        // Indented output starts it on a line of its own (its text is kept as it is).
+        self.writer.write_indent().map_err(no_xml)?;
         self.event(Event::Text(BytesText::from_escaped(div)))
     }
 }

@@ -152,16 +152,31 @@ pub async fn attempt(x: &Exchange<'_>, request: &Request) -> Result<Response, Fa
     session.set_read_timeout(Some(x.read_timeout));
     session.set_write_timeout(Some(x.read_timeout));
     let result = exchange(x, &mut session, header, request).await;
-    match &result {
-        Ok(_) => {
+    match result {
+        Ok((response, Sent::Whole)) => {
             if let HttpSession::H1(h1) = &mut session {
                 h1.respect_keepalive();
             }
             x.connector.release_http_session(session, x.peer, Some(POOL_IDLE)).await;
+            Ok(response)
         }
-        Err(_) => session.shutdown().await,
+        // A connection whose request was cut short is never reused.
+        Ok((response, Sent::CutShort)) => {
+            session.shutdown().await;
+            Ok(response)
+        }
+        Err(failure) => {
+            session.shutdown().await;
+            Err(failure)
+        }
     }
-    result
+}
+
+/// How much of the request went out before the answer came.
+enum Sent {
+    Whole,
+    /// The remote answered (and stopped reading) before the whole body was written.
+    CutShort,
 }
 
 async fn exchange(
@@ -169,25 +184,45 @@ async fn exchange(
     session: &mut HttpSession,
     header: RequestHeader,
     request: &Request,
-) -> Result<Response, Failure> {
+) -> Result<(Response, Sent), Failure> {
     let sent = |e: pingora::BError| match e.etype() {
         ErrorType::WriteTimedout => Failure::Timeout(format!("write: {e}")),
         _ => Failure::BeforeAnswer(format!("write: {e}")),
     };
     session.write_request_header(Box::new(header)).await.map_err(sent)?;
+    let mut written = Ok(());
     if !request.body.is_empty() {
-        session.write_request_body(Bytes::copy_from_slice(&request.body), true).await.map_err(sent)?;
+        written = session.write_request_body(Bytes::copy_from_slice(&request.body), true).await.map(|_| ());
     }
-    session.finish_request_body().await.map_err(sent)?;
+    if written.is_ok() {
+        written = session.finish_request_body().await.map(|_| ());
+    }
+    // A server may answer before it has read the whole body and close the connection (a 413
+    // from a smaller body limit, a 401): that answer, not the broken write, is what the client
+    // must see. So a failed write (but a timeout) is followed by a look for an answer; only
+    // when none is there is it "no answer".
+    let whole = match written {
+        Err(e) if e.etype() == &ErrorType::WriteTimedout => return Err(sent(e)),
+        Err(e) => {
+            if session.read_response_header().await.is_err() {
+                return Err(sent(e));
+            }
+            Sent::CutShort
+        }
+        Ok(()) => {
+            session.read_response_header().await.map_err(header_failure)?;
+            Sent::Whole
+        }
+    };
 
     // Interim 1xx answers (`100 Continue`) are skipped, a bounded number of times.
-    let mut status = 0;
+    let mut status = session.response_header().map_or(0, |h| h.status.as_u16());
     for _ in 0..8 {
-        session.read_response_header().await.map_err(header_failure)?;
-        status = session.response_header().map_or(0, |h| h.status.as_u16());
         if !(100..200).contains(&status) || status == 101 {
             break;
         }
+        session.read_response_header().await.map_err(header_failure)?;
+        status = session.response_header().map_or(0, |h| h.status.as_u16());
     }
     if !(200..600).contains(&status) {
         return Err(Failure::Bad(format!("status {status}")));
@@ -225,7 +260,7 @@ async fn exchange(
         }
     }
     response.body = body;
-    Ok(response)
+    Ok((response, whole))
 }
 
 /// A failure while reading the status line and headers: a close or reset before any byte

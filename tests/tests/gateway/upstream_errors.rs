@@ -150,6 +150,30 @@ fn only_idempotent_requests_are_retried() -> TestResult {
     Ok(())
 }
 
+/// A remote that answers before it has read the body (a 413 from its smaller body limit) and
+/// closes: the client gets that answer, not a 502 about the broken write. The body is larger
+/// than the loopback socket buffers, so the front's write does break.
+#[test]
+fn an_answer_before_the_body_is_read_reaches_the_client() -> TestResult {
+    if !runs_here("an early answer") {
+        return Ok(());
+    }
+    let remote =
+        topology::RemoteFhirgate::start_in(&temp_dir("gw-early-remote")?, &[("FHIRGATE_MAX_BODY_BYTES", "1048576")])?;
+    let dir = temp_dir("gw-early-front")?;
+    let toml =
+        [remote_target("small", &remote.base(), &remote.credentials(), ""), route("root", "", &["small"], "")].concat();
+    let s = topology::start(&dir, &toml, &[("FHIRGATE_MAX_BODY_BYTES", "67108864")])?;
+
+    expect_written("a small Patient", &s.put("Patient/small", &json!({"resourceType": "Patient", "id": "small"}))?)?;
+    let big = json!({"resourceType": "Patient", "id": "big", "name": [{"text": "x".repeat(24 * 1024 * 1024)}]});
+    let r = s.put("Patient/big", &big)?;
+    expect_outcome("a body over the remote's limit", &r, 413)?;
+    no_upstream_address("413", &r, &[remote.server.port])?;
+    expect("the front still serves", &s.get("Patient/small")?, 200)?;
+    Ok(())
+}
+
 /// Polls `path` until its status is `status` (or 10 s passed); returns the last answer.
 fn until(s: &Server, path: &str, status: u16) -> TestResult<Reply> {
     let deadline = Instant::now() + Duration::from_secs(10);
