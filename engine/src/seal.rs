@@ -103,7 +103,7 @@ mod tests {
         let (old, new) = (vec![1u8; KEY_LEN], vec![2u8; KEY_LEN]);
         let before = Keys::new(&old, &[])?;
         let sealed_old = before.seal(1, b"a", b"state".to_vec()).ok_or("no seal")?;
-        let rotated = Keys::new(&new, &[old.clone()])?;
+        let rotated = Keys::new(&new, std::slice::from_ref(&old))?;
         assert_eq!(rotated.open(1, b"a", &sealed_old).as_deref(), Some(&b"state"[..]), "retired key accepted");
         let sealed_new = rotated.seal(1, b"a", b"next".to_vec()).ok_or("no seal")?;
         assert_eq!(before.open(1, b"a", &sealed_new), None, "a replica with the old key only cannot open it");

@@ -63,7 +63,7 @@ pub(super) async fn handle(
     let (resumed, rerun) = match search::continuation(engine, gate, request).await? {
         search::Paging::First => (None, None),
         search::Paging::Kept(response) => return Ok(response),
-        search::Paging::Rerun(state, rerun) => (Some(state), Some(rerun)),
+        search::Paging::Rerun(rerun) => (Some(rerun.0), Some(rerun.1)),
     };
     let request = rerun.as_ref().unwrap_or(request);
     // The owner first: a record of a resource the client may not see does not exist for it.

@@ -68,7 +68,7 @@ pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, 
     let (resumed, rerun) = match continuation(engine, gate, request).await? {
         Paging::First => (None, None),
         Paging::Kept(response) => return Ok(response),
-        Paging::Rerun(state, rerun) => (Some(state), Some(rerun)),
+        Paging::Rerun(rerun) => (Some(rerun.0), Some(rerun.1)),
     };
     let request = rerun.as_ref().unwrap_or(request);
     let defs = Definitions::r4();
@@ -93,7 +93,7 @@ pub(super) enum Paging {
     Kept(Response),
     /// A page of a search run elsewhere (or no longer kept): its state, and the request that
     /// runs the search again (the parameters the state carries, on the same path).
-    Rerun(PageState, Request),
+    Rerun(Box<(PageState, Request)>),
 }
 
 /// For a request with `_page`: the page when this process keeps its result set, else what runs
@@ -116,7 +116,7 @@ pub(super) async fn continuation(engine: &Engine, gate: &Gate<'_>, request: &Req
     rerun.query = params;
     // Parsed leniently, as the parameters were accepted once: warnings come back as they were.
     rerun.headers.prefer = None;
-    Ok(Paging::Rerun(state, rerun))
+    Ok(Paging::Rerun(Box::new((state, rerun))))
 }
 
 /// Where a result set is listed: the path its page links are written at, the `self` link's
