@@ -87,6 +87,12 @@ impl Keys {
     }
 }
 
+/// Unix seconds now: the clock of link expiries.
+pub fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// A key of 32 bytes always makes an AES-256 key; this is never called.
 fn unreachable_key() -> LessSafeKey {
     #[expect(clippy::expect_used, reason = "32 bytes always make an AES-256 key")]

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fhirgate_engine::federation::Cursor;
-use fhirgate_engine::seal::Keys;
+use fhirgate_engine::seal::{Keys, unix_now as now};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -202,12 +202,6 @@ impl Sealer {
         }
         Ok(state)
     }
-}
-
-/// Unix seconds now.
-fn now() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
 
 use super::snapshot::Snapshot;
-use crate::seal::Keys;
+use crate::seal::{Keys, unix_now as now};
 
 /// Matches kept over all cached result sets (about 100 bytes each).
 const MAX_CACHED_MATCHES: u64 = 2_000_000;
@@ -129,12 +129,6 @@ impl Pages {
         }
         Some(state)
     }
-}
-
-/// Unix seconds now.
-fn now() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
