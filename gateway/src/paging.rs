@@ -338,4 +338,32 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
+
+    #[test]
+    fn a_rotated_key_still_opens_the_links_it_sealed_until_it_is_dropped() -> Result<(), GatewayError> {
+        let io = |e: std::io::Error| GatewayError::Config(e.to_string());
+        let dir = std::env::temp_dir().join(format!("fhirgate-paging-rotation-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let (old, new) = (dir.join("old.key"), dir.join("new.key"));
+        let path = |p: &Path| p.display().to_string();
+        let env = |current: &Path, retired: &str| {
+            let vars = [
+                ("FHIRGATE_FEDERATION_PAGING_KEY_FILE".to_owned(), path(current)),
+                ("FHIRGATE_FEDERATION_RETIRED_PAGING_KEY_FILES".to_owned(), retired.to_owned()),
+            ];
+            Config::load(None, &vars.into_iter().collect(), crate::config::Overrides::default())
+        };
+        let before = Sealer::with_keys(keys(&env(&old, "")?)?);
+        let sealed = before.seal(&state("alice", now() + 600))?;
+        std::fs::write(&new, [9u8; KEY_LEN]).map_err(io)?;
+        let rotated = Sealer::with_keys(keys(&env(&new, &path(&old))?)?);
+        assert!(rotated.open(&sealed, "alice").is_ok(), "the retired key opens what it sealed");
+        assert!(before.open(&rotated.seal(&state("alice", now() + 600))?, "alice").is_err(), "sealed with the new key");
+        let dropped = Sealer::with_keys(keys(&env(&new, "")?)?);
+        assert!(dropped.open(&sealed, "alice").is_err(), "gone once the old key is dropped");
+        assert!(keys(&env(&new, &path(&dir.join("missing.key")))?).is_err(), "a retired key must exist");
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
 }
