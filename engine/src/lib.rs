@@ -20,6 +20,7 @@ pub mod federation;
 pub mod fhirpath;
 pub mod interaction;
 pub mod remote;
+pub mod seal;
 pub mod search;
 pub mod storage;
 pub mod views;

@@ -7,23 +7,24 @@
 //! `previous` link that is sealed the same way (and bound to the same caller) as `next`; the
 //! first page is the search's own URL (`first`).
 //!
-//! A sealed value is base64url (no padding) of `version (1 byte) || nonce (12) || ciphertext ||
-//! tag (16)`. The plaintext is the [`PageState`] as a compact JSON array (no field names); the
-//! nonce is random per seal; the associated data binds the format version, so a value of
-//! another format never opens as this one. States are at most [`MAX_STATE`] bytes of JSON,
+//! The sealing is the engine's ([`fhirgate_engine::seal`]: AES-256-GCM, a random nonce per
+//! seal, the associated data naming this kind of link and its format, so a value of another
+//! format, or an engine `_page` value, never opens as this one) with the same keys as the
+//! engine's own search page links ([`keys`]: the current paging key and retired ones). The
+//! plaintext is the [`PageState`] as a compact JSON array (no field names). States are at most [`MAX_STATE`] bytes of JSON,
 //! so a `_getpages` value is at most about 8.2 KB (well within the URL sizes the front end
 //! accepts); the page URLs in the cursors are most of it. When the starts of earlier pages
 //! would make a state larger, the oldest are left out: paging back then ends at the oldest
 //! page still carried (its `first` link still leads to the start).
 
 use std::path::Path;
+use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fhirgate_engine::federation::Cursor;
+use fhirgate_engine::seal::{Keys, unix_now as now};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::error::GatewayError;
 use crate::keyfile;
 
@@ -32,10 +33,32 @@ const VERSION: u8 = 2;
 /// The associated data of every seal: the format version.
 const AAD: &[u8] = b"fhirgate _getpages v2";
 /// The length of a paging key: AES-256.
-pub const KEY_LEN: usize = 32;
+pub const KEY_LEN: usize = fhirgate_engine::seal::KEY_LEN;
 /// The most bytes of serialised state a link may carry.
 pub const MAX_STATE: usize = 6 * 1024;
-const TAG_LEN: usize = 16;
+
+/// The paging keys of `config`: `federation.paging_key_file` (created, random, mode 0600, when
+/// there is none) seals; it and every `federation.retired_paging_key_files` open. Replicas
+/// share these files, so each serves the page links of the others.
+pub fn keys(config: &Config) -> Result<Arc<Keys>, GatewayError> {
+    let current = read_key(&config.paging_key_file(), true)?;
+    let retired = config.federation.retired_paging_key_files.iter().map(|p| read_key(p, false));
+    let retired = retired.collect::<Result<Vec<_>, _>>()?;
+    let keys = Keys::new(&current, &retired).map_err(|e| GatewayError::Config(format!("paging keys: {e}")))?;
+    Ok(Arc::new(keys))
+}
+
+/// The key in `path`, created when there is none and `create`; a file that is not a 32-byte
+/// key is refused.
+fn read_key(path: &Path, create: bool) -> Result<Vec<u8>, GatewayError> {
+    let err = |e: String| GatewayError::Config(format!("paging key `{}`: {e}", path.display()));
+    let key = if create { keyfile::load_or_create(path, || keyfile::random(KEY_LEN)) } else { std::fs::read(path) };
+    let key = key.map_err(|e| err(e.to_string()))?;
+    if key.len() != KEY_LEN {
+        return Err(err(format!("{} bytes, not a {KEY_LEN}-byte key", key.len())));
+    }
+    Ok(key)
+}
 
 /// What a `_getpages` link carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,49 +149,34 @@ fn serialised(state: &PageState) -> Result<Vec<u8>, GatewayError> {
     }
 }
 
-/// Seals and opens page states with the gateway's paging key.
+/// Seals and opens page states with the gateway's paging keys.
 pub struct Sealer {
     /// `None` when the key given was not [`KEY_LEN`] bytes: every seal and open then fails.
-    key: Option<LessSafeKey>,
+    keys: Option<Arc<Keys>>,
 }
 
 impl Sealer {
     /// The sealer of a key (32 bytes).
-    pub fn new(key: Vec<u8>) -> Self {
-        let key = (key.len() == KEY_LEN).then(|| UnboundKey::new(&AES_256_GCM, &key).ok().map(LessSafeKey::new));
-        Self { key: key.flatten() }
+    #[cfg(test)]
+    fn new(key: Vec<u8>) -> Self {
+        Self { keys: Keys::new(&key, &[]).ok().map(Arc::new) }
     }
 
-    /// The sealer of the key in `path`, which is created (random, mode 0600, exclusively) when
-    /// there is none; a file that is not a 32-byte key is refused.
-    pub fn load_or_create(path: &Path) -> Result<Self, GatewayError> {
-        let err = |e: String| GatewayError::Config(format!("paging key `{}`: {e}", path.display()));
-        let key = keyfile::load_or_create(path, || keyfile::random(KEY_LEN)).map_err(|e| err(e.to_string()))?;
-        if key.len() != KEY_LEN {
-            return Err(err(format!("{} bytes, not a {KEY_LEN}-byte key", key.len())));
-        }
-        Ok(Self::new(key))
+    /// The sealer of `keys` ([`keys`]).
+    pub fn with_keys(keys: Arc<Keys>) -> Self {
+        Self { keys: Some(keys) }
     }
 
-    fn key(&self) -> Result<&LessSafeKey, GatewayError> {
-        self.key.as_ref().ok_or_else(|| GatewayError::Config(format!("the paging key is not {KEY_LEN} bytes")))
+    fn keys(&self) -> Result<&Keys, GatewayError> {
+        self.keys.as_deref().ok_or_else(|| GatewayError::Config(format!("the paging key is not {KEY_LEN} bytes")))
     }
 
     /// The opaque `_getpages` value for `state`. The oldest starts of earlier pages are left
     /// out when the state is larger than [`MAX_STATE`]; a state larger without them is refused.
     pub fn seal(&self, state: &PageState) -> Result<String, GatewayError> {
-        let key = self.key()?;
-        let mut data = serialised(state)?;
-        let nonce_bytes = keyfile::random(NONCE_LEN).map_err(|e| GatewayError::Config(e.to_string()))?;
-        let nonce = Nonce::try_assume_unique_for_key(&nonce_bytes)
-            .map_err(|_| GatewayError::Config("bad nonce length".into()))?;
-        key.seal_in_place_append_tag(nonce, Aad::from(AAD), &mut data)
-            .map_err(|_| GatewayError::Config("cannot seal a page state".into()))?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + data.len());
-        out.push(VERSION);
-        out.extend_from_slice(&nonce_bytes);
-        out.extend_from_slice(&data);
-        Ok(URL_SAFE_NO_PAD.encode(out))
+        let keys = self.keys()?;
+        keys.seal(VERSION, AAD, serialised(state)?)
+            .ok_or_else(|| GatewayError::Config("cannot seal a page state".into()))
     }
 
     /// The state a `_getpages` value carries, for `owner`; 410 when forged, expired or another
@@ -179,21 +187,13 @@ impl Sealer {
 
     /// [`Self::open`] at the time `now` (Unix seconds).
     fn open_at(&self, sealed: &str, owner: &str, now: i64) -> Result<PageState, GatewayError> {
-        let key = self.key()?;
+        let keys = self.keys()?;
         let gone = |why: &str| {
             tracing::debug!(reason = why, "a `_getpages` value was refused");
             GatewayError::PageGone
         };
-        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| gone("not base64url"))?;
-        let Some((&version, rest)) = bytes.split_first() else { return Err(gone("empty")) };
-        if version != VERSION || rest.len() < NONCE_LEN + TAG_LEN {
-            return Err(gone("unknown format"));
-        }
-        let (nonce, sealed_data) = rest.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| gone("bad nonce"))?;
-        let mut data = sealed_data.to_vec();
-        let plain = key.open_in_place(nonce, Aad::from(AAD), &mut data).map_err(|_| gone("forged or altered"))?;
-        let state: PageState = serde_json::from_slice::<Wire>(plain).map_err(|_| gone("unreadable state"))?.into();
+        let plain = keys.open(VERSION, AAD, sealed).ok_or_else(|| gone("forged, altered or of an unknown format"))?;
+        let state: PageState = serde_json::from_slice::<Wire>(&plain).map_err(|_| gone("unreadable state"))?.into();
         if state.expires < now {
             return Err(gone("expired"));
         }
@@ -204,14 +204,11 @@ impl Sealer {
     }
 }
 
-/// Unix seconds now.
-fn now() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     fn state(owner: &str, expires: i64) -> PageState {
@@ -328,16 +325,44 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fhirgate-paging-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("paging.key");
-        let sealed = Sealer::load_or_create(&path)?.seal(&state("alice", now() + 600))?;
+        let sealed = Sealer::new(read_key(&path, true)?).seal(&state("alice", now() + 600))?;
         assert_eq!(std::fs::read(&path).map_err(io)?.len(), KEY_LEN);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
             assert_eq!(std::fs::metadata(&path).map_err(io)?.permissions().mode() & 0o777, 0o600);
         }
-        assert!(Sealer::load_or_create(&path)?.open(&sealed, "alice").is_ok(), "the same key after a restart");
+        assert!(Sealer::new(read_key(&path, true)?).open(&sealed, "alice").is_ok(), "the same key after a restart");
         std::fs::write(&path, b"short").map_err(io)?;
-        assert!(matches!(Sealer::load_or_create(&path), Err(GatewayError::Config(_))));
+        assert!(matches!(read_key(&path, true), Err(GatewayError::Config(_))));
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[test]
+    fn a_rotated_key_still_opens_the_links_it_sealed_until_it_is_dropped() -> Result<(), GatewayError> {
+        let io = |e: std::io::Error| GatewayError::Config(e.to_string());
+        let dir = std::env::temp_dir().join(format!("fhirgate-paging-rotation-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let (old, new) = (dir.join("old.key"), dir.join("new.key"));
+        let path = |p: &Path| p.display().to_string();
+        let env = |current: &Path, retired: &str| {
+            let vars = [
+                ("FHIRGATE_FEDERATION_PAGING_KEY_FILE".to_owned(), path(current)),
+                ("FHIRGATE_FEDERATION_RETIRED_PAGING_KEY_FILES".to_owned(), retired.to_owned()),
+            ];
+            Config::load(None, &vars.into_iter().collect(), crate::config::Overrides::default())
+        };
+        let before = Sealer::with_keys(keys(&env(&old, "")?)?);
+        let sealed = before.seal(&state("alice", now() + 600))?;
+        std::fs::write(&new, [9u8; KEY_LEN]).map_err(io)?;
+        let rotated = Sealer::with_keys(keys(&env(&new, &path(&old))?)?);
+        assert!(rotated.open(&sealed, "alice").is_ok(), "the retired key opens what it sealed");
+        assert!(before.open(&rotated.seal(&state("alice", now() + 600))?, "alice").is_err(), "sealed with the new key");
+        let dropped = Sealer::with_keys(keys(&env(&new, "")?)?);
+        assert!(dropped.open(&sealed, "alice").is_err(), "gone once the old key is dropped");
+        assert!(keys(&env(&new, &path(&dir.join("missing.key")))?).is_err(), "a retired key must exist");
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

@@ -21,6 +21,7 @@ pub mod examples;
 pub mod idp;
 pub mod oidc;
 pub mod otlp;
+pub mod replicas;
 pub mod smart;
 pub mod tls;
 pub mod topology;
@@ -152,7 +153,7 @@ pub fn store_outlives_the_server() -> bool {
 
 /// The PostgreSQL store URL for a data directory: one database per directory, created on first
 /// use, so a restart on the same directory finds its data again.
-fn postgres_store_for(data_dir: &Path) -> TestResult<String> {
+pub fn postgres_store_for(data_dir: &Path) -> TestResult<String> {
     let admin = std::env::var("FHIRGATE_TEST_POSTGRES_URL").map_err(
         |_| "FHIRGATE_E2E_STORE=postgres needs FHIRGATE_TEST_POSTGRES_URL (run through scripts/with-postgres.sh)",
     )?;

@@ -18,8 +18,18 @@ pub async fn page(db: &mut dyn Driver, query: &HistoryQuery) -> Result<HistoryPa
     let snapshot = match query.snapshot {
         Some(snapshot) => snapshot,
         None => {
-            let max = Sql { text: "SELECT COALESCE(MAX(pos), 0) FROM resource_version".into(), binds: Vec::new() };
-            let max = db.integer(&max).await?.unwrap_or(0);
+            // The newest position of what this history lists (an instance's, a type's, all):
+            // later writes to it get higher positions all the same, and the statement stays
+            // on the rows it pages (on a distributed table, one shard for an instance).
+            let mut b = Binder::new(db.dialect());
+            let mut text = "SELECT COALESCE(MAX(v.pos), 0) FROM resource_version v WHERE 1 = 1".to_owned();
+            if let Some(resource_type) = &query.resource_type {
+                text.push_str(&format!(" AND v.resource_type = {}", b.text(resource_type)));
+            }
+            if let Some(id) = &query.id {
+                text.push_str(&format!(" AND v.id = {}", b.text(id)));
+            }
+            let max = db.integer(&Sql { text, binds: b.binds }).await?.unwrap_or(0);
             u64::try_from(max).map_err(|_| Error::Corrupt(format!("write position `{max}` is negative")))?
         }
     };

@@ -4,7 +4,7 @@
 //!
 //! The record is a compartment search (`Patient/[id]/*`, the R4 CompartmentDefinitions): the
 //! owner itself and every resource its compartment holds, in the search's default order, paged
-//! like any search (`_count`, `next` links to kept result sets). `_since` keeps resources
+//! like any search (`_count`, `next` links that any replica serves). `_since` keeps resources
 //! updated at or after an instant (`_lastUpdated=ge`), `_type` the types listed. Each page also
 //! includes (`search.mode = include`) the resources its matches refer to that support the record
 //! but sit outside the compartment (practitioners, organizations, locations, medications; the
@@ -60,9 +60,12 @@ pub(super) async fn handle(
     owner_type: &str,
     owner_id: &str,
 ) -> Result<Response> {
-    if let Some(token) = request.param("_page") {
-        return search::kept_page(engine, gate, request, token).await;
-    }
+    let (resumed, rerun) = match search::continuation(engine, gate, request).await? {
+        search::Paging::First => (None, None),
+        search::Paging::Kept(response) => return Ok(response),
+        search::Paging::Rerun(rerun) => (Some(rerun.0), Some(rerun.1)),
+    };
+    let request = rerun.as_ref().unwrap_or(request);
     // The owner first: a record of a resource the client may not see does not exist for it.
     let current = engine.store.read(owner_type, owner_id).await?;
     if let Some(current) = &current {
@@ -92,7 +95,8 @@ pub(super) async fn handle(
         .map(|(k, v)| format!("{k}={}", percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    search::answer(engine, gate, request, query, Listing { path, self_query, notes }).await
+    let listing = Listing { path, self_query, notes, params: request.query.clone() };
+    search::answer(engine, gate, request, query, listing, resumed.as_ref()).await
 }
 
 /// Search parameters as `(name, value)` pairs.

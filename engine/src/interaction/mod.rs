@@ -74,8 +74,12 @@ pub struct EngineConfig {
     pub search_max_results: u32,
     /// How long a search may run before it ends with a timeout OperationOutcome.
     pub search_timeout: Duration,
-    /// How long a search's pages stay available after their last use.
+    /// How long a search's page links stay valid after they were made (and its result set
+    /// kept after its last use).
     pub search_page_ttl: Duration,
+    /// The keys search page links are sealed with: shared by every replica (the gateway's
+    /// paging key), or by default a random key of this process.
+    pub page_keys: Arc<crate::seal::Keys>,
     /// Chain (`subject.name`) and reverse chain (`_has`) links one search parameter may have,
     /// wherever a search is parsed (searches, conditional criteria, bundle entries); at most
     /// [`crate::search::query::CHAIN_DEPTH_CEILING`]. Deeper is a 400.
@@ -117,6 +121,7 @@ impl Default for EngineConfig {
             search_max_results: 10_000,
             search_timeout: Duration::from_secs(20),
             search_page_ttl: Duration::from_secs(600),
+            page_keys: Arc::new(crate::seal::Keys::random()),
             max_chain_depth: 4,
             max_search_params: 100,
             max_search_bytes: 64 * 1024,
@@ -162,7 +167,7 @@ pub struct Engine {
 impl Engine {
     /// An engine over `store`.
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> Self {
-        let pages = search::Pages::new(config.search_page_ttl);
+        let pages = search::Pages::new(config.search_page_ttl, Arc::clone(&config.page_keys));
         Self { config, store, pages, exports: crate::export::Signal::default(), imports: Arc::default() }
     }
 
@@ -171,7 +176,7 @@ impl Engine {
         Arc::new(Self {
             config: self.config.clone(),
             store: Arc::clone(&self.store),
-            pages: search::Pages::new(self.config.search_page_ttl),
+            pages: search::Pages::new(self.config.search_page_ttl, Arc::clone(&self.config.page_keys)),
             exports: crate::export::Signal::default(),
             imports: Arc::clone(&self.imports),
         })

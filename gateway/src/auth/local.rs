@@ -1,5 +1,6 @@
 //! The development issuer: the server signs its own tokens (ES256) with a key generated once and
-//! kept in the data directory (`local-issuer-key.p8`, PKCS#8, mode 0600, see [`crate::keyfile`]). It serves its
+//! kept in the data directory (`local-issuer-key.p8`, PKCS#8, mode 0600, see [`crate::keyfile`])
+//! or in the file `auth.local_issuer_key_file` names (one secret shared by every replica). It serves its
 //! discovery document and JWKS, and `fhirgate token` signs with the same key.
 
 use std::path::Path;
@@ -31,9 +32,10 @@ pub struct LocalIssuer {
 }
 
 impl LocalIssuer {
-    /// Loads the key from the data directory, creating it on first use.
+    /// Loads the key (`auth.local_issuer_key_file`, default in the data directory), creating
+    /// it on first use.
     pub fn open(config: &Config) -> Result<Self, GatewayError> {
-        let path = config.store.data_dir.join(KEY_FILE);
+        let path = config.auth.local_issuer_key_file.clone().unwrap_or_else(|| config.store.data_dir.join(KEY_FILE));
         Self::open_at(&path, config.local_issuer_url(), config.auth.local_audience.clone())
     }
 

@@ -63,16 +63,21 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FederationConfig {
-    /// The key (32 bytes) sealing the page links; default `<data_dir>/paging.key`, created
-    /// (mode 0600) on first start. Replicas share it; replacing it ends every open link.
+    /// The key (32 bytes) sealing the page links of every search (local, remote and federated);
+    /// default `<data_dir>/paging.key`, created (mode 0600) on first start. Replicas share it
+    /// (a mounted secret), so any of them serves the links of the others.
     pub paging_key_file: Option<PathBuf>,
+    /// Earlier paging keys, still accepted for opening links (never for sealing): to rotate,
+    /// move the old key here on every replica, then put a new key in `paging_key_file`; drop
+    /// the old one once its links have expired (`page_ttl_seconds`, `fhir.search_page_ttl_seconds`).
+    pub retired_paging_key_files: Vec<PathBuf>,
     /// How long a federated search's page links stay valid, in seconds.
     pub page_ttl_seconds: u64,
 }
 
 impl Default for FederationConfig {
     fn default() -> Self {
-        Self { paging_key_file: None, page_ttl_seconds: 600 }
+        Self { paging_key_file: None, retired_paging_key_files: Vec::new(), page_ttl_seconds: 600 }
     }
 }
 
@@ -198,6 +203,10 @@ pub struct AuthConfig {
     /// Unset: on when no `[[auth.issuers]]` is configured, off as soon as one is; `true` keeps it
     /// beside real issuers (logged as a warning at start). See [`Config::local_issuer_on`].
     pub local_issuer: Option<bool>,
+    /// The local issuer's signing key (PKCS#8 P-256); default `<data_dir>/local-issuer-key.p8`,
+    /// created (mode 0600) on first start. Replicas share it (a mounted secret), with the same
+    /// `server.base_url` (the issuer), so each accepts the tokens of the others.
+    pub local_issuer_key_file: Option<PathBuf>,
     /// Audience of the local issuer's tokens.
     pub local_audience: String,
     /// `GET /metadata` (the CapabilityStatement) answers without a token.
@@ -380,6 +389,7 @@ impl Default for AuthConfig {
         Self {
             enabled: true,
             local_issuer: None,
+            local_issuer_key_file: None,
             local_audience: "fhirgate".into(),
             anonymous_metadata: true,
             clock_skew_seconds: 60,
@@ -512,7 +522,7 @@ impl Config {
         routing::check(self).map_err(GatewayError::Config)
     }
 
-    /// The file of the key sealing federated page links.
+    /// The file of the key sealing page links.
     pub fn paging_key_file(&self) -> PathBuf {
         self.federation.paging_key_file.clone().unwrap_or_else(|| self.store.data_dir.join("paging.key"))
     }

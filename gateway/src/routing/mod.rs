@@ -109,7 +109,7 @@ impl Routing {
         let sealer = if routes.iter().all(Route::is_plain) {
             None
         } else {
-            Some(Sealer::load_or_create(&config.paging_key_file())?)
+            Some(Sealer::with_keys(crate::paging::keys(config)?))
         };
         let fhir = &config.fhir;
         Ok(Self {

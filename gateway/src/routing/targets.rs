@@ -49,6 +49,7 @@ impl Target {
                     rest_security: all.auth.enabled.then(|| crate::smart::Discovery::new(all).security().clone()),
                     export: all.export_settings(),
                     import: all.import.settings(&all.store.data_dir),
+                    page_keys: crate::paging::keys(all)?,
                     ..all.fhir.engine_config()
                 },
                 engine: OnceCell::new(),

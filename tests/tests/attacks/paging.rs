@@ -1,6 +1,6 @@
 //! Family 7: page links. An attacker pages a search forwards (`next`) and back again
 //! (`previous`, `first`) and sees on every page only what a first page would show; another
-//! client's `next` and `previous` links (the engine's `_page` tokens, or through a remote
+//! client's `next` and `previous` links (the engine's sealed `_page` states, or through a remote
 //! target the gateway's sealed `_getpages` states) are gone (410) for the attacker, never a page
 //! of someone else's search; so are the links of the attacker's own break-glass search when
 //! followed without break-glass.
@@ -73,7 +73,7 @@ pub fn run(scene: &Scene, world: &World) {
     }
 }
 
-/// A link that continues a search (an engine `_page` token or a sealed `_getpages` state), not
+/// A link that continues a search (an engine `_page` or a gateway `_getpages` state), not
 /// the search's own URL.
 fn is_page_link(url: &str) -> bool {
     url.contains("_page=") || url.contains("_getpages=")

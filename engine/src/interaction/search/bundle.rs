@@ -57,9 +57,15 @@ pub(super) async fn page(
 
     let base = request.url(&snapshot.path);
     let base = base.trim_end_matches('/');
+    // A link per place whose start is known here; the result set is kept for them when this
+    // process ran the search.
     let link = |relation: &str, offset: usize| {
-        let url = format!("{base}?_page={}", engine.pages.issue(snapshot, offset, count));
-        json!({ "relation": relation, "url": url })
+        let state = snapshot.link_state(offset, count)?;
+        if snapshot.fresh {
+            engine.pages.keep(snapshot);
+        }
+        let url = format!("{base}?_page={}", engine.pages.seal(state)?);
+        Some(json!({ "relation": relation, "url": url }))
     };
     let mut links = Vec::new();
     if offset == 0 {
@@ -73,19 +79,19 @@ pub(super) async fn page(
             links.push(json!({ "relation": "last", "url": url }));
         }
     } else {
-        links.push(link("self", offset));
+        links.extend(link("self", offset));
     }
     if count > 0 && (offset > 0 || window.more) {
-        links.push(link("first", 0));
+        links.extend(link("first", 0));
         if offset > 0 {
-            links.push(link("previous", offset.saturating_sub(count)));
+            links.extend(link("previous", offset.saturating_sub(count)));
         }
         if window.more {
-            links.push(link("next", end));
+            links.extend(link("next", end));
         }
         // The last page is known once every match has been read.
         if let Some(len) = window.known_len.filter(|n| *n > 0) {
-            links.push(link("last", (len - 1) / count * count));
+            links.extend(link("last", (len - 1) / count * count));
         }
     }
 

@@ -4,14 +4,15 @@
 //! The query is parsed into the backend-neutral expression and the store returns its matches
 //! (their current versions) a chunk at a time ([`snapshot`]): the result set. Pages are slices
 //! of it, read at the versions that matched, so paging never shows a resource twice or skips
-//! one that matched all along, whatever is written in between. Page links carry an opaque
-//! random token ([`pages`]); a token the server did not issue, or one that expired, gets a 410.
+//! one that matched all along, whatever is written in between. Page links carry their state
+//! sealed ([`pages`]), so every replica serves them; a value the server did not seal, or one
+//! that expired, gets a 410.
 //!
 //! A client whose access depends on the data matches only what it may see: every match is
 //! decided before counting and paging, so totals and pages count nothing hidden, and included
 //! resources are decided too. Chains and `_has` are refused unless it may search every resource
-//! they traverse ([`super::gate::Gate::check_traversals`]). A page token serves only the client
-//! that ran the search.
+//! they traverse ([`super::gate::Gate::check_traversals`]). A page link serves only the client
+//! that ran the search, on the path it ran on.
 
 mod bundle;
 mod include;
@@ -27,8 +28,9 @@ use crate::error::{Error, Result};
 use crate::outcome::{Issue, IssueType};
 use crate::search::query::{self, Compartment, SearchQuery, Summary, Total};
 
+use pages::PageState;
 pub(crate) use pages::Pages;
-use snapshot::{Read, Snapshot};
+use snapshot::{Origin, Read, Snapshot};
 
 /// Where a search runs.
 #[derive(Debug, Clone, Copy)]
@@ -63,9 +65,12 @@ impl Scope<'_> {
 }
 
 pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, scope: Scope<'_>) -> Result<Response> {
-    if let Some(token) = request.param("_page") {
-        return kept_page(engine, gate, request, token).await;
-    }
+    let (resumed, rerun) = match continuation(engine, gate, request).await? {
+        Paging::First => (None, None),
+        Paging::Kept(response) => return Ok(response),
+        Paging::Rerun(rerun) => (Some(rerun.0), Some(rerun.1)),
+    };
+    let request = rerun.as_ref().unwrap_or(request);
     let defs = Definitions::r4();
     let params = params(engine, request)?;
     let limits = query::Limits::from(&engine.config);
@@ -76,27 +81,52 @@ pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, 
         query.compartment = Some(compartment(defs, owner_type, owner_id, |t| resource_type.is_none_or(|r| r == t))?);
     }
     let self_query = query::to_query_string(&query);
-    answer(engine, gate, request, query, Listing { path: scope.path(), self_query, notes: ignored(&parsed.ignored) })
-        .await
+    let listing = Listing { path: scope.path(), self_query, notes: ignored(&parsed.ignored), params };
+    answer(engine, gate, request, query, listing, resumed.as_ref()).await
 }
 
-/// The page of a kept result set a `_page` token names, for the client that ran the search
-/// (410 for anyone else, and for a token that expired or was never issued).
-pub(super) async fn kept_page(engine: &Engine, gate: &Gate<'_>, request: &Request, token: &str) -> Result<Response> {
-    let visible: Option<Visibility<'_>> = (!gate.covers_data()).then_some(gate);
-    let (snapshot, offset, count) =
-        engine.pages.page(token).filter(|(snapshot, _, _)| snapshot.owner == gate.owner()).ok_or_else(|| {
-            Error::Gone("this search page has expired or was never issued by this server: run the search again".into())
-        })?;
-    bundle::page(engine, request, &snapshot, offset, count, visible).await
+/// What a request continues.
+pub(super) enum Paging {
+    /// Nothing: it runs a search (no `_page`).
+    First,
+    /// A page of a result set this process keeps: the page, answered.
+    Kept(Response),
+    /// A page of a search run elsewhere (or no longer kept): its state, and the request that
+    /// runs the search again (the parameters the state carries, on the same path).
+    Rerun(Box<(PageState, Request)>),
+}
+
+/// For a request with `_page`: the page when this process keeps its result set, else what runs
+/// it again. A value that does not open for this client on this path (forged, altered,
+/// expired, another client's) is a 410.
+pub(super) async fn continuation(engine: &Engine, gate: &Gate<'_>, request: &Request) -> Result<Paging> {
+    let Some(sealed) = request.param("_page") else { return Ok(Paging::First) };
+    let gone =
+        || Error::Gone("this search page has expired or was never issued by this server: run the search again".into());
+    let state = engine.pages.open(sealed, gate.owner(), &request.path).ok_or_else(gone)?;
+    if let Some(snapshot) = engine.pages.kept(&state) {
+        let visible: Option<Visibility<'_>> = (!gate.covers_data()).then_some(gate);
+        let page = bundle::page(engine, request, &snapshot, state.offset, state.count, visible);
+        return within_budget(engine, page).await.map(Paging::Kept);
+    }
+    let params = state.params.clone().ok_or_else(gone)?;
+    let mut rerun = request.clone();
+    rerun.method = Method::Get;
+    rerun.body = Default::default();
+    rerun.query = params;
+    // Parsed leniently, as the parameters were accepted once: warnings come back as they were.
+    rerun.headers.prefer = None;
+    Ok(Paging::Rerun(Box::new((state, rerun))))
 }
 
 /// Where a result set is listed: the path its page links are written at, the `self` link's
-/// query of its first page, and the warnings every page carries.
+/// query of its first page, the warnings every page carries, and the parameters that run the
+/// search again on that path (what page links carry).
 pub(super) struct Listing {
     pub(super) path: String,
     pub(super) self_query: String,
     pub(super) notes: Vec<Issue>,
+    pub(super) params: Vec<(String, String)>,
 }
 
 /// Warnings for the parameters a lenient parse skipped.
@@ -108,17 +138,23 @@ pub(super) fn ignored(ignored: &[(String, String, String)]) -> Vec<Issue> {
 }
 
 /// Runs a parsed search for the client `gate` decides for, within the search timeout: its
-/// first page, every match decided before counting and paging.
+/// first page (or the page of `resumed`), every match decided before counting and paging.
 pub(super) async fn answer(
     engine: &Engine,
     gate: &Gate<'_>,
     request: &Request,
     query: SearchQuery,
     listing: Listing,
+    resumed: Option<&PageState>,
 ) -> Result<Response> {
     let visible: Option<Visibility<'_>> = (!gate.covers_data()).then_some(gate);
+    within_budget(engine, run(engine, request, query, gate.owner(), listing, visible, resumed)).await
+}
+
+/// `work` within the search timeout.
+async fn within_budget(engine: &Engine, work: impl Future<Output = Result<Response>>) -> Result<Response> {
     let budget = engine.config.search_timeout;
-    match tokio::time::timeout(budget, run(engine, request, query, gate.owner(), listing, visible)).await {
+    match tokio::time::timeout(budget, work).await {
         Ok(result) => result,
         Err(_) => Err(Error::Timeout(format!(
             "the search did not finish within {} s: narrow it with more selective parameters",
@@ -134,22 +170,31 @@ async fn run(
     owner: &str,
     listing: Listing,
     visible: Option<Visibility<'_>>,
+    resumed: Option<&PageState>,
 ) -> Result<Response> {
     let store = &engine.store;
-    let Listing { path, self_query, mut notes } = listing;
+    let Listing { path, self_query, mut notes, params } = listing;
+    let origin = |notes| Origin { owner: owner.to_owned(), path, self_query, notes, params };
     let count_only = query.result.summary == Some(Summary::Count) || query.result.count == Some(0);
     if count_only && visible.is_none() {
         let total = store.count(&query).await?;
-        let snapshot = Snapshot::new(owner, query, Some(total), path, self_query, notes, Read::default());
+        let snapshot = Snapshot::new(origin(notes), query, Some(total), Read::default(), None);
         return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
     }
     let count = if count_only { usize::MAX } else { page_size(engine, &query) };
-    let (read, cut) = Read::first(engine, &query, count, visible).await?;
+    let sorted = !query.result.sort.is_empty();
+    let (read, cut) = match resumed {
+        // Elsewhere than where the search ran: on after the match before the page.
+        Some(PageState { after: Some(after), offset, .. }) if !sorted => {
+            (Read::resume(after.clone(), *offset, count), false)
+        }
+        _ => Read::first(engine, &query, count, visible).await?,
+    };
     // A sorted result set cut at the limit can be paged to its end, but its end is not the total.
-    let known = read.known_len().filter(|_| !cut);
+    let known = read.known_len().filter(|_| !cut && resumed.is_none());
     if count_only {
         let total = known.map(|n| n as u64);
-        let snapshot = Snapshot::new(owner, query, total, path, self_query, notes, Read::default());
+        let snapshot = Snapshot::new(origin(notes), query, total, Read::default(), None);
         return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
     }
     if cut {
@@ -160,6 +205,7 @@ async fn run(
         ));
     }
     let total = match query.result.total {
+        _ if resumed.is_some() => resumed.and_then(|state| state.total),
         Some(Total::None) => None,
         _ if known.is_some() => known.map(|n| n as u64),
         // A count of everything would include what the client may not see.
@@ -167,8 +213,9 @@ async fn run(
         Some(Total::Accurate | Total::Estimate) => Some(store.count(&query).await?),
         None => None,
     };
-    let snapshot = Snapshot::new(owner, query, total, path, self_query, notes, read);
-    bundle::page(engine, request, &Arc::new(snapshot), 0, count, visible).await
+    let offset = resumed.map_or(0, |state| state.offset);
+    let snapshot = Snapshot::new(origin(notes), query, total, read, resumed);
+    bundle::page(engine, request, &Arc::new(snapshot), offset, count, visible).await
 }
 
 /// `_count`, or the default page size, at most the largest page size.

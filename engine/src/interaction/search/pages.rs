@@ -1,55 +1,184 @@
-//! The result sets of searches, kept for paging, and the opaque tokens of their page links.
+//! The page links of searches: each carries its page's state, sealed ([`crate::seal`]), so any
+//! replica holding the same paging key serves it, and a restart or a replica that dies
+//! mid-paging breaks nothing.
 //!
-//! A page link carries only a random token; the token names a result set and a page of it here,
-//! so a client cannot forge or alter a page (an unknown token is a 410). Tokens expire after
-//! [`EngineConfig::search_page_ttl`](crate::EngineConfig) without use; the cache is bounded by
-//! a weight that grows with the size of the result set a token keeps alive (as read when the
-//! token was issued).
+//! A link's [`PageState`] says which search (its path and parameters), for whom (the owner
+//! digest), from where (the offset, and for the default order the key of the match before the
+//! page, so the page continues after it), where the earlier pages started (for `previous`),
+//! the total the first page found, and an expiry. A link that does not open, was made for
+//! another client or another path, or expired, is a 410.
+//!
+//! The process that ran the search also keeps its result set ([`Pages`], by a token the
+//! state carries): its pages are read from it at the versions that matched. Elsewhere the
+//! search is run again from the state ([`super::snapshot::Read::resume`]): in the default order it
+//! continues after the page's key, so nothing that matched all along is repeated or skipped;
+//! a `_sort` search is read again and paged by offset (writes between pages can move it).
+//! The cache is bounded by a weight that grows with the size of the result sets it keeps.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use moka::sync::Cache;
+use serde::{Deserialize, Serialize};
 
 use super::snapshot::Snapshot;
+use crate::seal::{Keys, unix_now as now};
 
 /// Matches kept over all cached result sets (about 100 bytes each).
 const MAX_CACHED_MATCHES: u64 = 2_000_000;
-/// Page tokens kept.
-const MAX_TOKENS: u64 = 200_000;
+/// Result sets kept.
+const MAX_SETS: u64 = 200_000;
+/// The format of sealed page states (the first byte).
+const FORMAT: u8 = 1;
+/// The associated data of every seal: the kind of link and its format.
+const AAD: &[u8] = b"fhirgate _page v1";
+/// The most bytes of serialised state a link carries; the search parameters are left out of
+/// a larger one (its pages are then served only where the result set is kept).
+const MAX_STATE: usize = 6 * 1024;
+/// Starts of earlier pages a link carries at most (`previous` reaches back that far from a
+/// replica that did not run the search).
+pub(super) const MAX_BACK: usize = 16;
 
-/// What a page token stands for.
-#[derive(Clone)]
-struct Page {
-    snapshot: Arc<Snapshot>,
-    offset: usize,
-    count: usize,
+/// A match's key in the default order: type, id.
+pub(crate) type Key = (String, String);
+
+/// What a page link carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PageState {
+    /// The client the pages belong to ([`crate::access::Access::owner`]).
+    pub(crate) owner: String,
+    /// The searched path below the base (`Patient`, `Patient/1/*`, `Patient/1/$everything`).
+    pub(crate) path: String,
+    /// The parameters that run the search again on that path; `None` when they did not fit.
+    pub(crate) params: Option<Vec<(String, String)>>,
+    /// The page: its first match's place in the result set, and its size.
+    pub(crate) offset: usize,
+    pub(crate) count: usize,
+    /// The default order: the match before the page (`None` for the first page).
+    pub(crate) after: Option<Key>,
+    /// The `after` of earlier pages, `offset - count` last; the oldest may be left out.
+    pub(crate) back: Vec<Option<Key>>,
+    /// `Bundle.total` as the first page found it.
+    pub(crate) total: Option<u64>,
+    /// The result set kept by the process that ran the search.
+    pub(crate) token: String,
+    /// Unix seconds after which the link is gone.
+    pub(crate) expires: i64,
 }
 
-/// The cached result sets and page tokens of an engine.
+/// The result sets this process ran and keeps, and the key its links are sealed with.
 pub(crate) struct Pages {
-    tokens: Cache<String, Page>,
+    sets: Cache<String, Arc<Snapshot>>,
+    keys: Arc<Keys>,
+    ttl: Duration,
 }
 
 impl Pages {
-    pub(crate) fn new(ttl: Duration) -> Self {
-        let tokens = Cache::builder()
+    pub(crate) fn new(ttl: Duration, keys: Arc<Keys>) -> Self {
+        let sets = Cache::builder()
             .time_to_idle(ttl)
-            .weigher(|_, page: &Page| u32::try_from(page.snapshot.read_len() / 16 + 1).unwrap_or(u32::MAX))
-            .max_capacity(MAX_CACHED_MATCHES / 16 + MAX_TOKENS)
+            .weigher(|_, set: &Arc<Snapshot>| u32::try_from(set.read_len() / 16 + 1).unwrap_or(u32::MAX))
+            .max_capacity(MAX_CACHED_MATCHES / 16 + MAX_SETS)
             .build();
-        Self { tokens }
+        Self { sets, keys, ttl }
     }
 
-    /// A new token for `count` matches of `snapshot` from `offset`.
-    pub(crate) fn issue(&self, snapshot: &Arc<Snapshot>, offset: usize, count: usize) -> String {
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        self.tokens.insert(token.clone(), Page { snapshot: Arc::clone(snapshot), offset, count });
-        token
+    /// Keeps `snapshot` (under its token) for the pages that follow.
+    pub(crate) fn keep(&self, snapshot: &Arc<Snapshot>) {
+        if !self.sets.contains_key(&snapshot.token) {
+            self.sets.insert(snapshot.token.clone(), Arc::clone(snapshot));
+        }
     }
 
-    /// The page a token stands for.
-    pub(crate) fn page(&self, token: &str) -> Option<(Arc<Snapshot>, usize, usize)> {
-        self.tokens.get(token).map(|p| (p.snapshot, p.offset, p.count))
+    /// The kept result set of `state`, if this process ran it and keeps it still.
+    pub(crate) fn kept(&self, state: &PageState) -> Option<Arc<Snapshot>> {
+        self.sets.get(&state.token).filter(|s| s.owner == state.owner && s.path == state.path)
+    }
+
+    /// The `_page` value of `state`, with a fresh expiry; `None` when it cannot be sealed.
+    pub(crate) fn seal(&self, mut state: PageState) -> Option<String> {
+        state.expires = now().saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX));
+        let mut data = serde_json::to_vec(&state).ok()?;
+        while data.len() > MAX_STATE && !state.back.is_empty() {
+            state.back.remove(0);
+            data = serde_json::to_vec(&state).ok()?;
+        }
+        if data.len() > MAX_STATE {
+            state.params = None;
+            data = serde_json::to_vec(&state).ok()?;
+        }
+        self.keys.seal(FORMAT, AAD, data)
+    }
+
+    /// The state a `_page` value carries, for `owner` on `path`; `None` when it is forged,
+    /// altered, expired, another client's or another path's.
+    pub(crate) fn open(&self, sealed: &str, owner: &str, path: &str) -> Option<PageState> {
+        let why = |reason: &str| tracing::debug!(reason, "a `_page` value was refused");
+        let Some(plain) = self.keys.open(FORMAT, AAD, sealed) else {
+            why("forged, altered or sealed with a key no longer accepted");
+            return None;
+        };
+        let state: PageState = serde_json::from_slice(&plain).ok()?;
+        if state.expires < now() {
+            why("expired");
+            return None;
+        }
+        if state.owner != owner || state.path.trim_matches('/') != path.trim_matches('/') {
+            why("another client's or another search's");
+            return None;
+        }
+        Some(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> PageState {
+        PageState {
+            owner: "alice".into(),
+            path: "Patient".into(),
+            params: Some(vec![("name".into(), "x".into())]),
+            offset: 20,
+            count: 10,
+            after: Some(("Patient".into(), "p19".into())),
+            back: vec![None, Some(("Patient".into(), "p09".into()))],
+            total: Some(42),
+            token: "t".into(),
+            expires: 0,
+        }
+    }
+
+    #[test]
+    fn a_state_opens_only_for_its_owner_and_path_and_reveals_nothing() -> Result<(), String> {
+        let pages = Pages::new(Duration::from_secs(60), Arc::new(Keys::new(&[3; 32], &[])?));
+        let sealed = pages.seal(state()).ok_or("not sealed")?;
+        let opened = pages.open(&sealed, "alice", "Patient").ok_or("not opened")?;
+        assert_eq!(PageState { expires: 0, ..opened }, state());
+        assert!(pages.open(&sealed, "bob", "Patient").is_none(), "another client");
+        assert!(pages.open(&sealed, "alice", "Observation").is_none(), "another path");
+        assert!(!sealed.contains("alice") && !sealed.contains("p19"));
+        let other = Pages::new(Duration::from_secs(60), Arc::new(Keys::new(&[4; 32], &[])?));
+        assert!(other.open(&sealed, "alice", "Patient").is_none(), "another key");
+        let expired = Pages::new(Duration::ZERO, Arc::new(Keys::new(&[3; 32], &[])?));
+        let sealed = expired.seal(state()).ok_or("not sealed")?;
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(expired.open(&sealed, "alice", "Patient").is_none(), "expired");
+        Ok(())
+    }
+
+    #[test]
+    fn large_states_drop_old_starts_then_the_parameters() -> Result<(), String> {
+        let pages = Pages::new(Duration::from_secs(60), Arc::new(Keys::new(&[3; 32], &[])?));
+        let mut deep = state();
+        deep.back = (0..200).map(|n| Some(("Patient".to_owned(), format!("{n:0>60}")))).collect();
+        let opened = pages.open(&pages.seal(deep.clone()).ok_or("not sealed")?, "alice", "Patient").ok_or("no")?;
+        assert!(opened.back.len() < 200 && opened.back.last() == deep.back.last() && opened.params.is_some());
+        let mut wide = state();
+        wide.params = Some(vec![("name".into(), "y".repeat(MAX_STATE))]);
+        let opened = pages.open(&pages.seal(wide).ok_or("not sealed")?, "alice", "Patient").ok_or("no")?;
+        assert_eq!(opened.params, None, "only the process that keeps the result set serves it");
+        Ok(())
     }
 }

@@ -8,10 +8,16 @@
 //! with `_sort` is read whole when it runs, up to
 //! [`EngineConfig::search_max_results`](crate::EngineConfig) (beyond that the result set is cut,
 //! with a warning), since its order is not a key the store can continue from.
+//!
+//! A result set may also start in the middle ([`Read::resume`]): a page link served by a
+//! process that did not run the search (see [`super::pages`]) reads on after the key its state
+//! carries; `base` is then the place of its first match in the whole result set.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::super::{Engine, Visibility};
+use super::pages::{Key, MAX_BACK, PageState};
 use crate::access::Phase;
 use crate::error::Result;
 use crate::outcome::Issue;
@@ -36,6 +42,16 @@ pub(crate) struct Snapshot {
     pub(crate) self_query: String,
     /// Warnings for every page (ignored parameters, a truncated result set).
     pub(crate) notes: Vec<Issue>,
+    /// The parameters that run the search again on `path` (what page links carry).
+    pub(crate) params: Vec<(String, String)>,
+    /// The result set's name in the cache of the process that ran the search.
+    pub(crate) token: String,
+    /// Whether this process ran the search (and so may keep the result set for its pages).
+    pub(crate) fresh: bool,
+    /// The place of the first match read in the whole result set (0 unless resumed).
+    base: usize,
+    /// Keys before pages starting outside what was read (from the link it was resumed from).
+    starts: Mutex<BTreeMap<usize, Option<Key>>>,
     read: Mutex<Read>,
 }
 
@@ -48,6 +64,8 @@ pub(crate) struct Read {
     next: Option<(String, String)>,
     /// Matches per chunk read.
     chunk: u32,
+    /// The place of the first match in the whole result set (0 unless resumed).
+    base: usize,
 }
 
 impl Read {
@@ -68,7 +86,14 @@ impl Read {
         };
         let (matches, next) = read_chunk(engine, query, chunk, visible).await?;
         let cut = sorted && next.is_some();
-        Ok((Self { matches, next: next.filter(|_| !sorted), chunk }, cut))
+        Ok((Self { matches, next: next.filter(|_| !sorted), chunk, base: 0 }, cut))
+    }
+
+    /// A result set that continues after `after` (the match before the place `offset`), read
+    /// a page (`count`) at a time.
+    pub(crate) fn resume(after: Key, offset: usize, count: usize) -> Self {
+        let chunk = u32::try_from(count).unwrap_or(u32::MAX).max(1);
+        Self { matches: Vec::new(), next: Some(after), chunk, base: offset }
     }
 
     /// How many matches there are, once every one has been read.
@@ -86,17 +111,97 @@ pub(crate) struct Window {
     pub(crate) known_len: Option<usize>,
 }
 
+/// Where a result set is listed and how it is run again: see [`super::Listing`].
+pub(crate) struct Origin {
+    pub(crate) owner: String,
+    pub(crate) path: String,
+    pub(crate) self_query: String,
+    pub(crate) notes: Vec<Issue>,
+    pub(crate) params: Vec<(String, String)>,
+}
+
 impl Snapshot {
+    /// The result set of a search this process ran (`resumed: None`), or the rest of one from
+    /// the page link `resumed` (its first match read is at `resumed.offset`).
     pub(crate) fn new(
-        owner: &str,
+        origin: Origin,
         query: SearchQuery,
         total: Option<u64>,
-        path: String,
-        self_query: String,
-        notes: Vec<Issue>,
         read: Read,
+        resumed: Option<&PageState>,
     ) -> Self {
-        Self { owner: owner.to_owned(), query, total, path, self_query, notes, read: Mutex::new(read) }
+        let Origin { owner, path, self_query, notes, params } = origin;
+        let mut starts = BTreeMap::new();
+        let (token, base) = match resumed {
+            None => (uuid::Uuid::new_v4().simple().to_string(), read.base),
+            Some(state) => {
+                // The starts of the pages before this one, `count` apart, the nearest last.
+                let before = (1..=state.back.len()).map(|n| state.offset.checked_sub(n * state.count));
+                for (offset, key) in before.zip(state.back.iter().rev()) {
+                    if let Some(offset) = offset {
+                        starts.insert(offset, key.clone());
+                    }
+                }
+                starts.insert(state.offset, state.after.clone());
+                (state.token.clone(), read.base)
+            }
+        };
+        Self {
+            owner,
+            query,
+            total,
+            path,
+            self_query,
+            notes,
+            params,
+            token,
+            fresh: resumed.is_none(),
+            base,
+            starts: Mutex::new(starts),
+            read: Mutex::new(read),
+        }
+    }
+
+    /// The key a page starting at `offset` continues after (`Some(None)`: from the start, or
+    /// by offset for a `_sort` search); `None` when it is not known here.
+    pub(crate) fn key_before(&self, offset: usize) -> Option<Option<Key>> {
+        if offset == 0 || !self.query.result.sort.is_empty() {
+            return Some(None);
+        }
+        if offset > self.base {
+            let read = self.lock();
+            if let Some(m) = read.matches.get(offset - 1 - self.base) {
+                return Some(Some((m.resource_type.clone(), m.id.clone())));
+            }
+        }
+        self.starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&offset).cloned()
+    }
+
+    /// The state of a link to the page of `count` from `offset`, when where it starts is known.
+    pub(crate) fn link_state(&self, offset: usize, count: usize) -> Option<PageState> {
+        let after = self.key_before(offset)?;
+        let mut back = Vec::new();
+        let mut start = offset;
+        while start >= count && count > 0 && back.len() < MAX_BACK {
+            start -= count;
+            match self.key_before(start) {
+                Some(key) => back.push(key),
+                None => break,
+            }
+        }
+        back.reverse();
+        Some(PageState {
+            owner: self.owner.clone(),
+            path: self.path.clone(),
+            params: Some(self.params.clone()),
+            offset,
+            count,
+            after,
+            back,
+            total: self.total,
+            token: self.token.clone(),
+            expires: 0,
+        })
     }
 
     /// How many matches have been read (what a cached result set weighs).
@@ -104,8 +209,8 @@ impl Snapshot {
         self.lock().matches.len()
     }
 
-    /// The matches from `offset` to `end`, reading further chunks as needed for a client who
-    /// sees what `visible` allows.
+    /// The matches from `offset` to `end` (places in the whole result set, at least `base`),
+    /// reading further chunks as needed for a client who sees what `visible` allows.
     pub(crate) async fn window(
         &self,
         engine: &Engine,
@@ -113,6 +218,8 @@ impl Snapshot {
         end: usize,
         visible: Option<Visibility<'_>>,
     ) -> Result<Window> {
+        let base = self.base;
+        let (offset, end) = (offset.saturating_sub(base), end.saturating_sub(base));
         loop {
             let (after, chunk) = {
                 let read = self.lock();
@@ -121,7 +228,7 @@ impl Snapshot {
                     return Ok(Window {
                         matches: read.matches.get(offset.min(stop)..stop).unwrap_or_default().to_vec(),
                         more: read.matches.len() > end || read.next.is_some(),
-                        known_len: read.known_len(),
+                        known_len: read.known_len().map(|n| n + base),
                     });
                 }
                 (read.next.clone(), read.chunk)
