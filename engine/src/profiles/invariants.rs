@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::definitions::Definitions;
 use crate::fhirpath::{Budget, Env, Item, Node, evaluate_on, parse};
 use crate::outcome::IssueType;
 
@@ -19,11 +20,23 @@ impl<'r> Walker<'_, 'r> {
     pub(super) fn invariants(&mut self, elem: &Elem, item: &Found<'r>) {
         let node = match item.value {
             Some(value) if value.get("resourceType").is_some() => Node::resource(value),
-            Some(value) => {
-                let mut node = Node::typed(value, item.type_name.as_deref().unwrap_or("Element"));
-                node.ext = item.ext;
-                node
-            }
+            Some(value) => match item.type_name.as_deref() {
+                Some(t) if !matches!(t, "BackboneElement" | "Element") => {
+                    let mut node = Node::typed(value, t);
+                    node.ext = item.ext;
+                    node
+                }
+                // A backbone element: its children are looked up from the type it is in, by
+                // its path there (`Parameters.parameter` → `parameter`).
+                _ => {
+                    let mut node = Node::typed(value, "BackboneElement");
+                    let mut segments = elem.id.split('.').map(|s| s.split(':').next().unwrap_or(s));
+                    let root = segments.next().unwrap_or_default();
+                    node.root = Definitions::r4().type_def(root).map(|t| t.name.as_str());
+                    node.path = segments.collect::<Vec<_>>().join(".");
+                    node
+                }
+            },
             None => return,
         };
         let context = [Item::Node(node)];
@@ -38,8 +51,10 @@ impl<'r> Walker<'_, 'r> {
                 self.warning(item.path.clone(), IssueType::Invariant, message);
                 continue;
             };
-            let env = Env::new().with_budget(INVARIANT_BUDGET);
-            let passed = match evaluate_on(&expr, self.root, &context, &env) {
+            let env = Env::new()
+                .with_budget(INVARIANT_BUDGET)
+                .with_variable("rootResource", vec![Item::Node(Node::resource(self.root))]);
+            let passed = match evaluate_on(&expr, self.current, &context, &env) {
                 Ok(items) => match items.as_slice() {
                     [Item::Boolean(b)] => *b,
                     [Item::Node(n)] => n.value().and_then(serde_json::Value::as_bool).unwrap_or(true),

@@ -31,7 +31,7 @@ pub use snapshot::Profile;
 
 /// How many profiles may nest (a profile's element typed with another profile, an extension's
 /// definition inside a profile...) before validation stops descending.
-pub(crate) const MAX_NESTING: usize = 12;
+pub(crate) const MAX_NESTING: usize = 32;
 
 /// How many element checks one validation may make before it stops with `too-costly`.
 pub(crate) const MAX_CHECKS: usize = 200_000;
@@ -45,6 +45,9 @@ pub struct Conformance {
     resources: Vec<Arc<Value>>,
     /// Profiles generated so far, by URL.
     compiled: RwLock<HashMap<String, Arc<Profile>>>,
+    /// Where StructureDefinitions not found here are looked up (the packages under a request's
+    /// own definitions).
+    fallback: Option<Arc<Conformance>>,
 }
 
 /// The resource types a package contributes to [`Conformance`].
@@ -54,6 +57,11 @@ pub const CONFORMANCE_TYPES: &[&str] =
 impl Conformance {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty set whose look-ups fall back to `base`.
+    pub fn over(base: Arc<Conformance>) -> Self {
+        Self { fallback: Some(base), ..Self::default() }
     }
 
     /// Adds a conformance resource (any of [`CONFORMANCE_TYPES`]; others are ignored). A later
@@ -96,7 +104,10 @@ impl Conformance {
 
     /// A StructureDefinition by canonical URL (`url` or `url|version`).
     pub fn structure_definition(&self, url: &str) -> Option<&Value> {
-        self.structure_definitions.get(url).map(|r| &**r)
+        match self.structure_definitions.get(url) {
+            Some(r) => Some(&**r),
+            None => self.fallback.as_ref()?.structure_definition(url),
+        }
     }
 
     /// The profile of `url`, generated on first use. `Err` says why it cannot be used.
@@ -131,13 +142,14 @@ impl Conformance {
 /// this server has not been given).
 pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) -> Vec<Issue> {
     let mut walker = walk::Walker::new(conformance, resource);
+    let root_path = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
+    walker.base(resource, &root_path);
     let declared: Vec<&str> = resource
         .get("meta")
         .and_then(|m| m.get("profile"))
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let root_path = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
     let mut wanted: Vec<(&str, bool)> = Vec::new();
     for (url, required) in profiles.iter().map(|u| (*u, true)).chain(declared.iter().map(|u| (*u, false))) {
         if !wanted.iter().any(|(w, _)| *w == url) {

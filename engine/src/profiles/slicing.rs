@@ -125,9 +125,12 @@ fn expected<'p>(profile: &'p Profile, slice: &'p Elem, steps: &[Step]) -> Expect
     let mut reached = true;
     for (depth, step) in steps.iter().enumerate() {
         let next = match step {
-            Step::Name(name) => profile
-                .element(&format!("{id}.{name}"))
-                .or_else(|| profile.element(&format!("{id}.{name}[x]"))),
+            Step::Name(name) => profile.children(&id).iter().map(|&c| &profile.elements[c]).find(|e| {
+                e.name == *name
+                    || e.name.strip_prefix(name.as_str()).is_some_and(|rest| {
+                        rest == "[x]" || rest.starts_with(|c: char| c.is_ascii_uppercase())
+                    })
+            }),
             Step::Extension(url) => profile.slices(&format!("{id}.extension")).iter().map(|&s| &profile.elements[s]).find(
                 |s| {
                     s.types.iter().any(|t| t.profiles.iter().any(|p| p == url))
@@ -217,7 +220,8 @@ impl<'r> Walker<'_, 'r> {
                     }
                 }
                 "type" => {
-                    let Some(elem) = expected.elem else { return false };
+                    // A slice that states nothing at the path does not restrict it.
+                    let Some(elem) = expected.elem else { return true };
                     if elem.types.is_empty() {
                         return true;
                     }
@@ -230,7 +234,7 @@ impl<'r> Walker<'_, 'r> {
                     })
                 }
                 "profile" => {
-                    let Some(elem) = expected.elem else { return false };
+                    let Some(elem) = expected.elem else { return true };
                     let urls: Vec<String> = elem
                         .types
                         .iter()

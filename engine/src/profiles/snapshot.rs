@@ -21,6 +21,9 @@ pub struct Profile {
     pub url: String,
     /// The type constrained (`StructureDefinition.type`), e.g. `Patient` or `Extension`.
     pub type_name: String,
+    /// A core type's own definition (a specialization): only its invariants are checked, the
+    /// base validator checks the rest.
+    pub(crate) core: bool,
     /// The constrained elements, the root first when the profile constrains it.
     pub(crate) elements: Vec<Elem>,
     /// Element id → index.
@@ -105,6 +108,7 @@ pub(crate) fn generate(chain: &[&Value]) -> Result<Profile, String> {
     let wanted = chain.last().ok_or("empty derivation chain")?;
     let url = wanted.get("url").and_then(Value::as_str).unwrap_or_default().to_owned();
     let type_name = wanted.get("type").and_then(Value::as_str).ok_or("the StructureDefinition has no `type`")?;
+    let core = is_specialization(wanted);
     let mut elements: Vec<Elem> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for sd in chain {
@@ -140,7 +144,12 @@ pub(crate) fn generate(chain: &[&Value]) -> Result<Profile, String> {
             None => {}
         }
     }
-    Ok(Profile { url, type_name: type_name.to_owned(), elements, index, children, slices, contexts })
+    Ok(Profile { url, type_name: type_name.to_owned(), core, elements, index, children, slices, contexts })
+}
+
+/// Whether `sd` defines a type of its own (the core types) rather than constraining one.
+fn is_specialization(sd: &Value) -> bool {
+    sd.get("derivation").and_then(Value::as_str) == Some("specialization")
 }
 
 fn dotted(parent: &str) -> String {
@@ -150,9 +159,11 @@ fn dotted(parent: &str) -> String {
 /// The elements of one StructureDefinition's differential (or snapshot, without one), with ids
 /// (computed from paths and slice names where the definition has none).
 fn definition_elements(sd: &Value) -> Result<Vec<Elem>, String> {
+    // A specialization's differential leaves out what it inherits (`dom-*` of DomainResource).
+    let (first, second) = if is_specialization(sd) { ("snapshot", "differential") } else { ("differential", "snapshot") };
     let list = sd
-        .get("differential")
-        .or_else(|| sd.get("snapshot"))
+        .get(first)
+        .or_else(|| sd.get(second))
         .and_then(|d| d.get("element"))
         .and_then(Value::as_array)
         .map(Vec::as_slice)
@@ -221,6 +232,9 @@ fn elem(e: &Value, id: String, name: &str, slice_name: Option<String>) -> Elem {
         .and_then(Value::as_array)
         .map(|cs| {
             cs.iter()
+                // `ele-1` (every element has a value or children) is on every element: the base
+                // validator checks it for all of them at once.
+                .filter(|c| c.get("key").and_then(Value::as_str) != Some("ele-1"))
                 .filter_map(|c| {
                     Some(Constraint {
                         key: c.get("key").and_then(Value::as_str).unwrap_or_default().to_owned(),

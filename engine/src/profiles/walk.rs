@@ -16,8 +16,11 @@ use crate::outcome::{Issue, IssueType, Severity};
 /// The walk's state.
 pub(crate) struct Walker<'c, 'r> {
     pub(super) conformance: &'c Conformance,
-    /// The resource validated (`%resource` of invariants).
+    /// The resource the value checked is in, or its container when it is contained
+    /// (`%rootResource` of invariants; for references to contained resources).
     pub(super) root: &'r Value,
+    /// The resource the value checked is in (`%resource` of invariants).
+    pub(super) current: &'r Value,
     issues: Vec<Issue>,
     checks: usize,
     pub(super) nesting: usize,
@@ -44,6 +47,7 @@ impl<'c, 'r> Walker<'c, 'r> {
         Walker {
             conformance,
             root,
+            current: root,
             issues: Vec::new(),
             checks: 0,
             nesting: 0,
@@ -93,11 +97,54 @@ impl<'c, 'r> Walker<'c, 'r> {
             }
         }
         self.nesting += 1;
+        let saved = (self.current, self.root);
+        if let Some(resource) = found.value.filter(|v| v.get("resourceType").is_some()) {
+            self.current = resource;
+            // A contained resource's `%rootResource` is its container; a Bundle entry's or a
+            // parameter's resource is its own.
+            if !found.path.rsplit('.').next().is_some_and(|last| last.starts_with("contained")) {
+                self.root = resource;
+            }
+        }
         if let Some(root) = profile.element(&profile.type_name) {
             self.value_rules(profile, root, found);
         }
         self.children(profile, &profile.type_name, found);
+        (self.current, self.root) = saved;
         self.nesting -= 1;
+    }
+
+    /// Checks `resource` (at `path`) against the invariants of its core type, and of the core
+    /// types of everything in it, when the core definitions are loaded.
+    pub(crate) fn base(&mut self, resource: &'r Value, path: &str) {
+        let Some(t) = resource.get("resourceType").and_then(Value::as_str) else { return };
+        if let Ok(profile) = self.conformance.profile(&format!("{CORE_PREFIX}{t}")) {
+            if profile.core {
+                self.resource(&profile, resource, path);
+            }
+        }
+    }
+
+    /// Within a core definition: a value of a complex type or a resource is checked against
+    /// that type's core definition too (`Period` for `per-1`, the contained resource's type...).
+    fn core_type(&mut self, item: &Found<'r>) {
+        let Some(value) = item.value else { return };
+        let type_name = match value.get("resourceType").and_then(Value::as_str) {
+            Some(t) => t.to_owned(),
+            None => match item.type_name.as_deref() {
+                Some(t) if !matches!(t, "BackboneElement" | "Element" | "Resource") => t.to_owned(),
+                _ => return,
+            },
+        };
+        let defs = Definitions::r4();
+        if defs.type_def(&type_name).is_none_or(|d| d.kind == Kind::PrimitiveType) {
+            return;
+        }
+        if let Ok(profile) = self.conformance.profile(&format!("{CORE_PREFIX}{type_name}")) {
+            if profile.core {
+                self.against(&profile, item);
+            }
+        }
     }
 
     /// Whether `found` conforms to `url` (no error), without reporting anything.
@@ -150,6 +197,16 @@ impl<'c, 'r> Walker<'c, 'r> {
             return;
         }
         let elem = &profile.elements[index];
+        if profile.core {
+            for item in items {
+                if !elem.constraints.is_empty() {
+                    self.invariants(elem, item);
+                }
+                self.core_type(item);
+                self.children(profile, &elem.id, item);
+            }
+            return;
+        }
         let shown = elem.slice_name.as_ref().map_or_else(|| elem.name.clone(), |s| format!("{}:{s}", elem.name));
         let location = format!("{parent_path}.{}", elem.name.trim_end_matches("[x]"));
         if let Some(min) = elem.min {
