@@ -14,7 +14,7 @@ use super::snapshot::Elem;
 use super::walk::{Found, Walker};
 
 /// The work one invariant may do on one value.
-const INVARIANT_BUDGET: Budget = Budget { max_steps: 100_000, max_time: Duration::from_millis(250) };
+pub(super) const INVARIANT_BUDGET: Budget = Budget { max_steps: 100_000, max_time: Duration::from_millis(250) };
 
 impl<'r> Walker<'_, 'r> {
     pub(super) fn invariants(&mut self, elem: &Elem, item: &Found<'r>) {

@@ -45,6 +45,9 @@ pub struct Conformance {
     resources: Vec<Arc<Value>>,
     /// Profiles generated so far, by URL.
     compiled: RwLock<HashMap<String, Arc<Profile>>>,
+    /// Whether an extension whose definition is not known is an error (except those of example
+    /// domains), as the reference validator has it, rather than accepted.
+    pub strict_extensions: bool,
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,

@@ -21,6 +21,8 @@ pub(crate) struct Walker<'c, 'r> {
     pub(super) root: &'r Value,
     /// The resource the value checked is in (`%resource` of invariants).
     pub(super) current: &'r Value,
+    /// The URL of the extension the extension walk is in (for contexts of type `extension`).
+    pub(super) enclosing_extension: Option<&'r str>,
     issues: Vec<Issue>,
     checks: usize,
     pub(super) nesting: usize,
@@ -48,6 +50,7 @@ impl<'c, 'r> Walker<'c, 'r> {
             conformance,
             root,
             current: root,
+            enclosing_extension: None,
             issues: Vec::new(),
             checks: 0,
             nesting: 0,
