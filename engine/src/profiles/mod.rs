@@ -14,6 +14,7 @@
 mod extensions;
 mod invariants;
 pub mod package;
+pub mod registry;
 pub mod snapshot;
 mod slicing;
 #[cfg(test)]
@@ -117,6 +118,12 @@ impl Conformance {
     pub fn profile(&self, url: &str) -> Result<Arc<Profile>, String> {
         if let Some(p) = self.compiled.read().ok().and_then(|c| c.get(url).cloned()) {
             return Ok(p);
+        }
+        // Nothing of its own: the fallback's (and its generated profiles) are all there is.
+        if self.structure_definitions.is_empty() {
+            if let Some(fallback) = &self.fallback {
+                return fallback.profile(url);
+            }
         }
         let mut chain: Vec<&Value> = Vec::new();
         let mut current = self.structure_definition(url).ok_or_else(|| format!("unknown profile `{url}`"))?;

@@ -40,7 +40,12 @@ pub struct Local {
 
 impl Target {
     /// The target of a checked configuration (a remote's settings are checked here).
-    pub fn new(config: &TargetConfig, all: &Config, policies: Option<&Arc<Policies>>) -> Result<Self, GatewayError> {
+    pub fn new(
+        config: &TargetConfig,
+        all: &Config,
+        policies: Option<&Arc<Policies>>,
+        profiles: &Arc<fhirgate_engine::profiles::registry::Registry>,
+    ) -> Result<Self, GatewayError> {
         let backend = match (config.kind(), &config.store) {
             (Kind::Local, Some(url)) => Backend::Local(Box::new(Local {
                 url: url.clone(),
@@ -49,6 +54,7 @@ impl Target {
                     rest_security: all.auth.enabled.then(|| crate::smart::Discovery::new(all).security().clone()),
                     export: all.export_settings(),
                     import: all.import.settings(&all.store.data_dir),
+                    profiles: Arc::clone(profiles),
                     ..all.fhir.engine_config()
                 },
                 engine: OnceCell::new(),
