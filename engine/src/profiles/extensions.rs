@@ -161,6 +161,8 @@ impl<'r> Walker<'_, 'r> {
                     || holder_type.as_deref() == Some(expression)
                     || holder_type.as_deref().is_some_and(|t| defs.type_def(t).and_then(|d| d.base.as_deref()) == Some(expression))
                     || expression.strip_suffix("[x]").is_some_and(|stem| full.starts_with(stem))
+                    // A type of a later FHIR version (`CanonicalResource`): not checkable here.
+                    || defs.type_def(expression.split('.').next().unwrap_or_default()).is_none()
             }
             "extension" => self.enclosing_extension == Some(expression.as_str()),
             "fhirpath" => self.selects(expression, holder_value),

@@ -204,7 +204,9 @@ impl<'r> Walker<'_, 'r> {
                             .flatten()
                             .map(|u| (Value::String(u), false))
                     });
-                    let Some((wanted, is_pattern)) = wanted else { return false };
+                    // A slice that says nothing at the path does not restrict it; one that
+                    // constrains it otherwise (a binding: terminology) cannot be told here.
+                    let Some((wanted, is_pattern)) = wanted else { return expected.elem.is_none() };
                     found.iter().any(|(v, _)| {
                         if is_pattern { values::matches_pattern(&wanted, v) } else { values::equal(&wanted, v) }
                     })
