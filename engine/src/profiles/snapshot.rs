@@ -49,6 +49,12 @@ pub(crate) struct Elem {
     pub(crate) types: Vec<TypeRef>,
     pub(crate) fixed: Option<Value>,
     pub(crate) pattern: Option<Value>,
+    /// `minValue[x]` and `maxValue[x]`.
+    pub(crate) min_value: Option<Value>,
+    pub(crate) max_value: Option<Value>,
+    /// `maxLength`, and the `minLength` extension, of strings.
+    pub(crate) max_length: Option<u64>,
+    pub(crate) min_length: Option<u64>,
     pub(crate) slicing: Option<Slicing>,
     pub(crate) constraints: Vec<Constraint>,
     /// `ElementDefinition.binding`, for the terminology checks (not made here).
@@ -255,6 +261,15 @@ fn elem(e: &Value, id: String, name: &str, slice_name: Option<String>) -> Elem {
         types,
         fixed: prefixed(e, "fixed"),
         pattern: prefixed(e, "pattern"),
+        min_value: prefixed(e, "minValue"),
+        max_value: prefixed(e, "maxValue"),
+        max_length: e.get("maxLength").and_then(Value::as_u64),
+        min_length: e
+            .get("extension")
+            .and_then(Value::as_array)
+            .and_then(|x| x.iter().find(|x| x["url"] == "http://hl7.org/fhir/StructureDefinition/minLength"))
+            .and_then(|x| x.get("valueInteger"))
+            .and_then(Value::as_u64),
         slicing,
         constraints,
         binding: e.get("binding").cloned(),
@@ -291,6 +306,16 @@ fn overlay(base: &mut Elem, derived: Elem) {
     }
     if derived.pattern.is_some() {
         base.pattern = derived.pattern;
+    }
+    for (b, d) in [(&mut base.min_value, derived.min_value), (&mut base.max_value, derived.max_value)] {
+        if d.is_some() {
+            *b = d;
+        }
+    }
+    for (b, d) in [(&mut base.min_length, derived.min_length), (&mut base.max_length, derived.max_length)] {
+        if d.is_some() {
+            *b = d;
+        }
     }
     if derived.slicing.is_some() {
         base.slicing = derived.slicing;

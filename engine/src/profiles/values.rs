@@ -1,8 +1,13 @@
 //! Comparing instance values with `fixed[x]` (exactly equal) and `pattern[x]` (everything the
 //! pattern states is in the value; repeating elements: each pattern item matches some value
-//! item), numbers by value (`1.0` is `1`).
+//! item), numbers by value (`1.0` is `1`); and the limits `minValue[x]`, `maxValue[x]`,
+//! `maxLength` and the `minLength` extension.
+
+use std::cmp::Ordering;
 
 use serde_json::Value;
+
+use super::snapshot::Elem;
 
 /// Whether `value` is exactly `fixed`.
 pub(crate) fn equal(fixed: &Value, value: &Value) -> bool {
@@ -45,4 +50,51 @@ pub(crate) fn shown(value: &Value) -> String {
         end -= 1;
     }
     format!("{}...", &text[..end])
+}
+
+/// What is wrong with `value` against the element's limits, if anything.
+pub(crate) fn out_of_range(elem: &Elem, value: &Value) -> Option<String> {
+    if let Some(text) = value.as_str() {
+        let length = text.chars().count() as u64;
+        if let Some(max) = elem.max_length.filter(|m| length > *m) {
+            return Some(format!("`{}` is longer than {max} characters", shown(value)));
+        }
+        if let Some(min) = elem.min_length.filter(|m| length < *m) {
+            return Some(format!("`{}` is shorter than {min} characters", shown(value)));
+        }
+    }
+    if let Some(min) = &elem.min_value {
+        if compare(value, min) == Some(Ordering::Less) {
+            return Some(format!("{} is below the minimum {}", shown(value), shown(min)));
+        }
+    }
+    if let Some(max) = &elem.max_value {
+        if compare(value, max) == Some(Ordering::Greater) {
+            return Some(format!("{} is above the maximum {}", shown(value), shown(max)));
+        }
+    }
+    None
+}
+
+/// Numbers by value; dates, times and instants (ISO 8601 text) where one's precision covers the
+/// other's; quantities of the same unit. `None`: not comparable.
+fn compare(value: &Value, bound: &Value) -> Option<Ordering> {
+    match (value, bound) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64()?.partial_cmp(&b.as_f64()?),
+        (Value::String(a), Value::String(b)) => {
+            let n = a.len().min(b.len());
+            match a[..n].cmp(&b[..n]) {
+                Ordering::Equal if a.len() != b.len() => None,
+                other => Some(other),
+            }
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            let unit = |o: &serde_json::Map<String, Value>| o.get("code").or_else(|| o.get("unit")).cloned();
+            if unit(a) != unit(b) {
+                return None;
+            }
+            compare(a.get("value")?, b.get("value")?)
+        }
+        _ => None,
+    }
 }

@@ -272,6 +272,9 @@ impl<'c, 'r> Walker<'c, 'r> {
                     self.issue(item.path.clone(), IssueType::Value, message);
                 }
             }
+            if let Some(message) = values::out_of_range(elem, value) {
+                self.issue(item.path.clone(), IssueType::Value, format!("{message} (profile `{}`)", profile.url));
+            }
         }
         if !elem.constraints.is_empty() {
             self.invariants(elem, item);
