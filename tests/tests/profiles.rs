@@ -75,11 +75,15 @@ fn json_bytes(v: &Value) -> Vec<u8> {
 fn start(name: &str) -> TestResult<Server> {
     let dir = temp_dir(name)?;
     let manifest = json!({"name": "example.profiles", "version": "1.0.0", "fhirVersions": ["4.0.1"]});
-    write_package(&dir, "example.profiles-1.0.0", &[
-        ("package.json", json_bytes(&manifest)),
-        ("StructureDefinition-mrn-patient.json", json_bytes(&mrn_profile())),
-        ("StructureDefinition-named-practitioner.json", json_bytes(&named_profile())),
-    ])?;
+    write_package(
+        &dir,
+        "example.profiles-1.0.0",
+        &[
+            ("package.json", json_bytes(&manifest)),
+            ("StructureDefinition-mrn-patient.json", json_bytes(&mrn_profile())),
+            ("StructureDefinition-named-practitioner.json", json_bytes(&named_profile())),
+        ],
+    )?;
     let config = dir.join("fhirgate.toml");
     let packages = dir.join("packages");
     std::fs::write(
@@ -203,7 +207,10 @@ fn declared_profiles_are_enforced_on_writes() -> TestResult {
     assert_eq!(total(&s, "Patient?_summary=count")?, 1);
 
     // A profile the server does not know is not enforced (a warning at most).
-    let reply = s.post("Patient", &patient(json!([{"system": "http://other", "value": "3"}]), Some("http://example.org/unknown")))?;
+    let reply = s.post(
+        "Patient",
+        &patient(json!([{"system": "http://other", "value": "3"}]), Some("http://example.org/unknown")),
+    )?;
     assert_eq!(reply.status, 201, "{}", reply.body);
     Ok(())
 }
@@ -280,7 +287,9 @@ fn a_package_that_cannot_be_read_stops_the_start() -> TestResult {
     }
     assert!(!status.success());
     assert!(
-        stderr.contains("fhir.packages") && stderr.contains("broken-1.0.0.tgz") && stderr.contains("StructureDefinition-broken.json"),
+        stderr.contains("fhir.packages")
+            && stderr.contains("broken-1.0.0.tgz")
+            && stderr.contains("StructureDefinition-broken.json"),
         "{stderr}"
     );
     Ok(())

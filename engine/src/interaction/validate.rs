@@ -126,9 +126,10 @@ fn body_json(request: &Request) -> Result<Value> {
 fn is_parameters(body: &Value, resource_type: &str) -> bool {
     body.get("resourceType").and_then(Value::as_str) == Some("Parameters")
         && (resource_type != "Parameters"
-            || body.get("parameter").and_then(Value::as_array).is_some_and(|ps| {
-                ps.iter().any(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
-            }))
+            || body
+                .get("parameter")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| ps.iter().any(|p| p.get("name").and_then(Value::as_str) == Some("resource"))))
 }
 
 /// A parameter's primitive value (`valueCode`, `valueUri`, `valueCanonical`...).

@@ -25,7 +25,14 @@ impl<'r> Walker<'_, 'r> {
 
     /// `value` is at `path`; `definition_path` is its path in its resource type without
     /// indexes (`address.line`), for extension contexts.
-    fn extensions_in(&mut self, value: &'r Value, path: &str, resource_type: &'r str, definition_path: &str, depth: usize) {
+    fn extensions_in(
+        &mut self,
+        value: &'r Value,
+        path: &str,
+        resource_type: &'r str,
+        definition_path: &str,
+        depth: usize,
+    ) {
         if depth >= MAX_DEPTH {
             return;
         }
@@ -60,9 +67,17 @@ impl<'r> Walker<'_, 'r> {
                 for (key, child) in object {
                     let name = key.trim_start_matches('_');
                     if matches!(name, "extension" | "modifierExtension") {
-                        self.extension_list(value, child, &format!("{path}.{key}"), name, resource_type, definition_path);
+                        self.extension_list(
+                            value,
+                            child,
+                            &format!("{path}.{key}"),
+                            name,
+                            resource_type,
+                            definition_path,
+                        );
                     }
-                    let child_path = if definition_path.is_empty() { name.to_owned() } else { format!("{definition_path}.{name}") };
+                    let child_path =
+                        if definition_path.is_empty() { name.to_owned() } else { format!("{definition_path}.{name}") };
                     self.extensions_in(child, &format!("{path}.{key}"), resource_type, &child_path, depth + 1);
                 }
                 self.enclosing_extension = saved;
@@ -97,10 +112,10 @@ impl<'r> Walker<'_, 'r> {
     ) {
         let Some(url) = ext.get("url").and_then(Value::as_str) else { return };
         // The parts of a complex extension are named by relative URLs, and checked with it.
-        if holder == "extension" || holder.ends_with(".extension") || holder.ends_with("modifierExtension") {
-            if holder_value.get("url").is_some() {
-                return;
-            }
+        let in_extension =
+            holder == "extension" || holder.ends_with(".extension") || holder.ends_with("modifierExtension");
+        if in_extension && holder_value.get("url").is_some() {
+            return;
         }
         if !url.contains(':') {
             self.issue(path.to_owned(), IssueType::Invalid, format!("extension url `{url}` is not an absolute URL"));
@@ -124,13 +139,15 @@ impl<'r> Walker<'_, 'r> {
                 return;
             }
         };
-        if !profile.contexts.is_empty() && !self.context_allows(&profile.contexts, resource_type, holder, holder_value) {
+        if !profile.contexts.is_empty() && !self.context_allows(&profile.contexts, resource_type, holder, holder_value)
+        {
             let shown = if holder.is_empty() { resource_type.to_owned() } else { format!("{resource_type}.{holder}") };
             let allowed: Vec<&str> = profile.contexts.iter().map(|(_, e)| e.as_str()).collect();
             let message = format!("extension `{url}` is not allowed on `{shown}` (allowed: {})", allowed.join(", "));
             self.issue(path.to_owned(), IssueType::Structure, message);
         }
-        let found = Found { value: Some(ext), ext: None, type_name: Some("Extension".to_owned()), path: path.to_owned() };
+        let found =
+            Found { value: Some(ext), ext: None, type_name: Some("Extension".to_owned()), path: path.to_owned() };
         self.against(&profile, &found);
     }
 
@@ -179,7 +196,9 @@ impl<'r> Walker<'_, 'r> {
         let env = crate::fhirpath::Env::new().with_budget(super::invariants::INVARIANT_BUDGET);
         let Ok(items) = crate::fhirpath::evaluate(&expr, self.current, &env) else { return false };
         items.iter().any(|i| {
-            i.node().is_some_and(|n| n.value().is_some_and(|v| std::ptr::eq(v, value)) || n.ext.is_some_and(|v| std::ptr::eq(v, value)))
+            i.node().is_some_and(|n| {
+                n.value().is_some_and(|v| std::ptr::eq(v, value)) || n.ext.is_some_and(|v| std::ptr::eq(v, value))
+            })
         })
     }
 }

@@ -47,7 +47,8 @@ impl<'r> Walker<'_, 'r> {
                 .or_insert_with(|| parse(&constraint.expression).ok())
                 .clone();
             let Some(expr) = expr else {
-                let message = format!("invariant `{}` cannot be evaluated: its expression does not parse", constraint.key);
+                let message =
+                    format!("invariant `{}` cannot be evaluated: its expression does not parse", constraint.key);
                 self.warning(item.path.clone(), IssueType::Invariant, message);
                 continue;
             };

@@ -15,8 +15,8 @@ mod extensions;
 mod invariants;
 pub mod package;
 pub mod registry;
-pub mod snapshot;
 mod slicing;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 mod values;

@@ -23,7 +23,8 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Loads every package in `dir` (each a `.tgz` file or a directory with a `package/` folder
 /// or JSON files) into `conformance`, in name order. Returns how many packages were read.
 pub fn load_dir(dir: &Path, conformance: &mut Conformance) -> Result<usize, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read the packages directory `{}`: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read the packages directory `{}`: {e}", dir.display()))?;
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     let mut count = 0;
@@ -112,7 +113,9 @@ fn tar_entries(tar: &[u8]) -> Result<Vec<(String, &[u8])>, String> {
         }
         let size = octal(&header[124..136]).ok_or_else(|| format!("bad tar header at byte {offset}"))?;
         let start = offset + 512;
-        let end = start.checked_add(usize::try_from(size).map_err(|_| "tar entry too large")?).ok_or("tar entry too large")?;
+        let end = start
+            .checked_add(usize::try_from(size).map_err(|_| "tar entry too large")?)
+            .ok_or("tar entry too large")?;
         if end > tar.len() {
             return Err(format!("truncated tar archive at byte {offset}"));
         }

@@ -83,7 +83,8 @@ impl Registry {
     /// Whether `url` needs a look in the store: not a core type, not in the packages.
     pub(crate) fn needs_lookup(&self, url: &str) -> bool {
         let bare = url.split('|').next().unwrap_or(url);
-        let core = bare.strip_prefix(CORE_PREFIX).is_some_and(|t| crate::definitions::Definitions::r4().type_def(t).is_some());
+        let core =
+            bare.strip_prefix(CORE_PREFIX).is_some_and(|t| crate::definitions::Definitions::r4().type_def(t).is_some());
         !core && self.packages.structure_definition(url).is_none()
     }
 

@@ -127,16 +127,16 @@ fn expected<'p>(profile: &'p Profile, slice: &'p Elem, steps: &[Step]) -> Expect
         let next = match step {
             Step::Name(name) => profile.children(&id).iter().map(|&c| &profile.elements[c]).find(|e| {
                 e.name == *name
-                    || e.name.strip_prefix(name.as_str()).is_some_and(|rest| {
-                        rest == "[x]" || rest.starts_with(|c: char| c.is_ascii_uppercase())
-                    })
+                    || e.name
+                        .strip_prefix(name.as_str())
+                        .is_some_and(|rest| rest == "[x]" || rest.starts_with(|c: char| c.is_ascii_uppercase()))
             }),
-            Step::Extension(url) => profile.slices(&format!("{id}.extension")).iter().map(|&s| &profile.elements[s]).find(
-                |s| {
+            Step::Extension(url) => {
+                profile.slices(&format!("{id}.extension")).iter().map(|&s| &profile.elements[s]).find(|s| {
                     s.types.iter().any(|t| t.profiles.iter().any(|p| p == url))
                         || s.fixed.as_ref().is_some_and(|f| f.as_str() == Some(url))
-                },
-            ),
+                })
+            }
             Step::OfType(_) => Some(elem),
             Step::Resolve => None,
         };
@@ -270,11 +270,7 @@ mod tests {
     fn discriminator_paths_split_outside_parentheses() {
         assert_eq!(
             steps("extension('http://a.b/c.d').value.ofType(Coding)"),
-            vec![
-                Step::Extension("http://a.b/c.d".into()),
-                Step::Name("value".into()),
-                Step::OfType("Coding".into())
-            ]
+            vec![Step::Extension("http://a.b/c.d".into()), Step::Name("value".into()), Step::OfType("Coding".into())]
         );
         assert_eq!(steps("$this"), vec![]);
         assert_eq!(steps("reference.resolve()"), vec![Step::Name("reference".into()), Step::Resolve]);

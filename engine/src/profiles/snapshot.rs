@@ -166,7 +166,8 @@ fn dotted(parent: &str) -> String {
 /// (computed from paths and slice names where the definition has none).
 fn definition_elements(sd: &Value) -> Result<Vec<Elem>, String> {
     // A specialization's differential leaves out what it inherits (`dom-*` of DomainResource).
-    let (first, second) = if is_specialization(sd) { ("snapshot", "differential") } else { ("differential", "snapshot") };
+    let (first, second) =
+        if is_specialization(sd) { ("snapshot", "differential") } else { ("differential", "snapshot") };
     let list = sd
         .get(first)
         .or_else(|| sd.get(second))
@@ -225,9 +226,7 @@ fn elem(e: &Value, id: String, name: &str, slice_name: Option<String>) -> Elem {
             .and_then(Value::as_array)
             .map(|ds| {
                 ds.iter()
-                    .filter_map(|d| {
-                        Some((d.get("type")?.as_str()?.to_owned(), d.get("path")?.as_str()?.to_owned()))
-                    })
+                    .filter_map(|d| Some((d.get("type")?.as_str()?.to_owned(), d.get("path")?.as_str()?.to_owned())))
                     .collect()
             })
             .unwrap_or_default(),

@@ -122,4 +122,3 @@ fn packages_load_from_tgz_and_bad_ones_say_why() {
     assert!(err.contains("StructureDefinition-bad.json") && err.contains("not JSON"), "{err}");
     assert!(package::load_tgz(b"not gzip", &mut Conformance::new()).is_err());
 }
-

@@ -214,21 +214,15 @@ impl<'c, 'r> Walker<'c, 'r> {
         let location = format!("{parent_path}.{}", elem.name.trim_end_matches("[x]"));
         if let Some(min) = elem.min {
             if items.len() < min as usize {
-                let message = format!(
-                    "`{shown}`: at least {min} required, found {} (profile `{}`)",
-                    items.len(),
-                    profile.url
-                );
+                let message =
+                    format!("`{shown}`: at least {min} required, found {} (profile `{}`)", items.len(), profile.url);
                 self.issue(location.clone(), IssueType::Required, message);
             }
         }
         if let Some(Some(max)) = elem.max {
             if items.len() > max as usize {
-                let message = format!(
-                    "`{shown}`: at most {max} allowed, found {} (profile `{}`)",
-                    items.len(),
-                    profile.url
-                );
+                let message =
+                    format!("`{shown}`: at most {max} allowed, found {} (profile `{}`)", items.len(), profile.url);
                 self.issue(location, IssueType::Structure, message);
             }
         }
@@ -477,7 +471,12 @@ fn collect<'r>(
                 if v.is_none() && e.is_none() {
                     continue;
                 }
-                out.push(Found { value: v, ext: e, type_name: type_name.clone(), path: format!("{parent_path}.{key}[{i}]") });
+                out.push(Found {
+                    value: v,
+                    ext: e,
+                    type_name: type_name.clone(),
+                    path: format!("{parent_path}.{key}[{i}]"),
+                });
             }
         }
         (value, ext) => out.push(Found { value, ext, type_name, path: format!("{parent_path}.{key}") }),
