@@ -244,6 +244,7 @@ fn a_structure_definition_posted_through_the_api_is_used() -> TestResult {
     // Posted: enforced at once, on writes and by `$validate`.
     let reply = s.post("StructureDefinition", &noted_profile())?;
     assert_eq!(reply.status, 201, "{}", reply.body);
+    let stored_id = reply.json()?["id"].as_str().ok_or("id")?.to_owned();
     let reply = s.post("Observation", &observation)?;
     assert_eq!(reply.status, 422, "{}", reply.body);
     let mut noted = observation.clone();
@@ -252,6 +253,14 @@ fn a_structure_definition_posted_through_the_api_is_used() -> TestResult {
     let plain = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
     let reply = s.post(&format!("Observation/$validate?profile={NOTED}"), &plain)?;
     assert!(errors(&reply.json()?).iter().any(|e| e.contains("`note`")), "{}", reply.body);
+
+    // Changed through the API: the next write sees the change (nothing kept from before).
+    let mut relaxed = noted_profile();
+    relaxed["id"] = json!(stored_id);
+    relaxed["differential"]["element"][0]["min"] = json!(0);
+    let reply = s.put(&format!("StructureDefinition/{stored_id}"), &relaxed)?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(s.post("Observation", &observation)?.status, 201);
     Ok(())
 }
 

@@ -188,8 +188,13 @@ async fn profile_issues(engine: &Engine, resource: &Value, asked: Option<&str>) 
     let urls: Vec<&str> =
         enforced.iter().copied().chain(declared.into_iter().flatten().filter_map(Value::as_str)).collect();
     let stored = stored_definitions(engine, &urls).await?;
+    let from_store = !stored.is_empty();
     let conformance = registry.with_stored(stored);
-    Ok(crate::profiles::validate(&conformance, resource, &enforced))
+    let issues = crate::profiles::validate(&conformance, resource, &enforced);
+    if from_store {
+        registry.keep_generated(&conformance);
+    }
+    Ok(issues)
 }
 
 /// The StructureDefinitions of `urls` (and their bases) that only the store has.

@@ -91,6 +91,18 @@ impl Conformance {
         self.resources.push(resource);
     }
 
+    /// Adds a profile generated earlier (by another set with the same definitions).
+    pub(crate) fn insert_generated(&self, profile: Arc<Profile>) {
+        if let Ok(mut compiled) = self.compiled.write() {
+            compiled.insert(profile.url.clone(), profile);
+        }
+    }
+
+    /// The profiles generated so far by this set (not its fallback's).
+    pub(crate) fn generated(&self) -> Vec<Arc<Profile>> {
+        self.compiled.read().map(|c| c.values().cloned().collect()).unwrap_or_default()
+    }
+
     /// Every conformance resource loaded (what the terminology registry is fed from).
     pub fn resources(&self) -> impl Iterator<Item = &Value> {
         self.resources.iter().map(|r| &**r)

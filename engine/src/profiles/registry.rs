@@ -28,6 +28,8 @@ pub struct Registry {
     required: BTreeMap<String, String>,
     /// Canonical URL → the StructureDefinition stored with it (`None`: none is).
     stored: Cache<String, Option<Arc<Value>>>,
+    /// Profiles generated from stored StructureDefinitions, by URL (forgotten with them).
+    generated: Cache<String, Arc<super::Profile>>,
 }
 
 impl Default for Registry {
@@ -42,6 +44,7 @@ impl Registry {
             packages: Arc::new(packages),
             required,
             stored: Cache::builder().max_capacity(STORED_CAPACITY).time_to_live(STORED_TTL).build(),
+            generated: Cache::builder().max_capacity(STORED_CAPACITY).time_to_live(STORED_TTL).build(),
         }
     }
 
@@ -78,6 +81,7 @@ impl Registry {
     /// Forgets the StructureDefinitions read from the store (one was written).
     pub(crate) fn forget_stored(&self) {
         self.stored.invalidate_all();
+        self.generated.invalidate_all();
     }
 
     /// Whether `url` needs a look in the store: not a core type, not in the packages.
@@ -91,10 +95,25 @@ impl Registry {
     /// The set to validate with: the packages, with the stored definitions found added.
     pub(crate) fn with_stored(&self, stored: Vec<Value>) -> Conformance {
         let mut conformance = Conformance::over(Arc::clone(&self.packages));
+        let urls: Vec<String> =
+            stored.iter().filter_map(|d| d.get("url").and_then(Value::as_str)).map(str::to_owned).collect();
         for definition in stored {
             conformance.add(definition);
         }
+        for url in urls {
+            if let Some(profile) = self.generated.get(&url) {
+                conformance.insert_generated(profile);
+            }
+        }
         conformance
+    }
+
+    /// Keeps the profiles `conformance` (from [`Self::with_stored`]) generated for the next
+    /// validations.
+    pub(crate) fn keep_generated(&self, conformance: &Conformance) {
+        for profile in conformance.generated() {
+            self.generated.insert(profile.url.clone(), profile);
+        }
     }
 }
 
