@@ -58,13 +58,9 @@ impl Registry {
         self.required.get(resource_type).map(String::as_str)
     }
 
-    /// Every required profile, by resource type.
-    pub fn required_profiles(&self) -> &BTreeMap<String, String> {
-        &self.required
-    }
-
-    /// Whether validating `resource` may find anything the base validation does not: it names a
-    /// profile, its type requires one, or packages are loaded (extension definitions...).
+    /// Whether validating a resource of `resource_type` may find anything the base validation
+    /// does not: it `declares` profiles, its type requires one, or packages are loaded
+    /// (extension definitions...).
     pub(crate) fn applies(&self, resource_type: &str, declares: bool) -> bool {
         declares || self.required.contains_key(resource_type) || self.packages.resources().next().is_some()
     }

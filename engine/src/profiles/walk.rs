@@ -364,7 +364,6 @@ impl<'c, 'r> Walker<'c, 'r> {
         let elem = &profile.elements[index];
         let slices = profile.slices(&elem.id).to_vec();
         let mut matched: Vec<Vec<Found<'r>>> = vec![Vec::new(); slices.len()];
-        let mut last_matched: Option<usize> = None;
         let mut unmatched_before = false;
         for item in items {
             let slot = slices.iter().position(|&s| self.in_slice(profile, s, &slicing.discriminators, item));
@@ -375,7 +374,6 @@ impl<'c, 'r> Walker<'c, 'r> {
                         self.issue(item.path.clone(), IssueType::Structure, message.to_owned());
                     }
                     matched[slot].push(item.clone());
-                    last_matched = Some(slot);
                 }
                 None => {
                     unmatched_before = true;
@@ -389,7 +387,6 @@ impl<'c, 'r> Walker<'c, 'r> {
                 }
             }
         }
-        let _ = last_matched;
         for (slot, &s) in slices.iter().enumerate() {
             let found = std::mem::take(&mut matched[slot]);
             self.element(profile, s, &found, parent);
