@@ -1,5 +1,6 @@
 //! The ~2 KB resource of the write scenarios: a Patient with several identifiers, names,
-//! telecoms and addresses, varied by a counter so every update really changes the content.
+//! telecoms and addresses, varied by a counter so every update really changes the content; and
+//! for scenario 9 the same Patient declaring [`PROFILE`], with that profile's definition.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -48,11 +49,54 @@ pub fn patient(id: Option<&str>, n: u64) -> Bytes {
     Bytes::from(p.to_string())
 }
 
+/// The profile of scenario 9's creates.
+pub const PROFILE: &str = "https://fhirgate.dev/bench/StructureDefinition/bench-patient";
+
+/// The same Patient as [`patient`], declaring [`PROFILE`] in `meta.profile`.
+pub fn profiled_patient(n: u64) -> Bytes {
+    let mut p: Value = serde_json::from_slice(&patient(None, n)).unwrap_or_default();
+    p["meta"] = json!({"profile": [PROFILE]});
+    Bytes::from(p.to_string())
+}
+
+/// A StructureDefinition of [`PROFILE`] as an implementation guide would write one: cardinality,
+/// a slice by `system` with a fixed value, a pattern and an invariant, all of which the
+/// Patients of [`profiled_patient`] meet.
+pub fn profile() -> Bytes {
+    let p = json!({
+        "resourceType": "StructureDefinition", "url": PROFILE, "name": "BenchPatient", "status": "active",
+        "kind": "resource", "abstract": false, "type": "Patient", "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "differential": {"element": [
+            {"id": "Patient", "path": "Patient", "constraint": [{"key": "bench-1", "severity": "error",
+                "human": "an official name", "expression": "name.where(use = 'official').exists()"}]},
+            {"id": "Patient.identifier", "path": "Patient.identifier", "min": 1,
+             "slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "open"}},
+            {"id": "Patient.identifier:first", "path": "Patient.identifier", "sliceName": "first", "min": 1, "max": "1"},
+            {"id": "Patient.identifier:first.system", "path": "Patient.identifier.system", "min": 1,
+             "fixedUri": "urn:oid:2.16.840.1.113883.19.5.0"},
+            {"id": "Patient.name", "path": "Patient.name", "min": 1},
+            {"id": "Patient.birthDate", "path": "Patient.birthDate", "min": 1},
+            {"id": "Patient.maritalStatus", "path": "Patient.maritalStatus",
+             "patternCodeableConcept": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"}]}}
+        ]}
+    });
+    Bytes::from(p.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn about_two_kilobytes() {
         let size = super::patient(Some("x"), 12345).len();
         assert!((1500..2600).contains(&size), "{size}");
+    }
+
+    #[test]
+    fn the_profiled_patient_declares_the_profile() {
+        let p: serde_json::Value = serde_json::from_slice(&super::profiled_patient(7)).unwrap_or_default();
+        assert_eq!(p["meta"]["profile"][0], super::PROFILE);
+        let sd: serde_json::Value = serde_json::from_slice(&super::profile()).unwrap_or_default();
+        assert_eq!(sd["url"], super::PROFILE);
     }
 }

@@ -228,7 +228,40 @@ impl Suite {
                 crate::export::run(&live.target, live.pid, &mut r).await?;
                 r
             }
-            other => return Err(BenchError::Usage(format!("no scenario {other} (1–8)"))),
+            9 => {
+                let mut r = self.result(9, "validation cost: create of a ~2 KB Patient without and with a profile");
+                r.notes.push(
+                    "profile: stored through the API first; cardinality, a slice, fixed, pattern, invariant".into(),
+                );
+                let mut conn = crate::http::Connection::new(live.target.clone());
+                let posted = conn
+                    .send(&crate::http::Call::with_body(
+                        hyper::Method::POST,
+                        "StructureDefinition",
+                        crate::payload::profile(),
+                    ))
+                    .await?;
+                if posted.status != 201 {
+                    return Err(BenchError::Usage(format!("the profile was not stored: {}", posted.status)));
+                }
+                r.measurements.push(self.measure("create Patient", live, &Workload::Create, closed).await);
+                let label = "create Patient with meta.profile";
+                r.measurements.push(self.measure(label, live, &Workload::CreateProfiled, closed).await);
+                if let [plain, profiled] = r.measurements.as_slice() {
+                    let cpu = |m: &Measurement| m.server.as_ref().and_then(|s| s.cpu_us_per_request);
+                    if let (Some(a), Some(b)) = (cpu(plain), cpu(profiled)) {
+                        r.figures.insert("added_cpu_us_per_create".into(), json!((b - a).round()));
+                    }
+                    let p50 = |m: &Measurement| m.total.latency_ms.p50;
+                    r.figures
+                        .insert("added_p50_ms".into(), json!(((p50(profiled) - p50(plain)) * 1000.0).round() / 1000.0));
+                    if profiled.total.non_2xx > 0 {
+                        r.notes.push(format!("{} profiled creates were refused", profiled.total.non_2xx));
+                    }
+                }
+                r
+            }
+            other => return Err(BenchError::Usage(format!("no scenario {other} (1–9)"))),
         };
         Ok(r)
     }

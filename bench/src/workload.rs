@@ -18,6 +18,8 @@ pub enum Workload {
     Get { kind: &'static str, paths: Arc<Vec<String>> },
     /// POST of a new ~2 KB Patient.
     Create,
+    /// POST of the same Patient declaring a profile the server knows (scenario 9).
+    CreateProfiled,
     /// PUT of a changed version of a Patient this client created (the first iteration creates
     /// it, counted as `create`).
     Update,
@@ -90,6 +92,11 @@ impl Workload {
             }
             Workload::Create => {
                 st.create(origin).await;
+            }
+            Workload::CreateProfiled => {
+                let n = st.next_n();
+                let call = Call::with_body(Method::POST, "Patient", payload::profiled_patient(n));
+                st.timed("create-profiled", &call, origin).await;
             }
             Workload::Update => {
                 let Some(id) = st.own.clone() else {

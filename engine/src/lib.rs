@@ -19,6 +19,7 @@ pub mod export;
 pub mod federation;
 pub mod fhirpath;
 pub mod interaction;
+pub mod profiles;
 pub mod remote;
 pub mod seal;
 pub mod search;

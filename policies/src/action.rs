@@ -138,6 +138,9 @@ impl Action {
                 // import itself (the engine serves a job only to the client that started it).
                 "import" | "import-status" => Self::Import,
                 "convert-data" => Self::ConvertData,
+                // `[type]/$validate` reads no data but the instance it may name, which the
+                // engine decides as a read of it; the operation is decided as a read of the type.
+                "validate" if !asked.resource_type.is_empty() => Self::Read,
                 _ => Self::Operation,
             },
         };

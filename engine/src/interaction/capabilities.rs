@@ -50,6 +50,10 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
             if let Some(operation) = super::everything::declared(t) {
                 declare_operation(&mut resource, operation);
             }
+            declare_operation(&mut resource, super::validate::declared());
+            if let Some(profile) = engine.config.profiles.required(t) {
+                resource["supportedProfile"] = json!([profile]);
+            }
             resource
         })
         .collect();

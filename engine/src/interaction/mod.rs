@@ -23,6 +23,7 @@ mod route;
 mod search;
 mod target;
 mod update;
+mod validate;
 mod viewrun;
 mod vread;
 mod write;
@@ -105,6 +106,9 @@ pub struct EngineConfig {
     /// The CapabilityStatement's `rest.security` (how clients authenticate: the front end's
     /// SMART-on-FHIR service and OAuth endpoints); none when the server has no authentication.
     pub rest_security: Option<serde_json::Value>,
+    /// Profiles: the packages loaded at start, the profile each type requires, the
+    /// StructureDefinitions read from the store.
+    pub profiles: Arc<crate::profiles::registry::Registry>,
     pub clock: Clock,
     pub ids: IdGenerator,
 }
@@ -132,6 +136,7 @@ impl Default for EngineConfig {
             rest_security: None,
             export: None,
             import: crate::bulk::import::ImportSettings::default(),
+            profiles: Arc::default(),
             clock: Arc::new(OffsetDateTime::now_utc),
             ids: Arc::new(|| uuid::Uuid::new_v4().to_string()),
         }
@@ -292,6 +297,9 @@ impl Engine {
             {
                 let owner_type = resource_type.unwrap_or_default();
                 everything::handle(self, &gate, request, &owner_type, &id).await
+            }
+            (I::Operation, Route::Operation { name, resource_type, id }) if name == validate::NAME => {
+                validate::handle(self, &gate, request, resource_type.as_deref(), id.as_deref()).await
             }
             (I::Operation, Route::Operation { name, resource_type, id }) if name == viewrun::NAME => {
                 viewrun::handle(self, &gate, request, resource_type.as_deref(), id.as_deref()).await

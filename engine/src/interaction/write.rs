@@ -100,9 +100,13 @@ pub(super) async fn commit_guarded(
     resource: Option<&mut Map<String, Value>>,
     guards: &[Guard],
 ) -> Result<ResourceVersion> {
+    if let Some(resource) = resource.as_deref() {
+        super::validate::enforce(engine, resource).await?;
+    }
     let write = prepare(engine, resource_type, id, version, kind, resource)?;
     let stored = write.version.clone();
     engine.store.transact_guarded(vec![write], guards).await?;
+    super::validate::written(engine, resource_type);
     Ok(stored)
 }
 

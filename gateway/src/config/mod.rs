@@ -11,7 +11,7 @@ mod smart;
 mod targets;
 mod traces;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -189,6 +189,13 @@ pub struct FhirConfig {
     /// Most rows one `$viewdefinition-run` answers (more is a 422 unless `_limit` asks for
     /// fewer; a whole store goes through `fhirgate views export`).
     pub view_max_rows: u64,
+    /// A directory of FHIR packages (npm-style `.tgz` files or unpacked package folders) whose
+    /// StructureDefinitions, ValueSets, CodeSystems, SearchParameters and CapabilityStatements
+    /// are loaded at start; a package that cannot be read stops the start.
+    pub packages: Option<PathBuf>,
+    /// Resource type → the profile (canonical URL) every resource of that type must conform to
+    /// on writes; listed as `supportedProfile` in the CapabilityStatement.
+    pub required_profiles: BTreeMap<String, String>,
 }
 
 /// Authentication: who may call, with which tokens.
@@ -356,6 +363,8 @@ impl Default for FhirConfig {
             fhirpath_max_steps: engine.fhirpath_max_steps,
             fhirpath_timeout_ms: u64::try_from(engine.fhirpath_timeout.as_millis()).unwrap_or(u64::MAX),
             view_max_rows: engine.view_max_rows,
+            packages: None,
+            required_profiles: BTreeMap::new(),
         }
     }
 }
@@ -381,6 +390,27 @@ impl FhirConfig {
             view_max_rows: self.view_max_rows,
             ..EngineConfig::default()
         }
+    }
+
+    /// The profiles of `packages` and `required_profiles`: an unreadable package, or a required
+    /// profile that names no known type, is a configuration error.
+    pub fn profiles(&self) -> Result<fhirgate_engine::profiles::registry::Registry, GatewayError> {
+        use fhirgate_engine::profiles::{Conformance, package, registry::Registry};
+        let mut conformance = Conformance::new();
+        if let Some(dir) = &self.packages {
+            let count = package::load_dir(dir, &mut conformance)
+                .map_err(|e| GatewayError::Config(format!("`fhir.packages`: {e}")))?;
+            let loaded: Vec<String> = conformance.counts().iter().map(|(t, n)| format!("{n} {t}")).collect();
+            tracing::info!(packages = count, dir = %dir.display(), "FHIR packages loaded: {}", loaded.join(", "));
+        }
+        for resource_type in self.required_profiles.keys() {
+            if !fhirgate_engine::definitions::Definitions::r4().resource_types().any(|t| t == resource_type) {
+                return Err(GatewayError::Config(format!(
+                    "`fhir.required_profiles`: `{resource_type}` is not an R4 resource type"
+                )));
+            }
+        }
+        Ok(Registry::new(conformance, self.required_profiles.clone()))
     }
 }
 

@@ -40,7 +40,12 @@ pub struct Local {
 
 impl Target {
     /// The target of a checked configuration (a remote's settings are checked here).
-    pub fn new(config: &TargetConfig, all: &Config, policies: Option<&Arc<Policies>>) -> Result<Self, GatewayError> {
+    pub fn new(
+        config: &TargetConfig,
+        all: &Config,
+        policies: Option<&Arc<Policies>>,
+        profiles: &Arc<fhirgate_engine::profiles::registry::Registry>,
+    ) -> Result<Self, GatewayError> {
         let backend = match (config.kind(), &config.store) {
             (Kind::Local, Some(url)) => Backend::Local(Box::new(Local {
                 url: url.clone(),
@@ -50,6 +55,7 @@ impl Target {
                     export: all.export_settings(),
                     import: all.import.settings(&all.store.data_dir),
                     page_keys: crate::paging::keys(all)?,
+                    profiles: Arc::clone(profiles),
                     ..all.fhir.engine_config()
                 },
                 engine: OnceCell::new(),

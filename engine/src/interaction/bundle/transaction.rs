@@ -185,7 +185,10 @@ async fn attempt_once(
     let stored: Vec<ResourceVersion> = writes.iter().map(|(_, w)| w.version.clone()).collect();
     let writers: Vec<usize> = writes.iter().map(|(i, _)| *i).collect();
     match engine.store.transact_guarded(writes.into_iter().map(|(_, w)| w).collect(), &guards).await {
-        Ok(()) => writers.iter().zip(&stored).for_each(|(&i, version)| gates[i].written(version)),
+        Ok(()) => {
+            writers.iter().zip(&stored).for_each(|(&i, version)| gates[i].written(version));
+            stored.iter().for_each(|v| crate::interaction::validate::written(engine, &v.resource_type));
+        }
         Err(e @ (StoreError::VersionConflict { .. } | StoreError::GuardMatched(_))) => {
             return Err(Attempt::Raced(Error::Conflict(format!(
                 "the transaction kept losing races with other writers ({e}); nothing was stored, retry"
@@ -369,6 +372,7 @@ async fn write(
     }
     let status = if live.is_some() { 200 } else { 201 };
     let kind = if current.is_none() && kind == WriteKind::Create { WriteKind::Create } else { kind };
+    crate::interaction::validate::enforce(engine, &resource).await?;
     Ok(Planned::Write(Box::new(prepare(engine, resource_type, id, next, kind, Some(&mut resource))?), status))
 }
 
@@ -404,6 +408,7 @@ async fn patched(
         return Err(Error::Unprocessable(issues));
     }
     gate.check_incoming_loaded(engine, &resource).await?;
+    crate::interaction::validate::enforce(engine, &resource).await?;
     let write = prepare(engine, resource_type, id, current.version + 1, WriteKind::Update, Some(&mut resource))?;
     Ok(Planned::Write(Box::new(write), 200))
 }

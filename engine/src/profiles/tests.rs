@@ -1,0 +1,124 @@
+//! Profiles on small hand-made definitions: generation from differentials, cardinality,
+//! fixed/pattern, slicing, extensions, invariants, packages.
+
+use serde_json::{Value, json};
+
+use super::{Conformance, package, validate};
+use crate::outcome::Severity;
+
+fn patient_profile() -> Value {
+    json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/mrn-patient",
+        "name": "MrnPatient", "status": "active", "kind": "resource", "abstract": false, "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Patient", "path": "Patient", "constraint": [{"key": "mrn-1", "severity": "error",
+                "human": "a name or an identifier", "expression": "name.exists() or identifier.exists()"}]},
+            {"id": "Patient.identifier", "path": "Patient.identifier", "min": 1,
+             "slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "open"}},
+            {"id": "Patient.identifier:mrn", "path": "Patient.identifier", "sliceName": "mrn", "min": 1, "max": "1"},
+            {"id": "Patient.identifier:mrn.system", "path": "Patient.identifier.system", "min": 1,
+             "fixedUri": "http://example.org/mrn"},
+            {"id": "Patient.gender", "path": "Patient.gender", "patternCode": "female"},
+            {"id": "Patient.extension:colour", "path": "Patient.extension", "sliceName": "colour", "max": "1",
+             "type": [{"code": "Extension", "profile": ["http://example.org/StructureDefinition/colour"]}]}
+        ]}
+    })
+}
+
+fn colour_extension() -> Value {
+    json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/colour",
+        "name": "Colour", "status": "active", "kind": "complex-type", "abstract": false, "type": "Extension",
+        "context": [{"type": "element", "expression": "Patient"}],
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Extension", "path": "Extension", "max": "1"},
+            {"id": "Extension.url", "path": "Extension.url", "fixedUri": "http://example.org/StructureDefinition/colour"},
+            {"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1, "type": [{"code": "string"}]}
+        ]}
+    })
+}
+
+fn conformance() -> Conformance {
+    let mut c = Conformance::new();
+    c.add(patient_profile());
+    c.add(colour_extension());
+    c
+}
+
+const PROFILE: &str = "http://example.org/StructureDefinition/mrn-patient";
+
+fn errors(resource: &Value, profiles: &[&str]) -> Vec<String> {
+    validate(&conformance(), resource, profiles)
+        .into_iter()
+        .filter(|i| i.severity == Severity::Error)
+        .map(|i| format!("{}: {}", i.expression.unwrap_or_default(), i.diagnostics))
+        .collect()
+}
+
+#[test]
+fn a_conforming_patient_has_no_error() {
+    let patient = json!({"resourceType": "Patient", "gender": "female",
+        "identifier": [{"system": "http://other"}, {"system": "http://example.org/mrn", "value": "1"}],
+        "extension": [{"url": "http://example.org/StructureDefinition/colour", "valueString": "red"}]});
+    assert_eq!(errors(&patient, &[PROFILE]), Vec::<String>::new());
+}
+
+#[test]
+fn cardinality_slices_fixed_and_pattern_are_enforced() {
+    let patient = json!({"resourceType": "Patient", "gender": "male"});
+    let found = errors(&patient, &[PROFILE]);
+    assert!(found.iter().any(|e| e.starts_with("Patient.identifier: `identifier`: at least 1")), "{found:?}");
+    assert!(found.iter().any(|e| e.contains("`identifier:mrn`: at least 1")), "{found:?}");
+    assert!(found.iter().any(|e| e.starts_with("Patient.gender: value must match")), "{found:?}");
+    assert!(found.iter().any(|e| e.contains("mrn-1")), "{found:?}");
+
+    let two = json!({"resourceType": "Patient", "identifier": [
+        {"system": "http://example.org/mrn"}, {"system": "http://example.org/mrn"}]});
+    let found = errors(&two, &[PROFILE]);
+    assert!(found.iter().any(|e| e.contains("`identifier:mrn`: at most 1")), "{found:?}");
+}
+
+#[test]
+fn declared_profiles_are_checked_and_unknown_ones_only_warn() {
+    let patient = json!({"resourceType": "Patient", "meta": {"profile": [PROFILE, "http://example.org/unknown"]}});
+    let issues = validate(&conformance(), &patient, &[]);
+    assert!(issues.iter().any(|i| i.severity == Severity::Error), "{issues:?}");
+    assert!(issues.iter().any(|i| i.severity == Severity::Warning && i.diagnostics.contains("unknown")));
+    let asked = errors(&json!({"resourceType": "Patient"}), &["http://example.org/unknown"]);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+}
+
+#[test]
+fn extensions_are_checked_against_their_definitions_and_contexts() {
+    let wrong_type = json!({"resourceType": "Patient", "identifier": [{"system": "http://example.org/mrn"}],
+        "extension": [{"url": "http://example.org/StructureDefinition/colour", "valueInteger": 1}]});
+    let found = errors(&wrong_type, &[]);
+    assert!(found.iter().any(|e| e.contains("type `integer` is not allowed")), "{found:?}");
+    let wrong_place = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "extension": [{"url": "http://example.org/StructureDefinition/colour", "valueString": "red"}]});
+    let found = errors(&wrong_place, &[]);
+    assert!(found.iter().any(|e| e.contains("not allowed on `Observation`")), "{found:?}");
+}
+
+#[test]
+fn a_profile_for_another_type_is_refused() {
+    let found = errors(&json!({"resourceType": "Observation"}), &[PROFILE]);
+    assert!(found.iter().any(|e| e.contains("is for `Patient`")), "{found:?}");
+}
+
+#[test]
+fn packages_load_from_tgz_and_bad_ones_say_why() {
+    let profile = serde_json::to_vec(&patient_profile()).unwrap_or_default();
+    let tgz = package::build_tgz(&[("package.json", b"{}"), ("StructureDefinition-mrn.json", &profile)]);
+    let mut c = Conformance::new();
+    assert_eq!(package::load_tgz(&tgz, &mut c), Ok(()));
+    assert!(c.structure_definition(PROFILE).is_some());
+    assert_eq!(c.counts(), vec![("StructureDefinition".to_owned(), 1)]);
+
+    let bad = package::build_tgz(&[("StructureDefinition-bad.json", b"{not json")]);
+    let err = package::load_tgz(&bad, &mut Conformance::new()).err().unwrap_or_default();
+    assert!(err.contains("StructureDefinition-bad.json") && err.contains("not JSON"), "{err}");
+    assert!(package::load_tgz(b"not gzip", &mut Conformance::new()).is_err());
+}

@@ -1,0 +1,53 @@
+//! End-to-end attacks on `$validate`: it is decided as a read of the type, and the instance it
+//! may name (`GET [type]/[id]/$validate`, `mode=delete`) as a read of that instance. A SMART
+//! patient token validating another patient's stored record gets the 404 of a patient that does
+//! not exist, never its issues; a token without read access to a type gets 403; nothing sent to
+//! `$validate` is stored.
+
+use fhirgate_e2e::{Server, TestResult};
+use serde_json::{Value, json};
+
+fn send(s: &Server, token: &str, method: &str, path: &str, body: Option<&Value>) -> TestResult<(u16, Value)> {
+    let bytes = body.map(serde_json::to_vec).transpose()?;
+    let headers = [("Content-Type", "application/fhir+json")];
+    let reply = s.send_as(Some(token), method, path, bytes.as_deref(), &headers)?;
+    let parsed = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+    Ok((reply.status, parsed))
+}
+
+#[test]
+fn validate_reveals_nothing_a_read_would_not() -> TestResult {
+    let s = Server::start("attacks-validate")?;
+    for p in ["p1", "p2"] {
+        s.put_resource(&json!({ "resourceType": "Patient", "id": p, "birthDate": "2000-01-01" }))?;
+    }
+    let attacker = s.mint(&["--scope", "patient/*.rs", "--patient", "p1"])?;
+
+    // Another patient's stored record: 404 like a patient that does not exist.
+    let (status, other) = send(&s, &attacker, "GET", "Patient/p2/$validate", None)?;
+    let (missing_status, missing) = send(&s, &attacker, "GET", "Patient/none/$validate", None)?;
+    assert_eq!((status, missing_status), (404, 404), "{other}");
+    assert_eq!(other["issue"][0]["code"], missing["issue"][0]["code"], "{other} / {missing}");
+    let delete = json!({"resourceType": "Parameters"});
+    assert_eq!(send(&s, &attacker, "POST", "Patient/p2/$validate?mode=delete", Some(&delete))?.0, 404);
+
+    // Its own: validated.
+    let (status, own) = send(&s, &attacker, "GET", "Patient/p1/$validate", None)?;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["resourceType"], "OperationOutcome");
+
+    // A type it may not read: refused before anything is looked at.
+    let observer = s.mint(&["--scope", "patient/Observation.rs", "--patient", "p1"])?;
+    let patient = json!({"resourceType": "Patient", "name": [{"family": "X"}]});
+    let (status, body) = send(&s, &observer, "POST", "Patient/$validate", Some(&patient))?;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(send(&s, &observer, "GET", "Patient/p1/$validate", None)?.0, 403);
+
+    // Validation stores nothing.
+    let admin = s.token.clone().ok_or("no admin token")?;
+    let (status, _) = send(&s, &admin, "POST", "Patient/$validate", Some(&patient))?;
+    assert_eq!(status, 200);
+    let (_, bundle) = send(&s, &admin, "GET", "Patient?family=X", None)?;
+    assert_eq!(bundle["entry"].as_array().map_or(0, Vec::len), 0, "{bundle}");
+    Ok(())
+}
