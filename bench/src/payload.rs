@@ -1,6 +1,6 @@
 //! The ~2 KB resource of the write scenarios: a Patient with several identifiers, names,
 //! telecoms and addresses, varied by a counter so every update really changes the content; and
-//! for scenario 9 the same Patient declaring [`PROFILE`], with that profile's definition.
+//! for scenario 10 the same Patient declaring [`PROFILE`], with that profile's definition.
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -49,7 +49,7 @@ pub fn patient(id: Option<&str>, n: u64) -> Bytes {
     Bytes::from(p.to_string())
 }
 
-/// The profile of scenario 9's creates.
+/// The profile of scenario 10's creates.
 pub const PROFILE: &str = "https://fhirgate.dev/bench/StructureDefinition/bench-patient";
 
 /// The same Patient as [`patient`], declaring [`PROFILE`] in `meta.profile`.

@@ -228,8 +228,8 @@ impl Suite {
                 crate::export::run(&live.target, live.pid, &mut r).await?;
                 r
             }
-            9 => {
-                let mut r = self.result(9, "validation cost: create of a ~2 KB Patient without and with a profile");
+            10 => {
+                let mut r = self.result(10, "validation cost: create of a ~2 KB Patient without and with a profile");
                 r.notes.push(
                     "profile: stored through the API first; cardinality, a slice, fixed, pattern, invariant".into(),
                 );
@@ -261,7 +261,7 @@ impl Suite {
                 }
                 r
             }
-            other => return Err(BenchError::Usage(format!("no scenario {other} (1–9)"))),
+            other => return Err(BenchError::Usage(format!("no scenario {other} (1–8, 10; 9 is `fhirgate-bench import`)"))),
         };
         Ok(r)
     }

@@ -18,7 +18,7 @@ pub enum Workload {
     Get { kind: &'static str, paths: Arc<Vec<String>> },
     /// POST of a new ~2 KB Patient.
     Create,
-    /// POST of the same Patient declaring a profile the server knows (scenario 9).
+    /// POST of the same Patient declaring a profile the server knows (scenario 10).
     CreateProfiled,
     /// PUT of a changed version of a Patient this client created (the first iteration creates
     /// it, counted as `create`).
