@@ -181,12 +181,12 @@ impl Container {
         .await
     }
 
-    /// Removes every blob whose name starts with `prefix`.
-    pub async fn remove_prefix(&self, prefix: &str) -> Result<()> {
+    /// The names of the blobs whose names start with `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let signer = self.account.signer().await?;
-        let (container, prefix) = (self.clone(), prefix.to_owned());
+        let (base, prefix) = (format!("{}/{}", self.account.endpoint, self.name), prefix.to_owned());
         blocking(move || {
-            let base = format!("{}/{}", container.account.endpoint, container.name);
+            let mut names = Vec::new();
             let mut marker = String::new();
             loop {
                 let mut query = vec![("restype", "container"), ("comp", "list"), ("prefix", prefix.as_str())];
@@ -199,17 +199,29 @@ impl Container {
                 if status != 200 {
                     return Err(http("listing blobs", status));
                 }
-                for name in elements(&xml, "Name") {
-                    let status = send(&signer, "DELETE", &container.url(&name), &[], &[], None)?.0;
-                    if status != 202 && status != 404 {
-                        return Err(http("deleting a blob", status));
-                    }
-                }
+                names.extend(elements(&xml, "Name"));
                 marker = elements(&xml, "NextMarker").into_iter().next().unwrap_or_default();
                 if marker.is_empty() {
-                    return Ok(());
+                    return Ok(names);
                 }
             }
+        })
+        .await
+    }
+
+    /// Removes every blob whose name starts with `prefix`.
+    pub async fn remove_prefix(&self, prefix: &str) -> Result<()> {
+        let names = self.list(prefix).await?;
+        let signer = self.account.signer().await?;
+        let container = self.clone();
+        blocking(move || {
+            for name in names {
+                let status = send(&signer, "DELETE", &container.url(&name), &[], &[], None)?.0;
+                if status != 202 && status != 404 {
+                    return Err(http("deleting a blob", status));
+                }
+            }
+            Ok(())
         })
         .await
     }

@@ -78,7 +78,7 @@ async fn end(engine: &Engine, stored: &mut Stored, status: Status) -> Result<boo
 /// with the progress saved so far, and the job is taken again (a few times, then it fails).
 pub(crate) async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access: &dyn Access) -> Result<()> {
     let Some(stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
-    if stored.job.status != Status::Running || !stored.job.lease.as_ref().is_some_and(|l| l.holder == holder) {
+    if stored.job.status != Status::Running || stored.job.lease.as_ref().is_none_or(|l| l.holder != holder) {
         return Ok(());
     }
     let output = engine.config.export.as_ref().map(|s| s.output.clone());
