@@ -62,7 +62,7 @@ FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "
 echo "== the end-to-end tests again, with the gateway on Cosmos DB (the SDK's in-process emulator) =="
 FHIRGATE_E2E_STORE=cosmos cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
 echo "== the attack, conformance (hand-written, generated, official examples), CRUD and consent tests again, through a front gateway to a remote fhirgate =="
-FHIRGATE_E2E_STORE=remote cargo test -p fhirgate-e2e --locked --no-fail-fast --test attacks --test conformance \
+FHIRGATE_E2E_STORE=remote cargo test -p fhirgate-e2e --locked --no-fail-fast --test attacks --test attacks_import --test conformance \
   --test crud --test consent --test attacks_consent --test generated_corpus --test official_testscripts "$@" \
   -- --show-output || status=$?
 exit "$status"
