@@ -31,10 +31,10 @@ pub struct ExportConfig {
     /// A type's file is closed at this size and the next one started, in bytes (a download is
     /// read into memory: this bounds it).
     pub file_max_bytes: u64,
-    /// A job whose worker has not checkpointed for this long is taken over by another worker
-    /// (a restart, another replica), in seconds.
+    /// A job (export or import) whose worker has not checkpointed for this long is taken over
+    /// by another worker (a restart, another replica), in seconds.
     pub lease_seconds: u64,
-    /// Jobs one process runs at a time; more wait.
+    /// Bulk jobs (exports and imports) one process runs at a time; more wait.
     pub max_running: usize,
 }
 
