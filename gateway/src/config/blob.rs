@@ -101,6 +101,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn settings_make_the_account_or_say_what_is_missing() -> Result<(), String> {
+        let mut config = Config::default();
+        assert!(config.blob_account()?.is_none(), "no endpoint, no Blob Storage");
+        config.blob.endpoint = Some("https://acct.blob.core.windows.net".into());
+        let account = config.blob_account()?.ok_or("an account")?;
+        assert_eq!((account.name.as_str(), matches!(account.auth, Auth::Token(_))), ("acct", true));
+        config.blob.auth = "shared-key".into();
+        assert!(config.blob_account().is_err_and(|e| e.contains("shared_key_file")));
+        config.blob.auth = "password".into();
+        assert!(config.blob_account().is_err_and(|e| e.contains("`blob.auth`")));
+        config.blob.endpoint = Some("ftp://acct".into());
+        assert!(config.blob_account().is_err());
+        // Export to a container needs the account; import from containers too.
+        let mut config = Config::default();
+        config.export.blob_container = Some("exports".into());
+        assert!(config.export_settings(None).is_err());
+        config.import.input_containers = vec!["imports".into()];
+        assert!(config.import.settings(None).is_err());
+        Ok(())
+    }
+
+    #[test]
     fn account_names_come_from_the_endpoint() {
         assert_eq!(account_name("https://acct.blob.core.windows.net").as_deref(), Some("acct"));
         assert_eq!(account_name("http://127.0.0.1:10000/devstoreaccount1/").as_deref(), Some("devstoreaccount1"));
