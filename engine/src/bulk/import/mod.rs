@@ -77,7 +77,7 @@ pub(crate) fn declared() -> serde_json::Value {
 }
 
 /// `$import` (kick-off) and `$import-status` (poll, errors, cancel) for the client `gate`
-/// decided on, whose decisions `access` makes.
+/// decided on (the job keeps its persona: the worker decides every line as that client).
 pub(crate) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, name: &str) -> Result<Response> {
     let Some(output) = engine.config().export.as_ref().map(|s| &s.output) else {
         return Err(Error::NotSupported("`$import` needs the bulk job output (`export.enabled`)".into()));
