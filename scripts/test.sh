@@ -2,7 +2,7 @@
 # Checks formatting and lints (clippy, warnings as errors), then runs every test of the
 # workspace: unit, fuzz (fixed seeds), storage contract, end-to-end through the real binary (the
 # attack suite included) and the official R4 examples. Installs or starts what the tests need
-# (cmake; the R4 package from npm; Chromium for the browser test) on its own. `.ci/run` calls exactly this.
+# (cmake; the R4 package and Azurite from npm; Chromium for the browser test) on its own. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,10 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 FHIR_R4_PACKAGE="$(bash scripts/fetch-r4-package.sh)"
 export FHIR_R4_PACKAGE
+# Azurite (npm), the Azure Storage emulator the Blob Storage tests of bulk jobs run against
+# (tests/tests/blob.rs, attacks_blob.rs); they must run, not skip.
+FHIRGATE_TEST_AZURITE="$(bash scripts/ensure-azurite.sh)"
+export FHIRGATE_TEST_AZURITE FHIRGATE_TEST_REQUIRE_AZURITE=1
 # The cvc5 1.3.1 solver of `fhirgate policy prove`, from PyPI; its tests must run, not skip.
 CVC5="$(bash scripts/install-cvc5.sh)"
 export CVC5 FHIRGATE_TEST_REQUIRE_CVC5=1
@@ -58,7 +62,7 @@ FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "
 echo "== the end-to-end tests again, with the gateway on Cosmos DB (the SDK's in-process emulator) =="
 FHIRGATE_E2E_STORE=cosmos cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
 echo "== the attack, conformance (hand-written, generated, official examples), CRUD, consent and XML tests again, through a front gateway to a remote fhirgate =="
-FHIRGATE_E2E_STORE=remote cargo test -p fhirgate-e2e --locked --no-fail-fast --test attacks --test conformance \
+FHIRGATE_E2E_STORE=remote cargo test -p fhirgate-e2e --locked --no-fail-fast --test attacks --test attacks_import --test conformance \
   --test crud --test consent --test attacks_consent --test generated_corpus --test official_testscripts --test xml "$@" \
   -- --show-output || status=$?
 exit "$status"

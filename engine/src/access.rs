@@ -17,7 +17,6 @@
 //! command-line tools and servers without authentication use [`Unrestricted`].
 
 use std::fmt;
-use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -161,7 +160,8 @@ pub trait Access: Send + Sync {
     }
 
     /// A description of the client from which the front end can rebuild this access later, for
-    /// work done on its behalf after the request ended (an `$export` job, see [`crate::export`]).
+    /// work done on its behalf after the request ended (an `$export` or `$import` job, see
+    /// [`crate::bulk::worker`]).
     /// `None` (the default) when it cannot: the engine then refuses such work.
     fn persona(&self) -> Option<String> {
         None
@@ -184,13 +184,6 @@ pub trait Access: Send + Sync {
     /// they could not all be read. An access must decide a resource of a patient whose Consents
     /// it was not given as if they denied.
     fn give_consents(&self, _patients: &[String], _consents: Option<Vec<Value>>) {}
-
-    /// The same client's decisions, owned, for work that goes on after the request that started
-    /// it (a bulk import decides every resource it writes as this client would be decided).
-    /// `None` when this access cannot outlive its request: such work is then refused.
-    fn detach(&self) -> Option<Arc<dyn Access>> {
-        None
-    }
 }
 
 /// No restriction: every interaction on any data. For servers without authentication, tools
@@ -209,9 +202,5 @@ impl Access for Unrestricted {
 
     fn persona(&self) -> Option<String> {
         Some(String::new())
-    }
-
-    fn detach(&self) -> Option<Arc<dyn Access>> {
-        Some(Arc::new(Unrestricted))
     }
 }

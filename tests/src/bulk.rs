@@ -91,17 +91,29 @@ pub fn keys(resources: &[Value]) -> Vec<String> {
     keys
 }
 
-/// Through a remote target (`FHIRGATE_E2E_STORE=remote`) bulk export is refused: a remote's job
-/// would run under the gateway's credentials, its files beyond any data-level decision. Checks
-/// the refusal and tells the caller to skip the rest.
+/// Through a remote target (`FHIRGATE_E2E_STORE=remote`) bulk jobs are refused: a remote's job
+/// would run under the gateway's credentials, its files (export) or writes (import) beyond any
+/// data-level decision of the gateway. Checks both refusals and tells the caller to skip the rest.
 pub fn runs_remote() -> TestResult<bool> {
     if backend() != "remote" {
         return Ok(false);
     }
-    let s = Server::start("export-remote")?;
-    let r = kickoff(&s, s.token.as_deref().ok_or("no token")?, "$export")?;
-    if r.status != 501 {
+    let s = Server::start("bulk-remote")?;
+    let token = s.token.clone().ok_or("no token")?;
+    let r = kickoff(&s, &token, "$export")?;
+    if r.status != 400 || !r.body.contains("not-supported") {
         return Err(format!("through a remote target `$export` answered {}: {}", r.status, r.body).into());
+    }
+    let body = serde_json::json!({"resourceType": "Parameters", "parameter": [
+        {"name": "mode", "valueString": "IncrementalLoad"},
+        {"name": "input", "part": [{"name": "type", "valueString": "Patient"}, {"name": "url", "valueUri": "/tmp/p.ndjson"}]}]});
+    let r =
+        s.send_as(Some(&token), "POST", "$import", Some(body.to_string().as_bytes()), &[("Prefer", "respond-async")])?;
+    let status = s.send_as(Some(&token), "GET", "$import-status?job=0123456789abcdef0123456789abcdef", None, &[])?;
+    if r.status != 400 || !r.body.contains("not-supported") || status.status != 400 {
+        return Err(
+            format!("through a remote target `$import` answered {} {}: {}", r.status, status.status, r.body).into()
+        );
     }
     Ok(true)
 }

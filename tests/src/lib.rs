@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod azurite;
 pub mod bulk;
 pub mod entra;
 pub mod examples;

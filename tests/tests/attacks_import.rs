@@ -33,6 +33,9 @@ fn kick_off(s: &Server, token: &str, mode: &str, url: &str) -> TestResult<(u16, 
 
 #[test]
 fn an_importer_writes_only_what_its_policies_let_it_write() -> TestResult {
+    if fhirgate_e2e::bulk::runs_remote()? {
+        return Ok(());
+    }
     let dir = temp_dir("attacks-import")?;
     let policies = dir.join("policies");
     let inputs = dir.join("inputs");
@@ -90,5 +93,46 @@ fn an_importer_writes_only_what_its_policies_let_it_write() -> TestResult {
     assert_eq!(s.get("Patient/planted")?.status, 404);
     assert_eq!(s.get("Patient/secret")?.status, 404);
     assert_eq!(s.get("Patient/own")?.status, 200);
+    Ok(())
+}
+
+/// Two server processes on one store (replicas): another client's job is a 404 on the replica
+/// that did not start it too (status, error report, cancellation), and stays as it was.
+#[test]
+fn another_clients_job_is_not_found_on_another_replica() -> TestResult {
+    if fhirgate_e2e::bulk::runs_remote()? || !fhirgate_e2e::store_outlives_the_server() {
+        return Ok(());
+    }
+    let dir = temp_dir("attacks-import-replicas")?;
+    let inputs = dir.join("inputs");
+    std::fs::create_dir_all(&inputs)?;
+    let lines = [json!({"resourceType": "Patient", "id": "r1"}).to_string(), "not json".to_owned()];
+    std::fs::write(inputs.join("p.ndjson"), lines.join("\n") + "\n")?;
+    let env = [
+        ("FHIRGATE_IMPORT_INPUT_DIRS", inputs.to_str().ok_or("path")?),
+        ("FHIRGATE_BASE_URL", "http://fhir.test"),
+        ("FHIRGATE_EXPORT_LEASE_SECONDS", "1"),
+    ];
+    let first = Server::start_with(&dir, &env)?;
+    let second = Server::start_with(&dir, &env)?;
+    let owner = first.mint(&["--role", "globalImporter", "--sub", "owner"])?;
+    let other = second.mint(&["--role", "globalImporter", "--sub", "other"])?;
+    let url = inputs.join("p.ndjson").display().to_string();
+    let (code, status) = kick_off(&first, &owner, "IncrementalLoad", &url)?;
+    assert_eq!(code, 202);
+    let status = status.ok_or("no Content-Location")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while second.send_as(Some(&owner), "GET", &status, None, &[])?.status == 202 {
+        assert!(Instant::now() < deadline, "the import did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (method, path) in [("GET", status.clone()), ("GET", format!("{status}&errors=0")), ("DELETE", status.clone())] {
+        let reply = second.send_as(Some(&other), method, &path, None, &[])?;
+        assert_eq!(reply.status, 404, "{method} {path}: {}", reply.body);
+    }
+    let manifest = second.send_as(Some(&owner), "GET", &status, None, &[])?;
+    assert_eq!(manifest.status, 200, "the other client's cancel must not touch it: {}", manifest.body);
+    let errors = second.send_as(Some(&owner), "GET", &format!("{status}&errors=0"), None, &[])?;
+    assert_eq!((errors.status, errors.body.lines().count()), (200, 1), "{}", errors.body);
     Ok(())
 }

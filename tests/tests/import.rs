@@ -2,8 +2,10 @@
 //! incremental load of NDJSON files from a directory the operator allowed, with bad lines (not
 //! JSON, an unknown type, an invalid resource, a resource of another type) reported one
 //! OperationOutcome per line while every other line is imported and searchable; inputs outside
-//! the allowed places refused; a job only its client may poll; cancellation; and a server killed
-//! in the middle of an import that, restarted, finishes it without a duplicate.
+//! the allowed places refused; a job only its client may poll; cancellation; a server killed
+//! in the middle of an import that, restarted, finishes it without a duplicate; and two server
+//! processes on one store (replicas): a job kicked off on one is polled and cancelled from the
+//! other, and finished by the other when the first dies.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,11 +23,16 @@ fn server(name: &str) -> TestResult<(Server, PathBuf)> {
 }
 
 /// The base URL is fixed so that the development issuer (named by it) and so the owner of a job
-/// stay the same across a restart on another port, as they do in a deployment.
+/// stay the same across a restart on another port, as they do in a deployment; a job whose
+/// worker stopped is taken over after a second.
 fn start(dir: &Path, inputs: &Path) -> TestResult<Server> {
     Server::start_with(
         dir,
-        &[("FHIRGATE_IMPORT_INPUT_DIRS", inputs.to_str().ok_or("path")?), ("FHIRGATE_BASE_URL", "http://fhir.test")],
+        &[
+            ("FHIRGATE_IMPORT_INPUT_DIRS", inputs.to_str().ok_or("path")?),
+            ("FHIRGATE_BASE_URL", "http://fhir.test"),
+            ("FHIRGATE_EXPORT_LEASE_SECONDS", "1"),
+        ],
     )
 }
 
@@ -258,6 +265,86 @@ fn an_import_killed_midway_finishes_after_a_restart_without_duplicates() -> Test
     assert_eq!(done["error"], json!([]));
     assert_eq!(count(&s, "Patient")?, total, "every line once");
     assert_eq!(count(&s, "Patient?family:exact=Crash5999")?, 1);
+    Ok(())
+}
+
+/// `n` Patients without ids, family names `<stem><n>`.
+fn nameless(path: &Path, stem: &str, n: usize) -> TestResult {
+    let lines: Vec<String> = (0..n)
+        .map(|i| json!({ "resourceType": "Patient", "name": [{ "family": format!("{stem}{i}") }] }).to_string())
+        .collect();
+    write_lines(path, &lines)
+}
+
+/// Waits until some, not all, of `total` Patients named `<stem>…` are in.
+fn midway(s: &Server, stem: &str, total: u64) -> TestResult<u64> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let imported = count(s, &format!("Patient?family={stem}"))?;
+        if imported > 0 && imported < total {
+            return Ok(imported);
+        }
+        if imported >= total || Instant::now() > deadline {
+            return Err(format!("could not catch the import midway ({imported})").into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_job_is_polled_cancelled_and_resumed_from_another_process() -> TestResult {
+    if !fhirgate_e2e::store_outlives_the_server() {
+        return Ok(());
+    }
+    let dir = temp_dir("import-replicas")?;
+    let inputs = dir.join("inputs");
+    std::fs::create_dir_all(&inputs)?;
+    let total = 6_000;
+    nameless(&inputs.join("cancelled.ndjson"), "Cancelled", total)?;
+    nameless(&inputs.join("resumed.ndjson"), "Resumed", total)?;
+    let first = start(&dir, &inputs)?;
+    let second = start(&dir, &inputs)?;
+
+    // Kicked off on the first, its progress is seen from the second, which cancels it: the
+    // first's worker stops at its next checkpoint, and nothing brings the job back.
+    let file = inputs.join("cancelled.ndjson").display().to_string();
+    let status = kick_off(&first, None, &parameters("InitialLoad", &[("Patient", file)]))?
+        .map_err(|e| format!("kick-off refused: {e:?}"))?;
+    midway(&first, "Cancelled", total as u64)?;
+    // The second sees the checkpoints the first saves.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let polled = second.get(&status)?;
+        assert_eq!(polled.status, 202, "{}", polled.body);
+        if polled.header("X-Progress").is_some_and(|p| !p.contains(" 0 resources")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress seen from the second process");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(second.delete(&status)?.status, 202);
+    assert_eq!(first.get(&status)?.status, 404);
+    assert_eq!(second.get(&status)?.status, 404);
+    // The run stops within a batch or two; then nothing more is written.
+    std::thread::sleep(Duration::from_secs(3));
+    let stopped = count(&first, "Patient?family=Cancelled")?;
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(count(&first, "Patient?family=Cancelled")?, stopped, "the cancelled job kept writing");
+    assert!(stopped < total as u64, "the cancelled job ran to its end");
+    assert_eq!(second.get(&status)?.status, 404, "a late checkpoint revived the cancelled job");
+
+    // Kicked off on the first, which dies midway: the second takes the job over once its lease
+    // runs out and finishes it, every line once.
+    let file = inputs.join("resumed.ndjson").display().to_string();
+    let status = kick_off(&first, None, &parameters("IncrementalLoad", &[("Patient", file)]))?
+        .map_err(|e| format!("kick-off refused: {e:?}"))?;
+    midway(&first, "Resumed", total as u64)?;
+    first.signal("KILL")?;
+    drop(first);
+    let done = manifest(&second, &status)?;
+    assert_eq!(done["output"][0]["count"], total, "{done}");
+    assert_eq!(done["error"], json!([]));
+    assert_eq!(count(&second, "Patient?family=Resumed")?, total as u64, "every line once");
     Ok(())
 }
 

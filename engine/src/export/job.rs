@@ -3,11 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::storage::{JobRecord, Store, StoreError};
-
-/// The record kind of export jobs.
-pub(crate) const KIND: &str = "export";
+use crate::bulk::worker::{JobBody, Lease};
 
 /// The level an export was asked at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,13 +24,6 @@ pub(crate) enum State {
     Failed(String),
 }
 
-/// A worker's claim on a running job, until `until` (Unix milliseconds).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Lease {
-    pub(crate) holder: String,
-    pub(crate) until: i64,
-}
-
 /// One file of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Output {
@@ -45,6 +34,9 @@ pub(crate) struct Output {
     pub(crate) count: u64,
     /// Bytes written and committed: anything past it is a chunk whose checkpoint failed.
     pub(crate) bytes: u64,
+    /// Chunks written and committed (the blocks of a blob).
+    #[serde(default)]
+    pub(crate) chunks: u32,
 }
 
 /// How far a job got: the part (a type, or a type for one patient) and the last key read in it.
@@ -111,43 +103,9 @@ impl Job {
     }
 }
 
-/// A job with the version of its record.
-#[derive(Debug, Clone)]
-pub(crate) struct Stored {
-    pub(crate) id: String,
-    pub(crate) version: u64,
-    pub(crate) job: Job,
+impl JobBody for Job {
+    const KIND: &'static str = "export";
 }
 
-impl Stored {
-    fn from_record(record: JobRecord) -> Result<Self> {
-        let job = serde_json::from_str(&record.body)
-            .map_err(|e| Error::Internal(format!("export job `{}` has an unreadable record: {e}", record.id)))?;
-        Ok(Self { id: record.id, version: record.version, job })
-    }
-
-    /// Job `id`, if there is one.
-    pub(crate) async fn load(store: &dyn Store, id: &str) -> Result<Option<Self>> {
-        store.job(id).await?.filter(|r| r.kind == KIND).map(Self::from_record).transpose()
-    }
-
-    /// Every export job.
-    pub(crate) async fn all(store: &dyn Store) -> Result<Vec<Self>> {
-        store.jobs(KIND).await?.into_iter().map(Self::from_record).collect()
-    }
-
-    /// Writes the job as the next version of its record; `false` when someone else wrote (or
-    /// removed) it first.
-    pub(crate) async fn save(&mut self, store: &dyn Store) -> Result<bool> {
-        let body = serde_json::to_string(&self.job).map_err(|e| Error::Internal(e.to_string()))?;
-        let record = JobRecord { id: self.id.clone(), kind: KIND.into(), version: self.version + 1, body };
-        match store.put_job(&record).await {
-            Ok(()) => {
-                self.version += 1;
-                Ok(true)
-            }
-            Err(StoreError::VersionConflict { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
+/// An export job with the version of its record.
+pub(crate) type Stored = crate::bulk::worker::Stored<Job>;

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::files;
+use super::files::Location;
 use super::job::{Cursor, Job, Level, Output, State, Stored};
 use super::params::{self, MAX_PATIENTS};
 use crate::access::{Interaction, Target};
@@ -89,19 +89,19 @@ pub(crate) async fn kickoff(
         attempts: 0,
         expires: None,
     };
-    files::create(files::job_dir(&settings.dir, &id)).await?;
-    let mut stored = Stored { id: id.clone(), version: 0, job };
+    settings.output.create(&id).await?;
+    let mut stored = Stored::new(id.clone(), job);
     match stored.save(engine.store.as_ref()).await {
         Ok(true) => {}
         Ok(false) => return Err(Error::Conflict("an export job with this id exists already: retry".into())),
         Err(Error::BadRequest(issues)) => {
             // The store keeps no job records (see `StoreError::Unsupported`).
             let message = issues.first().map(|i| i.diagnostics.clone()).unwrap_or_default();
-            files::remove(files::job_dir(&settings.dir, &id)).await?;
+            settings.output.remove(&id).await?;
             return Err(Error::NotSupported(message));
         }
         Err(e) => {
-            files::remove(files::job_dir(&settings.dir, &id)).await?;
+            settings.output.remove(&id).await?;
             return Err(e);
         }
     }
@@ -185,7 +185,7 @@ fn file_url(request: &Request, id: &str, file: &str) -> String {
 async fn owned(engine: &Engine, gate: &Gate<'_>, request: &Request) -> Result<Stored> {
     let id = request.param("_job").unwrap_or_default();
     let missing = || Error::NotFound(format!("no export job `{id}`"));
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !crate::bulk::worker::is_job_id(id) {
         return Err(missing());
     }
     match Stored::load(engine.store.as_ref(), id).await {
@@ -203,16 +203,16 @@ pub(crate) async fn status(engine: &Engine, gate: &Gate<'_>, request: &Request) 
     match request.method {
         Method::Delete => {
             engine.store.delete_job(&stored.id).await?;
-            files::remove(files::job_dir(&settings.dir, &stored.id)).await?;
+            settings.output.remove(&stored.id).await?;
             tracing::info!(job = %stored.id, "export cancelled");
             Ok(Response::empty(202))
         }
-        Method::Get | Method::Head => poll(request, &stored),
+        Method::Get | Method::Head => poll(request, &settings.output, &stored),
         _ => Err(Error::MethodNotAllowed("the export status URL takes `GET` and `DELETE`".into())),
     }
 }
 
-fn poll(request: &Request, stored: &Stored) -> Result<Response> {
+fn poll(request: &Request, output: &Location, stored: &Stored) -> Result<Response> {
     let job = &stored.job;
     match &job.state {
         State::Running => {
@@ -226,15 +226,17 @@ fn poll(request: &Request, stored: &Stored) -> Result<Response> {
         }
         State::Failed(message) => Err(Error::Internal(format!("the export failed: {message}"))),
         State::Done => {
+            // Blob output: the client reads the blobs with its own Azure credential, not this
+            // server's token (Microsoft's FHIR service answers the same).
+            let url =
+                |file: &str| output.public_url(&stored.id, file).unwrap_or_else(|| file_url(request, &stored.id, file));
             let entries = |list: &[Output]| -> Vec<Value> {
-                list.iter()
-                    .map(|o| json!({"type": o.resource_type, "url": file_url(request, &stored.id, &o.file), "count": o.count}))
-                    .collect()
+                list.iter().map(|o| json!({"type": o.resource_type, "url": url(&o.file), "count": o.count})).collect()
             };
             let manifest = json!({
                 "transactionTime": job.transaction_time,
                 "request": job.request,
-                "requiresAccessToken": true,
+                "requiresAccessToken": matches!(output, Location::Dir(_)),
                 "output": entries(&job.outputs),
                 "error": entries(&job.errors),
             });
@@ -260,7 +262,6 @@ pub(crate) async fn file(engine: &Engine, gate: &Gate<'_>, request: &Request) ->
         _ => None,
     };
     let output = output.ok_or_else(|| Error::NotFound(format!("no file `{name}` in export job `{}`", stored.id)))?;
-    let path = files::job_dir(&settings.dir, &stored.id).join(&output.file);
-    let body = files::read(path, output.bytes).await?;
+    let body = settings.output.read(&stored.id, &output.file, output.bytes).await?;
     Ok(Response::rendered(200, "application/fhir+ndjson", body))
 }

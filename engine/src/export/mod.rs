@@ -10,16 +10,20 @@
 //!   for one patient) a chunk of matches at a time: a search of the type, decided exactly as
 //!   the same client's search (`search-type` on the type, then every match on its data) and as
 //!   an export (`export` on the type and on every match), written as NDJSON to the job's
-//!   directory ([`files`]). After each chunk the job's record is checkpointed (cursor, bytes
+//!   output location ([`files`]: a directory, or an Azure Blob Storage container). After each chunk the job's record is checkpointed (cursor, bytes
 //!   written, lease), so a job resumes after a crash or on another replica where it stopped,
 //!   the uncommitted tail of a file cut off: no duplicate, no gap. Memory holds one chunk.
 //! - Polling the status URL answers 202 (`X-Progress`, `Retry-After`) while the job runs, then
-//!   200 with the manifest; its files are downloaded from `[base]/$export-file?_job=&_file=`;
-//!   `DELETE` on the status URL cancels and removes the files. All three serve only the client
-//!   that asked (the same owner digest as search pages); any other gets a 404, as for an unknown
-//!   job. Jobs and files are removed [`ExportSettings::retention`] after they end ([`sweep`]).
+//!   200 with the manifest; its files are downloaded from `[base]/$export-file?_job=&_file=`
+//!   (`requiresAccessToken: true`) or, when they are in Blob Storage, straight from their blob
+//!   URLs, as Microsoft's FHIR service does (`requiresAccessToken: false`: not the server's
+//!   token but the client's own Azure credential opens them, with a data-reader role on the
+//!   container); `DELETE` on the status URL cancels and removes the files. All three serve only
+//!   the client that asked (the same owner digest as search pages); any other gets a 404, as for
+//!   an unknown job. Jobs and files are removed [`ExportSettings::retention`] after they end
+//!   ([`sweep`]). The job mechanism is shared with `$import` ([`crate::bulk::worker`]).
 
-mod files;
+pub(crate) mod files;
 mod job;
 mod kickoff;
 mod params;
@@ -28,14 +32,15 @@ mod run;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use files::Location;
 pub(crate) use kickoff::{file, kickoff, status};
-pub use run::{Claimed, available, claim, fail, run, sweep};
+pub(crate) use run::{claim, fail, gone, run, sweep};
 
-/// Where and how export jobs keep their files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how bulk jobs keep their files (export output, import error reports).
+#[derive(Debug, Clone)]
 pub struct ExportSettings {
-    /// The directory of the jobs' files (replicas sharing jobs share it).
-    pub dir: PathBuf,
+    /// Where the jobs' files go (replicas sharing jobs share it).
+    pub output: Location,
     /// How long a finished job's manifest and files stay.
     pub retention: Duration,
     /// A type's output file is closed once it holds this many bytes; the next chunk starts
@@ -50,7 +55,7 @@ impl ExportSettings {
     /// The defaults, files under `dir`.
     pub fn new(dir: PathBuf) -> Self {
         Self {
-            dir,
+            output: Location::Dir(dir),
             retention: Duration::from_secs(3600),
             file_max_bytes: 64 * 1024 * 1024,
             lease: Duration::from_secs(30),

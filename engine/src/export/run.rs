@@ -5,70 +5,46 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::files;
-use super::job::{Job, Lease, Output, State, Stored};
+use super::files::Committed;
+use super::job::{Job, Output, State, Stored};
 use crate::access::{Access, Interaction, Phase, Target};
+use crate::bulk::worker::{Claimed, Kind, Lease, expiry};
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
 use crate::interaction::{Engine, Gate};
 use crate::search::index::extract_only;
 use crate::search::query::{self, Compartment, Limits, SearchQuery};
-use crate::storage::{IndexValue, ResourceVersion, StoreError};
+use crate::storage::{IndexValue, ResourceVersion};
 
 /// Matches read, decided and written per chunk (and per checkpoint).
 const CHUNK: u32 = 1000;
 /// Failed attempts in a row after which a job fails.
 const MAX_ATTEMPTS: u32 = 3;
 
-/// A job a worker took over: run it with the decisions its persona rebuilds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claimed {
-    pub job: String,
-    /// What [`Access::persona`] gave when the job was kicked off.
-    pub persona: String,
-}
-
-fn now_ms(engine: &Engine) -> i64 {
-    i64::try_from(engine.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn lease(engine: &Engine, holder: &str) -> Lease {
-    let ms = engine.config.export.as_ref().map_or(30_000, |s| s.lease.as_millis());
-    Lease { holder: holder.to_owned(), until: now_ms(engine).saturating_add(i64::try_from(ms).unwrap_or(i64::MAX)) }
-}
-
-/// Whether this engine runs export jobs: it has an export directory and its store keeps job
-/// records.
-pub async fn available(engine: &Engine) -> bool {
-    engine.config.export.is_some() && !matches!(engine.store.jobs("").await, Err(StoreError::Unsupported(_)))
-}
-
 /// Takes over a running job that no worker holds (new, or whose holder stopped checkpointing:
 /// a crash, a restart, another replica gone), for `holder`.
-pub async fn claim(engine: &Engine, holder: &str) -> Result<Option<Claimed>> {
-    let now = now_ms(engine);
+pub(crate) async fn claim(engine: &Engine, holder: &str) -> Result<Option<Claimed>> {
     for mut stored in Stored::all(engine.store.as_ref()).await? {
-        let free = stored.job.state == State::Running && stored.job.lease.as_ref().is_none_or(|l| l.until < now);
-        if !free {
+        if stored.job.state != State::Running || !Lease::free(stored.job.lease.as_ref(), engine) {
             continue;
         }
-        stored.job.lease = Some(lease(engine, holder));
+        stored.job.lease = Some(Lease::new(engine, holder));
         if stored.save(engine.store.as_ref()).await? {
             tracing::info!(job = %stored.id, holder, "export job taken");
-            return Ok(Some(Claimed { job: stored.id, persona: stored.job.persona }));
+            return Ok(Some(Claimed { kind: Kind::Export, job: stored.id, persona: stored.job.persona }));
         }
     }
     Ok(None)
 }
 
 /// Removes the jobs, and their files, that ended longer than the retention ago.
-pub async fn sweep(engine: &Engine) -> Result<()> {
+pub(crate) async fn sweep(engine: &Engine) -> Result<()> {
     let Some(settings) = &engine.config.export else { return Ok(()) };
     let now = engine.now().unix_timestamp();
     for stored in Stored::all(engine.store.as_ref()).await? {
         if stored.job.expires.is_some_and(|at| at <= now) {
             engine.store.delete_job(&stored.id).await?;
-            files::remove(files::job_dir(&settings.dir, &stored.id)).await?;
+            settings.output.remove(&stored.id).await?;
             tracing::info!(job = %stored.id, "export job expired and removed");
         }
     }
@@ -76,7 +52,7 @@ pub async fn sweep(engine: &Engine) -> Result<()> {
 }
 
 /// Ends a claimed job as failed (its persona cannot be turned into decisions any more).
-pub async fn fail(engine: &Engine, claimed: &Claimed, holder: &str, message: &str) -> Result<()> {
+pub(crate) async fn fail(engine: &Engine, claimed: &Claimed, holder: &str, message: &str) -> Result<()> {
     let Some(mut stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
     if stored.job.lease.as_ref().is_some_and(|l| l.holder == holder) {
         end(engine, &mut stored, State::Failed(message.to_owned())).await?;
@@ -85,17 +61,16 @@ pub async fn fail(engine: &Engine, claimed: &Claimed, holder: &str, message: &st
 }
 
 async fn end(engine: &Engine, stored: &mut Stored, state: State) -> Result<bool> {
-    let retention = engine.config.export.as_ref().map_or(0, |s| s.retention.as_secs());
     stored.job.state = state;
     stored.job.lease = None;
-    stored.job.expires = Some(engine.now().unix_timestamp().saturating_add(i64::try_from(retention).unwrap_or(0)));
+    stored.job.expires = Some(expiry(engine));
     stored.save(engine.store.as_ref()).await
 }
 
 /// Runs a claimed job to its end with `access`, the decisions of the client that asked,
 /// checkpointing after every chunk. Stops early, without error, when the job is cancelled or
 /// taken over by another worker (its record changed under it).
-pub async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access: &dyn Access) -> Result<()> {
+pub(crate) async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access: &dyn Access) -> Result<()> {
     let Some(mut stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
     loop {
         let ours = stored.job.lease.as_ref().is_some_and(|l| l.holder == holder);
@@ -118,12 +93,23 @@ pub async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access: &dyn 
                 }
             }
         }
-        stored.job.lease = Some(lease(engine, holder));
+        stored.job.lease = Some(Lease::new(engine, holder));
         if !stored.save(engine.store.as_ref()).await? {
             tracing::info!(job = %stored.id, "export job cancelled or taken over; stopping");
-            return Ok(());
+            return gone(engine, &stored.id).await;
         }
     }
+}
+
+/// After a lost checkpoint: when the job was cancelled (its record is gone), removes what this
+/// run wrote after the cancellation removed the files (a blob's late block would revive it).
+pub(crate) async fn gone(engine: &Engine, id: &str) -> Result<()> {
+    if engine.store.job(id).await?.is_none()
+        && let Some(settings) = &engine.config.export
+    {
+        settings.output.remove(id).await?;
+    }
+    Ok(())
 }
 
 /// What one chunk found.
@@ -195,14 +181,15 @@ async fn write(
                 file: format!("{stem}-{n}.ndjson"),
                 count: 0,
                 bytes: 0,
+                chunks: 0,
             });
             list.len() - 1
         }
     };
     let output = &mut list[index];
-    let len = lines.len() as u64;
-    files::append(files::job_dir(&settings.dir, id).join(&output.file), output.bytes, lines).await?;
-    output.bytes += len;
+    let at = Committed { bytes: output.bytes, chunks: output.chunks };
+    let next = settings.output.append(id, &output.file, at, lines).await?;
+    (output.bytes, output.chunks) = (next.bytes, next.chunks);
     output.count += count;
     Ok(())
 }

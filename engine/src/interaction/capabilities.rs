@@ -65,7 +65,10 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
     rest["resource"] = Value::Array(resources);
     rest["interaction"] = Value::Array(interactions(&SYSTEM_INTERACTIONS));
     crate::export::declare(engine, &mut rest);
-    declare_operation(&mut rest, crate::bulk::import::declared());
+    if engine.config.export.is_some() {
+        // `$import` keeps its error reports in the bulk output location.
+        declare_operation(&mut rest, crate::bulk::import::declared());
+    }
     declare_operation(&mut rest, super::viewrun::capability());
     let statement = json!({
         "resourceType": "CapabilityStatement",

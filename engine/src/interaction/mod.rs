@@ -96,7 +96,7 @@ pub struct EngineConfig {
     pub fhirpath_timeout: Duration,
     /// Bulk export (`$export`): where its files go; `None` answers 501.
     pub export: Option<crate::export::ExportSettings>,
-    /// Where `$import` may read from and keep its jobs.
+    /// Where `$import` may read from (its jobs are kept as export jobs are, see `export`).
     pub import: crate::bulk::import::ImportSettings,
     /// Most rows one `$viewdefinition-run` may answer (a larger view is a 422 unless `_limit`
     /// asks for fewer; whole stores go through `fhirgate views export`).
@@ -164,27 +164,15 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) store: Arc<dyn Store>,
     pages: search::Pages,
+    /// Wakes the bulk worker when a job (`$export`, `$import`) is kicked off here.
     pub(crate) exports: crate::export::Signal,
-    /// The `$import` jobs running in this process.
-    pub(crate) imports: Arc<crate::bulk::import::Running>,
 }
 
 impl Engine {
     /// An engine over `store`.
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> Self {
         let pages = search::Pages::new(config.search_page_ttl, Arc::clone(&config.page_keys));
-        Self { config, store, pages, exports: crate::export::Signal::default(), imports: Arc::default() }
-    }
-
-    /// An engine on the same store, settings and jobs, owned by work that outlives a request.
-    pub(crate) fn worker(&self) -> Arc<Self> {
-        Arc::new(Self {
-            config: self.config.clone(),
-            store: Arc::clone(&self.store),
-            pages: search::Pages::new(self.config.search_page_ttl, Arc::clone(&self.config.page_keys)),
-            exports: crate::export::Signal::default(),
-            imports: Arc::clone(&self.imports),
-        })
+        Self { config, store, pages, exports: crate::export::Signal::default() }
     }
 
     /// The engine's settings.
@@ -289,7 +277,7 @@ impl Engine {
             (I::Operation, Route::Operation { name, resource_type: None, id: None })
                 if crate::bulk::import::is_import(&name) =>
             {
-                crate::bulk::import::handle(self, &gate, access, request, &name).await
+                crate::bulk::import::handle(self, &gate, request, &name).await
             }
             (I::Operation, Route::Operation { name, resource_type, id: Some(id) })
                 if matches!(request.method, Method::Get | Method::Head)

@@ -156,12 +156,16 @@ impl Call<'_> {
                 }
                 (I::Batch, _) => bundle::batch(self, request).await,
                 (I::Transaction, _) => bundle::transaction(self, request).await,
-                // A remote's job would run under the gateway's own credentials and answer files
-                // no data-level decision can read: bulk export runs on local targets only.
-                (I::Operation, _) if gate.target().operation.starts_with("export") => Err(Error::NotSupported(
-                    "bulk `$export` runs on this server's own stores, not through a remote target".into(),
-                )
-                .into()),
+                // A remote's job would run under the gateway's own credentials: files no
+                // data-level decision can read (export), resources no decision of this gateway
+                // writes (import). Bulk jobs run on local targets only.
+                (I::Operation, _) if ["export", "import"].iter().any(|op| gate.target().operation.starts_with(op)) => {
+                    Err(Error::NotSupported(
+                        "bulk `$export` and `$import` run on this server's own stores, not through a remote target"
+                            .into(),
+                    )
+                    .into())
+                }
                 (I::Operation, _) => operation::handle(self, &gate, request).await,
                 (_, route) => Err(route.unsupported(&request.method, &request.path).into()),
             }

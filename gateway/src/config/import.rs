@@ -1,7 +1,10 @@
-//! `[import]`: where `$import` may read NDJSON from, and where it keeps its jobs.
+//! `[import]`: where `$import` may read NDJSON from. (Its jobs are store records like export
+//! jobs, its error reports files in the export output location.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use fhirgate_engine::bulk::blob::Account;
 use fhirgate_engine::bulk::import::ImportSettings;
 use serde::{Deserialize, Serialize};
 
@@ -13,17 +16,22 @@ pub struct ImportConfig {
     pub input_dirs: Vec<PathBuf>,
     /// URL prefixes (`https://data.example/exports/`) under which `$import` may fetch inputs.
     pub input_urls: Vec<String>,
-    /// Where import jobs keep their state and error files; default `<data_dir>/import`.
-    pub jobs_dir: Option<PathBuf>,
+    /// Containers of the `[blob]` account whose blobs `$import` may read (with the gateway's
+    /// credentials), given as blob URLs (`https://ACCOUNT.blob.core.windows.net/CONTAINER/f.ndjson`).
+    pub input_containers: Vec<String>,
 }
 
 impl ImportConfig {
-    /// The engine's settings, jobs under `data_dir` unless placed elsewhere.
-    pub fn settings(&self, data_dir: &Path) -> ImportSettings {
-        ImportSettings {
+    /// The engine's settings (`blob`: the `[blob]` account).
+    pub fn settings(&self, blob: Option<&Arc<Account>>) -> Result<ImportSettings, String> {
+        if !self.input_containers.is_empty() && blob.is_none() {
+            return Err("`import.input_containers` needs `blob.endpoint`".into());
+        }
+        Ok(ImportSettings {
             input_dirs: self.input_dirs.clone(),
             input_urls: self.input_urls.clone(),
-            jobs_dir: Some(self.jobs_dir.clone().unwrap_or_else(|| data_dir.join("import"))),
-        }
+            blob: blob.cloned(),
+            input_containers: self.input_containers.clone(),
+        })
     }
 }

@@ -3,6 +3,7 @@
 //! here; its TOML key and its variables derive from it ([`layers`]). The defaults of `[fhir]`
 //! are the engine's. `deploy/fhirgate.example.toml` documents every setting.
 
+mod blob;
 mod export;
 mod import;
 mod layers;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use fhirgate_engine::EngineConfig;
 use serde::{Deserialize, Serialize};
 
+pub use blob::BlobConfig;
 pub use export::ExportConfig;
 pub use import::ImportConfig;
 pub use layers::Sources;
@@ -49,8 +51,10 @@ pub struct Config {
     pub smart: SmartConfig,
     /// Bulk `$export` jobs.
     pub export: ExportConfig,
-    /// `$import`: allowed input directories and URL prefixes.
+    /// `$import`: allowed input directories, URL prefixes and Blob containers.
     pub import: ImportConfig,
+    /// The Azure Blob Storage account of bulk jobs (export output, import input).
+    pub blob: BlobConfig,
     /// `[[targets]]`: the FHIR servers behind the gateway (TOML only). None: one local target
     /// `default` on `store.url`.
     pub targets: Vec<TargetConfig>,

@@ -129,23 +129,6 @@ impl Access for CedarAccess<'_> {
         self.hides_reads
     }
 
-    /// The same principal and request context, decided with the policies in force when the
-    /// request arrived, for a job that outlives the request (`$import`); audited as the
-    /// request's own decisions are (same request id).
-    fn detach(&self) -> Option<Arc<dyn Access>> {
-        Some(Arc::new(CedarAccess::<'static> {
-            policies: self.policies.clone(),
-            principal: Cow::Owned(self.principal.as_ref().clone()),
-            context: self.context.clone(),
-            audit: Cow::Owned(self.audit.as_ref().clone()),
-            hides_reads: self.hides_reads,
-            audit_inputs: self.audit_inputs,
-            owner: self.owner.clone(),
-            reads_consents: self.reads_consents,
-            consents: Mutex::default(),
-        }))
-    }
-
     fn owner(&self) -> &str {
         self.owner.get_or_init(|| super::owner(&self.principal, &self.context))
     }

@@ -173,12 +173,12 @@ async fn fetch(
     Ok(value)
 }
 
-/// A remote's statement without `$export`: bulk export runs on this server's own stores only
-/// (the remote path refuses it).
+/// A remote's statement without `$export` and `$import`: bulk jobs run on this server's own
+/// stores only (the remote path refuses them).
 fn without_export(statement: &mut Value) {
     let drop_export = |holder: &mut Value| {
         if let Some(operations) = holder.get_mut("operation").and_then(Value::as_array_mut) {
-            operations.retain(|o| o.get("name").and_then(Value::as_str) != Some("export"));
+            operations.retain(|o| !matches!(o.get("name").and_then(Value::as_str), Some("export" | "import")));
         }
     };
     for rest in statement.get_mut("rest").and_then(Value::as_array_mut).into_iter().flatten() {

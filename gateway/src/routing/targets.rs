@@ -33,7 +33,7 @@ pub struct Local {
     store: StoreConfig,
     engine_config: EngineConfig,
     engine: OnceCell<Arc<Engine>>,
-    /// The policies export jobs are decided with (`None`: authorization off), and how many run
+    /// The policies bulk jobs are decided with (`None`: authorization off), and how many run
     /// at once: the job worker starts with the engine ([`crate::export`]).
     jobs: (Option<Arc<Policies>>, usize),
 }
@@ -47,20 +47,23 @@ impl Target {
         profiles: &Arc<fhirgate_engine::profiles::registry::Registry>,
     ) -> Result<Self, GatewayError> {
         let backend = match (config.kind(), &config.store) {
-            (Kind::Local, Some(url)) => Backend::Local(Box::new(Local {
-                url: url.clone(),
-                store: all.store.clone(),
-                engine_config: EngineConfig {
-                    rest_security: all.auth.enabled.then(|| crate::smart::Discovery::new(all).security().clone()),
-                    export: all.export_settings(),
-                    import: all.import.settings(&all.store.data_dir),
-                    page_keys: crate::paging::keys(all)?,
-                    profiles: Arc::clone(profiles),
-                    ..all.fhir.engine_config()
-                },
-                engine: OnceCell::new(),
-                jobs: (policies.cloned(), all.export.max_running),
-            })),
+            (Kind::Local, Some(url)) => {
+                let blob = all.blob_account().map_err(GatewayError::Config)?;
+                Backend::Local(Box::new(Local {
+                    url: url.clone(),
+                    store: all.store.clone(),
+                    engine_config: EngineConfig {
+                        rest_security: all.auth.enabled.then(|| crate::smart::Discovery::new(all).security().clone()),
+                        export: all.export_settings(blob.as_ref()).map_err(GatewayError::Config)?,
+                        import: all.import.settings(blob.as_ref()).map_err(GatewayError::Config)?,
+                        page_keys: crate::paging::keys(all)?,
+                        profiles: Arc::clone(profiles),
+                        ..all.fhir.engine_config()
+                    },
+                    engine: OnceCell::new(),
+                    jobs: (policies.cloned(), all.export.max_running),
+                }))
+            }
             _ => Backend::Remote(RemoteTarget::new(config)?),
         };
         let capabilities_ttl = std::time::Duration::from_secs(config.capabilities_ttl_seconds);

@@ -127,7 +127,8 @@ const TOKEN_RETRIES: u32 = 3;
 const RENEW_BEFORE_SECONDS: i64 = 120;
 
 impl AzureToken {
-    fn new(config: &TargetConfig) -> Result<Self, String> {
+    /// The credential of a target's `azure_*` settings (also made for `[blob]`).
+    pub fn new(config: &TargetConfig) -> Result<Self, String> {
         use azure_identity::{
             ClientSecretCredential, ClientSecretCredentialOptions, DeveloperToolsCredential, ManagedIdentityCredential,
             ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
@@ -191,6 +192,7 @@ impl AzureToken {
     }
 
     /// The cached token, or a fresh one; at most [`Self::wait`].
+    /// (`target` names what it is for in the logs.)
     async fn token(&self, target: &str) -> Result<String, FhirError> {
         tokio::time::timeout(self.wait, self.cached_or_fetched(target)).await.unwrap_or_else(|_| {
             tracing::warn!(target_id = target, "no Entra ID token for the remote target in time");
@@ -213,5 +215,13 @@ impl AzureToken {
         let token = fresh.token.secret().to_owned();
         *cached = Some((token.clone(), fresh.expires_on));
         Ok(token)
+    }
+}
+
+/// Blob Storage (`[blob]` with an Entra ID credential) asks for the gateway's token this way.
+#[async_trait::async_trait]
+impl fhirgate_engine::bulk::blob::TokenSource for AzureToken {
+    async fn token(&self) -> Result<String, FhirError> {
+        AzureToken::token(self, "blob").await
     }
 }

@@ -38,6 +38,7 @@ use crate::error::GatewayError;
 use crate::telemetry::spans;
 use address::{BaseUrl, config_error};
 use client::{Exchange, Failure};
+pub use credentials::AzureToken;
 use credentials::Credentials;
 use tracing::Instrument as _;
 

@@ -5,7 +5,8 @@
 //!   (`inputFormat` = `application/fhir+ndjson`, `mode` = `InitialLoad` or `IncrementalLoad`,
 //!   one `input` part per file with `type` and `url`) → 202 with `Content-Location` naming the
 //!   job's status URL, `[base]/$import-status?job=<id>`. Inputs are files in a directory the
-//!   operator allowed or `http(s)` URLs under a prefix the operator allowed
+//!   operator allowed, `http(s)` URLs under a prefix the operator allowed, or blobs of the Azure
+//!   Blob Storage containers the operator allowed, read with the gateway's own identity
 //!   ([`ImportSettings`]); anything else is a 400 before anything runs. An initial load is
 //!   refused (400) unless every type it names holds no resource yet, and only clients whose
 //!   grant covers every resource may ask for one (403 otherwise: the refusal would tell a client
@@ -19,56 +20,49 @@
 //!   version it replaces as `stored`. Only the client that started a job (the same owner
 //!   digest: same principal, same grants) may poll, download or cancel it; to anyone else it
 //!   does not exist (404).
-//! - Jobs survive the process: their state and error files are kept by a [`JobStore`] (files
-//!   under the server's data directory); a job found running in its state but not in this
-//!   process (the server restarted) resumes where its saved progress ends when its owner polls
-//!   it, with the decisions of the poll's client (the same owner).
+//! - Jobs are store records run by the front end's bulk worker, like export jobs
+//!   ([`crate::bulk::worker`]): the kick-off records the job with the client's persona, a worker
+//!   of any replica takes it and runs it with the decisions the persona rebuilds, checkpointing
+//!   after every batch; a job whose worker stopped (a crash, a restart, a replica gone) is taken
+//!   over once its lease runs out and resumes where its last checkpoint ends. Error reports are
+//!   files in the bulk output location ([`job`]). A cancellation removes the record and the
+//!   files; the run's next checkpoint then fails (a versioned write), so whichever replica runs
+//!   it stops, and nothing it saves afterwards can bring the job back.
 
 mod job;
 mod line;
 mod run;
 mod source;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-pub use job::{DirJobs, Input, Job, JobStore, Mode, Status};
+use job::{Input, Job, Mode, Status, Stored};
+pub(crate) use run::{claim, fail, run, sweep};
 
-use crate::access::{Access, Interaction, Target};
+use crate::access::{Interaction, Target};
+use crate::bulk::worker::is_job_id;
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
+use crate::export::Location;
 use crate::interaction::{Engine, Gate, Method, Request, Response};
 use crate::resource::format_instant;
 use crate::search::query::SearchQuery;
 
-/// Import jobs one process runs at once; a kick-off beyond them is a 503 with `Retry-After`.
-const MAX_RUNNING: usize = 4;
-
-/// Where `$import` may read from and keep its jobs (the gateway's `[import]` settings).
+/// Where `$import` may read from (the gateway's `[import]` settings).
 #[derive(Debug, Clone, Default)]
 pub struct ImportSettings {
     /// Directories whose files (and their subdirectories' files) may be imported.
     pub input_dirs: Vec<PathBuf>,
     /// URL prefixes under which `http(s)` inputs may be fetched.
     pub input_urls: Vec<String>,
-    /// Where job states and error files are kept; `None`: `$import` is not available (501).
-    pub jobs_dir: Option<PathBuf>,
-}
-
-/// The jobs running in this process: their cancellation flags.
-#[derive(Default)]
-pub(crate) struct Running {
-    jobs: Mutex<HashMap<String, Arc<AtomicBool>>>,
-}
-
-impl Running {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<AtomicBool>>> {
-        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+    /// The Blob Storage account whose containers `input_containers` may be read, with the
+    /// gateway's credentials.
+    pub blob: Option<Arc<crate::bulk::blob::Account>>,
+    /// Containers of `blob` whose blobs may be imported.
+    pub input_containers: Vec<String>,
 }
 
 /// Whether `$name` at system level is one of this module's.
@@ -83,33 +77,20 @@ pub(crate) fn declared() -> serde_json::Value {
 }
 
 /// `$import` (kick-off) and `$import-status` (poll, errors, cancel) for the client `gate`
-/// decided on, whose decisions `access` makes.
-pub(crate) async fn handle(
-    engine: &Engine,
-    gate: &Gate<'_>,
-    access: &dyn Access,
-    request: &Request,
-    name: &str,
-) -> Result<Response> {
-    let Some(dir) = engine.config().import.jobs_dir.clone() else {
-        return Err(Error::NotSupported("`$import` is not enabled on this server".into()));
+/// decided on (the job keeps its persona: the worker decides every line as that client).
+pub(crate) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, name: &str) -> Result<Response> {
+    let Some(output) = engine.config().export.as_ref().map(|s| &s.output) else {
+        return Err(Error::NotSupported("`$import` needs the bulk job output (`export.enabled`)".into()));
     };
-    let jobs: Arc<dyn JobStore> = Arc::new(DirJobs::new(dir));
     match (name, &request.method) {
-        ("import", Method::Post) => kick_off(engine, gate, access, request, jobs).await,
-        ("import-status", Method::Get | Method::Head) => status(engine, gate, access, request, &jobs),
-        ("import-status", Method::Delete) => cancel(engine, gate, request, &jobs),
+        ("import", Method::Post) => kick_off(engine, gate, request, output).await,
+        ("import-status", Method::Get | Method::Head) => status(engine, gate, request, output).await,
+        ("import-status", Method::Delete) => cancel(engine, gate, request, output).await,
         _ => Err(Error::MethodNotAllowed(format!("`{}` is not supported on `${name}`", request.method.as_str()))),
     }
 }
 
-async fn kick_off(
-    engine: &Engine,
-    gate: &Gate<'_>,
-    access: &dyn Access,
-    request: &Request,
-    jobs: Arc<dyn JobStore>,
-) -> Result<Response> {
+async fn kick_off(engine: &Engine, gate: &Gate<'_>, request: &Request, output: &Location) -> Result<Response> {
     let asynchronous = request.headers.prefer.as_deref().is_some_and(|p| p.contains("respond-async"));
     if !asynchronous {
         return Err(Error::bad_request("`$import` runs asynchronously: send `Prefer: respond-async`"));
@@ -124,24 +105,39 @@ async fn kick_off(
     if mode == Mode::InitialLoad {
         check_empty(engine, &inputs).await?;
     }
-    let Some(detached) = access.detach() else {
+    let Some(persona) = gate.persona() else {
         return Err(Error::Forbidden("this client's decisions cannot be kept for a job".into()));
     };
-    if engine.imports.lock().len() >= MAX_RUNNING {
-        return Err(Error::Timeout(format!("{MAX_RUNNING} imports are running already: start this one later")));
-    }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = uuid::Uuid::new_v4().simple().to_string();
     let job = Job {
-        id: id.clone(),
         owner: gate.owner().to_owned(),
+        persona,
         mode,
         request: request.url("$import"),
         transaction_time: format_instant(engine.now()),
         status: Status::Running,
         inputs,
+        lease: None,
+        attempts: 0,
+        expires: None,
     };
-    jobs.save(&job)?;
-    start(engine, jobs, detached, job);
+    output.create(&id).await?;
+    let mut stored = Stored::new(id.clone(), job);
+    let saved = stored.save(engine.store().as_ref()).await;
+    if !matches!(saved, Ok(true)) {
+        output.remove(&id).await?;
+    }
+    match saved {
+        Ok(true) => {}
+        Ok(false) => return Err(Error::Conflict("an import job with this id exists already: retry".into())),
+        Err(Error::BadRequest(issues)) => {
+            // The store keeps no job records (see `StoreError::Unsupported`).
+            return Err(Error::NotSupported(issues.first().map(|i| i.diagnostics.clone()).unwrap_or_default()));
+        }
+        Err(e) => return Err(e),
+    }
+    engine.export_signal();
+    tracing::info!(job = %id, "import kicked off");
     Ok(Response::empty(202).with_header("Content-Location", status_url(request, &id)))
 }
 
@@ -187,6 +183,7 @@ fn parameters(engine: &Engine, body: &[u8]) -> Result<(Mode, Vec<Input>)> {
         }
         source::check(settings, &url)?;
         inputs.push(Input {
+            error_chunks: 0,
             resource_type,
             url,
             offset: 0,
@@ -228,68 +225,45 @@ async fn check_empty(engine: &Engine, inputs: &[Input]) -> Result<()> {
     Ok(())
 }
 
-/// Runs `job` on this process's runtime, unless it runs here already.
-fn start(engine: &Engine, jobs: Arc<dyn JobStore>, access: Arc<dyn Access>, job: Job) {
-    let cancelled = Arc::new(AtomicBool::new(false));
-    {
-        let mut running = engine.imports.lock();
-        if running.contains_key(&job.id) {
-            return;
-        }
-        running.insert(job.id.clone(), Arc::clone(&cancelled));
-    }
-    let engine = engine.worker();
-    tokio::spawn(async move {
-        let run = run::Run { engine: Arc::clone(&engine), jobs, access, cancelled };
-        run.run(job).await;
-    });
-}
-
 /// The job a status request names, if it is the caller's (404 otherwise, whether it exists or not).
-fn owned(gate: &Gate<'_>, request: &Request, jobs: &Arc<dyn JobStore>) -> Result<Job> {
+async fn owned(engine: &Engine, gate: &Gate<'_>, request: &Request) -> Result<Stored> {
     let id = request.param("job").unwrap_or_default();
     let unknown = || Error::NotFound(format!("no import job `{id}`"));
-    let job = jobs.load(id).map_err(|_| unknown())?.ok_or_else(unknown)?;
-    if job.owner != gate.owner() || job.status == Status::Cancelled {
+    if !is_job_id(id) {
         return Err(unknown());
     }
-    Ok(job)
+    match Stored::load(engine.store().as_ref(), id).await? {
+        Some(stored) if stored.job.owner == gate.owner() => Ok(stored),
+        _ => Err(unknown()),
+    }
 }
 
-fn status(
-    engine: &Engine,
-    gate: &Gate<'_>,
-    access: &dyn Access,
-    request: &Request,
-    jobs: &Arc<dyn JobStore>,
-) -> Result<Response> {
-    let mut job = owned(gate, request, jobs)?;
+async fn status(engine: &Engine, gate: &Gate<'_>, request: &Request, output: &Location) -> Result<Response> {
+    let stored = owned(engine, gate, request).await?;
+    let job = &stored.job;
     if let Some(n) = request.param("errors") {
         let n: usize = n.parse().map_err(|_| Error::bad_request(format!("`errors={n}` is not an input number")))?;
-        let bytes = jobs.errors(&job.id, n)?.ok_or_else(|| Error::NotFound(format!("input {n} has no errors")))?;
+        let input = job.inputs.get(n).filter(|i| i.error_bytes > 0);
+        let input = input.ok_or_else(|| Error::NotFound(format!("input {n} has no errors")))?;
+        let bytes = output.read(&stored.id, &Input::error_file(n), input.error_bytes).await?;
         return Ok(Response::rendered(200, "application/fhir+ndjson", bytes));
     }
-    let (imported, failed): (u64, u64) = job.inputs.iter().fold((0, 0), |(i, f), n| (i + n.imported, f + n.failed));
-    if job.status == Status::Running && !engine.imports.lock().contains_key(&job.id) {
-        // Not running here: it ended since it was loaded, or the process that ran it stopped.
-        job = owned(gate, request, jobs)?;
-        if job.status == Status::Running
-            && let Some(detached) = access.detach()
-        {
-            start(engine, Arc::clone(jobs), detached, job.clone());
+    match &job.status {
+        Status::Running => {
+            let (imported, failed): (u64, u64) =
+                job.inputs.iter().fold((0, 0), |(i, f), n| (i + n.imported, f + n.failed));
+            let done = job.inputs.iter().filter(|i| i.done).count();
+            let progress =
+                format!("{done} of {} inputs, {imported} resources imported, {failed} lines failed", job.inputs.len());
+            Ok(Response::empty(202).with_header("X-Progress", progress).with_header("Retry-After", "2"))
         }
+        Status::Failed(message) => Err(Error::Internal(format!("the import failed: {message}"))),
+        Status::Completed => Ok(Response::json(200, manifest(request, &stored.id, job))),
     }
-    if job.status == Status::Running {
-        let done = job.inputs.iter().filter(|i| i.done).count();
-        let progress =
-            format!("{done} of {} inputs, {imported} resources imported, {failed} lines failed", job.inputs.len());
-        return Ok(Response::empty(202).with_header("X-Progress", progress).with_header("Retry-After", "2"));
-    }
-    Ok(Response::json(200, manifest(request, &job)))
 }
 
 /// The manifest of a completed job.
-fn manifest(request: &Request, job: &Job) -> Value {
+fn manifest(request: &Request, id: &str, job: &Job) -> Value {
     let mut output = Vec::new();
     let mut error = Vec::new();
     for (n, input) in job.inputs.iter().enumerate() {
@@ -303,7 +277,7 @@ fn manifest(request: &Request, job: &Job) -> Value {
                 "type": "OperationOutcome",
                 "count": input.failed,
                 "inputUrl": input.url,
-                "url": format!("{}&errors={n}", status_url(request, &job.id)),
+                "url": format!("{}&errors={n}", status_url(request, id)),
             }));
         }
     }
@@ -317,16 +291,13 @@ fn manifest(request: &Request, job: &Job) -> Value {
     })
 }
 
-fn cancel(engine: &Engine, gate: &Gate<'_>, request: &Request, jobs: &Arc<dyn JobStore>) -> Result<Response> {
-    let mut job = owned(gate, request, jobs)?;
-    // Under the running set's lock: the run's own saves check the flag under it (see `run`).
-    let running = engine.imports.lock();
-    if let Some(flag) = running.get(&job.id) {
-        flag.store(true, Ordering::Relaxed);
-    }
-    job.status = Status::Cancelled;
-    jobs.save(&job)?;
-    drop(running);
+/// Cancels a job: its record and files are removed; the worker running it (here or on another
+/// replica) finds its next checkpoint refused and stops.
+async fn cancel(engine: &Engine, gate: &Gate<'_>, request: &Request, output: &Location) -> Result<Response> {
+    let stored = owned(engine, gate, request).await?;
+    engine.store().delete_job(&stored.id).await?;
+    output.remove(&stored.id).await?;
+    tracing::info!(job = %stored.id, "import cancelled");
     Ok(Response::empty(202))
 }
 

@@ -7,16 +7,16 @@
 //! Every write is told to the access (`written`), which audits it as the kick-off's request.
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Map, Value};
 
-use super::job::{Input, Job, JobStore, Mode, Status, line_id};
+use super::job::{Input, Mode, Status, Stored, line_id};
 use super::line::{self, Parsed};
 use super::source::{self, Location};
 use crate::access::{Access, Phase};
-use crate::error::Result;
+use crate::bulk::worker::{Claimed, Kind, Lease, expiry};
+use crate::error::{Error, Result};
+use crate::export::files::Committed;
 use crate::interaction::{Engine, Gate, prepare_write};
 use crate::outcome::{Issue, IssueType};
 use crate::resource::without_server_meta;
@@ -24,14 +24,111 @@ use crate::storage::{StoreError, Write, WriteKind};
 
 /// Lines per batch: one store transaction in initial-load mode, one saved progress.
 const BATCH: usize = 500;
+/// Failed runs in a row after which a job fails.
+const MAX_ATTEMPTS: u32 = 3;
 
-/// What a run needs: the engine it writes through, where its state is kept, the client's
-/// decisions, and the flag a cancellation sets.
-pub(super) struct Run {
-    pub(super) engine: Arc<Engine>,
-    pub(super) jobs: Arc<dyn JobStore>,
-    pub(super) access: Arc<dyn Access>,
-    pub(super) cancelled: Arc<AtomicBool>,
+/// Takes over a running import job that no worker holds, for `holder`.
+pub(crate) async fn claim(engine: &Engine, holder: &str) -> Result<Option<Claimed>> {
+    for mut stored in Stored::all(engine.store.as_ref()).await? {
+        if stored.job.status != Status::Running || !Lease::free(stored.job.lease.as_ref(), engine) {
+            continue;
+        }
+        stored.job.lease = Some(Lease::new(engine, holder));
+        if stored.save(engine.store.as_ref()).await? {
+            tracing::info!(job = %stored.id, holder, "import job taken");
+            return Ok(Some(Claimed { kind: Kind::Import, job: stored.id, persona: stored.job.persona }));
+        }
+    }
+    Ok(None)
+}
+
+/// Removes the import jobs, and their error files, that ended longer than the retention ago.
+pub(crate) async fn sweep(engine: &Engine) -> Result<()> {
+    let Some(settings) = &engine.config.export else { return Ok(()) };
+    let now = engine.now().unix_timestamp();
+    for stored in Stored::all(engine.store.as_ref()).await? {
+        if stored.job.expires.is_some_and(|at| at <= now) {
+            engine.store.delete_job(&stored.id).await?;
+            settings.output.remove(&stored.id).await?;
+            tracing::info!(job = %stored.id, "import job expired and removed");
+        }
+    }
+    Ok(())
+}
+
+/// Ends a claimed job as failed (its persona cannot be turned into decisions any more).
+pub(crate) async fn fail(engine: &Engine, claimed: &Claimed, holder: &str, message: &str) -> Result<()> {
+    let Some(mut stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
+    if stored.job.lease.as_ref().is_some_and(|l| l.holder == holder) {
+        end(engine, &mut stored, Status::Failed(message.to_owned())).await?;
+    }
+    Ok(())
+}
+
+async fn end(engine: &Engine, stored: &mut Stored, status: Status) -> Result<bool> {
+    stored.job.status = status;
+    stored.job.lease = None;
+    stored.job.expires = Some(expiry(engine));
+    stored.save(engine.store.as_ref()).await
+}
+
+/// Runs a claimed job to its end with `access`, the decisions of the client that asked,
+/// checkpointing after every batch. Stops early, without error, when the job is cancelled or
+/// taken over by another worker (its record changed under it); a store failure ends the run
+/// with the progress saved so far, and the job is taken again (a few times, then it fails).
+pub(crate) async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access: &dyn Access) -> Result<()> {
+    let Some(stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
+    if stored.job.status != Status::Running || stored.job.lease.as_ref().is_none_or(|l| l.holder != holder) {
+        return Ok(());
+    }
+    let output = engine.config.export.as_ref().map(|s| s.output.clone());
+    let output = output.ok_or_else(|| Error::Internal("bulk output settings gone".into()))?;
+    let mut run = Run { engine, access, holder, output, stored };
+    match run.inputs().await {
+        Ok(true) => {
+            if end(engine, &mut run.stored, Status::Completed).await? {
+                let imported: u64 = run.stored.job.inputs.iter().map(|i| i.imported).sum();
+                tracing::info!(job = %run.stored.id, imported, "import done");
+                return Ok(());
+            }
+            crate::export::gone(engine, &run.stored.id).await
+        }
+        Ok(false) => {
+            tracing::info!(job = %run.stored.id, "import job cancelled or taken over; stopping");
+            crate::export::gone(engine, &run.stored.id).await
+        }
+        Err(e) => {
+            let Some(mut stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else {
+                // Cancelled under it: what failed was writing into its removed files.
+                return crate::export::gone(engine, &claimed.job).await;
+            };
+            if stored.version != run.stored.version {
+                return Ok(());
+            }
+            stored.job.attempts += 1;
+            let saved = if stored.job.attempts >= MAX_ATTEMPTS {
+                end(engine, &mut stored, Status::Failed(e.to_string())).await?
+            } else {
+                // Released: a worker takes it again (this one, on its next look).
+                stored.job.lease = None;
+                stored.save(engine.store.as_ref()).await?
+            };
+            if !saved {
+                return Ok(());
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A job being run: the engine it writes through, the client's decisions, the worker that holds
+/// it, where its error files go, and its state as last saved.
+struct Run<'a> {
+    engine: &'a Engine,
+    access: &'a dyn Access,
+    holder: &'a str,
+    output: crate::export::Location,
+    stored: Stored,
 }
 
 /// What became of one line.
@@ -40,108 +137,106 @@ enum Outcome {
     Failed(Vec<Issue>),
 }
 
-impl Run {
-    /// Runs `job` to its end (or its cancellation); a store failure ends the run with the
-    /// progress saved so far, and a later poll resumes it.
-    pub(super) async fn run(self, mut job: Job) {
-        let ran = self.inputs(&mut job).await;
-        // Ending the job and leaving the running set are one step under the set's lock, so that
-        // a cancellation or a poll sees either a running job or its final state.
-        let mut running = self.engine.imports.lock();
-        match ran {
-            Err(e) => tracing::warn!(job = %job.id, error = %e, "import job stopped; it resumes when polled"),
-            Ok(()) => {
-                job.status = if self.cancelled.load(Ordering::Relaxed) { Status::Cancelled } else { Status::Completed };
-                if let Err(e) = self.jobs.save(&job) {
-                    tracing::error!(job = %job.id, error = %e, "import job state could not be saved");
-                }
-            }
-        }
-        running.remove(&job.id);
+impl Run<'_> {
+    /// Checkpoints the job's progress and renews the lease; `false` when the record changed
+    /// under it (cancelled: removed; or taken over by another worker), and the run must stop.
+    async fn save(&mut self) -> Result<bool> {
+        self.stored.job.lease = Some(Lease::new(self.engine, self.holder));
+        self.stored.save(self.engine.store.as_ref()).await
     }
 
-    /// Saves the job's progress; once cancelled (the flag is set under the same lock that the
-    /// cancellation saves under), as cancelled, so a late progress never revives it.
-    fn save(&self, job: &mut Job) -> Result<()> {
-        let _running = self.engine.imports.lock();
-        if self.cancelled.load(Ordering::Relaxed) {
-            job.status = Status::Cancelled;
-        }
-        self.jobs.save(job)
-    }
-
-    async fn inputs(&self, job: &mut Job) -> Result<()> {
-        let gate = Gate::open(self.access.as_ref(), super::target())?;
-        let settings = &self.engine.config().import;
-        for n in 0..job.inputs.len() {
-            if job.inputs[n].done {
+    /// Every input not done yet; `false` when the run must stop.
+    async fn inputs(&mut self) -> Result<bool> {
+        let gate = Gate::open(self.access, super::target())?;
+        let settings = &self.engine.config.import;
+        for n in 0..self.stored.job.inputs.len() {
+            if self.stored.job.inputs[n].done {
                 continue;
             }
-            let input = job.inputs[n].clone();
-            let location = match source::check(settings, &input.url) {
+            let url = self.stored.job.inputs[n].url.clone();
+            let location = match source::check(settings, &url) {
                 Ok(location) => location,
                 Err(e) => {
-                    self.fail_input(job, n, vec![Issue::error(IssueType::Forbidden, e.to_string())])?;
+                    if !self.fail_input(n, vec![Issue::error(IssueType::Forbidden, e.to_string())]).await? {
+                        return Ok(false);
+                    }
                     continue;
                 }
             };
-            self.input(job, n, &gate, location).await?;
-            if self.cancelled.load(Ordering::Relaxed) {
-                return Ok(());
+            if !self.input(n, &gate, location).await? {
+                return Ok(false);
             }
         }
+        Ok(true)
+    }
+
+    /// Appends `reports` to input `n`'s error file after what was committed.
+    async fn report(&mut self, n: usize, reports: Vec<String>) -> Result<()> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let mut text = Vec::new();
+        for report in reports {
+            text.extend_from_slice(report.as_bytes());
+            text.push(b'\n');
+        }
+        let input = &mut self.stored.job.inputs[n];
+        let at = Committed { bytes: input.error_bytes, chunks: input.error_chunks };
+        let next = self.output.append(&self.stored.id, &Input::error_file(n), at, text).await?;
+        (input.error_bytes, input.error_chunks) = (next.bytes, next.chunks);
         Ok(())
     }
 
     /// Records a whole input as failed (it cannot be read at all).
-    fn fail_input(&self, job: &mut Job, n: usize, issues: Vec<Issue>) -> Result<()> {
-        let input = &mut job.inputs[n];
+    async fn fail_input(&mut self, n: usize, issues: Vec<Issue>) -> Result<bool> {
+        let input = &self.stored.job.inputs[n];
         let report = line::failure(&input.url, input.lines, issues);
-        input.error_bytes = self.jobs.append_errors(&job.id, n, input.error_bytes, &[report])?;
+        self.report(n, vec![report]).await?;
+        let input = &mut self.stored.job.inputs[n];
         input.failed += 1;
         input.done = true;
-        self.save(job)
+        self.save().await
     }
 
-    async fn input(&self, job: &mut Job, n: usize, gate: &Gate<'_>, location: Location) -> Result<()> {
-        let mut lines = source::read(location, job.inputs[n].offset);
+    async fn input(&mut self, n: usize, gate: &Gate<'_>, location: Location) -> Result<bool> {
+        let offset = self.stored.job.inputs[n].offset;
+        let mut lines = source::read(&self.engine.config.import, location, offset).await?;
         let mut batch: Vec<(u64, std::result::Result<Vec<u8>, String>)> = Vec::with_capacity(BATCH);
-        let mut end = job.inputs[n].offset;
+        let mut end = offset;
         loop {
             let next = lines.recv().await;
             let finished = next.is_none();
             if let Some(line) = next {
                 end = line.end;
-                batch.push((job.inputs[n].lines + batch.len() as u64 + 1, line.text));
+                batch.push((self.stored.job.inputs[n].lines + batch.len() as u64 + 1, line.text));
             }
-            if batch.len() >= BATCH || (finished && !batch.is_empty()) {
-                self.batch(job, n, gate, std::mem::take(&mut batch), end).await?;
-                if self.cancelled.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
+            if (batch.len() >= BATCH || (finished && !batch.is_empty()))
+                && !self.batch(n, gate, std::mem::take(&mut batch), end).await?
+            {
+                return Ok(false);
             }
             if finished {
-                job.inputs[n].done = true;
-                return self.save(job);
+                self.stored.job.inputs[n].done = true;
+                return self.save().await;
             }
         }
     }
 
     /// Imports one batch of numbered lines and saves the progress up to `end`.
     async fn batch(
-        &self,
-        job: &mut Job,
+        &mut self,
         n: usize,
         gate: &Gate<'_>,
         batch: Vec<(u64, std::result::Result<Vec<u8>, String>)>,
         end: u64,
-    ) -> Result<()> {
-        let input: Input = job.inputs[n].clone();
+    ) -> Result<bool> {
+        let input: Input = self.stored.job.inputs[n].clone();
+        let id = self.stored.id.clone();
         let mut outcomes: Vec<(u64, Outcome)> = Vec::with_capacity(batch.len());
         let mut parsed: Vec<(u64, Parsed)> = Vec::with_capacity(batch.len());
         for (number, text) in batch {
             let result = match text {
-                Ok(text) => line::parse(&text, input.resource_type.as_deref(), || line_id(&job.id, n, number)),
+                Ok(text) => line::parse(&text, input.resource_type.as_deref(), || line_id(&id, n, number)),
                 Err(reason) => Err(vec![Issue::error(IssueType::Structure, reason)]),
             };
             match result {
@@ -151,7 +246,7 @@ impl Run {
         }
         // Decided as resources the client sends, after loading what the decisions read.
         let values: Vec<Value> = parsed.iter().map(|(_, p)| Value::Object(p.resource.clone())).collect();
-        gate.load_consents(&self.engine, &values.iter().collect::<Vec<_>>()).await?;
+        gate.load_consents(self.engine, &values.iter().collect::<Vec<_>>()).await?;
         let mut allowed = Vec::with_capacity(parsed.len());
         for ((number, p), value) in parsed.into_iter().zip(&values) {
             if gate.allows(value, Phase::Incoming) {
@@ -161,7 +256,7 @@ impl Run {
                 outcomes.push((number, Outcome::Failed(vec![Issue::error(IssueType::Forbidden, why)])));
             }
         }
-        match job.mode {
+        match self.stored.job.mode {
             Mode::InitialLoad => outcomes.extend(self.initial(gate, allowed).await?),
             Mode::IncrementalLoad => {
                 for (number, p) in allowed {
@@ -171,7 +266,7 @@ impl Run {
         }
         outcomes.sort_by_key(|(number, _)| *number);
         let mut reports = Vec::new();
-        let progress = &mut job.inputs[n];
+        let progress = &mut self.stored.job.inputs[n];
         for (number, outcome) in outcomes {
             match outcome {
                 Outcome::Written => progress.imported += 1,
@@ -182,9 +277,9 @@ impl Run {
             }
             progress.lines = progress.lines.max(number);
         }
-        progress.error_bytes = self.jobs.append_errors(&job.id, n, progress.error_bytes, &reports)?;
-        progress.offset = end;
-        self.save(job)
+        self.report(n, reports).await?;
+        self.stored.job.inputs[n].offset = end;
+        self.save().await
     }
 
     /// Initial load: version 1 of every line, in as few transactions as the store allows; when
@@ -202,7 +297,7 @@ impl Run {
             }
             let content = p.resource.clone();
             let write =
-                prepare_write(&self.engine, &p.resource_type, &p.id, 1, WriteKind::Create, Some(&mut p.resource))?;
+                prepare_write(self.engine, &p.resource_type, &p.id, 1, WriteKind::Create, Some(&mut p.resource))?;
             writes.push((number, content, write));
         }
         // As many per transaction as the store takes at once (Cosmos DB: 49).
@@ -269,7 +364,7 @@ impl Run {
             let current = self.engine.store().read(&p.resource_type, &p.id).await?;
             let live = current.as_ref().filter(|c| !c.is_deleted());
             if let Some(live) = live {
-                if !gate.allows_version(&self.engine, live, Phase::Stored).await? {
+                if !gate.allows_version(self.engine, live, Phase::Stored).await? {
                     let why = format!("replacing `{}/{}` is not allowed for this client", p.resource_type, p.id);
                     return Ok(Outcome::Failed(vec![Issue::error(IssueType::Forbidden, why)]));
                 }
@@ -280,7 +375,7 @@ impl Run {
             let next = current.as_ref().map_or(1, |c| c.version + 1);
             let kind = if current.is_some() { WriteKind::Update } else { WriteKind::Create };
             let mut resource = p.resource.clone();
-            let write = prepare_write(&self.engine, &p.resource_type, &p.id, next, kind, Some(&mut resource))?;
+            let write = prepare_write(self.engine, &p.resource_type, &p.id, next, kind, Some(&mut resource))?;
             let version = write.version.clone();
             match self.engine.store().transact(vec![write]).await {
                 Ok(()) => {

@@ -1,5 +1,7 @@
-//! Where an import's NDJSON comes from: a file in a directory the operator allowed, or an
-//! `http(s)` URL under a prefix the operator allowed; anything else is refused at kick-off.
+//! Where an import's NDJSON comes from: a file in a directory the operator allowed, an `http(s)`
+//! URL under a prefix the operator allowed, or a blob of a Blob Storage container the operator
+//! allowed (read with the gateway's credentials); anything else is refused at kick-off, and
+//! checked again when the job runs.
 //! Lines are read on a blocking thread and handed over with the byte offset after each, so a
 //! resumed job starts reading where its recorded progress ends.
 
@@ -19,6 +21,7 @@ pub(super) const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 pub(super) enum Location {
     File(PathBuf),
     Http(String),
+    Blob(String),
 }
 
 /// One line read: its bytes (`Err` with the reason for a line that could not be taken) and the
@@ -32,6 +35,11 @@ pub(super) struct Line {
 /// inside one of the allowed directories (after resolving links and `..`), or an `http(s)` URL
 /// starting with one of the allowed prefixes. A 400 otherwise.
 pub(super) fn check(settings: &ImportSettings, url: &str) -> Result<Location> {
+    if let Some(account) = &settings.blob
+        && account.locate(url, &settings.input_containers).is_some()
+    {
+        return Ok(Location::Blob(url.to_owned()));
+    }
     if url.starts_with("http://") || url.starts_with("https://") {
         if settings.input_urls.iter().any(|prefix| under(url, prefix)) {
             return Ok(Location::Http(url.to_owned()));
@@ -62,8 +70,13 @@ fn under(url: &str, prefix: &str) -> bool {
 }
 
 /// Reads `location` from byte `offset` on a blocking thread; lines arrive on the receiver, which
-/// ends after the last line or with one `Err` line when reading fails.
-pub(super) fn read(location: Location, offset: u64) -> mpsc::Receiver<Line> {
+/// ends after the last line or with one `Err` line when reading fails. (A blob's credentials are
+/// got first: a token source that fails is an error of the run, which is tried again.)
+pub(super) async fn read(settings: &ImportSettings, location: Location, offset: u64) -> Result<mpsc::Receiver<Line>> {
+    let blob = match (&location, &settings.blob) {
+        (Location::Blob(_), Some(account)) => Some(account.reader_auth().await?),
+        _ => None,
+    };
     let (tx, rx) = mpsc::channel(256);
     tokio::task::spawn_blocking(move || {
         let opened: std::result::Result<Box<dyn Read + Send>, String> = match &location {
@@ -72,6 +85,10 @@ pub(super) fn read(location: Location, offset: u64) -> mpsc::Receiver<Line> {
                 .map(|f| Box::new(f) as Box<dyn Read + Send>)
                 .map_err(|e| format!("cannot read `{}`: {e}", path.display())),
             Location::Http(url) => http(url, offset),
+            Location::Blob(url) => match &blob {
+                Some(reader) => reader.open(url, offset),
+                None => Err(format!("no Blob Storage account to read `{url}` with")),
+            },
         };
         let reader = match opened {
             Ok(reader) => reader,
@@ -82,7 +99,7 @@ pub(super) fn read(location: Location, offset: u64) -> mpsc::Receiver<Line> {
         };
         lines(BufReader::with_capacity(256 * 1024, reader), offset, &tx);
     });
-    rx
+    Ok(rx)
 }
 
 /// An `http(s)` input, its first `offset` bytes skipped.
