@@ -116,11 +116,12 @@ async fn attempt_once(store: &CosmosStore, writes: &[Write], guards: &[Guard]) -
         };
     }
 
-    execute(store, batch).await
+    execute(store, batch).await.map(drop)
 }
 
-/// Runs a transactional batch; a failed one is the error of its failing operation.
-pub(crate) async fn execute(store: &CosmosStore, batch: TransactionalBatch) -> Result<(), Error> {
+/// Runs a transactional batch; a failed one is the error of its failing operation. The new
+/// etags of its operations, in order.
+pub(crate) async fn execute(store: &CosmosStore, batch: TransactionalBatch) -> Result<Vec<Option<String>>, Error> {
     let response = store.inner.container.execute_transactional_batch(batch, None).await?;
     store.charged("batch", response.headers().request_charge().map_or(0.0, |c| c.value()));
     let results = response.into_model()?;
@@ -132,7 +133,7 @@ pub(crate) async fn execute(store: &CosmosStore, batch: TransactionalBatch) -> R
             retry_after: failed.retry_after(),
         });
     }
-    Ok(())
+    Ok(results.results().iter().map(|r| r.etag().map(str::to_owned)).collect())
 }
 
 /// The options of a batch replacement under `etag`.

@@ -36,6 +36,14 @@ pub(crate) enum Outcome {
     Settled,
 }
 
+/// What staging left on one resource: the etag of its current document and the versions
+/// staged, so that its writer applies them without reading them back.
+pub(crate) struct Staged {
+    resource: (String, String),
+    etag: Option<String>,
+    versions: Vec<VersionDoc>,
+}
+
 /// The writes of one resource in a transaction, in order.
 struct Group<'a> {
     resource_type: &'a str,
@@ -87,13 +95,15 @@ pub(crate) async fn run(store: &CosmosStore, writes: &[Write], guards: &[Guard])
     let mut etag = create(store, &pk, "t", &record).await?;
 
     // Up to the commit, a failure aborts (a crash of the test hook leaves everything as it is).
-    let staged = stage_all(store, &record, writes, guards).await;
-    if let Err(error) = staged {
-        if !matches!(error, Error::Crashed(_)) {
-            abort(store, &record, etag.as_deref()).await?;
+    let staged = match stage_all(store, &record, writes, guards).await {
+        Ok(staged) => staged,
+        Err(error) => {
+            if !matches!(error, Error::Crashed(_)) {
+                abort(store, &record, etag.as_deref()).await?;
+            }
+            return Err(error);
         }
-        return Err(error);
-    }
+    };
 
     step(store, "commit")?;
     record.state = COMMITTED.into();
@@ -108,11 +118,16 @@ pub(crate) async fn run(store: &CosmosStore, writes: &[Write], guards: &[Guard])
         Err(e) => return Err(e),
     }
     let _ = etag;
-    roll_forward(store, &record).await
+    roll_forward(store, &record, staged).await
 }
 
 /// Steps 2 and 3: the guards, then every resource staged (the first failure, in write order).
-async fn stage_all(store: &CosmosStore, record: &TxDoc, writes: &[Write], guards: &[Guard]) -> Result<(), Error> {
+async fn stage_all(
+    store: &CosmosStore,
+    record: &TxDoc,
+    writes: &[Write],
+    guards: &[Guard],
+) -> Result<Vec<Staged>, Error> {
     for guard in guards {
         step(store, "lock")?;
         lock::acquire(store, &guard.key, &record.tx).await?;
@@ -124,16 +139,19 @@ async fn stage_all(store: &CosmosStore, record: &TxDoc, writes: &[Write], guards
     }
     let seq = store.inner.hlc.now();
     let staging: Vec<_> = groups(writes).into_iter().map(|g| stage(store, &record.tx, g, seq)).collect();
-    let results: Vec<Result<(), Error>> = stream::iter(staging).buffered(store.inner.tx_parallel).collect().await;
+    let results: Vec<Result<Staged, Error>> =
+        stream::iter(staging).buffered(store.inner.tx_parallel).collect().await;
     results.into_iter().collect()
 }
 
 /// Step 3 for one resource: its versions staged and `pend` on its current document, in one
 /// batch under the etag read.
-async fn stage(store: &CosmosStore, tx: &str, group: Group<'_>, seq: u64) -> Result<(), Error> {
+async fn stage(store: &CosmosStore, tx: &str, group: Group<'_>, seq: u64) -> Result<Staged, Error> {
     let (pk, cid) = store.current_at(group.resource_type, group.id);
-    for _ in 0..5 {
-        let found = read::item::<Current>(store, &pk, &cid).await?;
+    // A create is tried without reading first (the placeholder's create fails if it exists).
+    let creates = group.writes.first().is_some_and(|w| w.version.version == 1);
+    for attempt in 0..5 {
+        let found = if creates && attempt == 0 { None } else { read::item::<Current>(store, &pk, &cid).await? };
         if let Some(p) = found.as_ref().and_then(|(c, _)| c.pend.clone()) {
             if resolve(store, &p.tx, Some((group.resource_type, group.id))).await? == Outcome::Live {
                 return Err(Error::Contended(format!(
@@ -163,12 +181,14 @@ async fn stage(store: &CosmosStore, tx: &str, group: Group<'_>, seq: u64) -> Res
         }
         let pend = Pend { tx: tx.to_owned(), to: expected };
         let mut batch = TransactionalBatch::new(pk.clone());
+        let mut versions = Vec::with_capacity(group.writes.len());
         for w in &group.writes {
             let mut doc = VersionDoc::new(&pk, &w.version, w.index.clone(), seq);
             doc.id = store.version_at(group.resource_type, group.id, w.version.version).1;
             doc.s = store.store_field();
             doc.tx = Some(tx.to_owned());
-            batch = batch.create_item(doc)?;
+            batch = batch.create_item(doc.clone())?;
+            versions.push(doc);
         }
         batch = match found {
             Some((mut c, Some(etag))) => {
@@ -179,7 +199,10 @@ async fn stage(store: &CosmosStore, tx: &str, group: Group<'_>, seq: u64) -> Res
         };
         step(store, "stage")?;
         match execute(store, batch).await {
-            Ok(()) => return Ok(()),
+            Ok(etags) => {
+                let resource = (group.resource_type.to_owned(), group.id.to_owned());
+                return Ok(Staged { resource, etag: etags.last().cloned().flatten(), versions });
+            }
             Err(e) if lost_race(&e) => {}
             Err(e) => return Err(e),
         }
@@ -212,15 +235,26 @@ fn placeholder(store: &CosmosStore, pk: &str, group: &Group<'_>, pend: Pend) -> 
 }
 
 /// Steps 5 to 7 of a committed transaction (by its writer, or by whoever found it).
-pub(crate) async fn roll_forward(store: &CosmosStore, record: &TxDoc) -> Result<(), Error> {
-    stream::iter(record.resources())
-        .map(|((t, id), versions)| async move {
-            step(store, "apply")?;
-            apply(store, &record.tx, &t, &id, &versions).await
+/// `staged` is what the writer itself staged (nothing for someone else).
+pub(crate) async fn roll_forward(store: &CosmosStore, record: &TxDoc, staged: Vec<Staged>) -> Result<(), Error> {
+    let mut known: HashMap<(String, String), Staged> = staged.into_iter().map(|s| (s.resource.clone(), s)).collect();
+    let applying: Vec<_> = record
+        .resources()
+        .into_iter()
+        .map(|((t, id), versions)| {
+            let staged = known.remove(&(t.clone(), id.clone()));
+            async move {
+                step(store, "apply")?;
+                if let Some(staged) = staged {
+                    if apply_staged(store, &t, &id, &versions, staged).await? {
+                        return Ok(());
+                    }
+                }
+                apply(store, &record.tx, &t, &id, &versions).await
+            }
         })
-        .buffer_unordered(store.inner.tx_parallel)
-        .try_collect::<Vec<()>>()
-        .await?;
+        .collect();
+    stream::iter(applying).buffer_unordered(store.inner.tx_parallel).try_collect::<Vec<()>>().await?;
     for guard in &record.guards {
         step(store, "unlock")?;
         lock::release(store, guard, &record.tx).await?;
@@ -233,6 +267,41 @@ pub(crate) async fn roll_forward(store: &CosmosStore, record: &TxDoc) -> Result<
         Err(e) => return Err(e),
     }
     sweep(store).await
+}
+
+/// Step 5 by the writer, from what it staged: one batch, no reads. `false` if the current
+/// document changed since (someone else applied it): then [`apply`] reads what is there.
+async fn apply_staged(
+    store: &CosmosStore,
+    t: &str,
+    id: &str,
+    versions: &[(u64, u64)],
+    staged: Staged,
+) -> Result<bool, Error> {
+    let Some(etag) = staged.etag else { return Ok(false) };
+    let (pk, cid) = store.current_at(t, id);
+    let mut batch = TransactionalBatch::new(pk.clone());
+    let mut last = None;
+    for mut doc in staged.versions {
+        doc.tx = None;
+        if let Some((_, seq)) = versions.iter().find(|(v, _)| *v == doc.v) {
+            doc.seq = *seq;
+        }
+        batch = batch.replace_item(doc.id.clone(), doc.clone(), None)?;
+        last = Some(doc);
+    }
+    let Some(last) = last else { return Ok(false) };
+    store.inner.hlc.observe(last.seq);
+    let mut current = Current::new(&pk, &last.to_version()?, &last.index);
+    current.id = cid.clone();
+    current.s = store.store_field();
+    current.seq = Some(last.seq);
+    batch = batch.replace_item(cid, current, Some(batch_if_match(etag)))?;
+    match execute(store, batch).await {
+        Ok(_) => Ok(true),
+        Err(e) if lost_race(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Step 5 for one resource: `c` becomes its last staged version, the staged versions lose `tx`
@@ -264,7 +333,7 @@ async fn apply(store: &CosmosStore, tx: &str, t: &str, id: &str, versions: &[(u6
         current.seq = Some(last.seq);
         batch = batch.replace_item(cid.clone(), current, Some(batch_if_match(etag)))?;
         match execute(store, batch).await {
-            Ok(()) => return Ok(()),
+            Ok(_) => return Ok(()),
             Err(e) if lost_race(&e) => {}
             Err(e) => return Err(e),
         }
@@ -285,9 +354,9 @@ async fn abort(store: &CosmosStore, record: &TxDoc, etag: Option<&str>) -> Resul
 
 /// Removes what an aborted transaction staged, its locks, then its record.
 async fn clean_up(store: &CosmosStore, record: &TxDoc) -> Result<(), Error> {
-    for ((t, id), _) in record.resources() {
-        clean(store, &record.tx, &t, &id).await?;
-    }
+    let cleaning: Vec<_> =
+        record.resources().into_iter().map(|((t, id), _)| async move { clean(store, &record.tx, &t, &id).await }).collect();
+    stream::iter(cleaning).buffer_unordered(store.inner.tx_parallel).try_collect::<Vec<()>>().await?;
     for guard in &record.guards {
         lock::release(store, guard, &record.tx).await?;
     }
@@ -314,7 +383,7 @@ async fn clean(store: &CosmosStore, tx: &str, t: &str, id: &str) -> Result<(), E
             batch.replace_item(cid.clone(), c, Some(batch_if_match(etag)))?
         };
         match execute(store, batch).await {
-            Ok(()) => return Ok(()),
+            Ok(_) => return Ok(()),
             Err(e) if lost_race(&e) => {}
             Err(e) => return Err(e),
         }
@@ -343,7 +412,7 @@ async fn resolve_now(store: &CosmosStore, tx: &str, resource: Option<(&str, &str
         return Ok(Outcome::Settled);
     };
     match record.state.as_str() {
-        COMMITTED => roll_forward(store, &record).await?,
+        COMMITTED => roll_forward(store, &record, Vec::new()).await?,
         DONE => {}
         ABORTED => clean_up(store, &record).await?,
         _ if record.expires < wall_millis() => abort(store, &record, etag.as_deref()).await?,

@@ -95,7 +95,7 @@ async fn single(store: &CosmosStore, w: &Write) -> Result<(), Error> {
             _ => batch.create_item(current)?,
         };
         match execute(store, batch).await {
-            Ok(()) => return Ok(()),
+            Ok(_) => return Ok(()),
             // Someone wrote in between: read again (a moved version is then a conflict).
             Err(e) if lost_race(&e) => {}
             Err(e) => return Err(e),
