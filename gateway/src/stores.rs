@@ -43,16 +43,21 @@ pub async fn open(url: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, Gat
 /// `store.cosmos.partition`) of the configured container into the configured store, which must
 /// use `layout = "partitioned"`; resumable (run it again after an interruption).
 pub async fn migrate_cosmos(url: &str, config: &StoreConfig, from: Option<&str>) -> Result<(), GatewayError> {
-    let endpoint = url.strip_prefix("cosmos:").ok_or_else(|| {
-        GatewayError::Config(format!("`{}` is not a Cosmos DB store (`cosmos:…`)", redact_url(url)))
-    })?;
+    let endpoint = url
+        .strip_prefix("cosmos:")
+        .ok_or_else(|| GatewayError::Config(format!("`{}` is not a Cosmos DB store (`cosmos:…`)", redact_url(url))))?;
     let settings = cosmos_settings(endpoint, &config.cosmos)?;
     let store = CosmosStore::connect(&settings).await.map_err(|e| GatewayError::Store(e.to_string()))?;
     let source = from.unwrap_or(&config.cosmos.partition);
     loop {
         let report =
             store.migrate_from_single(source, 500, Some(20)).await.map_err(|e| GatewayError::Store(e.to_string()))?;
-        tracing::info!(copied = report.copied, total = report.total, done = report.done, "migrating the Cosmos DB store");
+        tracing::info!(
+            copied = report.copied,
+            total = report.total,
+            done = report.done,
+            "migrating the Cosmos DB store"
+        );
         if report.done {
             return Ok(());
         }

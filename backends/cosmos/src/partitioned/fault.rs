@@ -7,7 +7,6 @@ use crate::error::Error;
 
 /// Called before each request of the transaction protocol; fails once the test's budget of
 /// steps is spent.
-#[cfg_attr(not(feature = "emulator"), expect(clippy::unnecessary_wraps, reason = "a no-op without the test hook"))]
 pub(crate) fn step(store: &CosmosStore, what: &'static str) -> Result<(), Error> {
     #[cfg(feature = "emulator")]
     {

@@ -139,8 +139,7 @@ async fn stage_all(
     }
     let seq = store.inner.hlc.now();
     let staging: Vec<_> = groups(writes).into_iter().map(|g| stage(store, &record.tx, g, seq)).collect();
-    let results: Vec<Result<Staged, Error>> =
-        stream::iter(staging).buffered(store.inner.tx_parallel).collect().await;
+    let results: Vec<Result<Staged, Error>> = stream::iter(staging).buffered(store.inner.tx_parallel).collect().await;
     results.into_iter().collect()
 }
 
@@ -354,8 +353,11 @@ async fn abort(store: &CosmosStore, record: &TxDoc, etag: Option<&str>) -> Resul
 
 /// Removes what an aborted transaction staged, its locks, then its record.
 async fn clean_up(store: &CosmosStore, record: &TxDoc) -> Result<(), Error> {
-    let cleaning: Vec<_> =
-        record.resources().into_iter().map(|((t, id), _)| async move { clean(store, &record.tx, &t, &id).await }).collect();
+    let cleaning: Vec<_> = record
+        .resources()
+        .into_iter()
+        .map(|((t, id), _)| async move { clean(store, &record.tx, &t, &id).await })
+        .collect();
     stream::iter(cleaning).buffer_unordered(store.inner.tx_parallel).try_collect::<Vec<()>>().await?;
     for guard in &record.guards {
         lock::release(store, guard, &record.tx).await?;
