@@ -1,5 +1,6 @@
 //! The command line: `fhirgate serve`, `config`, `migrate`, `token` (a development token from
-//! the local issuer) and `policy validate|test|explain|schema|prove|impact`.
+//! the local issuer), `policy validate|test|explain|schema|prove|impact`, `views export` and
+//! `store migrate-cosmos`.
 
 use std::path::PathBuf;
 
@@ -37,6 +38,24 @@ enum Command {
     /// SQL on FHIR views over the whole local store.
     #[command(subcommand)]
     Views(ViewsCommand),
+    /// Store maintenance.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copy a Cosmos DB store of the one-partition layout into the partitioned layout
+    /// (`store.cosmos.layout = "partitioned"`, same container), e.g.
+    /// `FHIRGATE_COSMOS_LAYOUT=partitioned fhirgate store migrate-cosmos --store cosmos:https://…`.
+    /// Resumable: run it again after an interruption. Stop the gateways that write first.
+    MigrateCosmos {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// The one-partition store's partition key value (default: `store.cosmos.partition`).
+        #[arg(long)]
+        from_partition: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +234,16 @@ impl Cli {
             }
             Command::Token(args) => token(args),
             Command::Policy(command) => crate::policy::tools::run(command.into()),
+            Command::Store(StoreCommand::MigrateCosmos { serve, from_partition }) => {
+                let config = serve.load()?;
+                let _log = crate::logging::init(&config.log, &crate::config::TracingConfig::default())?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| GatewayError::Store(e.to_string()))?;
+                let url = config.store.url.clone().unwrap_or_default();
+                runtime.block_on(crate::stores::migrate_cosmos(&url, &config.store, from_partition.as_deref()))
+            }
             Command::Views(ViewsCommand::Export { serve, view, out, format }) => {
                 let config = serve.load()?;
                 let _log = crate::logging::init(&config.log, &crate::config::TracingConfig::default())?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fhirgate_cosmos::{Auth, CosmosSettings, CosmosStore, Secret};
+use fhirgate_cosmos::{Auth, CosmosSettings, CosmosStore, Layout, Secret};
 use fhirgate_engine::storage::{Store, redact_url};
 use fhirgate_postgres::PostgresSettings;
 
@@ -37,6 +37,31 @@ pub async fn open(url: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, Gat
          `cosmos:https://ACCOUNT.documents.azure.com:443/`",
         redact_url(url)
     )))
+}
+
+/// `fhirgate store migrate-cosmos`: copies the one-partition Cosmos DB store `from` (default:
+/// `store.cosmos.partition`) of the configured container into the configured store, which must
+/// use `layout = "partitioned"`; resumable (run it again after an interruption).
+pub async fn migrate_cosmos(url: &str, config: &StoreConfig, from: Option<&str>) -> Result<(), GatewayError> {
+    let endpoint = url
+        .strip_prefix("cosmos:")
+        .ok_or_else(|| GatewayError::Config(format!("`{}` is not a Cosmos DB store (`cosmos:…`)", redact_url(url))))?;
+    let settings = cosmos_settings(endpoint, &config.cosmos)?;
+    let store = CosmosStore::connect(&settings).await.map_err(|e| GatewayError::Store(e.to_string()))?;
+    let source = from.unwrap_or(&config.cosmos.partition);
+    loop {
+        let report =
+            store.migrate_from_single(source, 500, Some(20)).await.map_err(|e| GatewayError::Store(e.to_string()))?;
+        tracing::info!(
+            copied = report.copied,
+            total = report.total,
+            done = report.done,
+            "migrating the Cosmos DB store"
+        );
+        if report.done {
+            return Ok(());
+        }
+    }
 }
 
 /// The Cosmos DB settings for `endpoint` (`emulator` names the SDK's in-process emulator, in
@@ -79,6 +104,8 @@ fn cosmos_settings(endpoint: &str, config: &CosmosConfig) -> Result<CosmosSettin
     settings.create_if_missing = config.create_if_missing || endpoint == "emulator";
     settings.throttle_retries = config.throttle_retries;
     settings.throttle_max_wait = Duration::from_secs(config.throttle_max_wait_seconds);
+    settings.layout = Layout::parse(&config.layout).map_err(|e| GatewayError::Config(e.to_string()))?;
+    settings.tx_lease = Duration::from_secs(config.tx_lease_seconds.max(1));
     Ok(settings)
 }
 

@@ -16,6 +16,7 @@ use azure_identity::{
 };
 
 use crate::error::Error;
+use crate::layout::{Layout, check_store_name};
 use crate::{CosmosStore, Inner};
 
 /// How the store authenticates to Cosmos DB.
@@ -73,8 +74,16 @@ pub struct CosmosSettings {
     pub throttle_retries: u32,
     /// ...and for at most this long in all; then the request fails with 503 and `Retry-After`.
     pub throttle_max_wait: Duration,
-    /// Attempts of one write batch when concurrent writers move the store's clock in between.
+    /// Attempts of one write batch when concurrent writers move the store's clock in between
+    /// (partitioned layout: while other transactions hold what it needs).
     pub write_attempts: u32,
+    /// How the documents are laid out: one partition per store, or one per resource.
+    pub layout: Layout,
+    /// Partitioned layout: how long a transaction may stay pending before a reader or writer
+    /// that meets it may abort it (it must commit within this time).
+    pub tx_lease: Duration,
+    /// Partitioned layout: resources one transaction stages or applies at once.
+    pub tx_parallelism: usize,
 }
 
 impl CosmosSettings {
@@ -91,6 +100,9 @@ impl CosmosSettings {
             throttle_retries: 9,
             throttle_max_wait: Duration::from_secs(30),
             write_attempts: 50,
+            layout: Layout::Single,
+            tx_lease: Duration::from_secs(30),
+            tx_parallelism: 16,
         }
     }
 
@@ -132,6 +144,9 @@ impl CosmosSettings {
 impl CosmosStore {
     /// Connects, and creates or checks the database and container.
     pub async fn connect(settings: &CosmosSettings) -> Result<Self, Error> {
+        if settings.layout == Layout::Partitioned {
+            check_store_name(&settings.partition)?;
+        }
         let client = client(settings).await?;
         if settings.create_if_missing {
             create(&client, settings).await?;
@@ -147,10 +162,16 @@ impl CosmosStore {
                 partition: settings.partition.clone(),
                 write_attempts: settings.write_attempts.max(1),
                 writer: tokio::sync::Mutex::new(()),
+                layout: settings.layout,
+                hlc: crate::partitioned::hlc::Hlc::default(),
+                tx_lease: settings.tx_lease,
+                tx_parallel: settings.tx_parallelism.max(1),
+                #[cfg(feature = "emulator")]
+                crash_after: std::sync::Mutex::new(None),
             }),
         };
         // A first read proves the credential and the container (and names what is missing).
-        crate::read::clock(&store).await.map_err(|e| missing(e, settings))?;
+        store.ping().await.map_err(|e| missing(e, settings))?;
         Ok(store)
     }
 }

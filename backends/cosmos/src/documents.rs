@@ -1,10 +1,14 @@
-//! The documents of a store, all in one logical partition (`pk`):
+//! The documents of a store. In the one-partition layout all of them share the store's partition
+//! key (`pk`):
 //!
 //! - `clock`: the store's write position; every batch replaces it under its etag, which orders
 //!   batches (history) and makes a batch fail if anything was written since it read;
 //! - `c|Type|id` ([`Current`]): the current version of a resource with its JSON, its index
 //!   entries flattened for Cosmos SQL (`x`) and its sort keys (`sk`); reads and searches use it;
 //! - `v|Type|id|n` ([`VersionDoc`]): one immutable document per version, for vread and history.
+//!
+//! The partitioned layout (`crate::partitioned`) keeps the same two kinds per resource in the
+//! resource's own partition (ids `c` and `v|n`), with the fields marked "partitioned" below.
 
 use std::collections::BTreeMap;
 
@@ -57,6 +61,22 @@ pub(crate) struct Current {
     pub x: Vec<Value>,
     /// Per parameter, the ascending and descending sort keys (see [`sort_keys`]).
     pub sk: Map<String, Value>,
+    /// Partitioned: the store (every document carries it, for cross-partition queries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<String>,
+    /// Partitioned: the history position of this version (see `partitioned::hlc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Partitioned: the transaction that holds this resource (its staged versions follow `v`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pend: Option<Pend>,
+}
+
+/// A transaction's mark on a resource: versions `v + 1 ..= to` are staged by transaction `tx`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct Pend {
+    pub tx: String,
+    pub to: u64,
 }
 
 /// One version of a resource.
@@ -76,6 +96,13 @@ pub(crate) struct VersionDoc {
     pub seq: u64,
     /// The index entries as the engine gave them.
     pub index: Vec<IndexEntry>,
+    /// Partitioned: the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<String>,
+    /// Partitioned: the transaction that staged this version, until it is applied (a version
+    /// with `tx` exists only if that transaction committed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<String>,
 }
 
 impl VersionDoc {
@@ -92,6 +119,8 @@ impl VersionDoc {
             json: version.json.clone(),
             seq,
             index,
+            s: None,
+            tx: None,
         }
     }
 
@@ -117,6 +146,9 @@ impl Current {
             json: version.json.clone(),
             x: index.iter().filter_map(flatten).collect(),
             sk: sort_keys(index),
+            s: None,
+            seq: None,
+            pend: None,
         }
     }
 

@@ -26,6 +26,13 @@ pub enum Error {
     /// it cannot express).
     #[error("{0}")]
     Unsupported(String),
+    /// Another transaction holds a resource or a guard this write needs (partitioned layout): the
+    /// write is tried again, and answers 503 if it keeps losing.
+    #[error("{0}")]
+    Contended(String),
+    /// The test hook stopped the writer before this protocol step, as if its process died.
+    #[error("crashed (test hook) before `{0}`")]
+    Crashed(&'static str),
     /// A store error passed through unchanged (version conflicts, matched guards).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -67,7 +74,11 @@ impl From<Error> for StoreError {
             )),
             // Throttled beyond the retry budget, unreachable, or any other service failure: the
             // request can be tried again later (503 with Retry-After).
-            e @ (Error::Service { .. } | Error::Config(_) | Error::Missing(_)) => Self::Unavailable(e.to_string()),
+            e @ (Error::Service { .. }
+            | Error::Config(_)
+            | Error::Missing(_)
+            | Error::Contended(_)
+            | Error::Crashed(_)) => Self::Unavailable(e.to_string()),
         }
     }
 }

@@ -19,22 +19,33 @@ use crate::read;
 
 /// One page of history, newest first, with the total inside the snapshot.
 pub(crate) async fn page(store: &CosmosStore, query: &HistoryQuery) -> Result<HistoryPage, Error> {
-    let snapshot = match query.snapshot {
-        Some(snapshot) => snapshot,
-        None => read::clock(store).await?.0,
+    if !store.partitioned() {
+        return page_at(store, query, None).await;
+    }
+    // The partitioned layout: applied versions only, read again if a transaction of the types
+    // asked for was applied while the page was read (see `partitioned::settle`).
+    let types: Vec<String> = query.resource_type.iter().cloned().collect();
+    let snapshot = query.snapshot.unwrap_or_else(|| store.inner.hlc.now());
+    crate::partitioned::settle::consistent(store, &types, || page_at(store, query, Some(snapshot))).await
+}
+
+/// One page at `snapshot` (the clock's position when `None`: one-partition layout).
+async fn page_at(store: &CosmosStore, query: &HistoryQuery, snapshot: Option<u64>) -> Result<HistoryPage, Error> {
+    let snapshot = match (query.snapshot, snapshot) {
+        (Some(snapshot), _) | (None, Some(snapshot)) => snapshot,
+        (None, None) => read::clock(store).await?.0,
     };
     let (versions, total) = if query.at.is_some() {
         at_instant(store, query, snapshot).await?
     } else {
-        let (filter, parameters) = filter(query, snapshot);
+        let (filter, parameters) = filter(store, query, snapshot);
         let with = |text: String| parameters.iter().try_fold(Query::from(text), |q, (n, v)| q.with_parameter(*n, v));
-        let count: Vec<u64> =
-            read::query(store, "history count", with(format!("SELECT VALUE COUNT(1) FROM c WHERE {filter}"))?).await?;
+        let total = read::count(store, "history count", &filter, |text| Ok(with(text)?)).await?;
         let page = with(format!("SELECT * FROM c WHERE {filter} ORDER BY c.seq DESC OFFSET @offset LIMIT @count"))?
             .with_parameter("@offset", query.offset)?
             .with_parameter("@count", query.count)?;
         let docs: Vec<VersionDoc> = read::query(store, "history", page).await?;
-        (docs, count.first().copied().unwrap_or(0))
+        (docs, total)
     };
     Ok(HistoryPage {
         versions: versions.iter().map(VersionDoc::to_version).collect::<Result<_, _>>()?,
@@ -44,8 +55,16 @@ pub(crate) async fn page(store: &CosmosStore, query: &HistoryQuery) -> Result<Hi
 }
 
 /// The condition on version documents (without `_at`), and its parameters.
-fn filter(query: &HistoryQuery, snapshot: u64) -> (String, Vec<(&'static str, serde_json::Value)>) {
-    let mut conditions = vec!["c.k = 'v'".to_owned(), "c.seq <= @snapshot".to_owned()];
+fn filter(
+    store: &CosmosStore,
+    query: &HistoryQuery,
+    snapshot: u64,
+) -> (String, Vec<(&'static str, serde_json::Value)>) {
+    let mut conditions = vec![format!("{}c.k = 'v'", store.in_store("c")), "c.seq <= @snapshot".to_owned()];
+    if store.partitioned() {
+        // Staged versions of transactions not applied yet (committed ones were applied first).
+        conditions.push("NOT IS_DEFINED(c.tx)".to_owned());
+    }
     let mut parameters = vec![("@snapshot", json!(snapshot))];
     if let Some(t) = &query.resource_type {
         conditions.push("c.t = @type".to_owned());
@@ -82,7 +101,7 @@ struct Head {
 /// and reads the page's versions.
 async fn at_instant(store: &CosmosStore, query: &HistoryQuery, snapshot: u64) -> Result<(Vec<VersionDoc>, u64), Error> {
     let candidates = HistoryQuery { since: None, ..query.clone() };
-    let (filter, parameters) = filter(&candidates, snapshot);
+    let (filter, parameters) = filter(store, &candidates, snapshot);
     let heads = parameters.iter().try_fold(
         Query::from(format!("SELECT c.t, c.rid, c.v, c.seq, c.lu, c.op FROM c WHERE {filter}")),
         |q, (name, value)| q.with_parameter(*name, value),

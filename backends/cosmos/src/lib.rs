@@ -1,16 +1,21 @@
 //! The Cosmos DB store of fhirgate, on Microsoft's Rust SDK (`azure_data_cosmos`).
 //!
 //! The data model, its partitioning and its trade-offs are described in this crate's
-//! `README.md`: one logical partition per store, so every write batch is one transactional
-//! batch; a clock document that orders and serialises batches (exact history order,
-//! serialisable guards); per resource a `current` document (what reads and searches use, with
-//! the index entries flattened for Cosmos SQL) and one immutable document per version.
+//! `README.md`. Two layouts ([`Layout`]): one logical partition per store, where every write
+//! batch is one transactional batch serialised by a clock document; or one logical partition
+//! per resource ([`partitioned`]), where multi-resource writes commit through a transaction
+//! record and history is ordered by a hybrid logical clock. Either way, per resource a
+//! `current` document (what reads and searches use, with the index entries flattened for Cosmos
+//! SQL) and one immutable document per version.
 
 mod connect;
 mod documents;
 mod error;
 mod history;
 mod jobs;
+mod layout;
+mod migrate;
+mod partitioned;
 mod read;
 mod search;
 mod write;
@@ -28,8 +33,10 @@ use fhirgate_engine::storage::{
 pub use azure_core::credentials::Secret;
 pub use connect::{Auth, CosmosSettings};
 pub use error::Error;
+pub use layout::Layout;
+pub use migrate::MigrationReport;
 
-/// A FHIR store in one logical partition of a Cosmos DB container.
+/// A FHIR store in a Cosmos DB container.
 #[derive(Clone)]
 pub struct CosmosStore {
     inner: Arc<Inner>,
@@ -37,8 +44,19 @@ pub struct CosmosStore {
 
 struct Inner {
     container: ContainerClient,
-    /// The partition key value of every document of this store.
+    /// The store's name: the partition key value of every document of the one-partition
+    /// layout, the first part of every partition key value of the partitioned one.
     partition: String,
+    layout: Layout,
+    /// Partitioned layout: the history clock.
+    hlc: partitioned::hlc::Hlc,
+    /// Partitioned layout: how long a transaction may stay pending before others may abort it.
+    tx_lease: std::time::Duration,
+    /// Partitioned layout: resources staged or applied at once by one transaction.
+    tx_parallel: usize,
+    /// Test hook: protocol steps left before the writer "crashes" (see `partitioned::fault`).
+    #[cfg(feature = "emulator")]
+    crash_after: std::sync::Mutex<Option<usize>>,
     /// Attempts of one write batch when other writers move the clock in between.
     write_attempts: u32,
     /// Batches of this process take turns: every batch replaces the clock, so concurrent ones
@@ -53,24 +71,57 @@ impl CosmosStore {
         cost::charge(charge);
         tracing::debug!(target: "fhirgate::cosmos", operation, request_charge = charge, "cosmos request");
     }
+
+    /// A version's document as committed.
+    async fn version(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<documents::VersionDoc>, Error> {
+        if self.partitioned() {
+            partitioned::resolve::version(self, resource_type, id, version).await
+        } else {
+            read::version(self, resource_type, id, version).await
+        }
+    }
+
+    /// One point read proving the container answers (a missing document is an answer).
+    async fn ping(&self) -> Result<(), Error> {
+        if self.partitioned() {
+            read::item::<serde_json::Value>(self, &self.jobs_pk(), "ping").await?;
+        } else {
+            read::clock(self).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl Store for CosmosStore {
     async fn read(&self, resource_type: &str, id: &str) -> Result<Option<ResourceVersion>, StoreError> {
-        Ok(read::current(self, resource_type, id).await?.map(|c| c.into_version()).transpose()?)
+        let current = if self.partitioned() {
+            partitioned::resolve::current(self, resource_type, id).await?
+        } else {
+            read::current(self, resource_type, id).await?
+        };
+        Ok(current.map(|c| c.into_version()).transpose()?)
     }
 
     async fn vread(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<ResourceVersion>, StoreError> {
-        Ok(read::version(self, resource_type, id, version).await?.map(|v| v.to_version()).transpose()?)
+        Ok(self.version(resource_type, id, version).await?.map(|v| v.to_version()).transpose()?)
     }
 
     async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError> {
-        Ok(read::version(self, resource_type, id, version).await?.map(|v| v.index))
+        Ok(self.version(resource_type, id, version).await?.map(|v| v.index))
     }
 
     async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {
-        Ok(write::transact(self, writes, guards).await?)
+        if self.partitioned() {
+            Ok(partitioned::transact(self, writes, guards).await?)
+        } else {
+            Ok(write::transact(self, writes, guards).await?)
+        }
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
@@ -78,11 +129,19 @@ impl Store for CosmosStore {
     }
 
     async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError> {
-        Ok(search::search(self, query, limit).await?)
+        if self.partitioned() {
+            Ok(partitioned::settle::consistent(self, &[], || search::search(self, query, limit)).await?)
+        } else {
+            Ok(search::search(self, query, limit).await?)
+        }
     }
 
     async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError> {
-        Ok(search::count(self, query).await?)
+        if self.partitioned() {
+            Ok(partitioned::settle::consistent(self, &[], || search::count(self, query)).await?)
+        } else {
+            Ok(search::count(self, query).await?)
+        }
     }
 
     async fn job(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
@@ -102,8 +161,7 @@ impl Store for CosmosStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        read::clock(self).await?;
-        Ok(())
+        Ok(self.ping().await?)
     }
 
     fn kind(&self) -> &'static str {
@@ -111,6 +169,7 @@ impl Store for CosmosStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { max_batch_writes: Some(write::MAX_WRITES), ..Capabilities::default() }
+        let max = if self.partitioned() { partitioned::MAX_WRITES } else { write::MAX_WRITES };
+        Capabilities { max_batch_writes: Some(max), ..Capabilities::default() }
     }
 }

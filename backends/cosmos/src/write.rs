@@ -1,4 +1,4 @@
-//! Writes: one engine batch is one Cosmos DB transactional batch in the store's partition, so it
+//! Writes in the one-partition layout: one engine batch is one Cosmos DB transactional batch in the store's partition, so it
 //! is atomic. The batch replaces the clock document under the etag read at the start, which
 //! serialises batches: if anyone wrote in between, the batch fails as a whole and is tried again
 //! from fresh reads. So the version checks and guard searches made before the batch still hold
@@ -69,7 +69,7 @@ async fn attempt_once(store: &CosmosStore, writes: &[Write], guards: &[Guard]) -
         let id = current_id(&v.resource_type, &v.id);
         let (current, etag) = match found.get(&id) {
             Some(seen) => seen.clone(),
-            None => match read::item::<Current>(store, &id).await? {
+            None => match read::item::<Current>(store, pk, &id).await? {
                 Some((c, etag)) => (c.v, etag),
                 None => (0, None),
             },
@@ -96,7 +96,7 @@ async fn attempt_once(store: &CosmosStore, writes: &[Write], guards: &[Guard]) -
     let clock = Clock { id: CLOCK.to_owned(), pk: pk.to_owned(), seq: next };
     let mut batch = TransactionalBatch::new(pk.to_owned());
     batch = match clock_etag {
-        Some(etag) => batch.replace_item(CLOCK, clock, Some(if_match(etag)))?,
+        Some(etag) => batch.replace_item(CLOCK, clock, Some(batch_if_match(etag)))?,
         None => batch.create_item(clock)?,
     };
     let mut written = HashSet::new();
@@ -111,11 +111,17 @@ async fn attempt_once(store: &CosmosStore, writes: &[Write], guards: &[Guard]) -
         let etag = found.get(&id).and_then(|(_, etag)| etag.clone());
         batch = match (written.insert(id.clone()), etag) {
             (false, _) => batch.replace_item(id, current, None)?,
-            (true, Some(etag)) => batch.replace_item(id, current, Some(if_match(etag)))?,
+            (true, Some(etag)) => batch.replace_item(id, current, Some(batch_if_match(etag)))?,
             (true, None) => batch.create_item(current)?,
         };
     }
 
+    execute(store, batch).await.map(drop)
+}
+
+/// Runs a transactional batch; a failed one is the error of its failing operation. The new
+/// etags of its operations, in order.
+pub(crate) async fn execute(store: &CosmosStore, batch: TransactionalBatch) -> Result<Vec<Option<String>>, Error> {
     let response = store.inner.container.execute_transactional_batch(batch, None).await?;
     store.charged("batch", response.headers().request_charge().map_or(0.0, |c| c.value()));
     let results = response.into_model()?;
@@ -127,9 +133,10 @@ async fn attempt_once(store: &CosmosStore, writes: &[Write], guards: &[Guard]) -
             retry_after: failed.retry_after(),
         });
     }
-    Ok(())
+    Ok(results.results().iter().map(|r| r.etag().map(str::to_owned)).collect())
 }
 
-fn if_match(etag: String) -> BatchReplaceOptions {
+/// The options of a batch replacement under `etag`.
+pub(crate) fn batch_if_match(etag: String) -> BatchReplaceOptions {
     BatchReplaceOptions::default().with_precondition(Precondition::IfMatch(etag.into()))
 }

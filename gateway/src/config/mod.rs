@@ -153,6 +153,12 @@ pub struct CosmosConfig {
     pub throttle_retries: u32,
     /// ...and for at most this long in all, then answered 503 with `Retry-After`.
     pub throttle_max_wait_seconds: u64,
+    /// `single` (every document of the store in one logical partition: at most 20 GB and
+    /// 10,000 RU/s, 49 resources per transaction) or `partitioned` (a partition per resource,
+    /// cross-partition transactions; `fhirgate store migrate-cosmos` copies a `single` store).
+    pub layout: String,
+    /// `partitioned`: how long a transaction may stay uncommitted before others may abort it.
+    pub tx_lease_seconds: u64,
 }
 
 /// FHIR behaviour choices: the engine's settings ([`EngineConfig`]), durations in the units of
@@ -343,6 +349,8 @@ impl Default for CosmosConfig {
             create_if_missing: false,
             throttle_retries: 9,
             throttle_max_wait_seconds: 30,
+            layout: "single".to_owned(),
+            tx_lease_seconds: 30,
         }
     }
 }

@@ -61,9 +61,7 @@ fn page(params: &mut Params, query: &SearchQuery, filter: &str, limit: u32) -> S
 pub(crate) async fn count(store: &CosmosStore, query: &SearchQuery) -> Result<u64, Error> {
     let mut t = Translator::new(store, query);
     let filter = t.filter(query).await?;
-    let text = format!("SELECT VALUE COUNT(1) FROM c WHERE {filter}");
-    let counts: Vec<u64> = read::query(store, "search count", t.params.query(text)?).await?;
-    Ok(counts.first().copied().unwrap_or(0))
+    read::count(store, "search count", &filter, |text| t.params.query(text)).await
 }
 
 /// A matched current document, with what sorting needs.
@@ -200,7 +198,7 @@ impl<'a> Translator<'a> {
 
     /// The `WHERE` condition on the current document `c`.
     async fn filter(&mut self, query: &SearchQuery) -> Result<String, Error> {
-        let mut conditions = vec!["c.k = 'c'".to_owned(), "c.del = false".to_owned()];
+        let mut conditions = vec![format!("{}c.k = 'c'", self.store.in_store("c")), "c.del = false".to_owned()];
         if !self.types.is_empty() {
             let types = self.types.clone();
             conditions.push(format!("ARRAY_CONTAINS({}, c.t)", self.params.list(&types)));
@@ -278,7 +276,8 @@ impl<'a> Translator<'a> {
         condition: &str,
         types: &[String],
     ) -> Result<Vec<String>, Error> {
-        let mut text = format!("SELECT VALUE {select} FROM c{join} WHERE c.k = 'c' AND c.del = false");
+        let scope = self.store.in_store("c");
+        let mut text = format!("SELECT VALUE {select} FROM c{join} WHERE {scope}c.k = 'c' AND c.del = false");
         if !types.is_empty() {
             text.push_str(&format!(" AND ARRAY_CONTAINS({}, c.t)", sub.list(types)));
         }

@@ -112,6 +112,34 @@ pub async fn batch_writes_every_resource(store: &dyn Store) {
     }
 }
 
+/// A transaction as large as a Synthea patient (1,200 resources, or the store's own limit if it
+/// is lower) is one atomic batch: a conflict on its last write stores none of it; without it
+/// every write is stored. A store with a limit refuses a batch above it and stores nothing.
+pub async fn large_batch_is_atomic(store: &dyn Store) {
+    let limit = store.capabilities().max_batch_writes;
+    let size = limit.unwrap_or(usize::MAX).min(1_200);
+    let batch = |conflict: bool, count: usize| -> Vec<Write> {
+        (0..count)
+            .map(|n| {
+                let next = if conflict && n + 1 == count { 2 } else { 1 };
+                write(version("Observation", &format!("o{n}"), next, 0))
+            })
+            .collect()
+    };
+    assert_conflict(store.transact(batch(true, size)).await, "Observation", &format!("o{}", size - 1), 1, 0);
+    let none = ok(store.history(&super::history_query(None, None, 10)).await, "history");
+    assert_eq!(none.total, 0, "a failed batch of {size} stores nothing");
+    if let Some(limit) = limit {
+        let refused = store.transact(batch(false, limit + 1)).await;
+        assert!(matches!(refused, Err(crate::storage::StoreError::Unsupported(_))), "{refused:?}");
+        assert_eq!(ok(store.history(&super::history_query(None, None, 10)).await, "history").total, 0);
+    }
+    ok(store.transact(batch(false, size)).await, "a large batch");
+    let all = ok(store.history(&super::history_query(Some("Observation"), None, 10)).await, "history");
+    assert_eq!(all.total, u64::try_from(size).unwrap_or(u64::MAX));
+    assert_eq!(ok(store.read("Observation", &format!("o{}", size - 1)).await, "read").map(|v| v.version), Some(1));
+}
+
 /// A deletion is a version: read returns it, and the versions before it stay readable.
 pub async fn delete_keeps_history(store: &dyn Store) {
     let v1 = version("Patient", "a", 1, 0);

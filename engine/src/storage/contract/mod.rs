@@ -53,6 +53,7 @@ macro_rules! store_contract {
             skipping_a_version_conflicts,
             batch_is_atomic,
             batch_writes_every_resource,
+            large_batch_is_atomic,
             delete_keeps_history,
             json_is_returned_byte_identical,
             last_updated_round_trips,

@@ -1,0 +1,109 @@
+//! Where a store's documents live: the one-partition layout (every document under the store's
+//! partition key) or the partitioned one (a partition per resource, per transaction record, per
+//! guard lock, and one for job records). Everything that names a partition key or a query's
+//! scope asks here.
+
+use azure_data_cosmos::FeedScope;
+
+use crate::CosmosStore;
+use crate::documents::{current_id, version_id};
+use crate::error::Error;
+
+/// How a store lays its documents out (`store.cosmos.layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Every document in one logical partition (serialised by a clock document).
+    #[default]
+    Single,
+    /// One logical partition per resource; multi-resource writes through transaction records.
+    Partitioned,
+}
+
+impl Layout {
+    /// The layout named `name` (`single` or `partitioned`).
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        match name {
+            "single" => Ok(Self::Single),
+            "partitioned" => Ok(Self::Partitioned),
+            other => Err(Error::Config(format!("`store.cosmos.layout = \"{other}\"`: expected single or partitioned"))),
+        }
+    }
+}
+
+/// Checks a store name: it is part of partition key values and of query text (`c.s = 'NAME'`),
+/// so it is kept to letters, digits, `-` and `_`.
+pub(crate) fn check_store_name(name: &str) -> Result<(), Error> {
+    let fine =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if fine {
+        Ok(())
+    } else {
+        Err(Error::Config(format!("`store.cosmos.partition = \"{name}\"`: use 1 to 64 letters, digits, `-` or `_`")))
+    }
+}
+
+impl CosmosStore {
+    pub(crate) fn partitioned(&self) -> bool {
+        self.inner.layout == Layout::Partitioned
+    }
+
+    /// The store's name (the partition key value of the one-partition layout).
+    pub(crate) fn store_name(&self) -> &str {
+        &self.inner.partition
+    }
+
+    /// The partition key of a resource's documents.
+    pub(crate) fn resource_pk(&self, resource_type: &str, id: &str) -> String {
+        match self.inner.layout {
+            Layout::Single => self.inner.partition.clone(),
+            Layout::Partitioned => format!("{}|{resource_type}|{id}", self.inner.partition),
+        }
+    }
+
+    /// Partition key and document id of a resource's current document.
+    pub(crate) fn current_at(&self, resource_type: &str, id: &str) -> (String, String) {
+        match self.inner.layout {
+            Layout::Single => (self.inner.partition.clone(), current_id(resource_type, id)),
+            Layout::Partitioned => (self.resource_pk(resource_type, id), "c".to_owned()),
+        }
+    }
+
+    /// Partition key and document id of one version's document.
+    pub(crate) fn version_at(&self, resource_type: &str, id: &str, version: u64) -> (String, String) {
+        match self.inner.layout {
+            Layout::Single => (self.inner.partition.clone(), version_id(resource_type, id, version)),
+            Layout::Partitioned => (self.resource_pk(resource_type, id), format!("v|{version}")),
+        }
+    }
+
+    /// The partition of the job records.
+    pub(crate) fn jobs_pk(&self) -> String {
+        match self.inner.layout {
+            Layout::Single => self.inner.partition.clone(),
+            Layout::Partitioned => format!("{}|jobs", self.inner.partition),
+        }
+    }
+
+    /// Where searches and history look: the store's partition, or every partition.
+    pub(crate) fn scope(&self) -> FeedScope {
+        match self.inner.layout {
+            Layout::Single => FeedScope::partition(self.inner.partition.clone()),
+            Layout::Partitioned => FeedScope::full_container(),
+        }
+    }
+
+    /// The condition selecting this store's documents in a query over `alias` (with `AND`), or
+    /// nothing when the query runs inside the store's partition anyway.
+    pub(crate) fn in_store(&self, alias: &str) -> String {
+        match self.inner.layout {
+            Layout::Single => String::new(),
+            // The name was checked at connect: letters, digits, `-`, `_` only.
+            Layout::Partitioned => format!("{alias}.s = '{}' AND ", self.inner.partition),
+        }
+    }
+
+    /// The store field of a partitioned document.
+    pub(crate) fn store_field(&self) -> Option<String> {
+        self.partitioned().then(|| self.inner.partition.clone())
+    }
+}
