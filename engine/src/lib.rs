@@ -22,6 +22,7 @@ pub mod interaction;
 pub mod remote;
 pub mod search;
 pub mod storage;
+pub mod terminology;
 pub mod views;
 
 mod error;
