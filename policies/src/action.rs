@@ -138,6 +138,13 @@ impl Action {
                 // import itself (the engine serves a job only to the client that started it).
                 "import" | "import-status" => Self::Import,
                 "convert-data" => Self::ConvertData,
+                // Terminology operations on a ValueSet or CodeSystem need what reading it needs:
+                // a read of the one named by id, a search of the type for one named by `url`.
+                "expand" | "lookup" | "validate-code" | "subsumes"
+                    if matches!(asked.resource_type.as_str(), "ValueSet" | "CodeSystem") =>
+                {
+                    if asked.id.is_empty() { Self::SearchType } else { Self::Read }
+                }
                 _ => Self::Operation,
             },
         };
@@ -186,6 +193,11 @@ mod tests {
             Some((Action::SearchCompartment, "Patient".into(), "1".into()))
         );
         assert_eq!(a(Method::Get, "Patient/1/Observation").map(|x| x.0), Some(Action::SearchCompartment));
+        assert_eq!(a(Method::Get, "ValueSet/$expand").map(|x| x.0), Some(Action::SearchType));
+        assert_eq!(a(Method::Post, "ValueSet/vs1/$validate-code").map(|x| x.0), Some(Action::Read));
+        assert_eq!(a(Method::Get, "CodeSystem/$lookup").map(|x| x.0), Some(Action::SearchType));
+        assert_eq!(a(Method::Get, "CodeSystem/cs1/$subsumes").map(|x| x.0), Some(Action::Read));
+        assert_eq!(a(Method::Get, "Patient/$expand").map(|x| x.0), Some(Action::Operation));
         assert_eq!(a(Method::Put, "Patient"), None);
         for action in Action::ALL {
             assert_eq!(Action::parse(action.as_str()), Some(action));

@@ -98,8 +98,7 @@ impl CodeSystem {
             if self.concepts.len() >= MAX_CONCEPTS {
                 return Err(format!("`{}` defines more than {MAX_CONCEPTS} concepts", self.url));
             }
-            let properties: Vec<Value> =
-                item.get("property").and_then(Value::as_array).cloned().unwrap_or_default();
+            let properties: Vec<Value> = item.get("property").and_then(Value::as_array).cloned().unwrap_or_default();
             let is_abstract = properties.iter().any(|p| {
                 matches!(p.get("code").and_then(Value::as_str), Some("notSelectable" | "abstract"))
                     && p.get("valueBoolean").and_then(Value::as_bool) == Some(true)
@@ -139,11 +138,7 @@ impl CodeSystem {
 
     /// The index of `code` (compared as the system's case sensitivity says).
     pub fn find(&self, code: &str) -> Option<usize> {
-        if self.case_sensitive {
-            self.index.get(code).copied()
-        } else {
-            self.index.get(&code.to_lowercase()).copied()
-        }
+        if self.case_sensitive { self.index.get(code).copied() } else { self.index.get(&code.to_lowercase()).copied() }
     }
 
     /// The concept `code`.
@@ -189,13 +184,11 @@ impl CodeSystem {
     /// The value of property `code` of a concept, as text (`valueCode`, `valueString`,
     /// `valueBoolean`...).
     pub fn property_values<'a>(concept: &'a Concept, code: &'a str) -> impl Iterator<Item = String> + 'a {
-        concept.properties.iter().filter(move |p| p.get("code").and_then(Value::as_str) == Some(code)).filter_map(
-            |p| {
-                p.as_object()?.iter().find(|(k, _)| k.starts_with("value")).map(|(_, v)| match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-            },
-        )
+        concept.properties.iter().filter(move |p| p.get("code").and_then(Value::as_str) == Some(code)).filter_map(|p| {
+            p.as_object()?.iter().find(|(k, _)| k.starts_with("value")).map(|(_, v)| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        })
     }
 }

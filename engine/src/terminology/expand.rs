@@ -8,8 +8,8 @@
 //! What is not loaded is reported as [`Failure::Needs`], so a caller that can fetch it (from
 //! the store, with the client's decisions) fetches it and tries again.
 
-use std::collections::HashSet;
 use serde_json::Value;
+use std::collections::HashSet;
 
 use super::code_system::{CodeSystem, Content};
 use super::value_set::ValueSet;
@@ -171,10 +171,8 @@ impl Expander<'_, '_> {
         let mut imported = Vec::new();
         for url in &imports {
             let (url, version) = split_canonical(url);
-            let value_set = self
-                .sources
-                .value_set(url, version)
-                .ok_or_else(|| Failure::Needs("ValueSet", url.to_owned()))?;
+            let value_set =
+                self.sources.value_set(url, version).ok_or_else(|| Failure::Needs("ValueSet", url.to_owned()))?;
             imported.push(self.value_set(&value_set, stack)?);
         }
         let mut selected = match system {
@@ -206,7 +204,13 @@ impl Expander<'_, '_> {
                     Some(cs) => match cs.concept(code) {
                         Some(c) => entry(cs, c, written),
                         None if cs.content == Content::Complete => continue,
-                        None => Entry { system: cs.url.clone(), version: cs.version.clone(), code: code.to_owned(), display: written, is_abstract: false },
+                        None => Entry {
+                            system: cs.url.clone(),
+                            version: cs.version.clone(),
+                            code: code.to_owned(),
+                            display: written,
+                            is_abstract: false,
+                        },
                     },
                     // Codes of a system not loaded here are taken as the value set lists them.
                     None => Entry {
@@ -231,8 +235,8 @@ impl Expander<'_, '_> {
         let mut chosen: Option<Vec<usize>> = None;
         for f in filters.into_iter().flatten() {
             let text = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or_default();
-            let selected = filter::select(&system, text("property"), text("op"), text("value"))
-                .map_err(Failure::NotSupported)?;
+            let selected =
+                filter::select(&system, text("property"), text("op"), text("value")).map_err(Failure::NotSupported)?;
             chosen = Some(match chosen {
                 None => selected,
                 Some(before) => {

@@ -13,9 +13,8 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// The concepts (indexes into [`CodeSystem::concepts`]) that `property op value` selects.
 pub(super) fn select(system: &CodeSystem, property: &str, op: &str, value: &str) -> Result<Vec<usize>, String> {
     let all = || 0..system.concepts.len();
-    let concept = |code: &str| {
-        system.find(code).ok_or_else(|| format!("code `{code}` of the filter is not in `{}`", system.url))
-    };
+    let concept =
+        |code: &str| system.find(code).ok_or_else(|| format!("code `{code}` of the filter is not in `{}`", system.url));
     let hierarchy = matches!(property, "concept" | "code" | "parent" | "child");
     Ok(match op {
         "is-a" if hierarchy => system.descendants_and_self(concept(value)?),
@@ -49,12 +48,15 @@ pub(super) fn select(system: &CodeSystem, property: &str, op: &str, value: &str)
                 })
                 .collect()
         }
-        "=" => all().filter(|&i| CodeSystem::property_values(&system.concepts[i], property).any(|v| v == value)).collect(),
+        "=" => {
+            all().filter(|&i| CodeSystem::property_values(&system.concepts[i], property).any(|v| v == value)).collect()
+        }
         "in" | "not-in" => {
             let listed: HashSet<&str> = value.split(',').map(str::trim).collect();
             all()
                 .filter(|&i| {
-                    let has = CodeSystem::property_values(&system.concepts[i], property).any(|v| listed.contains(v.as_str()));
+                    let has =
+                        CodeSystem::property_values(&system.concepts[i], property).any(|v| listed.contains(v.as_str()));
                     has == (op == "in")
                 })
                 .collect()

@@ -51,8 +51,7 @@ impl Run {
         match ran {
             Err(e) => tracing::warn!(job = %job.id, error = %e, "import job stopped; it resumes when polled"),
             Ok(()) => {
-                job.status =
-                    if self.cancelled.load(Ordering::Relaxed) { Status::Cancelled } else { Status::Completed };
+                job.status = if self.cancelled.load(Ordering::Relaxed) { Status::Cancelled } else { Status::Completed };
                 if let Err(e) = self.jobs.save(&job) {
                     tracing::error!(job = %job.id, error = %e, "import job state could not be saved");
                 }

@@ -14,6 +14,7 @@
 //! that ran the search.
 
 mod bundle;
+mod concepts;
 mod include;
 mod pages;
 mod snapshot;
@@ -72,6 +73,7 @@ pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, 
     let parsed = query::parse_within(defs, scope.resource_type(), &params, handling_strict(request), &limits)?;
     let mut query = parsed.query;
     gate.check_traversals(&query)?;
+    concepts::resolve(engine, gate, &mut query).await?;
     if let Scope::Compartment { owner_type, owner_id, resource_type } = scope {
         query.compartment = Some(compartment(defs, owner_type, owner_id, |t| resource_type.is_none_or(|r| r == t))?);
     }
