@@ -45,6 +45,7 @@ pub struct Entry {
 pub struct Expansion {
     pub entries: Vec<Entry>,
     members: HashSet<(String, String)>,
+    codes: HashSet<String>,
 }
 
 impl Expansion {
@@ -56,6 +57,7 @@ impl Expansion {
                     limits.max_size
                 )));
             }
+            self.codes.insert(entry.code.clone());
             self.entries.push(entry);
         }
         Ok(())
@@ -64,6 +66,11 @@ impl Expansion {
     /// Whether `system|code` is in the value set.
     pub fn contains(&self, system: &str, code: &str) -> bool {
         self.members.contains(&(system.to_owned(), code.to_owned()))
+    }
+
+    /// Whether `code` is in the value set, in any of its systems.
+    pub fn contains_code(&self, code: &str) -> bool {
+        self.codes.contains(code)
     }
 
     /// The entry of `code` in `system` (any system when `None`).
@@ -79,6 +86,7 @@ impl Expansion {
     fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
         self.entries.retain(|e| keep(e));
         self.members = self.entries.iter().map(|e| (e.system.clone(), e.code.clone())).collect();
+        self.codes = self.entries.iter().map(|e| e.code.clone()).collect();
     }
 }
 
