@@ -108,6 +108,17 @@ impl Action {
         }
     }
 
+    /// A terminology operation on a ValueSet or CodeSystem needs what reading it needs: a read of
+    /// the one named by id, a search of the type for one named by `url`; elsewhere it is an
+    /// operation like any other.
+    fn terminology(asked: &fhirgate_engine::access::Target) -> Self {
+        match (asked.resource_type.as_str(), asked.id.is_empty()) {
+            ("ValueSet" | "CodeSystem", true) => Self::SearchType,
+            ("ValueSet" | "CodeSystem", false) => Self::Read,
+            _ => Self::Operation,
+        }
+    }
+
     /// The action of an interaction the engine parsed, and what it names: the one parse both
     /// the dispatch and the policies use.
     pub fn of(asked: &fhirgate_engine::access::Target) -> (Self, Target) {
@@ -138,13 +149,7 @@ impl Action {
                 // import itself (the engine serves a job only to the client that started it).
                 "import" | "import-status" => Self::Import,
                 "convert-data" => Self::ConvertData,
-                // Terminology operations on a ValueSet or CodeSystem need what reading it needs:
-                // a read of the one named by id, a search of the type for one named by `url`.
-                "expand" | "lookup" | "validate-code" | "subsumes"
-                    if matches!(asked.resource_type.as_str(), "ValueSet" | "CodeSystem") =>
-                {
-                    if asked.id.is_empty() { Self::SearchType } else { Self::Read }
-                }
+                "expand" | "lookup" | "validate-code" | "subsumes" => Self::terminology(asked),
                 _ => Self::Operation,
             },
         };

@@ -39,19 +39,37 @@ fn tenant(code: &str) -> Value {
 
 fn seed(s: &Server, admin_a: &str, admin_b: &str) -> TestResult {
     let resources = [
-        (admin_b, json!({"resourceType": "ValueSet", "id": "hid-vs", "meta": tenant("tB"), "url": "http://x/vs/hidden",
-            "status": "active", "compose": {"include": [{"system": STATUS, "concept": [{"code": "cancelled"}]}]}})),
-        (admin_b, json!({"resourceType": "CodeSystem", "id": "hid-cs", "meta": tenant("tB"), "url": "http://x/cs/hidden",
-            "status": "active", "content": "complete", "concept": [{"code": "secret", "display": "Top Secret Display"}]})),
-        (admin_b, json!({"resourceType": "Observation", "id": "hid-obs", "meta": tenant("tB"), "status": "final",
-            "code": {"text": "x"}})),
-        (admin_a, json!({"resourceType": "Observation", "id": "vis-obs", "meta": tenant("tA"), "status": "final",
-            "code": {"text": "x"}})),
-        (admin_a, json!({"resourceType": "ValueSet", "id": "vis-vs", "meta": tenant("tA"), "url": "http://x/vs/visible",
-            "status": "active", "compose": {"include": [{"system": STATUS, "concept": [{"code": "final"}]}]}})),
-        (admin_a, json!({"resourceType": "ValueSet", "id": "vis-imports", "meta": tenant("tA"),
+        (
+            admin_b,
+            json!({"resourceType": "ValueSet", "id": "hid-vs", "meta": tenant("tB"), "url": "http://x/vs/hidden",
+            "status": "active", "compose": {"include": [{"system": STATUS, "concept": [{"code": "cancelled"}]}]}}),
+        ),
+        (
+            admin_b,
+            json!({"resourceType": "CodeSystem", "id": "hid-cs", "meta": tenant("tB"), "url": "http://x/cs/hidden",
+            "status": "active", "content": "complete", "concept": [{"code": "secret", "display": "Top Secret Display"}]}),
+        ),
+        (
+            admin_b,
+            json!({"resourceType": "Observation", "id": "hid-obs", "meta": tenant("tB"), "status": "final",
+            "code": {"text": "x"}}),
+        ),
+        (
+            admin_a,
+            json!({"resourceType": "Observation", "id": "vis-obs", "meta": tenant("tA"), "status": "final",
+            "code": {"text": "x"}}),
+        ),
+        (
+            admin_a,
+            json!({"resourceType": "ValueSet", "id": "vis-vs", "meta": tenant("tA"), "url": "http://x/vs/visible",
+            "status": "active", "compose": {"include": [{"system": STATUS, "concept": [{"code": "final"}]}]}}),
+        ),
+        (
+            admin_a,
+            json!({"resourceType": "ValueSet", "id": "vis-imports", "meta": tenant("tA"),
             "url": "http://x/vs/imports-hidden", "status": "active",
-            "compose": {"include": [{"valueSet": ["http://x/vs/hidden"]}, {"system": "http://x/cs/hidden"}]}})),
+            "compose": {"include": [{"valueSet": ["http://x/vs/hidden"]}, {"system": "http://x/cs/hidden"}]}}),
+        ),
     ];
     for (token, r) in &resources {
         let path =

@@ -94,9 +94,12 @@ fn operations_on_the_r4_package() -> TestResult {
     let p = ok(s.get(&format!("CodeSystem/$validate-code?url={GENDER}&code=robot"))?, "cs vc")?;
     assert_eq!(out(&p, "result"), Some(&json!(false)));
 
-    for (a, b, outcome) in
-        [("IMP", "ACUTE", "subsumes"), ("ACUTE", "IMP", "subsumed-by"), ("AMB", "AMB", "equivalent"), ("AMB", "IMP", "not-subsumed")]
-    {
+    for (a, b, outcome) in [
+        ("IMP", "ACUTE", "subsumes"),
+        ("ACUTE", "IMP", "subsumed-by"),
+        ("AMB", "AMB", "equivalent"),
+        ("AMB", "IMP", "not-subsumed"),
+    ] {
         let p = ok(s.get(&format!("CodeSystem/$subsumes?system={ACT}&codeA={a}&codeB={b}"))?, "subsumes")?;
         assert_eq!(out(&p, "outcome"), Some(&json!(outcome)), "{a} vs {b}");
     }
@@ -115,7 +118,12 @@ fn what_is_not_loaded_or_too_large_is_a_4xx() -> TestResult {
     assert_4xx(&s.get("CodeSystem/$lookup?system=http://loinc.org&code=1234-5")?, 404, "not-found", "loinc lookup")?;
     assert_4xx(&s.get("ValueSet/$expand?url=http://example.org/none")?, 404, "not-found", "unknown value set")?;
     assert_4xx(&s.get("ValueSet/$validate-code?url=http://example.org/none&code=x")?, 404, "not-found", "vc unknown")?;
-    assert_4xx(&s.get(&format!("CodeSystem/$subsumes?system={ACT}&codeA=AMB&codeB=nope"))?, 400, "invalid", "bad code")?;
+    assert_4xx(
+        &s.get(&format!("CodeSystem/$subsumes?system={ACT}&codeA=AMB&codeB=nope"))?,
+        400,
+        "invalid",
+        "bad code",
+    )?;
     assert_4xx(&s.get("ValueSet/$expand")?, 400, "invalid", "no value set named")?;
     // The R4 package's value set of MIME types draws on a system that is not loaded.
     let mime = "http://hl7.org/fhir/ValueSet/mimetypes";
@@ -132,15 +140,19 @@ fn what_is_not_loaded_or_too_large_is_a_4xx() -> TestResult {
     assert_4xx(&s.post("ValueSet/$expand", &big)?, 422, "too-costly", "a huge expansion")?;
     // A value set that imports itself.
     for (id, other) in [("cycle-a", "cycle-b"), ("cycle-b", "cycle-a")] {
-        s.put_resource(&json!({"resourceType": "ValueSet", "id": id, "url": format!("http://x/{id}"), "status": "active",
-            "compose": {"include": [{"valueSet": [format!("http://x/{other}")]}]}}))?;
+        s.put_resource(
+            &json!({"resourceType": "ValueSet", "id": id, "url": format!("http://x/{id}"), "status": "active",
+            "compose": {"include": [{"valueSet": [format!("http://x/{other}")]}]}}),
+        )?;
     }
     assert_4xx(&s.get("ValueSet/cycle-a/$expand")?, 422, "invalid", "a cycle")?;
     // Searches.
     assert_4xx(&s.get("Observation?code:below=http://loinc.org|1234-5")?, 400, "not-supported", "below loinc")?;
     assert_4xx(&s.get("Observation?code:in=http://example.org/none")?, 400, "not-supported", "in unknown")?;
-    s.put_resource(&json!({"resourceType": "ValueSet", "id": "all-dicom", "url": "http://x/all-dicom", "status": "active",
-        "compose": {"include": [{"system": "http://dicom.nema.org/resources/ontology/DCM"}]}}))?;
+    s.put_resource(
+        &json!({"resourceType": "ValueSet", "id": "all-dicom", "url": "http://x/all-dicom", "status": "active",
+        "compose": {"include": [{"system": "http://dicom.nema.org/resources/ontology/DCM"}]}}),
+    )?;
     assert_4xx(&s.get("Observation?code:in=http://x/all-dicom")?, 400, "too-costly", "in a value set too large")?;
     assert!(s.get("health")?.status == 200);
     Ok(())
@@ -240,16 +252,25 @@ fn required_bindings_are_enforced_on_writes() -> TestResult {
     let reply = s.post("Patient", &json!({"resourceType": "Patient", "gender": "female"}))?;
     assert_eq!(reply.status, 201, "{}", reply.body);
     // A Coding bound by a required binding (Encounter.class is extensible: not enforced).
-    let reply = s.post("Encounter", &json!({"resourceType": "Encounter", "status": "finished",
-        "class": {"system": "http://example.org/classes", "code": "home"}}))?;
+    let reply = s.post(
+        "Encounter",
+        &json!({"resourceType": "Encounter", "status": "finished",
+        "class": {"system": "http://example.org/classes", "code": "home"}}),
+    )?;
     assert_eq!(reply.status, 201, "an extensible binding is not enforced: {}", reply.body);
-    let reply = s.post("AllergyIntolerance", &json!({"resourceType": "AllergyIntolerance",
+    let reply = s.post(
+        "AllergyIntolerance",
+        &json!({"resourceType": "AllergyIntolerance",
         "patient": {"reference": "Patient/x"}, "clinicalStatus": {"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "sleeping"}]}}))?;
+            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "sleeping"}]}}),
+    )?;
     assert!(matches!(reply.status, 400 | 422), "{} {}", reply.status, reply.body);
     // A value set the server cannot expand (MIME types) is not enforced.
-    let reply = s.post("DocumentReference", &json!({"resourceType": "DocumentReference", "status": "current",
-        "content": [{"attachment": {"contentType": "application/x-made-up"}}]}))?;
+    let reply = s.post(
+        "DocumentReference",
+        &json!({"resourceType": "DocumentReference", "status": "current",
+        "content": [{"attachment": {"contentType": "application/x-made-up"}}]}),
+    )?;
     assert_eq!(reply.status, 201, "{}", reply.body);
     if backend() != "remote" {
         assert!(s.get("health")?.status == 200);

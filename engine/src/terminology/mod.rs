@@ -25,6 +25,7 @@ pub(crate) mod code_system;
 pub(crate) mod expand;
 mod filter;
 #[cfg(test)]
+#[expect(clippy::panic, reason = "a test fails by panicking")]
 mod tests;
 pub(crate) mod value_set;
 
