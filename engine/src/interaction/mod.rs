@@ -167,6 +167,9 @@ pub struct Engine {
 impl Engine {
     /// An engine over `store`.
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> Self {
+        // The R4 terminology (required bindings of every write) loads in the background, not on
+        // the first write.
+        std::thread::spawn(|| crate::terminology::Registry::r4().is_loaded());
         let pages = search::Pages::new(config.search_page_ttl);
         Self { config, store, pages, exports: crate::export::Signal::default(), imports: Arc::default() }
     }

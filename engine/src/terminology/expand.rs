@@ -78,11 +78,6 @@ impl Expansion {
         self.entries.iter().find(|e| e.code == code && system.is_none_or(|s| s == e.system))
     }
 
-    /// The systems the value set draws from.
-    pub fn systems(&self) -> HashSet<&str> {
-        self.entries.iter().map(|e| e.system.as_str()).collect()
-    }
-
     fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
         self.entries.retain(|e| keep(e));
         self.members = self.entries.iter().map(|e| (e.system.clone(), e.code.clone())).collect();

@@ -89,6 +89,11 @@ impl Registry {
         })
     }
 
+    /// Whether the registry has code systems (forces the R4 one to load).
+    pub fn is_loaded(&self) -> bool {
+        !self.code_systems.is_empty()
+    }
+
     /// A registry of the CodeSystem and ValueSet resources among `resources` (other resources
     /// are skipped); the reasons resources that could not be used were left out come second.
     pub fn from_resources<'a>(resources: impl IntoIterator<Item = &'a Value>) -> (Self, Vec<String>) {
@@ -117,11 +122,6 @@ impl Registry {
         }
         self.expansions.invalidate_all();
         Ok(())
-    }
-
-    /// Whether the registry has no code system and no value set.
-    pub fn is_empty(&self) -> bool {
-        self.code_systems.is_empty() && self.value_sets.is_empty()
     }
 
     /// The code system `url` (of `version`, or the one loaded last when `None` or not loaded).
