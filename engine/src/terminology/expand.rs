@@ -9,7 +9,7 @@
 //! the store, with the client's decisions) fetches it and tries again.
 
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::code_system::{CodeSystem, Content};
 use super::value_set::ValueSet;
@@ -44,13 +44,14 @@ pub struct Entry {
 #[derive(Debug, Clone, Default)]
 pub struct Expansion {
     pub entries: Vec<Entry>,
-    members: HashSet<(String, String)>,
+    /// System → its codes in the value set (looked up without allocating).
+    members: HashMap<String, HashSet<String>>,
     codes: HashSet<String>,
 }
 
 impl Expansion {
     fn push(&mut self, entry: Entry, limits: &Limits) -> Result<(), Failure> {
-        if self.members.insert((entry.system.clone(), entry.code.clone())) {
+        if self.members.entry(entry.system.clone()).or_default().insert(entry.code.clone()) {
             if self.entries.len() >= limits.max_size {
                 return Err(Failure::TooCostly(format!(
                     "the expansion has more than {} codes, the most this server expands",
@@ -65,7 +66,7 @@ impl Expansion {
 
     /// Whether `system|code` is in the value set.
     pub fn contains(&self, system: &str, code: &str) -> bool {
-        self.members.contains(&(system.to_owned(), code.to_owned()))
+        self.members.get(system).is_some_and(|codes| codes.contains(code))
     }
 
     /// Whether `code` is in the value set, in any of its systems.
@@ -80,7 +81,10 @@ impl Expansion {
 
     fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
         self.entries.retain(|e| keep(e));
-        self.members = self.entries.iter().map(|e| (e.system.clone(), e.code.clone())).collect();
+        self.members = HashMap::new();
+        for e in &self.entries {
+            self.members.entry(e.system.clone()).or_default().insert(e.code.clone());
+        }
         self.codes = self.entries.iter().map(|e| e.code.clone()).collect();
     }
 }

@@ -142,6 +142,9 @@ impl Registry {
     /// The expansion of the value set `url` from this registry alone, kept for the next caller;
     /// `None` when it cannot be expanded from this registry alone.
     pub fn cached_expansion(&self, url: &str) -> Option<Arc<Expansion>> {
+        if let Some(kept) = self.expansions.get(url) {
+            return kept;
+        }
         self.expansions.get_with(url.to_owned(), || {
             let value_set = self.value_set(url, None)?;
             expand::expand(&Sources::new(vec![self]), &value_set, &Limits::default()).ok().map(Arc::new)

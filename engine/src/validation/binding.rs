@@ -15,29 +15,32 @@ use crate::terminology::{Expansion, Registry};
 
 /// The required-binding issues of `resource` (and of the resources it holds).
 pub(crate) fn check(defs: &Definitions, resource: &Value) -> Vec<Issue> {
-    let mut walk = Walk { defs, registry: Registry::r4(), issues: Vec::new() };
+    let mut walk = Walk { defs, registry: Registry::r4(), issues: Vec::new(), path: String::new() };
     if let Some(object) = resource.as_object() {
-        let name = object.get("resourceType").and_then(Value::as_str).unwrap_or_default();
-        walk.resource(object, name.to_owned(), 0);
+        walk.path.push_str(object.get("resourceType").and_then(Value::as_str).unwrap_or_default());
+        walk.resource(object, 0);
     }
     walk.issues
 }
 
+/// The walk's state: the issues so far and the location of the value being checked, pushed
+/// and truncated while walking (built once, not per element).
 struct Walk<'d> {
     defs: &'d Definitions,
     registry: &'d Registry,
     issues: Vec<Issue>,
+    path: String,
 }
 
 impl Walk<'_> {
-    fn resource(&mut self, object: &Map<String, Value>, path: String, depth: usize) {
+    fn resource(&mut self, object: &Map<String, Value>, depth: usize) {
         let Some(t) = object.get("resourceType").and_then(Value::as_str) else { return };
         if let Some(node) = self.defs.root_node(t).filter(|_| self.defs.is_resource_type(t)) {
-            self.object(object, node, &path, depth);
+            self.object(object, node, depth);
         }
     }
 
-    fn object(&mut self, object: &Map<String, Value>, node: NodeId, path: &str, depth: usize) {
+    fn object(&mut self, object: &Map<String, Value>, node: NodeId, depth: usize) {
         if depth >= MAX_DEPTH {
             return;
         }
@@ -45,15 +48,19 @@ impl Walk<'_> {
         for (key, value) in object {
             let Some(child) = defs.node(node).children.get(key.as_str()) else { continue };
             let element = defs.element_at(child.element);
+            let mark = self.path.len();
+            self.path.push('.');
+            self.path.push_str(key);
             let Some(type_index) = child.type_index else {
                 // A contentReference (`Questionnaire.item.item`): the same node again.
                 if let Some(inner) = child.node {
-                    for (i, item) in items(value) {
+                    self.each(value, |walk, item| {
                         if let Value::Object(o) = item {
-                            self.object(o, inner, &at(path, key, i), depth + 1);
+                            walk.object(o, inner, depth + 1);
                         }
-                    }
+                    });
                 }
+                self.path.truncate(mark);
                 continue;
             };
             let type_def = defs.type_at(type_index);
@@ -61,28 +68,40 @@ impl Walk<'_> {
             let shaped = element.is_repeating() == value.is_array();
             if let Some(url) = self.registry.required_binding(&element.path).filter(|_| shaped) {
                 if let Some(expansion) = self.registry.cached_expansion(url) {
-                    for (i, item) in items(value) {
-                        self.coded(&type_def.name, item, &expansion, url, &at(path, key, i));
+                    self.each(value, |walk, item| walk.coded(&type_def.name, item, &expansion, url));
+                }
+            }
+            if type_def.kind != Kind::PrimitiveType {
+                self.each(value, |walk, item| {
+                    let Value::Object(o) = item else { return };
+                    if type_def.kind == Kind::Resource {
+                        walk.resource(o, depth + 1);
+                    } else if let Some(inner) = child.node {
+                        walk.object(o, inner, depth + 1);
                     }
+                });
+            }
+            self.path.truncate(mark);
+        }
+    }
+
+    /// Runs `f` on each value of an element (`[i]` added to the path for arrays).
+    fn each(&mut self, value: &Value, mut f: impl FnMut(&mut Self, &Value)) {
+        match value {
+            Value::Array(list) => {
+                for (i, item) in list.iter().enumerate() {
+                    let mark = self.path.len();
+                    let _ = std::fmt::Write::write_fmt(&mut self.path, format_args!("[{i}]"));
+                    f(self, item);
+                    self.path.truncate(mark);
                 }
             }
-            if type_def.kind == Kind::PrimitiveType {
-                continue;
-            }
-            for (i, item) in items(value) {
-                let Value::Object(o) = item else { continue };
-                let here = at(path, key, i);
-                if type_def.kind == Kind::Resource {
-                    self.resource(o, here, depth + 1);
-                } else if let Some(inner) = child.node {
-                    self.object(o, inner, &here, depth + 1);
-                }
-            }
+            other => f(self, other),
         }
     }
 
     /// One value of a bound element.
-    fn coded(&mut self, type_name: &str, value: &Value, expansion: &Expansion, url: &str, path: &str) {
+    fn coded(&mut self, type_name: &str, value: &Value, expansion: &Expansion, url: &str) {
         let problem = match type_name {
             "code" => match value.as_str() {
                 Some(code) if !expansion.contains_code(code) => Some(format!("`{code}`")),
@@ -100,7 +119,7 @@ impl Walk<'_> {
         };
         if let Some(shown) = problem {
             let message = format!("{shown} is not in the value set `{url}`, which this element is bound to (required)");
-            self.issues.push(Issue::error(IssueType::Value, message).at(path));
+            self.issues.push(Issue::error(IssueType::Value, message).at(self.path.clone()));
         }
     }
 }
@@ -108,22 +127,6 @@ impl Walk<'_> {
 /// `system` and `code` of a Coding that has both.
 fn coding(value: &Value) -> Option<(&str, &str)> {
     Some((value.get("system")?.as_str()?, value.get("code")?.as_str()?))
-}
-
-/// The values of an element with their index (`None` for a single value).
-fn items(value: &Value) -> Vec<(Option<usize>, &Value)> {
-    match value {
-        Value::Array(list) => list.iter().enumerate().map(|(i, v)| (Some(i), v)).collect(),
-        other => vec![(None, other)],
-    }
-}
-
-/// `path.key` or `path.key[i]`.
-fn at(path: &str, key: &str, index: Option<usize>) -> String {
-    match index {
-        Some(i) => format!("{path}.{key}[{i}]"),
-        None => format!("{path}.{key}"),
-    }
 }
 
 #[cfg(test)]
