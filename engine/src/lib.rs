@@ -24,6 +24,7 @@ pub mod remote;
 pub mod seal;
 pub mod search;
 pub mod storage;
+pub mod terminology;
 pub mod views;
 
 mod error;

@@ -108,6 +108,17 @@ impl Action {
         }
     }
 
+    /// A terminology operation on a ValueSet or CodeSystem needs what reading it needs: a read of
+    /// the one named by id, a search of the type for one named by `url`; elsewhere it is an
+    /// operation like any other.
+    fn terminology(asked: &fhirgate_engine::access::Target) -> Self {
+        match (asked.resource_type.as_str(), asked.id.is_empty()) {
+            ("ValueSet" | "CodeSystem", true) => Self::SearchType,
+            ("ValueSet" | "CodeSystem", false) => Self::Read,
+            _ => Self::Operation,
+        }
+    }
+
     /// The action of an interaction the engine parsed, and what it names: the one parse both
     /// the dispatch and the policies use.
     pub fn of(asked: &fhirgate_engine::access::Target) -> (Self, Target) {
@@ -141,6 +152,7 @@ impl Action {
                 // `[type]/$validate` reads no data but the instance it may name, which the
                 // engine decides as a read of it; the operation is decided as a read of the type.
                 "validate" if !asked.resource_type.is_empty() => Self::Read,
+                "expand" | "lookup" | "validate-code" | "subsumes" => Self::terminology(asked),
                 _ => Self::Operation,
             },
         };
@@ -189,6 +201,11 @@ mod tests {
             Some((Action::SearchCompartment, "Patient".into(), "1".into()))
         );
         assert_eq!(a(Method::Get, "Patient/1/Observation").map(|x| x.0), Some(Action::SearchCompartment));
+        assert_eq!(a(Method::Get, "ValueSet/$expand").map(|x| x.0), Some(Action::SearchType));
+        assert_eq!(a(Method::Post, "ValueSet/vs1/$validate-code").map(|x| x.0), Some(Action::Read));
+        assert_eq!(a(Method::Get, "CodeSystem/$lookup").map(|x| x.0), Some(Action::SearchType));
+        assert_eq!(a(Method::Get, "CodeSystem/cs1/$subsumes").map(|x| x.0), Some(Action::Read));
+        assert_eq!(a(Method::Get, "Patient/$expand").map(|x| x.0), Some(Action::Operation));
         assert_eq!(a(Method::Put, "Patient"), None);
         for action in Action::ALL {
             assert_eq!(Action::parse(action.as_str()), Some(action));

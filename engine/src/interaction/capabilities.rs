@@ -22,8 +22,9 @@ const UNSUPPORTED_PARAM: &str = "https://fhirgate.dev/fhir/StructureDefinition/u
 
 /// What the search implementation leaves out, for `rest.documentation`.
 const SEARCH_LIMITS: &str = "Search: every parameter listed per resource works with the modifiers and prefixes of \
-search.html, except `:in`, `:not-in`, `:above` and `:below` on tokens (no terminology service; answered with a \
-400 not-supported OperationOutcome, never ignored). Parameters of type `special` (`near`, `_text`, `_content`, \
+search.html. `:in` and `:not-in` on tokens take the url of a value set this server can expand (the R4 package's, \
+configured packages' and stored ones; at most 1,000 codes), `:above` and `:below` a `system|code` of a loaded \
+hierarchical code system; anything else is a 400, never ignored. Parameters of type `special` (`near`, `_text`, `_content`, \
 `_list`, `_query`, `_filter`...) are not supported and are listed per resource in the extension \
 `https://fhirgate.dev/fhir/StructureDefinition/unsupported-search-param`.";
 
@@ -48,6 +49,9 @@ pub(super) fn handle(engine: &Engine, request: &Request) -> Result<Response> {
             });
             search_capabilities(defs, &store, t, &mut resource);
             if let Some(operation) = super::everything::declared(t) {
+                declare_operation(&mut resource, operation);
+            }
+            for operation in super::terminology::declared(t) {
                 declare_operation(&mut resource, operation);
             }
             declare_operation(&mut resource, super::validate::declared());

@@ -22,6 +22,7 @@ mod response;
 mod route;
 mod search;
 mod target;
+mod terminology;
 mod update;
 mod validate;
 mod viewrun;
@@ -101,6 +102,9 @@ pub struct EngineConfig {
     /// Most rows one `$viewdefinition-run` may answer (a larger view is a 422 unless `_limit`
     /// asks for fewer; whole stores go through `fhirgate views export`).
     pub view_max_rows: u64,
+    /// Code systems and value sets loaded besides the R4 package's (implementation guide
+    /// packages), looked up after the R4 ones and before those stored through the API.
+    pub terminology: Arc<crate::terminology::Registry>,
     /// The server's name and version for the CapabilityStatement.
     pub software_version: String,
     /// The CapabilityStatement's `rest.security` (how clients authenticate: the front end's
@@ -132,6 +136,7 @@ impl Default for EngineConfig {
             fhirpath_max_steps: crate::fhirpath::Budget::DEFAULT.max_steps,
             fhirpath_timeout: crate::fhirpath::Budget::DEFAULT.max_time,
             view_max_rows: 100_000,
+            terminology: Arc::default(),
             software_version: env!("CARGO_PKG_VERSION").to_string(),
             rest_security: None,
             export: None,
@@ -171,6 +176,9 @@ pub struct Engine {
 impl Engine {
     /// An engine over `store`.
     pub fn new(config: EngineConfig, store: Arc<dyn Store>) -> Self {
+        // The R4 terminology (required bindings of every write) loads in the background, not on
+        // the first write.
+        std::thread::spawn(|| crate::terminology::Registry::r4().is_loaded());
         let pages = search::Pages::new(config.search_page_ttl, Arc::clone(&config.page_keys));
         Self { config, store, pages, exports: crate::export::Signal::default() }
     }
@@ -288,6 +296,11 @@ impl Engine {
             }
             (I::Operation, Route::Operation { name, resource_type, id }) if name == validate::NAME => {
                 validate::handle(self, &gate, request, resource_type.as_deref(), id.as_deref()).await
+            }
+            (I::Operation, Route::Operation { name, resource_type: Some(resource_type), id })
+                if terminology::is_terminology(&name, Some(&resource_type)) =>
+            {
+                terminology::handle(self, &gate, request, &name, &resource_type, id.as_deref()).await
             }
             (I::Operation, Route::Operation { name, resource_type, id }) if name == viewrun::NAME => {
                 viewrun::handle(self, &gate, request, resource_type.as_deref(), id.as_deref()).await

@@ -11,12 +11,16 @@
 //!   primitive arrays where the `_name` array has an extension at the same index;
 //! - nested resources (`contained`, `Bundle.entry.resource`, ...) against their own type.
 //!
-//! Not checked: invariants (FHIRPath constraints), terminology bindings, reference targets,
-//! profiles. Whether `resourceType` matches the URL is the caller's business.
+//! - required bindings of `code`, `Coding` and `CodeableConcept` elements to value sets the
+//!   loaded terminology can expand ([`binding`]).
+//!
+//! Not checked: invariants (FHIRPath constraints), other bindings, reference targets, profiles.
+//! Whether `resourceType` matches the URL is the caller's business.
 //!
 //! Issue locations are FHIRPath-like: `Patient.name[0].given[1]`; inside a nested resource the
 //! path goes on from the element holding it: `Bundle.entry[0].resource.name[0]`.
 
+mod binding;
 mod datetime;
 mod element;
 mod primitive;
@@ -36,6 +40,7 @@ pub(crate) const MAX_DEPTH: usize = 128;
 pub fn validate(defs: &Definitions, resource: &Value) -> Vec<Issue> {
     let mut validator = Validator { defs, issues: Vec::new(), path: String::new(), scratch: String::new() };
     validator.resource(resource, 0);
+    validator.issues.extend(binding::check(defs, resource));
     validator.issues
 }
 

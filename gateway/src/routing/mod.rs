@@ -84,9 +84,9 @@ impl Routing {
     /// first use, in the serving runtime, and start their export worker with `policies`).
     pub fn new(config: &Config, policies: Option<&Arc<crate::policy::Policies>>) -> Result<Self, GatewayError> {
         let mut all = Vec::new();
-        let profiles = Arc::new(config.fhir.profiles()?);
+        let packages = targets::Packages::load(config)?;
         for target in config.targets() {
-            all.push(Arc::new(Target::new(&target, config, policies, &profiles)?));
+            all.push(Arc::new(Target::new(&target, config, policies, &packages)?));
         }
         let routes: Vec<Route> = config
             .routes()

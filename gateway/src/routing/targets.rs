@@ -38,13 +38,32 @@ pub struct Local {
     jobs: (Option<Arc<Policies>>, usize),
 }
 
+/// What `fhir.packages` gives every local target: the profiles to validate against, and the
+/// code systems and value sets beyond the R4 ones for terminology and bindings.
+pub struct Packages {
+    pub profiles: Arc<fhirgate_engine::profiles::registry::Registry>,
+    pub terminology: Arc<fhirgate_engine::terminology::Registry>,
+}
+
+impl Packages {
+    pub fn load(config: &Config) -> Result<Self, GatewayError> {
+        let profiles = config.fhir.profiles()?;
+        let (terminology, skipped) =
+            fhirgate_engine::terminology::Registry::from_resources(profiles.packages().resources());
+        for why in skipped {
+            tracing::warn!("`fhir.packages`: a code system or value set left out: {why}");
+        }
+        Ok(Self { profiles: Arc::new(profiles), terminology: Arc::new(terminology) })
+    }
+}
+
 impl Target {
     /// The target of a checked configuration (a remote's settings are checked here).
     pub fn new(
         config: &TargetConfig,
         all: &Config,
         policies: Option<&Arc<Policies>>,
-        profiles: &Arc<fhirgate_engine::profiles::registry::Registry>,
+        packages: &Packages,
     ) -> Result<Self, GatewayError> {
         let backend = match (config.kind(), &config.store) {
             (Kind::Local, Some(url)) => {
@@ -57,7 +76,8 @@ impl Target {
                         export: all.export_settings(blob.as_ref()).map_err(GatewayError::Config)?,
                         import: all.import.settings(blob.as_ref()).map_err(GatewayError::Config)?,
                         page_keys: crate::paging::keys(all)?,
-                        profiles: Arc::clone(profiles),
+                        profiles: Arc::clone(&packages.profiles),
+                        terminology: Arc::clone(&packages.terminology),
                         ..all.fhir.engine_config()
                     },
                     engine: OnceCell::new(),

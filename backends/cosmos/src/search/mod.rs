@@ -305,6 +305,12 @@ impl<'a> Translator<'a> {
                     let c = condition::token(&mut sub, "x", token);
                     self.exists(*not, param, &["t"], sub, &c, types).await
                 }
+                Predicate::TokenSet { not, tokens } => {
+                    let any: Vec<String> =
+                        tokens.iter().map(|t| format!("({})", condition::token(&mut sub, "x", t))).collect();
+                    let c = if any.is_empty() { "false".to_owned() } else { any.join(" OR ") };
+                    self.exists(*not, param, &["t"], sub, &c, types).await
+                }
                 Predicate::TokenText(text) => {
                     let c = format!("STARTSWITH(x.tx, {})", sub.text(text));
                     self.exists(false, param, &["t"], sub, &c, types).await

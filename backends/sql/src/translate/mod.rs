@@ -172,7 +172,11 @@ impl<'a> Translator<'a> {
     ) -> Result<Option<(&'static str, bool, String)>, Unsupported> {
         if matches!(
             predicate,
-            Predicate::Chain(_) | Predicate::Has(_) | Predicate::Composite { .. } | Predicate::Unsupported(_)
+            Predicate::Chain(_)
+                | Predicate::Has(_)
+                | Predicate::Composite { .. }
+                | Predicate::Unsupported(_)
+                | Predicate::Concepts { .. }
         ) {
             return Ok(None);
         }
@@ -185,6 +189,11 @@ impl<'a> Translator<'a> {
         let (table, negate, condition) = match predicate {
             Predicate::Token { not, token } => {
                 ("search_token", *not, format!("{} AND {}", kind(b, TOKEN), condition::token(b, a, token)))
+            }
+            Predicate::TokenSet { not, tokens } => {
+                let any: Vec<String> = tokens.iter().map(|t| format!("({})", condition::token(b, a, t))).collect();
+                let any = if any.is_empty() { "1 = 0".to_owned() } else { any.join(" OR ") };
+                ("search_token", *not, format!("{} AND ({any})", kind(b, TOKEN)))
             }
             Predicate::TokenText(text) => {
                 let text = condition::starts_with(b, &format!("{a}.text"), text);
@@ -244,6 +253,10 @@ impl<'a> Translator<'a> {
             }
             Predicate::Composite { components, values } => self.composite(param, components, values, on),
             Predicate::Unsupported(message) => Err(Unsupported(message.clone())),
+            Predicate::Concepts { modifier, .. } => Err(Unsupported(format!(
+                "`:{}` must be resolved against the terminology before the store runs the search",
+                modifier.as_str()
+            ))),
             other => Err(Unsupported(format!("cannot search {other:?} here"))),
         }
     }

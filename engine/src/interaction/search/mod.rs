@@ -15,6 +15,7 @@
 //! that ran the search, on the path it ran on.
 
 mod bundle;
+mod concepts;
 mod include;
 mod pages;
 mod snapshot;
@@ -77,6 +78,7 @@ pub(super) async fn handle(engine: &Engine, gate: &Gate<'_>, request: &Request, 
     let parsed = query::parse_within(defs, scope.resource_type(), &params, handling_strict(request), &limits)?;
     let mut query = parsed.query;
     gate.check_traversals(&query)?;
+    concepts::resolve(engine, gate, &mut query).await?;
     if let Scope::Compartment { owner_type, owner_id, resource_type } = scope {
         query.compartment = Some(compartment(defs, owner_type, owner_id, |t| resource_type.is_none_or(|r| r == t))?);
     }

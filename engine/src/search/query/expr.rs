@@ -83,6 +83,31 @@ pub enum UriMatch {
     Below,
 }
 
+/// A token modifier answered by terminology (search.html "Modifiers").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConceptMatch {
+    /// `:in`: the code is in the value set whose url is the value.
+    In,
+    /// `:not-in`: no code of the resource is in the value set.
+    NotIn,
+    /// `:above`: the code subsumes `system|code` (is it or one of its ancestors).
+    Above,
+    /// `:below`: the code is subsumed by `system|code` (is it or one of its descendants).
+    Below,
+}
+
+impl ConceptMatch {
+    /// The modifier as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::NotIn => "not-in",
+            Self::Above => "above",
+            Self::Below => "below",
+        }
+    }
+}
+
 /// What a reference value points to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReferenceTarget {
@@ -155,6 +180,19 @@ pub enum Predicate {
     /// `_has:Type:param:next`: resources referred to by a `Type` whose `param` points here and
     /// which matches `next`.
     Has(Has),
+    /// `:in`, `:not-in`, `:above` or `:below` on a token as written: the engine resolves it
+    /// against the loaded terminology into a [`Predicate::TokenSet`] before a store sees it
+    /// (a remote target gets it as written). Stores answer an unresolved one with an error.
+    Concepts {
+        modifier: ConceptMatch,
+        value: String,
+    },
+    /// The resource has a token among `tokens` (`not`: none of its tokens is among them); an
+    /// empty list matches nothing (`not`: everything).
+    TokenSet {
+        not: bool,
+        tokens: Vec<Token>,
+    },
     /// A value the parser understood but this server does not implement (`:in`, `:above` on a
     /// token...). Stores must answer it with an error, never ignore it.
     Unsupported(String),

@@ -23,7 +23,8 @@ use crate::error::Error;
 use crate::outcome::{Issue, IssueType};
 
 pub use expr::{
-    Chain, Clause, Compartment, Has, Predicate, ReferenceTarget, SearchQuery, StringMatch, Token, TokenSystem, UriMatch,
+    Chain, Clause, Compartment, ConceptMatch, Has, Predicate, ReferenceTarget, SearchQuery, StringMatch, Token,
+    TokenSystem, UriMatch,
 };
 pub use limits::{Limits, chain_depth};
 pub use prefix::Prefix;

@@ -26,13 +26,13 @@ fn predicate_rank(param: &str, predicate: &Predicate) -> u8 {
         Predicate::Reference(_) => 1,
         Predicate::String { mode: StringMatch::Exact, .. } | Predicate::Uri { mode: UriMatch::Exact, .. } => 2,
         Predicate::String { .. } | Predicate::Uri { .. } | Predicate::TokenText(_) => 3,
-        Predicate::Token { not: false, .. } | Predicate::Composite { .. } => 4,
+        Predicate::Token { not: false, .. } | Predicate::Composite { .. } | Predicate::TokenSet { not: false, .. } => 4,
         Predicate::Date { .. } | Predicate::Number { .. } | Predicate::Quantity { .. } => 5,
         // The inner search may be narrow or broad; it runs as its own index lookup either way.
         Predicate::Chain(_) | Predicate::Has(_) => 6,
         // What a negation or an absence matches cannot be found through a value index.
-        Predicate::Token { not: true, .. } | Predicate::Missing(_) => 9,
-        Predicate::Unsupported(_) => u8::MAX,
+        Predicate::Token { not: true, .. } | Predicate::TokenSet { not: true, .. } | Predicate::Missing(_) => 9,
+        Predicate::Unsupported(_) | Predicate::Concepts { .. } => u8::MAX,
     }
 }
 

@@ -79,8 +79,14 @@ fn tokens_in_all_four_forms_and_modifiers() {
             value: s("446053")
         }]
     );
-    assert!(matches!(one("Observation", "code:in", "http://vs").as_slice(), [Predicate::Unsupported(_)]));
-    assert!(matches!(one("Observation", "code:below", "1234").as_slice(), [Predicate::Unsupported(_)]));
+    assert_eq!(
+        one("Observation", "code:in", "http://vs"),
+        [Predicate::Concepts { modifier: ConceptMatch::In, value: s("http://vs") }]
+    );
+    assert_eq!(
+        one("Observation", "code:below", "http://loinc.org|1234"),
+        [Predicate::Concepts { modifier: ConceptMatch::Below, value: s("http://loinc.org|1234") }]
+    );
     assert_eq!(one("Patient", "_id", "abc"), [tok(TokenSystem::Any, Some("abc"))]);
     assert_eq!(one("Patient", "_tag", "http://s|t"), [tok(TokenSystem::Is(s("http://s")), Some("t"))]);
 }

@@ -1,7 +1,7 @@
 //! One value of one parameter, parsed by the parameter's type and modifier into a [`Predicate`]
 //! (search.html "Search Types" and "Modifiers"). Escapes (`\,` `\$` `\|` `\\`) are honoured.
 
-use super::expr::{Predicate, ReferenceTarget, StringMatch, Token, TokenSystem, UriMatch};
+use super::expr::{ConceptMatch, Predicate, ReferenceTarget, StringMatch, Token, TokenSystem, UriMatch};
 use super::prefix::Prefix;
 use crate::definitions::{Definitions, SearchParam, SearchParamType};
 use crate::search::index::{date_range, normalize, number_range};
@@ -58,9 +58,10 @@ pub(super) fn parse(
                 }),
                 _ => Err(Problem::Invalid(format!("`{code}:of-type` needs `system|code|value`, not `{raw}`"))),
             },
-            Some(m @ ("in" | "not-in" | "above" | "below")) => {
-                Ok(Predicate::Unsupported(format!("modifier `:{m}` on token `{code}` is not supported")))
-            }
+            Some("in") => Ok(Predicate::Concepts { modifier: ConceptMatch::In, value: unescape(raw) }),
+            Some("not-in") => Ok(Predicate::Concepts { modifier: ConceptMatch::NotIn, value: unescape(raw) }),
+            Some("above") => Ok(Predicate::Concepts { modifier: ConceptMatch::Above, value: raw.to_owned() }),
+            Some("below") => Ok(Predicate::Concepts { modifier: ConceptMatch::Below, value: raw.to_owned() }),
             Some(m) => Err(unsupported(m)),
         },
         SearchParamType::Reference => reference(param, modifier, raw),

@@ -70,6 +70,7 @@ macro_rules! store_contract {
             search_string_modes,
             search_token_forms,
             search_bound_codes_have_their_system,
+            search_token_sets,
             search_reference_forms,
             search_date_prefixes,
             search_number_quantity,

@@ -137,6 +137,38 @@ pub async fn search_bound_codes_have_their_system(store: &dyn Store) {
     assert!(set(store, "Patient", "gender=http://example.org/other|male").await.is_empty());
 }
 
+/// A token set (what `:in`, `:not-in`, `:above` and `:below` become once the engine has
+/// resolved them): any of its `system|code` pairs; `not`: none of them; empty: nothing (`not`:
+/// everything).
+pub async fn search_token_sets(store: &dyn Store) {
+    use crate::search::query::{Predicate, Token, TokenSystem};
+    patients(store).await; // p1 female, p2 and p3 male
+    index_put(store, json!({ "resourceType": "Patient", "id": "p4" }), 1, 3).await;
+    let gender = |code: &str| Token {
+        system: TokenSystem::Is("http://hl7.org/fhir/administrative-gender".into()),
+        code: Some(code.into()),
+    };
+    let run = |not: bool, tokens: Vec<Token>| {
+        let mut q = query(Some("Patient"), "gender=male");
+        q.clauses[0].alternatives = vec![Predicate::TokenSet { not, tokens }];
+        q
+    };
+    let found = |q: SearchQuery| async move {
+        let mut ids: Vec<String> = ok(store.search(&q, 100).await, "token set").into_iter().map(|m| m.id).collect();
+        ids.sort();
+        let count = ok(store.count(&q).await, "token set count");
+        assert_eq!(count, ids.len() as u64, "count and search disagree");
+        ids
+    };
+    assert_eq!(found(run(false, vec![gender("female"), gender("other")])).await, ["p1"]);
+    assert_eq!(found(run(false, vec![gender("female"), gender("male")])).await, ["p1", "p2", "p3"]);
+    assert_eq!(found(run(true, vec![gender("female"), gender("other")])).await, ["p2", "p3", "p4"]);
+    assert!(found(run(false, Vec::new())).await.is_empty());
+    assert_eq!(found(run(true, Vec::new())).await, ["p1", "p2", "p3", "p4"]);
+    let other_system = Token { system: TokenSystem::Is("http://example.org".into()), code: Some("male".into()) };
+    assert!(found(run(false, vec![other_system])).await.is_empty());
+}
+
 /// reference: `id`, `Type/id`, `:Type`, absolute URL, `:identifier`, `:missing`.
 pub async fn search_reference_forms(store: &dyn Store) {
     patients(store).await;
