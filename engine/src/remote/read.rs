@@ -23,15 +23,13 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
     let (resource_type, id) = (target.resource_type.as_str(), target.id.as_str());
     let missing = || Halt::Error(not_found(resource_type, id));
     if gate.covers_data() {
-        let response = call.upstream.send(&send::forwarded(request)).await?;
+        let mut response = call.upstream.send(&send::forwarded(request)).await?;
         // The decision covers every resource: a resource of the asked type passes unread.
-        let response = match request.method {
-            Method::Head => response,
-            _ => match send::unparsed(response, resource_type) {
-                Ok(passed) => return Ok(passed),
-                Err(response) => response,
-            },
-        };
+        if request.method != Method::Head
+            && let Some(passed) = send::unparsed(&mut response, resource_type)
+        {
+            return Ok(passed);
+        }
         let mut reply = send::parse(response)?;
         return match reply.status {
             404 => Err(missing()),

@@ -159,9 +159,9 @@ pub(super) async fn answer(upstream: &dyn Upstream, request: &Request) -> Flow<R
 
 /// A 200 answer whose body is a JSON resource of `resource_type`, as the client's answer with
 /// the body unparsed: the text is checked to be JSON of that type (a scan that builds nothing)
-/// and passed on as the remote wrote it, with the remote's version headers. Any other answer
-/// comes back as it was, for [`parse`] and the checks of the parsed path.
-pub(super) fn unparsed(mut response: Response, resource_type: &str) -> std::result::Result<Response, Response> {
+/// and passed on as the remote wrote it, with the remote's version headers. `None` for any
+/// other answer, left as it was for [`parse`] and the checks of the parsed path.
+pub(super) fn unparsed(response: &mut Response, resource_type: &str) -> Option<Response> {
     /// The one member the check reads; every other is scanned and dropped.
     #[derive(serde::Deserialize)]
     struct Head<'a> {
@@ -169,18 +169,18 @@ pub(super) fn unparsed(mut response: Response, resource_type: &str) -> std::resu
         resource_type: std::borrow::Cow<'a, str>,
     }
     if response.status != 200 {
-        return Err(response);
+        return None;
     }
     let text = match String::from_utf8(std::mem::take(&mut response.body)) {
         Ok(text) => text,
         Err(e) => {
             response.body = e.into_bytes();
-            return Err(response);
+            return None;
         }
     };
     if !serde_json::from_str::<Head<'_>>(&text).is_ok_and(|head| head.resource_type == resource_type) {
         response.body = text.into_bytes();
-        return Err(response);
+        return None;
     }
     let mut passed = Response::stored(response.status, text);
     for name in ["ETag", "Last-Modified", "Location", "Content-Location"] {
@@ -188,7 +188,7 @@ pub(super) fn unparsed(mut response: Response, resource_type: &str) -> std::resu
             passed = passed.with_header(name, value);
         }
     }
-    Ok(passed)
+    Some(passed)
 }
 
 /// The remote's answer, its body parsed (a body that is not JSON is a 502; an empty body is
