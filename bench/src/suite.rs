@@ -261,7 +261,9 @@ impl Suite {
                 }
                 r
             }
-            other => return Err(BenchError::Usage(format!("no scenario {other} (1–8, 10; 9 is `fhirgate-bench import`)"))),
+            other => {
+                return Err(BenchError::Usage(format!("no scenario {other} (1–8, 10; 9 is `fhirgate-bench import`)")));
+            }
         };
         Ok(r)
     }

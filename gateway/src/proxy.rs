@@ -655,16 +655,15 @@ impl ProxyHttp for FhirGateway {
             "request done"
         );
         // The audit record is one JSON object, whatever the log format, so it can be shipped as is.
-        let record = serde_json::json!({
-            "request_id": ctx.request_id,
-            "method": header.method.as_str(),
-            "path": header.uri.path(),
-            "status": ctx.status,
-            "subject": ctx.subject,
-            "client": session.client_addr().map(|a| a.to_string()),
-            "elapsed_ms": elapsed_ms,
+        crate::policy::audit::record_request(&crate::policy::audit::RequestRecord {
+            request_id: &ctx.request_id,
+            method: header.method.as_str(),
+            path: header.uri.path(),
+            status: ctx.status,
+            subject: ctx.subject.as_deref(),
+            client: session.client_addr().map(ToString::to_string),
+            elapsed_ms,
         });
-        tracing::info!(target: "audit", record = %record, "fhir request");
         let path = header.uri.path().trim_matches('/');
         let labels = match ctx.counted {
             Some(c) => RequestLabels {

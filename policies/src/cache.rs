@@ -1,15 +1,26 @@
-//! Type-level decisions, remembered by the [`crate::PolicyEngine`] that made them. Building the
-//! Cedar entities and context of a request and evaluating the set was most of the cost of
-//! authorising a read (bench/README.md), and the answer is the same for every request of one
-//! token's claims, action and target type. A type-level Cedar request is built from the
-//! principal, the action, the target and the context only (`to_cedar`), so the key is those
-//! four, less what the loaded policies provably do not read ([`crate::reads`]): the clock, the
-//! client's address and the resource id are left out unless a policy reads them.
+//! Decisions, remembered by the [`crate::PolicyEngine`] that made them. Building the Cedar
+//! entities and context of a request and evaluating the set was most of the cost of authorising
+//! a read (bench/README.md), and the answer is the same for every request of one token's
+//! claims, action and target type. A type-level Cedar request is built from the principal, the
+//! action, the target and the context only (`to_cedar`), so the key is those four, less what the
+//! loaded policies provably do not read ([`crate::reads`]): the clock, the client's address and
+//! the resource id are left out unless a policy reads them.
+//!
+//! A data-level request adds one resource's data, all of it read from the resource's JSON (its
+//! facts and the search-parameter attributes the policies read, [`crate::AuthzRequest`]), so its
+//! key is the type-level key of the resource's type and id plus a digest of the resource's
+//! content ([`Fingerprint`]): the same resource, unchanged, read again by the same claims is not
+//! decided again (every read of a patient-scoped token, every search entry under attribute
+//! policies). Decisions that read the patients' Consents are not cached: a Consent can change
+//! while the resource does not (the caller decides those itself).
 //!
 //! The cache belongs to one engine: a policy reload makes a new engine, and with it an empty
 //! cache. It is bounded in bytes and in age (a decision is deterministic for its key, so age
-//! only bounds what an idle principal keeps in memory). Data-level decisions are never cached.
+//! only bounds what an idle principal keeps in memory; a token past its expiry never gets here,
+//! authentication refuses it, and a new token with the same claims is owed the same decisions).
 
+use std::hash::{BuildHasher, Hasher};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::action::{Action, Target};
@@ -24,13 +35,47 @@ const CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
 /// How long an entry lives.
 const TIME_TO_LIVE: Duration = Duration::from_secs(600);
 
-/// Everything a type-level decision can depend on, less what the policies do not read.
+/// Everything a decision can depend on, less what the policies do not read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     principal: Principal,
     action: Action,
     target: Target,
     context: RequestContext,
+    /// The resource's content, for a data-level decision.
+    data: Option<Fingerprint>,
+}
+
+/// A 128-bit digest of a resource's JSON under two SipHash keys drawn at random for this
+/// process: nobody outside it can make two resources with one digest, and by chance two
+/// resources share one with a probability of about 2^-128 per pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Fingerprint(u64, u64);
+
+impl Fingerprint {
+    pub(crate) fn of(resource: &serde_json::Value) -> Self {
+        static KEYS: LazyLock<(std::collections::hash_map::RandomState, std::collections::hash_map::RandomState)> =
+            LazyLock::new(Default::default);
+        let mut digest = Digest(KEYS.0.build_hasher(), KEYS.1.build_hasher());
+        // Writing into hashers cannot fail; a value that cannot be written is never a resource.
+        let _ = serde_json::to_writer(&mut digest, resource);
+        Self(digest.0.finish(), digest.1.finish())
+    }
+}
+
+/// The two hashers a resource's JSON text is written into.
+struct Digest<H>(H, H);
+
+impl<H: Hasher> std::io::Write for Digest<H> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        self.1.write(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Key {
@@ -92,7 +137,15 @@ impl DecisionCache {
         if !self.reads.client_ip {
             context.client_ip.clear();
         }
-        Some(Key { principal: principal.clone(), action: request.action, target, context })
+        Some(Key { principal: principal.clone(), action: request.action, target, context, data: None })
+    }
+
+    /// The key of `request` (type level) asked about `resource`: the type-level key of the
+    /// resource's own type and id, and the resource's content.
+    pub fn data_key(&self, principal: &Principal, request: &AuthzRequest, resource: &serde_json::Value) -> Option<Key> {
+        let mut key = self.key(principal, &request.on_resource(resource))?;
+        key.data = Some(Fingerprint::of(resource));
+        Some(key)
     }
 
     pub fn get(&self, key: &Key) -> Option<Decision> {

@@ -1,6 +1,6 @@
 //! The policy engine: a validated Cedar policy set with the FHIR schema, answering
 //! [`AuthzRequest`]s. Load once, share behind an `Arc`, swap whole on reload (which also drops
-//! the type-level decisions it remembered, [`crate::cache`]).
+//! the decisions it remembered, [`crate::cache`]).
 
 use std::collections::HashSet;
 
@@ -140,7 +140,7 @@ impl PolicyEngine {
     /// The decision for one request: default deny, a matching `forbid` overrides any `permit`.
     /// A type-level allow says whether it covers every data-level decision of the request.
     /// Type-level decisions are remembered (see [`crate::cache`]); data-level ones are made each
-    /// time.
+    /// time ([`Self::decide_on`] remembers them).
     pub fn decide(&self, principal: &Principal, request: &AuthzRequest) -> Result<Decision, Error> {
         let Some(key) = self.cache.key(principal, request) else { return self.evaluate(principal, request) };
         if let Some(decision) = self.cache.get(&key) {
@@ -148,6 +148,30 @@ impl PolicyEngine {
         }
         let decision = self.evaluate(principal, request)?;
         self.cache.insert(key, decision.clone());
+        Ok(decision)
+    }
+
+    /// The data-level decision of `request` (type level) on `resource` (named by
+    /// [`AuthzRequest::on_resource`]), remembered per resource content ([`crate::cache`]). For a
+    /// set that reads no Consent: one that does is decided on [`Self::with_data`] with the
+    /// Consents' verdict (uncached), and this refuses to decide for it.
+    pub fn decide_on(
+        &self,
+        principal: &Principal,
+        request: &AuthzRequest,
+        resource: &serde_json::Value,
+    ) -> Result<Decision, Error> {
+        if self.reads_consents {
+            return Err(Error::Request("these policies read Consents: decide with their verdict".into()));
+        }
+        let key = self.cache.data_key(principal, request, resource);
+        if let Some(decision) = key.as_ref().and_then(|key| self.cache.get(key)) {
+            return Ok(decision);
+        }
+        let decision = self.evaluate(principal, &self.with_data(request, resource))?;
+        if let Some(key) = key {
+            self.cache.insert(key, decision.clone());
+        }
         Ok(decision)
     }
 

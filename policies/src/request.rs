@@ -65,6 +65,12 @@ impl AuthzRequest {
     /// The same request, asked about one resource's data. A resource's own type and id win over
     /// the request's (history and search bundles hold other resources).
     pub fn with_data(&self, resource: &serde_json::Value) -> Self {
+        Self { data: Some(ResourceFacts::of(resource)), ..self.on_resource(resource) }
+    }
+
+    /// The same request with the resource's own type and id as its target, its data not read
+    /// (what an audit record of a decision on the resource names).
+    pub fn on_resource(&self, resource: &serde_json::Value) -> Self {
         let mut target = self.target.clone();
         if let Some(t) = resource.get("resourceType").and_then(serde_json::Value::as_str) {
             t.clone_into(&mut target.resource_type);
@@ -72,7 +78,7 @@ impl AuthzRequest {
         if let Some(id) = resource.get("id").and_then(serde_json::Value::as_str) {
             id.clone_into(&mut target.id);
         }
-        Self { target, data: Some(ResourceFacts::of(resource)), ..self.clone() }
+        Self { target, ..self.clone() }
     }
 
     /// [`Self::with_data`] with the search-parameter attributes `wanted` extracted, by the

@@ -94,6 +94,54 @@ when { resource["service-provider"].contains("Organization/secret") || resource.
     Ok(())
 }
 
+/// Data-level decisions remembered per resource content (`PolicyEngine::decide_on`) answer as
+/// deciding each time does: a changed resource, another principal or a read clock is another
+/// decision; a set that reads Consents refuses to decide without their verdict.
+#[test]
+fn remembered_data_level_decisions_follow_the_data() -> Result<(), Error> {
+    let engine = PolicyEngine::load(&[
+        source(PERMIT_READER),
+        source(
+            r#"
+@id("hiv")
+forbid (principal, action, resource is Fhir::Observation)
+when { resource.code.containsAny(["http://loinc.org|7917-8"]) };
+@id("minors")
+forbid (principal, action, resource is Fhir::Patient)
+when { resource has birthdate && resource.birthdate.end > context.time.epochSeconds - 18 * 31557600 };
+"#,
+        ),
+    ])?;
+    let obs = |code: &str| {
+        json!({"resourceType": "Observation", "id": "o1", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": code}]}})
+    };
+    let type_level = request(Action::Read, "Observation", "o1");
+    let decide = |principal: &Principal, request: &AuthzRequest, resource: &Value| {
+        engine.decide_on(principal, request, resource).map(|d| d.allowed)
+    };
+    for _ in 0..2 {
+        assert!(decide(&reader(), &type_level, &obs("15074-8"))?);
+        assert!(!decide(&reader(), &type_level, &obs("7917-8"))?, "the same id with other data is decided again");
+        let stranger = Principal::from_claims(&json!({"sub": "s", "roles": ["other"]}), "patient");
+        assert!(!decide(&stranger, &type_level, &obs("15074-8"))?, "another principal, another decision");
+    }
+    // The clock is read by `minors`: a patient who comes of age is decided on the new time.
+    let patient = json!({"resourceType": "Patient", "id": "p", "birthDate": "2008-06-01"});
+    let at = |epoch_seconds: i64| {
+        let mut r = request(Action::Read, "Patient", "p");
+        r.context.epoch_seconds = epoch_seconds;
+        r
+    };
+    assert!(!engine.decide_on(&reader(), &at(1_767_225_600), &patient)?.allowed, "2026: a minor");
+    assert!(engine.decide_on(&reader(), &at(1_893_456_000), &patient)?.allowed, "2030: an adult");
+    let consents = PolicyEngine::load(&[source(
+        r#"permit (principal in Fhir::Role::"reader", action, resource) unless { resource.consent == "deny" };"#,
+    )])?;
+    assert!(consents.decide_on(&reader(), &type_level, &obs("15074-8")).is_err(), "the Consents' verdict is needed");
+    Ok(())
+}
+
 #[test]
 fn attributes_not_extracted_fail_closed() -> Result<(), Error> {
     let engine = PolicyEngine::load(&[

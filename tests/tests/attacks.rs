@@ -2,7 +2,8 @@
 //! with tokens of the shipped policy sets try to see, change, count or learn resources hidden from
 //! them: conditional interactions, counts and history, criteria that look at other resources,
 //! PATCH results that leave their reach, page links followed both ways or taken from another
-//! client, a chain deep enough to overflow a stack, and the
+//! client, resources read while visible and hidden since, a chain deep enough to overflow a
+//! stack, and the
 //! reads, searches and includes that already hold. Every attack is sent alone and as a batch and
 //! a transaction entry, and after each the server must answer `GET /health`.
 //!
@@ -24,6 +25,8 @@ mod guards;
 mod paging;
 #[path = "attacks/patch_moves.rs"]
 mod patch_moves;
+#[path = "attacks/remembered.rs"]
+mod remembered;
 #[path = "attacks/scene.rs"]
 mod scene;
 #[path = "attacks/wire.rs"]
@@ -49,6 +52,7 @@ fn run_families(scene: &Scene, world: &World) -> TestResult {
     patch_moves::run(scene, world);
     conditional::run(scene, world);
     paging::run(scene, world);
+    remembered::run(scene, world);
     Ok(())
 }
 

@@ -75,7 +75,7 @@ pub(super) async fn transaction(call: &Call<'_>, request: &Request) -> Flow<Resp
     }
     let mut sent = send::forwarded(request);
     sent.body = serde_json::to_vec(&bundle).unwrap_or_default();
-    let reply = send::exchange(call.upstream, &sent).await?;
+    let mut reply = send::exchange(call.upstream, &sent).await?;
     let mut answer = reply.bundle(&["transaction-response"])?;
     if let Some(Value::Array(list)) = answer.get_mut("entry") {
         if list.len() != gates.len() {

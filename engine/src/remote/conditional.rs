@@ -75,7 +75,7 @@ impl Criteria {
         let mut found = Vec::new();
         let mut scanned = 0usize;
         while let Some(search) = next.take() {
-            let reply = send::exchange(call.upstream, &search).await?;
+            let mut reply = send::exchange(call.upstream, &search).await?;
             let bundle = reply.bundle(&["searchset"])?;
             call.load_consents_in(&reader, &bundle, base_url).await?;
             let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();

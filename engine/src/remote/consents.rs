@@ -68,7 +68,7 @@ impl Call<'_> {
     async fn search(&self, patients: &[String], base_url: &str) -> Flow<Option<Vec<Value>>> {
         let named = patients.iter().map(|p| format!("Patient/{p}")).collect::<Vec<_>>().join(",");
         let query = vec![("patient".to_owned(), named), ("_count".to_owned(), PAGE.to_string())];
-        let reply = send::answer(self.upstream, &send::request(Method::Get, "Consent", query, base_url)).await?;
+        let mut reply = send::answer(self.upstream, &send::request(Method::Get, "Consent", query, base_url)).await?;
         if reply.status != 200 {
             tracing::warn!(status = reply.status, "the remote did not give the Consents; decisions on their data deny");
             return Ok(None);

@@ -5,7 +5,9 @@
 //! content in the remote's history, as the engine decides a deletion). With a
 //! per-resource grant the remote is asked for the whole resource without conditions
 //! (`_summary`, `_elements`, `If-None-Match`, `If-Modified-Since`, HEAD), which are applied
-//! here after the decision, so a 304 never reveals a hidden resource.
+//! here after the decision, so a 304 never reveals a hidden resource. When the type-level
+//! decision covers every resource, a resource of the asked type passes as the remote wrote it,
+//! checked to be JSON of that type but never parsed into a value ([`send::unparsed`]).
 
 use super::Call;
 use super::filter::Shape;
@@ -21,7 +23,14 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request) 
     let (resource_type, id) = (target.resource_type.as_str(), target.id.as_str());
     let missing = || Halt::Error(not_found(resource_type, id));
     if gate.covers_data() {
-        let mut reply = send::answer(call.upstream, &send::forwarded(request)).await?;
+        let mut response = call.upstream.send(&send::forwarded(request)).await?;
+        // The decision covers every resource: a resource of the asked type passes unread.
+        if request.method != Method::Head
+            && let Some(passed) = send::unparsed(&mut response, resource_type)
+        {
+            return Ok(passed);
+        }
+        let mut reply = send::parse(response)?;
         return match reply.status {
             404 => Err(missing()),
             304 => Ok(reply.respond(None)),
@@ -83,7 +92,7 @@ async fn deleted_visible(
 ) -> Flow<bool> {
     let query = vec![("_count".to_owned(), "2".to_owned())];
     let history = send::request(Method::Get, &format!("{resource_type}/{id}/_history"), query, &request.base_url);
-    let reply = send::answer(call.upstream, &history).await?;
+    let mut reply = send::answer(call.upstream, &history).await?;
     if reply.status != 200 {
         return Ok(false);
     }

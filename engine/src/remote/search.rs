@@ -70,7 +70,7 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request, 
     let mut query = parse_query(&query::to_query_string(&parsed));
     query.extend(paging);
     let sent = send::request(Method::Get, &path, query, &request.base_url);
-    let reply = send::exchange(call.upstream, &sent).await?;
+    let mut reply = send::exchange(call.upstream, &sent).await?;
     let mut bundle = reply.bundle(&["searchset"])?;
     call.load_consents_in(gate, &bundle, &request.base_url).await?;
     filter::entries(&mut bundle, gate);
@@ -102,7 +102,7 @@ pub(super) async fn history(call: &Call<'_>, gate: &Gate<'_>, request: &Request)
         }
     }
     let (sent, shape) = if gate.covers_data() { (request.clone(), Shape::default()) } else { Shape::strip(request)? };
-    let reply = send::answer(call.upstream, &send::forwarded(&sent)).await?;
+    let mut reply = send::answer(call.upstream, &send::forwarded(&sent)).await?;
     match reply.status {
         404 if !target.id.is_empty() => {
             return Err(Halt::Error(not_found(&target.resource_type, &target.id)));

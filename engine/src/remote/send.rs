@@ -87,8 +87,8 @@ impl Reply {
         }
     }
 
-    /// The body as a Bundle of one of `kinds`, or a 502.
-    pub(super) fn bundle(&self, kinds: &[&str]) -> Flow<Map<String, Value>> {
+    /// The body as a Bundle of one of `kinds` (taken, not copied: a page of entries), or a 502.
+    pub(super) fn bundle(&mut self, kinds: &[&str]) -> Flow<Map<String, Value>> {
         let map = self.resource_of("Bundle")?;
         let kind = map.get("type").and_then(Value::as_str).unwrap_or_default();
         if !kinds.contains(&kind) {
@@ -97,7 +97,10 @@ impl Reply {
         if map.get("entry").is_some_and(|e| !e.is_array()) {
             return Err(bad_gateway("`Bundle.entry` is not an array"));
         }
-        Ok(map.clone())
+        match self.body.take() {
+            Some(Value::Object(map)) => Ok(map),
+            _ => Err(bad_gateway("the body is not a FHIR resource")),
+        }
     }
 
     /// The current version the answer names: `meta.versionId` of its resource, else its `ETag`.
@@ -151,7 +154,46 @@ pub(super) async fn exchange(upstream: &dyn Upstream, request: &Request) -> Flow
 /// Sends `request` and returns its answer whatever its status, the body parsed (a body that is
 /// not JSON is a 502; an empty body is `None`).
 pub(super) async fn answer(upstream: &dyn Upstream, request: &Request) -> Flow<Reply> {
-    let response = upstream.send(request).await?;
+    parse(upstream.send(request).await?)
+}
+
+/// A 200 answer whose body is a JSON resource of `resource_type`, as the client's answer with
+/// the body unparsed: the text is checked to be JSON of that type (a scan that builds nothing)
+/// and passed on as the remote wrote it, with the remote's version headers. `None` for any
+/// other answer, left as it was for [`parse`] and the checks of the parsed path.
+pub(super) fn unparsed(response: &mut Response, resource_type: &str) -> Option<Response> {
+    /// The one member the check reads; every other is scanned and dropped.
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(rename = "resourceType", borrow)]
+        resource_type: std::borrow::Cow<'a, str>,
+    }
+    if response.status != 200 {
+        return None;
+    }
+    let text = match String::from_utf8(std::mem::take(&mut response.body)) {
+        Ok(text) => text,
+        Err(e) => {
+            response.body = e.into_bytes();
+            return None;
+        }
+    };
+    if !serde_json::from_str::<Head<'_>>(&text).is_ok_and(|head| head.resource_type == resource_type) {
+        response.body = text.into_bytes();
+        return None;
+    }
+    let mut passed = Response::stored(response.status, text);
+    for name in ["ETag", "Last-Modified", "Location", "Content-Location"] {
+        if let Some(value) = response.header(name) {
+            passed = passed.with_header(name, value);
+        }
+    }
+    Some(passed)
+}
+
+/// The remote's answer, its body parsed (a body that is not JSON is a 502; an empty body is
+/// `None`).
+pub(super) fn parse(response: Response) -> Flow<Reply> {
     let body = if response.body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {

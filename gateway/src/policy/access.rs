@@ -47,8 +47,18 @@ impl CedarAccess<'_> {
 
     /// Decides and audits one request. An evaluation failure denies.
     fn decide_audited(&self, request: &AuthzRequest, phase: &str) -> Decision {
+        self.audited(request, phase, |policies| policies.decide(&self.principal, request))
+    }
+
+    /// Audits the decision `decide` makes with the policies in force on `request`.
+    fn audited(
+        &self,
+        request: &AuthzRequest,
+        phase: &str,
+        decide: impl FnOnce(&PolicyEngine) -> Result<Decision, fhirgate_policies::Error>,
+    ) -> Decision {
         let span = crate::telemetry::spans::decision(request, phase);
-        let decision = match span.in_scope(|| self.policies.as_ref().map(|p| p.decide(&self.principal, request))) {
+        let decision = match span.in_scope(|| self.policies.as_deref().map(decide)) {
             Some(Ok(d)) => d,
             Some(Err(e)) => {
                 tracing::error!(error = %e, "authorization request could not be evaluated; denied");
@@ -86,6 +96,13 @@ impl Access for CedarAccess<'_> {
 
     fn allows(&self, target: &Target, resource: &Value, phase: Phase) -> bool {
         let request = self.request(target);
+        // Remembered per resource content by the engine, unless the decision reads Consents
+        // (they change while the resource does not) or its inputs are audited (they are the
+        // resource's data, which a remembered decision no longer has).
+        if !self.reads_consents && !self.audit_inputs {
+            let decide = |policies: &PolicyEngine| policies.decide_on(&self.principal, &request, resource);
+            return self.audited(&request.on_resource(resource), phase.as_str(), decide).allowed;
+        }
         // The engine extracts the resource attributes its policies read.
         let mut request = match &self.policies {
             Some(policies) => policies.with_data(&request, resource),

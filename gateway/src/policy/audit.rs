@@ -93,6 +93,37 @@ pub fn record_write(
     tracing::info!(target: "audit", record = %event, "write");
 }
 
+/// Emits the event of a finished request: who asked what, its status and how long it took.
+pub fn record_request(request: &RequestRecord<'_>) {
+    let event = request_event(request);
+    tracing::info!(target: "audit", record = %event, "fhir request");
+}
+
+fn request_event(request: &RequestRecord<'_>) -> String {
+    let mut event = JsonObject::new();
+    event.string("request_id", request.request_id);
+    event.string("method", request.method);
+    event.string("path", request.path);
+    event.number("status", u64::from(request.status));
+    event.optional("subject", request.subject);
+    event.optional("client", request.client.as_deref());
+    event.key("elapsed_ms");
+    let elapsed = serde_json::Number::from_f64(request.elapsed_ms);
+    event.0.push_str(&elapsed.map_or_else(|| "null".to_owned(), |n| n.to_string()));
+    event.finish()
+}
+
+/// What the event of a finished request says ([`record_request`]).
+pub struct RequestRecord<'a> {
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub subject: Option<&'a str>,
+    pub client: Option<String>,
+    pub elapsed_ms: f64,
+}
+
 /// What every event says: which event, of which request, by whom, from where, doing what.
 fn header(event: &str, principal: &Principal, request: &AuthzRequest, info: &AuditInfo) -> JsonObject {
     let mut header = JsonObject::new();
@@ -205,6 +236,26 @@ mod tests {
     use super::*;
     use fhirgate_policies::{Action, RequestContext, Target};
     use serde_json::{Value, json};
+
+    #[test]
+    fn the_request_record_is_json_with_every_field() -> Result<(), serde_json::Error> {
+        let record = RequestRecord {
+            request_id: "r1",
+            method: "GET",
+            path: "/Patient/\"1\"",
+            status: 200,
+            subject: Some("u"),
+            client: None,
+            elapsed_ms: 1.25,
+        };
+        let parsed: Value = serde_json::from_str(&request_event(&record))?;
+        assert_eq!(
+            parsed,
+            json!({"request_id": "r1", "method": "GET", "path": "/Patient/\"1\"", "status": 200, "subject": "u",
+                "client": null, "elapsed_ms": 1.25})
+        );
+        Ok(())
+    }
 
     #[test]
     fn the_record_is_json_with_every_field() -> Result<(), serde_json::Error> {

@@ -1,4 +1,4 @@
-//! One HTTP/1.1 exchange with a remote target over pingora's pooled connector: the request
+//! One HTTP/1.1 exchange with a remote target over a pooled connection ([`super::pool`]): the request
 //! line and headers built from the engine's [`Request`], the body sent, the whole answer read
 //! under the size limit, and every failure classified by how far the exchange got — which
 //! decides whether it may be retried on the next address and which error the client sees.
@@ -9,7 +9,6 @@ use bytes::Bytes;
 use fhirgate_engine::Error as FhirError;
 use fhirgate_engine::interaction::{Method, Request, Response, percent_encode};
 use pingora::ErrorType;
-use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
 use pingora::protocols::http::client::HttpSession;
 use pingora::upstreams::peer::HttpPeer;
@@ -18,11 +17,6 @@ use pingora::upstreams::peer::HttpPeer;
 /// behind).
 const KEPT_HEADERS: [&str; 6] =
     ["content-type", "etag", "last-modified", "location", "content-location", "retry-after"];
-
-/// How long an idle pooled connection is kept: below the common 60 s idle cut-off of load
-/// balancers in front of FHIR servers, so a reused connection is rarely one the far end is
-/// closing.
-const POOL_IDLE: Duration = Duration::from_secs(55);
 
 /// How an attempt failed.
 #[derive(Debug)]
@@ -65,7 +59,7 @@ impl Failure {
 
 /// What one exchange needs besides the request.
 pub struct Exchange<'a> {
-    pub connector: &'a Connector,
+    pub pool: &'a super::pool::Pool,
     pub peer: &'a HttpPeer,
     pub host_header: &'a str,
     pub base_path: &'a str,
@@ -143,7 +137,7 @@ fn request_header(x: &Exchange<'_>, request: &Request) -> Result<RequestHeader, 
 /// One attempt on one address.
 pub async fn attempt(x: &Exchange<'_>, request: &Request) -> Result<Response, Failure> {
     let header = request_header(x, request).map_err(|e| Failure::Bad(format!("request not expressible: {e}")))?;
-    let (mut session, _reused) = x.connector.get_http_session(x.peer).await.map_err(|e| match e.etype() {
+    let (mut session, _reused) = x.pool.session(x.peer).await.map_err(|e| match e.etype() {
         ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::HandshakeError => {
             Failure::Tls(format!("TLS: {e}"))
         }
@@ -154,10 +148,7 @@ pub async fn attempt(x: &Exchange<'_>, request: &Request) -> Result<Response, Fa
     let result = exchange(x, &mut session, header, request).await;
     match result {
         Ok((response, Sent::Whole)) => {
-            if let HttpSession::H1(h1) = &mut session {
-                h1.respect_keepalive();
-            }
-            x.connector.release_http_session(session, x.peer, Some(POOL_IDLE)).await;
+            x.pool.release(session, x.peer).await;
             Ok(response)
         }
         // A connection whose request was cut short is never reused.

@@ -1,7 +1,8 @@
-//! Remote FHIR servers (`[[targets]]` with a `base_url`), reached through pingora's pooled HTTP
-//! client: addresses balanced with active health checks, timeouts, retries of idempotent
-//! requests, TLS with certificate verification, and the target's credentials. Implements the
-//! engine's [`Upstream`], so every remote exchange goes through `engine::remote`'s decisions.
+//! Remote FHIR servers (`[[targets]]` with a `base_url`), reached over pingora's HTTP/1.1
+//! client (connections pooled in [`pool`]): addresses balanced with active health checks,
+//! timeouts, retries of idempotent requests, TLS with certificate verification, and the
+//! target's credentials. Implements the engine's [`Upstream`], so every remote exchange goes
+//! through `engine::remote`'s decisions.
 //!
 //! Health checks run lazily: the first request through a target starts a task on the current
 //! (service) runtime that checks every address each `health_interval_seconds`, and one that
@@ -13,6 +14,7 @@ mod address;
 mod anchors;
 mod client;
 mod credentials;
+mod pool;
 mod resolve;
 
 #[cfg(test)]
@@ -26,8 +28,8 @@ use async_trait::async_trait;
 use fhirgate_engine::interaction::{Request, Response};
 use fhirgate_engine::remote::Upstream;
 use fhirgate_engine::{Error as FhirError, Result as FhirResult};
-use pingora::connectors::ConnectorOptions;
 use pingora::connectors::http::Connector;
+use pingora::connectors::{ConnectorOptions, TransportConnector};
 use pingora::lb::health_check::HttpHealthCheck;
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backend, LoadBalancer};
@@ -52,7 +54,8 @@ struct Inner {
     base_url: String,
     base: BaseUrl,
     host_header: String,
-    connector: Connector,
+    /// Connections to the addresses, idle ones kept for reuse.
+    pool: pool::Pool,
     balancer: LoadBalancer<RoundRobin>,
     credentials: Credentials,
     connect_timeout: Duration,
@@ -99,7 +102,7 @@ impl RemoteTarget {
                 base_url: base_url.trim_end_matches('/').to_owned(),
                 host_header: base.host_header(),
                 base,
-                connector: Connector::new(Some(options())),
+                pool: pool::Pool::new(TransportConnector::new(Some(options())), config.pool_size),
                 balancer,
                 credentials,
                 connect_timeout: Duration::from_millis(config.connect_timeout_ms.max(1)),
@@ -348,7 +351,7 @@ impl RemoteExchange<'_> {
                 continue;
             };
             let exchange = Exchange {
-                connector: &inner.connector,
+                pool: &inner.pool,
                 peer: &peer,
                 host_header: &inner.host_header,
                 base_path: &inner.base.path,

@@ -198,6 +198,21 @@ async fn answers_pass_through_on_pooled_connections() {
     assert_eq!(s.connections.load(Ordering::SeqCst), 1, "the second exchange reuses the pooled connection");
 }
 
+/// A pooled connection the server closed while it was idle is dropped, not used: even a POST
+/// (never sent twice) goes out on a new connection and is answered.
+#[tokio::test]
+async fn a_connection_closed_while_idle_is_not_reused() {
+    // A keep-alive answer (its length given), then the server closes the connection.
+    let s = server(vec![Reply::AnswerAndClose(json_answer("200 OK", PATIENT))]).await;
+    let target = RemoteTarget::new(&config(&[s.port])).unwrap();
+    let upstream = target.upstream(None);
+    assert_eq!(upstream.send(&get("Patient/1")).await.unwrap().status, 200);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(upstream.send(&post("Patient")).await.unwrap().status, 200);
+    assert_eq!(s.requests().len(), 2, "the POST was sent once");
+    assert_eq!(s.connections.load(Ordering::SeqCst), 2, "on a new connection");
+}
+
 #[tokio::test]
 async fn chunked_answers_are_read_whole() {
     let (head, tail) = PATIENT.split_at(5);

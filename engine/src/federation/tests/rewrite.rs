@@ -364,6 +364,26 @@ fn an_empty_prefix_rewrites_urls_only() {
 }
 
 #[test]
+fn a_body_an_empty_prefix_leaves_alone_passes_as_written() {
+    let plain = Rewrite { id_prefix: String::new(), target_base: TARGET.into(), client_base: CLIENT.into() };
+    // Member order and spacing as the target wrote them: the text was not parsed and rendered.
+    let written = br#"{"resourceType":"Patient",  "id":"1","gender":"female"}"#.to_vec();
+    let r = plain.to_client(Response::rendered(200, "application/fhir+json", written.clone()));
+    assert_eq!(r.body, written);
+    // The target's base, even escaped, is still rewritten; broken JSON is still a 502.
+    let escaped = br#"{"resourceType":"Patient","id":"1","managingOrganization":{"reference":"https:\/\/lab.internal\/fhir/Organization/3"}}"#;
+    let r = plain.to_client(Response::rendered(200, "application/fhir+json", escaped.to_vec()));
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    assert_eq!(body["managingOrganization"]["reference"], "https://gw.example/lab/Organization/3");
+    let broken = plain.to_client(Response::rendered(200, "application/fhir+json", b"{\"id\": 1".to_vec()));
+    assert_eq!(broken.status, 502);
+    // With a prefix, every id changes: always parsed.
+    let r = lab().to_client(Response::rendered(200, "application/fhir+json", written));
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    assert_eq!(body["id"], "LAB-1");
+}
+
+#[test]
 fn non_json_bodies_pass_unchanged_and_broken_json_is_a_bad_gateway() {
     let text = Response::rendered(200, "text/plain", b"https://lab.internal/fhir/Patient/1".to_vec());
     assert_eq!(lab().to_client(text.clone()), text);
