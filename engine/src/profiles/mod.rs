@@ -5,8 +5,9 @@
 //! definitions, invariants (FHIRPath), reference targets, down into contained resources and
 //! Bundle entries.
 //!
-//! Not here: terminology bindings (an element's `binding` is kept for the terminology module),
-//! and the base structure checks of [`crate::validation`], which run first.
+//! Required bindings a profile adds are checked against the R4 terminology's expansions (the
+//! base definitions' own, and the base structure checks, are [`crate::validation`]'s, which run
+//! first); value sets only a package holds are not expanded here yet.
 //!
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.

@@ -57,7 +57,7 @@ pub(crate) struct Elem {
     pub(crate) min_length: Option<u64>,
     pub(crate) slicing: Option<Slicing>,
     pub(crate) constraints: Vec<Constraint>,
-    /// `ElementDefinition.binding`, for the terminology checks (not made here).
+    /// `ElementDefinition.binding` (its required bindings are checked by the walk).
     pub(crate) binding: Option<Value>,
 }
 

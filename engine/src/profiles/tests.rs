@@ -20,6 +20,8 @@ fn patient_profile() -> Value {
             {"id": "Patient.identifier:mrn.system", "path": "Patient.identifier.system", "min": 1,
              "fixedUri": "http://example.org/mrn"},
             {"id": "Patient.gender", "path": "Patient.gender", "patternCode": "female"},
+            {"id": "Patient.maritalStatus", "path": "Patient.maritalStatus",
+             "binding": {"strength": "required", "valueSet": "http://hl7.org/fhir/ValueSet/marital-status|4.0.1"}},
             {"id": "Patient.extension:colour", "path": "Patient.extension", "sliceName": "colour", "max": "1",
              "type": [{"code": "Extension", "profile": ["http://example.org/StructureDefinition/colour"]}]}
         ]}
@@ -78,6 +80,18 @@ fn cardinality_slices_fixed_and_pattern_are_enforced() {
         {"system": "http://example.org/mrn"}, {"system": "http://example.org/mrn"}]});
     let found = errors(&two, &[PROFILE]);
     assert!(found.iter().any(|e| e.contains("`identifier:mrn`: at most 1")), "{found:?}");
+}
+
+#[test]
+fn a_required_binding_the_profile_adds_is_enforced() {
+    let marital = |code: &str| {
+        json!({"resourceType": "Patient", "gender": "female",
+            "identifier": [{"system": "http://example.org/mrn", "value": "1"}],
+            "maritalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": code}]}})
+    };
+    assert_eq!(errors(&marital("M"), &[PROFILE]), Vec::<String>::new());
+    let found = errors(&marital("Q"), &[PROFILE]);
+    assert!(found.iter().any(|e| e.starts_with("Patient.maritalStatus") && e.contains("marital-status")), "{found:?}");
 }
 
 #[test]

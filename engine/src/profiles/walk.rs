@@ -269,9 +269,47 @@ impl<'c, 'r> Walker<'c, 'r> {
             if let Some(message) = values::out_of_range(elem, value) {
                 self.issue(item.path.clone(), IssueType::Value, format!("{message} (profile `{}`)", profile.url));
             }
+            self.binding(profile, elem, item, value);
         }
         if !elem.constraints.is_empty() {
             self.invariants(elem, item);
+        }
+    }
+
+    /// A required binding the profile adds (the base definitions' own are checked by
+    /// [`crate::validation::binding`]), against the R4 terminology's expansion; a value set it
+    /// cannot expand is not checked.
+    fn binding(&mut self, profile: &Profile, elem: &Elem, item: &Found<'r>, value: &Value) {
+        let Some(binding) = &elem.binding else { return };
+        if binding.get("strength").and_then(Value::as_str) != Some("required") {
+            return;
+        }
+        let Some(url) = binding.get("valueSet").and_then(Value::as_str).map(|u| u.split('|').next().unwrap_or(u))
+        else {
+            return;
+        };
+        let registry = crate::terminology::Registry::r4();
+        let path: Vec<&str> = elem.id.split('.').map(|step| step.split(':').next().unwrap_or(step)).collect();
+        if registry.required_binding(&path.join(".")) == Some(url) {
+            return;
+        }
+        // The type as stated, or as the value's shape tells it (a differential may not repeat it).
+        let type_name =
+            item.type_name.as_deref().or_else(|| (elem.types.len() == 1).then(|| elem.types[0].code.as_str())).or(
+                match value {
+                    Value::String(_) => Some("code"),
+                    Value::Object(o) if o.contains_key("coding") => Some("CodeableConcept"),
+                    Value::Object(o) if o.contains_key("code") => Some("Coding"),
+                    _ => None,
+                },
+            );
+        let (Some(type_name), Some(expansion)) = (type_name, registry.cached_expansion(url)) else { return };
+        if let Some(shown) = crate::validation::binding::outside(type_name, value, &expansion) {
+            let message = format!(
+                "{shown} is not in the value set `{url}`, which profile `{}` binds this element to (required)",
+                profile.url
+            );
+            self.issue(item.path.clone(), IssueType::Value, message);
         }
     }
 

@@ -102,25 +102,30 @@ impl Walk<'_> {
 
     /// One value of a bound element.
     fn coded(&mut self, type_name: &str, value: &Value, expansion: &Expansion, url: &str) {
-        let problem = match type_name {
-            "code" => match value.as_str() {
-                Some(code) if !expansion.contains_code(code) => Some(format!("`{code}`")),
-                _ => None,
-            },
-            "Coding" => coding(value).filter(|(s, c)| !expansion.contains(s, c)).map(|(s, c)| format!("`{s}|{c}`")),
-            "CodeableConcept" => {
-                let codings: Vec<(&str, &str)> =
-                    value.get("coding").and_then(Value::as_array).into_iter().flatten().filter_map(coding).collect();
-                let any = codings.iter().any(|(s, c)| expansion.contains(s, c));
-                (!codings.is_empty() && !any)
-                    .then(|| codings.iter().map(|(s, c)| format!("`{s}|{c}`")).collect::<Vec<_>>().join(", "))
-            }
-            _ => None,
-        };
-        if let Some(shown) = problem {
+        if let Some(shown) = outside(type_name, value, expansion) {
             let message = format!("{shown} is not in the value set `{url}`, which this element is bound to (required)");
             self.issues.push(Issue::error(IssueType::Value, message).at(self.path.clone()));
         }
+    }
+}
+
+/// The codes of a `code`, `Coding` or `CodeableConcept` value, as shown in a message, when none
+/// of them is in `expansion`; `None` when one is, or when the value names nothing to check.
+pub(crate) fn outside(type_name: &str, value: &Value, expansion: &Expansion) -> Option<String> {
+    match type_name {
+        "code" => match value.as_str() {
+            Some(code) if !expansion.contains_code(code) => Some(format!("`{code}`")),
+            _ => None,
+        },
+        "Coding" => coding(value).filter(|(s, c)| !expansion.contains(s, c)).map(|(s, c)| format!("`{s}|{c}`")),
+        "CodeableConcept" => {
+            let codings: Vec<(&str, &str)> =
+                value.get("coding").and_then(Value::as_array).into_iter().flatten().filter_map(coding).collect();
+            let any = codings.iter().any(|(s, c)| expansion.contains(s, c));
+            (!codings.is_empty() && !any)
+                .then(|| codings.iter().map(|(s, c)| format!("`{s}|{c}`")).collect::<Vec<_>>().join(", "))
+        }
+        _ => None,
     }
 }
 

@@ -20,7 +20,7 @@
 //! Issue locations are FHIRPath-like: `Patient.name[0].given[1]`; inside a nested resource the
 //! path goes on from the element holding it: `Bundle.entry[0].resource.name[0]`.
 
-mod binding;
+pub(crate) mod binding;
 mod datetime;
 mod element;
 mod primitive;
