@@ -19,10 +19,22 @@ use crate::error::{Error, Result};
 use crate::interaction::Engine;
 use crate::storage::{JobRecord, Store, StoreError};
 
-/// A job's state, kept as the body of its store record.
+/// A job's state, kept as the body of its store record: what the mechanism reads and writes
+/// of it, whatever its kind.
 pub(crate) trait JobBody: Serialize + DeserializeOwned {
     /// The record kind.
     const KIND: &'static str;
+    /// Which worker runs it.
+    const WORKER: Kind;
+    /// Whether it still runs (neither ended nor failed).
+    fn running(&self) -> bool;
+    /// Ends it as failed with `message`.
+    fn failed(&mut self, message: String);
+    fn lease(&mut self) -> &mut Option<Lease>;
+    /// Unix seconds at which it is removed, once it ended.
+    fn expires(&mut self) -> &mut Option<i64>;
+    /// What [`Access::persona`] gave when it was kicked off.
+    fn persona(&self) -> &str;
 }
 
 /// A job with the version of its record.
@@ -69,6 +81,56 @@ impl<J: JobBody> Stored<J> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+impl<J: JobBody> Stored<J> {
+    /// Saves the job as ended (its state set by the caller): no lease, removed after the
+    /// retention; `false` as [`Stored::save`].
+    pub(crate) async fn finish(&mut self, engine: &Engine) -> Result<bool> {
+        *self.job.lease() = None;
+        *self.job.expires() = Some(expiry(engine));
+        self.save(engine.store.as_ref()).await
+    }
+}
+
+/// Takes over a running job of kind `J` that no worker holds (new, or whose holder stopped
+/// checkpointing: a crash, a restart, another replica gone), for `holder`.
+async fn claim_kind<J: JobBody>(engine: &Engine, holder: &str) -> Result<Option<Claimed>> {
+    for mut stored in Stored::<J>::all(engine.store.as_ref()).await? {
+        if !stored.job.running() || !Lease::free(stored.job.lease().as_ref(), engine) {
+            continue;
+        }
+        *stored.job.lease() = Some(Lease::new(engine, holder));
+        if stored.save(engine.store.as_ref()).await? {
+            tracing::info!(job = %stored.id, holder, "{} job taken", J::KIND);
+            return Ok(Some(Claimed { kind: J::WORKER, job: stored.id, persona: stored.job.persona().to_owned() }));
+        }
+    }
+    Ok(None)
+}
+
+/// Ends a claimed job of kind `J` as failed, if `holder` still holds it.
+async fn fail_kind<J: JobBody>(engine: &Engine, claimed: &Claimed, holder: &str, message: &str) -> Result<()> {
+    let Some(mut stored) = Stored::<J>::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
+    if stored.job.lease().as_ref().is_some_and(|l| l.holder == holder) {
+        stored.job.failed(message.to_owned());
+        stored.finish(engine).await?;
+    }
+    Ok(())
+}
+
+/// Removes the jobs of kind `J`, and their files, that ended longer than the retention ago.
+async fn sweep_kind<J: JobBody>(engine: &Engine) -> Result<()> {
+    let Some(settings) = &engine.config.export else { return Ok(()) };
+    let now = engine.now().unix_timestamp();
+    for mut stored in Stored::<J>::all(engine.store.as_ref()).await? {
+        if stored.job.expires().is_some_and(|at| at <= now) {
+            engine.store.delete_job(&stored.id).await?;
+            settings.output.remove(&stored.id).await?;
+            tracing::info!(job = %stored.id, "{} job expired and removed", J::KIND);
+        }
+    }
+    Ok(())
 }
 
 /// Whether `id` looks like a job id this server makes (32 hex digits); a client's other ids are
@@ -131,10 +193,10 @@ pub async fn available(engine: &Engine) -> bool {
 
 /// Takes over a running job that no worker holds, for `holder`: exports first, then imports.
 pub async fn claim(engine: &Engine, holder: &str) -> Result<Option<Claimed>> {
-    if let Some(claimed) = crate::export::claim(engine, holder).await? {
+    if let Some(claimed) = claim_kind::<crate::export::Job>(engine, holder).await? {
         return Ok(Some(claimed));
     }
-    crate::bulk::import::claim(engine, holder).await
+    claim_kind::<crate::bulk::import::Job>(engine, holder).await
 }
 
 /// Runs a claimed job to its end with `access`, the decisions of the client that asked.
@@ -148,13 +210,13 @@ pub async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access: &dyn 
 /// Ends a claimed job as failed (its persona cannot be turned into decisions any more).
 pub async fn fail(engine: &Engine, claimed: &Claimed, holder: &str, message: &str) -> Result<()> {
     match claimed.kind {
-        Kind::Export => crate::export::fail(engine, claimed, holder, message).await,
-        Kind::Import => crate::bulk::import::fail(engine, claimed, holder, message).await,
+        Kind::Export => fail_kind::<crate::export::Job>(engine, claimed, holder, message).await,
+        Kind::Import => fail_kind::<crate::bulk::import::Job>(engine, claimed, holder, message).await,
     }
 }
 
 /// Removes the jobs of both kinds, and their files, that ended longer than the retention ago.
 pub async fn sweep(engine: &Engine) -> Result<()> {
-    crate::export::sweep(engine).await?;
-    crate::bulk::import::sweep(engine).await
+    sweep_kind::<crate::export::Job>(engine).await?;
+    sweep_kind::<crate::bulk::import::Job>(engine).await
 }

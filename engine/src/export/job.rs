@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bulk::worker::{JobBody, Lease};
+use crate::bulk::worker::{JobBody, Kind, Lease};
 
 /// The level an export was asked at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +105,27 @@ impl Job {
 
 impl JobBody for Job {
     const KIND: &'static str = "export";
+    const WORKER: Kind = Kind::Export;
+
+    fn running(&self) -> bool {
+        self.state == State::Running
+    }
+
+    fn failed(&mut self, message: String) {
+        self.state = State::Failed(message);
+    }
+
+    fn lease(&mut self) -> &mut Option<Lease> {
+        &mut self.lease
+    }
+
+    fn expires(&mut self) -> &mut Option<i64> {
+        &mut self.expires
+    }
+
+    fn persona(&self) -> &str {
+        &self.persona
+    }
 }
 
 /// An export job with the version of its record.

@@ -33,8 +33,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use files::Location;
+pub(crate) use job::Job;
 pub(crate) use kickoff::{file, kickoff, status};
-pub(crate) use run::{claim, fail, gone, run, sweep};
+pub(crate) use run::{gone, run};
 
 /// Where and how bulk jobs keep their files (export output, import error reports).
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bulk::worker::{JobBody, Lease};
+use crate::bulk::worker::{JobBody, Kind, Lease};
 
 /// How resources are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +102,27 @@ pub(crate) struct Job {
 
 impl JobBody for Job {
     const KIND: &'static str = "import";
+    const WORKER: Kind = Kind::Import;
+
+    fn running(&self) -> bool {
+        self.status == Status::Running
+    }
+
+    fn failed(&mut self, message: String) {
+        self.status = Status::Failed(message);
+    }
+
+    fn lease(&mut self) -> &mut Option<Lease> {
+        &mut self.lease
+    }
+
+    fn expires(&mut self) -> &mut Option<i64> {
+        &mut self.expires
+    }
+
+    fn persona(&self) -> &str {
+        &self.persona
+    }
 }
 
 /// An import job with the version of its record.

@@ -39,8 +39,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use job::{Input, Job, Mode, Status, Stored};
-pub(crate) use run::{claim, fail, run, sweep};
+pub(crate) use job::Job;
+use job::{Input, Mode, Status, Stored};
+pub(crate) use run::run;
 
 use crate::access::{Interaction, Target};
 use crate::bulk::worker::is_job_id;

@@ -14,7 +14,7 @@ use super::job::{Input, Mode, Status, Stored, line_id};
 use super::line::{self, Parsed};
 use super::source::{self, Location};
 use crate::access::{Access, Phase};
-use crate::bulk::worker::{Claimed, Kind, Lease, expiry};
+use crate::bulk::worker::{Claimed, Lease};
 use crate::error::{Error, Result};
 use crate::export::files::Committed;
 use crate::interaction::{Engine, Gate, prepare_write};
@@ -27,49 +27,9 @@ const BATCH: usize = 500;
 /// Failed runs in a row after which a job fails.
 const MAX_ATTEMPTS: u32 = 3;
 
-/// Takes over a running import job that no worker holds, for `holder`.
-pub(crate) async fn claim(engine: &Engine, holder: &str) -> Result<Option<Claimed>> {
-    for mut stored in Stored::all(engine.store.as_ref()).await? {
-        if stored.job.status != Status::Running || !Lease::free(stored.job.lease.as_ref(), engine) {
-            continue;
-        }
-        stored.job.lease = Some(Lease::new(engine, holder));
-        if stored.save(engine.store.as_ref()).await? {
-            tracing::info!(job = %stored.id, holder, "import job taken");
-            return Ok(Some(Claimed { kind: Kind::Import, job: stored.id, persona: stored.job.persona }));
-        }
-    }
-    Ok(None)
-}
-
-/// Removes the import jobs, and their error files, that ended longer than the retention ago.
-pub(crate) async fn sweep(engine: &Engine) -> Result<()> {
-    let Some(settings) = &engine.config.export else { return Ok(()) };
-    let now = engine.now().unix_timestamp();
-    for stored in Stored::all(engine.store.as_ref()).await? {
-        if stored.job.expires.is_some_and(|at| at <= now) {
-            engine.store.delete_job(&stored.id).await?;
-            settings.output.remove(&stored.id).await?;
-            tracing::info!(job = %stored.id, "import job expired and removed");
-        }
-    }
-    Ok(())
-}
-
-/// Ends a claimed job as failed (its persona cannot be turned into decisions any more).
-pub(crate) async fn fail(engine: &Engine, claimed: &Claimed, holder: &str, message: &str) -> Result<()> {
-    let Some(mut stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
-    if stored.job.lease.as_ref().is_some_and(|l| l.holder == holder) {
-        end(engine, &mut stored, Status::Failed(message.to_owned())).await?;
-    }
-    Ok(())
-}
-
 async fn end(engine: &Engine, stored: &mut Stored, status: Status) -> Result<bool> {
     stored.job.status = status;
-    stored.job.lease = None;
-    stored.job.expires = Some(expiry(engine));
-    stored.save(engine.store.as_ref()).await
+    stored.finish(engine).await
 }
 
 /// Runs a claimed job to its end with `access`, the decisions of the client that asked,
