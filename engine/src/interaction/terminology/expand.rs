@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use super::super::{Engine, Request, Response};
 use super::params::Params;
 use super::resolve::Resolver;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::resource::format_instant;
-use crate::terminology::{Limits, ValueSet};
+use crate::terminology::Limits;
 
 pub(super) const NAME: &str = "expand";
 
@@ -28,18 +28,7 @@ pub(super) async fn handle(
     id: Option<&str>,
 ) -> Result<Response> {
     let params = Params::of(request)?;
-    let value_set = match (id, params.value("valueSet"), params.text("url")?) {
-        (Some(id), _, _) => {
-            let resource = resolver.instance("ValueSet", id).await?;
-            std::sync::Arc::new(ValueSet::parse(&resource).map_err(Error::unprocessable)?)
-        }
-        (None, Some(given), _) => {
-            resolver.given(given)?;
-            std::sync::Arc::new(ValueSet::parse(given).map_err(Error::bad_request)?)
-        }
-        (None, None, Some(url)) => resolver.value_set(url, params.text("valueSetVersion")?).await?,
-        (None, None, None) => return Err(Error::bad_request("`$expand` needs `url`, `valueSet` or a value set id")),
-    };
+    let value_set = resolver.value_set_asked(&params, id, "expand").await?;
     let expansion = resolver.expand(&value_set, &Limits::default()).await?;
     let filter = params.text("filter")?.map(str::to_lowercase);
     let offset = params.count("offset")?.unwrap_or(0);

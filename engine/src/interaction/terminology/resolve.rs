@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::super::Engine;
 use super::super::gate::Gate;
 use super::super::read::{live_version, not_found};
+use super::params::Params;
 use crate::access::{Interaction, Phase, Target};
 use crate::definitions::Definitions;
 use crate::error::{Error, Result};
@@ -43,6 +44,30 @@ impl<'e, 'g> Resolver<'e, 'g> {
 
     fn sources(&self) -> Sources<'_> {
         Sources::new(vec![Registry::r4().as_ref(), self.engine.config.terminology.as_ref(), &self.stored])
+    }
+
+    /// The value set an operation asks about: the instance `id`, or the `valueSet` parameter, or
+    /// the one named by `url` (and `valueSetVersion`).
+    pub(super) async fn value_set_asked(
+        &mut self,
+        params: &Params,
+        id: Option<&str>,
+        operation: &str,
+    ) -> Result<Arc<ValueSet>> {
+        match (id, params.value("valueSet"), params.text("url")?) {
+            (Some(id), _, _) => {
+                let resource = self.instance("ValueSet", id).await?;
+                Ok(Arc::new(ValueSet::parse(&resource).map_err(Error::unprocessable)?))
+            }
+            (None, Some(given), _) => {
+                self.given(given)?;
+                Ok(Arc::new(ValueSet::parse(given).map_err(Error::bad_request)?))
+            }
+            (None, None, Some(url)) => self.value_set(url, params.text("valueSetVersion")?).await,
+            (None, None, None) => {
+                Err(Error::bad_request(format!("`${operation}` needs `url`, `valueSet` or a value set id")))
+            }
+        }
     }
 
     /// The value set `canonical` (`url` or `url|version`); 404 when neither loaded nor stored

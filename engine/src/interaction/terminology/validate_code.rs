@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use super::super::{Request, Response};
 use super::params::{Coded, Params};
 use super::resolve::Resolver;
-use crate::error::{Error, Result};
-use crate::terminology::{Limits, ValueSet};
+use crate::error::Result;
+use crate::terminology::Limits;
 
 pub(super) const NAME: &str = "validate-code";
 
@@ -24,20 +24,7 @@ pub(super) async fn value_set(
     id: Option<&str>,
 ) -> Result<Response> {
     let params = Params::of(request)?;
-    let value_set = match (id, params.value("valueSet"), params.text("url")?) {
-        (Some(id), _, _) => {
-            let resource = resolver.instance("ValueSet", id).await?;
-            std::sync::Arc::new(ValueSet::parse(&resource).map_err(Error::unprocessable)?)
-        }
-        (None, Some(given), _) => {
-            resolver.given(given)?;
-            std::sync::Arc::new(ValueSet::parse(given).map_err(Error::bad_request)?)
-        }
-        (None, None, Some(url)) => resolver.value_set(url, params.text("valueSetVersion")?).await?,
-        (None, None, None) => {
-            return Err(Error::bad_request("`$validate-code` needs `url`, `valueSet` or a value set id"));
-        }
-    };
+    let value_set = resolver.value_set_asked(&params, id, "validate-code").await?;
     let given = Coded::given(&params, "system", "systemVersion")?;
     let expansion = resolver.expand(&value_set, &Limits::default()).await?;
     let found = given.iter().find_map(|c| expansion.find(c.system.as_deref(), &c.code).map(|e| (c, e)));
