@@ -11,10 +11,18 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The default configuration with its data directory (where the paging key is created) in a
+/// temporary directory, not in the source tree.
+fn config() -> Config {
+    let mut config = Config::default();
+    config.store.data_dir = std::env::temp_dir().join(format!("fhirgate-metrics-tests-{}", std::process::id()));
+    config
+}
+
 #[test]
 fn counted_requests_and_decisions_show_in_the_exposition() -> Result<(), crate::error::GatewayError> {
     let metrics = metrics();
-    let routing = Routing::new(&Config::default(), None)?;
+    let routing = Routing::new(&config(), None)?;
     let read = RequestLabels { interaction: "read", resource_type: "Patient", route: "unit-test" };
     let series =
         r#"fhirgate_http_requests_total{interaction="read",resource_type="Patient",route="unit-test",status="200"}"#;
@@ -41,7 +49,7 @@ fn counted_requests_and_decisions_show_in_the_exposition() -> Result<(), crate::
 #[test]
 fn default_deny_and_evaluation_errors_have_their_own_labels() {
     let metrics = metrics();
-    let routing = Routing::new(&Config::default(), None).ok();
+    let routing = Routing::new(&config(), None).ok();
     metrics.decision(&Decision::default(), "type");
     metrics.decision(&Decision { errors: vec!["boom".into()], ..Decision::default() }, "type");
     let text = routing.map(|r| metrics.render(&r)).unwrap_or_default();
