@@ -1,15 +1,23 @@
-//! Bulk `$export` from the client's side, for the end-to-end tests: kick off, poll until the
-//! manifest, download every file.
+//! Bulk `$export` and `$import` from the client's side, for the end-to-end tests: kick off,
+//! poll until the manifest, download every file.
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{Reply, Server, TestResult, backend};
 
 /// `GET <path>` with `Prefer: respond-async` as `token`.
 pub fn kickoff(s: &Server, token: &str, path: &str) -> TestResult<Reply> {
     s.send_as(Some(token), "GET", path, None, &[("Prefer", "respond-async")])
+}
+
+/// `POST $import` (`Prefer: respond-async`) as `token` of one Patient input at `url` in `mode`.
+pub fn import_patients(s: &Server, token: &str, mode: &str, url: &str) -> TestResult<Reply> {
+    let body = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "mode", "valueString": mode },
+        { "name": "input", "part": [{ "name": "type", "valueString": "Patient" }, { "name": "url", "valueUri": url }] } ] });
+    s.send_as(Some(token), "POST", "$import", Some(body.to_string().as_bytes()), &[("Prefer", "respond-async")])
 }
 
 /// The path below the base of an absolute URL the server gave (on its address, or on its

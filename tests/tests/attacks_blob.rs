@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use fhirgate_e2e::azurite::{ACCOUNT, Azurite, KEY};
-use fhirgate_e2e::bulk::runs_remote;
+use fhirgate_e2e::bulk::{import_patients, runs_remote};
 use fhirgate_e2e::{Server, TestResult, temp_dir};
 use fhirgate_engine::bulk::blob::{Account, Auth};
 use serde_json::json;
@@ -49,16 +49,7 @@ fn blobs_outside_the_allowed_containers_are_refused() -> TestResult {
         format!("{other_host}/imports/secret.ndjson"),
         format!("{endpoint}/imports/secret.ndjson?comp=list"),
     ] {
-        let body = json!({ "resourceType": "Parameters", "parameter": [
-            { "name": "mode", "valueString": "IncrementalLoad" },
-            { "name": "input", "part": [{ "name": "type", "valueString": "Patient" }, { "name": "url", "valueUri": url }] } ] });
-        let reply = s.send_as(
-            s.token.as_deref(),
-            "POST",
-            "$import",
-            Some(body.to_string().as_bytes()),
-            &[("Prefer", "respond-async")],
-        )?;
+        let reply = import_patients(&s, s.token.as_deref().ok_or("no token")?, "IncrementalLoad", &url)?;
         assert_eq!(reply.status, 400, "{url}: {}", reply.body);
         assert!(reply.body.contains("OperationOutcome"), "{url}: {}", reply.body);
     }

@@ -19,11 +19,7 @@ fn put(s: &Server, resource: &Value) -> TestResult {
 }
 
 fn kick_off(s: &Server, token: &str, mode: &str, url: &str) -> TestResult<(u16, Option<String>)> {
-    let body = json!({ "resourceType": "Parameters", "parameter": [
-        { "name": "mode", "valueString": mode },
-        { "name": "input", "part": [{ "name": "type", "valueString": "Patient" }, { "name": "url", "valueUri": url }] } ] });
-    let reply =
-        s.send_as(Some(token), "POST", "$import", Some(body.to_string().as_bytes()), &[("Prefer", "respond-async")])?;
+    let reply = fhirgate_e2e::bulk::import_patients(s, token, mode, url)?;
     let status = reply.header("Content-Location").map(|l| {
         let rest = l.split_once("://").map_or(l, |(_, r)| r);
         rest.split_once('/').map_or("", |(_, p)| p).to_owned()

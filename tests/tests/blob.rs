@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use fhirgate_e2e::azurite::{ACCOUNT, Azurite, KEY};
-use fhirgate_e2e::bulk::{kickoff, manifest, runs_remote, status_path};
+use fhirgate_e2e::bulk::{import_patients, kickoff, manifest, runs_remote, status_path};
 use fhirgate_e2e::{Server, TestResult, temp_dir};
 use fhirgate_engine::bulk::blob::{Account, Auth, Container};
 use serde_json::{Value, json};
@@ -22,16 +22,7 @@ fn account(azurite: &Azurite) -> TestResult<Arc<Account>> {
 }
 
 fn import(s: &Server, url: &str) -> TestResult<Value> {
-    let body = json!({ "resourceType": "Parameters", "parameter": [
-        { "name": "mode", "valueString": "IncrementalLoad" },
-        { "name": "input", "part": [{ "name": "type", "valueString": "Patient" }, { "name": "url", "valueUri": url }] } ] });
-    let kicked = s.send_as(
-        s.token.as_deref(),
-        "POST",
-        "$import",
-        Some(body.to_string().as_bytes()),
-        &[("Prefer", "respond-async")],
-    )?;
+    let kicked = import_patients(s, s.token.as_deref().ok_or("no token")?, "IncrementalLoad", url)?;
     let status = status_path(s, &kicked)?;
     manifest(s, s.token.as_deref().ok_or("no token")?, &status)
 }
