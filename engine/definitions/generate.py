@@ -77,6 +77,18 @@ def bundle_resources(package, name):
     return [e["resource"] for e in load(package, name).get("entry", []) if "resource" in e]
 
 
+def write_gzipped(output, data):
+    """Writes `data` as compact, key-sorted JSON, gzipped reproducibly (no name, no time);
+    returns the JSON's and the file's sizes."""
+    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
+        gz.write(raw)
+    with open(output, "wb") as f:
+        f.write(buf.getvalue())
+    return len(raw), len(buf.getvalue())
+
+
 def element_types(el):
     """Type codes of an element, and whether it is a FHIRPath system type."""
     codes, system = [], False
@@ -222,15 +234,10 @@ def main(argv):
         "searchParams": params,
         "compartments": compartments(package),
     }
-    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
-        gz.write(raw)
-    with open(output, "wb") as f:
-        f.write(buf.getvalue())
+    raw, gzipped = write_gzipped(output, data)
     print(
         f"{output}: {len(types)} types, {len(params)} search parameters, "
-        f"{len(data['compartments'])} compartments, {len(raw)} bytes, {len(buf.getvalue())} gzipped"
+        f"{len(data['compartments'])} compartments, {raw} bytes, {gzipped} gzipped"
     )
 
 

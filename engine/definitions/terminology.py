@@ -25,11 +25,11 @@ Format (version 1):
   }
 """
 
-import gzip
-import io
-import json
 import os
 import sys
+
+# The package reading and the reproducible gzip writing of the definitions' generator.
+from generate import bundle_resources, write_gzipped
 
 BUNDLES = ("Bundle-valuesets.json", "Bundle-v3-valuesets.json", "Bundle-v2-valuesets.json")
 CODE_SYSTEM_KEYS = (
@@ -38,11 +38,6 @@ CODE_SYSTEM_KEYS = (
 )
 VALUE_SET_KEYS = ("resourceType", "url", "version", "name", "title", "status", "compose")
 CODED = {"code", "Coding", "CodeableConcept"}
-
-
-def bundle_resources(package, name):
-    with open(os.path.join(package, name), encoding="utf-8") as f:
-        return [e["resource"] for e in json.load(f).get("entry", []) if "resource" in e]
 
 
 def concept(c):
@@ -96,15 +91,10 @@ def main(argv):
         "resources": [resources[k] for k in sorted(resources)],
         "bindings": bindings(package),
     }
-    raw = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
-        gz.write(raw)
-    with open(output, "wb") as f:
-        f.write(buf.getvalue())
+    raw, gzipped = write_gzipped(output, data)
     print(
         f"{output}: {len(data['resources'])} code systems and value sets, {len(data['bindings'])} required "
-        f"bindings, {len(raw)} bytes, {len(buf.getvalue())} gzipped"
+        f"bindings, {raw} bytes, {gzipped} gzipped"
     )
 
 
