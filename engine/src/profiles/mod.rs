@@ -5,9 +5,10 @@
 //! definitions, invariants (FHIRPath), reference targets, down into contained resources and
 //! Bundle entries.
 //!
-//! Required bindings a profile adds are checked against the R4 terminology's expansions (the
-//! base definitions' own, and the base structure checks, are [`crate::validation`]'s, which run
-//! first); value sets only a package holds are not expanded here yet.
+//! Required bindings a profile adds are checked against the expansions of their value sets, from
+//! the ValueSets and CodeSystems of this set (packages, a validation's supporting resources)
+//! layered over the R4 terminology (the base definitions' own, and the base structure checks,
+//! are [`crate::validation`]'s, which run first).
 //!
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
@@ -24,11 +25,12 @@ mod values;
 mod walk;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::Value;
 
 use crate::outcome::{Issue, IssueType};
+use crate::terminology::{self, Expansion, Limits, Sources};
 pub use snapshot::Profile;
 
 /// How many profiles may nest (a profile's element typed with another profile, an extension's
@@ -53,7 +55,15 @@ pub struct Conformance {
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,
+    /// The ValueSets and CodeSystems of `resources`, read on first use (`None`: there are none).
+    terminology: OnceLock<Option<terminology::Registry>>,
+    /// Expansions made from this set's terminology over its fallback's and R4's (`None`: the
+    /// value set cannot be expanded from them); forgotten when a resource is added.
+    expansions: RwLock<HashMap<String, Option<Arc<Expansion>>>>,
 }
+
+/// Most expansions one [`Conformance`] keeps.
+const KEPT_EXPANSIONS: usize = 2_000;
 
 /// The resource types a package contributes to [`Conformance`].
 pub const CONFORMANCE_TYPES: &[&str] =
@@ -77,6 +87,10 @@ impl Conformance {
             return;
         }
         let is_structure_definition = resource_type == "StructureDefinition";
+        if matches!(resource_type, "ValueSet" | "CodeSystem") {
+            self.terminology = OnceLock::new();
+            self.expansions.get_mut().map(HashMap::clear).unwrap_or_default();
+        }
         let resource = Arc::new(resource);
         if is_structure_definition {
             if let Some(url) = resource.get("url").and_then(Value::as_str) {
@@ -117,6 +131,56 @@ impl Conformance {
             *counts.entry(t.to_owned()).or_default() += 1;
         }
         counts.into_iter().collect()
+    }
+
+    /// This set's own terminology (none when it holds no ValueSet or CodeSystem).
+    fn own_terminology(&self) -> Option<&terminology::Registry> {
+        self.terminology
+            .get_or_init(|| {
+                let coded = self.resources.iter().filter(|r| {
+                    matches!(r.get("resourceType").and_then(Value::as_str), Some("ValueSet" | "CodeSystem"))
+                });
+                let (registry, _unusable) = terminology::Registry::from_resources(coded.map(|r| &**r));
+                registry.has_content().then_some(registry)
+            })
+            .as_ref()
+    }
+
+    /// The expansion of the value set `url` (`url|version`) from the terminology of this set,
+    /// then its fallback's, then R4's; `None` when it cannot be expanded from them (a system
+    /// not loaded, too large...). Kept for the next caller.
+    pub(crate) fn expansion(&self, url: &str) -> Option<Arc<Expansion>> {
+        let r4 = terminology::Registry::r4();
+        let (bare, version) = terminology::expand::split_canonical(url);
+        // Nothing of its own: the fallback's answer (and cache) is this set's.
+        let Some(own) = self.own_terminology() else {
+            return match &self.fallback {
+                Some(fallback) => fallback.expansion(url),
+                None => r4.cached_expansion(bare),
+            };
+        };
+        let mut layers = vec![own];
+        let mut set = self.fallback.as_deref();
+        while let Some(s) = set {
+            layers.extend(s.own_terminology());
+            set = s.fallback.as_deref();
+        }
+        if let Some(kept) = self.expansions.read().ok().and_then(|k| k.get(url).cloned()) {
+            return kept;
+        }
+        layers.push(r4);
+        let sources = Sources::new(layers);
+        let expansion = sources
+            .value_set(bare, version)
+            .and_then(|vs| sources.expand(&vs, &Limits::default()).ok())
+            .map(Arc::new);
+        if let Ok(mut kept) = self.expansions.write() {
+            if kept.len() >= KEPT_EXPANSIONS {
+                kept.clear();
+            }
+            kept.insert(url.to_owned(), expansion.clone());
+        }
+        expansion
     }
 
     /// A StructureDefinition by canonical URL (`url` or `url|version`).

@@ -136,3 +136,41 @@ fn packages_load_from_tgz_and_bad_ones_say_why() {
     assert!(err.contains("StructureDefinition-bad.json") && err.contains("not JSON"), "{err}");
     assert!(package::load_tgz(b"not gzip", &mut Conformance::new()).is_err());
 }
+
+#[test]
+fn required_bindings_to_value_sets_only_a_package_holds_are_enforced() {
+    let mut c = Conformance::new();
+    c.add(json!({"resourceType": "CodeSystem", "url": "http://example.org/cs/flavour", "status": "active",
+        "content": "complete", "concept": [{"code": "sweet"}, {"code": "sour"}]}));
+    c.add(json!({"resourceType": "ValueSet", "url": "http://example.org/vs/flavour", "status": "active",
+        "compose": {"include": [{"system": "http://example.org/cs/flavour"}]}}));
+    c.add(json!({"resourceType": "ValueSet", "url": "http://example.org/vs/ages", "status": "active",
+        "compose": {"include": [{"system": "http://unitsofmeasure.org", "concept": [{"code": "a"}, {"code": "mo"}]}]}}));
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/flavoured",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Observation",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Observation", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Observation.code", "path": "Observation.code",
+             "binding": {"strength": "required", "valueSet": "http://example.org/vs/flavour"}},
+            {"id": "Observation.value[x]", "path": "Observation.value[x]", "type": [{"code": "Quantity"}],
+             "binding": {"strength": "required", "valueSet": "http://example.org/vs/ages"}}
+        ]}
+    }));
+    let observation = |code: &str, unit: &str| {
+        json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://example.org/cs/flavour", "code": code}]},
+            "valueQuantity": {"value": 3, "system": "http://unitsofmeasure.org", "code": unit}})
+    };
+    let found = |r: &Value| -> Vec<String> {
+        validate(&c, r, &["http://example.org/StructureDefinition/flavoured"])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| format!("{}: {}", i.expression.unwrap_or_default(), i.diagnostics))
+            .collect()
+    };
+    assert_eq!(found(&observation("sweet", "mo")), Vec::<String>::new());
+    let bad = found(&observation("bitter", "m"));
+    assert!(bad.iter().any(|e| e.starts_with("Observation.code:") && e.contains("vs/flavour")), "{bad:?}");
+    assert!(bad.iter().any(|e| e.starts_with("Observation.valueQuantity:") && e.contains("vs/ages")), "{bad:?}");
+}

@@ -109,7 +109,7 @@ impl Walk<'_> {
     }
 }
 
-/// The codes of a `code`, `Coding` or `CodeableConcept` value, as shown in a message, when none
+/// The codes of a `code`, `Coding`, `CodeableConcept` or `Quantity` value, as shown in a message, when none
 /// of them is in `expansion`; `None` when one is, or when the value names nothing to check.
 pub(crate) fn outside(type_name: &str, value: &Value, expansion: &Expansion) -> Option<String> {
     match type_name {
@@ -117,7 +117,10 @@ pub(crate) fn outside(type_name: &str, value: &Value, expansion: &Expansion) -> 
             Some(code) if !expansion.contains_code(code) => Some(format!("`{code}`")),
             _ => None,
         },
-        "Coding" => coding(value).filter(|(s, c)| !expansion.contains(s, c)).map(|(s, c)| format!("`{s}|{c}`")),
+        // A Quantity (and its profiles) is bound through its `system` and `code`, as a Coding.
+        "Coding" | "Quantity" | "Age" | "Count" | "Distance" | "Duration" | "SimpleQuantity" | "MoneyQuantity" => {
+            coding(value).filter(|(s, c)| !expansion.contains(s, c)).map(|(s, c)| format!("`{s}|{c}`"))
+        }
         "CodeableConcept" => {
             let codings: Vec<(&str, &str)> =
                 value.get("coding").and_then(Value::as_array).into_iter().flatten().filter_map(coding).collect();
