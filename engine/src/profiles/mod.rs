@@ -21,6 +21,7 @@ mod slicing;
 pub mod snapshot;
 #[cfg(test)]
 mod tests;
+mod units;
 mod values;
 mod walk;
 
