@@ -45,7 +45,7 @@ pub use ast::{BinaryOp, Expr, Special, TypeSpec};
 pub use budget::Budget;
 pub use decimal::Decimal;
 pub use error::{ErrorKind, FhirPathError, Result};
-pub(crate) use eval::evaluate_on;
+pub(crate) use eval::{ValueSetSource, evaluate_on};
 pub use eval::{Env, evaluate};
 pub use parser::parse;
 pub use temporal::{Temporal, TemporalKind};

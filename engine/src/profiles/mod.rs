@@ -224,6 +224,12 @@ impl Conformance {
     }
 }
 
+impl crate::fhirpath::ValueSetSource for Conformance {
+    fn expansion(&self, url: &str) -> Option<Arc<Expansion>> {
+        Conformance::expansion(self, url)
+    }
+}
+
 /// Validates `resource` against the profiles in `profiles` and those it declares in
 /// `meta.profile`, and its extensions against their definitions. An unknown profile named in
 /// `profiles` is an error; one only declared is a warning (the instance may conform to a profile

@@ -174,3 +174,30 @@ fn required_bindings_to_value_sets_only_a_package_holds_are_enforced() {
     assert!(bad.iter().any(|e| e.starts_with("Observation.code:") && e.contains("vs/flavour")), "{bad:?}");
     assert!(bad.iter().any(|e| e.starts_with("Observation.valueQuantity:") && e.contains("vs/ages")), "{bad:?}");
 }
+
+#[test]
+fn invariants_can_ask_member_of_a_loaded_value_set() {
+    let mut c = Conformance::new();
+    c.add(json!({"resourceType": "ValueSet", "url": "http://example.org/vs/low", "status": "active",
+        "compose": {"include": [{"system": "http://hl7.org/fhir/allergy-intolerance-criticality",
+            "concept": [{"code": "low"}]}]}}));
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/low-basic",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Basic",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Basic", "derivation": "constraint",
+        "differential": {"element": [{"id": "Basic.code", "path": "Basic.code", "constraint": [{"key": "low-1",
+            "severity": "error", "human": "a low code", "expression": "memberOf('http://example.org/vs/low')"}]}]}
+    }));
+    let basic = |code: &str| {
+        json!({"resourceType": "Basic", "code": {"coding": [
+            {"system": "http://hl7.org/fhir/allergy-intolerance-criticality", "code": code}]}})
+    };
+    let errors = |r: &Value| -> usize {
+        validate(&c, r, &["http://example.org/StructureDefinition/low-basic"])
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count()
+    };
+    assert_eq!(errors(&basic("low")), 0);
+    assert_eq!(errors(&basic("high")), 1);
+}
