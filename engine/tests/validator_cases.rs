@@ -127,6 +127,7 @@ fn official_validator_cases_agree_with_the_reference() {
         let file = case["file"].as_str().expect("file");
         let mut conformance = Conformance::over(Arc::clone(&base));
         conformance.strict_extensions = true;
+        conformance.refuse_example_extensions = case["examples"] == Value::Bool(false);
         let sources = ["profiles", "supporting"]
             .iter()
             .flat_map(|k| case[*k].as_array().into_iter().flatten().filter_map(Value::as_str))

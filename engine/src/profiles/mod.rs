@@ -53,6 +53,9 @@ pub struct Conformance {
     /// Whether an extension whose definition is not known is an error (except those of example
     /// domains), as the reference validator has it, rather than accepted.
     pub strict_extensions: bool,
+    /// With `strict_extensions`: whether unknown extensions of example domains are refused too
+    /// (the reference validator's "examples not allowed" setting).
+    pub refuse_example_extensions: bool,
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,
