@@ -59,6 +59,9 @@ pub struct Conformance {
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,
+    /// `ImplementationGuide.global` of the guides loaded: (resource type, profile every
+    /// resource of that type must conform to).
+    globals: Vec<(String, String)>,
     /// The ValueSets and CodeSystems of `resources`, read on first use (`None`: there are none).
     terminology: OnceLock<Option<terminology::Registry>>,
     /// Expansions made from this set's terminology over its fallback's and R4's (`None`: the
@@ -71,7 +74,7 @@ const KEPT_EXPANSIONS: usize = 2_000;
 
 /// The resource types a package contributes to [`Conformance`].
 pub const CONFORMANCE_TYPES: &[&str] =
-    &["StructureDefinition", "ValueSet", "CodeSystem", "SearchParameter", "CapabilityStatement"];
+    &["StructureDefinition", "ValueSet", "CodeSystem", "SearchParameter", "CapabilityStatement", "ImplementationGuide"];
 
 impl Conformance {
     pub fn new() -> Self {
@@ -91,6 +94,14 @@ impl Conformance {
             return;
         }
         let is_structure_definition = resource_type == "StructureDefinition";
+        if resource_type == "ImplementationGuide" {
+            for global in resource.get("global").and_then(Value::as_array).into_iter().flatten() {
+                let text = |k: &str| global.get(k).and_then(Value::as_str).map(str::to_owned);
+                if let (Some(t), Some(profile)) = (text("type"), text("profile")) {
+                    self.globals.push((t, profile));
+                }
+            }
+        }
         if matches!(resource_type, "ValueSet" | "CodeSystem") {
             self.terminology = OnceLock::new();
             self.expansions.get_mut().map(HashMap::clear).unwrap_or_default();
@@ -135,6 +146,18 @@ impl Conformance {
             *counts.entry(t.to_owned()).or_default() += 1;
         }
         counts.into_iter().collect()
+    }
+
+    /// The profiles the loaded implementation guides require of every `resource_type` resource
+    /// (`ImplementationGuide.global`), this set's and its fallbacks'.
+    pub fn globals(&self, resource_type: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let mut set = Some(self);
+        while let Some(s) = set {
+            out.extend(s.globals.iter().filter(|(t, _)| t == resource_type).map(|(_, p)| p.as_str()));
+            set = s.fallback.as_deref();
+        }
+        out
     }
 
     /// This set's own terminology (none when it holds no ValueSet or CodeSystem).
@@ -233,10 +256,11 @@ impl crate::fhirpath::ValueSetSource for Conformance {
     }
 }
 
-/// Validates `resource` against the profiles in `profiles` and those it declares in
-/// `meta.profile`, and its extensions against their definitions. An unknown profile named in
-/// `profiles` is an error; one only declared is a warning (the instance may conform to a profile
-/// this server has not been given).
+/// Validates `resource` against the profiles in `profiles`, those it declares in `meta.profile`
+/// and those the loaded implementation guides require of its type (`ImplementationGuide.global`),
+/// and its extensions against their definitions. An unknown profile named in `profiles` is an
+/// error; one only declared (or required by a guide) is a warning (the instance may conform to a
+/// profile this server has not been given).
 pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) -> Vec<Issue> {
     let mut walker = walk::Walker::new(conformance, resource);
     let root_path = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -247,8 +271,10 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    let globals = conformance.globals(&root_path);
     let mut wanted: Vec<(&str, bool)> = Vec::new();
-    for (url, required) in profiles.iter().map(|u| (*u, true)).chain(declared.iter().map(|u| (*u, false))) {
+    let others = declared.iter().chain(&globals).map(|u| (*u, false));
+    for (url, required) in profiles.iter().map(|u| (*u, true)).chain(others) {
         if !wanted.iter().any(|(w, _)| *w == url) {
             wanted.push((url, required));
         }

@@ -201,3 +201,14 @@ fn invariants_can_ask_member_of_a_loaded_value_set() {
     assert_eq!(errors(&basic("low")), 0);
     assert_eq!(errors(&basic("high")), 1);
 }
+
+#[test]
+fn an_implementation_guides_global_profiles_apply_to_every_resource_of_the_type() {
+    let mut c = conformance();
+    c.add(json!({"resourceType": "ImplementationGuide", "url": "http://example.org/ImplementationGuide/ig",
+        "status": "active", "global": [{"type": "Patient", "profile": PROFILE}]}));
+    let issues = validate(&c, &json!({"resourceType": "Patient"}), &[]);
+    assert!(issues.iter().any(|i| i.severity == Severity::Error && i.diagnostics.contains("identifier")), "{issues:?}");
+    let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
+    assert!(validate(&c, &observation, &[]).iter().all(|i| i.severity != Severity::Error));
+}
