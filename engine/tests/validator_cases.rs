@@ -187,3 +187,24 @@ fn official_validator_cases_agree_with_the_reference() {
     );
     assert!(unexplained.is_empty(), "{} runs disagree unexplained:\n{}", unexplained.len(), unexplained.join("\n"));
 }
+
+/// The checks of a StructureDefinition itself find nothing wrong with the R4 package's own
+/// profiles (vital signs, extensions, ...), which the reference validator accepts.
+#[test]
+fn the_r4_packages_own_profiles_pass_the_authoring_checks() {
+    let conformance = r4_conformance();
+    let mut checked = 0;
+    for sd in conformance.resources().filter(|r| r["resourceType"] == "StructureDefinition") {
+        if sd["derivation"] != "constraint" {
+            continue;
+        }
+        checked += 1;
+        let wrong: Vec<String> = profiles::check_structure_definition(&conformance, sd)
+            .into_iter()
+            .filter(|i| matches!(i.severity, Severity::Error | Severity::Fatal))
+            .map(|i| format!("{}: {}", i.expression.unwrap_or_default(), i.diagnostics))
+            .collect();
+        assert!(wrong.is_empty(), "{}: {wrong:#?}", sd["url"]);
+    }
+    assert!(checked > 100, "only {checked} profiles checked");
+}

@@ -13,6 +13,7 @@
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
 
+mod authoring;
 mod extensions;
 mod invariants;
 pub mod package;
@@ -256,6 +257,12 @@ impl crate::fhirpath::ValueSetSource for Conformance {
     }
 }
 
+/// The checks of a StructureDefinition itself ([`authoring`]): paths, type profiles, fixed
+/// values a base already fixes. Part of [`validate`] for a StructureDefinition.
+pub fn check_structure_definition(conformance: &Conformance, sd: &Value) -> Vec<Issue> {
+    authoring::check(conformance, sd)
+}
+
 /// Validates `resource` against the profiles in `profiles`, those it declares in `meta.profile`
 /// and those the loaded implementation guides require of its type (`ImplementationGuide.global`),
 /// and its extensions against their definitions. An unknown profile named in `profiles` is an
@@ -290,5 +297,10 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
         }
     }
     walker.extensions(resource, &root_path);
+    if root_path == "StructureDefinition" {
+        for issue in check_structure_definition(conformance, resource) {
+            walker.push(issue);
+        }
+    }
     walker.finish()
 }

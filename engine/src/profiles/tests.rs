@@ -212,3 +212,24 @@ fn an_implementation_guides_global_profiles_apply_to_every_resource_of_the_type(
     let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
     assert!(validate(&c, &observation, &[]).iter().all(|i| i.severity != Severity::Error));
 }
+
+#[test]
+fn a_structure_definition_is_checked_against_the_rules_of_profiling() {
+    let c = conformance();
+    let derived = |path: &str, fixed_url: &str| {
+        json!({"resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/colour2",
+            "name": "Colour2", "status": "active", "kind": "complex-type", "abstract": false, "type": "Extension",
+            "baseDefinition": "http://example.org/StructureDefinition/colour", "derivation": "constraint",
+            "differential": {"element": [
+                {"id": "Extension.url", "path": "Extension.url", "fixedUri": fixed_url},
+                {"id": "Extension.value[x]", "path": path}
+            ]}})
+    };
+    let same = "http://example.org/StructureDefinition/colour";
+    assert_eq!(super::check_structure_definition(&c, &derived("Extension.value[x]", same)), vec![]);
+    assert_eq!(super::check_structure_definition(&c, &derived("Extension.valueString", same)), vec![]);
+    let found = super::check_structure_definition(&c, &derived("Extension.valueBla", "http://example.org/other"));
+    let messages: Vec<&str> = found.iter().map(|i| i.diagnostics.as_str()).collect();
+    assert!(messages.iter().any(|m| m.contains("names no element") && m.contains("valueBla")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("fixed to") && m.contains("colour")), "{messages:?}");
+}

@@ -435,7 +435,7 @@ pub(super) fn is_core(url: &str) -> bool {
 }
 
 /// Whether `ancestor` is `name` or a type `name` derives from.
-fn is_ancestor(defs: &Definitions, ancestor: &str, name: &str) -> bool {
+pub(super) fn is_ancestor(defs: &Definitions, ancestor: &str, name: &str) -> bool {
     let mut current = Some(name);
     for _ in 0..8 {
         let Some(t) = current else { return false };
