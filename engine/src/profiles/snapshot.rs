@@ -114,7 +114,9 @@ pub(crate) fn generate(chain: &[&Value]) -> Result<Profile, String> {
     let wanted = chain.last().ok_or("empty derivation chain")?;
     let url = wanted.get("url").and_then(Value::as_str).unwrap_or_default().to_owned();
     let type_name = wanted.get("type").and_then(Value::as_str).ok_or("the StructureDefinition has no `type`")?;
-    let core = is_specialization(wanted);
+    // Only a core type's own definition is one; a profile that calls itself a specialization
+    // constrains its base like any other (the reference validator reads it so).
+    let core = is_specialization(wanted) && super::walk::is_core(&url);
     let mut elements: Vec<Elem> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for sd in chain {
