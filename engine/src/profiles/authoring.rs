@@ -73,7 +73,7 @@ pub(crate) fn check(conformance: &Conformance, sd: &Value) -> Vec<Issue> {
 }
 
 /// Why `path` names no element of `type_name`, if it does not.
-fn unknown_path(defs: &Definitions, type_name: &str, path: &str) -> Option<String> {
+pub(super) fn unknown_path(defs: &Definitions, type_name: &str, path: &str) -> Option<String> {
     let mut segments = path.split('.');
     if segments.next() != Some(type_name) {
         return Some(format!("the path `{path}` does not start with the type `{type_name}`"));

@@ -233,3 +233,31 @@ fn a_structure_definition_is_checked_against_the_rules_of_profiling() {
     assert!(messages.iter().any(|m| m.contains("names no element") && m.contains("valueBla")), "{messages:?}");
     assert!(messages.iter().any(|m| m.contains("fixed to") && m.contains("colour")), "{messages:?}");
 }
+
+#[test]
+fn must_have_value_refuses_a_primitive_with_only_extensions_and_unknown_paths_constrain_nothing() {
+    let mut c = Conformance::new();
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/active",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
+        "differential": {"element": [
+            {"path": "Patient.active", "extension": [{"url":
+                "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.mustHaveValue",
+                "valueBoolean": true}]},
+            {"path": "Patient.dateOfBirth", "min": 1}
+        ]}
+    }));
+    let errors = |r: &Value| -> Vec<String> {
+        validate(&c, r, &["http://example.org/StructureDefinition/active"])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| format!("{}: {}", i.expression.unwrap_or_default(), i.diagnostics))
+            .collect()
+    };
+    assert_eq!(errors(&json!({"resourceType": "Patient", "active": true})), Vec::<String>::new());
+    let absent = json!({"resourceType": "Patient", "_active": {"extension": [
+        {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}});
+    let found = errors(&absent);
+    assert!(found.len() == 1 && found[0].contains("must have a value"), "{found:?}");
+}

@@ -252,6 +252,10 @@ impl<'c, 'r> Walker<'c, 'r> {
         if !elem.types.is_empty() {
             self.type_rules(elem, item);
         }
+        if elem.must_have_value && item.value.is_none() && item.ext.is_some() {
+            let message = format!("`{}` must have a value, not only extensions (profile `{}`)", elem.name, profile.url);
+            self.issue(item.path.clone(), IssueType::Required, message);
+        }
         if let Some(value) = item.value {
             if let Some(fixed) = &elem.fixed {
                 if !values::equal(fixed, value) {
