@@ -55,7 +55,8 @@ pub(crate) fn check(conformance: &Conformance, sd: &Value) -> Vec<Issue> {
         }
         let (Some(base), Some(id)) = (&base, element.get("id").and_then(Value::as_str)) else { continue };
         let fixed = element.as_object().and_then(|o| {
-            o.iter().find(|(k, _)| k.strip_prefix("fixed").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_uppercase())))
+            o.iter()
+                .find(|(k, _)| k.strip_prefix("fixed").is_some_and(|r| r.starts_with(|c: char| c.is_ascii_uppercase())))
         });
         if let (Some((key, value)), Some(inherited)) = (fixed, base.element(id).and_then(|e| e.fixed.as_ref())) {
             if !values::equal(inherited, value) {

@@ -129,7 +129,9 @@ impl<'r> Walker<'_, 'r> {
                 return;
             }
             Err(_) => {
-                if self.conformance.strict_extensions && !allowed_unknown(url, self.conformance.refuse_example_extensions) {
+                if self.conformance.strict_extensions
+                    && !allowed_unknown(url, self.conformance.refuse_example_extensions)
+                {
                     let message = format!("extension `{url}` is not known, so it is not allowed here");
                     self.issue(path.to_owned(), IssueType::Structure, message);
                 } else if kind == "modifierExtension" {

@@ -198,10 +198,8 @@ impl Conformance {
         }
         layers.push(r4);
         let sources = Sources::new(layers);
-        let expansion = sources
-            .value_set(bare, version)
-            .and_then(|vs| sources.expand(&vs, &Limits::default()).ok())
-            .map(Arc::new);
+        let expansion =
+            sources.value_set(bare, version).and_then(|vs| sources.expand(&vs, &Limits::default()).ok()).map(Arc::new);
         if let Ok(mut kept) = self.expansions.write() {
             if kept.len() >= KEPT_EXPANSIONS {
                 kept.clear();

@@ -218,12 +218,12 @@ fn a_structure_definition_is_checked_against_the_rules_of_profiling() {
     let c = conformance();
     let derived = |path: &str, fixed_url: &str| {
         json!({"resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/colour2",
-            "name": "Colour2", "status": "active", "kind": "complex-type", "abstract": false, "type": "Extension",
-            "baseDefinition": "http://example.org/StructureDefinition/colour", "derivation": "constraint",
-            "differential": {"element": [
-                {"id": "Extension.url", "path": "Extension.url", "fixedUri": fixed_url},
-                {"id": "Extension.value[x]", "path": path}
-            ]}})
+        "name": "Colour2", "status": "active", "kind": "complex-type", "abstract": false, "type": "Extension",
+        "baseDefinition": "http://example.org/StructureDefinition/colour", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Extension.url", "path": "Extension.url", "fixedUri": fixed_url},
+            {"id": "Extension.value[x]", "path": path}
+        ]}})
     };
     let same = "http://example.org/StructureDefinition/colour";
     assert_eq!(super::check_structure_definition(&c, &derived("Extension.value[x]", same)), vec![]);
