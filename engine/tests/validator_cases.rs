@@ -64,6 +64,7 @@ fn run(conformance: &Conformance, resource: &Result<Value, String>, profile: Opt
         Err(e) => return (1, vec![e.clone()]),
     };
     let mut issues = fhirgate_engine::validate(Definitions::r4(), resource);
+    issues.extend(fhirgate_engine::check_displays(Definitions::r4(), resource));
     issues.extend(profiles::validate(conformance, resource, profile.as_slice()));
     let errors: Vec<String> = issues
         .into_iter()
@@ -127,6 +128,7 @@ fn official_validator_cases_agree_with_the_reference() {
         let file = case["file"].as_str().expect("file");
         let mut conformance = Conformance::over(Arc::clone(&base));
         conformance.strict_extensions = true;
+        conformance.refuse_example_extensions = case["examples"] == Value::Bool(false);
         let sources = ["profiles", "supporting"]
             .iter()
             .flat_map(|k| case[*k].as_array().into_iter().flatten().filter_map(Value::as_str))
@@ -185,4 +187,25 @@ fn official_validator_cases_agree_with_the_reference() {
         cases.len()
     );
     assert!(unexplained.is_empty(), "{} runs disagree unexplained:\n{}", unexplained.len(), unexplained.join("\n"));
+}
+
+/// The checks of a StructureDefinition itself find nothing wrong with the R4 package's own
+/// profiles (vital signs, extensions, ...), which the reference validator accepts.
+#[test]
+fn the_r4_packages_own_profiles_pass_the_authoring_checks() {
+    let conformance = r4_conformance();
+    let mut checked = 0;
+    for sd in conformance.resources().filter(|r| r["resourceType"] == "StructureDefinition") {
+        if sd["derivation"] != "constraint" {
+            continue;
+        }
+        checked += 1;
+        let wrong: Vec<String> = profiles::check_structure_definition(&conformance, sd)
+            .into_iter()
+            .filter(|i| matches!(i.severity, Severity::Error | Severity::Fatal))
+            .map(|i| format!("{}: {}", i.expression.unwrap_or_default(), i.diagnostics))
+            .collect();
+        assert!(wrong.is_empty(), "{}: {wrong:#?}", sd["url"]);
+    }
+    assert!(checked > 100, "only {checked} profiles checked");
 }

@@ -29,6 +29,23 @@ const STRING_BYTES_PER_STEP: usize = 32;
 pub struct Env<'a> {
     variables: HashMap<String, Vec<Item<'a>>>,
     meter: Option<Arc<Meter>>,
+    /// Where `memberOf(url)` finds value sets; without it `memberOf` is not supported.
+    value_sets: Option<ValueSets<'a>>,
+}
+
+/// Expands a value set by canonical URL for `memberOf` (`None`: it cannot be expanded here).
+pub(crate) trait ValueSetSource {
+    fn expansion(&self, url: &str) -> Option<Arc<crate::terminology::Expansion>>;
+}
+
+/// A [`ValueSetSource`] held by an [`Env`].
+#[derive(Clone, Copy)]
+pub(crate) struct ValueSets<'a>(pub(crate) &'a dyn ValueSetSource);
+
+impl std::fmt::Debug for ValueSets<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValueSets")
+    }
 }
 
 impl<'a> Env<'a> {
@@ -39,6 +56,12 @@ impl<'a> Env<'a> {
     /// Adds or replaces the variable `%name`.
     pub(crate) fn with_variable(mut self, name: &str, items: Vec<Item<'a>>) -> Self {
         self.variables.insert(name.to_owned(), items);
+        self
+    }
+
+    /// Lets `memberOf(url)` expand value sets from `source`.
+    pub(crate) fn with_value_sets(mut self, source: &'a dyn ValueSetSource) -> Self {
+        self.value_sets = Some(ValueSets(source));
         self
     }
 
@@ -91,6 +114,11 @@ impl<'a> Ctx<'a, '_> {
     /// The resource the evaluation started from.
     pub(crate) fn root(&self) -> &Item<'a> {
         &self.root
+    }
+
+    /// Where `memberOf` finds value sets, if anywhere.
+    pub(crate) fn value_sets(&self) -> Option<&'a dyn ValueSetSource> {
+        self.env.value_sets.map(|v| v.0)
     }
 
     /// Spends `steps` of the budget.

@@ -129,7 +129,9 @@ impl<'r> Walker<'_, 'r> {
                 return;
             }
             Err(_) => {
-                if self.conformance.strict_extensions && !allowed_unknown(url) {
+                if self.conformance.strict_extensions
+                    && !allowed_unknown(url, self.conformance.refuse_example_extensions)
+                {
                     let message = format!("extension `{url}` is not known, so it is not allowed here");
                     self.issue(path.to_owned(), IssueType::Structure, message);
                 } else if kind == "modifierExtension" {
@@ -204,8 +206,9 @@ impl<'r> Walker<'_, 'r> {
 }
 
 /// Unknown extensions the reference validator accepts even when it refuses the others: those of
-/// example domains.
-fn allowed_unknown(url: &str) -> bool {
+/// example domains (unless `refuse_examples`).
+fn allowed_unknown(url: &str, refuse_examples: bool) -> bool {
     // HL7's own (it finds those of its extension packages that a server does not have).
-    ["example.org", "acme.com", "nema.org"].iter().any(|d| url.contains(d)) || url.starts_with("http://hl7.org/fhir/")
+    (!refuse_examples && ["example.org", "acme.com", "nema.org"].iter().any(|d| url.contains(d)))
+        || url.starts_with("http://hl7.org/fhir/")
 }

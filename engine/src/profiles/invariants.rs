@@ -54,6 +54,7 @@ impl<'r> Walker<'_, 'r> {
             };
             let env = Env::new()
                 .with_budget(INVARIANT_BUDGET)
+                .with_value_sets(self.conformance)
                 .with_variable("rootResource", vec![Item::Node(Node::resource(self.root))]);
             let passed = match evaluate_on(&expr, self.current, &context, &env) {
                 Ok(items) => match items.as_slice() {

@@ -5,13 +5,15 @@
 //! definitions, invariants (FHIRPath), reference targets, down into contained resources and
 //! Bundle entries.
 //!
-//! Required bindings a profile adds are checked against the R4 terminology's expansions (the
-//! base definitions' own, and the base structure checks, are [`crate::validation`]'s, which run
-//! first); value sets only a package holds are not expanded here yet.
+//! Required bindings a profile adds are checked against the expansions of their value sets, from
+//! the ValueSets and CodeSystems of this set (packages, a validation's supporting resources)
+//! layered over the R4 terminology (the base definitions' own, and the base structure checks,
+//! are [`crate::validation`]'s, which run first).
 //!
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
 
+mod authoring;
 mod extensions;
 mod invariants;
 pub mod package;
@@ -20,15 +22,17 @@ mod slicing;
 pub mod snapshot;
 #[cfg(test)]
 mod tests;
+mod units;
 mod values;
 mod walk;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::Value;
 
 use crate::outcome::{Issue, IssueType};
+use crate::terminology::{self, Expansion, Limits, Sources};
 pub use snapshot::Profile;
 
 /// How many profiles may nest (a profile's element typed with another profile, an extension's
@@ -50,14 +54,28 @@ pub struct Conformance {
     /// Whether an extension whose definition is not known is an error (except those of example
     /// domains), as the reference validator has it, rather than accepted.
     pub strict_extensions: bool,
+    /// With `strict_extensions`: whether unknown extensions of example domains are refused too
+    /// (the reference validator's "examples not allowed" setting).
+    pub refuse_example_extensions: bool,
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,
+    /// `ImplementationGuide.global` of the guides loaded: (resource type, profile every
+    /// resource of that type must conform to).
+    globals: Vec<(String, String)>,
+    /// The ValueSets and CodeSystems of `resources`, read on first use (`None`: there are none).
+    terminology: OnceLock<Option<terminology::Registry>>,
+    /// Expansions made from this set's terminology over its fallback's and R4's (`None`: the
+    /// value set cannot be expanded from them); forgotten when a resource is added.
+    expansions: RwLock<HashMap<String, Option<Arc<Expansion>>>>,
 }
+
+/// Most expansions one [`Conformance`] keeps.
+const KEPT_EXPANSIONS: usize = 2_000;
 
 /// The resource types a package contributes to [`Conformance`].
 pub const CONFORMANCE_TYPES: &[&str] =
-    &["StructureDefinition", "ValueSet", "CodeSystem", "SearchParameter", "CapabilityStatement"];
+    &["StructureDefinition", "ValueSet", "CodeSystem", "SearchParameter", "CapabilityStatement", "ImplementationGuide"];
 
 impl Conformance {
     pub fn new() -> Self {
@@ -77,6 +95,18 @@ impl Conformance {
             return;
         }
         let is_structure_definition = resource_type == "StructureDefinition";
+        if resource_type == "ImplementationGuide" {
+            for global in resource.get("global").and_then(Value::as_array).into_iter().flatten() {
+                let text = |k: &str| global.get(k).and_then(Value::as_str).map(str::to_owned);
+                if let (Some(t), Some(profile)) = (text("type"), text("profile")) {
+                    self.globals.push((t, profile));
+                }
+            }
+        }
+        if matches!(resource_type, "ValueSet" | "CodeSystem") {
+            self.terminology = OnceLock::new();
+            self.expansions.get_mut().map(HashMap::clear).unwrap_or_default();
+        }
         let resource = Arc::new(resource);
         if is_structure_definition {
             if let Some(url) = resource.get("url").and_then(Value::as_str) {
@@ -119,6 +149,66 @@ impl Conformance {
         counts.into_iter().collect()
     }
 
+    /// The profiles the loaded implementation guides require of every `resource_type` resource
+    /// (`ImplementationGuide.global`), this set's and its fallbacks'.
+    pub fn globals(&self, resource_type: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        let mut set = Some(self);
+        while let Some(s) = set {
+            out.extend(s.globals.iter().filter(|(t, _)| t == resource_type).map(|(_, p)| p.as_str()));
+            set = s.fallback.as_deref();
+        }
+        out
+    }
+
+    /// This set's own terminology (none when it holds no ValueSet or CodeSystem).
+    fn own_terminology(&self) -> Option<&terminology::Registry> {
+        self.terminology
+            .get_or_init(|| {
+                let coded = self.resources.iter().filter(|r| {
+                    matches!(r.get("resourceType").and_then(Value::as_str), Some("ValueSet" | "CodeSystem"))
+                });
+                let (registry, _unusable) = terminology::Registry::from_resources(coded.map(|r| &**r));
+                registry.has_content().then_some(registry)
+            })
+            .as_ref()
+    }
+
+    /// The expansion of the value set `url` (`url|version`) from the terminology of this set,
+    /// then its fallback's, then R4's; `None` when it cannot be expanded from them (a system
+    /// not loaded, too large...). Kept for the next caller.
+    pub(crate) fn expansion(&self, url: &str) -> Option<Arc<Expansion>> {
+        let r4 = terminology::Registry::r4();
+        let (bare, version) = terminology::expand::split_canonical(url);
+        // Nothing of its own: the fallback's answer (and cache) is this set's.
+        let Some(own) = self.own_terminology() else {
+            return match &self.fallback {
+                Some(fallback) => fallback.expansion(url),
+                None => r4.cached_expansion(bare),
+            };
+        };
+        let mut layers = vec![own];
+        let mut set = self.fallback.as_deref();
+        while let Some(s) = set {
+            layers.extend(s.own_terminology());
+            set = s.fallback.as_deref();
+        }
+        if let Some(kept) = self.expansions.read().ok().and_then(|k| k.get(url).cloned()) {
+            return kept;
+        }
+        layers.push(r4);
+        let sources = Sources::new(layers);
+        let expansion =
+            sources.value_set(bare, version).and_then(|vs| sources.expand(&vs, &Limits::default()).ok()).map(Arc::new);
+        if let Ok(mut kept) = self.expansions.write() {
+            if kept.len() >= KEPT_EXPANSIONS {
+                kept.clear();
+            }
+            kept.insert(url.to_owned(), expansion.clone());
+        }
+        expansion
+    }
+
     /// A StructureDefinition by canonical URL (`url` or `url|version`).
     pub fn structure_definition(&self, url: &str) -> Option<&Value> {
         match self.structure_definitions.get(url) {
@@ -159,10 +249,23 @@ impl Conformance {
     }
 }
 
-/// Validates `resource` against the profiles in `profiles` and those it declares in
-/// `meta.profile`, and its extensions against their definitions. An unknown profile named in
-/// `profiles` is an error; one only declared is a warning (the instance may conform to a profile
-/// this server has not been given).
+impl crate::fhirpath::ValueSetSource for Conformance {
+    fn expansion(&self, url: &str) -> Option<Arc<Expansion>> {
+        Conformance::expansion(self, url)
+    }
+}
+
+/// The checks of a StructureDefinition itself ([`authoring`]): paths, type profiles, fixed
+/// values a base already fixes. Part of [`validate`] for a StructureDefinition.
+pub fn check_structure_definition(conformance: &Conformance, sd: &Value) -> Vec<Issue> {
+    authoring::check(conformance, sd)
+}
+
+/// Validates `resource` against the profiles in `profiles`, those it declares in `meta.profile`
+/// and those the loaded implementation guides require of its type (`ImplementationGuide.global`),
+/// and its extensions against their definitions. An unknown profile named in `profiles` is an
+/// error; one only declared (or required by a guide) is a warning (the instance may conform to a
+/// profile this server has not been given).
 pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) -> Vec<Issue> {
     let mut walker = walk::Walker::new(conformance, resource);
     let root_path = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -173,8 +276,10 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    let globals = conformance.globals(&root_path);
     let mut wanted: Vec<(&str, bool)> = Vec::new();
-    for (url, required) in profiles.iter().map(|u| (*u, true)).chain(declared.iter().map(|u| (*u, false))) {
+    let others = declared.iter().chain(&globals).map(|u| (*u, false));
+    for (url, required) in profiles.iter().map(|u| (*u, true)).chain(others) {
         if !wanted.iter().any(|(w, _)| *w == url) {
             wanted.push((url, required));
         }
@@ -190,5 +295,10 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
         }
     }
     walker.extensions(resource, &root_path);
+    if root_path == "StructureDefinition" {
+        for issue in check_structure_definition(conformance, resource) {
+            walker.push(issue);
+        }
+    }
     walker.finish()
 }

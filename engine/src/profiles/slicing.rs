@@ -205,8 +205,15 @@ impl<'r> Walker<'_, 'r> {
                             .map(|u| (Value::String(u), false))
                     });
                     // A slice that says nothing at the path does not restrict it; one that
-                    // constrains it otherwise (a binding: terminology) cannot be told here.
-                    let Some((wanted, is_pattern)) = wanted else { return expected.elem.is_none() };
+                    // prohibits it (`max` 0) takes the values without it; one that constrains it
+                    // otherwise (a binding: terminology) cannot be told here.
+                    let Some((wanted, is_pattern)) = wanted else {
+                        return match expected.elem {
+                            None => true,
+                            Some(elem) if elem.max == Some(Some(0)) => found.is_empty(),
+                            Some(_) => false,
+                        };
+                    };
                     found.iter().any(|(v, _)| {
                         if is_pattern { values::matches_pattern(&wanted, v) } else { values::equal(&wanted, v) }
                     })

@@ -12,6 +12,9 @@ use serde_json::Value;
 /// How many profiles a derivation chain may hold before generation gives up.
 pub(crate) const MAX_CHAIN: usize = 16;
 
+/// R5's `ElementDefinition.mustHaveValue` as an R4 extension.
+const MUST_HAVE_VALUE: &str = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.mustHaveValue";
+
 /// The canonical URL prefix of the core types' StructureDefinitions.
 pub(crate) const CORE_PREFIX: &str = "http://hl7.org/fhir/StructureDefinition/";
 
@@ -55,6 +58,9 @@ pub(crate) struct Elem {
     /// `maxLength`, and the `minLength` extension, of strings.
     pub(crate) max_length: Option<u64>,
     pub(crate) min_length: Option<u64>,
+    /// `mustHaveValue` (R5, in R4 as its cross-version extension): a primitive here must have
+    /// a value, not only extensions.
+    pub(crate) must_have_value: bool,
     pub(crate) slicing: Option<Slicing>,
     pub(crate) constraints: Vec<Constraint>,
     /// `ElementDefinition.binding` (its required bindings are checked by the walk).
@@ -114,7 +120,9 @@ pub(crate) fn generate(chain: &[&Value]) -> Result<Profile, String> {
     let wanted = chain.last().ok_or("empty derivation chain")?;
     let url = wanted.get("url").and_then(Value::as_str).unwrap_or_default().to_owned();
     let type_name = wanted.get("type").and_then(Value::as_str).ok_or("the StructureDefinition has no `type`")?;
-    let core = is_specialization(wanted);
+    // Only a core type's own definition is one; a profile that calls itself a specialization
+    // constrains its base like any other (the reference validator reads it so).
+    let core = is_specialization(wanted) && super::walk::is_core(&url);
     let mut elements: Vec<Elem> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for sd in chain {
@@ -178,8 +186,15 @@ fn definition_elements(sd: &Value) -> Result<Vec<Elem>, String> {
     // Path → the id it had at its latest occurrence, for the ids of children of slices.
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut out = Vec::with_capacity(list.len());
+    let defs = crate::definitions::Definitions::r4();
+    let type_name = sd.get("type").and_then(Value::as_str).filter(|t| defs.root_node(t).is_some());
     for element in list {
         let path = element.get("path").and_then(Value::as_str).ok_or("an element has no `path`")?;
+        // An element the type does not have constrains nothing (the authoring checks report it
+        // when the definition itself is validated).
+        if type_name.is_some_and(|t| super::authoring::unknown_path(defs, t, path).is_some()) {
+            continue;
+        }
         let slice_name = element.get("sliceName").and_then(Value::as_str).map(str::to_owned);
         let (parent_path, name) = path.rsplit_once('.').unwrap_or(("", path));
         let id = match element.get("id").and_then(Value::as_str) {
@@ -269,6 +284,10 @@ fn elem(e: &Value, id: String, name: &str, slice_name: Option<String>) -> Elem {
             .and_then(|x| x.iter().find(|x| x["url"] == "http://hl7.org/fhir/StructureDefinition/minLength"))
             .and_then(|x| x.get("valueInteger"))
             .and_then(Value::as_u64),
+        must_have_value: e.get("mustHaveValue").and_then(Value::as_bool).unwrap_or(false)
+            || e.get("extension").and_then(Value::as_array).is_some_and(|x| {
+                x.iter().any(|x| x["url"] == MUST_HAVE_VALUE && x.get("valueBoolean") == Some(&Value::Bool(true)))
+            }),
         slicing,
         constraints,
         binding: e.get("binding").cloned(),
@@ -291,6 +310,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 
 /// A derived profile's element over its base's: what it states replaces, constraints add up.
 fn overlay(base: &mut Elem, derived: Elem) {
+    base.must_have_value |= derived.must_have_value;
     if derived.min.is_some() {
         base.min = derived.min;
     }

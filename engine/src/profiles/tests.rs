@@ -136,3 +136,128 @@ fn packages_load_from_tgz_and_bad_ones_say_why() {
     assert!(err.contains("StructureDefinition-bad.json") && err.contains("not JSON"), "{err}");
     assert!(package::load_tgz(b"not gzip", &mut Conformance::new()).is_err());
 }
+
+#[test]
+fn required_bindings_to_value_sets_only_a_package_holds_are_enforced() {
+    let mut c = Conformance::new();
+    c.add(json!({"resourceType": "CodeSystem", "url": "http://example.org/cs/flavour", "status": "active",
+        "content": "complete", "concept": [{"code": "sweet"}, {"code": "sour"}]}));
+    c.add(json!({"resourceType": "ValueSet", "url": "http://example.org/vs/flavour", "status": "active",
+        "compose": {"include": [{"system": "http://example.org/cs/flavour"}]}}));
+    c.add(json!({"resourceType": "ValueSet", "url": "http://example.org/vs/ages", "status": "active",
+        "compose": {"include": [{"system": "http://unitsofmeasure.org", "concept": [{"code": "a"}, {"code": "mo"}]}]}}));
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/flavoured",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Observation",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Observation", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Observation.code", "path": "Observation.code",
+             "binding": {"strength": "required", "valueSet": "http://example.org/vs/flavour"}},
+            {"id": "Observation.value[x]", "path": "Observation.value[x]", "type": [{"code": "Quantity"}],
+             "binding": {"strength": "required", "valueSet": "http://example.org/vs/ages"}}
+        ]}
+    }));
+    let observation = |code: &str, unit: &str| {
+        json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://example.org/cs/flavour", "code": code}]},
+            "valueQuantity": {"value": 3, "system": "http://unitsofmeasure.org", "code": unit}})
+    };
+    let found = |r: &Value| -> Vec<String> {
+        validate(&c, r, &["http://example.org/StructureDefinition/flavoured"])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| format!("{}: {}", i.expression.unwrap_or_default(), i.diagnostics))
+            .collect()
+    };
+    assert_eq!(found(&observation("sweet", "mo")), Vec::<String>::new());
+    let bad = found(&observation("bitter", "m"));
+    assert!(bad.iter().any(|e| e.starts_with("Observation.code:") && e.contains("vs/flavour")), "{bad:?}");
+    assert!(bad.iter().any(|e| e.starts_with("Observation.valueQuantity:") && e.contains("vs/ages")), "{bad:?}");
+}
+
+#[test]
+fn invariants_can_ask_member_of_a_loaded_value_set() {
+    let mut c = Conformance::new();
+    c.add(json!({"resourceType": "ValueSet", "url": "http://example.org/vs/low", "status": "active",
+        "compose": {"include": [{"system": "http://hl7.org/fhir/allergy-intolerance-criticality",
+            "concept": [{"code": "low"}]}]}}));
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/low-basic",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Basic",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Basic", "derivation": "constraint",
+        "differential": {"element": [{"id": "Basic.code", "path": "Basic.code", "constraint": [{"key": "low-1",
+            "severity": "error", "human": "a low code", "expression": "memberOf('http://example.org/vs/low')"}]}]}
+    }));
+    let basic = |code: &str| {
+        json!({"resourceType": "Basic", "code": {"coding": [
+            {"system": "http://hl7.org/fhir/allergy-intolerance-criticality", "code": code}]}})
+    };
+    let errors = |r: &Value| -> usize {
+        validate(&c, r, &["http://example.org/StructureDefinition/low-basic"])
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count()
+    };
+    assert_eq!(errors(&basic("low")), 0);
+    assert_eq!(errors(&basic("high")), 1);
+}
+
+#[test]
+fn an_implementation_guides_global_profiles_apply_to_every_resource_of_the_type() {
+    let mut c = conformance();
+    c.add(json!({"resourceType": "ImplementationGuide", "url": "http://example.org/ImplementationGuide/ig",
+        "status": "active", "global": [{"type": "Patient", "profile": PROFILE}]}));
+    let issues = validate(&c, &json!({"resourceType": "Patient"}), &[]);
+    assert!(issues.iter().any(|i| i.severity == Severity::Error && i.diagnostics.contains("identifier")), "{issues:?}");
+    let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
+    assert!(validate(&c, &observation, &[]).iter().all(|i| i.severity != Severity::Error));
+}
+
+#[test]
+fn a_structure_definition_is_checked_against_the_rules_of_profiling() {
+    let c = conformance();
+    let derived = |path: &str, fixed_url: &str| {
+        json!({"resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/colour2",
+        "name": "Colour2", "status": "active", "kind": "complex-type", "abstract": false, "type": "Extension",
+        "baseDefinition": "http://example.org/StructureDefinition/colour", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Extension.url", "path": "Extension.url", "fixedUri": fixed_url},
+            {"id": "Extension.value[x]", "path": path}
+        ]}})
+    };
+    let same = "http://example.org/StructureDefinition/colour";
+    assert_eq!(super::check_structure_definition(&c, &derived("Extension.value[x]", same)), vec![]);
+    assert_eq!(super::check_structure_definition(&c, &derived("Extension.valueString", same)), vec![]);
+    let found = super::check_structure_definition(&c, &derived("Extension.valueBla", "http://example.org/other"));
+    let messages: Vec<&str> = found.iter().map(|i| i.diagnostics.as_str()).collect();
+    assert!(messages.iter().any(|m| m.contains("names no element") && m.contains("valueBla")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("fixed to") && m.contains("colour")), "{messages:?}");
+}
+
+#[test]
+fn must_have_value_refuses_a_primitive_with_only_extensions_and_unknown_paths_constrain_nothing() {
+    let mut c = Conformance::new();
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/active",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
+        "differential": {"element": [
+            {"path": "Patient.active", "extension": [{"url":
+                "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.mustHaveValue",
+                "valueBoolean": true}]},
+            {"path": "Patient.dateOfBirth", "min": 1}
+        ]}
+    }));
+    let errors = |r: &Value| -> Vec<String> {
+        validate(&c, r, &["http://example.org/StructureDefinition/active"])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| format!("{}: {}", i.expression.unwrap_or_default(), i.diagnostics))
+            .collect()
+    };
+    assert_eq!(errors(&json!({"resourceType": "Patient", "active": true})), Vec::<String>::new());
+    let absent = json!({"resourceType": "Patient", "_active": {"extension": [
+        {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}});
+    let found = errors(&absent);
+    assert!(found.len() == 1 && found[0].contains("must have a value"), "{found:?}");
+}

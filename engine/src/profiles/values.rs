@@ -1,13 +1,18 @@
 //! Comparing instance values with `fixed[x]` (exactly equal) and `pattern[x]` (everything the
 //! pattern states is in the value; repeating elements: each pattern item matches some value
-//! item), numbers by value (`1.0` is `1`); and the limits `minValue[x]`, `maxValue[x]`,
-//! `maxLength` and the `minLength` extension.
+//! item), numbers by value (`1.0` is `1`); and the limits `minValue[x]`, `maxValue[x]`
+//! (quantities in UCUM units of one base converted, a `Duration` limit of a date taken from now:
+//! [`super::units`]), `maxLength` and the `minLength` extension.
 
 use std::cmp::Ordering;
 
 use serde_json::Value;
 
 use super::snapshot::Elem;
+use super::units;
+
+/// The UCUM code system.
+const UCUM: &str = "http://unitsofmeasure.org";
 
 /// Whether `value` is exactly `fixed`.
 pub(crate) fn equal(fixed: &Value, value: &Value) -> bool {
@@ -64,16 +69,31 @@ pub(crate) fn out_of_range(elem: &Elem, value: &Value) -> Option<String> {
         }
     }
     if let Some(min) = &elem.min_value {
-        if compare(value, min) == Some(Ordering::Less) {
+        if compare(value, &from_now(min, value, -1)) == Some(Ordering::Less) {
             return Some(format!("{} is below the minimum {}", shown(value), shown(min)));
         }
     }
     if let Some(max) = &elem.max_value {
-        if compare(value, max) == Some(Ordering::Greater) {
+        if compare(value, &from_now(max, value, 1)) == Some(Ordering::Greater) {
             return Some(format!("{} is above the maximum {}", shown(value), shown(max)));
         }
     }
     None
+}
+
+/// A limit of a date given as a duration (`{"value": 100, "code": "a"}`): the moment that long
+/// before now (`sign` -1, a minimum) or after it (+1, a maximum); any other limit as it is.
+fn from_now(bound: &Value, value: &Value, sign: i32) -> Value {
+    let Value::Object(duration) = bound else { return bound.clone() };
+    if !value.is_string() {
+        return bound.clone();
+    }
+    let amount = duration.get("value").and_then(Value::as_f64);
+    let code = duration.get("code").or_else(|| duration.get("unit")).and_then(Value::as_str);
+    match amount.zip(code).and_then(|(a, c)| units::shifted_now(a, c, sign)) {
+        Some(moment) => Value::String(moment),
+        None => bound.clone(),
+    }
 }
 
 /// Numbers by value; dates, times and instants (ISO 8601 text) where one's precision covers the
@@ -90,10 +110,22 @@ fn compare(value: &Value, bound: &Value) -> Option<Ordering> {
         }
         (Value::Object(a), Value::Object(b)) => {
             let unit = |o: &serde_json::Map<String, Value>| o.get("code").or_else(|| o.get("unit")).cloned();
-            if unit(a) != unit(b) {
+            if unit(a) == unit(b) {
+                return compare(a.get("value")?, b.get("value")?);
+            }
+            // UCUM units of the same base (`g` and `kg`): compared in the base unit.
+            let in_base = |o: &serde_json::Map<String, Value>| {
+                if o.get("system").and_then(Value::as_str) != Some(UCUM) {
+                    return None;
+                }
+                let (factor, base) = units::canonical(o.get("code")?.as_str()?)?;
+                Some((o.get("value")?.as_f64()? * factor, base))
+            };
+            let ((x, base_a), (y, base_b)) = (in_base(a)?, in_base(b)?);
+            if base_a != base_b {
                 return None;
             }
-            compare(a.get("value")?, b.get("value")?)
+            x.partial_cmp(&y)
         }
         _ => None,
     }

@@ -252,6 +252,10 @@ impl<'c, 'r> Walker<'c, 'r> {
         if !elem.types.is_empty() {
             self.type_rules(elem, item);
         }
+        if elem.must_have_value && item.value.is_none() && item.ext.is_some() {
+            let message = format!("`{}` must have a value, not only extensions (profile `{}`)", elem.name, profile.url);
+            self.issue(item.path.clone(), IssueType::Required, message);
+        }
         if let Some(value) = item.value {
             if let Some(fixed) = &elem.fixed {
                 if !values::equal(fixed, value) {
@@ -277,20 +281,17 @@ impl<'c, 'r> Walker<'c, 'r> {
     }
 
     /// A required binding the profile adds (the base definitions' own are checked by
-    /// [`crate::validation::binding`]), against the R4 terminology's expansion; a value set it
-    /// cannot expand is not checked.
+    /// [`crate::validation::binding`]), against the expansion of its value set from what this
+    /// set and R4 hold ([`Conformance::expansion`]); a value set they cannot expand is not checked.
     fn binding(&mut self, profile: &Profile, elem: &Elem, item: &Found<'r>, value: &Value) {
         let Some(binding) = &elem.binding else { return };
         if binding.get("strength").and_then(Value::as_str) != Some("required") {
             return;
         }
-        let Some(url) = binding.get("valueSet").and_then(Value::as_str).map(|u| u.split('|').next().unwrap_or(u))
-        else {
-            return;
-        };
-        let registry = crate::terminology::Registry::r4();
+        let Some(canonical) = binding.get("valueSet").and_then(Value::as_str) else { return };
+        let url = canonical.split('|').next().unwrap_or(canonical);
         let path: Vec<&str> = elem.id.split('.').map(|step| step.split(':').next().unwrap_or(step)).collect();
-        if registry.required_binding(&path.join(".")) == Some(url) {
+        if crate::terminology::Registry::r4().required_binding(&path.join(".")) == Some(url) {
             return;
         }
         // The type as stated, or as the value's shape tells it (a differential may not repeat it).
@@ -303,7 +304,7 @@ impl<'c, 'r> Walker<'c, 'r> {
                     _ => None,
                 },
             );
-        let (Some(type_name), Some(expansion)) = (type_name, registry.cached_expansion(url)) else { return };
+        let (Some(type_name), Some(expansion)) = (type_name, self.conformance.expansion(canonical)) else { return };
         if let Some(shown) = crate::validation::binding::outside(type_name, value, &expansion) {
             let message = format!(
                 "{shown} is not in the value set `{url}`, which profile `{}` binds this element to (required)",
@@ -438,7 +439,7 @@ pub(super) fn is_core(url: &str) -> bool {
 }
 
 /// Whether `ancestor` is `name` or a type `name` derives from.
-fn is_ancestor(defs: &Definitions, ancestor: &str, name: &str) -> bool {
+pub(super) fn is_ancestor(defs: &Definitions, ancestor: &str, name: &str) -> bool {
     let mut current = Some(name);
     for _ in 0..8 {
         let Some(t) = current else { return false };

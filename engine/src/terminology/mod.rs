@@ -89,6 +89,11 @@ impl Registry {
         })
     }
 
+    /// Whether the registry holds any code system or value set.
+    pub fn has_content(&self) -> bool {
+        !self.code_systems.is_empty() || !self.value_sets.is_empty()
+    }
+
     /// Whether the registry has code systems (forces the R4 one to load).
     pub fn is_loaded(&self) -> bool {
         !self.code_systems.is_empty()

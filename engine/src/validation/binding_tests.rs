@@ -44,3 +44,20 @@ fn value_sets_that_cannot_be_expanded_are_not_checked() {
         "content": [{"attachment": {"contentType": "application/x-made-up"}}]});
     assert!(messages(doc).is_empty());
 }
+
+#[test]
+fn displays_are_checked_against_loaded_code_systems() {
+    let contact = |display: &str| {
+        json!({"resourceType": "Patient", "contact": [{"relationship": [{"coding": [
+            {"system": "http://terminology.hl7.org/CodeSystem/v2-0131", "code": "C", "display": display}]}]}],
+            "maritalStatus": {"coding": [{"system": "http://loinc.org", "code": "1-8", "display": "anything"}]}})
+    };
+    let displays = |r: &serde_json::Value| super::displays(Definitions::r4(), r);
+    assert!(displays(&contact("Emergency Contact")).is_empty());
+    assert!(displays(&contact("emergency  contact")).is_empty(), "case and spaces do not matter");
+    let wrong = displays(&contact("alt-display"));
+    assert_eq!(wrong.len(), 1, "{wrong:?}");
+    assert_eq!(wrong[0].expression.as_deref(), Some("Patient.contact[0].relationship[0].coding[0].display"));
+    // Never on writes: the base validation does not report it.
+    assert!(check(Definitions::r4(), &contact("alt-display")).is_empty());
+}

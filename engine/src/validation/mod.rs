@@ -44,6 +44,13 @@ pub fn validate(defs: &Definitions, resource: &Value) -> Vec<Issue> {
     validator.issues
 }
 
+/// Codings whose display is not one their loaded code system gives the code: errors of
+/// `$validate` (as the reference validator has them), not made on writes, which they never
+/// refused (a display is for people; the code is what the data means).
+pub fn check_displays(defs: &Definitions, resource: &Value) -> Vec<Issue> {
+    binding::displays(defs, resource)
+}
+
 /// The walk's state: the issues so far and the path of the value being checked.
 struct Validator<'d> {
     defs: &'d Definitions,

@@ -66,9 +66,19 @@ fn is_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')
 }
 
-/// `string`/`markdown`: `[ \r\n\t\S]+`, and no control characters other than tab, CR and LF
+/// The most bytes a `string` may hold: "Strings SHALL NOT exceed 1MB in size"
 /// (<https://hl7.org/fhir/R4/datatypes.html#string>).
+pub(crate) const MAX_STRING_BYTES: usize = 1024 * 1024;
+
+/// `string`/`markdown`: `[ \r\n\t\S]+`, at most [`MAX_STRING_BYTES`], and no control characters
+/// other than tab, CR and LF (<https://hl7.org/fhir/R4/datatypes.html#string>).
 fn text(type_name: &str, s: &str) -> Result<(), String> {
+    if s.len() > MAX_STRING_BYTES {
+        return Err(format!(
+            "invalid {type_name}: {} bytes, longer than the 1 MB ({MAX_STRING_BYTES} bytes) a string may hold",
+            s.len()
+        ));
+    }
     match s.chars().find(|&c| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}') {
         Some(c) => Err(format!("invalid {type_name}: control character U+{:04X}", u32::from(c))),
         None => Ok(()),

@@ -114,3 +114,12 @@ fn dates_and_times() {
     assert!(!ok("time", json!("13:28:17Z")));
     assert_eq!(check("date", &json!("2020-13-01")), Err("invalid date `2020-13-01`".to_owned()));
 }
+
+#[test]
+fn strings_hold_at_most_one_megabyte() {
+    let limit = super::MAX_STRING_BYTES;
+    assert!(ok("string", json!("a".repeat(limit))));
+    let long = check("string", &json!("a".repeat(limit + 1))).err().unwrap_or_default();
+    assert!(long.contains("1 MB"), "{long}");
+    assert!(!ok("markdown", json!("a".repeat(limit + 1))));
+}

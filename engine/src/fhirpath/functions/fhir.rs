@@ -2,8 +2,8 @@
 //! `resolve` (typed placeholders for references outside the resource), `htmlChecks`; and the
 //! two SQL on FHIR v2 adds for joining views: `getResourceKey()` (`Type/id` of a resource) and
 //! `getReferenceKey([type])` (the same key for the target of a Reference).
-//! `memberOf`, `conformsTo`, `subsumes`, `subsumedBy` need services this crate has not:
-//! they are unsupported.
+//! `memberOf(url)` when the environment has value sets ([`crate::fhirpath::Env`]); `conformsTo`,
+//! `subsumes`, `subsumedBy` need services this crate has not: they are unsupported.
 
 use serde_json::Value;
 
@@ -25,11 +25,40 @@ pub(super) fn call<'a>(c: &Call<'_, 'a, '_>) -> Option<Output<'a>> {
         "htmlChecks" | "htmlchecks" => boolean(true),
         "getResourceKey" => Ok(c.focus.iter().filter_map(resource_key).collect()),
         "getReferenceKey" => reference_keys(c),
+        "memberOf" if c.ctx.value_sets().is_some() => member_of(c),
         "memberOf" | "conformsTo" | "subsumes" | "subsumedBy" | "elementDefinition" | "slice" | "checkModifiers" => {
             Err(FhirPathError::unsupported(format!("`{}()` is not supported", c.name)))
         }
         _ => return None,
     })
+}
+
+/// `memberOf(url)`: whether the single code, Coding or CodeableConcept in focus (any of its
+/// codings) is in the value set; empty when the focus is empty or the value set cannot be
+/// expanded here.
+fn member_of<'a>(c: &Call<'_, 'a, '_>) -> Output<'a> {
+    let Some(url) = c.string_arg(0)? else { return Ok(Vec::new()) };
+    let [item] = c.focus.as_slice() else { return Ok(Vec::new()) };
+    let Some(expansion) = c.ctx.value_sets().and_then(|v| v.expansion(&url)) else { return Ok(Vec::new()) };
+    // A Coding without a system names no code of a value set.
+    let coding_in = |v: &Value| {
+        let system = v.get("system").and_then(Value::as_str);
+        let code = v.get("code").and_then(Value::as_str);
+        system.zip(code).is_some_and(|(system, code)| expansion.contains(system, code))
+    };
+    let member = match item {
+        Item::String(code) => expansion.contains_code(code),
+        Item::Node(n) => match n.value {
+            Some(Value::String(code)) => expansion.contains_code(code),
+            Some(Value::Object(o)) if o.contains_key("coding") => {
+                o.get("coding").and_then(Value::as_array).into_iter().flatten().any(coding_in)
+            }
+            Some(v @ Value::Object(_)) => coding_in(v),
+            _ => return Ok(Vec::new()),
+        },
+        _ => return Ok(Vec::new()),
+    };
+    boolean(member)
 }
 
 fn has_value(item: &Item<'_>) -> bool {
