@@ -82,7 +82,8 @@ fn acknowledged_creates_survive_kill_9() -> TestResult {
     assert!(acknowledged.len() > 20, "only {} creates before the kill", acknowledged.len());
     let s = Server::start_with(&dir, &[])?;
     let found = s.get("Patient?family=Crashtest&_count=1000&_elements=id")?.json()?;
-    let found: Vec<&str> = found["entry"].as_array().into_iter().flatten().filter_map(|e| e["resource"]["id"].as_str()).collect();
+    let found: Vec<&str> =
+        found["entry"].as_array().into_iter().flatten().filter_map(|e| e["resource"]["id"].as_str()).collect();
     for id in &acknowledged {
         assert_eq!(s.get(&format!("Patient/{id}"))?.status, 200, "acknowledged Patient/{id} is readable");
         assert!(found.contains(&id.as_str()), "acknowledged Patient/{id} is found by a search");

@@ -154,7 +154,10 @@ mod tests {
         assert!(answers[2].is_err(), "{answers:?}");
         assert!(answers[3].is_ok(), "a later batch expects what an earlier one wrote: {answers:?}");
         let stored = db
-            .matches(&Sql { text: "SELECT resource_type, id, version FROM resource_version ORDER BY pos".into(), binds: vec![] })
+            .matches(&Sql {
+                text: "SELECT resource_type, id, version FROM resource_version ORDER BY pos".into(),
+                binds: vec![],
+            })
             .await
             .expect("versions");
         let names: Vec<String> = stored.iter().map(|(t, id, v)| format!("{t}/{id}/{v}")).collect();
