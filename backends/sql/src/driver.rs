@@ -19,7 +19,7 @@ pub type VersionRow = (String, String, i64, i64, String, Option<String>);
 pub type MatchRow = (String, String, i64);
 
 /// Statement texts longer than this (bytes) are not kept prepared.
-const ONE_OFF_TEXT: usize = 8192;
+pub const ONE_OFF_TEXT: usize = 8192;
 
 /// A database whose connections run the shared statements, and how it writes parameters.
 pub trait Dialected: Database {
@@ -54,6 +54,13 @@ pub trait Driver: Send {
 
     /// Runs a statement that returns no rows.
     async fn execute(&mut self, sql: &Sql) -> Result<(), Error>;
+
+    /// Whether a write's statements are better sent joined into one text: true where each text
+    /// costs a hand-off to another thread (sqlx's SQLite driver), false where statements run on
+    /// the calling thread and are cheaper prepared once and reused (rusqlite).
+    fn joins_statements(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait]
@@ -99,6 +106,10 @@ where
         let query = sqlx::query_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?);
         query.persistent(sql.text.len() <= ONE_OFF_TEXT).execute(self).await?;
         Ok(())
+    }
+
+    fn joins_statements(&self) -> bool {
+        C::Database::DIALECT == Dialect::Sqlite
     }
 }
 

@@ -65,35 +65,24 @@ pub async fn check_guards(db: &mut dyn Driver, guards: &[Guard]) -> Result<(), E
 
 /// Inserts a version whose precondition the store has checked, with its index entries (one JSON
 /// array in the version's row), and its rows in the search tables (replacing those of the
-/// version before). On SQLite the statements run as one: every statement is a round trip to
-/// sqlx's SQLite thread, which were most of a create's hand-offs (bench/README.md).
+/// version before).
 pub async fn append(db: &mut dyn Driver, write: &Write) -> Result<(), Error> {
-    let statements = statements(db.dialect(), write)?;
-    let statements = match db.dialect() {
-        Dialect::Sqlite => combined(statements),
-        Dialect::Postgres => statements,
-    };
-    for statement in &statements {
-        db.execute(statement).await?;
-    }
-    Ok(())
+    append_all(db, std::slice::from_ref(write)).await
 }
 
-/// [`append`] of every write in order; on SQLite, their statements joined into as few texts as
-/// SQLite's parameter limit allows (a transaction Bundle's thousand resources in a handful of
-/// hand-offs to sqlx's SQLite thread rather than one per resource).
+/// [`append`] of every write in order. Where the driver joins statements (sqlx's SQLite driver,
+/// a hand-off to its thread per text), they go as as few texts as SQLite's parameter limit
+/// allows: a transaction Bundle's thousand resources in a handful of hand-offs rather than one
+/// per resource.
 pub async fn append_all(db: &mut dyn Driver, writes: &[Write]) -> Result<(), Error> {
-    if db.dialect() == Dialect::Postgres {
-        for write in writes {
-            append(db, write).await?;
-        }
-        return Ok(());
-    }
     let mut all = Vec::new();
     for write in writes {
         all.extend(statements(db.dialect(), write)?);
     }
-    for statement in &combined(all) {
+    if db.joins_statements() {
+        all = combined(all);
+    }
+    for statement in &all {
         db.execute(statement).await?;
     }
     Ok(())

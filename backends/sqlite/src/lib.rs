@@ -4,12 +4,12 @@
 //! this crate keeps what is SQLite's own. Every version is a row of `resource_version` whose
 //! `INTEGER PRIMARY KEY` is the store's write position (the history snapshot); its index entries
 //! are one JSON array in that row (`index_entries`; versions written before migration 0004 keep
-//! theirs in `index_entry`, keyed by the row). Writes go through a pool of exactly one
-//! connection and run in `BEGIN IMMEDIATE` transactions, the batches that queued meanwhile
-//! grouped into one (`write.rs`), so a precondition check and its insert are atomic even against
-//! another process; a batch's statements are joined into a few texts (few hand-offs to sqlx's
-//! SQLite thread, `fhirgate_sql::write`). Reads use connections of their own (`readers.rs`:
-//! `rusqlite`, point reads on the calling thread) and, thanks to WAL, never wait for a write.
+//! theirs in `index_entry`, keyed by the row). Writes go to one dedicated thread owning the
+//! writer connection (`writer.rs`, `rusqlite`), which commits the batches that queued meanwhile
+//! as one group in a `BEGIN IMMEDIATE` transaction (`write.rs`), so a precondition check and its
+//! insert are atomic even against another process. Reads use connections of their own
+//! (`readers.rs`: `rusqlite`, point reads on the calling thread) and, thanks to WAL, never wait
+//! for a write. sqlx keeps the migrations, the job records and an in-memory database.
 //!
 //! Search runs on the search tables of `fhirgate-sql` (migrations/0002_search.sql), which hold
 //! the index of each resource's current version.
@@ -21,6 +21,7 @@
 mod plans;
 mod readers;
 mod write;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -59,10 +60,11 @@ pub struct SqliteBackend {
     reader: SqlitePool,
     /// Reads of a database file, on connections of our own (`readers.rs`).
     readers: Option<Arc<readers::Readers>>,
-    /// Writes: exactly one connection, so writers queue in the pool instead of on SQLite's lock.
+    /// Exactly one connection: migrations, job records, and every write of an in-memory
+    /// database.
     writer: SqlitePool,
-    /// Batches waiting to be committed together (`write.rs`).
-    queue: Arc<write::Queue>,
+    /// The writer thread of a database file (`writer.rs`); `None` in memory.
+    thread: Option<writer::Writer>,
     /// The database file; `None` in memory.
     file: Option<PathBuf>,
 }
@@ -111,7 +113,8 @@ async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Sql
     let file = (!in_memory).then(|| writer.connect_options().get_filename().to_path_buf());
     tracing::debug!(file = ?file, "sqlite store open");
     let readers = file.as_deref().map(readers::Readers::new);
-    Ok(SqlStore::new(SqliteBackend { reader, writer, readers, queue: Arc::default(), file }))
+    let thread = file.as_deref().map(writer::Writer::start).transpose()?;
+    Ok(SqlStore::new(SqliteBackend { reader, writer, readers, thread, file }))
 }
 
 async fn create_parent(file: &Path) -> Result<(), Error> {
@@ -151,7 +154,13 @@ impl Backend for SqliteBackend {
     }
 
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
-        write::transact(&self.writer, &self.queue, writes, guards).await
+        if writes.is_empty() {
+            return Ok(());
+        }
+        match &self.thread {
+            Some(thread) => thread.transact(writes, guards).await,
+            None => write::transact_pooled(&self.writer, writes, guards).await,
+        }
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -167,6 +176,9 @@ impl Backend for SqliteBackend {
     }
 
     async fn close(&self) {
+        if let Some(thread) = &self.thread {
+            thread.close().await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }

@@ -116,29 +116,45 @@ impl Driver for Reader {
     }
 
     async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error> {
-        self.run(sql, |c, sql| {
-            rows(c, sql, |r| {
-                Ok((text(r, 0)?, text(r, 1)?, integer(r, 2)?, integer(r, 3)?, text(r, 4)?, optional_text(r, 5)?))
-            })
-        })
-        .await
+        self.run(sql, versions).await
     }
 
     async fn matches(&mut self, sql: &Sql) -> Result<Vec<MatchRow>, Error> {
-        self.run(sql, |c, sql| rows(c, sql, |r| Ok((text(r, 0)?, text(r, 1)?, integer(r, 2)?)))).await
+        self.run(sql, matches).await
     }
 
     async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error> {
-        self.run(sql, |c, sql| rows(c, sql, |r| Ok((text(r, 0)?, text(r, 1)?)))).await
+        self.run(sql, pairs).await
     }
 
     async fn integer(&mut self, sql: &Sql) -> Result<Option<i64>, Error> {
-        self.run(sql, |c, sql| Ok(rows(c, sql, |r| integer(r, 0))?.into_iter().next())).await
+        self.run(sql, first_integer).await
     }
 
     async fn execute(&mut self, _sql: &Sql) -> Result<(), Error> {
         Err(Error::Invalid("a write on a read connection".into()))
     }
+}
+
+/// The rows of a statement selecting `resource_version` rows ([`Driver::versions`]), on any of
+/// our own connections (this pool's, the writer's).
+pub(crate) fn versions(c: &Connection, sql: &Sql) -> Result<Vec<VersionRow>, Error> {
+    rows(c, sql, |r| Ok((text(r, 0)?, text(r, 1)?, integer(r, 2)?, integer(r, 3)?, text(r, 4)?, optional_text(r, 5)?)))
+}
+
+/// [`Driver::matches`] on one of our own connections.
+pub(crate) fn matches(c: &Connection, sql: &Sql) -> Result<Vec<MatchRow>, Error> {
+    rows(c, sql, |r| Ok((text(r, 0)?, text(r, 1)?, integer(r, 2)?)))
+}
+
+/// [`Driver::pairs`] on one of our own connections.
+pub(crate) fn pairs(c: &Connection, sql: &Sql) -> Result<Vec<(String, String)>, Error> {
+    rows(c, sql, |r| Ok((text(r, 0)?, text(r, 1)?)))
+}
+
+/// [`Driver::integer`] on one of our own connections.
+pub(crate) fn first_integer(c: &Connection, sql: &Sql) -> Result<Option<i64>, Error> {
+    Ok(rows(c, sql, |r| integer(r, 0))?.into_iter().next())
 }
 
 /// Every row of `sql`, each turned into a value by `row`.
@@ -148,6 +164,17 @@ fn rows<T>(
     row: impl Fn(&rusqlite::Row<'_>) -> Result<T, Error>,
 ) -> Result<Vec<T>, Error> {
     let mut statement = connection.prepare_cached(&sql.text).map_err(failed)?;
+    bind(&mut statement, sql)?;
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(failed)? {
+        out.push(row(r)?);
+    }
+    Ok(out)
+}
+
+/// Binds `sql`'s parameters to its prepared statement.
+pub(crate) fn bind(statement: &mut rusqlite::Statement<'_>, sql: &Sql) -> Result<(), Error> {
     for (i, value) in sql.binds.iter().enumerate() {
         let at = i + 1;
         match value {
@@ -158,12 +185,7 @@ fn rows<T>(
         }
         .map_err(failed)?;
     }
-    let mut rows = statement.raw_query();
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(failed)? {
-        out.push(row(r)?);
-    }
-    Ok(out)
+    Ok(())
 }
 
 fn text(row: &rusqlite::Row<'_>, i: usize) -> Result<String, Error> {
@@ -188,6 +210,6 @@ fn integer(row: &rusqlite::Row<'_>, i: usize) -> Result<i64, Error> {
     }
 }
 
-fn failed(error: rusqlite::Error) -> Error {
+pub(crate) fn failed(error: rusqlite::Error) -> Error {
     Error::Driver(error.to_string())
 }
