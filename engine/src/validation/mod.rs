@@ -26,6 +26,7 @@ mod element;
 mod primitive;
 #[cfg(test)]
 mod tests;
+mod xhtml;
 
 use serde_json::Value;
 
