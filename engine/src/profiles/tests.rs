@@ -136,3 +136,37 @@ fn packages_load_from_tgz_and_bad_ones_say_why() {
     assert!(err.contains("StructureDefinition-bad.json") && err.contains("not JSON"), "{err}");
     assert!(package::load_tgz(b"not gzip", &mut Conformance::new()).is_err());
 }
+
+#[test]
+fn complex_extension_parts_are_checked_without_a_declared_base_element() {
+    // Like R4's patient-animal: the differential names `Extension.extension:species` only.
+    let animal = json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/animal",
+        "name": "Animal", "status": "active", "kind": "complex-type", "abstract": false, "type": "Extension",
+        "context": [{"type": "element", "expression": "Patient"}],
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Extension", "path": "Extension"},
+            {"id": "Extension.extension:species", "path": "Extension.extension", "sliceName": "species", "min": 1, "max": "1"},
+            {"id": "Extension.extension:species.url", "path": "Extension.extension.url", "fixedUri": "species"},
+            {"id": "Extension.url", "path": "Extension.url", "fixedUri": "http://example.org/StructureDefinition/animal"},
+            {"id": "Extension.value[x]", "path": "Extension.value[x]", "max": "0"}
+        ]}
+    });
+    let mut c = Conformance::new();
+    c.add(animal);
+    let check = |parts: Value| -> Vec<String> {
+        let patient = json!({"resourceType": "Patient",
+            "extension": [{"url": "http://example.org/StructureDefinition/animal", "extension": parts}]});
+        validate(&c, &patient, &[])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| i.diagnostics)
+            .collect()
+    };
+    assert_eq!(check(json!([{"url": "species", "valueString": "dog"}])), Vec::<String>::new());
+    let missing = check(json!([{"url": "http://example.org/other", "valueString": "x"}]));
+    assert!(missing.iter().any(|e| e.contains("species") && e.contains("at least 1")), "{missing:?}");
+    let unknown = check(json!([{"url": "species", "valueString": "dog"}, {"url": "species-x", "valueString": "x"}]));
+    assert!(unknown.iter().any(|e| e.contains("`species-x` is not defined")), "{unknown:?}");
+}
