@@ -34,6 +34,9 @@ pub struct Profile {
     slices: HashMap<String, Vec<usize>>,
     /// `StructureDefinition.context` of an extension definition: (type, expression).
     pub(crate) contexts: Vec<(String, String)>,
+    /// `StructureDefinition.contextInvariant`: FHIRPath that must be true of what holds the
+    /// extension.
+    pub(crate) context_invariants: Vec<String>,
 }
 
 /// One element definition, as far as validation uses it.
@@ -151,7 +154,22 @@ pub(crate) fn generate(chain: &[&Value]) -> Result<Profile, String> {
             None => {}
         }
     }
-    Ok(Profile { url, type_name: type_name.to_owned(), core, elements, index, children, slices, contexts })
+    let context_invariants = wanted
+        .get("contextInvariant")
+        .and_then(Value::as_array)
+        .map(|cs| cs.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    Ok(Profile {
+        url,
+        type_name: type_name.to_owned(),
+        core,
+        elements,
+        index,
+        children,
+        slices,
+        contexts,
+        context_invariants,
+    })
 }
 
 /// Adds an unconstrained element for every ancestor (and every sliced element) that the

@@ -170,3 +170,45 @@ fn complex_extension_parts_are_checked_without_a_declared_base_element() {
     let unknown = check(json!([{"url": "species", "valueString": "dog"}, {"url": "species-x", "valueString": "x"}]));
     assert!(unknown.iter().any(|e| e.contains("`species-x` is not defined")), "{unknown:?}");
 }
+
+#[test]
+fn extension_contexts_mean_what_they_name_and_context_invariants_hold() {
+    let definition = |url: &str, context: Value, invariants: Value| {
+        json!({
+            "resourceType": "StructureDefinition", "url": url, "name": "X", "status": "active",
+            "kind": "complex-type", "abstract": false, "type": "Extension", "context": context,
+            "contextInvariant": invariants,
+            "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension", "derivation": "constraint",
+            "differential": {"element": [{"id": "Extension", "path": "Extension"},
+                {"id": "Extension.value[x]", "path": "Extension.value[x]", "type": [{"code": "string"}]}]}
+        })
+    };
+    let mut c = Conformance::new();
+    c.add(definition(
+        "http://example.org/on-resource",
+        json!([{"type": "element", "expression": "DomainResource"}]),
+        json!([]),
+    ));
+    c.add(definition(
+        "http://example.org/inactive-only",
+        json!([{"type": "element", "expression": "Patient"}]),
+        json!(["Patient.active.not()"]),
+    ));
+    let errors = |patient: Value| -> usize {
+        validate(&c, &patient, &[]).into_iter().filter(|i| i.severity == Severity::Error).count()
+    };
+    let ext = |url: &str| json!([{"url": url, "valueString": "x"}]);
+    assert_eq!(errors(json!({"resourceType": "Patient", "extension": ext("http://example.org/on-resource")})), 0);
+    assert_eq!(
+        errors(
+            json!({"resourceType": "Patient", "name": [{"family": "F", "extension": ext("http://example.org/on-resource")}]})
+        ),
+        1
+    );
+    let inactive =
+        json!({"resourceType": "Patient", "active": false, "extension": ext("http://example.org/inactive-only")});
+    assert_eq!(errors(inactive), 0);
+    let active =
+        json!({"resourceType": "Patient", "active": true, "extension": ext("http://example.org/inactive-only")});
+    assert_eq!(errors(active), 1);
+}
