@@ -212,3 +212,35 @@ fn extension_contexts_mean_what_they_name_and_context_invariants_hold() {
         json!({"resourceType": "Patient", "active": true, "extension": ext("http://example.org/inactive-only")});
     assert_eq!(errors(active), 1);
 }
+
+#[test]
+fn slicing_by_the_type_of_a_resolved_reference() {
+    let list = json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/typed-list",
+        "name": "TypedList", "status": "active", "kind": "resource", "abstract": false, "type": "List",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/List", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "List.entry", "path": "List.entry",
+             "slicing": {"discriminator": [{"type": "type", "path": "item.resolve()"}], "rules": "closed"}},
+            {"id": "List.entry:condition", "path": "List.entry", "sliceName": "condition", "min": 1, "max": "1"},
+            {"id": "List.entry:condition.item", "path": "List.entry.item", "type": [{"code": "Reference",
+                "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Condition"]}]},
+            {"id": "List.entry:observation", "path": "List.entry", "sliceName": "observation", "min": 1, "max": "1"},
+            {"id": "List.entry:observation.item", "path": "List.entry.item", "type": [{"code": "Reference",
+                "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Observation"]}]}
+        ]}
+    });
+    let mut c = Conformance::new();
+    c.add(list);
+    let errors = |items: [&str; 2]| -> usize {
+        let resource = json!({"resourceType": "List", "status": "current", "mode": "working",
+            "contained": [{"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "x"}}],
+            "entry": [{"item": {"reference": items[0]}}, {"item": {"reference": items[1]}}]});
+        validate(&c, &resource, &["http://example.org/StructureDefinition/typed-list"])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count()
+    };
+    assert_eq!(errors(["Condition/c", "#o"]), 0);
+    assert!(errors(["Condition/c", "Condition/d"]) > 0);
+}

@@ -374,7 +374,7 @@ impl<'c, 'r> Walker<'c, 'r> {
 
     /// The resource type a reference points to: `Patient/1`, an absolute URL ending so, or a
     /// contained resource (`#id`).
-    fn reference_type(&self, reference: &str) -> Option<String> {
+    pub(super) fn reference_type(&self, reference: &str) -> Option<String> {
         if let Some(id) = reference.strip_prefix('#') {
             let contained = self.root.get("contained")?.as_array()?;
             let r = contained.iter().find(|c| c.get("id").and_then(Value::as_str) == Some(id))?;
