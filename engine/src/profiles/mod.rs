@@ -12,7 +12,7 @@
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
 
-mod attachments;
+mod content;
 mod extensions;
 mod invariants;
 pub mod package;
@@ -191,6 +191,6 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
         }
     }
     walker.extensions(resource, &root_path);
-    walker.attachments(resource, &root_path, 0);
+    walker.content(resource, &root_path, 0);
     walker.finish()
 }

@@ -1,7 +1,9 @@
-//! Attachments whose stated `size` is not the size of their inline `data`
-//! (<https://hl7.org/fhir/R4/datatypes.html#Attachment>: `size` is the number of bytes of the
-//! data, before base64 encoding). Checked by `$validate` and where profiles apply, not on every
-//! write: R4 states it as a definition, not as an invariant.
+//! Content rules `$validate` (and profiled writes) report but plain writes do not enforce, so
+//! that data accepted before stays accepted:
+//! - an Attachment whose stated `size` is not the size of its inline `data`
+//!   (<https://hl7.org/fhir/R4/datatypes.html#Attachment>: the number of bytes of the data,
+//!   before base64 encoding; a definition, not an invariant);
+//! - a narrative with no non-whitespace content (txt-2), which several R4 examples break.
 
 use serde_json::Value;
 
@@ -9,8 +11,9 @@ use super::walk::Walker;
 use crate::outcome::IssueType;
 
 impl Walker<'_, '_> {
-    /// Checks every Attachment-shaped value (`data` and `size`) under `value`, at `path`.
-    pub(crate) fn attachments(&mut self, value: &Value, path: &str, depth: usize) {
+    /// Checks every Attachment-shaped value (`data` and `size`) and every narrative (`status`
+    /// and `div`) under `value`, at `path`.
+    pub(crate) fn content(&mut self, value: &Value, path: &str, depth: usize) {
         if depth >= crate::validation::MAX_DEPTH {
             return;
         }
@@ -29,13 +32,19 @@ impl Walker<'_, '_> {
                         }
                     }
                 }
+                if let (Some(Value::String(div)), Some(_)) = (object.get("div"), object.get("status")) {
+                    if !crate::validation::narrative_has_content(div) {
+                        let message = "txt-2: the narrative SHALL have some non-whitespace content".to_owned();
+                        self.issue(format!("{path}.div"), IssueType::Invariant, message);
+                    }
+                }
                 for (key, child) in object {
-                    self.attachments(child, &format!("{path}.{key}"), depth + 1);
+                    self.content(child, &format!("{path}.{key}"), depth + 1);
                 }
             }
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.attachments(item, &format!("{path}[{i}]"), depth + 1);
+                    self.content(item, &format!("{path}[{i}]"), depth + 1);
                 }
             }
             _ => {}
