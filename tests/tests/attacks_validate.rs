@@ -84,6 +84,6 @@ fn a_narrative_carrying_script_is_never_stored() -> TestResult {
     // A plain narrative with a link is fine.
     let div = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>See <a href=\"https://example.org/x\">x</a></p></div>";
     let patient = json!({"resourceType": "Patient", "id": "plain", "text": {"status": "generated", "div": div}});
-    assert_eq!(s.put(&format!("Patient/plain"), &patient)?.status / 100, 2);
+    assert_eq!(s.put("Patient/plain", &patient)?.status / 100, 2);
     Ok(())
 }

@@ -9,6 +9,9 @@
 //! base definitions' own, and the base structure checks, are [`crate::validation`]'s, which run
 //! first); value sets only a package holds are not expanded here yet.
 //!
+//! Content rules R4 states but plain writes do not enforce (an Attachment's stated size, a
+//! narrative's txt-2) are reported here too ([`content`]).
+//!
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
 
