@@ -2,7 +2,7 @@
 //! may name (`GET [type]/[id]/$validate`, `mode=delete`) as a read of that instance. A SMART
 //! patient token validating another patient's stored record gets the 404 of a patient that does
 //! not exist, never its issues; a token without read access to a type gets 403; nothing sent to
-//! `$validate` is stored.
+//! `$validate` is stored. A narrative carrying script is refused on every write path.
 
 use fhirgate_e2e::{Server, TestResult};
 use serde_json::{Value, json};
@@ -49,5 +49,41 @@ fn validate_reveals_nothing_a_read_would_not() -> TestResult {
     assert_eq!(status, 200);
     let (_, bundle) = send(&s, &admin, "GET", "Patient?family=X", None)?;
     assert_eq!(bundle["entry"].as_array().map_or(0, Vec::len), 0, "{bundle}");
+    Ok(())
+}
+
+/// Stored XSS: a narrative carrying script (a `script` element, an event attribute, a
+/// `javascript:` link, even disguised with a character reference) is refused on every write
+/// path, with the R4 rule it breaks, and nothing is stored.
+#[test]
+fn a_narrative_carrying_script_is_never_stored() -> TestResult {
+    let s = Server::start("attacks-narrative")?;
+    let payloads = [
+        "<script>alert(1)</script>hi",
+        "<p onmouseover=\"alert(1)\">hi</p>",
+        "<a href=\"javascript:alert(1)\">hi</a>",
+        "<a href=\"java&#x09;script:alert(1)\">hi</a>",
+        "<img src=\"x\" onerror=\"alert(1)\"/>",
+        "<iframe src=\"https://evil.example\"></iframe>hi",
+    ];
+    for (i, payload) in payloads.iter().enumerate() {
+        let id = format!("xss{i}");
+        let div = format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{payload}</div>");
+        let patient = json!({"resourceType": "Patient", "id": id, "text": {"status": "generated", "div": div}});
+        let created = s.post("Patient", &patient)?;
+        assert!(matches!(created.status, 400 | 422), "create {payload}: {} {}", created.status, created.body);
+        assert!(created.body.contains("narrative"), "{}", created.body);
+        let updated = s.put(&format!("Patient/{id}"), &patient)?;
+        assert!(matches!(updated.status, 400 | 422), "update {payload}: {} {}", updated.status, updated.body);
+        let transaction = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": patient, "request": {"method": "PUT", "url": format!("Patient/{id}")}}]});
+        let posted = s.post("", &transaction)?;
+        assert!(matches!(posted.status, 400 | 422), "transaction {payload}: {} {}", posted.status, posted.body);
+        assert_eq!(s.get(&format!("Patient/{id}"))?.status, 404, "{payload} was stored");
+    }
+    // A plain narrative with a link is fine.
+    let div = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>See <a href=\"https://example.org/x\">x</a></p></div>";
+    let patient = json!({"resourceType": "Patient", "id": "plain", "text": {"status": "generated", "div": div}});
+    assert_eq!(s.put("Patient/plain", &patient)?.status / 100, 2);
     Ok(())
 }

@@ -148,6 +148,13 @@ impl<'r> Walker<'_, 'r> {
             let message = format!("extension `{url}` is not allowed on `{shown}` (allowed: {})", allowed.join(", "));
             self.issue(path.to_owned(), IssueType::Structure, message);
         }
+        for invariant in &profile.context_invariants {
+            if self.context_invariant_fails(invariant, resource_type, holder, holder_value) {
+                let message =
+                    format!("extension `{url}` is not allowed here: its context invariant `{invariant}` is not true");
+                self.issue(path.to_owned(), IssueType::Structure, message);
+            }
+        }
         let found =
             Found { value: Some(ext), ext: None, type_name: Some("Extension".to_owned()), path: path.to_owned() };
         self.against(&profile, &found);
@@ -174,7 +181,11 @@ impl<'r> Walker<'_, 'r> {
         contexts.iter().any(|(kind, expression)| match kind.as_str() {
             "element" => {
                 let expression = expression.as_str();
-                matches!(expression, "Element" | "Base" | "Resource" | "DomainResource" | "BackboneElement")
+                matches!(expression, "Element" | "Base")
+                    // `Resource`, `DomainResource`: on a resource itself, not on its elements.
+                    || (matches!(expression, "Resource" | "DomainResource") && holder.is_empty())
+                    || (expression == "BackboneElement" && holder_type.as_deref() == Some("BackboneElement"))
+                    || ["Resource.", "DomainResource."].iter().any(|p| expression.strip_prefix(p) == Some(holder))
                     || expression == full
                     || definition_path.as_deref() == Some(expression)
                     || holder_type.as_deref() == Some(expression)
@@ -191,6 +202,34 @@ impl<'r> Walker<'_, 'r> {
 }
 
 impl<'r> Walker<'_, 'r> {
+    /// Whether a `contextInvariant` is false on what holds the extension (`holder` in
+    /// `resource_type`, empty for the resource). One that cannot be evaluated does not fail.
+    fn context_invariant_fails(
+        &mut self,
+        expression: &str,
+        resource_type: &str,
+        holder: &str,
+        holder_value: &'r Value,
+    ) -> bool {
+        use crate::fhirpath::{Item, Node};
+        let node = if holder.is_empty() {
+            Node::resource(holder_value)
+        } else {
+            let defs = Definitions::r4();
+            let Some(found) = defs.element(resource_type, holder) else { return false };
+            match found.type_code.map(str::to_owned).or_else(|| found.element.types.first().cloned()) {
+                Some(t) if t != "BackboneElement" => Node::typed(holder_value, &t),
+                _ => return false,
+            }
+        };
+        let Ok(expr) = crate::fhirpath::parse(expression) else { return false };
+        let env = crate::fhirpath::Env::new().with_budget(super::invariants::INVARIANT_BUDGET);
+        match crate::fhirpath::evaluate_on(&expr, self.current, &[Item::Node(node)], &env) {
+            Ok(items) => matches!(items.as_slice(), [Item::Boolean(false)]),
+            Err(_) => false,
+        }
+    }
+
     /// Whether the FHIRPath `expression` on the current resource selects `value` (a context of
     /// type `fhirpath`).
     fn selects(&mut self, expression: &str, value: &'r Value) -> bool {

@@ -10,10 +10,14 @@
 //! layered over the R4 terminology (the base definitions' own, and the base structure checks,
 //! are [`crate::validation`]'s, which run first).
 //!
+//! Content rules R4 states but plain writes do not enforce (an Attachment's stated size, a
+//! narrative's txt-2) are reported here too ([`content`]).
+//!
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
 
 mod authoring;
+mod content;
 mod extensions;
 mod invariants;
 pub mod package;
@@ -300,5 +304,6 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
             walker.push(issue);
         }
     }
+    walker.content(resource, &root_path, 0);
     walker.finish()
 }

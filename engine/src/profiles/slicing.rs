@@ -192,6 +192,9 @@ impl<'r> Walker<'_, 'r> {
         let Some(value) = item.value.or(item.ext) else { return false };
         discriminators.iter().all(|(kind, path)| {
             let steps = steps(path);
+            if let (Some((Step::Resolve, before)), "type") = (steps.split_last(), kind.as_str()) {
+                return self.resolved_type_in_slice(profile, slice, before, value);
+            }
             let Some(found) = navigate(value, &steps) else { return true };
             let expected = expected(profile, slice, &steps);
             match kind.as_str() {
@@ -260,6 +263,25 @@ impl<'r> Walker<'_, 'r> {
                 }
                 _ => false,
             }
+        })
+    }
+}
+
+impl Walker<'_, '_> {
+    /// A `type` discriminator through `resolve()`: the resources the references at `before`
+    /// point to (contained, or named by a literal reference) must be of a type the slice's
+    /// `targetProfile`s allow. A slice that names no target does not restrict.
+    fn resolved_type_in_slice(&self, profile: &Profile, slice: &Elem, before: &[Step], value: &Value) -> bool {
+        let Some(references) = navigate(value, before) else { return true };
+        let Some(elem) = expected(profile, slice, before).elem else { return true };
+        let allowed: Vec<String> =
+            elem.types.iter().flat_map(|t| &t.target_profiles).filter_map(|u| self.profile_type(u)).collect();
+        if allowed.is_empty() {
+            return true;
+        }
+        references.iter().any(|(r, _)| {
+            let target = r.get("reference").and_then(Value::as_str).and_then(|r| self.reference_type(r));
+            target.is_some_and(|t| allowed.iter().any(|a| *a == t || a == "Resource"))
         })
     }
 }

@@ -37,6 +37,9 @@ pub struct Profile {
     slices: HashMap<String, Vec<usize>>,
     /// `StructureDefinition.context` of an extension definition: (type, expression).
     pub(crate) contexts: Vec<(String, String)>,
+    /// `StructureDefinition.contextInvariant`: FHIRPath that must be true of what holds the
+    /// extension.
+    pub(crate) context_invariants: Vec<String>,
 }
 
 /// One element definition, as far as validation uses it.
@@ -148,6 +151,7 @@ pub(crate) fn generate(chain: &[&Value]) -> Result<Profile, String> {
                 .collect()
         })
         .unwrap_or_default();
+    add_missing_ancestors(&mut elements, &mut index);
     let mut children: HashMap<String, Vec<usize>> = HashMap::new();
     let mut slices: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, e) in elements.iter().enumerate() {
@@ -158,7 +162,59 @@ pub(crate) fn generate(chain: &[&Value]) -> Result<Profile, String> {
             None => {}
         }
     }
-    Ok(Profile { url, type_name: type_name.to_owned(), core, elements, index, children, slices, contexts })
+    let context_invariants = wanted
+        .get("contextInvariant")
+        .and_then(Value::as_array)
+        .map(|cs| cs.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    Ok(Profile {
+        url,
+        type_name: type_name.to_owned(),
+        core,
+        elements,
+        index,
+        children,
+        slices,
+        contexts,
+        context_invariants,
+    })
+}
+
+/// Adds an unconstrained element for every ancestor (and every sliced element) that the
+/// differentials name only through a descendant or a slice (`Extension.extension:species`
+/// without `Extension.extension`), so that the walk reaches what is constrained below it.
+fn add_missing_ancestors(elements: &mut Vec<Elem>, index: &mut HashMap<String, usize>) {
+    let mut missing: Vec<String> = Vec::new();
+    for e in elements.iter() {
+        let mut id = e.id.as_str();
+        loop {
+            // The element an id's last segment belongs to: the sliced one, else the parent.
+            let (parent, last) = id.rsplit_once('.').unwrap_or(("", id));
+            let up = match last.rsplit_once(':') {
+                Some((base, _)) if parent.is_empty() => base.to_owned(),
+                Some((base, _)) => format!("{parent}.{base}"),
+                None if parent.is_empty() => break,
+                None => parent.to_owned(),
+            };
+            if !index.contains_key(&up) && !missing.contains(&up) {
+                missing.push(up.clone());
+            }
+            // `up` is a prefix of the id (`A.b:s.c` → `A.b:s` → `A.b` → `A`).
+            match e.id.get(..up.len()) {
+                Some(prefix) if prefix == up => id = prefix,
+                _ => break,
+            }
+        }
+    }
+    for id in missing {
+        let last = id.rsplit_once('.').map_or(id.as_str(), |(_, l)| l);
+        let (name, slice_name) = match last.split_once(':') {
+            Some((n, s)) => (n.to_owned(), Some(s.to_owned())),
+            None => (last.to_owned(), None),
+        };
+        index.insert(id.clone(), elements.len());
+        elements.push(Elem { id, name, slice_name, ..Elem::default() });
+    }
 }
 
 /// Whether `sd` defines a type of its own (the core types) rather than constraining one.

@@ -260,4 +260,109 @@ fn must_have_value_refuses_a_primitive_with_only_extensions_and_unknown_paths_co
         {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}});
     let found = errors(&absent);
     assert!(found.len() == 1 && found[0].contains("must have a value"), "{found:?}");
+fn complex_extension_parts_are_checked_without_a_declared_base_element() {
+    // Like R4's patient-animal: the differential names `Extension.extension:species` only.
+    let animal = json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/animal",
+        "name": "Animal", "status": "active", "kind": "complex-type", "abstract": false, "type": "Extension",
+        "context": [{"type": "element", "expression": "Patient"}],
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "Extension", "path": "Extension"},
+            {"id": "Extension.extension:species", "path": "Extension.extension", "sliceName": "species", "min": 1, "max": "1"},
+            {"id": "Extension.extension:species.url", "path": "Extension.extension.url", "fixedUri": "species"},
+            {"id": "Extension.url", "path": "Extension.url", "fixedUri": "http://example.org/StructureDefinition/animal"},
+            {"id": "Extension.value[x]", "path": "Extension.value[x]", "max": "0"}
+        ]}
+    });
+    let mut c = Conformance::new();
+    c.add(animal);
+    let check = |parts: Value| -> Vec<String> {
+        let patient = json!({"resourceType": "Patient",
+            "extension": [{"url": "http://example.org/StructureDefinition/animal", "extension": parts}]});
+        validate(&c, &patient, &[])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| i.diagnostics)
+            .collect()
+    };
+    assert_eq!(check(json!([{"url": "species", "valueString": "dog"}])), Vec::<String>::new());
+    let missing = check(json!([{"url": "http://example.org/other", "valueString": "x"}]));
+    assert!(missing.iter().any(|e| e.contains("species") && e.contains("at least 1")), "{missing:?}");
+    let unknown = check(json!([{"url": "species", "valueString": "dog"}, {"url": "species-x", "valueString": "x"}]));
+    assert!(unknown.iter().any(|e| e.contains("`species-x` is not defined")), "{unknown:?}");
+}
+
+#[test]
+fn extension_contexts_mean_what_they_name_and_context_invariants_hold() {
+    let definition = |url: &str, context: Value, invariants: Value| {
+        json!({
+            "resourceType": "StructureDefinition", "url": url, "name": "X", "status": "active",
+            "kind": "complex-type", "abstract": false, "type": "Extension", "context": context,
+            "contextInvariant": invariants,
+            "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension", "derivation": "constraint",
+            "differential": {"element": [{"id": "Extension", "path": "Extension"},
+                {"id": "Extension.value[x]", "path": "Extension.value[x]", "type": [{"code": "string"}]}]}
+        })
+    };
+    let mut c = Conformance::new();
+    c.add(definition(
+        "http://example.org/on-resource",
+        json!([{"type": "element", "expression": "DomainResource"}]),
+        json!([]),
+    ));
+    c.add(definition(
+        "http://example.org/inactive-only",
+        json!([{"type": "element", "expression": "Patient"}]),
+        json!(["Patient.active.not()"]),
+    ));
+    let errors = |patient: Value| -> usize {
+        validate(&c, &patient, &[]).into_iter().filter(|i| i.severity == Severity::Error).count()
+    };
+    let ext = |url: &str| json!([{"url": url, "valueString": "x"}]);
+    assert_eq!(errors(json!({"resourceType": "Patient", "extension": ext("http://example.org/on-resource")})), 0);
+    assert_eq!(
+        errors(
+            json!({"resourceType": "Patient", "name": [{"family": "F", "extension": ext("http://example.org/on-resource")}]})
+        ),
+        1
+    );
+    let inactive =
+        json!({"resourceType": "Patient", "active": false, "extension": ext("http://example.org/inactive-only")});
+    assert_eq!(errors(inactive), 0);
+    let active =
+        json!({"resourceType": "Patient", "active": true, "extension": ext("http://example.org/inactive-only")});
+    assert_eq!(errors(active), 1);
+}
+
+#[test]
+fn slicing_by_the_type_of_a_resolved_reference() {
+    let list = json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/typed-list",
+        "name": "TypedList", "status": "active", "kind": "resource", "abstract": false, "type": "List",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/List", "derivation": "constraint",
+        "differential": {"element": [
+            {"id": "List.entry", "path": "List.entry",
+             "slicing": {"discriminator": [{"type": "type", "path": "item.resolve()"}], "rules": "closed"}},
+            {"id": "List.entry:condition", "path": "List.entry", "sliceName": "condition", "min": 1, "max": "1"},
+            {"id": "List.entry:condition.item", "path": "List.entry.item", "type": [{"code": "Reference",
+                "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Condition"]}]},
+            {"id": "List.entry:observation", "path": "List.entry", "sliceName": "observation", "min": 1, "max": "1"},
+            {"id": "List.entry:observation.item", "path": "List.entry.item", "type": [{"code": "Reference",
+                "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Observation"]}]}
+        ]}
+    });
+    let mut c = Conformance::new();
+    c.add(list);
+    let errors = |items: [&str; 2]| -> usize {
+        let resource = json!({"resourceType": "List", "status": "current", "mode": "working",
+            "contained": [{"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "x"}}],
+            "entry": [{"item": {"reference": items[0]}}, {"item": {"reference": items[1]}}]});
+        validate(&c, &resource, &["http://example.org/StructureDefinition/typed-list"])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count()
+    };
+    assert_eq!(errors(["Condition/c", "#o"]), 0);
+    assert!(errors(["Condition/c", "Condition/d"]) > 0);
 }

@@ -375,7 +375,7 @@ impl<'c, 'r> Walker<'c, 'r> {
 
     /// The resource type a reference points to: `Patient/1`, an absolute URL ending so, or a
     /// contained resource (`#id`).
-    fn reference_type(&self, reference: &str) -> Option<String> {
+    pub(super) fn reference_type(&self, reference: &str) -> Option<String> {
         if let Some(id) = reference.strip_prefix('#') {
             let contained = self.root.get("contained")?.as_array()?;
             let r = contained.iter().find(|c| c.get("id").and_then(Value::as_str) == Some(id))?;
@@ -416,7 +416,17 @@ impl<'c, 'r> Walker<'c, 'r> {
                 }
                 None => {
                     unmatched_before = true;
-                    if slicing.rules == "closed" {
+                    // A complex extension's parts are named by the URLs its definition gives
+                    // them; a relative one it does not define is no part of it.
+                    let relative_url =
+                        item.value.and_then(|v| v.get("url")).and_then(Value::as_str).filter(|u| !u.contains(':'));
+                    if let (Some(url), true) =
+                        (relative_url, profile.type_name == "Extension" && elem.name == "extension")
+                    {
+                        let message =
+                            format!("sub-extension url `{url}` is not defined by the extension `{}`", profile.url);
+                        self.issue(item.path.clone(), IssueType::Structure, message);
+                    } else if slicing.rules == "closed" {
                         let message = format!(
                             "this value matches none of the slices of `{}`, and the slicing is closed (profile `{}`)",
                             elem.name, profile.url

@@ -9,7 +9,9 @@
 //! - repeating elements are arrays, the others are not; required elements are present when
 //!   their parent is; objects, arrays and strings are never empty, `null` only appears in
 //!   primitive arrays where the `_name` array has an extension at the same index;
-//! - nested resources (`contained`, `Bundle.entry.resource`, ...) against their own type.
+//! - nested resources (`contained`, `Bundle.entry.resource`, ...) against their own type;
+//! - narrative XHTML: the elements, attributes and link schemes R4 allows ([`xhtml`]);
+//! - a Bundle's `fullUrl`s and the references between its entries ([`bundle`]).
 //!
 //! - required bindings of `code`, `Coding` and `CodeableConcept` elements to value sets the
 //!   loaded terminology can expand ([`binding`]).
@@ -21,11 +23,13 @@
 //! path goes on from the element holding it: `Bundle.entry[0].resource.name[0]`.
 
 pub(crate) mod binding;
+mod bundle;
 mod datetime;
 mod element;
 mod primitive;
 #[cfg(test)]
 mod tests;
+mod xhtml;
 
 use serde_json::Value;
 
@@ -36,11 +40,18 @@ use crate::outcome::{Issue, IssueType};
 /// the R4 examples is about 12 levels).
 pub(crate) const MAX_DEPTH: usize = 128;
 
+pub(crate) use xhtml::has_content as narrative_has_content;
+
 /// Validates `resource` (a parsed JSON value). Returns every problem found.
 pub fn validate(defs: &Definitions, resource: &Value) -> Vec<Issue> {
     let mut validator = Validator { defs, issues: Vec::new(), path: String::new(), scratch: String::new() };
     validator.resource(resource, 0);
     validator.issues.extend(binding::check(defs, resource));
+    if let Some(bundle) =
+        resource.as_object().filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Bundle"))
+    {
+        validator.issues.extend(bundle::check(defs, bundle));
+    }
     validator.issues
 }
 

@@ -55,7 +55,7 @@ fn string(type_name: &str, s: &str) -> Result<(), String> {
         "dateTime" => datetime::date_time(s),
         "instant" => datetime::instant(s),
         "time" => datetime::time(s),
-        "xhtml" => xhtml(s),
+        "xhtml" => return super::xhtml::check(s),
         _ => true,
     };
     if ok { Ok(()) } else { Err(invalid(type_name, s)) }
@@ -139,12 +139,6 @@ fn base64(s: &str) -> bool {
         }
     }
     in_group == 0 && groups > 0
-}
-
-/// Minimal XHTML check (<https://hl7.org/fhir/R4/narrative.html#xhtml>): a `div` element.
-fn xhtml(s: &str) -> bool {
-    let s = s.trim();
-    s.starts_with("<div") && (s.ends_with("</div>") || s.ends_with("/>"))
 }
 
 /// The message for a value of the wrong JSON type.

@@ -217,9 +217,11 @@ fn nested_resources_are_validated_as_their_own_type() {
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [
-            {"resource": {"resourceType": "Patient", "birthDate": "1999-99"}},
-            {"resource": {"resourceType": "Nope"}},
-            {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            {"fullUrl": "urn:uuid:8c6c1d62-2b4c-4ac5-a6f5-1d3c2e9e0a01",
+             "resource": {"resourceType": "Patient", "birthDate": "1999-99"}},
+            {"fullUrl": "urn:uuid:8c6c1d62-2b4c-4ac5-a6f5-1d3c2e9e0a02", "resource": {"resourceType": "Nope"}},
+            {"fullUrl": "urn:uuid:8c6c1d62-2b4c-4ac5-a6f5-1d3c2e9e0a03",
+             "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
                           "contained": [{"resourceType": "Patient", "gender": ["x"]}]}}
         ]
     });
