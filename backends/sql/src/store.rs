@@ -137,7 +137,13 @@ where
     }
 
     /// On the jobs pool: SQLite's is its writer, so a reindex queues with the writes.
-    async fn reindex(&self, resource_type: &str, id: &str, version: u64, index: &[IndexEntry]) -> Result<bool, StoreError> {
+    async fn reindex(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+        index: &[IndexEntry],
+    ) -> Result<bool, StoreError> {
         Ok(reindex::reindex(self.backend.jobs(), resource_type, id, version, index).await?)
     }
 

@@ -122,7 +122,11 @@ impl Definitions {
     /// The custom parameters of `resource_type`, pending ones included.
     pub(crate) fn custom_params(&self, resource_type: &str) -> Vec<&SearchParam> {
         let state = self.custom.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.by_type.get(resource_type).map(|m| m.values().map(|e| e.param as &SearchParam).collect()).unwrap_or_default()
+        state
+            .by_type
+            .get(resource_type)
+            .map(|m| m.values().map(|e| e.param as &SearchParam).collect())
+            .unwrap_or_default()
     }
 
     /// The ready custom parameter `code` of `resource_type`.

@@ -184,7 +184,8 @@ pub(crate) fn search_param(p: &Value) -> Result<SearchParam, String> {
         url: string(p, "url")?,
         code: string(p, "code")?,
         base: strings(p.get("base")),
-        kind: SearchParamType::from_code(&kind_code).ok_or_else(|| format!("unknown search parameter type `{kind_code}`"))?,
+        kind: SearchParamType::from_code(&kind_code)
+            .ok_or_else(|| format!("unknown search parameter type `{kind_code}`"))?,
         expression: p.get("expression").and_then(Value::as_str).map(str::to_owned),
         target: strings(p.get("target")),
         multiple_or: p.get("multipleOr").and_then(Value::as_bool),
@@ -197,7 +198,9 @@ pub(crate) fn search_param(p: &Value) -> Result<SearchParam, String> {
             .map(Vec::as_slice)
             .unwrap_or_default()
             .iter()
-            .map(|c| Ok(SearchParamComponent { definition: string(c, "definition")?, expression: string(c, "expression")? }))
+            .map(|c| {
+                Ok(SearchParamComponent { definition: string(c, "definition")?, expression: string(c, "expression")? })
+            })
             .collect::<Result<_, String>>()?,
     })
 }

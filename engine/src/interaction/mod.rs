@@ -182,7 +182,13 @@ impl Engine {
         // the first write.
         std::thread::spawn(|| crate::terminology::Registry::r4().is_loaded());
         let pages = search::Pages::new(config.search_page_ttl, Arc::clone(&config.page_keys));
-        Self { config, store, pages, exports: crate::export::Signal::default(), custom_loaded: tokio::sync::OnceCell::new() }
+        Self {
+            config,
+            store,
+            pages,
+            exports: crate::export::Signal::default(),
+            custom_loaded: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// The engine's settings.

@@ -245,9 +245,9 @@ async fn lookup(engine: &Engine, url: &str) -> Result<Option<Value>> {
 }
 
 /// A StructureDefinition was written: forget the ones read from the store.
-pub(crate) fn written(engine: &Engine, version: &crate::storage::ResourceVersion) {
+pub(crate) async fn written(engine: &Engine, version: &crate::storage::ResourceVersion) {
     if version.resource_type == "StructureDefinition" {
         engine.config.profiles.forget_stored();
     }
-    crate::search::custom::written(engine, version);
+    crate::search::custom::written(engine, version).await;
 }

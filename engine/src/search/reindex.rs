@@ -1,7 +1,9 @@
 //! Reindexing for a custom search parameter (`custom.rs`): every current resource of its `base`
 //! types gets the parameter's entries ([`crate::storage::Store::reindex`], no new version), a
-//! page of [`PAGE`] at a time with a pause between pages; then the parameter is ready for
-//! searches. Writes made meanwhile index it themselves (a pending parameter is extracted), and
+//! page of [`PAGE`] at a time; then the parameter is ready for searches. Up to [`INLINE`]
+//! resources are done before the write of the SearchParameter answers (a small store has the
+//! parameter ready at once); beyond that it goes on in the background, with a pause between
+//! pages. Writes made meanwhile index it themselves (a pending parameter is extracted), and
 //! a resource updated under the reindex keeps its newer version's entries.
 //!
 //! Completion is kept as a store job record (kind [`KIND`], id from a digest of the definition),
@@ -26,16 +28,26 @@ pub(crate) const KIND: &str = "reindex";
 /// Resources reindexed per step.
 const PAGE: u32 = 100;
 
-/// Pause between steps, leaving the store to the requests.
+/// Resources reindexed before the write that put a parameter in force answers.
+const INLINE: u64 = 200;
+
+/// Pause between steps in the background, leaving the store to the requests.
 const PAUSE: Duration = Duration::from_millis(5);
 
-/// Starts reindexing for the pending custom parameter `url` in the background.
-pub(crate) fn start(engine: &Engine, url: &str) {
+/// Reindexes for the pending custom parameter `url`: up to [`INLINE`] resources now, the rest
+/// in the background.
+pub(crate) async fn start(engine: &Engine, url: &str) {
     let Some((param, false)) = Definitions::r4().custom_by_url(url) else { return };
+    match run(engine.store.as_ref(), param, Some(INLINE)).await {
+        Ok(Some(_)) => return Definitions::r4().mark_custom_ready(param),
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%url, %error, "inline reindex failed; going on in the background"),
+    }
     let store = Arc::clone(&engine.store);
     let run = async move {
-        match run(store.as_ref(), param).await {
+        match run(store.as_ref(), param, None).await {
             Ok(count) => {
+                let count = count.unwrap_or_default();
                 tracing::info!(url = %param.url, code = %param.code, count, "custom search parameter ready");
                 Definitions::r4().mark_custom_ready(param);
             }
@@ -58,13 +70,14 @@ fn job_id(param: &SearchParam) -> String {
     format!("reindex-{hex}")
 }
 
-/// Reindexes every current resource `param` covers; how many were.
-async fn run(store: &dyn Store, param: &SearchParam) -> Result<u64, StoreError> {
+/// Reindexes every current resource `param` covers; how many were, or `None` when more than
+/// `limit` are there (then nothing is recorded).
+async fn run(store: &dyn Store, param: &SearchParam, limit: Option<u64>) -> Result<Option<u64>, StoreError> {
     let id = job_id(param);
     if store.job(&id).await.ok().flatten().is_some() {
-        return Ok(0);
+        return Ok(Some(0));
     }
-    let mut count = 0_u64;
+    let (mut count, mut seen) = (0_u64, 0_u64);
     for base in &param.base {
         let mut after = None;
         loop {
@@ -77,6 +90,10 @@ async fn run(store: &dyn Store, param: &SearchParam) -> Result<u64, StoreError> 
             };
             let page = store.search(&query, PAGE).await?;
             let Some(last) = page.last() else { break };
+            seen += page.len() as u64;
+            if limit.is_some_and(|limit| seen > limit) {
+                return Ok(None);
+            }
             after = Some((last.resource_type.clone(), last.id.clone()));
             for version in store.vread_many(&page).await? {
                 let Some(json) = version.json.as_deref() else { continue };
@@ -91,12 +108,15 @@ async fn run(store: &dyn Store, param: &SearchParam) -> Result<u64, StoreError> 
                     count += 1;
                 }
             }
-            tokio::time::sleep(PAUSE).await;
+            if limit.is_none() {
+                tokio::time::sleep(PAUSE).await;
+            }
         }
     }
-    let record = JobRecord { id, kind: KIND.to_owned(), version: 1, body: serde_json::json!({ "url": param.url }).to_string() };
+    let record =
+        JobRecord { id, kind: KIND.to_owned(), version: 1, body: serde_json::json!({ "url": param.url }).to_string() };
     if let Err(error) = store.put_job(&record).await {
         tracing::debug!(%error, "reindex completion not recorded; it is redone at the next start");
     }
-    Ok(count)
+    Ok(Some(count))
 }

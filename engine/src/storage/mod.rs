@@ -209,7 +209,13 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the index entries of `resource_type/id` version `version` by `index`, without a
     /// new version, if that version is still the current one (a racing write makes it a no-op);
     /// whether it did. Indexes existing resources for a new custom search parameter.
-    async fn reindex(&self, _resource_type: &str, _id: &str, _version: u64, _index: &[IndexEntry]) -> Result<bool, StoreError> {
+    async fn reindex(
+        &self,
+        _resource_type: &str,
+        _id: &str,
+        _version: u64,
+        _index: &[IndexEntry],
+    ) -> Result<bool, StoreError> {
         Err(StoreError::Unsupported(format!("the {} store cannot reindex resources", self.kind())))
     }
 

@@ -7,8 +7,8 @@
 //!   costly functions. Anything else is a 400 with an OperationOutcome.
 //! - Once stored ([`written`]) it is registered *pending*: writes index it at once, searches
 //!   treat it as not usable yet (ignored with a warning, 400 under `Prefer: handling=strict`),
-//!   and the resources it covers are reindexed in the background (`reindex.rs`); then it is
-//!   ready. A deleted or retired SearchParameter stops applying.
+//!   and the resources it covers are reindexed (`reindex.rs`: a few hundred before the write
+//!   answers, the rest in the background); then it is ready. A deleted or retired SearchParameter stops applying.
 //! - On an engine's first request ([`load`]) the packages' SearchParameters and the store's are
 //!   registered the same way; a reindex already completed (a store job record) is not redone.
 
@@ -139,7 +139,7 @@ fn sources() -> &'static Mutex<HashMap<String, String>> {
 
 /// After a version of a SearchParameter was stored: its definition put in force (pending, and
 /// a reindex started) or, deleted or retired, taken out.
-pub(crate) fn written(engine: &Engine, version: &ResourceVersion) {
+pub(crate) async fn written(engine: &Engine, version: &ResourceVersion) {
     if version.resource_type != RESOURCE_TYPE {
         return;
     }
@@ -154,11 +154,11 @@ pub(crate) fn written(engine: &Engine, version: &ResourceVersion) {
     if resource.as_object().is_some_and(retired) {
         return;
     }
-    put_in_force(engine, &version.id, &resource);
+    put_in_force(engine, &version.id, &resource).await;
 }
 
 /// Registers `resource`'s definition as pending and starts its reindex.
-fn put_in_force(engine: &Engine, id: &str, resource: &Value) {
+async fn put_in_force(engine: &Engine, id: &str, resource: &Value) {
     let defs = Definitions::r4();
     let param = match definition(resource) {
         Ok(param) => param,
@@ -175,7 +175,7 @@ fn put_in_force(engine: &Engine, id: &str, resource: &Value) {
     if !id.is_empty() {
         sources().lock().unwrap_or_else(PoisonError::into_inner).insert(id.to_owned(), url.clone());
     }
-    reindex::start(engine, &url);
+    reindex::start(engine, &url).await;
 }
 
 /// Puts the packages' and the store's SearchParameters in force, once per engine (its first
@@ -186,7 +186,7 @@ pub(crate) async fn load(engine: &Engine) {
         .get_or_try_init(|| async {
             for resource in engine.config.profiles.packages().resources() {
                 if resource.get("resourceType").and_then(Value::as_str) == Some(RESOURCE_TYPE) {
-                    put_in_force(engine, "", resource);
+                    put_in_force(engine, "", resource).await;
                 }
             }
             let mut after = None;
@@ -202,7 +202,7 @@ pub(crate) async fn load(engine: &Engine) {
                 let Some(last) = page.last() else { break };
                 after = Some((last.resource_type.clone(), last.id.clone()));
                 for version in engine.store.vread_many(&page).await? {
-                    written(engine, &version);
+                    written(engine, &version).await;
                 }
             }
             Ok::<_, crate::storage::StoreError>(())
