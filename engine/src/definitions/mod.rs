@@ -164,7 +164,7 @@ impl Definitions {
     }
 
     /// Whether `param` is one of the R4 definitions (not a custom one).
-    pub(crate) fn is_r4_param(&self, param: &SearchParam) -> bool {
+    pub fn is_r4_param(&self, param: &SearchParam) -> bool {
         self.search_params.as_ptr_range().contains(&std::ptr::from_ref(param))
     }
 
