@@ -13,7 +13,7 @@ use std::sync::RwLock;
 use super::{Definitions, SearchParam};
 
 /// The most distinct custom definitions a process takes (changes included).
-pub const MAX_DEFINITIONS: usize = 4096;
+const MAX_DEFINITIONS: usize = 4096;
 
 /// The custom parameters now in force.
 #[derive(Debug, Default)]

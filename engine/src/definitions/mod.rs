@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 pub use compartment::Compartment;
-pub use custom::MAX_DEFINITIONS as MAX_CUSTOM_SEARCH_PARAMS;
 pub(crate) use load::search_param as search_param_of;
 pub(crate) use model::{Child, Node, NodeId};
 pub use model::{ElementDef, Kind, TypeDef};
