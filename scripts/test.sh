@@ -63,7 +63,8 @@ echo "== the end-to-end tests again, with the gateway on Cosmos DB (the SDK's in
 FHIRGATE_E2E_STORE=cosmos cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
 echo "== the writes, transactions, history and search tests again, on Cosmos DB's partitioned layout (a partition per resource) =="
 FHIRGATE_E2E_STORE=cosmos FHIRGATE_COSMOS_LAYOUT=partitioned cargo test -p fhirgate-e2e --locked --no-fail-fast \
-  --test crud --test bundles --test conditional --test history --test search --test attacks "$@" -- --show-output || status=$?
+  --test crud --test bundles --test conditional --test history --test search --test attacks \
+  --test search_params --test attacks_search_params "$@" -- --show-output || status=$?
 echo "== the attack, conformance (hand-written, generated, official examples), CRUD, consent and XML tests again, through a front gateway to a remote fhirgate =="
 FHIRGATE_E2E_STORE=remote cargo test -p fhirgate-e2e --locked --no-fail-fast --test attacks --test attacks_import --test conformance \
   --test crud --test consent --test attacks_consent --test generated_corpus --test official_testscripts --test xml "$@" \

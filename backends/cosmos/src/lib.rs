@@ -17,6 +17,7 @@ mod layout;
 mod migrate;
 mod partitioned;
 mod read;
+mod reindex;
 mod search;
 mod write;
 
@@ -114,6 +115,16 @@ impl Store for CosmosStore {
 
     async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError> {
         Ok(self.version(resource_type, id, version).await?.map(|v| v.index))
+    }
+
+    async fn reindex(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+        index: &[IndexEntry],
+    ) -> Result<bool, StoreError> {
+        Ok(reindex::reindex(self, resource_type, id, version, index).await?)
     }
 
     async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {

@@ -29,6 +29,7 @@ mod history;
 mod instant;
 mod jobs;
 mod read;
+mod reindex;
 pub mod rows;
 mod search;
 mod store;

@@ -151,6 +151,15 @@ pub fn replace(dialect: Dialect, write: &Write, version: i64, last_updated_ms: i
     statements
 }
 
+/// The statements that replace the search rows of `resource_type/id`'s current version by those
+/// of `index` (a reindex: its `search_current` row stays).
+pub fn reindexed(dialect: Dialect, resource_type: &str, id: &str, index: &[IndexEntry]) -> Vec<Sql> {
+    let mut statements: Vec<Sql> = deletes(dialect, resource_type, id);
+    statements.pop(); // `search_current`, last of `TABLES`
+    statements.extend(inserts(dialect, resource_type, id, &rows(index)));
+    statements
+}
+
 /// Statements that remove every search row of `resource_type/id` (before its new version's rows
 /// go in, or when it is deleted).
 fn deletes(dialect: Dialect, resource_type: &str, id: &str) -> Vec<Sql> {

@@ -11,7 +11,7 @@ use sqlx::Pool;
 use sqlx::pool::PoolConnection;
 
 use crate::driver::{Dialected, Driver};
-use crate::{Error, history, jobs, read, search};
+use crate::{Error, history, jobs, read, reindex, search};
 
 /// What differs between the relational stores.
 #[async_trait]
@@ -134,6 +134,17 @@ where
 
     async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {
         Ok(self.backend.transact(writes, guards).await?)
+    }
+
+    /// On the jobs pool: SQLite's is its writer, so a reindex queues with the writes.
+    async fn reindex(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+        index: &[IndexEntry],
+    ) -> Result<bool, StoreError> {
+        Ok(reindex::reindex(self.backend.jobs(), resource_type, id, version, index).await?)
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {

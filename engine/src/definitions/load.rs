@@ -176,35 +176,38 @@ fn type_of(defs: &Definitions, code: &str, path: &str) -> Result<usize, String> 
     defs.type_index.get(code).copied().ok_or_else(|| format!("unknown type `{code}` of `{path}`"))
 }
 
+/// One `SearchParameter` (the compact form keeps the resource's own keys, so a SearchParameter
+/// resource reads the same way).
+pub(crate) fn search_param(p: &Value) -> Result<SearchParam, String> {
+    let kind_code = string(p, "type")?;
+    Ok(SearchParam {
+        url: string(p, "url")?,
+        code: string(p, "code")?,
+        base: strings(p.get("base")),
+        kind: SearchParamType::from_code(&kind_code)
+            .ok_or_else(|| format!("unknown search parameter type `{kind_code}`"))?,
+        expression: p.get("expression").and_then(Value::as_str).map(str::to_owned),
+        target: strings(p.get("target")),
+        multiple_or: p.get("multipleOr").and_then(Value::as_bool),
+        multiple_and: p.get("multipleAnd").and_then(Value::as_bool),
+        modifier: strings(p.get("modifier")),
+        comparator: strings(p.get("comparator")),
+        component: p
+            .get("component")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                Ok(SearchParamComponent { definition: string(c, "definition")?, expression: string(c, "expression")? })
+            })
+            .collect::<Result<_, String>>()?,
+    })
+}
+
 fn load_search_params(defs: &mut Definitions, params: &[Value]) -> Result<(), String> {
     for p in params {
-        let kind_code = string(p, "type")?;
-        let param = SearchParam {
-            url: string(p, "url")?,
-            code: string(p, "code")?,
-            base: strings(p.get("base")),
-            kind: SearchParamType::from_code(&kind_code)
-                .ok_or_else(|| format!("unknown search parameter type `{kind_code}`"))?,
-            expression: p.get("expression").and_then(Value::as_str).map(str::to_owned),
-            target: strings(p.get("target")),
-            multiple_or: p.get("multipleOr").and_then(Value::as_bool),
-            multiple_and: p.get("multipleAnd").and_then(Value::as_bool),
-            modifier: strings(p.get("modifier")),
-            comparator: strings(p.get("comparator")),
-            component: p
-                .get("component")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .map(|c| {
-                    Ok(SearchParamComponent {
-                        definition: string(c, "definition")?,
-                        expression: string(c, "expression")?,
-                    })
-                })
-                .collect::<Result<_, String>>()?,
-        };
+        let param = search_param(p)?;
         defs.search_by_url.insert(param.url.clone(), defs.search_params.len());
         defs.search_params.push(param);
     }

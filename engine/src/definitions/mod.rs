@@ -3,6 +3,7 @@
 //! R4 package and compiled into the binary (see `engine/definitions/README.md`).
 
 mod compartment;
+mod custom;
 mod load;
 mod model;
 mod search;
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 pub use compartment::Compartment;
+pub(crate) use load::search_param as search_param_of;
 pub(crate) use model::{Child, Node, NodeId};
 pub use model::{ElementDef, Kind, TypeDef};
 pub use search::{SearchParam, SearchParamComponent, SearchParamType};
@@ -36,6 +38,8 @@ pub struct Definitions {
     /// Resource type → (its parameters sorted by code, code → parameter).
     search_by_type: HashMap<String, (Vec<usize>, HashMap<String, usize>)>,
     compartments: BTreeMap<String, Compartment>,
+    /// SearchParameters from packages and the API (`custom.rs`).
+    custom: custom::Custom,
 }
 
 /// An element found by [`Definitions::element`], with the type chosen by the JSON name.
@@ -122,19 +126,29 @@ impl Definitions {
     }
 
     /// The search parameters of a resource type, those defined on `Resource` and
-    /// `DomainResource` included, sorted by code. Empty for unknown types.
+    /// `DomainResource` included, and custom ones (still being indexed or not), sorted by code.
+    /// Empty for unknown types.
     pub fn search_params(&self, resource_type: &str) -> impl Iterator<Item = &SearchParam> {
-        self.search_by_type
+        let base = self
+            .search_by_type
             .get(resource_type)
             .map_or(&[][..], |(list, _)| list.as_slice())
             .iter()
-            .map(|&i| &self.search_params[i])
+            .map(|&i| &self.search_params[i]);
+        let custom = self.custom_params(resource_type);
+        let mut all: Vec<&SearchParam> = base.collect();
+        if !custom.is_empty() {
+            all.extend(custom);
+            all.sort_by(|a, b| a.code.cmp(&b.code));
+        }
+        all.into_iter()
     }
 
-    /// The search parameter `code` of a resource type (`_id`, `_lastUpdated` included).
+    /// The search parameter `code` of a resource type (`_id`, `_lastUpdated` included); a custom
+    /// one only once it is ready for searches.
     pub fn search_param(&self, resource_type: &str, code: &str) -> Option<&SearchParam> {
         let (_, by_code) = self.search_by_type.get(resource_type)?;
-        by_code.get(code).map(|&i| &self.search_params[i])
+        by_code.get(code).map(|&i| &self.search_params[i]).or_else(|| self.custom_param(resource_type, code))
     }
 
     /// The search parameter `code` of the first of `types` that has it, or the one every resource
@@ -145,7 +159,12 @@ impl Definitions {
 
     /// A search parameter by canonical URL (how composite components name their parts).
     pub(crate) fn search_param_by_url(&self, url: &str) -> Option<&SearchParam> {
-        self.search_by_url.get(url).map(|&i| &self.search_params[i])
+        self.search_by_url.get(url).map(|&i| &self.search_params[i]).or_else(|| self.custom_param_by_url(url))
+    }
+
+    /// Whether `param` is one of the R4 definitions (not a custom one).
+    pub fn is_r4_param(&self, param: &SearchParam) -> bool {
+        self.search_params.as_ptr_range().contains(&std::ptr::from_ref(param))
     }
 
     /// A compartment by code (`Patient`, `Encounter`, `RelatedPerson`, `Practitioner`, `Device`).

@@ -29,6 +29,10 @@ impl Budget {
     /// resource, which the body limit bounds. Steps only, and many: what is indexed must not
     /// depend on how loaded the machine is, nor lose entries of a large resource.
     pub(crate) const INDEXING: Self = Self { max_steps: 500_000_000, max_time: Duration::MAX };
+
+    /// Search index extraction of a custom parameter (`search::custom`): anyone allowed to write a
+    /// SearchParameter chooses its expression, which then runs on every write of its types.
+    pub(crate) const CUSTOM_INDEXING: Self = Self { max_steps: 2_000_000, max_time: Duration::MAX };
 }
 
 impl Default for Budget {

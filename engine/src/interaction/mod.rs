@@ -171,6 +171,8 @@ pub struct Engine {
     pages: search::Pages,
     /// Wakes the bulk worker when a job (`$export`, `$import`) is kicked off here.
     pub(crate) exports: crate::export::Signal,
+    /// Set once the packages' and the store's SearchParameters are in force (`search::custom`).
+    pub(crate) custom_loaded: tokio::sync::OnceCell<()>,
 }
 
 impl Engine {
@@ -180,7 +182,13 @@ impl Engine {
         // the first write.
         std::thread::spawn(|| crate::terminology::Registry::r4().is_loaded());
         let pages = search::Pages::new(config.search_page_ttl, Arc::clone(&config.page_keys));
-        Self { config, store, pages, exports: crate::export::Signal::default() }
+        Self {
+            config,
+            store,
+            pages,
+            exports: crate::export::Signal::default(),
+            custom_loaded: tokio::sync::OnceCell::new(),
+        }
     }
 
     /// The engine's settings.
@@ -212,6 +220,7 @@ impl Engine {
             Err(e) => return Response::error(&e, media, pretty),
         };
         let request = converted.as_ref().unwrap_or(request);
+        crate::search::custom::load(self).await;
         match self.dispatch(request, access).await {
             Ok(mut response) => {
                 response.finish(media, pretty);

@@ -166,6 +166,7 @@ async fn stored(engine: &Engine, gate: &Gate<'_>, resource_type: &str, id: &str)
 
 /// The profile checks of a write: an error found is a 422 with every issue.
 pub(crate) async fn enforce(engine: &Engine, resource: &Map<String, Value>) -> Result<()> {
+    crate::search::custom::check(resource)?;
     let registry = &engine.config.profiles;
     let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default();
     let declares = resource.get("meta").and_then(|m| m.get("profile")).is_some();
@@ -245,8 +246,9 @@ async fn lookup(engine: &Engine, url: &str) -> Result<Option<Value>> {
 }
 
 /// A StructureDefinition was written: forget the ones read from the store.
-pub(crate) fn written(engine: &Engine, resource_type: &str) {
-    if resource_type == "StructureDefinition" {
+pub(crate) async fn written(engine: &Engine, version: &crate::storage::ResourceVersion) {
+    if version.resource_type == "StructureDefinition" {
         engine.config.profiles.forget_stored();
     }
+    crate::search::custom::written(engine, version).await;
 }

@@ -106,7 +106,7 @@ pub(super) async fn commit_guarded(
     let write = prepare(engine, resource_type, id, version, kind, resource)?;
     let stored = write.version.clone();
     engine.store.transact_guarded(vec![write], guards).await?;
-    super::validate::written(engine, resource_type);
+    super::validate::written(engine, &stored).await;
     Ok(stored)
 }
 

@@ -206,6 +206,19 @@ pub trait Store: Send + Sync + 'static {
     /// check what a store kept; search itself does not go through it.
     async fn index(&self, resource_type: &str, id: &str, version: u64) -> Result<Option<Vec<IndexEntry>>, StoreError>;
 
+    /// Replaces the index entries of `resource_type/id` version `version` by `index`, without a
+    /// new version, if that version is still the current one (a racing write makes it a no-op);
+    /// whether it did. Indexes existing resources for a new custom search parameter.
+    async fn reindex(
+        &self,
+        _resource_type: &str,
+        _id: &str,
+        _version: u64,
+        _index: &[IndexEntry],
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unsupported(format!("the {} store cannot reindex resources", self.kind())))
+    }
+
     /// Applies all writes atomically: either every write is stored or none is.
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.transact_guarded(writes, &[]).await

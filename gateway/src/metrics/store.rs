@@ -84,6 +84,18 @@ impl Store for Timed {
         self.timed(3, store_span!("store.index", self.inner.kind()), self.inner.index(resource_type, id, version)).await
     }
 
+    async fn reindex(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+        index: &[IndexEntry],
+    ) -> Result<bool, StoreError> {
+        // Counted with the writes.
+        let call = self.inner.reindex(resource_type, id, version, index);
+        self.timed(4, store_span!("store.reindex", self.inner.kind()), call).await
+    }
+
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.timed(4, store_span!("store.transact", self.inner.kind()), self.inner.transact(writes)).await
     }

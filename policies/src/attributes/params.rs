@@ -113,7 +113,9 @@ static ENTITIES: LazyLock<BTreeMap<String, ResourceEntity>> = LazyLock::new(|| {
             let params = defs
                 .search_params(resource_type)
                 // Parameters without an expression (`_text`, `_content`, `_query`) index nothing.
-                .filter(|p| p.expression_for(resource_type).is_some())
+                // Custom SearchParameters are not attributes: the schema does not change with
+                // what is stored, and a policy naming one fails to load (closed).
+                .filter(|p| defs.is_r4_param(p) && p.expression_for(resource_type).is_some())
                 .filter_map(|p| {
                     Some(ParamAttr { code: p.code.clone(), name: attribute_name(&p.code), shape: Shape::of(p.kind)? })
                 })

@@ -187,7 +187,9 @@ async fn attempt_once(
     match engine.store.transact_guarded(writes.into_iter().map(|(_, w)| w).collect(), &guards).await {
         Ok(()) => {
             writers.iter().zip(&stored).for_each(|(&i, version)| gates[i].written(version));
-            stored.iter().for_each(|v| crate::interaction::validate::written(engine, &v.resource_type));
+            for version in &stored {
+                crate::interaction::validate::written(engine, version).await;
+            }
         }
         Err(e @ (StoreError::VersionConflict { .. } | StoreError::GuardMatched(_))) => {
             return Err(Attempt::Raced(Error::Conflict(format!(

@@ -41,14 +41,16 @@ fn extract_where(defs: &Definitions, resource: &Value, wanted: impl Fn(&str) -> 
     let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {
         return Vec::new();
     };
-    let env = Env::new().with_budget(Budget::INDEXING);
+    let r4_env = Env::new().with_budget(Budget::INDEXING);
+    let custom_env = Env::new().with_budget(Budget::CUSTOM_INDEXING);
     let mut entries = Vec::new();
     for param in defs.search_params(resource_type) {
         if param.kind == SearchParamType::Special || !wanted(&param.code) {
             continue;
         }
         let Some(compiled) = compiled(defs, resource_type, param) else { continue };
-        let items = match evaluate(&compiled.expr, resource, &env) {
+        let env = if defs.is_r4_param(param) { &r4_env } else { &custom_env };
+        let items = match evaluate(&compiled.expr, resource, env) {
             Ok(items) => items,
             Err(error) => {
                 tracing::debug!(param = %param.code, %resource_type, %error, "search parameter skipped");
@@ -56,7 +58,7 @@ fn extract_where(defs: &Definitions, resource: &Value, wanted: impl Fn(&str) -> 
             }
         };
         let values = match param.kind {
-            SearchParamType::Composite => composite::values(&compiled.components, resource, &items, &env),
+            SearchParamType::Composite => composite::values(&compiled.components, resource, &items, env),
             kind => items.iter().flat_map(|item| values(kind, item)).collect(),
         };
         let mut kept: Vec<IndexValue> = Vec::with_capacity(values.len());
@@ -91,13 +93,14 @@ struct Compiled {
     components: Vec<composite::Component>,
 }
 
-type Cache = Mutex<HashMap<(String, String), Option<Arc<Compiled>>>>;
+/// Keyed by resource type, parameter URL and expression: a custom parameter may change.
+type Cache = Mutex<HashMap<(String, String, Option<String>), Option<Arc<Compiled>>>>;
 
 /// The parsed expression of `param` for `resource_type`, parsed once per process.
 fn compiled(defs: &Definitions, resource_type: &str, param: &SearchParam) -> Option<Arc<Compiled>> {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Cache::default);
-    let key = (resource_type.to_owned(), param.code.clone());
+    let key = (resource_type.to_owned(), param.url.clone(), param.expression.clone());
     if let Some(found) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return found;
     }

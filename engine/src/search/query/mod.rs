@@ -142,11 +142,14 @@ impl Scope<'_> {
                 all.and_then(|all| all.first().copied())
             }
         };
-        found.ok_or_else(|| {
-            Problem::Ignored(format!(
+        found.ok_or_else(|| match resource_type.filter(|t| self.defs.is_custom_pending(t, code)) {
+            Some(t) => Problem::Ignored(format!(
+                "search parameter `{code}` of `{t}` is not usable yet: the resources it covers are being reindexed"
+            )),
+            None => Problem::Ignored(format!(
                 "unknown search parameter `{code}` for `{}`",
                 resource_type.unwrap_or("all types")
-            ))
+            )),
         })
     }
 

@@ -18,6 +18,7 @@ mod guard;
 mod history;
 mod jobs;
 pub mod query;
+mod reindex;
 mod reopen;
 mod search;
 
@@ -25,6 +26,7 @@ pub use basics::*;
 pub use guard::*;
 pub use history::*;
 pub use jobs::*;
+pub use reindex::*;
 pub use reopen::*;
 pub use search::*;
 
@@ -86,6 +88,7 @@ macro_rules! store_contract {
             guarded_batch_is_refused_when_the_guard_matches,
             concurrent_guarded_creates_one_wins,
             job_records_are_versioned,
+            reindex_replaces_the_current_index,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
