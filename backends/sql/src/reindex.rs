@@ -1,6 +1,7 @@
 //! Reindexing a current version: its index entries replaced (a custom search parameter was
 //! added or changed), without a new version. Runs in one transaction that holds the resource's
-//! `search_current` row (PostgreSQL: `FOR UPDATE`; SQLite: the one writer), so a write racing
+//! `search_current` row (PostgreSQL: `FOR UPDATE`; SQLite: its write lock, taken at `BEGIN
+//! IMMEDIATE` as the writer thread's groups take it), so a write racing
 //! with it either waits or makes the reindex a no-op: rows of a newer version are never replaced.
 
 use fhirgate_engine::storage::IndexEntry;
@@ -27,7 +28,10 @@ where
     let number = version_to_sql(version)?;
     let entries = serde_json::to_string(index)
         .map_err(|e| Error::Invalid(format!("the index of `{resource_type}/{id}` is not serialisable: {e}")))?;
-    let mut tx = pool.begin().await?;
+    // A deferred SQLite transaction that read before the writer thread committed could not
+    // upgrade to a write (SQLITE_BUSY_SNAPSHOT): take the write lock before the check.
+    let begin = if DB::DIALECT == Dialect::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+    let mut tx = pool.begin_with(begin).await?;
     let db: &mut dyn Driver = &mut *tx;
     let dialect = db.dialect();
     let mut b = Binder::new(dialect);
