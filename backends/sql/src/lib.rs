@@ -37,8 +37,9 @@ pub mod versions;
 pub mod write;
 
 pub use bind::{Bind, Dialect, Sql, arguments};
-pub use driver::{Dialected, Driver, MatchRow, VersionRow};
+pub use driver::{Dialected, Driver, KeyedRow, MatchRow, VersionRow};
 pub use error::Error;
 pub use instant::{version_from_sql, version_to_sql};
 pub use read::COLUMNS;
 pub use store::{Backend, ReadConnection, SqlStore, usage};
+pub use translate::SortKind;

@@ -20,6 +20,7 @@ mod jobs;
 pub mod query;
 mod reopen;
 mod search;
+mod sorted;
 
 pub use basics::*;
 pub use guard::*;
@@ -27,6 +28,7 @@ pub use history::*;
 pub use jobs::*;
 pub use reopen::*;
 pub use search::*;
+pub use sorted::*;
 
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -79,6 +81,8 @@ macro_rules! store_contract {
             search_clauses_combined,
             search_continues_after_a_key,
             search_sort,
+            sorted_search_continues_after_key_values,
+            sorted_continuation_is_stable_under_writes,
             search_common_parameters,
             search_sees_current_versions,
             search_compartments_and_types,

@@ -11,7 +11,7 @@ fn keys_sort_by_the_extreme_value_missing_last_then_type_and_id() {
     let sql = select(Dialect::Postgres, Some("Patient"), &[("_sort", "-birthdate,family")]);
     assert_eq!(
         sql.text,
-        "SELECT resource_type, id, version FROM (SELECT r.resource_type, r.id, r.version, \
+        "SELECT resource_type, id, version, s0, s1 FROM (SELECT r.resource_type, r.id, r.version, \
          (SELECT MAX(x1.end_at) FROM search_date x1 WHERE x1.resource_type = r.resource_type AND x1.id = r.id \
          AND x1.param = $2) AS s0, \
          (SELECT MIN(x2.value) FROM search_string x2 WHERE x2.resource_type = r.resource_type AND x2.id = r.id \
@@ -27,7 +27,7 @@ fn tokens_sort_by_code_of_plain_tokens_only_and_common_keys_by_column() {
     let sql = select(Dialect::Sqlite, Some("Observation"), &[("_sort", "code")]);
     assert_eq!(
         sql.text,
-        "SELECT resource_type, id, version FROM (SELECT r.resource_type, r.id, r.version, \
+        "SELECT resource_type, id, version, s0 FROM (SELECT r.resource_type, r.id, r.version, \
          (SELECT MIN(x1.code) FROM search_token x1 WHERE x1.resource_type = r.resource_type AND x1.id = r.id \
          AND x1.param = ?2 AND x1.kind = ?3) AS s0 \
          FROM search_current r WHERE r.resource_type IN (?1)) q ORDER BY (s0 IS NULL), s0 ASC, resource_type, id LIMIT ?4"
@@ -37,8 +37,8 @@ fn tokens_sort_by_code_of_plain_tokens_only_and_common_keys_by_column() {
     let sql = select(Dialect::Postgres, Some("Patient"), &[("_sort", "-_lastUpdated,_id")]);
     assert_eq!(
         sql.text,
-        "SELECT resource_type, id, version FROM (SELECT r.resource_type, r.id, r.version, r.last_updated AS s0, \
-         r.id AS s1 FROM search_current r WHERE r.resource_type IN ($1)) q \
+        "SELECT resource_type, id, version, s0, s1 FROM (SELECT r.resource_type, r.id, r.version, \
+         r.last_updated AS s0, r.id AS s1 FROM search_current r WHERE r.resource_type IN ($1)) q \
          ORDER BY (s0 IS NULL), s0 DESC, (s1 IS NULL), s1 ASC, resource_type, id LIMIT $2"
     );
 }
