@@ -9,6 +9,7 @@
 //! SQL) and one immutable document per version.
 
 mod connect;
+mod detect;
 mod documents;
 mod error;
 mod history;
