@@ -86,13 +86,16 @@ pub(super) fn keys(t: &mut Translator<'_>, query: &SearchQuery) -> Result<Keys, 
 /// ([`SearchQuery::after_sort`] then `after`) in the order [`keys`] sorts by: for some key, every
 /// key before it equal and it further on (a larger value ascending, a smaller one descending,
 /// or none: rows without a value come last); or every key equal and a larger type and id.
-/// `None` without a continuation.
+/// `None` without a continuation or without `_sort`.
 pub(super) fn after(
     t: &mut Translator<'_>,
     query: &SearchQuery,
     kinds: &[SortKind],
 ) -> Result<Option<String>, Unsupported> {
-    let Some((resource_type, id)) = &query.after else { return Ok(None) };
+    // Without `_sort` the continuation is a condition on `r` (`Translator::after`).
+    let Some((resource_type, id)) = query.after.as_ref().filter(|_| !query.result.sort.is_empty()) else {
+        return Ok(None);
+    };
     if query.after_sort.len() != kinds.len() {
         return Err(Unsupported("the continuation does not fit the search's `_sort`".into()));
     }

@@ -2,6 +2,7 @@
 //! (descending) value of each parameter, resources without one last, type and id breaking ties.
 
 use fhirgate_engine::definitions::Definitions;
+use fhirgate_engine::search::query::SortValue;
 
 use super::{parsed, select, texts_then_limit};
 use crate::bind::Dialect;
@@ -48,4 +49,23 @@ fn composites_cannot_be_sorted_by() {
     let query = parsed(Some("Observation"), &[("_sort", "code-value-quantity")]);
     let error = crate::translate::select(Dialect::Postgres, Definitions::r4(), &query, 10).err();
     assert_eq!(error.map(|e| e.0), Some("cannot sort by `code-value-quantity` (composite parameter)".to_owned()));
+}
+
+#[test]
+fn a_sorted_continuation_is_after_the_key_values_outside_missing_values_last() {
+    let mut query = parsed(Some("Patient"), &[("_sort", "-birthdate,family")]);
+    query.after = Some(("Patient".into(), "p2".into()));
+    query.after_sort = vec![Some(SortValue::Text("1980-02-29".into())), None];
+    let sql = crate::translate::select(Dialect::Postgres, Definitions::r4(), &query, 10).map(|s| s.sql);
+    let text = sql.map(|s| s.text).unwrap_or_default();
+    assert!(!text.contains("(r.resource_type, r.id) >"), "not by type and id alone: {text}");
+    assert!(
+        text.contains(
+            ") q WHERE (((s0 < $4 OR s0 IS NULL)) OR (s0 = $4 AND s1 IS NULL AND (resource_type, id) > ($5, $6))) ORDER BY"
+        ),
+        "{text}"
+    );
+    query.after_sort = vec![Some(SortValue::Integer(3)), None];
+    let wrong = crate::translate::select(Dialect::Postgres, Definitions::r4(), &query, 10).err();
+    assert!(wrong.is_some(), "a value of another type than the key's is refused");
 }
