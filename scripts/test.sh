@@ -59,10 +59,10 @@ bash scripts/check-deploy.sh || status=$?
 cargo test --workspace --locked --no-fail-fast "$@" -- --show-output || status=$?
 echo "== the end-to-end tests again, with the gateway on PostgreSQL =="
 FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output --include-ignored || status=$?
-echo "== the end-to-end tests again, with the gateway on Cosmos DB (the SDK's in-process emulator) =="
-FHIRGATE_E2E_STORE=cosmos cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
-echo "== the writes, transactions, history and search tests again, on Cosmos DB's partitioned layout (a partition per resource) =="
-FHIRGATE_E2E_STORE=cosmos FHIRGATE_COSMOS_LAYOUT=partitioned cargo test -p fhirgate-e2e --locked --no-fail-fast \
+echo "== the end-to-end tests again, with the gateway on Cosmos DB (the SDK's in-process emulator), one-partition layout =="
+FHIRGATE_E2E_STORE=cosmos FHIRGATE_COSMOS_LAYOUT=single cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
+echo "== the writes, transactions, history and search tests again, on Cosmos DB's partitioned layout (a partition per resource; what \`auto\`, the default, gives a new store) =="
+FHIRGATE_E2E_STORE=cosmos FHIRGATE_COSMOS_LAYOUT=auto cargo test -p fhirgate-e2e --locked --no-fail-fast \
   --test crud --test bundles --test conditional --test history --test search --test attacks \
   --test search_params --test attacks_search_params "$@" -- --show-output || status=$?
 echo "== the attack, conformance (hand-written, generated, official examples), CRUD, consent and XML tests again, through a front gateway to a remote fhirgate =="

@@ -46,9 +46,9 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum StoreCommand {
     /// Copy a Cosmos DB store of the one-partition layout into the partitioned layout
-    /// (`store.cosmos.layout = "partitioned"`, same container), e.g.
-    /// `FHIRGATE_COSMOS_LAYOUT=partitioned fhirgate store migrate-cosmos --store cosmos:https://…`.
-    /// Resumable: run it again after an interruption. Stop the gateways that write first.
+    /// (same container), e.g. `fhirgate store migrate-cosmos --store cosmos:https://…`; once it is
+    /// done, `store.cosmos.layout = "auto"` (the default) serves the copy. Resumable: run it
+    /// again after an interruption. Stop the gateways that write first.
     MigrateCosmos {
         #[command(flatten)]
         serve: ServeArgs,

@@ -41,12 +41,16 @@ pub async fn open(url: &str, config: &StoreConfig) -> Result<Arc<dyn Store>, Gat
 
 /// `fhirgate store migrate-cosmos`: copies the one-partition Cosmos DB store `from` (default:
 /// `store.cosmos.partition`) of the configured container into the configured store, which must
-/// use `layout = "partitioned"`; resumable (run it again after an interruption).
+/// not use `layout = "single"` (it is opened partitioned); resumable (run it again after an
+/// interruption). Once it is done, `layout = "auto"` finds the partitioned store.
 pub async fn migrate_cosmos(url: &str, config: &StoreConfig, from: Option<&str>) -> Result<(), GatewayError> {
     let endpoint = url
         .strip_prefix("cosmos:")
         .ok_or_else(|| GatewayError::Config(format!("`{}` is not a Cosmos DB store (`cosmos:…`)", redact_url(url))))?;
-    let settings = cosmos_settings(endpoint, &config.cosmos)?;
+    let mut settings = cosmos_settings(endpoint, &config.cosmos)?;
+    if settings.layout == Layout::Auto {
+        settings.layout = Layout::Partitioned;
+    }
     let store = CosmosStore::connect(&settings).await.map_err(|e| GatewayError::Store(e.to_string()))?;
     let source = from.unwrap_or(&config.cosmos.partition);
     loop {

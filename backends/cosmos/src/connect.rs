@@ -88,7 +88,7 @@ pub struct CosmosSettings {
 
 impl CosmosSettings {
     /// Settings with the defaults: database `fhir`, container `resources`, partition `fhir`,
-    /// created if missing, 9 throttle retries within 30 s, 50 write attempts.
+    /// created if missing, 9 throttle retries within 30 s, 50 write attempts, the layout detected.
     pub fn new(endpoint: impl Into<String>, auth: Auth) -> Self {
         Self {
             endpoint: endpoint.into(),
@@ -100,7 +100,7 @@ impl CosmosSettings {
             throttle_retries: 9,
             throttle_max_wait: Duration::from_secs(30),
             write_attempts: 50,
-            layout: Layout::Single,
+            layout: Layout::Auto,
             tx_lease: Duration::from_secs(30),
             tx_parallelism: 16,
         }
@@ -156,19 +156,30 @@ impl CosmosStore {
             .container_client(settings.container.as_str(), None)
             .await
             .map_err(|e| missing(e.into(), settings))?;
-        let store = Self {
+        let open = |layout| Self {
             inner: Arc::new(Inner {
-                container,
+                container: container.clone(),
                 partition: settings.partition.clone(),
                 write_attempts: settings.write_attempts.max(1),
                 writer: tokio::sync::Mutex::new(()),
-                layout: settings.layout,
+                layout,
                 hlc: crate::partitioned::hlc::Hlc::default(),
                 tx_lease: settings.tx_lease,
                 tx_parallel: settings.tx_parallelism.max(1),
                 #[cfg(feature = "emulator")]
                 crash_after: std::sync::Mutex::new(None),
             }),
+        };
+        let store = match settings.layout {
+            // A name the partitioned layout cannot carry can only be a one-partition store.
+            Layout::Auto if check_store_name(&settings.partition).is_err() => open(Layout::Single),
+            Layout::Auto => {
+                let probe = open(Layout::Single);
+                let layout = crate::detect::layout(&probe).await.map_err(|e| missing(e, settings))?;
+                tracing::info!(store = %settings.partition, ?layout, "Cosmos DB layout detected");
+                open(layout)
+            }
+            layout => open(layout),
         };
         // A first read proves the credential and the container (and names what is missing).
         store.ping().await.map_err(|e| missing(e, settings))?;

@@ -12,20 +12,26 @@ use crate::error::Error;
 /// How a store lays its documents out (`store.cosmos.layout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Layout {
-    /// Every document in one logical partition (serialised by a clock document).
+    /// Whatever the container holds for the store ([`crate::detect`]): a new store is
+    /// partitioned, one of the one-partition layout stays so (with a warning) until migrated.
     #[default]
+    Auto,
+    /// Every document in one logical partition (serialised by a clock document).
     Single,
     /// One logical partition per resource; multi-resource writes through transaction records.
     Partitioned,
 }
 
 impl Layout {
-    /// The layout named `name` (`single` or `partitioned`).
+    /// The layout named `name` (`auto`, `single` or `partitioned`).
     pub fn parse(name: &str) -> Result<Self, Error> {
         match name {
+            "auto" => Ok(Self::Auto),
             "single" => Ok(Self::Single),
             "partitioned" => Ok(Self::Partitioned),
-            other => Err(Error::Config(format!("`store.cosmos.layout = \"{other}\"`: expected single or partitioned"))),
+            other => {
+                Err(Error::Config(format!("`store.cosmos.layout = \"{other}\"`: expected auto, single or partitioned")))
+            }
         }
     }
 }
@@ -47,6 +53,11 @@ impl CosmosStore {
         self.inner.layout == Layout::Partitioned
     }
 
+    /// The layout the store runs with (never [`Layout::Auto`]: resolved at connect).
+    pub fn layout(&self) -> Layout {
+        self.inner.layout
+    }
+
     /// The store's name (the partition key value of the one-partition layout).
     pub(crate) fn store_name(&self) -> &str {
         &self.inner.partition
@@ -54,51 +65,53 @@ impl CosmosStore {
 
     /// The partition key of a resource's documents.
     pub(crate) fn resource_pk(&self, resource_type: &str, id: &str) -> String {
-        match self.inner.layout {
-            Layout::Single => self.inner.partition.clone(),
-            Layout::Partitioned => format!("{}|{resource_type}|{id}", self.inner.partition),
+        if self.partitioned() {
+            format!("{}|{resource_type}|{id}", self.inner.partition)
+        } else {
+            self.inner.partition.clone()
         }
     }
 
     /// Partition key and document id of a resource's current document.
     pub(crate) fn current_at(&self, resource_type: &str, id: &str) -> (String, String) {
-        match self.inner.layout {
-            Layout::Single => (self.inner.partition.clone(), current_id(resource_type, id)),
-            Layout::Partitioned => (self.resource_pk(resource_type, id), "c".to_owned()),
+        if self.partitioned() {
+            (self.resource_pk(resource_type, id), "c".to_owned())
+        } else {
+            (self.inner.partition.clone(), current_id(resource_type, id))
         }
     }
 
     /// Partition key and document id of one version's document.
     pub(crate) fn version_at(&self, resource_type: &str, id: &str, version: u64) -> (String, String) {
-        match self.inner.layout {
-            Layout::Single => (self.inner.partition.clone(), version_id(resource_type, id, version)),
-            Layout::Partitioned => (self.resource_pk(resource_type, id), format!("v|{version}")),
+        if self.partitioned() {
+            (self.resource_pk(resource_type, id), format!("v|{version}"))
+        } else {
+            (self.inner.partition.clone(), version_id(resource_type, id, version))
         }
     }
 
     /// The partition of the job records.
     pub(crate) fn jobs_pk(&self) -> String {
-        match self.inner.layout {
-            Layout::Single => self.inner.partition.clone(),
-            Layout::Partitioned => format!("{}|jobs", self.inner.partition),
-        }
+        if self.partitioned() { format!("{}|jobs", self.inner.partition) } else { self.inner.partition.clone() }
     }
 
     /// Where searches and history look: the store's partition, or every partition.
     pub(crate) fn scope(&self) -> FeedScope {
-        match self.inner.layout {
-            Layout::Single => FeedScope::partition(self.inner.partition.clone()),
-            Layout::Partitioned => FeedScope::full_container(),
+        if self.partitioned() {
+            FeedScope::full_container()
+        } else {
+            FeedScope::partition(self.inner.partition.clone())
         }
     }
 
     /// The condition selecting this store's documents in a query over `alias` (with `AND`), or
     /// nothing when the query runs inside the store's partition anyway.
     pub(crate) fn in_store(&self, alias: &str) -> String {
-        match self.inner.layout {
-            Layout::Single => String::new(),
+        if self.partitioned() {
             // The name was checked at connect: letters, digits, `-`, `_` only.
-            Layout::Partitioned => format!("{alias}.s = '{}' AND ", self.inner.partition),
+            format!("{alias}.s = '{}' AND ", self.inner.partition)
+        } else {
+            String::new()
         }
     }
 

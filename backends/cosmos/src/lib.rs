@@ -9,6 +9,7 @@
 //! SQL) and one immutable document per version.
 
 mod connect;
+mod detect;
 mod documents;
 mod error;
 mod history;
@@ -27,7 +28,7 @@ use async_trait::async_trait;
 use azure_data_cosmos::clients::ContainerClient;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    Capabilities, Guard, HistoryPage, HistoryQuery, IndexEntry, JobRecord, ResourceVersion, SearchMatch, Store,
+    Capabilities, Guard, HistoryPage, HistoryQuery, IndexEntry, JobRecord, Keyed, ResourceVersion, SearchMatch, Store,
     StoreError, Write, cost,
 };
 
@@ -140,6 +141,10 @@ impl Store for CosmosStore {
     }
 
     async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError> {
+        Ok(self.search_keyed(query, limit).await?.into_iter().map(|k| k.matched).collect())
+    }
+
+    async fn search_keyed(&self, query: &SearchQuery, limit: u32) -> Result<Vec<Keyed>, StoreError> {
         if self.partitioned() {
             Ok(partitioned::settle::consistent(self, &[], || search::search(self, query, limit)).await?)
         } else {

@@ -2,7 +2,8 @@
 //! contract suite: a cross-partition transaction stopped between every two steps of its
 //! protocol is seen whole or not at all by reads, searches and history, and the next writer
 //! finishes or removes it; a pending transaction is never overwritten; a one-partition store
-//! migrates, resumably; what each interaction is charged. (A 1,200-resource transaction is a
+//! migrates, resumably; the default layout is detected from what the container holds; what each
+//! interaction is charged. (A 1,200-resource transaction is a
 //! contract case: `large_batch_is_atomic`.)
 
 #![expect(clippy::expect_used, reason = "tests: a failed expectation is a failed test")]
@@ -191,6 +192,55 @@ async fn a_one_partition_store_migrates_and_resumes() {
     new.transact(vec![write(patient("m", "8"), 2)]).await.expect("write after migration");
     let latest = new.history(&history_query(None, None, 1)).await.expect("history");
     assert_eq!(latest.versions.first().map(|v| (v.id.as_str(), v.version)), Some(("m", 2)));
+}
+
+/// `layout = "auto"` (the default): a new store is partitioned; an existing one-partition store
+/// is served as such, its data there (never an empty store), also while its migration is
+/// unfinished; once migrated, the partitioned copy is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_layout_is_what_the_container_holds() {
+    let fresh = CosmosSettings::emulator().expect("emulator settings");
+    assert_eq!(fresh.layout, Layout::Auto);
+    let store = CosmosStore::connect(&fresh).await.expect("connect");
+    assert_eq!(store.layout(), Layout::Partitioned, "a new store");
+    store.transact(vec![write(patient("n", "1"), 1)]).await.expect("write");
+    let again = CosmosStore::connect(&fresh).await.expect("reconnect");
+    assert_eq!(again.layout(), Layout::Partitioned, "a partitioned store");
+    assert_eq!(again.read("Patient", "n").await.expect("read").map(|v| v.version), Some(1));
+
+    let mut settings = CosmosSettings::emulator().expect("emulator settings");
+    settings.layout = Layout::Single;
+    let old = CosmosStore::connect(&settings).await.expect("connect");
+    fhirgate_engine::storage::contract::seed(&old).await;
+    let auto = |settings: &CosmosSettings| {
+        let mut settings = settings.clone();
+        settings.layout = Layout::Auto;
+        async move { CosmosStore::connect(&settings).await.expect("connect") }
+    };
+    let same = |a: CosmosStore, b: CosmosStore| async move {
+        for (t, id) in [("Patient", "a"), ("Patient", "b"), ("Observation", "o")] {
+            let read = a.read(t, id).await.expect("read");
+            assert!(read.is_some(), "{t}/{id} is there");
+            assert_eq!(read, b.read(t, id).await.expect("read"), "{t}/{id}");
+        }
+        let everyone = query(Some("Patient"), "");
+        assert_eq!(a.count(&everyone).await.expect("count"), b.count(&everyone).await.expect("count"));
+    };
+    let detected = auto(&settings).await;
+    assert_eq!(detected.layout(), Layout::Single, "an existing one-partition store");
+    same(detected, CosmosStore::connect(&settings).await.expect("connect")).await;
+
+    settings.layout = Layout::Partitioned;
+    let target = CosmosStore::connect(&settings).await.expect("connect");
+    let first = target.migrate_from_single("fhir", 2, Some(1)).await.expect("first run");
+    assert!(!first.done, "{first:?}");
+    let detected = auto(&settings).await;
+    assert_eq!(detected.layout(), Layout::Single, "a migration under way serves the old store");
+    same(detected, old).await;
+    assert!(target.migrate_from_single("fhir", 2, None).await.expect("the rest").done);
+    let detected = auto(&settings).await;
+    assert_eq!(detected.layout(), Layout::Partitioned, "a finished migration serves the copy");
+    same(detected, target).await;
 }
 
 /// What each interaction is charged on the emulator (its request-unit model: 1 RU per KB read,

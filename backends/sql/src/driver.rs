@@ -7,16 +7,21 @@
 //! (`&mut *tx`).
 
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, Database, Executor, FromRow};
+use fhirgate_engine::search::query::SortValue;
+use sqlx::{AssertSqlSafe, Database, Executor, FromRow, Row as _};
 
 use crate::Error;
 use crate::bind::{Dialect, Sql, arguments};
+use crate::translate::SortKind;
 
 /// One `resource_version` row as selected with [`COLUMNS`](crate::read::COLUMNS).
 pub type VersionRow = (String, String, i64, i64, String, Option<String>);
 
 /// A search match row: `resource_type, id, version`.
 pub type MatchRow = (String, String, i64);
+
+/// A search match row and the values of its sort key columns.
+pub type KeyedRow = (MatchRow, Vec<Option<SortValue>>);
 
 /// Statement texts longer than this (bytes) are not kept prepared.
 pub const ONE_OFF_TEXT: usize = 8192;
@@ -45,6 +50,10 @@ pub trait Driver: Send {
 
     /// Every row of a statement selecting `resource_type, id, version`.
     async fn matches(&mut self, sql: &Sql) -> Result<Vec<MatchRow>, Error>;
+
+    /// Every row of a statement selecting `resource_type, id, version`, then a sort key column
+    /// of each of `kinds`.
+    async fn keyed_matches(&mut self, sql: &Sql, kinds: &[SortKind]) -> Result<Vec<KeyedRow>, Error>;
 
     /// Every row of a statement selecting two text columns.
     async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error>;
@@ -78,6 +87,10 @@ where
     MatchRow: for<'r> FromRow<'r, <C::Database as Database>::Row>,
     (String, String): for<'r> FromRow<'r, <C::Database as Database>::Row>,
     (i64,): for<'r> FromRow<'r, <C::Database as Database>::Row>,
+    for<'r> Option<String>: sqlx::Decode<'r, C::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, C::Database>,
+    for<'r> Option<f64>: sqlx::Decode<'r, C::Database>,
+    usize: sqlx::ColumnIndex<<C::Database as Database>::Row>,
 {
     fn dialect(&self) -> Dialect {
         C::Database::DIALECT
@@ -89,6 +102,26 @@ where
 
     async fn matches(&mut self, sql: &Sql) -> Result<Vec<MatchRow>, Error> {
         Ok(sqlx::query_as_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?).fetch_all(self).await?)
+    }
+
+    async fn keyed_matches(&mut self, sql: &Sql, kinds: &[SortKind]) -> Result<Vec<KeyedRow>, Error> {
+        let rows =
+            sqlx::query_with(AssertSqlSafe(sql.text.as_str()), bound::<C::Database>(sql)?).fetch_all(self).await?;
+        let mut keyed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut sort = Vec::with_capacity(kinds.len());
+            for (n, kind) in kinds.iter().enumerate() {
+                // Unchecked: a sort key is an expression, whose declared type SQLite does not know.
+                let column = 3 + n;
+                sort.push(match kind {
+                    SortKind::Text => row.try_get_unchecked::<Option<String>, _>(column)?.map(SortValue::Text),
+                    SortKind::Integer => row.try_get_unchecked::<Option<i64>, _>(column)?.map(SortValue::Integer),
+                    SortKind::Real => row.try_get_unchecked::<Option<f64>, _>(column)?.map(SortValue::Number),
+                });
+            }
+            keyed.push((MatchRow::from_row(row)?, sort));
+        }
+        Ok(keyed)
     }
 
     async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error> {

@@ -38,8 +38,9 @@ pub mod versions;
 pub mod write;
 
 pub use bind::{Bind, Dialect, Sql, arguments};
-pub use driver::{Dialected, Driver, MatchRow, ONE_OFF_TEXT, VersionRow};
+pub use driver::{Dialected, Driver, KeyedRow, MatchRow, ONE_OFF_TEXT, VersionRow};
 pub use error::Error;
 pub use instant::{version_from_sql, version_to_sql};
 pub use read::COLUMNS;
 pub use store::{Backend, ReadConnection, SqlStore, usage};
+pub use translate::SortKind;

@@ -3,19 +3,22 @@
 
 use fhirgate_engine::definitions::Definitions;
 use fhirgate_engine::search::query::SearchQuery;
-use fhirgate_engine::storage::SearchMatch;
+use fhirgate_engine::storage::{Keyed, SearchMatch};
 
 use crate::driver::Driver;
 use crate::instant::version_from_sql;
 use crate::{Error, translate};
 
-/// The matches of `query`, sorted, at most `limit`.
-pub async fn search(db: &mut dyn Driver, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, Error> {
-    let sql = translate::select(db.dialect(), Definitions::r4(), query, limit).map_err(|u| Error::Unsupported(u.0))?;
-    db.matches(&sql)
+/// The matches of `query`, sorted, at most `limit`, with their sort key values.
+pub async fn search(db: &mut dyn Driver, query: &SearchQuery, limit: u32) -> Result<Vec<Keyed>, Error> {
+    let select =
+        translate::select(db.dialect(), Definitions::r4(), query, limit).map_err(|u| Error::Unsupported(u.0))?;
+    db.keyed_matches(&select.sql, &select.sort)
         .await?
         .into_iter()
-        .map(|(resource_type, id, version)| Ok(SearchMatch { resource_type, id, version: version_from_sql(version)? }))
+        .map(|((resource_type, id, version), sort)| {
+            Ok(Keyed { matched: SearchMatch { resource_type, id, version: version_from_sql(version)? }, sort })
+        })
         .collect()
 }
 

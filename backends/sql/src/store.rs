@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    Guard, HistoryPage, HistoryQuery, IndexEntry, JobRecord, PoolUsage, ResourceVersion, SearchMatch, Store,
+    Guard, HistoryPage, HistoryQuery, IndexEntry, JobRecord, Keyed, PoolUsage, ResourceVersion, SearchMatch, Store,
     StoreError, Write,
 };
 use sqlx::Pool;
@@ -152,6 +152,10 @@ where
     }
 
     async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError> {
+        Ok(self.search_keyed(query, limit).await?.into_iter().map(|k| k.matched).collect())
+    }
+
+    async fn search_keyed(&self, query: &SearchQuery, limit: u32) -> Result<Vec<Keyed>, StoreError> {
         Ok(search::search(self.backend.query_reader().await?.driver(), query, limit).await?)
     }
 

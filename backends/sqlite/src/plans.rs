@@ -46,7 +46,7 @@ async fn plan_after(
         Err(e) => return vec![e.to_string()],
     };
     match translate::select(Dialect::Sqlite, Definitions::r4(), &query, 50) {
-        Ok(sql) => explain(store, &sql).await,
+        Ok(select) => explain(store, &select.sql).await,
         Err(e) => vec![format!("untranslatable: {e:?}")],
     }
 }

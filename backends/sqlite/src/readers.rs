@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use fhirgate_sql::{Bind, Dialect, Driver, Error, MatchRow, Sql, VersionRow};
+use fhirgate_engine::search::query::SortValue;
+use fhirgate_sql::{Bind, Dialect, Driver, Error, KeyedRow, MatchRow, SortKind, Sql, VersionRow};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
@@ -123,6 +124,18 @@ impl Driver for Reader {
         self.run(sql, matches).await
     }
 
+    async fn keyed_matches(&mut self, sql: &Sql, kinds: &[SortKind]) -> Result<Vec<KeyedRow>, Error> {
+        let kinds = kinds.to_vec();
+        self.run(sql, move |c, sql| {
+            rows(c, sql, |r| {
+                let sort =
+                    kinds.iter().enumerate().map(|(n, kind)| sort_value(r, 3 + n, *kind)).collect::<Result<_, _>>()?;
+                Ok(((text(r, 0)?, text(r, 1)?, integer(r, 2)?), sort))
+            })
+        })
+        .await
+    }
+
     async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error> {
         self.run(sql, pairs).await
     }
@@ -208,6 +221,20 @@ fn integer(row: &rusqlite::Row<'_>, i: usize) -> Result<i64, Error> {
         ValueRef::Integer(n) => Ok(n),
         other => Err(Error::Corrupt(format!("column {i} is {:?}, not an integer", other.data_type()))),
     }
+}
+
+/// A sort key column's value as a key of `kind` (SQLite keeps a REAL that is whole as written).
+fn sort_value(row: &rusqlite::Row<'_>, i: usize, kind: SortKind) -> Result<Option<SortValue>, Error> {
+    let value = row.get_ref(i).map_err(failed)?;
+    Ok(match (kind, value) {
+        (_, ValueRef::Null) => None,
+        (SortKind::Text, _) => optional_text(row, i)?.map(SortValue::Text),
+        (SortKind::Integer, ValueRef::Integer(n)) => Some(SortValue::Integer(n)),
+        (SortKind::Real, ValueRef::Real(n)) => Some(SortValue::Number(n)),
+        #[allow(clippy::cast_precision_loss)]
+        (SortKind::Real, ValueRef::Integer(n)) => Some(SortValue::Number(n as f64)),
+        (_, other) => return Err(Error::Corrupt(format!("sort key {i} is {:?}", other.data_type()))),
+    })
 }
 
 pub(crate) fn failed(error: rusqlite::Error) -> Error {

@@ -66,5 +66,6 @@ fn of_patients(patients: &[String]) -> SearchQuery {
         result: ResultParams::default(),
         compartment: None,
         after: None,
+        after_sort: Vec::new(),
     }
 }

@@ -71,8 +71,8 @@ pub struct EngineConfig {
     pub max_bundle_entries: u32,
     /// Most resources one conditional delete may remove (`_count=N`, N up to this).
     pub max_conditional_delete: u32,
-    /// Most matches a `_sort` search keeps for paging (beyond it the result set is cut, with a
-    /// warning), and the largest chunk a search in the default order reads at once.
+    /// The largest chunk of matches a search reads at once (it pages on after the last key
+    /// read, with `_sort` after its sort values, without a cap).
     pub search_max_results: u32,
     /// How long a search may run before it ends with a timeout OperationOutcome.
     pub search_timeout: Duration,

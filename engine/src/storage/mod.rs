@@ -30,7 +30,7 @@ pub use redact::redact_url;
 
 use async_trait::async_trait;
 
-use crate::search::query::SearchQuery;
+use crate::search::query::{SearchQuery, SortValue};
 use time::OffsetDateTime;
 
 /// Errors a store reports. The engine maps them to [`crate::Error`].
@@ -168,6 +168,14 @@ pub struct SearchMatch {
     pub version: u64,
 }
 
+/// A search match with the values its `_sort` keys had (one per key, `None` where the resource
+/// has none): what a continuation after it ([`SearchQuery::after_sort`]) carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyed {
+    pub matched: SearchMatch,
+    pub sort: Vec<Option<SortValue>>,
+}
+
 /// How full one connection pool of a store is, for monitoring (`/metrics`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUsage {
@@ -235,6 +243,17 @@ pub trait Store: Send + Sync + 'static {
     /// its `_sort` keys, then by type and id; at most `limit`. Result parameters other than
     /// `_sort` are the engine's business.
     async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError>;
+
+    /// [`Store::search`], each match with its sort key values, so a sorted search can continue
+    /// after the last match by key ([`SearchQuery::after_sort`]) rather than by offset. A
+    /// store that cannot report them refuses sorted searches here (never a wrong order).
+    async fn search_keyed(&self, query: &SearchQuery, limit: u32) -> Result<Vec<Keyed>, StoreError> {
+        if !query.result.sort.is_empty() {
+            return Err(StoreError::Unsupported(format!("the `{}` store cannot page `_sort` by key", self.kind())));
+        }
+        let matches = self.search(query, limit).await?;
+        Ok(matches.into_iter().map(|matched| Keyed { matched, sort: Vec::new() }).collect())
+    }
 
     /// How many resources [`Store::search`] would match without a limit.
     async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError>;

@@ -153,9 +153,11 @@ pub struct CosmosConfig {
     pub throttle_retries: u32,
     /// ...and for at most this long in all, then answered 503 with `Retry-After`.
     pub throttle_max_wait_seconds: u64,
-    /// `single` (every document of the store in one logical partition: at most 20 GB and
-    /// 10,000 RU/s, 49 resources per transaction) or `partitioned` (a partition per resource,
-    /// cross-partition transactions; `fhirgate store migrate-cosmos` copies a `single` store).
+    /// `auto` (what the container holds: a new store is `partitioned`, an existing `single`
+    /// one stays so, with a warning, until migrated), `single` (every document of the store in
+    /// one logical partition: at most 20 GB and 10,000 RU/s, 49 resources per transaction) or
+    /// `partitioned` (a partition per resource, cross-partition transactions;
+    /// `fhirgate store migrate-cosmos` copies a `single` store).
     pub layout: String,
     /// `partitioned`: how long a transaction may stay uncommitted before others may abort it.
     pub tx_lease_seconds: u64,
@@ -178,8 +180,7 @@ pub struct FhirConfig {
     pub max_bundle_entries: u32,
     /// Most resources one conditional delete may remove (`_count=N`).
     pub max_conditional_delete: u32,
-    /// Most matches a `_sort` search keeps for paging (beyond: cut, with a warning in the
-    /// bundle), and the largest chunk a search in the default order reads at once.
+    /// The largest chunk of matches a search reads at once (it pages on after the last key).
     pub search_max_results: u32,
     /// How long a search may run before it ends with a timeout OperationOutcome.
     pub search_timeout_seconds: u64,
@@ -349,7 +350,7 @@ impl Default for CosmosConfig {
             create_if_missing: false,
             throttle_retries: 9,
             throttle_max_wait_seconds: 30,
-            layout: "single".to_owned(),
+            layout: "auto".to_owned(),
             tx_lease_seconds: 30,
         }
     }

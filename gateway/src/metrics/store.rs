@@ -15,8 +15,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{
-    Capabilities, Guard, HistoryPage, HistoryQuery, IndexEntry, JobRecord, PoolUsage, ResourceVersion, SearchMatch,
-    Store, StoreError, Write,
+    Capabilities, Guard, HistoryPage, HistoryQuery, IndexEntry, JobRecord, Keyed, PoolUsage, ResourceVersion,
+    SearchMatch, Store, StoreError, Write,
 };
 use prometheus::Histogram;
 use tracing::Instrument as _;
@@ -115,6 +115,10 @@ impl Store for Timed {
 
     async fn search(&self, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, StoreError> {
         self.timed(6, store_span!("store.search", self.inner.kind()), self.inner.search(query, limit)).await
+    }
+
+    async fn search_keyed(&self, query: &SearchQuery, limit: u32) -> Result<Vec<Keyed>, StoreError> {
+        self.timed(6, store_span!("store.search", self.inner.kind()), self.inner.search_keyed(query, limit)).await
     }
 
     async fn count(&self, query: &SearchQuery) -> Result<u64, StoreError> {

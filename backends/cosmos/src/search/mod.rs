@@ -8,7 +8,7 @@
 //! inner search (translated the same way, to any depth) and matches the keys it found: no level
 //! is capped. Without `_sort` the matches come ordered by `c.key` (`Type/id`) with `TOP limit`;
 //! with `_sort`, the store reads every match's sort keys (`c.sk`, computed at write time) and
-//! sorts them itself.
+//! sorts them itself, and a continuation keeps the rows after its key values in that order.
 
 mod condition;
 #[cfg(test)]
@@ -18,8 +18,8 @@ use std::cmp::Ordering;
 
 use azure_data_cosmos::Query;
 use fhirgate_engine::definitions::{Definitions, SearchParamType};
-use fhirgate_engine::search::query::{Clause, Compartment, Predicate, SearchQuery};
-use fhirgate_engine::storage::SearchMatch;
+use fhirgate_engine::search::query::{Clause, Compartment, Predicate, SearchQuery, SortValue};
+use fhirgate_engine::storage::{Keyed, SearchMatch};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -28,22 +28,70 @@ use crate::documents::compare;
 use crate::error::Error;
 use crate::read;
 
-/// The matches of `query`, sorted, at most `limit`.
-pub(crate) async fn search(store: &CosmosStore, query: &SearchQuery, limit: u32) -> Result<Vec<SearchMatch>, Error> {
+/// The matches of `query`, sorted, at most `limit`, with their sort key values.
+pub(crate) async fn search(store: &CosmosStore, query: &SearchQuery, limit: u32) -> Result<Vec<Keyed>, Error> {
     let mut t = Translator::new(store, query);
     let filter = t.filter(query).await?;
     let text = page(&mut t.params, query, &filter, limit);
     if query.result.sort.is_empty() {
         let rows: Vec<Row> = read::query(store, "search", t.params.query(text)?).await?;
-        return Ok(rows.into_iter().map(Row::into_match).collect());
+        return Ok(rows.into_iter().map(|r| Keyed { matched: r.into_match(), sort: Vec::new() }).collect());
     }
     let keys = sort_keys(&t, query)?;
-    let mut rows: Vec<Row> = read::query(store, "search", t.params.query(text)?).await?;
-    rows.sort_by(|a, b| {
+    let order = |a: &Row, b: &Row| {
         keys.iter().map(|k| k.compare(a, b)).find(|o| o.is_ne()).unwrap_or_else(|| (&a.t, &a.rid).cmp(&(&b.t, &b.rid)))
-    });
+    };
+    let mut rows: Vec<Row> = read::query(store, "search", t.params.query(text)?).await?;
+    if let Some(after) = continuation(query, &keys)? {
+        rows.retain(|row| order(row, &after).is_gt());
+    }
+    rows.sort_by(order);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(rows.into_iter().map(Row::into_match).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let sort = keys.iter().map(|k| k.value(&row).and_then(|v| sort_value(&v))).collect();
+            Keyed { matched: row.into_match(), sort }
+        })
+        .collect())
+}
+
+/// The row a sorted search continues after: its key values as a row of their own.
+fn continuation(query: &SearchQuery, keys: &[SortKey]) -> Result<Option<Row>, Error> {
+    let Some((t, rid)) = &query.after else { return Ok(None) };
+    if query.after_sort.len() != keys.len() {
+        return Err(Error::Unsupported("the continuation does not fit the search's `_sort`".into()));
+    }
+    let mut row = Row { t: t.clone(), rid: rid.clone(), v: 0, lu: 0, sk: Map::new() };
+    for (key, value) in keys.iter().zip(&query.after_sort) {
+        let json = value.as_ref().map(|v| match v {
+            SortValue::Text(s) => json!(s),
+            SortValue::Integer(n) => json!(n),
+            SortValue::Number(n) => json!(n),
+        });
+        match (key.param.as_str(), json) {
+            // `_id` sorts by the id, which the type and id after it already say.
+            ("_id", _) => {}
+            ("_lastUpdated", Some(Value::Number(n))) => row.lu = n.as_i64().unwrap_or_default(),
+            (param, Some(v)) => {
+                row.sk.insert(param.to_owned(), json!([v, v]));
+            }
+            (_, None) => {}
+        }
+    }
+    Ok(Some(row))
+}
+
+/// A sort key value as the engine carries it.
+fn sort_value(value: &Value) -> Option<SortValue> {
+    match value {
+        Value::String(s) => Some(SortValue::Text(s.clone())),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if !n.is_f64() => Some(SortValue::Integer(i)),
+            _ => n.as_f64().map(SortValue::Number),
+        },
+        _ => None,
+    }
 }
 
 /// The statement reading the matches of `filter`: without `_sort`, the first `limit` by key;
@@ -89,16 +137,18 @@ struct SortKey {
 }
 
 impl SortKey {
+    /// This key's value on a row.
+    fn value(&self, r: &Row) -> Option<Value> {
+        match self.param.as_str() {
+            "_id" => Some(json!(r.rid)),
+            "_lastUpdated" => Some(json!(r.lu)),
+            p => r.sk.get(p).and_then(|k| k.get(usize::from(self.descending))).cloned(),
+        }
+    }
+
     /// Orders two rows by this key; rows without a value come last either way.
     fn compare(&self, a: &Row, b: &Row) -> Ordering {
-        let value = |r: &Row| -> Option<Value> {
-            match self.param.as_str() {
-                "_id" => Some(json!(r.rid)),
-                "_lastUpdated" => Some(json!(r.lu)),
-                p => r.sk.get(p).and_then(|k| k.get(usize::from(self.descending))).cloned(),
-            }
-        };
-        match (value(a), value(b)) {
+        match (self.value(a), self.value(b)) {
             (Some(x), Some(y)) if self.descending => compare(&y, &x),
             (Some(x), Some(y)) => compare(&x, &y),
             (Some(_), None) => Ordering::Less,
@@ -206,7 +256,8 @@ impl<'a> Translator<'a> {
         if let Some(compartment) = &query.compartment {
             conditions.push(self.compartment(compartment).await?);
         }
-        if let Some((resource_type, id)) = &query.after {
+        // A sorted search continues after its key values once sorted (see `continuation`).
+        if let Some((resource_type, id)) = query.after.as_ref().filter(|_| query.result.sort.is_empty()) {
             // `Type/id` orders as (type, id): types are letters, which all sort after `/`.
             conditions.push(format!("c.key > {}", self.params.text(&format!("{resource_type}/{id}"))));
         }

@@ -17,6 +17,8 @@ mod condition;
 mod sort;
 mod walk;
 
+pub use sort::SortKind;
+
 #[cfg(test)]
 mod tests;
 
@@ -30,22 +32,36 @@ use crate::rows::{OF_TYPE, REFERENCE_IDENTIFIER, TOKEN};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported(pub String);
 
-/// `SELECT resource_type, id, version` of the matches of `query`, sorted, at most `limit`.
-pub fn select(dialect: Dialect, defs: &Definitions, query: &SearchQuery, limit: u32) -> Result<Sql, Unsupported> {
+/// A search statement, and the types of the sort key columns it selects after
+/// `resource_type, id, version`.
+pub struct Select {
+    pub sql: Sql,
+    pub sort: Vec<SortKind>,
+}
+
+/// `SELECT resource_type, id, version, s0, s1...` of the matches of `query`, sorted, at most
+/// `limit`.
+pub fn select(dialect: Dialect, defs: &Definitions, query: &SearchQuery, limit: u32) -> Result<Select, Unsupported> {
     let mut t = Translator::new(dialect, defs, query);
     if dialect == Dialect::Sqlite {
         if let Some(text) = walk::statement(&mut t, query, walk::Walk::Page(limit))? {
-            return Ok(Sql { text, binds: t.binder.binds });
+            return Ok(Select { sql: Sql { text, binds: t.binder.binds }, sort: Vec::new() });
         }
     }
     let filter = t.filter(query)?;
-    let (keys, order) = sort::keys(&mut t, query)?;
+    let keys = sort::keys(&mut t, query)?;
+    let columns: String = (0..keys.kinds.len()).map(|n| format!(", s{n}")).collect();
+    let after = match sort::after(&mut t, query, &keys.kinds)? {
+        Some(condition) => format!(" WHERE {condition}"),
+        None => String::new(),
+    };
     let limit = t.binder.bind(Bind::Int(i64::from(limit)));
+    let (select, order) = (keys.select, keys.order);
     let text = format!(
-        "SELECT resource_type, id, version FROM (SELECT r.resource_type, r.id, r.version{keys} \
-         FROM search_current r WHERE {filter}) q ORDER BY {order} LIMIT {limit}"
+        "SELECT resource_type, id, version{columns} FROM (SELECT r.resource_type, r.id, r.version{select} \
+         FROM search_current r WHERE {filter}) q{after} ORDER BY {order} LIMIT {limit}"
     );
-    Ok(Sql { text, binds: t.binder.binds })
+    Ok(Select { sql: Sql { text, binds: t.binder.binds }, sort: keys.kinds })
 }
 
 /// `SELECT COUNT(*)` of the matches of `query`.
@@ -105,7 +121,8 @@ impl<'a> Translator<'a> {
             }
             None => driving_clause(&query.clauses),
         };
-        if let Some(after) = &query.after {
+        // A sorted search continues after its sort keys, outside (see `sort::after`).
+        if let Some(after) = query.after.as_ref().filter(|_| query.result.sort.is_empty()) {
             conditions.push(self.after(after, "r"));
         }
         let types = self.types.clone();

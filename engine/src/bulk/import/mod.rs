@@ -216,6 +216,7 @@ async fn check_empty(engine: &Engine, inputs: &[Input]) -> Result<()> {
             result: Default::default(),
             compartment: None,
             after: None,
+            after_sort: Vec::new(),
         };
         if !engine.store().search(&query, 1).await?.is_empty() {
             return Err(Error::bad_request(format!(

@@ -126,6 +126,7 @@ async fn reverse(engine: &Engine, include: &Include, to: &[ResourceVersion]) -> 
             result: ResultParams::default(),
             compartment: None,
             after: None,
+            after_sort: Vec::new(),
         };
         let limit = u32::try_from(MAX_INCLUDED).unwrap_or(u32::MAX);
         let matches = engine.store.search(&query, limit).await?;

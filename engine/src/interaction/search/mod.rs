@@ -175,7 +175,7 @@ async fn run(
     resumed: Option<&PageState>,
 ) -> Result<Response> {
     let store = &engine.store;
-    let Listing { path, self_query, mut notes, params } = listing;
+    let Listing { path, self_query, notes, params } = listing;
     let origin = |notes| Origin { owner: owner.to_owned(), path, self_query, notes, params };
     let count_only = query.result.summary == Some(Summary::Count) || query.result.count == Some(0);
     if count_only && visible.is_none() {
@@ -184,27 +184,16 @@ async fn run(
         return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
     }
     let count = if count_only { usize::MAX } else { page_size(engine, &query) };
-    let sorted = !query.result.sort.is_empty();
-    let (read, cut) = match resumed {
+    let read = match resumed {
         // Elsewhere than where the search ran: on after the match before the page.
-        Some(PageState { after: Some(after), offset, .. }) if !sorted => {
-            (Read::resume(after.clone(), *offset, count), false)
-        }
+        Some(PageState { after: Some(after), offset, .. }) => Read::resume(after.clone(), *offset, count),
         _ => Read::first(engine, &query, count, visible).await?,
     };
-    // A sorted result set cut at the limit can be paged to its end, but its end is not the total.
-    let known = read.known_len().filter(|_| !cut && resumed.is_none());
+    let known = read.known_len().filter(|_| resumed.is_none());
     if count_only {
         let total = known.map(|n| n as u64);
         let snapshot = Snapshot::new(origin(notes), query, total, Read::default(), None);
         return bundle::page(engine, request, &Arc::new(snapshot), 0, 0, None).await;
-    }
-    if cut {
-        let cap = engine.config.search_max_results;
-        notes.push(Issue::warning(
-            IssueType::TooCostly,
-            format!("the sorted search matched more than {cap} resources; only the first {cap} can be paged through"),
-        ));
     }
     let total = match query.result.total {
         _ if resumed.is_some() => resumed.and_then(|state| state.total),

@@ -4,15 +4,16 @@
 //!
 //! A link's [`PageState`] says which search (its path and parameters), for whom (the owner
 //! digest), from where (the offset, and for the default order the key of the match before the
-//! page, so the page continues after it), where the earlier pages started (for `previous`),
+//! page, so the page continues after it; with `_sort` its sort key values too), where the earlier pages started (for `previous`),
 //! the total the first page found, and an expiry. A link that does not open, was made for
 //! another client or another path, or expired, is a 410.
 //!
 //! The process that ran the search also keeps its result set ([`Pages`], by a token the
 //! state carries): its pages are read from it at the versions that matched. Elsewhere the
-//! search is run again from the state ([`super::snapshot::Read::resume`]): in the default order it
-//! continues after the page's key, so nothing that matched all along is repeated or skipped;
-//! a `_sort` search is read again and paged by offset (writes between pages can move it).
+//! search is run again from the state ([`super::snapshot::Read::resume`]): it continues after
+//! the page's key in the search's order (for `_sort`, after the sort key values the match
+//! before the page had), so nothing that matched all along and kept its sort values is
+//! repeated or skipped, whatever was written between the pages.
 //! The cache is bounded by a weight that grows with the size of the result sets it keeps.
 
 use std::sync::Arc;
@@ -23,15 +24,17 @@ use serde::{Deserialize, Serialize};
 
 use super::snapshot::Snapshot;
 use crate::seal::{Keys, unix_now as now};
+use crate::search::query::{SearchQuery, SortValue};
+use crate::storage::Keyed;
 
 /// Matches kept over all cached result sets (about 100 bytes each).
 const MAX_CACHED_MATCHES: u64 = 2_000_000;
 /// Result sets kept.
 const MAX_SETS: u64 = 200_000;
 /// The format of sealed page states (the first byte).
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 /// The associated data of every seal: the kind of link and its format.
-const AAD: &[u8] = b"fhirgate _page v1";
+const AAD: &[u8] = b"fhirgate _page v2";
 /// The most bytes of serialised state a link carries; the search parameters are left out of
 /// a larger one (its pages are then served only where the result set is kept).
 const MAX_STATE: usize = 6 * 1024;
@@ -39,8 +42,30 @@ const MAX_STATE: usize = 6 * 1024;
 /// replica that did not run the search).
 pub(super) const MAX_BACK: usize = 16;
 
-/// A match's key in the default order: type, id.
-pub(crate) type Key = (String, String);
+/// Where a match stands in the search's order: its sort key values (none without `_sort`),
+/// then type and id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Key {
+    #[serde(rename = "t")]
+    pub(crate) resource_type: String,
+    #[serde(rename = "i")]
+    pub(crate) id: String,
+    #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) sort: Vec<Option<SortValue>>,
+}
+
+impl Key {
+    pub(crate) fn of(keyed: &Keyed) -> Self {
+        let m = &keyed.matched;
+        Self { resource_type: m.resource_type.clone(), id: m.id.clone(), sort: keyed.sort.clone() }
+    }
+
+    /// `query` continued after this key.
+    pub(crate) fn continue_query(&self, query: &mut SearchQuery) {
+        query.after = Some((self.resource_type.clone(), self.id.clone()));
+        query.after_sort = self.sort.clone();
+    }
+}
 
 /// What a page link carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +79,7 @@ pub(crate) struct PageState {
     /// The page: its first match's place in the result set, and its size.
     pub(crate) offset: usize,
     pub(crate) count: usize,
-    /// The default order: the match before the page (`None` for the first page).
+    /// The match before the page (`None` for the first page).
     pub(crate) after: Option<Key>,
     /// The `after` of earlier pages, `offset - count` last; the oldest may be left out.
     pub(crate) back: Vec<Option<Key>>,
@@ -135,6 +160,10 @@ impl Pages {
 mod tests {
     use super::*;
 
+    fn key(id: &str, sort: Vec<Option<SortValue>>) -> Key {
+        Key { resource_type: "Patient".into(), id: id.into(), sort }
+    }
+
     fn state() -> PageState {
         PageState {
             owner: "alice".into(),
@@ -142,8 +171,8 @@ mod tests {
             params: Some(vec![("name".into(), "x".into())]),
             offset: 20,
             count: 10,
-            after: Some(("Patient".into(), "p19".into())),
-            back: vec![None, Some(("Patient".into(), "p09".into()))],
+            after: Some(key("p19", vec![Some(SortValue::Number(1.5)), None])),
+            back: vec![None, Some(key("p09", vec![Some(SortValue::Text("x".into())), Some(SortValue::Integer(7))]))],
             total: Some(42),
             token: "t".into(),
             expires: 0,
@@ -172,7 +201,7 @@ mod tests {
     fn large_states_drop_old_starts_then_the_parameters() -> Result<(), String> {
         let pages = Pages::new(Duration::from_secs(60), Arc::new(Keys::new(&[3; 32], &[])?));
         let mut deep = state();
-        deep.back = (0..200).map(|n| Some(("Patient".to_owned(), format!("{n:0>60}")))).collect();
+        deep.back = (0..200).map(|n| Some(key(&format!("{n:0>60}"), Vec::new()))).collect();
         let opened = pages.open(&pages.seal(deep.clone()).ok_or("not sealed")?, "alice", "Patient").ok_or("no")?;
         assert!(opened.back.len() < 200 && opened.back.last() == deep.back.last() && opened.params.is_some());
         let mut wide = state();

@@ -1,13 +1,11 @@
 //! One search's result set, kept for paging, and read from the store a chunk at a time.
 //!
-//! A search in the default order (type, then id) reads its first chunk, ten pages, when it runs:
-//! the first page costs what it shows, not what the search matches. When paging reaches the
-//! end of what was read, the next chunk is read after the last key read
-//! ([`SearchQuery::after`]), so pages never overlap or skip a resource that matched all along,
-//! and paging is not capped; each chunk shows its matches as they were when it was read. A search
-//! with `_sort` is read whole when it runs, up to
-//! [`EngineConfig::search_max_results`](crate::EngineConfig) (beyond that the result set is cut,
-//! with a warning), since its order is not a key the store can continue from.
+//! A search reads its first chunk, ten pages, when it runs: the first page costs what it shows,
+//! not what the search matches. When paging reaches the end of what was read, the next chunk is
+//! read after the key of the last match read ([`SearchQuery::after`], and with `_sort` the sort
+//! key values it had, [`SearchQuery::after_sort`]), so pages never overlap or skip a resource
+//! that matched all along, and paging is not capped; each chunk shows its matches as they were
+//! when it was read.
 //!
 //! A result set may also start in the middle ([`Read::resume`]): a page link served by a
 //! process that did not run the search (see [`super::pages`]) reads on after the key its state
@@ -22,9 +20,9 @@ use crate::access::Phase;
 use crate::error::Result;
 use crate::outcome::Issue;
 use crate::search::query::SearchQuery;
-use crate::storage::SearchMatch;
+use crate::storage::{Keyed, SearchMatch};
 
-/// Pages per chunk of a search in the default order.
+/// Pages per chunk of a search.
 const PAGES_PER_CHUNK: u32 = 10;
 
 /// One search's result set.
@@ -58,10 +56,10 @@ pub(crate) struct Snapshot {
 /// What has been read of a result set.
 #[derive(Debug, Default)]
 pub(crate) struct Read {
-    /// The matches the client may see, in order.
-    matches: Vec<SearchMatch>,
+    /// The matches the client may see, in order, with their sort key values.
+    matches: Vec<Keyed>,
     /// The last key read, when there are more matches after it.
-    next: Option<(String, String)>,
+    next: Option<Key>,
     /// Matches per chunk read.
     chunk: u32,
     /// The place of the first match in the whole result set (0 unless resumed).
@@ -69,24 +67,18 @@ pub(crate) struct Read {
 }
 
 impl Read {
-    /// The first chunk of `query` (all of it up to the cap when it has `_sort`) for a client who
-    /// sees what `visible` allows and pages by `count`; `true` when a sorted result set was cut.
+    /// The first chunk of `query` for a client who sees what `visible` allows and pages by
+    /// `count`.
     pub(crate) async fn first(
         engine: &Engine,
         query: &SearchQuery,
         count: usize,
         visible: Option<Visibility<'_>>,
-    ) -> Result<(Self, bool)> {
+    ) -> Result<Self> {
         let cap = engine.config.search_max_results;
-        let sorted = !query.result.sort.is_empty();
-        let chunk = if sorted {
-            cap
-        } else {
-            u32::try_from(count).unwrap_or(u32::MAX).max(1).saturating_mul(PAGES_PER_CHUNK).min(cap)
-        };
+        let chunk = u32::try_from(count).unwrap_or(u32::MAX).max(1).saturating_mul(PAGES_PER_CHUNK).min(cap);
         let (matches, next) = read_chunk(engine, query, chunk, visible).await?;
-        let cut = sorted && next.is_some();
-        Ok((Self { matches, next: next.filter(|_| !sorted), chunk, base: 0 }, cut))
+        Ok(Self { matches, next, chunk, base: 0 })
     }
 
     /// A result set that continues after `after` (the match before the place `offset`), read
@@ -162,16 +154,16 @@ impl Snapshot {
         }
     }
 
-    /// The key a page starting at `offset` continues after (`Some(None)`: from the start, or
-    /// by offset for a `_sort` search); `None` when it is not known here.
+    /// The key a page starting at `offset` continues after (`Some(None)`: from the start);
+    /// `None` when it is not known here.
     pub(crate) fn key_before(&self, offset: usize) -> Option<Option<Key>> {
-        if offset == 0 || !self.query.result.sort.is_empty() {
+        if offset == 0 {
             return Some(None);
         }
         if offset > self.base {
             let read = self.lock();
             if let Some(m) = read.matches.get(offset - 1 - self.base) {
-                return Some(Some((m.resource_type.clone(), m.id.clone())));
+                return Some(Some(Key::of(m)));
             }
         }
         self.starts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&offset).cloned()
@@ -225,8 +217,9 @@ impl Snapshot {
                 let read = self.lock();
                 if read.matches.len() >= end || read.next.is_none() {
                     let stop = end.min(read.matches.len());
+                    let window = read.matches.get(offset.min(stop)..stop).unwrap_or_default();
                     return Ok(Window {
-                        matches: read.matches.get(offset.min(stop)..stop).unwrap_or_default().to_vec(),
+                        matches: window.iter().map(|k| k.matched.clone()).collect(),
                         more: read.matches.len() > end || read.next.is_some(),
                         known_len: read.known_len().map(|n| n + base),
                     });
@@ -234,7 +227,9 @@ impl Snapshot {
                 (read.next.clone(), read.chunk)
             };
             let mut query = self.query.clone();
-            query.after = after.clone();
+            if let Some(key) = &after {
+                key.continue_query(&mut query);
+            }
             let (matches, next) = read_chunk(engine, &query, chunk, visible).await?;
             let mut read = self.lock();
             // Another page request may have read the same chunk meanwhile.
@@ -250,18 +245,18 @@ impl Snapshot {
     }
 }
 
-/// Up to `chunk` matches of `query` that `visible` allows, and the last key read when more
-/// matches follow it.
+/// Up to `chunk` matches of `query` that `visible` allows, and the key of the last match read
+/// when more matches follow it.
 async fn read_chunk(
     engine: &Engine,
     query: &SearchQuery,
     chunk: u32,
     visible: Option<Visibility<'_>>,
-) -> Result<(Vec<SearchMatch>, Option<(String, String)>)> {
-    let mut matches = engine.store.search(query, chunk.saturating_add(1)).await?;
+) -> Result<(Vec<Keyed>, Option<Key>)> {
+    let mut matches = engine.store.search_keyed(query, chunk.saturating_add(1)).await?;
     let more = matches.len() > chunk as usize;
     matches.truncate(chunk as usize);
-    let next = matches.last().filter(|_| more).map(|m| (m.resource_type.clone(), m.id.clone()));
+    let next = matches.last().filter(|_| more).map(Key::of);
     if let Some(visible) = visible {
         matches = only_visible(engine, matches, visible).await?;
     }
@@ -269,11 +264,11 @@ async fn read_chunk(
 }
 
 /// The matches `visible` allows, each decided on the version that matched.
-async fn only_visible(engine: &Engine, matches: Vec<SearchMatch>, visible: Visibility<'_>) -> Result<Vec<SearchMatch>> {
-    let mut kept = Vec::with_capacity(matches.len());
-    let resources: Vec<(SearchMatch, serde_json::Value)> = engine
+async fn only_visible(engine: &Engine, matches: Vec<Keyed>, visible: Visibility<'_>) -> Result<Vec<Keyed>> {
+    let keys: Vec<SearchMatch> = matches.iter().map(|k| k.matched.clone()).collect();
+    let mut resources: std::collections::HashMap<SearchMatch, serde_json::Value> = engine
         .store
-        .vread_many(&matches)
+        .vread_many(&keys)
         .await?
         .into_iter()
         .filter_map(|version| {
@@ -284,11 +279,9 @@ async fn only_visible(engine: &Engine, matches: Vec<SearchMatch>, visible: Visib
             ))
         })
         .collect();
-    visible.load_consents(engine, &resources.iter().map(|(_, r)| r).collect::<Vec<_>>()).await?;
-    for (key, resource) in resources {
-        if visible.allows(&resource, Phase::Outgoing) {
-            kept.push(key);
-        }
-    }
-    Ok(kept)
+    visible.load_consents(engine, &resources.values().collect::<Vec<_>>()).await?;
+    Ok(matches
+        .into_iter()
+        .filter(|k| resources.remove(&k.matched).is_some_and(|resource| visible.allows(&resource, Phase::Outgoing)))
+        .collect())
 }

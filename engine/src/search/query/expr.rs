@@ -15,11 +15,41 @@ pub struct SearchQuery {
     pub result: ResultParams,
     /// A compartment search (`GET Patient/123/Observation`): only resources in that compartment.
     pub compartment: Option<Compartment>,
-    /// A continuation: only resources after this `(type, id)` in the default order (by type,
-    /// then id). The engine sets it to read a large result set a chunk at a time, never together
-    /// with `_sort`.
+    /// A continuation: only resources after this `(type, id)` in the search's order. The engine
+    /// sets it to read a large result set a chunk at a time, and to continue a page link.
     pub after: Option<(String, String)>,
+    /// With `_sort` and `after`: the sort key values of the `after` match, one per `_sort` key
+    /// as [`crate::storage::Store::search_keyed`] reported them (`None` where it had none). The
+    /// continuation is then after `(values..., type, id)` in the sort order, so it holds however
+    /// the `after` match itself changed since. Empty otherwise.
+    pub after_sort: Vec<Option<SortValue>>,
 }
+
+/// One `_sort` key's value on a match, as a store orders by it: the smallest (ascending) or
+/// largest (descending) value of the parameter on the resource.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub enum SortValue {
+    /// Strings, uris, token codes, references, dates (as their indexed text), ids.
+    Text(String),
+    /// `_lastUpdated` (the store's integer instant).
+    Integer(i64),
+    /// Numbers and quantities.
+    Number(f64),
+}
+
+impl PartialEq for SortValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Text(a), Self::Text(b)) => a == b,
+            (Self::Integer(a), Self::Integer(b)) => a == b,
+            // Bit equality: a key carried in a link compares equal to the value it came from.
+            (Self::Number(a), Self::Number(b)) => a.to_bits() == b.to_bits(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for SortValue {}
 
 /// A compartment (compartmentdefinition.html): resources whose `params` refer to the
 /// compartment's owner. A compartment owner also belongs to its own compartment.

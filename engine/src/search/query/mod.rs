@@ -23,8 +23,8 @@ use crate::error::Error;
 use crate::outcome::{Issue, IssueType};
 
 pub use expr::{
-    Chain, Clause, Compartment, ConceptMatch, Has, Predicate, ReferenceTarget, SearchQuery, StringMatch, Token,
-    TokenSystem, UriMatch,
+    Chain, Clause, Compartment, ConceptMatch, Has, Predicate, ReferenceTarget, SearchQuery, SortValue, StringMatch,
+    Token, TokenSystem, UriMatch,
 };
 pub use limits::{Limits, chain_depth};
 pub use prefix::Prefix;
@@ -112,6 +112,7 @@ pub fn parse_within(
         result,
         compartment: None,
         after: None,
+        after_sort: Vec::new(),
     };
     Ok(ParsedSearch { query, ignored })
 }

@@ -21,6 +21,7 @@ pub mod query;
 mod reindex;
 mod reopen;
 mod search;
+mod sorted;
 
 pub use basics::*;
 pub use guard::*;
@@ -29,6 +30,7 @@ pub use jobs::*;
 pub use reindex::*;
 pub use reopen::*;
 pub use search::*;
+pub use sorted::*;
 
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -81,6 +83,8 @@ macro_rules! store_contract {
             search_clauses_combined,
             search_continues_after_a_key,
             search_sort,
+            sorted_search_continues_after_key_values,
+            sorted_continuation_is_stable_under_writes,
             search_common_parameters,
             search_sees_current_versions,
             search_compartments_and_types,

@@ -63,14 +63,14 @@ async fn set(store: &dyn Store, resource_type: &str, params: &str) -> Vec<String
     found
 }
 
-fn patient(id: &str, family: &str, given: &str, birth: &str, gender: &str) -> Value {
+pub(super) fn patient(id: &str, family: &str, given: &str, birth: &str, gender: &str) -> Value {
     json!({
         "resourceType": "Patient", "id": id, "gender": gender, "birthDate": birth,
         "name": [{ "family": family, "given": [given] }],
     })
 }
 
-async fn patients(store: &dyn Store) {
+pub(super) async fn patients(store: &dyn Store) {
     index_put(store, patient("p1", "Müller", "Zoë", "1974-12-25", "female"), 1, 0).await;
     index_put(store, patient("p2", "Miller", "Adam", "1980-02", "male"), 1, 1).await;
     index_put(store, patient("p3", "Chalmers", "Peter", "2001-07-14", "male"), 1, 2).await;

@@ -20,10 +20,12 @@ use crate::{CosmosSettings, CosmosStore};
 
 /// A store on a fresh in-process emulator account.
 async fn store() -> CosmosStore {
-    let settings = match CosmosSettings::emulator() {
+    let mut settings = match CosmosSettings::emulator() {
         Ok(settings) => settings,
         Err(e) => panic!("emulator settings: {e}"),
     };
+    // The statements below are the one-partition layout's (no `c.s` condition).
+    settings.layout = crate::Layout::Single;
     match CosmosStore::connect(&settings).await {
         Ok(store) => store,
         Err(e) => panic!("connect to the emulator: {e}"),

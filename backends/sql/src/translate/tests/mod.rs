@@ -17,7 +17,7 @@ use crate::bind::{Bind, Dialect, Sql};
 /// The page statement (limit 10) of a query.
 fn select_query(dialect: Dialect, query: &SearchQuery) -> Sql {
     match super::select(dialect, Definitions::r4(), query, 10) {
-        Ok(sql) => sql,
+        Ok(select) => select.sql,
         Err(e) => panic!("{query:?} does not translate: {e:?}"),
     }
 }
