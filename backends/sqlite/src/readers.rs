@@ -126,14 +126,7 @@ impl Driver for Reader {
 
     async fn keyed_matches(&mut self, sql: &Sql, kinds: &[SortKind]) -> Result<Vec<KeyedRow>, Error> {
         let kinds = kinds.to_vec();
-        self.run(sql, move |c, sql| {
-            rows(c, sql, |r| {
-                let sort =
-                    kinds.iter().enumerate().map(|(n, kind)| sort_value(r, 3 + n, *kind)).collect::<Result<_, _>>()?;
-                Ok(((text(r, 0)?, text(r, 1)?, integer(r, 2)?), sort))
-            })
-        })
-        .await
+        self.run(sql, move |c, sql| keyed_matches(c, sql, &kinds)).await
     }
 
     async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error> {
@@ -161,6 +154,14 @@ pub(crate) fn matches(c: &Connection, sql: &Sql) -> Result<Vec<MatchRow>, Error>
 }
 
 /// [`Driver::pairs`] on one of our own connections.
+/// Matches with their sort key values (columns 3…, one per `kinds`).
+pub(crate) fn keyed_matches(c: &Connection, sql: &Sql, kinds: &[SortKind]) -> Result<Vec<KeyedRow>, Error> {
+    rows(c, sql, |r| {
+        let sort = kinds.iter().enumerate().map(|(n, kind)| sort_value(r, 3 + n, *kind)).collect::<Result<_, _>>()?;
+        Ok(((text(r, 0)?, text(r, 1)?, integer(r, 2)?), sort))
+    })
+}
+
 pub(crate) fn pairs(c: &Connection, sql: &Sql) -> Result<Vec<(String, String)>, Error> {
     rows(c, sql, |r| Ok((text(r, 0)?, text(r, 1)?)))
 }

@@ -28,11 +28,11 @@ use std::sync::mpsc;
 
 use async_trait::async_trait;
 use fhirgate_engine::storage::{Guard, Write};
-use fhirgate_sql::{Dialect, Driver, Error, MatchRow, ONE_OFF_TEXT, Sql, VersionRow};
+use fhirgate_sql::{Dialect, Driver, Error, KeyedRow, MatchRow, ONE_OFF_TEXT, SortKind, Sql, VersionRow};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use crate::readers::{bind, failed, first_integer, matches, pairs, versions};
+use crate::readers::{bind, failed, first_integer, keyed_matches, matches, pairs, versions};
 use crate::write::{Job, group};
 use crate::{BUSY_TIMEOUT, CACHE_KIB};
 
@@ -153,6 +153,10 @@ impl Driver for WriteConnection {
 
     async fn matches(&mut self, sql: &Sql) -> Result<Vec<MatchRow>, Error> {
         matches(&self.0, sql)
+    }
+
+    async fn keyed_matches(&mut self, sql: &Sql, kinds: &[SortKind]) -> Result<Vec<KeyedRow>, Error> {
+        keyed_matches(&self.0, sql, kinds)
     }
 
     async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error> {
