@@ -2,25 +2,27 @@
 # What the gateway adds to a remote FHIR server: the same read and search sent directly to a
 # "remote" fhirgate and through a "front" fhirgate that routes `/remote/...` to it, in one run.
 #
-#   bench/proxy.sh [--patients N] [--duration S] [--clients C]
+#   bench/proxy.sh [--patients N] [--duration S] [--clients C] [--label NAME]
 #
 # Both processes run release builds with authentication and Cedar on (each its own local issuer;
 # the front reaches the remote with `credentials = "bearer-file"`, a token the remote signed, so
 # the front's cached token is what a proxied request costs). The front's CPU per request (from
 # /proc, over the measured seconds) is the CPU the gateway adds; the latency columns compare p50
-# and p99 of both paths. Results go to bench/results/<date>-proxy.md (and .json).
+# and p99 of both paths. Results go to bench/results/<date>-proxy[-NAME].md (and .json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 patients=200
 duration=10
 clients=16
+label=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --patients) patients="$2"; shift 2 ;;
         --duration) duration="$2"; shift 2 ;;
         --clients) clients="$2"; shift 2 ;;
-        *) echo "usage: $0 [--patients N] [--duration S] [--clients C]" >&2; exit 2 ;;
+        --label) label="-$2"; shift 2 ;;
+        *) echo "usage: $0 [--patients N] [--duration S] [--clients C] [--label NAME]" >&2; exit 2 ;;
     esac
 done
 
@@ -93,11 +95,12 @@ wait_up "127.0.0.1:$front_port"
 front_token="$(FHIRGATE_DATA_DIR="$work/front" FHIRGATE_LISTEN="127.0.0.1:$front_port" \
     "$bin/fhirgate" token --config "$work/front/fhirgate.toml" --role globalAdmin --ttl-seconds 86400)"
 
-# Data on the remote: N small Patients with a few family names.
+# Data on the remote: N small Patients with a few family names, the first a Smith (the name the
+# search asks for, so it matches at least one Patient whatever N is: 1 of 5, 25 of 200).
 families=(Smith Jones Garcia Nguyen Okafor Schmidt Rossi Tanaka)
 first_id=""
 for i in $(seq 1 "$patients"); do
-    family="${families[$((i % ${#families[@]}))]}"
+    family="${families[$(((i - 1) % ${#families[@]}))]}"
     id="$(curl -fsS -X POST "http://127.0.0.1:$remote_port/Patient" \
         -H "Authorization: Bearer $remote_token" -H 'Content-Type: application/fhir+json' \
         -d "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"$family\",\"given\":[\"P$i\"]}],\"gender\":\"female\",\"birthDate\":\"1970-01-01\"}" |
@@ -105,20 +108,29 @@ for i in $(seq 1 "$patients"); do
     [ -z "$first_id" ] && first_id="$id"
 done
 
+# The search must find something through both paths, or it measures an empty searchset.
+search="Patient?name=Smith&_count=10"
+smiths="$(curl -fsS "http://127.0.0.1:$front_port/remote/$search" -H "Authorization: Bearer $front_token" |
+    python3 -c 'import json,sys; print(len(json.load(sys.stdin).get("entry", [])))')"
+if [ "$smiths" -lt 1 ]; then
+    echo "proxy.sh: the proxied search \`$search\` matches nothing" >&2
+    exit 1
+fi
+
 measure() { # label url token pid
     "$bin/fhirgate-bench" http --url "$2" --bearer "$3" --server-pid "$4" \
         --clients "$clients" --duration "$duration" --warmup 2 >"$work/$1.json"
 }
 measure direct-read "http://127.0.0.1:$remote_port/Patient/$first_id" "$remote_token" "$remote_pid"
 measure proxied-read "http://127.0.0.1:$front_port/remote/Patient/$first_id" "$front_token" "$front_pid"
-measure direct-search "http://127.0.0.1:$remote_port/Patient?name=Smith&_count=10" "$remote_token" "$remote_pid"
-measure proxied-search "http://127.0.0.1:$front_port/remote/Patient?name=Smith&_count=10" "$front_token" "$front_pid"
+measure direct-search "http://127.0.0.1:$remote_port/$search" "$remote_token" "$remote_pid"
+measure proxied-search "http://127.0.0.1:$front_port/remote/$search" "$front_token" "$front_pid"
 
 mkdir -p bench/results
-out="bench/results/$(date -u +%Y-%m-%d)-proxy"
-python3 - "$work" "$out" "$(git rev-parse --short HEAD)" "$patients" "$clients" "$duration" <<'PY'
+out="bench/results/$(date -u +%Y-%m-%d)-proxy$label"
+python3 - "$work" "$out" "$(git rev-parse --short HEAD)" "$patients" "$clients" "$duration" "$smiths" <<'PY'
 import json, sys
-work, out, commit, patients, clients, duration = sys.argv[1:]
+work, out, commit, patients, clients, duration, smiths = sys.argv[1:]
 runs = {name: json.load(open(f"{work}/{name}.json")) for name in
         ["direct-read", "proxied-read", "direct-search", "proxied-search"]}
 def row(kind):
@@ -142,6 +154,8 @@ lines = [
     "|---|---:|---:|---:|---:|---:|---:|---:|",
     row("read"),
     row("search"),
+    "",
+    f"The search is `Patient?name=Smith&_count=10`: {smiths} match(es) on its first page.",
     "",
     "Front CPU µs / request is everything the gateway spends on a proxied request: authentication "
     "(cached token), Cedar, routing, the remote path's decisions and the HTTP exchange with the remote.",

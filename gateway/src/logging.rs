@@ -6,16 +6,16 @@
 //!
 //! Lines go to stderr from a writer thread, not from the request's thread: one `write` per
 //! access-log line and audit event on the request path was 7.6 % of a read (bench/README.md).
-//! The writer thread buffers what is queued and writes it out when the queue is empty.
-//! The writer never drops a line (a full queue makes the request wait instead), and the guard
-//! [`init`] returns writes out what is queued when it drops, at the end of `serve`.
+//! A request's thread appends its lines to a buffer the writer thread writes out every few
+//! milliseconds ([`writer`]). The writer never drops a line (when it falls far behind, the
+//! thread adding a line writes them out itself), and the guard [`init`] returns writes out what
+//! waits when it drops, at the end of `serve`.
 //!
 //! With `[tracing]` on, a third layer turns the request spans into OpenTelemetry spans
 //! ([`crate::telemetry`]); the spans made for traces only stay out of the log.
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
@@ -29,8 +29,7 @@ use crate::config::{LogConfig, TracingConfig};
 use crate::error::GatewayError;
 use crate::telemetry::{self, Exporter, SPAN_TARGET};
 
-/// Bytes of log lines the writer thread gathers before a `write` to stderr.
-const LOG_BUFFER: usize = 64 * 1024;
+mod writer;
 
 /// The tracing target of audit events.
 pub const AUDIT_TARGET: &str = "audit";
@@ -39,7 +38,7 @@ pub const AUDIT_TARGET: &str = "audit";
 /// spans) and the log writer.
 pub struct Logging {
     _exporter: Option<Exporter>,
-    _writer: WorkerGuard,
+    _writer: writer::Guard,
 }
 
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over the configured level (for
@@ -54,10 +53,9 @@ pub fn init(config: &LogConfig, tracing: &TracingConfig) -> Result<Logging, Gate
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET && meta.target() != SPAN_TARGET);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // Buffered: the writer thread writes whatever queued up since it last woke with one `write`
-    // (it flushes each time its queue is empty), not one per line; a read logs three lines.
-    let stderr = std::io::BufWriter::with_capacity(LOG_BUFFER, std::io::stderr());
-    let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(stderr);
+    // Batched: the writer thread writes what waits with one `write` every few milliseconds, not
+    // one per line; a read logs three lines.
+    let (writer, guard) = writer::batched(writer::Stderr);
     let general = fmt::layer().with_writer(writer.clone()).with_ansi(ansi);
     let general = if config.format == "json" {
         general.json().flatten_event(true).with_current_span(true).boxed()

@@ -94,7 +94,7 @@ pub fn merge(resource_type: &str, parts: Vec<Part>, order: Order<'_>, count: usi
         }
         match part.page {
             Ok((bundle, next)) => {
-                let source = source(part.cursor, &bundle, next, &keys);
+                let source = source(part.cursor, bundle, next, &keys);
                 total = total.zip(source.total).map(|(a, b)| a + b);
                 sources.push(source);
             }
@@ -117,23 +117,24 @@ pub fn merge(resource_type: &str, parts: Vec<Part>, order: Order<'_>, count: usi
     let mut entries = Vec::with_capacity(order.len());
     let mut seen = HashSet::new();
     for &(i, n) in &order {
-        let entry = sources[i].matches[n].0.clone();
+        // Each buffered match is served once; the rest of the merge reads counts only.
+        let entry = sources[i].matches[n].0.take();
         if let Some(url) = entry.get("fullUrl").and_then(Value::as_str) {
             seen.insert(url.to_owned());
         }
         entries.push(entry);
     }
-    for source in sources.iter().filter(|s| s.live && s.taken > 0) {
-        for include in &source.includes {
+    for source in sources.iter_mut().filter(|s| s.live && s.taken > 0) {
+        for include in std::mem::take(&mut source.includes) {
             let url = include.get("fullUrl").and_then(Value::as_str).map(str::to_owned);
             if url.is_none_or(|url| seen.insert(url)) {
-                entries.push(include.clone());
+                entries.push(include);
             }
         }
     }
-    for source in sources.iter().filter(|s| s.live && s.cursor.skip == 0) {
+    for source in sources.iter_mut().filter(|s| s.live && s.cursor.skip == 0) {
         if source.taken > 0 || source.page_matches == 0 {
-            entries.extend(source.outcomes.iter().cloned());
+            entries.append(&mut source.outcomes);
         }
     }
     entries.extend(failures);
@@ -171,16 +172,19 @@ fn idle(cursor: Cursor) -> Source {
     }
 }
 
-/// A fetched page, its entries sorted out by search mode.
-fn source(cursor: Cursor, bundle: &Value, next: Option<String>, keys: &[crate::search::query::SortKey]) -> Source {
+/// A fetched page, its entries (taken, not copied) sorted out by search mode.
+fn source(cursor: Cursor, mut bundle: Value, next: Option<String>, keys: &[crate::search::query::SortKey]) -> Source {
     let mut matches = Vec::new();
     let mut includes = Vec::new();
     let mut outcomes = Vec::new();
-    let entries = bundle.get("entry").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let entries = match bundle.get_mut("entry").map(Value::take) {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
     for entry in entries {
         match entry.get("search").and_then(|s| s.get("mode")).and_then(Value::as_str) {
-            Some("include") => includes.push(entry.clone()),
-            Some("outcome") => outcomes.push(entry.clone()),
+            Some("include") => includes.push(entry),
+            Some("outcome") => outcomes.push(entry),
             _ => matches.push(entry),
         }
     }
@@ -189,8 +193,8 @@ fn source(cursor: Cursor, bundle: &Value, next: Option<String>, keys: &[crate::s
         .into_iter()
         .skip(cursor.skip)
         .map(|entry| {
-            let values = sort::entry_values(keys, entry);
-            (entry.clone(), values)
+            let values = sort::entry_values(keys, &entry);
+            (entry, values)
         })
         .collect();
     let total = bundle.get("total").and_then(Value::as_u64);

@@ -93,6 +93,19 @@ impl Response {
         }
     }
 
+    /// The body as the JSON value it still is, taken out (for a caller that reads it as a value
+    /// instead of rendering it, such as a federated search's merge); `None` for a rendered,
+    /// stored or empty body, which stays as it was.
+    pub fn take_pending_json(&mut self) -> Option<Value> {
+        match std::mem::replace(&mut self.content, Content::None) {
+            Content::Json(v) => Some(v),
+            other => {
+                self.content = other;
+                None
+            }
+        }
+    }
+
     /// Renders pending content in the negotiated media type. Content without a form in that
     /// media type (JSON a remote wrote that R4 XML cannot say) becomes the error saying so.
     pub(crate) fn finish(&mut self, media: MediaType, pretty: bool) {
@@ -155,5 +168,29 @@ impl Response {
         };
         self.headers.retain(|(k, _)| !["ETag", "Last-Modified", "Location"].iter().any(|h| k.eq_ignore_ascii_case(h)));
         self.set_body(body, media);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_pending_json_body_is_taken_once_and_a_rendered_one_stays() {
+        let mut pending = Response::json(200, json!({"resourceType": "Bundle"}));
+        assert_eq!(pending.take_pending_json(), Some(json!({"resourceType": "Bundle"})));
+        assert_eq!(pending.take_pending_json(), None, "taken, not copied");
+
+        let mut rendered = Response::json(200, json!({"resourceType": "Patient"}));
+        rendered.finish(MediaType::FhirJson, false);
+        assert_eq!(rendered.take_pending_json(), None);
+        assert_eq!(rendered.body, br#"{"resourceType":"Patient"}"#);
+
+        let mut stored = Response::stored(200, r#"{"resourceType":"Patient"}"#.into());
+        assert_eq!(stored.take_pending_json(), None);
+        stored.finish(MediaType::FhirJson, false);
+        assert_eq!(stored.body, br#"{"resourceType":"Patient"}"#, "a stored body is left to render");
     }
 }

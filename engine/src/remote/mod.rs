@@ -90,6 +90,32 @@ impl Remote {
         access: &dyn Access,
         rewrite: Option<&Rewrite>,
     ) -> Response {
+        self.answer(upstream, request, access, rewrite, false).await
+    }
+
+    /// [`Self::handle_for_client`] for an answer that a merge reads as a value (a page of a
+    /// federated search or history): a 200 answer with a JSON body is left unrendered, to be
+    /// taken with [`Response::take_pending_json`]; any other answer is rendered as for the
+    /// client.
+    pub async fn handle_for_merge(
+        &self,
+        upstream: &dyn Upstream,
+        request: &Request,
+        access: &dyn Access,
+        rewrite: Option<&Rewrite>,
+    ) -> Response {
+        self.answer(upstream, request, access, rewrite, true).await
+    }
+
+    /// The answer for the client; with `keep_value` a 200 JSON body is not rendered.
+    async fn answer(
+        &self,
+        upstream: &dyn Upstream,
+        request: &Request,
+        access: &dyn Access,
+        rewrite: Option<&Rewrite>,
+        keep_value: bool,
+    ) -> Response {
         let media = match crate::format::negotiate(request.param("_format"), request.headers.accept.as_deref()) {
             Ok(m) => m,
             Err(e) => return Response::error(&e, MediaType::FhirJson, false),
@@ -118,6 +144,9 @@ impl Remote {
         };
         // Rewritten as JSON (ids and URLs are found in JSON only), then shown as asked.
         let rewritten = rewrite.pending_to_client(&mut response);
+        if keep_value && rewritten && response.status == 200 && response.pending_json_mut().is_some() {
+            return response;
+        }
         response.finish(MediaType::FhirJson, pretty);
         let response = if rewritten { response } else { rewrite.to_client(response) };
         response.in_media(media, pretty)

@@ -171,8 +171,32 @@ pub(super) async fn call(
     request: &Request,
     caller: &Caller<'_>,
 ) -> Response {
+    call_as(routing, route, target, request, caller, false).await
+}
+
+/// [`call`] for a page that [`super::search`] merges: a remote's 200 JSON answer stays the
+/// value it is ([`Response::take_pending_json`]), not rendered here to be parsed there.
+pub(super) async fn call_for_merge(
+    routing: &Routing,
+    route: &Route,
+    target: &RouteTarget,
+    request: &Request,
+    caller: &Caller<'_>,
+) -> Response {
+    call_as(routing, route, target, request, caller, true).await
+}
+
+/// [`call`]; with `merge`, as [`call_for_merge`].
+async fn call_as(
+    routing: &Routing,
+    route: &Route,
+    target: &RouteTarget,
+    request: &Request,
+    caller: &Caller<'_>,
+    merge: bool,
+) -> Response {
     if target.id_prefix.is_empty() && target.target.is_local() {
-        return send(routing, route, target, request, caller, None).await;
+        return send(routing, route, target, request, caller, None, merge).await;
     }
     let rewrite = rewrite(target, &request.base_url);
     let sent = match rewrite.to_target(request) {
@@ -188,7 +212,7 @@ pub(super) async fn call(
         }
         Err(e) => return failure(e),
     };
-    send(routing, route, target, &sent, caller, Some(&rewrite)).await
+    send(routing, route, target, &sent, caller, Some(&rewrite), merge).await
 }
 
 /// Sends a request already in the target's terms, under the target's decisions; its answer
@@ -200,9 +224,11 @@ async fn send(
     request: &Request,
     caller: &Caller<'_>,
     rewrite: Option<&Rewrite>,
+    merge: bool,
 ) -> Response {
     let remote = !target.target.is_local();
-    send_on(routing, target, request, caller.access(&route.config.id, &target.target.id), caller, rewrite)
+    let access = caller.access(&route.config.id, &target.target.id);
+    send_on(routing, target, request, access, caller, rewrite, merge)
         .instrument(crate::telemetry::spans::engine(&target.target.id, remote))
         .await
 }
@@ -215,6 +241,7 @@ async fn send_on(
     access: Box<dyn Access + '_>,
     caller: &Caller<'_>,
     rewrite: Option<&Rewrite>,
+    merge: bool,
 ) -> Response {
     match &target.target.backend {
         Backend::Local(_) => {
@@ -236,7 +263,12 @@ async fn send_on(
         }
         Backend::Remote(remote) => {
             let upstream = remote.upstream(caller.token);
-            routing.remote.handle_for_client(&upstream, request, access.as_ref(), rewrite).await
+            let access = access.as_ref();
+            if merge {
+                routing.remote.handle_for_merge(&upstream, request, access, rewrite).await
+            } else {
+                routing.remote.handle_for_client(&upstream, request, access, rewrite).await
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use fhirgate_engine::interaction::{Method, Request, Response, parse_query, perce
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use super::dispatch::{Caller, call, failure, json_response};
+use super::dispatch::{Caller, call_for_merge, failure, json_response};
 use super::{Route, RouteTarget, Routing};
 use crate::paging::PageState;
 
@@ -63,7 +63,7 @@ pub(super) async fn first_page(
     }
     let path = sent.path.trim_end_matches("_search").trim_end_matches('/').to_owned();
     let again = relative(&path, &query);
-    let answers = join_all(targets.iter().map(|t| call(routing, route, t, &sent, caller))).await;
+    let answers = join_all(targets.iter().map(|t| call_for_merge(routing, route, t, &sent, caller))).await;
     let answers = targets
         .iter()
         .zip(answers)
@@ -138,7 +138,7 @@ async fn fetch(
 ) -> Vec<(Cursor, Response)> {
     join_all(work.iter().map(|(target, cursor)| async move {
         let response = match page_request(request, cursor.page.as_deref().unwrap_or_default()) {
-            Ok(sent) => call(routing, route, target, &sent, caller).await,
+            Ok(sent) => call_for_merge(routing, route, target, &sent, caller).await,
             Err(e) => failure(e),
         };
         (cursor.clone(), response)
@@ -172,7 +172,7 @@ async fn finish(routing: &Routing, route: &Route, caller: &Caller<'_>, page: Pag
         }
         let base = &page.request.base_url;
         let parts =
-            answers.into_iter().map(|(cursor, response)| Part { cursor, page: parsed(&response, base) }).collect();
+            answers.into_iter().map(|(cursor, response)| Part { cursor, page: parsed(response, base) }).collect();
         let merged = match merge(&page.resource_type, parts, order, page.count) {
             Ok(merged) => merged,
             Err(e) => return failure(e),
@@ -292,13 +292,17 @@ fn hide_target_ids(bundle: &mut Value, route: &Route) {
 }
 
 /// A target's answer as a [`Part`]'s page: the searchset and its `next` link (made relative to
-/// the route's `base`), or the error it reported.
-fn parsed(response: &Response, base: &str) -> Result<(Value, Option<String>), FhirError> {
+/// the route's `base`), or the error it reported. A remote's page is the value it was decided
+/// and rewritten as ([`call_for_merge`]); a local store's is parsed from its rendered body.
+fn parsed(mut response: Response, base: &str) -> Result<(Value, Option<String>), FhirError> {
     if response.status != 200 {
-        return Err(error_of(response));
+        return Err(error_of(&response));
     }
-    let bundle: Value = serde_json::from_slice(&response.body)
-        .map_err(|e| FhirError::BadGateway(format!("a target answered a search with no JSON Bundle: {e}")))?;
+    let bundle = match response.take_pending_json() {
+        Some(bundle) => bundle,
+        None => serde_json::from_slice(&response.body)
+            .map_err(|e| FhirError::BadGateway(format!("a target answered a search with no JSON Bundle: {e}")))?,
+    };
     let next = bundle
         .get("link")
         .and_then(Value::as_array)

@@ -66,6 +66,10 @@ pub fn principal(span: &tracing::Span, subject: &str) {
 /// Records the interaction `request` performs (as the engine parses it) on the request span,
 /// and, in traces, names the span after its route template (`GET /Patient/{id}`).
 pub fn interaction(span: &tracing::Span, request: &Request) {
+    // No log line and no trace reads it: not worth parsing the request again.
+    if span.is_disabled() && !enabled() {
+        return;
+    }
     let Ok(target) = Target::of(request) else { return };
     span.record("interaction", target.interaction.as_str());
     if !target.resource_type.is_empty() {

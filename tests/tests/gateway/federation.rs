@@ -187,6 +187,48 @@ fn history_over_two_targets_is_newest_first_across_them() -> TestResult {
     Ok(())
 }
 
+/// `_since` narrows a history over two targets on both of them: the versions written at or after
+/// the instant, still newest first across the targets, `_count` per page; `previous` on a later
+/// page leads back to exactly the page before it (the sealed cursors of both targets).
+#[test]
+fn history_since_an_instant_over_two_targets_pages_both_ways() -> TestResult {
+    if !runs_here("federated history _since") {
+        return Ok(());
+    }
+    let (remote, s) = seeded()?;
+    let ports = [remote.server.port];
+    let time = |entry: &Value| entry["resource"]["meta"]["lastUpdated"].as_str().map(str::to_owned);
+    let everything: Vec<Value> = pages(&s, "Patient/_history?_count=10", &ports)?
+        .iter()
+        .flat_map(|page| page["entry"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(everything.len(), 7, "seven versions in all");
+    // The instant of the fourth newest version (written to either target); each version written
+    // at or after it is expected, in the order of the whole history.
+    let since = time(&everything[3]).ok_or("a history entry without meta.lastUpdated")?;
+    let expected: Vec<String> = everything
+        .iter()
+        // Both targets are fhirgate: instants in UTC with milliseconds, compared as text.
+        .filter(|e| time(e).is_some_and(|t| t >= since))
+        .filter_map(|e| e["resource"]["name"][0]["family"].as_str().map(str::to_owned))
+        .collect();
+    assert!(expected.len() >= 4, "at least the four newest versions: {expected:?}");
+
+    let first = format!("Patient/_history?_since={since}&_count=2");
+    let all = pages(&s, &first, &ports)?;
+    assert!(all.iter().all(|page| families(page).len() <= 2), "`_count=2` on every page");
+    let every: Vec<String> = all.iter().flat_map(families).collect();
+    assert_eq!(every, expected, "only versions since {since}, newest first across both targets");
+
+    // The second page's `previous` is the first page again; the first has none.
+    assert_eq!(link(&all[0], "previous"), None, "the first page has no previous page");
+    let previous = link(&all[1], "previous").ok_or("the second page has no previous link")?;
+    let r = s.get(&path_on(&s, &previous)?)?;
+    expect("GET the previous page", &r, 200)?;
+    assert_eq!(families(&r.json()?), families(&all[0]), "previous leads back to the first page");
+    Ok(())
+}
+
 /// History through a route whose only target is remote pages like the remote's own: newest
 /// first, `_count` per page, a next link of fhirgate's, every version once.
 #[test]
