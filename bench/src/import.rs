@@ -18,6 +18,9 @@ use crate::procfs;
 use crate::report::{Machine, ScenarioResult};
 use crate::server::{self, Server, ServerSpec};
 
+/// 503 answers to status polls in a row after which the scenario gives up.
+const BUSY_POLLS: u32 = 30;
+
 /// What the import scenario needs.
 pub struct ImportRun {
     pub spec: ServerSpec,
@@ -29,10 +32,13 @@ pub struct ImportRun {
     pub synthetic_patients: usize,
     pub store: String,
     pub machine: Machine,
+    /// After the import, export everything (scenario 8) from the same server.
+    pub export: bool,
 }
 
 impl ImportRun {
-    pub async fn run(&self) -> Result<ScenarioResult, BenchError> {
+    /// Scenario 9's result, then scenario 8's when [`ImportRun::export`] is set.
+    pub async fn run(&self) -> Result<Vec<ScenarioResult>, BenchError> {
         let inputs = self.spec.data_dir.join("import-inputs");
         let _ = std::fs::remove_dir_all(&inputs);
         std::fs::create_dir_all(&inputs).map_err(BenchError::file(&inputs))?;
@@ -49,15 +55,20 @@ impl ImportRun {
             Some(cmd) => Some(server::token_from_command(cmd, &server::token_env(&self.spec, &env, &server.listen))?),
             None => self.bearer.clone(),
         };
-        let mut conn = Connection::new(Target::parse(&server.base_url, bearer)?);
+        let target = Target::parse(&server.base_url, bearer)?;
+        let mut conn = Connection::new(target.clone());
         let reset = procfs::reset_peak(server.pid);
         let before = procfs::sample(server.pid);
+        let sampler = procfs::Sampler::start(server.pid);
         let started = Instant::now();
         let status = kick_off(&mut conn, &files).await?;
-        let manifest = poll(&mut conn, &status).await?;
+        let mut busy = 0;
+        let manifest = poll(&mut conn, &status, &mut busy).await?;
         let elapsed = started.elapsed().as_secs_f64();
         let cpu = procfs::sample(server.pid).zip(before).map(|(end, start)| end.cpu_seconds - start.cpu_seconds);
         let peak = procfs::peak_rss_mb(server.pid);
+        let peaks = sampler.stop();
+        let exported = if self.export { Some(self.export(&target, server.pid).await?) } else { None };
         server.stop().await?;
 
         let count = |key: &str| -> u64 {
@@ -87,6 +98,30 @@ impl ImportRun {
         r.figures.insert("server_cpu_seconds".into(), json!(cpu));
         r.figures.insert("peak_rss_mb".into(), json!(peak));
         r.figures.insert("peak_rss_reset".into(), json!(reset));
+        r.figures.insert("sampled_peaks".into(), json!(peaks));
+        r.figures.insert("status_polls_answered_503".into(), json!(busy));
+        Ok(std::iter::once(r).chain(exported).collect())
+    }
+
+    /// Scenario 8 on the server just loaded: one system-level `$export` of all it imported.
+    async fn export(&self, target: &Target, pid: u32) -> Result<ScenarioResult, BenchError> {
+        let mut r = ScenarioResult {
+            scenario: 8,
+            name: "bulk $export (system level, every type)".into(),
+            date: crate::report::today(),
+            store: self.store.clone(),
+            store_settings: String::new(),
+            machine: self.machine.clone(),
+            notes: vec!["run on the store scenario 9 just loaded, same server process".into()],
+            measurements: Vec::new(),
+            figures: serde_json::Map::new(),
+        };
+        let sampler = procfs::Sampler::start(pid);
+        let before = procfs::sample(pid);
+        crate::export::run(target, Some(pid), &mut r).await?;
+        let cpu = procfs::sample(pid).zip(before).map(|(end, start)| end.cpu_seconds - start.cpu_seconds);
+        r.figures.insert("server_cpu_seconds".into(), json!(cpu));
+        r.figures.insert("sampled_peaks".into(), json!(sampler.stop()));
         Ok(r)
     }
 }
@@ -114,14 +149,21 @@ async fn kick_off(conn: &mut Connection, files: &[(String, PathBuf, u64)]) -> Re
     Ok(rest.split_once('/').map_or("", |(_, p)| p).to_owned())
 }
 
-/// Polls the status until the manifest (at most an hour).
-async fn poll(conn: &mut Connection, status: &str) -> Result<Value, BenchError> {
+/// Polls the status until the manifest (at most an hour). A 503 (the store busy with the job's
+/// own writes) is counted in `busy` and polled again, up to [`BUSY_POLLS`] in a row.
+async fn poll(conn: &mut Connection, status: &str, busy: &mut u32) -> Result<Value, BenchError> {
     let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut in_a_row = 0;
     while Instant::now() < deadline {
         let reply = conn.send(&Call::get(status)).await?;
+        in_a_row = if reply.status == 503 { in_a_row + 1 } else { 0 };
         match reply.status {
             200 => return Ok(serde_json::from_slice(&reply.body)?),
             202 => tokio::time::sleep(Duration::from_millis(200)).await,
+            503 if in_a_row < BUSY_POLLS => {
+                *busy += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             other => {
                 return Err(BenchError::Server(format!(
                     "$import status: {other} {}",

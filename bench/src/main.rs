@@ -71,6 +71,9 @@ struct ImportArgs {
     /// Directory for the result JSON.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// After the import, export everything from the same server (scenario 8).
+    #[arg(long)]
+    export: bool,
     #[command(flatten)]
     auth: Auth,
 }
@@ -290,10 +293,12 @@ async fn import(a: ImportArgs, threads: usize) -> Result<(), BenchError> {
             load_generator_threads: threads,
             note: "server and load generator on the same machine".into(),
         },
+        export: a.export,
     };
-    let result = run.run().await?;
-    eprintln!("wrote {}", report::write_json(&a.out, &result)?.display());
-    println!("{}", serde_json::to_string_pretty(&result.figures)?);
+    for result in run.run().await? {
+        eprintln!("wrote {}", report::write_json(&a.out, &result)?.display());
+        println!("{}", serde_json::to_string_pretty(&result.figures)?);
+    }
     Ok(())
 }
 

@@ -62,6 +62,51 @@ pub fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The largest resident set seen while a [`Sampler`] ran, in MB: all of it (`VmRSS`), and its
+/// anonymous (heap) and file-backed parts (`RssAnon`, `RssFile`: a database's mapped pages).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RssPeaks {
+    pub rss_mb: f64,
+    pub anon_mb: f64,
+    pub file_mb: f64,
+}
+
+/// Reads `/proc/<pid>/status` every 250 ms on a thread of its own until [`Sampler::stop`]:
+/// `VmHWM` says how high the peak was, this says what it was made of.
+pub struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<RssPeaks>,
+}
+
+impl Sampler {
+    pub fn start(pid: u32) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut peaks = RssPeaks::default();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    let mb = |key: &str| -> f64 {
+                        let line = status.lines().find(|l| l.starts_with(key));
+                        line.and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+                    };
+                    peaks.rss_mb = peaks.rss_mb.max(mb("VmRSS:"));
+                    peaks.anon_mb = peaks.anon_mb.max(mb("RssAnon:"));
+                    peaks.file_mb = peaks.file_mb.max(mb("RssFile:"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            peaks
+        });
+        Self { stop, thread }
+    }
+
+    pub fn stop(self) -> RssPeaks {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
 /// The machine's 1-minute load average (`/proc/loadavg`): other work competing for the cores.
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()

@@ -77,6 +77,17 @@ async fn open_creates_missing_directories_and_uses_wal() {
 }
 
 #[tokio::test]
+async fn sqlite_memory_is_bounded_for_the_whole_process() {
+    let dir = TempDir::new();
+    let store = open(&dir.0.join("fhir.db")).await;
+    // The limit is process-wide: any connection, even one the store never opened, reports it.
+    let other = rusqlite::Connection::open_in_memory().expect("open");
+    let limit: i64 = other.query_row("PRAGMA soft_heap_limit", [], |r| r.get(0)).expect("pragma");
+    assert!(limit > 0 && limit <= 128 << 20, "soft heap limit {limit}");
+    store.close().await;
+}
+
+#[tokio::test]
 async fn connect_accepts_sqlite_urls() {
     let dir = TempDir::new();
     for (n, prefix) in ["sqlite:", "sqlite://"].into_iter().enumerate() {
