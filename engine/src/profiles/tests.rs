@@ -260,6 +260,9 @@ fn must_have_value_refuses_a_primitive_with_only_extensions_and_unknown_paths_co
         {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}});
     let found = errors(&absent);
     assert!(found.len() == 1 && found[0].contains("must have a value"), "{found:?}");
+}
+
+#[test]
 fn complex_extension_parts_are_checked_without_a_declared_base_element() {
     // Like R4's patient-animal: the differential names `Extension.extension:species` only.
     let animal = json!({

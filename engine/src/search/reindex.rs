@@ -87,6 +87,7 @@ async fn run(store: &dyn Store, param: &SearchParam, limit: Option<u64>) -> Resu
                 result: ResultParams::default(),
                 compartment: None,
                 after: after.take(),
+                after_sort: Vec::new(),
             };
             let page = store.search(&query, PAGE).await?;
             let Some(last) = page.last() else { break };

@@ -197,6 +197,7 @@ pub(crate) async fn load(engine: &Engine) {
                     result: ResultParams::default(),
                     compartment: None,
                     after: after.take(),
+                    after_sort: Vec::new(),
                 };
                 let page = engine.store.search(&query, LOAD_PAGE).await?;
                 let Some(last) = page.last() else { break };
