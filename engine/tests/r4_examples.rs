@@ -77,10 +77,13 @@ fn every_r4_example_is_valid_or_known_invalid() {
         if issues.is_empty() && text.len() < 256 * 1024 {
             mutants_checked += check_mutants(defs, &name, &resource, &mut failures);
         }
-        if !issues.is_empty() {
+        // A SearchParameter a write would refuse to put in force is refused like an invalid one.
+        let refusal = fhirgate_engine::search::custom::refusal(&resource);
+        if !issues.is_empty() || refusal.is_some() {
             let shown = issues
                 .iter()
                 .map(|i| format!("{}: {}", i.expression.as_deref().unwrap_or(""), i.diagnostics))
+                .chain(refusal)
                 .collect();
             rejected.insert(name, shown);
         }

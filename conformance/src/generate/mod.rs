@@ -201,7 +201,7 @@ struct Example {
     resource: Value,
 }
 
-/// The package's `Type-id.json` examples per type, smallest first, valid ones only.
+/// The package's `Type-id.json` examples per type, smallest first, valid ones a server stores only.
 fn examples_by_type(package: &Path) -> Result<BTreeMap<String, Vec<Example>>> {
     let defs = Definitions::r4();
     let mut sized: Vec<(u64, String, PathBuf)> = Vec::new();
@@ -231,7 +231,9 @@ fn examples_by_type(package: &Path) -> Result<BTreeMap<String, Vec<Example>>> {
             && extract(defs, &resource).len() <= MAX_INDEX_ENTRIES
             && fhirgate_engine::validate(defs, &resource)
                 .iter()
-                .all(|i| !matches!(i.severity, Severity::Error | Severity::Fatal));
+                .all(|i| !matches!(i.severity, Severity::Error | Severity::Fatal))
+            // A SearchParameter a server would refuse to put in force is no fixture.
+            && fhirgate_engine::search::custom::refusal(&resource).is_none();
         if valid {
             list.push(Example { file: name, resource });
         }

@@ -117,14 +117,36 @@ fn check_expression(expression: &str, base: &[String]) -> std::result::Result<()
     Ok(())
 }
 
+/// The canonical base of the SearchParameters HL7 publishes in FHIR itself (R4's own, its examples and
+/// its extensions' parameters).
+const PUBLISHED: &str = "http://hl7.org/fhir/SearchParameter/";
+
+/// Whether `resource` is one of the SearchParameters HL7 publishes with FHIR (its `url`): stored
+/// like any conformance resource, never checked or put in force (R4's own are in force already;
+/// the others are the specification's content, some without an expression).
+fn published(resource: &Value) -> bool {
+    resource.get("url").and_then(Value::as_str).is_some_and(|url| url.starts_with(PUBLISHED))
+}
+
+/// Why a write of `resource` (a SearchParameter) is refused, if it is: one that could not be put
+/// in force. Other types, retired parameters and those HL7 publishes are never refused.
+pub fn refusal(resource: &Value) -> Option<String> {
+    let object = resource.as_object()?;
+    if object.get("resourceType").and_then(Value::as_str) != Some(RESOURCE_TYPE)
+        || retired(object)
+        || published(resource)
+    {
+        return None;
+    }
+    definition(resource).err()
+}
+
 /// Refuses a SearchParameter write that could not be put in force (400).
 pub(crate) fn check(resource: &Map<String, Value>) -> Result<()> {
-    if resource.get("resourceType").and_then(Value::as_str) != Some(RESOURCE_TYPE) || retired(resource) {
-        return Ok(());
+    match refusal(&Value::Object(resource.clone())) {
+        None => Ok(()),
+        Some(m) => Err(Error::BadRequest(vec![Issue::error(IssueType::Invalid, m).at(RESOURCE_TYPE)])),
     }
-    definition(&Value::Object(resource.clone()))
-        .map(drop)
-        .map_err(|m| Error::BadRequest(vec![Issue::error(IssueType::Invalid, m).at(RESOURCE_TYPE)]))
 }
 
 fn retired(resource: &Map<String, Value>) -> bool {
@@ -160,6 +182,9 @@ pub(crate) async fn written(engine: &Engine, version: &ResourceVersion) {
 /// Registers `resource`'s definition as pending and starts its reindex.
 async fn put_in_force(engine: &Engine, id: &str, resource: &Value) {
     let defs = Definitions::r4();
+    if published(resource) {
+        return;
+    }
     let param = match definition(resource) {
         Ok(param) => param,
         Err(message) => {
