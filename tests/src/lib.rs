@@ -238,8 +238,19 @@ impl Server {
         Ok(server)
     }
 
-    /// Starts `fhirgate serve` with exactly these variables (and the store of [`backend`]).
+    /// Starts `fhirgate serve` with exactly these variables (and the store of [`backend`]). A port
+    /// another process took between [`free_port`] and the server's bind is tried again with another.
     fn spawn(data_dir: &Path, env: Vec<(String, String)>) -> TestResult<Self> {
+        let mut attempt = 0;
+        loop {
+            match Self::spawn_once(data_dir, env.clone()) {
+                Err(e) if attempt < 3 && e.to_string().contains("in use") => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn spawn_once(data_dir: &Path, env: Vec<(String, String)>) -> TestResult<Self> {
         let port = free_port()?;
         let log = data_dir.join(format!("server-{port}.log"));
         let mut command = Command::new(binary()?);
@@ -329,13 +340,34 @@ impl Server {
                 }
             }
             if let Ok(r) = self.get("health") {
-                if r.status == 200 {
+                // Another test's server may answer on the port until this one fails to bind it.
+                if r.status == 200 && self.listens_here() {
                     return Ok(());
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(format!("fhirgate did not become healthy: {}", self.log_text()).into())
+    }
+
+    /// Whether the listening socket of this server's port is this server's process's (Linux:
+    /// `/proc/net/tcp` and the process's descriptors; elsewhere assumed).
+    fn listens_here(&self) -> bool {
+        let (Some(child), Ok(table)) = (&self.child, std::fs::read_to_string("/proc/net/tcp")) else { return true };
+        let port = format!(":{:04X}", self.port);
+        let sockets: Vec<String> = table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let listening = fields.get(1)?.ends_with(&port) && *fields.get(3)? == "0A";
+                listening.then(|| fields.get(9).map(|inode| format!("socket:[{inode}]")))?
+            })
+            .collect();
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", child.id())) else { return false };
+        fds.filter_map(Result::ok)
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|target| sockets.iter().any(|s| target.to_str() == Some(s)))
     }
 
     /// What the server logged so far.
