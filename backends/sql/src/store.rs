@@ -136,7 +136,8 @@ where
         Ok(self.backend.transact(writes, guards).await?)
     }
 
-    /// On the jobs pool: SQLite's is its writer, so a reindex queues with the writes.
+    /// On the jobs pool; on SQLite it takes the write lock at `BEGIN IMMEDIATE`, as the writer
+    /// thread does, so a reindex and the writes take turns.
     async fn reindex(
         &self,
         resource_type: &str,
