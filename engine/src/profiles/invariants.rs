@@ -26,14 +26,26 @@ impl<'r> Walker<'_, 'r> {
                     node.ext = item.ext;
                     node
                 }
-                // A backbone element: its children are looked up from the type it is in, by
-                // its path there (`Parameters.parameter` → `parameter`).
+                // A profile's element that names no type (its differential leaves it to the
+                // core definition): the core's type (`Reference` for
+                // `Patient.generalPractitioner`). A backbone element: its children are looked up
+                // from the type it is in, by its path there (`Parameters.parameter` →
+                // `parameter`).
                 _ => {
-                    let mut node = Node::typed(value, "BackboneElement");
+                    let defs = Definitions::r4();
                     let mut segments = elem.id.split('.').map(|s| s.split(':').next().unwrap_or(s));
                     let root = segments.next().unwrap_or_default();
-                    node.root = Definitions::r4().type_def(root).map(|t| t.name.as_str());
-                    node.path = segments.collect::<Vec<_>>().join(".");
+                    let path = segments.collect::<Vec<_>>().join(".");
+                    let core_type = defs
+                        .element(root, &path)
+                        .and_then(|m| m.type_code)
+                        .filter(|t| !matches!(*t, "BackboneElement" | "Element"));
+                    let mut node = Node::typed(value, core_type.unwrap_or("BackboneElement"));
+                    node.ext = item.ext;
+                    if core_type.is_none() {
+                        node.root = defs.type_def(root).map(|t| t.name.as_str());
+                        node.path = path;
+                    }
                     node
                 }
             },

@@ -369,3 +369,19 @@ fn slicing_by_the_type_of_a_resolved_reference() {
     assert_eq!(errors(["Condition/c", "#o"]), 0);
     assert!(errors(["Condition/c", "Condition/d"]) > 0);
 }
+
+#[test]
+fn an_invariant_on_an_element_the_profile_does_not_type_sees_the_core_type() {
+    let mut c = Conformance::new();
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/gp-typed",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
+        "differential": {"element": [{"id": "Patient.generalPractitioner", "path": "Patient.generalPractitioner",
+            "constraint": [{"key": "gp-1", "severity": "error", "human": "a Reference",
+                "expression": "%context.type().name = 'Reference'"}]}]}
+    }));
+    let patient = json!({"resourceType": "Patient", "generalPractitioner": [{"reference": "Practitioner/1"}]});
+    let issues = validate(&c, &patient, &["http://example.org/StructureDefinition/gp-typed"]);
+    assert!(issues.iter().all(|i| i.severity != Severity::Error), "{issues:?}");
+}

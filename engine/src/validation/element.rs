@@ -156,7 +156,10 @@ impl Validator<'_> {
                 None => {}
             }
             match extension {
-                Some(Value::Object(object)) => self.primitive_extension(object, child, depth),
+                Some(Value::Object(object)) => {
+                    self.primitive_extension(object, child, depth);
+                    self.value_or_children(value.is_some_and(|v| !v.is_null()), object);
+                }
                 Some(other) => self
                     .issue(IssueType::Structure, format!("`_{key}` must be a JSON object, found {}", json_kind(other))),
                 None => {}
@@ -216,7 +219,10 @@ impl Validator<'_> {
                         self.primitive_value(v, child);
                     }
                     match e {
-                        Some(Value::Object(object)) => self.primitive_extension(object, child, depth),
+                        Some(Value::Object(object)) => {
+                            self.primitive_extension(object, child, depth);
+                            self.value_or_children(v.is_some(), object);
+                        }
                         Some(other) => self.issue(
                             IssueType::Structure,
                             format!("items of `_{key}` must be JSON objects, found {}", json_kind(other)),
@@ -238,6 +244,18 @@ impl Validator<'_> {
         let type_name = &self.defs.type_at(type_index).name;
         if let Err(message) = primitive::check(type_name, value) {
             self.issue(IssueType::Value, message);
+        }
+    }
+
+    /// ele-1 ("All FHIR elements must have a @value or children") for a primitive: without a
+    /// value its `_name` object needs an extension; an `id` alone is not a child that counts.
+    fn value_or_children(&mut self, has_value: bool, object: &Map<String, Value>) {
+        let has_extension = object.get("extension").and_then(Value::as_array).is_some_and(|x| !x.is_empty());
+        if !has_value && !has_extension && object.contains_key("id") {
+            self.issue(
+                IssueType::Invariant,
+                "ele-1: a primitive element must have a value or extensions (an `id` alone is not enough)".to_owned(),
+            );
         }
     }
 
