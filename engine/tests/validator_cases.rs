@@ -5,6 +5,9 @@
 //! as the reference Java validator ran it: the resource alone (`java`), and against the case's
 //! profile (`profile.java`) when it has one.
 //!
+//! With the case's `validateReference: CHECK_VALID`, reference targets are resolved from the case
+//! folder (the reference's test fetcher's file names) and checked against their target profiles.
+//!
 //! A run agrees with the reference when both find errors or both find none. The test prints
 //! `N passed, N failed` (a case passes when all its runs agree) and how many runs also match the
 //! reference's error count. Every disagreement must be listed, with its reason, in
@@ -20,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fhirgate_engine::definitions::Definitions;
-use fhirgate_engine::profiles::{self, Conformance};
+use fhirgate_engine::profiles::{self, Conformance, ReferenceResolver};
 use fhirgate_engine::{Severity, xml_to_json};
 use serde_json::Value;
 
@@ -45,6 +48,17 @@ fn read(dir: &Path, name: &str) -> Result<Value, String> {
     }
 }
 
+/// Reference targets as the reference's test fetcher finds them: `Patient/x` is the case
+/// folder's `patient-x.json` or `patient-x.xml`.
+struct CaseFolder<'a>(&'a Path);
+
+impl ReferenceResolver for CaseFolder<'_> {
+    fn resolve(&self, reference: &str) -> Option<Value> {
+        let stem = reference.replace('/', "-").to_lowercase();
+        ["json", "xml"].iter().find_map(|ext| read(self.0, &format!("{stem}.{ext}")).ok())
+    }
+}
+
 /// The reference's error count: an outcome file under `outcomes/`, or `{"errorCount": n}`.
 fn expected_errors(dir: &Path, java: &Value) -> Option<usize> {
     match java {
@@ -64,6 +78,7 @@ fn run(
     conformance: &Conformance,
     resource: &Result<Value, String>,
     profile: Option<&str>,
+    resolver: Option<&dyn ReferenceResolver>,
     ignore_contained: bool,
 ) -> (usize, Vec<String>) {
     let resource = match resource {
@@ -72,7 +87,7 @@ fn run(
     };
     let mut issues = fhirgate_engine::validate(Definitions::r4(), resource);
     issues.extend(fhirgate_engine::check_displays(Definitions::r4(), resource));
-    issues.extend(profiles::validate(conformance, resource, profile.as_slice()));
+    issues.extend(profiles::validate_resolving(conformance, resource, profile.as_slice(), resolver));
     let errors: Vec<String> = issues
         .into_iter()
         .filter(|i| matches!(i.severity, Severity::Error | Severity::Fatal))
@@ -164,7 +179,10 @@ fn official_validator_cases_agree_with_the_reference() {
         for (key, expected, profile) in plan {
             let Some(expected) = expected else { continue };
             let ignore_contained = case["validateContains"] == "IGNORE";
-            let (count, errors) = run(&conformance, &resource, profile.as_deref(), ignore_contained);
+            // The reference resolves and checks targets only with `validateReference: CHECK_VALID`.
+            let folder = CaseFolder(&dir);
+            let resolver = (case["validateReference"] == "CHECK_VALID").then_some(&folder as &dyn ReferenceResolver);
+            let (count, errors) = run(&conformance, &resource, profile.as_deref(), resolver, ignore_contained);
             runs += 1;
             let agrees = (count == 0) == (expected == 0);
             agreeing_runs += usize::from(agrees);

@@ -87,3 +87,59 @@ fn a_narrative_carrying_script_is_never_stored() -> TestResult {
     assert_eq!(s.put("Patient/plain", &patient)?.status / 100, 2);
     Ok(())
 }
+
+/// `$validate` reads the targets of references its profiles constrain (`targetProfile`) to check
+/// them, as a read by the caller: a target the caller may not read answers exactly as one that
+/// does not exist (nothing checked, nothing named), while one it may read is checked.
+#[test]
+fn reference_targets_are_read_only_as_the_caller_may_read_them() -> TestResult {
+    let s = Server::start("attacks-validate-targets")?;
+    let url = "http://example.org/StructureDefinition/linked-patient";
+    s.put_resource(&json!({
+        "resourceType": "StructureDefinition", "id": "linked-patient", "url": url, "name": "LinkedPatient",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Patient", "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "differential": {"element": [
+            {"id": "Patient.gender", "path": "Patient.gender", "fixedCode": "other"},
+            {"id": "Patient.link.other", "path": "Patient.link.other",
+             "type": [{"code": "Reference", "targetProfile": [url]}]}
+        ]}
+    }))?;
+    for p in ["p1", "p2"] {
+        s.put_resource(&json!({ "resourceType": "Patient", "id": p, "gender": "male" }))?;
+    }
+    let linking = |target: &str| {
+        json!({"resourceType": "Patient", "gender": "other",
+            "link": [{"other": {"reference": target}, "type": "seealso"}]})
+    };
+    let path = format!("Patient/$validate?profile={url}");
+    let errors = |outcome: &Value| -> Vec<String> {
+        outcome["issue"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["severity"] == "error")
+            .map(|i| i["diagnostics"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    // The admin may read p2: the target is checked (it is `male`, the profile wants `other`).
+    let admin = s.token.clone().ok_or("no admin token")?;
+    let (status, seen) = send(&s, &admin, "POST", &path, Some(&linking("Patient/p2")))?;
+    assert_eq!(status, 200, "{seen}");
+    assert!(errors(&seen).iter().any(|e| e.contains("Patient/p2") && e.contains("target profiles")), "{seen}");
+
+    // p1's token: its own record is checked the same way...
+    let attacker = s.mint(&["--scope", "patient/*.rs", "--patient", "p1"])?;
+    let (status, own) = send(&s, &attacker, "POST", &path, Some(&linking("Patient/p1")))?;
+    assert_eq!(status, 200, "{own}");
+    assert!(errors(&own).iter().any(|e| e.contains("Patient/p1")), "{own}");
+    // ...but another patient's is answered as a patient that does not exist.
+    let (status, hidden) = send(&s, &attacker, "POST", &path, Some(&linking("Patient/p2")))?;
+    let (missing_status, missing) = send(&s, &attacker, "POST", &path, Some(&linking("Patient/p3")))?;
+    assert_eq!((status, missing_status), (200, 200), "{hidden} / {missing}");
+    assert_eq!(errors(&hidden), Vec::<String>::new(), "{hidden}");
+    assert_eq!(hidden.to_string().replace("p2", "p3"), missing.to_string(), "the answers must not differ");
+    assert!(!hidden.to_string().contains("male"), "{hidden}");
+    Ok(())
+}

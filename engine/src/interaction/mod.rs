@@ -25,6 +25,7 @@ mod target;
 mod terminology;
 mod update;
 mod validate;
+mod validate_targets;
 mod viewrun;
 mod vread;
 mod write;

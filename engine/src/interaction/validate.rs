@@ -7,7 +7,9 @@
 //! `create` (the default), `update` (the instance's id must be the resource's) or `delete` (the
 //! resource must exist: this server keeps no referential integrity that would refuse a delete).
 //! The answer is 200 with the OperationOutcome the write would produce: the base checks, then
-//! the profiles (those declared in `meta.profile`, the one its type requires, the one asked).
+//! the profiles (those declared in `meta.profile`, the one its type requires, the one asked),
+//! with the targets of references whose elements name target profiles read as the caller may
+//! read them and checked against those profiles (a write does not read them).
 //!
 //! Decided by the policies as a read of the type (`policies::Action::from`); what is read from
 //! the store (the instance of `GET`, or the one `mode=delete` names) is decided as a read of it,
@@ -103,7 +105,7 @@ pub(super) async fn handle(
     issues.extend(crate::validation::validate(Definitions::r4(), &resource));
     issues.extend(crate::validation::check_displays(Definitions::r4(), &resource));
     if issues.iter().all(|i| i.severity != Severity::Fatal) && resource.is_object() {
-        issues.extend(profile_issues(engine, &resource, profile.as_deref()).await?);
+        issues.extend(profile_issues(engine, &resource, profile.as_deref(), Some(gate)).await?);
     }
     Ok(outcome(issues))
 }
@@ -173,7 +175,7 @@ pub(crate) async fn enforce(engine: &Engine, resource: &Map<String, Value>) -> R
     if !registry.applies(resource_type, declares) {
         return Ok(());
     }
-    let issues = profile_issues(engine, &Value::Object(resource.clone()), None).await?;
+    let issues = profile_issues(engine, &Value::Object(resource.clone()), None, None).await?;
     if issues.iter().any(|i| matches!(i.severity, Severity::Error | Severity::Fatal)) {
         return Err(Error::Unprocessable(issues));
     }
@@ -181,7 +183,14 @@ pub(crate) async fn enforce(engine: &Engine, resource: &Map<String, Value>) -> R
 }
 
 /// The issues of `resource` against its profiles: declared, required by its type, and `asked`.
-async fn profile_issues(engine: &Engine, resource: &Value, asked: Option<&str>) -> Result<Vec<Issue>> {
+/// With the `$validate` request's gate, reference targets are read as the caller may read them
+/// and checked against their target profiles ([`super::validate_targets`]); writes do not.
+async fn profile_issues(
+    engine: &Engine,
+    resource: &Value,
+    asked: Option<&str>,
+    reader: Option<&Gate<'_>>,
+) -> Result<Vec<Issue>> {
     let registry = &engine.config.profiles;
     let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default();
     let mut enforced: Vec<&str> = registry.required(resource_type).into_iter().collect();
@@ -192,7 +201,10 @@ async fn profile_issues(engine: &Engine, resource: &Value, asked: Option<&str>) 
     let stored = stored_definitions(engine, &urls).await?;
     let from_store = !stored.is_empty();
     let conformance = registry.with_stored(stored);
-    let issues = crate::profiles::validate(&conformance, resource, &enforced);
+    let issues = match reader {
+        Some(gate) => super::validate_targets::validate(engine, gate, &conformance, resource, &enforced).await?,
+        None => crate::profiles::validate(&conformance, resource, &enforced),
+    };
     if from_store {
         registry.keep_generated(&conformance);
     }

@@ -6,6 +6,7 @@
 //!   the name of one of its types: `Observation.valueQuantity`);
 //! - a type's `profile` is a StructureDefinition of that type (of a type derived from it when the
 //!   type is abstract, as `Resource` is);
+//! - a slicing discriminator's path names an element of the sliced element;
 //! - a `fixed[x]` the base profile already fixes is not changed (a derived profile may only
 //!   constrain further).
 //!
@@ -53,6 +54,9 @@ pub(crate) fn check(conformance: &Conformance, sd: &Value) -> Vec<Issue> {
                 }
             }
         }
+        if let Some(path) = element.get("path").and_then(Value::as_str) {
+            issues.extend(discriminator_paths(defs, type_name, path, element, &at));
+        }
         let (Some(base), Some(id)) = (&base, element.get("id").and_then(Value::as_str)) else { continue };
         let fixed = element.as_object().and_then(|o| {
             o.iter()
@@ -68,6 +72,36 @@ pub(crate) fn check(conformance: &Conformance, sd: &Value) -> Vec<Issue> {
                 );
                 issues.push(Issue::error(IssueType::Value, message).at(format!("{at}.{key}")));
             }
+        }
+    }
+    issues
+}
+
+/// A slicing discriminator's path names an element of the sliced element: `url` of an
+/// extension, `system` of an identifier. Paths that call functions (`extension('…')`,
+/// `resolve()`, `ofType()`) and `$this` are not checked here, nor elements this server cannot
+/// type (inside resources, content references).
+fn discriminator_paths(defs: &Definitions, type_name: &str, path: &str, element: &Value, at: &str) -> Vec<Issue> {
+    let Some(rest) = path.strip_prefix(type_name).and_then(|r| r.strip_prefix('.')) else { return Vec::new() };
+    if defs.element(type_name, rest).is_none() {
+        return Vec::new();
+    }
+    let discriminators = element.pointer("/slicing/discriminator").and_then(Value::as_array);
+    let mut issues = Vec::new();
+    for (k, d) in discriminators.into_iter().flatten().enumerate() {
+        let Some(d_path) = d.get("path").and_then(Value::as_str) else { continue };
+        if d_path == "$this" || d_path.contains(['(', '$', '%', '[']) {
+            continue;
+        }
+        let full = format!("{rest}.{d_path}");
+        let named = defs.element(type_name, &full).is_some() || {
+            // `value` for a choice (`value[x]`) names it too.
+            let (parent, last) = full.rsplit_once('.').unwrap_or(("", &full));
+            defs.element(type_name, &format!("{parent}.{last}[x]")).is_some()
+        };
+        if !named {
+            let message = format!("the discriminator path `{d_path}` names no element of the sliced element `{path}`");
+            issues.push(Issue::error(IssueType::Structure, message).at(format!("{at}.slicing.discriminator[{k}]")));
         }
     }
     issues

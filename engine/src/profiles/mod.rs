@@ -24,6 +24,9 @@ pub mod package;
 pub mod registry;
 mod slicing;
 pub mod snapshot;
+mod targets;
+#[cfg(test)]
+mod targets_tests;
 #[cfg(test)]
 mod tests;
 mod units;
@@ -38,6 +41,7 @@ use serde_json::Value;
 use crate::outcome::{Issue, IssueType};
 use crate::terminology::{self, Expansion, Limits, Sources};
 pub use snapshot::Profile;
+pub use targets::{MAX_TARGET_DEPTH, MAX_TARGETS, ReferenceResolver};
 
 /// How many profiles may nest (a profile's element typed with another profile, an extension's
 /// definition inside a profile...) before validation stops descending.
@@ -271,7 +275,20 @@ pub fn check_structure_definition(conformance: &Conformance, sd: &Value) -> Vec<
 /// error; one only declared (or required by a guide) is a warning (the instance may conform to a
 /// profile this server has not been given).
 pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) -> Vec<Issue> {
+    validate_resolving(conformance, resource, profiles, None)
+}
+
+/// [`validate`], with the targets of references whose elements name target profiles resolved
+/// by `resolver` and checked against them ([`targets`]).
+pub fn validate_resolving(
+    conformance: &Conformance,
+    resource: &Value,
+    profiles: &[&str],
+    resolver: Option<&dyn ReferenceResolver>,
+) -> Vec<Issue> {
+    let targets = resolver.map(targets::Targets::new);
     let mut walker = walk::Walker::new(conformance, resource);
+    walker.targets = targets.as_ref();
     let root_path = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
     walker.base(resource, &root_path);
     let declared: Vec<&str> = resource

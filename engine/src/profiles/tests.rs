@@ -385,3 +385,32 @@ fn an_invariant_on_an_element_the_profile_does_not_type_sees_the_core_type() {
     let issues = validate(&c, &patient, &["http://example.org/StructureDefinition/gp-typed"]);
     assert!(issues.iter().all(|i| i.severity != Severity::Error), "{issues:?}");
 }
+
+#[test]
+fn a_discriminator_path_must_name_an_element_of_the_sliced_element() {
+    let sliced = |path: &str, discriminator: &str| {
+        json!({"resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/sliced",
+        "name": "Sliced", "status": "active", "kind": "resource", "abstract": false, "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
+        "differential": {"element": [{"id": path, "path": path,
+            "slicing": {"discriminator": [{"type": "value", "path": discriminator}], "rules": "open"}}]}})
+    };
+    let c = Conformance::new();
+    for (path, discriminator) in [
+        ("Patient.identifier", "system"),
+        ("Patient.extension", "url"),
+        ("Patient.contact", "relationship.coding.code"),
+        ("Patient.extension", "value"),
+        ("Patient.identifier", "$this"),
+        ("Patient.generalPractitioner", "resolve()"),
+    ] {
+        assert_eq!(
+            super::check_structure_definition(&c, &sliced(path, discriminator)),
+            vec![],
+            "{path} {discriminator}"
+        );
+    }
+    let found = super::check_structure_definition(&c, &sliced("Patient.extension", "type"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].diagnostics.contains("discriminator path `type`"), "{found:?}");
+}

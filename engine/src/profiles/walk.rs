@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::snapshot::{CORE_PREFIX, Elem, Profile, Slicing, TypeRef};
+use super::targets::Targets;
 use super::{Conformance, MAX_CHECKS, MAX_NESTING, values};
 use crate::definitions::{Definitions, Kind};
 use crate::fhirpath::Expr;
@@ -29,6 +30,8 @@ pub(crate) struct Walker<'c, 'r> {
     stopped: bool,
     /// Parsed invariant expressions (`None`: does not parse).
     pub(super) expressions: HashMap<String, Option<Expr>>,
+    /// Where reference targets are resolved, when the caller supplies a resolver.
+    pub(super) targets: Option<&'c Targets<'c>>,
 }
 
 /// A value the instance has for an element.
@@ -56,6 +59,7 @@ impl<'c, 'r> Walker<'c, 'r> {
             nesting: 0,
             stopped: false,
             expressions: HashMap::new(),
+            targets: None,
         }
     }
 
@@ -361,12 +365,14 @@ impl<'c, 'r> Walker<'c, 'r> {
         self.issues.extend(first.unwrap_or_default());
     }
 
-    /// A reference's target type against `targetProfile`.
+    /// A reference's target type against `targetProfile`, and the target itself when a
+    /// resolver finds it ([`Self::target_profiles`]).
     fn reference_target(&mut self, targets: &[String], item: &Found<'r>) {
         let Some(reference) = item.value.and_then(|v| v.get("reference")).and_then(Value::as_str) else { return };
         let Some(target_type) = self.reference_type(reference) else { return };
         let allowed: Vec<String> = targets.iter().filter_map(|t| self.profile_type(t)).collect();
         if allowed.is_empty() || allowed.iter().any(|t| t == "Resource" || *t == target_type) {
+            self.target_profiles(targets, item, reference);
             return;
         }
         let message = format!("a reference to `{target_type}` is not allowed here (allowed: {})", allowed.join(", "));

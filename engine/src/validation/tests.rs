@@ -276,7 +276,8 @@ fn a_primitive_with_only_an_id_breaks_ele_1() {
     assert_eq!(found(only_id), one("Patient.implicitRules", message));
     let in_array = json!({"resourceType": "Patient", "name": [{"given": ["a", null], "_given": [null, {"id": "g"}]}]});
     assert_eq!(found(in_array), one("Patient.name[0].given[1]", message));
-    let with_value = json!({"resourceType": "Patient", "implicitRules": "http://a.example", "_implicitRules": {"id": "i1"}});
+    let with_value =
+        json!({"resourceType": "Patient", "implicitRules": "http://a.example", "_implicitRules": {"id": "i1"}});
     assert_eq!(found(with_value), vec![]);
     let ext = json!({"url": "http://example.org/x", "valueBoolean": true});
     let with_extension = json!({"resourceType": "Patient", "_implicitRules": {"id": "i1", "extension": [ext]}});
