@@ -190,13 +190,28 @@ impl<'r> Walker<'_, 'r> {
             return false;
         }
         let Some(value) = item.value.or(item.ext) else { return false };
+        // A slice that constrains nothing below itself but names an element of a library
+        // profile as its type (profile-element): what that element constrains tells the slice.
+        let library = profile
+            .children(&slice.id)
+            .is_empty()
+            .then(|| {
+                slice.types.iter().find_map(|t| {
+                    t.profiles.iter().zip(&t.profile_elements).find_map(|(u, e)| Some((u.as_str(), e.as_deref()?)))
+                })
+            })
+            .flatten()
+            .and_then(|(url, element)| Some((self.conformance.profile(url).ok()?, element)));
         discriminators.iter().all(|(kind, path)| {
             let steps = steps(path);
             if let (Some((Step::Resolve, before)), "type") = (steps.split_last(), kind.as_str()) {
                 return self.resolved_type_in_slice(profile, slice, before, value);
             }
             let Some(found) = navigate(value, &steps) else { return true };
-            let expected = expected(profile, slice, &steps);
+            let expected = match library.as_ref().and_then(|(p, e)| Some((p, p.element(e)?))) {
+                Some((library, element)) => expected(library, element, &steps),
+                None => expected(profile, slice, &steps),
+            };
             match kind.as_str() {
                 "value" | "pattern" => {
                     let wanted = expected.value.or_else(|| {

@@ -75,6 +75,10 @@ pub(crate) struct Elem {
 pub(crate) struct TypeRef {
     pub(crate) code: String,
     pub(crate) profiles: Vec<String>,
+    /// For each of `profiles`, the element of that profile the value conforms to instead of
+    /// the whole profile (the `elementdefinition-profile-element` extension: a section
+    /// definition from a library profile).
+    pub(crate) profile_elements: Vec<Option<String>>,
     pub(crate) target_profiles: Vec<String>,
 }
 
@@ -285,6 +289,7 @@ fn elem(e: &Value, id: String, name: &str, slice_name: Option<String>) -> Elem {
                     Some(TypeRef {
                         code: t.get("code")?.as_str()?.to_owned(),
                         profiles: strings(t.get("profile")),
+                        profile_elements: profile_elements(t),
                         target_profiles: strings(t.get("targetProfile")),
                     })
                 })
@@ -356,6 +361,24 @@ fn prefixed(e: &Value, prefix: &str) -> Option<Value> {
         let rest = k.strip_prefix(prefix)?;
         rest.starts_with(|c: char| c.is_ascii_uppercase()).then(|| v.clone())
     })
+}
+
+/// The extension naming the element of a type profile the value conforms to.
+const PROFILE_ELEMENT: &str = "http://hl7.org/fhir/StructureDefinition/elementdefinition-profile-element";
+
+/// `type._profile[i]`'s profile-element extension for each `type.profile[i]`.
+fn profile_elements(t: &Value) -> Vec<Option<String>> {
+    let count = t.get("profile").and_then(Value::as_array).map_or(0, Vec::len);
+    let extensions = t.get("_profile").and_then(Value::as_array);
+    (0..count)
+        .map(|i| {
+            extensions?.get(i)?.get("extension")?.as_array()?.iter().find_map(|x| {
+                (x.get("url").and_then(Value::as_str) == Some(PROFILE_ELEMENT))
+                    .then(|| x.get("valueString").and_then(Value::as_str).map(str::to_owned))
+                    .flatten()
+            })
+        })
+        .collect()
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {

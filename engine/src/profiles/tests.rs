@@ -414,3 +414,54 @@ fn a_discriminator_path_must_name_an_element_of_the_sliced_element() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].diagnostics.contains("discriminator path `type`"), "{found:?}");
 }
+
+#[test]
+fn a_slice_typed_with_an_element_of_a_library_profile_is_told_and_checked_by_that_element() {
+    let library = "http://example.org/StructureDefinition/sections";
+    let section = |name: &str, code: &str| {
+        json!([
+            {"id": format!("Composition.section:{name}"), "path": "Composition.section", "sliceName": name},
+            {"id": format!("Composition.section:{name}.title"), "path": "Composition.section.title", "min": 1},
+            {"id": format!("Composition.section:{name}.code"), "path": "Composition.section.code",
+             "patternCodeableConcept": {"coding": [{"system": "http://example.org/cs", "code": code}]}}
+        ])
+    };
+    let mut elements = vec![json!({"id": "Composition.section", "path": "Composition.section",
+        "slicing": {"discriminator": [{"type": "pattern", "path": "code"}], "rules": "open"}})];
+    elements.extend(section("a", "code-a").as_array().cloned().unwrap_or_default());
+    elements.extend(section("b", "code-b").as_array().cloned().unwrap_or_default());
+    let mut c = Conformance::new();
+    c.add(json!({"resourceType": "StructureDefinition", "url": library, "status": "active", "kind": "resource",
+        "abstract": false, "type": "Composition", "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Composition", "differential": {"element": elements}}));
+    let slice = |name: &str, element: &str| {
+        json!({"id": format!("Composition.section:{name}"), "path": "Composition.section", "sliceName": name, "min": 1,
+            "type": [{"code": "BackboneElement", "profile": [library], "_profile": [{"extension": [{"url":
+                "http://hl7.org/fhir/StructureDefinition/elementdefinition-profile-element", "valueString": element}]}]}]})
+    };
+    c.add(json!({"resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/document",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Composition", "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Composition", "differential": {"element": [
+            {"id": "Composition.section", "path": "Composition.section",
+             "slicing": {"discriminator": [{"type": "pattern", "path": "code"}], "rules": "open"}},
+            slice("first", "Composition.section:a"), slice("second", "Composition.section:b")]}}));
+    let composition = |sections: Value| {
+        json!({"resourceType": "Composition", "status": "final", "type": {"text": "x"}, "date": "2020-01-01",
+            "author": [{"display": "x"}], "title": "x", "section": sections})
+    };
+    let errors = |r: &Value| -> Vec<String> {
+        validate(&c, r, &["http://example.org/StructureDefinition/document"])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| format!("{}: {}", i.expression.unwrap_or_default(), i.diagnostics))
+            .collect()
+    };
+    let a = json!({"title": "A", "code": {"coding": [{"system": "http://example.org/cs", "code": "code-a"}]}});
+    let b = json!({"title": "B", "code": {"coding": [{"system": "http://example.org/cs", "code": "code-b"}]}});
+    assert_eq!(errors(&composition(json!([a, b]))), Vec::<String>::new());
+    let only_a = errors(&composition(json!([a])));
+    assert!(only_a.len() == 1 && only_a[0].contains("section:second"), "{only_a:?}");
+    let untitled = json!({"code": {"coding": [{"system": "http://example.org/cs", "code": "code-b"}]}});
+    let found = errors(&composition(json!([a, untitled])));
+    assert!(found.iter().any(|e| e.contains("title")), "the library element's rules apply: {found:?}");
+}

@@ -166,6 +166,29 @@ impl<'c, 'r> Walker<'c, 'r> {
         Some(errors)
     }
 
+    /// The errors of `found` against element `element` of profile `url` (its rules and its
+    /// constrained children); `None` when the profile or the element is not known.
+    pub(crate) fn conforms_to_element(&mut self, url: &str, element: &str, found: &Found<'r>) -> Option<Vec<Issue>> {
+        let profile = self.conformance.profile(url).ok()?;
+        let elem = profile.element(element)?;
+        if self.nesting >= MAX_NESTING {
+            return Some(vec![
+                Issue::error(IssueType::TooCostly, format!("profiles nest deeper than {MAX_NESTING}"))
+                    .at(found.path.clone()),
+            ]);
+        }
+        let saved = std::mem::take(&mut self.issues);
+        self.nesting += 1;
+        self.value_rules(&profile, elem, found);
+        self.children(&profile, element, found);
+        self.nesting -= 1;
+        let errors: Vec<Issue> = std::mem::replace(&mut self.issues, saved)
+            .into_iter()
+            .filter(|i| matches!(i.severity, Severity::Error | Severity::Fatal))
+            .collect();
+        Some(errors)
+    }
+
     pub(super) fn issue(&mut self, path: String, code: IssueType, message: String) {
         self.issues.push(Issue::error(code, message).at(path));
     }
@@ -334,7 +357,7 @@ impl<'c, 'r> Walker<'c, 'r> {
         };
         let Some(chosen) = chosen else { return };
         if !chosen.profiles.is_empty() {
-            self.type_profiles(&chosen.profiles, item);
+            self.type_profiles(&chosen.profiles, &chosen.profile_elements, item);
         }
         if chosen.code == "Reference" && !chosen.target_profiles.is_empty() {
             self.reference_target(&chosen.target_profiles, item);
@@ -342,11 +365,15 @@ impl<'c, 'r> Walker<'c, 'r> {
     }
 
     /// The value conforms to one of `profiles` (errors of the first reported when none fits).
-    fn type_profiles(&mut self, profiles: &[String], item: &Found<'r>) {
+    fn type_profiles(&mut self, profiles: &[String], elements: &[Option<String>], item: &Found<'r>) {
         let mut first: Option<Vec<Issue>> = None;
         let mut known = false;
-        for url in profiles {
-            let Some(errors) = self.conforms(url, item) else { continue };
+        for (i, url) in profiles.iter().enumerate() {
+            let errors = match elements.get(i).and_then(Option::as_deref) {
+                Some(element) => self.conforms_to_element(url, element, item),
+                None => self.conforms(url, item),
+            };
+            let Some(errors) = errors else { continue };
             known = true;
             if errors.is_empty() {
                 return;
