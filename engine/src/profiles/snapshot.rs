@@ -15,6 +15,11 @@ pub(crate) const MAX_CHAIN: usize = 16;
 /// R5's `ElementDefinition.mustHaveValue` as an R4 extension.
 const MUST_HAVE_VALUE: &str = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.mustHaveValue";
 
+/// R5's `ElementDefinition.valueAlternatives` in R4: the extensions that may stand in for a
+/// primitive's missing value.
+const VALUE_ALTERNATIVES: &str =
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.valueAlternatives";
+
 /// The canonical URL prefix of the core types' StructureDefinitions.
 pub(crate) const CORE_PREFIX: &str = "http://hl7.org/fhir/StructureDefinition/";
 
@@ -64,6 +69,9 @@ pub(crate) struct Elem {
     /// `mustHaveValue` (R5, in R4 as its cross-version extension): a primitive here must have
     /// a value, not only extensions.
     pub(crate) must_have_value: bool,
+    /// Extensions that may stand in for the value of a primitive that has none (R5
+    /// `valueAlternatives`); empty: any.
+    pub(crate) value_alternatives: Vec<String>,
     pub(crate) slicing: Option<Slicing>,
     pub(crate) constraints: Vec<Constraint>,
     /// `ElementDefinition.binding` (its required bindings are checked by the walk).
@@ -345,6 +353,17 @@ fn elem(e: &Value, id: String, name: &str, slice_name: Option<String>) -> Elem {
             .and_then(|x| x.iter().find(|x| x["url"] == "http://hl7.org/fhir/StructureDefinition/minLength"))
             .and_then(|x| x.get("valueInteger"))
             .and_then(Value::as_u64),
+        value_alternatives: strings(e.get("valueAlternatives"))
+            .into_iter()
+            .chain(
+                e.get("extension")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|x| x["url"] == VALUE_ALTERNATIVES)
+                    .filter_map(|x| x.get("valueCanonical").and_then(Value::as_str).map(str::to_owned)),
+            )
+            .collect(),
         must_have_value: e.get("mustHaveValue").and_then(Value::as_bool).unwrap_or(false)
             || e.get("extension").and_then(Value::as_array).is_some_and(|x| {
                 x.iter().any(|x| x["url"] == MUST_HAVE_VALUE && x.get("valueBoolean") == Some(&Value::Bool(true)))
@@ -390,6 +409,9 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// A derived profile's element over its base's: what it states replaces, constraints add up.
 fn overlay(base: &mut Elem, derived: Elem) {
     base.must_have_value |= derived.must_have_value;
+    if !derived.value_alternatives.is_empty() {
+        base.value_alternatives = derived.value_alternatives;
+    }
     if derived.min.is_some() {
         base.min = derived.min;
     }

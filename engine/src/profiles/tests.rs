@@ -465,3 +465,27 @@ fn a_slice_typed_with_an_element_of_a_library_profile_is_told_and_checked_by_tha
     let found = errors(&composition(json!([a, untitled])));
     assert!(found.iter().any(|e| e.contains("title")), "the library element's rules apply: {found:?}");
 }
+
+#[test]
+fn value_alternatives_name_the_only_extensions_that_may_stand_in_for_a_missing_value() {
+    let mut c = Conformance::new();
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/alternatives",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
+        "differential": {"element": [{"path": "Patient.active", "extension": [{"url":
+            "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.valueAlternatives",
+            "valueCanonical": "http://hl7.org/fhir/StructureDefinition/data-absent-reason"}]}]}
+    }));
+    let errors = |r: &Value| -> usize {
+        validate(&c, r, &["http://example.org/StructureDefinition/alternatives"])
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count()
+    };
+    let standing_in =
+        |url: &str| json!({"resourceType": "Patient", "_active": {"extension": [{"url": url, "valueCode": "masked"}]}});
+    assert_eq!(errors(&json!({"resourceType": "Patient", "active": true})), 0);
+    assert_eq!(errors(&standing_in("http://hl7.org/fhir/StructureDefinition/data-absent-reason")), 0);
+    assert_eq!(errors(&standing_in("http://hl7.org/fhir/StructureDefinition/iso21090-nullFlavor")), 1);
+}

@@ -279,6 +279,21 @@ impl<'c, 'r> Walker<'c, 'r> {
         if !elem.types.is_empty() {
             self.type_rules(elem, item);
         }
+        if let (false, None, Some(ext)) = (elem.value_alternatives.is_empty(), item.value, item.ext) {
+            let extensions = ext.get("extension").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+            let alternative = extensions.iter().any(|x| {
+                x.get("url").and_then(Value::as_str).is_some_and(|u| elem.value_alternatives.iter().any(|a| a == u))
+            });
+            if !alternative {
+                let message = format!(
+                    "`{}` has no value, and none of the extensions that may stand in for it ({}) (profile `{}`)",
+                    elem.name,
+                    elem.value_alternatives.join(", "),
+                    profile.url
+                );
+                self.issue(item.path.clone(), IssueType::Required, message);
+            }
+        }
         if elem.must_have_value && item.value.is_none() && item.ext.is_some() {
             let message = format!("`{}` must have a value, not only extensions (profile `{}`)", elem.name, profile.url);
             self.issue(item.path.clone(), IssueType::Required, message);
