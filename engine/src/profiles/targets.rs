@@ -4,8 +4,9 @@
 //! `validateReference = CHECK_VALID`). Without a resolver, or when the target cannot be
 //! resolved, only the target's type is checked (from the literal reference).
 //!
-//! Bounded: targets are followed [`MAX_TARGET_DEPTH`] references deep and at most
-//! [`MAX_TARGETS`] are checked in one validation; a target already being checked further up the
+//! Bounded: targets are followed [`MAX_TARGET_DEPTH`] references deep, at most [`MAX_TARGETS`]
+//! are looked up in one validation, and their walks count toward the validation's element checks
+//! ([`super::MAX_CHECKS`]); a target already being checked further up the
 //! chain (profiles that link back to themselves, patients that link to each other) counts as
 //! conforming rather than being walked again.
 
@@ -85,7 +86,9 @@ impl<'r> Walker<'_, 'r> {
             let mut walker = Walker::new(self.conformance, &target);
             walker.targets = Some(state);
             walker.nesting = self.nesting + 1;
+            walker.checks = self.checks;
             walker.resource(&profile, &target, &target_type);
+            self.checks = walker.checks;
             let errors: Vec<Issue> = walker
                 .finish()
                 .into_iter()

@@ -25,7 +25,9 @@ pub(crate) struct Walker<'c, 'r> {
     /// The URL of the extension the extension walk is in (for contexts of type `extension`).
     pub(super) enclosing_extension: Option<&'r str>,
     issues: Vec<Issue>,
-    checks: usize,
+    /// Element checks made so far (a reference target's walk goes on counting from its
+    /// referrer's, so [`MAX_CHECKS`] bounds a validation with its targets).
+    pub(super) checks: usize,
     pub(super) nesting: usize,
     stopped: bool,
     /// Parsed invariant expressions (`None`: does not parse).
