@@ -129,6 +129,8 @@ fn official_validator_cases_agree_with_the_reference() {
         let mut conformance = Conformance::over(Arc::clone(&base));
         conformance.strict_extensions = true;
         conformance.refuse_example_extensions = case["examples"] == Value::Bool(false);
+        conformance.security_checks = case["security-checks"] == Value::Bool(true);
+        conformance.no_html_in_markdown = case["noHtmlInMarkdown"] == Value::Bool(true);
         let sources = ["profiles", "supporting"]
             .iter()
             .flat_map(|k| case[*k].as_array().into_iter().flatten().filter_map(Value::as_str))

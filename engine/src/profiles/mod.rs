@@ -20,10 +20,12 @@ mod authoring;
 mod content;
 mod extensions;
 mod invariants;
+mod narrative;
 pub mod package;
 pub mod registry;
 mod slicing;
 pub mod snapshot;
+mod strings;
 #[cfg(test)]
 mod tests;
 mod units;
@@ -59,8 +61,14 @@ pub struct Conformance {
     /// domains), as the reference validator has it, rather than accepted.
     pub strict_extensions: bool,
     /// With `strict_extensions`: whether unknown extensions of example domains are refused too
-    /// (the reference validator's "examples not allowed" setting).
+    /// (the reference validator's "examples not allowed" setting); URLs of those domains are
+    /// then errors too.
     pub refuse_example_extensions: bool,
+    /// Whether a string that looks like it holds HTML tags is an error rather than a warning
+    /// (the reference validator's "security checks").
+    pub security_checks: bool,
+    /// Whether an HTML tag in markdown is an error rather than a warning.
+    pub no_html_in_markdown: bool,
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,

@@ -205,6 +205,7 @@ impl<'c, 'r> Walker<'c, 'r> {
                 if !elem.constraints.is_empty() {
                     self.invariants(elem, item);
                 }
+                self.primitive_content(elem, item);
                 self.core_type(item);
                 self.children(profile, &elem.id, item);
             }
@@ -274,6 +275,9 @@ impl<'c, 'r> Walker<'c, 'r> {
                 self.issue(item.path.clone(), IssueType::Value, format!("{message} (profile `{}`)", profile.url));
             }
             self.binding(profile, elem, item, value);
+        }
+        if let Some(controls) = &elem.narrative {
+            self.narrative_controls(&profile.url, controls, item);
         }
         if !elem.constraints.is_empty() {
             self.invariants(elem, item);

@@ -206,7 +206,7 @@ fn strip_history(url: &str) -> &str {
 }
 
 /// Whether a URI has a scheme (`http:`, `urn:`...).
-fn is_absolute(uri: &str) -> bool {
+pub(crate) fn is_absolute(uri: &str) -> bool {
     match uri.split_once(':') {
         Some((scheme, _)) => {
             scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
