@@ -19,6 +19,7 @@
 mod authoring;
 mod content;
 mod extensions;
+mod hyperlinks;
 mod invariants;
 mod narrative;
 pub mod package;
@@ -221,12 +222,33 @@ impl Conformance {
         expansion
     }
 
-    /// A StructureDefinition by canonical URL (`url` or `url|version`).
+    /// A StructureDefinition by canonical URL (`url` or `url|version`). A version of only
+    /// major.minor (`|0.2`) names the latest patch of it (`0.2.1`), as canonical references to
+    /// semver-versioned resources do.
     pub fn structure_definition(&self, url: &str) -> Option<&Value> {
-        match self.structure_definitions.get(url) {
+        match self.structure_definitions.get(url).or_else(|| self.latest_patch(url)) {
             Some(r) => Some(&**r),
             None => self.fallback.as_ref()?.structure_definition(url),
         }
+    }
+
+    /// For `url|major.minor`: the StructureDefinition of this set with the highest
+    /// `major.minor.patch` version.
+    fn latest_patch(&self, canonical: &str) -> Option<&Arc<Value>> {
+        let (url, version) = canonical.split_once('|')?;
+        if version.split('.').count() != 2 {
+            return None;
+        }
+        let patch = |key: &str| -> Option<u64> {
+            let (u, v) = key.split_once('|')?;
+            (u == url).then_some(())?;
+            v.strip_prefix(version)?.strip_prefix('.')?.parse().ok()
+        };
+        self.structure_definitions
+            .iter()
+            .filter_map(|(key, sd)| Some((patch(key)?, sd)))
+            .max_by_key(|(patch, _)| *patch)
+            .map(|(_, sd)| sd)
     }
 
     /// The profile of `url`, generated on first use. `Err` says why it cannot be used.
@@ -313,5 +335,6 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
         }
     }
     walker.content(resource, &root_path, 0);
+    walker.hyperlinks(resource, &root_path);
     walker.finish()
 }
