@@ -65,6 +65,7 @@ fn run(conformance: &Conformance, resource: &Result<Value, String>, profile: Opt
     };
     let mut issues = fhirgate_engine::validate(Definitions::r4(), resource);
     issues.extend(fhirgate_engine::check_displays(Definitions::r4(), resource));
+    issues.extend(fhirgate_engine::check_hyperlinks(resource));
     issues.extend(profiles::validate(conformance, resource, profile.as_slice()));
     let errors: Vec<String> = issues
         .into_iter()

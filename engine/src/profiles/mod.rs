@@ -19,7 +19,6 @@
 mod authoring;
 mod content;
 mod extensions;
-mod hyperlinks;
 mod invariants;
 mod narrative;
 pub mod package;
@@ -335,6 +334,5 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
         }
     }
     walker.content(resource, &root_path, 0);
-    walker.hyperlinks(resource, &root_path);
     walker.finish()
 }
