@@ -130,6 +130,27 @@ pub(crate) fn check(defs: &Definitions, bundle: &Map<String, Value>) -> Vec<Issu
     issues
 }
 
+/// The entry resource of `bundle` that `reference`, made in the entry resource `source` (or in
+/// something it contains), points to, when exactly one matches (for checks of what it points to,
+/// such as a `targetProfile`).
+pub(crate) fn resolve_entry<'b>(
+    defs: &Definitions,
+    bundle: &'b Value,
+    source: &Value,
+    reference: &str,
+) -> Option<&'b Value> {
+    let entries = bundle.get("entry")?.as_array()?;
+    let source_url = entries
+        .iter()
+        .find(|e| e.get("resource").is_some_and(|r| std::ptr::eq(r, source)))
+        .and_then(|e| e.get("fullUrl"))
+        .and_then(Value::as_str);
+    let target = resolve(defs, source_url, reference)?;
+    let mut found = entries.iter().filter(|e| e.get("fullUrl").and_then(Value::as_str) == Some(target.url.as_str()));
+    let first = found.next()?.get("resource")?;
+    found.next().is_none().then_some(first)
+}
+
 /// What a reference points to inside a Bundle.
 struct Target<'a> {
     /// The `fullUrl` an entry must have.
