@@ -5,7 +5,9 @@
 //!   before base64 encoding; a definition, not an invariant);
 //! - a narrative with no non-whitespace content (txt-2), which several R4 examples break;
 //! - a Bundle with two links of the same relation (two `self` links: which one is it?), as the
-//!   reference validator has it.
+//!   reference validator has it;
+//! - a document or message Bundle's relative references that R4 resolves outside it
+//!   ([`crate::validation::unresolved_in_document`]).
 
 use serde_json::Value;
 
@@ -42,6 +44,12 @@ impl Walker<'_, '_> {
                 }
                 if object.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
                     self.bundle_links(object, path);
+                    if depth == 0 {
+                        let defs = crate::definitions::Definitions::r4();
+                        for issue in crate::validation::unresolved_in_document(defs, object) {
+                            self.push(issue);
+                        }
+                    }
                 }
                 for (key, child) in object {
                     self.content(child, &format!("{path}.{key}"), depth + 1);
