@@ -132,6 +132,11 @@ fn official_validator_cases_agree_with_the_reference() {
         conformance.refuse_example_extensions = case["examples"] == Value::Bool(false);
         conformance.security_checks = case["security-checks"] == Value::Bool(true);
         conformance.no_html_in_markdown = case["noHtmlInMarkdown"] == Value::Bool(true);
+        if let (Some(rule), Some(url)) =
+            (case["bundle-param"]["rule"].as_str(), case["bundle-param"]["profile"].as_str())
+        {
+            conformance.bundle_rules.push((rule.to_owned(), url.to_owned()));
+        }
         let sources = ["profiles", "supporting"]
             .iter()
             .flat_map(|k| case[*k].as_array().into_iter().flatten().filter_map(Value::as_str))

@@ -69,6 +69,10 @@ pub struct Conformance {
     pub security_checks: bool,
     /// Whether an HTML tag in markdown is an error rather than a warning.
     pub no_html_in_markdown: bool,
+    /// Profiles a Bundle's entries are validated against, by rule (the reference validator's
+    /// bundle validation rules): (`Type`, `Type:n` — the n-th entry of that type from 0 — or
+    /// `n` — the n-th entry; the profile's canonical URL).
+    pub bundle_rules: Vec<(String, String)>,
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,
@@ -327,6 +331,9 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
             ),
         }
     }
+    if root_path == "Bundle" && !conformance.bundle_rules.is_empty() {
+        bundle_rules(conformance, &mut walker, resource);
+    }
     walker.extensions(resource, &root_path);
     if root_path == "StructureDefinition" {
         for issue in check_structure_definition(conformance, resource) {
@@ -335,4 +342,34 @@ pub fn validate(conformance: &Conformance, resource: &Value, profiles: &[&str]) 
     }
     walker.content(resource, &root_path, 0);
     walker.finish()
+}
+
+/// Validates the entries of `bundle` that [`Conformance::bundle_rules`] name against their
+/// profiles (an unknown profile is an error: the rule asked for it).
+fn bundle_rules<'r>(conformance: &Conformance, walker: &mut walk::Walker<'_, 'r>, bundle: &'r Value) {
+    let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, resource) in entries.iter().enumerate().filter_map(|(i, e)| Some((i, e.get("resource")?))) {
+        let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default();
+        let nth = seen.entry(resource_type).or_default();
+        let of_type = *nth;
+        *nth += 1;
+        for (rule, url) in &conformance.bundle_rules {
+            let (t, index) = match rule.split_once(':') {
+                Some((t, n)) => (Some(t), n.parse::<usize>().ok().map(|n| (n, of_type))),
+                None => match rule.parse::<usize>() {
+                    Ok(n) => (None, Some((n, i))),
+                    Err(_) => (Some(rule.as_str()), None),
+                },
+            };
+            if t.is_some_and(|t| t != resource_type) || index.is_some_and(|(n, at)| n != at) {
+                continue;
+            }
+            let path = format!("Bundle.entry[{i}].resource");
+            match conformance.profile(url) {
+                Ok(profile) => walker.resource(&profile, resource, &path),
+                Err(message) => walker.push(Issue::error(IssueType::NotFound, message).at(path)),
+            }
+        }
+    }
 }
