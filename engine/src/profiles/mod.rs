@@ -11,7 +11,11 @@
 //! are [`crate::validation`]'s, which run first).
 //!
 //! Content rules R4 states but plain writes do not enforce (an Attachment's stated size, a
-//! narrative's txt-2) are reported here too ([`content`]).
+//! narrative's txt-2, repeated Bundle link relations) are reported here too ([`content`]), as
+//! are the primitive content rules the reference validator grades ([`strings`]: HTML-looking
+//! strings and markdown, example URLs, relative `Coding.system`), a profile's narrative controls
+//! ([`narrative`]) and a Bundle's entries against the profiles [`Conformance::bundle_rules`]
+//! name.
 //!
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
