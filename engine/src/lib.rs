@@ -41,4 +41,4 @@ pub use format::{
 pub use interaction::{Engine, EngineConfig};
 pub use outcome::{Issue, IssueType, Severity};
 pub use patch::Patch;
-pub use validation::{check_displays, validate};
+pub use validation::{check_displays, check_hyperlinks, validate};

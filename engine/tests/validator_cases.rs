@@ -87,6 +87,7 @@ fn run(
     };
     let mut issues = fhirgate_engine::validate(Definitions::r4(), resource);
     issues.extend(fhirgate_engine::check_displays(Definitions::r4(), resource));
+    issues.extend(fhirgate_engine::check_hyperlinks(resource));
     issues.extend(profiles::validate_resolving(conformance, resource, profile.as_slice(), resolver));
     let errors: Vec<String> = issues
         .into_iter()
@@ -152,6 +153,13 @@ fn official_validator_cases_agree_with_the_reference() {
         let mut conformance = Conformance::over(Arc::clone(&base));
         conformance.strict_extensions = true;
         conformance.refuse_example_extensions = case["examples"] == Value::Bool(false);
+        conformance.security_checks = case["security-checks"] == Value::Bool(true);
+        conformance.no_html_in_markdown = case["noHtmlInMarkdown"] == Value::Bool(true);
+        if let (Some(rule), Some(url)) =
+            (case["bundle-param"]["rule"].as_str(), case["bundle-param"]["profile"].as_str())
+        {
+            conformance.bundle_rules.push((rule.to_owned(), url.to_owned()));
+        }
         let sources = ["profiles", "supporting"]
             .iter()
             .flat_map(|k| case[*k].as_array().into_iter().flatten().filter_map(Value::as_str))

@@ -104,6 +104,7 @@ pub(super) async fn handle(
     }
     issues.extend(crate::validation::validate(Definitions::r4(), &resource));
     issues.extend(crate::validation::check_displays(Definitions::r4(), &resource));
+    issues.extend(crate::validation::check_hyperlinks(&resource));
     if issues.iter().all(|i| i.severity != Severity::Fatal) && resource.is_object() {
         issues.extend(profile_issues(engine, &resource, profile.as_deref(), Some(gate)).await?);
     }

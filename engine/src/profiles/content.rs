@@ -3,7 +3,11 @@
 //! - an Attachment whose stated `size` is not the size of its inline `data`
 //!   (<https://hl7.org/fhir/R4/datatypes.html#Attachment>: the number of bytes of the data,
 //!   before base64 encoding; a definition, not an invariant);
-//! - a narrative with no non-whitespace content (txt-2), which several R4 examples break.
+//! - a narrative with no non-whitespace content (txt-2), which several R4 examples break;
+//! - a Bundle with two links of the same relation (two `self` links: which one is it?), as the
+//!   reference validator has it;
+//! - a document or message Bundle's relative references that R4 resolves outside it
+//!   ([`crate::validation::unresolved_in_document`]).
 
 use serde_json::Value;
 
@@ -38,6 +42,15 @@ impl Walker<'_, '_> {
                         self.issue(format!("{path}.div"), IssueType::Invariant, message);
                     }
                 }
+                if object.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+                    self.bundle_links(object, path);
+                    if depth == 0 {
+                        let defs = crate::definitions::Definitions::r4();
+                        for issue in crate::validation::unresolved_in_document(defs, object) {
+                            self.push(issue);
+                        }
+                    }
+                }
                 for (key, child) in object {
                     self.content(child, &format!("{path}.{key}"), depth + 1);
                 }
@@ -48,6 +61,22 @@ impl Walker<'_, '_> {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+impl Walker<'_, '_> {
+    /// Each link relation of a Bundle (`self`, `next`...) names one link: a second one with the
+    /// same relation leaves a reader unable to tell which to follow.
+    fn bundle_links(&mut self, bundle: &serde_json::Map<String, Value>, path: &str) {
+        let links = bundle.get("link").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        for (i, link) in links.iter().enumerate() {
+            let Some(relation) = link.get("relation").and_then(Value::as_str) else { continue };
+            if links[..i].iter().any(|l| l.get("relation").and_then(Value::as_str) == Some(relation)) {
+                let message =
+                    format!("the link relation `{}` can only occur once", crate::validation::shorten(relation));
+                self.issue(format!("{path}.link[{i}]"), IssueType::Invalid, message);
+            }
         }
     }
 }

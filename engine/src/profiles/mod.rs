@@ -11,7 +11,11 @@
 //! are [`crate::validation`]'s, which run first).
 //!
 //! Content rules R4 states but plain writes do not enforce (an Attachment's stated size, a
-//! narrative's txt-2) are reported here too ([`content`]).
+//! narrative's txt-2, repeated Bundle link relations) are reported here too ([`content`]), as
+//! are the primitive content rules the reference validator grades ([`strings`]: HTML-looking
+//! strings and markdown, example URLs, relative `Coding.system`), a profile's narrative controls
+//! ([`narrative`]) and a Bundle's entries against the profiles [`Conformance::bundle_rules`]
+//! name.
 //!
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
@@ -20,10 +24,12 @@ mod authoring;
 mod content;
 mod extensions;
 mod invariants;
+mod narrative;
 pub mod package;
 pub mod registry;
 mod slicing;
 pub mod snapshot;
+mod strings;
 mod targets;
 #[cfg(test)]
 mod targets_tests;
@@ -63,8 +69,18 @@ pub struct Conformance {
     /// domains), as the reference validator has it, rather than accepted.
     pub strict_extensions: bool,
     /// With `strict_extensions`: whether unknown extensions of example domains are refused too
-    /// (the reference validator's "examples not allowed" setting).
+    /// (the reference validator's "examples not allowed" setting); URLs of those domains are
+    /// then errors too.
     pub refuse_example_extensions: bool,
+    /// Whether a string that looks like it holds HTML tags is an error rather than a warning
+    /// (the reference validator's "security checks").
+    pub security_checks: bool,
+    /// Whether an HTML tag in markdown is an error rather than a warning.
+    pub no_html_in_markdown: bool,
+    /// Profiles a Bundle's entries are validated against, by rule (the reference validator's
+    /// bundle validation rules): (`Type`, `Type:n` — the n-th entry of that type from 0 — or
+    /// `n` — the n-th entry; the profile's canonical URL).
+    pub bundle_rules: Vec<(String, String)>,
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,
@@ -217,12 +233,33 @@ impl Conformance {
         expansion
     }
 
-    /// A StructureDefinition by canonical URL (`url` or `url|version`).
+    /// A StructureDefinition by canonical URL (`url` or `url|version`). A version of only
+    /// major.minor (`|0.2`) names the latest patch of it (`0.2.1`), as canonical references to
+    /// semver-versioned resources do.
     pub fn structure_definition(&self, url: &str) -> Option<&Value> {
-        match self.structure_definitions.get(url) {
+        match self.structure_definitions.get(url).or_else(|| self.latest_patch(url)) {
             Some(r) => Some(&**r),
             None => self.fallback.as_ref()?.structure_definition(url),
         }
+    }
+
+    /// For `url|major.minor`: the StructureDefinition of this set with the highest
+    /// `major.minor.patch` version.
+    fn latest_patch(&self, canonical: &str) -> Option<&Arc<Value>> {
+        let (url, version) = canonical.split_once('|')?;
+        if version.split('.').count() != 2 {
+            return None;
+        }
+        let patch = |key: &str| -> Option<u64> {
+            let (u, v) = key.split_once('|')?;
+            (u == url).then_some(())?;
+            v.strip_prefix(version)?.strip_prefix('.')?.parse().ok()
+        };
+        self.structure_definitions
+            .iter()
+            .filter_map(|(key, sd)| Some((patch(key)?, sd)))
+            .max_by_key(|(patch, _)| *patch)
+            .map(|(_, sd)| sd)
     }
 
     /// The profile of `url`, generated on first use. `Err` says why it cannot be used.
@@ -315,6 +352,9 @@ pub fn validate_resolving(
             ),
         }
     }
+    if root_path == "Bundle" && !conformance.bundle_rules.is_empty() {
+        bundle_rules(conformance, &mut walker, resource);
+    }
     walker.extensions(resource, &root_path);
     if root_path == "StructureDefinition" {
         for issue in check_structure_definition(conformance, resource) {
@@ -323,4 +363,34 @@ pub fn validate_resolving(
     }
     walker.content(resource, &root_path, 0);
     walker.finish()
+}
+
+/// Validates the entries of `bundle` that [`Conformance::bundle_rules`] name against their
+/// profiles (an unknown profile is an error: the rule asked for it).
+fn bundle_rules<'r>(conformance: &Conformance, walker: &mut walk::Walker<'_, 'r>, bundle: &'r Value) {
+    let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, resource) in entries.iter().enumerate().filter_map(|(i, e)| Some((i, e.get("resource")?))) {
+        let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default();
+        let nth = seen.entry(resource_type).or_default();
+        let of_type = *nth;
+        *nth += 1;
+        for (rule, url) in &conformance.bundle_rules {
+            let (t, index) = match rule.split_once(':') {
+                Some((t, n)) => (Some(t), n.parse::<usize>().ok().map(|n| (n, of_type))),
+                None => match rule.parse::<usize>() {
+                    Ok(n) => (None, Some((n, i))),
+                    Err(_) => (Some(rule.as_str()), None),
+                },
+            };
+            if t.is_some_and(|t| t != resource_type) || index.is_some_and(|(n, at)| n != at) {
+                continue;
+            }
+            let path = format!("Bundle.entry[{i}].resource");
+            match conformance.profile(url) {
+                Ok(profile) => walker.resource(&profile, resource, &path),
+                Err(message) => walker.push(Issue::error(IssueType::NotFound, message).at(path)),
+            }
+        }
+    }
 }

@@ -76,6 +76,8 @@ pub(crate) struct Elem {
     pub(crate) constraints: Vec<Constraint>,
     /// `ElementDefinition.binding` (its required bindings are checked by the walk).
     pub(crate) binding: Option<Value>,
+    /// What the element asks of the narrative it holds ([`super::narrative`]).
+    pub(crate) narrative: Option<super::narrative::Controls>,
 }
 
 /// `ElementDefinition.type`.
@@ -371,6 +373,7 @@ fn elem(e: &Value, id: String, name: &str, slice_name: Option<String>) -> Elem {
         slicing,
         constraints,
         binding: e.get("binding").cloned(),
+        narrative: super::narrative::Controls::of(e),
     }
 }
 
@@ -442,6 +445,9 @@ fn overlay(base: &mut Elem, derived: Elem) {
     }
     if derived.binding.is_some() {
         base.binding = derived.binding;
+    }
+    if derived.narrative.is_some() {
+        base.narrative = derived.narrative;
     }
     for c in derived.constraints {
         if !base.constraints.iter().any(|b| b.key == c.key && b.expression == c.expression) {

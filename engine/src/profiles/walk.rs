@@ -22,6 +22,9 @@ pub(crate) struct Walker<'c, 'r> {
     pub(super) root: &'r Value,
     /// The resource the value checked is in (`%resource` of invariants).
     pub(super) current: &'r Value,
+    /// The top-level resource when it is a Bundle: references between its entries are resolved
+    /// in it, and what they point to checked against their `targetProfile`s.
+    bundle: Option<&'r Value>,
     /// The URL of the extension the extension walk is in (for contexts of type `extension`).
     pub(super) enclosing_extension: Option<&'r str>,
     issues: Vec<Issue>,
@@ -55,6 +58,7 @@ impl<'c, 'r> Walker<'c, 'r> {
             conformance,
             root,
             current: root,
+            bundle: (root.get("resourceType").and_then(Value::as_str) == Some("Bundle")).then_some(root),
             enclosing_extension: None,
             issues: Vec::new(),
             checks: 0,
@@ -234,6 +238,7 @@ impl<'c, 'r> Walker<'c, 'r> {
                 if !elem.constraints.is_empty() {
                     self.invariants(elem, item);
                 }
+                self.primitive_content(elem, item);
                 self.core_type(item);
                 self.children(profile, &elem.id, item);
             }
@@ -318,6 +323,9 @@ impl<'c, 'r> Walker<'c, 'r> {
                 self.issue(item.path.clone(), IssueType::Value, format!("{message} (profile `{}`)", profile.url));
             }
             self.binding(profile, elem, item, value);
+        }
+        if let Some(controls) = &elem.narrative {
+            self.narrative_controls(&profile.url, controls, item);
         }
         if !elem.constraints.is_empty() {
             self.invariants(elem, item);
@@ -416,11 +424,48 @@ impl<'c, 'r> Walker<'c, 'r> {
         let Some(target_type) = self.reference_type(reference) else { return };
         let allowed: Vec<String> = targets.iter().filter_map(|t| self.profile_type(t)).collect();
         if allowed.is_empty() || allowed.iter().any(|t| t == "Resource" || *t == target_type) {
-            self.target_profiles(targets, item, reference);
+            // A target inside the Bundle being validated is that entry; otherwise the
+            // caller's resolver (if any) reads it.
+            if !self.bundle_target(targets, item, reference) {
+                self.target_profiles(targets, item, reference);
+            }
             return;
         }
         let message = format!("a reference to `{target_type}` is not allowed here (allowed: {})", allowed.join(", "));
         self.issue(item.path.clone(), IssueType::Structure, message);
+    }
+
+    /// A reference between the entries of a Bundle: what it points to must conform to one of the
+    /// `targetProfile`s this server knows (core ones are the base checks' business). The walk's
+    /// check budget bounds references that lead back and forth.
+    fn bundle_target(&mut self, targets: &[String], item: &Found<'r>, reference: &str) -> bool {
+        let Some(bundle) = self.bundle else { return false };
+        let Some(target) = crate::validation::resolve_entry(Definitions::r4(), bundle, self.current, reference) else {
+            return false;
+        };
+        let found = Found {
+            value: Some(target),
+            ext: None,
+            type_name: target.get("resourceType").and_then(Value::as_str).map(str::to_owned),
+            path: format!("{}.resolve()", item.path),
+        };
+        let mut known = Vec::new();
+        for url in targets.iter().filter(|u| !is_core(u)) {
+            match self.conforms(url, &found) {
+                Some(errors) if errors.is_empty() => return true,
+                Some(_) => known.push(url.as_str()),
+                None => {}
+            }
+        }
+        if !known.is_empty() {
+            let message = format!(
+                "`{}` points to an entry that conforms to none of the target profiles ({})",
+                crate::validation::shorten(reference),
+                known.join(", ")
+            );
+            self.issue(item.path.clone(), IssueType::Structure, message);
+        }
+        true
     }
 
     /// The resource type a reference points to: `Patient/1`, an absolute URL ending so, or a

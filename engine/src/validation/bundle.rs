@@ -9,6 +9,9 @@
 //!   several entries is ambiguous, one that matches an entry of another type is wrong, and in a
 //!   document or a message one that should resolve inside the Bundle but does not is an error.
 //!
+//! [`unresolved_in_document`] adds, for `$validate`, what the reference validator also reports
+//! and writes do not refuse (R4's own Bundle-father breaks it).
+//!
 //! Bounded: references are looked for down to [`super::MAX_DEPTH`] levels in each entry, and
 //! entries are indexed once by `fullUrl`.
 
@@ -130,6 +133,61 @@ pub(crate) fn check(defs: &Definitions, bundle: &Map<String, Value>) -> Vec<Issu
     issues
 }
 
+/// The entry resource of `bundle` that `reference`, made in the entry resource `source` (or in
+/// something it contains), points to, when exactly one matches (for checks of what it points to,
+/// such as a `targetProfile`).
+pub(crate) fn resolve_entry<'b>(
+    defs: &Definitions,
+    bundle: &'b Value,
+    source: &Value,
+    reference: &str,
+) -> Option<&'b Value> {
+    let entries = bundle.get("entry")?.as_array()?;
+    let source_url = entries
+        .iter()
+        .find(|e| e.get("resource").is_some_and(|r| std::ptr::eq(r, source)))
+        .and_then(|e| e.get("fullUrl"))
+        .and_then(Value::as_str);
+    let target = resolve(defs, source_url, reference)?;
+    let mut found = entries.iter().filter(|e| e.get("fullUrl").and_then(Value::as_str) == Some(target.url.as_str()));
+    let first = found.next()?.get("resource")?;
+    found.next().is_none().then_some(first)
+}
+
+/// In a document or a message: relative references (`Practitioner/1`) of entries whose fullUrl
+/// is a URN. R4 resolves them against a server, not in the Bundle, so the document does not
+/// hold what they refer to; the reference validator reports each as not found in the Bundle.
+pub(crate) fn unresolved_in_document(defs: &Definitions, bundle: &Map<String, Value>) -> Vec<Issue> {
+    let kind = bundle.get("type").and_then(Value::as_str).unwrap_or_default();
+    if !matches!(kind, "document" | "message") {
+        return Vec::new();
+    }
+    let mut issues = Vec::new();
+    let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for (i, entry) in entries.iter().enumerate() {
+        let (Some(resource), Some(source)) = (entry.get("resource"), entry.get("fullUrl").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        if !source.starts_with("urn:") {
+            continue;
+        }
+        let mut references = Vec::new();
+        collect_references(resource, &format!("Bundle.entry[{i}].resource"), 0, &mut references);
+        for (path, reference) in references {
+            if local(defs, reference) {
+                let message = format!(
+                    "`{}` cannot be found in the {kind} Bundle: a relative reference from an entry whose fullUrl is \
+                     a URN points to a server, not into the Bundle",
+                    shorten(reference)
+                );
+                issues.push(Issue::error(IssueType::Invalid, message).at(path));
+            }
+        }
+    }
+    issues
+}
+
 /// What a reference points to inside a Bundle.
 struct Target<'a> {
     /// The `fullUrl` an entry must have.
@@ -176,6 +234,11 @@ fn resolve<'a>(defs: &Definitions, source: Option<&str>, reference: &'a str) -> 
     })
 }
 
+/// Whether `reference` is a relative `[type]/[id]` (optionally `/_history/[vid]`).
+fn local(defs: &Definitions, reference: &str) -> bool {
+    !is_absolute(reference) && restful(defs, reference).is_some() && strip_history(reference).split('/').count() == 2
+}
+
 /// `[..]/[type]/[id]` (optionally `/_history/[vid]`) where `type` is a resource type: the type,
 /// the id and the version.
 fn restful<'a>(defs: &Definitions, url: &'a str) -> Option<(&'a str, &'a str, Option<&'a str>)> {
@@ -206,7 +269,7 @@ fn strip_history(url: &str) -> &str {
 }
 
 /// Whether a URI has a scheme (`http:`, `urn:`...).
-fn is_absolute(uri: &str) -> bool {
+pub(crate) fn is_absolute(uri: &str) -> bool {
     match uri.split_once(':') {
         Some((scheme, _)) => {
             scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
@@ -310,6 +373,20 @@ mod tests {
         ]});
         // A versioned reference to an entry without that version: not in a collection's scope.
         assert_eq!(errors(typed), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_documents_relative_references_from_urn_entries_point_outside_it() {
+        let bundle = json!({"resourceType": "Bundle", "type": "document", "entry": [
+            entry("urn:uuid:10a67a86-a9ec-427e-ba3f-f042cef21733", json!({"resourceType": "Composition",
+                "author": [{"reference": "Organization/666"}, {"reference": "urn:uuid:2aaf815f-3ebe-4a03-9b87-05d0700313b2"}]})),
+            entry("urn:uuid:2aaf815f-3ebe-4a03-9b87-05d0700313b2", json!({"resourceType": "Organization", "id": "666"})),
+        ]});
+        let object = bundle.as_object().cloned().unwrap_or_default();
+        assert_eq!(errors(bundle), Vec::<String>::new(), "not a write's business");
+        let found = super::unresolved_in_document(Definitions::r4(), &object);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].expression.as_deref(), Some("Bundle.entry[0].resource.author[0]"));
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! - required bindings of `code`, `Coding` and `CodeableConcept` elements to value sets the
 //!   loaded terminology can expand ([`binding`]).
 //!
+//! `$validate` adds [`check_displays`] and [`check_hyperlinks`], which writes do not make.
+//!
 //! Not checked: invariants (FHIRPath constraints), other bindings, reference targets, profiles.
 //! Whether `resourceType` matches the URL is the caller's business.
 //!
@@ -26,6 +28,7 @@ pub(crate) mod binding;
 mod bundle;
 mod datetime;
 mod element;
+mod hyperlinks;
 mod primitive;
 #[cfg(test)]
 mod tests;
@@ -40,6 +43,8 @@ use crate::outcome::{Issue, IssueType};
 /// the R4 examples is about 12 levels).
 pub(crate) const MAX_DEPTH: usize = 128;
 
+pub(crate) use bundle::{is_absolute, resolve_entry, unresolved_in_document};
+pub(crate) use primitive::shorten;
 pub(crate) use xhtml::has_content as narrative_has_content;
 
 /// Validates `resource` (a parsed JSON value). Returns every problem found.
@@ -60,6 +65,12 @@ pub fn validate(defs: &Definitions, resource: &Value) -> Vec<Issue> {
 /// refused (a display is for people; the code is what the data means).
 pub fn check_displays(defs: &Definitions, resource: &Value) -> Vec<Issue> {
     binding::displays(defs, resource)
+}
+
+/// Internal links of the narratives (`href="#x"`) that lead to no anchor and no contained
+/// resource: errors of `$validate` (as the reference validator has them), not made on writes.
+pub fn check_hyperlinks(resource: &Value) -> Vec<Issue> {
+    hyperlinks::check(resource)
 }
 
 /// The walk's state: the issues so far and the path of the value being checked.
