@@ -17,6 +17,7 @@
 //! Not for: several servers on one file over a
 //! network file system (SQLite's locking does not hold there).
 
+mod checkpoint;
 #[cfg(test)]
 mod plans;
 mod readers;
