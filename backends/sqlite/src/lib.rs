@@ -7,7 +7,8 @@
 //! theirs in `index_entry`, keyed by the row). Writes go to one dedicated thread owning the
 //! writer connection (`writer.rs`, `rusqlite`), which commits the batches that queued meanwhile
 //! as one group in a `BEGIN IMMEDIATE` transaction (`write.rs`), so a precondition check and its
-//! insert are atomic even against another process. Reads use connections of their own
+//! insert are atomic even against another process; a thread of its own copies the WAL into the
+//! file (`checkpoint.rs`), never the writer. Reads use connections of their own
 //! (`readers.rs`: `rusqlite`, point reads on the calling thread) and, thanks to WAL, never wait
 //! for a write. sqlx keeps the migrations, the job records and an in-memory database.
 //!
@@ -17,6 +18,7 @@
 //! Not for: several servers on one file over a
 //! network file system (SQLite's locking does not hold there).
 
+mod checkpoint;
 #[cfg(test)]
 mod plans;
 mod readers;

@@ -32,6 +32,7 @@ use fhirgate_sql::{Dialect, Driver, Error, KeyedRow, MatchRow, ONE_OFF_TEXT, Sor
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+use crate::checkpoint::Checkpointer;
 use crate::readers::{bind, failed, first_integer, keyed_matches, matches, pairs, versions};
 use crate::write::{Job, group};
 use crate::{BUSY_TIMEOUT, CACHE_KIB};
@@ -60,13 +61,14 @@ impl Writer {
     /// Opens the writer connection on `file` (whose schema is up to date) and starts its thread.
     pub(crate) fn start(file: &Path) -> Result<Self, Error> {
         let connection = connection(file)?;
+        let checkpointer = Checkpointer::start(file)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| Error::Open(format!("the sqlite writer's runtime: {e}")))?;
         let (queue, received) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || serve(connection, &runtime, &received))
+            .spawn(move || serve(connection, checkpointer, &runtime, &received))
             .map_err(|e| Error::Open(format!("starting the sqlite writer thread: {e}")))?;
         Ok(Self { queue })
     }
@@ -88,7 +90,8 @@ impl Writer {
     }
 }
 
-/// The writer connection: the file's usual settings (see the module doc for `synchronous`).
+/// The writer connection: the file's usual settings (see the module doc for `synchronous`); it
+/// never checkpoints the WAL itself (`checkpoint.rs` does).
 pub(crate) fn connection(file: &Path) -> Result<WriteConnection, Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let connection = Connection::open_with_flags(file, flags).map_err(failed)?;
@@ -96,7 +99,7 @@ pub(crate) fn connection(file: &Path) -> Result<WriteConnection, Error> {
     connection
         .execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = {CACHE_KIB};"
+             PRAGMA cache_size = {CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
         ))
         .map_err(failed)?;
     connection.set_prepared_statement_cache_capacity(STATEMENTS);
@@ -104,7 +107,12 @@ pub(crate) fn connection(file: &Path) -> Result<WriteConnection, Error> {
 }
 
 /// The thread: a group per turn, of every batch queued by then, until closed or forgotten.
-fn serve(mut connection: WriteConnection, runtime: &tokio::runtime::Runtime, received: &mpsc::Receiver<Message>) {
+fn serve(
+    mut connection: WriteConnection,
+    checkpointer: Checkpointer,
+    runtime: &tokio::runtime::Runtime,
+    received: &mpsc::Receiver<Message>,
+) {
     let mut closing = None;
     while closing.is_none() {
         let Ok(first) = received.recv() else { break }; // every handle dropped
@@ -128,10 +136,14 @@ fn serve(mut connection: WriteConnection, runtime: &tokio::runtime::Runtime, rec
         }
         // The driver below never waits: the runtime only drives the shared async write steps.
         let answers = runtime.block_on(group(&mut connection, &jobs));
+        if answers.iter().any(Result::is_ok) {
+            checkpointer.committed();
+        }
         for (job, answer) in jobs.into_iter().zip(answers) {
             let _ = job.done.send(answer);
         }
     }
+    drop(checkpointer); // its last checkpoint done, its thread ended
     drop(connection);
     if let Some(done) = closing {
         let _ = done.send(());
