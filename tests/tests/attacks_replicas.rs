@@ -101,3 +101,44 @@ fn a_restricted_callers_pages_are_decided_again_on_every_replica() -> TestResult
     assert_eq!(seen, ["Observation/o0", "Observation/o2", "Observation/o4", "Observation/o6"], "only p1's");
     Ok(())
 }
+
+/// A history page link carries the store's write positions sealed (`_snapshot`): altered,
+/// truncated, forged, or written as a plain position, it is a 410 on every replica, never a
+/// page at some other point of the store's history; the real link pages on any replica.
+#[test]
+fn history_snapshots_open_only_unaltered() -> TestResult {
+    let Some(r) = Replicas::start("attack-replicas-history", 3)? else {
+        skipped("history_snapshots_open_only_unaltered");
+        return Ok(());
+    };
+    for n in 0..4 {
+        r.nth(n)?.put_resource(&json!({"resourceType": "Patient", "id": format!("h{n}"),
+                                       "name": [{"family": "Secret"}]}))?;
+    }
+    let first = r.nth(0)?.get("Patient/_history?_count=2")?.json()?;
+    let next = link(&first, "next").ok_or("no next link")?;
+    let (head, rest) = next.split_once("_snapshot=").ok_or("no snapshot in the link")?;
+    let (value, tail) = rest.split_once('&').unwrap_or((rest, ""));
+    let with = |v: &str| format!("{head}_snapshot={v}&{tail}");
+    let mut altered = Vec::new();
+    for at in [0, value.len() / 2, value.len() - 1] {
+        let mut bytes = value.as_bytes().to_vec();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        altered.push(with(&String::from_utf8(bytes)?));
+    }
+    altered.push(with(&value[..value.len() - 4]));
+    altered.push(with(&format!("AQ{}", "A".repeat(60))));
+    altered.push(with("99999999"));
+    altered.push(with("%00%ff"));
+    for (i, path) in altered.iter().enumerate() {
+        let reply = r.nth(i)?.get(path)?;
+        assert_eq!(reply.status, 410, "altered history link {i}: {}", reply.body);
+        assert!(!reply.body.contains("Secret"), "altered history link {i} shows nothing: {}", reply.body);
+    }
+    for replica in 0..3 {
+        let page = r.nth(replica)?.get(&next)?;
+        assert_eq!(page.status, 200, "replica {replica}: {}", page.body);
+        assert_eq!(page.json()?["entry"].as_array().map(Vec::len), Some(2), "replica {replica}");
+    }
+    Ok(())
+}

@@ -6,7 +6,7 @@
 //! the store held then.
 
 use azure_data_cosmos::Query;
-use fhirgate_engine::storage::{HistoryPage, HistoryQuery};
+use fhirgate_engine::storage::{HistoryPage, HistoryQuery, HistorySnapshot};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -25,13 +25,13 @@ pub(crate) async fn page(store: &CosmosStore, query: &HistoryQuery) -> Result<Hi
     // The partitioned layout: applied versions only, read again if a transaction of the types
     // asked for was applied while the page was read (see `partitioned::settle`).
     let types: Vec<String> = query.resource_type.iter().cloned().collect();
-    let snapshot = query.snapshot.unwrap_or_else(|| store.inner.hlc.now());
+    let snapshot = position(query).unwrap_or_else(|| store.inner.hlc.now());
     crate::partitioned::settle::consistent(store, &types, || page_at(store, query, Some(snapshot))).await
 }
 
 /// One page at `snapshot` (the clock's position when `None`: one-partition layout).
 async fn page_at(store: &CosmosStore, query: &HistoryQuery, snapshot: Option<u64>) -> Result<HistoryPage, Error> {
-    let snapshot = match (query.snapshot, snapshot) {
+    let snapshot = match (position(query), snapshot) {
         (Some(snapshot), _) | (None, Some(snapshot)) => snapshot,
         (None, None) => read::clock(store).await?.0,
     };
@@ -50,8 +50,14 @@ async fn page_at(store: &CosmosStore, query: &HistoryQuery, snapshot: Option<u64
     Ok(HistoryPage {
         versions: versions.iter().map(VersionDoc::to_version).collect::<Result<_, _>>()?,
         total,
-        snapshot,
+        snapshot: HistorySnapshot::single(snapshot),
     })
+}
+
+/// The clock position of the query's snapshot: this store has one write order, so one bucket
+/// (a snapshot naming none hides every version).
+fn position(query: &HistoryQuery) -> Option<u64> {
+    query.snapshot.as_ref().map(|s| s.0.first().copied().unwrap_or(0))
 }
 
 /// The condition on version documents (without `_at`), and its parameters.

@@ -2,12 +2,14 @@
 //!
 //! [`PostgresStore`] is the relational store of `fhirgate-sql` on a bounded sqlx pool; this
 //! crate keeps what is PostgreSQL's own: connecting, the migrations, and the write path. Every
-//! version is a row of `resource_version` whose identity column `pos` is the store's
-//! write position (the history snapshot); `resource_current` holds each resource's current
-//! version and is the row a writer locks to check its precondition; a version's index entries
-//! are one JSON array in its row (`index_entries`; versions written before migration 0004 keep
-//! theirs in `index_entry`, keyed by `pos`). JSON is kept as `text`, so it comes back byte for byte.
-//! How writes stay race-free and commit-ordered is told in `write.rs`.
+//! version is a row of `resource_version` keyed by `(resource_type, id, version)`, with a write
+//! position (`bucket`, `pos`) drawn from its bucket's row in `write_bucket` (`position.rs`): no
+//! sequence is shared by every write, and a history snapshot is every bucket's last position;
+//! `resource_current` holds each resource's current version and is the row a writer locks to
+//! check its precondition; a version's index entries are one JSON array in its row
+//! (`index_entries`). JSON is kept as `text`, so it comes back byte for byte. How writes stay
+//! race-free and commit-ordered per bucket is told in `write.rs`; every key holds `id`, the
+//! distribution column on Citus (README.md).
 //!
 //! Search runs on the search tables of `fhirgate-sql` (migrations/0002_search.sql, README.md),
 //! which hold the index of each resource's current version.
@@ -15,6 +17,7 @@
 //! Not for: TLS connections (no TLS feature is
 //! built in yet).
 
+mod position;
 mod write;
 
 use std::str::FromStr;

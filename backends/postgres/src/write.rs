@@ -8,23 +8,29 @@
 //!    other in a cycle), make sure a `resource_current` row exists and lock it with
 //!    `SELECT ... FOR UPDATE`; then check every precondition, in batch order, against the locked
 //!    versions. Writers of different resources do not wait for each other here.
-//! 2. append: take the global write-position lock (a transaction-level advisory lock, released
-//!    by the commit), insert the versions (which draws their `pos`) and index entries, move
-//!    `resource_current` on, commit. Holding that lock from drawing a `pos` to committing is
-//!    what makes `pos` commit-ordered, so history snapshots are stable; it is the only part of
-//!    a write that is serialised.
+//! 2. append: draw the versions' write positions from their buckets (`src/position.rs`): one
+//!    `UPDATE write_bucket ... RETURNING pos` per bucket the batch writes, in bucket order,
+//!    which locks that bucket's row until the commit; insert the versions with their bucket and
+//!    position, move `resource_current` on, commit. Holding a bucket's row from drawing its
+//!    positions to committing makes positions commit-ordered within the bucket, so a snapshot
+//!    (every bucket's last position) never gains a version; writers of resources in different
+//!    buckets do not wait for each other, and no sequence or lock is shared by every write.
+//!
+//! Conditional creates are serialised by a row lock too: a guard's row in `write_guard` (keyed
+//! by a hash of its criteria) is inserted if missing and locked (`SELECT ... FOR UPDATE`)
+//! before the guard is checked. Locks are taken in one order — guard rows, then resource rows,
+//! then bucket rows, each sorted — so two batches never wait on each other in a cycle.
 //!
 //! Deadlocks and serialisation failures (which the sorted locking should prevent) are retried a
 //! few times, then reported as a version conflict, never as an outage.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use fhirgate_engine::storage::{Guard, Write};
 use fhirgate_sql::{Error, version_from_sql, version_to_sql, write};
 use sqlx::{PgConnection, PgPool};
 
-/// The key of the advisory lock that orders write positions ("fhirgate" in ASCII).
-const WRITE_POSITION_LOCK: i64 = 0x6668_6972_6761_7465;
+use crate::position;
 /// How many times a batch is tried when PostgreSQL aborts it for a deadlock or serialisation
 /// failure.
 const ATTEMPTS: u32 = 5;
@@ -70,13 +76,17 @@ async fn attempt_once(pool: &PgPool, writes: &[Write], guards: &[Guard]) -> Resu
         current.insert((v.resource_type.as_str(), v.id.as_str()), v.version);
     }
 
-    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_POSITION_LOCK).execute(&mut *tx).await?;
-    for w in writes {
-        write::append(&mut *tx, w).await.map_err(|error| match error.code().as_deref() {
-            Some(UNIQUE_VIOLATION) => Error::conflict(w, w.version.version.saturating_sub(1), w.version.version),
+    let positions = positions(&mut tx, writes).await?;
+    write::append_positioned(&mut *tx, writes.iter().zip(positions.into_iter().map(Some))).await.map_err(|error| {
+        match error.code().as_deref() {
+            // Only if something bypassed the locks; the batch's first write stands for it.
+            Some(UNIQUE_VIOLATION) => {
+                let w = &writes[0];
+                Error::conflict(w, w.version.version.saturating_sub(1), w.version.version)
+            }
             _ => error,
-        })?;
-    }
+        }
+    })?;
     for ((resource_type, id), version) in current {
         sqlx::query("UPDATE resource_current SET version = $3 WHERE resource_type = $1 AND id = $2")
             .bind(resource_type)
@@ -89,16 +99,48 @@ async fn attempt_once(pool: &PgPool, writes: &[Write], guards: &[Guard]) -> Resu
     Ok(())
 }
 
-/// Takes a transaction-level advisory lock per guard key (in sorted order, so guarded batches
-/// never wait on each other in a cycle) before the guards are checked. The lock is held to
-/// commit, and each check is a new statement, so it sees whatever an earlier holder committed:
-/// two batches guarded by the same criteria cannot both find nothing and both write.
+/// The write position of each of `writes` (bucket, position), in batch order: per bucket, in
+/// bucket order, the bucket's row is moved on by the number of versions it gets (which locks it
+/// until the commit) and they take the positions in between, in batch order.
+async fn positions(conn: &mut PgConnection, writes: &[Write]) -> Result<Vec<(i64, i64)>, Error> {
+    let mut by_bucket: BTreeMap<i16, Vec<usize>> = BTreeMap::new();
+    for (n, w) in writes.iter().enumerate() {
+        by_bucket.entry(position::bucket(&w.version.resource_type, &w.version.id)).or_default().push(n);
+    }
+    let mut positions = vec![(0, 0); writes.len()];
+    for (bucket, members) in by_bucket {
+        let drawn = i64::try_from(members.len()).map_err(|_| Error::Invalid("batch too large".into()))?;
+        let last: i64 = sqlx::query_scalar("UPDATE write_bucket SET pos = pos + $2 WHERE bucket = $1 RETURNING pos")
+            .bind(bucket)
+            .bind(drawn)
+            .fetch_one(&mut *conn)
+            .await?;
+        for (k, n) in members.into_iter().enumerate() {
+            let k = i64::try_from(k).map_err(|_| Error::Invalid("batch too large".into()))?;
+            positions[n] = (i64::from(bucket), last - drawn + 1 + k);
+        }
+    }
+    Ok(positions)
+}
+
+/// Locks the `write_guard` row of every guard key (inserting those missing; in sorted order, so
+/// guarded batches never wait on each other in a cycle) before the guards are checked. The lock
+/// is held to commit, and each check is a new statement, so it sees whatever an earlier holder
+/// committed: two batches guarded by the same criteria cannot both find nothing and both write.
+/// A batch that finds another's uncommitted row waits for that batch in the `INSERT`.
 async fn lock_guards(conn: &mut PgConnection, guards: &[Guard]) -> Result<(), Error> {
-    let mut keys: Vec<&str> = guards.iter().map(|g| g.key.as_str()).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    for key in keys {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut *conn).await?;
+    let mut rows: Vec<i64> = guards.iter().map(|g| position::guard_row(&g.key)).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    for row in rows {
+        sqlx::query("INSERT INTO write_guard (key_hash) VALUES ($1) ON CONFLICT (key_hash) DO NOTHING")
+            .bind(row)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("SELECT key_hash FROM write_guard WHERE key_hash = $1 FOR UPDATE")
+            .bind(row)
+            .fetch_one(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -207,9 +207,95 @@ async fn snapshots_stay_stable_while_parallel_writers_commit() {
     }
     assert!(seen.len() > 5, "the reader ran while the writers wrote: {}", seen.len());
     for (snapshot, total) in seen {
-        let pinned = HistoryQuery { snapshot: Some(snapshot), ..history_query(None, None, 1) };
-        assert_eq!(store.history(&pinned).await.expect("history").total, total, "snapshot {snapshot}");
+        let pinned = HistoryQuery { snapshot: Some(snapshot.clone()), ..history_query(None, None, 1) };
+        assert_eq!(store.history(&pinned).await.expect("history").total, total, "snapshot {snapshot:?}");
     }
     assert_eq!(store.history(&history_query(None, None, 1)).await.expect("history").total, 240);
+    store.close().await;
+}
+
+/// A database of the schema before migration 0006 (one identity sequence for `pos`, index
+/// entries of old versions in `index_entry`), with versions in it written as that schema's
+/// writer wrote them, is migrated when a store connects: history, vread and index entries read
+/// as before, writing goes on in the buckets, and snapshots still hide later writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_previous_schema_migrates_with_its_data() {
+    use fhirgate_engine::storage::contract::{at, sample_index};
+
+    let database = TempDatabase::new().await;
+    let mut conn = database.options().connect().await.expect("connect");
+    sqlx::migrate!("./migrations").run_to(5, &mut conn).await.expect("the schema before 0006");
+    let old = |resource_type: &str, id: &str, version: i64, ms: i64, with_entries: bool| {
+        let millis = (at(ms) - time::OffsetDateTime::UNIX_EPOCH).whole_milliseconds();
+        let json = format!(r#"{{"resourceType":"{resource_type}","id":"{id}","v":{version}}}"#);
+        let entries = with_entries.then(|| serde_json::to_string(&sample_index()).expect("json"));
+        sqlx::query(
+            "INSERT INTO resource_version (resource_type, id, version, last_updated, kind, json, index_entries) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING pos",
+        )
+        .bind(resource_type.to_owned())
+        .bind(id.to_owned())
+        .bind(version)
+        .bind(i64::try_from(millis).expect("millis"))
+        .bind(if version == 1 { "create" } else { "update" })
+        .bind(json)
+        .bind(entries)
+    };
+    // Patient/a 1 from before migration 0004 (entries in `index_entry`), then versions of 0004's.
+    let legacy: i64 =
+        old("Patient", "a", 1, 0, false).fetch_one(&mut conn).await.map(|r| sqlx::Row::get(&r, 0)).expect("v1");
+    for (seq, entry) in sample_index().iter().enumerate() {
+        sqlx::query("INSERT INTO index_entry (pos, seq, param, value) VALUES ($1, $2, $3, $4)")
+            .bind(legacy)
+            .bind(i32::try_from(seq).expect("seq"))
+            .bind(entry.param.clone())
+            .bind(serde_json::to_string(&entry.value).expect("json"))
+            .execute(&mut conn)
+            .await
+            .expect("index entry");
+    }
+    old("Observation", "o", 1, 10, true).execute(&mut conn).await.expect("o1");
+    old("Patient", "a", 2, 20, true).execute(&mut conn).await.expect("a2");
+    for (resource_type, id, version) in [("Patient", "a", 2_i64), ("Observation", "o", 1)] {
+        sqlx::query("INSERT INTO resource_current (resource_type, id, version) VALUES ($1, $2, $3)")
+            .bind(resource_type)
+            .bind(id)
+            .bind(version)
+            .execute(&mut conn)
+            .await
+            .expect("current");
+    }
+    conn.close().await.expect("close");
+
+    let store = database.store().await;
+    let before = store.history(&history_query(None, None, 10)).await.expect("history");
+    let listed: Vec<_> =
+        before.versions.iter().map(|v| format!("{}/{}/{}", v.resource_type, v.id, v.version)).collect();
+    assert_eq!(listed, ["Patient/a/2", "Observation/o/1", "Patient/a/1"]);
+    assert_eq!(store.index("Patient", "a", 1).await.expect("index"), Some(sample_index()), "moved from `index_entry`");
+    assert_eq!(store.index("Patient", "a", 2).await.expect("index"), Some(sample_index()));
+    assert_eq!(store.vread("Patient", "a", 1).await.expect("vread").map(|v| v.version), Some(1));
+
+    put(&store, version("Patient", "a", 3, 30)).await;
+    for n in 0..20 {
+        put(&store, version("Patient", &format!("n{n}"), 1, 40 + n)).await;
+    }
+    let instance = store.history(&history_query(Some("Patient"), Some("a"), 10)).await.expect("history");
+    assert_eq!(instance.versions.iter().map(|v| v.version).collect::<Vec<_>>(), [3, 2, 1]);
+    let pinned = HistoryQuery { snapshot: Some(before.snapshot.clone()), ..history_query(None, None, 10) };
+    assert_eq!(store.history(&pinned).await.expect("history").total, 3, "the old snapshot hides what came after");
+    let now = store.history(&history_query(None, None, 100)).await.expect("history");
+    assert_eq!(now.total, 24);
+    assert!(now.snapshot.covers(&before.snapshot) && now.snapshot != before.snapshot);
+    let mut conn = database.options().connect().await.expect("connect");
+    let buckets: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT bucket) FROM resource_version")
+        .fetch_one(&mut conn)
+        .await
+        .expect("buckets");
+    assert!(buckets > 4, "new versions spread over the buckets: {buckets}");
+    let gone: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('index_entry')::text").fetch_one(&mut conn).await.expect("regclass");
+    assert_eq!(gone, None, "`index_entry` is dropped");
+    conn.close().await.expect("close");
     store.close().await;
 }

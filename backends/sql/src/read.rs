@@ -74,7 +74,8 @@ pub async fn index(
 ) -> Result<Option<Vec<IndexEntry>>, Error> {
     let Ok(number) = i64::try_from(version) else { return Ok(None) };
     // Text columns only (`pairs`): the position as text, the entries or "" for a version written
-    // before they were kept in its row (then they are in `index_entry`).
+    // before they were kept in its row (then they are in `index_entry`: SQLite only; PostgreSQL
+    // moved them into their rows in migration 0006).
     let sql = one_version(db, "CAST(v.pos AS TEXT), COALESCE(v.index_entries, '')", resource_type, id, number);
     let corrupt =
         |e: serde_json::Error| Error::Corrupt(format!("index of `{resource_type}/{id}` version {version}: {e}"));

@@ -63,21 +63,26 @@ pub async fn check_guards(db: &mut dyn Driver, guards: &[Guard]) -> Result<(), E
     Ok(())
 }
 
-/// Inserts a version whose precondition the store has checked, with its index entries (one JSON
-/// array in the version's row), and its rows in the search tables (replacing those of the
-/// version before).
-pub async fn append(db: &mut dyn Driver, write: &Write) -> Result<(), Error> {
-    append_all(db, std::slice::from_ref(write)).await
-}
-
-/// [`append`] of every write in order. Where the driver joins statements (sqlx's SQLite driver,
-/// a hand-off to its thread per text), they go as as few texts as SQLite's parameter limit
+/// Inserts every version of `writes` (whose preconditions the store has checked), in order, with
+/// its index entries (one JSON array in the version's row), and its rows in the search tables
+/// (replacing those of the version before); the table gives each version its write position
+/// (SQLite: `AUTOINCREMENT`). Where the driver joins statements (sqlx's SQLite driver, a
+/// hand-off to its thread per text), they go as as few texts as SQLite's parameter limit
 /// allows: a transaction Bundle's thousand resources in a handful of hand-offs rather than one
 /// per resource.
 pub async fn append_all(db: &mut dyn Driver, writes: &[Write]) -> Result<(), Error> {
+    append_positioned(db, writes.iter().map(|w| (w, None))).await
+}
+
+/// [`append_all`] with the write position of each version given by the store: its bucket and
+/// its position in the bucket (PostgreSQL, `write_bucket`), or `None` for the table's own.
+pub async fn append_positioned<'w>(
+    db: &mut dyn Driver,
+    writes: impl IntoIterator<Item = (&'w Write, Option<(i64, i64)>)>,
+) -> Result<(), Error> {
     let mut all = Vec::new();
-    for write in writes {
-        all.extend(statements(db.dialect(), write)?);
+    for (write, position) in writes {
+        all.extend(statements(db.dialect(), write, position)?);
     }
     if db.joins_statements() {
         all = combined(all);
@@ -89,15 +94,16 @@ pub async fn append_all(db: &mut dyn Driver, writes: &[Write]) -> Result<(), Err
 }
 
 /// The statements of [`append`], in order.
-fn statements(dialect: Dialect, write: &Write) -> Result<Vec<Sql>, Error> {
+fn statements(dialect: Dialect, write: &Write, position: Option<(i64, i64)>) -> Result<Vec<Sql>, Error> {
     let v = &write.version;
     let (version, last_updated) = (version_to_sql(v.version)?, millis_floor(v.last_updated)?);
     let index = serde_json::to_string(&write.index)
         .map_err(|e| Error::Invalid(format!("the index of `{}/{}` is not serialisable: {e}", v.resource_type, v.id)))?;
     let mut b = Binder::new(dialect);
-    let text = format!(
-        "INSERT INTO resource_version (resource_type, id, version, last_updated, kind, json, index_entries) \
-         VALUES ({}, {}, {}, {}, {}, {}, {})",
+    let mut text = format!(
+        "INSERT INTO resource_version (resource_type, id, version, last_updated, kind, json, index_entries{}) \
+         VALUES ({}, {}, {}, {}, {}, {}, {}",
+        if position.is_some() { ", bucket, pos" } else { "" },
         b.text(&v.resource_type),
         b.text(&v.id),
         b.bind(Bind::Int(version)),
@@ -106,6 +112,10 @@ fn statements(dialect: Dialect, write: &Write) -> Result<Vec<Sql>, Error> {
         b.bind(v.json.as_ref().map_or(Bind::Null, |json| Bind::Text(json.clone()))),
         b.bind(Bind::Text(index)),
     );
+    if let Some((bucket, pos)) = position {
+        text.push_str(&format!(", {}, {}", b.bind(Bind::Int(bucket)), b.bind(Bind::Int(pos))));
+    }
+    text.push(')');
     let mut statements = vec![Sql { text, binds: b.binds }];
     statements.extend(rows::replace(dialect, write, version, last_updated));
     Ok(statements)

@@ -2,9 +2,11 @@
 //! level, with `_count`, `_since`, `_at` and paging links that stay stable while writes arrive.
 //! See <https://hl7.org/fhir/R4/http.html#history>.
 //!
-//! Paging: the first page records the store's write position (`_snapshot`); later pages only see
-//! versions up to it, and skip by `_offset`, so no entry is repeated or missed when new versions
-//! are written between page requests.
+//! Paging: the first page records where the store's writes stood (`_snapshot`: the store's write
+//! positions, one per position bucket, sealed like search page links so no client forges or
+//! alters one, and any replica holding the same keys opens it); later pages only see versions
+//! inside it, and skip by `_offset` in an order that is total and fixed for a fixed snapshot, so
+//! no entry is repeated or missed when new versions are written between page requests.
 //!
 //! A client whose access depends on the data sees only the versions it may see: each entry is
 //! decided on its own version (a deletion on the version it deleted), the bundle has no `total`
@@ -19,7 +21,14 @@ use super::{Engine, Request, Response, percent_encode, read};
 use crate::access::Phase;
 use crate::error::{Error, Result};
 use crate::resource::{etag, format_instant, parse_date_time_start};
-use crate::storage::{HistoryQuery, ResourceVersion, WriteKind};
+use crate::storage::{HistoryQuery, HistorySnapshot, ResourceVersion, WriteKind};
+
+/// The format byte of a sealed history snapshot.
+const SNAPSHOT_FORMAT: u8 = 1;
+/// What a sealed history snapshot is, so no other sealed value opens as one.
+const SNAPSHOT_AAD: &[u8] = b"fhirgate history snapshot";
+/// Buckets a snapshot may name: far above any store's (PostgreSQL has 16).
+const MAX_BUCKETS: usize = 1024;
 
 pub(super) async fn handle(
     engine: &Engine,
@@ -33,7 +42,7 @@ pub(super) async fn handle(
         id: id.map(str::to_string),
         since: date_param(request, "_since")?,
         at: date_param(request, "_at")?,
-        snapshot: number_param(request, "_snapshot")?,
+        snapshot: request.param("_snapshot").map(|sealed| open_snapshot(engine, sealed)).transpose()?,
         offset: number_param(request, "_offset")?.unwrap_or(0),
         count: count_param(engine, request)?,
     };
@@ -54,16 +63,17 @@ pub(super) async fn handle(
             entries.push(entry(request, version));
         }
     }
-    let mut links = vec![link("self", &page_url(request, &query, page.snapshot, query.offset))];
+    let snapshot = seal_snapshot(engine, &page.snapshot)?;
+    let mut links = vec![link("self", &page_url(request, &query, &snapshot, query.offset))];
     let shown = query.offset + page.versions.len() as u64;
     // With nothing shown, a link to more would tell that hidden versions exist.
     let counts_hidden = !gate.covers_data() && query.count == 0;
     if shown < page.total && !counts_hidden {
-        links.push(link("next", &page_url(request, &query, page.snapshot, shown)));
+        links.push(link("next", &page_url(request, &query, &snapshot, shown)));
     }
     if query.offset > 0 {
         let previous = query.offset.saturating_sub(u64::from(query.count));
-        links.push(link("previous", &page_url(request, &query, page.snapshot, previous)));
+        links.push(link("previous", &page_url(request, &query, &snapshot, previous)));
     }
     let mut bundle = json!({
         "resourceType": "Bundle",
@@ -109,7 +119,7 @@ fn link(relation: &str, url: &str) -> Value {
 }
 
 /// The URL of a page: the request's own parameters with `_snapshot` and `_offset` set.
-fn page_url(request: &Request, query: &HistoryQuery, snapshot: u64, offset: u64) -> String {
+fn page_url(request: &Request, query: &HistoryQuery, snapshot: &str, offset: u64) -> String {
     let mut params: Vec<String> = request
         .query
         .iter()
@@ -120,6 +130,27 @@ fn page_url(request: &Request, query: &HistoryQuery, snapshot: u64, offset: u64)
     params.push(format!("_snapshot={snapshot}"));
     params.push(format!("_offset={offset}"));
     format!("{}?{}", request.url(&request.path), params.join("&"))
+}
+
+/// The `_snapshot` value of `snapshot`: its positions (8 bytes each, little-endian), sealed.
+fn seal_snapshot(engine: &Engine, snapshot: &HistorySnapshot) -> Result<String> {
+    let plain = snapshot.0.iter().flat_map(|p| p.to_le_bytes()).collect();
+    engine
+        .config
+        .page_keys
+        .seal(SNAPSHOT_FORMAT, SNAPSHOT_AAD, plain)
+        .ok_or_else(|| Error::Internal("no randomness to seal a history link with".into()))
+}
+
+/// The snapshot a `_snapshot` value carries; 410 when it was forged, altered, or sealed with a
+/// key this server no longer holds (as for a search page link).
+fn open_snapshot(engine: &Engine, sealed: &str) -> Result<HistorySnapshot> {
+    let gone = || Error::Gone("this history page link was not issued by this server: read the history again".into());
+    let plain = engine.config.page_keys.open(SNAPSHOT_FORMAT, SNAPSHOT_AAD, sealed).ok_or_else(gone)?;
+    if plain.len() % 8 != 0 || plain.len() / 8 > MAX_BUCKETS {
+        return Err(gone());
+    }
+    Ok(HistorySnapshot(plain.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0xff; 8]))).collect()))
 }
 
 fn date_param(request: &Request, name: &str) -> Result<Option<time::OffsetDateTime>> {

@@ -140,9 +140,9 @@ pub struct HistoryQuery {
     /// version with `last_updated <= at` (within the snapshot), left out if that version is a
     /// deletion (the resource did not exist then). Combines with `since` by intersection.
     pub at: Option<OffsetDateTime>,
-    /// Only versions written at or before this position in the store's write order
+    /// Only versions written at or before this point of the store's write order
     /// ([`HistoryPage::snapshot`] of the first page), so pages stay stable while writes arrive.
-    pub snapshot: Option<u64>,
+    pub snapshot: Option<HistorySnapshot>,
     /// Number of matching versions to skip (newest first).
     pub offset: u64,
     /// Maximum number of versions to return.
@@ -155,8 +155,28 @@ pub struct HistoryPage {
     pub versions: Vec<ResourceVersion>,
     /// How many versions match the query in all (within the snapshot).
     pub total: u64,
-    /// The write position this page was read at; pass it back in [`HistoryQuery::snapshot`].
-    pub snapshot: u64,
+    /// The write positions this page was read at; pass them back in [`HistoryQuery::snapshot`].
+    pub snapshot: HistorySnapshot,
+}
+
+/// Where a store's writes stood when a history's first page was read: one write position per
+/// position bucket of the store (a store with one write order has one bucket). A version is
+/// inside the snapshot when its position is at most its bucket's entry; a bucket the snapshot
+/// does not name had no version then. Within a bucket positions are commit-ordered, so what a
+/// snapshot shows never changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistorySnapshot(pub Vec<u64>);
+
+impl HistorySnapshot {
+    /// A store with one write order, at `position`.
+    pub fn single(position: u64) -> Self {
+        Self(vec![position])
+    }
+
+    /// Whether every bucket of `self` is at or past `other`'s.
+    pub fn covers(&self, other: &HistorySnapshot) -> bool {
+        other.0.iter().enumerate().all(|(n, p)| self.0.get(n).is_some_and(|q| q >= p))
+    }
 }
 
 /// A resource a search matched: the version that was current when the search ran, so pages

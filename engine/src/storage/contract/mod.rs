@@ -5,8 +5,10 @@
 //! Times are fixed instants (see [`at`]), so the answers do not depend on the clock.
 //!
 //! Semantics pinned here, beyond the trait's docs:
-//! - history is ordered by the store's write order, newest first; `total` counts every
-//!   matching version inside the snapshot, whatever `offset` and `count` are;
+//! - instance history is ordered by version, newest first; type and system history by
+//!   `last_updated`, newest first, then by the store's write order (a store with position
+//!   buckets breaks ties between buckets by bucket); `total` counts every matching version
+//!   inside the snapshot, whatever `offset` and `count` are;
 //! - `_at` is the state of the store at that instant: per resource the newest version with
 //!   `last_updated <= at`, and nothing for a resource whose version then was a deletion
 //!   (FHIR: "versions that were current at some point"; a deleted resource has no current
@@ -71,6 +73,7 @@ macro_rules! store_contract {
             history_at,
             history_paging,
             history_snapshot_hides_later_writes,
+            history_pages_stable_under_concurrent_writes,
             search_string_modes,
             search_token_forms,
             search_bound_codes_have_their_system,
