@@ -61,7 +61,9 @@ pub fn init(config: &LogConfig, tracing: &TracingConfig) -> Result<Logging, Gate
             .with(general(config, writer.clone(), ansi))
             .with(audit(writer))
             .try_init(),
-        None => tracing_subscriber::registry().with(general(config, writer.clone(), ansi)).with(audit(writer)).try_init(),
+        None => {
+            tracing_subscriber::registry().with(general(config, writer.clone(), ansi)).with(audit(writer)).try_init()
+        }
     };
     if exporter.is_some() {
         let endpoint = tracing.traces_url().unwrap_or_else(|| "from OTEL_EXPORTER_OTLP_* variables".into());

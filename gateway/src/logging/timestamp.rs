@@ -24,7 +24,8 @@ fn at_into(out: &mut String, seconds: u64, micros: u32) {
             text.clear();
             let (year, month, day) = civil(i64::try_from(seconds / 86_400).unwrap_or(i64::MAX));
             let time = seconds % 86_400;
-            let _ = write!(text, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", time / 3600, time / 60 % 60, time % 60);
+            let _ =
+                write!(text, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", time / 3600, time / 60 % 60, time % 60);
             *second = seconds;
         }
         out.push_str(text);
