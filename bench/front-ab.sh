@@ -27,7 +27,7 @@ pids+=("$!"); wait_up "127.0.0.1:$rport"
 rtoken="$(FHIRGATE_DATA_DIR="$work/remote" FHIRGATE_LISTEN="127.0.0.1:$rport" "$first" token --role globalAdmin --ttl-seconds 86400)"
 post() { curl -fsS -X POST "http://$1/Patient" -H "Authorization: Bearer $2" -H 'Content-Type: application/fhir+json' \
   -d '{"resourceType":"Patient","name":[{"family":"Smith","given":["P"]}],"gender":"female","birthDate":"1970-01-01"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
-rid=""; for i in 1 2 3 4 5; do id="$(post "127.0.0.1:$rport" "$rtoken")"; [ -z "$rid" ] && rid="$id"; done
+rid=""; for _ in 1 2 3 4 5; do id="$(post "127.0.0.1:$rport" "$rtoken")"; [ -z "$rid" ] && rid="$id"; done
 declare -A port pid tok lid
 names=()
 for v in "${variants[@]}"; do
@@ -57,7 +57,7 @@ TOML
   env FHIRGATE_LOG_LEVEL=warn "${envs[@]}" "$bin" serve --config "$d/fhirgate.toml" --listen "127.0.0.1:${port[$name]}" --data-dir "$d" >"$d/front.log" 2>&1 &
   pid[$name]=$!; pids+=("$!"); wait_up "127.0.0.1:${port[$name]}"
   tok[$name]="$(FHIRGATE_DATA_DIR="$d" FHIRGATE_LISTEN="127.0.0.1:${port[$name]}" "$bin" token --config "$d/fhirgate.toml" --role globalAdmin --ttl-seconds 86400)"
-  l=""; for i in 1 2 3 4 5; do id="$(post "127.0.0.1:${port[$name]}" "${tok[$name]}")"; [ -z "$l" ] && l="$id"; done; lid[$name]="$l"
+  l=""; for _ in 1 2 3 4 5; do id="$(post "127.0.0.1:${port[$name]}" "${tok[$name]}")"; [ -z "$l" ] && l="$id"; done; lid[$name]="$l"
 done
 m() { "$bench" http --url "$1" --bearer "$2" --server-pid "$3" --clients "$clients" --duration "$duration" --warmup 1 | python3 -c 'import json,sys; d=json.load(sys.stdin); t=d["total"]; print("%6.0f req/s %5.1f us/req p50 %.2f p99 %.2f errors %d" % (t["throughput_per_second"], d["server"]["cpu_us_per_request"], t["latency_ms"]["p50"], t["latency_ms"]["p99"], t["non_2xx"]+t["transport_errors"]))'; }
 for r in $(seq 1 "$rounds"); do
