@@ -19,7 +19,6 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::time::FormatTime as _;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -29,6 +28,7 @@ use crate::config::{LogConfig, TracingConfig};
 use crate::error::GatewayError;
 use crate::telemetry::{self, Exporter, SPAN_TARGET};
 
+mod timestamp;
 mod writer;
 
 /// The tracing target of audit events.
@@ -48,32 +48,55 @@ pub fn init(config: &LogConfig, tracing: &TracingConfig) -> Result<Logging, Gate
         Some((layer, exporter)) => (Some(layer), Some(exporter)),
         None => (None, None),
     };
-    let level = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET && meta.target() != SPAN_TARGET);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // Batched: the writer thread writes what waits with one `write` every few milliseconds, not
     // one per line; a read logs three lines.
     let (writer, guard) = writer::batched(writer::Stderr);
-    let general = fmt::layer().with_writer(writer.clone()).with_ansi(ansi);
-    let general = if config.format == "json" {
-        general.json().flatten_event(true).with_current_span(true).boxed()
-    } else {
-        general.boxed()
-    };
-    let audit = AuditLayer { writer }.with_filter(filter_fn(|meta| meta.target() == AUDIT_TARGET));
     // A second initialisation (only possible in tests) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::registry()
-        .with(traces)
-        .with(general.with_filter(level.and(not_audit)))
-        .with(audit)
-        .try_init();
+    // Without traces there is no traces layer at all: an absent (`None`) layer counts as one
+    // that wants every span, so each span of a request was made and tracked for no one.
+    let _ = match traces {
+        Some(traces) => tracing_subscriber::registry()
+            .with(traces)
+            .with(general(config, writer.clone(), ansi))
+            .with(audit(writer))
+            .try_init(),
+        None => {
+            tracing_subscriber::registry().with(general(config, writer.clone(), ansi)).with(audit(writer)).try_init()
+        }
+    };
     if exporter.is_some() {
         let endpoint = tracing.traces_url().unwrap_or_else(|| "from OTEL_EXPORTER_OTLP_* variables".into());
         tracing::info!(%endpoint, sample_ratio = tracing.sample_ratio, "OpenTelemetry traces on");
     }
     Ok(Logging { _exporter: exporter, _writer: guard })
+}
+
+/// The layer of every log line but the audit events and the spans made for traces only, at the
+/// configured level (`RUST_LOG`, when set, wins).
+fn general<S>(config: &LogConfig, writer: writer::Batched<writer::Stderr>, ansi: bool) -> impl Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+{
+    let level = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET && meta.target() != SPAN_TARGET);
+    let general = fmt::layer().with_writer(writer).with_ansi(ansi);
+    let general = if config.format == "json" {
+        general.json().flatten_event(true).with_current_span(true).boxed()
+    } else {
+        general.boxed()
+    };
+    general.with_filter(level.and(not_audit))
+}
+
+/// The layer of the audit events, whatever the level.
+fn audit<S>(writer: writer::Batched<writer::Stderr>) -> impl Layer<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    AuditLayer { writer }.with_filter(filter_fn(|meta| meta.target() == AUDIT_TARGET))
 }
 
 /// Writes each audit event as one JSON line: `timestamp`, `level`, `target`, `message`, and the
@@ -91,8 +114,6 @@ where
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = AuditFields::default();
         event.record(&mut fields);
-        let mut timestamp = String::new();
-        let _ = fmt::time::SystemTime.format_time(&mut fmt::format::Writer::new(&mut timestamp));
         // The record is JSON text already: spliced in as it is once checked (a check allocates
         // nothing; parsing it into a `Value` and rendering it again was a real cost per read).
         // Text that is not JSON goes in as a string; JSON spread over lines is rendered again
@@ -105,17 +126,16 @@ where
             Some(r) => Value::from(r).to_string(),
             None => "null".to_owned(),
         };
-        let quoted = |text: &str| Value::from(text).to_string();
         let mut text = String::with_capacity(record.len() + 128);
-        text.push_str("{\"timestamp\":");
-        text.push_str(&quoted(&timestamp));
-        text.push_str(",\"level\":");
-        text.push_str(&quoted(event.metadata().level().as_str()));
-        text.push_str(",\"target\":");
-        text.push_str(&quoted(event.metadata().target()));
-        text.push_str(",\"message\":");
-        text.push_str(&quoted(&fields.message));
-        text.push_str(",\"record\":");
+        text.push_str("{\"timestamp\":\"");
+        timestamp::now_into(&mut text);
+        text.push_str("\",\"level\":\"");
+        text.push_str(event.metadata().level().as_str());
+        text.push_str("\",\"target\":\"");
+        crate::policy::audit::escape_into(&mut text, event.metadata().target());
+        text.push_str("\",\"message\":\"");
+        crate::policy::audit::escape_into(&mut text, &fields.message);
+        text.push_str("\",\"record\":");
         text.push_str(&record);
         text.push_str("}\n");
         let _ = std::io::Write::write_all(&mut self.writer.make_writer(), text.as_bytes());

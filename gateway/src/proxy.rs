@@ -102,6 +102,8 @@ pub struct RequestCtx {
     status: u16,
     caller: Caller,
     subject: Option<String>,
+    /// The client's address (`ip:port`), when known.
+    client: Option<String>,
     /// What the request cost its store (Cosmos DB request units; 0 on the other stores).
     request_charge: f64,
     /// A request on a type-level-only route, allowed: where and how it is streamed.
@@ -201,7 +203,7 @@ impl FhirGateway {
         request.base_url = route.client_base(&request.base_url);
         request.path = rest;
         spans::interaction(&ctx.span, &request);
-        let audit = audit_info(session, &ctx.request_id);
+        let audit = audit_info(session, ctx);
         let token = bearer_token(session);
         let caller = RouteCaller {
             identity: identity.as_deref(),
@@ -259,7 +261,7 @@ impl FhirGateway {
             }
         };
         let context = request_context(session);
-        let audit = audit_info(session, &ctx.request_id);
+        let audit = audit_info(session, ctx);
         if path == "metrics" {
             if !self.serves_metrics() {
                 return failure(FhirError::NotFound("`/metrics` is served on `metrics.listen`".into()));
@@ -389,15 +391,15 @@ fn bearer_token(session: &Session) -> Option<String> {
 }
 
 /// What the audit events of a request say about the exchange.
-fn audit_info(session: &Session, request_id: &str) -> AuditInfo {
+fn audit_info(session: &Session, ctx: &RequestCtx) -> AuditInfo {
     let header = session.req_header();
     let get = |name: &str| header.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     AuditInfo {
-        request_id: request_id.to_string(),
+        request_id: ctx.request_id.clone(),
         break_glass: get("x-break-glass"),
         query: header.uri.query().map(str::to_string),
         if_none_exist: get("if-none-exist"),
-        client_addr: session.client_addr().map(ToString::to_string),
+        client_addr: ctx.client.clone(),
     }
 }
 
@@ -443,6 +445,7 @@ impl ProxyHttp for FhirGateway {
             status: 0,
             caller: Caller::Anonymous,
             subject: None,
+            client: None,
             request_charge: 0.0,
             stream: None,
             counted: None,
@@ -458,7 +461,9 @@ impl ProxyHttp for FhirGateway {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
-        ctx.span = spans::request(header, &ctx.request_id, session.client_addr().map(ToString::to_string));
+        // Formatted once: the span, the audit events and the access log all name it.
+        ctx.client = session.client_addr().map(ToString::to_string);
+        ctx.span = spans::request(header, &ctx.request_id, ctx.client.as_deref());
         let path = header.uri.path().trim_matches('/');
         if let Some(security) = &self.security {
             // A preflight carries no credentials: answered without authentication.
@@ -661,7 +666,7 @@ impl ProxyHttp for FhirGateway {
             path: header.uri.path(),
             status: ctx.status,
             subject: ctx.subject.as_deref(),
-            client: session.client_addr().map(ToString::to_string),
+            client: ctx.client.as_deref(),
             elapsed_ms,
         });
         let path = header.uri.path().trim_matches('/');

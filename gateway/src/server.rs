@@ -27,6 +27,7 @@ pub fn run(config: Config) -> Result<(), GatewayError> {
     check_streamed_routes(&config, security.as_ref())?;
     let conf = ServerConf {
         threads: config.server.threads,
+        work_stealing: config.server.work_stealing,
         grace_period_seconds: Some(config.server.shutdown_grace_seconds),
         graceful_shutdown_timeout_seconds: Some(config.server.shutdown_grace_seconds + 1),
         pid_file: std::env::temp_dir().join(format!("fhirgate-{}.pid", std::process::id())).display().to_string(),

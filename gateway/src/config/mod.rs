@@ -100,6 +100,12 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     /// Worker threads of the server.
     pub threads: usize,
+    /// Whether idle worker threads take queued work from busy ones (tokio's work-stealing
+    /// runtime, the default). Off: each thread is a runtime of its own, and a connection, its
+    /// requests and their exchanges with remote targets stay on the thread that accepted it
+    /// (fewer thread wake-ups per request; a long job on one thread delays that thread's
+    /// connections). Measured within noise of each other (bench/README.md).
+    pub work_stealing: bool,
     /// Largest accepted request body, in bytes (413 beyond it).
     pub max_body_bytes: usize,
     /// Time allowed to receive a request body, and to process a request, in seconds.
@@ -316,6 +322,7 @@ impl Default for ServerConfig {
             base_url: None,
             allowed_hosts: Vec::new(),
             threads: 2,
+            work_stealing: true,
             max_body_bytes: 16 * 1024 * 1024,
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 2,

@@ -107,7 +107,7 @@ fn request_event(request: &RequestRecord<'_>) -> String {
     event.string("path", request.path);
     event.number("status", u64::from(request.status));
     event.optional("subject", request.subject);
-    event.optional("client", request.client.as_deref());
+    event.optional("client", request.client);
     event.key("elapsed_ms");
     let elapsed = serde_json::Number::from_f64(request.elapsed_ms);
     event.0.push_str(&elapsed.map_or_else(|| "null".to_owned(), |n| n.to_string()));
@@ -121,7 +121,7 @@ pub struct RequestRecord<'a> {
     pub path: &'a str,
     pub status: u16,
     pub subject: Option<&'a str>,
-    pub client: Option<String>,
+    pub client: Option<&'a str>,
     pub elapsed_ms: f64,
 }
 
@@ -214,7 +214,7 @@ impl JsonObject {
 }
 
 /// Appends `value` as the inside of a JSON string.
-fn escape_into(out: &mut String, value: &str) {
+pub(crate) fn escape_into(out: &mut String, value: &str) {
     if !value.chars().any(|c| c == '"' || c == '\\' || c < ' ') {
         out.push_str(value);
         return;

@@ -25,7 +25,7 @@ pub(super) fn is_request(meta: &tracing::Metadata<'_>) -> bool {
 
 /// The span of one request: the server span of its trace, a child of the caller's span when the
 /// request carries a `traceparent`.
-pub fn request(header: &RequestHeader, request_id: &str, client: Option<String>) -> tracing::Span {
+pub fn request(header: &RequestHeader, request_id: &str, client: Option<&str>) -> tracing::Span {
     let method = header.method.as_str();
     let span = tracing::info_span!(
         target: REQUEST_TARGET,
@@ -52,7 +52,7 @@ pub fn request(header: &RequestHeader, request_id: &str, client: Option<String>)
             span.set_attribute("user_agent.original", agent.to_owned());
         }
         if let Some(client) = client {
-            span.set_attribute("client.address", client);
+            span.set_attribute("client.address", client.to_owned());
         }
     }
     span

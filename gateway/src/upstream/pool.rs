@@ -8,9 +8,15 @@
 //! server never speaks first on an idle HTTP/1.1 connection), dropped otherwise. A connection the
 //! remote closes while idle is found so on its next use, as pingora's pool finds it at the end of
 //! its watch; the pool holds at most the target's `pool_size` connections.
+//!
+//! A connection is taken back preferably on the thread that released it: without work stealing
+//! (`server.work_stealing = false`) a connection's socket is watched by the runtime of the
+//! thread that opened it, and using it from another thread costs a wake-up across threads for
+//! each read.
 
 use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
@@ -37,6 +43,8 @@ struct Idle {
     address: SocketAddr,
     stream: Stream,
     since: Instant,
+    /// The thread that released it.
+    thread: ThreadId,
 }
 
 impl Pool {
@@ -67,14 +75,20 @@ impl Pool {
         if idle.len() >= self.capacity.max(1) {
             idle.remove(0);
         }
-        idle.push(Idle { address, stream, since: Instant::now() });
+        idle.push(Idle { address, stream, since: Instant::now(), thread: std::thread::current().id() });
     }
 
-    /// The most recently released connection to `address` that has not been idle too long.
+    /// The most recently released connection to `address` that has not been idle too long,
+    /// one this thread released if there is one.
     fn take(&self, address: SocketAddr) -> Option<Stream> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        idle.retain(|i| i.since.elapsed() < IDLE);
-        let at = idle.iter().rposition(|i| i.address == address)?;
+        let now = Instant::now();
+        idle.retain(|i| now.duration_since(i.since) < IDLE);
+        let thread = std::thread::current().id();
+        let at = idle
+            .iter()
+            .rposition(|i| i.address == address && i.thread == thread)
+            .or_else(|| idle.iter().rposition(|i| i.address == address))?;
         Some(idle.remove(at).stream)
     }
 }
