@@ -24,7 +24,7 @@ use fhirgate_sql::{Error, version_from_sql, version_to_sql, write};
 use sqlx::{PgConnection, PgPool};
 
 /// The key of the advisory lock that orders write positions ("fhirgate" in ASCII).
-const WRITE_POSITION_LOCK: i64 = 0x6668_6972_6761_7465;
+pub(crate) const WRITE_POSITION_LOCK: i64 = 0x6668_6972_6761_7465;
 /// How many times a batch is tried when PostgreSQL aborts it for a deadlock or serialisation
 /// failure.
 const ATTEMPTS: u32 = 5;
