@@ -23,8 +23,10 @@ use crate::resource::without_server_meta;
 use crate::storage::{StoreError, Write, WriteKind};
 
 /// Lines per batch at most: one saved progress; in initial-load mode, as few store loads as
-/// the store allows.
-const BATCH_LINES: usize = 2_000;
+/// the store allows. A batch must end well within the job's lease (the lease is renewed at each
+/// checkpoint; tests run with 1 s): 2,000 lines of a debug build on a loaded machine did not,
+/// and replicas took the job from each other forever.
+const BATCH_LINES: usize = 500;
 /// Line bytes per batch at most (a batch ends with the line that reaches it): what a batch holds
 /// (parsed resources, then their JSON text and index entries) is a few times this, whatever the
 /// lines' size (Synthea's Provenance lines are ~140 KB each).
