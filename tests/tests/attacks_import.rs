@@ -132,3 +132,65 @@ fn another_clients_job_is_not_found_on_another_replica() -> TestResult {
     assert_eq!((errors.status, errors.body.lines().count()), (200, 1), "{}", errors.body);
     Ok(())
 }
+
+/// An initial load writes only new resources, many per store statement: a resource another
+/// client creates while the load runs (after the kick-off found the type empty) is neither
+/// overwritten nor versioned by the load; its line is reported as a conflict, and the other
+/// lines of the same store batch still go in.
+#[test]
+fn an_initial_load_never_overwrites_a_resource_created_while_it_runs() -> TestResult {
+    if fhirgate_e2e::bulk::runs_remote()? {
+        return Ok(());
+    }
+    let dir = temp_dir("attacks-import-race")?;
+    let inputs = dir.join("inputs");
+    std::fs::create_dir_all(&inputs)?;
+    // Patients first, long enough for the other client's create to land before the
+    // Observations are reached.
+    const PATIENTS: usize = 4000;
+    let patients: Vec<String> =
+        (0..PATIENTS).map(|n| json!({"resourceType": "Patient", "id": format!("p{n}")}).to_string()).collect();
+    std::fs::write(inputs.join("p.ndjson"), patients.join("\n"))?;
+    let observation = |id: &str, text: &str| {
+        json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": text},
+               "subject": {"reference": "Patient/p1"}})
+    };
+    let observations: Vec<String> =
+        ["o1", "raced", "o2"].iter().map(|id| observation(id, "imported").to_string()).collect();
+    std::fs::write(inputs.join("o.ndjson"), observations.join("\n"))?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_IMPORT_INPUT_DIRS", inputs.to_str().ok_or("path")?)])?;
+    let importer = s.mint(&["--role", "globalAdmin", "--sub", "importer"])?;
+    let other = s.mint(&["--role", "globalAdmin", "--sub", "other"])?;
+    let input = |t: &str, file: &str| {
+        json!({"name": "input", "part": [{"name": "type", "valueString": t},
+               {"name": "url", "valueUri": inputs.join(file).display().to_string()}]})
+    };
+    let body = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "mode", "valueString": "InitialLoad"}, input("Patient", "p.ndjson"), input("Observation", "o.ndjson")]});
+    let kicked = s.send_as(
+        Some(&importer),
+        "POST",
+        "$import",
+        Some(body.to_string().as_bytes()),
+        &[("Prefer", "respond-async")],
+    )?;
+    let status = fhirgate_e2e::bulk::status_path(&s, &kicked)?;
+    let raced = observation("raced", "the other client's");
+    let created = s.send_as(Some(&other), "PUT", "Observation/raced", Some(raced.to_string().as_bytes()), &[])?;
+    assert_eq!(created.status, 201, "the other client's create lands while the Patients load: {}", created.body);
+    let manifest = fhirgate_e2e::bulk::manifest(&s, &importer, &status)?;
+    let outputs = manifest["output"].as_array().ok_or("no output")?;
+    let counts: Vec<(&str, u64)> =
+        outputs.iter().map(|o| (o["type"].as_str().unwrap_or(""), o["count"].as_u64().unwrap_or(0))).collect();
+    assert_eq!(counts, [("Patient", PATIENTS as u64), ("Observation", 2)], "{manifest}");
+    let errors = manifest["error"].as_array().ok_or("no error list")?;
+    let reported: u64 = errors.iter().map(|e| e["count"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(reported, 1, "{manifest}");
+    let stored = s.send_as(Some(&other), "GET", "Observation/raced", None, &[])?.json()?;
+    assert_eq!(stored["code"]["text"], "the other client's", "{stored}");
+    assert_eq!(stored["meta"]["versionId"], "1", "not versioned by the load: {stored}");
+    for id in ["o1", "o2"] {
+        assert_eq!(s.send_as(Some(&other), "GET", &format!("Observation/{id}"), None, &[])?.status, 200);
+    }
+    Ok(())
+}

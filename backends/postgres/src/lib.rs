@@ -17,6 +17,7 @@
 //! Not for: TLS connections (no TLS feature is
 //! built in yet).
 
+mod load;
 mod position;
 mod write;
 
@@ -129,6 +130,10 @@ impl Backend for PostgresBackend {
 
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
         write::transact(&self.pool, &writes, guards).await
+    }
+
+    async fn load(&self, writes: &[Write]) -> Result<(), Error> {
+        load::load(&self.pool, writes).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -102,7 +102,7 @@ async fn attempt_once(pool: &PgPool, writes: &[Write], guards: &[Guard]) -> Resu
 /// The write position of each of `writes` (bucket, position), in batch order: per bucket, in
 /// bucket order, the bucket's row is moved on by the number of versions it gets (which locks it
 /// until the commit) and they take the positions in between, in batch order.
-async fn positions(conn: &mut PgConnection, writes: &[Write]) -> Result<Vec<(i64, i64)>, Error> {
+pub(crate) async fn positions(conn: &mut PgConnection, writes: &[Write]) -> Result<Vec<(i64, i64)>, Error> {
     let mut by_bucket: BTreeMap<i16, Vec<usize>> = BTreeMap::new();
     for (n, w) in writes.iter().enumerate() {
         by_bucket.entry(position::bucket(&w.version.resource_type, &w.version.id)).or_default().push(n);

@@ -41,6 +41,12 @@ pub trait Backend: Send + Sync + 'static {
     /// shared steps are in [`crate::write`].
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error>;
 
+    /// An initial load's batch of creates (see [`Store::load`]); by default [`Self::transact`]
+    /// of them.
+    async fn load(&self, writes: &[Write]) -> Result<(), Error> {
+        self.transact(writes.to_vec(), &[]).await
+    }
+
     /// The pool job records are read and written on ([`crate::jobs`]): by default
     /// [`Self::reader`]'s (SQLite: its writer, so they queue with the other writes).
     fn jobs(&self) -> &Pool<Self::Database> {
@@ -134,6 +140,10 @@ where
 
     async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError> {
         Ok(self.backend.transact(writes, guards).await?)
+    }
+
+    async fn load(&self, writes: &[Write]) -> Result<(), StoreError> {
+        Ok(self.backend.load(writes).await?)
     }
 
     /// On the jobs pool; on SQLite it takes the write lock at `BEGIN IMMEDIATE`, as the writer

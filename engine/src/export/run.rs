@@ -2,6 +2,7 @@
 //! the client's decisions ([`run`]), remove what expired ([`sweep`]).
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -16,8 +17,16 @@ use crate::search::index::extract_only;
 use crate::search::query::{self, Compartment, Limits, SearchQuery};
 use crate::storage::{IndexValue, ResourceVersion};
 
-/// Matches read, decided and written per chunk (and per checkpoint).
-const CHUNK: u32 = 1000;
+/// Matches one search finds for a chunk (one file append and one checkpoint), at most.
+const CHUNK: u32 = 5_000;
+/// The same when every resource is decided on its data (a patient's token, a policy on tags):
+/// the decisions dominate, and a checkpoint comes sooner.
+const DECIDED_CHUNK: u32 = 1_000;
+/// Versions read per round trip (and decided together).
+const READ: usize = 500;
+/// NDJSON bytes after which a chunk ends early (at the end of a read): what it holds in memory
+/// is bounded by this plus one read, whatever the resources' size.
+const CHUNK_BYTES: usize = 8 * 1024 * 1024;
 /// Failed attempts in a row after which a job fails.
 const MAX_ATTEMPTS: u32 = 3;
 
@@ -31,6 +40,9 @@ async fn end(engine: &Engine, stored: &mut Stored, state: State) -> Result<bool>
 /// taken over by another worker (its record changed under it).
 pub(crate) async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access: &dyn Access) -> Result<()> {
     let Some(mut stored) = Stored::load(engine.store.as_ref(), &claimed.job).await? else { return Ok(()) };
+    let lease = engine.config.export.as_ref().map_or(Duration::from_secs(30), |s| s.lease);
+    let quiet = (lease / 4).min(Duration::from_secs(1));
+    let mut saved = Instant::now();
     loop {
         let ours = stored.job.lease.as_ref().is_some_and(|l| l.holder == holder);
         if stored.job.state != State::Running || !ours {
@@ -42,7 +54,15 @@ pub(crate) async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access
             return Ok(());
         }
         match step(engine, &mut stored.job, &stored.id, access).await {
-            Ok(()) => stored.job.attempts = 0,
+            Ok(wrote) => {
+                stored.job.attempts = 0;
+                // A part with nothing to export (most types of a system export) moves the
+                // cursor only: redone after a crash at no cost, it is saved with the next
+                // chunk that writes, or when the lease needs renewing.
+                if !wrote && saved.elapsed() < quiet {
+                    continue;
+                }
+            }
             Err(e) => {
                 tracing::warn!(job = %stored.id, error = %e, "export chunk failed");
                 stored.job.attempts += 1;
@@ -53,6 +73,7 @@ pub(crate) async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access
             }
         }
         stored.job.lease = Some(Lease::new(engine, holder));
+        saved = Instant::now();
         if !stored.save(engine.store.as_ref()).await? {
             tracing::info!(job = %stored.id, "export job cancelled or taken over; stopping");
             return gone(engine, &stored.id).await;
@@ -80,12 +101,12 @@ struct Chunk {
 }
 
 /// Exports the next chunk of the job's current part and moves its cursor (the caller
-/// checkpoints it).
-async fn step(engine: &Engine, job: &mut Job, id: &str, access: &dyn Access) -> Result<()> {
+/// checkpoints it); whether it wrote anything (resources or an error line).
+async fn step(engine: &Engine, job: &mut Job, id: &str, access: &dyn Access) -> Result<bool> {
     let settings = engine.config.export.as_ref().ok_or_else(|| Error::Internal("export settings gone".into()))?;
     let Some((resource_type, patient)) = job.part(job.cursor.part).map(|(t, p)| (t.to_owned(), p.map(str::to_owned)))
     else {
-        return Ok(());
+        return Ok(false);
     };
     let nth_patient = job.cursor.part % job.patients.len().max(1);
     let first_of_type = nth_patient == 0;
@@ -99,10 +120,13 @@ async fn step(engine: &Engine, job: &mut Job, id: &str, access: &dyn Access) -> 
                 let mut line = serde_json::to_vec(&outcome).map_err(|e| Error::Internal(e.to_string()))?;
                 line.push(b'\n');
                 write(settings, id, &mut job.errors, "OperationOutcome", "errors", line, 1).await?;
+                job.cursor.part += 1;
+                job.cursor.after = None;
+                return Ok(true);
             }
             job.cursor.part += 1;
             job.cursor.after = None;
-            return Ok(());
+            return Ok(false);
         }
         Err(e) => return Err(e),
     };
@@ -116,7 +140,7 @@ async fn step(engine: &Engine, job: &mut Job, id: &str, access: &dyn Access) -> 
             job.cursor.after = None;
         }
     }
-    Ok(())
+    Ok(chunk.count > 0)
 }
 
 /// Appends `lines` to the open file of `resource_type` in `list` (or a new one when there is
@@ -171,47 +195,56 @@ async fn chunk(
     )?;
     let query = query(engine, job, resource_type, patient)?;
     search.check_traversals(&query)?;
-    let mut matches = engine.store.search(&query, CHUNK + 1).await?;
-    let more = matches.len() > CHUNK as usize;
-    matches.truncate(CHUNK as usize);
-    let next = matches.last().filter(|_| more).map(|m| (m.resource_type.clone(), m.id.clone()));
-    let versions = engine.store.vread_many(&matches).await?;
     let decided = !(search.covers_data() && export.covers_data());
+    let most = if decided { DECIDED_CHUNK } else { CHUNK };
+    let mut matches = engine.store.search(&query, most + 1).await?;
+    let more = matches.len() > most as usize;
+    matches.truncate(most as usize);
     let earlier: HashSet<&str> = earlier.iter().map(String::as_str).collect();
-    let parsed: Vec<(ResourceVersion, Option<Value>)> = versions
-        .into_iter()
-        .map(|v| {
-            let parse = decided || !earlier.is_empty();
-            let value = if parse { v.json.as_deref().and_then(|j| serde_json::from_str(j).ok()) } else { None };
-            (v, value)
-        })
-        .filter(|(_, value)| !value.as_ref().is_some_and(|r| in_compartments(resource_type, r, &earlier)))
-        .collect();
-    if decided {
-        let resources: Vec<&Value> = parsed.iter().filter_map(|(_, r)| r.as_ref()).collect();
-        search.load_consents(engine, &resources).await?;
-        export.load_consents(engine, &resources).await?;
-    }
-    let mut lines = Vec::new();
-    let mut count = 0;
-    for (version, resource) in &parsed {
-        let Some(json) = version.json.as_deref() else { continue };
+    let mut out = Chunk { lines: Vec::new(), count: 0, next: None };
+    let mut slices = matches.chunks(READ).peekable();
+    while let Some(slice) = slices.next() {
+        let versions = engine.store.vread_many(slice).await?;
+        let parse = decided || !earlier.is_empty();
+        let parsed: Vec<(ResourceVersion, Option<Value>)> = versions
+            .into_iter()
+            .map(|v| {
+                let value = if parse { v.json.as_deref().and_then(|j| serde_json::from_str(j).ok()) } else { None };
+                (v, value)
+            })
+            .filter(|(_, value)| !value.as_ref().is_some_and(|r| in_compartments(resource_type, r, &earlier)))
+            .collect();
         if decided {
-            let Some(resource) = resource else { continue };
-            if !(search.allows(resource, Phase::Outgoing) && export.allows(resource, Phase::Outgoing)) {
-                continue;
+            let resources: Vec<&Value> = parsed.iter().filter_map(|(_, r)| r.as_ref()).collect();
+            search.load_consents(engine, &resources).await?;
+            export.load_consents(engine, &resources).await?;
+        }
+        for (version, resource) in &parsed {
+            let Some(json) = version.json.as_deref() else { continue };
+            if decided {
+                let Some(resource) = resource else { continue };
+                if !(search.allows(resource, Phase::Outgoing) && export.allows(resource, Phase::Outgoing)) {
+                    continue;
+                }
             }
+            if json.contains('\n') {
+                let value: Value = serde_json::from_str(json).map_err(|e| Error::Internal(e.to_string()))?;
+                out.lines.extend(serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?);
+            } else {
+                out.lines.extend_from_slice(json.as_bytes());
+            }
+            out.lines.push(b'\n');
+            out.count += 1;
         }
-        if json.contains('\n') {
-            let value: Value = serde_json::from_str(json).map_err(|e| Error::Internal(e.to_string()))?;
-            lines.extend(serde_json::to_vec(&value).map_err(|e| Error::Internal(e.to_string()))?);
-        } else {
-            lines.extend_from_slice(json.as_bytes());
+        let last = slice.last().map(|m| (m.resource_type.clone(), m.id.clone()));
+        if slices.peek().is_none() {
+            out.next = last.filter(|_| more);
+        } else if out.lines.len() >= CHUNK_BYTES {
+            out.next = last;
+            break;
         }
-        lines.push(b'\n');
-        count += 1;
     }
-    Ok(Chunk { lines, count, next })
+    Ok(out)
 }
 
 /// Whether `resource` is in the compartment of one of `patients`: it is one of them, or refers

@@ -256,6 +256,15 @@ pub trait Store: Send + Sync + 'static {
     /// stored and the first guard that matched is reported as [`StoreError::GuardMatched`].
     async fn transact_guarded(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), StoreError>;
 
+    /// An initial load's batch: creates (version 1) of distinct resources that never existed,
+    /// every one or none; [`StoreError::VersionConflict`] when one of them exists (or existed),
+    /// [`StoreError::Unsupported`] for a write that is not a create. The same rows as
+    /// [`Store::transact`] of the same writes, so a store may write them its fastest way (many
+    /// rows per statement, no per-resource lock). By default, [`Store::transact`].
+    async fn load(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.transact(writes.to_vec()).await
+    }
+
     /// A page of history.
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;
 

@@ -109,6 +109,10 @@ impl Store for Timed {
         .await
     }
 
+    async fn load(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.timed(4, store_span!("store.load", self.inner.kind()), self.inner.load(writes)).await
+    }
+
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.timed(5, store_span!("store.history", self.inner.kind()), self.inner.history(query)).await
     }

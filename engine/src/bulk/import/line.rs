@@ -12,7 +12,8 @@ use crate::validation::validate;
 pub(super) struct Parsed {
     pub(super) resource_type: String,
     pub(super) id: String,
-    pub(super) resource: Map<String, Value>,
+    /// A JSON object (checked by [`parse`]).
+    pub(super) resource: Value,
 }
 
 /// The resource on `text`, the input's `expected` type if it has one; `fallback_id` when the
@@ -52,7 +53,8 @@ pub(super) fn parse(
         Some(Value::String(id)) => id.clone(),
         Some(_) => return Err(vec![Issue::error(IssueType::Invalid, "`id` is not a string")]),
     };
-    let issues = validate(Definitions::r4(), &Value::Object(resource.clone()));
+    let resource = Value::Object(resource);
+    let issues = validate(Definitions::r4(), &resource);
     if !issues.is_empty() {
         return Err(issues);
     }

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::job::{Input, Mode, Status, Stored, line_id};
 use super::line::{self, Parsed};
@@ -22,8 +22,19 @@ use crate::outcome::{Issue, IssueType};
 use crate::resource::without_server_meta;
 use crate::storage::{StoreError, Write, WriteKind};
 
-/// Lines per batch: one store transaction in initial-load mode, one saved progress.
-const BATCH: usize = 500;
+/// Lines per batch at most: one saved progress; in initial-load mode, as few store loads as
+/// the store allows. A batch must end well within the job's lease (the lease is renewed at each
+/// checkpoint; tests run with 1 s): 2,000 lines of a debug build on a loaded machine did not,
+/// and replicas took the job from each other forever.
+const BATCH_LINES: usize = 500;
+/// Line bytes per batch at most (a batch ends with the line that reaches it): what a batch holds
+/// (parsed resources, then their JSON text and index entries) is a few times this, whatever the
+/// lines' size (Synthea's Provenance lines are ~140 KB each).
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Threads a batch's lines are parsed, validated and indexed on, at most.
+const PARSERS: usize = 4;
+/// Lines below which a batch is parsed on the calling thread.
+const PARALLEL_FROM: usize = 64;
 /// Failed runs in a row after which a job fails.
 const MAX_ATTEMPTS: u32 = 3;
 
@@ -161,19 +172,25 @@ impl Run<'_> {
     async fn input(&mut self, n: usize, gate: &Gate<'_>, location: Location) -> Result<bool> {
         let offset = self.stored.job.inputs[n].offset;
         let mut lines = source::read(&self.engine.config.import, location, offset).await?;
-        let mut batch: Vec<(u64, std::result::Result<Vec<u8>, String>)> = Vec::with_capacity(BATCH);
+        let mut batch: Vec<(u64, std::result::Result<Vec<u8>, String>)> = Vec::new();
+        let mut bytes = 0;
         let mut end = offset;
         loop {
             let next = lines.recv().await;
             let finished = next.is_none();
             if let Some(line) = next {
                 end = line.end;
+                bytes += line.text.as_ref().map_or(0, Vec::len);
                 batch.push((self.stored.job.inputs[n].lines + batch.len() as u64 + 1, line.text));
             }
-            if (batch.len() >= BATCH || (finished && !batch.is_empty()))
+            let full = batch.len() >= BATCH_LINES || bytes >= BATCH_BYTES;
+            if (full || (finished && !batch.is_empty()))
                 && !self.batch(n, gate, std::mem::take(&mut batch), end).await?
             {
                 return Ok(false);
+            }
+            if full {
+                bytes = 0;
             }
             if finished {
                 self.stored.job.inputs[n].done = true;
@@ -190,26 +207,29 @@ impl Run<'_> {
         batch: Vec<(u64, std::result::Result<Vec<u8>, String>)>,
         end: u64,
     ) -> Result<bool> {
-        let input: Input = self.stored.job.inputs[n].clone();
-        let id = self.stored.id.clone();
-        let mut outcomes: Vec<(u64, Outcome)> = Vec::with_capacity(batch.len());
-        let mut parsed: Vec<(u64, Parsed)> = Vec::with_capacity(batch.len());
-        for (number, text) in batch {
+        let expected = self.stored.job.inputs[n].resource_type.clone();
+        let id = &self.stored.id;
+        let results = parallel(batch, |(number, text)| {
             let result = match text {
-                Ok(text) => line::parse(&text, input.resource_type.as_deref(), || line_id(&id, n, number)),
+                Ok(text) => line::parse(&text, expected.as_deref(), || line_id(id, n, number)),
                 Err(reason) => Err(vec![Issue::error(IssueType::Structure, reason)]),
             };
+            (number, result)
+        })?;
+        let mut outcomes: Vec<(u64, Outcome)> = Vec::new();
+        let mut parsed: Vec<(u64, Parsed)> = Vec::with_capacity(results.len());
+        for (number, result) in results {
             match result {
                 Ok(p) => parsed.push((number, p)),
                 Err(issues) => outcomes.push((number, Outcome::Failed(issues))),
             }
         }
         // Decided as resources the client sends, after loading what the decisions read.
-        let values: Vec<Value> = parsed.iter().map(|(_, p)| Value::Object(p.resource.clone())).collect();
-        gate.load_consents(self.engine, &values.iter().collect::<Vec<_>>()).await?;
+        let values: Vec<&Value> = parsed.iter().map(|(_, p)| &p.resource).collect();
+        gate.load_consents(self.engine, &values).await?;
         let mut allowed = Vec::with_capacity(parsed.len());
-        for ((number, p), value) in parsed.into_iter().zip(&values) {
-            if gate.allows(value, Phase::Incoming) {
+        for (number, p) in parsed {
+            if gate.allows(&p.resource, Phase::Incoming) {
                 allowed.push((number, p));
             } else {
                 let why = format!("importing `{}/{}` is not allowed for this client", p.resource_type, p.id);
@@ -226,80 +246,88 @@ impl Run<'_> {
         }
         outcomes.sort_by_key(|(number, _)| *number);
         let mut reports = Vec::new();
-        let progress = &mut self.stored.job.inputs[n];
+        let input = &mut self.stored.job.inputs[n];
         for (number, outcome) in outcomes {
             match outcome {
-                Outcome::Written => progress.imported += 1,
+                Outcome::Written => input.imported += 1,
                 Outcome::Failed(issues) => {
-                    progress.failed += 1;
+                    input.failed += 1;
                     reports.push(line::failure(&input.url, number, issues));
                 }
             }
-            progress.lines = progress.lines.max(number);
+            input.lines = input.lines.max(number);
         }
         self.report(n, reports).await?;
         self.stored.job.inputs[n].offset = end;
         self.save().await
     }
 
-    /// Initial load: version 1 of every line, in as few transactions as the store allows; when
-    /// one fails on a resource that exists, line by line (a line a previous run of this job wrote, same
-    /// content, counts as written; any other existing resource is an error).
+    /// Initial load: version 1 of every line, indexed on the parsing threads and written in as
+    /// few store loads as the store allows; when one fails on a resource that exists, line by
+    /// line (a line a previous run of this job wrote, same content, counts as written; any other
+    /// existing resource is an error).
     async fn initial(&self, gate: &Gate<'_>, lines: Vec<(u64, Parsed)>) -> Result<Vec<(u64, Outcome)>> {
-        let mut outcomes = Vec::with_capacity(lines.len());
-        let mut seen = HashSet::new();
-        let mut writes: Vec<(u64, Map<String, Value>, Write)> = Vec::with_capacity(lines.len());
-        for (number, mut p) in lines {
-            if !seen.insert((p.resource_type.clone(), p.id.clone())) {
+        let mut outcomes = Vec::new();
+        let mut seen = HashSet::with_capacity(lines.len());
+        let mut first = Vec::with_capacity(lines.len());
+        for (number, p) in lines {
+            if seen.insert((p.resource_type.clone(), p.id.clone())) {
+                first.push((number, p));
+            } else {
                 let why = format!("`{}/{}` appears twice in the same batch of an initial load", p.resource_type, p.id);
                 outcomes.push((number, Outcome::Failed(vec![Issue::error(IssueType::Conflict, why)])));
-                continue;
             }
-            let content = p.resource.clone();
-            let write =
-                prepare_write(self.engine, &p.resource_type, &p.id, 1, WriteKind::Create, Some(&mut p.resource))?;
-            writes.push((number, content, write));
         }
-        // As many per transaction as the store takes at once (Cosmos DB: 49).
-        let most = self.engine.store().capabilities().max_batch_writes.unwrap_or(BATCH).max(1);
-        let mut writes = writes.into_iter().peekable();
-        while writes.peek().is_some() {
-            let group: Vec<(u64, Map<String, Value>, Write)> = writes.by_ref().take(most).collect();
-            outcomes.extend(self.initial_group(gate, group).await?);
+        drop(seen);
+        // Each parsed resource is dropped as its write (JSON text and index entries) is made.
+        let prepared = parallel(first, |(number, mut p)| {
+            let write =
+                prepare_write(self.engine, &p.resource_type, &p.id, 1, WriteKind::Create, p.resource.as_object_mut());
+            (number, write)
+        })?;
+        let mut numbers = Vec::with_capacity(prepared.len());
+        let mut writes = Vec::with_capacity(prepared.len());
+        for (number, write) in prepared {
+            numbers.push(number);
+            writes.push(write?);
+        }
+        // As many per load as the store takes at once (Cosmos DB: 49).
+        let most = self.engine.store().capabilities().max_batch_writes.unwrap_or(BATCH_LINES).max(1);
+        for (numbers, writes) in numbers.chunks(most).zip(writes.chunks(most)) {
+            outcomes.extend(self.initial_group(gate, numbers, writes).await?);
         }
         Ok(outcomes)
     }
 
-    /// One transaction of version-1 writes; on a conflict, each write alone.
-    async fn initial_group(
-        &self,
-        gate: &Gate<'_>,
-        writes: Vec<(u64, Map<String, Value>, Write)>,
-    ) -> Result<Vec<(u64, Outcome)>> {
-        let mut outcomes = Vec::with_capacity(writes.len());
-        let all: Vec<Write> = writes.iter().map(|(_, _, w)| w.clone()).collect();
-        match self.engine.store().transact(all).await {
+    /// One load of version-1 writes (of lines `numbers`); on a conflict, each write alone.
+    async fn initial_group(&self, gate: &Gate<'_>, numbers: &[u64], writes: &[Write]) -> Result<Vec<(u64, Outcome)>> {
+        let store = self.engine.store();
+        match store.load(writes).await {
             Ok(()) => {
-                for (number, _, write) in writes {
+                for write in writes {
                     gate.written(&write.version);
-                    outcomes.push((number, Outcome::Written));
                 }
-                return Ok(outcomes);
+                return Ok(numbers.iter().map(|n| (*n, Outcome::Written)).collect());
             }
             Err(StoreError::VersionConflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        for (number, content, write) in writes {
-            let version = write.version.clone();
-            let (resource_type, id) = (version.resource_type.clone(), version.id.clone());
-            let outcome = match self.engine.store().transact(vec![write]).await {
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for (number, write) in numbers.iter().zip(writes) {
+            let version = &write.version;
+            let (resource_type, id) = (version.resource_type.as_str(), version.id.as_str());
+            let outcome = match store.load(std::slice::from_ref(write)).await {
                 Ok(()) => {
-                    gate.written(&version);
+                    gate.written(version);
                     Outcome::Written
                 }
                 Err(StoreError::VersionConflict { .. }) => {
-                    let current = self.engine.store().read(&resource_type, &id).await?;
-                    if current.as_ref().is_some_and(|c| !c.is_deleted() && same(c.json.as_deref(), &content)) {
+                    let current = store.read(resource_type, id).await?;
+                    let content = version.json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok());
+                    let replay = content.is_some_and(|content| {
+                        current.as_ref().is_some_and(|c| !c.is_deleted() && same(c.json.as_deref(), &content))
+                    });
+                    if replay {
                         Outcome::Written
                     } else {
                         Outcome::Failed(vec![Issue::error(
@@ -313,13 +341,13 @@ impl Run<'_> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            outcomes.push((number, outcome));
+            outcomes.push((*number, outcome));
         }
         Ok(outcomes)
     }
 
     /// Incremental load: one line as an upsert, decided on the version it replaces too.
-    async fn upsert(&self, gate: &Gate<'_>, p: Parsed) -> Result<Outcome> {
+    async fn upsert(&self, gate: &Gate<'_>, mut p: Parsed) -> Result<Outcome> {
         for _ in 0..12 {
             let current = self.engine.store().read(&p.resource_type, &p.id).await?;
             let live = current.as_ref().filter(|c| !c.is_deleted());
@@ -334,8 +362,8 @@ impl Run<'_> {
             }
             let next = current.as_ref().map_or(1, |c| c.version + 1);
             let kind = if current.is_some() { WriteKind::Update } else { WriteKind::Create };
-            let mut resource = p.resource.clone();
-            let write = prepare_write(self.engine, &p.resource_type, &p.id, next, kind, Some(&mut resource))?;
+            // A retry stamps `meta` again: what the comparison above ignores.
+            let write = prepare_write(self.engine, &p.resource_type, &p.id, next, kind, p.resource.as_object_mut())?;
             let version = write.version.clone();
             match self.engine.store().transact(vec![write]).await {
                 Ok(()) => {
@@ -351,8 +379,46 @@ impl Run<'_> {
     }
 }
 
-/// Whether a stored version has `content`, server-managed meta aside.
-fn same(stored: Option<&str>, content: &Map<String, Value>) -> bool {
+/// `work` on each of `items`, in order, on up to [`PARSERS`] threads (no more than the
+/// machine's cores): parsing, validating and indexing a batch's lines is CPU work that the
+/// store's round trips do not overlap. On a multi-threaded runtime the calling worker hands its
+/// other tasks on while it waits ([`tokio::task::block_in_place`]).
+fn parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(T) -> R + Sync) -> Result<Vec<R>> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(PARSERS);
+    if threads <= 1 || items.len() < PARALLEL_FROM {
+        return Ok(items.into_iter().map(work).collect());
+    }
+    let per = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let work = &work;
+    let run = move || {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| scope.spawn(move || chunk.into_iter().map(work).collect::<Vec<R>>()))
+                .collect();
+            let mut out = Vec::new();
+            for handle in handles {
+                out.extend(handle.join().map_err(|_| Error::Internal("an import parsing thread failed".into()))?);
+            }
+            Ok(out)
+        })
+    };
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi { tokio::task::block_in_place(run) } else { run() }
+}
+
+/// Whether a stored version has `content` (a JSON object), server-managed meta aside.
+fn same(stored: Option<&str>, content: &Value) -> bool {
     let Some(Ok(Value::Object(stored))) = stored.map(serde_json::from_str::<Value>) else { return false };
-    without_server_meta(&stored) == without_server_meta(content)
+    content.as_object().is_some_and(|content| without_server_meta(&stored) == without_server_meta(content))
 }

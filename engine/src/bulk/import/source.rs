@@ -77,7 +77,7 @@ pub(super) async fn read(settings: &ImportSettings, location: Location, offset: 
         (Location::Blob(_), Some(account)) => Some(account.reader_auth().await?),
         _ => None,
     };
-    let (tx, rx) = mpsc::channel(256);
+    let (tx, rx) = mpsc::channel(64);
     tokio::task::spawn_blocking(move || {
         let opened: std::result::Result<Box<dyn Read + Send>, String> = match &location {
             Location::File(path) => std::fs::File::open(path)

@@ -19,6 +19,7 @@ mod basics;
 mod guard;
 mod history;
 mod jobs;
+mod load;
 pub mod query;
 mod reindex;
 mod reopen;
@@ -29,6 +30,7 @@ pub use basics::*;
 pub use guard::*;
 pub use history::*;
 pub use jobs::*;
+pub use load::*;
 pub use reindex::*;
 pub use reopen::*;
 pub use search::*;
@@ -96,6 +98,8 @@ macro_rules! store_contract {
             concurrent_guarded_creates_one_wins,
             job_records_are_versioned,
             reindex_replaces_the_current_index,
+            load_writes_resources_as_transact_would,
+            load_of_a_resource_that_exists_stores_nothing,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
