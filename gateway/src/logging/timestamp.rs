@@ -22,10 +22,13 @@ fn at_into(out: &mut String, seconds: u64, micros: u32) {
     SECOND.with_borrow_mut(|(second, text)| {
         if *second != seconds {
             text.clear();
-            let (year, month, day) = civil(i64::try_from(seconds / 86_400).unwrap_or(i64::MAX));
-            let time = seconds % 86_400;
-            let _ =
-                write!(text, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}", time / 3600, time / 60 % 60, time % 60);
+            let at = i64::try_from(seconds)
+                .ok()
+                .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            let (year, month, day) = (at.year(), u8::from(at.month()), at.day());
+            let (hour, minute, sec) = at.time().as_hms();
+            let _ = write!(text, "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{sec:02}");
             *second = seconds;
         }
         out.push_str(text);
@@ -39,20 +42,6 @@ fn at_into(out: &mut String, seconds: u64, micros: u32) {
     }
     out.extend(digits.iter().map(|&d| char::from(d)));
     out.push('Z');
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
