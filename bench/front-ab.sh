@@ -18,8 +18,8 @@ work="$(mktemp -d /tmp/fhirgate-front-ab.XXXXXX)"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 300); do curl -fsS "http://$1/health" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "$1 did not start" >&2; exit 1; }
+# shellcheck source=bench/lib/front.sh
+source "$(dirname "$0")/lib/front.sh"
 first="${variants[0]#*=}"; first="${first%%,*}"
 rport="$(free_port)"; mkdir -p "$work/remote"
 FHIRGATE_LOG_LEVEL=warn "$first" serve --listen "127.0.0.1:$rport" --data-dir "$work/remote" >"$work/remote.log" 2>&1 &
@@ -32,27 +32,7 @@ declare -A port pid tok lid
 names=()
 for v in "${variants[@]}"; do
   name="${v%%=*}"; rest="${v#*=}"; bin="${rest%%,*}"; envs=(); [ "$rest" != "$bin" ] && IFS=',' read -ra envs <<<"${rest#*,}"
-  names+=("$name"); d="$work/$name"; mkdir -p "$d"; printf '%s\n' "$rtoken" >"$d/remote.token"; chmod 600 "$d/remote.token"
-  cat >"$d/fhirgate.toml" <<TOML
-[[targets]]
-id = "local"
-store = "sqlite:$d/fhirgate.db"
-
-[[targets]]
-id = "remote"
-base_url = "http://127.0.0.1:$rport"
-credentials = "bearer-file"
-bearer_file = "$d/remote.token"
-
-[[routes]]
-id = "remote"
-prefix = "remote"
-targets = ["remote"]
-
-[[routes]]
-id = "local"
-targets = ["local"]
-TOML
+  names+=("$name"); d="$work/$name"; mkdir -p "$d"; front_config "$d" "$rport" "$rtoken"
   port[$name]="$(free_port)"
   env FHIRGATE_LOG_LEVEL=warn "${envs[@]}" "$bin" serve --config "$d/fhirgate.toml" --listen "127.0.0.1:${port[$name]}" --data-dir "$d" >"$d/front.log" 2>&1 &
   pid[$name]=$!; pids+=("$!"); wait_up "127.0.0.1:${port[$name]}"

@@ -41,15 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() {
-    for _ in $(seq 1 200); do
-        curl -fsS "http://$1/health" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "proxy.sh: $1 did not start" >&2
-    exit 1
-}
+# shellcheck source=bench/lib/front.sh
+source bench/lib/front.sh
 
 remote_port="$(free_port)"
 front_port="$(free_port)"
@@ -63,30 +56,9 @@ pids+=("$remote_pid")
 wait_up "127.0.0.1:$remote_port"
 remote_token="$(FHIRGATE_DATA_DIR="$work/remote" FHIRGATE_LISTEN="127.0.0.1:$remote_port" \
     "$bin/fhirgate" token --role globalAdmin --ttl-seconds 86400)"
-printf '%s\n' "$remote_token" >"$work/front/remote.token"
-chmod 600 "$work/front/remote.token"
 
 # The front: a local store of its own, and the remote behind the `remote` prefix.
-cat >"$work/front/fhirgate.toml" <<TOML
-[[targets]]
-id = "local"
-store = "sqlite:$work/front/fhirgate.db"
-
-[[targets]]
-id = "remote"
-base_url = "http://127.0.0.1:$remote_port"
-credentials = "bearer-file"
-bearer_file = "$work/front/remote.token"
-
-[[routes]]
-id = "remote"
-prefix = "remote"
-targets = ["remote"]
-
-[[routes]]
-id = "local"
-targets = ["local"]
-TOML
+front_config "$work/front" "$remote_port" "$remote_token"
 FHIRGATE_LOG_LEVEL=warn "$bin/fhirgate" serve --config "$work/front/fhirgate.toml" \
     --listen "127.0.0.1:$front_port" --data-dir "$work/front" >"$work/front.log" 2>&1 &
 front_pid=$!
