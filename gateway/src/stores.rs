@@ -110,6 +110,7 @@ fn cosmos_settings(endpoint: &str, config: &CosmosConfig) -> Result<CosmosSettin
     settings.throttle_max_wait = Duration::from_secs(config.throttle_max_wait_seconds);
     settings.layout = Layout::parse(&config.layout).map_err(|e| GatewayError::Config(e.to_string()))?;
     settings.tx_lease = Duration::from_secs(config.tx_lease_seconds.max(1));
+    settings.max_search_keys = config.max_search_keys.max(1);
     Ok(settings)
 }
 

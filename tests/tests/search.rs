@@ -278,6 +278,34 @@ fn unsorted_pages_are_read_a_chunk_at_a_time_without_overlap_or_gaps() -> TestRe
 }
 
 #[test]
+fn a_search_broader_than_the_cosmos_key_bound_is_refused_whole() -> TestResult {
+    // Cosmos DB cannot join documents: each clause first finds the keys of the resources it
+    // matches, and a search whose clauses find more than `store.cosmos.max_search_keys` in all is
+    // refused (400, not-supported, naming the setting) rather than sent as a query larger than
+    // the service accepts. The other stores join in the database and have no such bound.
+    let dir = temp_dir("search-keys")?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_COSMOS_MAX_SEARCH_KEYS", "3")])?;
+    for n in 0..4 {
+        assert_eq!(s.post("Patient", &patient(&format!("Broad{n}")))?.status, 201);
+    }
+    // Three values of one key each: within the bound on every store.
+    let within = ok_json(s.get("Patient?family=broad0,broad1,broad2")?)?;
+    assert_eq!(matches(&within).len(), 3, "{within}");
+    let broad = s.get("Patient?family=broad")?;
+    if fhirgate_e2e::backend() == "cosmos" {
+        assert_eq!(broad.status, 400, "{}", broad.body);
+        let issues = broad.outcome_issues()?;
+        assert_eq!(issues[0]["code"], "not-supported", "{issues:?}");
+        let diagnostics = issues[0]["diagnostics"].as_str().unwrap_or_default();
+        assert!(diagnostics.contains("more than 3 resources"), "{issues:?}");
+        assert!(diagnostics.contains("store.cosmos.max_search_keys"), "{issues:?}");
+    } else {
+        assert_eq!(matches(&ok_json(broad)?).len(), 4);
+    }
+    Ok(())
+}
+
+#[test]
 fn capability_statement_lists_search() -> TestResult {
     let s = Server::start("search-metadata")?;
     let cs = ok_json(s.get("metadata")?)?;

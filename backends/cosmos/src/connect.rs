@@ -57,6 +57,10 @@ impl fmt::Debug for Auth {
     }
 }
 
+/// [`CosmosSettings::max_search_keys`] by default: 5,000 keys of about 50 bytes (`Observation/`
+/// and a UUID, quoted, with a comma) are 250 KB, half the service's 512 KB per query.
+pub const DEFAULT_MAX_SEARCH_KEYS: usize = 5_000;
+
 /// Everything needed to open a Cosmos store.
 #[derive(Debug, Clone)]
 pub struct CosmosSettings {
@@ -84,11 +88,16 @@ pub struct CosmosSettings {
     pub tx_lease: Duration,
     /// Partitioned layout: resources one transaction stages or applies at once.
     pub tx_parallelism: usize,
+    /// The most resource keys one search may carry from its clause, chain, `_has` and
+    /// compartment sub-queries into its final query; a broader search is refused (400). The
+    /// service caps a query's text and parameters (512 KB), which this keeps a search under.
+    pub max_search_keys: usize,
 }
 
 impl CosmosSettings {
     /// Settings with the defaults: database `fhir`, container `resources`, partition `fhir`,
-    /// created if missing, 9 throttle retries within 30 s, 50 write attempts, the layout detected.
+    /// created if missing, 9 throttle retries within 30 s, 50 write attempts, the layout detected,
+    /// 5,000 keys per search.
     pub fn new(endpoint: impl Into<String>, auth: Auth) -> Self {
         Self {
             endpoint: endpoint.into(),
@@ -103,6 +112,7 @@ impl CosmosSettings {
             layout: Layout::Auto,
             tx_lease: Duration::from_secs(30),
             tx_parallelism: 16,
+            max_search_keys: DEFAULT_MAX_SEARCH_KEYS,
         }
     }
 
@@ -166,6 +176,7 @@ impl CosmosStore {
                 hlc: crate::partitioned::hlc::Hlc::default(),
                 tx_lease: settings.tx_lease,
                 tx_parallel: settings.tx_parallelism.max(1),
+                max_search_keys: settings.max_search_keys,
                 #[cfg(feature = "emulator")]
                 crash_after: std::sync::Mutex::new(None),
             }),

@@ -33,7 +33,7 @@ use fhirgate_engine::storage::{
 };
 
 pub use azure_core::credentials::Secret;
-pub use connect::{Auth, CosmosSettings};
+pub use connect::{Auth, CosmosSettings, DEFAULT_MAX_SEARCH_KEYS};
 pub use error::Error;
 pub use layout::Layout;
 pub use migrate::MigrationReport;
@@ -56,6 +56,8 @@ struct Inner {
     tx_lease: std::time::Duration,
     /// Partitioned layout: resources staged or applied at once by one transaction.
     tx_parallel: usize,
+    /// The most resource keys one search may carry into its final query.
+    max_search_keys: usize,
     /// Test hook: protocol steps left before the writer "crashes" (see `partitioned::fault`).
     #[cfg(feature = "emulator")]
     crash_after: std::sync::Mutex<Option<usize>>,

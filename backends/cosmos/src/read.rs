@@ -80,6 +80,30 @@ pub(crate) async fn query_in<T: DeserializeOwned + Send + 'static>(
     Ok(out)
 }
 
+/// The results of a query over the store, handed to `take` one by one until it answers
+/// `false`: the pages after that are never requested (what was read is charged).
+pub(crate) async fn query_until<T: DeserializeOwned + Send + 'static>(
+    store: &CosmosStore,
+    operation: &'static str,
+    query: Query,
+    mut take: impl FnMut(T) -> bool,
+) -> Result<(), Error> {
+    let mut pages = store.inner.container.query_items::<T>(query, store.scope(), None).await?.into_pages();
+    let mut spent = 0.0;
+    let result = async {
+        while let Some(page) = pages.try_next().await? {
+            spent += page.headers().request_charge().map_or(0.0, |c| c.value());
+            if !page.into_items().into_iter().all(&mut take) {
+                break;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    store.charged(operation, spent);
+    result
+}
+
 /// How many documents `filter` selects; `query` binds the parameters to the statement text.
 /// Inside one partition `COUNT(1)`; across partitions the SDK (1.1.0-beta.1) runs no aggregate,
 /// so one `1` per match is read and counted here: the cost grows with the matches.

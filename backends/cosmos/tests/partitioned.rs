@@ -274,6 +274,12 @@ async fn request_charges_per_interaction() {
         let (r, ru) = metered(store.search(&query(Some("Patient"), "identifier=urn:mrn|2"), 10)).await;
         r.expect("search");
         rows.push(("search (1 clause)", ru));
+        // One key-set query per value: two values, two queries before the final one.
+        let (r, ru) =
+            metered(store.search(&query(Some("Patient"), "identifier=urn:mrn|2,urn:mrn|3&gender:missing=true"), 10))
+                .await;
+        r.expect("search");
+        rows.push(("search (2 clauses, 3 values)", ru));
         let (r, ru) = metered(store.count(&query(Some("Patient"), "identifier=urn:mrn|2"))).await;
         r.expect("count");
         rows.push(("count", ru));

@@ -167,6 +167,9 @@ pub struct CosmosConfig {
     pub layout: String,
     /// `partitioned`: how long a transaction may stay uncommitted before others may abort it.
     pub tx_lease_seconds: u64,
+    /// The most resource keys one search may carry from its sub-queries (clauses, chains,
+    /// `_has`, compartments) into its queries; a broader search answers 400.
+    pub max_search_keys: usize,
 }
 
 /// FHIR behaviour choices: the engine's settings ([`EngineConfig`]), durations in the units of
@@ -359,6 +362,7 @@ impl Default for CosmosConfig {
             throttle_max_wait_seconds: 30,
             layout: "auto".to_owned(),
             tx_lease_seconds: 30,
+            max_search_keys: fhirgate_cosmos::DEFAULT_MAX_SEARCH_KEYS,
         }
     }
 }

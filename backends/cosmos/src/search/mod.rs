@@ -1,14 +1,17 @@
 //! Search (<https://hl7.org/fhir/R4/search.html>) in Cosmos SQL over the current documents.
 //!
-//! Each clause is a condition on the current document `c` (alternatives joined by `OR`, clauses
-//! by `AND`). A value first runs `SELECT VALUE c.key FROM c JOIN x IN c.x WHERE x.p = @p AND ...`
-//! over the flattened index entries, then tests `ARRAY_CONTAINS(@keys, c.key)` (negated for
-//! `:not` and `:missing=true`): the in-process emulator the store is tested on cannot evaluate
-//! `EXISTS` sub-queries. Cosmos SQL cannot join two documents, so a chain or a `_has` runs its
-//! inner search (translated the same way, to any depth) and matches the keys it found: no level
-//! is capped. Without `_sort` the matches come ordered by `c.key` (`Type/id`) with `TOP limit`;
-//! with `_sort`, the store reads every match's sort keys (`c.sk`, computed at write time) and
-//! sorts them itself, and a continuation keeps the rows after its key values in that order.
+//! Each clause is a condition on the current document `c` (alternatives joined by `OR`, clauses by
+//! `AND`). A value first runs `SELECT VALUE c.key FROM c JOIN x IN c.x WHERE x.p = @p AND ...` over
+//! the flattened index entries, then tests `ARRAY_CONTAINS(@keys, c.key)` (negated for `:not` and
+//! `:missing=true`): the in-process emulator the store is tested on cannot evaluate `EXISTS`
+//! sub-queries (`tests/emulator_sql.rs`). The keys one search carries are bounded
+//! (`max_search_keys`): a broader search is refused with 400, never sent as a query the service
+//! would refuse for its size. Cosmos SQL cannot join two documents, so a chain or a `_has` runs its
+//! inner search (translated the same way, to any depth) and matches the keys it found: no level is
+//! capped on its own, all levels together carry at most `max_search_keys`. Without `_sort` the
+//! matches come ordered by `c.key` (`Type/id`) with `TOP limit`; with `_sort`, the store reads
+//! every match's sort keys (`c.sk`, computed at write time) and sorts them itself, and a
+//! continuation keeps the rows after its key values in that order.
 
 mod condition;
 #[cfg(test)]
@@ -217,6 +220,9 @@ struct Translator<'a> {
     defs: &'static Definitions,
     /// The types searched (empty for a search of all types).
     types: Vec<String>,
+    /// How many more resource keys the search's sub-queries may find (`max_search_keys`, shared
+    /// with the inner searches of chains and `_has`).
+    keys_left: usize,
     /// The sub-queries run so far, text and parameters, inner searches first (the tests read them).
     #[cfg(test)]
     ran: Vec<(String, Vec<(String, Value)>)>,
@@ -233,6 +239,7 @@ impl<'a> Translator<'a> {
             params: Params::default(),
             defs: Definitions::r4(),
             types,
+            keys_left: store.inner.max_search_keys,
             #[cfg(test)]
             ran: Vec::new(),
         }
@@ -318,7 +325,9 @@ impl<'a> Translator<'a> {
     }
 
     /// Runs `SELECT VALUE {select} FROM c{join} WHERE` (current, not deleted, of `types`, and
-    /// `condition`): the distinct values found, sorted.
+    /// `condition`): the distinct values found, sorted. Refused once the search's sub-queries
+    /// found more than `max_search_keys` in all: the pages after that are not read, and no
+    /// query carries more keys than that.
     async fn keys(
         &mut self,
         mut sub: Params,
@@ -335,8 +344,22 @@ impl<'a> Translator<'a> {
         text.push_str(&format!(" AND {condition}"));
         #[cfg(test)]
         self.ran.push((text.clone(), sub.values.clone()));
-        let keys: Vec<String> = read::query(self.store, "search clause", sub.query(text)?).await?;
-        Ok(keys.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect())
+        let mut found = std::collections::BTreeSet::new();
+        let left = self.keys_left;
+        read::query_until(self.store, "search clause", sub.query(text)?, |key: String| {
+            found.insert(key);
+            found.len() <= left
+        })
+        .await?;
+        if found.len() > left {
+            let max = self.store.inner.max_search_keys;
+            return Err(Error::Unsupported(format!(
+                "this search is too broad for the Cosmos DB store: its clauses match more than {max} resources in \
+                 all (`store.cosmos.max_search_keys`); add criteria that narrow it"
+            )));
+        }
+        self.keys_left = left - found.len();
+        Ok(found.into_iter().collect())
     }
 
     fn predicate<'s>(
@@ -426,10 +449,12 @@ impl<'a> Translator<'a> {
             params: Params::default(),
             defs: self.defs,
             types: types.to_vec(),
+            keys_left: self.keys_left,
             #[cfg(test)]
             ran: Vec::new(),
         };
         let condition = inner.clause(clause, types).await?;
+        self.keys_left = inner.keys_left;
         #[cfg(test)]
         self.ran.append(&mut inner.ran);
         Ok((condition, inner.params))

@@ -6,8 +6,10 @@
 
 #![expect(clippy::panic, reason = "tests: a panic is a failed test")]
 
+mod bound;
 mod chain;
 mod condition;
+mod emulator_sql;
 mod filter;
 mod sort;
 
