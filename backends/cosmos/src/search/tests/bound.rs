@@ -25,7 +25,8 @@ async fn store(layout: Layout, max: usize) -> CosmosStore {
     };
     let token = |code: &str| IndexValue::Token { system: None, code: Some(code.into()), text: None };
     let mut writes = Vec::new();
-    for (id, gender, named) in [("m1", "male", true), ("m2", "male", true), ("m3", "male", false), ("f1", "female", false)]
+    for (id, gender, named) in
+        [("m1", "male", true), ("m2", "male", true), ("m3", "male", false), ("f1", "female", false)]
     {
         let mut index = vec![IndexEntry { param: "gender".into(), value: token(gender) }];
         if named {

@@ -107,7 +107,8 @@ async fn exists_is_refused_across_partitions() {
 #[tokio::test]
 async fn partial_array_contains_is_whole_object_equality_here() {
     let store = two_patients(Layout::Single).await;
-    let partial = run(&store, "SELECT VALUE c.rid FROM c", "ARRAY_CONTAINS(c.x, {'p': 'gender', 'co': @g}, true)").await;
+    let partial =
+        run(&store, "SELECT VALUE c.rid FROM c", "ARRAY_CONTAINS(c.x, {'p': 'gender', 'co': @g}, true)").await;
     assert_eq!(partial, Ok(vec![]), "the emulator now matches partially: such a translation could be tested");
 }
 
