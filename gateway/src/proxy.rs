@@ -281,16 +281,31 @@ impl FhirGateway {
         }
         if let Some((security, smart)) = self.security.as_ref().and_then(|s| s.smart.as_ref().map(|p| (s, p))) {
             let authorization = session.req_header().headers.get("authorization").and_then(|v| v.to_str().ok());
+            // The store the steps that use a one-time value claim it in.
+            let one_time = matches!(
+                (&request.method, path.as_str()),
+                (Method::Get, "auth/authorize" | "auth/callback") | (Method::Post, "auth/token" | "auth/pick")
+            );
+            let store = if one_time {
+                match self.routing.claims_store().await {
+                    Ok(store) => store,
+                    Err(e) => return failure(e),
+                }
+            } else {
+                None
+            };
             match (&request.method, path.as_str()) {
-                (Method::Get, "auth/authorize") => return smart.authorize(&request),
-                (Method::Get, "auth/callback") => return smart.callback(&request, &security.auth).await,
-                (Method::Post, "auth/token") => return smart.token(&request, authorization),
+                (Method::Get, "auth/authorize") => return smart.authorize(&request, store.as_ref()).await,
+                (Method::Get, "auth/callback") => {
+                    return smart.callback(&request, &security.auth, store.as_ref()).await;
+                }
+                (Method::Post, "auth/token") => return smart.token(&request, authorization, store.as_ref()).await,
                 (Method::Post, "auth/launch") => return smart.launch(identity.as_deref(), &request),
                 (Method::Get, "auth/pick") => return smart.pick_form(&request),
                 (Method::Get, "auth/.well-known/openid-configuration") => return smart.openid_configuration(),
                 (Method::Get, "auth/jwks.json") => return smart.jwks(),
                 (Method::Post, "auth/pick") => {
-                    return match smart.take_pick(&request) {
+                    return match smart.take_pick(&request, &security.auth, store.as_ref()).await {
                         Ok((picking, patient)) => {
                             let readable = self.may_read_patient(session, &audit, picking.identity(), &patient).await;
                             smart.finish_pick(&picking, patient, readable)

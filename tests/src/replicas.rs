@@ -21,22 +21,36 @@ impl Replicas {
     /// `n` replicas on one fresh PostgreSQL database; `None` (the caller says why it skips)
     /// unless the end-to-end tests run on PostgreSQL (`FHIRGATE_E2E_STORE=postgres`).
     pub fn start(name: &str, n: usize) -> TestResult<Option<Self>> {
+        Self::start_with(name, n, |_| Ok(None))
+    }
+
+    /// [`Self::start`], each replica with the configuration file `config` writes in the shared
+    /// directory (given it) when it writes one.
+    pub fn start_with(
+        name: &str,
+        n: usize,
+        config: impl FnOnce(&std::path::Path) -> TestResult<Option<PathBuf>>,
+    ) -> TestResult<Option<Self>> {
         if backend() != "postgres" {
             return Ok(None);
         }
         let shared = temp_dir(&format!("{name}-shared"))?;
+        let config = config(&shared)?.map(|path| path.display().to_string());
         let store = postgres_store_for(&shared)?;
         let paging = shared.join("paging.key").display().to_string();
         let issuer = shared.join("issuer-key.p8").display().to_string();
         let mut servers = Vec::with_capacity(n);
         for i in 0..n {
             let dir = temp_dir(&format!("{name}-{i}"))?;
-            let env = [
+            let mut env = vec![
                 ("FHIRGATE_STORE", store.as_str()),
                 ("FHIRGATE_FEDERATION_PAGING_KEY_FILE", paging.as_str()),
                 ("FHIRGATE_AUTH_LOCAL_ISSUER_KEY_FILE", issuer.as_str()),
                 ("FHIRGATE_SERVER_BASE_URL", PUBLIC_BASE),
             ];
+            if let Some(config) = &config {
+                env.push(("FHIRGATE_CONFIG", config.as_str()));
+            }
             servers.push(Some(Server::start_with(&dir, &env)?));
         }
         Ok(Some(Self { servers, shared }))

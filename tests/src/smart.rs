@@ -53,6 +53,19 @@ pub fn start(name: &str, cors_origin: &str) -> TestResult<Setup> {
 pub fn start_with(name: &str, cors_origin: &str, extra: &str) -> TestResult<Setup> {
     let oidc = provider()?;
     let dir = temp_dir(name)?;
+    let config = write_config(&dir, &oidc, cors_origin, extra)?;
+    let server = Server::start_with(&dir, &[("FHIRGATE_CONFIG", config.to_str().ok_or("path")?)])?;
+    Ok(Setup { server, oidc })
+}
+
+/// Writes, in `dir`, the configuration of a fhirgate with the proxy on in front of `oidc` (its
+/// secrets in files beside it), with `extra` appended; its path.
+pub fn write_config(
+    dir: &std::path::Path,
+    oidc: &Oidc,
+    cors_origin: &str,
+    extra: &str,
+) -> TestResult<std::path::PathBuf> {
     let secret = dir.join("proxy-secret");
     std::fs::write(&secret, "proxy-secret\n")?;
     let app_secret = dir.join("app-secret");
@@ -97,8 +110,7 @@ secret_file = "{app_secret}"
             app_secret = app_secret.display(),
         ),
     )?;
-    let server = Server::start_with(&dir, &[("FHIRGATE_CONFIG", config.to_str().ok_or("path")?)])?;
-    Ok(Setup { server, oidc })
+    Ok(config)
 }
 
 /// Two patients with one Observation each (`o1` of `p1`, `o2` of `p2`), written as `globalAdmin`.

@@ -2,7 +2,8 @@
 //! a forged or replayed `state`, a patient chosen by the client (as a parameter, at the token
 //! endpoint, as a forged launch, as a launch made without the launch role), a redirect URI that
 //! is not registered, a foreign `aud`, a code redeemed by another client, a confidential client
-//! without its secret. None may end in a token, or in a token for another patient.
+//! without its secret, a sealed state, code, launch or picker session altered or presented as
+//! another kind. None may end in a token, or in a token for another patient.
 
 use fhirgate_e2e::smart::{self, APP, CONFIDENTIAL, CONFIDENTIAL_SECRET, REDIRECT};
 use fhirgate_e2e::{Server, TestResult};
@@ -193,5 +194,72 @@ fn unregistered_redirects_and_foreign_audiences_are_refused() -> TestResult {
         let back = smart::follow(&smart::authorize_url(s, &challenge, &[(name, value)]))?;
         assert!(back.contains_key("error") && !back.contains_key("code"), "{name}={value}: {back:?}");
     }
+    Ok(())
+}
+
+/// `value` with one character in its middle changed (still base64url).
+fn tampered(value: &str) -> String {
+    let mut chars: Vec<char> = value.chars().collect();
+    let middle = chars.len() / 2;
+    chars[middle] = if chars[middle] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+/// The value of `name` in the query of `url`.
+fn query_value(url: &str, name: &str) -> String {
+    fhirgate_e2e::oidc::form(url.split_once('?').map_or("", |(_, q)| q)).remove(name).unwrap_or_default()
+}
+
+#[test]
+fn altered_or_misused_sealed_values_open_nothing() -> TestResult {
+    let setup = smart::start("attack-smart-sealed", ORIGIN)?;
+    let s = &setup.server;
+    smart::seed(s)?;
+    // A state altered on its way back from the provider, or another kind of value as a state.
+    let (verifier, challenge) = smart::pkce("sealed");
+    let (_, to_provider, _) = smart::visit(&smart::authorize_url(s, &challenge, &[]))?;
+    let (_, to_callback, _) = smart::visit(&to_provider.ok_or("no redirect to the provider")?)?;
+    let callback = to_callback.ok_or("no callback")?;
+    let state = query_value(&callback, "state");
+    assert!(state.len() > 64 && !state.contains("app-state-1"), "sealed, nothing readable: {state}");
+    let altered = callback.replace(&state, &tampered(&state));
+    assert_eq!(smart::visit(&altered)?.0, 400, "an altered state");
+    // The real one still works (an altered value burns nothing), and its code is sealed too.
+    let (status, back, _) = smart::visit(&callback)?;
+    let back = back.ok_or_else(|| format!("{status} without Location"))?;
+    let code = query_value(&back, "code");
+    assert!(status == 302 && code.len() > 64, "{back}");
+    let (status, body) = redeem(s, &tampered(&code), &verifier, &[])?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "an altered code: {body}");
+    assert!(body.get("access_token").is_none());
+    // A code as a state, a state as a code, a code as a launch or a picker session.
+    assert_eq!(smart::visit(&s.url(&format!("auth/callback?code=c&state={code}")))?.0, 400, "a code as a state");
+    assert_eq!(redeem(s, &state, &verifier, &[])?.0, 400, "a state as a code");
+    let as_launch = smart::follow(&smart::authorize_url(s, &challenge, &[("launch", &code)]))?;
+    assert_eq!(as_launch.get("error").map(String::as_str), Some("invalid_request"), "a code as a launch");
+    assert_eq!(smart::choose(s, &code, "p2")?, (400, None), "a code as a picker session");
+    assert_eq!(smart::visit(&s.url(&format!("auth/pick?session={code}")))?.0, 400);
+    // The code itself was not burnt by any of that, and holds no readable token.
+    let (status, token) = redeem(s, &code, &verifier, &[])?;
+    assert_eq!(status, 200, "{token}");
+    let access = token["access_token"].as_str().ok_or("access_token")?;
+    let payload = access.split('.').nth(1).ok_or("a JWT")?;
+    assert!(!code.contains(payload), "the token is not readable in the code");
+    // An EHR launch altered, or a picker session altered.
+    let ehr = s.mint(&["--role", "ehr"])?;
+    let made = s.send_as(
+        Some(&ehr),
+        "POST",
+        "auth/launch",
+        Some(br#"{"patient": "p2"}"#),
+        &[("Content-Type", "application/json")],
+    )?;
+    let launch = made.json()?["launch"].as_str().ok_or("launch")?.to_string();
+    let back = smart::follow(&smart::authorize_url(s, &challenge, &[("launch", &tampered(&launch))]))?;
+    assert_eq!(back.get("error").map(String::as_str), Some("invalid_request"), "an altered launch: {back:?}");
+    setup.oidc.set_user(json!({"fhirUser": "Practitioner/d1", "roles": ["globalReader"]}))?;
+    let session = query_value(&smart::to_picker(&smart::authorize_url(s, &challenge, &[]))?, "session");
+    assert_eq!(smart::choose(s, &tampered(&session), "p2")?, (400, None), "an altered picker session");
+    assert_eq!(smart::visit(&s.url(&format!("auth/pick?session={}", tampered(&session))))?.0, 400);
     Ok(())
 }

@@ -2,13 +2,15 @@
 //! another replica: search and history paging with writes arriving meanwhile (nothing repeated,
 //! skipped or lost), one replica killed mid-paging and its links followed on the others,
 //! conditional creates racing across replicas (one resource), a token of one replica's issuer
-//! accepted by all. Runs in the PostgreSQL pass of `scripts/test.sh`; skipped (saying so)
+//! accepted by all, and SMART launches through the authorization proxy whose every step goes to
+//! another replica, each one-time value used once across them all. Runs in the PostgreSQL pass of `scripts/test.sh`; skipped (saying so)
 //! on other stores.
 
 use std::collections::BTreeSet;
 
-use fhirgate_e2e::replicas::{Replicas, skipped};
-use fhirgate_e2e::{Reply, TestResult};
+use fhirgate_e2e::replicas::{PUBLIC_BASE, Replicas, skipped};
+use fhirgate_e2e::smart::{self, REDIRECT};
+use fhirgate_e2e::{Reply, Server, TestResult};
 use serde_json::{Value, json};
 
 fn ok(reply: Reply, what: &str) -> TestResult<Value> {
@@ -227,5 +229,139 @@ fn a_token_of_one_replica_is_accepted_by_every_replica() -> TestResult {
         .map(|i| Ok(ok(r.nth(i)?.get(".well-known/jwks.json")?, "jwks")?.to_string()))
         .collect::<TestResult<_>>()?;
     assert!(jwks.iter().all(|j| j == &jwks[0]), "{jwks:?}");
+    Ok(())
+}
+
+/// Three replicas with the SMART proxy on, in front of `oidc`, sharing its signing key.
+fn smart_replicas(name: &str, oidc: &fhirgate_e2e::oidc::Oidc) -> TestResult<Option<Replicas>> {
+    Replicas::start_with(name, 3, |shared| {
+        let key = shared.join("smart-proxy-key.p8");
+        let config = smart::write_config(shared, oidc, "http://app.example", "")?;
+        // The proxy's signing key, shared as the other keys are.
+        let text = std::fs::read_to_string(&config)?.replace(
+            "[smart.proxy]\nenabled = true\n",
+            &format!("[smart.proxy]\nenabled = true\nkey_file = \"{}\"\n", key.display()),
+        );
+        if !text.contains("key_file") {
+            return Err("the proxy's key file was not configured".into());
+        }
+        std::fs::write(&config, text)?;
+        Ok(Some(config))
+    })
+}
+
+/// GETs a URL a replica wrote (under the public base) on `server` instead: status, `Location`.
+fn visit_on(server: &Server, url: &str) -> TestResult<(u16, Option<String>)> {
+    let (status, location, _) = smart::visit(&server.url(&Replicas::path_of(url)))?;
+    Ok((status, location))
+}
+
+#[test]
+fn a_smart_launch_moves_between_replicas_and_each_value_works_once() -> TestResult {
+    let oidc = smart::provider()?;
+    let Some(r) = smart_replicas("replicas-smart", &oidc)? else {
+        skipped("a_smart_launch_moves_between_replicas_and_each_value_works_once");
+        return Ok(());
+    };
+    smart::seed(r.nth(0)?)?;
+    // A practitioner who may read every record picks the patient: authorize on replica 0, the
+    // provider's callback on 1, the picker on 2, the code redeemed on 0.
+    oidc.set_user(json!({"fhirUser": "Practitioner/d1", "roles": ["globalReader"]}))?;
+    let (verifier, challenge) = smart::pkce("replicas");
+    let authorize = smart::authorize_url(r.nth(0)?, &challenge, &[("aud", PUBLIC_BASE)]);
+    let (status, to_provider, body) = smart::visit(&authorize)?;
+    let to_provider = to_provider.ok_or_else(|| format!("authorize answered {status}: {body}"))?;
+    let (_, to_callback, _) = smart::visit(&to_provider)?;
+    let callback = to_callback.ok_or("the provider sent no callback")?;
+    assert!(callback.starts_with(&format!("{PUBLIC_BASE}/auth/callback?")), "{callback}");
+    let (status, to_picker) = visit_on(r.nth(1)?, &callback)?;
+    let picker = to_picker.ok_or_else(|| format!("the callback answered {status}"))?;
+    assert!(picker.starts_with(&format!("{PUBLIC_BASE}/auth/pick?session=")), "{picker}");
+    for replica in [2, 0] {
+        assert_eq!(visit_on(r.nth(replica)?, &callback)?, (400, None), "the callback replayed on replica {replica}");
+    }
+    let (status, _, html) = smart::visit(&r.nth(2)?.url(&Replicas::path_of(&picker)))?;
+    assert!(status == 200 && html.contains("name=\"patient\""), "the picker on another replica: {status} {html}");
+    let session = fhirgate_e2e::oidc::form(picker.split_once('?').map_or("", |(_, q)| q))
+        .remove("session")
+        .ok_or("no session")?;
+    let (status, back) = smart::choose(r.nth(2)?, &session, "p2")?;
+    let back = back.ok_or_else(|| format!("the pick answered {status}"))?;
+    assert_eq!(smart::choose(r.nth(1)?, &session, "p1")?, (400, None), "the picker session replayed elsewhere");
+    let back = fhirgate_e2e::oidc::form(back.strip_prefix(&format!("{REDIRECT}?")).ok_or("not back to the app")?);
+    let code = back.get("code").ok_or_else(|| format!("{back:?}"))?;
+    let (status, token) = smart::redeem_code(r.nth(0)?, code, &verifier)?;
+    assert_eq!((status, token["patient"].as_str()), (200, Some("p2")), "{token}");
+    for replica in [1, 2] {
+        let (status, again) = smart::redeem_code(r.nth(replica)?, code, &verifier)?;
+        assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")), "replica {replica}: {again}");
+        assert!(again.get("access_token").is_none());
+    }
+    // The proxy's token is good on every replica, for the picked patient only.
+    let access = token["access_token"].as_str().ok_or("access_token")?;
+    for replica in 0..3 {
+        let server = r.nth(replica)?;
+        assert_eq!(server.send_as(Some(access), "GET", "Observation/o2", None, &[])?.status, 200, "replica {replica}");
+        assert_eq!(server.send_as(Some(access), "GET", "Observation/o1", None, &[])?.status, 404);
+    }
+    Ok(())
+}
+
+#[test]
+fn an_ehr_launch_and_codes_race_across_replicas_and_work_once() -> TestResult {
+    let oidc = smart::provider()?;
+    let Some(r) = smart_replicas("replicas-smart-ehr", &oidc)? else {
+        skipped("an_ehr_launch_and_codes_race_across_replicas_and_work_once");
+        return Ok(());
+    };
+    smart::seed(r.nth(0)?)?;
+    oidc.set_user(json!({"fhirUser": "Practitioner/d1"}))?;
+    let ehr = r.nth(0)?.mint(&["--role", "ehr"])?;
+    let context = json!({"patient": "p2"}).to_string();
+    let made = r.nth(0)?.send_as(
+        Some(&ehr),
+        "POST",
+        "auth/launch",
+        Some(context.as_bytes()),
+        &[("Content-Type", "application/json")],
+    )?;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let launch = made.json()?["launch"].as_str().ok_or("launch")?.to_string();
+    assert!(!launch.contains("p2"), "the launch context is not readable in its value");
+    let (verifier, challenge) = smart::pkce("replicas-ehr");
+    let url = |replica: usize| -> TestResult<String> {
+        Ok(smart::authorize_url(r.nth(replica)?, &challenge, &[("aud", PUBLIC_BASE), ("launch", &launch)]))
+    };
+    let (status, to_provider, _) = smart::visit(&url(1)?)?;
+    let to_provider = to_provider.ok_or_else(|| format!("authorize with the launch answered {status}"))?;
+    assert!(!to_provider.starts_with(REDIRECT), "the launch is accepted on a replica that did not make it");
+    let again = smart::follow(&url(2)?)?;
+    assert_eq!(again.get("error").map(String::as_str), Some("invalid_request"), "reused elsewhere: {again:?}");
+    assert!(!again.contains_key("code"));
+    let (_, callback, _) = smart::visit(&to_provider)?;
+    let (_, back) = visit_on(r.nth(2)?, &callback.ok_or("no callback")?)?;
+    let back = fhirgate_e2e::oidc::form(
+        back.ok_or("no redirect")?.strip_prefix(&format!("{REDIRECT}?")).ok_or("not the app")?,
+    );
+    let code = back.get("code").ok_or_else(|| format!("{back:?}"))?.clone();
+    // The code sent to every replica at once: exactly one token.
+    let servers = (0..3).map(|i| r.nth(i)).collect::<TestResult<Vec<_>>>()?;
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = servers
+            .iter()
+            .map(|server| {
+                let (code, verifier) = (code.as_str(), verifier.as_str());
+                scope.spawn(move || smart::redeem_code(server, code, verifier).map_err(|e| e.to_string()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "a client thread panicked".to_owned())?)
+            .collect::<Result<_, String>>()
+    })?;
+    let granted: Vec<&Value> = answers.iter().filter(|(status, _)| *status == 200).map(|(_, body)| body).collect();
+    assert_eq!(granted.len(), 1, "one redemption wins: {answers:?}");
+    assert_eq!(granted[0]["patient"], "p2", "the EHR's patient");
+    assert!(answers.iter().all(|(status, body)| *status == 200 || body["error"] == "invalid_grant"), "{answers:?}");
     Ok(())
 }

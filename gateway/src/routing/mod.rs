@@ -178,6 +178,15 @@ impl Routing {
         self.targets.iter().filter_map(|t| Some((t.id.as_str(), t.opened_store()?.pools()))).collect()
     }
 
+    /// The store every replica shares for one-time values (the SMART proxy's claims,
+    /// [`crate::smart::proxy::claims`]): the first local target's, opened on first use; `None`
+    /// without a local target; an error when it cannot be opened now (never a silent fall back
+    /// to this process alone, which would let a value be used once on each replica).
+    pub async fn claims_store(&self) -> Result<Option<Arc<dyn fhirgate_engine::storage::Store>>, FhirError> {
+        let Some(target) = self.targets.iter().find(|t| t.is_local()) else { return Ok(None) };
+        Ok(Some(target.engine().await?.store().clone()))
+    }
+
     /// The local targets' store URLs (checked at start).
     pub fn local_store_urls(config: &Config) -> Vec<String> {
         config.targets().into_iter().filter(|t| t.kind() == Kind::Local).filter_map(|t| t.store).collect()

@@ -21,8 +21,12 @@
 //!   launch context (`patient`, `encounter`) and gets the opaque one-time `launch` value it
 //!   hands to the app.
 //!
-//! Pending authorizations, codes, launches and picker sessions live in this process (one replica
-//! or sticky sessions), as search page tokens do; the signing key is shared by file.
+//! Any replica serves any step: the state of each step travels sealed in the value the step
+//! hands out ([`sealed`]: the `launch`, the upstream `state`, the picker's `session`, the app's
+//! `code`, each bound to its kind, expiring, unreadable and unforgeable without the shared
+//! paging key), and each value is used once across replicas by claiming its id in the shared
+//! store ([`claims`]). The signing key is shared by file (`smart.proxy.key_file`), the
+//! sealing key is the paging key (`federation.paging_key_file`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,10 +35,16 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use fhirgate_engine::interaction::{Request, Response, percent_encode};
+use fhirgate_engine::storage::Store;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub mod claims;
 mod picker;
+pub mod sealed;
+
+use sealed::Kind;
 
 use super::scopes::{self, Scope};
 use crate::auth::local::LocalIssuer;
@@ -45,32 +55,56 @@ use crate::error::GatewayError;
 /// The proxy's signing key file in the data directory.
 pub const KEY_FILE: &str = "smart-proxy-key.p8";
 
-/// A launch context fixed by an EHR.
-#[derive(Debug, Clone, Default)]
+/// A launch context fixed by an EHR (sealed in its `launch` value).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Launch {
+    #[serde(rename = "p")]
     patient: String,
+    #[serde(rename = "e")]
     encounter: String,
 }
 
-/// An authorization sent upstream, waiting for its callback.
+/// An authorization sent upstream, waiting for its callback (sealed in the upstream `state`).
+#[derive(Serialize, Deserialize)]
 struct Pending {
+    #[serde(rename = "c")]
     client_id: String,
+    #[serde(rename = "r")]
     redirect_uri: String,
+    #[serde(rename = "s")]
     state: String,
+    #[serde(rename = "x")]
     code_challenge: String,
-    scopes: Vec<Scope>,
+    /// The app's `scope`, as asked.
+    #[serde(rename = "o")]
+    scope: String,
+    #[serde(rename = "l")]
     launch: Option<Launch>,
     /// fhirgate's own PKCE verifier toward the provider.
+    #[serde(rename = "v")]
     verifier: String,
     /// The app's OpenID Connect `nonce`, echoed in the `id_token`.
+    #[serde(rename = "n")]
     nonce: Option<String>,
 }
 
-/// A code issued to an app, with the token response it redeems.
+impl Pending {
+    fn scopes(&self) -> Vec<Scope> {
+        scopes::parse(&self.scope)
+    }
+}
+
+/// A code issued to an app, with the token response it redeems (sealed in the code: the
+/// tokens in it are readable by no one but the replicas).
+#[derive(Serialize, Deserialize)]
 struct Issued {
+    #[serde(rename = "c")]
     client_id: String,
+    #[serde(rename = "r")]
     redirect_uri: String,
+    #[serde(rename = "x")]
     code_challenge: String,
+    #[serde(rename = "b")]
     body: Value,
 }
 
@@ -85,11 +119,10 @@ pub struct SmartProxy {
     client_secrets: HashMap<String, String>,
     signer: LocalIssuer,
     patient_claim: String,
-    pending: moka::sync::Cache<String, Arc<Pending>>,
-    codes: moka::sync::Cache<String, Arc<Issued>>,
-    launches: moka::sync::Cache<String, Launch>,
-    /// Users picking the patient of a standalone launch, by the picker page's session.
-    picks: moka::sync::Cache<String, Arc<picker::Picking>>,
+    /// Seals the state of each step into the value it hands out.
+    sealer: sealed::Sealer,
+    /// Burns each value on its use.
+    claims: claims::Claims,
     agent: ureq::Agent,
 }
 
@@ -128,7 +161,15 @@ impl SmartProxy {
                 client_secrets.insert(client_id.clone(), read_secret(file)?);
             }
         }
+        if crate::routing::Routing::local_store_urls(config).is_empty() {
+            tracing::warn!(
+                "SMART proxy without a local store: its one-time values (codes, states, launches, picker \
+                 sessions) are burnt in this process only; run one replica, or give it a local target"
+            );
+        }
         Ok(Self {
+            sealer: sealed::Sealer::new(crate::paging::keys(config)?),
+            claims: claims::Claims::new(),
             signer: signer(config)?,
             patient_claim: config.auth.patient_claim.clone(),
             config: proxy,
@@ -136,10 +177,6 @@ impl SmartProxy {
             audiences,
             upstream_secret,
             client_secrets,
-            pending: expiring(600),
-            codes: expiring(60),
-            launches: expiring(300),
-            picks: expiring(600),
             agent: ureq::Agent::config_builder()
                 .timeout_global(Some(Duration::from_secs(10)))
                 .http_status_as_error(false)
@@ -184,8 +221,22 @@ impl SmartProxy {
         json(200, &self.signer.jwks_json())
     }
 
-    /// `GET /auth/authorize`.
-    pub fn authorize(&self, request: &Request) -> Response {
+    /// Opens `value` as a `kind` and claims it: what it carries on its first use anywhere;
+    /// `Ok(None)` when it is not one (forged, altered, expired) or was used already; `Err`
+    /// when the store cannot say.
+    async fn use_once<T: serde::de::DeserializeOwned>(
+        &self,
+        store: Option<&Arc<dyn Store>>,
+        kind: Kind,
+        value: &str,
+    ) -> Result<Option<T>, GatewayError> {
+        let Some(opened) = self.sealer.open::<T>(kind, value) else { return Ok(None) };
+        let first = self.claims.claim(store, kind, &opened.jti, opened.expires).await?;
+        Ok(first.then_some(opened.value))
+    }
+
+    /// `GET /auth/authorize`; `store`: the store one-time values are claimed in.
+    pub async fn authorize(&self, request: &Request, store: Option<&Arc<dyn Store>>) -> Response {
         let param = |name: &str| request.param(name).unwrap_or_default().to_string();
         let client_id = param("client_id");
         let Some(client) = self.config.clients.iter().find(|c| c.client_id == client_id) else {
@@ -217,14 +268,32 @@ impl SmartProxy {
         }
         let launch = match request.param("launch") {
             None => None,
-            Some(id) => match self.launches.remove(id) {
-                Some(launch) => Some(launch),
-                None => return refuse("invalid_request", "unknown or expired `launch`"),
+            Some(value) => match self.use_once::<Launch>(store, Kind::Launch, value).await {
+                Ok(Some(launch)) => Some(launch),
+                Ok(None) => return refuse("invalid_request", "unknown, expired or already used `launch`"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SMART proxy: a launch cannot be claimed");
+                    return refuse("temporarily_unavailable", "the server cannot check the launch now");
+                }
             },
         };
-        let scopes = scopes::parse(&param("scope"));
-        let upstream_state = random_token();
+        let scope = param("scope");
+        let scopes = scopes::parse(&scope);
         let verifier = random_token();
+        let pending = Pending {
+            client_id,
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            code_challenge: challenge,
+            scope,
+            launch,
+            verifier,
+            nonce: request.param("nonce").filter(|n| !n.is_empty() && n.len() <= 256).map(str::to_string),
+        };
+        let Some(upstream_state) = self.sealer.seal(Kind::State, &pending) else {
+            return refuse("invalid_request", "`state` and `scope` are too long");
+        };
+        let verifier = &pending.verifier;
         let upstream_challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         let location = with_query(
             &self.config.upstream_authorize_url,
@@ -239,17 +308,6 @@ impl SmartProxy {
                 ("response_mode", "query"),
             ],
         );
-        let pending = Pending {
-            client_id,
-            redirect_uri: redirect_uri.clone(),
-            state: state.clone(),
-            code_challenge: challenge,
-            scopes,
-            launch,
-            verifier,
-            nonce: request.param("nonce").filter(|n| !n.is_empty() && n.len() <= 256).map(str::to_string),
-        };
-        self.pending.insert(upstream_state, Arc::new(pending));
         redirect(&location)
     }
 
@@ -258,17 +316,23 @@ impl SmartProxy {
     }
 
     /// `GET /auth/callback`: the provider's answer.
-    pub async fn callback(&self, request: &Request, auth: &Authenticator) -> Response {
-        let Some(pending) = request.param("state").and_then(|s| self.pending.remove(s)) else {
-            return page(400, "unknown or expired authorization: start again from the app");
+    pub async fn callback(&self, request: &Request, auth: &Authenticator, store: Option<&Arc<dyn Store>>) -> Response {
+        let state = request.param("state").unwrap_or_default();
+        let pending = match self.use_once::<Pending>(store, Kind::State, state).await {
+            Ok(Some(pending)) => pending,
+            Ok(None) => return page(400, "unknown, expired or already used authorization: start again from the app"),
+            Err(e) => {
+                tracing::error!(error = %e, "SMART proxy: a state cannot be claimed");
+                return page(503, "the server cannot finish the sign-in now: start again from the app");
+            }
         };
         let back = |pairs: &[(&str, &str)]| Self::back(&pending, pairs);
         if request.param("error").is_some() {
             return back(&[("error", "access_denied"), ("error_description", "the identity provider refused")]);
         }
         let code = request.param("code").unwrap_or_default().to_string();
-        let identity = match self.redeem_upstream(&code, &pending.verifier, auth).await {
-            Ok(identity) => identity,
+        let (identity, upstream_token) = match self.redeem_upstream(&code, &pending.verifier, auth).await {
+            Ok(verified) => verified,
             Err(why) => {
                 tracing::warn!(error = %why, "SMART proxy: the upstream code could not be redeemed");
                 return back(&[
@@ -277,14 +341,14 @@ impl SmartProxy {
                 ]);
             }
         };
-        let wants_patient = pending.scopes.iter().any(|s| *s == Scope::Local("launch/patient".into()));
+        let wants_patient = pending.scopes().iter().any(|s| *s == Scope::Local("launch/patient".into()));
         let launch = match &pending.launch {
             Some(launch) => launch.clone(),
             None => {
                 let own = identity.principal.fhir_user.strip_prefix("Patient/").unwrap_or_default().to_string();
                 if wants_patient && own.is_empty() {
                     // A user who is no patient picks one, on fhirgate's own page.
-                    return self.start_pick(pending, identity);
+                    return self.start_pick(pending, upstream_token);
                 }
                 Launch { patient: own, encounter: String::new() }
             }
@@ -304,7 +368,8 @@ impl SmartProxy {
     fn issue(&self, pending: &Pending, identity: &Identity, launch: &Launch) -> Response {
         let back = |pairs: &[(&str, &str)]| Self::back(pending, pairs);
         let principal = &identity.principal;
-        let scope = scopes::granted(&pending.scopes, &principal.scopes, &self.config.scope_prefix).join(" ");
+        let requested = pending.scopes();
+        let scope = scopes::granted(&requested, &principal.scopes, &self.config.scope_prefix).join(" ");
         let now = crate::auth::now_seconds();
         let ttl = identity.expires.saturating_sub(now).min(self.config.token_ttl_seconds);
         if ttl == 0 {
@@ -343,10 +408,10 @@ impl SmartProxy {
         if !principal.fhir_user.is_empty() {
             body["fhirUser"] = json!(principal.fhir_user);
         }
-        if pending.scopes.contains(&Scope::Oidc("openid".into())) {
+        if requested.contains(&Scope::Oidc("openid".into())) {
             // Who signed in, for the app (SMART `sso-openid-connect`): `fhirUser` with that scope.
             let mut id = json!({"sub": principal.subject});
-            if pending.scopes.contains(&Scope::Local("fhirUser".into())) && !principal.fhir_user.is_empty() {
+            if requested.contains(&Scope::Local("fhirUser".into())) && !principal.fhir_user.is_empty() {
                 id["fhirUser"] = json!(principal.fhir_user);
             }
             if let Some(nonce) = &pending.nonce {
@@ -360,14 +425,16 @@ impl SmartProxy {
                 }
             }
         }
-        let code = random_token();
         let issued = Issued {
             client_id: pending.client_id.clone(),
             redirect_uri: pending.redirect_uri.clone(),
             code_challenge: pending.code_challenge.clone(),
             body,
         };
-        self.codes.insert(code.clone(), Arc::new(issued));
+        let Some(code) = self.sealer.seal(Kind::Code, &issued) else {
+            tracing::error!("SMART proxy: cannot seal a code");
+            return back(&[("error", "server_error")]);
+        };
         let record = json!({"event": "smart-authorization", "subject": principal.subject, "issuer": principal.issuer,
                             "tenant": principal.tenant, "client_id": pending.client_id, "scope": scope,
                             "patient": launch.patient, "encounter": launch.encounter,
@@ -376,8 +443,14 @@ impl SmartProxy {
         back(&[("code", &code)])
     }
 
-    /// Redeems the provider's code and verifies the access token it gives.
-    async fn redeem_upstream(&self, code: &str, verifier: &str, auth: &Authenticator) -> Result<Arc<Identity>, String> {
+    /// Redeems the provider's code and verifies the access token it gives: who it names, and
+    /// the token.
+    async fn redeem_upstream(
+        &self,
+        code: &str,
+        verifier: &str,
+        auth: &Authenticator,
+    ) -> Result<(Arc<Identity>, String), String> {
         let mut form = vec![
             ("grant_type".to_string(), "authorization_code".to_string()),
             ("code".into(), code.to_string()),
@@ -402,8 +475,13 @@ impl SmartProxy {
         .await
         .map_err(|e| e.to_string())??;
         let token = answer.get("access_token").and_then(Value::as_str).ok_or("no `access_token`")?;
+        Ok((self.verify_upstream(token, auth).await?, token.to_string()))
+    }
+
+    /// Who an upstream access token names, verified as any request's token is; only a token of
+    /// a real issuer, never one this server signed itself.
+    async fn verify_upstream(&self, token: &str, auth: &Authenticator) -> Result<Arc<Identity>, String> {
         let identity = auth.authenticate(Some(&format!("Bearer {token}"))).await.map_err(|e| e.to_string())?;
-        // Only a token of a real issuer: never one this server signed itself.
         if identity.principal.issuer == self.signer.issuer || auth.is_local_issuer(&identity.principal.issuer) {
             return Err("the upstream token is fhirgate's own".into());
         }
@@ -411,15 +489,26 @@ impl SmartProxy {
     }
 
     /// `POST /auth/token`.
-    pub fn token(&self, request: &Request, authorization: Option<&str>) -> Response {
+    pub async fn token(
+        &self,
+        request: &Request,
+        authorization: Option<&str>,
+        store: Option<&Arc<dyn Store>>,
+    ) -> Response {
         let form = fhirgate_engine::interaction::parse_query(&String::from_utf8_lossy(&request.body));
         let get = |name: &str| form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
         if get("grant_type") != "authorization_code" {
             return oauth_error(400, "unsupported_grant_type", "only `authorization_code` is supported");
         }
-        // Any attempt burns the code: a replay, or a guess after a failure, finds nothing.
-        let Some(issued) = self.codes.remove(get("code")) else {
-            return oauth_error(400, "invalid_grant", "unknown, expired or already used code");
+        // Any attempt burns the code, on every replica: a replay, or a guess after a failure,
+        // finds nothing.
+        let issued = match self.use_once::<Issued>(store, Kind::Code, get("code")).await {
+            Ok(Some(issued)) => issued,
+            Ok(None) => return oauth_error(400, "invalid_grant", "unknown, expired or already used code"),
+            Err(e) => {
+                tracing::error!(error = %e, "SMART proxy: a code cannot be claimed");
+                return oauth_error(503, "temporarily_unavailable", "the code cannot be checked now; try again");
+            }
         };
         let (client_id, secret) = match basic(authorization) {
             Some((id, secret)) => (id, Some(secret)),
@@ -464,19 +553,15 @@ impl SmartProxy {
         if patient.is_empty() || !valid(&patient) || !valid(&encounter) {
             return oauth_error(400, "invalid_request", "give `patient` (and optionally `encounter`) as FHIR ids");
         }
-        let id = random_token();
         let principal = identity.map(|i| &i.principal);
         let record = json!({"event": "smart-launch", "subject": principal.map(|p| p.subject.as_str()),
                             "issuer": principal.map(|p| p.issuer.as_str()), "patient": patient, "encounter": encounter});
+        let Some(id) = self.sealer.seal(Kind::Launch, &Launch { patient, encounter }) else {
+            return oauth_error(500, "server_error", "cannot seal the launch context");
+        };
         tracing::info!(target: "audit", record = %record, "SMART launch context");
-        self.launches.insert(id.clone(), Launch { patient, encounter });
-        json(201, &json!({"launch": id, "expires_in": 300}))
+        json(201, &json!({"launch": id, "expires_in": Kind::Launch.ttl()}))
     }
-}
-
-/// A bounded cache whose entries expire `seconds` after they are made.
-fn expiring<V: Clone + Send + Sync + 'static>(seconds: u64) -> moka::sync::Cache<String, V> {
-    moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(seconds)).build()
 }
 
 /// 244 random bits (two v4 UUIDs, from the system's random source), as 64 hex digits.
