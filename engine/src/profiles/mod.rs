@@ -24,6 +24,8 @@ mod authoring;
 mod content;
 mod extensions;
 mod invariants;
+#[cfg(test)]
+mod invariants_tests;
 mod narrative;
 pub mod package;
 pub mod registry;
