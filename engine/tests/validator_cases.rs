@@ -3,7 +3,8 @@
 //! validator: the base checks, then the profiles, with the R4 package's conformance resources
 //! and the case's `profiles`, `supporting` and profile `source` loaded first. Each case is run
 //! as the reference Java validator ran it: the resource alone (`java`), and against the case's
-//! profile (`profile.java`) when it has one.
+//! profile (`profile.java`) when it has one. A file a case needs that the subset on this machine
+//! lacks is read from `tests/data/validator-supplement/` (the suite's own files, vendored).
 //!
 //! With the case's `validateReference: CHECK_VALID`, reference targets are resolved from the case
 //! folder (the reference's test fetcher's file names) and checked against their target profiles.
@@ -38,9 +39,18 @@ fn cases_dir() -> Option<PathBuf> {
         .find(|d| d.join("manifest.json").is_file())
 }
 
-/// A file of the folder as JSON (XML read with the engine's converter).
+/// Files of the official suite that cases name but the R4 subset on these machines lacks,
+/// vendored verbatim (`tests/data/validator-supplement/README.md` says where each comes from).
+fn supplement_dir() -> PathBuf {
+    common::manifest_dir().join("tests/data/validator-supplement")
+}
+
+/// A file of the folder (or, when the folder lacks it, of the supplement) as JSON (XML read with
+/// the engine's converter).
 fn read(dir: &Path, name: &str) -> Result<Value, String> {
-    let bytes = std::fs::read(dir.join(name)).map_err(|e| format!("cannot read: {e}"))?;
+    let path = dir.join(name);
+    let path = if path.is_file() { path } else { supplement_dir().join(name) };
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read: {e}"))?;
     if name.ends_with(".xml") {
         xml_to_json(&bytes).map_err(|e| e.to_string())
     } else {
@@ -49,13 +59,18 @@ fn read(dir: &Path, name: &str) -> Result<Value, String> {
 }
 
 /// Reference targets as the reference's test fetcher finds them: `Patient/x` is the case
-/// folder's `patient-x.json` or `patient-x.xml`.
+/// folder's `patient-x.json` or `patient-x.xml`, or else the file named by the id alone
+/// (`x.json`, `x.xml`: the patient-circle targets are stored so).
 struct CaseFolder<'a>(&'a Path);
 
 impl ReferenceResolver for CaseFolder<'_> {
     fn resolve(&self, reference: &str) -> Option<Value> {
-        let stem = reference.replace('/', "-").to_lowercase();
-        ["json", "xml"].iter().find_map(|ext| read(self.0, &format!("{stem}.{ext}")).ok())
+        let typed = reference.replace('/', "-").to_lowercase();
+        let id = reference.split_once('/').map(|(_, id)| id.to_lowercase());
+        [Some(typed), id]
+            .into_iter()
+            .flatten()
+            .find_map(|stem| ["json", "xml"].iter().find_map(|ext| read(self.0, &format!("{stem}.{ext}")).ok()))
     }
 }
 

@@ -31,6 +31,10 @@ pub struct Env<'a> {
     meter: Option<Arc<Meter>>,
     /// Where `memberOf(url)` finds value sets; without it `memberOf` is not supported.
     value_sets: Option<ValueSets<'a>>,
+    /// Whether the `as` operator also takes a type name with its first letter in the other case
+    /// (`as String` for a FHIR `string`), as R4 profiles' invariants are written and the
+    /// reference validator evaluates them for R4.
+    lenient_as: bool,
 }
 
 /// Expands a value set by canonical URL for `memberOf` (`None`: it cannot be expanded here).
@@ -62,6 +66,13 @@ impl<'a> Env<'a> {
     /// Lets `memberOf(url)` expand value sets from `source`.
     pub(crate) fn with_value_sets(mut self, source: &'a dyn ValueSetSource) -> Self {
         self.value_sets = Some(ValueSets(source));
+        self
+    }
+
+    /// Makes the `as` operator lenient about the case of a type name's first letter (see
+    /// [`Env::lenient_as`]): for invariants of R4 profiles, never for search or patches.
+    pub(crate) fn with_lenient_as(mut self) -> Self {
+        self.lenient_as = true;
         self
     }
 
@@ -199,7 +210,17 @@ impl<'a> Ctx<'a, '_> {
             Expr::Negate(inner) => operators::negate(self.eval(inner, input, frame)?)?,
             Expr::Type { expr, spec, is_as } => {
                 let items = self.eval(expr, input, frame)?;
-                type_op(items, spec, *is_as)?
+                let lenient = *is_as && self.env.lenient_as && spec.namespace.is_none();
+                match lenient.then(|| other_case(&spec.name)).flatten() {
+                    Some(name) => {
+                        let other = TypeSpec { namespace: None, name };
+                        let (exact, rest): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| is_type(i, spec));
+                        let mut found = type_op(exact, spec, true)?;
+                        found.extend(rest.into_iter().filter(|i| is_type(i, &other)));
+                        found
+                    }
+                    None => type_op(items, spec, *is_as)?,
+                }
             }
             Expr::Binary(op, left, right) => {
                 let left = self.eval(left, input, frame)?;
@@ -263,6 +284,19 @@ pub(crate) fn check_type(spec: &TypeSpec) -> Result<()> {
         Some(_) => false,
     };
     if known { Ok(()) } else { Err(FhirPathError::eval(format!("unknown type `{}`", spec.name))) }
+}
+
+/// `name` with its first letter in the other case (`String` → `string`), if that is a type
+/// name too.
+fn other_case(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    let flipped = if first.is_ascii_uppercase() { first.to_ascii_lowercase() } else { first.to_ascii_uppercase() };
+    let other = format!("{flipped}{}", chars.as_str());
+    let known = Definitions::r4().type_def(&other).is_some()
+        || ["Boolean", "String", "Integer", "Decimal", "Date", "DateTime", "Time", "Quantity"]
+            .contains(&other.as_str());
+    known.then_some(other)
 }
 
 /// `is` and `as`.

@@ -1,8 +1,17 @@
 //! Invariants: an element's `constraint.expression`, evaluated with the engine's FHIRPath on
 //! each value (`%resource` is the resource validated) within [`INVARIANT_BUDGET`]. A constraint
-//! whose result is `false` is an error (a warning for `severity: warning`); an empty result
-//! passes; an expression this engine cannot parse or evaluate is reported as a warning, never
-//! as the instance's fault.
+//! holds when its result is `true`, or a non-empty collection that is not a single boolean; one
+//! whose result is `false` or empty (FHIRPath's "unknown": `per-1` comparing a date with a
+//! dateTime of the same day) fails, as in the reference validator: an error (a warning for
+//! `severity: warning`). An expression this engine cannot parse or evaluate is reported as a
+//! warning, never as the instance's fault.
+//!
+//! R4 published `ref-1` without a guard for a Reference that has no `reference` (only
+//! `identifier` or `display`), where it is empty, and without the reference `#` by which a
+//! contained resource refers to its container (which R4's `dom-3` allows); the reference
+//! validator evaluates it as corrected later, and so does this ([`corrected`]). Type names after
+//! `as` are taken in either case of their first letter (`as String` for a FHIR `string`), as
+//! the reference validator does for R4.
 
 use std::time::Duration;
 
@@ -56,7 +65,7 @@ impl<'r> Walker<'_, 'r> {
             let expr = self
                 .expressions
                 .entry(constraint.expression.clone())
-                .or_insert_with(|| parse(&constraint.expression).ok())
+                .or_insert_with(|| parse(&corrected(&constraint.expression)).ok())
                 .clone();
             let Some(expr) = expr else {
                 let message =
@@ -66,10 +75,12 @@ impl<'r> Walker<'_, 'r> {
             };
             let env = Env::new()
                 .with_budget(INVARIANT_BUDGET)
+                .with_lenient_as()
                 .with_value_sets(self.conformance)
                 .with_variable("rootResource", vec![Item::Node(Node::resource(self.root))]);
             let passed = match evaluate_on(&expr, self.current, &context, &env) {
                 Ok(items) => match items.as_slice() {
+                    [] => false,
                     [Item::Boolean(b)] => *b,
                     [Item::Node(n)] => n.value().and_then(serde_json::Value::as_bool).unwrap_or(true),
                     _ => true,
@@ -89,5 +100,20 @@ impl<'r> Walker<'_, 'r> {
                 }
             }
         }
+    }
+}
+
+/// R4's `ref-1` as published (empty, hence failing, for a Reference without `reference`).
+const REF_1_AS_PUBLISHED: &str = "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))";
+
+/// `expression` as evaluated: R4's `ref-1` as later corrected (and as the reference validator
+/// evaluates it); any other as written.
+fn corrected(expression: &str) -> std::borrow::Cow<'_, str> {
+    if expression == REF_1_AS_PUBLISHED {
+        std::borrow::Cow::Owned(format!(
+            "reference.exists() implies ({REF_1_AS_PUBLISHED} or (reference = '#' and %rootResource != %resource))"
+        ))
+    } else {
+        std::borrow::Cow::Borrowed(expression)
     }
 }

@@ -24,6 +24,8 @@ mod authoring;
 mod content;
 mod extensions;
 mod invariants;
+#[cfg(test)]
+mod invariants_tests;
 mod narrative;
 pub mod package;
 pub mod registry;
@@ -109,6 +111,16 @@ impl Conformance {
     /// An empty set whose look-ups fall back to `base`.
     pub fn over(base: Arc<Conformance>) -> Self {
         Self { fallback: Some(base), ..Self::default() }
+    }
+
+    /// Takes the validation settings of `other` (strictness, security checks, markdown, bundle
+    /// rules): a set made [`Self::over`] a server's packages validates as they are configured.
+    pub fn copy_settings(&mut self, other: &Conformance) {
+        self.strict_extensions = other.strict_extensions;
+        self.refuse_example_extensions = other.refuse_example_extensions;
+        self.security_checks = other.security_checks;
+        self.no_html_in_markdown = other.no_html_in_markdown;
+        self.bundle_rules.clone_from(&other.bundle_rules);
     }
 
     /// Adds a conformance resource (any of [`CONFORMANCE_TYPES`]; others are ignored). A later

@@ -62,7 +62,13 @@ impl Registry {
     /// does not: it `declares` profiles, its type requires one, or packages are loaded
     /// (extension definitions...).
     pub(crate) fn applies(&self, resource_type: &str, declares: bool) -> bool {
-        declares || self.required.contains_key(resource_type) || self.packages.resources().next().is_some()
+        let settings = &self.packages;
+        declares
+            || self.required.contains_key(resource_type)
+            || self.packages.resources().next().is_some()
+            || settings.security_checks
+            || settings.no_html_in_markdown
+            || (resource_type == "Bundle" && !settings.bundle_rules.is_empty())
     }
 
     /// A cached answer for a stored StructureDefinition: `Some(None)` when it is known absent.
@@ -91,6 +97,7 @@ impl Registry {
     /// The set to validate with: the packages, with the stored definitions found added.
     pub(crate) fn with_stored(&self, stored: Vec<Value>) -> Conformance {
         let mut conformance = Conformance::over(Arc::clone(&self.packages));
+        conformance.copy_settings(&self.packages);
         let urls: Vec<String> =
             stored.iter().filter_map(|d| d.get("url").and_then(Value::as_str)).map(str::to_owned).collect();
         for definition in stored {

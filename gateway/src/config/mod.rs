@@ -216,6 +216,16 @@ pub struct FhirConfig {
     /// Resource type → the profile (canonical URL) every resource of that type must conform to
     /// on writes; listed as `supportedProfile` in the CapabilityStatement.
     pub required_profiles: BTreeMap<String, String>,
+    /// A string that looks like it holds HTML (`<script>`, `<img ...>`) is an error on writes and
+    /// `$validate` rather than a warning (the reference validator's "security checks").
+    pub security_checks: bool,
+    /// An HTML tag in a `markdown` element is an error rather than a warning (R4's markdown is
+    /// CommonMark, whose raw HTML the specification discourages).
+    pub no_html_in_markdown: bool,
+    /// Bundle entry → the profile (canonical URL) that entry's resource must conform to, checked
+    /// whenever a Bundle is validated (written, or `$validate`): `Type` (every entry of that
+    /// type), `Type:n` (the n-th entry of that type, from 0) or `n` (the n-th entry).
+    pub bundle_rules: BTreeMap<String, String>,
 }
 
 /// Authentication: who may call, with which tokens.
@@ -389,6 +399,9 @@ impl Default for FhirConfig {
             view_max_rows: engine.view_max_rows,
             packages: None,
             required_profiles: BTreeMap::new(),
+            security_checks: false,
+            no_html_in_markdown: false,
+            bundle_rules: BTreeMap::new(),
         }
     }
 }
@@ -434,7 +447,26 @@ impl FhirConfig {
                 )));
             }
         }
+        for rule in self.bundle_rules.keys() {
+            if !bundle_rule_is_valid(rule) {
+                return Err(GatewayError::Config(format!(
+                    "`fhir.bundle_rules`: `{rule}` is neither `Type`, `Type:n` nor `n` (Type an R4 resource type)"
+                )));
+            }
+        }
+        conformance.security_checks = self.security_checks;
+        conformance.no_html_in_markdown = self.no_html_in_markdown;
+        conformance.bundle_rules = self.bundle_rules.iter().map(|(r, u)| (r.clone(), u.clone())).collect();
         Ok(Registry::new(conformance, self.required_profiles.clone()))
+    }
+}
+
+/// Whether `rule` is a bundle rule: `Type`, `Type:n` or `n` (Type an R4 resource type).
+fn bundle_rule_is_valid(rule: &str) -> bool {
+    let is_type = |t: &str| fhirgate_engine::definitions::Definitions::r4().resource_types().any(|r| r == t);
+    match rule.split_once(':') {
+        Some((t, n)) => is_type(t) && n.parse::<usize>().is_ok(),
+        None => rule.parse::<usize>().is_ok() || is_type(rule),
     }
 }
 
@@ -706,6 +738,35 @@ mod tests {
         assert!(Config::load(None, &no_audience, Overrides::default()).is_err(), "an issuer needs an audience");
         let off = env(&[("FHIRGATE_AUTH_LOCAL_ISSUER", "false"), ("FHIRGATE_AUTH_ENABLED", "false")]);
         assert!(!Config::load(None, &off, Overrides::default())?.auth.enabled);
+        Ok(())
+    }
+
+    #[test]
+    fn validation_settings_reach_the_profiles() -> Result<(), GatewayError> {
+        let defaults = Config::load(None, &env(&[]), Overrides::default())?.fhir.profiles()?;
+        let packages = defaults.packages();
+        assert!(!packages.security_checks && !packages.no_html_in_markdown && packages.bundle_rules.is_empty());
+        let path = std::env::temp_dir().join(format!("fhirgate-config-bundle-rules-{}.toml", std::process::id()));
+        let text = "[fhir]\nno_html_in_markdown = true\n[fhir.bundle_rules]\n\"Composition:0\" = \"http://example.org/c\"\n\"1\" = \"http://example.org/one\"\n";
+        std::fs::write(&path, text).map_err(|e| GatewayError::Config(e.to_string()))?;
+        let c = Config::load(Some(&path), &env(&[("FHIRGATE_SECURITY_CHECKS", "true")]), Overrides::default())?;
+        let _ = std::fs::remove_file(&path);
+        let registry = c.fhir.profiles()?;
+        let packages = registry.packages();
+        assert!(packages.security_checks && packages.no_html_in_markdown);
+        assert_eq!(
+            packages.bundle_rules,
+            [
+                ("1".to_owned(), "http://example.org/one".to_owned()),
+                ("Composition:0".to_owned(), "http://example.org/c".to_owned())
+            ]
+        );
+        for bad in ["Compostion", "Composition:first", "Composition:0:1", ""] {
+            let mut fhir = c.fhir.clone();
+            fhir.bundle_rules = BTreeMap::from([(bad.to_owned(), "http://example.org/c".to_owned())]);
+            let err = fhir.profiles();
+            assert!(matches!(err, Err(GatewayError::Config(m)) if m.contains("fhir.bundle_rules")), "{bad:?}");
+        }
         Ok(())
     }
 
