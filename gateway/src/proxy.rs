@@ -168,6 +168,11 @@ impl FhirGateway {
     /// body unread). `None` for every other request (and for one whose caller authentication
     /// rejected or that names no route: `answer` says so).
     async fn stream_plan(&self, session: &Session, ctx: &mut RequestCtx) -> Option<Result<Stream, Response>> {
+        // Without a streamed route every request goes the decided way: no second route look-up
+        // (`answer` makes the one it needs).
+        if !self.routing.streams() {
+            return None;
+        }
         let path = session.req_header().uri.path().trim_matches('/');
         if matches!(path, "health" | "metrics")
             || self.serves == Serves::Metrics

@@ -133,6 +133,12 @@ impl Routing {
         prefix.is_empty() || self.routes.iter().any(|r| r.prefix.join("/") == prefix)
     }
 
+    /// Whether any route is type-level-only (streamed): when none is, a request needs no
+    /// look-up of its route before it is answered the decided way.
+    pub fn streams(&self) -> bool {
+        self.routes.iter().any(|r| r.config.type_level_only)
+    }
+
     /// The route `path` takes for a caller with `claim` (name, value → whether the token has
     /// it), and the path below the route's base.
     pub fn find(&self, path: &str, claim: &dyn Fn(&str, &str) -> bool) -> Option<(&Route, String)> {
