@@ -194,3 +194,68 @@ fn an_initial_load_never_overwrites_a_resource_created_while_it_runs() -> TestRe
     }
     Ok(())
 }
+
+/// An initial load writes many rows per store statement or prepared statement (SQLite: one
+/// single-row statement per table shape, values bound): values made to look like SQL, quotes,
+/// placeholders and a 200 KB string are stored and searched as the data they are, and leave the store
+/// whole: every line goes in, each found by its own value only, and the store keeps working.
+#[test]
+fn an_initial_loads_values_stay_data() -> TestResult {
+    if fhirgate_e2e::bulk::runs_remote()? {
+        return Ok(());
+    }
+    let dir = temp_dir("attacks-import-values")?;
+    let inputs = dir.join("inputs");
+    std::fs::create_dir_all(&inputs)?;
+    let long = "x".repeat(200_000);
+    let families = [
+        "O'Brien'); DROP TABLE resource_version; --",
+        "\"; DELETE FROM search_current WHERE 1=1; --",
+        "Robert' OR '1'='1",
+        "?1 ?2 $1 :name @p",
+        long.as_str(),
+    ];
+    let lines: Vec<String> = families
+        .iter()
+        .enumerate()
+        .map(|(n, family)| {
+            json!({"resourceType": "Patient", "id": format!("v{n}"), "name": [{"family": family}],
+                   "identifier": [{"system": "urn:x'", "value": family}]})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(inputs.join("p.ndjson"), lines.join("\n"))?;
+    let mut s = Server::start_with(&dir, &[("FHIRGATE_IMPORT_INPUT_DIRS", inputs.to_str().ok_or("path")?)])?;
+    let importer = s.mint(&["--role", "globalAdmin"])?;
+    s.token = Some(importer.clone());
+    let url = inputs.join("p.ndjson").display().to_string();
+    let kicked = fhirgate_e2e::bulk::import_patients(&s, &importer, "InitialLoad", &url)?;
+    assert_eq!(kicked.status, 202, "{}", kicked.body);
+    let status = fhirgate_e2e::bulk::status_path(&s, &kicked)?;
+    let manifest = fhirgate_e2e::bulk::manifest(&s, &importer, &status)?;
+    assert_eq!(manifest["output"][0]["count"], families.len(), "{manifest}");
+    for (n, family) in families.iter().enumerate() {
+        let stored = s.get(&format!("Patient/v{n}"))?.json()?;
+        assert_eq!(stored["name"][0]["family"], *family, "stored as sent");
+        if family.len() < 1_000 {
+            let query = format!("Patient?family:exact={}&_elements=id", urlencode(family));
+            let found = s.get(&query)?.json()?;
+            let ids: Vec<&str> = found["entry"]
+                .as_array()
+                .map_or(vec![], |e| e.iter().filter_map(|e| e["resource"]["id"].as_str()).collect());
+            assert_eq!(ids, [format!("v{n}")], "{query}: {found}");
+        }
+    }
+    let all = s.get("Patient?_summary=count")?.json()?;
+    assert_eq!(all["total"], families.len(), "nothing deleted or added: {all}");
+    assert_eq!(s.put("Patient/after", &json!({"resourceType": "Patient", "id": "after"}))?.status, 201);
+    Ok(())
+}
+
+/// `value` percent-encoded for a query string.
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}

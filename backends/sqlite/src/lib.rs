@@ -19,6 +19,7 @@
 //! network file system (SQLite's locking does not hold there).
 
 mod checkpoint;
+mod load;
 #[cfg(test)]
 mod plans;
 mod readers;
@@ -168,6 +169,15 @@ impl Backend for SqliteBackend {
         match &self.thread {
             Some(thread) => thread.transact(writes, guards).await,
             None => write::transact_pooled(&self.writer, writes, guards).await,
+        }
+    }
+
+    /// A database file's load goes to its writer thread's fast path (`load.rs`); an in-memory
+    /// database's is an ordinary transaction of its creates.
+    async fn load(&self, writes: &[Write]) -> Result<(), Error> {
+        match &self.thread {
+            Some(thread) if !writes.is_empty() => thread.load(writes.to_vec()).await,
+            _ => self.transact(writes.to_vec(), &[]).await,
         }
     }
 

@@ -19,6 +19,10 @@
 //! lose the last transactions acknowledged before it, never half of one (the WAL is only
 //! synced at checkpoints). `synchronous = FULL` would sync the WAL on each commit.
 //!
+//! **Loads.** An initial load's batch ([`Writer::load`], `load.rs`) is a transaction of its
+//! own, after the group queued before it: its many single-row inserts need no savepoint and no
+//! per-write check beyond its own.
+//!
 //! **Closing.** [`Writer::close`] lets the thread finish the groups already queued and end,
 //! closing its connection; later writes fail with an error. Dropping every clone of the store
 //! does the same without waiting.
@@ -47,6 +51,8 @@ const STATEMENTS: usize = 256;
 #[derive(Debug)]
 enum Message {
     Write(Job),
+    /// An initial load's batch, committed alone (`load.rs`).
+    Load(Vec<Write>, oneshot::Sender<Result<(), Error>>),
     /// Finish what is queued, then end; answered once the connection is closed.
     Close(oneshot::Sender<()>),
 }
@@ -81,6 +87,13 @@ impl Writer {
         answer.await.unwrap_or_else(|_| Err(Error::GroupFailed("the writer stopped before the commit".into())))
     }
 
+    /// Queues an initial load's batch and waits for its commit.
+    pub(crate) async fn load(&self, writes: Vec<Write>) -> Result<(), Error> {
+        let (done, answer) = oneshot::channel();
+        self.queue.send(Message::Load(writes, done)).map_err(|_| Error::GroupFailed("the store is closed".into()))?;
+        answer.await.unwrap_or_else(|_| Err(Error::GroupFailed("the writer stopped before the commit".into())))
+    }
+
     /// Lets the thread commit what is queued, then stop; waits for it.
     pub(crate) async fn close(&self) {
         let (done, closed) = oneshot::channel();
@@ -106,7 +119,8 @@ pub(crate) fn connection(file: &Path) -> Result<WriteConnection, Error> {
     Ok(WriteConnection(connection))
 }
 
-/// The thread: a group per turn, of every batch queued by then, until closed or forgotten.
+/// The thread: a group per turn, of every batch queued by then (up to a load, which follows
+/// the group in a transaction of its own), until closed or forgotten.
 fn serve(
     mut connection: WriteConnection,
     checkpointer: Checkpointer,
@@ -117,6 +131,7 @@ fn serve(
     while closing.is_none() {
         let Ok(first) = received.recv() else { break }; // every handle dropped
         let mut jobs = Vec::new();
+        let mut load = None;
         let mut writes = 0;
         let mut next = Some(first);
         while let Some(message) = next.take() {
@@ -125,22 +140,30 @@ fn serve(
                     writes += job.writes.len();
                     jobs.push(job);
                 }
+                Message::Load(writes, done) => load = Some((writes, done)),
                 Message::Close(done) => closing = Some(done),
             }
-            if writes < GROUP_WRITES && closing.is_none() {
+            if writes < GROUP_WRITES && closing.is_none() && load.is_none() {
                 next = received.try_recv().ok();
             }
         }
-        if jobs.is_empty() {
-            continue;
+        if !jobs.is_empty() {
+            // The driver below never waits: the runtime only drives the shared async write steps.
+            let answers = runtime.block_on(group(&mut connection, &jobs));
+            if answers.iter().any(Result::is_ok) {
+                checkpointer.committed();
+            }
+            for (job, answer) in jobs.into_iter().zip(answers) {
+                let _ = job.done.send(answer);
+            }
         }
-        // The driver below never waits: the runtime only drives the shared async write steps.
-        let answers = runtime.block_on(group(&mut connection, &jobs));
-        if answers.iter().any(Result::is_ok) {
-            checkpointer.committed();
-        }
-        for (job, answer) in jobs.into_iter().zip(answers) {
-            let _ = job.done.send(answer);
+        if let Some((writes, done)) = load {
+            let answer = crate::load::load(&connection.0, &writes);
+            drop(writes); // before the caller, woken, makes its next batch
+            if answer.is_ok() {
+                checkpointer.committed();
+            }
+            let _ = done.send(answer);
         }
     }
     drop(checkpointer); // its last checkpoint done, its thread ended
