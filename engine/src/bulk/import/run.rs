@@ -310,6 +310,8 @@ impl Run<'_> {
                 return Ok(numbers.iter().map(|n| (*n, Outcome::Written)).collect());
             }
             Err(StoreError::VersionConflict { .. }) => {}
+            // More than the store takes at once (Cosmos DB: 2 MB per transactional batch).
+            Err(StoreError::Unsupported(_)) if writes.len() > 1 => {}
             Err(e) => return Err(e.into()),
         }
         let mut outcomes = Vec::with_capacity(writes.len());
@@ -339,6 +341,8 @@ impl Run<'_> {
                         )])
                     }
                 }
+                // One resource larger than the store takes: this line fails, the others go on.
+                Err(StoreError::Unsupported(why)) => Outcome::Failed(vec![Issue::error(IssueType::NotSupported, why)]),
                 Err(e) => return Err(e.into()),
             };
             outcomes.push((*number, outcome));
@@ -371,6 +375,9 @@ impl Run<'_> {
                     return Ok(Outcome::Written);
                 }
                 Err(StoreError::VersionConflict { .. }) => continue,
+                Err(StoreError::Unsupported(why)) => {
+                    return Ok(Outcome::Failed(vec![Issue::error(IssueType::NotSupported, why)]));
+                }
                 Err(e) => return Err(e.into()),
             }
         }
