@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use fhirgate_engine::storage::{Write, WriteKind, encoding};
+use fhirgate_engine::storage::{Write, encoding};
 use fhirgate_sql::rows::{Row, rows};
 use fhirgate_sql::{Bind, Error};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
@@ -28,13 +28,7 @@ pub(crate) async fn load(pool: &PgPool, writes: &[Write]) -> Result<(), Error> {
     if writes.is_empty() {
         return Ok(());
     }
-    if let Some(w) = writes.iter().find(|w| w.version.version != 1 || w.version.kind != WriteKind::Create) {
-        let v = &w.version;
-        return Err(Error::Unsupported(format!(
-            "a load writes creates only, not version {} of `{}/{}`",
-            v.version, v.resource_type, v.id
-        )));
-    }
+    fhirgate_sql::write::only_creates(writes)?;
     let mut tx = pool.begin().await?;
     claim(&mut tx, writes).await?;
     let positions = positions(&mut tx, writes).await?;

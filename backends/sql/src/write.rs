@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use fhirgate_engine::storage::{Guard, Write};
+use fhirgate_engine::storage::{Guard, Write, WriteKind};
 
 use crate::bind::{Bind, Binder, Dialect, Sql};
 use crate::driver::Driver;
@@ -171,6 +171,21 @@ fn anonymous(statement: &Sql) -> Option<String> {
         next += 1;
     }
     (next - 1 == statement.binds.len()).then_some(text)
+}
+
+/// Refuses an initial load's batch holding anything but creates of version 1 (what
+/// `Store::load` takes), before a store writes any of it.
+pub fn only_creates(writes: &[Write]) -> Result<(), Error> {
+    match writes.iter().find(|w| w.version.version != 1 || w.version.kind != WriteKind::Create) {
+        Some(w) => {
+            let v = &w.version;
+            Err(Error::Unsupported(format!(
+                "a load writes creates only, not version {} of `{}/{}`",
+                v.version, v.resource_type, v.id
+            )))
+        }
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

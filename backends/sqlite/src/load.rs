@@ -15,12 +15,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use fhirgate_engine::storage::{Write, WriteKind, encoding};
+use fhirgate_engine::storage::{Write, encoding};
+use fhirgate_sql::Error;
 use fhirgate_sql::rows::{Row, rows};
-use fhirgate_sql::{Bind, Error};
 use rusqlite::Connection;
 
-use crate::readers::failed;
+use crate::readers::{bind_value, failed};
 
 /// Stores every create of `writes` or none, in a transaction of its own: `BEGIN IMMEDIATE`
 /// takes the write lock before the existence checks, so no other writer (the job records' sqlx
@@ -29,13 +29,7 @@ pub(crate) fn load(connection: &Connection, writes: &[Write]) -> Result<(), Erro
     if writes.is_empty() {
         return Ok(());
     }
-    if let Some(w) = writes.iter().find(|w| w.version.version != 1 || w.version.kind != WriteKind::Create) {
-        let v = &w.version;
-        return Err(Error::Unsupported(format!(
-            "a load writes creates only, not version {} of `{}/{}`",
-            v.version, v.resource_type, v.id
-        )));
-    }
+    fhirgate_sql::write::only_creates(writes)?;
     let mut seen = HashSet::with_capacity(writes.len());
     if let Some(twice) = writes.iter().find(|w| !seen.insert((&w.version.resource_type, &w.version.id))) {
         // The second create of the same resource expects version 1.
@@ -137,13 +131,7 @@ fn index_row(connection: &Connection, text: &str, resource_type: &str, id: &str,
     statement.raw_bind_parameter(2_usize, id).map_err(failed)?;
     statement.raw_bind_parameter(3_usize, row.param.as_str()).map_err(failed)?;
     for (at, (_, value)) in (4_usize..).zip(&row.columns) {
-        match value {
-            Bind::Text(s) => statement.raw_bind_parameter(at, s.as_str()),
-            Bind::Real(n) => statement.raw_bind_parameter(at, n),
-            Bind::Int(n) => statement.raw_bind_parameter(at, n),
-            Bind::Null => statement.raw_bind_parameter(at, None::<&str>),
-        }
-        .map_err(failed)?;
+        bind_value(&mut statement, at, value)?;
     }
     statement.raw_execute().map_err(failed)?;
     Ok(())

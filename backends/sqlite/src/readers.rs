@@ -190,16 +190,20 @@ fn rows<T>(
 /// Binds `sql`'s parameters to its prepared statement.
 pub(crate) fn bind(statement: &mut rusqlite::Statement<'_>, sql: &Sql) -> Result<(), Error> {
     for (i, value) in sql.binds.iter().enumerate() {
-        let at = i + 1;
-        match value {
-            Bind::Text(s) => statement.raw_bind_parameter(at, s.as_str()),
-            Bind::Real(n) => statement.raw_bind_parameter(at, n),
-            Bind::Int(n) => statement.raw_bind_parameter(at, n),
-            Bind::Null => statement.raw_bind_parameter(at, None::<&str>),
-        }
-        .map_err(failed)?;
+        bind_value(statement, i + 1, value)?;
     }
     Ok(())
+}
+
+/// Binds one value to parameter `at` (from 1) of a prepared statement.
+pub(crate) fn bind_value(statement: &mut rusqlite::Statement<'_>, at: usize, value: &Bind) -> Result<(), Error> {
+    match value {
+        Bind::Text(s) => statement.raw_bind_parameter(at, s.as_str()),
+        Bind::Real(n) => statement.raw_bind_parameter(at, n),
+        Bind::Int(n) => statement.raw_bind_parameter(at, n),
+        Bind::Null => statement.raw_bind_parameter(at, None::<&str>),
+    }
+    .map_err(failed)
 }
 
 fn text(row: &rusqlite::Row<'_>, i: usize) -> Result<String, Error> {
