@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::idp::{Key, b64};
 use crate::oidc::{Oidc, Settings, encode, form};
-use crate::{Server, TestResult, temp_dir};
+use crate::{Reply, Server, TestResult, temp_dir};
 
 /// The registered public app and its redirect URI.
 pub const APP: &str = "smart-app";
@@ -226,6 +226,13 @@ pub fn redeem_code(server: &Server, code: &str, verifier: &str) -> TestResult<(u
         ("code_verifier", verifier),
     ];
     redeem(server, &pairs, None)
+}
+
+/// `POST /auth/launch` of an EHR launch `context` (JSON), sent with `token` (the EHR's, with the
+/// launch role, or any other to be refused).
+pub fn post_launch(server: &Server, token: Option<&str>, context: &Value) -> TestResult<Reply> {
+    let body = context.to_string();
+    server.send_as(token, "POST", "auth/launch", Some(body.as_bytes()), &[("Content-Type", "application/json")])
 }
 
 /// A whole standalone launch by [`APP`]: the token response.

@@ -124,11 +124,9 @@ fn the_client_cannot_choose_the_patient() -> TestResult {
     let back = smart::follow(&smart::authorize_url(s, &challenge, &[("launch", "made-up")]))?;
     assert_eq!(back.get("error").map(String::as_str), Some("invalid_request"));
     // As a launch made without the launch role (any user's token, or none).
-    let context = json!({"patient": "p2"}).to_string();
     let user = s.mint(&["--scope", "patient/*.rs", "--patient", "p1"])?;
     for token in [Some(user.as_str()), None] {
-        let r =
-            s.send_as(token, "POST", "auth/launch", Some(context.as_bytes()), &[("Content-Type", "application/json")])?;
+        let r = smart::post_launch(s, token, &json!({"patient": "p2"}))?;
         assert!(matches!(r.status, 401 | 403), "{}: {}", r.status, r.body);
     }
     // At the token endpoint: ignored; the token is the launch's.
@@ -247,13 +245,7 @@ fn altered_or_misused_sealed_values_open_nothing() -> TestResult {
     assert!(!code.contains(payload), "the token is not readable in the code");
     // An EHR launch altered, or a picker session altered.
     let ehr = s.mint(&["--role", "ehr"])?;
-    let made = s.send_as(
-        Some(&ehr),
-        "POST",
-        "auth/launch",
-        Some(br#"{"patient": "p2"}"#),
-        &[("Content-Type", "application/json")],
-    )?;
+    let made = smart::post_launch(s, Some(&ehr), &json!({"patient": "p2"}))?;
     let launch = made.json()?["launch"].as_str().ok_or("launch")?.to_string();
     let back = smart::follow(&smart::authorize_url(s, &challenge, &[("launch", &tampered(&launch))]))?;
     assert_eq!(back.get("error").map(String::as_str), Some("invalid_request"), "an altered launch: {back:?}");

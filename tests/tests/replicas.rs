@@ -317,14 +317,7 @@ fn an_ehr_launch_and_codes_race_across_replicas_and_work_once() -> TestResult {
     smart::seed(r.nth(0)?)?;
     oidc.set_user(json!({"fhirUser": "Practitioner/d1"}))?;
     let ehr = r.nth(0)?.mint(&["--role", "ehr"])?;
-    let context = json!({"patient": "p2"}).to_string();
-    let made = r.nth(0)?.send_as(
-        Some(&ehr),
-        "POST",
-        "auth/launch",
-        Some(context.as_bytes()),
-        &[("Content-Type", "application/json")],
-    )?;
+    let made = smart::post_launch(r.nth(0)?, Some(&ehr), &json!({"patient": "p2"}))?;
     assert_eq!(made.status, 201, "{}", made.body);
     let launch = made.json()?["launch"].as_str().ok_or("launch")?.to_string();
     assert!(!launch.contains("p2"), "the launch context is not readable in its value");

@@ -207,14 +207,7 @@ fn an_ehr_launch_carries_the_ehrs_patient_and_encounter() -> TestResult {
     setup.oidc.set_user(json!({"fhirUser": "Practitioner/d1", "name": "Dr Example"}))?;
     // The EHR (a token with the launch role) fixes the context and hands the app the launch id.
     let ehr = s.mint(&["--role", "ehr"])?;
-    let context = json!({"patient": "p2", "encounter": "e9"}).to_string();
-    let launch = s.send_as(
-        Some(&ehr),
-        "POST",
-        "auth/launch",
-        Some(context.as_bytes()),
-        &[("Content-Type", "application/json")],
-    )?;
+    let launch = smart::post_launch(s, Some(&ehr), &json!({"patient": "p2", "encounter": "e9"}))?;
     assert_eq!(launch.status, 201, "{}", launch.body);
     let id = launch.json()?["launch"].as_str().ok_or("launch")?.to_string();
     let (verifier, challenge) = smart::pkce("ehr");
