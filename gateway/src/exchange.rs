@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use fhirgate_engine::interaction::{Method, Request, RequestHeaders, Response, parse_query};
+use fhirgate_engine::interaction::{FileBody, Method, Request, RequestHeaders, Response, parse_query};
 use pingora::http::ResponseHeader;
 use pingora::prelude::Session;
 
@@ -71,6 +71,9 @@ fn body_error(error: &pingora::Error, seconds: u64) -> GatewayError {
     }
 }
 
+/// Pieces a file body is read and sent in: what a download holds in memory at once.
+const FILE_PIECE: u64 = 1024 * 1024;
+
 /// Writes the response, with `X-Request-Id`; HEAD gets the headers only.
 pub async fn write_response(session: &mut Session, response: Response, request_id: &str) -> pingora::Result<()> {
     let mut header = ResponseHeader::build(response.status, Some(response.headers.len() + 3))?;
@@ -79,14 +82,47 @@ pub async fn write_response(session: &mut Session, response: Response, request_i
     }
     header.insert_header("X-Request-Id", request_id)?;
     let no_body = matches!(response.status, 204 | 304);
+    let length = response.file.as_ref().map_or(response.body.len() as u64, |f| f.len);
     if !no_body {
-        header.set_content_length(response.body.len())?;
+        header.set_content_length(usize::try_from(length).unwrap_or(usize::MAX))?;
     }
     let head_only = session.req_header().method == pingora::http::Method::HEAD;
-    if no_body || head_only || response.body.is_empty() {
-        session.write_response_header(Box::new(header), true).await
-    } else {
-        session.write_response_header(Box::new(header), false).await?;
-        session.write_response_body(Some(Bytes::from(response.body)), true).await
+    if no_body || head_only || length == 0 {
+        return session.write_response_header(Box::new(header), true).await;
     }
+    session.write_response_header(Box::new(header), false).await?;
+    match response.file {
+        Some(file) => write_file(session, file).await,
+        None => session.write_response_body(Some(Bytes::from(response.body)), true).await,
+    }
+}
+
+/// Sends a file body a piece at a time, each read on the blocking pool. A file that cannot be
+/// read to its length ends the connection (the status line is gone already).
+async fn write_file(session: &mut Session, file: FileBody) -> pingora::Result<()> {
+    let failed = |e: String| pingora::Error::explain(pingora::ErrorType::FileReadError, e);
+    let mut opened: Option<std::fs::File> = None;
+    let mut left = file.len;
+    while left > 0 {
+        let take = left.min(FILE_PIECE);
+        let path = file.path.clone();
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<(std::fs::File, Vec<u8>)> {
+            use std::io::Read;
+            let mut f = match opened {
+                Some(f) => f,
+                None => std::fs::File::open(&path)?,
+            };
+            let mut piece = vec![0; usize::try_from(take).unwrap_or(0)];
+            f.read_exact(&mut piece)?;
+            Ok((f, piece))
+        });
+        let (f, piece) = read
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(format!("`{}`: {e}", file.path.display())))?;
+        opened = Some(f);
+        left -= take;
+        session.write_response_body(Some(Bytes::from(piece)), left == 0).await?;
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use fhirgate_e2e::bulk::{download, export_all, keys, kickoff, manifest, runs_remote, status_path};
+use fhirgate_e2e::bulk::{below_base, download, export_all, keys, kickoff, manifest, runs_remote, status_path};
 use fhirgate_e2e::{Server, TestResult, store_outlives_the_server, temp_dir};
 use serde_json::{Value, json};
 
@@ -98,6 +98,42 @@ fn kick_off_poll_download_at_all_three_levels() -> TestResult {
 
     // A missing Group is a 404, an unknown one's members are nobody's business.
     assert_eq!(kickoff(&s, &admin, "Group/nope/$export")?.status, 404);
+    Ok(())
+}
+
+/// A file larger than the pieces the server sends it in (1 MB) arrives whole, with the length
+/// it declares; HEAD declares the same length and sends nothing.
+#[test]
+fn a_file_larger_than_a_piece_downloads_whole() -> TestResult {
+    if runs_remote()? {
+        return Ok(());
+    }
+    let s = Server::start("export-large-file")?;
+    let admin = s.token.clone().ok_or("no token")?;
+    let data = |n: usize| format!("{n:04}").repeat(150_000);
+    for n in 0..3 {
+        put(
+            &s,
+            json!({"resourceType": "Binary", "id": format!("b{n}"), "contentType": "text/plain", "data": data(n)}),
+        )?;
+    }
+    let m = manifest(&s, &admin, &status_path(&s, &kickoff(&s, &admin, "$export?_type=Binary")?)?)?;
+    let url = m["output"][0]["url"].as_str().ok_or("no output")?;
+    let got = s.send_as(Some(&admin), "GET", below_base(&s, url)?, None, &[])?;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(got.body.len() > 1_800_000, "{} bytes", got.body.len());
+    assert_eq!(got.header("Content-Length"), Some(got.body.len().to_string().as_str()));
+    let mut lines: Vec<Value> = got.body.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    lines.sort_by_key(|l| l["id"].as_str().map(str::to_owned));
+    assert_eq!(lines.len(), 3);
+    for (n, line) in lines.iter().enumerate() {
+        assert_eq!(line["id"], format!("b{n}"));
+        assert_eq!(line["data"], data(n), "Binary/b{n} arrived altered");
+    }
+    let head = s.send_as(Some(&admin), "HEAD", below_base(&s, url)?, None, &[])?;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("Content-Length"), Some(got.body.len().to_string().as_str()));
+    assert!(head.body.is_empty());
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bulk::blob;
 use crate::error::{Error, Result};
+use crate::interaction::{FileBody, Response};
 
 /// Where bulk jobs keep their files.
 #[derive(Debug, Clone)]
@@ -84,21 +85,31 @@ impl Location {
         Ok(next)
     }
 
-    /// The first `len` bytes of `file` of `job` (what the job committed).
-    pub(crate) async fn read(&self, job: &str, file: &str, len: u64) -> Result<Vec<u8>> {
+    /// The first `len` bytes of NDJSON `file` of `job` (what the job committed) as a 200
+    /// response: sent from the disk a piece at a time (a file can hold a whole store's resources
+    /// of one type), or read from the container.
+    pub(crate) async fn ndjson(&self, job: &str, file: &str, len: u64) -> Result<Response> {
+        const NDJSON: &str = "application/fhir+ndjson";
         match self {
             Self::Dir(root) => {
                 let path = Self::dir(root, job).join(file);
-                blocking(move || {
-                    use std::io::Read;
-                    let f = std::fs::File::open(&path).map_err(|e| io("cannot open", &path, &e))?;
-                    let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                    f.take(len).read_to_end(&mut body).map_err(|e| io("cannot read", &path, &e))?;
-                    Ok(body)
+                let path = blocking(move || {
+                    let found = std::fs::metadata(&path).map_err(|e| io("cannot read", &path, &e))?.len();
+                    if found < len {
+                        return Err(Error::Internal(format!(
+                            "bulk file `{}` is shorter than committed",
+                            path.display()
+                        )));
+                    }
+                    Ok(path)
                 })
-                .await
+                .await?;
+                Ok(Response::from_file(200, NDJSON, FileBody { path, len }))
             }
-            Self::Blob(container) => container.read(&Self::blob(job, file), len).await,
+            Self::Blob(container) => {
+                let body = container.read(&Self::blob(job, file), len).await?;
+                Ok(Response::rendered(200, NDJSON, body))
+            }
         }
     }
 

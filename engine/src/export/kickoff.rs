@@ -262,6 +262,5 @@ pub(crate) async fn file(engine: &Engine, gate: &Gate<'_>, request: &Request) ->
         _ => None,
     };
     let output = output.ok_or_else(|| Error::NotFound(format!("no file `{name}` in export job `{}`", stored.id)))?;
-    let body = settings.output.read(&stored.id, &output.file, output.bytes).await?;
-    Ok(Response::rendered(200, "application/fhir+ndjson", body))
+    settings.output.ndjson(&stored.id, &output.file, output.bytes).await
 }

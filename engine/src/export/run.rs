@@ -22,8 +22,14 @@ const CHUNK: u32 = 5_000;
 /// The same when every resource is decided on its data (a patient's token, a policy on tags):
 /// the decisions dominate, and a checkpoint comes sooner.
 const DECIDED_CHUNK: u32 = 1_000;
-/// Versions read per round trip (and decided together).
+/// Versions read per round trip (and decided together), at most.
 const READ: usize = 500;
+/// Stored JSON bytes one read aims at: the next read takes as many versions as the previous
+/// ones' average size fits in this (Synthea's Provenance resources are ~120 KB each: 500 of
+/// them would hold 60 MB of text, twice over while they are copied into the chunk).
+const READ_BYTES: usize = 2 * 1024 * 1024;
+/// Versions of a chunk's first read, before any size is known.
+const FIRST_READ: usize = 64;
 /// NDJSON bytes after which a chunk ends early (at the end of a read): what it holds in memory
 /// is bounded by this plus one read, whatever the resources' size.
 const CHUNK_BYTES: usize = 8 * 1024 * 1024;
@@ -202,9 +208,14 @@ async fn chunk(
     matches.truncate(most as usize);
     let earlier: HashSet<&str> = earlier.iter().map(String::as_str).collect();
     let mut out = Chunk { lines: Vec::new(), count: 0, next: None };
-    let mut slices = matches.chunks(READ).peekable();
-    while let Some(slice) = slices.next() {
+    let (mut at, mut read_bytes, mut read_count) = (0, 0usize, 0usize);
+    while at < matches.len() {
+        let take = if read_count == 0 { FIRST_READ } else { READ_BYTES / (read_bytes / read_count).max(1) };
+        let slice = &matches[at..(at + take.clamp(1, READ)).min(matches.len())];
+        at += slice.len();
         let versions = engine.store.vread_many(slice).await?;
+        read_count += versions.len();
+        read_bytes += versions.iter().map(|v| v.json.as_ref().map_or(0, String::len)).sum::<usize>();
         let parse = decided || !earlier.is_empty();
         let parsed: Vec<(ResourceVersion, Option<Value>)> = versions
             .into_iter()
@@ -237,7 +248,7 @@ async fn chunk(
             out.count += 1;
         }
         let last = slice.last().map(|m| (m.resource_type.clone(), m.id.clone()));
-        if slices.peek().is_none() {
+        if at == matches.len() {
             out.next = last.filter(|_| more);
         } else if out.lines.len() >= CHUNK_BYTES {
             out.next = last;

@@ -37,7 +37,7 @@ use time::OffsetDateTime;
 
 pub use request::percent_encode;
 pub use request::{Method, Request, RequestHeaders, parse_query};
-pub use response::Response;
+pub use response::{FileBody, Response};
 pub(crate) use route::Route;
 
 use crate::access::{Access, Interaction, Target};

@@ -17,20 +17,36 @@ enum Content {
     Stored(String),
 }
 
+/// A body the server sends from a file, a piece at a time, instead of from memory: the first
+/// `len` bytes of the file at `path` (an export's NDJSON file, which can be larger than a server
+/// should hold at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileBody {
+    pub path: std::path::PathBuf,
+    pub len: u64,
+}
+
 /// A FHIR response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    /// The rendered body (empty for 204, 304 and `return=minimal`).
+    /// The rendered body (empty for 204, 304 and `return=minimal`, and when [`Self::file`] is).
     pub body: Vec<u8>,
+    /// The body to send from a file instead of [`Self::body`].
+    pub file: Option<FileBody>,
     content: Content,
 }
 
 impl Response {
     /// A response with no body.
     pub fn empty(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new(), content: Content::None }
+        Self { status, headers: Vec::new(), body: Vec::new(), file: None, content: Content::None }
+    }
+
+    /// A response whose body is (part of) a file, sent from there.
+    pub fn from_file(status: u16, content_type: &str, file: FileBody) -> Self {
+        Self { file: Some(file), ..Self::empty(status) }.with_header("Content-Type", content_type)
     }
 
     /// A response whose body is already rendered.

@@ -247,8 +247,7 @@ async fn status(engine: &Engine, gate: &Gate<'_>, request: &Request, output: &Lo
         let n: usize = n.parse().map_err(|_| Error::bad_request(format!("`errors={n}` is not an input number")))?;
         let input = job.inputs.get(n).filter(|i| i.error_bytes > 0);
         let input = input.ok_or_else(|| Error::NotFound(format!("input {n} has no errors")))?;
-        let bytes = output.read(&stored.id, &Input::error_file(n), input.error_bytes).await?;
-        return Ok(Response::rendered(200, "application/fhir+ndjson", bytes));
+        return output.ndjson(&stored.id, &Input::error_file(n), input.error_bytes).await;
     }
     match &job.status {
         Status::Running => {
