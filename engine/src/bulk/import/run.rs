@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 
 use serde_json::Value;
+use tokio::task::JoinSet;
 
 use super::job::{Input, Mode, Status, Stored, line_id};
 use super::line::{self, Parsed};
@@ -29,8 +30,9 @@ use crate::storage::{StoreError, Write, WriteKind};
 const BATCH_LINES: usize = 500;
 /// Line bytes per batch at most (a batch ends with the line that reaches it): what a batch holds
 /// (parsed resources, then their JSON text and index entries) is a few times this, whatever the
-/// lines' size (Synthea's Provenance lines are ~140 KB each).
-const BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// lines' size (Synthea's Provenance lines are ~140 KB each); two batches are held at once
+/// while one loads and the next is prepared.
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Threads a batch's lines are parsed, validated and indexed on, at most.
 const PARSERS: usize = 4;
 /// Lines below which a batch is parsed on the calling thread.
@@ -102,6 +104,41 @@ struct Run<'a> {
     stored: Stored,
 }
 
+/// A batch of lines made ready ([`Run::prepare`]): what became of the lines settled so far,
+/// what is left to write, and the input's byte offset after the batch's last line.
+struct Prepared {
+    outcomes: Vec<(u64, Outcome)>,
+    work: Work,
+    end: u64,
+}
+
+/// What is left to write of a batch.
+enum Work {
+    /// Initial load: each line's version 1.
+    Initial(Vec<(u64, Write)>),
+    /// Incremental load: each line upserted in turn.
+    Incremental(Vec<(u64, Parsed)>),
+}
+
+/// A prepared batch whose writes have started ([`Run::start`]).
+struct Started {
+    outcomes: Vec<(u64, Outcome)>,
+    writing: Writing,
+    end: u64,
+}
+
+/// The writes of a started batch.
+enum Writing {
+    /// Initial load: the task loading the writes, which gives each load's lines, writes and
+    /// result (dropped, it is aborted).
+    Loads(JoinSet<Vec<Loaded>>),
+    /// Incremental load: the lines still to upsert.
+    Incremental(Vec<(u64, Parsed)>),
+}
+
+/// One store load of an initial load: its lines, their writes, and how it ended.
+type Loaded = (Vec<u64>, Vec<Write>, std::result::Result<(), StoreError>);
+
 /// What became of one line.
 enum Outcome {
     Written,
@@ -169,10 +206,17 @@ impl Run<'_> {
         self.save().await
     }
 
+    /// Input `n` from its recorded offset to its end; `false` when the run must stop. While one
+    /// batch's writes are in the store, the next batch is parsed, validated and indexed (when no
+    /// decision reads stored data, such as a patient's Consents, which the batch before may
+    /// write): a load keeps a core on the store and one on the lines.
     async fn input(&mut self, n: usize, gate: &Gate<'_>, location: Location) -> Result<bool> {
         let offset = self.stored.job.inputs[n].offset;
         let mut lines = source::read(&self.engine.config.import, location, offset).await?;
+        let overlap = gate.covers_data();
+        let mut number = self.stored.job.inputs[n].lines;
         let mut batch: Vec<(u64, std::result::Result<Vec<u8>, String>)> = Vec::new();
+        let mut pending: Option<Started> = None;
         let mut bytes = 0;
         let mut end = offset;
         loop {
@@ -181,32 +225,47 @@ impl Run<'_> {
             if let Some(line) = next {
                 end = line.end;
                 bytes += line.text.as_ref().map_or(0, Vec::len);
-                batch.push((self.stored.job.inputs[n].lines + batch.len() as u64 + 1, line.text));
+                number += 1;
+                batch.push((number, line.text));
             }
             let full = batch.len() >= BATCH_LINES || bytes >= BATCH_BYTES;
-            if (full || (finished && !batch.is_empty()))
-                && !self.batch(n, gate, std::mem::take(&mut batch), end).await?
-            {
-                return Ok(false);
-            }
-            if full {
+            if full || (finished && !batch.is_empty()) {
+                let prepared = self.prepare(n, gate, std::mem::take(&mut batch), end).await?;
                 bytes = 0;
+                if let Some(before) = pending.take()
+                    && !self.finish(n, gate, before).await?
+                {
+                    return Ok(false);
+                }
+                let started = self.start(prepared);
+                if overlap {
+                    pending = Some(started);
+                } else if !self.finish(n, gate, started).await? {
+                    return Ok(false);
+                }
             }
             if finished {
+                if let Some(before) = pending.take()
+                    && !self.finish(n, gate, before).await?
+                {
+                    return Ok(false);
+                }
                 self.stored.job.inputs[n].done = true;
                 return self.save().await;
             }
         }
     }
 
-    /// Imports one batch of numbered lines and saves the progress up to `end`.
-    async fn batch(
-        &mut self,
+    /// One batch of numbered lines (of input `n`, ending at byte `end`) made ready on the CPU:
+    /// parsed, validated and decided as resources the client sends; in initial-load mode, each
+    /// line's version 1 indexed too. Nothing is written.
+    async fn prepare(
+        &self,
         n: usize,
         gate: &Gate<'_>,
         batch: Vec<(u64, std::result::Result<Vec<u8>, String>)>,
         end: u64,
-    ) -> Result<bool> {
+    ) -> Result<Prepared> {
         let expected = self.stored.job.inputs[n].resource_type.clone();
         let id = &self.stored.id;
         let results = parallel(batch, |(number, text)| {
@@ -236,10 +295,82 @@ impl Run<'_> {
                 outcomes.push((number, Outcome::Failed(vec![Issue::error(IssueType::Forbidden, why)])));
             }
         }
-        match self.stored.job.mode {
-            Mode::InitialLoad => outcomes.extend(self.initial(gate, allowed).await?),
-            Mode::IncrementalLoad => {
-                for (number, p) in allowed {
+        let work = match self.stored.job.mode {
+            Mode::InitialLoad => Work::Initial(self.initial(allowed, &mut outcomes)?),
+            Mode::IncrementalLoad => Work::Incremental(allowed),
+        };
+        Ok(Prepared { outcomes, work, end })
+    }
+
+    /// Initial load: version 1 of every line, indexed on the parsing threads; a resource twice
+    /// in the batch fails its second line.
+    fn initial(&self, lines: Vec<(u64, Parsed)>, outcomes: &mut Vec<(u64, Outcome)>) -> Result<Vec<(u64, Write)>> {
+        let mut seen = HashSet::with_capacity(lines.len());
+        let mut first = Vec::with_capacity(lines.len());
+        for (number, p) in lines {
+            if seen.insert((p.resource_type.clone(), p.id.clone())) {
+                first.push((number, p));
+            } else {
+                let why = format!("`{}/{}` appears twice in the same batch of an initial load", p.resource_type, p.id);
+                outcomes.push((number, Outcome::Failed(vec![Issue::error(IssueType::Conflict, why)])));
+            }
+        }
+        drop(seen);
+        // Each parsed resource is dropped as its write (JSON text and index entries) is made.
+        let prepared = parallel(first, |(number, mut p)| {
+            let write =
+                prepare_write(self.engine, &p.resource_type, &p.id, 1, WriteKind::Create, p.resource.as_object_mut());
+            (number, write)
+        })?;
+        prepared.into_iter().map(|(number, write)| Ok((number, write?))).collect()
+    }
+
+    /// Starts writing a prepared batch: in initial-load mode its writes go to the store on a
+    /// task of their own, in as few loads as the store takes at once (Cosmos DB: 49), while the
+    /// caller prepares the next batch.
+    fn start(&self, prepared: Prepared) -> Started {
+        let Prepared { outcomes, work, end } = prepared;
+        let writing = match work {
+            Work::Initial(lines) => {
+                let store = self.engine.store().clone();
+                let most = store.capabilities().max_batch_writes.unwrap_or(BATCH_LINES).max(1);
+                let mut loads: Vec<(Vec<u64>, Vec<Write>)> = Vec::new();
+                let mut lines = lines.into_iter().peekable();
+                while lines.peek().is_some() {
+                    loads.push(lines.by_ref().take(most).unzip());
+                }
+                let mut task = JoinSet::new();
+                task.spawn(async move {
+                    let mut loaded = Vec::with_capacity(loads.len());
+                    for (numbers, writes) in loads {
+                        let result = store.load(&writes).await;
+                        loaded.push((numbers, writes, result));
+                    }
+                    loaded
+                });
+                Writing::Loads(task)
+            }
+            Work::Incremental(lines) => Writing::Incremental(lines),
+        };
+        Started { outcomes, writing, end }
+    }
+
+    /// Ends a started batch: its loads awaited (a load that failed on a resource that exists,
+    /// again line by line) or, in incremental mode, each line upserted; then the lines' outcomes
+    /// reported and the progress saved up to the batch's end. `false` when the run must stop.
+    async fn finish(&mut self, n: usize, gate: &Gate<'_>, started: Started) -> Result<bool> {
+        let Started { mut outcomes, writing, end } = started;
+        match writing {
+            Writing::Loads(mut task) => {
+                let Some(Ok(loads)) = task.join_next().await else {
+                    return Err(Error::Internal("an import's load task failed".into()));
+                };
+                for (numbers, writes, result) in loads {
+                    outcomes.extend(self.loaded(gate, &numbers, &writes, result).await?);
+                }
+            }
+            Writing::Incremental(lines) => {
+                for (number, p) in lines {
                     outcomes.push((number, self.upsert(gate, p).await?));
                 }
             }
@@ -262,47 +393,17 @@ impl Run<'_> {
         self.save().await
     }
 
-    /// Initial load: version 1 of every line, indexed on the parsing threads and written in as
-    /// few store loads as the store allows; when one fails on a resource that exists, line by
-    /// line (a line a previous run of this job wrote, same content, counts as written; any other
-    /// existing resource is an error).
-    async fn initial(&self, gate: &Gate<'_>, lines: Vec<(u64, Parsed)>) -> Result<Vec<(u64, Outcome)>> {
-        let mut outcomes = Vec::new();
-        let mut seen = HashSet::with_capacity(lines.len());
-        let mut first = Vec::with_capacity(lines.len());
-        for (number, p) in lines {
-            if seen.insert((p.resource_type.clone(), p.id.clone())) {
-                first.push((number, p));
-            } else {
-                let why = format!("`{}/{}` appears twice in the same batch of an initial load", p.resource_type, p.id);
-                outcomes.push((number, Outcome::Failed(vec![Issue::error(IssueType::Conflict, why)])));
-            }
-        }
-        drop(seen);
-        // Each parsed resource is dropped as its write (JSON text and index entries) is made.
-        let prepared = parallel(first, |(number, mut p)| {
-            let write =
-                prepare_write(self.engine, &p.resource_type, &p.id, 1, WriteKind::Create, p.resource.as_object_mut());
-            (number, write)
-        })?;
-        let mut numbers = Vec::with_capacity(prepared.len());
-        let mut writes = Vec::with_capacity(prepared.len());
-        for (number, write) in prepared {
-            numbers.push(number);
-            writes.push(write?);
-        }
-        // As many per load as the store takes at once (Cosmos DB: 49).
-        let most = self.engine.store().capabilities().max_batch_writes.unwrap_or(BATCH_LINES).max(1);
-        for (numbers, writes) in numbers.chunks(most).zip(writes.chunks(most)) {
-            outcomes.extend(self.initial_group(gate, numbers, writes).await?);
-        }
-        Ok(outcomes)
-    }
-
-    /// One load of version-1 writes (of lines `numbers`); on a conflict, each write alone.
-    async fn initial_group(&self, gate: &Gate<'_>, numbers: &[u64], writes: &[Write]) -> Result<Vec<(u64, Outcome)>> {
+    /// What became of one load of version-1 writes (of lines `numbers`) that ended with
+    /// `result`; on a conflict, or more than the store takes at once, each write alone.
+    async fn loaded(
+        &self,
+        gate: &Gate<'_>,
+        numbers: &[u64],
+        writes: &[Write],
+        result: std::result::Result<(), StoreError>,
+    ) -> Result<Vec<(u64, Outcome)>> {
         let store = self.engine.store();
-        match store.load(writes).await {
+        match result {
             Ok(()) => {
                 for write in writes {
                     gate.written(&write.version);
