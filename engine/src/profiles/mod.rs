@@ -5,7 +5,8 @@
 //! definitions, invariants (FHIRPath), reference targets, down into contained resources and
 //! Bundle entries.
 //!
-//! Required bindings a profile adds are checked against the expansions of their value sets, from
+//! Required bindings a profile adds, and its additional bindings of purpose `required` or
+//! `maximum` ([`bindings`]), are checked against the expansions of their value sets, from
 //! the ValueSets and CodeSystems of this set (packages, a validation's supporting resources)
 //! layered over the R4 terminology (the base definitions' own, and the base structure checks,
 //! are [`crate::validation`]'s, which run first).
@@ -21,6 +22,9 @@
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
 
 mod authoring;
+mod bindings;
+#[cfg(test)]
+mod bindings_tests;
 mod content;
 mod extensions;
 mod invariants;

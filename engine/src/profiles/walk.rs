@@ -332,40 +332,6 @@ impl<'c, 'r> Walker<'c, 'r> {
         }
     }
 
-    /// A required binding the profile adds (the base definitions' own are checked by
-    /// [`crate::validation::binding`]), against the expansion of its value set from what this
-    /// set and R4 hold ([`Conformance::expansion`]); a value set they cannot expand is not checked.
-    fn binding(&mut self, profile: &Profile, elem: &Elem, item: &Found<'r>, value: &Value) {
-        let Some(binding) = &elem.binding else { return };
-        if binding.get("strength").and_then(Value::as_str) != Some("required") {
-            return;
-        }
-        let Some(canonical) = binding.get("valueSet").and_then(Value::as_str) else { return };
-        let url = canonical.split('|').next().unwrap_or(canonical);
-        let path: Vec<&str> = elem.id.split('.').map(|step| step.split(':').next().unwrap_or(step)).collect();
-        if crate::terminology::Registry::r4().required_binding(&path.join(".")) == Some(url) {
-            return;
-        }
-        // The type as stated, or as the value's shape tells it (a differential may not repeat it).
-        let type_name =
-            item.type_name.as_deref().or_else(|| (elem.types.len() == 1).then(|| elem.types[0].code.as_str())).or(
-                match value {
-                    Value::String(_) => Some("code"),
-                    Value::Object(o) if o.contains_key("coding") => Some("CodeableConcept"),
-                    Value::Object(o) if o.contains_key("code") => Some("Coding"),
-                    _ => None,
-                },
-            );
-        let (Some(type_name), Some(expansion)) = (type_name, self.conformance.expansion(canonical)) else { return };
-        if let Some(shown) = crate::validation::binding::outside(type_name, value, &expansion) {
-            let message = format!(
-                "{shown} is not in the value set `{url}`, which profile `{}` binds this element to (required)",
-                profile.url
-            );
-            self.issue(item.path.clone(), IssueType::Value, message);
-        }
-    }
-
     fn type_rules(&mut self, elem: &Elem, item: &Found<'r>) {
         let chosen: Option<&TypeRef> = match &item.type_name {
             Some(t) if elem.name.ends_with("[x]") => {
