@@ -18,6 +18,9 @@
 //! ([`narrative`]) and a Bundle's entries against the profiles [`Conformance::bundle_rules`]
 //! name.
 //!
+//! When the caller asks for it, the targets of relative references must exist
+//! ([`unresolved_references`], the reference validator's `CHECK_EXISTS_AND_TYPE`).
+//!
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
 
@@ -26,6 +29,9 @@ mod bindings;
 #[cfg(test)]
 mod bindings_tests;
 mod content;
+mod existence;
+#[cfg(test)]
+mod existence_tests;
 mod extensions;
 mod invariants;
 #[cfg(test)]
@@ -52,6 +58,7 @@ use serde_json::Value;
 
 use crate::outcome::{Issue, IssueType};
 use crate::terminology::{self, Expansion, Limits, Sources};
+pub use existence::unresolved_references;
 pub use snapshot::Profile;
 pub use targets::{MAX_TARGET_DEPTH, MAX_TARGETS, ReferenceResolver};
 

@@ -23,7 +23,8 @@ pub const MAX_TARGET_DEPTH: usize = 3;
 /// Most targets one validation looks up (found or not) and checks against their target profiles.
 pub const MAX_TARGETS: usize = 32;
 
-/// Where a validation finds the resources references point to. A resolver must answer only
+/// Where a validation finds the resources references point to (for their target profiles, and
+/// for [`super::unresolved_references`] when the caller asks that targets exist). A resolver must answer only
 /// with resources its caller may read: `None` for one that does not exist and for one the
 /// caller may not see alike, so what a validation says never tells them apart.
 pub trait ReferenceResolver {
@@ -48,7 +49,7 @@ impl<'a> Targets<'a> {
 
 /// `Type/id` when `reference` is a relative literal reference to a resource (no URL, version,
 /// query or fragment).
-fn relative(reference: &str) -> Option<&str> {
+pub(super) fn relative(reference: &str) -> Option<&str> {
     let (t, id) = reference.split_once('/')?;
     let valid_id =
         !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c));
