@@ -70,6 +70,7 @@ impl<'r> Walker<'_, 'r> {
         }
         *state.checked.borrow_mut() += 1;
         let Some(target) = state.resolver.resolve(reference) else { return };
+        self.unknown_target_profiles(targets, item);
         let target_type = target.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
         let candidates: Vec<&String> = targets
             .iter()

@@ -14,6 +14,9 @@ use crate::definitions::{Definitions, Kind};
 use crate::fhirpath::Expr;
 use crate::outcome::{Issue, IssueType, Severity};
 
+/// Most unknown target profiles reported for one reference.
+const MAX_UNKNOWN_TARGETS: usize = 8;
+
 /// The walk's state.
 pub(crate) struct Walker<'c, 'r> {
     pub(super) conformance: &'c Conformance,
@@ -415,6 +418,7 @@ impl<'c, 'r> Walker<'c, 'r> {
             type_name: target.get("resourceType").and_then(Value::as_str).map(str::to_owned),
             path: format!("{}.resolve()", item.path),
         };
+        self.unknown_target_profiles(targets, item);
         let mut known = Vec::new();
         for url in targets.iter().filter(|u| !is_core(u)) {
             match self.conforms(url, &found) {
@@ -432,6 +436,21 @@ impl<'c, 'r> Walker<'c, 'r> {
             self.issue(item.path.clone(), IssueType::Structure, message);
         }
         true
+    }
+
+    /// Once a reference's target is found (in the Bundle or by the caller's resolver), each
+    /// `targetProfile` must be one this validator knows, or the target cannot be checked against
+    /// it: an error, as the reference validator reports it ("Unable to resolve the profile
+    /// reference"). A target that is not found is checked by its type only, and unknown
+    /// profiles are not reported then.
+    pub(super) fn unknown_target_profiles(&mut self, targets: &[String], item: &Found<'r>) {
+        let unknown: Vec<&String> =
+            targets.iter().filter(|u| self.profile_type(u).is_none()).take(MAX_UNKNOWN_TARGETS).collect();
+        for url in unknown {
+            let message =
+                format!("the target profile `{url}` is not known, so the target cannot be checked against it");
+            self.issue(item.path.clone(), IssueType::NotFound, message);
+        }
     }
 
     /// The resource type a reference points to: `Patient/1`, an absolute URL ending so, or a
