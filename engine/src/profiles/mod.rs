@@ -37,6 +37,9 @@ mod invariants;
 #[cfg(test)]
 mod invariants_tests;
 mod narrative;
+mod obligations;
+#[cfg(test)]
+mod obligations_tests;
 pub mod package;
 pub mod registry;
 mod slicing;
@@ -324,9 +327,11 @@ impl crate::fhirpath::ValueSetSource for Conformance {
 }
 
 /// The checks of a StructureDefinition itself ([`authoring`]): paths, type profiles, fixed
-/// values a base already fixes. Part of [`validate`] for a StructureDefinition.
+/// values a base already fixes; and the profiles whose obligations it inherits ([`obligations`]). Part of [`validate`] for a StructureDefinition.
 pub fn check_structure_definition(conformance: &Conformance, sd: &Value) -> Vec<Issue> {
-    authoring::check(conformance, sd)
+    let mut issues = authoring::check(conformance, sd);
+    issues.extend(obligations::check(conformance, sd));
+    issues
 }
 
 /// Validates `resource` against the profiles in `profiles`, those it declares in `meta.profile`
