@@ -105,9 +105,10 @@ fn run(
         Err(e) => return (1, vec![e.clone()]),
     };
     let mut issues = fhirgate_engine::validate(Definitions::r4(), resource);
-    issues.extend(fhirgate_engine::check_displays(Definitions::r4(), resource));
     issues.extend(fhirgate_engine::check_hyperlinks(resource));
-    issues.extend(profiles::validate_resolving(conformance, resource, profile.as_slice(), resolver));
+    let checked = profiles::validate_checked(conformance, resource, profile.as_slice(), resolver);
+    issues.extend(checked.keep_displays(fhirgate_engine::check_displays(Definitions::r4(), resource)));
+    issues.extend(checked.issues);
     if let Some(existence) = existence {
         issues.extend(profiles::unresolved_references(resource, existence));
     }

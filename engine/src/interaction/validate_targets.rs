@@ -17,8 +17,7 @@ use super::Engine;
 use super::gate::Gate;
 use crate::access::Phase;
 use crate::error::Result;
-use crate::outcome::Issue;
-use crate::profiles::{Conformance, MAX_TARGET_DEPTH, MAX_TARGETS, ReferenceResolver, validate_resolving};
+use crate::profiles::{Checked, Conformance, MAX_TARGET_DEPTH, MAX_TARGETS, ReferenceResolver, validate_checked};
 
 /// The targets read so far (`Type/id` → resource), and what the validator asked for beyond them.
 #[derive(Default)]
@@ -39,23 +38,23 @@ impl ReferenceResolver for Fetched {
     }
 }
 
-/// [`validate_resolving`] with targets read as the caller may read them.
+/// [`validate_checked`] with targets read as the caller may read them.
 pub(super) async fn validate(
     engine: &Engine,
     gate: &Gate<'_>,
     conformance: &Conformance,
     resource: &Value,
     profiles: &[&str],
-) -> Result<Vec<Issue>> {
+) -> Result<Checked> {
     let mut fetched = Fetched::default();
     let mut tried: HashSet<String> = HashSet::new();
     for _ in 0..MAX_TARGET_DEPTH {
-        let issues = validate_resolving(conformance, resource, profiles, Some(&fetched));
+        let checked = validate_checked(conformance, resource, profiles, Some(&fetched));
         let asked = std::mem::take(fetched.asked.get_mut().unwrap_or_else(|e| e.into_inner()));
         let new: Vec<String> =
             asked.into_iter().filter(|r| tried.len() < MAX_TARGETS && tried.insert(r.clone())).collect();
         if new.is_empty() {
-            return Ok(issues);
+            return Ok(checked);
         }
         for reference in new {
             if let Some(target) = read_as_caller(engine, gate, &reference).await? {
@@ -63,7 +62,7 @@ pub(super) async fn validate(
             }
         }
     }
-    Ok(validate_resolving(conformance, resource, profiles, Some(&fetched)))
+    Ok(validate_checked(conformance, resource, profiles, Some(&fetched)))
 }
 
 /// The current version of `reference` (`Type/id`) when the caller may read it; `None` when it

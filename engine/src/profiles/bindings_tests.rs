@@ -82,3 +82,55 @@ fn an_extensible_additional_binding_warns_and_documenting_or_usage_limited_ones_
         assert_eq!(found(&c, "100066-0", Severity::Warning), Vec::<String>::new());
     }
 }
+
+/// A profile binding Patient.maritalStatus (required) to a ValueSet it contains, which gives
+/// code `M` another display and a designation.
+fn married_profile() -> Conformance {
+    let mut c = Conformance::new();
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/wed",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient", "derivation": "constraint",
+        "contained": [{"resourceType": "ValueSet", "id": "wed", "url": "http://example.org/vs/wed", "status": "draft",
+            "expansion": {"timestamp": "2024-01-01T00:00:00Z", "contains": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M", "display": "Wed",
+                 "designation": [{"value": "Verheiratet"}]}]}}],
+        "differential": {"element": [{"id": "Patient.maritalStatus", "path": "Patient.maritalStatus",
+            "binding": {"strength": "required", "valueSet": "#wed"}}]}
+    }));
+    c
+}
+
+#[test]
+fn a_bound_value_sets_own_displays_stand_and_its_stored_expansion_binds() {
+    let c = married_profile();
+    let patient = |code: &str, display: &str| {
+        json!({"resourceType": "Patient", "maritalStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": code, "display": display}]}})
+    };
+    let display_errors = |p: &Value, profiles: &[&str]| -> Vec<String> {
+        let displays = crate::validation::check_displays(crate::definitions::Definitions::r4(), p);
+        let checked = super::validate_checked(&c, p, profiles, None);
+        checked.keep_displays(displays).into_iter().map(|i| i.expression.unwrap_or_default()).collect()
+    };
+    let at = "Patient.maritalStatus.coding[0].display";
+    for display in ["Wed", "Verheiratet"] {
+        assert_eq!(display_errors(&patient("M", display), &[]), [at], "the code system's displays without the profile");
+        assert_eq!(
+            display_errors(&patient("M", display), &["http://example.org/StructureDefinition/wed"]),
+            Vec::<String>::new()
+        );
+    }
+    assert_eq!(display_errors(&patient("M", "Spliced"), &["http://example.org/StructureDefinition/wed"]), [at]);
+    let errors = |p: &Value| -> Vec<String> {
+        validate(&c, p, &["http://example.org/StructureDefinition/wed"])
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| i.diagnostics)
+            .collect()
+    };
+    assert_eq!(errors(&patient("M", "Wed")), Vec::<String>::new());
+    let outside = errors(&patient("S", "Never Married"));
+    assert_eq!(outside.len(), 1, "{outside:?}");
+    assert!(outside[0].contains("#wed") || outside[0].contains("v3-MaritalStatus|S"), "{outside:?}");
+}

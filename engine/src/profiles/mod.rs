@@ -224,6 +224,36 @@ impl Conformance {
             .as_ref()
     }
 
+    /// The terminology of this set, then its fallbacks', then R4's.
+    fn sources(&self) -> Sources<'_> {
+        let mut layers = Vec::new();
+        let mut set = Some(self);
+        while let Some(s) = set {
+            layers.extend(s.own_terminology());
+            set = s.fallback.as_deref();
+        }
+        layers.push(terminology::Registry::r4());
+        Sources::new(layers)
+    }
+
+    /// The ValueSet `url` (`url|version`) from the terminology of this set, its fallbacks' or R4's.
+    pub(crate) fn value_set(&self, url: &str) -> Option<Arc<terminology::ValueSet>> {
+        let (bare, version) = terminology::expand::split_canonical(url);
+        self.sources().value_set(bare, version)
+    }
+
+    /// The expansion of a ValueSet resource that is not loaded by its URL (one contained in a
+    /// profile): its `compose` expanded from this set's terminology, or else the codes its own
+    /// `expansion` lists.
+    pub(crate) fn expand_resource(&self, value_set: &Value) -> Option<Expansion> {
+        let limits = Limits::default();
+        if value_set.get("compose").is_some() {
+            let parsed = terminology::ValueSet::parse(value_set).ok()?;
+            return self.sources().expand(&parsed, &limits).ok();
+        }
+        Expansion::stored(value_set, &limits)
+    }
+
     /// The expansion of the value set `url` (`url|version`) from the terminology of this set,
     /// then its fallback's, then R4's; `None` when it cannot be expanded from them (a system
     /// not loaded, too large...). Kept for the next caller.
@@ -351,6 +381,35 @@ pub fn validate_resolving(
     profiles: &[&str],
     resolver: Option<&dyn ReferenceResolver>,
 ) -> Vec<Issue> {
+    validate_checked(conformance, resource, profiles, resolver).issues
+}
+
+/// What [`validate_checked`] found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub issues: Vec<Issue>,
+    /// The `display`s of codings (FHIRPath-like paths, `Patient.contact[0].relationship[0].coding[0].display`)
+    /// that a value set a profile binds gives their codes: accepted whatever the code system's
+    /// displays are, as the reference validator checks a bound coding's display against the
+    /// value set first.
+    pub accepted_displays: Vec<String>,
+}
+
+impl Checked {
+    /// `displays` ([`crate::check_displays`]' issues) but those the profiles' value sets accept.
+    pub fn keep_displays(&self, mut displays: Vec<Issue>) -> Vec<Issue> {
+        displays.retain(|i| !i.expression.as_ref().is_some_and(|e| self.accepted_displays.contains(e)));
+        displays
+    }
+}
+
+/// [`validate_resolving`], with the displays the profiles' value sets accept.
+pub fn validate_checked(
+    conformance: &Conformance,
+    resource: &Value,
+    profiles: &[&str],
+    resolver: Option<&dyn ReferenceResolver>,
+) -> Checked {
     let targets = resolver.map(targets::Targets::new);
     let mut walker = walk::Walker::new(conformance, resource);
     walker.targets = targets.as_ref();
@@ -390,7 +449,8 @@ pub fn validate_resolving(
         }
     }
     walker.content(resource, &root_path, 0);
-    walker.finish()
+    let accepted_displays = std::mem::take(&mut walker.accepted_displays);
+    Checked { issues: walker.finish(), accepted_displays }
 }
 
 /// Validates the entries of `bundle` that [`Conformance::bundle_rules`] name against their

@@ -40,6 +40,9 @@ pub(crate) struct Walker<'c, 'r> {
     pub(super) expressions: HashMap<String, Option<Expr>>,
     /// Where reference targets are resolved, when the caller supplies a resolver.
     pub(super) targets: Option<&'c Targets<'c>>,
+    /// The `display`s of codings (their paths) that a value set a profile binds gives their
+    /// codes ([`super::bindings`]): the code system's displays do not overrule them.
+    pub(super) accepted_displays: Vec<String>,
 }
 
 /// A value the instance has for an element.
@@ -69,6 +72,7 @@ impl<'c, 'r> Walker<'c, 'r> {
             stopped: false,
             expressions: HashMap::new(),
             targets: None,
+            accepted_displays: Vec::new(),
         }
     }
 
