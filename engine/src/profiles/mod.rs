@@ -29,6 +29,7 @@ mod bindings;
 #[cfg(test)]
 mod bindings_tests;
 mod content;
+mod context_errata;
 mod existence;
 #[cfg(test)]
 mod existence_tests;
