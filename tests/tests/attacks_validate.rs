@@ -2,7 +2,8 @@
 //! may name (`GET [type]/[id]/$validate`, `mode=delete`) as a read of that instance. A SMART
 //! patient token validating another patient's stored record gets the 404 of a patient that does
 //! not exist, never its issues; a token without read access to a type gets 403; nothing sent to
-//! `$validate` is stored. A narrative carrying script is refused on every write path.
+//! `$validate` is stored. A narrative carrying script is refused on every write path, and a
+//! stored profile built to make binding checks costly stays bounded.
 
 use fhirgate_e2e::{Server, TestResult};
 use serde_json::{Value, json};
@@ -141,5 +142,47 @@ fn reference_targets_are_read_only_as_the_caller_may_read_them() -> TestResult {
     assert_eq!(errors(&hidden), Vec::<String>::new(), "{hidden}");
     assert_eq!(hidden.to_string().replace("p2", "p3"), missing.to_string(), "the answers must not differ");
     assert!(!hidden.to_string().contains("male"), "{hidden}");
+    Ok(())
+}
+
+/// A stored profile built to make binding checks costly: a contained ValueSet whose expansion
+/// nests forty levels (past the sixteen looked at), a thousand additional bindings on one element
+/// (sixteen looked at), a coding list of thousands. `$validate` against it and a create that
+/// declares it answer (200, and 201 or 422), never 500: what is past a bound is not checked.
+#[test]
+fn hostile_bindings_in_a_stored_profile_stay_bounded() -> TestResult {
+    let s = Server::start("attacks-bindings")?;
+    let url = "https://attacker.example/StructureDefinition/costly-bindings";
+    let mut nested = json!({"system": "http://loinc.org", "code": "deep", "display": "deep"});
+    for i in 0..40 {
+        nested = json!({"system": "http://loinc.org", "code": format!("c{i}"), "display": "d", "contains": [nested]});
+    }
+    let additional: Vec<Value> = (0..1000)
+        .map(|_| {
+            json!({"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.binding.additional",
+                "extension": [{"url": "purpose", "valueCode": "required"}, {"url": "valueSet", "valueCanonical": "#deep"}]})
+        })
+        .collect();
+    let profile = json!({
+        "resourceType": "StructureDefinition", "id": "costly-bindings", "url": url, "name": "CostlyBindings",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Observation",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Observation", "derivation": "constraint",
+        "contained": [{"resourceType": "ValueSet", "id": "deep", "url": "https://attacker.example/ValueSet/deep",
+            "status": "active", "expansion": {"timestamp": "2026-12-07T00:00:00Z", "contains": [nested]}}],
+        "differential": {"element": [{"id": "Observation.code", "path": "Observation.code",
+            "binding": {"strength": "required", "valueSet": "#deep", "extension": additional}}]}
+    });
+    let stored = s.put("StructureDefinition/costly-bindings", &profile)?;
+    assert!(matches!(stored.status, 200 | 201), "{} {}", stored.status, stored.body);
+    let codings: Vec<Value> =
+        (0..5000).map(|i| json!({"system": "http://loinc.org", "code": format!("x{i}"), "display": "d"})).collect();
+    let observation = json!({"resourceType": "Observation", "status": "final", "meta": {"profile": [url]},
+        "code": {"coding": codings}});
+    let admin = s.token.clone().ok_or("no admin token")?;
+    let (status, outcome) = send(&s, &admin, "POST", "Observation/$validate", Some(&observation))?;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    let created = s.post("Observation", &observation)?;
+    assert!(matches!(created.status, 201 | 422), "{} {}", created.status, created.body);
     Ok(())
 }
