@@ -3,7 +3,8 @@
 //! patient token validating another patient's stored record gets the 404 of a patient that does
 //! not exist, never its issues; a token without read access to a type gets 403; nothing sent to
 //! `$validate` is stored. A narrative carrying script is refused on every write path, and a
-//! stored profile built to make binding checks costly stays bounded.
+//! stored profile built to make binding checks costly stays bounded. With
+//! `fhir.references_must_exist`, a target hidden from the caller is reported as a missing one.
 
 use fhirgate_e2e::{Server, TestResult};
 use serde_json::{Value, json};
@@ -184,5 +185,39 @@ fn hostile_bindings_in_a_stored_profile_stay_bounded() -> TestResult {
     assert_eq!(outcome["resourceType"], "OperationOutcome");
     let created = s.post("Observation", &observation)?;
     assert!(matches!(created.status, 201 | 422), "{} {}", created.status, created.body);
+    Ok(())
+}
+
+/// With `fhir.references_must_exist`, a reference to a resource the caller may not read is
+/// reported exactly as one to a resource that does not exist: `$validate` is no way to learn
+/// what exists beyond what the caller may read.
+#[test]
+fn an_existence_check_tells_a_hidden_target_from_a_missing_one_in_no_way() -> TestResult {
+    let dir = fhirgate_e2e::temp_dir("attacks-references-exist")?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_REFERENCES_MUST_EXIST", "true")])?;
+    for p in ["p1", "p2"] {
+        s.put_resource(&json!({ "resourceType": "Patient", "id": p }))?;
+    }
+    let attacker = s.mint(&["--scope", "patient/*.rs", "--patient", "p1"])?;
+    let issues = |subject: &str| -> TestResult<Vec<Value>> {
+        let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": subject}});
+        let (status, outcome) = send(&s, &attacker, "POST", "Observation/$validate", Some(&observation))?;
+        assert_eq!(status, 200, "{outcome}");
+        let mut issues = outcome["issue"].as_array().cloned().unwrap_or_default();
+        // The reference itself is the caller's own input: compare the issues with it blanked.
+        for issue in &mut issues {
+            if let Some(d) = issue["diagnostics"].as_str() {
+                issue["diagnostics"] = Value::String(d.replace(subject, "REF"));
+            }
+        }
+        Ok(issues)
+    };
+    let own = issues("Patient/p1")?;
+    assert!(!own.iter().any(|i| i["severity"] == "error"), "{own:?}");
+    let hidden = issues("Patient/p2")?;
+    let missing = issues("Patient/p3")?;
+    assert!(hidden.iter().any(|i| i["severity"] == "error"), "{hidden:?}");
+    assert_eq!(hidden, missing);
     Ok(())
 }

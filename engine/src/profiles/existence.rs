@@ -11,7 +11,8 @@
 //! `urn:...`) point to other servers or into a Bundle whose own rules check them, so neither is
 //! looked up here. Bounded: references are collected to [`crate::validation::MAX_DEPTH`] levels,
 //! Parameters parts are followed [`MAX_PART_DEPTH`] deep, and at most [`MAX_TARGETS`] distinct
-//! targets are asked of the resolver (beyond them references are not checked).
+//! targets are asked of the resolver (beyond them references are not checked, nor are those the
+//! resolver has not looked up: [`ReferenceResolver::exists`] `None`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -48,7 +49,7 @@ pub fn unresolved_references(resource: &Value, resolver: &dyn ReferenceResolver)
     if root_type == "Parameters" {
         parameter_resources(resource.get("parameter"), 0, &mut held);
     }
-    let mut asked: HashMap<&str, bool> = HashMap::new();
+    let mut asked: HashMap<&str, Option<bool>> = HashMap::new();
     let mut issues = Vec::new();
     for (source, path, reference) in references {
         let Some(reference) = relative(reference) else { continue };
@@ -62,12 +63,12 @@ pub fn unresolved_references(resource: &Value, resolver: &dyn ReferenceResolver)
             Some(exists) => *exists,
             None if asked.len() >= MAX_TARGETS => continue,
             None => {
-                let exists = resolver.resolve(reference).is_some();
+                let exists = resolver.exists(reference);
                 asked.insert(reference, exists);
                 exists
             }
         };
-        if !exists {
+        if exists == Some(false) {
             let message = format!("`{reference}` cannot be resolved: no resource of that type and id is known");
             issues.push(Issue::error(IssueType::Structure, message).at(path));
         }

@@ -98,6 +98,10 @@ pub struct Conformance {
     /// bundle validation rules): (`Type`, `Type:n` — the n-th entry of that type from 0 — or
     /// `n` — the n-th entry; the profile's canonical URL).
     pub bundle_rules: Vec<(String, String)>,
+    /// Whether `$validate` requires the targets of relative references to exist
+    /// ([`unresolved_references`], read as the caller may read them; the reference validator's
+    /// `validateReference` `CHECK_EXISTS_AND_TYPE`). Writes never read targets.
+    pub references_must_exist: bool,
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,
@@ -136,6 +140,7 @@ impl Conformance {
         self.security_checks = other.security_checks;
         self.no_html_in_markdown = other.no_html_in_markdown;
         self.bundle_rules.clone_from(&other.bundle_rules);
+        self.references_must_exist = other.references_must_exist;
     }
 
     /// Adds a conformance resource (any of [`CONFORMANCE_TYPES`]; others are ignored). A later

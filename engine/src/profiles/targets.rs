@@ -30,6 +30,12 @@ pub const MAX_TARGETS: usize = 32;
 pub trait ReferenceResolver {
     /// The resource a relative literal reference (`Patient/1`) points to.
     fn resolve(&self, reference: &str) -> Option<Value>;
+
+    /// Whether the target of `reference` exists (for [`super::unresolved_references`]); `None`
+    /// when the resolver has not looked it up (yet), which is not reported.
+    fn exists(&self, reference: &str) -> Option<bool> {
+        Some(self.resolve(reference).is_some())
+    }
 }
 
 /// The state of target resolution shared by a validation and the walks of its targets.
