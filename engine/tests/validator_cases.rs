@@ -6,8 +6,11 @@
 //! profile (`profile.java`) when it has one. A file a case needs that the subset on this machine
 //! lacks is read from `tests/data/validator-supplement/` (the suite's own files, vendored).
 //!
-//! With the case's `validateReference: CHECK_VALID`, reference targets are resolved from the case
-//! folder (the reference's test fetcher's file names) and checked against their target profiles.
+//! With the case's `validateReference: CHECK_EXISTS_AND_TYPE` or `CHECK_VALID`, reference targets
+//! are resolved from the case folder (the reference's test fetcher's file names) and a relative
+//! reference whose target is neither there nor in the resource itself is an error
+//! ([`profiles::unresolved_references`]); with `CHECK_VALID`, those found are also checked
+//! against their target profiles.
 //!
 //! A run agrees with the reference when both find errors or both find none. The test prints
 //! `N passed, N failed` (a case passes when all its runs agree) and how many runs also match the
@@ -94,6 +97,7 @@ fn run(
     resource: &Result<Value, String>,
     profile: Option<&str>,
     resolver: Option<&dyn ReferenceResolver>,
+    existence: Option<&dyn ReferenceResolver>,
     ignore_contained: bool,
 ) -> (usize, Vec<String>) {
     let resource = match resource {
@@ -101,9 +105,13 @@ fn run(
         Err(e) => return (1, vec![e.clone()]),
     };
     let mut issues = fhirgate_engine::validate(Definitions::r4(), resource);
-    issues.extend(fhirgate_engine::check_displays(Definitions::r4(), resource));
     issues.extend(fhirgate_engine::check_hyperlinks(resource));
-    issues.extend(profiles::validate_resolving(conformance, resource, profile.as_slice(), resolver));
+    let checked = profiles::validate_checked(conformance, resource, profile.as_slice(), resolver);
+    issues.extend(checked.keep_displays(fhirgate_engine::check_displays(Definitions::r4(), resource)));
+    issues.extend(checked.issues);
+    if let Some(existence) = existence {
+        issues.extend(profiles::unresolved_references(resource, existence));
+    }
     let errors: Vec<String> = issues
         .into_iter()
         .filter(|i| matches!(i.severity, Severity::Error | Severity::Fatal))
@@ -202,10 +210,15 @@ fn official_validator_cases_agree_with_the_reference() {
         for (key, expected, profile) in plan {
             let Some(expected) = expected else { continue };
             let ignore_contained = case["validateContains"] == "IGNORE";
-            // The reference resolves and checks targets only with `validateReference: CHECK_VALID`.
+            // The reference resolves targets with `validateReference: CHECK_EXISTS_AND_TYPE` (and
+            // requires that they exist) and with `CHECK_VALID` (and also checks them).
             let folder = CaseFolder(&dir);
-            let resolver = (case["validateReference"] == "CHECK_VALID").then_some(&folder as &dyn ReferenceResolver);
-            let (count, errors) = run(&conformance, &resource, profile.as_deref(), resolver, ignore_contained);
+            let policy = case["validateReference"].as_str();
+            let existence = matches!(policy, Some("CHECK_EXISTS_AND_TYPE" | "CHECK_VALID"))
+                .then_some(&folder as &dyn ReferenceResolver);
+            let resolver = (policy == Some("CHECK_VALID")).then_some(&folder as &dyn ReferenceResolver);
+            let (count, errors) =
+                run(&conformance, &resource, profile.as_deref(), resolver, existence, ignore_contained);
             runs += 1;
             let agrees = (count == 0) == (expected == 0);
             agreeing_runs += usize::from(agrees);

@@ -2,7 +2,9 @@
 //! may name (`GET [type]/[id]/$validate`, `mode=delete`) as a read of that instance. A SMART
 //! patient token validating another patient's stored record gets the 404 of a patient that does
 //! not exist, never its issues; a token without read access to a type gets 403; nothing sent to
-//! `$validate` is stored. A narrative carrying script is refused on every write path.
+//! `$validate` is stored. A narrative carrying script is refused on every write path, and a
+//! stored profile built to make binding checks costly stays bounded. With
+//! `fhir.references_must_exist`, a target hidden from the caller is reported as a missing one.
 
 use fhirgate_e2e::{Server, TestResult};
 use serde_json::{Value, json};
@@ -141,5 +143,81 @@ fn reference_targets_are_read_only_as_the_caller_may_read_them() -> TestResult {
     assert_eq!(errors(&hidden), Vec::<String>::new(), "{hidden}");
     assert_eq!(hidden.to_string().replace("p2", "p3"), missing.to_string(), "the answers must not differ");
     assert!(!hidden.to_string().contains("male"), "{hidden}");
+    Ok(())
+}
+
+/// A stored profile built to make binding checks costly: a contained ValueSet whose expansion
+/// nests forty levels (past the sixteen looked at), a thousand additional bindings on one element
+/// (sixteen looked at), a coding list of thousands. `$validate` against it and a create that
+/// declares it answer (200, and 201 or 422), never 500: what is past a bound is not checked.
+#[test]
+fn hostile_bindings_in_a_stored_profile_stay_bounded() -> TestResult {
+    let s = Server::start("attacks-bindings")?;
+    let url = "https://attacker.example/StructureDefinition/costly-bindings";
+    let mut nested = json!({"system": "http://loinc.org", "code": "deep", "display": "deep"});
+    for i in 0..40 {
+        nested = json!({"system": "http://loinc.org", "code": format!("c{i}"), "display": "d", "contains": [nested]});
+    }
+    let additional: Vec<Value> = (0..1000)
+        .map(|_| {
+            json!({"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.binding.additional",
+                "extension": [{"url": "purpose", "valueCode": "required"}, {"url": "valueSet", "valueCanonical": "#deep"}]})
+        })
+        .collect();
+    let profile = json!({
+        "resourceType": "StructureDefinition", "id": "costly-bindings", "url": url, "name": "CostlyBindings",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Observation",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Observation", "derivation": "constraint",
+        "contained": [{"resourceType": "ValueSet", "id": "deep", "url": "https://attacker.example/ValueSet/deep",
+            "status": "active", "expansion": {"timestamp": "2026-12-07T00:00:00Z", "contains": [nested]}}],
+        "differential": {"element": [{"id": "Observation.code", "path": "Observation.code",
+            "binding": {"strength": "required", "valueSet": "#deep", "extension": additional}}]}
+    });
+    let stored = s.put("StructureDefinition/costly-bindings", &profile)?;
+    assert!(matches!(stored.status, 200 | 201), "{} {}", stored.status, stored.body);
+    let codings: Vec<Value> =
+        (0..5000).map(|i| json!({"system": "http://loinc.org", "code": format!("x{i}"), "display": "d"})).collect();
+    let observation = json!({"resourceType": "Observation", "status": "final", "meta": {"profile": [url]},
+        "code": {"coding": codings}});
+    let admin = s.token.clone().ok_or("no admin token")?;
+    let (status, outcome) = send(&s, &admin, "POST", "Observation/$validate", Some(&observation))?;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    let created = s.post("Observation", &observation)?;
+    assert!(matches!(created.status, 201 | 422), "{} {}", created.status, created.body);
+    Ok(())
+}
+
+/// With `fhir.references_must_exist`, a reference to a resource the caller may not read is
+/// reported exactly as one to a resource that does not exist: `$validate` is no way to learn
+/// what exists beyond what the caller may read.
+#[test]
+fn an_existence_check_tells_a_hidden_target_from_a_missing_one_in_no_way() -> TestResult {
+    let dir = fhirgate_e2e::temp_dir("attacks-references-exist")?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_REFERENCES_MUST_EXIST", "true")])?;
+    for p in ["p1", "p2"] {
+        s.put_resource(&json!({ "resourceType": "Patient", "id": p }))?;
+    }
+    let attacker = s.mint(&["--scope", "patient/*.rs", "--patient", "p1"])?;
+    let issues = |subject: &str| -> TestResult<Vec<Value>> {
+        let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": subject}});
+        let (status, outcome) = send(&s, &attacker, "POST", "Observation/$validate", Some(&observation))?;
+        assert_eq!(status, 200, "{outcome}");
+        let mut issues = outcome["issue"].as_array().cloned().unwrap_or_default();
+        // The reference itself is the caller's own input: compare the issues with it blanked.
+        for issue in &mut issues {
+            if let Some(d) = issue["diagnostics"].as_str() {
+                issue["diagnostics"] = Value::String(d.replace(subject, "REF"));
+            }
+        }
+        Ok(issues)
+    };
+    let own = issues("Patient/p1")?;
+    assert!(!own.iter().any(|i| i["severity"] == "error"), "{own:?}");
+    let hidden = issues("Patient/p2")?;
+    let missing = issues("Patient/p3")?;
+    assert!(hidden.iter().any(|i| i["severity"] == "error"), "{hidden:?}");
+    assert_eq!(hidden, missing);
     Ok(())
 }

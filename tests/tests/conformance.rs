@@ -72,6 +72,24 @@ fn testscript_corpus_passes() -> TestResult {
 /// `should/attribute-policies.json` needs the example code restriction (`hiv-clinic.cedar`)
 /// loaded: a server of its own, since a data-reading `forbid` makes every request decided per
 /// resource, which refuses chains and drops history totals that the MUST scripts expect.
+/// `should/validate-references.json` on a server with `fhir.references_must_exist` (the corpus
+/// run skips it: its server does not require reference targets).
+#[test]
+fn the_reference_existence_script_passes_when_the_server_requires_targets() -> TestResult {
+    let dir = fhirgate_e2e::temp_dir("conformance-references")?;
+    let server = Server::start_with(&dir, &[("FHIRGATE_REFERENCES_MUST_EXIST", "true")])?;
+    let script = fhirgate_e2e::manifest_dir().join("../conformance/testscripts/should/validate-references.json");
+    let mut options = Options::new(&server.base());
+    options.bearer = server.token.clone();
+    options.variables.insert("referencesMustExist".into(), "true".into());
+    let results = Runner::new(options).run_paths(&[script])?;
+    for result in &results {
+        println!("{}", report::summary::line(result));
+    }
+    assert!(results.len() == 1 && results.iter().all(|r| r.status() == Status::Pass), "the script passes");
+    Ok(())
+}
+
 #[test]
 fn the_attribute_policy_script_passes_with_the_code_restriction() -> TestResult {
     let dir = fhirgate_e2e::temp_dir("conformance-attributes")?;

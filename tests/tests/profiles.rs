@@ -4,7 +4,8 @@
 //! `profile`, as a body or as Parameters, at type and instance level, `mode=delete`; the
 //! profiles a resource declares in `meta.profile` enforced on create, update and transactions
 //! (422 with the OperationOutcome, nothing stored), an unknown one accepted; a StructureDefinition
-//! posted through the API used at once; a package that cannot be read stops the start.
+//! posted through the API used at once; a package that cannot be read stops the start;
+//! `fhir.references_must_exist` makes `$validate` require reference targets to exist.
 
 use std::path::Path;
 use std::process::Command;
@@ -301,5 +302,38 @@ fn a_package_that_cannot_be_read_stops_the_start() -> TestResult {
             && stderr.contains("StructureDefinition-broken.json"),
         "{stderr}"
     );
+    Ok(())
+}
+
+/// With `fhir.references_must_exist`, `$validate` requires the target of a relative reference to
+/// exist (stored, or in the Bundle validated); without it, a reference to nothing is no error.
+#[test]
+fn validate_requires_reference_targets_to_exist_when_configured() -> TestResult {
+    let dir = temp_dir("profiles-references-exist")?;
+    let s = Server::start_with(&dir, &[("FHIRGATE_REFERENCES_MUST_EXIST", "true")])?;
+    s.put_resource(&json!({"resourceType": "Patient", "id": "present"}))?;
+    let observation = |subject: &str| {
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": subject}})
+    };
+    let validate = |s: &Server, body: &Value| -> TestResult<Vec<String>> {
+        let reply = s.post("Observation/$validate", body)?;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        Ok(errors(&reply.json()?))
+    };
+    assert_eq!(validate(&s, &observation("Patient/present"))?, Vec::<String>::new());
+    let missing = validate(&s, &observation("Patient/absent"))?;
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(missing[0].starts_with("Observation.subject:") && missing[0].contains("Patient/absent"), "{missing:?}");
+    let mut in_bundle = observation("Patient/inside");
+    in_bundle["id"] = json!("o");
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "http://example.org/fhir/Observation/o", "resource": in_bundle},
+        {"fullUrl": "http://example.org/fhir/Patient/inside", "resource": {"resourceType": "Patient", "id": "inside"}}]});
+    let reply = s.post("Bundle/$validate", &bundle)?;
+    assert_eq!((reply.status, errors(&reply.json()?)), (200, Vec::<String>::new()), "{}", reply.body);
+
+    let default = start("profiles-references-default")?;
+    assert_eq!(validate(&default, &observation("Patient/absent"))?, Vec::<String>::new(), "not asked for: no error");
     Ok(())
 }

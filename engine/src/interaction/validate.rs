@@ -103,10 +103,16 @@ pub(super) async fn handle(
         }
     }
     issues.extend(crate::validation::validate(Definitions::r4(), &resource));
-    issues.extend(crate::validation::check_displays(Definitions::r4(), &resource));
     issues.extend(crate::validation::check_hyperlinks(&resource));
+    let displays = crate::validation::check_displays(Definitions::r4(), &resource);
     if issues.iter().all(|i| i.severity != Severity::Fatal) && resource.is_object() {
-        issues.extend(profile_issues(engine, &resource, profile.as_deref(), Some(gate)).await?);
+        // A display the value set a profile binds gives the code stands, whatever the code
+        // system's are.
+        let checked = profile_issues(engine, &resource, profile.as_deref(), Some(gate)).await?;
+        issues.extend(checked.keep_displays(displays));
+        issues.extend(checked.issues);
+    } else {
+        issues.extend(displays);
     }
     Ok(outcome(issues))
 }
@@ -176,7 +182,7 @@ pub(crate) async fn enforce(engine: &Engine, resource: &Map<String, Value>) -> R
     if !registry.applies(resource_type, declares) {
         return Ok(());
     }
-    let issues = profile_issues(engine, &Value::Object(resource.clone()), None, None).await?;
+    let issues = profile_issues(engine, &Value::Object(resource.clone()), None, None).await?.issues;
     if issues.iter().any(|i| matches!(i.severity, Severity::Error | Severity::Fatal)) {
         return Err(Error::Unprocessable(issues));
     }
@@ -191,7 +197,7 @@ async fn profile_issues(
     resource: &Value,
     asked: Option<&str>,
     reader: Option<&Gate<'_>>,
-) -> Result<Vec<Issue>> {
+) -> Result<crate::profiles::Checked> {
     let registry = &engine.config.profiles;
     let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default();
     let mut enforced: Vec<&str> = registry.required(resource_type).into_iter().collect();
@@ -202,14 +208,14 @@ async fn profile_issues(
     let stored = stored_definitions(engine, &urls).await?;
     let from_store = !stored.is_empty();
     let conformance = registry.with_stored(stored);
-    let issues = match reader {
+    let checked = match reader {
         Some(gate) => super::validate_targets::validate(engine, gate, &conformance, resource, &enforced).await?,
-        None => crate::profiles::validate(&conformance, resource, &enforced),
+        None => crate::profiles::validate_checked(&conformance, resource, &enforced, None),
     };
     if from_store {
         registry.keep_generated(&conformance);
     }
-    Ok(issues)
+    Ok(checked)
 }
 
 /// The StructureDefinitions of `urls` (and their bases) that only the store has.

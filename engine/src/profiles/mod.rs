@@ -5,7 +5,8 @@
 //! definitions, invariants (FHIRPath), reference targets, down into contained resources and
 //! Bundle entries.
 //!
-//! Required bindings a profile adds are checked against the expansions of their value sets, from
+//! Required bindings a profile adds, and its additional bindings of purpose `required` or
+//! `maximum` ([`bindings`]), are checked against the expansions of their value sets, from
 //! the ValueSets and CodeSystems of this set (packages, a validation's supporting resources)
 //! layered over the R4 terminology (the base definitions' own, and the base structure checks,
 //! are [`crate::validation`]'s, which run first).
@@ -17,16 +18,29 @@
 //! ([`narrative`]) and a Bundle's entries against the profiles [`Conformance::bundle_rules`]
 //! name.
 //!
+//! When the caller asks for it, the targets of relative references must exist
+//! ([`unresolved_references`], the reference validator's `CHECK_EXISTS_AND_TYPE`).
+//!
 //! Every walk is bounded: profile nesting ([`MAX_NESTING`]), the number of element checks of one
 //! validation ([`MAX_CHECKS`]), and each invariant's FHIRPath budget.
 
 mod authoring;
+mod bindings;
+#[cfg(test)]
+mod bindings_tests;
 mod content;
+mod context_errata;
+mod existence;
+#[cfg(test)]
+mod existence_tests;
 mod extensions;
 mod invariants;
 #[cfg(test)]
 mod invariants_tests;
 mod narrative;
+mod obligations;
+#[cfg(test)]
+mod obligations_tests;
 pub mod package;
 pub mod registry;
 mod slicing;
@@ -48,6 +62,7 @@ use serde_json::Value;
 
 use crate::outcome::{Issue, IssueType};
 use crate::terminology::{self, Expansion, Limits, Sources};
+pub use existence::unresolved_references;
 pub use snapshot::Profile;
 pub use targets::{MAX_TARGET_DEPTH, MAX_TARGETS, ReferenceResolver};
 
@@ -83,6 +98,10 @@ pub struct Conformance {
     /// bundle validation rules): (`Type`, `Type:n` — the n-th entry of that type from 0 — or
     /// `n` — the n-th entry; the profile's canonical URL).
     pub bundle_rules: Vec<(String, String)>,
+    /// Whether `$validate` requires the targets of relative references to exist
+    /// ([`unresolved_references`], read as the caller may read them; the reference validator's
+    /// `validateReference` `CHECK_EXISTS_AND_TYPE`). Writes never read targets.
+    pub references_must_exist: bool,
     /// Where StructureDefinitions not found here are looked up (the packages under a request's
     /// own definitions).
     fallback: Option<Arc<Conformance>>,
@@ -121,6 +140,7 @@ impl Conformance {
         self.security_checks = other.security_checks;
         self.no_html_in_markdown = other.no_html_in_markdown;
         self.bundle_rules.clone_from(&other.bundle_rules);
+        self.references_must_exist = other.references_must_exist;
     }
 
     /// Adds a conformance resource (any of [`CONFORMANCE_TYPES`]; others are ignored). A later
@@ -208,6 +228,36 @@ impl Conformance {
                 registry.has_content().then_some(registry)
             })
             .as_ref()
+    }
+
+    /// The terminology of this set, then its fallbacks', then R4's.
+    fn sources(&self) -> Sources<'_> {
+        let mut layers = Vec::new();
+        let mut set = Some(self);
+        while let Some(s) = set {
+            layers.extend(s.own_terminology());
+            set = s.fallback.as_deref();
+        }
+        layers.push(terminology::Registry::r4());
+        Sources::new(layers)
+    }
+
+    /// The ValueSet `url` (`url|version`) from the terminology of this set, its fallbacks' or R4's.
+    pub(crate) fn value_set(&self, url: &str) -> Option<Arc<terminology::ValueSet>> {
+        let (bare, version) = terminology::expand::split_canonical(url);
+        self.sources().value_set(bare, version)
+    }
+
+    /// The expansion of a ValueSet resource that is not loaded by its URL (one contained in a
+    /// profile): its `compose` expanded from this set's terminology, or else the codes its own
+    /// `expansion` lists.
+    pub(crate) fn expand_resource(&self, value_set: &Value) -> Option<Expansion> {
+        let limits = Limits::default();
+        if value_set.get("compose").is_some() {
+            let parsed = terminology::ValueSet::parse(value_set).ok()?;
+            return self.sources().expand(&parsed, &limits).ok();
+        }
+        Expansion::stored(value_set, &limits)
     }
 
     /// The expansion of the value set `url` (`url|version`) from the terminology of this set,
@@ -313,9 +363,11 @@ impl crate::fhirpath::ValueSetSource for Conformance {
 }
 
 /// The checks of a StructureDefinition itself ([`authoring`]): paths, type profiles, fixed
-/// values a base already fixes. Part of [`validate`] for a StructureDefinition.
+/// values a base already fixes; and the profiles whose obligations it inherits ([`obligations`]). Part of [`validate`] for a StructureDefinition.
 pub fn check_structure_definition(conformance: &Conformance, sd: &Value) -> Vec<Issue> {
-    authoring::check(conformance, sd)
+    let mut issues = authoring::check(conformance, sd);
+    issues.extend(obligations::check(conformance, sd));
+    issues
 }
 
 /// Validates `resource` against the profiles in `profiles`, those it declares in `meta.profile`
@@ -335,6 +387,35 @@ pub fn validate_resolving(
     profiles: &[&str],
     resolver: Option<&dyn ReferenceResolver>,
 ) -> Vec<Issue> {
+    validate_checked(conformance, resource, profiles, resolver).issues
+}
+
+/// What [`validate_checked`] found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub issues: Vec<Issue>,
+    /// The `display`s of codings (FHIRPath-like paths, `Patient.contact[0].relationship[0].coding[0].display`)
+    /// that a value set a profile binds gives their codes: accepted whatever the code system's
+    /// displays are, as the reference validator checks a bound coding's display against the
+    /// value set first.
+    pub accepted_displays: Vec<String>,
+}
+
+impl Checked {
+    /// `displays` ([`crate::check_displays`]' issues) but those the profiles' value sets accept.
+    pub fn keep_displays(&self, mut displays: Vec<Issue>) -> Vec<Issue> {
+        displays.retain(|i| !i.expression.as_ref().is_some_and(|e| self.accepted_displays.contains(e)));
+        displays
+    }
+}
+
+/// [`validate_resolving`], with the displays the profiles' value sets accept.
+pub fn validate_checked(
+    conformance: &Conformance,
+    resource: &Value,
+    profiles: &[&str],
+    resolver: Option<&dyn ReferenceResolver>,
+) -> Checked {
     let targets = resolver.map(targets::Targets::new);
     let mut walker = walk::Walker::new(conformance, resource);
     walker.targets = targets.as_ref();
@@ -374,7 +455,8 @@ pub fn validate_resolving(
         }
     }
     walker.content(resource, &root_path, 0);
-    walker.finish()
+    let accepted_displays = std::mem::take(&mut walker.accepted_displays);
+    Checked { issues: walker.finish(), accepted_displays }
 }
 
 /// Validates the entries of `bundle` that [`Conformance::bundle_rules`] name against their

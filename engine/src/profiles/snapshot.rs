@@ -165,6 +165,7 @@ pub(crate) fn generate(chain: &[&Value]) -> Result<Profile, String> {
                 .collect()
         })
         .unwrap_or_default();
+    let contexts = super::context_errata::corrected(&url, contexts);
     add_missing_ancestors(&mut elements, &mut index);
     let mut children: HashMap<String, Vec<usize>> = HashMap::new();
     let mut slices: HashMap<String, Vec<usize>> = HashMap::new();

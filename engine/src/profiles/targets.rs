@@ -23,12 +23,19 @@ pub const MAX_TARGET_DEPTH: usize = 3;
 /// Most targets one validation looks up (found or not) and checks against their target profiles.
 pub const MAX_TARGETS: usize = 32;
 
-/// Where a validation finds the resources references point to. A resolver must answer only
+/// Where a validation finds the resources references point to (for their target profiles, and
+/// for [`super::unresolved_references`] when the caller asks that targets exist). A resolver must answer only
 /// with resources its caller may read: `None` for one that does not exist and for one the
 /// caller may not see alike, so what a validation says never tells them apart.
 pub trait ReferenceResolver {
     /// The resource a relative literal reference (`Patient/1`) points to.
     fn resolve(&self, reference: &str) -> Option<Value>;
+
+    /// Whether the target of `reference` exists (for [`super::unresolved_references`]); `None`
+    /// when the resolver has not looked it up (yet), which is not reported.
+    fn exists(&self, reference: &str) -> Option<bool> {
+        Some(self.resolve(reference).is_some())
+    }
 }
 
 /// The state of target resolution shared by a validation and the walks of its targets.
@@ -48,7 +55,7 @@ impl<'a> Targets<'a> {
 
 /// `Type/id` when `reference` is a relative literal reference to a resource (no URL, version,
 /// query or fragment).
-fn relative(reference: &str) -> Option<&str> {
+pub(super) fn relative(reference: &str) -> Option<&str> {
     let (t, id) = reference.split_once('/')?;
     let valid_id =
         !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c));
@@ -69,6 +76,7 @@ impl<'r> Walker<'_, 'r> {
         }
         *state.checked.borrow_mut() += 1;
         let Some(target) = state.resolver.resolve(reference) else { return };
+        self.unknown_target_profiles(targets, item);
         let target_type = target.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
         let candidates: Vec<&String> = targets
             .iter()

@@ -1,6 +1,7 @@
 //! Reference targets checked against `targetProfile` through a resolver: a target that does not
 //! conform is an error, circles end, depth and count are bounded, and without a resolver (or a
-//! target it cannot find) only the type is checked.
+//! target it cannot find) only the type is checked; a found target whose target profile is not
+//! known is an error.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -138,4 +139,48 @@ fn look_ups_of_missing_targets_count_too() {
     let folder = Folder::default();
     assert_eq!(errors(&patient("root", "other", &refs), Some(&folder)), Vec::<String>::new());
     assert_eq!(folder.asked.borrow().len(), MAX_TARGETS);
+}
+
+#[test]
+fn a_found_target_whose_target_profile_is_unknown_is_an_error_and_a_missing_one_is_not() {
+    const UNKNOWN: &str = "http://example.org/StructureDefinition/not-loaded";
+    let mut c = Conformance::new();
+    c.add(json!({
+        "resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/pointing",
+        "status": "active", "kind": "resource", "abstract": false, "type": "Patient", "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "differential": {"element": [{"id": "Patient.link.other", "path": "Patient.link.other",
+             "type": [{"code": "Reference", "targetProfile": [UNKNOWN]}]}]}
+    }));
+    let found = |resource: &Value, folder: Option<&Folder>| -> Vec<String> {
+        validate_resolving(
+            &c,
+            resource,
+            &["http://example.org/StructureDefinition/pointing"],
+            folder.map(|f| f as &dyn ReferenceResolver),
+        )
+        .into_iter()
+        .filter(|i| i.severity == Severity::Error)
+        .map(|i| format!("{}: {}", i.expression.unwrap_or_default(), i.diagnostics))
+        .collect()
+    };
+    let source = patient("a", "other", &["Patient/b"]);
+    assert_eq!(found(&source, None), Vec::<String>::new(), "no resolver: the target is not found");
+    assert_eq!(found(&source, Some(&Folder::default())), Vec::<String>::new(), "not found: type only");
+    let folder = Folder::with(&[patient("b", "other", &[])]);
+    let errors = found(&source, Some(&folder));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("Patient.link[0].other:") && errors[0].contains(UNKNOWN), "{errors:?}");
+    // The first entry validated against the profile (a bundle rule, as the reference's).
+    c.bundle_rules.push(("0".to_owned(), "http://example.org/StructureDefinition/pointing".to_owned()));
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "http://example.org/fhir/Patient/a", "resource": source},
+        {"fullUrl": "http://example.org/fhir/Patient/b", "resource": patient("b", "other", &[])}]});
+    let in_bundle: Vec<String> = super::validate(&c, &bundle, &[])
+        .into_iter()
+        .filter(|i| i.severity == Severity::Error)
+        .map(|i| i.diagnostics)
+        .collect();
+    assert_eq!(in_bundle.len(), 1, "the target in the Bundle is found: {in_bundle:?}");
+    assert!(in_bundle[0].contains(UNKNOWN), "{in_bundle:?}");
 }

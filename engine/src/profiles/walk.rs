@@ -14,6 +14,9 @@ use crate::definitions::{Definitions, Kind};
 use crate::fhirpath::Expr;
 use crate::outcome::{Issue, IssueType, Severity};
 
+/// Most unknown target profiles reported for one reference.
+const MAX_UNKNOWN_TARGETS: usize = 8;
+
 /// The walk's state.
 pub(crate) struct Walker<'c, 'r> {
     pub(super) conformance: &'c Conformance,
@@ -37,6 +40,9 @@ pub(crate) struct Walker<'c, 'r> {
     pub(super) expressions: HashMap<String, Option<Expr>>,
     /// Where reference targets are resolved, when the caller supplies a resolver.
     pub(super) targets: Option<&'c Targets<'c>>,
+    /// The `display`s of codings (their paths) that a value set a profile binds gives their
+    /// codes ([`super::bindings`]): the code system's displays do not overrule them.
+    pub(super) accepted_displays: Vec<String>,
 }
 
 /// A value the instance has for an element.
@@ -66,6 +72,7 @@ impl<'c, 'r> Walker<'c, 'r> {
             stopped: false,
             expressions: HashMap::new(),
             targets: None,
+            accepted_displays: Vec::new(),
         }
     }
 
@@ -332,40 +339,6 @@ impl<'c, 'r> Walker<'c, 'r> {
         }
     }
 
-    /// A required binding the profile adds (the base definitions' own are checked by
-    /// [`crate::validation::binding`]), against the expansion of its value set from what this
-    /// set and R4 hold ([`Conformance::expansion`]); a value set they cannot expand is not checked.
-    fn binding(&mut self, profile: &Profile, elem: &Elem, item: &Found<'r>, value: &Value) {
-        let Some(binding) = &elem.binding else { return };
-        if binding.get("strength").and_then(Value::as_str) != Some("required") {
-            return;
-        }
-        let Some(canonical) = binding.get("valueSet").and_then(Value::as_str) else { return };
-        let url = canonical.split('|').next().unwrap_or(canonical);
-        let path: Vec<&str> = elem.id.split('.').map(|step| step.split(':').next().unwrap_or(step)).collect();
-        if crate::terminology::Registry::r4().required_binding(&path.join(".")) == Some(url) {
-            return;
-        }
-        // The type as stated, or as the value's shape tells it (a differential may not repeat it).
-        let type_name =
-            item.type_name.as_deref().or_else(|| (elem.types.len() == 1).then(|| elem.types[0].code.as_str())).or(
-                match value {
-                    Value::String(_) => Some("code"),
-                    Value::Object(o) if o.contains_key("coding") => Some("CodeableConcept"),
-                    Value::Object(o) if o.contains_key("code") => Some("Coding"),
-                    _ => None,
-                },
-            );
-        let (Some(type_name), Some(expansion)) = (type_name, self.conformance.expansion(canonical)) else { return };
-        if let Some(shown) = crate::validation::binding::outside(type_name, value, &expansion) {
-            let message = format!(
-                "{shown} is not in the value set `{url}`, which profile `{}` binds this element to (required)",
-                profile.url
-            );
-            self.issue(item.path.clone(), IssueType::Value, message);
-        }
-    }
-
     fn type_rules(&mut self, elem: &Elem, item: &Found<'r>) {
         let chosen: Option<&TypeRef> = match &item.type_name {
             Some(t) if elem.name.ends_with("[x]") => {
@@ -449,6 +422,7 @@ impl<'c, 'r> Walker<'c, 'r> {
             type_name: target.get("resourceType").and_then(Value::as_str).map(str::to_owned),
             path: format!("{}.resolve()", item.path),
         };
+        self.unknown_target_profiles(targets, item);
         let mut known = Vec::new();
         for url in targets.iter().filter(|u| !is_core(u)) {
             match self.conforms(url, &found) {
@@ -466,6 +440,21 @@ impl<'c, 'r> Walker<'c, 'r> {
             self.issue(item.path.clone(), IssueType::Structure, message);
         }
         true
+    }
+
+    /// Once a reference's target is found (in the Bundle or by the caller's resolver), each
+    /// `targetProfile` must be one this validator knows, or the target cannot be checked against
+    /// it: an error, as the reference validator reports it ("Unable to resolve the profile
+    /// reference"). A target that is not found is checked by its type only, and unknown
+    /// profiles are not reported then.
+    pub(super) fn unknown_target_profiles(&mut self, targets: &[String], item: &Found<'r>) {
+        let unknown: Vec<&String> =
+            targets.iter().filter(|u| self.profile_type(u).is_none()).take(MAX_UNKNOWN_TARGETS).collect();
+        for url in unknown {
+            let message =
+                format!("the target profile `{url}` is not known, so the target cannot be checked against it");
+            self.issue(item.path.clone(), IssueType::NotFound, message);
+        }
     }
 
     /// The resource type a reference points to: `Patient/1`, an absolute URL ending so, or a

@@ -74,6 +74,35 @@ impl Expansion {
         self.codes.contains(code)
     }
 
+    /// The codes `value_set` lists in its own `expansion.contains` (nested ones included), for
+    /// a value set given with its expansion only (a contained one a profile binds, `#id`):
+    /// `None` when it has none, or lists more than `limits` allow.
+    pub(crate) fn stored(value_set: &Value, limits: &Limits) -> Option<Expansion> {
+        fn add(contains: &Value, depth: usize, limits: &Limits, out: &mut Expansion) -> Result<(), Failure> {
+            if depth >= limits.max_depth {
+                return Err(Failure::TooCostly("the expansion nests too deep".to_owned()));
+            }
+            for item in contains.as_array().into_iter().flatten() {
+                let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_owned);
+                if let (Some(system), Some(code)) = (text("system"), text("code")) {
+                    let is_abstract = item.get("abstract") == Some(&Value::Bool(true));
+                    out.push(
+                        Entry { system, version: text("version"), code, display: text("display"), is_abstract },
+                        limits,
+                    )?;
+                }
+                if let Some(nested) = item.get("contains") {
+                    add(nested, depth + 1, limits, out)?;
+                }
+            }
+            Ok(())
+        }
+        let contains = value_set.get("expansion")?.get("contains")?;
+        let mut out = Expansion::default();
+        add(contains, 0, limits, &mut out).ok()?;
+        Some(out)
+    }
+
     /// The entry of `code` in `system` (any system when `None`).
     pub fn find(&self, system: Option<&str>, code: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.code == code && system.is_none_or(|s| s == e.system))

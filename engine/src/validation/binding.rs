@@ -175,7 +175,7 @@ pub(crate) fn outside(type_name: &str, value: &Value, expansion: &Expansion) -> 
 }
 
 /// Whether two displays are the same but for case and runs of whitespace.
-fn same_display(a: &str, b: &str) -> bool {
+pub(crate) fn same_display(a: &str, b: &str) -> bool {
     let words = |s: &str| s.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>();
     words(a) == words(b)
 }

@@ -285,7 +285,7 @@ fn version_of(resource: &Map<String, Value>) -> Option<&str> {
 
 /// Every `reference` of the Reference values under `value` (contained resources included), with
 /// its location.
-fn collect_references<'v>(value: &'v Value, path: &str, depth: usize, out: &mut Vec<(String, &'v str)>) {
+pub(crate) fn collect_references<'v>(value: &'v Value, path: &str, depth: usize, out: &mut Vec<(String, &'v str)>) {
     if depth >= MAX_DEPTH {
         return;
     }

@@ -43,7 +43,7 @@ use crate::outcome::{Issue, IssueType};
 /// the R4 examples is about 12 levels).
 pub(crate) const MAX_DEPTH: usize = 128;
 
-pub(crate) use bundle::{is_absolute, resolve_entry, unresolved_in_document};
+pub(crate) use bundle::{collect_references, is_absolute, resolve_entry, unresolved_in_document};
 pub(crate) use primitive::shorten;
 pub(crate) use xhtml::has_content as narrative_has_content;
 

@@ -222,6 +222,11 @@ pub struct FhirConfig {
     /// An HTML tag in a `markdown` element is an error rather than a warning (R4's markdown is
     /// CommonMark, whose raw HTML the specification discourages).
     pub no_html_in_markdown: bool,
+    /// `$validate` requires the target of every relative reference (`Patient/1`) to exist: in
+    /// the Bundle or Parameters validated, or readable by the caller (a target hidden from the
+    /// caller counts as missing), as the reference validator's `CHECK_EXISTS_AND_TYPE`. Writes
+    /// never read targets.
+    pub references_must_exist: bool,
     /// Bundle entry → the profile (canonical URL) that entry's resource must conform to, checked
     /// whenever a Bundle is validated (written, or `$validate`): `Type` (every entry of that
     /// type), `Type:n` (the n-th entry of that type, from 0) or `n` (the n-th entry).
@@ -401,6 +406,7 @@ impl Default for FhirConfig {
             required_profiles: BTreeMap::new(),
             security_checks: false,
             no_html_in_markdown: false,
+            references_must_exist: false,
             bundle_rules: BTreeMap::new(),
         }
     }
@@ -456,6 +462,7 @@ impl FhirConfig {
         }
         conformance.security_checks = self.security_checks;
         conformance.no_html_in_markdown = self.no_html_in_markdown;
+        conformance.references_must_exist = self.references_must_exist;
         conformance.bundle_rules = self.bundle_rules.iter().map(|(r, u)| (r.clone(), u.clone())).collect();
         Ok(Registry::new(conformance, self.required_profiles.clone()))
     }
@@ -746,14 +753,16 @@ mod tests {
         let defaults = Config::load(None, &env(&[]), Overrides::default())?.fhir.profiles()?;
         let packages = defaults.packages();
         assert!(!packages.security_checks && !packages.no_html_in_markdown && packages.bundle_rules.is_empty());
+        assert!(!packages.references_must_exist);
         let path = std::env::temp_dir().join(format!("fhirgate-config-bundle-rules-{}.toml", std::process::id()));
         let text = "[fhir]\nno_html_in_markdown = true\n[fhir.bundle_rules]\n\"Composition:0\" = \"http://example.org/c\"\n\"1\" = \"http://example.org/one\"\n";
         std::fs::write(&path, text).map_err(|e| GatewayError::Config(e.to_string()))?;
-        let c = Config::load(Some(&path), &env(&[("FHIRGATE_SECURITY_CHECKS", "true")]), Overrides::default())?;
+        let settings = env(&[("FHIRGATE_SECURITY_CHECKS", "true"), ("FHIRGATE_REFERENCES_MUST_EXIST", "true")]);
+        let c = Config::load(Some(&path), &settings, Overrides::default())?;
         let _ = std::fs::remove_file(&path);
         let registry = c.fhir.profiles()?;
         let packages = registry.packages();
-        assert!(packages.security_checks && packages.no_html_in_markdown);
+        assert!(packages.security_checks && packages.no_html_in_markdown && packages.references_must_exist);
         assert_eq!(
             packages.bundle_rules,
             [
