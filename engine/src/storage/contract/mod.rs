@@ -18,6 +18,7 @@
 mod basics;
 mod guard;
 mod history;
+mod history_keys;
 mod jobs;
 mod load;
 pub mod query;
@@ -29,6 +30,7 @@ mod sorted;
 pub use basics::*;
 pub use guard::*;
 pub use history::*;
+pub use history_keys::*;
 pub use jobs::*;
 pub use load::*;
 pub use reindex::*;
@@ -76,6 +78,8 @@ macro_rules! store_contract {
             history_paging,
             history_snapshot_hides_later_writes,
             history_pages_stable_under_concurrent_writes,
+            history_key_pages_under_writes,
+            history_foreign_key_is_an_error,
             search_string_modes,
             search_token_forms,
             search_bound_codes_have_their_system,
