@@ -24,24 +24,12 @@
 use serde_json::{Value, json};
 
 use super::gate::Gate;
+use super::history_link::{State, open_state, seal_state};
 use super::{Engine, Request, Response, percent_encode, read};
 use crate::access::Phase;
 use crate::error::{Error, Result};
 use crate::resource::{etag, format_instant, parse_date_time_start};
-use crate::storage::{
-    HistoryCursor, HistoryKey, HistoryPage, HistoryQuery, HistorySnapshot, ResourceVersion, WriteKind,
-};
-
-/// The format byte of a sealed history snapshot alone (links from before pages went by key).
-const SNAPSHOT_FORMAT: u8 = 1;
-/// The format byte of a sealed page state: the page's offset, its cursor, the snapshot.
-const PAGE_FORMAT: u8 = 2;
-/// The longest store key a page link carries (a store's keys are far shorter).
-const MAX_KEY: usize = 1024;
-/// What a sealed history snapshot is, so no other sealed value opens as one.
-const SNAPSHOT_AAD: &[u8] = b"fhirgate history snapshot";
-/// Buckets a snapshot may name: far above any store's (PostgreSQL has 16).
-const MAX_BUCKETS: usize = 1024;
+use crate::storage::{HistoryCursor, HistoryPage, HistoryQuery, ResourceVersion, WriteKind};
 
 pub(super) async fn handle(
     engine: &Engine,
@@ -50,7 +38,7 @@ pub(super) async fn handle(
     resource_type: Option<&str>,
     id: Option<&str>,
 ) -> Result<Response> {
-    let state = request.param("_snapshot").map(|sealed| open_state(engine, sealed)).transpose()?;
+    let state = request.param("_snapshot").map(|sealed| open_state(&engine.config.page_keys, sealed)).transpose()?;
     let (snapshot, offset, cursor) = match state {
         Some(State { snapshot, offset: Some(offset), cursor }) => (Some(snapshot), offset, cursor),
         Some(State { snapshot, offset: None, cursor }) => {
@@ -139,7 +127,7 @@ fn links(
 ) -> Result<Vec<Value>, Error> {
     let url = |offset: u64, cursor: Option<HistoryCursor>| -> Result<String> {
         let state = State { snapshot: page.snapshot.clone(), offset: Some(offset), cursor };
-        Ok(page_url(request, query, &seal_state(engine, &state)?))
+        Ok(page_url(request, query, &seal_state(&engine.config.page_keys, &state)?))
     };
     let mut links = vec![link("self", &url(query.offset, query.cursor.clone())?)];
     let shown = query.offset + page.versions.len() as u64;
@@ -173,80 +161,6 @@ fn page_url(request: &Request, query: &HistoryQuery, state: &str) -> String {
     params.push(format!("_count={}", query.count));
     params.push(format!("_snapshot={state}"));
     format!("{}?{}", request.url(&request.path), params.join("&"))
-}
-
-/// What a page link carries, sealed: the snapshot, the page's offset (`None` in links of the
-/// earlier form, which carry it in `_offset`) and where it starts.
-#[derive(Debug, Clone, PartialEq)]
-struct State {
-    snapshot: HistorySnapshot,
-    offset: Option<u64>,
-    cursor: Option<HistoryCursor>,
-}
-
-/// The `_snapshot` value of `state`: offset (8 bytes), cursor kind (0 none, 1 older than,
-/// 2 newer than), key length (2 bytes) and key, then the positions (8 bytes each), little-endian.
-fn seal_state(engine: &Engine, state: &State) -> Result<String> {
-    let (kind, key): (u8, &[u8]) = match &state.cursor {
-        None => (0, &[]),
-        Some(HistoryCursor::OlderThan(key)) => (1, key.0.as_bytes()),
-        Some(HistoryCursor::NewerThan(key)) => (2, key.0.as_bytes()),
-    };
-    let length = u16::try_from(key.len()).ok().filter(|n| usize::from(*n) <= MAX_KEY);
-    let length = length.ok_or_else(|| Error::Internal("a history key too long for a page link".into()))?;
-    let mut plain = Vec::with_capacity(11 + key.len() + 8 * state.snapshot.0.len());
-    plain.extend_from_slice(&state.offset.unwrap_or(0).to_le_bytes());
-    plain.push(kind);
-    plain.extend_from_slice(&length.to_le_bytes());
-    plain.extend_from_slice(key);
-    plain.extend(state.snapshot.0.iter().flat_map(|p| p.to_le_bytes()));
-    engine
-        .config
-        .page_keys
-        .seal(PAGE_FORMAT, SNAPSHOT_AAD, plain)
-        .ok_or_else(|| Error::Internal("no randomness to seal a history link with".into()))
-}
-
-/// The state a `_snapshot` value carries, of either form; 410 when it was forged, altered, or
-/// sealed with a key this server no longer holds (as for a search page link).
-fn open_state(engine: &Engine, sealed: &str) -> Result<State> {
-    let gone = || Error::Gone("this history page link was not issued by this server: read the history again".into());
-    let keys = &engine.config.page_keys;
-    if let Some(plain) = keys.open(PAGE_FORMAT, SNAPSHOT_AAD, sealed) {
-        return parse_state(&plain).ok_or_else(gone);
-    }
-    let plain = keys.open(SNAPSHOT_FORMAT, SNAPSHOT_AAD, sealed).ok_or_else(gone)?;
-    Ok(State { snapshot: positions(&plain).ok_or_else(gone)?, offset: None, cursor: None })
-}
-
-/// The fields [`seal_state`] wrote; `None` for anything else.
-fn parse_state(plain: &[u8]) -> Option<State> {
-    let (offset, rest) = plain.split_at_checked(8)?;
-    let (&kind, rest) = rest.split_first()?;
-    let (length, rest) = rest.split_at_checked(2)?;
-    let length = usize::from(u16::from_le_bytes(length.try_into().ok()?));
-    if length > MAX_KEY {
-        return None;
-    }
-    let (key, rest) = rest.split_at_checked(length)?;
-    let key = HistoryKey(String::from_utf8(key.to_vec()).ok()?);
-    let cursor = match kind {
-        0 if key.0.is_empty() => None,
-        1 => Some(HistoryCursor::OlderThan(key)),
-        2 => Some(HistoryCursor::NewerThan(key)),
-        _ => return None,
-    };
-    Some(State { snapshot: positions(rest)?, offset: Some(u64::from_le_bytes(offset.try_into().ok()?)), cursor })
-}
-
-/// Write positions, 8 bytes each, little-endian, at most [`MAX_BUCKETS`].
-fn positions(plain: &[u8]) -> Option<HistorySnapshot> {
-    if plain.len() % 8 != 0 || plain.len() / 8 > MAX_BUCKETS {
-        return None;
-    }
-    Some(HistorySnapshot(
-        plain.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0xff; 8]))).collect(),
-    ))
 }
 
 fn date_param(request: &Request, name: &str) -> Result<Option<time::OffsetDateTime>> {
