@@ -9,6 +9,8 @@
 //!   `last_updated`, newest first, then by the store's write order (a store with position
 //!   buckets breaks ties between buckets by bucket); `total` counts every matching version
 //!   inside the snapshot, whatever `offset` and `count` are;
+//! - a page read by key ([`HistoryCursor`](super::HistoryCursor)) is the `count` versions just
+//!   past the key in that same order, whichever level, with or without `_at`;
 //! - `_at` is the state of the store at that instant: per resource the newest version with
 //!   `last_updated <= at`, and nothing for a resource whose version then was a deletion
 //!   (FHIR: "versions that were current at some point"; a deleted resource has no current
