@@ -19,7 +19,9 @@
 //! one, each one index range (`resource_version_by_type` / `_by_time` / the primary key), so page
 //! k costs what page 1 does. The key is the order's columns: the version for instance history,
 //! `pos` on SQLite, `(last_updated, bucket, pos)` on PostgreSQL (a row comparison). A query
-//! without a cursor still skips `offset` rows (links issued before keys, and first pages).
+//! without a cursor still skips `offset` rows (links issued before keys, and first pages). The
+//! page's rows do not carry their position, so the keys of its first and last rows are read by
+//! primary key (two point reads per page).
 
 use fhirgate_engine::storage::{
     HistoryCursor, HistoryKey, HistoryPage, HistoryQuery, HistorySnapshot, ResourceVersion,

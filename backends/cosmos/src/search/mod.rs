@@ -303,19 +303,27 @@ impl<'a> Translator<'a> {
     }
 
     /// Membership of `c` in a compartment: the owner itself, or a resource whose compartment
-    /// parameters refer to the owner.
+    /// parameters refer to the owner (key-set: the keys of those found first; `EXISTS` form: a
+    /// sub-query on `c`'s own reference entries).
     async fn compartment(&mut self, c: &Compartment) -> Result<String, Error> {
-        let mut sub = Params::default();
+        let mut alternatives =
+            vec![format!("(c.t = {} AND c.rid = {})", self.params.text(&c.resource_type), self.params.text(&c.id))];
+        if c.params.is_empty() {
+            return Ok(format!("({})", alternatives.join(" OR ")));
+        }
+        let exists = self.form == form::SearchQueries::Exists;
+        let mut sub = if exists { self.params.following() } else { Params::default() };
         let (owner_type, owner_id) = (sub.text(&c.resource_type), sub.text(&c.id));
         let mut members = Vec::new();
         for (resource_type, params) in &c.params {
             members.push(format!("(c.t = {} AND ARRAY_CONTAINS({}, x.p))", sub.text(resource_type), sub.list(params)));
         }
-        let mut alternatives =
-            vec![format!("(c.t = {} AND c.rid = {})", self.params.text(&c.resource_type), self.params.text(&c.id))];
-        if !members.is_empty() {
-            let condition =
-                format!("x.k = 'r' AND x.rt = {owner_type} AND x.ri = {owner_id} AND ({})", members.join(" OR "));
+        let condition =
+            format!("x.k = 'r' AND x.rt = {owner_type} AND x.ri = {owner_id} AND ({})", members.join(" OR "));
+        if exists {
+            self.params.absorb(sub)?;
+            alternatives.push(format!("EXISTS(SELECT VALUE x FROM x IN c.x WHERE {condition})"));
+        } else {
             let keys = self.keys(sub, "c.key", " JOIN x IN c.x", &condition, &[]).await?;
             alternatives.push(format!("ARRAY_CONTAINS({}, c.key)", self.params.bind(json!(keys))));
         }

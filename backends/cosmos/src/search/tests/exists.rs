@@ -3,6 +3,7 @@
 //! parameters for every clause kind; and the emulator's refusal of that form (the day it runs
 //! it, `the_emulator_refuses_the_exists_form` fails: then run the contract suite in this form).
 
+use fhirgate_engine::search::query::Compartment;
 use fhirgate_engine::storage::contract::query::parsed;
 use fhirgate_engine::storage::contract::version;
 use fhirgate_engine::storage::{IndexEntry, IndexValue, Store, Write};
@@ -126,6 +127,46 @@ async fn values_are_or_and_clauses_are_and_numbered_in_order() {
                 json!("gender"),
                 json!("chal"),
                 json!("family")
+            ]
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_compartment_is_its_owner_or_an_exists_on_its_references() {
+    let store = store().await;
+    let mut query = parsed(Some("Observation"), &[("code", "1234-5")]);
+    query.compartment = Some(Compartment {
+        resource_type: "Patient".into(),
+        id: "p1".into(),
+        params: vec![("Observation".into(), vec!["subject".into(), "performer".into()])],
+    });
+    let mut t = Translator::new(&store, &query);
+    t.form = SearchQueries::Exists;
+    let filter = match t.filter(&query).await {
+        Ok(filter) => filter,
+        Err(e) => panic!("the compartment does not translate: {e}"),
+    };
+    assert!(t.ran.is_empty(), "{:?}", t.ran);
+    assert_eq!(
+        Statement::of(filter, &t.params.values),
+        Statement::new(
+            &format!(
+                "c.k = 'c' AND c.del = false AND ARRAY_CONTAINS(@p1, c.t) AND ((c.t = @p2 AND c.rid = @p3) OR \
+                 EXISTS(SELECT VALUE x FROM x IN c.x WHERE x.k = 'r' AND x.rt = @p4 AND x.ri = @p5 AND \
+                 ((c.t = @p6 AND ARRAY_CONTAINS(@p7, x.p))))) AND ({})",
+                entry("@p9", "'t'", "x.co = @p8")
+            ),
+            vec![
+                json!(["Observation"]),
+                json!("Patient"),
+                json!("p1"),
+                json!("Patient"),
+                json!("p1"),
+                json!("Observation"),
+                json!(["subject", "performer"]),
+                json!("1234-5"),
+                json!("code")
             ]
         )
     );
