@@ -241,3 +241,39 @@ fn grafted_history_links_never_fail_the_server() -> TestResult {
     }
     Ok(())
 }
+
+/// A history link of the form issued before pages went by key (the snapshot sealed alone,
+/// format 1, and a plain `_offset`), as a client may hold across an upgrade, is still served:
+/// the page at that offset inside that snapshot, the same as the key link's.
+#[test]
+fn links_of_the_offset_form_are_still_served() -> TestResult {
+    let s = Server::start("history-old-links")?;
+    for i in 0..5 {
+        assert!(s.put(&format!("Observation/o{i}"), &obs(&format!("o{i}"), i))?.status < 300);
+    }
+    let first = s.get("Observation/_history?_count=2")?.json()?;
+    let next = link(&first, "next").ok_or("no next link")?;
+    let key_page = s.get(&path_of(&s, &next))?.json()?;
+    // The snapshot inside the new link: offset (8), cursor kind (1), key length (2), key, then
+    // the positions, sealed with the server's paging key (`<data dir>/paging.key`).
+    let keys = fhirgate_engine::seal::Keys::new(&std::fs::read(s.data_dir.join("paging.key"))?, &[])?;
+    let aad = b"fhirgate history snapshot";
+    let (_, rest) = next.split_once("_snapshot=").ok_or("no state")?;
+    let sealed = rest.split('&').next().unwrap_or("");
+    let plain = keys.open(2, aad, sealed).ok_or("the link's state does not open")?;
+    let length = usize::from(u16::from_le_bytes([plain[9], plain[10]]));
+    let positions = plain[11 + length..].to_vec();
+    let old = keys.seal(1, aad, positions).ok_or("no randomness")?;
+    assert!(s.put("Observation/o9", &obs("o9", 9))?.status < 300, "a write after the snapshot");
+    let reply = s.get(&format!("Observation/_history?_count=2&_snapshot={old}&_offset=2"))?;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let old_page = reply.json()?;
+    assert_eq!(ids(&old_page), ids(&key_page), "the same page by offset as by key");
+    assert_eq!(old_page["total"], 5, "inside the snapshot");
+    // Its own links are of the new form.
+    let onward = link(&old_page, "next").ok_or("no next link")?;
+    assert!(!onward.contains("_offset="), "{onward}");
+    let last = s.get(&path_of(&s, &onward))?.json()?;
+    assert_eq!(ids(&last), ["o0@1"]);
+    Ok(())
+}
