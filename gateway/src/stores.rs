@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fhirgate_cosmos::{Auth, CosmosSettings, CosmosStore, Layout, Secret};
+use fhirgate_cosmos::{Auth, CosmosSettings, CosmosStore, Layout, SearchQueries, Secret};
 use fhirgate_engine::storage::{Store, redact_url};
 use fhirgate_postgres::PostgresSettings;
 
@@ -111,6 +111,8 @@ fn cosmos_settings(endpoint: &str, config: &CosmosConfig) -> Result<CosmosSettin
     settings.layout = Layout::parse(&config.layout).map_err(|e| GatewayError::Config(e.to_string()))?;
     settings.tx_lease = Duration::from_secs(config.tx_lease_seconds.max(1));
     settings.max_search_keys = config.max_search_keys.max(1);
+    settings.search_queries =
+        SearchQueries::parse(&config.search_queries).map_err(|e| GatewayError::Config(e.to_string()))?;
     Ok(settings)
 }
 
@@ -165,6 +167,18 @@ mod tests {
         assert!(error(&cosmos("client-secret")).contains("tenant_id"), "{}", error(&cosmos("client-secret")));
         assert!(error(&cosmos("key")).contains("key_file"));
         assert!(error(&cosmos("password")).contains("expected key, managed-identity"));
+        Ok(())
+    }
+
+    #[test]
+    fn cosmos_search_queries_default_to_key_set_and_take_exists() -> Result<(), GatewayError> {
+        let endpoint = "https://acct.documents.azure.com:443/";
+        assert_eq!(cosmos_settings(endpoint, &cosmos("managed-identity"))?.search_queries, SearchQueries::KeySet);
+        let exists = CosmosConfig { search_queries: "exists".into(), ..cosmos("managed-identity") };
+        assert_eq!(cosmos_settings(endpoint, &exists)?.search_queries, SearchQueries::Exists);
+        let other = CosmosConfig { search_queries: "subqueries".into(), ..cosmos("managed-identity") };
+        let error = cosmos_settings(endpoint, &other).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("store.cosmos.search_queries") && error.contains("key-set or exists"), "{error}");
         Ok(())
     }
 }

@@ -220,3 +220,34 @@ fn migrate_creates_the_schema_and_exits() -> TestResult {
     assert!(!out.status.success(), "an unusable store fails the command");
     Ok(())
 }
+
+/// `store.cosmos.search_queries = "exists"` against the in-process emulator (which refuses
+/// `EXISTS` sub-queries) stops the server at start with the setting named and the way out, not
+/// with an error on every search.
+#[test]
+fn exists_search_queries_on_the_emulator_stop_the_start() -> TestResult {
+    let dir = temp_dir("cosmos-exists")?;
+    let mut child = Command::new(binary()?)
+        .args(["serve", "--store", "cosmos:emulator", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env("FHIRGATE_COSMOS_SEARCH_QUERIES", "exists")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill()?;
+            return Err("the server started with EXISTS queries on the emulator".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().ok_or("no stderr")?, &mut stderr)?;
+    assert!(!status.success());
+    assert!(stderr.contains("store.cosmos.search_queries") && stderr.contains("key-set"), "{stderr}");
+    Ok(())
+}

@@ -154,21 +154,37 @@ fn history_pages_move_between_replicas_while_writes_arrive() -> TestResult {
     let key = |e: &Value| format!("{}@{}", e["resource"]["id"].as_str().unwrap_or(""), e["response"]["etag"]);
     let first = ok(r.nth(0)?.get("Patient/_history?_count=5")?, "history")?;
     assert_eq!(first["total"], 12);
-    let mut seen: Vec<String> = first["entry"].as_array().into_iter().flatten().map(key).collect();
+    let entries = |page: &Value| page["entry"].as_array().into_iter().flatten().map(key).collect::<Vec<_>>();
+    let mut pages: Vec<Vec<String>> = vec![entries(&first)];
     let mut page = first;
     let mut n = 1;
     while let Some(next) = link(&page, "next") {
+        assert!(!next.contains("_offset="), "the link carries its place sealed, not as an offset: {next}");
         // Writes from every replica between pages.
         r.nth(n + 1)?.put_resource(&patient(&format!("late{n}"), "History"))?;
         r.nth(n + 2)?.put_resource(&patient("h00", &format!("Changed{n}")))?;
         page = ok(r.nth(n)?.get(&next)?, "history page")?;
         assert_eq!(page["total"], 12, "the total of the snapshot");
-        seen.extend(page["entry"].as_array().into_iter().flatten().map(key));
+        pages.push(entries(&page));
         n += 1;
     }
+    let seen: Vec<String> = pages.concat();
+    assert_eq!(pages.len(), 3);
     assert_eq!(seen.len(), 12, "every version of the snapshot: {seen:?}");
     assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 12, "none twice: {seen:?}");
     assert!(seen.iter().all(|k| k.starts_with('h') && k.ends_with("@\"W/\\\"1\\\"\"")), "none written later: {seen:?}");
+    // And back, by `previous` links, on other replicas, with more writes between: the same pages.
+    let mut back = vec![entries(&page)];
+    while let Some(previous) = link(&page, "previous") {
+        r.nth(n + 1)?.put_resource(&patient(&format!("later{n}"), "History"))?;
+        page = ok(r.nth(n)?.get(&previous)?, "previous history page")?;
+        assert_eq!(page["total"], 12, "the total of the snapshot");
+        back.push(entries(&page));
+        n += 1;
+        assert!(back.len() <= pages.len(), "no more pages back than forwards: {back:?}");
+    }
+    back.reverse();
+    assert_eq!(back, pages, "the pages read back are the pages read forwards");
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use azure_identity::{
 
 use crate::error::Error;
 use crate::layout::{Layout, check_store_name};
+use crate::search::form::SearchQueries;
 use crate::{CosmosStore, Inner};
 
 /// How the store authenticates to Cosmos DB.
@@ -92,6 +93,10 @@ pub struct CosmosSettings {
     /// compartment sub-queries into its final query; a broader search is refused (400). The
     /// service caps a query's text and parameters (512 KB), which this keeps a search under.
     pub max_search_keys: usize,
+    /// How a search's clauses are written: key-set queries (the default; what the emulator
+    /// runs) or `EXISTS` sub-queries (one query per search; the real service only: a store
+    /// asked for them checks at connect that the service runs them).
+    pub search_queries: SearchQueries,
 }
 
 impl CosmosSettings {
@@ -113,6 +118,7 @@ impl CosmosSettings {
             tx_lease: Duration::from_secs(30),
             tx_parallelism: 16,
             max_search_keys: DEFAULT_MAX_SEARCH_KEYS,
+            search_queries: SearchQueries::KeySet,
         }
     }
 
@@ -177,6 +183,7 @@ impl CosmosStore {
                 tx_lease: settings.tx_lease,
                 tx_parallel: settings.tx_parallelism.max(1),
                 max_search_keys: settings.max_search_keys,
+                search_queries: settings.search_queries,
                 #[cfg(feature = "emulator")]
                 crash_after: std::sync::Mutex::new(None),
             }),
@@ -194,6 +201,9 @@ impl CosmosStore {
         };
         // A first read proves the credential and the container (and names what is missing).
         store.ping().await.map_err(|e| missing(e, settings))?;
+        if settings.search_queries == SearchQueries::Exists {
+            crate::search::form::check_exists_runs(&store, is_emulator(&settings.auth)).await?;
+        }
         Ok(store)
     }
 }
@@ -283,4 +293,15 @@ fn missing(error: Error, settings: &CosmosSettings) -> Error {
         )),
         _ => error,
     }
+}
+
+/// Whether `auth` is the in-process emulator's (which parses `EXISTS` sub-queries and refuses to
+/// run them).
+fn is_emulator(auth: &Auth) -> bool {
+    #[cfg(feature = "emulator")]
+    if matches!(auth, Auth::Emulator { .. }) {
+        return true;
+    }
+    let _ = auth;
+    false
 }

@@ -37,6 +37,7 @@ pub use connect::{Auth, CosmosSettings, DEFAULT_MAX_SEARCH_KEYS};
 pub use error::Error;
 pub use layout::Layout;
 pub use migrate::MigrationReport;
+pub use search::form::SearchQueries;
 
 /// A FHIR store in a Cosmos DB container.
 #[derive(Clone)]
@@ -58,6 +59,8 @@ struct Inner {
     tx_parallel: usize,
     /// The most resource keys one search may carry into its final query.
     max_search_keys: usize,
+    /// How a search's clauses are written (key-set queries or `EXISTS` sub-queries).
+    search_queries: search::form::SearchQueries,
     /// Test hook: protocol steps left before the writer "crashes" (see `partitioned::fault`).
     #[cfg(feature = "emulator")]
     crash_after: std::sync::Mutex<Option<usize>>,

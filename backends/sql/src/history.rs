@@ -12,9 +12,20 @@
 //! - PostgreSQL has 16 buckets (`write_bucket`, migration 0006), so no sequence or lock is shared
 //!   by every write (on Citus, by every node). Instance history is in version order; type and
 //!   system history in `last_updated` order, then bucket and position: a total order that is
-//!   fixed for a fixed snapshot, so `offset` pages neither repeat nor skip.
+//!   fixed for a fixed snapshot, so pages neither repeat nor skip.
+//!
+//! Pages after the first go by key ([`HistoryCursor`]): `WHERE key < @last ORDER BY key DESC
+//! LIMIT m` for the next page, `key > @first ORDER BY key ASC` (turned round) for the previous
+//! one, each one index range (`resource_version_by_type` / `_by_time` / the primary key), so page
+//! k costs what page 1 does. The key is the order's columns: the version for instance history,
+//! `pos` on SQLite, `(last_updated, bucket, pos)` on PostgreSQL (a row comparison). A query
+//! without a cursor still skips `offset` rows (links issued before keys, and first pages). The
+//! page's rows do not carry their position, so the keys of its first and last rows are read by
+//! primary key (two point reads per page).
 
-use fhirgate_engine::storage::{HistoryPage, HistoryQuery, HistorySnapshot};
+use fhirgate_engine::storage::{
+    HistoryCursor, HistoryKey, HistoryPage, HistoryQuery, HistorySnapshot, ResourceVersion,
+};
 
 use crate::Error;
 use crate::bind::{Bind, Binder, Dialect, Sql};
@@ -34,18 +45,92 @@ pub async fn page(db: &mut dyn Driver, query: &HistoryQuery) -> Result<HistoryPa
     let count = Sql { text: format!("SELECT COUNT(*) FROM resource_version v WHERE {filter}"), binds: b.binds.clone() };
     let total = version_from_sql(db.integer(&count).await?.unwrap_or(0))?;
 
-    let order = match (db.dialect(), &query.id) {
-        (_, Some(_)) => "v.version DESC",
-        (Dialect::Sqlite, None) => "v.pos DESC",
-        (Dialect::Postgres, None) => "v.last_updated DESC, v.bucket DESC, v.pos DESC",
-    };
+    let order = Order::of(db.dialect(), query);
     let limit = b.bind(Bind::Int(i64::from(query.count)));
-    let offset = b.bind(Bind::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)));
+    let (condition, direction, skip) = match &query.cursor {
+        None => (String::new(), "DESC", b.bind(Bind::Int(i64::try_from(query.offset).unwrap_or(i64::MAX)))),
+        Some(HistoryCursor::OlderThan(key)) => {
+            (format!(" AND {}", order.beyond(&mut b, key, "<")?), "DESC", "0".into())
+        }
+        Some(HistoryCursor::NewerThan(key)) => (format!(" AND {}", order.beyond(&mut b, key, ">")?), "ASC", "0".into()),
+    };
+    let by = order.columns.iter().map(|c| format!("{c} {direction}")).collect::<Vec<_>>().join(", ");
     let text = format!(
-        "SELECT {COLUMNS} FROM resource_version v WHERE {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        "SELECT {COLUMNS} FROM resource_version v WHERE {filter}{condition} ORDER BY {by} LIMIT {limit} OFFSET {skip}"
     );
-    let versions = decoded(db, &Sql { text, binds: b.binds }).await?;
-    Ok(HistoryPage { versions, total, snapshot })
+    let mut versions = decoded(db, &Sql { text, binds: b.binds }).await?;
+    if matches!(query.cursor, Some(HistoryCursor::NewerThan(_))) {
+        versions.reverse();
+    }
+    let first_key = match versions.first() {
+        Some(v) => Some(order.key_of(db, v).await?),
+        None => None,
+    };
+    let last_key = match versions.last() {
+        Some(v) if versions.len() > 1 => Some(order.key_of(db, v).await?),
+        Some(_) => first_key.clone(),
+        None => None,
+    };
+    Ok(HistoryPage { versions, total, snapshot, first_key, last_key })
+}
+
+/// The history order of a query: its columns, most significant first, all descending for the
+/// newest first. Total: no two versions share them.
+struct Order {
+    columns: &'static [&'static str],
+    dialect: Dialect,
+}
+
+impl Order {
+    fn of(dialect: Dialect, query: &HistoryQuery) -> Self {
+        let columns: &'static [&'static str] = match (dialect, &query.id) {
+            (_, Some(_)) => &["v.version"],
+            (Dialect::Sqlite, None) => &["v.pos"],
+            (Dialect::Postgres, None) => &["v.last_updated", "v.bucket", "v.pos"],
+        };
+        Self { columns, dialect }
+    }
+
+    /// "after `key` in this order" (`op` `<`: older; `>`: newer), the key's values bound.
+    fn beyond(&self, b: &mut Binder, key: &HistoryKey, op: &str) -> Result<String, Error> {
+        let values = self.parse(key)?;
+        let bound: Vec<String> = values.into_iter().map(|v| b.bind(Bind::Int(v))).collect();
+        Ok(match self.columns {
+            [column] => format!("{column} {op} {}", bound.join("")),
+            // PostgreSQL compares rows lexicographically, and walks the index on these columns.
+            _ => format!("({}) {op} ({})", self.columns.join(", "), bound.join(", ")),
+        })
+    }
+
+    /// The key's values: as many integers as the order has columns, in the text this order
+    /// writes (`.`-separated); anything else (a key another store or another level of history
+    /// wrote) is refused.
+    fn parse(&self, key: &HistoryKey) -> Result<Vec<i64>, Error> {
+        let refused = || Error::Unsupported("this history page link does not fit this history: read it again".into());
+        let values: Vec<i64> =
+            key.0.split('.').map(|part| part.parse::<i64>().map_err(|_| refused())).collect::<Result<_, _>>()?;
+        if values.len() != self.columns.len() {
+            return Err(refused());
+        }
+        Ok(values)
+    }
+
+    /// The key of `version`, read by its primary key (the page's rows carry no position).
+    async fn key_of(&self, db: &mut dyn Driver, version: &ResourceVersion) -> Result<HistoryKey, Error> {
+        let mut b = Binder::new(self.dialect);
+        let parts: Vec<String> = self.columns.iter().map(|c| format!("CAST({c} AS TEXT)")).collect();
+        let glued = parts.join(" || '.' || ");
+        let text = format!(
+            "SELECT {glued}, CAST('' AS TEXT) FROM resource_version v WHERE v.resource_type = {} AND v.id = {} AND v.version = {}",
+            b.text(&version.resource_type),
+            b.text(&version.id),
+            b.bind(Bind::Int(i64::try_from(version.version).unwrap_or(i64::MAX)))
+        );
+        let (key, _) = db.pairs(&Sql { text, binds: b.binds }).await?.pop().ok_or_else(|| {
+            Error::Corrupt(format!("{}/{} version {} vanished", version.resource_type, version.id, version.version))
+        })?;
+        Ok(HistoryKey(key))
+    }
 }
 
 /// The snapshot of a first page.

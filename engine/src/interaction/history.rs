@@ -5,8 +5,15 @@
 //! Paging: the first page records where the store's writes stood (`_snapshot`: the store's write
 //! positions, one per position bucket, sealed like search page links so no client forges or
 //! alters one, and any replica holding the same keys opens it); later pages only see versions
-//! inside it, and skip by `_offset` in an order that is total and fixed for a fixed snapshot, so
-//! no entry is repeated or missed when new versions are written between page requests.
+//! inside it, in an order that is total and fixed for a fixed snapshot, so no entry is repeated
+//! or missed when new versions are written between page requests.
+//!
+//! Pages go by key: `next` carries the key of the page's last version and `previous` that of its
+//! first ([`HistoryCursor`]), with the snapshot and the page's place (its offset, for `total`
+//! and whether there is a previous page), all sealed in `_snapshot`; the store reads the versions
+//! just past the key, so a deep page costs what the first does and any replica serves it. Links
+//! of the earlier form (the snapshot sealed alone, and a plain `_offset`) are still served, by
+//! offset.
 //!
 //! A client whose access depends on the data sees only the versions it may see: each entry is
 //! decided on its own version (a deletion on the version it deleted), the bundle has no `total`
@@ -17,18 +24,12 @@
 use serde_json::{Value, json};
 
 use super::gate::Gate;
+use super::history_link::{State, open_state, seal_state};
 use super::{Engine, Request, Response, percent_encode, read};
 use crate::access::Phase;
 use crate::error::{Error, Result};
 use crate::resource::{etag, format_instant, parse_date_time_start};
-use crate::storage::{HistoryQuery, HistorySnapshot, ResourceVersion, WriteKind};
-
-/// The format byte of a sealed history snapshot.
-const SNAPSHOT_FORMAT: u8 = 1;
-/// What a sealed history snapshot is, so no other sealed value opens as one.
-const SNAPSHOT_AAD: &[u8] = b"fhirgate history snapshot";
-/// Buckets a snapshot may name: far above any store's (PostgreSQL has 16).
-const MAX_BUCKETS: usize = 1024;
+use crate::storage::{HistoryCursor, HistoryPage, HistoryQuery, ResourceVersion, WriteKind};
 
 pub(super) async fn handle(
     engine: &Engine,
@@ -37,13 +38,22 @@ pub(super) async fn handle(
     resource_type: Option<&str>,
     id: Option<&str>,
 ) -> Result<Response> {
+    let state = request.param("_snapshot").map(|sealed| open_state(&engine.config.page_keys, sealed)).transpose()?;
+    let (snapshot, offset, cursor) = match state {
+        Some(State { snapshot, offset: Some(offset), cursor }) => (Some(snapshot), offset, cursor),
+        Some(State { snapshot, offset: None, cursor }) => {
+            (Some(snapshot), number_param(request, "_offset")?.unwrap_or(0), cursor)
+        }
+        None => (None, number_param(request, "_offset")?.unwrap_or(0), None),
+    };
     let query = HistoryQuery {
         resource_type: resource_type.map(str::to_string),
         id: id.map(str::to_string),
         since: date_param(request, "_since")?,
         at: date_param(request, "_at")?,
-        snapshot: request.param("_snapshot").map(|sealed| open_snapshot(engine, sealed)).transpose()?,
-        offset: number_param(request, "_offset")?.unwrap_or(0),
+        snapshot,
+        offset,
+        cursor,
         count: count_param(engine, request)?,
     };
     if let (Some(t), Some(i)) = (resource_type, id) {
@@ -63,18 +73,7 @@ pub(super) async fn handle(
             entries.push(entry(request, version));
         }
     }
-    let snapshot = seal_snapshot(engine, &page.snapshot)?;
-    let mut links = vec![link("self", &page_url(request, &query, &snapshot, query.offset))];
-    let shown = query.offset + page.versions.len() as u64;
-    // With nothing shown, a link to more would tell that hidden versions exist.
-    let counts_hidden = !gate.covers_data() && query.count == 0;
-    if shown < page.total && !counts_hidden {
-        links.push(link("next", &page_url(request, &query, &snapshot, shown)));
-    }
-    if query.offset > 0 {
-        let previous = query.offset.saturating_sub(u64::from(query.count));
-        links.push(link("previous", &page_url(request, &query, &snapshot, previous)));
-    }
+    let links = links(engine, request, &query, &page, gate.covers_data())?;
     let mut bundle = json!({
         "resourceType": "Bundle",
         "id": (engine.config.ids)(),
@@ -118,8 +117,41 @@ fn link(relation: &str, url: &str) -> Value {
     json!({ "relation": relation, "url": url })
 }
 
-/// The URL of a page: the request's own parameters with `_snapshot` and `_offset` set.
-fn page_url(request: &Request, query: &HistoryQuery, snapshot: &str, offset: u64) -> String {
+/// `self`, and `next` and `previous` where there are such pages: each a [`State`] sealed.
+fn links(
+    engine: &Engine,
+    request: &Request,
+    query: &HistoryQuery,
+    page: &HistoryPage,
+    covers_data: bool,
+) -> Result<Vec<Value>, Error> {
+    let url = |offset: u64, cursor: Option<HistoryCursor>| -> Result<String> {
+        let state = State { snapshot: page.snapshot.clone(), offset: Some(offset), cursor };
+        Ok(page_url(request, query, &seal_state(&engine.config.page_keys, &state)?))
+    };
+    let mut links = vec![link("self", &url(query.offset, query.cursor.clone())?)];
+    let shown = query.offset + page.versions.len() as u64;
+    // With nothing shown, a link to more would tell that hidden versions exist.
+    let counts_hidden = !covers_data && query.count == 0;
+    if shown < page.total && !counts_hidden {
+        // After the page's last version; an empty page (`_count=0`) stays where it is.
+        let cursor = page.last_key.clone().map(HistoryCursor::OlderThan).or_else(|| query.cursor.clone());
+        links.push(link("next", &url(shown, cursor)?));
+    }
+    if query.offset > 0 {
+        let previous = query.offset.saturating_sub(u64::from(query.count));
+        // Before the page's first version; from an empty page, the same way it was reached.
+        let cursor = match (&page.first_key, &query.cursor) {
+            (Some(first), _) => Some(HistoryCursor::NewerThan(first.clone())),
+            (None, cursor) => cursor.clone(),
+        };
+        links.push(link("previous", &url(previous, cursor)?));
+    }
+    Ok(links)
+}
+
+/// The URL of a page: the request's own parameters with `_count` and `_snapshot` set.
+fn page_url(request: &Request, query: &HistoryQuery, state: &str) -> String {
     let mut params: Vec<String> = request
         .query
         .iter()
@@ -127,30 +159,8 @@ fn page_url(request: &Request, query: &HistoryQuery, snapshot: &str, offset: u64
         .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect();
     params.push(format!("_count={}", query.count));
-    params.push(format!("_snapshot={snapshot}"));
-    params.push(format!("_offset={offset}"));
+    params.push(format!("_snapshot={state}"));
     format!("{}?{}", request.url(&request.path), params.join("&"))
-}
-
-/// The `_snapshot` value of `snapshot`: its positions (8 bytes each, little-endian), sealed.
-fn seal_snapshot(engine: &Engine, snapshot: &HistorySnapshot) -> Result<String> {
-    let plain = snapshot.0.iter().flat_map(|p| p.to_le_bytes()).collect();
-    engine
-        .config
-        .page_keys
-        .seal(SNAPSHOT_FORMAT, SNAPSHOT_AAD, plain)
-        .ok_or_else(|| Error::Internal("no randomness to seal a history link with".into()))
-}
-
-/// The snapshot a `_snapshot` value carries; 410 when it was forged, altered, or sealed with a
-/// key this server no longer holds (as for a search page link).
-fn open_snapshot(engine: &Engine, sealed: &str) -> Result<HistorySnapshot> {
-    let gone = || Error::Gone("this history page link was not issued by this server: read the history again".into());
-    let plain = engine.config.page_keys.open(SNAPSHOT_FORMAT, SNAPSHOT_AAD, sealed).ok_or_else(gone)?;
-    if plain.len() % 8 != 0 || plain.len() / 8 > MAX_BUCKETS {
-        return Err(gone());
-    }
-    Ok(HistorySnapshot(plain.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0xff; 8]))).collect()))
 }
 
 fn date_param(request: &Request, name: &str) -> Result<Option<time::OffsetDateTime>> {

@@ -15,6 +15,7 @@ mod delete;
 mod everything;
 mod gate;
 mod history;
+mod history_link;
 mod patch;
 mod read;
 mod request;

@@ -143,8 +143,14 @@ pub struct HistoryQuery {
     /// Only versions written at or before this point of the store's write order
     /// ([`HistoryPage::snapshot`] of the first page), so pages stay stable while writes arrive.
     pub snapshot: Option<HistorySnapshot>,
-    /// Number of matching versions to skip (newest first).
+    /// Number of matching versions to skip (newest first). Ignored when `cursor` is set; kept for
+    /// page links issued before history pages went by key (their cost grows with the offset).
     pub offset: u64,
+    /// Where the page starts in the store's history order: the versions just older (the next
+    /// page) or just newer (the previous page) than a version of an earlier page, by its key
+    /// ([`HistoryPage::first_key`], [`HistoryPage::last_key`]), so a page costs what it shows
+    /// however deep it is.
+    pub cursor: Option<HistoryCursor>,
     /// Maximum number of versions to return.
     pub count: u32,
 }
@@ -157,6 +163,27 @@ pub struct HistoryPage {
     pub total: u64,
     /// The write positions this page was read at; pass them back in [`HistoryQuery::snapshot`].
     pub snapshot: HistorySnapshot,
+    /// The key of the page's first (newest) version, `None` when the page is empty.
+    pub first_key: Option<HistoryKey>,
+    /// The key of the page's last (oldest) version, `None` when the page is empty.
+    pub last_key: Option<HistoryKey>,
+}
+
+/// A version's place in a store's history order (the order it lists history in, total: no two
+/// versions share a key), as text only the store that wrote it reads: SQLite's write position,
+/// PostgreSQL's `(last_updated, bucket, pos)`, Cosmos DB's `(seq, document id)`, or the version
+/// number for instance history. Page links carry it sealed, so it is never a client's text; a
+/// store answers [`StoreError::Unsupported`] for a key it cannot read (one another store wrote).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HistoryKey(pub String);
+
+/// Which side of a key a history page is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryCursor {
+    /// The `count` versions just older than the key (a `next` page), newest first.
+    OlderThan(HistoryKey),
+    /// The `count` versions just newer than the key (a `previous` page), newest first.
+    NewerThan(HistoryKey),
 }
 
 /// Where a store's writes stood when a history's first page was read: one write position per

@@ -170,6 +170,10 @@ pub struct CosmosConfig {
     /// The most resource keys one search may carry from its sub-queries (clauses, chains,
     /// `_has`, compartments) into its queries; a broader search answers 400.
     pub max_search_keys: usize,
+    /// How a search's clauses are written: `key-set` (a query per clause value for the keys it
+    /// matches; what the emulator runs) or `exists` (`EXISTS` sub-queries, one query per search;
+    /// the real service only: the gateway does not start where they are refused).
+    pub search_queries: String,
 }
 
 /// FHIR behaviour choices: the engine's settings ([`EngineConfig`]), durations in the units of
@@ -378,6 +382,7 @@ impl Default for CosmosConfig {
             layout: "auto".to_owned(),
             tx_lease_seconds: 30,
             max_search_keys: fhirgate_cosmos::DEFAULT_MAX_SEARCH_KEYS,
+            search_queries: "key-set".to_owned(),
         }
     }
 }

@@ -12,8 +12,13 @@
 //! matches come ordered by `c.key` (`Type/id`) with `TOP limit`; with `_sort`, the store reads
 //! every match's sort keys (`c.sk`, computed at write time) and sorts them itself, and a
 //! continuation keeps the rows after its key values in that order.
+//!
+//! With `store.cosmos.search_queries = "exists"` ([`form`]) a clause value is instead an
+//! `EXISTS` sub-query on the document's own entries, bound in the search's query: one query per
+//! search without chains or `_has` (which stay key-set), for the real service only.
 
 mod condition;
+pub(crate) mod form;
 #[cfg(test)]
 mod tests;
 
@@ -186,14 +191,33 @@ fn sort_keys(t: &Translator<'_>, query: &SearchQuery) -> Result<Vec<SortKey>, Er
 /// The parameters of one query (`@p1`, `@p2`...).
 #[derive(Default)]
 pub(crate) struct Params {
+    /// Parameters bound before these, in the query these will join (`EXISTS` form): the first
+    /// of these is `@p{start + 1}`.
+    start: usize,
+    /// Made by [`Self::following`]: these bind a part of the query they follow (an `EXISTS`).
+    part: bool,
     values: Vec<(String, Value)>,
 }
 
 impl Params {
     fn bind(&mut self, value: Value) -> String {
-        let name = format!("@p{}", self.values.len() + 1);
+        let name = format!("@p{}", self.start + self.values.len() + 1);
         self.values.push((name.clone(), value));
         name
+    }
+
+    /// Parameters to bind a part of this query with, numbered after this query's.
+    fn following(&self) -> Params {
+        Params { start: self.start + self.values.len(), part: true, values: Vec::new() }
+    }
+
+    /// Takes in the parameters of a part made with [`Self::following`] (nothing bound since).
+    fn absorb(&mut self, part: Params) -> Result<(), Error> {
+        if part.start != self.start + self.values.len() {
+            return Err(Error::Unsupported("a search's parameters were bound out of order".into()));
+        }
+        self.values.extend(part.values);
+        Ok(())
     }
 
     fn text(&mut self, value: &str) -> String {
@@ -223,6 +247,8 @@ struct Translator<'a> {
     /// How many more resource keys the search's sub-queries may find (`max_search_keys`, shared
     /// with the inner searches of chains and `_has`).
     keys_left: usize,
+    /// How clauses are written (key-set queries or `EXISTS`).
+    form: form::SearchQueries,
     /// The sub-queries run so far, text and parameters, inner searches first (the tests read them).
     #[cfg(test)]
     ran: Vec<(String, Vec<(String, Value)>)>,
@@ -240,6 +266,7 @@ impl<'a> Translator<'a> {
             defs: Definitions::r4(),
             types,
             keys_left: store.inner.max_search_keys,
+            form: store.inner.search_queries,
             #[cfg(test)]
             ran: Vec::new(),
         }
@@ -276,19 +303,27 @@ impl<'a> Translator<'a> {
     }
 
     /// Membership of `c` in a compartment: the owner itself, or a resource whose compartment
-    /// parameters refer to the owner.
+    /// parameters refer to the owner (key-set: the keys of those found first; `EXISTS` form: a
+    /// sub-query on `c`'s own reference entries).
     async fn compartment(&mut self, c: &Compartment) -> Result<String, Error> {
-        let mut sub = Params::default();
+        let mut alternatives =
+            vec![format!("(c.t = {} AND c.rid = {})", self.params.text(&c.resource_type), self.params.text(&c.id))];
+        if c.params.is_empty() {
+            return Ok(format!("({})", alternatives.join(" OR ")));
+        }
+        let exists = self.form == form::SearchQueries::Exists;
+        let mut sub = if exists { self.params.following() } else { Params::default() };
         let (owner_type, owner_id) = (sub.text(&c.resource_type), sub.text(&c.id));
         let mut members = Vec::new();
         for (resource_type, params) in &c.params {
             members.push(format!("(c.t = {} AND ARRAY_CONTAINS({}, x.p))", sub.text(resource_type), sub.list(params)));
         }
-        let mut alternatives =
-            vec![format!("(c.t = {} AND c.rid = {})", self.params.text(&c.resource_type), self.params.text(&c.id))];
-        if !members.is_empty() {
-            let condition =
-                format!("x.k = 'r' AND x.rt = {owner_type} AND x.ri = {owner_id} AND ({})", members.join(" OR "));
+        let condition =
+            format!("x.k = 'r' AND x.rt = {owner_type} AND x.ri = {owner_id} AND ({})", members.join(" OR "));
+        if exists {
+            self.params.absorb(sub)?;
+            alternatives.push(format!("EXISTS(SELECT VALUE x FROM x IN c.x WHERE {condition})"));
+        } else {
             let keys = self.keys(sub, "c.key", " JOIN x IN c.x", &condition, &[]).await?;
             alternatives.push(format!("ARRAY_CONTAINS({}, c.key)", self.params.bind(json!(keys))));
         }
@@ -305,8 +340,10 @@ impl<'a> Translator<'a> {
     }
 
     /// Whether (or, negated, whether not) `c` has an entry of parameter `param` of one of
-    /// `kinds` meeting `condition` (on the entry `x`, with its parameters in `sub`): the keys of
-    /// the resources of `types` that have one, found first, then tested on `c`.
+    /// `kinds` meeting `condition` (on the entry `x`, with its parameters in `sub`). Key-set
+    /// form: the keys of the resources of `types` that have one, found first, then tested on
+    /// `c`. `EXISTS` form (`sub` made by [`Translator::sub`]): a sub-query on `c`'s own entries,
+    /// its parameters joining the search's.
     async fn exists(
         &mut self,
         negate: bool,
@@ -319,8 +356,12 @@ impl<'a> Translator<'a> {
         let p = sub.text(param);
         let kinds = kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
         let condition = format!("x.p = {p} AND x.k IN ({kinds}) AND {condition}");
-        let keys = self.keys(sub, "c.key", " JOIN x IN c.x", &condition, types).await?;
         let not = if negate { "NOT " } else { "" };
+        if sub.part {
+            self.params.absorb(sub)?;
+            return Ok(format!("{not}EXISTS(SELECT VALUE x FROM x IN c.x WHERE {condition})"));
+        }
+        let keys = self.keys(sub, "c.key", " JOIN x IN c.x", &condition, types).await?;
         Ok(format!("{not}ARRAY_CONTAINS({}, c.key)", self.params.bind(json!(keys))))
     }
 
@@ -369,7 +410,7 @@ impl<'a> Translator<'a> {
         types: &'s [String],
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, Error>> + Send + 's>> {
         Box::pin(async move {
-            let mut sub = Params::default();
+            let mut sub = self.sub(predicate);
             match predicate {
                 Predicate::Missing(missing) => {
                     let kinds = kinds(self.kind(param, types)?)?;
@@ -441,6 +482,14 @@ impl<'a> Translator<'a> {
         })
     }
 
+    /// The parameters a predicate's entry condition is bound in: a part of the search's query
+    /// in the `EXISTS` form, else those of its own key-set query. Chains and `_has` are
+    /// key-set in both forms (see [`form`]).
+    fn sub(&self, predicate: &Predicate) -> Params {
+        let joins = matches!(predicate, Predicate::Chain(_) | Predicate::Has(_));
+        if self.form == form::SearchQueries::Exists && !joins { self.params.following() } else { Params::default() }
+    }
+
     /// The condition on `c` (and its parameters) of the inner clause of a chain or `_has`, on
     /// resources of `types`.
     async fn inner(&mut self, types: &[String], clause: &Clause) -> Result<(String, Params), Error> {
@@ -450,6 +499,7 @@ impl<'a> Translator<'a> {
             defs: self.defs,
             types: types.to_vec(),
             keys_left: self.keys_left,
+            form: self.form,
             #[cfg(test)]
             ran: Vec::new(),
         };

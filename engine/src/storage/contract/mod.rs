@@ -9,6 +9,8 @@
 //!   `last_updated`, newest first, then by the store's write order (a store with position
 //!   buckets breaks ties between buckets by bucket); `total` counts every matching version
 //!   inside the snapshot, whatever `offset` and `count` are;
+//! - a page read by key ([`HistoryCursor`](super::HistoryCursor)) is the `count` versions just
+//!   past the key in that same order, whichever level, with or without `_at`;
 //! - `_at` is the state of the store at that instant: per resource the newest version with
 //!   `last_updated <= at`, and nothing for a resource whose version then was a deletion
 //!   (FHIR: "versions that were current at some point"; a deleted resource has no current
@@ -18,6 +20,7 @@
 mod basics;
 mod guard;
 mod history;
+mod history_keys;
 mod jobs;
 mod load;
 pub mod query;
@@ -29,6 +32,7 @@ mod sorted;
 pub use basics::*;
 pub use guard::*;
 pub use history::*;
+pub use history_keys::*;
 pub use jobs::*;
 pub use load::*;
 pub use reindex::*;
@@ -76,6 +80,8 @@ macro_rules! store_contract {
             history_paging,
             history_snapshot_hides_later_writes,
             history_pages_stable_under_concurrent_writes,
+            history_key_pages_under_writes,
+            history_foreign_key_is_an_error,
             search_string_modes,
             search_token_forms,
             search_bound_codes_have_their_system,

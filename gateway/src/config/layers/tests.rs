@@ -47,6 +47,7 @@ fn the_short_forms_still_work() -> Result<(), GatewayError> {
         ("FHIRGATE_STORE", "sqlite::memory:"),
         ("FHIRGATE_DATA_DIR", "/tmp/d"),
         ("FHIRGATE_COSMOS_PARTITION", "p"),
+        ("FHIRGATE_COSMOS_SEARCH_QUERIES", "exists"),
         ("FHIRGATE_UPDATE_CREATE", "false"),
         ("FHIRGATE_ALLOWED_HOSTS", "a, b:1"),
         ("FHIRGATE_BASE_URL", "https://x"),
@@ -57,6 +58,7 @@ fn the_short_forms_still_work() -> Result<(), GatewayError> {
     assert_eq!(c.store_url(), "sqlite::memory:");
     assert_eq!(c.store.data_dir, PathBuf::from("/tmp/d"));
     assert_eq!(c.store.cosmos.partition, "p");
+    assert_eq!(c.store.cosmos.search_queries, "exists");
     assert!(!c.fhir.update_create);
     assert_eq!(c.server.allowed_hosts, ["a", "b:1"]);
     assert_eq!(c.server.base_url.as_deref(), Some("https://x"));

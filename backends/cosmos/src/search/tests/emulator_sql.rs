@@ -2,7 +2,7 @@
 //! partition, and across partitions with `FeedScope::full_container`). The search translation
 //! rests on these answers: `EXISTS` sub-queries would make a search one query without key lists,
 //! and the emulator refuses them in every position; the day it accepts them these tests fail and
-//! the rewrite can be made and tested (README, "What the emulator cannot show").
+//! the opt-in `EXISTS` form (`exists.rs`) can be tested (README, "What the emulator cannot show").
 
 use fhirgate_engine::storage::contract::version;
 use fhirgate_engine::storage::{IndexEntry, IndexValue, Store, Write};

@@ -10,6 +10,7 @@ mod bound;
 mod chain;
 mod condition;
 mod emulator_sql;
+mod exists;
 mod filter;
 mod sort;
 
