@@ -9,10 +9,17 @@
 //! lock a writer or reader waits for: the writer keeps appending to the WAL meanwhile, and
 //! starts it over from the beginning once it has been copied in full.
 //!
+//! A passive checkpoint never catches up with a writer that never pauses (a bulk load: the WAL
+//! reached 36 GB beside a 6 GB database, and filled the disk), and the WAL starts over only once
+//! copied in full (and its file, once grown, keeps its size). So once the WAL file is past
+//! [`WAL_LIMIT_BYTES`], the writer, between two transactions, copies what is left and empties the
+//! file itself ([`Checkpointer::bound`]: a `TRUNCATE` checkpoint, which keeps writes waiting for
+//! as long as it takes to copy what is left).
+//!
 //! Durability is unchanged: a commit is acknowledged once it is in the WAL, as before
 //! (`writer.rs`); a checkpoint only moves committed pages into the database file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -28,9 +35,14 @@ use crate::readers::failed;
 /// what the writer appends in this time.
 const INTERVAL: Duration = Duration::from_millis(250);
 
+/// Size of the WAL file past which the writer empties it (1 MB in tests).
+const WAL_LIMIT_BYTES: u64 = if cfg!(test) { 1 << 20 } else { 64 << 20 };
+
 /// The checkpointing thread of one database file; stopped (and waited for) when dropped.
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
+    /// The WAL file.
+    wal: PathBuf,
     state: Arc<State>,
     thread: Option<JoinHandle<()>>,
 }
@@ -54,12 +66,29 @@ impl Checkpointer {
             .name("sqlite-checkpoint".into())
             .spawn(move || run(&connection, &shared))
             .map_err(|e| Error::Open(format!("starting the sqlite checkpoint thread: {e}")))?;
-        Ok(Self { state, thread: Some(thread) })
+        let mut wal = file.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(Self { wal: wal.into(), state, thread: Some(thread) })
     }
 
     /// Tells the thread that a transaction was committed.
     pub(crate) fn committed(&self) {
         self.state.dirty.store(true, Ordering::Release);
+    }
+
+    /// On the writer's connection, between two transactions: when the WAL file is past
+    /// [`WAL_LIMIT_BYTES`], copies what is left of it into the database file and empties it
+    /// (waiting up to the busy timeout for readers of older snapshots; one that could not finish,
+    /// or met this thread's checkpoint, is tried again after the next turn).
+    pub(crate) fn bound(&self, writer: &Connection) {
+        if std::fs::metadata(&self.wal).map_or(0, |m| m.len()) <= WAL_LIMIT_BYTES {
+            return;
+        }
+        match writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0)) {
+            Ok(0) => tracing::debug!("sqlite WAL copied in full and emptied"),
+            Ok(_) => tracing::debug!("sqlite WAL not emptied yet: busy"),
+            Err(e) => tracing::debug!(error = %e, "sqlite WAL not emptied yet"),
+        }
     }
 }
 
@@ -131,6 +160,36 @@ mod tests {
             }
         }
         assert!(grown >= 400_000, "100 × 4 KB committed, the database file grew by {grown} bytes");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A writer that never pauses still gets its WAL emptied: passive checkpoints alone never
+    /// catch up with it, and a WAL file, once grown, keeps its size until it is truncated.
+    #[tokio::test]
+    async fn the_wal_of_a_writer_that_never_pauses_is_emptied() {
+        let dir = std::env::temp_dir().join(format!("fhirgate-sqlite-wal-bound-{}", std::process::id()));
+        let file = dir.join("fhir.db");
+        let wal = dir.join("fhir.db-wal");
+        let store = crate::open(&file).await.expect("a migrated file");
+        let padding = "x".repeat(10_000);
+        let write = |n: usize| {
+            let mut v = version("Patient", &format!("p{n}"), 1, 0);
+            v.json = Some(format!(r#"{{"resourceType":"Patient","id":"p{n}","text":"{padding}"}}"#));
+            Write { version: v, index: sample_index() }
+        };
+        let (mut n, mut largest) = (0, 0);
+        let started = std::time::Instant::now();
+        while started.elapsed() < super::INTERVAL * 8 {
+            store.transact(vec![write(n)]).await.expect("a write");
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+            n += 1;
+        }
+        tokio::time::sleep(super::INTERVAL * 3).await;
+        store.transact(vec![write(n)]).await.expect("a write");
+        let left = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert!(largest < 32_000_000, "{n} writes of 10 KB; the WAL reached {largest} bytes");
+        assert!(left < 1_000_000, "{n} writes of 10 KB; the WAL reached {largest} bytes and still holds {left}");
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

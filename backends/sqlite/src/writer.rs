@@ -104,7 +104,7 @@ impl Writer {
 }
 
 /// The writer connection: the file's usual settings (see the module doc for `synchronous`); it
-/// never checkpoints the WAL itself (`checkpoint.rs` does).
+/// checkpoints the WAL only to empty it once past its bound (`checkpoint.rs` does the rest).
 pub(crate) fn connection(file: &Path) -> Result<WriteConnection, Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let connection = Connection::open_with_flags(file, flags).map_err(failed)?;
@@ -165,6 +165,7 @@ fn serve(
             }
             let _ = done.send(answer);
         }
+        checkpointer.bound(&connection.0);
     }
     drop(checkpointer); // its last checkpoint done, its thread ended
     drop(connection);
