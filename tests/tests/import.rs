@@ -180,6 +180,80 @@ fn initial_and_incremental_loads_report_bad_lines_and_import_the_rest() -> TestR
     Ok(())
 }
 
+/// An imported line meets the checks of any write and has their effects: a Patient that fails
+/// the profile it declares fails its line; an imported SearchParameter is searchable without a
+/// restart, and one whose expression is refused fails its line.
+#[test]
+fn imported_lines_meet_the_checks_of_any_write() -> TestResult {
+    let (s, inputs) = server("import-write-checks")?;
+    const NEEDS_ID: &str = "http://example.org/fhir/StructureDefinition/needs-identifier";
+    const EYE: &str = "http://example.org/fhir/StructureDefinition/eye-colour";
+    let profile = json!({
+        "resourceType": "StructureDefinition", "url": NEEDS_ID, "name": "NeedsIdentifier", "status": "active",
+        "kind": "resource", "abstract": false, "type": "Patient", "derivation": "constraint",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "differential": {"element": [{"id": "Patient.identifier", "path": "Patient.identifier", "min": 1}]}
+    });
+    assert_eq!(s.post("StructureDefinition", &profile)?.status, 201);
+    let parameter = |code: &str, expression: &str| {
+        json!({ "resourceType": "SearchParameter", "id": code,
+            "url": format!("http://example.org/fhir/SearchParameter/{code}"), "name": code, "status": "active",
+            "description": "imported", "code": code, "base": ["Patient"], "type": "token", "expression": expression })
+        .to_string()
+    };
+    let parameters_file = inputs.join("parameters.ndjson");
+    write_lines(
+        &parameters_file,
+        &[parameter("eye", &format!("Patient.extension.where(url='{EYE}').value")), parameter("broken", "Patient.(((")],
+    )?;
+    let patients = inputs.join("profiled.ndjson");
+    let profiled = |id: &str, identifier: bool| {
+        let mut p = json!({ "resourceType": "Patient", "id": id, "meta": { "profile": [NEEDS_ID] },
+            "extension": [{ "url": EYE, "valueCode": "blue" }] });
+        if identifier {
+            p["identifier"] = json!([{ "system": "urn:t", "value": id }]);
+        }
+        p.to_string()
+    };
+    write_lines(&patients, &[profiled("conforms", true), profiled("lacks", false)])?;
+    let body = parameters(
+        "InitialLoad",
+        &[("SearchParameter", parameters_file.display().to_string()), ("Patient", patients.display().to_string())],
+    );
+    let status = kick_off(&s, None, &body)?.map_err(|e| format!("kick-off refused: {e:?}"))?;
+    let done = manifest(&s, &status)?;
+    assert_eq!(done["output"][0]["count"], 1, "{done}");
+    assert_eq!(done["output"][1]["count"], 1, "{done}");
+    for (n, (line, said)) in [(2, "`expression` is not valid FHIRPath"), (2, "identifier")].into_iter().enumerate() {
+        let url = done["error"][n]["url"].as_str().ok_or("no error file")?;
+        let errors = s.get(&path_of(url)?)?.body;
+        assert!(errors.contains(&format!("line {line}:")) && errors.contains(said), "{errors}");
+    }
+    assert_eq!(s.get("Patient/lacks")?.status, 404);
+    assert_eq!(s.get("SearchParameter/broken")?.status, 404);
+
+    // The imported parameter is in force in this process.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = s.get_with("Patient?eye=blue", &[("Prefer", "handling=strict")])?;
+        if reply.status == 200 {
+            let bundle = reply.json()?;
+            let found: Vec<&str> = bundle["entry"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e["resource"]["id"].as_str())
+                .collect();
+            assert_eq!(found, ["conforms"], "{bundle}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the imported parameter never came in force: {}", reply.body);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
 #[test]
 fn inputs_jobs_and_decisions_are_guarded() -> TestResult {
     let (s, inputs) = server("import-guards")?;

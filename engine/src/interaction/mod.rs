@@ -46,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::storage::Store;
 pub(crate) use bundle::{entry as bundle_entry, response_entry};
 pub(crate) use gate::Gate;
+pub(crate) use validate::{enforce as enforce_profiles, written as after_write};
 pub(crate) use write::{parse_resource, prepare as prepare_write};
 
 /// Whether the client may see a resource: the gate of a search whose data-level decision is

@@ -1,15 +1,17 @@
 //! Running an import job: each input read from its recorded offset, a batch of lines at a time;
-//! each line parsed and validated ([`super::line`]), decided by the client's access as a
+//! each line parsed and validated ([`super::line`]), checked against the profiles it declares or
+//! its type requires (and a SearchParameter's own checks) as any write is, decided by the client's access as a
 //! resource it sends (`incoming`; in incremental mode the version it replaces as `stored` too),
 //! and written like any write (index entries extracted the same way). A failed line is reported
 //! in the input's error file and never stops the others. After each batch commits, the progress
 //! (offset, counts, error file length) is saved: a job that stops (crash, restart) resumes there.
-//! Every write is told to the access (`written`), which audits it as the kick-off's request.
+//! Every write is told to the access (`written`), which audits it as the kick-off's request, and
+//! has the effects of any write (an imported SearchParameter is put in force at once).
 
 use std::collections::HashSet;
 
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
 use super::job::{Input, Mode, Status, Stored, line_id};
@@ -19,10 +21,10 @@ use crate::access::{Access, Phase};
 use crate::bulk::worker::{Claimed, Lease};
 use crate::error::{Error, Result};
 use crate::export::files::Committed;
-use crate::interaction::{Engine, Gate, prepare_write};
+use crate::interaction::{Engine, Gate, after_write, enforce_profiles, prepare_write};
 use crate::outcome::{Issue, IssueType};
 use crate::resource::without_server_meta;
-use crate::storage::{StoreError, Write, WriteKind};
+use crate::storage::{ResourceVersion, StoreError, Write, WriteKind};
 
 /// Lines per batch at most: one saved progress; in initial-load mode, as few store loads as
 /// the store allows. A batch must end well within the job's lease (the lease is renewed at each
@@ -278,7 +280,15 @@ impl Run<'_> {
         let mut parsed: Vec<(u64, Parsed)> = Vec::with_capacity(results.len());
         for (number, result) in results {
             match result {
-                Ok(p) => parsed.push((number, p)),
+                // The profile checks of any write: the profiles it declares or its type requires,
+                // and a SearchParameter's own checks.
+                Ok(p) => match enforce_profiles(self.engine, p.resource.as_object().unwrap_or(&Map::new())).await {
+                    Ok(()) => parsed.push((number, p)),
+                    Err(e @ (Error::Unprocessable(_) | Error::BadRequest(_) | Error::Invalid(_))) => {
+                        outcomes.push((number, Outcome::Failed(e.outcome().issues)));
+                    }
+                    Err(e) => return Err(e),
+                },
                 Err(issues) => outcomes.push((number, Outcome::Failed(issues))),
             }
         }
@@ -405,7 +415,7 @@ impl Run<'_> {
         match result {
             Ok(()) => {
                 for write in writes {
-                    gate.written(&write.version);
+                    self.written(gate, &write.version).await;
                 }
                 return Ok(numbers.iter().map(|n| (*n, Outcome::Written)).collect());
             }
@@ -420,7 +430,7 @@ impl Run<'_> {
             let (resource_type, id) = (version.resource_type.as_str(), version.id.as_str());
             let outcome = match store.load(std::slice::from_ref(write)).await {
                 Ok(()) => {
-                    gate.written(version);
+                    self.written(gate, version).await;
                     Outcome::Written
                 }
                 Err(StoreError::VersionConflict { .. }) => {
@@ -450,6 +460,13 @@ impl Run<'_> {
         Ok(outcomes)
     }
 
+    /// After a line's version was stored: audited as the kick-off's request, and what any write
+    /// of it does next (a SearchParameter put in force, stored profiles read again).
+    async fn written(&self, gate: &Gate<'_>, version: &ResourceVersion) {
+        gate.written(version);
+        after_write(self.engine, version).await;
+    }
+
     /// Incremental load: one line as an upsert, decided on the version it replaces too.
     async fn upsert(&self, gate: &Gate<'_>, mut p: Parsed) -> Result<Outcome> {
         for _ in 0..12 {
@@ -471,7 +488,7 @@ impl Run<'_> {
             let version = write.version.clone();
             match self.engine.store().transact(vec![write]).await {
                 Ok(()) => {
-                    gate.written(&version);
+                    self.written(gate, &version).await;
                     return Ok(Outcome::Written);
                 }
                 Err(StoreError::VersionConflict { .. }) => continue,
