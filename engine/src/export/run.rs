@@ -210,7 +210,7 @@ async fn chunk(
     let mut out = Chunk { lines: Vec::new(), count: 0, next: None };
     let (mut at, mut read_bytes, mut read_count) = (0, 0usize, 0usize);
     while at < matches.len() {
-        let take = if read_count == 0 { FIRST_READ } else { READ_BYTES / (read_bytes / read_count).max(1) };
+        let take = read_bytes.checked_div(read_count).map_or(FIRST_READ, |average| READ_BYTES / average.max(1));
         let slice = &matches[at..(at + take.clamp(1, READ)).min(matches.len())];
         at += slice.len();
         let versions = engine.store.vread_many(slice).await?;
