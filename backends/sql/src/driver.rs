@@ -45,6 +45,12 @@ pub trait Driver: Send {
     /// How this connection's database writes parameters.
     fn dialect(&self) -> Dialect;
 
+    /// Whether SQLite's value indexes are there for a statement to name (`INDEXED BY`): not
+    /// while an initial load has set them aside (fhirgate-sqlite's `deferred.rs`).
+    fn value_indexes(&self) -> bool {
+        true
+    }
+
     /// Every row of a statement selecting `resource_version` rows.
     async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error>;
 

@@ -47,6 +47,16 @@ pub trait Backend: Send + Sync + 'static {
         self.transact(writes.to_vec(), &[]).await
     }
 
+    /// See [`Store::load_begins`]; by default nothing is set aside.
+    async fn load_begins(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// See [`Store::load_ends`]; by default nothing is left to build.
+    async fn load_ends(&self) -> Result<bool, Error> {
+        Ok(false)
+    }
+
     /// The pool job records are read and written on ([`crate::jobs`]): by default
     /// [`Self::reader`]'s (SQLite: its writer, so they queue with the other writes).
     fn jobs(&self) -> &Pool<Self::Database> {
@@ -144,6 +154,14 @@ where
 
     async fn load(&self, writes: &[Write]) -> Result<(), StoreError> {
         Ok(self.backend.load(writes).await?)
+    }
+
+    async fn load_begins(&self) -> Result<(), StoreError> {
+        Ok(self.backend.load_begins().await?)
+    }
+
+    async fn load_ends(&self) -> Result<bool, StoreError> {
+        Ok(self.backend.load_ends().await?)
     }
 
     /// On the jobs pool; on SQLite it takes the write lock at `BEGIN IMMEDIATE`, as the writer

@@ -19,6 +19,7 @@
 //! network file system (SQLite's locking does not hold there).
 
 mod checkpoint;
+mod deferred;
 mod load;
 #[cfg(test)]
 mod plans;
@@ -121,8 +122,13 @@ async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Sql
     };
     let file = (!in_memory).then(|| writer.connect_options().get_filename().to_path_buf());
     tracing::debug!(file = ?file, "sqlite store open");
-    let readers = file.as_deref().map(readers::Readers::new);
-    let thread = file.as_deref().map(writer::Writer::start).transpose()?;
+    let aside = deferred::Aside::default();
+    let readers = file.as_deref().map(|file| readers::Readers::new(file, aside.clone()));
+    let thread = file.as_deref().map(|file| writer::Writer::start(file, aside)).transpose()?;
+    if let Some(thread) = &thread {
+        // What an initial load interrupted by a crash had set aside (`deferred.rs`).
+        while thread.build_one().await? {}
+    }
     Ok(SqlStore::new(SqliteBackend { reader, writer, readers, thread, file }))
 }
 
@@ -178,6 +184,22 @@ impl Backend for SqliteBackend {
         match &self.thread {
             Some(thread) if !writes.is_empty() => thread.load(writes.to_vec()).await,
             _ => self.transact(writes.to_vec(), &[]).await,
+        }
+    }
+
+    /// A database file's search indexes are set aside while an initial load fills it from
+    /// empty (`deferred.rs`); an in-memory database keeps them.
+    async fn load_begins(&self) -> Result<(), Error> {
+        match &self.thread {
+            Some(thread) => thread.set_aside().await,
+            None => Ok(()),
+        }
+    }
+
+    async fn load_ends(&self) -> Result<bool, Error> {
+        match &self.thread {
+            Some(thread) => thread.build_one().await,
+            None => Ok(false),
         }
     }
 

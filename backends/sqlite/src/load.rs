@@ -36,21 +36,7 @@ pub(crate) fn load(connection: &Connection, writes: &[Write]) -> Result<(), Erro
         return Err(Error::conflict(twice, 0, 1));
     }
     drop(seen);
-    connection.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
-    match insert(connection, writes) {
-        Ok(()) => match connection.execute_batch("COMMIT") {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // A failed COMMIT may leave the transaction open: end it for the next group.
-                let _ = connection.execute_batch("ROLLBACK");
-                Err(failed(e))
-            }
-        },
-        Err(e) => {
-            let _ = connection.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    crate::deferred::within(connection, || insert(connection, writes))
 }
 
 /// The checks and inserts of [`load`], inside its transaction.

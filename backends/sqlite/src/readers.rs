@@ -12,6 +12,7 @@
 //! connection can never write), with the same busy timeout and page cache as sqlx's, and kept
 //! in a small pool; each keeps its prepared statements.
 
+use crate::deferred::Aside;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -32,12 +33,13 @@ const STATEMENTS: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Readers {
     file: PathBuf,
+    aside: Aside,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Readers {
-    pub(crate) fn new(file: &Path) -> Arc<Self> {
-        Arc::new(Self { file: file.to_path_buf(), idle: Mutex::new(Vec::new()) })
+    pub(crate) fn new(file: &Path, aside: Aside) -> Arc<Self> {
+        Arc::new(Self { file: file.to_path_buf(), aside, idle: Mutex::new(Vec::new()) })
     }
 
     /// A connection for one read; `offload`: run its statements on the blocking pool.
@@ -114,6 +116,10 @@ impl Reader {
 impl Driver for Reader {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn value_indexes(&self) -> bool {
+        !self.pool.aside.now()
     }
 
     async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error> {

@@ -21,7 +21,8 @@
 //!
 //! **Loads.** An initial load's batch ([`Writer::load`], `load.rs`) is a transaction of its
 //! own, after the group queued before it: its many single-row inserts need no savepoint and no
-//! per-write check beyond its own.
+//! per-write check beyond its own. So are the search indexes the load sets aside and builds at
+//! its end (`deferred.rs`).
 //!
 //! **Closing.** [`Writer::close`] lets the thread finish the groups already queued and end,
 //! closing its connection; later writes fail with an error. Dropping every clone of the store
@@ -37,6 +38,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use crate::checkpoint::Checkpointer;
+use crate::deferred::Aside;
 use crate::readers::{bind, failed, first_integer, keyed_matches, matches, pairs, versions};
 use crate::write::{Job, group};
 use crate::{BUSY_TIMEOUT, CACHE_KIB};
@@ -44,15 +46,17 @@ use crate::{BUSY_TIMEOUT, CACHE_KIB};
 /// Writes taken into one group at most (a batch larger than this is a group of its own): a
 /// bound on how long the callers of one group wait for each other.
 const GROUP_WRITES: usize = 2_000;
+/// Helper threads SQLite may sort with when it builds an index (`deferred.rs`).
+const SORT_THREADS: usize = 2;
 /// Prepared statements kept: a write's statements differ by table, columns and row count.
 const STATEMENTS: usize = 256;
 
 /// What the writer thread is sent.
-#[derive(Debug)]
 enum Message {
     Write(Job),
-    /// An initial load's batch, committed alone (`load.rs`).
-    Load(Vec<Write>, oneshot::Sender<Result<(), Error>>),
+    /// Work on the connection alone, after the group queued before it (an initial load's batch,
+    /// `load.rs`; the indexes it sets aside, `deferred.rs`); it answers its caller itself.
+    Alone(Box<dyn FnOnce(&Connection) + Send>),
     /// Finish what is queued, then end; answered once the connection is closed.
     Close(oneshot::Sender<()>),
 }
@@ -61,12 +65,13 @@ enum Message {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Message>,
+    aside: Aside,
 }
 
 impl Writer {
     /// Opens the writer connection on `file` (whose schema is up to date) and starts its thread.
-    pub(crate) fn start(file: &Path) -> Result<Self, Error> {
-        let connection = connection(file)?;
+    pub(crate) fn start(file: &Path, aside: Aside) -> Result<Self, Error> {
+        let connection = connection(file, aside.clone())?;
         let checkpointer = Checkpointer::start(file)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -76,7 +81,7 @@ impl Writer {
             .name("sqlite-writer".into())
             .spawn(move || serve(connection, checkpointer, &runtime, &received))
             .map_err(|e| Error::Open(format!("starting the sqlite writer thread: {e}")))?;
-        Ok(Self { queue })
+        Ok(Self { queue, aside })
     }
 
     /// Queues one batch and waits for its group's commit: its own answer.
@@ -89,8 +94,31 @@ impl Writer {
 
     /// Queues an initial load's batch and waits for its commit.
     pub(crate) async fn load(&self, writes: Vec<Write>) -> Result<(), Error> {
+        self.alone(move |connection| crate::load::load(connection, &writes)).await
+    }
+
+    /// Sets aside the search indexes for an initial load (`deferred.rs`).
+    pub(crate) async fn set_aside(&self) -> Result<(), Error> {
+        let aside = self.aside.clone();
+        self.alone(move |connection| crate::deferred::set_aside(connection, &aside)).await
+    }
+
+    /// Builds one index an initial load set aside; `true` if more remain (`deferred.rs`).
+    pub(crate) async fn build_one(&self) -> Result<bool, Error> {
+        let aside = self.aside.clone();
+        self.alone(move |connection| crate::deferred::build_one(connection, &aside)).await
+    }
+
+    /// Runs `work` on the writer's connection after what is queued, and waits for its answer.
+    async fn alone<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
         let (done, answer) = oneshot::channel();
-        self.queue.send(Message::Load(writes, done)).map_err(|_| Error::GroupFailed("the store is closed".into()))?;
+        let job = Box::new(move |connection: &Connection| {
+            let _ = done.send(work(connection));
+        });
+        self.queue.send(Message::Alone(job)).map_err(|_| Error::GroupFailed("the store is closed".into()))?;
         answer.await.unwrap_or_else(|_| Err(Error::GroupFailed("the writer stopped before the commit".into())))
     }
 
@@ -105,22 +133,22 @@ impl Writer {
 
 /// The writer connection: the file's usual settings (see the module doc for `synchronous`); it
 /// checkpoints the WAL only to empty it once past its bound (`checkpoint.rs` does the rest).
-pub(crate) fn connection(file: &Path) -> Result<WriteConnection, Error> {
+pub(crate) fn connection(file: &Path, aside: Aside) -> Result<WriteConnection, Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let connection = Connection::open_with_flags(file, flags).map_err(failed)?;
     connection.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
     connection
         .execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = {CACHE_KIB}; PRAGMA wal_autocheckpoint = 0;"
+             PRAGMA cache_size = {CACHE_KIB}; PRAGMA wal_autocheckpoint = 0; PRAGMA threads = {SORT_THREADS};"
         ))
         .map_err(failed)?;
     connection.set_prepared_statement_cache_capacity(STATEMENTS);
-    Ok(WriteConnection(connection))
+    Ok(WriteConnection(connection, aside))
 }
 
-/// The thread: a group per turn, of every batch queued by then (up to a load, which follows
-/// the group in a transaction of its own), until closed or forgotten.
+/// The thread: a group per turn, of every batch queued by then (up to work to be done alone,
+/// which follows the group), until closed or forgotten.
 fn serve(
     mut connection: WriteConnection,
     checkpointer: Checkpointer,
@@ -131,7 +159,7 @@ fn serve(
     while closing.is_none() {
         let Ok(first) = received.recv() else { break }; // every handle dropped
         let mut jobs = Vec::new();
-        let mut load = None;
+        let mut alone = None;
         let mut writes = 0;
         let mut next = Some(first);
         while let Some(message) = next.take() {
@@ -140,10 +168,10 @@ fn serve(
                     writes += job.writes.len();
                     jobs.push(job);
                 }
-                Message::Load(writes, done) => load = Some((writes, done)),
+                Message::Alone(work) => alone = Some(work),
                 Message::Close(done) => closing = Some(done),
             }
-            if writes < GROUP_WRITES && closing.is_none() && load.is_none() {
+            if writes < GROUP_WRITES && closing.is_none() && alone.is_none() {
                 next = received.try_recv().ok();
             }
         }
@@ -157,13 +185,10 @@ fn serve(
                 let _ = job.done.send(answer);
             }
         }
-        if let Some((writes, done)) = load {
-            let answer = crate::load::load(&connection.0, &writes);
-            drop(writes); // before the caller, woken, makes its next batch
-            if answer.is_ok() {
-                checkpointer.committed();
-            }
-            let _ = done.send(answer);
+        if let Some(work) = alone {
+            // A load's writes are dropped before its caller, woken, makes its next batch.
+            work(&connection.0);
+            checkpointer.committed();
         }
         checkpointer.bound(&connection.0);
     }
@@ -175,12 +200,16 @@ fn serve(
 }
 
 /// The writer's connection as a [`Driver`]: every statement runs here, on the writer thread.
-pub(crate) struct WriteConnection(Connection);
+pub(crate) struct WriteConnection(Connection, Aside);
 
 #[async_trait]
 impl Driver for WriteConnection {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
+    }
+
+    fn value_indexes(&self) -> bool {
+        !self.1.now()
     }
 
     async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error> {

@@ -217,3 +217,40 @@ async fn large_batches_store_every_write_or_none() {
     assert!(store.transact(refused).await.is_err(), "version 2 exists: a conflict");
     assert_eq!(store.read("Encounter", "e0").await.expect("read"), None, "nothing of the batch is stored");
 }
+
+/// The search tables' indexes (built, set aside) as the file records them.
+fn search_indexes(path: &Path) -> (i64, i64) {
+    let connection = rusqlite::Connection::open(path).expect("open");
+    let built = connection
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name LIKE 'search%'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("indexes");
+    let aside = connection.query_row("SELECT count(*) FROM deferred_index", [], |row| row.get(0)).expect("set aside");
+    (built, aside)
+}
+
+/// An initial load into an empty store sets its search indexes aside until it ends; one that
+/// never ends (the process died) leaves them recorded, and the store builds every one of them
+/// when it opens again, before it answers.
+#[tokio::test]
+async fn search_indexes_set_aside_by_an_unended_load_are_built_on_reopening() {
+    let dir = TempDir::new();
+    let path = dir.0.join("fhir.db");
+    let store = open(&path).await;
+    let (built, aside) = search_indexes(&path);
+    assert!(built >= 16 && aside == 0, "{built} indexes, {aside} set aside");
+    store.load_begins().await.expect("load begins");
+    assert_eq!(search_indexes(&path), (0, built));
+    put(&store, version("Patient", "a", 1, 0)).await;
+    drop(store);
+
+    let store = open(&path).await;
+    assert_eq!(search_indexes(&path), (built, 0));
+    assert!(store.read("Patient", "a").await.expect("read").is_some());
+    store.load_begins().await.expect("a load into a store that holds a resource");
+    assert_eq!(search_indexes(&path), (built, 0), "nothing set aside");
+    store.close().await;
+}

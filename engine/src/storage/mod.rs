@@ -292,6 +292,22 @@ pub trait Store: Send + Sync + 'static {
         self.transact(writes.to_vec()).await
     }
 
+    /// An initial load begins (before its first [`Store::load`]): a store may set aside, until
+    /// [`Store::load_ends`], what it builds faster once at the end than row by row (an empty
+    /// store's search indexes). Every answer stays right meanwhile; searches may be slower.
+    /// By default, nothing.
+    async fn load_begins(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// An initial load ended (done, failed or cancelled): builds again one piece of what
+    /// [`Store::load_begins`] set aside; `true` while pieces remain, so the caller may renew its
+    /// job's lease between calls. A store also builds them when it opens after a crash.
+    /// By default, nothing is set aside.
+    async fn load_ends(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     /// A page of history.
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError>;
 

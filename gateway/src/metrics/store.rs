@@ -113,6 +113,14 @@ impl Store for Timed {
         self.timed(4, store_span!("store.load", self.inner.kind()), self.inner.load(writes)).await
     }
 
+    async fn load_begins(&self) -> Result<(), StoreError> {
+        self.inner.load_begins().await
+    }
+
+    async fn load_ends(&self) -> Result<bool, StoreError> {
+        self.inner.load_ends().await
+    }
+
     async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
         self.timed(5, store_span!("store.history", self.inner.kind()), self.inner.history(query)).await
     }

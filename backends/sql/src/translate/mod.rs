@@ -39,11 +39,38 @@ pub struct Select {
     pub sort: Vec<SortKind>,
 }
 
+/// What a statement is built for: its database, and whether SQLite's value indexes are there to
+/// be walked by name ([`walk`]; not while an initial load has set them aside).
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub dialect: Dialect,
+    pub value_indexes: bool,
+}
+
+impl Target {
+    /// Whether a search that fits may walk a value index ([`walk`]).
+    fn walks(self) -> bool {
+        self.dialect == Dialect::Sqlite && self.value_indexes
+    }
+}
+
+impl From<Dialect> for Target {
+    fn from(dialect: Dialect) -> Self {
+        Self { dialect, value_indexes: true }
+    }
+}
+
 /// `SELECT resource_type, id, version, s0, s1...` of the matches of `query`, sorted, at most
 /// `limit`.
-pub fn select(dialect: Dialect, defs: &Definitions, query: &SearchQuery, limit: u32) -> Result<Select, Unsupported> {
-    let mut t = Translator::new(dialect, defs, query);
-    if dialect == Dialect::Sqlite {
+pub fn select(
+    target: impl Into<Target>,
+    defs: &Definitions,
+    query: &SearchQuery,
+    limit: u32,
+) -> Result<Select, Unsupported> {
+    let target = target.into();
+    let mut t = Translator::new(target.dialect, defs, query);
+    if target.walks() {
         if let Some(text) = walk::statement(&mut t, query, walk::Walk::Page(limit))? {
             return Ok(Select { sql: Sql { text, binds: t.binder.binds }, sort: Vec::new() });
         }
@@ -65,9 +92,10 @@ pub fn select(dialect: Dialect, defs: &Definitions, query: &SearchQuery, limit: 
 }
 
 /// `SELECT COUNT(*)` of the matches of `query`.
-pub fn count(dialect: Dialect, defs: &Definitions, query: &SearchQuery) -> Result<Sql, Unsupported> {
-    let mut t = Translator::new(dialect, defs, query);
-    if dialect == Dialect::Sqlite {
+pub fn count(target: impl Into<Target>, defs: &Definitions, query: &SearchQuery) -> Result<Sql, Unsupported> {
+    let target = target.into();
+    let mut t = Translator::new(target.dialect, defs, query);
+    if target.walks() {
         if let Some(text) = walk::statement(&mut t, query, walk::Walk::Count)? {
             return Ok(Sql { text, binds: t.binder.binds });
         }

@@ -6,7 +6,9 @@
 //! in the input's error file and never stops the others. After each batch commits, the progress
 //! (offset, counts, error file length) is saved: a job that stops (crash, restart) resumes there.
 //! Every write is told to the access (`written`), which audits it as the kick-off's request, and
-//! has the effects of any write (an imported SearchParameter is put in force at once).
+//! has the effects of any write (an imported SearchParameter is put in force at once). An
+//! initial load tells the store when it begins and ends (`Store::load_begins`/`load_ends`), so a
+//! store may build its search indexes once at the end; the job completes once they are built.
 
 use std::collections::HashSet;
 
@@ -57,8 +59,15 @@ pub(crate) async fn run(engine: &Engine, claimed: &Claimed, holder: &str, access
     }
     let output = engine.config.export.as_ref().map(|s| s.output.clone());
     let output = output.ok_or_else(|| Error::Internal("bulk output settings gone".into()))?;
+    let initial = stored.job.mode == Mode::InitialLoad;
     let mut run = Run { engine, access, holder, output, stored };
-    match run.inputs().await {
+    let begun = if initial { engine.store.load_begins().await.map_err(Error::from) } else { Ok(()) };
+    let result = match begun {
+        Ok(()) => run.inputs().await,
+        Err(e) => Err(e),
+    };
+    let result = if initial { run.built(result).await } else { result };
+    match result {
         Ok(true) => {
             if end(engine, &mut run.stored, Status::Completed).await? {
                 let imported: u64 = run.stored.job.inputs.iter().map(|i| i.imported).sum();
@@ -152,6 +161,22 @@ impl Run<'_> {
     async fn save(&mut self) -> Result<bool> {
         self.stored.job.lease = Some(Lease::new(self.engine, self.holder));
         self.stored.save(self.engine.store.as_ref()).await
+    }
+
+    /// Has the store build again what it set aside for the initial load
+    /// ([`crate::storage::Store::load_ends`]), whatever became of the run (`result`), renewing
+    /// the lease between pieces while the job is still this worker's; `result`, or the build's
+    /// error (the store builds the rest when it opens again).
+    async fn built(&mut self, result: Result<bool>) -> Result<bool> {
+        let mut ours = matches!(result, Ok(true));
+        loop {
+            match self.engine.store.load_ends().await {
+                Ok(true) if ours => ours = self.save().await.unwrap_or(false),
+                Ok(true) => {}
+                Ok(false) => return result,
+                Err(e) => return result.and(Err(e.into())),
+            }
+        }
     }
 
     /// Every input not done yet; `false` when the run must stop.

@@ -42,14 +42,37 @@ fn observation(id: &str, subject: &str, value: f64) -> Value {
     })
 }
 
-pub async fn load_writes_resources_as_transact_would(store: &dyn Store) {
+/// 120 patients and an observation of each, loaded in as few loads as the store takes (Cosmos
+/// DB: 49 writes each).
+async fn load_patients(store: &dyn Store) -> Vec<Write> {
     let mut writes: Vec<Write> =
         (0..120).map(|n| create(patient(&format!("p{n}"), &format!("Family{}", n % 3)), n)).collect();
     writes.extend((0..120).map(|n| create(observation(&format!("o{n}"), &format!("p{n}"), f64::from(n)), 200)));
-    // In as few loads as the store takes (Cosmos DB: 49 writes each).
     for chunk in writes.chunks(store.capabilities().max_batch_writes.unwrap_or(usize::MAX)) {
         ok(store.load(chunk).await, "load");
     }
+    writes
+}
+
+/// What a search of every kind of index row finds of [`load_patients`] (`changed`: after
+/// `p0` became `Family1`, `p1` was deleted and `o7` became `o7`'s twin at 2024-03-04).
+async fn assert_searches(store: &dyn Store, changed: bool) {
+    // Changed, Family1 gained p0 and lost p1.
+    assert_eq!(ids(store, "Patient", "family=family1&gender=female").await.len(), 40);
+    assert_eq!(ids(store, "Patient", "family=family0").await.len(), if changed { 39 } else { 40 });
+    assert_eq!(
+        ids(store, "Observation", "subject=Patient/p7&date=2024-02-03&code=http://loinc.org|8867-4").await,
+        if changed { Vec::<String>::new() } else { vec!["o7".to_owned()] }
+    );
+    assert_eq!(ids(store, "Observation", "value-quantity=gt118&value-quantity=lt119.5").await, ["o119"]);
+    assert_eq!(
+        ids(store, "Observation", "component-code-value-quantity=http://loinc.org|8480-6$120").await.len(),
+        if changed { 119 } else { 120 }
+    );
+}
+
+pub async fn load_writes_resources_as_transact_would(store: &dyn Store) {
+    let writes = load_patients(store).await;
     for w in [&writes[0], &writes[119], &writes[239]] {
         let v = &w.version;
         assert_eq!(ok(store.read(&v.resource_type, &v.id).await, "read").as_ref(), Some(v), "read of {}", v.id);
@@ -57,13 +80,7 @@ pub async fn load_writes_resources_as_transact_would(store: &dyn Store) {
         assert_eq!(ok(store.index(&v.resource_type, &v.id, 1).await, "index"), Some(w.index.clone()));
     }
     // Every kind of index row: string, token, reference, date, quantity, composite.
-    assert_eq!(ids(store, "Patient", "family=family1&gender=female").await.len(), 40);
-    assert_eq!(
-        ids(store, "Observation", "subject=Patient/p7&date=2024-02-03&code=http://loinc.org|8867-4").await,
-        ["o7"]
-    );
-    assert_eq!(ids(store, "Observation", "value-quantity=gt118&value-quantity=lt119.5").await, ["o119"]);
-    assert_eq!(ids(store, "Observation", "component-code-value-quantity=http://loinc.org|8480-6$120").await.len(), 120);
+    assert_searches(store, false).await;
     let history = ok(store.history(&super::history_query(None, None, 300)).await, "history");
     assert_eq!(history.total, 240);
     assert_eq!(history.versions.last().map(|v| v.id.as_str()), Some("p0"), "in load order, newest first");
@@ -94,4 +111,46 @@ pub async fn load_of_a_resource_that_exists_stores_nothing(store: &dyn Store) {
     // And the batch goes in once nothing clashes.
     ok(store.load(&[create(patient("new1", "A"), 40)]).await, "load");
     assert_conflict(store.load(&[create(patient("new1", "A"), 50)]).await, "Patient", "new1", 0, 1);
+}
+
+/// An initial load between [`Store::load_begins`] and [`Store::load_ends`] (when a store may
+/// have set its search indexes aside): every search, update and deletion is answered right
+/// meanwhile and after; a second begin on a store that holds resources changes nothing.
+pub async fn a_load_answers_right_before_and_after_it_ends(store: &dyn Store) {
+    ok(store.load_begins().await, "load begins");
+    load_patients(store).await;
+    assert_searches(store, false).await;
+    let mut p0 = patient("p0", "Family1");
+    set_meta(p0.as_object_mut().expect("object"), 2, at(300));
+    let mut o7 = observation("o7", "p7", 7.0);
+    o7["effectiveDateTime"] = json!("2024-03-04");
+    o7["component"] = json!([]);
+    set_meta(o7.as_object_mut().expect("object"), 2, at(300));
+    let updates = [("Patient", "p0", p0), ("Observation", "o7", o7)].map(|(resource_type, id, resource)| Write {
+        index: extract(Definitions::r4(), &resource),
+        version: ResourceVersion {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            version: 2,
+            last_updated: at(300),
+            kind: WriteKind::Update,
+            json: Some(resource.to_string()),
+        },
+    });
+    for update in updates {
+        ok(store.transact(vec![update]).await, "update during the load");
+    }
+    put(store, deletion("Patient", "p1", 2, 310)).await;
+    assert_searches(store, true).await;
+    let mut pieces = 0;
+    while ok(store.load_ends().await, "load ends") {
+        pieces += 1;
+        assert!(pieces < 100, "load_ends keeps answering that pieces remain");
+    }
+    assert_searches(store, true).await;
+    assert_eq!(ids(store, "Observation", "date=2024-03-04").await, ["o7"]);
+    ok(store.load_begins().await, "a load into a store that holds resources");
+    ok(store.load(&[create(patient("late", "Late"), 400)]).await, "load");
+    assert!(!ok(store.load_ends().await, "load ends"), "nothing set aside in a store that held resources");
+    assert_eq!(ids(store, "Patient", "family=late").await, ["late"]);
 }

@@ -106,6 +106,7 @@ macro_rules! store_contract {
             reindex_replaces_the_current_index,
             load_writes_resources_as_transact_would,
             load_of_a_resource_that_exists_stores_nothing,
+            a_load_answers_right_before_and_after_it_ends,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

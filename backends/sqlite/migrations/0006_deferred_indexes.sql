@@ -1,0 +1,7 @@
+-- The search indexes an initial load set aside until its end (src/deferred.rs): their names and
+-- the SQL that builds them again. Empty but while such a load runs, or after one a crash ended
+-- (the store builds them when it opens).
+CREATE TABLE deferred_index (
+    name TEXT PRIMARY KEY,
+    sql  TEXT NOT NULL
+) WITHOUT ROWID;
