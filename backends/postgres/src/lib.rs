@@ -17,6 +17,7 @@
 //! Not for: TLS connections (no TLS feature is
 //! built in yet).
 
+mod deferred;
 mod load;
 mod position;
 mod write;
@@ -134,6 +135,14 @@ impl Backend for PostgresBackend {
 
     async fn load(&self, writes: &[Write]) -> Result<(), Error> {
         load::load(&self.pool, writes).await
+    }
+
+    async fn load_begins(&self) -> Result<(), Error> {
+        deferred::set_aside(&self.pool).await
+    }
+
+    async fn load_ends(&self) -> Result<bool, Error> {
+        deferred::build_one(&self.pool).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -299,3 +299,45 @@ async fn a_database_of_the_previous_schema_migrates_with_its_data() {
     conn.close().await.expect("close");
     store.close().await;
 }
+
+/// The search tables' indexes: built (in the catalogue), set aside (recorded).
+async fn search_indexes(store: &PostgresStore) -> (i64, i64) {
+    let pool = fhirgate_sql::Backend::reader(store.backend());
+    let built = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename LIKE 'search\\_%'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("indexes");
+    let aside = sqlx::query_scalar("SELECT count(*) FROM deferred_index").fetch_one(pool).await.expect("set aside");
+    (built, aside)
+}
+
+/// An initial load into an empty store sets its search indexes aside (every one but a primary
+/// key's) until it ends; a load that never ended (its gateway died) leaves them recorded for
+/// another gateway, whose `load_ends` builds every one; a load into a store that holds
+/// resources sets nothing aside.
+#[tokio::test]
+async fn search_indexes_set_aside_by_a_load_are_built_by_any_gateway() {
+    let database = TempDatabase::new().await;
+    let first = database.store().await;
+    let (built, aside) = search_indexes(&first).await;
+    assert!(built >= 17 && aside == 0, "{built} indexes, {aside} set aside");
+    first.load_begins().await.expect("load begins");
+    assert_eq!(search_indexes(&first).await, (1, built - 1), "only search_current's primary key stays");
+    put(&first, version("Patient", "a", 1, 0)).await;
+    first.close().await;
+    drop(first);
+
+    let second = database.store().await;
+    assert_eq!(search_indexes(&second).await, (1, built - 1), "still recorded");
+    let mut pieces = 0;
+    while second.load_ends().await.expect("load ends") {
+        pieces += 1;
+        assert!(pieces < 100);
+    }
+    assert_eq!(search_indexes(&second).await, (built, 0));
+    second.load_begins().await.expect("a load into a store that holds a resource");
+    assert_eq!(search_indexes(&second).await, (built, 0), "nothing set aside");
+    second.close().await;
+}

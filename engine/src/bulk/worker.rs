@@ -215,8 +215,10 @@ pub async fn fail(engine: &Engine, claimed: &Claimed, holder: &str, message: &st
     }
 }
 
-/// Removes the jobs of both kinds, and their files, that ended longer than the retention ago.
+/// Removes the jobs of both kinds, and their files, that ended longer than the retention ago;
+/// builds what an initial load set aside and no run will build.
 pub async fn sweep(engine: &Engine) -> Result<()> {
     sweep_kind::<crate::export::Job>(engine).await?;
-    sweep_kind::<crate::bulk::import::Job>(engine).await
+    sweep_kind::<crate::bulk::import::Job>(engine).await?;
+    crate::bulk::import::build_leftovers(engine).await
 }

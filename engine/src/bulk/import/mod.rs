@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 
 pub(crate) use job::Job;
 use job::{Input, Mode, Status, Stored};
-pub(crate) use run::run;
+pub(crate) use run::{build_leftovers, run};
 
 use crate::access::{Interaction, Target};
 use crate::bulk::worker::is_job_id;
