@@ -11,8 +11,7 @@ use crate::{Error, translate};
 
 /// The matches of `query`, sorted, at most `limit`, with their sort key values.
 pub async fn search(db: &mut dyn Driver, query: &SearchQuery, limit: u32) -> Result<Vec<Keyed>, Error> {
-    let select =
-        translate::select(target(db), Definitions::r4(), query, limit).map_err(|u| Error::Unsupported(u.0))?;
+    let select = translate::select(target(db), Definitions::r4(), query, limit).map_err(|u| Error::Unsupported(u.0))?;
     db.keyed_matches(&select.sql, &select.sort)
         .await?
         .into_iter()

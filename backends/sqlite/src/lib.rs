@@ -54,7 +54,7 @@ const CACHE_KIB: &str = "-32768";
 /// process-wide): past it, a connection reuses its least recently used cached pages instead of
 /// allocating more, so the page caches stay bounded however many reader connections are open
 /// and however large the database grows (issue 21: peak RSS of a bulk import or export).
-const HEAP_LIMIT: &str = "100663296";
+const HEAP_LIMIT: &str = "67108864";
 
 /// Whether a pooled connection is pinged before each use: sqlx's default, a round trip to the
 /// connection's thread on every read and write (a second hand-off per read), for a check that

@@ -183,7 +183,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fhirgate-sqlite-group-{}", std::process::id()));
         let file = dir.join("fhir.db");
         let store = crate::open(&file).await.expect("a migrated file");
-        let mut connection = crate::writer::connection(&file, crate::deferred::Aside::default()).expect("a writer connection");
+        let mut connection =
+            crate::writer::connection(&file, crate::deferred::Aside::default()).expect("a writer connection");
         batches_of_a_group_fail_alone(&mut connection).await;
         drop(connection);
         store.close().await;

@@ -27,12 +27,12 @@ const READ: usize = 500;
 /// Stored JSON bytes one read aims at: the next read takes as many versions as the previous
 /// ones' average size fits in this (Synthea's Provenance resources are ~120 KB each: 500 of
 /// them would hold 60 MB of text, twice over while they are copied into the chunk).
-const READ_BYTES: usize = 2 * 1024 * 1024;
+const READ_BYTES: usize = 1024 * 1024;
 /// Versions of a chunk's first read, before any size is known.
 const FIRST_READ: usize = 64;
 /// NDJSON bytes after which a chunk ends early (at the end of a read): what it holds in memory
 /// is bounded by this plus one read, whatever the resources' size.
-const CHUNK_BYTES: usize = 8 * 1024 * 1024;
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Failed attempts in a row after which a job fails.
 const MAX_ATTEMPTS: u32 = 3;
 
