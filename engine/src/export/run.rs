@@ -28,8 +28,10 @@ const READ: usize = 500;
 /// ones' average size fits in this (Synthea's Provenance resources are ~120 KB each: 500 of
 /// them would hold 60 MB of text, twice over while they are copied into the chunk).
 const READ_BYTES: usize = 1024 * 1024;
-/// Versions of a chunk's first read, before any size is known.
-const FIRST_READ: usize = 64;
+/// Versions of a chunk's first read, before any size is known: few, since a chunk of large
+/// resources ends after one read (64 of Synthea's Provenance resources, up to 865 KB each, were
+/// ~10 MB read at once at the start of every chunk, and the export's peak).
+const FIRST_READ: usize = 8;
 /// NDJSON bytes after which a chunk ends early (at the end of a read): what it holds in memory
 /// is bounded by this plus one read, whatever the resources' size.
 const CHUNK_BYTES: usize = 4 * 1024 * 1024;
