@@ -12,18 +12,20 @@ use crate::search::index::extract;
 use crate::storage::{ResourceVersion, Store, StoreError, Write, WriteKind};
 
 /// Version 1 of `resource` at [`at`]`(ms)`, indexed as the engine indexes every write.
-fn create(mut resource: Value, ms: i64) -> Write {
+fn create(resource: Value, ms: i64) -> Write {
+    written(resource, 1, WriteKind::Create, ms)
+}
+
+/// Version `version` of `resource` (a `kind` write) at [`at`]`(ms)`, indexed.
+fn written(mut resource: Value, version: u64, kind: WriteKind, ms: i64) -> Write {
     let resource_type = resource["resourceType"].as_str().unwrap_or_default().to_owned();
     let id = resource["id"].as_str().unwrap_or_default().to_owned();
     if let Some(map) = resource.as_object_mut() {
-        set_meta(map, 1, at(ms));
+        set_meta(map, version, at(ms));
     }
     let index = extract(Definitions::r4(), &resource);
     let json = Some(resource.to_string());
-    Write {
-        version: ResourceVersion { resource_type, id, version: 1, last_updated: at(ms), kind: WriteKind::Create, json },
-        index,
-    }
+    Write { version: ResourceVersion { resource_type, id, version, last_updated: at(ms), kind, json }, index }
 }
 
 fn patient(id: &str, family: &str) -> Value {
@@ -120,24 +122,11 @@ pub async fn a_load_answers_right_before_and_after_it_ends(store: &dyn Store) {
     ok(store.load_begins().await, "load begins");
     load_patients(store).await;
     assert_searches(store, false).await;
-    let mut p0 = patient("p0", "Family1");
-    set_meta(p0.as_object_mut().expect("object"), 2, at(300));
     let mut o7 = observation("o7", "p7", 7.0);
     o7["effectiveDateTime"] = json!("2024-03-04");
     o7["component"] = json!([]);
-    set_meta(o7.as_object_mut().expect("object"), 2, at(300));
-    let updates = [("Patient", "p0", p0), ("Observation", "o7", o7)].map(|(resource_type, id, resource)| Write {
-        index: extract(Definitions::r4(), &resource),
-        version: ResourceVersion {
-            resource_type: resource_type.to_owned(),
-            id: id.to_owned(),
-            version: 2,
-            last_updated: at(300),
-            kind: WriteKind::Update,
-            json: Some(resource.to_string()),
-        },
-    });
-    for update in updates {
+    for resource in [patient("p0", "Family1"), o7] {
+        let update = written(resource, 2, WriteKind::Update, 300);
         ok(store.transact(vec![update]).await, "update during the load");
     }
     put(store, deletion("Patient", "p1", 2, 310)).await;
