@@ -46,10 +46,15 @@ pub trait Driver: Send {
     fn dialect(&self) -> Dialect;
 
     /// Whether SQLite's value indexes are there for a statement to name (`INDEXED BY`): not
-    /// while an initial load has set them aside (fhirgate-sqlite's `deferred.rs`).
-    fn value_indexes(&self) -> bool {
+    /// while an initial load has set them aside (fhirgate-sqlite's `deferred.rs`). Asked before
+    /// each search.
+    async fn value_indexes(&mut self) -> bool {
         true
     }
+
+    /// A statement named a value index that is gone (another process on the same file set it
+    /// aside): the next [`Self::value_indexes`] asks the database.
+    fn value_indexes_gone(&mut self) {}
 
     /// Every row of a statement selecting `resource_version` rows.
     async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error>;

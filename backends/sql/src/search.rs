@@ -11,10 +11,15 @@ use crate::{Error, translate};
 
 /// The matches of `query`, sorted, at most `limit`, with their sort key values.
 pub async fn search(db: &mut dyn Driver, query: &SearchQuery, limit: u32) -> Result<Vec<Keyed>, Error> {
-    let select = translate::select(target(db), Definitions::r4(), query, limit).map_err(|u| Error::Unsupported(u.0))?;
-    db.keyed_matches(&select.sql, &select.sort)
-        .await?
-        .into_iter()
+    let mut target = target(db).await;
+    let rows = loop {
+        let select = translate::select(target, Definitions::r4(), query, limit).map_err(|u| Error::Unsupported(u.0))?;
+        match db.keyed_matches(&select.sql, &select.sort).await {
+            Err(e) if gone(&e, &mut target, db) => {}
+            rows => break rows?,
+        }
+    };
+    rows.into_iter()
         .map(|((resource_type, id, version), sort)| {
             Ok(Keyed { matched: SearchMatch { resource_type, id, version: version_from_sql(version)? }, sort })
         })
@@ -23,12 +28,29 @@ pub async fn search(db: &mut dyn Driver, query: &SearchQuery, limit: u32) -> Res
 
 /// How many resources match `query` (inside a write's transaction, for guards).
 pub async fn count(db: &mut dyn Driver, query: &SearchQuery) -> Result<u64, Error> {
-    let sql = translate::count(target(db), Definitions::r4(), query).map_err(|u| Error::Unsupported(u.0))?;
-    let n = db.integer(&sql).await?.unwrap_or(0);
+    let mut target = target(db).await;
+    let n = loop {
+        let sql = translate::count(target, Definitions::r4(), query).map_err(|u| Error::Unsupported(u.0))?;
+        match db.integer(&sql).await {
+            Err(e) if gone(&e, &mut target, db) => {}
+            n => break n?.unwrap_or(0),
+        }
+    };
     u64::try_from(n).map_err(|_| Error::Corrupt(format!("negative count {n}")))
 }
 
 /// What `db`'s statements are built for.
-fn target(db: &dyn Driver) -> translate::Target {
-    translate::Target { dialect: db.dialect(), value_indexes: db.value_indexes() }
+async fn target(db: &mut dyn Driver) -> translate::Target {
+    translate::Target { dialect: db.dialect(), value_indexes: db.value_indexes().await }
+}
+
+/// Whether `error` is a statement naming a value index that another process has set aside
+/// since this one last asked: then `target` names none any more (the search runs again, once).
+fn gone(error: &Error, target: &mut translate::Target, db: &mut dyn Driver) -> bool {
+    if !target.value_indexes || !error.to_string().contains("no such index") {
+        return false;
+    }
+    db.value_indexes_gone();
+    target.value_indexes = false;
+    true
 }

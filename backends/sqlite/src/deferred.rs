@@ -15,7 +15,9 @@
 //! rows finds them by scanning, which makes searches and updates during the load slow, not
 //! wrong. What is set aside is recorded in `deferred_index` (name and SQL) in the transaction
 //! that drops it, and each index is built in the transaction that removes its record, so a crash
-//! at any point loses nothing: the store builds what is recorded when it opens again.
+//! at any point loses nothing: the store builds what is recorded when it opens again. Another
+//! process on the same file learns of it when a statement names a missing index: its search
+//! runs again without naming one, and it asks the file before each search until they are back.
 //!
 //! [`Store::load_begins`]: fhirgate_engine::storage::Store::load_begins
 //! [`Store::load_ends`]: fhirgate_engine::storage::Store::load_ends
@@ -38,8 +40,16 @@ const SORT_CACHE_KIB: &str = "-8192";
 pub(crate) struct Aside(Arc<AtomicBool>);
 
 impl Aside {
-    pub(crate) fn now(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+    /// Whether `connection` may name the value indexes: yes unless they were set aside, by this
+    /// store or (seen as a missing index, [`Aside::gone`]) by another process on the file; then
+    /// the file tells, until they are built again.
+    pub(crate) fn value_indexes(&self, connection: &Connection) -> bool {
+        !self.0.load(Ordering::SeqCst) || self.check(connection).is_ok_and(|aside| !aside)
+    }
+
+    /// A statement named an index another process set aside.
+    pub(crate) fn gone(&self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 
     /// Records whether any index is set aside, as the file says.

@@ -118,8 +118,12 @@ impl Driver for Reader {
         Dialect::Sqlite
     }
 
-    fn value_indexes(&self) -> bool {
-        !self.pool.aside.now()
+    async fn value_indexes(&mut self) -> bool {
+        self.connection.as_ref().is_some_and(|connection| self.pool.aside.value_indexes(connection))
+    }
+
+    fn value_indexes_gone(&mut self) {
+        self.pool.aside.gone();
     }
 
     async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error> {

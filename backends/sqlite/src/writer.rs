@@ -208,8 +208,12 @@ impl Driver for WriteConnection {
         Dialect::Sqlite
     }
 
-    fn value_indexes(&self) -> bool {
-        !self.1.now()
+    async fn value_indexes(&mut self) -> bool {
+        self.1.value_indexes(&self.0)
+    }
+
+    fn value_indexes_gone(&mut self) {
+        self.1.gone();
     }
 
     async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error> {

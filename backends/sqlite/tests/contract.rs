@@ -254,3 +254,27 @@ async fn search_indexes_set_aside_by_an_unended_load_are_built_on_reopening() {
     assert_eq!(search_indexes(&path), (built, 0), "nothing set aside");
     store.close().await;
 }
+
+/// Another store on the same file (another process) sets the indexes aside after this one
+/// opened: this one's searches and counts still answer (they find the index gone and scan),
+/// and walk the indexes again once they are built.
+#[tokio::test]
+async fn searches_answer_while_another_store_on_the_file_has_set_the_indexes_aside() {
+    use fhirgate_engine::storage::contract::{ids, sample_index};
+
+    let dir = TempDir::new();
+    let path = dir.0.join("fhir.db");
+    let loader = open(&path).await;
+    let other = open(&path).await;
+    loader.load_begins().await.expect("load begins");
+    let (built, aside) = search_indexes(&path);
+    assert!(built == 0 && aside > 0, "{built} indexes, {aside} set aside");
+    let write = Write { version: version("Patient", "a", 1, 0), index: sample_index() };
+    loader.load(&[write]).await.expect("load");
+    assert_eq!(ids(&other, "Patient", "family=chalmers").await, ["a"]);
+    while loader.load_ends().await.expect("load ends") {}
+    assert_eq!(search_indexes(&path).1, 0);
+    assert_eq!(ids(&other, "Patient", "family=chalmers&gender=male").await, ["a"]);
+    other.close().await;
+    loader.close().await;
+}
