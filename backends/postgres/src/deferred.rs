@@ -55,6 +55,10 @@ pub(crate) async fn set_aside(pool: &PgPool) -> Result<(), Error> {
 
 /// Builds one index set aside; `true` if more remain.
 pub(crate) async fn build_one(pool: &PgPool) -> Result<bool, Error> {
+    // One round trip when nothing is set aside (every sweep asks), before a transaction and a lock.
+    if !sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM deferred_index)").fetch_one(pool).await? {
+        return Ok(false);
+    }
     let mut tx = pool.begin().await?;
     locked(&mut tx).await?;
     let next: Option<(String, String)> =
