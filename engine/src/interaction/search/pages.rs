@@ -14,7 +14,8 @@
 //! the page's key in the search's order (for `_sort`, after the sort key values the match
 //! before the page had), so nothing that matched all along and kept its sort values is
 //! repeated or skipped, whatever was written between the pages.
-//! The cache is bounded by a weight that grows with the size of the result sets it keeps.
+//! The cache is bounded in bytes (an estimate of what each kept set holds, weighed again as
+//! further chunks are read into it): a set it cannot keep is run again from its links' state.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,10 +28,16 @@ use crate::seal::{Keys, unix_now as now};
 use crate::search::query::{SearchQuery, SortValue};
 use crate::storage::Keyed;
 
-/// Matches kept over all cached result sets (about 100 bytes each).
-const MAX_CACHED_MATCHES: u64 = 2_000_000;
-/// Result sets kept.
-const MAX_SETS: u64 = 200_000;
+/// Bytes held by all kept result sets together, estimated. The cache used to be bounded by
+/// 2,000,000 matches and 200,000 sets, about 700 MB: at 2,000 first pages a second, the
+/// process grew from 120 to 900 MB (bench/README.md, memory). 32 MiB keeps the sets of the
+/// last few seconds of such a load, or of thousands of clients paging at their own pace.
+const MAX_CACHED_BYTES: u64 = 32 * 1024 * 1024;
+/// A kept result set's own bytes, besides its matches (query, owner, path, parameters, token).
+const SET_BYTES: usize = 1024;
+/// A kept match's bytes: its type, id and version and their heap parts (the sort key values
+/// of a `_sort` search add to this; the estimate need not be exact, only bounded).
+const MATCH_BYTES: usize = 160;
 /// The format of sealed page states (the first byte).
 const FORMAT: u8 = 2;
 /// The associated data of every seal: the kind of link and its format.
@@ -102,15 +109,16 @@ impl Pages {
     pub(crate) fn new(ttl: Duration, keys: Arc<Keys>) -> Self {
         let sets = Cache::builder()
             .time_to_idle(ttl)
-            .weigher(|_, set: &Arc<Snapshot>| u32::try_from(set.read_len() / 16 + 1).unwrap_or(u32::MAX))
-            .max_capacity(MAX_CACHED_MATCHES / 16 + MAX_SETS)
+            .weigher(|_, set: &Arc<Snapshot>| u32::try_from(weight(set.read_len())).unwrap_or(u32::MAX))
+            .max_capacity(MAX_CACHED_BYTES)
             .build();
         Self { sets, keys, ttl }
     }
 
-    /// Keeps `snapshot` (under its token) for the pages that follow.
+    /// Keeps `snapshot` (under its token) for the pages that follow, weighed again when more
+    /// of it was read since it was last kept.
     pub(crate) fn keep(&self, snapshot: &Arc<Snapshot>) {
-        if !self.sets.contains_key(&snapshot.token) {
+        if snapshot.reweigh() || !self.sets.contains_key(&snapshot.token) {
             self.sets.insert(snapshot.token.clone(), Arc::clone(snapshot));
         }
     }
@@ -154,6 +162,28 @@ impl Pages {
         }
         Some(state)
     }
+}
+
+#[cfg(test)]
+impl Pages {
+    /// Runs the cache's pending evictions and weighings.
+    pub(crate) fn settle(&self) {
+        self.sets.run_pending_tasks();
+    }
+
+    /// The estimated bytes kept now, and their bound.
+    pub(crate) fn weight(&self) -> u64 {
+        self.sets.weighted_size()
+    }
+
+    pub(crate) fn bound(&self) -> u64 {
+        MAX_CACHED_BYTES
+    }
+}
+
+/// The estimated bytes of a kept result set of `matches` matches.
+fn weight(matches: usize) -> usize {
+    matches.saturating_mul(MATCH_BYTES).saturating_add(SET_BYTES)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::super::{Engine, Visibility};
 use super::pages::{Key, MAX_BACK, PageState};
@@ -51,6 +52,8 @@ pub(crate) struct Snapshot {
     /// Keys before pages starting outside what was read (from the link it was resumed from).
     starts: Mutex<BTreeMap<usize, Option<Key>>>,
     read: Mutex<Read>,
+    /// How many matches had been read when the set was last kept in the cache (its weight).
+    weighed: AtomicUsize,
 }
 
 /// What has been read of a result set.
@@ -151,6 +154,7 @@ impl Snapshot {
             base,
             starts: Mutex::new(starts),
             read: Mutex::new(read),
+            weighed: AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -199,6 +203,13 @@ impl Snapshot {
     /// How many matches have been read (what a cached result set weighs).
     pub(crate) fn read_len(&self) -> usize {
         self.lock().matches.len()
+    }
+
+    /// Whether more (or fewer) matches were read since the last call, which notes the count:
+    /// the cache must weigh the set again.
+    pub(crate) fn reweigh(&self) -> bool {
+        let len = self.read_len();
+        self.weighed.swap(len, Ordering::Relaxed) != len
     }
 
     /// The matches from `offset` to `end` (places in the whole result set, at least `base`),
@@ -284,4 +295,63 @@ async fn only_visible(engine: &Engine, matches: Vec<Keyed>, visible: Visibility<
         .into_iter()
         .filter(|k| resources.remove(&k.matched).is_some_and(|resource| visible.allows(&resource, Phase::Outgoing)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pages::Pages;
+    use super::*;
+    use crate::seal::Keys;
+    use crate::search::query::ResultParams;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn set(matches: usize) -> Arc<Snapshot> {
+        let origin = Origin {
+            owner: "alice".into(),
+            path: "Observation".into(),
+            self_query: String::new(),
+            notes: Vec::new(),
+            params: Vec::new(),
+        };
+        let query = SearchQuery {
+            resource_type: Some("Observation".into()),
+            clauses: Vec::new(),
+            result: ResultParams::default(),
+            compartment: None,
+            after: None,
+            after_sort: Vec::new(),
+        };
+        let matched = |n: usize| Keyed {
+            matched: SearchMatch { resource_type: "Observation".into(), id: format!("o{n}"), version: 1 },
+            sort: Vec::new(),
+        };
+        let read = Read { matches: (0..matches).map(matched).collect(), next: None, chunk: 500, base: 0 };
+        Arc::new(Snapshot::new(origin, query, None, read, None))
+    }
+
+    #[test]
+    fn kept_result_sets_stay_within_the_byte_bound_and_are_weighed_again_as_they_grow() -> Result<(), String> {
+        let pages = Pages::new(Duration::from_secs(600), Arc::new(Keys::new(&[3; 32], &[])?));
+        // 2,000 first chunks of 500 matches: ~160 MB if every one were kept.
+        for _ in 0..2_000 {
+            pages.keep(&set(500));
+        }
+        pages.settle();
+        let bound = pages.bound();
+        assert!(pages.weight() <= bound, "{} bytes kept, bound {bound}", pages.weight());
+        assert!(pages.weight() > bound / 2, "the cache keeps sets up to its bound: {}", pages.weight());
+
+        // A kept set that reads further chunks weighs what it holds now.
+        let pages = Pages::new(Duration::from_secs(600), Arc::new(Keys::new(&[3; 32], &[])?));
+        let grown = set(10);
+        pages.keep(&grown);
+        pages.settle();
+        let small = pages.weight();
+        grown.lock().matches.append(&mut set(5_000).lock().matches);
+        pages.keep(&grown);
+        pages.settle();
+        assert!(pages.weight() > small + 5_000 * 100, "{small} then {}", pages.weight());
+        Ok(())
+    }
 }
