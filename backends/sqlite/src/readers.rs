@@ -15,6 +15,7 @@
 use crate::deferred::Aside;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 
 use async_trait::async_trait;
 use fhirgate_engine::search::query::SortValue;
@@ -28,6 +29,11 @@ use crate::{BUSY_TIMEOUT, CACHE_KIB};
 const IDLE: usize = 8;
 /// Prepared statements kept per connection (search texts vary with the query's shape).
 const STATEMENTS: usize = 64;
+/// Offloaded statements (searches, counts, history pages) running at once, per core. More
+/// only contend: SQLite's connections share one page-cache mutex (the bundled library is built
+/// with `SQLITE_ENABLE_MEMORY_MANAGEMENT`), and 16 searches on 16 blocking threads of a 2-core
+/// machine spent a third of their time waking each other on it (bench/README.md, searches).
+const OFFLOADED_PER_CORE: usize = 2;
 
 /// The pool of reader connections on one database file.
 #[derive(Debug)]
@@ -35,11 +41,15 @@ pub(crate) struct Readers {
     file: PathBuf,
     aside: Aside,
     idle: Mutex<Vec<Connection>>,
+    /// Turns to run an offloaded statement.
+    offloaded: Semaphore,
 }
 
 impl Readers {
     pub(crate) fn new(file: &Path, aside: Aside) -> Arc<Self> {
-        Arc::new(Self { file: file.to_path_buf(), aside, idle: Mutex::new(Vec::new()) })
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let offloaded = Semaphore::new(cores.saturating_mul(OFFLOADED_PER_CORE));
+        Arc::new(Self { file: file.to_path_buf(), aside, idle: Mutex::new(Vec::new()), offloaded })
     }
 
     /// A connection for one read; `offload`: run its statements on the blocking pool.
@@ -101,12 +111,14 @@ impl Reader {
             return result;
         }
         let sql = sql.clone();
+        let turn = self.pool.offloaded.acquire().await.map_err(|e| Error::Driver(format!("reader turns: {e}")))?;
         let (connection, result) = tokio::task::spawn_blocking(move || {
             let result = f(&connection, &sql);
             (connection, result)
         })
         .await
         .map_err(|e| Error::Driver(format!("reader task: {e}")))?;
+        drop(turn);
         self.connection = Some(connection);
         result
     }
