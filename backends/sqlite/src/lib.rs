@@ -47,14 +47,16 @@ pub type SqliteStore = SqlStore<SqliteBackend>;
 const READERS: u32 = 4;
 /// How long a connection waits for a lock another process holds before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Page cache per connection, in KiB (SQLite's `cache_size` as a negative number). The default
-/// 2 MB made a third of a search's time copies of pages from the kernel's cache (bench/README.md).
+/// Page cache of the writer (and of sqlx's connections), in KiB (SQLite's `cache_size` as a
+/// negative number). The default 2 MB made a third of a search's time copies of pages from the
+/// kernel's cache (bench/README.md).
 const CACHE_KIB: &str = "-32768";
-/// SQLite's heap in this process, in bytes, all connections together (`soft_heap_limit`,
-/// process-wide): past it, a connection reuses its least recently used cached pages instead of
-/// allocating more, so the page caches stay bounded however many reader connections are open
-/// and however large the database grows (issue 21: peak RSS of a bulk import or export).
-const HEAP_LIMIT: &str = "67108864";
+/// Page cache of each reader connection (`readers.rs`), in KiB. Each connection has a cache of
+/// its own (the bundled SQLite is built without `SQLITE_ENABLE_MEMORY_MANAGEMENT`, whose shared
+/// cache serialised every reader on one mutex: `.cargo/config.toml`), so the process's SQLite
+/// memory is bounded by these sizes times the connections: the writer's, at most `readers.rs`'s
+/// idle ones plus those in use (two per core for searches, the request threads' point reads).
+const READER_CACHE_KIB: &str = "-8192";
 
 /// Whether a pooled connection is pinged before each use: sqlx's default, a round trip to the
 /// connection's thread on every read and write (a second hand-off per read), for a check that
@@ -103,7 +105,6 @@ async fn open_with(options: SqliteConnectOptions, in_memory: bool) -> Result<Sql
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
         .pragma("cache_size", CACHE_KIB)
-        .pragma("soft_heap_limit", HEAP_LIMIT)
         .foreign_keys(true);
     // An in-memory database dies with its last connection: keep the one connection forever.
     let writer = SqlitePoolOptions::new()

@@ -23,16 +23,15 @@ use fhirgate_sql::{Bind, Dialect, Driver, Error, KeyedRow, MatchRow, SortKind, S
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::{BUSY_TIMEOUT, CACHE_KIB};
+use crate::{BUSY_TIMEOUT, READER_CACHE_KIB};
 
 /// Idle connections kept for reuse; more are opened when more readers run at once.
 const IDLE: usize = 8;
 /// Prepared statements kept per connection (search texts vary with the query's shape).
 const STATEMENTS: usize = 64;
-/// Offloaded statements (searches, counts, history pages) running at once, per core. More
-/// only contend: SQLite's connections share one page-cache mutex (the bundled library is built
-/// with `SQLITE_ENABLE_MEMORY_MANAGEMENT`), and 16 searches on 16 blocking threads of a 2-core
-/// machine spent a third of their time waking each other on it (bench/README.md, searches).
+/// Offloaded statements (searches, counts, history pages) running at once, per core: more only
+/// take turns on the cores, each with a connection and its page cache (bench/README.md,
+/// searches).
 const OFFLOADED_PER_CORE: usize = 2;
 
 /// The pool of reader connections on one database file.
@@ -52,14 +51,19 @@ impl Readers {
         Arc::new(Self { file: file.to_path_buf(), aside, idle: Mutex::new(Vec::new()), offloaded })
     }
 
-    /// A connection for one read; `offload`: run its statements on the blocking pool.
+    /// A reader for one read; `offload`: run its statements on the blocking pool. It takes a
+    /// connection when a statement runs (an offloaded one once it has its turn), so no more
+    /// connections, each with its page cache, are open than statements can run.
     pub(crate) fn get(self: &Arc<Self>, offload: bool) -> Result<Reader, Error> {
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let connection = match idle {
-            Some(connection) => connection,
-            None => self.open()?,
-        };
-        Ok(Reader { connection: Some(connection), pool: Arc::clone(self), offload })
+        Ok(Reader { connection: None, pool: Arc::clone(self), offload })
+    }
+
+    /// An idle connection, or a new one.
+    fn connection(&self) -> Result<Connection, Error> {
+        match self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            Some(connection) => Ok(connection),
+            None => self.open(),
+        }
     }
 
     fn open(&self) -> Result<Connection, Error> {
@@ -67,7 +71,7 @@ impl Readers {
         let connection = Connection::open_with_flags(&self.file, flags).map_err(failed)?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
         connection
-            .execute_batch(&format!("PRAGMA query_only = ON; PRAGMA cache_size = {CACHE_KIB};"))
+            .execute_batch(&format!("PRAGMA query_only = ON; PRAGMA cache_size = {READER_CACHE_KIB};"))
             .map_err(failed)?;
         connection.set_prepared_statement_cache_capacity(STATEMENTS);
         Ok(connection)
@@ -98,20 +102,30 @@ impl Drop for Reader {
 }
 
 impl Reader {
+    /// The reader's connection, or one from the pool.
+    fn take(&mut self) -> Result<Connection, Error> {
+        match self.connection.take() {
+            Some(connection) => Ok(connection),
+            None => self.pool.connection(),
+        }
+    }
+
     /// Runs `f` with the connection: here, or on the blocking pool when offloading.
     async fn run<T, F>(&mut self, sql: &Sql, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &Sql) -> Result<T, Error> + Send + 'static,
     {
-        let connection = self.connection.take().ok_or_else(|| Error::Driver("reader connection lost".into()))?;
         if !self.offload {
+            let connection = self.take()?;
             let result = f(&connection, sql);
             self.connection = Some(connection);
             return result;
         }
         let sql = sql.clone();
-        let turn = self.pool.offloaded.acquire().await.map_err(|e| Error::Driver(format!("reader turns: {e}")))?;
+        let pool = Arc::clone(&self.pool);
+        let turn = pool.offloaded.acquire().await.map_err(|e| Error::Driver(format!("reader turns: {e}")))?;
+        let connection = self.take()?;
         let (connection, result) = tokio::task::spawn_blocking(move || {
             let result = f(&connection, &sql);
             (connection, result)
@@ -131,7 +145,12 @@ impl Driver for Reader {
     }
 
     async fn value_indexes(&mut self) -> bool {
-        self.connection.as_ref().is_some_and(|connection| self.pool.aside.value_indexes(connection))
+        // Asked before a statement is built: the connection goes back to the pool at once, so
+        // an offloaded reader holds none while it waits for its turn.
+        let Ok(connection) = self.take() else { return false };
+        let there = self.pool.aside.value_indexes(&connection);
+        self.pool.put(connection);
+        there
     }
 
     fn value_indexes_gone(&mut self) {

@@ -76,15 +76,16 @@ async fn open_creates_missing_directories_and_uses_wal() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn sqlite_memory_is_bounded_for_the_whole_process() {
-    let dir = TempDir::new();
-    let store = open(&dir.0.join("fhir.db")).await;
-    // The limit is process-wide: any connection, even one the store never opened, reports it.
-    let other = rusqlite::Connection::open_in_memory().expect("open");
-    let limit: i64 = other.query_row("PRAGMA soft_heap_limit", [], |r| r.get(0)).expect("pragma");
-    assert!(limit > 0 && limit <= 128 << 20, "soft heap limit {limit}");
-    store.close().await;
+#[test]
+fn sqlite_is_built_with_a_page_cache_per_connection() {
+    // `.cargo/config.toml`: built with SQLITE_ENABLE_MEMORY_MANAGEMENT, every connection shares
+    // one cache behind one mutex, and the readers of a search load wait on each other.
+    let connection = rusqlite::Connection::open_in_memory().expect("open");
+    let mut statement = connection.prepare("PRAGMA compile_options").expect("pragma");
+    let options: Vec<String> =
+        statement.query_map([], |r| r.get(0)).expect("options").collect::<Result<_, _>>().expect("read");
+    assert!(!options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
+    assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
 }
 
 #[tokio::test]
