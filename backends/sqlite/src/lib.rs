@@ -153,14 +153,14 @@ impl Backend for SqliteBackend {
 
     async fn point_reader(&self) -> Result<ReadConnection<sqlx::Sqlite>, Error> {
         match &self.readers {
-            Some(readers) => Ok(ReadConnection::Own(Box::new(readers.get(false)?))),
+            Some(readers) => Ok(ReadConnection::Own(Box::new(readers.get(false)))),
             None => Ok(ReadConnection::Pooled(self.reader.acquire().await?)),
         }
     }
 
     async fn query_reader(&self) -> Result<ReadConnection<sqlx::Sqlite>, Error> {
         match &self.readers {
-            Some(readers) => Ok(ReadConnection::Own(Box::new(readers.get(true)?))),
+            Some(readers) => Ok(ReadConnection::Own(Box::new(readers.get(true)))),
             None => Ok(ReadConnection::Pooled(self.reader.acquire().await?)),
         }
     }

@@ -54,8 +54,8 @@ impl Readers {
     /// A reader for one read; `offload`: run its statements on the blocking pool. It takes a
     /// connection when a statement runs (an offloaded one once it has its turn), so no more
     /// connections, each with its page cache, are open than statements can run.
-    pub(crate) fn get(self: &Arc<Self>, offload: bool) -> Result<Reader, Error> {
-        Ok(Reader { connection: None, pool: Arc::clone(self), offload })
+    pub(crate) fn get(self: &Arc<Self>, offload: bool) -> Reader {
+        Reader { connection: None, pool: Arc::clone(self), offload }
     }
 
     /// An idle connection, or a new one.
