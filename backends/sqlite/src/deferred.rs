@@ -44,7 +44,12 @@ impl Aside {
     /// store or (seen as a missing index, [`Aside::gone`]) by another process on the file; then
     /// the file tells, until they are built again.
     pub(crate) fn value_indexes(&self, connection: &Connection) -> bool {
-        !self.0.load(Ordering::SeqCst) || self.check(connection).is_ok_and(|aside| !aside)
+        !self.maybe() || self.check(connection).is_ok_and(|aside| !aside)
+    }
+
+    /// Whether indexes may be set aside: only then does [`Aside::value_indexes`] ask the file.
+    pub(crate) fn maybe(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 
     /// A statement named an index another process set aside.

@@ -145,6 +145,9 @@ impl Driver for Reader {
     }
 
     async fn value_indexes(&mut self) -> bool {
+        if !self.pool.aside.maybe() {
+            return true;
+        }
         // Asked before a statement is built: the connection goes back to the pool at once, so
         // an offloaded reader holds none while it waits for its turn.
         let Ok(connection) = self.take() else { return false };
