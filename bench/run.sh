@@ -7,6 +7,12 @@
 #
 #   bench/run.sh --scenarios 1,4 --store sqlite --patients 100 [--env FILE] [-- extra fhirgate-bench suite flags]
 #   bench/run.sh --scenarios 8 --store postgres --patients 1000   # $export: resources/s, peak RSS
+#   bench/run.sh --load import --store sqlite --patients 1000     # load through $import instead
+#
+# --load import: the patients are loaded through `$import` (scenario 9, `fhirgate-bench import`:
+# resources/s and peak RSS of the bulk load) instead of as transactions (scenario 3, which is then
+# not run): at 1,000 patients the transactions take hours, the import minutes. SQLite and
+# PostgreSQL only (the Cosmos DB emulator keeps nothing between server starts).
 #
 # --env FILE: KEY=VALUE lines added to the server's environment for the whole run, e.g.
 # bench/env/auth-off.env to measure scenarios 1-6 without authentication.
@@ -33,6 +39,7 @@ extra_env=""
 peer=""
 peer_pid=""
 peer_bearer=""
+load="transactions"
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --scenarios) scenarios="$2"; shift 2 ;;
@@ -43,14 +50,20 @@ while [ "$#" -gt 0 ]; do
         --peer) peer="$2"; shift 2 ;;
         --peer-pid) peer_pid="$2"; shift 2 ;;
         --peer-bearer) peer_bearer="$2"; shift 2 ;;
+        --load) load="$2"; shift 2 ;;
         --) shift; break ;;
-        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7,8] [--store sqlite|postgres|cosmos] [--patients N] [--seed S] [--env FILE] [--peer URL [--peer-pid PID] [--peer-bearer TOKEN]] [-- suite flags]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--scenarios 1,2,3,4,5,6,7,8] [--store sqlite|postgres|cosmos] [--patients N] [--seed S] [--load transactions|import] [--env FILE] [--peer URL [--peer-pid PID] [--peer-bearer TOKEN]] [-- suite flags]" >&2; exit 2 ;;
     esac
 done
+case "$load" in
+    transactions) ;;
+    import) [ "$store" != cosmos ] || { echo "run.sh: --load import needs --store sqlite or postgres" >&2; exit 2; } ;;
+    *) echo "run.sh: --load transactions or import" >&2; exit 2 ;;
+esac
 
 if [ "$store" = postgres ] && [ -z "${FHIRGATE_TEST_POSTGRES_URL:-}" ]; then
     exec bash scripts/with-postgres.sh bash bench/run.sh --scenarios "$scenarios" --store postgres \
-        --patients "$patients" --seed "$seed" ${extra_env:+--env "$extra_env"} ${peer:+--peer "$peer"} \
+        --patients "$patients" --seed "$seed" --load "$load" ${extra_env:+--env "$extra_env"} ${peer:+--peer "$peer"} \
         ${peer_pid:+--peer-pid "$peer_pid"} ${peer_bearer:+--peer-bearer "$peer_bearer"} -- "$@"
 fi
 
@@ -84,12 +97,16 @@ data="$(mktemp -d /tmp/fhirgate-bench.XXXXXX)"
 if [ -z "${FHIRGATE_BENCH_KEEP_DATA:-}" ]; then trap 'rm -rf "$data"' EXIT; else echo "run.sh: data in $data" >&2; fi
 # Synthea Bundles reach 11,000 entries and 20 MB for one patient: above the server's defaults
 # (5,000 entries, 16 MB), which are right for clients but would drop the oldest patients here.
-cat >"$data/server.env" <<ENV
+# (`fhirgate-bench import` empties the data directory: written again after it.)
+write_server_env() {
+    cat >"$data/server.env" <<ENV
 FHIRGATE_MAX_BUNDLE_ENTRIES=50000
 FHIRGATE_MAX_BODY_BYTES=134217728
 FHIRGATE_REQUEST_TIMEOUT_SECONDS=300
 ENV
-if [ -n "$extra_env" ]; then cat "$extra_env" >>"$data/server.env"; fi
+    if [ -n "$extra_env" ]; then cat "$extra_env" >>"$data/server.env"; fi
+}
+write_server_env
 store_args=()
 case "$store" in
     sqlite)
@@ -119,10 +136,29 @@ case " $* " in
     *) token_args=(--token-command "FHIRGATE_AUTH_ENABLED=true '$bin/fhirgate' token --role globalAdmin --ttl-seconds 86400") ;;
 esac
 
-"$bin/fhirgate-bench" suite \
+suite_scenarios="$scenarios"
+load_args=(--bundles "$bundles")
+if [ "$load" = import ]; then
+    # The store is loaded (and its data directory made) before the suite starts its server on it;
+    # the suite then reads the dataset instead of loading, and scenario 3 is left out.
+    import_store=()
+    [ "$store" = postgres ] && import_store=(--store "$FHIRGATE_TEST_POSTGRES_URL")
+    import_auth=("${token_args[@]}")
+    for ((i = 1; i <= $#; i++)); do
+        case "${!i}" in --bearer|--token-command) j=$((i + 1)); import_auth=("${!i}" "${!j}") ;; esac
+    done
+    "$bin/fhirgate-bench" import --server-bin "$bin/fhirgate" --data-dir "$data" "${import_store[@]}" \
+        --bundles "$bundles" --dataset "$data/dataset.json" --store-label "$label" --out bench/results \
+        "${import_auth[@]}"
+    write_server_env
+    suite_scenarios="$(echo "$scenarios" | tr ',' '\n' | grep -vx 3 | paste -sd, -)"
+    load_args=()
+fi
+
+[ -n "$suite_scenarios" ] && "$bin/fhirgate-bench" suite \
     --server-bin "$bin/fhirgate" --data-dir "$data" "${store_args[@]}" --env-file "$data/server.env" \
-    --bundles "$bundles" --dataset "$data/dataset.json" \
-    --scenarios "$scenarios" --store-label "$label" --store-settings "$settings" \
+    "${load_args[@]}" --dataset "$data/dataset.json" \
+    --scenarios "$suite_scenarios" --store-label "$label" --store-settings "$settings" \
     --out bench/results "${token_args[@]}" "$@"
 
 # The peer: the same Bundles loaded over HTTP, then the scenarios that need nothing but HTTP.

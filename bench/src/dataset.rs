@@ -76,24 +76,54 @@ pub fn bundle_files(dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     Ok(files)
 }
 
-/// Counts the Observation codes of one Bundle file, and keeps its Patients' family names.
-fn scan(bundle: &Value, codes: &mut BTreeMap<(String, String), u64>, families: &mut Vec<String>) {
-    let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    for resource in entries.iter().filter_map(|e| e.get("resource")) {
-        match resource.get("resourceType").and_then(Value::as_str) {
-            Some("Patient") => {
-                families.extend(resource.pointer("/name/0/family").and_then(Value::as_str).map(str::to_string));
-                continue;
+/// What a [`Dataset`] says about the data, gathered Bundle by Bundle: Observation codes with
+/// their counts and the Patients' family names.
+#[derive(Default)]
+pub struct Scan {
+    codes: BTreeMap<(String, String), u64>,
+    families: Vec<String>,
+}
+
+impl Scan {
+    /// Counts the Observation codes of one Bundle, and keeps its Patients' family names.
+    pub fn add(&mut self, bundle: &Value) {
+        let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        for resource in entries.iter().filter_map(|e| e.get("resource")) {
+            match resource.get("resourceType").and_then(Value::as_str) {
+                Some("Patient") => {
+                    self.families
+                        .extend(resource.pointer("/name/0/family").and_then(Value::as_str).map(str::to_string));
+                    continue;
+                }
+                Some("Observation") => {}
+                _ => continue,
             }
-            Some("Observation") => {}
-            _ => continue,
+            let coding = resource.pointer("/code/coding/0");
+            let system = coding.and_then(|c| c.get("system")).and_then(Value::as_str);
+            let code = coding.and_then(|c| c.get("code")).and_then(Value::as_str);
+            if let (Some(system), Some(code)) = (system, code) {
+                *self.codes.entry((system.to_string(), code.to_string())).or_default() += 1;
+            }
         }
-        let coding = resource.pointer("/code/coding/0");
-        let system = coding.and_then(|c| c.get("system")).and_then(Value::as_str);
-        let code = coding.and_then(|c| c.get("code")).and_then(Value::as_str);
-        if let (Some(system), Some(code)) = (system, code) {
-            *codes.entry((system.to_string(), code.to_string())).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Scan) {
+        for (k, v) in other.codes {
+            *self.codes.entry(k).or_default() += v;
         }
+        self.families.extend(other.families);
+    }
+
+    /// The dataset of the scanned Bundles: the 20 commonest codes first, names sorted once each.
+    pub fn finish(mut self, bundles: u64, resources: u64, mut patients: Vec<String>) -> Dataset {
+        self.families.sort();
+        self.families.dedup();
+        patients.sort();
+        let mut observation_codes: Vec<CodeCount> =
+            self.codes.into_iter().map(|((system, code), count)| CodeCount { system, code, count }).collect();
+        observation_codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+        observation_codes.truncate(20);
+        Dataset { bundles, resources, patients, observation_codes, families: self.families }
     }
 }
 
@@ -238,14 +268,14 @@ pub async fn load(
         tasks.push(tokio::spawn(async move {
             let mut conn = Connection::new(target);
             let mut recorder = Recorder::default();
-            let mut codes = BTreeMap::new();
-            let (mut resources, mut patients, mut families) = (0u64, Vec::new(), Vec::new());
+            let mut scan = Scan::default();
+            let (mut resources, mut patients) = (0u64, Vec::new());
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = files.get(i) else { break };
                 let raw = std::fs::read(path).map_err(BenchError::file(path))?;
                 let bundle: Value = serde_json::from_slice(&raw)?;
-                scan(&bundle, &mut codes, &mut families);
+                scan.add(&bundle);
                 if let Some((stored, patient)) =
                     send_patient(&mut conn, &mut recorder, raw, &bundle, batch_size, path).await
                 {
@@ -253,32 +283,22 @@ pub async fn load(
                     patients.extend(patient);
                 }
             }
-            Ok::<_, BenchError>((recorder, codes, resources, patients, families))
+            Ok::<_, BenchError>((recorder, scan, resources, patients))
         }));
     }
     let mut recorder = Recorder::default();
-    let mut codes: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let (mut resources, mut patients, mut families) = (0u64, Vec::new(), Vec::new());
+    let mut scan = Scan::default();
+    let (mut resources, mut patients) = (0u64, Vec::new());
     for task in tasks {
-        let (r, c, n, p, f) = task.await.map_err(|e| BenchError::Dataset(e.to_string()))??;
+        let (r, s, n, p) = task.await.map_err(|e| BenchError::Dataset(e.to_string()))??;
         recorder.merge(&r);
-        for (k, v) in c {
-            *codes.entry(k).or_default() += v;
-        }
+        scan.merge(s);
         resources += n;
         patients.extend(p);
-        families.extend(f);
     }
-    families.sort();
-    families.dedup();
     let elapsed = start.elapsed();
-    patients.sort();
-    let mut observation_codes: Vec<CodeCount> =
-        codes.into_iter().map(|((system, code), count)| CodeCount { system, code, count }).collect();
-    observation_codes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
-    observation_codes.truncate(20);
     let total = recorder.total();
-    let dataset = Dataset { bundles: files.len() as u64, resources, patients, observation_codes, families };
+    let dataset = scan.finish(files.len() as u64, resources, patients);
     let measurement = Measurement {
         label: "transaction ingest".into(),
         mode: Mode::Closed { clients },

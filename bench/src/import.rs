@@ -12,6 +12,7 @@ use bytes::Bytes;
 use hyper::Method;
 use serde_json::{Value, json};
 
+use crate::dataset::Scan;
 use crate::error::BenchError;
 use crate::http::{Call, Connection, Target};
 use crate::procfs;
@@ -34,6 +35,9 @@ pub struct ImportRun {
     pub machine: Machine,
     /// After the import, export everything (scenario 8) from the same server.
     pub export: bool,
+    /// Where to write what the request scenarios need to know about the imported Bundles
+    /// (`suite --dataset`); the NDJSON files are removed after the import then.
+    pub dataset: Option<PathBuf>,
 }
 
 impl ImportRun {
@@ -42,9 +46,10 @@ impl ImportRun {
         let inputs = self.spec.data_dir.join("import-inputs");
         let _ = std::fs::remove_dir_all(&inputs);
         std::fs::create_dir_all(&inputs).map_err(BenchError::file(&inputs))?;
-        let files = match &self.bundles {
-            Some(dir) => from_bundles(dir, &inputs)?,
-            None => synthetic(self.synthetic_patients, &inputs)?,
+        let mut scan = Scan::default();
+        let (files, bundles, patients) = match &self.bundles {
+            Some(dir) => from_bundles(dir, &inputs, &mut scan)?,
+            None => synthetic(self.synthetic_patients, &inputs, &mut scan)?,
         };
         let lines: u64 = files.iter().map(|(_, _, n)| n).sum();
         eprintln!("import: {lines} resources in {} NDJSON files", files.len());
@@ -75,6 +80,10 @@ impl ImportRun {
             manifest[key].as_array().into_iter().flatten().filter_map(|o| o["count"].as_u64()).sum()
         };
         let (imported, failed) = (count("output"), count("error"));
+        if let Some(path) = &self.dataset {
+            scan.finish(bundles, imported, patients).write(path)?;
+            std::fs::remove_dir_all(&inputs).map_err(BenchError::file(&inputs))?;
+        }
         let per_second = imported as f64 / elapsed.max(1e-9);
         eprintln!("import: {imported} imported, {failed} failed in {elapsed:.1} s: {per_second:.0} resources/s");
         let mut r = ScenarioResult {
@@ -207,15 +216,26 @@ impl Writers {
     }
 }
 
+/// NDJSON files with the Bundles' resources, how many Bundles and the Patients' ids.
+type Inputs = (Vec<(String, PathBuf, u64)>, u64, Vec<String>);
+
 /// NDJSON from Synthea transaction Bundles: each entry's resource under the id of its
-/// `urn:uuid:` full URL, references to such URLs turned into `Type/id`.
-fn from_bundles(bundles: &Path, dir: &Path) -> Result<Vec<(String, PathBuf, u64)>, BenchError> {
+/// `urn:uuid:` full URL, references to such URLs turned into `Type/id`. `scan` sees every Bundle.
+/// An entry whose full URL an earlier Bundle had (Synthea repeats the Organizations, Locations
+/// and Practitioners in every patient's Bundle) is written once: an initial load rejects an id it
+/// sees twice. (Full URLs are kept as 64-bit hashes: 2 million of them at 1,000 patients.)
+fn from_bundles(bundles: &Path, dir: &Path, scan: &mut Scan) -> Result<Inputs, BenchError> {
     let mut writers = Writers { dir: dir.to_path_buf(), files: BTreeMap::new() };
-    for file in crate::dataset::bundle_files(bundles)? {
-        let bundle: Value = serde_json::from_slice(&std::fs::read(&file).map_err(BenchError::file(&file))?)?;
-        let entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+    let files = crate::dataset::bundle_files(bundles)?;
+    let mut patients = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for file in &files {
+        let mut bundle: Value = serde_json::from_slice(&std::fs::read(file).map_err(BenchError::file(file))?)?;
+        scan.add(&bundle);
+        let entries = bundle["entry"].take();
+        let entries = entries.as_array().map(Vec::as_slice).unwrap_or_default();
         let mut ids: HashMap<String, String> = HashMap::new();
-        for e in &entries {
+        for e in entries {
             if let (Some(url), Some(t)) = (e["fullUrl"].as_str(), e["resource"]["resourceType"].as_str()) {
                 if let Some(uuid) = url.strip_prefix("urn:uuid:") {
                     ids.insert(url.to_owned(), format!("{t}/{uuid}"));
@@ -223,15 +243,25 @@ fn from_bundles(bundles: &Path, dir: &Path) -> Result<Vec<(String, PathBuf, u64)
             }
         }
         for e in entries {
+            if let Some(url) = e["fullUrl"].as_str() {
+                let mut hash = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(url, &mut hash);
+                if !seen.insert(std::hash::Hasher::finish(&hash)) {
+                    continue;
+                }
+            }
             let mut resource = e["resource"].clone();
             if let Some(uuid) = e["fullUrl"].as_str().and_then(|u| u.strip_prefix("urn:uuid:")) {
                 resource["id"] = json!(uuid);
             }
             rewrite(&mut resource, &ids);
+            if resource["resourceType"] == "Patient" {
+                patients.extend(resource["id"].as_str().map(str::to_owned));
+            }
             writers.write(&resource)?;
         }
     }
-    writers.finish()
+    Ok((writers.finish()?, files.len() as u64, patients))
 }
 
 /// Replaces `reference` values naming a Bundle's `urn:uuid:` entries.
@@ -255,20 +285,27 @@ fn rewrite(value: &mut Value, ids: &HashMap<String, String>) {
 }
 
 /// `patients` made-up patients with five observations each.
-fn synthetic(patients: usize, dir: &Path) -> Result<Vec<(String, PathBuf, u64)>, BenchError> {
+fn synthetic(patients: usize, dir: &Path, scan: &mut Scan) -> Result<Inputs, BenchError> {
     let mut writers = Writers { dir: dir.to_path_buf(), files: BTreeMap::new() };
+    let mut ids = Vec::new();
     for p in 0..patients {
         let id = format!("bench-p{p}");
-        writers.write(&json!({ "resourceType": "Patient", "id": id, "gender": "other",
-            "name": [{ "family": format!("Bench{p}"), "given": ["Import"] }], "birthDate": "1970-01-01" }))?;
+        let mut entry = vec![json!({ "resource": { "resourceType": "Patient", "id": id, "gender": "other",
+            "name": [{ "family": format!("Bench{p}"), "given": ["Import"] }], "birthDate": "1970-01-01" } })];
         for o in 0..5 {
-            writers.write(&json!({ "resourceType": "Observation", "id": format!("bench-p{p}-o{o}"),
+            entry.push(json!({ "resource": { "resourceType": "Observation", "id": format!("bench-p{p}-o{o}"),
                 "status": "final", "subject": { "reference": format!("Patient/{id}") },
                 "code": { "coding": [{ "system": "http://loinc.org", "code": "8302-2" }] },
-                "effectiveDateTime": "2020-01-01", "valueQuantity": { "value": 170 + o, "unit": "cm" } }))?;
+                "effectiveDateTime": "2020-01-01", "valueQuantity": { "value": 170 + o, "unit": "cm" } } }));
         }
+        let bundle = json!({ "resourceType": "Bundle", "type": "collection", "entry": entry });
+        scan.add(&bundle);
+        for e in bundle["entry"].as_array().into_iter().flatten() {
+            writers.write(&e["resource"])?;
+        }
+        ids.push(id);
     }
-    writers.finish()
+    Ok((writers.finish()?, patients as u64, ids))
 }
 
 #[cfg(test)]

@@ -74,6 +74,11 @@ struct ImportArgs {
     /// After the import, export everything from the same server (scenario 8).
     #[arg(long)]
     export: bool,
+    /// Write the ids and codes the request scenarios need (`suite --dataset`, without
+    /// --bundles) here, and remove the NDJSON once imported: the data directory then holds a
+    /// loaded store for `suite`.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
     #[command(flatten)]
     auth: Auth,
 }
@@ -294,6 +299,7 @@ async fn import(a: ImportArgs, threads: usize) -> Result<(), BenchError> {
             note: "server and load generator on the same machine".into(),
         },
         export: a.export,
+        dataset: a.dataset.clone(),
     };
     for result in run.run().await? {
         eprintln!("wrote {}", report::write_json(&a.out, &result)?.display());
