@@ -41,32 +41,44 @@ cargo build --workspace --all-targets --locked
 # test builds of the workspace enable), instead of building `fhirgate` again on their own.
 export FHIRGATE_BIN="$CARGO_TARGET_DIR/debug/fhirgate"
 status=0
+# Everything below is also kept in a log, so the end of the output names what failed (CI keeps
+# only the head and the tail of a long output).
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+logged() {
+  "$@" 2>&1 | tee -a "$log"
+  return "${PIPESTATUS[0]}"
+}
 # The generated TestScript corpus (a script per R4 resource type) is current: regenerated from
 # the R4 package and compared with the checked-in one. Its run on every store is the end-to-end
 # test `generated_corpus` (below, once per store), which prints `N passed, N failed`.
-"$CARGO_TARGET_DIR/debug/fhirgate-conformance" generate --package "$FHIR_R4_PACKAGE" \
+logged "$CARGO_TARGET_DIR/debug/fhirgate-conformance" generate --package "$FHIR_R4_PACKAGE" \
   --out conformance/testscripts/generated --check || status=$?
 # The SMART set's stated properties (patient scopes stay in the compartment, no scope no
 # access, no policy errors), and the consent set's over the roles' permits, proved for every
 # request, as a release would.
-"$FHIRGATE_BIN" policy prove --set smart || status=$?
-"$FHIRGATE_BIN" policy prove --set microsoft-roles --set consent || status=$?
+logged "$FHIRGATE_BIN" policy prove --set smart || status=$?
+logged "$FHIRGATE_BIN" policy prove --set microsoft-roles --set consent || status=$?
 # deploy/: app roles against the policy sets, manifests and templates (schemas, checkov), the
 # example configurations, and the container image built around this binary (skipped, saying
 # why, where podman cannot run).
-bash scripts/check-deploy.sh || status=$?
+logged bash scripts/check-deploy.sh || status=$?
 # --show-output prints what passing tests report (e.g. how many R4 examples were accepted).
-cargo test --workspace --locked --no-fail-fast "$@" -- --show-output || status=$?
-echo "== the end-to-end tests again, with the gateway on PostgreSQL =="
-FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output --include-ignored || status=$?
-echo "== the end-to-end tests again, with the gateway on Cosmos DB (the SDK's in-process emulator), one-partition layout =="
-FHIRGATE_E2E_STORE=cosmos FHIRGATE_COSMOS_LAYOUT=single cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
-echo "== the writes, transactions, history and search tests again, on Cosmos DB's partitioned layout (a partition per resource; what \`auto\`, the default, gives a new store) =="
-FHIRGATE_E2E_STORE=cosmos FHIRGATE_COSMOS_LAYOUT=auto cargo test -p fhirgate-e2e --locked --no-fail-fast \
+logged cargo test --workspace --locked --no-fail-fast "$@" -- --show-output || status=$?
+echo "== the end-to-end tests again, with the gateway on PostgreSQL ==" | tee -a "$log"
+logged env FHIRGATE_E2E_STORE=postgres cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output --include-ignored || status=$?
+echo "== the end-to-end tests again, with the gateway on Cosmos DB (the SDK's in-process emulator), one-partition layout ==" | tee -a "$log"
+logged env FHIRGATE_E2E_STORE=cosmos FHIRGATE_COSMOS_LAYOUT=single cargo test -p fhirgate-e2e --locked --no-fail-fast "$@" -- --show-output || status=$?
+echo "== the writes, transactions, history and search tests again, on Cosmos DB's partitioned layout (a partition per resource; what \`auto\`, the default, gives a new store) ==" | tee -a "$log"
+logged env FHIRGATE_E2E_STORE=cosmos FHIRGATE_COSMOS_LAYOUT=auto cargo test -p fhirgate-e2e --locked --no-fail-fast \
   --test crud --test bundles --test conditional --test history --test search --test attacks \
   --test search_params --test attacks_search_params "$@" -- --show-output || status=$?
-echo "== the attack, conformance (hand-written, generated, official examples), CRUD, consent and XML tests again, through a front gateway to a remote fhirgate =="
-FHIRGATE_E2E_STORE=remote cargo test -p fhirgate-e2e --locked --no-fail-fast --test attacks --test attacks_import --test conformance \
+echo "== the attack, conformance (hand-written, generated, official examples), CRUD, consent and XML tests again, through a front gateway to a remote fhirgate ==" | tee -a "$log"
+logged env FHIRGATE_E2E_STORE=remote cargo test -p fhirgate-e2e --locked --no-fail-fast --test attacks --test attacks_import --test conformance \
   --test crud --test consent --test attacks_consent --test generated_corpus --test official_testscripts --test xml "$@" \
   -- --show-output || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "== what failed: the phases, and in them each failed test, panic and error =="
+  grep -E "^== |\.\.\. FAILED$|^error: |^thread '.*' panicked at" "$log" | head -300 || true
+fi
 exit "$status"
