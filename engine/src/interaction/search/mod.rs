@@ -187,7 +187,11 @@ async fn run(
     let read = match resumed {
         // Elsewhere than where the search ran: on after the match before the page.
         Some(PageState { after: Some(after), offset, .. }) => Read::resume(after.clone(), *offset, count),
-        _ => Read::first(engine, &query, count, visible).await?,
+        _ => {
+            // A restricted client's total counts what it may see: asked for, every match is read.
+            let whole = visible.is_some() && matches!(query.result.total, Some(Total::Accurate | Total::Estimate));
+            Read::first(engine, &query, count, whole, visible).await?
+        }
     };
     let known = read.known_len().filter(|_| resumed.is_none());
     if count_only {

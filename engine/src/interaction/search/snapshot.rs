@@ -1,7 +1,9 @@
 //! One search's result set, kept for paging, and read from the store a chunk at a time.
 //!
-//! A search reads its first chunk, ten pages, when it runs: the first page costs what it shows,
-//! not what the search matches. When paging reaches the end of what was read, the next chunk is
+//! A search reads its first chunk, the first page, when it runs: the first page costs what it
+//! shows, not what the search matches (so `Bundle.total` is given by default only when the first
+//! page holds every match; `_total=accurate` counts). When paging reaches the end of what was
+//! read, the next chunk, ten pages, is
 //! read after the key of the last match read ([`SearchQuery::after`], and with `_sort` the sort
 //! key values it had, [`SearchQuery::after_sort`]), so pages never overlap or skip a resource
 //! that matched all along, and paging is not capped; each chunk shows its matches as they were
@@ -23,7 +25,7 @@ use crate::outcome::Issue;
 use crate::search::query::SearchQuery;
 use crate::storage::{Keyed, SearchMatch};
 
-/// Pages per chunk of a search.
+/// Pages per chunk of a search, after its first page.
 const PAGES_PER_CHUNK: u32 = 10;
 
 /// One search's result set.
@@ -71,17 +73,29 @@ pub(crate) struct Read {
 
 impl Read {
     /// The first chunk of `query` for a client who sees what `visible` allows and pages by
-    /// `count`.
+    /// `count`: its first page or, `whole`, every match (up to `search_max_results`).
     pub(crate) async fn first(
         engine: &Engine,
         query: &SearchQuery,
         count: usize,
+        whole: bool,
         visible: Option<Visibility<'_>>,
     ) -> Result<Self> {
         let cap = engine.config.search_max_results;
-        let chunk = u32::try_from(count).unwrap_or(u32::MAX).max(1).saturating_mul(PAGES_PER_CHUNK).min(cap);
-        let (matches, next) = read_chunk(engine, query, chunk, visible).await?;
-        Ok(Self { matches, next, chunk, base: 0 })
+        let page = u32::try_from(count).unwrap_or(u32::MAX).max(1).min(cap);
+        let (matches, next) = read_chunk(engine, query, if whole { cap } else { page }, visible).await?;
+        let mut read = Self { matches, next, chunk: page.saturating_mul(PAGES_PER_CHUNK).min(cap), base: 0 };
+        // Where matches may be hidden from the client, reading goes on until a match it may see
+        // follows the page (so a next page is never empty) or none is left (so the total is known).
+        while visible.is_some() && !whole && page < cap && read.matches.len() <= page as usize {
+            let Some(after) = read.next.clone() else { break };
+            let mut rest = query.clone();
+            after.continue_query(&mut rest);
+            let (matches, next) = read_chunk(engine, &rest, read.chunk, visible).await?;
+            read.matches.extend(matches);
+            read.next = next;
+        }
+        Ok(read)
     }
 
     /// A result set that continues after `after` (the match before the place `offset`), read
@@ -226,7 +240,10 @@ impl Snapshot {
         loop {
             let (after, chunk) = {
                 let read = self.lock();
-                if read.matches.len() >= end || read.next.is_none() {
+                // Where matches may be hidden from the client, more follow the window only if a
+                // match it may see does: one past the window is read too.
+                let enough = if visible.is_some() { read.matches.len() > end } else { read.matches.len() >= end };
+                if enough || read.next.is_none() {
                     let stop = end.min(read.matches.len());
                     let window = read.matches.get(offset.min(stop)..stop).unwrap_or_default();
                     return Ok(Window {
