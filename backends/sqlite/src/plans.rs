@@ -96,6 +96,19 @@ async fn a_page_of_a_token_search_walks_the_index_in_order_without_sorting() -> 
 }
 
 #[tokio::test]
+async fn a_page_of_a_patients_observations_walks_their_references_in_order_without_sorting() -> Result<(), Error> {
+    // `patient=p1` leaves the target's type open (Patient or Group): the reference index's rows
+    // of one target and parameter still come in key order, so a page stops after its matches
+    // instead of probing every Observation of the patient.
+    let store = crate::connect("sqlite::memory:").await?;
+    let params = [("patient", "p1"), ("code", "http://loinc.org|29463-7")];
+    let plan = plan(&store, "Observation", &params).await;
+    assert!(plan.iter().any(|l| l.contains("search_reference_target (target_id=? AND param=?")), "{plan:#?}");
+    assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "it sorts: {plan:#?}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_count_of_one_value_reads_only_its_index() -> Result<(), Error> {
     let store = crate::connect("sqlite::memory:").await?;
     let query = parsed("Observation", &[("code", "http://loinc.org|29463-7")], None)?;
