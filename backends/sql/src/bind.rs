@@ -38,6 +38,10 @@ impl Binder {
         Self { dialect, binds: Vec::new() }
     }
 
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     /// Adds a parameter and returns its placeholder.
     pub(crate) fn bind(&mut self, value: Bind) -> String {
         self.binds.push(value);

@@ -39,8 +39,8 @@ pub struct Select {
     pub sort: Vec<SortKind>,
 }
 
-/// What a statement is built for: its database, and whether SQLite's value indexes are there to
-/// be walked by name ([`walk`]; not while an initial load has set them aside).
+/// What a statement is built for: its database, and whether the value indexes are there to be
+/// walked ([`walk`]; not while an initial load has set them aside).
 #[derive(Debug, Clone, Copy)]
 pub struct Target {
     pub dialect: Dialect,
@@ -50,7 +50,7 @@ pub struct Target {
 impl Target {
     /// Whether a search that fits may walk a value index ([`walk`]).
     fn walks(self) -> bool {
-        self.dialect == Dialect::Sqlite && self.value_indexes
+        self.value_indexes
     }
 }
 
@@ -272,7 +272,7 @@ impl<'a> Translator<'a> {
     ) -> Result<String, Unsupported> {
         let a = self.alias();
         if let Some((table, negate, condition)) = self.row_test(param, predicate, types, &a)? {
-            return Ok(on.render(negate, &a, RESOURCE, &format!("{table} {a}"), &condition));
+            return Ok(on.render(self.binder.dialect(), negate, &a, RESOURCE, &format!("{table} {a}"), &condition));
         }
         match predicate {
             Predicate::Chain(chain) => {
@@ -285,7 +285,7 @@ impl<'a> Translator<'a> {
                     &chain.target_types,
                 )?;
                 let condition = format!("{a}.param = {p} AND {a}.target_type IN {targets} AND {next}");
-                Ok(on.render(false, &a, RESOURCE, &format!("search_reference {a}"), &condition))
+                Ok(on.render(self.binder.dialect(), false, &a, RESOURCE, &format!("search_reference {a}"), &condition))
             }
             Predicate::Has(has) => {
                 let source = self.binder.text(&has.resource_type);
@@ -294,7 +294,7 @@ impl<'a> Translator<'a> {
                 let types = std::slice::from_ref(&has.resource_type);
                 let next = self.clause(&has.next, On { rt: &next_rt, id: &next_id, test: Test::Drives }, types)?;
                 let condition = format!("{a}.resource_type = {source} AND {a}.param = {p} AND {next}");
-                Ok(on.render(false, &a, TARGET, &format!("search_reference {a}"), &condition))
+                Ok(on.render(self.binder.dialect(), false, &a, TARGET, &format!("search_reference {a}"), &condition))
             }
             Predicate::Composite { components, values } => self.composite(param, components, values, on),
             Predicate::Unsupported(message) => Err(Unsupported(message.clone())),
@@ -332,7 +332,7 @@ impl<'a> Translator<'a> {
             conditions.push(condition::value(&mut self.binder, a, value)?);
         }
         let from = format!("search_composite {first}{joins}");
-        Ok(on.render(false, first, RESOURCE, &from, &conditions.join(" AND ")))
+        Ok(on.render(self.binder.dialect(), false, first, RESOURCE, &from, &conditions.join(" AND ")))
     }
 }
 
@@ -369,14 +369,18 @@ struct On<'s> {
 impl On<'_> {
     /// Whether (or, negated, whether not) this resource has a row in `from` whose columns `cols`
     /// (of alias `a`) name it and which meets `condition`.
-    fn render(self, negate: bool, a: &str, cols: Columns, from: &str, condition: &str) -> String {
+    fn render(self, dialect: Dialect, negate: bool, a: &str, cols: Columns, from: &str, condition: &str) -> String {
         let not = if negate { "NOT " } else { "" };
         let (On { rt, id, test }, Columns { rt: crt, id: cid }) = (self, cols);
         match test {
             Test::Drives => format!("({rt}, {id}) {not}IN (SELECT {a}.{crt}, {a}.{cid} FROM {from} WHERE {condition})"),
             Test::PerCandidate => {
+                // PostgreSQL would turn the `EXISTS` into a join that reads every row meeting the
+                // condition (all 66,922 Observations of a common code, for one patient's page);
+                // `OFFSET 0` keeps it a probe per candidate, so a page stops at its limit.
+                let probe = if dialect == Dialect::Postgres { " OFFSET 0" } else { "" };
                 format!(
-                    "{not}EXISTS (SELECT 1 FROM {from} WHERE {a}.{crt} = {rt} AND {a}.{cid} = {id} AND {condition})"
+                    "{not}EXISTS (SELECT 1 FROM {from} WHERE {a}.{crt} = {rt} AND {a}.{cid} = {id} AND {condition}{probe})"
                 )
             }
         }

@@ -12,24 +12,24 @@ use fhirgate_engine::definitions::Definitions;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::contract::query::{parsed, predicate};
 
-use crate::bind::{Bind, Dialect, Sql};
+use crate::bind::{Bind, Sql};
 
 /// The page statement (limit 10) of a query.
-fn select_query(dialect: Dialect, query: &SearchQuery) -> Sql {
-    match super::select(dialect, Definitions::r4(), query, 10) {
+fn select_query(target: impl Into<super::Target>, query: &SearchQuery) -> Sql {
+    match super::select(target, Definitions::r4(), query, 10) {
         Ok(select) => select.sql,
         Err(e) => panic!("{query:?} does not translate: {e:?}"),
     }
 }
 
 /// The page statement (limit 10) of a search.
-fn select(dialect: Dialect, resource_type: Option<&str>, params: &[(&str, &str)]) -> Sql {
-    select_query(dialect, &parsed(resource_type, params))
+fn select(target: impl Into<super::Target>, resource_type: Option<&str>, params: &[(&str, &str)]) -> Sql {
+    select_query(target, &parsed(resource_type, params))
 }
 
 /// The count statement of a search.
-fn count(dialect: Dialect, resource_type: Option<&str>, params: &[(&str, &str)]) -> Sql {
-    match super::count(dialect, Definitions::r4(), &parsed(resource_type, params)) {
+fn count(target: impl Into<super::Target>, resource_type: Option<&str>, params: &[(&str, &str)]) -> Sql {
+    match super::count(target, Definitions::r4(), &parsed(resource_type, params)) {
         Ok(sql) => sql,
         Err(e) => panic!("{params:?} does not translate: {e:?}"),
     }
