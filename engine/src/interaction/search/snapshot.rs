@@ -3,11 +3,10 @@
 //! A search reads its first chunk, the first page, when it runs: the first page costs what it
 //! shows, not what the search matches (so `Bundle.total` is given by default only when the first
 //! page holds every match; `_total=accurate` counts). When paging reaches the end of what was
-//! read, the next chunk, ten pages, is
-//! read after the key of the last match read ([`SearchQuery::after`], and with `_sort` the sort
-//! key values it had, [`SearchQuery::after_sort`]), so pages never overlap or skip a resource
-//! that matched all along, and paging is not capped; each chunk shows its matches as they were
-//! when it was read.
+//! read, the next chunk, ten pages, is read after the key of the last match read
+//! ([`SearchQuery::after`], and with `_sort` the sort key values it had,
+//! [`SearchQuery::after_sort`]), so pages never overlap or skip a resource that matched all
+//! along, and paging is not capped; each chunk shows its matches as they were when it was read.
 //!
 //! A result set may also start in the middle ([`Read::resume`]): a page link served by a
 //! process that did not run the search (see [`super::pages`]) reads on after the key its state
