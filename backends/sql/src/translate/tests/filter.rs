@@ -69,8 +69,7 @@ fn chains_and_has_nest_through_search_reference() {
 
 #[test]
 fn a_composite_joins_the_components_of_one_value() {
-    let sql =
-        select(GENERAL, Some("Observation"), &[("code-value-quantity", "http://loinc.org|8480-6$gt100")]);
+    let sql = select(GENERAL, Some("Observation"), &[("code-value-quantity", "http://loinc.org|8480-6$gt100")]);
     let filter = "r.resource_type IN ($1) AND ((r.resource_type, r.id) IN (SELECT x2.resource_type, x2.id \
          FROM search_composite x2 JOIN search_composite x3 ON x3.resource_type = x2.resource_type \
          AND x3.id = x2.id AND x3.param = x2.param AND x3.grp = x2.grp AND x3.comp = 1 \
