@@ -51,14 +51,11 @@ pub(super) fn statement(
     let Some((table, false, condition)) = t.row_test(&clause.param, predicate, &types, &a)? else {
         return Ok(None);
     };
-    let index = match t.binder.dialect() {
-        Dialect::Sqlite => format!(" INDEXED BY {}", value_index(table)?),
-        Dialect::Postgres => String::new(),
-    };
-    // PostgreSQL groups by the joined resource's key too, which lets it select the version.
-    let group = match t.binder.dialect() {
-        Dialect::Sqlite => format!("{a}.resource_type, {a}.id"),
-        Dialect::Postgres => format!("{a}.resource_type, {a}.id, r.resource_type, r.id"),
+    // SQLite is told the index; PostgreSQL groups by the joined resource's key too, which lets it
+    // select the version.
+    let (index, group) = match t.binder.dialect() {
+        Dialect::Sqlite => (format!(" INDEXED BY {}", value_index(table)?), format!("{a}.resource_type, {a}.id")),
+        Dialect::Postgres => (String::new(), format!("{a}.resource_type, {a}.id, r.resource_type, r.id")),
     };
     let mut conditions = vec![condition];
     if !types.is_empty() {

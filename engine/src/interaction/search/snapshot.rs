@@ -82,15 +82,13 @@ impl Read {
     ) -> Result<Self> {
         let cap = engine.config.search_max_results;
         let page = u32::try_from(count).unwrap_or(u32::MAX).max(1).min(cap);
-        let (matches, next) = read_chunk(engine, query, if whole { cap } else { page }, visible).await?;
+        let (matches, next) = read_chunk(engine, query, None, if whole { cap } else { page }, visible).await?;
         let mut read = Self { matches, next, chunk: page.saturating_mul(PAGES_PER_CHUNK).min(cap), base: 0 };
         // Where matches may be hidden from the client, reading goes on until a match it may see
         // follows the page (so a next page is never empty) or none is left (so the total is known).
         while visible.is_some() && !whole && page < cap && read.matches.len() <= page as usize {
-            let Some(after) = read.next.clone() else { break };
-            let mut rest = query.clone();
-            after.continue_query(&mut rest);
-            let (matches, next) = read_chunk(engine, &rest, read.chunk, visible).await?;
+            let Some(after) = read.next.take() else { break };
+            let (matches, next) = read_chunk(engine, query, Some(&after), read.chunk, visible).await?;
             read.matches.extend(matches);
             read.next = next;
         }
@@ -253,11 +251,7 @@ impl Snapshot {
                 }
                 (read.next.clone(), read.chunk)
             };
-            let mut query = self.query.clone();
-            if let Some(key) = &after {
-                key.continue_query(&mut query);
-            }
-            let (matches, next) = read_chunk(engine, &query, chunk, visible).await?;
+            let (matches, next) = read_chunk(engine, &self.query, after.as_ref(), chunk, visible).await?;
             let mut read = self.lock();
             // Another page request may have read the same chunk meanwhile.
             if read.next == after {
@@ -272,15 +266,24 @@ impl Snapshot {
     }
 }
 
-/// Up to `chunk` matches of `query` that `visible` allows, and the key of the last match read
-/// when more matches follow it.
+/// Up to `chunk` matches of `query` (continued after the match `after`) that `visible` allows,
+/// and the key of the last match read when more matches follow it.
 async fn read_chunk(
     engine: &Engine,
     query: &SearchQuery,
+    after: Option<&Key>,
     chunk: u32,
     visible: Option<Visibility<'_>>,
 ) -> Result<(Vec<Keyed>, Option<Key>)> {
-    let mut matches = engine.store.search_keyed(query, chunk.saturating_add(1)).await?;
+    let query = match after {
+        Some(key) => {
+            let mut rest = query.clone();
+            key.continue_query(&mut rest);
+            std::borrow::Cow::Owned(rest)
+        }
+        None => std::borrow::Cow::Borrowed(query),
+    };
+    let mut matches = engine.store.search_keyed(&query, chunk.saturating_add(1)).await?;
     let more = matches.len() > chunk as usize;
     matches.truncate(chunk as usize);
     let next = matches.last().filter(|_| more).map(Key::of);
