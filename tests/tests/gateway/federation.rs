@@ -29,6 +29,9 @@ pub(super) fn seeded() -> TestResult<(RemoteFhirgate, Server)> {
             remote.server.put(&format!("Patient/{id}"), &body)?
         };
         expect_written(&format!("seeding Patient/{id}"), &r)?;
+        // `meta.lastUpdated` has millisecond precision: two writes to the two processes in one
+        // millisecond would tie, and a tie has no newest (it failed a run so).
+        std::thread::sleep(std::time::Duration::from_millis(3));
     }
     Ok((remote, s))
 }
