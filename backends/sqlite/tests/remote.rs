@@ -218,6 +218,39 @@ async fn searches_show_only_what_the_client_may_see() {
 }
 
 #[tokio::test]
+async fn next_links_lead_to_a_match_the_client_may_see() {
+    let server = server().await;
+    // Hidden patients sorting after the last visible one (p1, [p2 hidden], p3, [p4 to p7 hidden]).
+    for n in 4..8 {
+        let patient = json!({"resourceType": "Patient", "id": format!("p{n}"),
+            "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]}});
+        put_direct(&server, &format!("Patient/p{n}"), &patient).await;
+    }
+    for path in ["Patient", "Patient/_history"] {
+        let mut pages = Vec::new();
+        let mut next = Some(format!("{BASE}/{path}?_sort=_id&_count=1"));
+        while let Some(url) = next.take() {
+            assert!(pages.len() < 10, "{path}: a search of two visible matches pages on: {pages:?}");
+            let below = url.strip_prefix(BASE).expect("a link on the remote's base").trim_start_matches('/');
+            let (path, query) = below.split_once('?').unwrap_or((below, ""));
+            let page = remote(&server, &request(Method::Get, path, query, None)).await;
+            assert_eq!(page.status, 200, "{url}: {}", diagnostics(&page));
+            let bundle = body(&page);
+            pages.push(ids(&bundle));
+            let links = bundle["link"].as_array().cloned().unwrap_or_default();
+            next = links.iter().find(|l| l["relation"] == "next").and_then(|l| l["url"].as_str()).map(str::to_owned);
+        }
+        // Each page shows a match: none of the hidden ones' pages is served empty, and the last
+        // visible match's page has no next link (only hidden ones follow).
+        assert!(pages.iter().all(|p| !p.is_empty()), "{path}: {pages:?}");
+        let mut seen = pages.concat();
+        seen.sort();
+        assert_eq!(seen, ["p1", "p3"], "{path}: {pages:?}");
+        assert_eq!(pages.len(), 2, "{path}: {pages:?}");
+    }
+}
+
+#[tokio::test]
 async fn counts_and_chains_that_would_reveal_hidden_data_are_refused() {
     let server = server().await;
     let count = remote(&server, &request(Method::Get, "Patient", "_summary=count", None)).await;

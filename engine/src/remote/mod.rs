@@ -22,6 +22,7 @@ mod conditional;
 mod consents;
 mod filter;
 mod operation;
+mod paging;
 mod read;
 mod search;
 mod send;

@@ -9,8 +9,9 @@
 //! never a parameter the engine ignored and so could not check. With a per-resource grant
 //! `_summary` / `_elements` are not sent: the remote returns whole resources, each entry
 //! (matches and `_include`d ones alike) is decided, hidden ones are removed with `total`, and
-//! the subset is made here. The remote's paging links stay in the Bundle (the gateway replaces
-//! them with its own).
+//! the subset is made here; the `next` link then skips the remote's pages of hidden matches only
+//! ([`super::paging`]). The remote's paging links stay in the Bundle (the gateway replaces them
+//! with its own).
 
 use std::collections::HashSet;
 
@@ -18,6 +19,7 @@ use serde_json::Value;
 
 use super::Call;
 use super::filter::{self, Shape};
+use super::paging;
 use super::read::not_found;
 use super::send::{self, Flow, Halt};
 use crate::access::Phase;
@@ -71,9 +73,9 @@ pub(super) async fn handle(call: &Call<'_>, gate: &Gate<'_>, request: &Request, 
     query.extend(paging);
     let sent = send::request(Method::Get, &path, query, &request.base_url);
     let mut reply = send::exchange(call.upstream, &sent).await?;
-    let mut bundle = reply.bundle(&["searchset"])?;
-    call.load_consents_in(gate, &bundle, &request.base_url).await?;
-    filter::entries(&mut bundle, gate);
+    let mut bundle = reply.bundle(Listing::Search.kinds())?;
+    decide(call, gate, Listing::Search, &mut bundle, &request.base_url).await?;
+    paging::skip_hidden_pages(call, gate, Listing::Search, &mut bundle, &request.base_url).await;
     if !gate.covers_data() {
         shape.apply_entries(&mut bundle);
     }
@@ -110,12 +112,48 @@ pub(super) async fn history(call: &Call<'_>, gate: &Gate<'_>, request: &Request)
         s if s >= 400 => return Err(send::failure(reply)),
         _ => {}
     }
-    let mut bundle = reply.bundle(&["history"])?;
-    call.load_consents_in(gate, &bundle, &request.base_url).await?;
-    let visible = visible_deletions(call, gate, &bundle, &request.base_url).await?;
-    filter::entries_deciding(&mut bundle, gate, |entry| deletion_key(entry).is_some_and(|k| visible.contains(&k)));
+    let mut bundle = reply.bundle(Listing::History.kinds())?;
+    decide(call, gate, Listing::History, &mut bundle, &request.base_url).await?;
+    paging::skip_hidden_pages(call, gate, Listing::History, &mut bundle, &request.base_url).await;
     shape.apply_entries(&mut bundle);
     Ok(Response::json(200, Value::Object(bundle)))
+}
+
+/// What a remote page lists.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Listing {
+    Search,
+    History,
+}
+
+impl Listing {
+    /// The Bundle type of its pages.
+    pub(super) fn kinds(self) -> &'static [&'static str] {
+        match self {
+            Self::Search => &["searchset"],
+            Self::History => &["history"],
+        }
+    }
+}
+
+/// Decides every entry of a remote page (`base_url`: the remote's): hidden ones are removed
+/// ([`filter::entries`]); a history's deletions are decided on the versions they deleted.
+pub(super) async fn decide(
+    call: &Call<'_>,
+    gate: &Gate<'_>,
+    listing: Listing,
+    bundle: &mut serde_json::Map<String, Value>,
+    base_url: &str,
+) -> Flow<()> {
+    call.load_consents_in(gate, bundle, base_url).await?;
+    match listing {
+        Listing::Search => filter::entries(bundle, gate),
+        Listing::History => {
+            let visible = visible_deletions(call, gate, bundle, base_url).await?;
+            filter::entries_deciding(bundle, gate, |entry| deletion_key(entry).is_some_and(|k| visible.contains(&k)));
+        }
+    }
+    Ok(())
 }
 
 /// The deletion entries of a history page (no resource to decide on) that the client may see:
