@@ -119,14 +119,19 @@ pub(crate) fn build_one(connection: &Connection, aside: &Aside) -> Result<bool, 
     let started = std::time::Instant::now();
     // SQLite's sorter holds runs of up to the page cache's size in memory, one per sorting thread
     // (with 32 MB, the build's peak was ~100 MB of the process's); smaller runs only mean more
-    // of them to merge.
-    connection.execute_batch(&format!("PRAGMA cache_size = {SORT_CACHE_KIB}")).map_err(failed)?;
+    // of them to merge. Its runs go to temporary files (the writer keeps its temporary data in
+    // memory otherwise, `writer.rs`, which would hold the whole sort).
+    connection
+        .execute_batch(&format!("PRAGMA cache_size = {SORT_CACHE_KIB}; PRAGMA temp_store = FILE"))
+        .map_err(failed)?;
     let built = within(connection, || {
         connection.execute_batch(&sql).map_err(failed)?;
         connection.execute("DELETE FROM deferred_index WHERE name = ?1", [&name]).map_err(failed)?;
         Ok(())
     });
-    connection.execute_batch(&format!("PRAGMA cache_size = {CACHE_KIB}")).map_err(failed)?;
+    connection
+        .execute_batch(&format!("PRAGMA cache_size = {CACHE_KIB}; PRAGMA temp_store = MEMORY"))
+        .map_err(failed)?;
     built?;
     tracing::info!(index = %name, seconds = started.elapsed().as_secs_f64(), "search index built");
     aside.check(connection)

@@ -51,38 +51,61 @@ pub(crate) async fn transact_pooled(pool: &SqlitePool, writes: Vec<Write>, guard
 /// check and its insert, and the positions the inserts draw are in commit order; guards,
 /// checked first inside the same transaction (after the batches before them in the group),
 /// still hold at the commit.
+///
+/// A batch whose checks fail has written nothing, so the group is first written without a
+/// savepoint per batch: a savepoint makes SQLite copy every page a batch changes into a
+/// sub-journal first (spilled to a temporary file past 64 KB: a file created, written and
+/// removed per create). Only when a statement fails part-way through a batch (half of it
+/// written) is the group rolled back and written again, each batch in its savepoint.
 pub(crate) async fn group(db: &mut dyn Driver, jobs: &[Job]) -> Vec<Result<(), Error>> {
-    let failed = |message: String| jobs.iter().map(|_| Err(Error::GroupFailed(message.clone()))).collect();
+    match transaction(db, jobs, false).await {
+        Some(answers) => answers,
+        None => transaction(db, jobs, true).await.unwrap_or_default(),
+    }
+}
+
+/// [`group`]'s transaction, each batch in a savepoint of its own when `savepoints`; `None` when
+/// (without savepoints, in a group of several batches) a batch failed half-written and the
+/// transaction was rolled back.
+async fn transaction(db: &mut dyn Driver, jobs: &[Job], savepoints: bool) -> Option<Vec<Result<(), Error>>> {
+    let failed = |message: String| Some(jobs.iter().map(|_| Err(Error::GroupFailed(message.clone()))).collect());
     if let Err(e) = run(db, "BEGIN IMMEDIATE").await {
         return failed(e.to_string());
     }
     let mut answers = Vec::with_capacity(jobs.len());
-    if let [job] = jobs {
-        // Alone: no savepoint needed, a failure rolls the whole transaction back.
-        answers.push(apply(db, &job.writes, &job.guards).await);
-    } else {
-        for job in jobs {
+    for job in jobs {
+        let answer = if savepoints {
             match savepointed(db, job).await {
-                Ok(answer) => answers.push(answer),
+                Ok(answer) => answer,
                 Err(e) => {
                     let _ = run(db, "ROLLBACK").await;
                     return failed(e.to_string());
                 }
             }
-        }
+        } else {
+            match apply(db, &job.writes, &job.guards).await {
+                // Alone, a batch half-written is rolled back with the transaction below.
+                Err(Applied::HalfWritten(_)) if jobs.len() > 1 => {
+                    let _ = run(db, "ROLLBACK").await;
+                    return None;
+                }
+                answer => answer.map_err(Applied::into_error),
+            }
+        };
+        answers.push(answer);
     }
     if !answers.iter().any(Result::is_ok) {
         let _ = run(db, "ROLLBACK").await;
-        return answers;
+        return Some(answers);
     }
     match run(db, "COMMIT").await {
-        Ok(()) => answers,
+        Ok(()) => Some(answers),
         Err(e) => {
             // A failed COMMIT may leave the transaction open (SQLite): end it, so the next
             // group starts afresh.
             let _ = run(db, "ROLLBACK").await;
             let message = e.to_string();
-            answers.into_iter().map(|a| a.and(Err(Error::GroupFailed(message.clone())))).collect()
+            Some(answers.into_iter().map(|a| a.and(Err(Error::GroupFailed(message.clone())))).collect())
         }
     }
 }
@@ -96,7 +119,7 @@ async fn run(db: &mut dyn Driver, text: &str) -> Result<(), Error> {
 /// an unknown state (the whole group fails then).
 async fn savepointed(db: &mut dyn Driver, job: &Job) -> Result<Result<(), Error>, Error> {
     run(db, "SAVEPOINT batch").await?;
-    let answer = apply(db, &job.writes, &job.guards).await;
+    let answer = apply(db, &job.writes, &job.guards).await.map_err(Applied::into_error);
     if answer.is_err() {
         run(db, "ROLLBACK TO batch").await?;
     }
@@ -104,22 +127,38 @@ async fn savepointed(db: &mut dyn Driver, job: &Job) -> Result<Result<(), Error>
     Ok(answer)
 }
 
+/// Why a batch was not applied.
+enum Applied {
+    /// Its checks failed: nothing of it was written.
+    Refused(Error),
+    /// A statement failed after others of the batch were written.
+    HalfWritten(Error),
+}
+
+impl Applied {
+    fn into_error(self) -> Error {
+        match self {
+            Self::Refused(e) | Self::HalfWritten(e) => e,
+        }
+    }
+}
+
 /// Checks the guards, then each write's precondition against what is stored (read for the whole
 /// batch at once; a later write of the same resource expects the version an earlier one
 /// wrote), and inserts them all.
-async fn apply(db: &mut dyn Driver, writes: &[Write], guards: &[Guard]) -> Result<(), Error> {
-    write::check_guards(db, guards).await?;
-    let mut current = write::stored_versions(db, writes).await?;
+async fn apply(db: &mut dyn Driver, writes: &[Write], guards: &[Guard]) -> Result<(), Applied> {
+    write::check_guards(db, guards).await.map_err(Applied::Refused)?;
+    let mut current = write::stored_versions(db, writes).await.map_err(Applied::Refused)?;
     for w in writes {
-        let expected = write::expected(w)?;
+        let expected = write::expected(w).map_err(Applied::Refused)?;
         let key = (w.version.resource_type.clone(), w.version.id.clone());
         let found = current.get(&key).copied().unwrap_or(0);
         if found != expected {
-            return Err(Error::conflict(w, expected, found));
+            return Err(Applied::Refused(Error::conflict(w, expected, found)));
         }
         current.insert(key, w.version.version);
     }
-    write::append_all(db, writes).await
+    write::append_all(db, writes).await.map_err(Applied::HalfWritten)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ use fhirgate_sql::{Dialect, Driver, Error, KeyedRow, MatchRow, ONE_OFF_TEXT, Sor
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use crate::checkpoint::Checkpointer;
+use crate::checkpoint::{Checkpointer, WAL_LIMIT_BYTES};
 use crate::deferred::Aside;
 use crate::readers::{bind, failed, first_integer, keyed_matches, matches, pairs, versions};
 use crate::write::{Job, group};
@@ -132,7 +132,12 @@ impl Writer {
 }
 
 /// The writer connection: the file's usual settings (see the module doc for `synchronous`); it
-/// checkpoints the WAL only to empty it once past its bound (`checkpoint.rs` does the rest).
+/// checkpoints the WAL only to start it over once past its bound (`checkpoint.rs` does the
+/// rest). Its temporary data is kept in memory: inside a transaction, SQLite copies each page a
+/// statement that could fail part-way changes into a statement journal first, which spilled to
+/// a temporary file past 64 KB (a file created, written and removed for nearly every create);
+/// the journal lives as long as its statement (an initial load's index builds sort to files,
+/// `deferred.rs`).
 pub(crate) fn connection(file: &Path, aside: Aside) -> Result<WriteConnection, Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let connection = Connection::open_with_flags(file, flags).map_err(failed)?;
@@ -140,7 +145,8 @@ pub(crate) fn connection(file: &Path, aside: Aside) -> Result<WriteConnection, E
     connection
         .execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA cache_size = {CACHE_KIB}; PRAGMA wal_autocheckpoint = 0; PRAGMA threads = {SORT_THREADS};"
+             PRAGMA cache_size = {CACHE_KIB}; PRAGMA wal_autocheckpoint = 0; PRAGMA threads = {SORT_THREADS}; \
+             PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}; PRAGMA temp_store = MEMORY;"
         ))
         .map_err(failed)?;
     connection.set_prepared_statement_cache_capacity(STATEMENTS);
