@@ -22,14 +22,17 @@ mod load;
 mod position;
 mod write;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fhirgate_engine::storage::{Guard, StoreError, Write, redact_url};
 use fhirgate_sql::{Backend, SqlStore};
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::pool::PoolConnectionMetadata;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{Connection as _, PgPool};
 
 pub use fhirgate_sql::Error;
 
@@ -43,6 +46,13 @@ const MAX_CONNECTIONS: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the health check may take.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A pooled connection idle for longer than this is checked (one round trip) before it is used,
+/// so that one PostgreSQL closed meanwhile (a restart) is replaced instead of failing a request.
+/// One used moments ago is not: sqlx's check on every acquire (`test_before_acquire`) was one of
+/// a read's three round trips to the database (the others: the query, and sqlx's check as the
+/// connection goes back to the pool).
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Connection settings beyond the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +110,8 @@ pub async fn connect_with(options: PgConnectOptions) -> Result<PostgresStore, Er
 async fn open_pool(options: PgConnectOptions, max_connections: u32) -> Result<PostgresStore, Error> {
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(1))
+        .test_before_acquire(false)
+        .before_acquire(check_if_idle)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .idle_timeout(Some(Duration::from_secs(600)))
         .max_lifetime(Some(Duration::from_secs(1800)))
@@ -109,6 +121,20 @@ async fn open_pool(options: PgConnectOptions, max_connections: u32) -> Result<Po
     backend.migrate().await?;
     tracing::debug!("postgres store connected");
     Ok(SqlStore::new(backend))
+}
+
+/// [`CHECK_IDLE_AFTER`]: whether a connection taken from the pool may be used (a failed check
+/// closes it, and the pool takes or opens another).
+fn check_if_idle(
+    connection: &mut PgConnection,
+    taken: PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if taken.idle_for < CHECK_IDLE_AFTER {
+            return Ok(true);
+        }
+        connection.ping().await.map(|()| true)
+    })
 }
 
 impl PostgresBackend {
