@@ -70,6 +70,11 @@ pub(crate) async fn build_one(pool: &PgPool) -> Result<bool, Error> {
     sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM deferred_index WHERE name = $1").bind(&name).execute(&mut *tx).await?;
     let more: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM deferred_index)").fetch_one(&mut *tx).await?;
+    if !more {
+        // The load is complete: the planner gets the tables' statistics now rather than when
+        // autovacuum next analyses them (until then it plans as for empty tables).
+        sqlx::query("ANALYZE").execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     tracing::info!(index = %name, seconds = started.elapsed().as_secs_f64(), "search index built");
     Ok(more)

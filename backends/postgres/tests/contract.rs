@@ -337,6 +337,15 @@ async fn search_indexes_set_aside_by_a_load_are_built_by_any_gateway() {
         assert!(pieces < 100);
     }
     assert_eq!(search_indexes(&second).await, (built, 0));
+    // The load's end analysed the tables: the planner has their statistics at once.
+    let pool = fhirgate_sql::Backend::reader(second.backend());
+    let analysed: Option<i64> = sqlx::query_scalar(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = 'search_current'::regclass AND reltuples >= 0",
+    )
+    .fetch_optional(pool)
+    .await
+    .expect("statistics");
+    assert_eq!(analysed, Some(1), "search_current analysed: its one row counted");
     second.load_begins().await.expect("a load into a store that holds a resource");
     assert_eq!(search_indexes(&second).await, (built, 0), "nothing set aside");
     second.close().await;
