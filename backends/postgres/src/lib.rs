@@ -19,17 +19,19 @@
 
 mod deferred;
 mod load;
+mod point;
 mod position;
 mod write;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fhirgate_engine::storage::{Guard, StoreError, Write, redact_url};
-use fhirgate_sql::{Backend, SqlStore};
+use fhirgate_sql::{Backend, ReadConnection, SqlStore};
 use sqlx::pool::PoolConnectionMetadata;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection as _, PgPool};
@@ -75,6 +77,8 @@ impl Default for PostgresSettings {
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     pool: PgPool,
+    /// Connections kept aside for point reads (`point.rs`).
+    kept: Arc<point::Kept>,
 }
 
 /// Connects to a `postgres://` or `postgresql://` URL and brings the schema up to date.
@@ -117,7 +121,8 @@ async fn open_pool(options: PgConnectOptions, max_connections: u32) -> Result<Po
         .max_lifetime(Some(Duration::from_secs(1800)))
         .connect_with(options)
         .await?;
-    let backend = PostgresBackend { pool };
+    let kept = point::Kept::new(pool.clone(), max_connections.max(1));
+    let backend = PostgresBackend { pool, kept };
     backend.migrate().await?;
     tracing::debug!("postgres store connected");
     Ok(SqlStore::new(backend))
@@ -155,6 +160,10 @@ impl Backend for PostgresBackend {
         &self.pool
     }
 
+    async fn point_reader(&self) -> Result<ReadConnection<sqlx::Postgres>, Error> {
+        Ok(ReadConnection::Own(Box::new(self.kept.take().await?)))
+    }
+
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
         write::transact(&self.pool, &writes, guards).await
     }
@@ -182,6 +191,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn close(&self) {
+        self.kept.release_all();
         self.pool.close().await;
     }
 }

@@ -1,0 +1,177 @@
+//! Connections kept aside for reads of known, small cost (a read by id, a version, the versions a
+//! search page names), so that each such read is one round trip to PostgreSQL: sqlx checks a
+//! connection with a round trip of its own as it goes back to the pool (always, in sqlx 0.9), so
+//! a read by id on a pooled connection was two exchanges for one query.
+//!
+//! A kept connection stays checked out of the pool, so it counts against the pool's maximum; at
+//! most half of them are kept here, so writes and searches always find connections in the pool.
+//! A connection goes back to the pool (and through its check) after a statement that failed,
+//! when a read was dropped mid-statement (a client gone: what the connection holds then is
+//! unknown), once it has been kept for [`MAX_KEPT`] (as the pool renews its own), when more are
+//! kept than allowed, and when the store closes. One kept idle for longer than
+//! [`crate::CHECK_IDLE_AFTER`] is checked before it is used (PostgreSQL may have restarted).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use fhirgate_sql::{Dialect, Driver, Error, KeyedRow, MatchRow, SortKind, Sql, VersionRow};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection as _, PgPool, Postgres};
+
+/// The longest a connection is kept here before it goes back to the pool.
+const MAX_KEPT: Duration = Duration::from_secs(1800);
+
+/// A kept connection: when it was put aside, and when it was taken from the pool.
+type Parked = (PoolConnection<Postgres>, Instant, Instant);
+
+/// The connections kept aside from one pool.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    pool: PgPool,
+    idle: Mutex<Vec<Parked>>,
+    most: usize,
+}
+
+impl Kept {
+    /// Keeps at most half of `pool`'s connections (at least one).
+    pub(crate) fn new(pool: PgPool, max_connections: u32) -> Arc<Self> {
+        let most = usize::try_from(max_connections / 2).unwrap_or(1).max(1);
+        Arc::new(Self { pool, idle: Mutex::new(Vec::new()), most })
+    }
+
+    /// A kept connection, or one taken from the pool.
+    pub(crate) async fn take(self: &Arc<Self>) -> Result<Point, Error> {
+        loop {
+            let parked = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let Some((mut connection, put_aside, taken)) = parked else { break };
+            if put_aside.elapsed() < crate::CHECK_IDLE_AFTER || connection.ping().await.is_ok() {
+                return Ok(Point { connection: Some(connection), taken, home: Arc::clone(self), clean: true });
+            }
+            // Broken: dropped, back to the pool, which checks it and closes it.
+        }
+        let connection = self.pool.acquire().await?;
+        Ok(Point { connection: Some(connection), taken: Instant::now(), home: Arc::clone(self), clean: true })
+    }
+
+    /// Gives every kept connection back to the pool (before it closes, which waits for them).
+    pub(crate) fn release_all(&self) {
+        let kept = self.idle.lock().map(|mut idle| std::mem::take(&mut *idle)).unwrap_or_default();
+        drop(kept);
+    }
+}
+
+/// A connection for one read; kept aside again when dropped, if it may be.
+pub(crate) struct Point {
+    connection: Option<PoolConnection<Postgres>>,
+    taken: Instant,
+    home: Arc<Kept>,
+    /// No statement failed or was cut short on it.
+    clean: bool,
+}
+
+impl Point {
+    fn connection(&mut self) -> Result<&mut PoolConnection<Postgres>, Error> {
+        self.connection.as_mut().ok_or_else(|| Error::Invalid("a point read's connection was given back".into()))
+    }
+}
+
+impl Drop for Point {
+    fn drop(&mut self) {
+        let Some(connection) = self.connection.take() else { return };
+        if !self.clean || self.taken.elapsed() > MAX_KEPT {
+            return; // back to the pool
+        }
+        let Ok(mut idle) = self.home.idle.lock() else { return };
+        if idle.len() < self.home.most {
+            idle.push((connection, Instant::now(), self.taken));
+        }
+    }
+}
+
+/// Runs one statement on the point's connection; a failure, or the statement cut short (the
+/// future dropped), leaves the connection unclean.
+macro_rules! statement {
+    ($self:ident, |$c:ident| $call:expr) => {{
+        $self.clean = false;
+        let $c: &mut sqlx::PgConnection = &mut **$self.connection()?;
+        let result = $call.await;
+        $self.clean = result.is_ok();
+        result
+    }};
+}
+
+#[async_trait]
+impl Driver for Point {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn versions(&mut self, sql: &Sql) -> Result<Vec<VersionRow>, Error> {
+        statement!(self, |c| Driver::versions(c, sql))
+    }
+
+    async fn matches(&mut self, sql: &Sql) -> Result<Vec<MatchRow>, Error> {
+        statement!(self, |c| Driver::matches(c, sql))
+    }
+
+    async fn keyed_matches(&mut self, sql: &Sql, kinds: &[SortKind]) -> Result<Vec<KeyedRow>, Error> {
+        statement!(self, |c| Driver::keyed_matches(c, sql, kinds))
+    }
+
+    async fn pairs(&mut self, sql: &Sql) -> Result<Vec<(String, String)>, Error> {
+        statement!(self, |c| Driver::pairs(c, sql))
+    }
+
+    async fn integer(&mut self, sql: &Sql) -> Result<Option<i64>, Error> {
+        statement!(self, |c| Driver::integer(c, sql))
+    }
+
+    async fn execute(&mut self, sql: &Sql) -> Result<(), Error> {
+        statement!(self, |c| Driver::execute(c, sql))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fhirgate_sql::{Driver, Sql};
+
+    use crate::{PostgresSettings, connect_configured};
+
+    fn sql(text: &str) -> Sql {
+        Sql { text: text.into(), binds: Vec::new() }
+    }
+
+    /// A clean point read's connection is kept and used again; one whose statement was cut short
+    /// (its future dropped, as when a client goes away) goes back to the pool, so the next point
+    /// read never meets the cut statement's answer; the store closes with connections kept.
+    #[tokio::test]
+    async fn point_reads_keep_only_clean_connections() -> Result<(), Box<dyn std::error::Error>> {
+        let url = std::env::var("FHIRGATE_TEST_POSTGRES_URL")
+            .map_err(|_| "set FHIRGATE_TEST_POSTGRES_URL: run through scripts/with-postgres.sh")?;
+        let settings = PostgresSettings { max_connections: 2, statement_timeout: None, password: None };
+        let store = connect_configured(&url, &settings).await?;
+        let kept = &store.backend().kept;
+        let backend_pid = sql("SELECT pg_backend_pid()::bigint");
+
+        let mut read = kept.take().await?;
+        let first = read.integer(&backend_pid).await?;
+        drop(read);
+        let mut read = kept.take().await?;
+        assert_eq!(read.integer(&backend_pid).await?, first, "the connection was kept and used again");
+
+        let slow = sql("SELECT pg_sleep(1)::text::bigint");
+        let cut = tokio::time::timeout(Duration::from_millis(50), read.integer(&slow)).await;
+        assert!(cut.is_err(), "the slow statement was cut short");
+        drop(read);
+        let mut read = kept.take().await?;
+        assert_ne!(read.integer(&backend_pid).await?, first, "the cut connection was not kept");
+        assert_eq!(read.integer(&sql("SELECT 41::bigint + 1")).await?, Some(42));
+        drop(read);
+
+        tokio::time::timeout(Duration::from_secs(10), store.close()).await?;
+        Ok(())
+    }
+}
