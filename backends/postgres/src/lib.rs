@@ -164,11 +164,18 @@ impl Backend for PostgresBackend {
         Ok(ReadConnection::Own(Box::new(self.kept.take().await?)))
     }
 
+    async fn query_reader(&self) -> Result<ReadConnection<sqlx::Postgres>, Error> {
+        self.kept.release_idle();
+        Ok(ReadConnection::Pooled(self.pool.acquire().await?))
+    }
+
     async fn transact(&self, writes: Vec<Write>, guards: &[Guard]) -> Result<(), Error> {
+        self.kept.release_idle();
         write::transact(&self.pool, &writes, guards).await
     }
 
     async fn load(&self, writes: &[Write]) -> Result<(), Error> {
+        self.kept.release_idle();
         load::load(&self.pool, writes).await
     }
 

@@ -8,7 +8,9 @@
 //! A connection goes back to the pool (and through its check) after a statement that failed,
 //! when a read was dropped mid-statement (a client gone: what the connection holds then is
 //! unknown), once it has been kept for [`MAX_KEPT`] (as the pool renews its own), when more are
-//! kept than allowed, and when the store closes. One kept idle for longer than
+//! kept than allowed, when it has been idle for a second as the pool is used for something else
+//! (a load of creates alone had half the pool idle here and the writes waiting), and when the
+//! store closes. One kept idle for longer than
 //! [`crate::CHECK_IDLE_AFTER`] is checked before it is used (PostgreSQL may have restarted).
 
 use std::sync::{Arc, Mutex};
@@ -52,6 +54,23 @@ impl Kept {
         }
         let connection = self.pool.acquire().await?;
         Ok(Point { connection: Some(connection), taken: Instant::now(), home: Arc::clone(self), clean: true })
+    }
+
+    /// Gives the connections kept idle for longer than [`crate::CHECK_IDLE_AFTER`] back to the
+    /// pool: called before the pool is used for anything else (a write, a search), so that
+    /// connections no point read wants do not keep writes waiting for one.
+    pub(crate) fn release_idle(&self) {
+        let idle: Vec<Parked> = match self.idle.lock() {
+            Ok(mut kept) => {
+                let (fresh, stale) = std::mem::take(&mut *kept)
+                    .into_iter()
+                    .partition(|(_, at, _)| at.elapsed() < crate::CHECK_IDLE_AFTER);
+                *kept = fresh;
+                stale
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(idle);
     }
 
     /// Gives every kept connection back to the pool (before it closes, which waits for them).
@@ -170,6 +189,15 @@ mod tests {
         assert_ne!(read.integer(&backend_pid).await?, first, "the cut connection was not kept");
         assert_eq!(read.integer(&sql("SELECT 41::bigint + 1")).await?, Some(42));
         drop(read);
+
+        // Kept idle for a second, it goes back to the pool as the pool is used for anything else.
+        let kept_now = || kept.idle.lock().map(|idle| idle.len()).unwrap_or(usize::MAX);
+        assert_eq!(kept_now(), 1);
+        kept.release_idle();
+        assert_eq!(kept_now(), 1, "used a moment ago: still kept");
+        tokio::time::sleep(crate::CHECK_IDLE_AFTER + Duration::from_millis(100)).await;
+        kept.release_idle();
+        assert_eq!(kept_now(), 0, "idle for a second: back to the pool");
 
         tokio::time::timeout(Duration::from_secs(10), store.close()).await?;
         Ok(())
