@@ -36,9 +36,10 @@ pub(crate) struct Kept {
 }
 
 impl Kept {
-    /// Keeps at most half of `pool`'s connections (at least one).
+    /// Keeps at most half of `pool`'s connections (none of a pool of one, whose connection
+    /// writes need).
     pub(crate) fn new(pool: PgPool, max_connections: u32) -> Arc<Self> {
-        let most = usize::try_from(max_connections / 2).unwrap_or(1).max(1);
+        let most = usize::try_from(max_connections / 2).unwrap_or(0);
         Arc::new(Self { pool, idle: Mutex::new(Vec::new()), most })
     }
 

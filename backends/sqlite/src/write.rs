@@ -53,9 +53,8 @@ pub(crate) async fn transact_pooled(pool: &SqlitePool, writes: Vec<Write>, guard
 /// still hold at the commit.
 ///
 /// A batch whose checks fail has written nothing, so the group is first written without a
-/// savepoint per batch: a savepoint makes SQLite copy every page a batch changes into a
-/// sub-journal first (spilled to a temporary file past 64 KB: a file created, written and
-/// removed per create). Only when a statement fails part-way through a batch (half of it
+/// savepoint per batch (a savepoint makes SQLite copy every page its batch changes into a
+/// sub-journal first). Only when a statement fails part-way through a batch (half of it
 /// written) is the group rolled back and written again, each batch in its savepoint.
 pub(crate) async fn group(db: &mut dyn Driver, jobs: &[Job]) -> Vec<Result<(), Error>> {
     match transaction(db, jobs, false).await {
