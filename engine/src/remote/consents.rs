@@ -74,8 +74,7 @@ impl Call<'_> {
             return Ok(None);
         }
         let Ok(bundle) = reply.bundle(&["searchset"]) else { return Ok(None) };
-        let links = bundle.get("link").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        if links.iter().any(|l| l.get("relation").and_then(Value::as_str) == Some("next")) {
+        if super::paging::link(&bundle, "next").is_some() {
             return Ok(None);
         }
         let entries = bundle.get("entry").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();

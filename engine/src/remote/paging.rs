@@ -69,7 +69,7 @@ pub(super) async fn skip_hidden_pages(
 }
 
 /// The URL of `bundle`'s link of `relation`.
-fn link(bundle: &Map<String, Value>, relation: &str) -> Option<String> {
+pub(super) fn link(bundle: &Map<String, Value>, relation: &str) -> Option<String> {
     let links = bundle.get("link")?.as_array()?;
     let found = links.iter().find(|l| l.get("relation").and_then(Value::as_str) == Some(relation))?;
     found.get("url")?.as_str().map(str::to_owned)
