@@ -10,8 +10,8 @@
 //! unknown), once it has been kept for [`MAX_KEPT`] (as the pool renews its own), when more are
 //! kept than allowed, when it has been idle for a second as the pool is used for something else
 //! (a load of creates alone had half the pool idle here and the writes waiting), and when the
-//! store closes. One kept idle for longer than
-//! [`crate::CHECK_IDLE_AFTER`] is checked before it is used (PostgreSQL may have restarted).
+//! store closes. One kept idle for longer than [`crate::CHECK_IDLE_AFTER`] is not used as it
+//! is: it goes back to the pool, which checks it before use (PostgreSQL may have restarted).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use fhirgate_sql::{Dialect, Driver, Error, KeyedRow, MatchRow, SortKind, Sql, VersionRow};
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection as _, PgPool, Postgres};
+use sqlx::{PgPool, Postgres};
 
 /// The longest a connection is kept here before it goes back to the pool.
 const MAX_KEPT: Duration = Duration::from_secs(1800);
@@ -43,41 +43,42 @@ impl Kept {
         Arc::new(Self { pool, idle: Mutex::new(Vec::new()), most })
     }
 
-    /// A kept connection, or one taken from the pool.
+    /// A kept connection, or one taken from the pool. Kept ones idle for longer than
+    /// [`crate::CHECK_IDLE_AFTER`] go back to the pool first, where they are checked (its
+    /// `before_acquire`), as any connection is after a second idle.
     pub(crate) async fn take(self: &Arc<Self>) -> Result<Point, Error> {
-        loop {
-            let parked = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-            let Some((mut connection, put_aside, taken)) = parked else { break };
-            if put_aside.elapsed() < crate::CHECK_IDLE_AFTER || connection.ping().await.is_ok() {
-                return Ok(Point { connection: Some(connection), taken, home: Arc::clone(self), clean: true });
-            }
-            // Broken: dropped, back to the pool, which checks it and closes it.
-        }
-        let connection = self.pool.acquire().await?;
-        Ok(Point { connection: Some(connection), taken: Instant::now(), home: Arc::clone(self), clean: true })
+        self.release(crate::CHECK_IDLE_AFTER);
+        let kept = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let (connection, taken) = match kept {
+            Some((connection, _, taken)) => (connection, taken),
+            None => (self.pool.acquire().await?, Instant::now()),
+        };
+        Ok(Point { connection: Some(connection), taken, home: Arc::clone(self), clean: true })
     }
 
     /// Gives the connections kept idle for longer than [`crate::CHECK_IDLE_AFTER`] back to the
     /// pool: called before the pool is used for anything else (a write, a search), so that
     /// connections no point read wants do not keep writes waiting for one.
     pub(crate) fn release_idle(&self) {
-        let idle: Vec<Parked> = match self.idle.lock() {
+        self.release(crate::CHECK_IDLE_AFTER);
+    }
+
+    /// Gives every kept connection back to the pool (before it closes, which waits for them).
+    pub(crate) fn release_all(&self) {
+        self.release(Duration::ZERO);
+    }
+
+    /// Gives the connections kept idle for `idle` or longer back to the pool.
+    fn release(&self, idle: Duration) {
+        let stale: Vec<Parked> = match self.idle.lock() {
             Ok(mut kept) => {
-                let (fresh, stale) = std::mem::take(&mut *kept)
-                    .into_iter()
-                    .partition(|(_, at, _)| at.elapsed() < crate::CHECK_IDLE_AFTER);
+                let (fresh, stale) = std::mem::take(&mut *kept).into_iter().partition(|(_, at, _)| at.elapsed() < idle);
                 *kept = fresh;
                 stale
             }
             Err(_) => Vec::new(),
         };
-        drop(idle);
-    }
-
-    /// Gives every kept connection back to the pool (before it closes, which waits for them).
-    pub(crate) fn release_all(&self) {
-        let kept = self.idle.lock().map(|mut idle| std::mem::take(&mut *idle)).unwrap_or_default();
-        drop(kept);
+        drop(stale); // outside the lock
     }
 }
 
