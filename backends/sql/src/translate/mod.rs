@@ -23,7 +23,9 @@ pub use sort::SortKind;
 mod tests;
 
 use fhirgate_engine::definitions::{Definitions, SearchParamType};
-use fhirgate_engine::search::query::{Clause, Compartment, Predicate, SearchQuery, driving_clause};
+use fhirgate_engine::search::query::{
+    Clause, Compartment, Predicate, ReferenceTarget, SearchQuery, UriMatch, driving_clause,
+};
 
 use crate::bind::{Bind, Binder, Dialect, Sql};
 use crate::rows::{OF_TYPE, REFERENCE_IDENTIFIER, TOKEN};
@@ -69,7 +71,7 @@ pub fn select(
     limit: u32,
 ) -> Result<Select, Unsupported> {
     let target = target.into();
-    let mut t = Translator::new(target.dialect, defs, query);
+    let mut t = Translator::new(target, defs, query);
     if target.walks() {
         if let Some(text) = walk::statement(&mut t, query, walk::Walk::Page(limit))? {
             return Ok(Select { sql: Sql { text, binds: t.binder.binds }, sort: Vec::new() });
@@ -94,7 +96,7 @@ pub fn select(
 /// `SELECT COUNT(*)` of the matches of `query`.
 pub fn count(target: impl Into<Target>, defs: &Definitions, query: &SearchQuery) -> Result<Sql, Unsupported> {
     let target = target.into();
-    let mut t = Translator::new(target.dialect, defs, query);
+    let mut t = Translator::new(target, defs, query);
     if target.walks() {
         if let Some(text) = walk::statement(&mut t, query, walk::Walk::Count)? {
             return Ok(Sql { text, binds: t.binder.binds });
@@ -111,15 +113,19 @@ struct Translator<'a> {
     /// The types searched, for looking up parameter types (empty for a search of all types).
     types: Vec<String>,
     aliases: u32,
+    /// Whether a probe per candidate names the index it seeks ([`probe_index`]): on SQLite,
+    /// while the indexes are there.
+    names_probe_index: bool,
 }
 
 impl<'a> Translator<'a> {
-    fn new(dialect: Dialect, defs: &'a Definitions, query: &SearchQuery) -> Self {
+    fn new(target: Target, defs: &'a Definitions, query: &SearchQuery) -> Self {
         let types = match &query.resource_type {
             Some(t) => vec![t.clone()],
             None => query.result.types.clone(),
         };
-        Self { binder: Binder::new(dialect), defs, types, aliases: 0 }
+        let names_probe_index = target.dialect == Dialect::Sqlite && target.value_indexes;
+        Self { binder: Binder::new(target.dialect), defs, types, aliases: 0, names_probe_index }
     }
 
     fn alias(&mut self) -> String {
@@ -272,7 +278,13 @@ impl<'a> Translator<'a> {
     ) -> Result<String, Unsupported> {
         let a = self.alias();
         if let Some((table, negate, condition)) = self.row_test(param, predicate, types, &a)? {
-            return Ok(on.render(self.binder.dialect(), negate, &a, RESOURCE, &format!("{table} {a}"), &condition));
+            let from = match probe_index(table, predicate) {
+                Some(index) if on.test == Test::PerCandidate && self.names_probe_index => {
+                    format!("{table} {a} INDEXED BY {index}")
+                }
+                _ => format!("{table} {a}"),
+            };
+            return Ok(on.render(self.binder.dialect(), negate, &a, RESOURCE, &from, &condition));
         }
         match predicate {
             Predicate::Chain(chain) => {
@@ -385,6 +397,34 @@ impl On<'_> {
             }
         }
     }
+}
+
+/// The index a probe of one candidate's rows for `predicate` in `table` has to be told to seek
+/// on SQLite: its resource index, unless the test fixes every column of the value index ahead
+/// of the resource's key (a token's code, a reference's target id, a uri), which makes that
+/// index a seek as good. Without statistics SQLite prefers the covering value index whenever
+/// the parameter is fixed, and would then scan every row of the parameter's value range (every
+/// date after 2015, every Observation of a code without its system) for each candidate.
+fn probe_index(table: &str, predicate: &Predicate) -> Option<&'static str> {
+    let keyed = match predicate {
+        Predicate::Token { not: _, token } | Predicate::ReferenceIdentifier(token) => token.code.is_some(),
+        Predicate::OfType { .. } | Predicate::Reference(ReferenceTarget::Local { .. }) => true,
+        Predicate::Uri { mode: UriMatch::Exact, .. } => true,
+        _ => false,
+    };
+    if keyed {
+        return None;
+    }
+    Some(match table {
+        "search_string" => "search_string_resource",
+        "search_token" => "search_token_resource",
+        "search_reference" => "search_reference_resource",
+        "search_date" => "search_date_resource",
+        "search_number" => "search_number_resource",
+        "search_quantity" => "search_quantity_resource",
+        "search_uri" => "search_uri_resource",
+        _ => return None,
+    })
 }
 
 /// The table holding values of a parameter type.

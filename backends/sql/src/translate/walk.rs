@@ -64,9 +64,13 @@ pub(super) fn statement(
     if let Some(after) = &query.after {
         conditions.push(t.after(after, &a));
     }
+    // The other clauses test the index row's resource, not the joined one: both databases then
+    // probe a candidate before joining it, so a candidate that fails costs no resource lookup
+    // (a third less time for `Observation?patient=X&code=Y`, bench/README.md).
     let others: Vec<_> = query.clauses.iter().enumerate().filter(|(n, _)| *n != driver).map(|(_, c)| c).collect();
+    let (rt, id) = (format!("{a}.resource_type"), format!("{a}.id"));
     for other in &others {
-        let on = On { rt: "r.resource_type", id: "r.id", test: Test::PerCandidate };
+        let on = On { rt: &rt, id: &id, test: Test::PerCandidate };
         conditions.push(t.clause(other, on, &types)?);
     }
     let join = format!(" JOIN search_current r ON r.resource_type = {a}.resource_type AND r.id = {a}.id");
@@ -79,15 +83,12 @@ pub(super) fn statement(
                  GROUP BY {group} ORDER BY {a}.resource_type, {a}.id LIMIT {limit}"
             )
         }
-        // A search row exists only for a current resource, so a count with no other clause
-        // needs no resource row.
-        Walk::Count => {
-            let join = if others.is_empty() { "" } else { join.as_str() };
-            format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM {table} {a}{index}{join} WHERE {conditions} \
-                 GROUP BY {a}.resource_type, {a}.id) m"
-            )
-        }
+        // A search row exists only for a current resource, and the other clauses test the
+        // row's resource, so a count needs no resource row.
+        Walk::Count => format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {table} {a}{index} WHERE {conditions} \
+             GROUP BY {a}.resource_type, {a}.id) m"
+        ),
     }))
 }
 
