@@ -58,6 +58,15 @@ const CACHE_KIB: &str = "-32768";
 /// idle ones plus those in use (two per core for searches, the request threads' point reads).
 const READER_CACHE_KIB: &str = "-8192";
 
+/// Makes a cached statement's plan independent of the values bound to it (SQLite's query
+/// planner stability guarantee). Without it, a statement whose `LIMIT` is a bound parameter is
+/// compiled again at every run (SQLite plans with the limit's value, so binding one expires
+/// the statement): every search page was parsed and planned anew, 5-8 % of the server's CPU
+/// under `Observation?patient=X&code=Y` (perf, bench/README.md).
+fn stable_plans(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map(drop)
+}
+
 /// Whether a pooled connection is pinged before each use: sqlx's default, a round trip to the
 /// connection's thread on every read and write (a second hand-off per read), for a check that
 /// means nothing for an embedded database, whose "connection" cannot drop.

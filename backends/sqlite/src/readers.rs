@@ -73,6 +73,7 @@ impl Readers {
         connection
             .execute_batch(&format!("PRAGMA query_only = ON; PRAGMA cache_size = {READER_CACHE_KIB};"))
             .map_err(failed)?;
+        crate::stable_plans(&connection).map_err(failed)?;
         connection.set_prepared_statement_cache_capacity(STATEMENTS);
         Ok(connection)
     }

@@ -149,6 +149,7 @@ pub(crate) fn connection(file: &Path, aside: Aside) -> Result<WriteConnection, E
              PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}; PRAGMA temp_store = MEMORY;"
         ))
         .map_err(failed)?;
+    crate::stable_plans(&connection).map_err(failed)?;
     connection.set_prepared_statement_cache_capacity(STATEMENTS);
     Ok(WriteConnection(connection, aside))
 }

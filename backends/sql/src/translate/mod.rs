@@ -389,8 +389,14 @@ impl On<'_> {
             Test::PerCandidate => {
                 // PostgreSQL would turn the `EXISTS` into a join that reads every row meeting the
                 // condition (all 66,922 Observations of a common code, for one patient's page);
-                // `OFFSET 0` keeps it a probe per candidate, so a page stops at its limit.
-                let probe = if dialect == Dialect::Postgres { " OFFSET 0" } else { "" };
+                // `OFFSET 0` keeps it a probe per candidate, so a page stops at its limit. SQLite
+                // would turn it into a join placed after every table of the statement, so that a
+                // walk read each candidate's resource row before the probe that rejects most of
+                // them; with `LIMIT 1` it stays a probe, run as soon as its candidate is known.
+                let probe = match dialect {
+                    Dialect::Postgres => " OFFSET 0",
+                    Dialect::Sqlite => " LIMIT 1",
+                };
                 format!(
                     "{not}EXISTS (SELECT 1 FROM {from} WHERE {a}.{crt} = {rt} AND {a}.{cid} = {id} AND {condition}{probe})"
                 )

@@ -31,7 +31,7 @@ fn other_clauses_are_probed_per_candidate_and_a_continuation_is_a_range_of_ids()
          WHERE x1.param = ?1 AND x1.target_id = ?2 AND x1.resource_type IN (?3) \
          AND x1.resource_type = ?4 AND x1.id > ?5 \
          AND (EXISTS (SELECT 1 FROM search_token x2 WHERE x2.resource_type = x1.resource_type AND x2.id = x1.id \
-         AND x2.param = ?6 AND x2.kind = ?7 AND x2.code = ?8)) \
+         AND x2.param = ?6 AND x2.kind = ?7 AND x2.code = ?8 LIMIT 1)) \
          GROUP BY x1.resource_type, x1.id ORDER BY x1.resource_type, x1.id LIMIT ?9"
     );
     assert_eq!(sql.binds, texts_then_limit(&["patient", "p1", "Observation", "Observation", "o5", "code", "t", "x"]));
