@@ -117,6 +117,12 @@ pub struct EngineConfig {
     /// StructureDefinitions read from the store.
     pub profiles: Arc<crate::profiles::registry::Registry>,
     pub clock: Clock,
+    /// The ids the server assigns: UUIDs of version 7, which begin with the time they were
+    /// made, so a new resource's rows land at the end of every index keyed by its id (and
+    /// next to the rows of other resources just made, under an index keyed by a shared value
+    /// such as a gender or a city) instead of on a random page each: fewer pages written per
+    /// create (bench/README.md). An id thus tells when it was made, as `meta.lastUpdated`
+    /// of its first version does; its other 74 bits are random.
     pub ids: IdGenerator,
 }
 
@@ -146,7 +152,7 @@ impl Default for EngineConfig {
             import: crate::bulk::import::ImportSettings::default(),
             profiles: Arc::default(),
             clock: Arc::new(OffsetDateTime::now_utc),
-            ids: Arc::new(|| uuid::Uuid::new_v4().to_string()),
+            ids: Arc::new(|| uuid::Uuid::now_v7().to_string()),
         }
     }
 }
