@@ -232,6 +232,8 @@ mod tests {
         let pool = &store.backend().pool;
         let shown: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(pool).await?;
         assert_eq!(shown, "300ms");
+        let plans: String = sqlx::query_scalar("SHOW plan_cache_mode").fetch_one(pool).await?;
+        assert_eq!(plans, "force_generic_plan", "with the statement timeout, the plan cache mode is set too");
         let slow = sqlx::query("SELECT pg_sleep(2)").execute(pool).await;
         let error = StoreError::from(Error::from(slow.err().ok_or("the statement should time out")?));
         assert!(matches!(&error, StoreError::Unavailable(m) if m.contains("statement timeout")), "got {error:?}");

@@ -140,7 +140,9 @@ async fn a_walk_probes_a_candidate_before_reading_its_resource_row() -> Result<(
     let store = crate::connect("sqlite::memory:").await?;
     let plan = plan(&store, "Observation", &[("patient", "p1"), ("code", "29463-7")]).await;
     let at = |needle: &str| plan.iter().position(|l| l.contains(needle));
-    let (Some(probe), Some(resource)) = (at(" x2 "), at("SEARCH r ")) else { panic!("{plan:#?}") };
+    let (Some(probe), Some(resource)) = (at(" x2 "), at("SEARCH r ")) else {
+        return Err(Error::Invalid(format!("no probe or no resource lookup: {plan:#?}")));
+    };
     assert!(probe < resource, "the resource row is read first: {plan:#?}");
     Ok(())
 }
