@@ -5,13 +5,15 @@
 //!
 //! One transaction per batch, in two phases:
 //! 1. lock: for each resource of the batch, in sorted order (so two batches never wait on each
-//!    other in a cycle), make sure a `resource_current` row exists and lock it with
-//!    `SELECT ... FOR UPDATE`; then check every precondition, in batch order, against the locked
-//!    versions. Writers of different resources do not wait for each other here.
+//!    other in a cycle), insert its `resource_current` row or lock the one there (`INSERT ...
+//!    ON CONFLICT DO UPDATE ... RETURNING`, one exchange); then check every precondition, in
+//!    batch order, against the locked versions. Writers of different resources do not wait for
+//!    each other here.
 //! 2. append: draw the versions' write positions from their buckets (`src/position.rs`): one
 //!    `UPDATE write_bucket ... RETURNING pos` per bucket the batch writes, in bucket order,
 //!    which locks that bucket's row until the commit; insert the versions with their bucket and
-//!    position, move `resource_current` on, commit. Holding a bucket's row from drawing its
+//!    position, move `resource_current` on (those statements joined into one, see
+//!    `fhirgate_sql::write`), commit. Holding a bucket's row from drawing its
 //!    positions to committing makes positions commit-ordered within the bucket, so a snapshot
 //!    (every bucket's last position) never gains a version; writers of resources in different
 //!    buckets do not wait for each other, and no sequence or lock is shared by every write.
@@ -27,7 +29,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use fhirgate_engine::storage::{Guard, Write};
-use fhirgate_sql::{Error, version_from_sql, version_to_sql, write};
+use fhirgate_sql::{Bind, Error, Sql, version_from_sql, version_to_sql, write};
 use sqlx::{PgConnection, PgPool};
 
 use crate::position;
@@ -77,24 +79,22 @@ async fn attempt_once(pool: &PgPool, writes: &[Write], guards: &[Guard]) -> Resu
     }
 
     let positions = positions(&mut tx, writes).await?;
-    write::append_positioned(&mut *tx, writes.iter().zip(positions.into_iter().map(Some))).await.map_err(|error| {
-        match error.code().as_deref() {
-            // Only if something bypassed the locks; the batch's first write stands for it.
-            Some(UNIQUE_VIOLATION) => {
-                let w = &writes[0];
-                Error::conflict(w, w.version.version.saturating_sub(1), w.version.version)
-            }
-            _ => error,
-        }
-    })?;
+    let mut moves = Vec::with_capacity(current.len());
     for ((resource_type, id), version) in current {
-        sqlx::query("UPDATE resource_current SET version = $3 WHERE resource_type = $1 AND id = $2")
-            .bind(resource_type)
-            .bind(id)
-            .bind(version_to_sql(version)?)
-            .execute(&mut *tx)
-            .await?;
+        moves.push(Sql {
+            text: "UPDATE resource_current SET version = $1 WHERE resource_type = $2 AND id = $3".into(),
+            binds: vec![Bind::Int(version_to_sql(version)?), Bind::Text(resource_type.into()), Bind::Text(id.into())],
+        });
     }
+    let positioned = writes.iter().zip(positions.into_iter().map(Some));
+    write::append_then(&mut *tx, positioned, moves).await.map_err(|error| match error.code().as_deref() {
+        // Only if something bypassed the locks; the batch's first write stands for it.
+        Some(UNIQUE_VIOLATION) => {
+            let w = &writes[0];
+            Error::conflict(w, w.version.version.saturating_sub(1), w.version.version)
+        }
+        _ => error,
+    })?;
     tx.commit().await?;
     Ok(())
 }
@@ -154,21 +154,18 @@ async fn lock<'w>(conn: &mut PgConnection, writes: &'w [Write]) -> Result<HashMa
     keys.dedup();
     let mut current = HashMap::with_capacity(keys.len());
     for (resource_type, id) in keys {
-        // A concurrent creator's uncommitted row makes this wait for its outcome, then do nothing.
-        sqlx::query(
+        // One exchange: the row is inserted (version 0), or the one there is locked, as an
+        // update locks it, and its version returned. A concurrent creator's uncommitted row
+        // makes this wait for its outcome.
+        let version: i64 = sqlx::query_scalar(
             "INSERT INTO resource_current (resource_type, id, version) VALUES ($1, $2, 0) \
-             ON CONFLICT (resource_type, id) DO NOTHING",
+             ON CONFLICT (resource_type, id) DO UPDATE SET version = resource_current.version \
+             RETURNING version",
         )
         .bind(resource_type)
         .bind(id)
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
-        let version: i64 =
-            sqlx::query_scalar("SELECT version FROM resource_current WHERE resource_type = $1 AND id = $2 FOR UPDATE")
-                .bind(resource_type)
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await?;
         current.insert((resource_type, id), version_from_sql(version)?);
     }
     Ok(current)

@@ -80,10 +80,21 @@ pub async fn append_positioned<'w>(
     db: &mut dyn Driver,
     writes: impl IntoIterator<Item = (&'w Write, Option<(i64, i64)>)>,
 ) -> Result<(), Error> {
+    append_then(db, writes, Vec::new()).await
+}
+
+/// [`append_positioned`], then `after` (statements of the store's own, joined with the rest
+/// where they can be).
+pub async fn append_then<'w>(
+    db: &mut dyn Driver,
+    writes: impl IntoIterator<Item = (&'w Write, Option<(i64, i64)>)>,
+    after: Vec<Sql>,
+) -> Result<(), Error> {
     let mut all = Vec::new();
     for (write, position) in writes {
         all.extend(statements(db.dialect(), write, position)?);
     }
+    all.extend(after);
     if db.joins_statements() {
         all = combined(all);
     } else if db.dialect() == Dialect::Postgres {
@@ -214,17 +225,19 @@ fn with_ctes(statements: Vec<Sql>) -> Vec<Sql> {
 }
 
 /// Whether a statement inserts, and the table it changes, for the statements [`statements`]
-/// writes; `None` for anything else (or with a literal or a `;` in its text).
+/// writes and PostgreSQL's move of `resource_current`; `None` for anything else (or with a
+/// literal or a `;` in its text).
 fn changed_table(text: &str) -> Option<(bool, &'static str)> {
     if text.contains('\'') || text.contains(';') {
         return None;
     }
-    let (insert, rest) = match text.strip_prefix("INSERT INTO ") {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix("DELETE FROM ")?),
+    let (insert, rest) = if let Some(rest) = text.strip_prefix("INSERT INTO ") {
+        (true, rest)
+    } else {
+        (false, text.strip_prefix("DELETE FROM ").or_else(|| text.strip_prefix("UPDATE "))?)
     };
     let name = rest.split([' ', '(']).next()?;
-    let table = rows::TABLES.iter().chain(["resource_version"].iter()).find(|t| **t == name)?;
+    let table = rows::TABLES.iter().chain(&["resource_version", "resource_current"]).find(|t| **t == name)?;
     Some((insert, table))
 }
 
@@ -325,7 +338,7 @@ mod tests {
         // Anything else, or with a literal, stays on its own, in its place.
         let apart = with_ctes(vec![
             sql("INSERT INTO search_uri (a) VALUES ($1)", 1),
-            sql("UPDATE resource_current SET version = $1", 1),
+            sql("UPDATE write_bucket SET pos = $1", 1),
             sql("INSERT INTO search_uri (a) VALUES ('$1')", 0),
             sql("INSERT INTO search_date (a) VALUES ($1)", 1),
         ]);
