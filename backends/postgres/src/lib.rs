@@ -115,8 +115,9 @@ async fn open_pool(options: PgConnectOptions, max_connections: u32) -> Result<Po
     // A prepared statement is planned once, for any values. By default PostgreSQL plans it
     // again at every run while a plan for the run's values looks cheaper than the generic
     // one, which for a search page it always did: 0.3-0.7 ms of planning for 0.1-0.4 ms of
-    // work (`EXPLAIN ANALYZE`, bench/README.md). The statements are built to leave one plan
-    // worth having (the walk of a value's index, per-candidate probes fenced by `OFFSET 0`).
+    // work (`EXPLAIN ANALYZE`, bench/README.md). The walk of a value's index has one plan for
+    // any values; a general search asks for planning per run around its statement
+    // (`Driver::plan_each_run`).
     let options = options.options([("plan_cache_mode", "force_generic_plan")]);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(1))
@@ -237,6 +238,25 @@ mod tests {
         let slow = sqlx::query("SELECT pg_sleep(2)").execute(pool).await;
         let error = StoreError::from(Error::from(slow.err().ok_or("the statement should time out")?));
         assert!(matches!(&error, StoreError::Unavailable(m) if m.contains("statement timeout")), "got {error:?}");
+        store.close().await;
+        Ok(())
+    }
+
+    /// A sorted search is planned for its values and its connection plans once for any values
+    /// again after it.
+    #[tokio::test]
+    async fn a_general_search_leaves_its_connection_planning_once() -> Result<(), Box<dyn std::error::Error>> {
+        use fhirgate_engine::storage::Store;
+        use fhirgate_engine::storage::contract::query::parsed;
+        let url = std::env::var("FHIRGATE_TEST_POSTGRES_URL")
+            .map_err(|_| "set FHIRGATE_TEST_POSTGRES_URL: run through scripts/with-postgres.sh")?;
+        let settings = PostgresSettings { max_connections: 1, ..PostgresSettings::default() };
+        let store = connect_configured(&url, &settings).await?;
+        let pool = &store.backend().pool;
+        let sorted = parsed(Some("Observation"), &[("patient", "p1"), ("_sort", "-date")]);
+        store.search_keyed(&sorted, 10).await?;
+        let mode: String = sqlx::query_scalar("SHOW plan_cache_mode").fetch_one(pool).await?;
+        assert_eq!(mode, "force_generic_plan");
         store.close().await;
         Ok(())
     }

@@ -5,7 +5,7 @@ use fhirgate_engine::definitions::Definitions;
 use fhirgate_engine::search::query::SearchQuery;
 use fhirgate_engine::storage::{Keyed, SearchMatch};
 
-use crate::driver::Driver;
+use crate::driver::{Driver, KeyedRow};
 use crate::instant::version_from_sql;
 use crate::{Error, translate};
 
@@ -14,7 +14,12 @@ pub async fn search(db: &mut dyn Driver, query: &SearchQuery, limit: u32) -> Res
     let mut target = target(db).await;
     let rows = loop {
         let select = translate::select(target, Definitions::r4(), query, limit).map_err(|u| Error::Unsupported(u.0))?;
-        match db.keyed_matches(&select.sql, &select.sort).await {
+        let rows = if select.walks {
+            db.keyed_matches(&select.sql, &select.sort).await
+        } else {
+            planned_for_its_values(db, &select).await
+        };
+        match rows {
             Err(e) if gone(&e, &mut target, db) => {}
             rows => break rows?,
         }
@@ -24,6 +29,18 @@ pub async fn search(db: &mut dyn Driver, query: &SearchQuery, limit: u32) -> Res
             Ok(Keyed { matched: SearchMatch { resource_type, id, version: version_from_sql(version)? }, sort })
         })
         .collect()
+}
+
+/// A general statement's rows, planned for its values; the connection plans once for any
+/// values again after it, whether it failed or not (inside a transaction it failed, the
+/// transaction's end restores it).
+async fn planned_for_its_values(db: &mut dyn Driver, select: &translate::Select) -> Result<Vec<KeyedRow>, Error> {
+    db.plan_each_run(true).await?;
+    let rows = db.keyed_matches(&select.sql, &select.sort).await;
+    let restored = db.plan_each_run(false).await;
+    let rows = rows?;
+    restored?;
+    Ok(rows)
 }
 
 /// How many resources match `query` (inside a write's transaction, for guards).

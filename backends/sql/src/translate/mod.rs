@@ -39,6 +39,8 @@ pub struct Unsupported(pub String);
 pub struct Select {
     pub sql: Sql,
     pub sort: Vec<SortKind>,
+    /// Whether it walks one value's index ([`walk`]), a plan that holds for any values.
+    pub walks: bool,
 }
 
 /// What a statement is built for: its database, and whether the value indexes are there to be
@@ -74,7 +76,7 @@ pub fn select(
     let mut t = Translator::new(target, defs, query);
     if target.walks() {
         if let Some(text) = walk::statement(&mut t, query, walk::Walk::Page(limit))? {
-            return Ok(Select { sql: Sql { text, binds: t.binder.binds }, sort: Vec::new() });
+            return Ok(Select { sql: Sql { text, binds: t.binder.binds }, sort: Vec::new(), walks: true });
         }
     }
     let filter = t.filter(query)?;
@@ -90,7 +92,7 @@ pub fn select(
         "SELECT resource_type, id, version{columns} FROM (SELECT r.resource_type, r.id, r.version{select} \
          FROM search_current r WHERE {filter}) q{after} ORDER BY {order} LIMIT {limit}"
     );
-    Ok(Select { sql: Sql { text, binds: t.binder.binds }, sort: keys.kinds })
+    Ok(Select { sql: Sql { text, binds: t.binder.binds }, sort: keys.kinds, walks: false })
 }
 
 /// `SELECT COUNT(*)` of the matches of `query`.
