@@ -113,7 +113,7 @@ case "$store" in
         settings="SQLite WAL, synchronous=NORMAL" ;;
     postgres)
         store_args=(--store "$FHIRGATE_TEST_POSTGRES_URL")
-        settings="PostgreSQL (scripts/with-postgres.sh cluster: fsync=off, synchronous_commit=off, full_page_writes=off)"
+        settings="PostgreSQL (scripts/with-postgres.sh cluster: fsync=off, synchronous_commit=off, full_page_writes=off${FHIRGATE_TEST_POSTGRES_SETTINGS:+; $FHIRGATE_TEST_POSTGRES_SETTINGS})"
         [ -n "${FHIRGATE_BENCH_PG_SETTINGS:-}" ] && settings="$FHIRGATE_BENCH_PG_SETTINGS" ;;
     cosmos)
         # A Synthea patient is one transaction of hundreds to thousands of resources; the Cosmos

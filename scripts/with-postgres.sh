@@ -2,6 +2,8 @@
 # Runs the command given as arguments with FHIRGATE_TEST_POSTGRES_URL pointing at a throwaway
 # PostgreSQL 15 cluster (trust auth on 127.0.0.1, fsync off), then stops the cluster and removes
 # its directory. With FHIRGATE_TEST_POSTGRES_URL already set, it just runs the command.
+# FHIRGATE_TEST_POSTGRES_SETTINGS adds server settings (`-c name=value ...`), e.g. a benchmark's
+# `-c shared_buffers=4GB`.
 #
 #   bash scripts/with-postgres.sh cargo test -p fhirgate-postgres
 set -euo pipefail
@@ -76,8 +78,9 @@ trap 'exit 130' INT TERM
 
 as_owner "$PG_BIN/initdb" -D "$DIR/data" --auth=trust --username=postgres --encoding=UTF8 --no-locale \
     >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; exit 1; }
-if ! as_owner "$PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/data/log" -w -t 30 start \
-    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+server_options="-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+server_options+=" -c full_page_writes=off -c max_connections=200 ${FHIRGATE_TEST_POSTGRES_SETTINGS:-}"
+if ! as_owner "$PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/data/log" -w -t 30 start -o "$server_options" \
     >/dev/null; then
     cat "$DIR/data/log" >&2 || true
     exit 1
@@ -90,7 +93,7 @@ ctl="$DIR/pg-ctl"
 {
     echo '#!/usr/bin/env bash'
     if [ "$(id -u)" -eq 0 ]; then printf 'exec runuser -u postgres -- '; else printf 'exec '; fi
-    echo "\"$PG_BIN/pg_ctl\" -D \"$DIR/data\" -l \"$DIR/data/log\" -w -t 30 -m fast -o \"-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200\" \"\$@\""
+    echo "\"$PG_BIN/pg_ctl\" -D \"$DIR/data\" -l \"$DIR/data/log\" -w -t 30 -m fast -o \"$server_options\" \"\$@\""
 } >"$ctl"
 chmod 755 "$ctl"
 export FHIRGATE_TEST_POSTGRES_CTL="$ctl"
