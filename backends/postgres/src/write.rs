@@ -6,9 +6,9 @@
 //! One transaction per batch, in two phases:
 //! 1. lock: for each resource of the batch, in sorted order (so two batches never wait on each
 //!    other in a cycle), insert its `resource_current` row or lock the one there (`INSERT ...
-//!    ON CONFLICT DO UPDATE ... RETURNING`, one statement for up to 10,000 resources); then
-//!    check every precondition, in batch order, against the locked versions. Writers of
-//!    different resources do not wait for each other here.
+//!    ON CONFLICT DO UPDATE ... RETURNING`, one exchange); then check every precondition, in
+//!    batch order, against the locked versions. Writers of different resources do not wait for
+//!    each other here.
 //! 2. append: draw the versions' write positions from their buckets (`src/position.rs`): one
 //!    `UPDATE write_bucket ... RETURNING pos` per bucket the batch writes, in bucket order,
 //!    which locks that bucket's row until the commit; insert the versions with their bucket and
@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use fhirgate_engine::storage::{Guard, Write};
 use fhirgate_sql::{Bind, Error, Sql, version_from_sql, version_to_sql, write};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 
 use crate::position;
 /// How many times a batch is tried when PostgreSQL aborts it for a deadlock or serialisation
@@ -79,16 +79,21 @@ async fn attempt_once(pool: &PgPool, writes: &[Write], guards: &[Guard]) -> Resu
     }
 
     let positions = positions(&mut tx, writes).await?;
+    let mut moves = Vec::with_capacity(current.len());
+    for ((resource_type, id), version) in current {
+        moves.push(Sql {
+            text: "UPDATE resource_current SET version = $1 WHERE resource_type = $2 AND id = $3".into(),
+            binds: vec![Bind::Int(version_to_sql(version)?), Bind::Text(resource_type.into()), Bind::Text(id.into())],
+        });
+    }
     let positioned = writes.iter().zip(positions.into_iter().map(Some));
-    write::append_then(&mut *tx, positioned, moves(&current)?).await.map_err(|error| {
-        match error.code().as_deref() {
-            // Only if something bypassed the locks; the batch's first write stands for it.
-            Some(UNIQUE_VIOLATION) => {
-                let w = &writes[0];
-                Error::conflict(w, w.version.version.saturating_sub(1), w.version.version)
-            }
-            _ => error,
+    write::append_then(&mut *tx, positioned, moves).await.map_err(|error| match error.code().as_deref() {
+        // Only if something bypassed the locks; the batch's first write stands for it.
+        Some(UNIQUE_VIOLATION) => {
+            let w = &writes[0];
+            Error::conflict(w, w.version.version.saturating_sub(1), w.version.version)
         }
+        _ => error,
     })?;
     tx.commit().await?;
     Ok(())
@@ -140,10 +145,6 @@ async fn lock_guards(conn: &mut PgConnection, guards: &[Guard]) -> Result<(), Er
     Ok(())
 }
 
-/// Resources per statement locking them or moving them on: a transaction Bundle's thousands in a
-/// few exchanges rather than one each (three parameters each, under PostgreSQL's 65,535).
-const KEYS_PER_STATEMENT: usize = 10_000;
-
 /// Locks the `resource_current` row of every resource the batch writes, in sorted order, and
 /// returns their current versions (0 for a resource that never existed).
 async fn lock<'w>(conn: &mut PgConnection, writes: &'w [Write]) -> Result<HashMap<(&'w str, &'w str), u64>, Error> {
@@ -152,58 +153,22 @@ async fn lock<'w>(conn: &mut PgConnection, writes: &'w [Write]) -> Result<HashMa
     keys.sort_unstable();
     keys.dedup();
     let mut current = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
-        // Each row is inserted (version 0), or the one there locked, as an update locks it, and
-        // its version returned; in the order of `VALUES`, which is sorted. A concurrent
-        // creator's uncommitted row makes this wait for its outcome.
-        let values: Vec<String> = (0..chunk.len()).map(|n| format!("(${}, ${}, 0)", 2 * n + 1, 2 * n + 2)).collect();
-        let text = format!(
-            "INSERT INTO resource_current (resource_type, id, version) VALUES {} \
+    for (resource_type, id) in keys {
+        // One exchange: the row is inserted (version 0), or the one there is locked, as an
+        // update locks it, and its version returned. A concurrent creator's uncommitted row
+        // makes this wait for its outcome.
+        let version: i64 = sqlx::query_scalar(
+            "INSERT INTO resource_current (resource_type, id, version) VALUES ($1, $2, 0) \
              ON CONFLICT (resource_type, id) DO UPDATE SET version = resource_current.version \
-             RETURNING resource_type, id, version",
-            values.join(", ")
-        );
-        let mut query = sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(text));
-        for (resource_type, id) in chunk {
-            query = query.bind(*resource_type).bind(*id);
-        }
-        let locked: HashMap<(String, String), i64> =
-            query.fetch_all(&mut *conn).await?.into_iter().map(|(t, id, v)| ((t, id), v)).collect();
-        for &(resource_type, id) in chunk {
-            let version = locked.get(&(resource_type.to_owned(), id.to_owned())).copied().ok_or_else(|| {
-                Error::Corrupt(format!("no resource_current row of `{resource_type}/{id}` after locking it"))
-            })?;
-            current.insert((resource_type, id), version_from_sql(version)?);
-        }
+             RETURNING version",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+        current.insert((resource_type, id), version_from_sql(version)?);
     }
     Ok(current)
-}
-
-/// The statements that move each locked resource's `resource_current` row to its new version,
-/// a few thousand resources each (joined with the write's other statements where they can be).
-fn moves(current: &HashMap<(&str, &str), u64>) -> Result<Vec<Sql>, Error> {
-    let mut moved: Vec<(&(&str, &str), &u64)> = current.iter().collect();
-    moved.sort_unstable();
-    let mut statements = Vec::new();
-    for chunk in moved.chunks(KEYS_PER_STATEMENT) {
-        let mut binds = Vec::with_capacity(3 * chunk.len());
-        let mut values = Vec::with_capacity(chunk.len());
-        for ((resource_type, id), version) in chunk {
-            values.push(format!("(${}, ${}, ${}::bigint)", binds.len() + 1, binds.len() + 2, binds.len() + 3));
-            binds.extend([
-                Bind::Text((*resource_type).into()),
-                Bind::Text((*id).into()),
-                Bind::Int(version_to_sql(**version)?),
-            ]);
-        }
-        let text = format!(
-            "UPDATE resource_current c SET version = m.v FROM (VALUES {}) AS m (t, i, v) \
-             WHERE c.resource_type = m.t AND c.id = m.i",
-            values.join(", ")
-        );
-        statements.push(Sql { text, binds });
-    }
-    Ok(statements)
 }
 
 /// The conflict to report after the last retry: the first write whose precondition does not
