@@ -196,31 +196,26 @@ fn anonymous(statement: &Sql) -> Option<String> {
 /// second statement in its text stays on its own, as does anything past [`PARAMETERS_PER_BATCH`].
 fn with_ctes(statements: Vec<Sql>) -> Vec<Sql> {
     let mut out = Vec::new();
-    let mut group: Vec<(Sql, Option<(bool, &'static str)>)> = Vec::new();
+    let mut group: Vec<(Sql, (bool, &'static str))> = Vec::new();
     let mut binds = 0;
-    let flush = |group: &mut Vec<(Sql, Option<(bool, &'static str)>)>, out: &mut Vec<Sql>| {
-        if let Some(joined) = joined_with_ctes(std::mem::take(group)) {
-            out.push(joined);
-        }
-    };
     for statement in statements {
         let target = changed_table(&statement.text);
         let fits = target.is_some_and(|(insert, table)| {
             binds + statement.binds.len() <= PARAMETERS_PER_BATCH
-                && group.iter().all(|(_, t)| t.is_some_and(|(i, other)| other != table || (i && insert)))
+                && group.iter().all(|(_, (i, other))| *other != table || (*i && insert))
         });
         if !fits {
-            flush(&mut group, &mut out);
+            out.extend(joined_with_ctes(std::mem::take(&mut group)));
             binds = 0;
         }
-        if target.is_none() {
+        let Some(target) = target else {
             out.push(statement);
             continue;
-        }
+        };
         binds += statement.binds.len();
         group.push((statement, target));
     }
-    flush(&mut group, &mut out);
+    out.extend(joined_with_ctes(group));
     out
 }
 
@@ -243,7 +238,7 @@ fn changed_table(text: &str) -> Option<(bool, &'static str)> {
 
 /// One statement of `group`'s, in order: every one but the last in a `WITH`, their `$n`
 /// placeholders numbered on.
-fn joined_with_ctes(group: Vec<(Sql, Option<(bool, &'static str)>)>) -> Option<Sql> {
+fn joined_with_ctes(group: Vec<(Sql, (bool, &'static str))>) -> Option<Sql> {
     let count = group.len();
     let mut joined = Sql::default();
     for (n, (statement, _)) in group.into_iter().enumerate() {
