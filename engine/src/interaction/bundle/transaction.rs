@@ -326,7 +326,12 @@ async fn write(
         }
         Target::Write { resource_type, id, kind } => (resource_type, id, *kind),
     };
-    let current = engine.store.read(resource_type, id).await?;
+    // A create's id is new (the server assigned it): nothing to read. Were it taken, the store's
+    // version check would refuse the batch.
+    let current = match kind {
+        WriteKind::Create => None,
+        _ => engine.store.read(resource_type, id).await?,
+    };
     let live = current.as_ref().filter(|c| !c.is_deleted());
     if let Some(live) = live {
         gate.check_stored(engine, live).await?;
@@ -373,7 +378,6 @@ async fn write(
         }
     }
     let status = if live.is_some() { 200 } else { 201 };
-    let kind = if current.is_none() && kind == WriteKind::Create { WriteKind::Create } else { kind };
     crate::interaction::validate::enforce(engine, &resource).await?;
     Ok(Planned::Write(Box::new(prepare(engine, resource_type, id, next, kind, Some(&mut resource))?), status))
 }
