@@ -17,6 +17,7 @@
 //! Not for: TLS connections (no TLS feature is
 //! built in yet).
 
+mod bulk;
 mod deferred;
 mod load;
 mod point;

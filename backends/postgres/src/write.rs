@@ -4,19 +4,23 @@
 //! with many writers on many servers.
 //!
 //! One transaction per batch, in two phases:
-//! 1. lock: for each resource of the batch, in sorted order (so two batches never wait on each
-//!    other in a cycle), insert its `resource_current` row or lock the one there (`INSERT ...
-//!    ON CONFLICT DO UPDATE ... RETURNING`, one exchange); then check every precondition, in
-//!    batch order, against the locked versions. Writers of different resources do not wait for
-//!    each other here.
+//! 1. lock: the `resource_current` row of every resource of the batch, in sorted order (so two
+//!    batches never wait on each other in a cycle), is inserted or, if there, locked
+//!    (`INSERT ... ON CONFLICT DO UPDATE ... RETURNING`, one statement for the batch); then
+//!    every precondition is checked, in batch order, against the locked versions. Writers of
+//!    different resources do not wait for each other here.
 //! 2. append: draw the versions' write positions from their buckets (`src/position.rs`): one
 //!    `UPDATE write_bucket ... RETURNING pos` per bucket the batch writes, in bucket order,
 //!    which locks that bucket's row until the commit; insert the versions with their bucket and
-//!    position, move `resource_current` on (those statements joined into one, see
-//!    `fhirgate_sql::write`), commit. Holding a bucket's row from drawing its
-//!    positions to committing makes positions commit-ordered within the bucket, so a snapshot
-//!    (every bucket's last position) never gains a version; writers of resources in different
-//!    buckets do not wait for each other, and no sequence or lock is shared by every write.
+//!    position and their search rows, move `resource_current` on, commit. Holding a bucket's
+//!    row from drawing its positions to committing makes positions commit-ordered within the
+//!    bucket, so a snapshot (every bucket's last position) never gains a version; writers of
+//!    resources in different buckets do not wait for each other, and no sequence or lock is
+//!    shared by every write. A batch of one resource draws its position first and writes the
+//!    rest as one statement (`fhirgate_sql::write`); a batch of many (a transaction Bundle,
+//!    whose resources fall in every bucket) writes a statement per table for all of them
+//!    (`bulk.rs`) and draws the positions just before its versions go in, so that other
+//!    batches wait on its buckets for that and the commit only.
 //!
 //! Conditional creates are serialised by a row lock too: a guard's row in `write_guard` (keyed
 //! by a hash of its criteria) is inserted if missing and locked (`SELECT ... FOR UPDATE`)
@@ -29,10 +33,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use fhirgate_engine::storage::{Guard, Write};
-use fhirgate_sql::{Bind, Error, Sql, version_from_sql, version_to_sql, write};
+use fhirgate_sql::{Bind, Error, Sql, version_to_sql, write};
 use sqlx::{PgConnection, PgPool};
 
-use crate::position;
+use crate::{bulk, position};
 /// How many times a batch is tried when PostgreSQL aborts it for a deadlock or serialisation
 /// failure.
 const ATTEMPTS: u32 = 5;
@@ -78,16 +82,7 @@ async fn attempt_once(pool: &PgPool, writes: &[Write], guards: &[Guard]) -> Resu
         current.insert((v.resource_type.as_str(), v.id.as_str()), v.version);
     }
 
-    let positions = positions(&mut tx, writes).await?;
-    let mut moves = Vec::with_capacity(current.len());
-    for ((resource_type, id), version) in current {
-        moves.push(Sql {
-            text: "UPDATE resource_current SET version = $1 WHERE resource_type = $2 AND id = $3".into(),
-            binds: vec![Bind::Int(version_to_sql(version)?), Bind::Text(resource_type.into()), Bind::Text(id.into())],
-        });
-    }
-    let positioned = writes.iter().zip(positions.into_iter().map(Some));
-    write::append_then(&mut *tx, positioned, moves).await.map_err(|error| match error.code().as_deref() {
+    append(&mut tx, writes, &current).await.map_err(|error| match error.code().as_deref() {
         // Only if something bypassed the locks; the batch's first write stands for it.
         Some(UNIQUE_VIOLATION) => {
             let w = &writes[0];
@@ -97,6 +92,33 @@ async fn attempt_once(pool: &PgPool, writes: &[Write], guards: &[Guard]) -> Resu
     })?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Draws the write positions of `writes` and inserts their versions and search rows; moves the
+/// `resource_current` rows to the versions in `current`.
+async fn append(conn: &mut PgConnection, writes: &[Write], current: &HashMap<(&str, &str), u64>) -> Result<(), Error> {
+    if writes.len() > 1 && current.len() == writes.len() {
+        // Many resources (a transaction Bundle): a statement per table for all of them, and the
+        // positions drawn last, so the buckets' rows, which every batch writing to them waits
+        // for, are held while the versions go in and the commit, not while everything does.
+        bulk::search_rows(conn, writes).await?;
+        let mut moves: Vec<(&str, &str, u64)> = current.iter().map(|(&(t, i), &v)| (t, i, v)).collect();
+        moves.sort_unstable();
+        bulk::move_current(conn, &moves).await?;
+        let positions = positions(conn, writes).await?;
+        return bulk::versions(conn, writes, &positions).await;
+    }
+    // One resource (or one more than once, in order): its bucket's positions drawn first, then
+    // its version, rows and move as one statement.
+    let positions = positions(conn, writes).await?;
+    let mut moves = Vec::with_capacity(current.len());
+    for (&(resource_type, id), &version) in current {
+        moves.push(Sql {
+            text: "UPDATE resource_current SET version = $1 WHERE resource_type = $2 AND id = $3".into(),
+            binds: vec![Bind::Int(version_to_sql(version)?), Bind::Text(resource_type.into()), Bind::Text(id.into())],
+        });
+    }
+    write::append_then(conn, writes.iter().zip(positions.into_iter().map(Some)), moves).await
 }
 
 /// The write position of each of `writes` (bucket, position), in batch order: per bucket, in
@@ -145,28 +167,19 @@ async fn lock_guards(conn: &mut PgConnection, guards: &[Guard]) -> Result<(), Er
     Ok(())
 }
 
-/// Locks the `resource_current` row of every resource the batch writes, in sorted order, and
-/// returns their current versions (0 for a resource that never existed).
+/// Locks the `resource_current` row of every resource the batch writes, in sorted order (one
+/// statement), and returns their current versions (0 for a resource that never existed).
 async fn lock<'w>(conn: &mut PgConnection, writes: &'w [Write]) -> Result<HashMap<(&'w str, &'w str), u64>, Error> {
     let mut keys: Vec<(&str, &str)> =
         writes.iter().map(|w| (w.version.resource_type.as_str(), w.version.id.as_str())).collect();
     keys.sort_unstable();
     keys.dedup();
     let mut current = HashMap::with_capacity(keys.len());
-    for (resource_type, id) in keys {
-        // One exchange: the row is inserted (version 0), or the one there is locked, as an
-        // update locks it, and its version returned. A concurrent creator's uncommitted row
-        // makes this wait for its outcome.
-        let version: i64 = sqlx::query_scalar(
-            "INSERT INTO resource_current (resource_type, id, version) VALUES ($1, $2, 0) \
-             ON CONFLICT (resource_type, id) DO UPDATE SET version = resource_current.version \
-             RETURNING version",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-        current.insert((resource_type, id), version_from_sql(version)?);
+    for (resource_type, id, version) in bulk::lock_current(conn, &keys).await? {
+        let n = keys
+            .binary_search(&(resource_type.as_str(), id.as_str()))
+            .map_err(|_| Error::Invalid(format!("`{resource_type}/{id}` was locked but not asked for")))?;
+        current.insert(keys[n], version);
     }
     Ok(current)
 }
