@@ -190,3 +190,20 @@ async fn many_versions_are_read_through_the_version_index() -> Result<(), Error>
     assert!(!plan.iter().any(|l| l.starts_with("SCAN v")), "scans every version: {plan:#?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_batchs_stored_versions_are_looked_up_not_scanned() -> Result<(), Error> {
+    let store = crate::connect("sqlite::memory:").await?;
+    let ids: Vec<String> = (0..versions::MAX_KEYS).map(|n| format!("id{n}")).collect();
+    for count in [1, 2, ids.len()] {
+        let keys: Vec<(&str, &str)> = ids[..count].iter().map(|id| ("Patient", id.as_str())).collect();
+        let plan = explain(&store, &fhirgate_sql::write::newest_versions(Dialect::Sqlite, &keys)).await;
+        let lookups: Vec<&String> = plan.iter().filter(|l| l.contains(" v ")).collect();
+        assert!(!lookups.is_empty(), "{plan:#?}");
+        assert!(
+            lookups.iter().all(|l| l.contains("sqlite_autoindex_resource_version_1 (resource_type=? AND id=?)")),
+            "{count} keys: not a lookup of each key: {plan:#?}"
+        );
+    }
+    Ok(())
+}
