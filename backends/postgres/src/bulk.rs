@@ -17,7 +17,10 @@ use sqlx::{AssertSqlSafe, PgConnection};
 /// Inserts the `resource_current` row (version 0) of each of `keys`, or locks the one there, as
 /// an update locks it, in the order given; returns each one's version. A concurrent creator's
 /// uncommitted row makes this wait for its outcome.
-pub(crate) async fn lock_current(conn: &mut PgConnection, keys: &[(&str, &str)]) -> Result<Vec<(String, String, u64)>, Error> {
+pub(crate) async fn lock_current(
+    conn: &mut PgConnection,
+    keys: &[(&str, &str)],
+) -> Result<Vec<(String, String, u64)>, Error> {
     let (types, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "INSERT INTO resource_current (resource_type, id, version) \

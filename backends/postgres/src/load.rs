@@ -68,4 +68,3 @@ async fn claim(conn: &mut PgConnection, writes: &[Write]) -> Result<(), Error> {
         }
     }
 }
-
