@@ -59,8 +59,15 @@ impl Entry {
 
     /// The entry as a request of its own.
     pub(crate) fn request(&self, outer: &Request) -> Request {
-        let body =
+        let mut request = self.head(outer);
+        request.body =
             self.resource.as_ref().map(|r| Value::Object(r.clone()).to_string().into_bytes()).unwrap_or_default();
+        request
+    }
+
+    /// [`Entry::request`] without its body: what answering a planned entry needs (its URL and
+    /// `Prefer`), without a copy of its resource as JSON text.
+    pub(crate) fn head(&self, outer: &Request) -> Request {
         Request {
             method: self.method.clone(),
             path: self.path.clone(),
@@ -74,7 +81,7 @@ impl Entry {
                 if_none_exist: self.if_none_exist.clone(),
                 prefer: outer.headers.prefer.clone(),
             },
-            body,
+            body: Vec::new(),
             base_url: outer.base_url.clone(),
         }
     }
@@ -82,42 +89,40 @@ impl Entry {
 
 pub(super) async fn handle(engine: &Engine, access: &dyn Access, request: &Request) -> Result<Response> {
     check_body_content_type(request.headers.content_type.as_deref())?;
-    let bundle: Value = serde_json::from_slice(&request.body).map_err(|e| {
+    let mut bundle: Value = serde_json::from_slice(&request.body).map_err(|e| {
         Error::BadRequest(vec![Issue::error(IssueType::Structure, format!("the body is not valid JSON: {e}"))])
     })?;
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(Error::bad_request("`POST` to the base takes a Bundle of type `batch` or `transaction`"));
     }
-    // The bundle's own structure here; each entry's resource is checked as its entry runs, so
-    // that in a batch an invalid resource fails only its entry.
-    let mut shell = bundle.clone();
-    if let Some(entries) = shell.get_mut("entry").and_then(Value::as_array_mut) {
-        for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
-            entry.remove("resource");
+    // The bundle's own structure here, its entries' resources taken out (moved, not copied: a
+    // Synthea patient is 20 MB of JSON); each resource is checked as its entry runs, so that in
+    // a batch an invalid resource fails only its entry.
+    let mut resources = Vec::new();
+    if let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) {
+        let max = engine.config.max_bundle_entries as usize;
+        if entries.len() > max {
+            return Err(Error::PayloadTooLarge(format!(
+                "the bundle has {} entries; this server takes at most {max} per bundle",
+                entries.len()
+            )));
         }
+        resources = entries.iter_mut().map(|e| e.as_object_mut().and_then(|e| e.remove("resource"))).collect();
     }
-    let issues = validate(Definitions::r4(), &shell);
+    let issues = validate(Definitions::r4(), &bundle);
     if !issues.is_empty() {
         return Err(Error::Invalid(issues));
     }
     let kind = bundle.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let raw = bundle.get("entry").and_then(Value::as_array).cloned().unwrap_or_default();
-    let max = engine.config.max_bundle_entries as usize;
-    if raw.len() > max {
-        return Err(Error::PayloadTooLarge(format!(
-            "the bundle has {} entries; this server takes at most {max} per bundle",
-            raw.len()
-        )));
-    }
+    let raw = match bundle.get_mut("entry") {
+        Some(Value::Array(entries)) => std::mem::take(entries),
+        _ => Vec::new(),
+    };
+    drop(bundle);
+    let entries = raw.iter().zip(resources).enumerate().map(|(i, (e, resource))| entry_with(request, i, e, resource));
     match kind.as_str() {
-        "batch" => {
-            let entries: Vec<Result<Entry>> = raw.iter().enumerate().map(|(i, e)| entry(request, i, e)).collect();
-            batch::run(engine, access, request, entries).await
-        }
-        "transaction" => {
-            let entries = raw.iter().enumerate().map(|(i, e)| entry(request, i, e)).collect::<Result<Vec<_>>>()?;
-            transaction::run(engine, access, request, entries).await
-        }
+        "batch" => batch::run(engine, access, request, entries.collect()).await,
+        "transaction" => transaction::run(engine, access, request, entries.collect::<Result<Vec<_>>>()?).await,
         other => Err(Error::bad_request(format!(
             "a Bundle posted to the base must be a `batch` or a `transaction`, not `{other}`"
         ))),
@@ -126,6 +131,11 @@ pub(super) async fn handle(engine: &Engine, access: &dyn Access, request: &Reque
 
 /// Reads one `Bundle.entry` (also the remote path's batches and transactions).
 pub(crate) fn entry(outer: &Request, index: usize, raw: &Value) -> Result<Entry> {
+    entry_with(outer, index, raw, raw.get("resource").cloned())
+}
+
+/// [`entry`] of an entry whose `resource` was taken out of it.
+fn entry_with(outer: &Request, index: usize, raw: &Value, resource: Option<Value>) -> Result<Entry> {
     let fail = |m: String| Error::bad_request(format!("Bundle.entry[{index}]: {m}"));
     let request = raw.get("request").ok_or_else(|| fail("has no `request`".into()))?;
     let text = |key: &str| request.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -140,10 +150,9 @@ pub(crate) fn entry(outer: &Request, index: usize, raw: &Value) -> Result<Entry>
         Some((p, q)) => (p.to_owned(), parse_query(q)),
         None => (url.clone(), Vec::new()),
     };
-    let resource = match raw.get("resource") {
+    let resource = match resource {
         None => None,
-        Some(Value::Object(r)) => {
-            let mut r = r.clone();
+        Some(Value::Object(mut r)) => {
             drop_empty_meta(&mut r);
             Some(r)
         }

@@ -207,7 +207,7 @@ async fn attempt_once(
         let response = match responses[i].take() {
             Some(placeholder) if matches!(targets[i], Target::Write { .. } | Target::Patch { .. }) => {
                 let version = versions.next().ok_or_else(|| Error::Internal("a planned write went missing".into()))?;
-                written_response(&entry.request(request), &version, placeholder.status)?
+                written_response(&entry.head(request), &version, placeholder.status)?
             }
             Some(response) => response,
             None => dispatch(engine, access, &entry.request(request)).await.unwrap_or_else(|e| {
@@ -322,7 +322,7 @@ async fn write(
         Target::Nothing { existing: None } => return Ok(Planned::Respond(Response::empty(204))),
         Target::Nothing { existing: Some((t, id)) } => {
             let current = read::live_version(engine.store.read(t, id).await?, t, id)?;
-            return Ok(Planned::Respond(read::representation(&entry.request(outer), &current, 200)?));
+            return Ok(Planned::Respond(read::representation(&entry.head(outer), &current, 200)?));
         }
         Target::Write { resource_type, id, kind } => (resource_type, id, *kind),
     };
@@ -373,7 +373,7 @@ async fn write(
                     stored.as_object().is_some_and(|s| without_server_meta(s) == without_server_meta(&resource))
                 });
             if unchanged {
-                return Ok(Planned::Respond(respond(&entry.request(outer), live, 200)?));
+                return Ok(Planned::Respond(respond(&entry.head(outer), live, 200)?));
             }
         }
     }
