@@ -98,17 +98,33 @@ pub async fn append_then<'w>(
     writes: impl IntoIterator<Item = (&'w Write, Option<(i64, i64)>)>,
     after: Vec<Sql>,
 ) -> Result<(), Error> {
-    let mut all = Vec::new();
+    // Statements go as they are made, a few texts' worth at a time: a transaction Bundle's
+    // statements all at once held a copy of every value of its thousands of resources.
+    let writes: Vec<(&Write, Option<(i64, i64)>)> = writes.into_iter().collect();
+    let mut pending = Vec::new();
+    let mut binds = 0;
     for (write, position) in writes {
-        all.extend(statements(db.dialect(), write, position)?);
+        for statement in statements(db.dialect(), write, position)? {
+            binds += statement.binds.len();
+            pending.push(statement);
+        }
+        if binds >= PARAMETERS_PER_BATCH {
+            run(db, std::mem::take(&mut pending)).await?;
+            binds = 0;
+        }
     }
-    all.extend(after);
+    pending.extend(after);
+    run(db, pending).await
+}
+
+/// Runs `statements` in order, joined into as few as the driver takes.
+async fn run(db: &mut dyn Driver, mut statements: Vec<Sql>) -> Result<(), Error> {
     if db.joins_statements() {
-        all = combined(all);
+        statements = combined(statements);
     } else if db.dialect() == Dialect::Postgres {
-        all = with_ctes(all);
+        statements = with_ctes(statements);
     }
-    for statement in &all {
+    for statement in &statements {
         db.execute(statement).await?;
     }
     Ok(())
