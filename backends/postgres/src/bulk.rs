@@ -58,22 +58,10 @@ pub(crate) async fn move_current(conn: &mut PgConnection, moves: &[(&str, &str, 
 
 /// The `resource_version` rows of `writes`, at their write positions (`(bucket, pos)` per write).
 pub(crate) async fn versions(conn: &mut PgConnection, writes: &[Write], positions: &[(i64, i64)]) -> Result<(), Error> {
-    let n = writes.len();
-    let (mut types, mut ids, mut numbers, mut times, mut kinds, mut jsons, mut indexes) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    let keys = Keys::of(writes.iter())?;
+    let (mut kinds, mut jsons, mut indexes) = (Vec::new(), Vec::new(), Vec::new());
     for w in writes {
         let v = &w.version;
-        types.push(v.resource_type.as_str());
-        ids.push(v.id.as_str());
-        numbers.push(version_to_sql(v.version)?);
-        times.push(last_updated(w)?);
         kinds.push(v.kind.code());
         jsons.push(v.json.as_deref());
         indexes.push(serde_json::to_string(&w.index).map_err(|e| {
@@ -87,10 +75,10 @@ pub(crate) async fn versions(conn: &mut PgConnection, writes: &[Write], position
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[], $6::text[], $7::text[], \
          $8::int2[], $9::int8[])",
     )
-    .bind(&types)
-    .bind(&ids)
-    .bind(&numbers)
-    .bind(&times)
+    .bind(&keys.types)
+    .bind(&keys.ids)
+    .bind(&keys.versions)
+    .bind(&keys.times)
     .bind(&kinds)
     .bind(&jsons)
     .bind(&indexes)
@@ -125,32 +113,45 @@ pub(crate) async fn search_rows(conn: &mut PgConnection, writes: &[Write]) -> Re
 
 /// The `search_current` rows of `writes`.
 async fn current_rows(conn: &mut PgConnection, writes: &[&Write]) -> Result<(), Error> {
-    let (mut types, mut ids, mut numbers, mut times) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for w in writes {
-        let v = &w.version;
-        types.push(v.resource_type.as_str());
-        ids.push(v.id.as_str());
-        numbers.push(version_to_sql(v.version)?);
-        times.push(last_updated(w)?);
-    }
+    let keys = Keys::of(writes.iter().copied())?;
     sqlx::query(
         "INSERT INTO search_current (resource_type, id, version, last_updated) \
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[])",
     )
-    .bind(&types)
-    .bind(&ids)
-    .bind(&numbers)
-    .bind(&times)
+    .bind(&keys.types)
+    .bind(&keys.ids)
+    .bind(&keys.versions)
+    .bind(&keys.times)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-fn last_updated(write: &Write) -> Result<i64, Error> {
-    let v = &write.version;
-    encoding::millis_floor(v.last_updated).ok_or_else(|| {
-        Error::Invalid(format!("instant `{}` of `{}/{}` is out of range", v.last_updated, v.resource_type, v.id))
-    })
+/// The columns that name each version of many: type, id, version and time, one array each.
+struct Keys<'w> {
+    types: Vec<&'w str>,
+    ids: Vec<&'w str>,
+    versions: Vec<i64>,
+    times: Vec<i64>,
+}
+
+impl<'w> Keys<'w> {
+    fn of(writes: impl Iterator<Item = &'w Write>) -> Result<Self, Error> {
+        let mut keys = Self { types: Vec::new(), ids: Vec::new(), versions: Vec::new(), times: Vec::new() };
+        for w in writes {
+            let v = &w.version;
+            keys.types.push(v.resource_type.as_str());
+            keys.ids.push(v.id.as_str());
+            keys.versions.push(version_to_sql(v.version)?);
+            keys.times.push(encoding::millis_floor(v.last_updated).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "instant `{}` of `{}/{}` is out of range",
+                    v.last_updated, v.resource_type, v.id
+                ))
+            })?);
+        }
+        Ok(keys)
+    }
 }
 
 /// One column of many rows, bound as one array.
