@@ -7,7 +7,7 @@
 //! Rows are inserted, locked and moved in the order of the arrays: callers pass keys sorted
 //! where the order of the locks matters (`write.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use fhirgate_engine::storage::{Write, encoding};
 use fhirgate_sql::rows::{Row, TABLES, rows};
@@ -35,13 +35,14 @@ pub(crate) async fn lock_current(
     rows.into_iter().map(|(t, i, version)| Ok((t, i, version_from_sql(version)?))).collect()
 }
 
-/// Moves each of `moves`' `resource_current` rows (locked by [`lock_current`]) to its version.
-pub(crate) async fn move_current(conn: &mut PgConnection, moves: &[(&str, &str, u64)]) -> Result<(), Error> {
-    let (mut types, mut ids, mut versions) = (Vec::new(), Vec::new(), Vec::new());
-    for &(resource_type, id, version) in moves {
+/// Moves each `resource_current` row of `versions`' keys (locked by [`lock_current`]) to its
+/// version there.
+pub(crate) async fn move_current(conn: &mut PgConnection, versions: &HashMap<(&str, &str), u64>) -> Result<(), Error> {
+    let (mut types, mut ids, mut numbers) = (Vec::new(), Vec::new(), Vec::new());
+    for (&(resource_type, id), &version) in versions {
         types.push(resource_type);
         ids.push(id);
-        versions.push(version_to_sql(version)?);
+        numbers.push(version_to_sql(version)?);
     }
     sqlx::query(
         "UPDATE resource_current AS c SET version = m.v \
@@ -50,7 +51,7 @@ pub(crate) async fn move_current(conn: &mut PgConnection, moves: &[(&str, &str, 
     )
     .bind(&types)
     .bind(&ids)
-    .bind(&versions)
+    .bind(&numbers)
     .execute(&mut *conn)
     .await?;
     Ok(())

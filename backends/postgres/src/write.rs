@@ -102,9 +102,7 @@ async fn append(conn: &mut PgConnection, writes: &[Write], current: &HashMap<(&s
         // positions drawn last, so the buckets' rows, which every batch writing to them waits
         // for, are held while the versions go in and the commit, not while everything does.
         bulk::search_rows(conn, writes).await?;
-        let mut moves: Vec<(&str, &str, u64)> = current.iter().map(|(&(t, i), &v)| (t, i, v)).collect();
-        moves.sort_unstable();
-        bulk::move_current(conn, &moves).await?;
+        bulk::move_current(conn, current).await?;
         let positions = positions(conn, writes).await?;
         return bulk::versions(conn, writes, &positions).await;
     }
